@@ -1,0 +1,270 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/renode/boards"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.StartEnv()
+	if err != nil {
+		os.Stderr.WriteString("start test apiserver: " + err.Error() + "\n")
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		os.Stderr.WriteString("stop test apiserver: " + err.Error() + "\n")
+	}
+	os.Exit(code)
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func validDevice(name string) *v1.Device {
+	return &v1.Device{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"room": "lab"}},
+		Spec:       v1.DeviceSpec{Board: "stm32f4-discovery", Gateway: "gw-1"},
+	}
+}
+
+func validApp(name string) *v1.Application {
+	return &v1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"},
+		Spec: v1.ApplicationSpec{
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: "int loop(void){return 100;}"}},
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"room": "lab"}},
+			Config:   map[string]string{"period": "500"},
+		},
+	}
+}
+
+func validGateway(name string) *v1.Gateway {
+	return &v1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}}
+}
+
+func TestValidObjectsRoundTripWithDefaults(t *testing.T) {
+	c := env.Client
+
+	dev := validDevice("round-trip")
+	if err := c.Create(ctx(t), dev); err != nil {
+		t.Fatalf("create device: %v", err)
+	}
+	var gotDev v1.Device
+	if err := c.Get(ctx(t), client.ObjectKeyFromObject(dev), &gotDev); err != nil {
+		t.Fatalf("get device: %v", err)
+	}
+	if gotDev.Spec.Board != "stm32f4-discovery" || gotDev.Spec.Gateway != "gw-1" {
+		t.Errorf("device spec = %+v", gotDev.Spec)
+	}
+
+	app := validApp("round-trip")
+	if err := c.Create(ctx(t), app); err != nil {
+		t.Fatalf("create application: %v", err)
+	}
+	var gotApp v1.Application
+	if err := c.Get(ctx(t), client.ObjectKeyFromObject(app), &gotApp); err != nil {
+		t.Fatalf("get application: %v", err)
+	}
+	r := gotApp.Spec.Rollout
+	if r.Strategy != v1.RolloutAllAtOnce || r.AutoRollback == nil || !*r.AutoRollback ||
+		r.MaxFailures == nil || r.MaxFailures.IntValue() != 0 {
+		t.Errorf("rollout defaults = %+v, want AllAtOnce, autoRollback true, maxFailures 0", r)
+	}
+	if gotApp.Spec.Source.Inline.Code != app.Spec.Source.Inline.Code {
+		t.Errorf("inline code changed in the round trip")
+	}
+
+	gw := validGateway("round-trip")
+	if err := c.Create(ctx(t), gw); err != nil {
+		t.Fatalf("create gateway: %v", err)
+	}
+	var gotGw v1.Gateway
+	if err := c.Get(ctx(t), client.ObjectKeyFromObject(gw), &gotGw); err != nil {
+		t.Fatalf("get gateway: %v", err)
+	}
+	s := gotGw.Spec
+	if s.Replicas != 1 || s.Port != 8443 || s.MaxDevices != 10000 ||
+		s.HeartbeatInterval == nil || s.HeartbeatInterval.Duration != 30*time.Second ||
+		s.HeartbeatTimeout == nil || s.HeartbeatTimeout.Duration != 90*time.Second ||
+		s.ServiceType != "LoadBalancer" {
+		t.Errorf("gateway defaults = %+v", s)
+	}
+
+	// Status is a subresource: the status written there comes back, and the lifecycle
+	// helpers produce conditions the schema accepts.
+	gotApp.Status.InitializeConditions(gotApp.Generation)
+	gotApp.Status.MarkBuilt(gotApp.Generation, v1.BuildStatus{Digest: "sha256:" + strings.Repeat("ab", 32), Size: 812, Toolchain: "clang 14"})
+	if err := c.Status().Update(ctx(t), &gotApp); err != nil {
+		t.Fatalf("update application status: %v", err)
+	}
+	var again v1.Application
+	if err := c.Get(ctx(t), client.ObjectKeyFromObject(app), &again); err != nil {
+		t.Fatalf("get application: %v", err)
+	}
+	if again.Status.Phase != v1.ApplicationValidating || again.Status.Build == nil || again.Status.Build.Size != 812 {
+		t.Errorf("status after MarkBuilt = phase %q build %+v", again.Status.Phase, again.Status.Build)
+	}
+}
+
+func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
+	pct := intstr.FromString("ten")
+	neg := intstr.FromInt32(-1)
+	cases := []struct {
+		name string
+		obj  client.Object
+		want []string // substrings the apiserver's message must contain
+	}{
+		{"device unknown board", func() client.Object { d := validDevice("bad-board"); d.Spec.Board = "esp32"; return d }(),
+			[]string{"spec.board", "esp32"}},
+		{"device missing board", func() client.Object { d := validDevice("no-board"); d.Spec.Board = ""; return d }(),
+			[]string{"spec.board"}},
+		{"device bad gateway name", func() client.Object { d := validDevice("bad-gw"); d.Spec.Gateway = "GW_1"; return d }(),
+			[]string{"spec.gateway"}},
+		{"app without source", func() client.Object { a := validApp("no-source"); a.Spec.Source = v1.ApplicationSource{}; return a }(),
+			[]string{"spec.source", "exactly one of source.inline, source.configMap or source.module"}},
+		{"app with two sources", func() client.Object {
+			a := validApp("two-sources")
+			a.Spec.Source.Module = &v1.ModuleSource{OCI: "registry.local/blink:v1"}
+			return a
+		}(), []string{"spec.source", "exactly one of"}},
+		{"app unknown language", func() client.Object { a := validApp("bad-lang"); a.Spec.Source.Inline.Language = "cobol"; return a }(),
+			[]string{"spec.source.inline.language", "cobol"}},
+		{"app empty code", func() client.Object { a := validApp("empty-code"); a.Spec.Source.Inline.Code = ""; return a }(),
+			[]string{"spec.source.inline.code"}},
+		{"app module with no location", func() client.Object {
+			a := validApp("module-nothing")
+			a.Spec.Source = v1.ApplicationSource{Module: &v1.ModuleSource{}}
+			return a
+		}(), []string{"spec.source.module", "exactly one of source.module.oci"}},
+		{"app module ftp url", func() client.Object {
+			a := validApp("module-ftp")
+			a.Spec.Source = v1.ApplicationSource{Module: &v1.ModuleSource{URL: "ftp://x/y.wasm"}}
+			return a
+		}(), []string{"spec.source.module.url", "http:// or https://"}},
+		{"app module bad digest", func() client.Object {
+			a := validApp("module-digest")
+			a.Spec.Source = v1.ApplicationSource{Module: &v1.ModuleSource{OCI: "r/x:1", Digest: "md5:abc"}}
+			return a
+		}(), []string{"spec.source.module.digest"}},
+		{"canary without steps", func() client.Object {
+			a := validApp("canary-nosteps")
+			a.Spec.Rollout.Strategy = v1.RolloutCanary
+			return a
+		}(), []string{"spec.rollout", "rollout.steps must list at least one step"}},
+		{"canary steps not increasing", func() client.Object {
+			a := validApp("canary-order")
+			a.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 50}, {Percent: 20}, {Percent: 100}}}
+			return a
+		}(), []string{"spec.rollout", "must increase"}},
+		{"canary step over 100", func() client.Object {
+			a := validApp("canary-big")
+			a.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 150}}}
+			return a
+		}(), []string{"spec.rollout.steps[0].percent"}},
+		{"maxFailures bad percentage", func() client.Object {
+			a := validApp("maxf-text")
+			a.Spec.Rollout.MaxFailures = &pct
+			return a
+		}(), []string{"spec.rollout.maxFailures"}},
+		{"maxFailures negative", func() client.Object {
+			a := validApp("maxf-neg")
+			a.Spec.Rollout.MaxFailures = &neg
+			return a
+		}(), []string{"spec.rollout.maxFailures"}},
+		{"config value too long", func() client.Object {
+			a := validApp("cfg-long")
+			a.Spec.Config = map[string]string{"k": strings.Repeat("v", 300)}
+			return a
+		}(), []string{"spec.config", "at most 256 bytes"}},
+		{"pipeline step with ref and uri", func() client.Object {
+			a := validApp("step-both")
+			a.Spec.Steps = []v1.PipelineStep{{URI: "http://x", Ref: &v1.StepReference{APIVersion: "v1", Kind: "Service", Name: "s"}}}
+			return a
+		}(), []string{"spec.steps[0]", "exactly one of steps[].ref or steps[].uri"}},
+		{"gateway timeout shorter than interval", func() client.Object {
+			g := validGateway("gw-timeout")
+			g.Spec.HeartbeatInterval = &metav1.Duration{Duration: time.Minute}
+			g.Spec.HeartbeatTimeout = &metav1.Duration{Duration: 30 * time.Second}
+			return g
+		}(), []string{"spec", "heartbeatTimeout must be longer than spec.heartbeatInterval"}},
+		{"gateway port out of range", func() client.Object { g := validGateway("gw-port"); g.Spec.Port = 70000; return g }(),
+			[]string{"spec.port"}},
+		{"gateway unknown service type", func() client.Object { g := validGateway("gw-svc"); g.Spec.ServiceType = "ExternalName"; return g }(),
+			[]string{"spec.serviceType"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := env.Client.Create(ctx(t), tc.obj)
+			if err == nil {
+				t.Fatalf("created an invalid object; want an error naming %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+// TestInvalidUpdateKeepsStoredObject checks that a bad update loses nothing stored.
+func TestInvalidUpdateKeepsStoredObject(t *testing.T) {
+	app := validApp("keep-stored")
+	if err := env.Client.Create(ctx(t), app); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	bad := app.DeepCopy()
+	bad.Spec.Source.Inline.Language = "fortran"
+	if err := env.Client.Update(ctx(t), bad); err == nil {
+		t.Fatal("update with an unknown language succeeded")
+	}
+	var got v1.Application
+	if err := env.Client.Get(ctx(t), client.ObjectKeyFromObject(app), &got); err != nil {
+		t.Fatalf("get: %v", err)
+	}
+	if got.Spec.Source.Inline.Language != v1.LanguageC || got.Spec.Source.Inline.Code != app.Spec.Source.Inline.Code {
+		t.Errorf("stored application changed after a refused update: %+v", got.Spec.Source.Inline)
+	}
+}
+
+// TestBoardEnumMatchesCatalogue keeps the Device CRD's board enum equal to the catalogue.
+func TestBoardEnumMatchesCatalogue(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "300-crds", "wasmbed.dev_devices.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatalf("parse CRD: %v", err)
+	}
+	var enum []string
+	for _, e := range crd.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["board"].Enum {
+		enum = append(enum, strings.Trim(string(e.Raw), `"`))
+	}
+	slices.Sort(enum)
+	if !slices.Equal(enum, boards.Names()) {
+		t.Errorf("Device spec.board enum %v != board catalogue %v: update the kubebuilder:validation:Enum marker in device_types.go", enum, boards.Names())
+	}
+}

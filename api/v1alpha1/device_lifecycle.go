@@ -1,0 +1,70 @@
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// The Mark helpers are the only code that changes a Device's conditions and phase.
+
+func (s *DeviceStatus) set(typ string, status metav1.ConditionStatus, gen int64, reason, msg string) {
+	meta.SetStatusCondition(&s.Conditions, metav1.Condition{
+		Type: typ, Status: status, ObservedGeneration: gen, Reason: reason, Message: msg,
+	})
+}
+
+// MarkAwaitingCertificate records a Device without a certificate yet.
+func (s *DeviceStatus) MarkAwaitingCertificate(gen int64) {
+	s.set(ConditionEnrolled, metav1.ConditionFalse, gen, ReasonAwaitingCSR,
+		"waiting for the device's CertificateSigningRequest (signer wasmbed.dev/device)")
+	s.summarize(gen)
+}
+
+// MarkEnrolled records a signed certificate that expires at notAfter.
+func (s *DeviceStatus) MarkEnrolled(gen int64, notAfter metav1.Time) {
+	s.CertificateNotAfter = &notAfter
+	s.set(ConditionEnrolled, metav1.ConditionTrue, gen, ReasonCertificateIssued, "certificate issued")
+	s.summarize(gen)
+}
+
+// MarkConnected records a live session on gateway at time at.
+func (s *DeviceStatus) MarkConnected(gen int64, gateway string, at metav1.Time) {
+	s.Gateway = gateway
+	s.LastSeen = &at
+	s.set(ConditionConnected, metav1.ConditionTrue, gen, ReasonSessionOpen, "session open on gateway "+gateway)
+	s.summarize(gen)
+}
+
+// MarkDisconnected records the end of a session, with the gateway's reason.
+func (s *DeviceStatus) MarkDisconnected(gen int64, at metav1.Time, why string) {
+	s.LastSeen = &at
+	s.set(ConditionConnected, metav1.ConditionFalse, gen, ReasonSessionClosed, why)
+	s.summarize(gen)
+}
+
+// MarkDisabled records a Device refused by spec.disabled.
+func (s *DeviceStatus) MarkDisabled(gen int64) {
+	s.set(ConditionConnected, metav1.ConditionFalse, gen, ReasonDisabled,
+		"spec.disabled is true: gateways refuse this device")
+	s.summarize(gen)
+}
+
+// summarize derives the phase and Ready from Enrolled and Connected.
+func (s *DeviceStatus) summarize(gen int64) {
+	enrolled := meta.IsStatusConditionTrue(s.Conditions, ConditionEnrolled)
+	conn := meta.FindStatusCondition(s.Conditions, ConditionConnected)
+	switch {
+	case conn != nil && conn.Status == metav1.ConditionTrue:
+		s.Phase = DeviceConnected
+		s.set(ConditionReady, metav1.ConditionTrue, gen, conn.Reason, conn.Message)
+	case conn != nil && conn.Status == metav1.ConditionFalse:
+		s.Phase = DeviceDisconnected
+		s.set(ConditionReady, metav1.ConditionFalse, gen, conn.Reason, conn.Message)
+	case enrolled:
+		s.Phase = DeviceEnrolled
+		s.set(ConditionReady, metav1.ConditionFalse, gen, ReasonNeverConnected, "enrolled; the device has not connected yet")
+	default:
+		s.Phase = DevicePending
+		s.set(ConditionReady, metav1.ConditionFalse, gen, ReasonAwaitingCSR, "the device has no certificate yet")
+	}
+}
