@@ -79,7 +79,7 @@ GO
   ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/client-go/pkg/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitTreeState=clean"
   for bin in kube-apiserver kubectl; do
     [ -x "$dest.partial/$bin" ] && continue
-    log "building $bin $KUBE_VERSION (kube-apiserver takes ~13 min on 2 cores the first time)"
+    log "building $bin $KUBE_VERSION (kube-apiserver: 4 to 13 minutes on 2 cores, once)"
     start=$SECONDS
     (cd "$work/kube" && go build -trimpath -ldflags "$ldflags" -o "$dest.partial/$bin" "k8s.io/kubernetes/cmd/$bin" >&2) \
       || die "building $bin failed; see the go output above"

@@ -1,0 +1,85 @@
+# Wasmbed. `make help` lists the targets; the logic lives in hack/.
+SHELL := /usr/bin/env bash -o errexit -o nounset -o pipefail
+.DEFAULT_GOAL := help
+
+export PATH := /usr/local/go/bin:$(PATH)
+export KO_CONFIG_PATH := $(CURDIR)/ko.yaml
+
+BIN            := $(CURDIR)/bin
+OUT            := $(CURDIR)/_output
+RUN_DIR        := $(CURDIR)/.run
+CONTROLLER_GEN := $(BIN)/controller-gen
+CONTROLLER_GEN_VERSION := v0.20.1
+KO             := $(BIN)/ko
+KO_VERSION     := v0.19.1
+# hack/k8s-binaries.sh builds kube-apiserver, etcd and kubectl once into ~/.cache and
+# prints the folder; recipes call it in their own shell so a failed build stops make.
+K8S_BIN        := hack/k8s-binaries.sh
+FUZZTIME       ?= 10s
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) } ' $(MAKEFILE_LIST)
+
+##@ Development
+
+.PHONY: run
+run: deps build ## Run the whole platform on this machine (first run builds the apiserver, ~6 min).
+	k8s="$$($(K8S_BIN))" && $(OUT)/wasmbed dev --dir $(RUN_DIR) --bin-dir "$$k8s"
+
+.PHONY: clean-run
+clean-run: ## Wipe the state of `make run` (etcd data, certificates, logs).
+	rm -rf $(RUN_DIR)
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate deep-copy code and CRDs from api/.
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=config/300-crds
+
+.PHONY: verify
+verify: generate ## Fail when generated files are stale, code is unformatted or go vet complains.
+	@git diff --exit-code -- api config/300-crds || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config/300-crds)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config/300-crds >&2; exit 1; }
+	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; }
+	go vet ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build every binary into _output/.
+	go build -o $(OUT)/ ./cmd/...
+
+.PHONY: deps
+deps: ## Install the Debian packages the build and tests need (only what is missing).
+	hack/deps.sh
+
+##@ Test
+
+.PHONY: test
+test: deps ## Run every test: Go (with a real apiserver) and the firmware's host tests.
+	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" go test -count=1 ./...
+	@if [ -f firmware/Makefile ]; then $(MAKE) -C firmware test; fi
+
+.PHONY: bench
+bench: deps ## Run the benchmarks.
+	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" go test -run='^$$' -bench=. -benchmem ./...
+
+.PHONY: fuzz
+fuzz: ## Run every Go fuzz target for FUZZTIME each (default 10s).
+	hack/fuzz.sh $(FUZZTIME)
+
+##@ Deployment
+
+.PHONY: deploy
+deploy: $(KO) ## Build images with ko and apply config/ to the current cluster (needs Knative).
+	$(KO) apply -Rf config/
+
+##@ Tools
+
+$(CONTROLLER_GEN):
+	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+
+$(KO):
+	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)
