@@ -1,0 +1,352 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	eo := cbor.CoreDetEncOptions()
+	eo.NilContainers = cbor.NilContainerAsEmpty
+	eo.TagsMd = cbor.TagsForbidden
+	var err error
+	if encMode, err = eo.EncMode(); err != nil {
+		panic("protocol: cbor encoder options: " + err.Error())
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		IndefLength:       cbor.IndefLengthForbidden,
+		TagsMd:            cbor.TagsForbidden,
+		MaxNestedLevels:   8,
+		MaxArrayElements:  256,
+		MaxMapPairs:       256,
+		UTF8:              cbor.UTF8RejectInvalid,
+		ExtraReturnErrors: cbor.ExtraDecErrorNone,
+	}.DecMode()
+	if err != nil {
+		panic("protocol: cbor decoder options: " + err.Error())
+	}
+}
+
+// New returns a new zero message of type t, or nil if t is unknown.
+func New(t MessageType) Message {
+	switch t {
+	case TypeHello:
+		return new(Hello)
+	case TypeWelcome:
+		return new(Welcome)
+	case TypeHeartbeat:
+		return new(Heartbeat)
+	case TypeHeartbeatAck:
+		return new(HeartbeatAck)
+	case TypeDeploy:
+		return new(Deploy)
+	case TypeDeployAck:
+		return new(DeployAck)
+	case TypeChunk:
+		return new(Chunk)
+	case TypeChunkAck:
+		return new(ChunkAck)
+	case TypeStart:
+		return new(Start)
+	case TypeStop:
+		return new(Stop)
+	case TypeRemove:
+		return new(Remove)
+	case TypeAppStatus:
+		return new(AppStatus)
+	case TypeTelemetry:
+		return new(Telemetry)
+	case TypeLog:
+		return new(Log)
+	case TypeError:
+		return new(Error)
+	}
+	return nil
+}
+
+// Encode validates m and returns its CBOR body in Core Deterministic Encoding,
+// with the message type under key 0.
+func Encode(m Message) ([]byte, error) {
+	return AppendEncode(nil, m)
+}
+
+// AppendEncode is like Encode but appends the body to dst.
+func AppendEncode(dst []byte, m Message) ([]byte, error) {
+	if m == nil || reflect.ValueOf(m).IsNil() {
+		return dst, errors.New("encode: nil message")
+	}
+	t := m.Type()
+	if err := m.Validate(); err != nil {
+		return dst, fmt.Errorf("encode %s: %w", t, err)
+	}
+	fields, err := encMode.Marshal(m)
+	if err != nil {
+		return dst, fmt.Errorf("encode %s: %w", t, err)
+	}
+	// The struct encodes as a map whose keys start at 1; key 0 sorts first in
+	// deterministic order, so the type goes right after a new map header.
+	n, rest, ok := splitMapHeader(fields)
+	if !ok {
+		return dst, fmt.Errorf("encode %s: struct did not encode as a map", t)
+	}
+	dst = appendHead(dst, 0xa0, n+1)
+	dst = append(dst, 0x00)
+	dst = appendHead(dst, 0x00, uint64(t))
+	return append(dst, rest...), nil
+}
+
+// splitMapHeader parses a definite map header and returns its pair count and
+// the bytes after it.
+func splitMapHeader(b []byte) (uint64, []byte, bool) {
+	if len(b) == 0 || b[0]&0xe0 != 0xa0 {
+		return 0, nil, false
+	}
+	info := b[0] & 0x1f
+	switch {
+	case info < 24:
+		return uint64(info), b[1:], true
+	case info == 24 && len(b) >= 2:
+		return uint64(b[1]), b[2:], true
+	case info == 25 && len(b) >= 3:
+		return uint64(b[1])<<8 | uint64(b[2]), b[3:], true
+	}
+	return 0, nil, false
+}
+
+// appendHead appends a CBOR head of the given major type (already shifted)
+// in its shortest form.
+func appendHead(dst []byte, major byte, v uint64) []byte {
+	switch {
+	case v < 24:
+		return append(dst, major|byte(v))
+	case v <= 0xff:
+		return append(dst, major|24, byte(v))
+	case v <= 0xffff:
+		return append(dst, major|25, byte(v>>8), byte(v))
+	case v <= 0xffffffff:
+		return append(dst, major|26, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	}
+	return append(dst, major|27, byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32),
+		byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// Decode parses a CBOR body strictly and returns the message it holds. Every
+// failure is an *Error: CodeUnknownMessage for an unknown type, CodeMalformed
+// for bad CBOR or a body of the wrong shape, CodeInvalidValue for a value out
+// of range. Byte slices in the result never alias body.
+func Decode(body []byte) (Message, error) {
+	var top map[uint64]cbor.RawMessage
+	if err := decMode.Unmarshal(body, &top); err != nil {
+		return nil, newError(CodeMalformed, 0, describe(err), err)
+	}
+	rawType, ok := top[0]
+	if !ok {
+		return nil, NewError(CodeMalformed, 0, "missing key 0")
+	}
+	var tv uint64
+	if err := decMode.Unmarshal(rawType, &tv); err != nil {
+		return nil, newError(CodeMalformed, 0, "key 0 is not an unsigned integer", err)
+	}
+	if tv == 0 || tv > 0xff || New(MessageType(tv)) == nil {
+		return nil, NewError(CodeUnknownMessage, 0, "unknown message type "+strconv.FormatUint(tv, 10))
+	}
+	t := MessageType(tv)
+	m := New(t)
+	v := reflect.ValueOf(m).Elem()
+	if err := checkFields(top, v.Type()); err != nil {
+		return nil, newError(CodeMalformed, t, describe(err), err)
+	}
+	if err := decMode.Unmarshal(body, m); err != nil {
+		return nil, newError(CodeMalformed, t, describe(err), err)
+	}
+	normalize(v)
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// fieldInfo describes one keyed field of a message struct.
+type fieldInfo struct {
+	key      uint64
+	required bool
+	typ      reflect.Type
+}
+
+var fieldCache sync.Map // reflect.Type -> []fieldInfo
+
+func fieldsOf(t reflect.Type) []fieldInfo {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]fieldInfo)
+	}
+	var fields []fieldInfo
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		tag, ok := sf.Tag.Lookup("cbor")
+		if !ok || !sf.IsExported() {
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		key, err := strconv.ParseUint(parts[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		fields = append(fields, fieldInfo{
+			key:      key,
+			required: !strings.Contains(tag, "omitempty"),
+			typ:      sf.Type,
+		})
+	}
+	fieldCache.Store(t, fields)
+	return fields
+}
+
+// checkFields enforces what the CBOR library does not: every required key is
+// present, no known key holds null or undefined, and nested maps follow the
+// same rules. Keys must be unsigned integers.
+func checkFields(m map[uint64]cbor.RawMessage, t reflect.Type) error {
+	for _, f := range fieldsOf(t) {
+		raw, ok := m[f.key]
+		if !ok {
+			if f.required {
+				return &fieldError{path: "key " + strconv.FormatUint(f.key, 10), err: errors.New("missing")}
+			}
+			continue
+		}
+		if err := checkValue(raw, f.typ); err != nil {
+			return &fieldError{path: "key " + strconv.FormatUint(f.key, 10), err: err}
+		}
+	}
+	return nil
+}
+
+func checkValue(raw cbor.RawMessage, t reflect.Type) error {
+	if len(raw) == 1 && (raw[0] == 0xf6 || raw[0] == 0xf7) {
+		return errors.New("null value")
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var m map[uint64]cbor.RawMessage
+		if err := decMode.Unmarshal(raw, &m); err != nil {
+			return err
+		}
+		return checkFields(m, t)
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return nil
+		}
+		var items []cbor.RawMessage
+		if err := decMode.Unmarshal(raw, &items); err != nil {
+			return err
+		}
+		for i, it := range items {
+			if err := checkValue(it, t.Elem()); err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+		}
+	case reflect.Map:
+		var entries map[string]cbor.RawMessage
+		if err := decMode.Unmarshal(raw, &entries); err != nil {
+			return err
+		}
+		for k, e := range entries {
+			if err := checkValue(e, t.Elem()); err != nil {
+				return fmt.Errorf("entry %q: %w", truncate(k, 16), err)
+			}
+		}
+	}
+	return nil
+}
+
+// normalize turns empty slices and maps into nil so that a decoded message
+// compares equal to one built with zero values.
+func normalize(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if v.Type().Field(i).IsExported() {
+				normalize(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.Len() == 0 {
+			v.SetZero()
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.Struct {
+			for i := 0; i < v.Len(); i++ {
+				normalize(v.Index(i))
+			}
+		}
+	case reflect.Map:
+		if v.Len() == 0 {
+			v.SetZero()
+		}
+	}
+}
+
+// fieldError locates a problem found by checkFields.
+type fieldError struct {
+	path string
+	err  error
+}
+
+func (e *fieldError) Error() string { return e.path + ": " + e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+// describe turns a CBOR library error into a short phrase fit for the wire.
+func describe(err error) string {
+	var (
+		fe    *fieldError
+		dup   *cbor.DupMapKeyError
+		extra *cbor.ExtraneousDataError
+		typ   *cbor.UnmarshalTypeError
+		syn   *cbor.SyntaxError
+		sem   *cbor.SemanticError
+		indef *cbor.IndefiniteLengthError
+		tag   *cbor.TagsMdError
+		lim   *cbor.MaxArrayElementsError
+		limm  *cbor.MaxMapPairsError
+		nest  *cbor.MaxNestedLevelError
+	)
+	prefix := ""
+	if errors.As(err, &fe) {
+		prefix = fe.path + ": "
+		err = fe.err
+	}
+	switch {
+	case errors.As(err, &dup):
+		return prefix + "duplicate key"
+	case errors.As(err, &extra):
+		return prefix + "trailing bytes"
+	case errors.As(err, &indef):
+		return prefix + "indefinite length"
+	case errors.As(err, &tag):
+		return prefix + "tag not allowed"
+	case errors.As(err, &lim), errors.As(err, &limm), errors.As(err, &nest):
+		return prefix + "too many items"
+	case errors.As(err, &typ):
+		return prefix + "wrong type"
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return prefix + "truncated or bad cbor"
+	case errors.As(err, &sem):
+		return prefix + "bad cbor"
+	}
+	if prefix != "" {
+		return prefix + err.Error()
+	}
+	return "bad cbor"
+}
