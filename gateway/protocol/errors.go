@@ -38,7 +38,7 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	if e.cause != nil {
+	if e.cause != nil && e.cause.Error() != e.Message {
 		s += ": " + e.cause.Error()
 	}
 	return s
