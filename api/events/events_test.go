@@ -1,0 +1,136 @@
+package events_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/wasmbed/wasmbed/api/events"
+)
+
+var update = flag.Bool("update", false, "rewrite docs/events/*.schema.json")
+
+const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+var app = events.AppRef{Namespace: "default", Name: "blink", Generation: 2}
+
+func TestSchemasAreCurrent(t *testing.T) {
+	dir := filepath.Join("..", "..", "docs", "events")
+	for _, typ := range events.Types() {
+		got, err := events.Schema(typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, '\n')
+		path := filepath.Join(dir, string(typ)+".schema.json")
+		if *update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s is stale or missing: run make generate", path)
+		}
+	}
+}
+
+func TestNewAndDecodeRoundTrip(t *testing.T) {
+	in := &events.ModuleBuiltData{Application: app, Digest: digest, Size: 812, Toolchain: "clang 14", Boards: []string{"virtual"}}
+	e, err := events.New(events.ModuleBuilt, events.SourceCompile, app.Subject(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Subject() != "default/blink" || e.Extensions()[events.ExtNamespace] != "default" || e.ID() == "" {
+		t.Errorf("attributes: subject %q ext %v id %q", e.Subject(), e.Extensions(), e.ID())
+	}
+	if err := e.Validate(); err != nil {
+		t.Fatalf("not a valid CloudEvent: %v", err)
+	}
+	out, err := events.DecodeAs[*events.ModuleBuiltData](e, events.ModuleBuilt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Digest != digest || out.Size != 812 || out.Application != app {
+		t.Errorf("decoded %+v", out)
+	}
+}
+
+func TestNewRefusesInvalidData(t *testing.T) {
+	_, err := events.New(events.ModuleBuilt, events.SourceCompile, "default/blink", &events.ModuleBuiltData{Application: app, Digest: "abc", Size: 1, Boards: []string{"virtual"}})
+	if err == nil || !strings.Contains(err.Error(), "digest") {
+		t.Fatalf("err = %v, want one naming digest", err)
+	}
+}
+
+func raw(typ, data string) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID("1")
+	e.SetSource("/test")
+	e.SetType(typ)
+	if data != "" {
+		_ = e.SetData(cloudevents.ApplicationJSON, []byte(data))
+	}
+	return e
+}
+
+func TestDecodeRefusals(t *testing.T) {
+	okApp := `"application":{"namespace":"default","name":"blink","generation":1}`
+	cases := []struct {
+		name string
+		ev   cloudevents.Event
+		want []events.Type
+		msg  string
+	}{
+		{"wrong type for endpoint", raw(string(events.ModuleBuilt), `{}`), []events.Type{events.BuildRequested}, "accepts dev.wasmbed.build.requested"},
+		{"unknown type", raw("com.example.other", `{}`), nil, "unknown event type"},
+		{"no data", raw(string(events.BuildRequested), ""), nil, "no data"},
+		{"not json", raw(string(events.BuildRequested), `{`), nil, "data:"},
+		{"wrong field type", raw(string(events.BuildRequested), `{"application":{"namespace":"default","name":"x","generation":"two"}}`), nil, `"application.generation" must be int64`},
+		{"missing source", raw(string(events.BuildRequested), `{`+okApp+`,"boards":["virtual"]}`), nil, "source.code is required"},
+		{"bad language", raw(string(events.BuildRequested), `{`+okApp+`,"source":{"language":"cobol","code":"x"},"boards":["virtual"]}`), nil, `source.language "cobol"`},
+		{"no boards", raw(string(events.BuildRequested), `{`+okApp+`,"source":{"language":"c","code":"x"}}`), nil, "boards must name"},
+		{"bad namespace", raw(string(events.BuildRequested), `{"application":{"namespace":"Default","name":"x","generation":1},"source":{"language":"c","code":"x"},"boards":["virtual"]}`), nil, "application.namespace"},
+		{"bad digest", raw(string(events.ModuleBuilt), `{`+okApp+`,"digest":"sha256:xyz","size":3,"boards":["virtual"]}`), nil, "digest"},
+		{"rejected without reasons", raw(string(events.ModuleRejected), `{`+okApp+`,"digest":"`+digest+`","report":{"digest":"`+digest+`","size":1}}`), nil, "report.reasons"},
+		{"deployment without devices", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"wasmbed-system/gw","digest":"`+digest+`","size":10,"devices":[]}`), nil, "devices must name"},
+		{"deployment bad gateway", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"gw","digest":"`+digest+`","size":10,"devices":["d1"]}`), nil, "<namespace>/<name>"},
+		{"short signature", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","size":10,"devices":["d1"],"signature":"AAAA"}`), nil, "ed25519"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := events.Decode(tc.ev, tc.want...)
+			var bad *events.BadEventError
+			if !errors.As(err, &bad) {
+				t.Fatalf("err = %v, want a *BadEventError", err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("err = %q, want it to contain %q", err, tc.msg)
+			}
+		})
+	}
+}
+
+func TestEveryTypeHasAPayloadAndSchema(t *testing.T) {
+	if n := len(events.Types()); n != 14 {
+		t.Errorf("%d event types; update this test and docs/events.md when the contract changes", n)
+	}
+	for _, typ := range events.Types() {
+		if !strings.HasPrefix(string(typ), "dev.wasmbed.") {
+			t.Errorf("%s is not in the dev.wasmbed namespace", typ)
+		}
+		if _, err := events.Schema(typ); err != nil {
+			t.Errorf("%s: %v", typ, err)
+		}
+	}
+}

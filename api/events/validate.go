@@ -1,0 +1,190 @@
+package events
+
+import "fmt"
+
+// MaxSourceBytes is the largest source text a build request may carry.
+const MaxSourceBytes = 256 * 1024
+
+// Validate checks the reference.
+func (a AppRef) Validate() error {
+	return firstErr(
+		checkNamespace("application.namespace", a.Namespace),
+		checkName("application.name", a.Name),
+		func() error {
+			if a.Generation < 1 {
+				return fmt.Errorf("application.generation must be at least 1, not %d", a.Generation)
+			}
+			return nil
+		}(),
+	)
+}
+
+// Validate checks the build request.
+func (d *BuildRequestedData) Validate() error {
+	if err := d.Application.Validate(); err != nil {
+		return err
+	}
+	s := d.Source
+	switch {
+	case s.Module != nil && s.Code != "":
+		return fmt.Errorf("source has both code and module; give one")
+	case s.Module != nil:
+		m := s.Module
+		n := 0
+		for _, v := range []string{m.OCI, m.URL} {
+			if v != "" {
+				n++
+			}
+		}
+		if n > 1 {
+			return fmt.Errorf("source.module has both oci and url; give one")
+		}
+		if n == 0 && m.Digest == "" {
+			return fmt.Errorf("source.module needs oci, url or a digest already in the artifact store")
+		}
+		if m.Digest != "" {
+			if err := CheckDigest("source.module.digest", m.Digest); err != nil {
+				return err
+			}
+		}
+	case s.Code == "":
+		return fmt.Errorf("source.code is required")
+	case !languages[s.Language]:
+		return fmt.Errorf("source.language %q is not one of c, assemblyscript, wat, rust", s.Language)
+	case len(s.Code) > MaxSourceBytes:
+		return fmt.Errorf("source.code is %d bytes; the limit is %d", len(s.Code), MaxSourceBytes)
+	}
+	return checkBoards(d.Boards)
+}
+
+func checkBoards(bs []string) error {
+	if len(bs) == 0 {
+		return fmt.Errorf("boards must name at least one board")
+	}
+	for i, b := range bs {
+		if b == "" {
+			return fmt.Errorf("boards[%d] is empty", i)
+		}
+	}
+	return nil
+}
+
+// Validate checks the built module's report.
+func (d *ModuleBuiltData) Validate() error {
+	return firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest), positive("size", d.Size), checkBoards(d.Boards))
+}
+
+// Validate checks the build failure.
+func (d *BuildFailedData) Validate() error {
+	return firstErr(d.Application.Validate(), required("reason", d.Reason), required("message", d.Message))
+}
+
+// Validate checks the validated module's report.
+func (d *ModuleValidatedData) Validate() error {
+	return firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest), positive("size", d.Size))
+}
+
+// Validate checks the rejection.
+func (d *ModuleRejectedData) Validate() error {
+	if err := firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest)); err != nil {
+		return err
+	}
+	if len(d.Report.Reasons) == 0 {
+		return fmt.Errorf("report.reasons must say why the module was rejected")
+	}
+	return nil
+}
+
+// Validate checks the rollout request.
+func (d *RolloutRequestedData) Validate() error {
+	if err := firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest), positive("size", d.Size)); err != nil {
+		return err
+	}
+	if d.Step < 0 {
+		return fmt.Errorf("step must not be negative")
+	}
+	for i, dev := range d.Devices {
+		if err := checkName(fmt.Sprintf("devices[%d]", i), dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the deployment request.
+func (d *DeploymentRequestedData) Validate() error {
+	if err := firstErr(d.Application.Validate(), checkNamespacedName("gateway", d.Gateway), CheckDigest("digest", d.Digest)); err != nil {
+		return err
+	}
+	if !d.Remove {
+		if err := positive("size", d.Size); err != nil {
+			return err
+		}
+	}
+	if len(d.Devices) == 0 {
+		return fmt.Errorf("devices must name at least one device")
+	}
+	for i, dev := range d.Devices {
+		if err := checkName(fmt.Sprintf("devices[%d]", i), dev); err != nil {
+			return err
+		}
+	}
+	if n := len(d.Signature); n != 0 && n != 64 {
+		return fmt.Errorf("signature is %d bytes; an ed25519 signature is 64", n)
+	}
+	return nil
+}
+
+// Validate checks the dispatch summary.
+func (d *DeploymentDispatchedData) Validate() error {
+	return firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest))
+}
+
+// Validate checks the deployment result.
+func (d *DeploymentResultData) Validate() error {
+	return firstErr(d.Application.Validate(), checkName("device", d.Device), CheckDigest("digest", d.Digest), required("state", d.State))
+}
+
+// Validate checks the connection report.
+func (d *DeviceConnectedData) Validate() error {
+	return firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway))
+}
+
+// Validate checks the disconnection report.
+func (d *DeviceDisconnectedData) Validate() error {
+	return firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway), required("reason", d.Reason))
+}
+
+// Validate checks the liveness report.
+func (d *DeviceSeenData) Validate() error {
+	if err := required("gateway", d.Gateway); err != nil {
+		return err
+	}
+	for i, dev := range d.Devices {
+		if err := checkNamespacedName(fmt.Sprintf("devices[%d]", i), dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the telemetry record.
+func (d *DeviceTelemetryData) Validate() error {
+	if err := firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("application", d.Application), required("topic", d.Topic)); err != nil {
+		return err
+	}
+	if len(d.Topic) > 64 {
+		return fmt.Errorf("topic is %d bytes; the limit is 64", len(d.Topic))
+	}
+	if len(d.Payload) > 512 {
+		return fmt.Errorf("payload is %d bytes; the limit is 512", len(d.Payload))
+	}
+	return nil
+}
+
+func positive(field string, v int64) error {
+	if v <= 0 {
+		return fmt.Errorf("%s must be positive, not %d", field, v)
+	}
+	return nil
+}
