@@ -1,0 +1,77 @@
+package protocol
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// addGoldenSeeds adds every golden frame (valid, lenient and invalid) to the
+// seed corpus, as a whole frame or as a body.
+func addGoldenSeeds(f *testing.F, body bool) {
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.bin"))
+	more, _ := filepath.Glob(filepath.Join(goldenDir, "*", "*.bin"))
+	for _, p := range append(files, more...) {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		if body && len(b) >= HeaderSize {
+			b = b[HeaderSize:]
+		}
+		f.Add(b)
+	}
+}
+
+// checkStable asserts the fuzzing property: anything that decodes encodes
+// again, and the encoding decodes to the same value and is a fixed point.
+func checkStable(t *testing.T, m Message) {
+	body, err := Encode(m)
+	if err != nil {
+		t.Fatalf("decoded %#v but cannot encode it: %v", m, err)
+	}
+	again, err := Decode(body)
+	if err != nil {
+		t.Fatalf("re-encoded body %x does not decode: %v", body, err)
+	}
+	if !reflect.DeepEqual(again, m) {
+		t.Fatalf("round trip changed the value:\n%#v\n%#v", m, again)
+	}
+	body2, err := Encode(again)
+	if err != nil || string(body2) != string(body) {
+		t.Fatalf("encoding is not deterministic: %x then %x (%v)", body, body2, err)
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	addGoldenSeeds(f, false)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeFrame(b, HardMaxFrame)
+		if err != nil {
+			return
+		}
+		checkStable(t, m)
+		frame, err := EncodeFrame(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeFrame(frame, HardMaxFrame); err != nil {
+			t.Fatalf("re-encoded frame does not decode: %v", err)
+		}
+	})
+}
+
+func FuzzDecodeMessage(f *testing.F) {
+	addGoldenSeeds(f, true)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Decode(b)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error %T is not *Error: %v", err, err)
+			}
+			return
+		}
+		checkStable(t, m)
+	})
+}
