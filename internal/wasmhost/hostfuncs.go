@@ -1,0 +1,182 @@
+package wasmhost
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// hostFunc implements one import; stack holds the parameters and receives the result.
+type hostFunc func(ctx context.Context, a *App, mod api.Module, stack []uint64)
+
+var hostFuncs = map[string]hostFunc{
+	"log":         hostLog,
+	"clock_ms":    hostClockMs,
+	"sleep_ms":    hostSleepMs,
+	"yield":       func(context.Context, *App, api.Module, []uint64) { runtime.Gosched() },
+	"gpio_write":  hostGPIOWrite,
+	"gpio_read":   hostGPIORead,
+	"led_set":     hostLEDSet,
+	"sensor_read": hostSensorRead,
+	"publish":     hostPublish,
+	"config_get":  hostConfigGet,
+}
+
+// instantiateHostModule defines module "wasmbed" from the imports table, so the types
+// the host implements are by construction the ones the ABI lists.
+func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
+	b := rt.NewHostModuleBuilder(HostModule)
+	for _, im := range imports {
+		f, ok := hostFuncs[im.Name]
+		if !ok {
+			return fmt.Errorf("host function %s not implemented", im.Name)
+		}
+		b.NewFunctionBuilder().
+			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+				a, ok := ctx.Value(appKey{}).(*App)
+				if !ok {
+					panic(&hostTrap{reason: "wasmbed host function called outside an application"})
+				}
+				f(ctx, a, mod, stack)
+			}), im.Type.Params, im.Type.Results).
+			Export(im.Name)
+	}
+	if _, err := b.Instantiate(ctx); err != nil {
+		return fmt.Errorf("instantiate host module: %w", err)
+	}
+	return nil
+}
+
+var errOutOfBounds = &hostTrap{reason: "out of bounds memory access"}
+
+// read returns the bytes of a (ptr, len) pair of memory 0, trapping when the pair is out
+// of bounds. The slice aliases the module's memory.
+func read(mod api.Module, ptr, n uint64) []byte {
+	p, l := uint32(ptr), uint32(n)
+	mem := mod.Memory()
+	if mem == nil {
+		if l == 0 {
+			return nil
+		}
+		panic(errOutOfBounds)
+	}
+	b, ok := mem.Read(p, l)
+	if !ok {
+		panic(errOutOfBounds)
+	}
+	return b
+}
+
+func i32Arg(v uint64) int32 { return api.DecodeI32(v) }
+
+func result(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
+
+func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
+	level := LogLevel(i32Arg(stack[0]))
+	if level < LevelDebug || level > LevelError {
+		level = LevelInfo
+	}
+	msg := read(mod, stack[1], stack[2])
+	if len(msg) > MaxLogBytes {
+		msg = msg[:MaxLogBytes]
+		// Do not leave half a UTF-8 sequence at the cut.
+		for i := 0; i < utf8.UTFMax-1 && len(msg) > 0 && !utf8.Valid(msg); i++ {
+			msg = msg[:len(msg)-1]
+		}
+	}
+	a.board.Log(level, string(msg))
+}
+
+func hostClockMs(_ context.Context, a *App, _ api.Module, stack []uint64) {
+	stack[0] = api.EncodeI64(a.clock.Now().Sub(a.started).Milliseconds())
+}
+
+func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
+	ms := min(max(i32Arg(stack[0]), 0), MaxSleepMs)
+	if ms == 0 {
+		return
+	}
+	if a.budget != nil {
+		a.budget.pause()
+		defer a.budget.resume()
+	}
+	// A cancelled sleep ends early; wazero then ends the call since ctx is done.
+	_ = a.clock.Sleep(ctx, time.Duration(ms)*time.Millisecond)
+}
+
+func hostGPIOWrite(_ context.Context, a *App, _ api.Module, stack []uint64) {
+	if !a.board.GPIOWrite(int(i32Arg(stack[0])), i32Arg(stack[1]) != 0) {
+		result(stack, ErrNotFound)
+		return
+	}
+	result(stack, OK)
+}
+
+func hostGPIORead(_ context.Context, a *App, _ api.Module, stack []uint64) {
+	high, ok := a.board.GPIORead(int(i32Arg(stack[0])))
+	switch {
+	case !ok:
+		result(stack, ErrNotFound)
+	case high:
+		result(stack, 1)
+	default:
+		result(stack, 0)
+	}
+}
+
+func hostLEDSet(_ context.Context, a *App, _ api.Module, stack []uint64) {
+	if !a.board.LEDSet(int(i32Arg(stack[0])), i32Arg(stack[1]) != 0) {
+		result(stack, ErrNotFound)
+		return
+	}
+	result(stack, OK)
+}
+
+func hostSensorRead(_ context.Context, a *App, _ api.Module, stack []uint64) {
+	v, ok := a.board.SensorRead(Sensor(i32Arg(stack[0])))
+	if !ok {
+		v = SensorNone
+	}
+	result(stack, v)
+}
+
+func hostPublish(_ context.Context, a *App, mod api.Module, stack []uint64) {
+	topic := read(mod, stack[0], stack[1])
+	data := read(mod, stack[2], stack[3])
+	if len(topic) == 0 || len(topic) > MaxTopicBytes || !utf8.Valid(topic) || len(data) > MaxPublishBytes {
+		result(stack, ErrInvalid)
+		return
+	}
+	now := a.clock.Now()
+	if len(a.publishes) == PublishPerSecond && now.Sub(a.publishes[0]) < time.Second {
+		result(stack, ErrBusy)
+		return
+	}
+	if err := a.board.Publish(string(topic), append([]byte(nil), data...)); err != nil {
+		result(stack, ErrBusy)
+		return
+	}
+	if len(a.publishes) == PublishPerSecond {
+		a.publishes = append(a.publishes[:0], a.publishes[1:]...)
+	}
+	a.publishes = append(a.publishes, now)
+	result(stack, OK)
+}
+
+func hostConfigGet(_ context.Context, a *App, mod api.Module, stack []uint64) {
+	key := read(mod, stack[0], stack[1])
+	buf := read(mod, stack[2], stack[3])
+	v, ok := a.board.Config(string(key))
+	if !ok {
+		result(stack, ErrNotFound)
+		return
+	}
+	copy(buf, v)
+	result(stack, int32(min(len(v), math.MaxInt32)))
+}

@@ -1,0 +1,617 @@
+package wasmhost_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wasmbed/wasmbed/internal/wasmhost"
+	fixtures "github.com/wasmbed/wasmbed/testdata/wasm"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func newHost(t testing.TB, cfg wasmhost.HostConfig) *wasmhost.Host {
+	t.Helper()
+	h, err := wasmhost.NewHost(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close(context.Background()) })
+	return h
+}
+
+func instantiate(t testing.TB, h *wasmhost.Host, wasm []byte, board wasmhost.Board) *wasmhost.App {
+	t.Helper()
+	ctx := context.Background()
+	m, err := h.Compile(ctx, wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := h.Instantiate(ctx, m, board)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { app.Close(ctx) })
+	return app
+}
+
+// TestFixturesMatchWat checks that every committed .wasm is what wat2wasm makes of its
+// .wat, so that the sources stay the truth.
+func TestFixturesMatchWat(t *testing.T) {
+	wat2wasm, err := exec.LookPath("wat2wasm")
+	if err != nil {
+		t.Fatal("wat2wasm not found on PATH: install the Debian package wabt (apt-get install -y wabt)")
+	}
+	sources, err := fs.Glob(fixtures.FS, "*.wat")
+	if err != nil || len(sources) == 0 {
+		t.Fatalf("no .wat fixtures: %v", err)
+	}
+	dir := t.TempDir()
+	for _, src := range sources {
+		t.Run(src, func(t *testing.T) {
+			wat, _ := fs.ReadFile(fixtures.FS, src)
+			committed, err := fs.ReadFile(fixtures.FS, strings.TrimSuffix(src, ".wat")+".wasm")
+			if err != nil {
+				t.Fatalf("no committed .wasm for %s: %v", src, err)
+			}
+			in, out := filepath.Join(dir, src), filepath.Join(dir, src+".wasm")
+			if err := os.WriteFile(in, wat, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if msg, err := exec.Command(wat2wasm, in, "-o", out).CombinedOutput(); err != nil {
+				t.Fatalf("wat2wasm %s: %v\n%s", src, err, msg)
+			}
+			fresh, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(fresh, committed) {
+				t.Fatalf("testdata/wasm/%s is stale: run wat2wasm %s -o %s", strings.TrimSuffix(src, ".wat")+".wasm", src, strings.TrimSuffix(src, ".wat")+".wasm")
+			}
+		})
+	}
+}
+
+// TestABIMatchesDoc checks the exported ABI description against the tables of
+// docs/abi.md, so that the doc and the host cannot drift apart.
+func TestABIMatchesDoc(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/abi.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `(\\w+)` \\| `(\\([^`]*)` \\|")
+	paramName := regexp.MustCompile(`\b[a-z_]+ (i32|i64)`)
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = paramName.ReplaceAllString(m[2], "$1")
+	}
+	if !strings.Contains(string(doc), fmt.Sprintf("`ABI_VERSION` is **%d**", wasmhost.ABIVersion)) {
+		t.Errorf("docs/abi.md does not state ABI version %d", wasmhost.ABIVersion)
+	}
+	var names []string
+	for _, im := range wasmhost.Imports() {
+		names = append(names, im.Name)
+		if got, want := im.Type.String(), documented[im.Name]; got != want {
+			t.Errorf("import %s: type %q, docs/abi.md says %q", im.Name, got, want)
+		}
+	}
+	for _, ex := range wasmhost.Exports() {
+		names = append(names, ex.Name)
+		if got, want := ex.Type.String(), documented[ex.Name]; got != want {
+			t.Errorf("export %s: type %q, docs/abi.md says %q", ex.Name, got, want)
+		}
+	}
+	if len(names) != len(documented) {
+		t.Errorf("abi lists %v, docs/abi.md documents %d functions: %v", names, len(documented), documented)
+	}
+}
+
+func TestCheckModule(t *testing.T) {
+	tests := []struct {
+		name string
+		wasm []byte
+		want []string // problems, in order; nil means the module is accepted
+	}{
+		{name: "blink", wasm: fixtures.Blink},
+		{name: "probe imports everything", wasm: fixtures.Probe},
+		{name: "bad imports", wasm: fixtures.BadImport, want: []string{
+			"import wasmbed.reboot: not a wasmbed host function",
+			"import wasmbed.log: type (i32, i32) -> i32, want (i32, i32, i32) -> ()",
+			`import env.abort: module is not "wasmbed"`,
+		}},
+		{name: "no loop", wasm: fixtures.NoLoop, want: []string{
+			"export loop: missing",
+			"export setup: type () -> i32, want () -> ()",
+		}},
+	}
+	h := newHost(t, wasmhost.NewHostConfig())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := h.Compile(context.Background(), tt.wasm)
+			if tt.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			var abiErr *wasmhost.ABIError
+			if !errors.As(err, &abiErr) {
+				t.Fatalf("err = %v, want an *ABIError", err)
+			}
+			if got := strings.Join(abiErr.Problems, "\n"); got != strings.Join(tt.want, "\n") {
+				t.Fatalf("problems:\n%s\nwant:\n%s", got, strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+func TestCompileRefuses(t *testing.T) {
+	h := newHost(t, wasmhost.NewHostConfig())
+	tests := []struct {
+		name, wantErr string
+		wasm          []byte
+	}{
+		{name: "memory over the limit", wasm: fixtures.BigMemory, wantErr: "compile: "},
+		{name: "not wasm", wasm: []byte("hello"), wantErr: "compile: "},
+		{name: "empty", wasm: nil, wantErr: "compile: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := h.Compile(context.Background(), tt.wasm); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	// A larger budget takes the same module.
+	big := newHost(t, wasmhost.NewHostConfig().WithMemoryLimitPages(64))
+	if _, err := big.Compile(context.Background(), fixtures.BigMemory); err != nil {
+		t.Fatalf("with a 64-page limit: %v", err)
+	}
+}
+
+// stopAfter is a simulated clock that cancels its context at the nth Sleep, to end
+// Run after a known number of loop calls.
+type stopAfter struct {
+	*wasmhost.SimClock
+	n      int
+	cancel context.CancelFunc
+}
+
+func (c *stopAfter) Sleep(ctx context.Context, d time.Duration) error {
+	if c.n--; c.n == 0 {
+		c.cancel()
+	}
+	return c.SimClock.Sleep(ctx, d)
+}
+
+func TestRun(t *testing.T) {
+	tests := []struct {
+		name       string
+		wasm       []byte
+		board      wasmhost.SimBoardConfig
+		budget     time.Duration
+		maxLoops   int // Run is stopped at the nth delay
+		wantState  wasmhost.State
+		wantReason string
+		wantLoops  uint64
+		check      func(t *testing.T, b *wasmhost.SimBoard, app *wasmhost.App)
+	}{
+		{
+			name: "blink toggles led 0 every 500ms", wasm: fixtures.Blink, maxLoops: 10,
+			wantState: wasmhost.StateStopped, wantLoops: 10,
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
+				wantLogs(t, b, "info:blink: started")
+				changes := b.LEDChanges()
+				if len(changes) != 10 {
+					t.Fatalf("%d led changes, want 10", len(changes))
+				}
+				for i, c := range changes {
+					if c.LED != 0 || c.On != (i%2 == 0) || c.Time.Sub(t0) != time.Duration(i)*500*time.Millisecond {
+						t.Errorf("change %d = %+v", i, c)
+					}
+				}
+			},
+		},
+		{
+			name: "sensor publishes the temperature", wasm: fixtures.Sensor, maxLoops: 5,
+			board:     wasmhost.SimBoardConfig{Sensors: map[wasmhost.Sensor]int32{wasmhost.SensorTemperature: -1250}},
+			wantState: wasmhost.StateStopped, wantLoops: 5,
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
+				recs := b.Records()
+				if len(recs) != 5 {
+					t.Fatalf("%d records, want 5", len(recs))
+				}
+				for i, r := range recs {
+					if r.Topic != "temp" || int32(binary.LittleEndian.Uint32(r.Data)) != -1250 || r.Time.Sub(t0) != time.Duration(i)*100*time.Millisecond {
+						t.Errorf("record %d = %+v", i, r)
+					}
+				}
+				wantLogs(t, b)
+			},
+		},
+		{
+			name: "sensor on a board without sensors", wasm: fixtures.Sensor, maxLoops: 2,
+			board:     wasmhost.SimBoardConfig{Sensors: map[wasmhost.Sensor]int32{}},
+			wantState: wasmhost.StateStopped, wantLoops: 2,
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
+				wantLogs(t, b, "warn:no sensor", "warn:no sensor")
+				if n := len(b.Records()); n != 0 {
+					t.Errorf("%d records, want none", n)
+				}
+			},
+		},
+		{
+			name: "config drives setup then exits", wasm: fixtures.Config,
+			board:     wasmhost.SimBoardConfig{Config: map[string]string{"greeting": "hello from config"}},
+			wantState: wasmhost.StateExited, wantLoops: 1,
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
+				wantLogs(t, b, "info:hello from config")
+				if high, _ := b.GPIORead(2); !high {
+					t.Error("gpio 2 is low, want high (key \"missing\" is absent)")
+				}
+			},
+		},
+		{
+			name: "config value longer than the buffer is truncated", wasm: fixtures.Config,
+			board:     wasmhost.SimBoardConfig{Config: map[string]string{"greeting": strings.Repeat("x", 40), "missing": "here"}},
+			wantState: wasmhost.StateExited, wantLoops: 1,
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
+				wantLogs(t, b, "info:"+strings.Repeat("x", 32))
+				if high, _ := b.GPIORead(2); high {
+					t.Error("gpio 2 is high, want low (key \"missing\" is present)")
+				}
+			},
+		},
+		{
+			name: "trap in setup", wasm: fixtures.TrapSetup,
+			wantState: wasmhost.StateFailed, wantReason: "unreachable", wantLoops: 0,
+		},
+		{
+			name: "infinite loop is stopped by the budget", wasm: fixtures.Spin, budget: 50 * time.Millisecond,
+			wantState: wasmhost.StateFailed, wantReason: "fuel exhausted: call ran over its 50ms time budget",
+		},
+		{
+			name: "out of bounds pointer to log", wasm: fixtures.OOBLog,
+			wantState: wasmhost.StateFailed, wantReason: "out of bounds memory access",
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
+		},
+		{
+			name: "memory.grow bomb hits the memory limit", wasm: fixtures.GrowBomb,
+			wantState: wasmhost.StateExited, wantLoops: 1,
+			check: func(t *testing.T, b *wasmhost.SimBoard, app *wasmhost.App) {
+				wantLogs(t, b, "warn:memory.grow refused")
+				const limit = wasmhost.DefaultMemoryLimitPages * 65536
+				if _, ok := app.ReadMemory(limit-1, 1); !ok {
+					t.Error("memory did not grow to the limit")
+				}
+				if _, ok := app.ReadMemory(limit, 1); ok {
+					t.Error("memory grew past the limit")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			clock := &stopAfter{SimClock: wasmhost.NewSimClock(t0), n: tt.maxLoops, cancel: cancel}
+			tt.board.Clock = clock
+			board := wasmhost.NewSimBoard(tt.board)
+			cfg := wasmhost.NewHostConfig()
+			if tt.budget != 0 {
+				cfg = cfg.WithCallBudget(tt.budget)
+			}
+			app := instantiate(t, newHost(t, cfg), tt.wasm, board)
+			st := app.Run(ctx)
+			if st.State != tt.wantState || st.Reason != tt.wantReason || st.Loops != tt.wantLoops {
+				t.Fatalf("status = %+v, want {%s %q %d}", st, tt.wantState, tt.wantReason, tt.wantLoops)
+			}
+			if st != app.Status() {
+				t.Errorf("Status() = %+v after Run returned %+v", app.Status(), st)
+			}
+			if _, _, err := app.Loop(context.Background()); !errors.Is(err, wasmhost.ErrNotRunning) {
+				t.Errorf("Loop after Run: err = %v, want ErrNotRunning", err)
+			}
+			if tt.check != nil {
+				tt.check(t, board, app)
+			}
+		})
+	}
+}
+
+// wantLogs checks the board's log lines, each written "level:message".
+func wantLogs(t *testing.T, b *wasmhost.SimBoard, want ...string) {
+	t.Helper()
+	var got []string
+	for _, l := range b.Logs() {
+		got = append(got, l.Level.String()+":"+l.Message)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("logs = %q, want %q", got, want)
+	}
+}
+
+func TestTrapError(t *testing.T) {
+	h := newHost(t, wasmhost.NewHostConfig())
+	tests := []struct {
+		name       string
+		wasm       []byte
+		call       func(ctx context.Context, app *wasmhost.App) error
+		wantFunc   string
+		wantReason string
+	}{
+		{name: "setup", wasm: fixtures.TrapSetup, call: func(ctx context.Context, app *wasmhost.App) error { return app.Setup(ctx) },
+			wantFunc: "setup", wantReason: "unreachable"},
+		{name: "loop runs setup first", wasm: fixtures.TrapSetup, call: func(ctx context.Context, app *wasmhost.App) error {
+			_, _, err := app.Loop(ctx)
+			return err
+		}, wantFunc: "setup", wantReason: "unreachable"},
+		{name: "host function", wasm: fixtures.OOBLog, call: func(ctx context.Context, app *wasmhost.App) error {
+			_, _, err := app.Loop(ctx)
+			return err
+		}, wantFunc: "loop", wantReason: "out of bounds memory access"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := instantiate(t, h, tt.wasm, wasmhost.NewSimBoard(wasmhost.SimBoardConfig{}))
+			err := tt.call(context.Background(), app)
+			var trap *wasmhost.TrapError
+			if !errors.As(err, &trap) || trap.Func != tt.wantFunc || trap.Reason != tt.wantReason {
+				t.Fatalf("err = %v, want a TrapError in %s: %s", err, tt.wantFunc, tt.wantReason)
+			}
+			if st := app.Status(); st.State != wasmhost.StateFailed || st.Reason != tt.wantReason {
+				t.Fatalf("status = %+v", st)
+			}
+		})
+	}
+}
+
+func TestBudgetErrorWraps(t *testing.T) {
+	h := newHost(t, wasmhost.NewHostConfig().WithCallBudget(20*time.Millisecond))
+	app := instantiate(t, h, fixtures.Spin, wasmhost.NewSimBoard(wasmhost.SimBoardConfig{}))
+	start := time.Now()
+	_, _, err := app.Loop(context.Background())
+	if !errors.Is(err, wasmhost.ErrBudgetExceeded) {
+		t.Fatalf("err = %v, want ErrBudgetExceeded", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("spinning loop ran for %v", d)
+	}
+}
+
+// TestProbe checks each host function's results at the edges of docs/abi.md, through a
+// module that records them in its memory.
+func TestProbe(t *testing.T) {
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{
+		Clock:  wasmhost.NewSimClock(t0),
+		Config: map[string]string{"k": "hello"},
+	})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig()), fixtures.Probe, board)
+	if err := app.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		what string
+		v    int32
+	}{
+		{"publish empty topic", wasmhost.ErrInvalid},
+		{"publish 65-byte topic", wasmhost.ErrInvalid},
+		{"publish 513 bytes", wasmhost.ErrInvalid},
+		{"publish 512 bytes", wasmhost.OK},
+		{"publish invalid utf-8 topic", wasmhost.ErrInvalid},
+		{"gpio_write missing pin", wasmhost.ErrNotFound},
+		{"gpio_read pin -1", wasmhost.ErrNotFound},
+		{"led_set missing led", wasmhost.ErrNotFound},
+		{"sensor_read supply", 3300},
+		{"sensor_read unknown", wasmhost.SensorNone},
+		{"config_get into 2 bytes", 5},
+		{"config_get missing", wasmhost.ErrNotFound},
+		{"clock_ms after sleep 50", 50},
+		{"clock_ms after sleep 5000 (clamped)", 1050},
+		{"clock_ms after sleep -5 (clamped)", 1050},
+		{"gpio_write pin 1", wasmhost.OK},
+		{"gpio_read pin 1", 1},
+		{"led_set led 1", wasmhost.OK},
+	}
+	mem, ok := app.ReadMemory(1024, uint32(4*len(want)))
+	if !ok {
+		t.Fatal("cannot read results")
+	}
+	for i, w := range want {
+		if got := int32(binary.LittleEndian.Uint32(mem[4*i:])); got != w.v {
+			t.Errorf("%s = %d, want %d", w.what, got, w.v)
+		}
+	}
+	if buf, _ := app.ReadMemory(4000, 3); string(buf) != "he\x00" {
+		t.Errorf("config_get copied %q, want \"he\" and nothing more", buf)
+	}
+	if recs := board.Records(); len(recs) != 1 || recs[0].Topic != "t" || len(recs[0].Data) != 512 {
+		t.Errorf("records = %d, want one of 512 bytes on topic t", len(recs))
+	}
+	logs := board.Logs()
+	if len(logs) != 1 || logs[0].Level != wasmhost.LevelInfo || len(logs[0].Message) != wasmhost.MaxLogBytes {
+		t.Errorf("logs = %+v, want one info line of %d bytes", logs, wasmhost.MaxLogBytes)
+	}
+	if !board.LED(1) {
+		t.Error("led 1 is off")
+	}
+}
+
+func TestPublishRateLimit(t *testing.T) {
+	clock := wasmhost.NewSimClock(t0)
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: clock})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig()), fixtures.Sensor, board)
+	ctx := context.Background()
+	loop := func(n int) {
+		for range n {
+			if _, _, err := app.Loop(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	loop(15) // no time passes: 10 accepted, 5 refused
+	if n := len(board.Records()); n != 10 {
+		t.Fatalf("%d records in the first second, want 10", n)
+	}
+	if n := len(board.Logs()); n != 5 {
+		t.Fatalf("%d refusals logged, want 5", n)
+	}
+	clock.Advance(999 * time.Millisecond)
+	loop(1)
+	if n := len(board.Records()); n != 10 {
+		t.Fatalf("a record was accepted within the same second")
+	}
+	clock.Advance(time.Millisecond)
+	loop(1)
+	if n := len(board.Records()); n != 11 {
+		t.Fatalf("%d records after a second, want 11", n)
+	}
+}
+
+func TestPublishBoardRefusal(t *testing.T) {
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{
+		OnPublish: func(wasmhost.Record) error { return errors.New("queue full") },
+	})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig()), fixtures.Sensor, board)
+	if _, _, err := app.Loop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantLogs(t, board, "warn:publish refused")
+}
+
+func TestSleepIsNotCountedInBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sleeps for a second of real time")
+	}
+	// The probe sleeps 1050 ms of real time in setup; a 20 ms budget must not stop it.
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: wasmhost.RealClock{}})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig().WithCallBudget(20*time.Millisecond)), fixtures.Probe, board)
+	if err := app.Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestStopByContext(t *testing.T) {
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: wasmhost.RealClock{}})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig()), fixtures.Blink, board)
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	st := app.Run(ctx)
+	if st.State != wasmhost.StateStopped || st.Loops != 3 {
+		t.Fatalf("status = %+v, want Stopped after 3 loops (at 0, 500 and 1000 ms)", st)
+	}
+}
+
+func TestNewHostRefusesBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  wasmhost.HostConfig
+	}{
+		{"zero memory", wasmhost.NewHostConfig().WithMemoryLimitPages(0)},
+		{"too much memory", wasmhost.NewHostConfig().WithMemoryLimitPages(65537)},
+		{"zero budget", wasmhost.NewHostConfig().WithCallBudget(0)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if h, err := wasmhost.NewHost(context.Background(), tt.cfg); err == nil {
+				h.Close(context.Background())
+				t.Fatal("NewHost succeeded")
+			}
+		})
+	}
+}
+
+// TestHammer runs many applications of one cached module concurrently on one Host, as
+// a process of virtual devices does.
+func TestHammer(t *testing.T) {
+	h := newHost(t, wasmhost.NewHostConfig())
+	ctx := context.Background()
+	const apps, loops = 32, 50
+	var wg sync.WaitGroup
+	modules := make([]*wasmhost.Module, apps)
+	errs := make(chan error, apps)
+	for i := range apps {
+		wg.Go(func() {
+			m, err := h.Compile(ctx, fixtures.Sensor)
+			if err != nil {
+				errs <- err
+				return
+			}
+			modules[i] = m
+			clock := wasmhost.NewSimClock(t0)
+			board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: clock})
+			board.SetSensor(wasmhost.SensorTemperature, int32(i))
+			app, err := h.Instantiate(ctx, m, board)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer app.Close(ctx)
+			for range loops {
+				d, _, err := app.Loop(ctx)
+				if err != nil {
+					errs <- err
+					return
+				}
+				clock.Advance(d)
+			}
+			for _, r := range board.Records() {
+				if int32(binary.LittleEndian.Uint32(r.Data)) != int32(i) {
+					errs <- fmt.Errorf("app %d saw another app's sensor", i)
+					return
+				}
+			}
+			if n := len(board.Records()); n != loops {
+				errs <- fmt.Errorf("app %d published %d records, want %d", i, n, loops)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	for _, m := range modules {
+		if m != nil && m != modules[0] {
+			t.Fatal("the same bytes compiled to two modules")
+		}
+	}
+}
+
+func BenchmarkBlink(b *testing.B) {
+	ctx := context.Background()
+	h := newHost(b, wasmhost.NewHostConfig())
+	m, err := h.Compile(ctx, fixtures.Blink)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: wasmhost.NewSimClock(t0)})
+		app, err := h.Instantiate(ctx, m, board)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := app.Setup(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for range 100 {
+			if _, _, err := app.Loop(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		app.Close(ctx)
+	}
+}
