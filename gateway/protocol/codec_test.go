@@ -194,7 +194,7 @@ func TestErrorValue(t *testing.T) {
 	if !errors.Is(err, CodeNotFound) || errors.Is(err, CodeBusy) {
 		t.Fatal("errors.Is does not match codes")
 	}
-	if got := err.Error(); got != "not found (start): no app" {
+	if got := err.Error(); got != "not_found (start): no app" {
 		t.Fatalf("Error() = %q", got)
 	}
 	long := NewError(CodeInternal, 0, strings.Repeat("é", 100))

@@ -43,6 +43,6 @@ func ExampleError() {
 	}
 	// Output:
 	// true
-	// unknown message: unknown message type 99
+	// unknown_message: unknown message type 99
 	// 01001ea3000f01040277756e6b6e6f776e206d6573736167652074797065203939
 }

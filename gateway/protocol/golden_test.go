@@ -125,9 +125,9 @@ type invalidExample struct {
 
 func invalidExamples() []invalidExample {
 	return []invalidExample{
-		{"wrong_version", "version byte 2", "020003a10003", "unsupported version"},
-		{"version_zero", "version byte 0", "000003a10003", "unsupported version"},
-		{"oversize", "length 2049 over the default limit: refused from the header alone", "010801", "frame too large"},
+		{"wrong_version", "version byte 2", "020003a10003", "unsupported_version"},
+		{"version_zero", "version byte 0", "000003a10003", "unsupported_version"},
+		{"oversize", "length 2049 over the default limit: refused from the header alone", "010801", "frame_too_large"},
 		{"empty_body", "length 0", "010000", "malformed"},
 		{"truncated_header", "", "0100", "truncated"},
 		{"truncated_body", "length 5, 2 bytes present", "010005a100", "truncated"},
@@ -137,9 +137,9 @@ func invalidExamples() []invalidExample {
 		{"garbage", "", "010003ffffff", "malformed"},
 		{"missing_type", "no key 0", "010003a10102", "malformed"},
 		{"type_not_uint", "key 0 is text", "010004a1006161", "malformed"},
-		{"unknown_type", "type 99", "010004a1001863", "unknown message"},
-		{"type_zero", "type 0 is reserved", "010003a10000", "unknown message"},
-		{"type_large", "type 256", "010005a100190100", "unknown message"},
+		{"unknown_type", "type 99", "010004a1001863", "unknown_message"},
+		{"type_zero", "type 0 is reserved", "010003a10000", "unknown_message"},
+		{"type_large", "type 256", "010005a100190100", "unknown_message"},
 		{"duplicate_key", "heartbeat with key 1 twice", "010009a40003010101020200", "malformed"},
 		{"duplicate_type_key", "key 0 twice", "010009 a4 0003 0003 0101 0200", "malformed"},
 		{"missing_key", "heartbeat without key 2", "010005a200030101", "malformed"},
@@ -158,10 +158,10 @@ func invalidExamples() []invalidExample {
 		{"bytes_for_text", "start with app name as a byte string", "010006 a2 0009 01 4161", "malformed"},
 		{"text_for_bytes", "chunk data as text", "01000b a4 0007 01 6161 0200 03 6161", "malformed"},
 		{"nested_missing_key", "hello whose app lacks its state", helloBadApp(), "malformed"},
-		{"invalid_app_name", "upper case in an app name", "010008 a2 0009 01 6341425f", "invalid value"},
-		{"short_digest", "app-status with a 1-byte digest", "010011 a7 000c 01 6161 02 41aa 0303 0500 0600 0700", "invalid value"},
-		{"empty_chunk", "chunk with no data", "01000a a4 0007 01 6161 0200 03 40", "invalid value"},
-		{"bad_state", "app-status with state 0", "010031 a7 000c 01 6161 02 5820" + strings.Repeat("00", 32) + "0300 0500 0600 0700", "invalid value"},
+		{"invalid_app_name", "upper case in an app name", "010008 a2 0009 01 6341425f", "invalid_value"},
+		{"short_digest", "app-status with a 1-byte digest", "010011 a7 000c 01 6161 02 41aa 0303 0500 0600 0700", "invalid_value"},
+		{"empty_chunk", "chunk with no data", "01000a a4 0007 01 6161 0200 03 40", "invalid_value"},
+		{"bad_state", "app-status with state 0", "010031 a7 000c 01 6161 02 5820" + strings.Repeat("00", 32) + "0300 0500 0600 0700", "invalid_value"},
 	}
 }
 

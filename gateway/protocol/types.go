@@ -28,22 +28,22 @@ var typeNames = [...]string{
 	TypeHello:        "hello",
 	TypeWelcome:      "welcome",
 	TypeHeartbeat:    "heartbeat",
-	TypeHeartbeatAck: "heartbeat-ack",
+	TypeHeartbeatAck: "heartbeat_ack",
 	TypeDeploy:       "deploy",
-	TypeDeployAck:    "deploy-ack",
+	TypeDeployAck:    "deploy_ack",
 	TypeChunk:        "chunk",
-	TypeChunkAck:     "chunk-ack",
+	TypeChunkAck:     "chunk_ack",
 	TypeStart:        "start",
 	TypeStop:         "stop",
 	TypeRemove:       "remove",
-	TypeAppStatus:    "app-status",
+	TypeAppStatus:    "app_status",
 	TypeTelemetry:    "telemetry",
 	TypeLog:          "log",
 	TypeError:        "error",
 }
 
-// String returns the lower-case name of the message type, or "type(N)" for an
-// unknown value.
+// String returns the message type's name as in docs/protocol.md
+// ("heartbeat_ack"), or "type(N)" for an unknown value.
 func (t MessageType) String() string {
 	if int(t) < len(typeNames) && typeNames[t] != "" {
 		return typeNames[t]
@@ -214,27 +214,27 @@ const (
 
 var codeNames = [...]string{
 	CodeMalformed:          "malformed",
-	CodeUnsupportedVersion: "unsupported version",
-	CodeFrameTooLarge:      "frame too large",
-	CodeUnknownMessage:     "unknown message",
-	CodeUnexpectedMessage:  "unexpected message",
-	CodeInvalidValue:       "invalid value",
+	CodeUnsupportedVersion: "unsupported_version",
+	CodeFrameTooLarge:      "frame_too_large",
+	CodeUnknownMessage:     "unknown_message",
+	CodeUnexpectedMessage:  "unexpected_message",
+	CodeInvalidValue:       "invalid_value",
 	CodeUnauthorized:       "unauthorized",
-	CodeNotFound:           "not found",
-	CodeBadState:           "bad state",
-	CodeNoSpace:            "no space",
-	CodeTooLarge:           "too large",
-	CodeBadOffset:          "bad offset",
-	CodeDigestMismatch:     "digest mismatch",
-	CodeBadSignature:       "bad signature",
+	CodeNotFound:           "not_found",
+	CodeBadState:           "bad_state",
+	CodeNoSpace:            "no_space",
+	CodeTooLarge:           "too_large",
+	CodeBadOffset:          "bad_offset",
+	CodeDigestMismatch:     "digest_mismatch",
+	CodeBadSignature:       "bad_signature",
 	CodeBusy:               "busy",
-	CodeHeartbeatTimeout:   "heartbeat timeout",
+	CodeHeartbeatTimeout:   "heartbeat_timeout",
 	CodeInternal:           "internal",
-	CodeGoingAway:          "going away",
+	CodeGoingAway:          "going_away",
 }
 
-// String returns the code's lower-case phrase, or "code(N)" for an unknown
-// value.
+// String returns the code's name as in docs/protocol.md ("frame_too_large"),
+// or "code(N)" for an unknown value.
 func (c ErrorCode) String() string {
 	if int(c) < len(codeNames) && codeNames[c] != "" {
 		return codeNames[c]
@@ -246,9 +246,9 @@ func (c ErrorCode) String() string {
 // errors.Is.
 func (c ErrorCode) Error() string { return c.String() }
 
-// Fatal reports whether a receiver must close the session after this code:
-// framing errors leave the byte stream unusable, and the others end the
-// session by definition.
+// Fatal reports whether this code always ends the session: framing errors
+// leave the byte stream unusable, and the others end the session by
+// definition. Before Welcome every error ends the session.
 func (c ErrorCode) Fatal() bool {
 	switch c {
 	case CodeUnsupportedVersion, CodeFrameTooLarge, CodeUnauthorized, CodeHeartbeatTimeout, CodeGoingAway:
