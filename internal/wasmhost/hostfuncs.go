@@ -84,11 +84,12 @@ func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
 	}
 	msg := read(mod, stack[1], stack[2])
 	if len(msg) > MaxLogBytes {
-		msg = msg[:MaxLogBytes]
-		// Do not leave half a UTF-8 sequence at the cut.
-		for i := 0; i < utf8.UTFMax-1 && len(msg) > 0 && !utf8.Valid(msg); i++ {
-			msg = msg[:len(msg)-1]
+		// Back off to the start of a rune the cut would split.
+		cut := MaxLogBytes
+		for cut > MaxLogBytes-utf8.UTFMax+1 && !utf8.RuneStart(msg[cut]) {
+			cut--
 		}
+		msg = msg[:cut]
 	}
 	a.board.Log(level, string(msg))
 }

@@ -163,8 +163,8 @@ func TestCompileRefuses(t *testing.T) {
 		name, wantErr string
 		wasm          []byte
 	}{
-		{name: "memory over the limit", wasm: fixtures.BigMemory, wantErr: "compile: "},
-		{name: "not wasm", wasm: []byte("hello"), wantErr: "compile: "},
+		{name: "memory over the limit", wasm: fixtures.BigMemory, wantErr: "min 64 pages (4 Mi) over limit of 4 pages"},
+		{name: "not wasm", wasm: []byte("hello"), wantErr: "invalid magic number"},
 		{name: "empty", wasm: nil, wantErr: "compile: "},
 	}
 	for _, tt := range tests {
@@ -378,6 +378,20 @@ func TestTrapError(t *testing.T) {
 	}
 }
 
+func TestTrapInStart(t *testing.T) {
+	ctx := context.Background()
+	h := newHost(t, wasmhost.NewHostConfig())
+	m, err := h.Compile(ctx, fixtures.TrapStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Instantiate(ctx, m, wasmhost.NewSimBoard(wasmhost.SimBoardConfig{}))
+	var trap *wasmhost.TrapError
+	if !errors.As(err, &trap) || trap.Func != "start" || trap.Reason != "unreachable" {
+		t.Fatalf("err = %v, want a TrapError in start: unreachable", err)
+	}
+}
+
 func TestBudgetErrorWraps(t *testing.T) {
 	h := newHost(t, wasmhost.NewHostConfig().WithCallBudget(20*time.Millisecond))
 	app := instantiate(t, h, fixtures.Spin, wasmhost.NewSimBoard(wasmhost.SimBoardConfig{}))
@@ -441,8 +455,8 @@ func TestProbe(t *testing.T) {
 		t.Errorf("records = %d, want one of 512 bytes on topic t", len(recs))
 	}
 	logs := board.Logs()
-	if len(logs) != 1 || logs[0].Level != wasmhost.LevelInfo || len(logs[0].Message) != wasmhost.MaxLogBytes {
-		t.Errorf("logs = %+v, want one info line of %d bytes", logs, wasmhost.MaxLogBytes)
+	if want := strings.Repeat("€", 85); len(logs) != 1 || logs[0].Level != wasmhost.LevelInfo || logs[0].Message != want {
+		t.Errorf("logs = %+v, want one info line of 85 euro signs (255 bytes)", logs)
 	}
 	if !board.LED(1) {
 		t.Error("led 1 is off")

@@ -19,6 +19,8 @@ var (
 	Config []byte
 	//go:embed trap_setup.wasm
 	TrapSetup []byte
+	//go:embed trap_start.wasm
+	TrapStart []byte
 	//go:embed spin.wasm
 	Spin []byte
 	//go:embed oob_log.wasm

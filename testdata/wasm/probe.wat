@@ -16,6 +16,7 @@
   (data (i32.const 8) "\ff\fe")
   (data (i32.const 16) "k")
   (data (i32.const 24) "nokey")
+  (data (i32.const 2048) "€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€€")
   (func $put (param $i i32) (param $v i32)
     (i32.store (i32.add (i32.const 1024) (i32.shl (local.get $i) (i32.const 2))) (local.get $v)))
   (func (export "setup")
@@ -46,6 +47,7 @@
     (call $put (i32.const 15) (call $gpio_write (i32.const 1) (i32.const 7)))
     (call $put (i32.const 16) (call $gpio_read (i32.const 1)))
     (call $put (i32.const 17) (call $led_set (i32.const 1) (i32.const 1)))
-    ;; log: level 9 counts as info, 300 bytes are cut to 256
+    ;; log: level 9 counts as info; 100 three-byte runes (300 bytes) are cut to 256
+    ;; bytes and then back to 255, so as not to split a rune
     (call $log (i32.const 9) (i32.const 2048) (i32.const 300)))
   (func (export "loop") (result i32) (i32.const -1)))
