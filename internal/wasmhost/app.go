@@ -231,7 +231,10 @@ func trapReason(err error) string {
 		return ht.reason
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	msg = strings.TrimPrefix(msg, "wasm error: ")
+	// e.g. "start function[0] failed: wasm error: unreachable"
+	if _, after, ok := strings.Cut(msg, "wasm error: "); ok {
+		msg = after
+	}
 	msg = strings.TrimSuffix(msg, " (recovered by wazero)")
 	return msg
 }
