@@ -1,0 +1,512 @@
+/*
+ * Runs the official WebAssembly core spec tests (converted by wast2json)
+ * against the interpreter. Usage: spec_runner [-v] file.json...
+ *
+ * Every command is counted as passed, failed or skipped; a skip always has
+ * a reason (see the skip list below). Exit status is 1 if anything failed.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../wasm/wasm.h"
+#include "json.h"
+
+/* ------------------------------------------------------------------ skip list
+ *
+ * 1. Whole files. None: every file runs, so the binary-format and validation
+ *    assertions in proposal files still count when they apply to 1.0.
+ *
+ * 2. Commands, by rule:
+ *    - assert_malformed on a text module: this interpreter only reads the
+ *      binary format, so text-syntax errors do not apply to it.
+ *    - any command on a module the loader rejects with an "unsupported
+ *      feature" code (multi-value, reference types, bulk memory, SIMD,
+ *      threads): those are WebAssembly 2.0 features outside the Wasmbed ABI
+ *      (docs/abi.md: 1.0 + sign-extension + mutable globals). The reason
+ *      printed is the feature.
+ *    - invoke/assert with funcref/externref/v128 arguments or results: same
+ *      reason (reference types / SIMD values cannot exist in 1.0).
+ *
+ * 3. Individual commands (file, line) listed in `skip_cmds` with their reason.
+ */
+static const struct {
+    const char *file;
+    int line;
+    const char *reason;
+} skip_cmds[] = {
+    {NULL, 0, NULL},
+};
+
+#define ARENA_SIZE (8u << 20)
+#define STACK_SLOTS 65536u
+#define CALL_DEPTH 2000u
+
+typedef struct modent {
+    char *name;                 /* "$name" or NULL */
+    wasm_module *mod;
+    wasm_instance *inst;
+    wasm_err unsup;             /* non-zero: module rejected as unsupported */
+    uint8_t *arena, *mem;
+} modent;
+
+typedef struct reg {
+    char *as;
+    wasm_instance *inst;
+    wasm_err unsup;     /* registered module was itself skipped as unsupported */
+} reg;
+
+static wasm_err link_unsup; /* set by resolve() when an import names a skipped module */
+
+typedef struct counts {
+    unsigned pass, fail, skip;
+} counts;
+
+enum { C_MODULE, C_REGISTER, C_ACTION, C_RETURN, C_TRAP, C_EXHAUST, C_INVALID, C_MALFORMED, C_UNLINKABLE,
+       C_UNINST, C_OTHER, C_N };
+static const char *cmd_names[C_N] = {"module", "register", "action", "assert_return", "assert_trap",
+                                     "assert_exhaustion", "assert_invalid", "assert_malformed",
+                                     "assert_unlinkable", "assert_uninstantiable", "other"};
+
+static counts total[C_N];
+static counts file_counts;
+static int verbose;
+
+static const char *cur_file;
+static char dir[4096];
+static modent *mods;
+static size_t nmods;
+static modent *cur_mod;
+static reg *regs;
+static size_t nregs;
+
+/* ------------------------------------------------------------------ spectest host module */
+
+static wasm_err host_print(wasm_instance *c, void *ctx, wasm_slot *sp)
+{
+    (void)c; (void)ctx; (void)sp;
+    return WASM_OK;
+}
+
+static const uint8_t t_i32[] = {WASM_I32}, t_i64[] = {WASM_I64}, t_f32[] = {WASM_F32}, t_f64[] = {WASM_F64},
+                     t_i32f32[] = {WASM_I32, WASM_F32}, t_f64f64[] = {WASM_F64, WASM_F64};
+static const wasm_functype ft_print[] = {
+    {NULL, NULL, 0, 0}, {t_i32, NULL, 1, 0}, {t_i64, NULL, 1, 0}, {t_f32, NULL, 1, 0},
+    {t_f64, NULL, 1, 0}, {t_i32f32, NULL, 2, 0}, {t_f64f64, NULL, 2, 0},
+};
+static const char *print_names[] = {"print", "print_i32", "print_i64", "print_f32",
+                                    "print_f64", "print_i32_f32", "print_f64_f64"};
+static wasm_func spec_funcs[7];
+static wasm_global g_i32, g_i64, g_f32, g_f64;
+static wasm_table spec_table;
+static wasm_func *spec_table_elems[10];
+static wasm_memory spec_mem;
+static uint8_t *spec_mem_buf;
+
+static void spectest_reset(void)
+{
+    for (int i = 0; i < 7; i++) {
+        spec_funcs[i].type = &ft_print[i];
+        spec_funcs[i].host = host_print;
+    }
+    g_i32 = (wasm_global){666, WASM_I32, 0};
+    g_i64 = (wasm_global){666, WASM_I64, 0};
+    float f = 666.6f;
+    uint32_t fb;
+    memcpy(&fb, &f, 4);
+    g_f32 = (wasm_global){fb, WASM_F32, 0};
+    double d = 666.6;
+    memcpy(&g_f64.val, &d, 8);
+    g_f64.type = WASM_F64;
+    g_f64.mut = 0;
+    memset(spec_table_elems, 0, sizeof spec_table_elems);
+    spec_table = (wasm_table){spec_table_elems, 10, 20, 1};
+    if (!spec_mem_buf) spec_mem_buf = calloc(2, 65536);
+    memset(spec_mem_buf, 0, 2 * 65536);
+    spec_mem = (wasm_memory){spec_mem_buf, 65536, 2 * 65536, 1, 2, 1};
+}
+
+static int name_is(const wasm_import *im, const char *s)
+{
+    return im->name_len == strlen(s) && !memcmp(im->name, s, im->name_len);
+}
+
+static wasm_err resolve(void *ctx, const wasm_import *im, wasm_extern *out)
+{
+    (void)ctx;
+    if (im->module_len == 8 && !memcmp(im->module, "spectest", 8)) {
+        for (int i = 0; i < 7; i++)
+            if (name_is(im, print_names[i])) { out->kind = WASM_EXTERN_FUNC; out->func = &spec_funcs[i]; return WASM_OK; }
+        if (name_is(im, "global_i32")) { out->kind = WASM_EXTERN_GLOBAL; out->global = &g_i32; return WASM_OK; }
+        if (name_is(im, "global_i64")) { out->kind = WASM_EXTERN_GLOBAL; out->global = &g_i64; return WASM_OK; }
+        if (name_is(im, "global_f32")) { out->kind = WASM_EXTERN_GLOBAL; out->global = &g_f32; return WASM_OK; }
+        if (name_is(im, "global_f64")) { out->kind = WASM_EXTERN_GLOBAL; out->global = &g_f64; return WASM_OK; }
+        if (name_is(im, "table")) { out->kind = WASM_EXTERN_TABLE; out->table = &spec_table; return WASM_OK; }
+        if (name_is(im, "memory")) { out->kind = WASM_EXTERN_MEMORY; out->memory = &spec_mem; return WASM_OK; }
+        return WASM_E_UNKNOWN_IMPORT;
+    }
+    for (size_t i = nregs; i-- > 0;) {
+        if (strlen(regs[i].as) == im->module_len && !memcmp(regs[i].as, im->module, im->module_len)) {
+            if (regs[i].unsup) {
+                link_unsup = regs[i].unsup;
+                return WASM_E_UNKNOWN_IMPORT;
+            }
+            return wasm_instance_export(regs[i].inst, (const char *)im->name, im->name_len, out);
+        }
+    }
+    return WASM_E_UNKNOWN_IMPORT;
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static void report(int line, const char *kind, const char *fmt, const char *detail)
+{
+    printf("  FAIL %s:%d %s: %s%s%s\n", cur_file, line, kind, fmt, detail ? " " : "", detail ? detail : "");
+}
+
+static uint8_t *read_file(const char *name, size_t *len)
+{
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) { free(b); fclose(f); return NULL; }
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static uint8_t **bins;
+static size_t nbins;
+
+/* Load (and optionally instantiate) a module file. Returns the error of the failing step. */
+static wasm_err load_module(const char *file, modent *e, int instantiate, int *stage)
+{
+    size_t len;
+    uint8_t *bin = read_file(file, &len);
+    *stage = 0;
+    memset(e, 0, sizeof *e);
+    if (!bin) return WASM_E_ARG;
+    bins = realloc(bins, (nbins + 1) * sizeof *bins);
+    bins[nbins++] = bin;
+    e->arena = malloc(ARENA_SIZE);
+    wasm_arena a;
+    wasm_arena_init(&a, e->arena, ARENA_SIZE);
+    wasm_err err = wasm_module_load(bin, (uint32_t)len, &a, &e->mod);
+    if (err || !instantiate) return err;
+    *stage = 1;
+    wasm_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.resolve = resolve;
+    cfg.stack_slots = STACK_SLOTS;
+    cfg.call_depth = CALL_DEPTH;
+    uint32_t minp, maxp;
+    int has_max;
+    if (wasm_module_memory(e->mod, &minp, &maxp, &has_max)) {
+        uint64_t pages = has_max ? maxp : 65536;
+        uint64_t want = minp > 1024 ? minp : 1024;
+        if (pages > want) pages = want;
+        uint64_t bytes = pages * 65536;
+        if (bytes > 0xffffffffu) bytes = 0xffff0000u;
+        e->mem = calloc(1, (size_t)bytes + 1);
+        cfg.mem_buf = e->mem;
+        cfg.mem_cap = (uint32_t)bytes;
+    }
+    link_unsup = WASM_OK;
+    err = wasm_instantiate(e->mod, &cfg, &a, UINT64_MAX, &e->inst);
+    if (err && link_unsup) err = link_unsup; /* depends on a module we skipped: skip too */
+    if (err && wasm_err_classify(err) == WASM_CLASS_TRAP) *stage = 2;
+    return err;
+}
+
+static int parse_val(const jval *v, wasm_slot *out, const char **why)
+{
+    const char *t = json_str(v, "type"), *s = json_str(v, "value");
+    if (!t) { *why = "no type"; return 0; }
+    if (strcmp(t, "i32") && strcmp(t, "i64") && strcmp(t, "f32") && strcmp(t, "f64")) {
+        *why = "reference types / SIMD values (not in WebAssembly 1.0)";
+        return -1;
+    }
+    if (!s) { *why = "no value"; return 0; }
+    *out = strtoull(s, NULL, 10);
+    return 1;
+}
+
+/* Run an action; returns the error, results in res[] (nres = number of expected values). */
+static wasm_err do_action(const jval *act, wasm_slot *res, int *skipped, const char **why, int line)
+{
+    const char *type = json_str(act, "type"), *mname = json_str(act, "module"), *field = json_str(act, "field");
+    jval *fv = json_get(act, "field");
+    modent *m = cur_mod;
+    *skipped = 0;
+    if (mname) {
+        m = NULL;
+        for (size_t i = nmods; i-- > 0;)
+            if (mods[i].name && !strcmp(mods[i].name, mname)) { m = &mods[i]; break; }
+    }
+    if (!m || !field) { *why = "no module"; return WASM_E_ARG; }
+    if (m->unsup) { *skipped = 1; *why = wasm_err_str(m->unsup); return WASM_OK; }
+    if (!m->inst) { *why = "module not instantiated"; return WASM_E_ARG; }
+    wasm_extern ex;
+    if (wasm_instance_export(m->inst, field, (uint32_t)fv->slen, &ex)) { *why = "unknown export"; return WASM_E_ARG; }
+    if (!strcmp(type, "get")) {
+        if (ex.kind != WASM_EXTERN_GLOBAL) { *why = "not a global"; return WASM_E_ARG; }
+        res[0] = ex.global->val;
+        return WASM_OK;
+    }
+    if (ex.kind != WASM_EXTERN_FUNC) { *why = "not a function"; return WASM_E_ARG; }
+    jval *args = json_get(act, "args");
+    static wasm_slot slots[1024];
+    for (size_t i = 0; args && i < args->n && i < 1024; i++) {
+        int r = parse_val(args->items[i], &slots[i], why);
+        if (r < 0) { *skipped = 1; return WASM_OK; }
+        if (!r) return WASM_E_ARG;
+    }
+    (void)line;
+    wasm_err err = wasm_call_func(m->inst, ex.func, slots);
+    const wasm_functype *ft = wasm_func_type(ex.func);
+    for (uint32_t i = 0; i < ft->nresults; i++) res[i] = slots[i];
+    return err;
+}
+
+static int match_val(const jval *exp, wasm_slot got, char *buf, size_t bl)
+{
+    const char *t = json_str(exp, "type"), *s = json_str(exp, "value");
+    int is32 = !strcmp(t, "i32") || !strcmp(t, "f32");
+    uint64_t g = is32 ? (uint32_t)got : got;
+    snprintf(buf, bl, "got 0x%" PRIx64 " want %s %s", g, t, s ? s : "?");
+    if (!s) return 0;
+    if (!strncmp(s, "nan:", 4)) {
+        int canon = !strcmp(s, "nan:canonical");
+        if (!strcmp(t, "f32")) {
+            uint32_t u = (uint32_t)got;
+            return canon ? (u & 0x7fffffffu) == 0x7fc00000u : (u & 0x7fc00000u) == 0x7fc00000u;
+        }
+        return canon ? (got & 0x7fffffffffffffffull) == 0x7ff8000000000000ull
+                     : (got & 0x7ff8000000000000ull) == 0x7ff8000000000000ull;
+    }
+    uint64_t want = strtoull(s, NULL, 10);
+    return is32 ? (uint32_t)want == (uint32_t)got : want == got;
+}
+
+/* Trap text from the spec vs ours: the spec text starts with ours or vice versa. */
+static int trap_text_ok(const char *text, wasm_err err)
+{
+    const char *mine = wasm_err_str(err);
+    size_t a = strlen(text), b = strlen(mine);
+    return !strncmp(text, mine, a < b ? a : b);
+}
+
+static int cmd_kind(const char *t)
+{
+    if (!strcmp(t, "module")) return C_MODULE;
+    if (!strcmp(t, "register")) return C_REGISTER;
+    if (!strcmp(t, "action")) return C_ACTION;
+    if (!strcmp(t, "assert_return")) return C_RETURN;
+    if (!strcmp(t, "assert_trap")) return C_TRAP;
+    if (!strcmp(t, "assert_exhaustion")) return C_EXHAUST;
+    if (!strcmp(t, "assert_invalid")) return C_INVALID;
+    if (!strcmp(t, "assert_malformed")) return C_MALFORMED;
+    if (!strcmp(t, "assert_unlinkable")) return C_UNLINKABLE;
+    if (!strcmp(t, "assert_uninstantiable")) return C_UNINST;
+    return C_OTHER;
+}
+
+static const char *listed_skip(int line)
+{
+    const char *base = strrchr(cur_file, '/');
+    base = base ? base + 1 : cur_file;
+    for (size_t i = 0; skip_cmds[i].file; i++) {
+        size_t n = strlen(skip_cmds[i].file);
+        if (!strncmp(base, skip_cmds[i].file, n) && base[n] == '.' && skip_cmds[i].line == line)
+            return skip_cmds[i].reason;
+    }
+    return NULL;
+}
+
+/* Returns 1 pass, 0 fail, -1 skip; *why explains fail/skip. */
+static int run_cmd(const jval *c, int kind, int line, const char **why)
+{
+    static char buf[256];
+    const char *file = json_str(c, "filename");
+    const char *listed = listed_skip(line);
+    int stage;
+    wasm_err err;
+    modent e;
+    if (listed) { *why = listed; return -1; }
+    switch (kind) {
+    case C_MODULE: {
+        err = load_module(file, &e, 1, &stage);
+        const char *name = json_str(c, "name");
+        e.name = name ? strdup(name) : NULL;
+        if (wasm_err_classify(err) == WASM_CLASS_UNSUPPORTED) e.unsup = err;
+        mods = realloc(mods, (nmods + 1) * sizeof *mods);
+        mods[nmods++] = e;
+        cur_mod = &mods[nmods - 1];
+        if (e.unsup) { *why = wasm_err_str(err); return -1; }
+        if (err) {
+            snprintf(buf, sizeof buf, "%s failed: %s", stage ? "instantiate" : "load", wasm_err_str(err));
+            *why = buf;
+            cur_mod->inst = NULL;
+            return 0;
+        }
+        return 1;
+    }
+    case C_REGISTER: {
+        const char *name = json_str(c, "name"), *as = json_str(c, "as");
+        modent *m = cur_mod;
+        if (name)
+            for (size_t i = nmods; i-- > 0;)
+                if (mods[i].name && !strcmp(mods[i].name, name)) { m = &mods[i]; break; }
+        if (!m) { *why = "no module"; return 0; }
+        if (!m->unsup && !m->inst) { *why = "module not instantiated"; return 0; }
+        regs = realloc(regs, (nregs + 1) * sizeof *regs);
+        regs[nregs].as = strdup(as);
+        regs[nregs].unsup = m->unsup;
+        regs[nregs++].inst = m->inst;
+        if (m->unsup) { *why = wasm_err_str(m->unsup); return -1; }
+        return 1;
+    }
+    case C_ACTION: case C_RETURN: case C_TRAP: case C_EXHAUST: {
+        wasm_slot res[16] = {0};
+        int skipped;
+        jval *exp = json_get(c, "expected");
+        err = do_action(json_get(c, "action"), res, &skipped, why, line);
+        if (skipped) return -1;
+        for (size_t i = 0; exp && i < exp->n; i++) {
+            const char *t = json_str(exp->items[i], "type");
+            if (t && strcmp(t, "i32") && strcmp(t, "i64") && strcmp(t, "f32") && strcmp(t, "f64")) {
+                *why = "reference types / SIMD values (not in WebAssembly 1.0)";
+                return -1;
+            }
+        }
+        if (err == WASM_E_ARG) return 0;
+        if (kind == C_ACTION) {
+            if (err) { *why = wasm_err_str(err); return 0; }
+            return 1;
+        }
+        if (kind == C_RETURN) {
+            if (err) { *why = wasm_err_str(err); return 0; }
+            for (size_t i = 0; exp && i < exp->n; i++)
+                if (!match_val(exp->items[i], res[i], buf, sizeof buf)) { *why = buf; return 0; }
+            return 1;
+        }
+        if (kind == C_EXHAUST) {
+            if (err != WASM_TRAP_STACK_OVERFLOW) { *why = err ? wasm_err_str(err) : "no trap"; return 0; }
+            return 1;
+        }
+        if (wasm_err_classify(err) != WASM_CLASS_TRAP) { *why = err ? wasm_err_str(err) : "no trap"; return 0; }
+        if (!trap_text_ok(json_str(c, "text"), err)) {
+            snprintf(buf, sizeof buf, "trap '%s', want '%s'", wasm_err_str(err), json_str(c, "text"));
+            *why = buf;
+            return 0;
+        }
+        return 1;
+    }
+    case C_INVALID: case C_MALFORMED: case C_UNLINKABLE: case C_UNINST: {
+        const char *mt = json_str(c, "module_type");
+        if (mt && strcmp(mt, "binary")) {
+            *why = "text-format module: not applicable to a binary-only interpreter";
+            return -1;
+        }
+        int inst = kind == C_UNLINKABLE || kind == C_UNINST;
+        err = load_module(file, &e, inst, &stage);
+        int ok;
+        wasm_err_class cl = wasm_err_classify(err);
+        if (cl == WASM_CLASS_UNSUPPORTED) { *why = wasm_err_str(err); ok = -1; }
+        else if (kind == C_INVALID) ok = cl == WASM_CLASS_INVALID;
+        else if (kind == C_MALFORMED) ok = cl == WASM_CLASS_MALFORMED;
+        else if (kind == C_UNLINKABLE) ok = stage == 1 && cl == WASM_CLASS_LINK;
+        else ok = stage == 2;
+        if (ok == 0) {
+            snprintf(buf, sizeof buf, "got '%s' (stage %d), want '%s'", err ? wasm_err_str(err) : "success", stage,
+                     json_str(c, "text"));
+            *why = buf;
+        }
+        if (kind == C_UNINST && e.inst) {
+            /* keep it: instantiation side effects on shared tables/memories stay visible */
+            size_t ci = cur_mod ? (size_t)(cur_mod - mods) : 0;
+            int had = cur_mod != NULL;
+            mods = realloc(mods, (nmods + 1) * sizeof *mods);
+            mods[nmods++] = e;
+            cur_mod = had ? &mods[ci] : NULL;
+        } else {
+            free(e.arena);
+            free(e.mem);
+        }
+        return ok;
+    }
+    default:
+        *why = "unknown command";
+        return 0;
+    }
+}
+
+static void run_file(const char *path)
+{
+    size_t len;
+    char *text;
+    FILE *f = fopen(path, "rb");
+    cur_file = path;
+    memset(&file_counts, 0, sizeof file_counts);
+    if (!f) { printf("%s: cannot open\n", path); total[C_OTHER].fail++; return; }
+    fseek(f, 0, SEEK_END);
+    len = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    text = malloc(len + 1);
+    len = fread(text, 1, len, f);
+    fclose(f);
+    jval *root = json_parse(text, len);
+    free(text);
+    if (!root) { printf("%s: bad json\n", path); total[C_OTHER].fail++; return; }
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    spectest_reset();
+    jval *cmds = json_get(root, "commands");
+    for (size_t i = 0; cmds && i < cmds->n; i++) {
+        jval *c = cmds->items[i];
+        const char *why = NULL;
+        jval *lv = json_get(c, "line");
+        int line = lv ? atoi(lv->s) : 0;
+        int kind = cmd_kind(json_str(c, "type"));
+        int r = run_cmd(c, kind, line, &why);
+        if (r > 0) { total[kind].pass++; file_counts.pass++; }
+        else if (r == 0) { total[kind].fail++; file_counts.fail++; report(line, cmd_names[kind], why ? why : "", NULL); }
+        else {
+            total[kind].skip++; file_counts.skip++;
+            if (verbose) printf("  skip %s:%d %s: %s\n", path, line, cmd_names[kind], why);
+        }
+    }
+    printf("%-40s passed %5u  failed %4u  skipped %4u\n", path, file_counts.pass, file_counts.fail, file_counts.skip);
+    json_free(root);
+    for (size_t i = 0; i < nmods; i++) { free(mods[i].arena); free(mods[i].mem); free(mods[i].name); }
+    free(mods); mods = NULL; nmods = 0; cur_mod = NULL;
+    for (size_t i = 0; i < nregs; i++) free(regs[i].as);
+    free(regs); regs = NULL; nregs = 0;
+    for (size_t i = 0; i < nbins; i++) free(bins[i]);
+    free(bins); bins = NULL; nbins = 0;
+}
+
+int main(int argc, char **argv)
+{
+    counts all = {0, 0, 0};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-v")) { verbose = 1; continue; }
+        run_file(argv[i]);
+    }
+    printf("\n%-24s %8s %8s %8s\n", "command", "passed", "failed", "skipped");
+    for (int k = 0; k < C_N; k++) {
+        if (!total[k].pass && !total[k].fail && !total[k].skip) continue;
+        printf("%-24s %8u %8u %8u\n", cmd_names[k], total[k].pass, total[k].fail, total[k].skip);
+        all.pass += total[k].pass; all.fail += total[k].fail; all.skip += total[k].skip;
+    }
+    printf("%-24s %8u %8u %8u\n", "TOTAL", all.pass, all.fail, all.skip);
+    free(spec_mem_buf);
+    return all.fail ? 1 : 0;
+}

@@ -1,0 +1,669 @@
+/*
+ * Instantiation and the interpreter. The interpreter runs the validated
+ * bytecode in place; structured control flow uses the side table built by
+ * the validator (wasm_branch), so no instruction ever scans for `end`.
+ */
+#include <string.h>
+#include "wasm_int.h"
+#include "wasm_num.h"
+
+typedef struct frame {
+    const uint8_t *pc;
+    const wasm_branch *stp;
+    wasm_slot *fp, *ob;
+    wasm_func *fn;
+} frame;
+
+#define TRY(x) do { wasm_err e_ = (x); if (e_) return e_; } while (0)
+
+/* ---------------------------------------------------------------- instantiation */
+
+static uint64_t eval_const(wasm_instance *inst, const uint8_t *p)
+{
+    uint8_t op = *p++;
+    uint64_t v = 0;
+    switch (op) {
+    case 0x41: v = wasm_rd_s32(&p); break;
+    case 0x42: v = wasm_rd_s64(&p); break;
+    case 0x43: { uint32_t u; memcpy(&u, p, 4); v = u; break; }
+    case 0x44: memcpy(&v, p, 8); break;
+    case 0x23: v = inst->globals[wasm_rd_u32(&p)]->val; break;
+    }
+    return v;
+}
+
+static int limits_match(uint32_t have_min, uint32_t have_max, int have_has_max, const wasm_import *im)
+{
+    if (have_min < im->min) return 0;
+    if (im->has_max && (!have_has_max || have_max > im->max)) return 0;
+    return 1;
+}
+
+static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const wasm_import *im, uint32_t *nf, uint32_t *ng)
+{
+    wasm_extern ex;
+    memset(&ex, 0, sizeof ex);
+    if (!cfg->resolve || cfg->resolve(cfg->resolve_ctx, im, &ex) != WASM_OK) return WASM_E_UNKNOWN_IMPORT;
+    if (ex.kind != im->kind) return WASM_E_IMPORT_TYPE;
+    switch (im->kind) {
+    case WASM_EXTERN_FUNC:
+        if (!ex.func || !wasm_functype_eq(ex.func->type, im->func_type)) return WASM_E_IMPORT_TYPE;
+        inst->funcs[(*nf)++] = ex.func;
+        break;
+    case WASM_EXTERN_GLOBAL:
+        if (!ex.global || ex.global->type != im->global_type || ex.global->mut != im->global_mut)
+            return WASM_E_IMPORT_TYPE;
+        inst->globals[(*ng)++] = ex.global;
+        break;
+    case WASM_EXTERN_MEMORY:
+        if (!ex.memory || !limits_match(ex.memory->pages, ex.memory->max_pages, ex.memory->has_max, im))
+            return WASM_E_IMPORT_TYPE;
+        inst->mem = ex.memory;
+        break;
+    case WASM_EXTERN_TABLE:
+        if (!ex.table || !limits_match(ex.table->size, ex.table->max, ex.table->has_max, im))
+            return WASM_E_IMPORT_TYPE;
+        inst->table = ex.table;
+        break;
+    }
+    return WASM_OK;
+}
+
+static wasm_err run(wasm_instance *owner, wasm_func *f, wasm_slot *slots);
+
+wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_arena *a, uint64_t fuel,
+                          wasm_instance **out)
+{
+    wasm_instance *inst;
+    uint32_t nf = 0, ng = 0, i;
+    uint32_t stack_slots = cfg->stack_slots ? cfg->stack_slots : 4096;
+    uint32_t depth = cfg->call_depth ? cfg->call_depth : 256;
+
+    *out = NULL;
+    if (!(inst = wasm_arena_alloc(a, sizeof *inst))) return WASM_E_NOMEM;
+    inst->mod = m;
+    inst->fuel = fuel;
+    inst->depth_max = depth;
+    if (!(inst->stack = wasm_arena_alloc(a, (size_t)stack_slots * sizeof(wasm_slot)))) return WASM_E_NOMEM;
+    inst->stack_end = inst->stack + stack_slots;
+    if (!(inst->frames = wasm_arena_alloc(a, (size_t)depth * sizeof(frame)))) return WASM_E_NOMEM;
+    if (!(inst->funcs = wasm_arena_alloc(a, (size_t)m->nfuncs * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
+    if (!(inst->own = wasm_arena_alloc(a, (size_t)(m->nfuncs - m->nfunc_imports) * sizeof(wasm_func) + 1)))
+        return WASM_E_NOMEM;
+    if (!(inst->globals = wasm_arena_alloc(a, (size_t)m->nglobals * sizeof(wasm_global *) + 1))) return WASM_E_NOMEM;
+    if (!(inst->own_globals = wasm_arena_alloc(a, (size_t)(m->nglobals - m->nglobal_imports) * sizeof(wasm_global) + 1)))
+        return WASM_E_NOMEM;
+
+    for (i = 0; i < m->nimports; i++) TRY(link_import(inst, cfg, &m->imports[i], &nf, &ng));
+
+    for (i = m->nfunc_imports; i < m->nfuncs; i++) {
+        wasm_func *f = &inst->own[i - m->nfunc_imports];
+        f->type = &m->types[m->func_type[i]];
+        f->inst = inst;
+        f->index = i;
+        inst->funcs[i] = f;
+    }
+    for (i = m->nglobal_imports; i < m->nglobals; i++) {
+        wasm_global *g = &inst->own_globals[i - m->nglobal_imports];
+        g->type = m->globals[i].type;
+        g->mut = m->globals[i].mut;
+        g->val = eval_const(inst, m->globals[i].init);
+        inst->globals[i] = g;
+    }
+    if (m->table.present && !m->table.imported) {
+        wasm_table *t = &inst->own_table;
+        uint32_t cap = cfg->table_cap > m->table.min ? cfg->table_cap : m->table.min;
+        if (!(t->elems = wasm_arena_alloc(a, (size_t)cap * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
+        t->size = m->table.min;
+        t->max = m->table.max;
+        t->has_max = m->table.has_max;
+        inst->table = t;
+    }
+    if (m->memory.present && !m->memory.imported) {
+        wasm_memory *mem = &inst->own_mem;
+        uint64_t want = (uint64_t)m->memory.min * WASM_PAGE;
+        mem->cap = cfg->mem_cap;
+        mem->data = cfg->mem_buf;
+        if (!mem->data) {
+            if (!mem->cap) mem->cap = want > 0xffffffffu ? 0xffffffffu : (uint32_t)want;
+            if (!(mem->data = wasm_arena_alloc(a, mem->cap))) return WASM_E_NOMEM;
+        }
+        mem->pages = m->memory.min;
+        mem->max_pages = m->memory.max;
+        mem->has_max = m->memory.has_max;
+        mem->bytes = want < mem->cap ? (uint32_t)want : mem->cap;
+        memset(mem->data, 0, mem->bytes);
+        inst->mem = mem;
+    }
+    *out = inst;
+
+    /* segments, in order; a failing segment traps and leaves earlier writes in place */
+    for (i = 0; i < m->nelems; i++) {
+        const wasm_elemseg *s = &m->elems[i];
+        uint32_t off = (uint32_t)eval_const(inst, s->offset);
+        const uint8_t *p = s->funcs;
+        if ((uint64_t)off + s->count > inst->table->size) return WASM_TRAP_TABLE_OOB;
+        for (uint32_t k = 0; k < s->count; k++) inst->table->elems[off + k] = inst->funcs[wasm_rd_u32(&p)];
+    }
+    for (i = 0; i < m->ndatas; i++) {
+        const wasm_dataseg *s = &m->datas[i];
+        uint32_t off = (uint32_t)eval_const(inst, s->offset);
+        if ((uint64_t)off + s->len > inst->mem->bytes) return WASM_TRAP_MEM_OOB;
+        memcpy(inst->mem->data + off, s->data, s->len);
+    }
+    if (m->start != WASM_NONE) {
+        wasm_slot none[1];
+        return run(inst, inst->funcs[m->start], none);
+    }
+    return WASM_OK;
+}
+
+uint32_t wasm_module_data_end(const wasm_module *m)
+{
+    uint32_t end = 0;
+    for (uint32_t i = 0; i < m->ndatas; i++) {
+        const uint8_t *p = m->datas[i].offset;
+        if (*p++ != 0x41) continue; /* global-relative: unknown until instantiation */
+        uint64_t e = (uint64_t)wasm_rd_s32(&p) + m->datas[i].len;
+        if (e > end) end = e > 0xffffffffu ? 0xffffffffu : (uint32_t)e;
+    }
+    return end;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+void wasm_set_fuel(wasm_instance *inst, uint64_t fuel) { inst->fuel = fuel; }
+uint64_t wasm_get_fuel(const wasm_instance *inst) { return inst->fuel; }
+const wasm_module *wasm_instance_module(const wasm_instance *inst) { return inst->mod; }
+wasm_memory *wasm_instance_memory(wasm_instance *inst) { return inst->mem; }
+wasm_table *wasm_instance_table(wasm_instance *inst) { return inst->table; }
+void *wasm_instance_user(wasm_instance *inst) { return inst->user; }
+void wasm_instance_set_user(wasm_instance *inst, void *user) { inst->user = user; }
+const wasm_functype *wasm_func_type(const wasm_func *f) { return f->type; }
+
+wasm_global *wasm_instance_global(wasm_instance *inst, uint32_t index)
+{
+    return index < inst->mod->nglobals ? inst->globals[index] : NULL;
+}
+
+wasm_func *wasm_instance_func(wasm_instance *inst, uint32_t index)
+{
+    return index < inst->mod->nfuncs ? inst->funcs[index] : NULL;
+}
+
+wasm_err wasm_instance_export(wasm_instance *inst, const char *name, uint32_t name_len, wasm_extern *out)
+{
+    const wasm_module *m = inst->mod;
+    memset(out, 0, sizeof *out);
+    for (uint32_t i = 0; i < m->nexports; i++) {
+        const wasm_export *e = &m->exports[i];
+        if (e->name_len != name_len || memcmp(e->name, name, name_len)) continue;
+        out->kind = (wasm_extern_kind)e->kind;
+        switch (e->kind) {
+        case WASM_EXTERN_FUNC: out->func = inst->funcs[e->index]; break;
+        case WASM_EXTERN_TABLE: out->table = inst->table; break;
+        case WASM_EXTERN_MEMORY: out->memory = inst->mem; break;
+        case WASM_EXTERN_GLOBAL: out->global = inst->globals[e->index]; break;
+        }
+        return WASM_OK;
+    }
+    return WASM_E_UNKNOWN_IMPORT;
+}
+
+uint8_t *wasm_mem_ptr(wasm_instance *inst, uint32_t off, uint32_t len)
+{
+    wasm_memory *m = inst->mem;
+    if (!m || (uint64_t)off + len > m->bytes) return NULL;
+    return m->data + off;
+}
+
+wasm_err wasm_call(wasm_instance *inst, uint32_t func_index, wasm_slot *slots)
+{
+    if (func_index >= inst->mod->nfuncs) return WASM_E_ARG;
+    return run(inst, inst->funcs[func_index], slots);
+}
+
+wasm_err wasm_call_func(wasm_instance *inst, wasm_func *f, wasm_slot *slots)
+{
+    return run(inst, f, slots);
+}
+
+/* ---------------------------------------------------------------- interpreter */
+
+static uint32_t popcnt64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
+
+static uint32_t clz64(uint64_t x)
+{
+    uint32_t n = 0;
+    if (!x) return 64;
+    if (!(x >> 32)) { n += 32; x <<= 32; }
+    if (!(x >> 48)) { n += 16; x <<= 16; }
+    if (!(x >> 56)) { n += 8; x <<= 8; }
+    if (!(x >> 60)) { n += 4; x <<= 4; }
+    if (!(x >> 62)) { n += 2; x <<= 2; }
+    if (!(x >> 63)) n += 1;
+    return n;
+}
+
+static uint32_t ctz64(uint64_t x)
+{
+    if (!x) return 64;
+    return 63 - clz64(x & (~x + 1));
+}
+
+static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
+static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
+
+/* Fetch the memarg and bounds-check an access of N bytes; p = host address. */
+#define MEMARG(N)                                                         \
+    do {                                                                  \
+        if (*pc & 0x80) (void)wasm_rd_u32(&pc); else pc++; /* align */   \
+        uint32_t o_ = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++;            \
+        ea = (uint64_t)o_ + (uint32_t)sp[-1];                             \
+        if (ea + (N) > msz) { err = WASM_TRAP_MEM_OOB; goto trap; }       \
+        p = mb + ea;                                                      \
+    } while (0)
+
+#define MEMARG_ST(N)                                                      \
+    do {                                                                  \
+        if (*pc & 0x80) (void)wasm_rd_u32(&pc); else pc++;                \
+        uint32_t o_ = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++;            \
+        ea = (uint64_t)o_ + (uint32_t)sp[-2];                             \
+        if (ea + (N) > msz) { err = WASM_TRAP_MEM_OOB; goto trap; }       \
+        p = mb + ea;                                                      \
+    } while (0)
+
+#define LOAD(T, N, CONV) do { T v_; MEMARG(N); memcpy(&v_, p, N); sp[-1] = (CONV); } while (0)
+#define STORE(T, N) do { T v_ = (T)sp[-1]; MEMARG_ST(N); memcpy(p, &v_, N); sp -= 2; } while (0)
+
+#define A32 ((uint32_t)sp[-2])
+#define B32 ((uint32_t)sp[-1])
+#define A64 (sp[-2])
+#define B64 (sp[-1])
+#define BIN32(e) do { uint32_t a = A32, b = B32; (void)a; (void)b; sp--; sp[-1] = (uint32_t)(e); } while (0)
+#define BIN64(e) do { uint64_t a = A64, b = B64; (void)a; (void)b; sp--; sp[-1] = (uint64_t)(e); } while (0)
+#define UN32(e) do { uint32_t a = (uint32_t)sp[-1]; sp[-1] = (uint32_t)(e); } while (0)
+#define UN64(e) do { uint64_t a = sp[-1]; sp[-1] = (uint64_t)(e); } while (0)
+#define FBIN32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; sp[-1] = slot_f32(e); } while (0)
+#define FBIN64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; sp[-1] = slot_f64(e); } while (0)
+#define FCMP32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; sp[-1] = (e) ? 1 : 0; } while (0)
+#define FCMP64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; sp[-1] = (e) ? 1 : 0; } while (0)
+
+#define BRANCH(B)                                                \
+    do {                                                         \
+        const wasm_branch *b_ = (B);                             \
+        wasm_slot *d_ = ob + b_->height;                         \
+        if (b_->keep) *d_ = sp[-1];                              \
+        sp = d_ + b_->keep;                                      \
+        pc = bin + b_->pc;                                       \
+        stp = br0 + b_->stp;                                     \
+    } while (0)
+
+#define LOAD_FN()                                                          \
+    do {                                                                   \
+        inst = fn->inst;                                                   \
+        mod = inst->mod;                                                   \
+        fd = &mod->funcs[fn->index - mod->nfunc_imports];                  \
+        bin = mod->bin;                                                    \
+        br0 = mod->branches;                                               \
+        mb = inst->mem ? inst->mem->data : NULL;                           \
+        msz = inst->mem ? inst->mem->bytes : 0;                            \
+    } while (0)
+
+static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
+{
+    frame *frames = (frame *)owner->frames;
+    uint32_t nframes = 0;
+    wasm_slot *sp = owner->stack, *fp, *ob;
+    const uint8_t *pc, *bin;
+    const wasm_branch *stp, *br0;
+    const wasm_module *mod;
+    const wasm_funcdef *fd;
+    wasm_instance *inst;
+    wasm_func *fn = entry, *callee;
+    uint8_t *mb, *p;
+    uint64_t msz, ea;
+    uint64_t fuel = owner->fuel;
+    wasm_err err = WASM_OK;
+    uint32_t x;
+
+    if (entry->host) return entry->host(owner, entry->host_ctx, slots);
+    if ((size_t)(owner->stack_end - sp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
+    memcpy(sp, slots, entry->type->nparams * sizeof *sp);
+    sp += entry->type->nparams;
+    callee = entry;
+    goto enter;
+
+    for (;;) {
+        uint8_t op;
+        if (!fuel) { err = WASM_TRAP_FUEL; goto trap; }
+        fuel--;
+        op = *pc++;
+        switch (op) {
+        case 0x00: err = WASM_TRAP_UNREACHABLE; goto trap;
+        case 0x01: break;
+        case 0x02: case 0x03: pc++; break; /* block, loop: nothing to do at run time */
+        case 0x04:                          /* if */
+            pc++;
+            if ((uint32_t)*--sp) stp++;
+            else BRANCH(stp);
+            break;
+        case 0x05: BRANCH(stp); break;      /* else: end of the then-arm */
+        case 0x0b:                          /* end */
+            if (pc - 1 == fd->end) goto do_return;
+            break;
+        case 0x0c: BRANCH(stp); break;
+        case 0x0d:
+            if ((uint32_t)*--sp) BRANCH(stp);
+            else { stp++; (void)wasm_rd_u32(&pc); }
+            break;
+        case 0x0e: {
+            uint32_t n = wasm_rd_u32(&pc), i = (uint32_t)*--sp;
+            BRANCH(stp + (i < n ? i : n));
+            break;
+        }
+        case 0x0f: goto do_return;
+        case 0x10:
+            callee = inst->funcs[wasm_rd_u32(&pc)];
+            goto do_call;
+        case 0x11: {
+            const wasm_functype *want = &mod->types[wasm_rd_u32(&pc)];
+            uint32_t i = (uint32_t)*--sp;
+            (void)wasm_rd_u32(&pc); /* table index */
+            if (i >= inst->table->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
+            callee = inst->table->elems[i];
+            if (!callee) { err = WASM_TRAP_UNINIT_ELEMENT; goto trap; }
+            if (callee->type != want && !wasm_functype_eq(callee->type, want)) {
+                err = WASM_TRAP_INDIRECT_TYPE;
+                goto trap;
+            }
+            goto do_call;
+        }
+        case 0x1a: sp--; break;
+        case 0x1b: case 0x1c:
+            if (op == 0x1c) pc += 2; /* vec(1) + valtype */
+            sp -= 2;
+            if (!(uint32_t)sp[1]) sp[-1] = sp[0];
+            break;
+        case 0x20: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; *sp++ = fp[x]; break;
+        case 0x21: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = *--sp; break;
+        case 0x22: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = sp[-1]; break;
+        case 0x23: *sp++ = inst->globals[wasm_rd_u32(&pc)]->val; break;
+        case 0x24: inst->globals[wasm_rd_u32(&pc)]->val = *--sp; break;
+
+        case 0x28: LOAD(uint32_t, 4, v_); break;
+        case 0x29: LOAD(uint64_t, 8, v_); break;
+        case 0x2a: LOAD(uint32_t, 4, v_); break;
+        case 0x2b: LOAD(uint64_t, 8, v_); break;
+        case 0x2c: LOAD(int8_t, 1, (uint32_t)(int32_t)v_); break;
+        case 0x2d: LOAD(uint8_t, 1, v_); break;
+        case 0x2e: LOAD(int16_t, 2, (uint32_t)(int32_t)v_); break;
+        case 0x2f: LOAD(uint16_t, 2, v_); break;
+        case 0x30: LOAD(int8_t, 1, (uint64_t)(int64_t)v_); break;
+        case 0x31: LOAD(uint8_t, 1, v_); break;
+        case 0x32: LOAD(int16_t, 2, (uint64_t)(int64_t)v_); break;
+        case 0x33: LOAD(uint16_t, 2, v_); break;
+        case 0x34: LOAD(int32_t, 4, (uint64_t)(int64_t)v_); break;
+        case 0x35: LOAD(uint32_t, 4, v_); break;
+        case 0x36: STORE(uint32_t, 4); break;
+        case 0x37: STORE(uint64_t, 8); break;
+        case 0x38: STORE(uint32_t, 4); break;
+        case 0x39: STORE(uint64_t, 8); break;
+        case 0x3a: STORE(uint8_t, 1); break;
+        case 0x3b: STORE(uint16_t, 2); break;
+        case 0x3c: STORE(uint8_t, 1); break;
+        case 0x3d: STORE(uint16_t, 2); break;
+        case 0x3e: STORE(uint32_t, 4); break;
+        case 0x3f: pc++; *sp++ = inst->mem->pages; break;
+        case 0x40: {
+            wasm_memory *m = inst->mem;
+            uint32_t delta = (uint32_t)sp[-1], old = m->pages;
+            uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
+            pc++;
+            if (np > m->max_pages || nb > m->cap) {
+                sp[-1] = 0xffffffffu;
+                break;
+            }
+            if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
+            m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
+            m->pages = (uint32_t)np;
+            mb = m->data;
+            msz = m->bytes;
+            sp[-1] = old;
+            break;
+        }
+        case 0x41: *sp++ = wasm_rd_s32(&pc); break;
+        case 0x42: *sp++ = wasm_rd_s64(&pc); break;
+        case 0x43: { uint32_t u; memcpy(&u, pc, 4); pc += 4; *sp++ = u; break; }
+        case 0x44: { uint64_t u; memcpy(&u, pc, 8); pc += 8; *sp++ = u; break; }
+
+        case 0x45: UN32(a == 0); break;
+        case 0x46: BIN32(a == b); break;
+        case 0x47: BIN32(a != b); break;
+        case 0x48: BIN32((int32_t)a < (int32_t)b); break;
+        case 0x49: BIN32(a < b); break;
+        case 0x4a: BIN32((int32_t)a > (int32_t)b); break;
+        case 0x4b: BIN32(a > b); break;
+        case 0x4c: BIN32((int32_t)a <= (int32_t)b); break;
+        case 0x4d: BIN32(a <= b); break;
+        case 0x4e: BIN32((int32_t)a >= (int32_t)b); break;
+        case 0x4f: BIN32(a >= b); break;
+        case 0x50: sp[-1] = sp[-1] == 0; break;
+        case 0x51: BIN64(a == b); break;
+        case 0x52: BIN64(a != b); break;
+        case 0x53: BIN64((int64_t)a < (int64_t)b); break;
+        case 0x54: BIN64(a < b); break;
+        case 0x55: BIN64((int64_t)a > (int64_t)b); break;
+        case 0x56: BIN64(a > b); break;
+        case 0x57: BIN64((int64_t)a <= (int64_t)b); break;
+        case 0x58: BIN64(a <= b); break;
+        case 0x59: BIN64((int64_t)a >= (int64_t)b); break;
+        case 0x5a: BIN64(a >= b); break;
+        case 0x5b: FCMP32(a == b); break;
+        case 0x5c: FCMP32(a != b); break;
+        case 0x5d: FCMP32(a < b); break;
+        case 0x5e: FCMP32(a > b); break;
+        case 0x5f: FCMP32(a <= b); break;
+        case 0x60: FCMP32(a >= b); break;
+        case 0x61: FCMP64(a == b); break;
+        case 0x62: FCMP64(a != b); break;
+        case 0x63: FCMP64(a < b); break;
+        case 0x64: FCMP64(a > b); break;
+        case 0x65: FCMP64(a <= b); break;
+        case 0x66: FCMP64(a >= b); break;
+
+        case 0x67: UN32(a ? clz64(a) - 32 : 32); break;
+        case 0x68: UN32(a ? ctz64(a) : 32); break;
+        case 0x69: UN32(popcnt64(a)); break;
+        case 0x6a: BIN32(a + b); break;
+        case 0x6b: BIN32(a - b); break;
+        case 0x6c: BIN32(a * b); break;
+        case 0x6d: /* div_s */
+            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            if (A32 == 0x80000000u && B32 == 0xffffffffu) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
+            BIN32((int32_t)a / (int32_t)b);
+            break;
+        case 0x6e:
+            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN32(a / b);
+            break;
+        case 0x6f:
+            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN32(b == 0xffffffffu ? 0 : (int32_t)a % (int32_t)b);
+            break;
+        case 0x70:
+            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN32(a % b);
+            break;
+        case 0x71: BIN32(a & b); break;
+        case 0x72: BIN32(a | b); break;
+        case 0x73: BIN32(a ^ b); break;
+        case 0x74: BIN32(a << (b & 31)); break;
+        case 0x75: BIN32((int32_t)a >> (b & 31)); break;
+        case 0x76: BIN32(a >> (b & 31)); break;
+        case 0x77: BIN32(rotl32(a, b)); break;
+        case 0x78: BIN32(rotl32(a, 32 - (b & 31))); break;
+
+        case 0x79: UN64(clz64(a)); break;
+        case 0x7a: UN64(ctz64(a)); break;
+        case 0x7b: UN64(popcnt64(a)); break;
+        case 0x7c: BIN64(a + b); break;
+        case 0x7d: BIN64(a - b); break;
+        case 0x7e: BIN64(a * b); break;
+        case 0x7f:
+            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            if (A64 == 0x8000000000000000ull && B64 == ~0ull) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
+            BIN64((int64_t)a / (int64_t)b);
+            break;
+        case 0x80:
+            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN64(a / b);
+            break;
+        case 0x81:
+            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN64(b == ~0ull ? 0 : (int64_t)a % (int64_t)b);
+            break;
+        case 0x82:
+            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            BIN64(a % b);
+            break;
+        case 0x83: BIN64(a & b); break;
+        case 0x84: BIN64(a | b); break;
+        case 0x85: BIN64(a ^ b); break;
+        case 0x86: BIN64(a << (b & 63)); break;
+        case 0x87: BIN64((int64_t)a >> (b & 63)); break;
+        case 0x88: BIN64(a >> (b & 63)); break;
+        case 0x89: BIN64(rotl64(a, b)); break;
+        case 0x8a: BIN64(rotl64(a, 64 - (b & 63))); break;
+
+        case 0x8b: sp[-1] = (uint32_t)sp[-1] & ~F32_SIGN; break;
+        case 0x8c: sp[-1] = (uint32_t)sp[-1] ^ F32_SIGN; break;
+        case 0x8d: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_CEIL); break;
+        case 0x8e: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_FLOOR); break;
+        case 0x8f: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_TRUNC); break;
+        case 0x90: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_NEAREST); break;
+        case 0x91: sp[-1] = wasm_f32_sqrt((uint32_t)sp[-1]); break;
+        case 0x92: FBIN32(a + b); break;
+        case 0x93: FBIN32(a - b); break;
+        case 0x94: FBIN32(a * b); break;
+        case 0x95: FBIN32(a / b); break;
+        case 0x96: sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 0); break;
+        case 0x97: sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 1); break;
+        case 0x98: sp--; sp[-1] = ((uint32_t)sp[-1] & ~F32_SIGN) | ((uint32_t)sp[0] & F32_SIGN); break;
+        case 0x99: sp[-1] &= ~F64_SIGN; break;
+        case 0x9a: sp[-1] ^= F64_SIGN; break;
+        case 0x9b: sp[-1] = wasm_f64_round(sp[-1], WR_CEIL); break;
+        case 0x9c: sp[-1] = wasm_f64_round(sp[-1], WR_FLOOR); break;
+        case 0x9d: sp[-1] = wasm_f64_round(sp[-1], WR_TRUNC); break;
+        case 0x9e: sp[-1] = wasm_f64_round(sp[-1], WR_NEAREST); break;
+        case 0x9f: sp[-1] = wasm_f64_sqrt(sp[-1]); break;
+        case 0xa0: FBIN64(a + b); break;
+        case 0xa1: FBIN64(a - b); break;
+        case 0xa2: FBIN64(a * b); break;
+        case 0xa3: FBIN64(a / b); break;
+        case 0xa4: sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 0); break;
+        case 0xa5: sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 1); break;
+        case 0xa6: sp--; sp[-1] = (sp[-1] & ~F64_SIGN) | (sp[0] & F64_SIGN); break;
+
+        case 0xa7: sp[-1] = (uint32_t)sp[-1]; break;
+        case 0xa8: case 0xa9: case 0xaa: case 0xab: case 0xae: case 0xaf: case 0xb0: case 0xb1: {
+            /* trapping float -> int: kind = 2*is64 + unsigned, source f64 if bit 1 of the pair */
+            static const uint8_t kind[10] = {0, 1, 0, 1, 0, 0, 2, 3, 2, 3};
+            uint32_t k = op - 0xa8;
+            double d = (k == 2 || k == 3 || k >= 8) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
+            int r = wasm_trunc(d, kind[k], 0, &sp[-1]);
+            if (r) { err = r == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW; goto trap; }
+            break;
+        }
+        case 0xac: sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; break;
+        case 0xad: sp[-1] = (uint32_t)sp[-1]; break;
+        case 0xb2: sp[-1] = slot_f32((float)(int32_t)sp[-1]); break;
+        case 0xb3: sp[-1] = slot_f32((float)(uint32_t)sp[-1]); break;
+        case 0xb4: sp[-1] = slot_f32((float)(int64_t)sp[-1]); break;
+        case 0xb5: sp[-1] = slot_f32((float)sp[-1]); break;
+        case 0xb6: sp[-1] = slot_f32((float)f64_of(sp[-1])); break;
+        case 0xb7: sp[-1] = slot_f64((double)(int32_t)sp[-1]); break;
+        case 0xb8: sp[-1] = slot_f64((double)(uint32_t)sp[-1]); break;
+        case 0xb9: sp[-1] = slot_f64((double)(int64_t)sp[-1]); break;
+        case 0xba: sp[-1] = slot_f64((double)sp[-1]); break;
+        case 0xbb: sp[-1] = slot_f64((double)f32_of(sp[-1])); break;
+        case 0xbc: case 0xbd: case 0xbe: case 0xbf: break; /* reinterpret: same bits */
+        case 0xc0: sp[-1] = (uint32_t)(int32_t)(int8_t)sp[-1]; break;
+        case 0xc1: sp[-1] = (uint32_t)(int32_t)(int16_t)sp[-1]; break;
+        case 0xc2: sp[-1] = (uint64_t)(int64_t)(int8_t)sp[-1]; break;
+        case 0xc3: sp[-1] = (uint64_t)(int64_t)(int16_t)sp[-1]; break;
+        case 0xc4: sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; break;
+        case 0xfc: {                        /* saturating truncations */
+            static const uint8_t kind[8] = {0, 1, 0, 1, 2, 3, 2, 3};
+            uint32_t k = wasm_rd_u32(&pc);
+            double d = (k & 2) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
+            (void)wasm_trunc(d, kind[k], 1, &sp[-1]);
+            break;
+        }
+        default: err = WASM_TRAP_UNREACHABLE; goto trap; /* not reachable after validation */
+        }
+        continue;
+
+    do_call:
+        if (callee->host) {
+            uint32_t np = callee->type->nparams;
+            owner->fuel = fuel;
+            err = callee->host(inst, callee->host_ctx, sp - np);
+            if (err) goto trap;
+            sp += (int32_t)callee->type->nresults - (int32_t)np;
+            if (inst->mem) { mb = inst->mem->data; msz = inst->mem->bytes; }
+            continue;
+        }
+        if (nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
+        frames[nframes].pc = pc;
+        frames[nframes].stp = stp;
+        frames[nframes].fp = fp;
+        frames[nframes].ob = ob;
+        frames[nframes].fn = fn;
+        nframes++;
+    enter: {
+        uint32_t np = callee->type->nparams;
+        fn = callee;
+        LOAD_FN();
+        fp = sp - np;
+        if ((uint64_t)(owner->stack_end - fp) < (uint64_t)np + fd->nlocals + fd->max_height) {
+            err = WASM_TRAP_STACK_OVERFLOW;
+            goto trap;
+        }
+        memset(sp, 0, (size_t)fd->nlocals * sizeof *sp);
+        ob = sp + fd->nlocals;
+        sp = ob;
+        pc = fd->code;
+        stp = br0 + fd->st;
+        continue;
+    }
+
+    do_return: {
+        uint32_t nr = fn->type->nresults;
+        if (nr) fp[0] = sp[-1];
+        sp = fp + nr;
+        if (!nframes) break;
+        nframes--;
+        pc = frames[nframes].pc;
+        stp = frames[nframes].stp;
+        fp = frames[nframes].fp;
+        ob = frames[nframes].ob;
+        fn = frames[nframes].fn;
+        LOAD_FN();
+        continue;
+    }
+    }
+    owner->fuel = fuel;
+    memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
+    return WASM_OK;
+
+trap:
+    owner->fuel = fuel;
+    return err;
+}
