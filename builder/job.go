@@ -1,0 +1,151 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// job is one build in progress: its sandbox, its log and its warnings.
+type job struct {
+	sb      *sandbox
+	lang    Language
+	src     string
+	opts    Options
+	tools   map[Tool]string
+	timeout time.Duration
+	log     logBuffer
+	diags   []Diagnostic
+}
+
+// parser turns one tool's output into diagnostics and the text for the log.
+type parser func(out []byte, src string) (diags []Diagnostic, text []byte)
+
+func (j *job) logf(format string, args ...any) {
+	fmt.Fprintf(&j.log, format, args...)
+}
+
+// step runs one compiler step and classifies how it ended: nil, a CompileError
+// (diagnostics), a LimitError (time, cpu, memory, file size) or a ToolchainError.
+func (j *job) step(ctx context.Context, tool Tool, argv []string, parse parser) error {
+	j.logf("$ %s %s\n", filepath.Base(argv[0]), strings.Join(argv[1:], " "))
+	o := j.sb.run(ctx, argv)
+	diags, text := parse(o.output, j.src)
+	j.log.Write(text)
+	if o.dropped > 0 {
+		j.logf("[%d bytes of output dropped]\n", o.dropped)
+	}
+	name := filepath.Base(argv[0])
+
+	if ctx.Err() != nil {
+		if context.Cause(ctx) == errBuildTimeout {
+			return &LimitError{Limit: LimitTime, Max: int64(j.timeout)}
+		}
+		return fmt.Errorf("build canceled: %w", ctx.Err())
+	}
+	if o.startErr != nil {
+		return &ToolchainError{Tool: name, Install: install[tool], Err: fmt.Errorf("start: %w", o.startErr), Log: j.log.tail()}
+	}
+	switch o.signal {
+	case 0:
+	case syscall.SIGXCPU:
+		return &LimitError{Limit: LimitCPU, Max: int64(j.sb.cpu)}
+	case syscall.SIGXFSZ:
+		return &LimitError{Limit: LimitOutputSize, Max: fileSizeLimit}
+	case syscall.SIGKILL:
+		// The hard cpu limit, or the kernel's OOM killer.
+		if o.cpuTime >= j.sb.cpu-time.Second/2 {
+			return &LimitError{Limit: LimitCPU, Max: int64(j.sb.cpu)}
+		}
+		return &LimitError{Limit: LimitMemory, Max: j.sb.memory}
+	default:
+		if outOfMemory(o.output) {
+			return &LimitError{Limit: LimitMemory, Max: j.sb.memory}
+		}
+		return &ToolchainError{Tool: name, Err: fmt.Errorf("killed by %s", o.signal), Log: j.log.tail()}
+	}
+	if o.exitCode == 0 {
+		j.diags = append(j.diags, diags...)
+		return nil
+	}
+	if outOfMemory(o.output) {
+		return &LimitError{Limit: LimitMemory, Max: j.sb.memory}
+	}
+	if crashed(o.output) {
+		return &ToolchainError{Tool: name, Err: fmt.Errorf("crashed (exit status %d)", o.exitCode), Log: j.log.tail()}
+	}
+	for _, d := range diags {
+		if d.Severity == SeverityError {
+			return &CompileError{Language: j.lang, Diagnostics: append(j.diags, diags...), Log: j.log.tail()}
+		}
+	}
+	return &ToolchainError{Tool: name, Err: fmt.Errorf("exit status %d without diagnostics", o.exitCode), Log: j.log.tail()}
+}
+
+// outOfMemory recognises the ways the compilers report a failed allocation. Only
+// line starts are matched, so a quoted source line cannot trigger it.
+func outOfMemory(out []byte) bool {
+	return hasLine(out, "LLVM ERROR: out of memory", "terminate called after throwing an instance of 'std::bad_alloc'",
+		"memory allocation of ", "FATAL ERROR: ", "<--- JS stacktrace --->", "Allocation failed")
+}
+
+// crashed recognises compiler crashes, which are the toolchain's fault.
+func crashed(out []byte) bool {
+	return hasLine(out, "PLEASE submit a bug report", "Stack dump:", "error: internal compiler error",
+		"Error: Cannot find module", "node:internal/")
+}
+
+func hasLine(out []byte, prefixes ...string) bool {
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		for _, p := range prefixes {
+			if bytes.HasPrefix(line, []byte(p)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// wasmOpt shrinks the module with binaryen, keeping to the features the ABI allows.
+func (j *job) wasmOpt(ctx context.Context, path, in string) (string, error) {
+	const out = "opt.wasm"
+	argv := []string{path, "-Oz", "--mvp-features", "--enable-sign-ext", "--enable-mutable-globals",
+		"--strip-debug", "--strip-producers", in, "-o", out}
+	if err := j.step(ctx, ToolWasmOpt, argv, parseGCC); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// logBuffer keeps at most maxCapture bytes of log; tail returns the end of it.
+type logBuffer struct {
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	if room := maxCapture - l.buf.Len(); room < len(p) {
+		if room > 0 {
+			l.buf.Write(p[:room])
+		}
+		return len(p), nil
+	}
+	return l.buf.Write(p)
+}
+
+// tail returns the last logTail bytes, starting at a line.
+func (l *logBuffer) tail() string {
+	b := l.buf.Bytes()
+	if len(b) <= logTail {
+		return string(b)
+	}
+	b = b[len(b)-logTail:]
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && i < len(b)-1 {
+		b = b[i+1:]
+	}
+	return string(b)
+}

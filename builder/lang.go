@@ -1,0 +1,140 @@
+package builder
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// langSpec is how one language is built.
+type langSpec struct {
+	tools []Tool
+	// files returns the SDK files written next to the source.
+	files func() map[string][]byte
+	// build runs the compiler steps and returns the module's file name.
+	build func(ctx context.Context, j *job) (string, error)
+}
+
+var languages = map[Language]*langSpec{
+	C: {
+		tools: []Tool{ToolClang, ToolWasmLD},
+		files: func() map[string][]byte {
+			return map[string][]byte{"wasmbed.h": sdk(C), "wasmbed.imports": []byte(strings.Join(abiImportNames(), "\n") + "\n")}
+		},
+		build: buildC,
+	},
+	WAT: {
+		tools: []Tool{ToolWat2Wasm},
+		files: func() map[string][]byte { return nil },
+		build: buildWAT,
+	},
+	AssemblyScript: {
+		tools: []Tool{ToolNode, ToolAssemblyScript},
+		files: func() map[string][]byte { return map[string][]byte{"wasmbed.ts": sdk(AssemblyScript)} },
+		build: buildAssemblyScript,
+	},
+	Rust: {
+		tools: []Tool{ToolRustc},
+		files: func() map[string][]byte { return map[string][]byte{"wasmbed.rs": sdk(Rust)} },
+		build: buildRust,
+	},
+}
+
+func sdk(lang Language) []byte {
+	_, content, err := SDKFile(lang)
+	if err != nil {
+		// The files are embedded: this cannot happen in a built binary.
+		return nil
+	}
+	return content
+}
+
+// Stack sizes, in bytes, placed first in memory so an overflow traps instead of
+// overwriting data.
+const (
+	cStackSize    = 4 << 10
+	rustStackSize = 8 << 10
+)
+
+// CFlags are the clang flags of a C build: WebAssembly 1.0 with sign-extension and
+// mutable globals only, size-optimised, freestanding, no libc.
+var CFlags = []string{
+	"--target=wasm32", "-mcpu=mvp", "-msign-ext", "-mmutable-globals",
+	"-Os", "-ffreestanding", "-nostdlib", "-fno-exceptions", "-Wall", "-Werror=implicit-function-declaration",
+	"-fno-color-diagnostics", "-ferror-limit=20", "-fmacro-backtrace-limit=4", "-I.",
+}
+
+func buildC(ctx context.Context, j *job) (string, error) {
+	cc := append([]string{j.tools[ToolClang]}, CFlags...)
+	cc = append(cc, "-c", j.src, "-o", "main.o")
+	if err := j.step(ctx, ToolClang, cc, parseGCC); err != nil {
+		return "", err
+	}
+	ld := []string{j.tools[ToolWasmLD],
+		"--no-entry", "--strip-all", "--gc-sections", "--stack-first",
+		"-z", fmt.Sprintf("stack-size=%d", cStackSize),
+		fmt.Sprintf("--initial-memory=%d", j.opts.MemoryPages*65536),
+		"--allow-undefined-file=wasmbed.imports",
+		"main.o", "-o", "main.wasm"}
+	if err := j.step(ctx, ToolWasmLD, ld, parseGCC); err != nil {
+		return "", err
+	}
+	return "main.wasm", nil
+}
+
+// WATFlags are the wat2wasm flags: the post-1.0 features wabt enables by default
+// are turned off, sign-extension and mutable globals stay.
+var WATFlags = []string{
+	"--disable-saturating-float-to-int", "--disable-simd", "--disable-multi-value",
+	"--disable-bulk-memory", "--disable-reference-types",
+}
+
+func buildWAT(ctx context.Context, j *job) (string, error) {
+	argv := append([]string{j.tools[ToolWat2Wasm]}, WATFlags...)
+	argv = append(argv, j.src, "-o", "main.wasm")
+	if err := j.step(ctx, ToolWat2Wasm, argv, parseGCC); err != nil {
+		return "", err
+	}
+	return "main.wasm", nil
+}
+
+// ASCFlags are the asc flags: the stub runtime (bump allocator, no GC), maximum
+// size optimisation, no abort import, and only sign-extension and mutable globals
+// beyond WebAssembly 1.0.
+var ASCFlags = []string{
+	"--runtime", "stub", "-O3z", "--noAssert", "--noColors", "--use", "abort=",
+	"--disable", "bulk-memory,nontrapping-f2i,simd,reference-types,multi-value",
+}
+
+func buildAssemblyScript(ctx context.Context, j *job) (string, error) {
+	heapMiB := j.sb.memory >> 21 // half the data limit for V8's heap
+	argv := []string{j.tools[ToolNode], fmt.Sprintf("--max-old-space-size=%d", heapMiB), j.tools[ToolAssemblyScript],
+		j.src, "--outFile", "main.wasm"}
+	argv = append(argv, ASCFlags...)
+	argv = append(argv, "--initialMemory", fmt.Sprint(j.opts.MemoryPages))
+	if err := j.step(ctx, ToolAssemblyScript, argv, parseASC); err != nil {
+		return "", err
+	}
+	return "main.wasm", nil
+}
+
+// RustFlags are the rustc flags of a Rust build: a no_std cdylib for
+// wasm32-unknown-unknown, MVP cpu, size-optimised, panic=abort, stripped.
+var RustFlags = []string{
+	"--edition=2021", "--crate-type=cdylib", "--crate-name=app", "--target=wasm32-unknown-unknown",
+	"-C", "target-cpu=mvp", "-C", "opt-level=z", "-C", "panic=abort", "-C", "lto",
+	"-C", "codegen-units=1", "-C", "strip=symbols", "-C", "debuginfo=0", "--error-format=json",
+}
+
+func buildRust(ctx context.Context, j *job) (string, error) {
+	argv := append([]string{j.tools[ToolRustc]}, RustFlags...)
+	argv = append(argv,
+		"-C", fmt.Sprintf("link-arg=--initial-memory=%d", j.opts.MemoryPages*65536),
+		"-C", fmt.Sprintf("link-arg=-zstack-size=%d", rustStackSize),
+		"-C", "link-arg=--stack-first",
+		"-o", "main.wasm", j.src)
+	if err := j.step(ctx, ToolRustc, argv, parseRustc); err != nil {
+		return "", err
+	}
+	return "main.wasm", nil
+}

@@ -1,0 +1,180 @@
+package builder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// install says how to get each tool, for ToolchainError.Install.
+var install = map[Tool]string{
+	ToolClang:          "apt-get install clang-14",
+	ToolWasmLD:         "apt-get install lld-14",
+	ToolWat2Wasm:       "apt-get install wabt",
+	ToolNode:           "apt-get install nodejs",
+	ToolAssemblyScript: "run builder/assemblyscript/install.sh (npm ci of assemblyscript " + AssemblyScriptVersion + " into the builder cache)",
+	ToolRustc:          "apt-get install rustc libstd-rust-dev-wasm32",
+	ToolWasmOpt:        "apt-get install binaryen",
+	ToolPrlimit:        "apt-get install util-linux",
+}
+
+// ascEntry is the compiler entry point inside the AssemblyScript directory.
+const ascEntry = "node_modules/assemblyscript/bin/asc.js"
+
+// resolve turns the configured name of t into an absolute path, or a ToolchainError.
+func (b *Builder) resolve(t Tool) (string, error) {
+	name := b.cfg.tools[t]
+	missing := func(err error) error {
+		return &ToolchainError{Tool: name, Install: install[t], Missing: true, Err: err}
+	}
+	if name == "" {
+		return "", missing(errors.New("not configured"))
+	}
+	if t == ToolAssemblyScript {
+		p := filepath.Join(name, ascEntry)
+		if _, err := os.Stat(p); err != nil {
+			return "", missing(err)
+		}
+		return p, nil
+	}
+	p, err := exec.LookPath(name)
+	if err != nil {
+		return "", missing(err)
+	}
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", missing(err)
+	}
+	return abs, nil
+}
+
+// toolchainInfo is what one language needs, resolved.
+type toolchainInfo struct {
+	paths   map[Tool]string
+	version string
+}
+
+// toolchain resolves and identifies the tools of lang; versions are cached per path.
+func (b *Builder) toolchain(ctx context.Context, lang *langSpec) (toolchainInfo, error) {
+	info := toolchainInfo{paths: map[Tool]string{}}
+	var versions []string
+	for _, t := range lang.tools {
+		p, err := b.resolve(t)
+		if err != nil {
+			return info, err
+		}
+		info.paths[t] = p
+	}
+	for _, t := range lang.tools {
+		v, err := b.probe(ctx, t, info.paths[t])
+		if err != nil {
+			return info, err
+		}
+		if v != "" {
+			versions = append(versions, v)
+		}
+	}
+	info.version = strings.Join(versions, ", ")
+	return info, nil
+}
+
+// version is probe without the error, for optional tools.
+func (b *Builder) version(ctx context.Context, t Tool, path string) string {
+	v, err := b.probe(ctx, t, path)
+	if err != nil || v == "" {
+		return string(t)
+	}
+	return v
+}
+
+var versionRE = regexp.MustCompile(`\d+(?:\.\d+)+|\d+`)
+
+// probe returns "<tool> <version>" for the tool at path, checking on the way
+// that the installation is usable (the pinned AssemblyScript, Rust's wasm32 std).
+func (b *Builder) probe(ctx context.Context, t Tool, path string) (string, error) {
+	key := string(t) + "\x00" + path
+	b.mu.Lock()
+	v, ok := b.versions[key]
+	b.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := b.probeUncached(ctx, t, path)
+	if err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	b.versions[key] = v
+	b.mu.Unlock()
+	return v, nil
+}
+
+func (b *Builder) probeUncached(ctx context.Context, t Tool, path string) (string, error) {
+	label := map[Tool]string{ToolClang: "clang", ToolWasmLD: "wasm-ld", ToolWat2Wasm: "wabt", ToolNode: "node",
+		ToolRustc: "rustc", ToolWasmOpt: "binaryen", ToolPrlimit: "prlimit"}[t]
+	if t == ToolAssemblyScript {
+		pkgJSON := filepath.Join(filepath.Dir(filepath.Dir(path)), "package.json")
+		data, err := os.ReadFile(pkgJSON)
+		if err != nil {
+			return "", &ToolchainError{Tool: "assemblyscript", Install: install[t], Missing: true, Err: err}
+		}
+		var pkg struct {
+			Version string `json:"version"`
+		}
+		if err := json.Unmarshal(data, &pkg); err != nil {
+			return "", &ToolchainError{Tool: "assemblyscript", Err: fmt.Errorf("read %s: %w", pkgJSON, err)}
+		}
+		if pkg.Version != AssemblyScriptVersion {
+			return "", &ToolchainError{Tool: "assemblyscript " + pkg.Version, Install: install[t], Missing: true,
+				Err: fmt.Errorf("want pinned version %s", AssemblyScriptVersion)}
+		}
+		return "assemblyscript " + pkg.Version, nil
+	}
+	out, err := quickRun(ctx, path, "--version")
+	if err != nil {
+		return "", &ToolchainError{Tool: path, Install: install[t], Err: fmt.Errorf("version: %w", err)}
+	}
+	first, _, _ := strings.Cut(string(out), "\n")
+	ver := versionRE.FindString(first)
+	if t == ToolRustc {
+		sysroot, err := quickRun(ctx, path, "--print", "sysroot")
+		if err != nil {
+			return "", &ToolchainError{Tool: path, Install: install[t], Err: fmt.Errorf("sysroot: %w", err)}
+		}
+		std := filepath.Join(strings.TrimSpace(string(sysroot)), "lib", "rustlib", "wasm32-unknown-unknown", "lib")
+		if entries, err := os.ReadDir(std); err != nil || len(entries) == 0 {
+			return "", &ToolchainError{Tool: "rustc wasm32-unknown-unknown std", Install: "apt-get install libstd-rust-dev-wasm32", Missing: true}
+		}
+	}
+	if label == "" || t == ToolPrlimit {
+		return "", nil
+	}
+	return strings.TrimSpace(label + " " + ver), nil
+}
+
+// quickRun runs a tool's informational command outside the sandbox, with a short deadline.
+func quickRun(ctx context.Context, path string, args ...string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return out.Bytes(), err
+	}
+	return out.Bytes(), nil
+}
