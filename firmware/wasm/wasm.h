@@ -217,6 +217,9 @@ typedef wasm_err (*wasm_resolver)(void *ctx, const wasm_import *imp, wasm_extern
 /* Decode and fully validate a module. Allocates the module from `a`. */
 wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_module **out);
 
+/* Type of function `index` (imports first), NULL if out of range. */
+const wasm_functype *wasm_module_func_type(const wasm_module *m, uint32_t index);
+
 /* Declared memory of the module (imported or defined). Returns 0 if none. */
 int wasm_module_memory(const wasm_module *m, uint32_t *min_pages, uint32_t *max_pages, int *has_max);
 

@@ -111,8 +111,8 @@ wasm_err_class wasm_err_classify(wasm_err e)
 int wasm_functype_eq(const wasm_functype *a, const wasm_functype *b)
 {
     return a->nparams == b->nparams && a->nresults == b->nresults &&
-           !memcmp(a->params, b->params, a->nparams) &&
-           !memcmp(a->results, b->results, a->nresults);
+           (!a->nparams || !memcmp(a->params, b->params, a->nparams)) &&
+           (!a->nresults || !memcmp(a->results, b->results, a->nresults));
 }
 
 /* ---------------------------------------------------------------- reader */
@@ -1062,4 +1062,9 @@ int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name
             return (int32_t)e->index;
     }
     return -1;
+}
+
+const wasm_functype *wasm_module_func_type(const wasm_module *m, uint32_t index)
+{
+    return index < m->nfuncs ? &m->types[m->func_type[index]] : NULL;
 }

@@ -1,0 +1,209 @@
+/* Wasmbed ABI v1 on the interpreter (see wasmbed_app.h and docs/abi.md). */
+#include <stddef.h>
+#include <string.h>
+
+#include "wasmbed_app.h"
+
+static const uint8_t T_I = WASM_I32;
+static const uint8_t P_I[] = {WASM_I32, WASM_I32, WASM_I32, WASM_I32};
+static const uint8_t R_L = WASM_I64;
+
+enum { F_LOG, F_CLOCK, F_SLEEP, F_YIELD, F_GPIO_W, F_GPIO_R, F_LED, F_SENSOR, F_PUBLISH, F_CONFIG };
+
+static const char *const names[WB_NFUNCS] = {"log", "clock_ms", "sleep_ms", "yield", "gpio_write",
+                                             "gpio_read", "led_set", "sensor_read", "publish", "config_get"};
+/* The ABI table: types of the imports, in the order of `names`. */
+static const wasm_functype types[WB_NFUNCS] = {
+    {P_I, NULL, 3, 0}, {NULL, &R_L, 0, 1}, {P_I, NULL, 1, 0}, {NULL, NULL, 0, 0}, {P_I, &T_I, 2, 1},
+    {P_I, &T_I, 1, 1}, {P_I, &T_I, 2, 1}, {P_I, &T_I, 1, 1}, {P_I, &T_I, 4, 1}, {P_I, &T_I, 4, 1},
+};
+
+#define I32(x) ((int32_t)(uint32_t)(x))
+#define RET(v) (sp[0] = (uint32_t)(int32_t)(v))
+
+static int utf8_valid(const uint8_t *s, uint32_t n)
+{
+    for (uint32_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        uint32_t len, cp, min;
+        if (c < 0x80) { i++; continue; }
+        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if (n - i < len) return 0;
+        for (uint32_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += len;
+    }
+    return 1;
+}
+
+/*
+ * All host functions share one callback; ctx is the app's wasm_func, whose
+ * index selects the function (this works during `start`, before
+ * wasm_instantiate returns).
+ */
+static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
+{
+    wasm_func *f = ctx;
+    uint32_t which = f->index;
+    wb_app *app = (wb_app *)(void *)((char *)(f - which) - offsetof(wb_app, funcs));
+    const wb_board *b = app->board;
+    switch (which) {
+    case F_LOG: {
+        int32_t level = I32(sp[0]);
+        uint32_t n = (uint32_t)sp[2];
+        const uint8_t *msg = wasm_mem_ptr(inst, (uint32_t)sp[1], n);
+        if (!msg) return WASM_TRAP_MEM_OOB;
+        if (level < 0 || level > 3) level = 1;
+        if (n > WB_MAX_LOG) {
+            n = WB_MAX_LOG; /* back off to a character boundary */
+            while (n > WB_MAX_LOG - 3 && (msg[n] & 0xc0) == 0x80) n--;
+        }
+        b->log(b->ctx, level, msg, n);
+        return WASM_OK;
+    }
+    case F_CLOCK: sp[0] = b->clock_ms(b->ctx) - app->started_ms; return WASM_OK;
+    case F_SLEEP: {
+        int32_t ms = I32(sp[0]);
+        if (ms > WB_MAX_SLEEP_MS) ms = WB_MAX_SLEEP_MS;
+        if (ms > 0) b->sleep_ms(b->ctx, (uint32_t)ms);
+        return WASM_OK;
+    }
+    case F_YIELD: b->yield(b->ctx); return WASM_OK;
+    case F_GPIO_W: RET(b->gpio_write(b->ctx, I32(sp[0]), I32(sp[1]) != 0) ? WB_ERR_NOT_FOUND : WB_OK); return WASM_OK;
+    case F_GPIO_R: {
+        int high = 0;
+        RET(b->gpio_read(b->ctx, I32(sp[0]), &high) ? WB_ERR_NOT_FOUND : (high != 0));
+        return WASM_OK;
+    }
+    case F_LED: RET(b->led_set(b->ctx, I32(sp[0]), I32(sp[1]) != 0) ? WB_ERR_NOT_FOUND : WB_OK); return WASM_OK;
+    case F_SENSOR: {
+        int32_t v;
+        RET(b->sensor_read(b->ctx, I32(sp[0]), &v) ? WB_SENSOR_NONE : v);
+        return WASM_OK;
+    }
+    case F_PUBLISH: {
+        uint32_t tl = (uint32_t)sp[1], dl = (uint32_t)sp[3];
+        const uint8_t *topic = wasm_mem_ptr(inst, (uint32_t)sp[0], tl);
+        const uint8_t *data = wasm_mem_ptr(inst, (uint32_t)sp[2], dl);
+        if (!topic || !data) return WASM_TRAP_MEM_OOB;
+        if (tl == 0 || tl > WB_MAX_TOPIC || dl > WB_MAX_DATA || !utf8_valid(topic, tl)) { RET(WB_ERR_INVALID); return WASM_OK; }
+        /* at most 10 accepted records in any 1 s window */
+        uint64_t now = b->clock_ms(b->ctx);
+        if (app->pub_count == WB_PUBLISH_PER_SECOND && now - app->pub_times[app->pub_next] < 1000) {
+            RET(WB_ERR_BUSY);
+            return WASM_OK;
+        }
+        if (b->publish(b->ctx, topic, tl, data, dl)) { RET(WB_ERR_BUSY); return WASM_OK; }
+        app->pub_times[app->pub_next] = now;
+        app->pub_next = (app->pub_next + 1) % WB_PUBLISH_PER_SECOND;
+        if (app->pub_count < WB_PUBLISH_PER_SECOND) app->pub_count++;
+        RET(WB_OK);
+        return WASM_OK;
+    }
+    case F_CONFIG: {
+        uint32_t kl = (uint32_t)sp[1], cap = (uint32_t)sp[3], vl;
+        const uint8_t *key = wasm_mem_ptr(inst, (uint32_t)sp[0], kl), *val;
+        uint8_t *buf = wasm_mem_ptr(inst, (uint32_t)sp[2], cap);
+        if (!key || !buf) return WASM_TRAP_MEM_OOB;
+        if (b->config_get(b->ctx, key, kl, &val, &vl)) { RET(WB_ERR_NOT_FOUND); return WASM_OK; }
+        memcpy(buf, val, vl < cap ? vl : cap);
+        RET(vl > 0x7fffffffu ? 0x7fffffff : vl);
+        return WASM_OK;
+    }
+    }
+    return WASM_TRAP_HOST;
+}
+
+static wasm_err resolve(void *ctx, const wasm_import *im, wasm_extern *out)
+{
+    wb_app *app = ctx;
+    if (im->kind != WASM_EXTERN_FUNC || im->module_len != 7 || memcmp(im->module, "wasmbed", 7))
+        return WASM_E_UNKNOWN_IMPORT;
+    for (int i = 0; i < WB_NFUNCS; i++) {
+        if (strlen(names[i]) == im->name_len && !memcmp(names[i], im->name, im->name_len)) {
+            out->kind = WASM_EXTERN_FUNC;
+            out->func = &app->funcs[i]; /* the interpreter checks the type: mismatch is unlinkable */
+            return WASM_OK;
+        }
+    }
+    return WASM_E_UNKNOWN_IMPORT;
+}
+
+static wasm_err fail(wb_app *app, wasm_err e)
+{
+    app->state = WB_STATE_FAILED;
+    app->reason = e;
+    return e;
+}
+
+static int32_t export_of(const wasm_module *m, const char *name)
+{
+    return wasm_module_export(m, name, (uint32_t)strlen(name), WASM_EXTERN_FUNC);
+}
+
+wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, uint32_t len,
+                      void *arena, size_t arena_size, uint32_t mem_cap, uint64_t fuel)
+{
+    wasm_arena a;
+    wasm_config cfg;
+    wasm_err e;
+
+    memset(app, 0, sizeof *app);
+    app->board = board;
+    app->fuel = fuel ? fuel : WB_DEFAULT_FUEL;
+    for (int i = 0; i < WB_NFUNCS; i++) {
+        app->funcs[i].type = &types[i];
+        app->funcs[i].host = host;
+        app->funcs[i].host_ctx = &app->funcs[i];
+        app->funcs[i].index = (uint32_t)i;
+    }
+    wasm_arena_init(&a, arena, arena_size);
+    if ((e = wasm_module_load(bin, len, &a, &app->mod))) return fail(app, e);
+
+    app->loop_idx = export_of(app->mod, "loop");
+    app->setup_idx = export_of(app->mod, "setup");
+    if (app->loop_idx < 0) return fail(app, WASM_E_UNKNOWN_FUNC);
+    const wasm_functype *lt = wasm_module_func_type(app->mod, (uint32_t)app->loop_idx);
+    if (lt->nparams || lt->nresults != 1 || lt->results[0] != WASM_I32) return fail(app, WASM_E_IMPORT_TYPE);
+    if (app->setup_idx >= 0) {
+        const wasm_functype *st = wasm_module_func_type(app->mod, (uint32_t)app->setup_idx);
+        if (st->nparams || st->nresults) return fail(app, WASM_E_IMPORT_TYPE);
+    }
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.resolve = resolve;
+    cfg.resolve_ctx = app;
+    cfg.mem_cap = mem_cap;
+    cfg.stack_slots = 1024;
+    cfg.call_depth = 64;
+    app->started_ms = board->clock_ms(board->ctx);
+    e = wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst);
+    if (app->inst) wasm_instance_set_user(app->inst, app);
+    if (e) return fail(app, e);
+
+    if (app->setup_idx >= 0) {
+        wasm_slot none[1];
+        wasm_set_fuel(app->inst, app->fuel);
+        if ((e = wasm_call(app->inst, (uint32_t)app->setup_idx, none))) return fail(app, e);
+    }
+    app->state = WB_STATE_RUNNING;
+    return WASM_OK;
+}
+
+wasm_err wb_app_loop(wb_app *app, int32_t *delay_ms)
+{
+    wasm_slot r[1] = {0};
+    wasm_err e;
+    if (app->state != WB_STATE_RUNNING) return WASM_E_ARG;
+    wasm_set_fuel(app->inst, app->fuel);
+    if ((e = wasm_call(app->inst, (uint32_t)app->loop_idx, r))) return fail(app, e);
+    *delay_ms = (int32_t)(uint32_t)r[0];
+    if (*delay_ms < 0) app->state = WB_STATE_EXITED;
+    return WASM_OK;
+}

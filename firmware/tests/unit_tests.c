@@ -1,0 +1,272 @@
+/*
+ * Unit tests on real modules (the .wat files in tests/wat, built by wat2wasm) and on
+ * hand-assembled binaries. Usage: unit_tests <dir with the .wasm files>
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../wasm/wasm.h"
+
+/* tests/app_tests.c */
+void run_app_tests(const char *wasm_dir, int *checks, int *failures);
+
+static const char *wasm_dir;
+static int failures, checks;
+
+#define CHECK(cond, ...)                                             \
+    do {                                                             \
+        checks++;                                                    \
+        if (!(cond)) {                                               \
+            failures++;                                              \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__);              \
+            printf(__VA_ARGS__);                                     \
+            printf("\n");                                            \
+        }                                                            \
+    } while (0)
+
+static uint8_t *load_file(const char *name, uint32_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", wasm_dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n) n = 0;
+    fclose(f);
+    *len = (uint32_t)n;
+    return b;
+}
+
+/* ------------------------------------------------------------------ calls on real modules */
+
+typedef struct call_case {
+    const char *file, *func;
+    int nargs;
+    uint64_t args[3];
+    wasm_err want_err;
+    int has_result;
+    uint64_t want;
+    uint64_t fuel;       /* 0: plenty */
+    uint32_t mem_cap;    /* 0: full declared pages */
+    uint32_t depth;      /* call depth, 0: default */
+} call_case;
+
+static const call_case calls[] = {
+    {"fib.wasm", "fib", 1, {10}, WASM_OK, 1, 55, 0, 0, 0},
+    {"fib.wasm", "fib", 1, {20}, WASM_OK, 1, 6765, 0, 0, 0},
+    {"fib.wasm", "fib_iter", 1, {90}, WASM_OK, 1, 2880067194370816120ull, 0, 0, 0},
+    {"fib.wasm", "fib", 1, {25}, WASM_TRAP_FUEL, 0, 0, 1000, 0, 0},
+    {"crc32.wasm", "crc32", 2, {0, 9}, WASM_OK, 1, 0xcbf43926u, 0, 0, 0},
+    {"crc32.wasm", "crc32", 2, {65530, 10}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
+    {"traps.wasm", "unreachable", 0, {0}, WASM_TRAP_UNREACHABLE, 0, 0, 0, 0, 0},
+    {"traps.wasm", "div0", 1, {0}, WASM_TRAP_DIV_ZERO, 0, 0, 0, 0, 0},
+    {"traps.wasm", "div0", 1, {1}, WASM_OK, 1, 1, 0, 0, 0},
+    {"traps.wasm", "overflow", 0, {0}, WASM_TRAP_INT_OVERFLOW, 0, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {65532}, WASM_OK, 1, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {65533}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {0xffffffffu}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
+    {"traps.wasm", "bad_conv", 0, {0}, WASM_TRAP_INVALID_CONV, 0, 0, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {0}, WASM_OK, 1, 1, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {1}, WASM_TRAP_UNINIT_ELEMENT, 0, 0, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {2}, WASM_TRAP_UNDEF_ELEMENT, 0, 0, 0, 0, 0},
+    {"traps.wasm", "spin", 0, {0}, WASM_TRAP_FUEL, 0, 0, 100000, 0, 0},
+    {"traps.wasm", "deep", 1, {0}, WASM_TRAP_STACK_OVERFLOW, 0, 0, 0, 0, 64},
+    {"traps.wasm", "count", 1, {1000}, WASM_OK, 1, 0, 0, 0, 0},
+    {"traps.wasm", "count", 1, {1000}, WASM_TRAP_FUEL, 0, 0, 500, 0, 0},
+    /* small memory: one declared page backed by 4 KiB */
+    {"smallmem.wasm", "load", 1, {100}, WASM_OK, 1, 'w', 0, 4096, 0},
+    {"smallmem.wasm", "load", 1, {4095}, WASM_OK, 1, 0, 0, 4096, 0},
+    {"smallmem.wasm", "load", 1, {4096}, WASM_TRAP_MEM_OOB, 0, 0, 0, 4096, 0},
+    {"smallmem.wasm", "size", 0, {0}, WASM_OK, 1, 1, 0, 4096, 0},
+    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 0xffffffffu, 0, 4096, 0},
+    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 1, 0, 2 * 65536, 0},
+    {"smallmem.wasm", "grow", 1, {2}, WASM_OK, 1, 0xffffffffu, 0, 4 * 65536, 0},
+};
+
+static uint8_t arena_buf[1 << 20];
+
+static void run_calls(void)
+{
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        const call_case *c = &calls[i];
+        uint32_t len;
+        uint8_t *bin = load_file(c->file, &len);
+        wasm_arena a;
+        wasm_module *m;
+        wasm_instance *inst;
+        wasm_config cfg;
+        CHECK(bin != NULL, "%s: missing", c->file);
+        if (!bin) continue;
+        wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+        wasm_err err = wasm_module_load(bin, len, &a, &m);
+        CHECK(err == WASM_OK, "%s: load: %s", c->file, wasm_err_str(err));
+        if (err) { free(bin); continue; }
+        memset(&cfg, 0, sizeof cfg);
+        cfg.mem_cap = c->mem_cap;
+        cfg.call_depth = c->depth;
+        err = wasm_instantiate(m, &cfg, &a, UINT64_MAX, &inst);
+        CHECK(err == WASM_OK, "%s: instantiate: %s", c->file, wasm_err_str(err));
+        if (err) { free(bin); continue; }
+        int32_t fi = wasm_module_export(m, c->func, (uint32_t)strlen(c->func), WASM_EXTERN_FUNC);
+        CHECK(fi >= 0, "%s: no export %s", c->file, c->func);
+        wasm_slot slots[4] = {c->args[0], c->args[1], c->args[2], 0};
+        wasm_set_fuel(inst, c->fuel ? c->fuel : UINT64_MAX);
+        err = wasm_call(inst, (uint32_t)fi, slots);
+        CHECK(err == c->want_err, "%s %s(%llu): got '%s', want '%s'", c->file, c->func,
+              (unsigned long long)c->args[0], wasm_err_str(err), wasm_err_str(c->want_err));
+        if (!err && c->has_result) {
+            const wasm_functype *ft = wasm_func_type(wasm_instance_func(inst, (uint32_t)fi));
+            uint64_t got = ft->results[0] == WASM_I32 ? (uint32_t)slots[0] : slots[0];
+            CHECK(got == c->want, "%s %s: got %llu want %llu", c->file, c->func, (unsigned long long)got,
+                  (unsigned long long)c->want);
+        }
+        if (c->fuel && err == WASM_TRAP_FUEL) CHECK(wasm_get_fuel(inst) == 0, "fuel left after exhaustion");
+        free(bin);
+    }
+}
+
+/* ------------------------------------------------------------------ host functions */
+
+static wasm_global counter = {0, WASM_I32, 1};
+
+static wasm_err sum_bytes(wasm_instance *inst, void *ctx, wasm_slot *sp)
+{
+    uint32_t p = (uint32_t)sp[0], n = (uint32_t)sp[1], s = 0;
+    uint8_t *b = wasm_mem_ptr(inst, p, n);
+    (void)ctx;
+    if (!b) return WASM_TRAP_MEM_OOB;
+    for (uint32_t i = 0; i < n; i++) s += b[i];
+    sp[0] = s;
+    return WASM_OK;
+}
+
+static const uint8_t ii_i[] = {WASM_I32, WASM_I32, WASM_I32};
+static const wasm_functype sum_type = {ii_i, ii_i + 2, 2, 1};
+static const wasm_functype wrong_type = {ii_i, NULL, 1, 0};
+static wasm_func sum_func = {&sum_type, NULL, 0, sum_bytes, NULL};
+static wasm_func wrong_func = {&wrong_type, NULL, 0, sum_bytes, NULL};
+
+static int resolve_mode; /* 0 good, 1 wrong function type, 2 immutable global */
+
+static wasm_err resolve(void *ctx, const wasm_import *im, wasm_extern *out)
+{
+    (void)ctx;
+    if (im->module_len != 3 || memcmp(im->module, "env", 3)) return WASM_E_UNKNOWN_IMPORT;
+    if (im->name_len == 9 && !memcmp(im->name, "sum_bytes", 9)) {
+        out->kind = WASM_EXTERN_FUNC;
+        out->func = resolve_mode == 1 ? &wrong_func : &sum_func;
+        return WASM_OK;
+    }
+    if (im->name_len == 7 && !memcmp(im->name, "counter", 7)) {
+        static wasm_global immut = {0, WASM_I32, 0};
+        out->kind = WASM_EXTERN_GLOBAL;
+        out->global = resolve_mode == 2 ? &immut : &counter;
+        return WASM_OK;
+    }
+    return WASM_E_UNKNOWN_IMPORT;
+}
+
+static void run_host(void)
+{
+    uint32_t len;
+    uint8_t *bin = load_file("host.wasm", &len);
+    wasm_arena a;
+    wasm_module *m;
+    wasm_instance *inst;
+    wasm_config cfg;
+    CHECK(bin != NULL, "host.wasm missing");
+    if (!bin) return;
+    for (int mode = 0; mode < 4; mode++) {
+        wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+        CHECK(wasm_module_load(bin, len, &a, &m) == WASM_OK, "host.wasm load");
+        memset(&cfg, 0, sizeof cfg);
+        cfg.resolve = mode == 3 ? NULL : resolve;
+        resolve_mode = mode;
+        wasm_err err = wasm_instantiate(m, &cfg, &a, UINT64_MAX, &inst);
+        if (mode == 1 || mode == 2) { CHECK(err == WASM_E_IMPORT_TYPE, "mode %d: %s", mode, wasm_err_str(err)); continue; }
+        if (mode == 3) { CHECK(err == WASM_E_UNKNOWN_IMPORT, "no resolver: %s", wasm_err_str(err)); continue; }
+        CHECK(err == WASM_OK, "host instantiate: %s", wasm_err_str(err));
+        int32_t fi = wasm_module_export(m, "run", 3, WASM_EXTERN_FUNC);
+        for (int k = 1; k <= 2; k++) {
+            wasm_slot s[1];
+            err = wasm_call(inst, (uint32_t)fi, s);
+            CHECK(err == WASM_OK && (uint32_t)s[0] == 15, "run: %s %u", wasm_err_str(err), (unsigned)s[0]);
+            CHECK(counter.val == (uint64_t)k, "counter %llu", (unsigned long long)counter.val);
+        }
+    }
+    free(bin);
+}
+
+/* ------------------------------------------------------------------ hand-assembled modules */
+
+#define HDR 0, 'a', 's', 'm', 1, 0, 0, 0
+typedef struct bin_case {
+    const char *name;
+    uint8_t bytes[64];
+    uint32_t len;
+    wasm_err want;
+} bin_case;
+
+static const bin_case bins[] = {
+    {"empty module", {HDR}, 8, WASM_OK},
+    {"bad magic", {0, 'a', 's', 'n', 1, 0, 0, 0}, 8, WASM_E_MAGIC},
+    {"bad version", {0, 'a', 's', 'm', 2, 0, 0, 0}, 8, WASM_E_VERSION},
+    {"truncated header", {0, 'a', 's', 'm', 1}, 5, WASM_E_EOF},
+    {"section too long", {HDR, 1, 5, 0}, 11, WASM_E_EOF},
+    {"LEB too long", {HDR, 1, 0x80, 0x80, 0x80, 0x80, 0x80, 0}, 15, WASM_E_LEB_LONG},
+    {"section order", {HDR, 3, 1, 0, 1, 1, 0}, 14, WASM_E_SECTION_ORDER},
+    {"bad section id", {HDR, 13, 0}, 10, WASM_E_SECTION_ID},
+    /* (func (result i32) i64.const 0) */
+    {"type mismatch", {HDR, 1, 5, 1, 0x60, 0, 1, 0x7f, 3, 2, 1, 0, 10, 6, 1, 4, 0, 0x42, 0, 0x0b}, 27,
+     WASM_E_TYPE_MISMATCH},
+    /* (func local.get 0) with no locals */
+    {"unknown local", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, 6, 1, 4, 0, 0x20, 0, 0x0b}, 26, WASM_E_UNKNOWN_LOCAL},
+    /* (func br 1) */
+    {"unknown label", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, 6, 1, 4, 0, 0x0c, 1, 0x0b}, 26, WASM_E_UNKNOWN_LABEL},
+    /* function section without code section */
+    {"missing code", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0}, 18, WASM_E_FUNC_COUNT},
+    /* (memory 2 1) */
+    {"limits order", {HDR, 5, 4, 1, 1, 2, 1}, 14, WASM_E_LIMITS_ORDER},
+    /* (func (result i32 i32)) : multi-value is out of scope */
+    {"multi-value", {HDR, 1, 6, 1, 0x60, 0, 2, 0x7f, 0x7f}, 16, WASM_E_UNSUP_MULTI_VALUE},
+};
+
+static void run_bins(void)
+{
+    for (size_t i = 0; i < sizeof bins / sizeof bins[0]; i++) {
+        wasm_arena a;
+        wasm_module *m;
+        wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+        wasm_err err = wasm_module_load(bins[i].bytes, bins[i].len, &a, &m);
+        CHECK(err == bins[i].want, "%s: got '%s' want '%s'", bins[i].name, wasm_err_str(err),
+              wasm_err_str(bins[i].want));
+    }
+    /* an arena too small is a clean error, never an overrun */
+    uint32_t len;
+    uint8_t *bin = load_file("fib.wasm", &len);
+    for (size_t sz = 0; bin && sz < 512; sz += 8) {
+        wasm_arena a;
+        wasm_module *m;
+        wasm_arena_init(&a, arena_buf, sz);
+        wasm_err err = wasm_module_load(bin, len, &a, &m);
+        CHECK(err == WASM_OK || err == WASM_E_NOMEM || err == WASM_E_IMPL_LIMIT, "arena %zu: %s", sz,
+              wasm_err_str(err));
+        CHECK(a.used <= sz, "arena overrun");
+    }
+    free(bin);
+}
+
+int main(int argc, char **argv)
+{
+    wasm_dir = argc > 1 ? argv[1] : "build/wat";
+    run_calls();
+    run_host();
+    run_bins();
+    run_app_tests(wasm_dir, &checks, &failures);
+    printf("unit tests: %d checks, %d failures\n", checks, failures);
+    return failures ? 1 : 0;
+}
