@@ -26,10 +26,10 @@ const (
 	MediaTypeWasmLayer = "application/wasm"
 )
 
-// WasmOS is the "os" the config of every module the OCI store pushes names. The
-// layout lists wasip1 and wasip2, but a Wasmbed module imports the wasmbed host ABI,
-// not WASI: naming the ABI makes a WASI runtime refuse the artifact up front instead
-// of failing at instantiation.
+// WasmOS is the "os" in the config of every module the OCI store pushes. The layout
+// lists wasip1 and wasip2, but a Wasmbed module imports the wasmbed host ABI, not
+// WASI: naming the ABI lets a runtime that checks os refuse the artifact up front
+// instead of failing at instantiation. Fetch accepts any os.
 const WasmOS = "wasmbed"
 
 // TagPrefix starts the tag the OCI store gives each module: "sha256-" and the hex of
