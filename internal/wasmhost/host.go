@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -124,6 +125,29 @@ type Module struct {
 // Digest returns the module's content address, "sha256:<hex>".
 func (m *Module) Digest() string { return m.digest }
 
+// Imports returns the module's imported functions as "module.name", in import order.
+func (m *Module) Imports() []string {
+	var out []string
+	for _, def := range m.compiled.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		out = append(out, mod+"."+name)
+	}
+	return out
+}
+
+// Exports returns the names of the module's exports, sorted.
+func (m *Module) Exports() []string {
+	var out []string
+	for name := range m.compiled.ExportedFunctions() {
+		out = append(out, name)
+	}
+	for name := range m.compiled.ExportedMemories() {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // Compile decodes, validates and compiles a module, or returns the cached result for
 // the same bytes. It fails with an *ABIError when the module does not follow the ABI.
 func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
@@ -153,6 +177,18 @@ func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	}
 	h.compiled[digest] = m
 	return m, nil
+}
+
+// Forget removes m from the compile cache and releases its compiled code. Instances
+// already made from it keep working; a later Compile of the same bytes compiles again.
+// Long-running callers that see many distinct modules (the validator) call it when done.
+func (h *Host) Forget(ctx context.Context, m *Module) error {
+	h.mu.Lock()
+	if h.compiled[m.digest] == m {
+		delete(h.compiled, m.digest)
+	}
+	h.mu.Unlock()
+	return m.compiled.Close(ctx)
 }
 
 // Instantiate creates an application from m on board, running the module's start

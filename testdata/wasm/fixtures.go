@@ -35,4 +35,10 @@ var (
 	NoLoop []byte
 	//go:embed probe.wasm
 	Probe []byte
+	//go:embed simd.wasm
+	SIMD []byte
+	//go:embed start_spin.wasm
+	StartSpin []byte
+	//go:embed compact.wasm
+	Compact []byte
 )

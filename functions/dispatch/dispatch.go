@@ -1,0 +1,223 @@
+// Package function is the dispatch function: it turns a validated module (rollout step
+// 0) or a rollout request (a later Canary step, or a rollback to explicit devices) into
+// one dev.wasmbed.deployment.requested event per gateway, sent to the broker, and
+// replies with dev.wasmbed.deployment.dispatched.
+//
+// It keeps no state: the Application and its Devices are read from the Kubernetes API
+// on every event, so any replica can serve any event.
+package function
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sort"
+	"strings"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/functions/serve"
+)
+
+// Sender delivers events to the broker (K_SINK).
+type Sender interface {
+	Send(ctx context.Context, e cloudevents.Event) error
+}
+
+// Config configures the function.
+type Config struct {
+	// Reader reads Applications and Devices.
+	Reader client.Reader
+	// Sender sends deployment.requested events to the broker.
+	Sender Sender
+	// DefaultGateway ("<namespace>/<name>") serves devices that name no gateway and
+	// have not connected yet. Empty leaves them unassigned.
+	DefaultGateway string
+	// Logger receives one line per dispatch.
+	Logger *slog.Logger
+}
+
+// Function is the dispatch function.
+type Function struct {
+	cfg Config
+}
+
+// New returns the dispatch function.
+func New(cfg Config) (*Function, error) {
+	if cfg.Reader == nil || cfg.Sender == nil {
+		return nil, errors.New("dispatch: a Kubernetes reader and an event sender are required")
+	}
+	if cfg.DefaultGateway != "" && !strings.Contains(cfg.DefaultGateway, "/") {
+		return nil, fmt.Errorf("dispatch: default gateway %q must be <namespace>/<name>", cfg.DefaultGateway)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Function{cfg: cfg}, nil
+}
+
+// Handle dispatches one rollout step.
+func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	p, err := events.Decode(e, events.ModuleValidated, events.RolloutRequested)
+	if err != nil {
+		return nil, err
+	}
+	var req events.RolloutRequestedData
+	switch d := p.(type) {
+	case *events.ModuleValidatedData:
+		req = events.RolloutRequestedData{Application: d.Application, Digest: d.Digest, Size: d.Size, Step: 0}
+	case *events.RolloutRequestedData:
+		req = *d
+	}
+	ref := req.Application
+
+	var app v1.Application
+	err = f.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
+	if apierrors.IsNotFound(err) {
+		return nil, serve.Permanent(fmt.Errorf("application %s not found", ref.Subject()))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get application %s: %w", ref.Subject(), err)
+	}
+	if app.Generation != ref.Generation {
+		// A newer generation supersedes this event; its own pipeline run dispatches.
+		f.cfg.Logger.Info("stale event ignored", "application", ref.Subject(), "event generation", ref.Generation, "current", app.Generation)
+		return nil, nil
+	}
+
+	targets, err := f.targets(ctx, &app)
+	if err != nil {
+		return nil, err
+	}
+	batch, err := batchFor(&app, targets, req)
+	if err != nil {
+		return nil, serve.Permanent(err)
+	}
+
+	byGateway := map[string][]string{}
+	var unassigned []string
+	for _, d := range batch {
+		gw := f.gatewayOf(d)
+		if gw == "" {
+			unassigned = append(unassigned, d.Name)
+			continue
+		}
+		byGateway[gw] = append(byGateway[gw], d.Name)
+	}
+	gateways := make([]string, 0, len(byGateway))
+	for gw := range byGateway {
+		gateways = append(gateways, gw)
+	}
+	sort.Strings(gateways)
+
+	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Targeted: len(targets), Unassigned: unassigned}
+	for _, gw := range gateways {
+		data := &events.DeploymentRequestedData{
+			Application: ref, Gateway: gw, Digest: req.Digest, Size: req.Size,
+			Config: app.Spec.Config, Devices: byGateway[gw],
+		}
+		de, err := events.New(events.DeploymentRequested, events.SourceDispatch, ref.Subject(), data)
+		if err != nil {
+			return nil, fmt.Errorf("dispatch %s to %s: %w", ref.Subject(), gw, err)
+		}
+		de.SetExtension(events.ExtGateway, strings.Replace(gw, "/", ".", 1))
+		if err := f.cfg.Sender.Send(ctx, de); err != nil {
+			return nil, fmt.Errorf("dispatch %s to %s: %w", ref.Subject(), gw, err)
+		}
+		out.Batches = append(out.Batches, events.GatewayBatch{Gateway: gw, Devices: len(byGateway[gw])})
+	}
+	f.cfg.Logger.Info("dispatched", "application", ref.Subject(), "digest", req.Digest, "step", req.Step,
+		"targeted", len(targets), "batch", len(batch), "gateways", len(gateways), "unassigned", len(unassigned))
+	reply, err := events.New(events.DeploymentDispatched, events.SourceDispatch, ref.Subject(), out)
+	if err != nil {
+		return nil, err
+	}
+	return &reply, nil
+}
+
+// targets lists the Devices the Application selects, in its own namespace only, in the
+// Application's stable rollout order.
+func (f *Function) targets(ctx context.Context, app *v1.Application) ([]v1.Device, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&app.Spec.Selector)
+	if err != nil {
+		return nil, serve.Permanent(fmt.Errorf("application %s/%s: spec.selector: %w", app.Namespace, app.Name, err))
+	}
+	var list v1.DeviceList
+	if err := f.cfg.Reader.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, fmt.Errorf("list devices of %s/%s: %w", app.Namespace, app.Name, err)
+	}
+	devs := make([]v1.Device, 0, len(list.Items))
+	for _, d := range list.Items {
+		if !d.Spec.Disabled && d.DeletionTimestamp == nil {
+			devs = append(devs, d)
+		}
+	}
+	SortForRollout(app.Namespace, app.Name, devs)
+	return devs, nil
+}
+
+// SortForRollout orders devices by a hash of application and device name: stable for
+// one Application across steps, and different Applications pick different canaries.
+func SortForRollout(namespace, app string, devs []v1.Device) {
+	key := func(d v1.Device) [32]byte { return sha256.Sum256([]byte(namespace + "/" + app + "/" + d.Name)) }
+	sort.Slice(devs, func(i, j int) bool {
+		a, b := key(devs[i]), key(devs[j])
+		return string(a[:]) < string(b[:])
+	})
+}
+
+// StepSize returns how many of n targets a rollout step covers (cumulative).
+func StepSize(spec v1.RolloutSpec, step int32, n int) (int, error) {
+	if spec.Strategy != v1.RolloutCanary {
+		if step != 0 {
+			return 0, fmt.Errorf("step %d: an AllAtOnce rollout has one step", step)
+		}
+		return n, nil
+	}
+	if int(step) >= len(spec.Steps) {
+		return 0, fmt.Errorf("step %d: the rollout has %d steps", step, len(spec.Steps))
+	}
+	size := int(math.Ceil(float64(spec.Steps[step].Percent) * float64(n) / 100))
+	return min(size, n), nil
+}
+
+func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutRequestedData) ([]v1.Device, error) {
+	if len(req.Devices) > 0 {
+		want := map[string]bool{}
+		for _, n := range req.Devices {
+			want[n] = true
+		}
+		var out []v1.Device
+		for _, d := range targets {
+			if want[d.Name] {
+				out = append(out, d)
+			}
+		}
+		return out, nil
+	}
+	n, err := StepSize(app.Spec.Rollout, req.Step, len(targets))
+	if err != nil {
+		return nil, fmt.Errorf("application %s/%s: %w", app.Namespace, app.Name, err)
+	}
+	return targets[:n], nil
+}
+
+// gatewayOf is the gateway holding the device's session, else the one it asks for,
+// else the default.
+func (f *Function) gatewayOf(d v1.Device) string {
+	if d.Status.Gateway != "" {
+		return d.Status.Gateway
+	}
+	if d.Spec.Gateway != "" {
+		return d.Namespace + "/" + d.Spec.Gateway
+	}
+	return f.cfg.DefaultGateway
+}

@@ -1,0 +1,294 @@
+package function_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	function "github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.StartEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "start test apiserver:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// sink records the events the function sends to the broker.
+type sink struct {
+	mu  sync.Mutex
+	got []cloudevents.Event
+}
+
+func (s *sink) Send(_ context.Context, e cloudevents.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, e)
+	return nil
+}
+
+const digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// fleet creates a namespace with n Devices labelled fleet=a, and an Application.
+func fleet(t *testing.T, ns string, n int, rollout v1.RolloutSpec, gateway func(i int) (spec, status string)) *v1.Application {
+	t.Helper()
+	c := env.Client
+	if err := c.Create(ctx(t), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dev-%02d", i), Namespace: ns, Labels: map[string]string{"fleet": "a"}},
+			Spec: v1.DeviceSpec{Board: "virtual"}}
+		var st string
+		if gateway != nil {
+			d.Spec.Gateway, st = gateway(i)
+		}
+		if err := c.Create(ctx(t), d); err != nil {
+			t.Fatal(err)
+		}
+		if st != "" {
+			d.Status.Gateway = st
+			if err := c.Status().Update(ctx(t), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A device outside the selector, and one in another namespace, must never be targeted.
+	other := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "outsider", Namespace: ns, Labels: map[string]string{"fleet": "b"}}, Spec: v1.DeviceSpec{Board: "virtual"}}
+	if err := c.Create(ctx(t), other); err != nil {
+		t.Fatal(err)
+	}
+	app := &v1.Application{
+		ObjectMeta: metav1.ObjectMeta{Name: "blink", Namespace: ns},
+		Spec: v1.ApplicationSpec{
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: "x"}},
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "a"}},
+			Config:   map[string]string{"period_ms": "250"},
+			Rollout:  rollout,
+		},
+	}
+	if err := c.Create(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func validated(t *testing.T, app *v1.Application) cloudevents.Event {
+	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+	e, err := events.New(events.ModuleValidated, events.SourceValidate, ref.Subject(),
+		&events.ModuleValidatedData{Application: ref, Digest: digest, Size: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func rolloutReq(t *testing.T, app *v1.Application, step int32, devices ...string) cloudevents.Event {
+	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+	e, err := events.New(events.RolloutRequested, events.SourceOperator, ref.Subject(),
+		&events.RolloutRequestedData{Application: ref, Digest: digest, Size: 100, Step: step, Devices: devices})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func run(t *testing.T, f *function.Function, s *sink, e cloudevents.Event) (*events.DeploymentDispatchedData, map[string][]string) {
+	t.Helper()
+	s.mu.Lock()
+	s.got = nil
+	s.mu.Unlock()
+	reply, err := f.Handle(ctx(t), e)
+	if err != nil {
+		t.Fatalf("Handle: %v", err)
+	}
+	out, err := events.DecodeAs[*events.DeploymentDispatchedData](*reply, events.DeploymentDispatched)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byGw := map[string][]string{}
+	for _, de := range s.got {
+		d, err := events.DecodeAs[*events.DeploymentRequestedData](de, events.DeploymentRequested)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.Replace(d.Gateway, "/", ".", 1); de.Extensions()[events.ExtGateway] != want {
+			t.Errorf("wasmbedgateway = %v, want %s", de.Extensions()[events.ExtGateway], want)
+		}
+		if d.Config["period_ms"] != "250" || d.Digest != digest {
+			t.Errorf("deployment request = %+v", d)
+		}
+		byGw[d.Gateway] = append(byGw[d.Gateway], d.Devices...)
+	}
+	return out, byGw
+}
+
+func count(m map[string][]string) (n int) {
+	for _, v := range m {
+		n += len(v)
+	}
+	return n
+}
+
+func TestAllAtOnceGroupsByGateway(t *testing.T) {
+	app := fleet(t, "all-at-once", 10, v1.RolloutSpec{}, func(i int) (string, string) {
+		switch {
+		case i < 3:
+			return "", "wasmbed-system/gw-a" // connected to gw-a
+		case i < 6:
+			return "gw-b", "" // asks for gw-b in its namespace
+		default:
+			return "", "" // nothing known: default gateway
+		}
+	})
+	s := &sink{}
+	f, err := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, byGw := run(t, f, s, validated(t, app))
+	if out.Targeted != 10 || len(out.Unassigned) != 0 || count(byGw) != 10 {
+		t.Fatalf("dispatched %+v, by gateway %v", out, byGw)
+	}
+	want := map[string]int{"wasmbed-system/gw-a": 3, "all-at-once/gw-b": 3, "wasmbed-system/gateway": 4}
+	for gw, n := range want {
+		if len(byGw[gw]) != n {
+			t.Errorf("gateway %s got %d devices, want %d (%v)", gw, len(byGw[gw]), n, byGw)
+		}
+	}
+	for _, devs := range byGw {
+		for _, d := range devs {
+			if d == "outsider" {
+				t.Error("dispatched to a device outside the selector")
+			}
+		}
+	}
+}
+
+func TestCanaryStepsAreCumulativeAndStable(t *testing.T) {
+	app := fleet(t, "canary", 20, v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 10}, {Percent: 50}, {Percent: 100}}}, nil)
+	s := &sink{}
+	f, err := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev []string
+	for step, want := range []int{2, 10, 20} {
+		var e cloudevents.Event
+		if step == 0 {
+			e = validated(t, app)
+		} else {
+			e = rolloutReq(t, app, int32(step))
+		}
+		out, byGw := run(t, f, s, e)
+		devs := byGw["wasmbed-system/gateway"]
+		if len(devs) != want || out.Step != int32(step) {
+			t.Fatalf("step %d: %d devices (%+v), want %d", step, len(devs), out, want)
+		}
+		sort.Strings(devs)
+		for _, p := range prev {
+			if i := sort.SearchStrings(devs, p); i == len(devs) || devs[i] != p {
+				t.Errorf("step %d dropped %s from the earlier step", step, p)
+			}
+		}
+		prev = devs
+	}
+	// A step past the last is the caller's fault.
+	_, err = f.Handle(ctx(t), rolloutReq(t, app, 3))
+	if err == nil || serve.StatusOf(err) != 422 || !strings.Contains(err.Error(), "has 3 steps") {
+		t.Errorf("step 3: err = %v", err)
+	}
+}
+
+func TestRollbackToExplicitDevices(t *testing.T) {
+	app := fleet(t, "rollback", 5, v1.RolloutSpec{}, nil)
+	s := &sink{}
+	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	_, byGw := run(t, f, s, rolloutReq(t, app, 0, "dev-01", "dev-03", "outsider", "not-there"))
+	got := byGw["wasmbed-system/gateway"]
+	sort.Strings(got)
+	if strings.Join(got, ",") != "dev-01,dev-03" {
+		t.Errorf("rollback went to %v, want only selected devices dev-01 and dev-03", got)
+	}
+}
+
+func TestStaleAndMissing(t *testing.T) {
+	app := fleet(t, "stale", 2, v1.RolloutSpec{}, nil)
+	s := &sink{}
+	f, _ := function.New(function.Config{Reader: env.Client, Sender: s})
+	// Change the spec: the event for the previous generation is now stale.
+	old := *app
+	app.Spec.Config = map[string]string{"period_ms": "500"}
+	if err := env.Client.Update(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	if app.Generation == old.Generation {
+		t.Fatalf("generation did not change")
+	}
+	reply, err := f.Handle(ctx(t), validated(t, &old))
+	if err != nil || reply != nil || len(s.got) != 0 {
+		t.Errorf("stale generation: reply %v err %v sent %d", reply, err, len(s.got))
+	}
+	gone := *app
+	gone.Name = "missing"
+	_, err = f.Handle(ctx(t), validated(t, &gone))
+	if err == nil || serve.StatusOf(err) != 422 {
+		t.Errorf("missing application: err = %v", err)
+	}
+	// Without a default gateway, devices with no gateway are reported unassigned.
+	out, byGw := run(t, f, s, validated(t, app))
+	if len(out.Unassigned) != 2 || count(byGw) != 0 {
+		t.Errorf("unassigned = %v, sent %v", out.Unassigned, byGw)
+	}
+}
+
+func TestStepSize(t *testing.T) {
+	canary := v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 1}, {Percent: 33}, {Percent: 100}}}
+	cases := []struct {
+		spec v1.RolloutSpec
+		step int32
+		n    int
+		want int
+		err  bool
+	}{
+		{v1.RolloutSpec{}, 0, 50, 50, false},
+		{v1.RolloutSpec{}, 1, 50, 0, true},
+		{canary, 0, 50, 1, false}, // ceil(0.5)
+		{canary, 1, 50, 17, false},
+		{canary, 2, 50, 50, false},
+		{canary, 0, 0, 0, false},
+		{canary, 3, 50, 0, true},
+	}
+	for _, tc := range cases {
+		got, err := function.StepSize(tc.spec, tc.step, tc.n)
+		if (err != nil) != tc.err || got != tc.want {
+			t.Errorf("StepSize(%v, %d, %d) = %d, %v; want %d", tc.spec.Strategy, tc.step, tc.n, got, err, tc.want)
+		}
+	}
+}

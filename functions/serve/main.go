@@ -1,0 +1,34 @@
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Main is the whole main function of a function binary: JSON logs, metrics, $PORT,
+// graceful stop on SIGTERM. newHandler builds the function from its environment.
+func Main(name string, newHandler func(*slog.Logger) (Handler, error)) {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name)
+	h, err := newHandler(log)
+	if err != nil {
+		log.Error("configure", "err", err)
+		os.Exit(1)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	handler := NewHTTPHandler(name, h, Options{Logger: log, Registerer: reg, Gatherer: reg})
+	err = ListenAndServe(ctx, Addr(), handler, func(a net.Addr) { log.Info("serving", "addr", a.String()) })
+	if err != nil {
+		log.Error("serve", "err", err)
+		os.Exit(1)
+	}
+}
