@@ -279,7 +279,74 @@ func TestTimeout(t *testing.T) {
 	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
 		t.Errorf("build dir not removed: %v", entries)
 	}
+	if pids := processesIn(tmp); len(pids) != 0 {
+		t.Errorf("compiler processes survived the timeout: %v", pids)
+	}
 	t.Logf("%v after %s", err, elapsed.Round(time.Millisecond))
+}
+
+// processesIn lists the processes whose working directory is under dir.
+func processesIn(dir string) []string {
+	var pids []string
+	procs, _ := filepath.Glob("/proc/[0-9]*/cwd")
+	for _, p := range procs {
+		if cwd, err := os.Readlink(p); err == nil && strings.HasPrefix(cwd, dir) {
+			pids = append(pids, filepath.Base(filepath.Dir(p)))
+		}
+	}
+	return pids
+}
+
+// TestConcurrentBuilds hammers one Builder from several goroutines.
+func TestConcurrentBuilds(t *testing.T) {
+	b := builder.New(builder.NewConfig())
+	langs := []builder.Language{builder.C, builder.WAT}
+	errs := make(chan error, 8)
+	digests := make(chan string, 8)
+	for i := range 8 {
+		go func() {
+			lang := langs[i%2]
+			res, err := b.Build(context.Background(), builder.Request{Language: lang, Source: readExample(t, lang, "blink")})
+			errs <- err
+			digests <- string(lang) + " " + res.Digest
+		}()
+	}
+	seen := map[string]bool{}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		seen[<-digests] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("builds are not reproducible: %v", seen)
+	}
+}
+
+// TestDropUser checks that, as root, compilers can run as an unprivileged user
+// that cannot read files only root can read.
+func TestDropUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users; the builder image runs unprivileged instead")
+	}
+	secret := filepath.Join(t.TempDir(), "secret.h")
+	if err := os.WriteFile(secret, []byte("#error leaked\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := builder.New(builder.NewConfig().WithUser(65534, 65534))
+	res := build(t, b, builder.Request{Language: builder.C, Source: readExample(t, builder.C, "blink")})
+	if !strings.Contains(res.Sandbox, "uid=65534") {
+		t.Errorf("sandbox %q", res.Sandbox)
+	}
+	src := "#include \"" + secret + "\"\nint loop(void) { return 0; }\n"
+	_, err := b.Build(context.Background(), builder.Request{Language: builder.C, Source: []byte(src)})
+	var ce *builder.CompileError
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "main.c:1:10: fatal error:") && !strings.HasPrefix(err.Error(), "main.c:1:10: error:") {
+		t.Fatalf("err = %v, want the include refused at main.c:1:10", err)
+	}
+	if strings.Contains(ce.Log, "leaked") {
+		t.Error("the compiler read a root-only file")
+	}
 }
 
 // TestMemoryLimit checks that a macro expansion bomb hits the memory limit.
