@@ -60,12 +60,12 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 
 .PHONY: test
 test: deps ## Run every test: Go (with a real apiserver) and the firmware's host tests.
-	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" go test -count=1 ./...
+	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
 	@if [ -f firmware/Makefile ]; then $(MAKE) -C firmware test; fi
 
 .PHONY: bench
 bench: deps ## Run the benchmarks.
-	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" go test -run='^$$' -bench=. -benchmem ./...
+	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -run='^$$' -bench=. -benchmem ./...
 
 .PHONY: fuzz
 fuzz: ## Run every Go fuzz target for FUZZTIME each (default 10s).
