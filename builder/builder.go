@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"errors"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -291,6 +292,9 @@ func Build(ctx context.Context, req Request) (Result, error) {
 // *LimitError; a missing or broken toolchain is a *ToolchainError; see IsUserError.
 func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	start := time.Now()
+	if b.cfg.tools == nil {
+		return Result{}, errors.New("builder not created with New")
+	}
 	lang, ok := languages[req.Language]
 	if !ok {
 		return Result{}, fmt.Errorf("%w %q (want c, assemblyscript, wat or rust)", ErrUnknownLanguage, string(req.Language))

@@ -56,16 +56,16 @@ const (
 	rustStackSize = 8 << 10
 )
 
-// CFlags are the clang flags of a C build: WebAssembly 1.0 with sign-extension and
+// cFlags are the clang flags of a C build: WebAssembly 1.0 with sign-extension and
 // mutable globals only, size-optimised, freestanding, no libc.
-var CFlags = []string{
+var cFlags = []string{
 	"--target=wasm32", "-mcpu=mvp", "-msign-ext", "-mmutable-globals",
 	"-Os", "-ffreestanding", "-nostdlib", "-fno-exceptions", "-Wall", "-Werror=implicit-function-declaration",
 	"-fno-color-diagnostics", "-ferror-limit=20", "-fmacro-backtrace-limit=4", "-I.",
 }
 
 func buildC(ctx context.Context, j *job) (string, error) {
-	cc := append([]string{j.tools[ToolClang]}, CFlags...)
+	cc := append([]string{j.tools[ToolClang]}, cFlags...)
 	cc = append(cc, "-c", j.src, "-o", "main.o")
 	if err := j.step(ctx, ToolClang, cc, parseGCC); err != nil {
 		return "", err
@@ -82,15 +82,15 @@ func buildC(ctx context.Context, j *job) (string, error) {
 	return "main.wasm", nil
 }
 
-// WATFlags are the wat2wasm flags: the post-1.0 features wabt enables by default
+// watFlags are the wat2wasm flags: the post-1.0 features wabt enables by default
 // are turned off, sign-extension and mutable globals stay.
-var WATFlags = []string{
+var watFlags = []string{
 	"--disable-saturating-float-to-int", "--disable-simd", "--disable-multi-value",
 	"--disable-bulk-memory", "--disable-reference-types",
 }
 
 func buildWAT(ctx context.Context, j *job) (string, error) {
-	argv := append([]string{j.tools[ToolWat2Wasm]}, WATFlags...)
+	argv := append([]string{j.tools[ToolWat2Wasm]}, watFlags...)
 	argv = append(argv, j.src, "-o", "main.wasm")
 	if err := j.step(ctx, ToolWat2Wasm, argv, parseGCC); err != nil {
 		return "", err
@@ -98,10 +98,10 @@ func buildWAT(ctx context.Context, j *job) (string, error) {
 	return "main.wasm", nil
 }
 
-// ASCFlags are the asc flags: the stub runtime (bump allocator, no GC), maximum
+// ascFlags are the asc flags: the stub runtime (bump allocator, no GC), maximum
 // size optimisation, no abort import, and only sign-extension and mutable globals
 // beyond WebAssembly 1.0.
-var ASCFlags = []string{
+var ascFlags = []string{
 	"--runtime", "stub", "-O3z", "--noAssert", "--noColors", "--use", "abort=",
 	"--disable", "bulk-memory,nontrapping-f2i,simd,reference-types,multi-value",
 }
@@ -110,7 +110,7 @@ func buildAssemblyScript(ctx context.Context, j *job) (string, error) {
 	heapMiB := j.sb.memory >> 21 // half the data limit for V8's heap
 	argv := []string{j.tools[ToolNode], fmt.Sprintf("--max-old-space-size=%d", heapMiB), j.tools[ToolAssemblyScript],
 		j.src, "--outFile", "main.wasm"}
-	argv = append(argv, ASCFlags...)
+	argv = append(argv, ascFlags...)
 	argv = append(argv, "--initialMemory", fmt.Sprint(j.opts.MemoryPages))
 	if err := j.step(ctx, ToolAssemblyScript, argv, parseASC); err != nil {
 		return "", err
@@ -118,16 +118,16 @@ func buildAssemblyScript(ctx context.Context, j *job) (string, error) {
 	return "main.wasm", nil
 }
 
-// RustFlags are the rustc flags of a Rust build: a no_std cdylib for
+// rustFlags are the rustc flags of a Rust build: a no_std cdylib for
 // wasm32-unknown-unknown, MVP cpu, size-optimised, panic=abort, stripped.
-var RustFlags = []string{
+var rustFlags = []string{
 	"--edition=2021", "--crate-type=cdylib", "--crate-name=app", "--target=wasm32-unknown-unknown",
 	"-C", "target-cpu=mvp", "-C", "opt-level=z", "-C", "panic=abort", "-C", "lto",
 	"-C", "codegen-units=1", "-C", "strip=symbols", "-C", "debuginfo=0", "--error-format=json",
 }
 
 func buildRust(ctx context.Context, j *job) (string, error) {
-	argv := append([]string{j.tools[ToolRustc]}, RustFlags...)
+	argv := append([]string{j.tools[ToolRustc]}, rustFlags...)
 	argv = append(argv,
 		"-C", fmt.Sprintf("link-arg=--initial-memory=%d", j.opts.MemoryPages*65536),
 		"-C", fmt.Sprintf("link-arg=-zstack-size=%d", rustStackSize),

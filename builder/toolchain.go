@@ -113,6 +113,9 @@ func (b *Builder) probe(ctx context.Context, t Tool, path string) (string, error
 		return "", err
 	}
 	b.mu.Lock()
+	if b.versions == nil {
+		b.versions = map[string]string{}
+	}
 	b.versions[key] = v
 	b.mu.Unlock()
 	return v, nil
