@@ -69,6 +69,36 @@ static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const w
     return WASM_OK;
 }
 
+/*
+ * Dispatch: with GNU C, threaded code (one indirect jump per handler, which
+ * predicts better and skips the switch's range check); otherwise a switch.
+ * Threaded code costs ~4.7 KiB of thumb code, so -Os builds (boards) keep
+ * the switch unless WASM_THREADED=1 is given. Either way every instruction
+ * costs one unit of fuel before it runs.
+ */
+#ifndef WASM_THREADED
+#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
+#define WASM_THREADED 1
+#else
+#define WASM_THREADED 0
+#endif
+#endif
+
+#define FUEL_STEP() do { if (!fuel) { err = WASM_TRAP_FUEL; goto trap; } fuel--; op = *pc++; } while (0)
+#if WASM_THREADED
+#define CASE(n) L_##n:
+#define NEXT do { FUEL_STEP(); goto *optab[op]; } while (0)
+#define DISPATCH_TOP NEXT
+#define SWITCH
+#define DEFAULT L_bad:
+#else
+#define CASE(n) case n:
+#define NEXT break
+#define DISPATCH_TOP FUEL_STEP()
+#define SWITCH switch (op)
+#define DEFAULT default:
+#endif
+
 static wasm_err run(wasm_instance *owner, wasm_func *f, wasm_slot *slots);
 
 wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_arena *a, uint64_t fuel,
@@ -316,6 +346,36 @@ static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >
         msz = inst->mem ? inst->mem->bytes : 0;                            \
     } while (0)
 
+/*
+ * Dispatch: with GNU C, threaded code (one indirect jump per handler, which
+ * predicts better and skips the switch's range check); otherwise a switch.
+ * Threaded code costs ~4.7 KiB of thumb code, so -Os builds (boards) keep
+ * the switch unless WASM_THREADED=1 is given. Either way every instruction
+ * costs one unit of fuel before it runs.
+ */
+#ifndef WASM_THREADED
+#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
+#define WASM_THREADED 1
+#else
+#define WASM_THREADED 0
+#endif
+#endif
+
+#define FUEL_STEP() do { if (!fuel) { err = WASM_TRAP_FUEL; goto trap; } fuel--; op = *pc++; } while (0)
+#if WASM_THREADED
+#define CASE(n) L_##n:
+#define NEXT do { FUEL_STEP(); goto *optab[op]; } while (0)
+#define DISPATCH_TOP NEXT
+#define SWITCH
+#define DEFAULT L_bad:
+#else
+#define CASE(n) case n:
+#define NEXT break
+#define DISPATCH_TOP FUEL_STEP()
+#define SWITCH switch (op)
+#define DEFAULT default:
+#endif
+
 static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 {
     frame *frames = (frame *)owner->frames;
@@ -332,6 +392,43 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     uint64_t fuel = owner->fuel;
     wasm_err err = WASM_OK;
     uint32_t x;
+    uint8_t op;
+#if WASM_THREADED
+    static const void *const optab[256] = {
+        &&L_0x00, &&L_0x01, &&L_0x02, &&L_0x03, &&L_0x04, &&L_0x05, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_0x0b, &&L_0x0c, &&L_0x0d, &&L_0x0e, &&L_0x0f,
+        &&L_0x10, &&L_0x11, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_0x1a, &&L_0x1b, &&L_0x1c, &&L_bad, &&L_bad, &&L_bad,
+        &&L_0x20, &&L_0x21, &&L_0x22, &&L_0x23, &&L_0x24, &&L_bad, &&L_bad, &&L_bad,
+        &&L_0x28, &&L_0x29, &&L_0x2a, &&L_0x2b, &&L_0x2c, &&L_0x2d, &&L_0x2e, &&L_0x2f,
+        &&L_0x30, &&L_0x31, &&L_0x32, &&L_0x33, &&L_0x34, &&L_0x35, &&L_0x36, &&L_0x37,
+        &&L_0x38, &&L_0x39, &&L_0x3a, &&L_0x3b, &&L_0x3c, &&L_0x3d, &&L_0x3e, &&L_0x3f,
+        &&L_0x40, &&L_0x41, &&L_0x42, &&L_0x43, &&L_0x44, &&L_0x45, &&L_0x46, &&L_0x47,
+        &&L_0x48, &&L_0x49, &&L_0x4a, &&L_0x4b, &&L_0x4c, &&L_0x4d, &&L_0x4e, &&L_0x4f,
+        &&L_0x50, &&L_0x51, &&L_0x52, &&L_0x53, &&L_0x54, &&L_0x55, &&L_0x56, &&L_0x57,
+        &&L_0x58, &&L_0x59, &&L_0x5a, &&L_0x5b, &&L_0x5c, &&L_0x5d, &&L_0x5e, &&L_0x5f,
+        &&L_0x60, &&L_0x61, &&L_0x62, &&L_0x63, &&L_0x64, &&L_0x65, &&L_0x66, &&L_0x67,
+        &&L_0x68, &&L_0x69, &&L_0x6a, &&L_0x6b, &&L_0x6c, &&L_0x6d, &&L_0x6e, &&L_0x6f,
+        &&L_0x70, &&L_0x71, &&L_0x72, &&L_0x73, &&L_0x74, &&L_0x75, &&L_0x76, &&L_0x77,
+        &&L_0x78, &&L_0x79, &&L_0x7a, &&L_0x7b, &&L_0x7c, &&L_0x7d, &&L_0x7e, &&L_0x7f,
+        &&L_0x80, &&L_0x81, &&L_0x82, &&L_0x83, &&L_0x84, &&L_0x85, &&L_0x86, &&L_0x87,
+        &&L_0x88, &&L_0x89, &&L_0x8a, &&L_0x8b, &&L_0x8c, &&L_0x8d, &&L_0x8e, &&L_0x8f,
+        &&L_0x90, &&L_0x91, &&L_0x92, &&L_0x93, &&L_0x94, &&L_0x95, &&L_0x96, &&L_0x97,
+        &&L_0x98, &&L_0x99, &&L_0x9a, &&L_0x9b, &&L_0x9c, &&L_0x9d, &&L_0x9e, &&L_0x9f,
+        &&L_0xa0, &&L_0xa1, &&L_0xa2, &&L_0xa3, &&L_0xa4, &&L_0xa5, &&L_0xa6, &&L_0xa7,
+        &&L_0xa8, &&L_0xa9, &&L_0xaa, &&L_0xab, &&L_0xac, &&L_0xad, &&L_0xae, &&L_0xaf,
+        &&L_0xb0, &&L_0xb1, &&L_0xb2, &&L_0xb3, &&L_0xb4, &&L_0xb5, &&L_0xb6, &&L_0xb7,
+        &&L_0xb8, &&L_0xb9, &&L_0xba, &&L_0xbb, &&L_0xbc, &&L_0xbd, &&L_0xbe, &&L_0xbf,
+        &&L_0xc0, &&L_0xc1, &&L_0xc2, &&L_0xc3, &&L_0xc4, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
+        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_0xfc, &&L_bad, &&L_bad, &&L_bad,
+    };
+#endif
 
     if (entry->host) return entry->host(owner, entry->host_ctx, slots);
     if ((size_t)(owner->stack_end - sp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
@@ -341,38 +438,35 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     goto enter;
 
     for (;;) {
-        uint8_t op;
-        if (!fuel) { err = WASM_TRAP_FUEL; goto trap; }
-        fuel--;
-        op = *pc++;
-        switch (op) {
-        case 0x00: err = WASM_TRAP_UNREACHABLE; goto trap;
-        case 0x01: break;
-        case 0x02: case 0x03: pc++; break; /* block, loop: nothing to do at run time */
-        case 0x04:                          /* if */
+        DISPATCH_TOP;
+        SWITCH {
+        CASE(0x00) err = WASM_TRAP_UNREACHABLE; goto trap;
+        CASE(0x01) NEXT;
+        CASE(0x02) CASE(0x03) pc++; NEXT; /* block, loop: nothing to do at run time */
+        CASE(0x04)                          /* if */
             pc++;
             if ((uint32_t)*--sp) stp++;
             else BRANCH(stp);
-            break;
-        case 0x05: BRANCH(stp); break;      /* else: end of the then-arm */
-        case 0x0b:                          /* end */
+            NEXT;
+        CASE(0x05) BRANCH(stp); NEXT;      /* else: end of the then-arm */
+        CASE(0x0b)                          /* end */
             if (pc - 1 == fd->end) goto do_return;
-            break;
-        case 0x0c: BRANCH(stp); break;
-        case 0x0d:
+            NEXT;
+        CASE(0x0c) BRANCH(stp); NEXT;
+        CASE(0x0d)
             if ((uint32_t)*--sp) BRANCH(stp);
             else { stp++; (void)wasm_rd_u32(&pc); }
-            break;
-        case 0x0e: {
+            NEXT;
+        CASE(0x0e) {
             uint32_t n = wasm_rd_u32(&pc), i = (uint32_t)*--sp;
             BRANCH(stp + (i < n ? i : n));
-            break;
+            NEXT;
         }
-        case 0x0f: goto do_return;
-        case 0x10:
+        CASE(0x0f) goto do_return;
+        CASE(0x10)
             callee = inst->funcs[wasm_rd_u32(&pc)];
             goto do_call;
-        case 0x11: {
+        CASE(0x11) {
             const wasm_functype *want = &mod->types[wasm_rd_u32(&pc)];
             uint32_t i = (uint32_t)*--sp;
             (void)wasm_rd_u32(&pc); /* table index */
@@ -385,50 +479,50 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             }
             goto do_call;
         }
-        case 0x1a: sp--; break;
-        case 0x1b: case 0x1c:
+        CASE(0x1a) sp--; NEXT;
+        CASE(0x1b) CASE(0x1c)
             if (op == 0x1c) pc += 2; /* vec(1) + valtype */
             sp -= 2;
             if (!(uint32_t)sp[1]) sp[-1] = sp[0];
-            break;
-        case 0x20: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; *sp++ = fp[x]; break;
-        case 0x21: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = *--sp; break;
-        case 0x22: x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = sp[-1]; break;
-        case 0x23: *sp++ = inst->globals[wasm_rd_u32(&pc)]->val; break;
-        case 0x24: inst->globals[wasm_rd_u32(&pc)]->val = *--sp; break;
+            NEXT;
+        CASE(0x20) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; *sp++ = fp[x]; NEXT;
+        CASE(0x21) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = *--sp; NEXT;
+        CASE(0x22) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = sp[-1]; NEXT;
+        CASE(0x23) *sp++ = inst->globals[wasm_rd_u32(&pc)]->val; NEXT;
+        CASE(0x24) inst->globals[wasm_rd_u32(&pc)]->val = *--sp; NEXT;
 
-        case 0x28: LOAD(uint32_t, 4, v_); break;
-        case 0x29: LOAD(uint64_t, 8, v_); break;
-        case 0x2a: LOAD(uint32_t, 4, v_); break;
-        case 0x2b: LOAD(uint64_t, 8, v_); break;
-        case 0x2c: LOAD(int8_t, 1, (uint32_t)(int32_t)v_); break;
-        case 0x2d: LOAD(uint8_t, 1, v_); break;
-        case 0x2e: LOAD(int16_t, 2, (uint32_t)(int32_t)v_); break;
-        case 0x2f: LOAD(uint16_t, 2, v_); break;
-        case 0x30: LOAD(int8_t, 1, (uint64_t)(int64_t)v_); break;
-        case 0x31: LOAD(uint8_t, 1, v_); break;
-        case 0x32: LOAD(int16_t, 2, (uint64_t)(int64_t)v_); break;
-        case 0x33: LOAD(uint16_t, 2, v_); break;
-        case 0x34: LOAD(int32_t, 4, (uint64_t)(int64_t)v_); break;
-        case 0x35: LOAD(uint32_t, 4, v_); break;
-        case 0x36: STORE(uint32_t, 4); break;
-        case 0x37: STORE(uint64_t, 8); break;
-        case 0x38: STORE(uint32_t, 4); break;
-        case 0x39: STORE(uint64_t, 8); break;
-        case 0x3a: STORE(uint8_t, 1); break;
-        case 0x3b: STORE(uint16_t, 2); break;
-        case 0x3c: STORE(uint8_t, 1); break;
-        case 0x3d: STORE(uint16_t, 2); break;
-        case 0x3e: STORE(uint32_t, 4); break;
-        case 0x3f: pc++; *sp++ = inst->mem->pages; break;
-        case 0x40: {
+        CASE(0x28) LOAD(uint32_t, 4, v_); NEXT;
+        CASE(0x29) LOAD(uint64_t, 8, v_); NEXT;
+        CASE(0x2a) LOAD(uint32_t, 4, v_); NEXT;
+        CASE(0x2b) LOAD(uint64_t, 8, v_); NEXT;
+        CASE(0x2c) LOAD(int8_t, 1, (uint32_t)(int32_t)v_); NEXT;
+        CASE(0x2d) LOAD(uint8_t, 1, v_); NEXT;
+        CASE(0x2e) LOAD(int16_t, 2, (uint32_t)(int32_t)v_); NEXT;
+        CASE(0x2f) LOAD(uint16_t, 2, v_); NEXT;
+        CASE(0x30) LOAD(int8_t, 1, (uint64_t)(int64_t)v_); NEXT;
+        CASE(0x31) LOAD(uint8_t, 1, v_); NEXT;
+        CASE(0x32) LOAD(int16_t, 2, (uint64_t)(int64_t)v_); NEXT;
+        CASE(0x33) LOAD(uint16_t, 2, v_); NEXT;
+        CASE(0x34) LOAD(int32_t, 4, (uint64_t)(int64_t)v_); NEXT;
+        CASE(0x35) LOAD(uint32_t, 4, v_); NEXT;
+        CASE(0x36) STORE(uint32_t, 4); NEXT;
+        CASE(0x37) STORE(uint64_t, 8); NEXT;
+        CASE(0x38) STORE(uint32_t, 4); NEXT;
+        CASE(0x39) STORE(uint64_t, 8); NEXT;
+        CASE(0x3a) STORE(uint8_t, 1); NEXT;
+        CASE(0x3b) STORE(uint16_t, 2); NEXT;
+        CASE(0x3c) STORE(uint8_t, 1); NEXT;
+        CASE(0x3d) STORE(uint16_t, 2); NEXT;
+        CASE(0x3e) STORE(uint32_t, 4); NEXT;
+        CASE(0x3f) pc++; *sp++ = inst->mem->pages; NEXT;
+        CASE(0x40) {
             wasm_memory *m = inst->mem;
             uint32_t delta = (uint32_t)sp[-1], old = m->pages;
             uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
             pc++;
             if (np > m->max_pages || nb > m->cap) {
                 sp[-1] = 0xffffffffu;
-                break;
+                NEXT;
             }
             if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
             m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
@@ -436,177 +530,177 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             mb = m->data;
             msz = m->bytes;
             sp[-1] = old;
-            break;
+            NEXT;
         }
-        case 0x41: *sp++ = wasm_rd_s32(&pc); break;
-        case 0x42: *sp++ = wasm_rd_s64(&pc); break;
-        case 0x43: { uint32_t u; memcpy(&u, pc, 4); pc += 4; *sp++ = u; break; }
-        case 0x44: { uint64_t u; memcpy(&u, pc, 8); pc += 8; *sp++ = u; break; }
+        CASE(0x41) *sp++ = wasm_rd_s32(&pc); NEXT;
+        CASE(0x42) *sp++ = wasm_rd_s64(&pc); NEXT;
+        CASE(0x43) { uint32_t u; memcpy(&u, pc, 4); pc += 4; *sp++ = u; NEXT; }
+        CASE(0x44) { uint64_t u; memcpy(&u, pc, 8); pc += 8; *sp++ = u; NEXT; }
 
-        case 0x45: UN32(a == 0); break;
-        case 0x46: BIN32(a == b); break;
-        case 0x47: BIN32(a != b); break;
-        case 0x48: BIN32((int32_t)a < (int32_t)b); break;
-        case 0x49: BIN32(a < b); break;
-        case 0x4a: BIN32((int32_t)a > (int32_t)b); break;
-        case 0x4b: BIN32(a > b); break;
-        case 0x4c: BIN32((int32_t)a <= (int32_t)b); break;
-        case 0x4d: BIN32(a <= b); break;
-        case 0x4e: BIN32((int32_t)a >= (int32_t)b); break;
-        case 0x4f: BIN32(a >= b); break;
-        case 0x50: sp[-1] = sp[-1] == 0; break;
-        case 0x51: BIN64(a == b); break;
-        case 0x52: BIN64(a != b); break;
-        case 0x53: BIN64((int64_t)a < (int64_t)b); break;
-        case 0x54: BIN64(a < b); break;
-        case 0x55: BIN64((int64_t)a > (int64_t)b); break;
-        case 0x56: BIN64(a > b); break;
-        case 0x57: BIN64((int64_t)a <= (int64_t)b); break;
-        case 0x58: BIN64(a <= b); break;
-        case 0x59: BIN64((int64_t)a >= (int64_t)b); break;
-        case 0x5a: BIN64(a >= b); break;
-        case 0x5b: FCMP32(a == b); break;
-        case 0x5c: FCMP32(a != b); break;
-        case 0x5d: FCMP32(a < b); break;
-        case 0x5e: FCMP32(a > b); break;
-        case 0x5f: FCMP32(a <= b); break;
-        case 0x60: FCMP32(a >= b); break;
-        case 0x61: FCMP64(a == b); break;
-        case 0x62: FCMP64(a != b); break;
-        case 0x63: FCMP64(a < b); break;
-        case 0x64: FCMP64(a > b); break;
-        case 0x65: FCMP64(a <= b); break;
-        case 0x66: FCMP64(a >= b); break;
+        CASE(0x45) UN32(a == 0); NEXT;
+        CASE(0x46) BIN32(a == b); NEXT;
+        CASE(0x47) BIN32(a != b); NEXT;
+        CASE(0x48) BIN32((int32_t)a < (int32_t)b); NEXT;
+        CASE(0x49) BIN32(a < b); NEXT;
+        CASE(0x4a) BIN32((int32_t)a > (int32_t)b); NEXT;
+        CASE(0x4b) BIN32(a > b); NEXT;
+        CASE(0x4c) BIN32((int32_t)a <= (int32_t)b); NEXT;
+        CASE(0x4d) BIN32(a <= b); NEXT;
+        CASE(0x4e) BIN32((int32_t)a >= (int32_t)b); NEXT;
+        CASE(0x4f) BIN32(a >= b); NEXT;
+        CASE(0x50) sp[-1] = sp[-1] == 0; NEXT;
+        CASE(0x51) BIN64(a == b); NEXT;
+        CASE(0x52) BIN64(a != b); NEXT;
+        CASE(0x53) BIN64((int64_t)a < (int64_t)b); NEXT;
+        CASE(0x54) BIN64(a < b); NEXT;
+        CASE(0x55) BIN64((int64_t)a > (int64_t)b); NEXT;
+        CASE(0x56) BIN64(a > b); NEXT;
+        CASE(0x57) BIN64((int64_t)a <= (int64_t)b); NEXT;
+        CASE(0x58) BIN64(a <= b); NEXT;
+        CASE(0x59) BIN64((int64_t)a >= (int64_t)b); NEXT;
+        CASE(0x5a) BIN64(a >= b); NEXT;
+        CASE(0x5b) FCMP32(a == b); NEXT;
+        CASE(0x5c) FCMP32(a != b); NEXT;
+        CASE(0x5d) FCMP32(a < b); NEXT;
+        CASE(0x5e) FCMP32(a > b); NEXT;
+        CASE(0x5f) FCMP32(a <= b); NEXT;
+        CASE(0x60) FCMP32(a >= b); NEXT;
+        CASE(0x61) FCMP64(a == b); NEXT;
+        CASE(0x62) FCMP64(a != b); NEXT;
+        CASE(0x63) FCMP64(a < b); NEXT;
+        CASE(0x64) FCMP64(a > b); NEXT;
+        CASE(0x65) FCMP64(a <= b); NEXT;
+        CASE(0x66) FCMP64(a >= b); NEXT;
 
-        case 0x67: UN32(a ? clz64(a) - 32 : 32); break;
-        case 0x68: UN32(a ? ctz64(a) : 32); break;
-        case 0x69: UN32(popcnt64(a)); break;
-        case 0x6a: BIN32(a + b); break;
-        case 0x6b: BIN32(a - b); break;
-        case 0x6c: BIN32(a * b); break;
-        case 0x6d: /* div_s */
+        CASE(0x67) UN32(a ? clz64(a) - 32 : 32); NEXT;
+        CASE(0x68) UN32(a ? ctz64(a) : 32); NEXT;
+        CASE(0x69) UN32(popcnt64(a)); NEXT;
+        CASE(0x6a) BIN32(a + b); NEXT;
+        CASE(0x6b) BIN32(a - b); NEXT;
+        CASE(0x6c) BIN32(a * b); NEXT;
+        CASE(0x6d) /* div_s */
             if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             if (A32 == 0x80000000u && B32 == 0xffffffffu) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
             BIN32((int32_t)a / (int32_t)b);
-            break;
-        case 0x6e:
+            NEXT;
+        CASE(0x6e)
             if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN32(a / b);
-            break;
-        case 0x6f:
+            NEXT;
+        CASE(0x6f)
             if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN32(b == 0xffffffffu ? 0 : (int32_t)a % (int32_t)b);
-            break;
-        case 0x70:
+            NEXT;
+        CASE(0x70)
             if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN32(a % b);
-            break;
-        case 0x71: BIN32(a & b); break;
-        case 0x72: BIN32(a | b); break;
-        case 0x73: BIN32(a ^ b); break;
-        case 0x74: BIN32(a << (b & 31)); break;
-        case 0x75: BIN32((int32_t)a >> (b & 31)); break;
-        case 0x76: BIN32(a >> (b & 31)); break;
-        case 0x77: BIN32(rotl32(a, b)); break;
-        case 0x78: BIN32(rotl32(a, 32 - (b & 31))); break;
+            NEXT;
+        CASE(0x71) BIN32(a & b); NEXT;
+        CASE(0x72) BIN32(a | b); NEXT;
+        CASE(0x73) BIN32(a ^ b); NEXT;
+        CASE(0x74) BIN32(a << (b & 31)); NEXT;
+        CASE(0x75) BIN32((int32_t)a >> (b & 31)); NEXT;
+        CASE(0x76) BIN32(a >> (b & 31)); NEXT;
+        CASE(0x77) BIN32(rotl32(a, b)); NEXT;
+        CASE(0x78) BIN32(rotl32(a, 32 - (b & 31))); NEXT;
 
-        case 0x79: UN64(clz64(a)); break;
-        case 0x7a: UN64(ctz64(a)); break;
-        case 0x7b: UN64(popcnt64(a)); break;
-        case 0x7c: BIN64(a + b); break;
-        case 0x7d: BIN64(a - b); break;
-        case 0x7e: BIN64(a * b); break;
-        case 0x7f:
+        CASE(0x79) UN64(clz64(a)); NEXT;
+        CASE(0x7a) UN64(ctz64(a)); NEXT;
+        CASE(0x7b) UN64(popcnt64(a)); NEXT;
+        CASE(0x7c) BIN64(a + b); NEXT;
+        CASE(0x7d) BIN64(a - b); NEXT;
+        CASE(0x7e) BIN64(a * b); NEXT;
+        CASE(0x7f)
             if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             if (A64 == 0x8000000000000000ull && B64 == ~0ull) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
             BIN64((int64_t)a / (int64_t)b);
-            break;
-        case 0x80:
+            NEXT;
+        CASE(0x80)
             if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(a / b);
-            break;
-        case 0x81:
+            NEXT;
+        CASE(0x81)
             if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(b == ~0ull ? 0 : (int64_t)a % (int64_t)b);
-            break;
-        case 0x82:
+            NEXT;
+        CASE(0x82)
             if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(a % b);
-            break;
-        case 0x83: BIN64(a & b); break;
-        case 0x84: BIN64(a | b); break;
-        case 0x85: BIN64(a ^ b); break;
-        case 0x86: BIN64(a << (b & 63)); break;
-        case 0x87: BIN64((int64_t)a >> (b & 63)); break;
-        case 0x88: BIN64(a >> (b & 63)); break;
-        case 0x89: BIN64(rotl64(a, b)); break;
-        case 0x8a: BIN64(rotl64(a, 64 - (b & 63))); break;
+            NEXT;
+        CASE(0x83) BIN64(a & b); NEXT;
+        CASE(0x84) BIN64(a | b); NEXT;
+        CASE(0x85) BIN64(a ^ b); NEXT;
+        CASE(0x86) BIN64(a << (b & 63)); NEXT;
+        CASE(0x87) BIN64((int64_t)a >> (b & 63)); NEXT;
+        CASE(0x88) BIN64(a >> (b & 63)); NEXT;
+        CASE(0x89) BIN64(rotl64(a, b)); NEXT;
+        CASE(0x8a) BIN64(rotl64(a, 64 - (b & 63))); NEXT;
 
-        case 0x8b: sp[-1] = (uint32_t)sp[-1] & ~F32_SIGN; break;
-        case 0x8c: sp[-1] = (uint32_t)sp[-1] ^ F32_SIGN; break;
-        case 0x8d: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_CEIL); break;
-        case 0x8e: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_FLOOR); break;
-        case 0x8f: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_TRUNC); break;
-        case 0x90: sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_NEAREST); break;
-        case 0x91: sp[-1] = wasm_f32_sqrt((uint32_t)sp[-1]); break;
-        case 0x92: FBIN32(a + b); break;
-        case 0x93: FBIN32(a - b); break;
-        case 0x94: FBIN32(a * b); break;
-        case 0x95: FBIN32(a / b); break;
-        case 0x96: sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 0); break;
-        case 0x97: sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 1); break;
-        case 0x98: sp--; sp[-1] = ((uint32_t)sp[-1] & ~F32_SIGN) | ((uint32_t)sp[0] & F32_SIGN); break;
-        case 0x99: sp[-1] &= ~F64_SIGN; break;
-        case 0x9a: sp[-1] ^= F64_SIGN; break;
-        case 0x9b: sp[-1] = wasm_f64_round(sp[-1], WR_CEIL); break;
-        case 0x9c: sp[-1] = wasm_f64_round(sp[-1], WR_FLOOR); break;
-        case 0x9d: sp[-1] = wasm_f64_round(sp[-1], WR_TRUNC); break;
-        case 0x9e: sp[-1] = wasm_f64_round(sp[-1], WR_NEAREST); break;
-        case 0x9f: sp[-1] = wasm_f64_sqrt(sp[-1]); break;
-        case 0xa0: FBIN64(a + b); break;
-        case 0xa1: FBIN64(a - b); break;
-        case 0xa2: FBIN64(a * b); break;
-        case 0xa3: FBIN64(a / b); break;
-        case 0xa4: sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 0); break;
-        case 0xa5: sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 1); break;
-        case 0xa6: sp--; sp[-1] = (sp[-1] & ~F64_SIGN) | (sp[0] & F64_SIGN); break;
+        CASE(0x8b) sp[-1] = (uint32_t)sp[-1] & ~F32_SIGN; NEXT;
+        CASE(0x8c) sp[-1] = (uint32_t)sp[-1] ^ F32_SIGN; NEXT;
+        CASE(0x8d) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_CEIL); NEXT;
+        CASE(0x8e) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_FLOOR); NEXT;
+        CASE(0x8f) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_TRUNC); NEXT;
+        CASE(0x90) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_NEAREST); NEXT;
+        CASE(0x91) sp[-1] = wasm_f32_sqrt((uint32_t)sp[-1]); NEXT;
+        CASE(0x92) FBIN32(a + b); NEXT;
+        CASE(0x93) FBIN32(a - b); NEXT;
+        CASE(0x94) FBIN32(a * b); NEXT;
+        CASE(0x95) FBIN32(a / b); NEXT;
+        CASE(0x96) sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 0); NEXT;
+        CASE(0x97) sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 1); NEXT;
+        CASE(0x98) sp--; sp[-1] = ((uint32_t)sp[-1] & ~F32_SIGN) | ((uint32_t)sp[0] & F32_SIGN); NEXT;
+        CASE(0x99) sp[-1] &= ~F64_SIGN; NEXT;
+        CASE(0x9a) sp[-1] ^= F64_SIGN; NEXT;
+        CASE(0x9b) sp[-1] = wasm_f64_round(sp[-1], WR_CEIL); NEXT;
+        CASE(0x9c) sp[-1] = wasm_f64_round(sp[-1], WR_FLOOR); NEXT;
+        CASE(0x9d) sp[-1] = wasm_f64_round(sp[-1], WR_TRUNC); NEXT;
+        CASE(0x9e) sp[-1] = wasm_f64_round(sp[-1], WR_NEAREST); NEXT;
+        CASE(0x9f) sp[-1] = wasm_f64_sqrt(sp[-1]); NEXT;
+        CASE(0xa0) FBIN64(a + b); NEXT;
+        CASE(0xa1) FBIN64(a - b); NEXT;
+        CASE(0xa2) FBIN64(a * b); NEXT;
+        CASE(0xa3) FBIN64(a / b); NEXT;
+        CASE(0xa4) sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 0); NEXT;
+        CASE(0xa5) sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 1); NEXT;
+        CASE(0xa6) sp--; sp[-1] = (sp[-1] & ~F64_SIGN) | (sp[0] & F64_SIGN); NEXT;
 
-        case 0xa7: sp[-1] = (uint32_t)sp[-1]; break;
-        case 0xa8: case 0xa9: case 0xaa: case 0xab: case 0xae: case 0xaf: case 0xb0: case 0xb1: {
+        CASE(0xa7) sp[-1] = (uint32_t)sp[-1]; NEXT;
+        CASE(0xa8) CASE(0xa9) CASE(0xaa) CASE(0xab) CASE(0xae) CASE(0xaf) CASE(0xb0) CASE(0xb1) {
             /* trapping float -> int: kind = 2*is64 + unsigned, source f64 if bit 1 of the pair */
             static const uint8_t kind[10] = {0, 1, 0, 1, 0, 0, 2, 3, 2, 3};
             uint32_t k = op - 0xa8;
             double d = (k == 2 || k == 3 || k >= 8) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
             int r = wasm_trunc(d, kind[k], 0, &sp[-1]);
             if (r) { err = r == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW; goto trap; }
-            break;
+            NEXT;
         }
-        case 0xac: sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; break;
-        case 0xad: sp[-1] = (uint32_t)sp[-1]; break;
-        case 0xb2: sp[-1] = slot_f32((float)(int32_t)sp[-1]); break;
-        case 0xb3: sp[-1] = slot_f32((float)(uint32_t)sp[-1]); break;
-        case 0xb4: sp[-1] = slot_f32((float)(int64_t)sp[-1]); break;
-        case 0xb5: sp[-1] = slot_f32((float)sp[-1]); break;
-        case 0xb6: sp[-1] = slot_f32((float)f64_of(sp[-1])); break;
-        case 0xb7: sp[-1] = slot_f64((double)(int32_t)sp[-1]); break;
-        case 0xb8: sp[-1] = slot_f64((double)(uint32_t)sp[-1]); break;
-        case 0xb9: sp[-1] = slot_f64((double)(int64_t)sp[-1]); break;
-        case 0xba: sp[-1] = slot_f64((double)sp[-1]); break;
-        case 0xbb: sp[-1] = slot_f64((double)f32_of(sp[-1])); break;
-        case 0xbc: case 0xbd: case 0xbe: case 0xbf: break; /* reinterpret: same bits */
-        case 0xc0: sp[-1] = (uint32_t)(int32_t)(int8_t)sp[-1]; break;
-        case 0xc1: sp[-1] = (uint32_t)(int32_t)(int16_t)sp[-1]; break;
-        case 0xc2: sp[-1] = (uint64_t)(int64_t)(int8_t)sp[-1]; break;
-        case 0xc3: sp[-1] = (uint64_t)(int64_t)(int16_t)sp[-1]; break;
-        case 0xc4: sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; break;
-        case 0xfc: {                        /* saturating truncations */
+        CASE(0xac) sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; NEXT;
+        CASE(0xad) sp[-1] = (uint32_t)sp[-1]; NEXT;
+        CASE(0xb2) sp[-1] = slot_f32((float)(int32_t)sp[-1]); NEXT;
+        CASE(0xb3) sp[-1] = slot_f32((float)(uint32_t)sp[-1]); NEXT;
+        CASE(0xb4) sp[-1] = slot_f32((float)(int64_t)sp[-1]); NEXT;
+        CASE(0xb5) sp[-1] = slot_f32((float)sp[-1]); NEXT;
+        CASE(0xb6) sp[-1] = slot_f32((float)f64_of(sp[-1])); NEXT;
+        CASE(0xb7) sp[-1] = slot_f64((double)(int32_t)sp[-1]); NEXT;
+        CASE(0xb8) sp[-1] = slot_f64((double)(uint32_t)sp[-1]); NEXT;
+        CASE(0xb9) sp[-1] = slot_f64((double)(int64_t)sp[-1]); NEXT;
+        CASE(0xba) sp[-1] = slot_f64((double)sp[-1]); NEXT;
+        CASE(0xbb) sp[-1] = slot_f64((double)f32_of(sp[-1])); NEXT;
+        CASE(0xbc) CASE(0xbd) CASE(0xbe) CASE(0xbf) NEXT; /* reinterpret: same bits */
+        CASE(0xc0) sp[-1] = (uint32_t)(int32_t)(int8_t)sp[-1]; NEXT;
+        CASE(0xc1) sp[-1] = (uint32_t)(int32_t)(int16_t)sp[-1]; NEXT;
+        CASE(0xc2) sp[-1] = (uint64_t)(int64_t)(int8_t)sp[-1]; NEXT;
+        CASE(0xc3) sp[-1] = (uint64_t)(int64_t)(int16_t)sp[-1]; NEXT;
+        CASE(0xc4) sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; NEXT;
+        CASE(0xfc) {                        /* saturating truncations */
             static const uint8_t kind[8] = {0, 1, 0, 1, 2, 3, 2, 3};
             uint32_t k = wasm_rd_u32(&pc);
             double d = (k & 2) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
             (void)wasm_trunc(d, kind[k], 1, &sp[-1]);
-            break;
+            NEXT;
         }
-        default: err = WASM_TRAP_UNREACHABLE; goto trap; /* not reachable after validation */
+        DEFAULT err = WASM_TRAP_UNREACHABLE; goto trap; /* not reachable after validation */
         }
         continue;
 
