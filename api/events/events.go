@@ -162,9 +162,10 @@ type ModuleRejectedData struct {
 type RolloutRequestedData struct {
 	Application AppRef   `json:"application"`
 	Digest      string   `json:"digest" desc:"module to deploy"`
-	Size        int64    `json:"size"`
+	Size        int64    `json:"size,omitempty" desc:"module size in bytes; 0 when not known (the gateway reads it from the artifact store)"`
 	Step        int32    `json:"step" desc:"0-based rollout step whose devices get the module"`
 	Devices     []string `json:"devices,omitempty" desc:"explicit device names (rollback); when set, step is ignored"`
+	Remove      bool     `json:"remove,omitempty" desc:"remove the application from every target (or the listed devices) instead"`
 }
 
 // DeploymentRequestedData is the payload of dev.wasmbed.deployment.requested, one per
@@ -173,7 +174,7 @@ type DeploymentRequestedData struct {
 	Application AppRef            `json:"application"`
 	Gateway     string            `json:"gateway" desc:"<namespace>/<name> of the gateway"`
 	Digest      string            `json:"digest"`
-	Size        int64             `json:"size"`
+	Size        int64             `json:"size,omitempty" desc:"module size in bytes; 0 when not known (read it from the artifact store)"`
 	ModuleURL   string            `json:"moduleURL,omitempty" desc:"where the gateway fetches the module; empty: its own artifact store"`
 	Config      map[string]string `json:"config,omitempty"`
 	Signature   []byte            `json:"signature,omitempty" desc:"ed25519 signature of the module, base64"`
@@ -192,6 +193,7 @@ type DeploymentDispatchedData struct {
 	Application AppRef         `json:"application"`
 	Digest      string         `json:"digest"`
 	Step        int32          `json:"step"`
+	Remove      bool           `json:"remove,omitempty" desc:"the dispatch removed the application"`
 	Targeted    int            `json:"targeted" desc:"devices the Application selects"`
 	Batches     []GatewayBatch `json:"batches,omitempty"`
 	Unassigned  []string       `json:"unassigned,omitempty" desc:"devices with no known gateway yet; dispatched when they connect"`

@@ -97,7 +97,7 @@ func (d *ModuleRejectedData) Validate() error {
 
 // Validate checks the rollout request.
 func (d *RolloutRequestedData) Validate() error {
-	if err := firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest), positive("size", d.Size)); err != nil {
+	if err := firstErr(d.Application.Validate(), CheckDigest("digest", d.Digest), nonNegative("size", d.Size)); err != nil {
 		return err
 	}
 	if d.Step < 0 {
@@ -116,10 +116,8 @@ func (d *DeploymentRequestedData) Validate() error {
 	if err := firstErr(d.Application.Validate(), checkNamespacedName("gateway", d.Gateway), CheckDigest("digest", d.Digest)); err != nil {
 		return err
 	}
-	if !d.Remove {
-		if err := positive("size", d.Size); err != nil {
-			return err
-		}
+	if err := nonNegative("size", d.Size); err != nil {
+		return err
 	}
 	if len(d.Devices) == 0 {
 		return fmt.Errorf("devices must name at least one device")
@@ -185,6 +183,13 @@ func (d *DeviceTelemetryData) Validate() error {
 func positive(field string, v int64) error {
 	if v <= 0 {
 		return fmt.Errorf("%s must be positive, not %d", field, v)
+	}
+	return nil
+}
+
+func nonNegative(field string, v int64) error {
+	if v < 0 {
+		return fmt.Errorf("%s must not be negative, not %d", field, v)
 	}
 	return nil
 }

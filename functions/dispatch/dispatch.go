@@ -9,22 +9,20 @@ package function
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sort"
 	"strings"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/rollout"
 )
 
 // Sender delivers events to the broker (K_SINK).
@@ -87,13 +85,17 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	if err != nil {
 		return nil, fmt.Errorf("get application %s: %w", ref.Subject(), err)
 	}
-	if app.Generation != ref.Generation {
+	if app.Generation != ref.Generation && !req.Remove {
 		// A newer generation supersedes this event; its own pipeline run dispatches.
 		f.cfg.Logger.Info("stale event ignored", "application", ref.Subject(), "event generation", ref.Generation, "current", app.Generation)
 		return nil, nil
 	}
 
-	targets, err := f.targets(ctx, &app)
+	targets, err := rollout.Targets(ctx, f.cfg.Reader, &app)
+	var selErr *rollout.SelectorError
+	if errors.As(err, &selErr) {
+		return nil, serve.Permanent(fmt.Errorf("application %s: %w", ref.Subject(), err))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -118,11 +120,11 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	sort.Strings(gateways)
 
-	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Targeted: len(targets), Unassigned: unassigned}
+	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Remove: req.Remove, Targeted: len(targets), Unassigned: unassigned}
 	for _, gw := range gateways {
 		data := &events.DeploymentRequestedData{
 			Application: ref, Gateway: gw, Digest: req.Digest, Size: req.Size,
-			Config: app.Spec.Config, Devices: byGateway[gw],
+			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove,
 		}
 		de, err := events.New(events.DeploymentRequested, events.SourceDispatch, ref.Subject(), data)
 		if err != nil {
@@ -143,53 +145,10 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	return &reply, nil
 }
 
-// targets lists the Devices the Application selects, in its own namespace only, in the
-// Application's stable rollout order.
-func (f *Function) targets(ctx context.Context, app *v1.Application) ([]v1.Device, error) {
-	sel, err := metav1.LabelSelectorAsSelector(&app.Spec.Selector)
-	if err != nil {
-		return nil, serve.Permanent(fmt.Errorf("application %s/%s: spec.selector: %w", app.Namespace, app.Name, err))
-	}
-	var list v1.DeviceList
-	if err := f.cfg.Reader.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
-		return nil, fmt.Errorf("list devices of %s/%s: %w", app.Namespace, app.Name, err)
-	}
-	devs := make([]v1.Device, 0, len(list.Items))
-	for _, d := range list.Items {
-		if !d.Spec.Disabled && d.DeletionTimestamp == nil {
-			devs = append(devs, d)
-		}
-	}
-	SortForRollout(app.Namespace, app.Name, devs)
-	return devs, nil
-}
-
-// SortForRollout orders devices by a hash of application and device name: stable for
-// one Application across steps, and different Applications pick different canaries.
-func SortForRollout(namespace, app string, devs []v1.Device) {
-	key := func(d v1.Device) [32]byte { return sha256.Sum256([]byte(namespace + "/" + app + "/" + d.Name)) }
-	sort.Slice(devs, func(i, j int) bool {
-		a, b := key(devs[i]), key(devs[j])
-		return string(a[:]) < string(b[:])
-	})
-}
-
-// StepSize returns how many of n targets a rollout step covers (cumulative).
-func StepSize(spec v1.RolloutSpec, step int32, n int) (int, error) {
-	if spec.Strategy != v1.RolloutCanary {
-		if step != 0 {
-			return 0, fmt.Errorf("step %d: an AllAtOnce rollout has one step", step)
-		}
-		return n, nil
-	}
-	if int(step) >= len(spec.Steps) {
-		return 0, fmt.Errorf("step %d: the rollout has %d steps", step, len(spec.Steps))
-	}
-	size := int(math.Ceil(float64(spec.Steps[step].Percent) * float64(n) / 100))
-	return min(size, n), nil
-}
-
 func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutRequestedData) ([]v1.Device, error) {
+	if req.Remove && len(req.Devices) == 0 {
+		return targets, nil
+	}
 	if len(req.Devices) > 0 {
 		want := map[string]bool{}
 		for _, n := range req.Devices {
@@ -203,7 +162,7 @@ func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutReques
 		}
 		return out, nil
 	}
-	n, err := StepSize(app.Spec.Rollout, req.Step, len(targets))
+	n, err := rollout.StepSize(app.Spec.Rollout, req.Step, len(targets))
 	if err != nil {
 		return nil, fmt.Errorf("application %s/%s: %w", app.Namespace, app.Name, err)
 	}

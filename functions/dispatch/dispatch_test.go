@@ -267,28 +267,3 @@ func TestStaleAndMissing(t *testing.T) {
 		t.Errorf("unassigned = %v, sent %v", out.Unassigned, byGw)
 	}
 }
-
-func TestStepSize(t *testing.T) {
-	canary := v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 1}, {Percent: 33}, {Percent: 100}}}
-	cases := []struct {
-		spec v1.RolloutSpec
-		step int32
-		n    int
-		want int
-		err  bool
-	}{
-		{v1.RolloutSpec{}, 0, 50, 50, false},
-		{v1.RolloutSpec{}, 1, 50, 0, true},
-		{canary, 0, 50, 1, false}, // ceil(0.5)
-		{canary, 1, 50, 17, false},
-		{canary, 2, 50, 50, false},
-		{canary, 0, 0, 0, false},
-		{canary, 3, 50, 0, true},
-	}
-	for _, tc := range cases {
-		got, err := function.StepSize(tc.spec, tc.step, tc.n)
-		if (err != nil) != tc.err || got != tc.want {
-			t.Errorf("StepSize(%v, %d, %d) = %d, %v; want %d", tc.spec.Strategy, tc.step, tc.n, got, err, tc.want)
-		}
-	}
-}
