@@ -180,7 +180,7 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
     cfg.resolve = resolve;
     cfg.resolve_ctx = app;
     cfg.mem_cap = mem_cap;
-    cfg.stack_slots = 1024;
+    cfg.stack_slots = 512; /* 4 KiB */
     cfg.call_depth = 64;
     app->started_ms = board->clock_ms(board->ctx);
     e = wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst);

@@ -53,38 +53,42 @@ typedef struct call_case {
     uint64_t fuel;       /* 0: plenty */
     uint32_t mem_cap;    /* 0: full declared pages */
     uint32_t depth;      /* call depth, 0: default */
+    uint32_t slots;      /* value stack slots, 0: default */
 } call_case;
 
 static const call_case calls[] = {
-    {"fib.wasm", "fib", 1, {10}, WASM_OK, 1, 55, 0, 0, 0},
-    {"fib.wasm", "fib", 1, {20}, WASM_OK, 1, 6765, 0, 0, 0},
-    {"fib.wasm", "fib_iter", 1, {90}, WASM_OK, 1, 2880067194370816120ull, 0, 0, 0},
-    {"fib.wasm", "fib", 1, {25}, WASM_TRAP_FUEL, 0, 0, 1000, 0, 0},
-    {"crc32.wasm", "crc32", 2, {0, 9}, WASM_OK, 1, 0xcbf43926u, 0, 0, 0},
-    {"crc32.wasm", "crc32", 2, {65530, 10}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
-    {"traps.wasm", "unreachable", 0, {0}, WASM_TRAP_UNREACHABLE, 0, 0, 0, 0, 0},
-    {"traps.wasm", "div0", 1, {0}, WASM_TRAP_DIV_ZERO, 0, 0, 0, 0, 0},
-    {"traps.wasm", "div0", 1, {1}, WASM_OK, 1, 1, 0, 0, 0},
-    {"traps.wasm", "overflow", 0, {0}, WASM_TRAP_INT_OVERFLOW, 0, 0, 0, 0, 0},
-    {"traps.wasm", "oob", 1, {65532}, WASM_OK, 1, 0, 0, 0, 0},
-    {"traps.wasm", "oob", 1, {65533}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
-    {"traps.wasm", "oob", 1, {0xffffffffu}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0},
-    {"traps.wasm", "bad_conv", 0, {0}, WASM_TRAP_INVALID_CONV, 0, 0, 0, 0, 0},
-    {"traps.wasm", "indirect", 1, {0}, WASM_OK, 1, 1, 0, 0, 0},
-    {"traps.wasm", "indirect", 1, {1}, WASM_TRAP_UNINIT_ELEMENT, 0, 0, 0, 0, 0},
-    {"traps.wasm", "indirect", 1, {2}, WASM_TRAP_UNDEF_ELEMENT, 0, 0, 0, 0, 0},
-    {"traps.wasm", "spin", 0, {0}, WASM_TRAP_FUEL, 0, 0, 100000, 0, 0},
-    {"traps.wasm", "deep", 1, {0}, WASM_TRAP_STACK_OVERFLOW, 0, 0, 0, 0, 64},
-    {"traps.wasm", "count", 1, {1000}, WASM_OK, 1, 0, 0, 0, 0},
-    {"traps.wasm", "count", 1, {1000}, WASM_TRAP_FUEL, 0, 0, 500, 0, 0},
+    {"fib.wasm", "fib", 1, {10}, WASM_OK, 1, 55, 0, 0, 0, 0},
+    {"fib.wasm", "fib", 1, {20}, WASM_OK, 1, 6765, 0, 0, 0, 0},
+    {"fib.wasm", "fib_iter", 1, {90}, WASM_OK, 1, 2880067194370816120ull, 0, 0, 0, 0},
+    {"fib.wasm", "fib", 1, {25}, WASM_TRAP_FUEL, 0, 0, 1000, 0, 0, 0},
+    {"crc32.wasm", "crc32", 2, {0, 9}, WASM_OK, 1, 0xcbf43926u, 0, 0, 0, 0},
+    {"crc32.wasm", "crc32", 2, {65530, 10}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "unreachable", 0, {0}, WASM_TRAP_UNREACHABLE, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "div0", 1, {0}, WASM_TRAP_DIV_ZERO, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "div0", 1, {1}, WASM_OK, 1, 1, 0, 0, 0, 0},
+    {"traps.wasm", "overflow", 0, {0}, WASM_TRAP_INT_OVERFLOW, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {65532}, WASM_OK, 1, 0, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {65533}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "oob", 1, {0xffffffffu}, WASM_TRAP_MEM_OOB, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "bad_conv", 0, {0}, WASM_TRAP_INVALID_CONV, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {0}, WASM_OK, 1, 1, 0, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {1}, WASM_TRAP_UNINIT_ELEMENT, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "indirect", 1, {2}, WASM_TRAP_UNDEF_ELEMENT, 0, 0, 0, 0, 0, 0},
+    {"traps.wasm", "spin", 0, {0}, WASM_TRAP_FUEL, 0, 0, 100000, 0, 0, 0},
+    {"traps.wasm", "deep", 1, {0}, WASM_TRAP_STACK_OVERFLOW, 0, 0, 0, 0, 64, 0},
+    /* value stack runs out before the call depth does */
+    {"traps.wasm", "deep", 1, {0}, WASM_TRAP_STACK_OVERFLOW, 0, 0, 0, 0, 10000, 300},
+    {"fib.wasm", "fib", 1, {20}, WASM_OK, 1, 6765, 0, 0, 30, 200},
+    {"traps.wasm", "count", 1, {1000}, WASM_OK, 1, 0, 0, 0, 0, 0},
+    {"traps.wasm", "count", 1, {1000}, WASM_TRAP_FUEL, 0, 0, 500, 0, 0, 0},
     /* small memory: one declared page backed by 4 KiB */
-    {"smallmem.wasm", "load", 1, {100}, WASM_OK, 1, 'w', 0, 4096, 0},
-    {"smallmem.wasm", "load", 1, {4095}, WASM_OK, 1, 0, 0, 4096, 0},
-    {"smallmem.wasm", "load", 1, {4096}, WASM_TRAP_MEM_OOB, 0, 0, 0, 4096, 0},
-    {"smallmem.wasm", "size", 0, {0}, WASM_OK, 1, 1, 0, 4096, 0},
-    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 0xffffffffu, 0, 4096, 0},
-    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 1, 0, 2 * 65536, 0},
-    {"smallmem.wasm", "grow", 1, {2}, WASM_OK, 1, 0xffffffffu, 0, 4 * 65536, 0},
+    {"smallmem.wasm", "load", 1, {100}, WASM_OK, 1, 'w', 0, 4096, 0, 0},
+    {"smallmem.wasm", "load", 1, {4095}, WASM_OK, 1, 0, 0, 4096, 0, 0},
+    {"smallmem.wasm", "load", 1, {4096}, WASM_TRAP_MEM_OOB, 0, 0, 0, 4096, 0, 0},
+    {"smallmem.wasm", "size", 0, {0}, WASM_OK, 1, 1, 0, 4096, 0, 0},
+    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 0xffffffffu, 0, 4096, 0, 0},
+    {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 1, 0, 2 * 65536, 0, 0},
+    {"smallmem.wasm", "grow", 1, {2}, WASM_OK, 1, 0xffffffffu, 0, 4 * 65536, 0, 0},
 };
 
 static uint8_t arena_buf[1 << 20];
@@ -108,6 +112,7 @@ static void run_calls(void)
         memset(&cfg, 0, sizeof cfg);
         cfg.mem_cap = c->mem_cap;
         cfg.call_depth = c->depth;
+        cfg.stack_slots = c->slots;
         err = wasm_instantiate(m, &cfg, &a, UINT64_MAX, &inst);
         CHECK(err == WASM_OK, "%s: instantiate: %s", c->file, wasm_err_str(err));
         if (err) { free(bin); continue; }

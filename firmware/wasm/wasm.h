@@ -53,7 +53,6 @@ typedef enum wasm_err {
     WASM_E_UNSUP_REF_TYPES,   /* funcref/externref values, ref.*, table.*, multiple tables */
     WASM_E_UNSUP_BULK,        /* bulk memory: passive segments, memory.copy/fill/init... */
     WASM_E_UNSUP_SIMD,        /* v128 */
-    WASM_E_UNSUP_THREADS,     /* shared memory limits */
     WASM_E_UNSUP_LAST = 49,
 
     /* 50..79: invalid module (validation) */
@@ -234,8 +233,8 @@ typedef struct wasm_config {
     void *resolve_ctx;
     uint8_t *mem_buf;         /* backing for a defined memory (NULL: taken from the arena) */
     uint32_t mem_cap;         /* bytes in mem_buf, or bytes to take from the arena */
-    uint32_t stack_slots;     /* value stack, in 64-bit slots (default 4096) */
-    uint32_t call_depth;      /* max nested calls (default 256) */
+    uint32_t stack_slots;     /* value stack (locals + operands), in 8-byte slots (default 512) */
+    uint32_t call_depth;      /* max nested wasm calls (default 64; a frame is 5 pointers) */
     uint32_t table_cap;       /* reserve table entries for growth (unused in MVP; >= min) */
 } wasm_config;
 

@@ -106,8 +106,8 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
 {
     wasm_instance *inst;
     uint32_t nf = 0, ng = 0, i;
-    uint32_t stack_slots = cfg->stack_slots ? cfg->stack_slots : 4096;
-    uint32_t depth = cfg->call_depth ? cfg->call_depth : 256;
+    uint32_t stack_slots = cfg->stack_slots ? cfg->stack_slots : 512;
+    uint32_t depth = cfg->call_depth ? cfg->call_depth : 64;
 
     *out = NULL;
     if (!(inst = wasm_arena_alloc(a, sizeof *inst))) return WASM_E_NOMEM;

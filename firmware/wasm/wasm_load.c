@@ -57,7 +57,6 @@ const char *wasm_err_str(wasm_err e)
     case WASM_E_UNSUP_REF_TYPES: return "unsupported feature: reference types";
     case WASM_E_UNSUP_BULK: return "unsupported feature: bulk memory";
     case WASM_E_UNSUP_SIMD: return "unsupported feature: SIMD";
-    case WASM_E_UNSUP_THREADS: return "unsupported feature: threads";
     case WASM_E_UNSUP_LAST: return "unsupported feature";
     case WASM_E_TYPE_MISMATCH: return "type mismatch";
     case WASM_E_UNKNOWN_TYPE: return "unknown type";
@@ -245,7 +244,7 @@ static wasm_err rd_limits(rd *r, wasm_limits *l, int is_mem)
 {
     uint8_t flag;
     TRY(rd_byte(r, &flag));
-    if (flag > 1) return flag == 2 || flag == 3 ? WASM_E_UNSUP_THREADS : WASM_E_LIMITS_FLAG;
+    if (flag > 1) return WASM_E_LIMITS_FLAG; /* 2, 3: shared memory (threads), not in 2.0 either */
     TRY(rd_u32(r, &l->min));
     l->has_max = flag;
     l->max = is_mem ? WASM_MAX_PAGES : WASM_NONE;
@@ -845,7 +844,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             uint8_t want = T_ANY;
             if (op == 0x1c) {
                 TRY(rd_u32(r, &x));
-                if (x != 1) return x == 0 ? WASM_E_TYPE_MISMATCH : WASM_E_UNSUP_MULTI_VALUE;
+                if (x != 1) return WASM_E_TYPE_MISMATCH; /* invalid result arity */
                 TRY(rd_valtype(r, &want));
             }
             TRY(pop(L, WASM_I32, NULL));
