@@ -18,6 +18,9 @@ declare -A need=(
 # Files (not commands) -> package.
 declare -A need_files=(
   [/usr/lib/picolibc/arm-none-eabi/picolibc.specs]=picolibc-arm-none-eabi
+  # Debian's rustc, called by absolute path (a rustup rustc may come first on PATH).
+  [/usr/bin/rustc]=rustc
+  [/usr/lib/rustlib/wasm32-unknown-unknown]=libstd-rust-dev-wasm32
 )
 
 missing=()
@@ -27,7 +30,21 @@ done
 for f in "${!need_files[@]}"; do
   [ -e "$f" ] || missing+=("${need_files[$f]}")
 done
-[ "${#missing[@]}" -eq 0 ] && exit 0
+install_asc() {
+  # The pinned AssemblyScript compiler, from the npm registry into the builder cache.
+  local dir="${WASMBED_ASC_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/builder}"
+  local lock
+  lock="$(dirname "$0")/../builder/assemblyscript/package-lock.json"
+  if [ ! -x "$dir/node_modules/.bin/asc" ] || ! cmp -s "$lock" "$dir/package-lock.json"; then
+    echo "deps: installing AssemblyScript into $dir" >&2
+    "$(dirname "$0")/../builder/assemblyscript/install.sh" >&2
+  fi
+}
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  install_asc
+  exit 0
+fi
 
 mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
 echo "deps: installing ${pkgs[*]}" >&2
@@ -39,3 +56,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+install_asc

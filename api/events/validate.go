@@ -31,16 +31,21 @@ func (d *BuildRequestedData) Validate() error {
 	case s.Module != nil:
 		m := s.Module
 		n := 0
-		for _, v := range []string{m.OCI, m.URL} {
-			if v != "" {
+		for _, v := range []bool{m.OCI != "", m.URL != "", m.ConfigMap != nil} {
+			if v {
 				n++
 			}
 		}
 		if n > 1 {
-			return fmt.Errorf("source.module has both oci and url; give one")
+			return fmt.Errorf("source.module needs one of oci, url or configMap, not several")
 		}
 		if n == 0 && m.Digest == "" {
-			return fmt.Errorf("source.module needs oci, url or a digest already in the artifact store")
+			return fmt.Errorf("source.module needs oci, url, configMap or a digest already in the artifact store")
+		}
+		if m.ConfigMap != nil {
+			if err := firstErr(checkName("source.module.configMap.name", m.ConfigMap.Name), required("source.module.configMap.key", m.ConfigMap.Key)); err != nil {
+				return err
+			}
 		}
 		if m.Digest != "" {
 			if err := CheckDigest("source.module.digest", m.Digest); err != nil {
