@@ -1,0 +1,37 @@
+// Command compile is the compile function: a Knative Service that turns
+// dev.wasmbed.build.requested events into modules (docs/events.md).
+//
+// Environment: PORT (default 8080); ARTIFACTS, the artifact store URL (a directory,
+// file:///dir, oci://registry/repo or oci+http://host:port/repo); WASM_OPT=false turns
+// wasm-opt off; KUBECONFIG or the in-cluster account, for ConfigMap module sources.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	function "github.com/wasmbed/wasmbed/functions/compile"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+)
+
+func main() {
+	serve.Main("compile", func(log *slog.Logger) (serve.Handler, error) {
+		store, err := artifacts.NewFromURL(os.Getenv("ARTIFACTS"), artifacts.NewClientConfig())
+		if err != nil {
+			return nil, err
+		}
+		cfg := function.Config{Store: store, Optimize: os.Getenv("WASM_OPT") != "false", Logger: log}
+		if rc, err := ctrl.GetConfig(); err == nil {
+			if cfg.Reader, err = client.New(rc, client.Options{}); err != nil {
+				return nil, err
+			}
+		} else {
+			log.Warn("no Kubernetes access: ConfigMap module sources will be refused", "err", err)
+		}
+		return function.New(cfg)
+	})
+}

@@ -1,0 +1,43 @@
+// Command dispatch is the dispatch function: a Knative Service that turns validated
+// modules and rollout requests into deployment requests per gateway (docs/events.md).
+//
+// Environment: PORT (default 8080); K_SINK, the broker; DEFAULT_GATEWAY
+// ("<namespace>/<name>") for devices that name no gateway; KUBECONFIG or the in-cluster
+// account, to read Applications and Devices.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	function "github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/sink"
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+func main() {
+	serve.Main("dispatch", func(log *slog.Logger) (serve.Handler, error) {
+		s, err := sink.FromEnv()
+		if err != nil {
+			return nil, err
+		}
+		rc, err := ctrl.GetConfig()
+		if err != nil {
+			return nil, err
+		}
+		scheme := runtime.NewScheme()
+		if err := v1.AddToScheme(scheme); err != nil {
+			return nil, err
+		}
+		c, err := client.New(rc, client.Options{Scheme: scheme})
+		if err != nil {
+			return nil, err
+		}
+		return function.New(function.Config{Reader: c, Sender: s, DefaultGateway: os.Getenv("DEFAULT_GATEWAY"), Logger: log})
+	})
+}

@@ -1,0 +1,24 @@
+// Command validate is the validate function: a Knative Service that checks built modules
+// against the Wasmbed ABI and the target boards (docs/events.md).
+//
+// Environment: PORT (default 8080); ARTIFACTS, the artifact store URL.
+package main
+
+import (
+	"log/slog"
+	"os"
+
+	"github.com/wasmbed/wasmbed/functions/serve"
+	function "github.com/wasmbed/wasmbed/functions/validate"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+)
+
+func main() {
+	serve.Main("validate", func(log *slog.Logger) (serve.Handler, error) {
+		store, err := artifacts.NewFromURL(os.Getenv("ARTIFACTS"), artifacts.NewClientConfig())
+		if err != nil {
+			return nil, err
+		}
+		return function.New(function.Config{Store: store, Logger: log})
+	})
+}
