@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+)
+
+// Defaults of Config, in one place.
+const (
+	// DefaultAddr is the device (mTLS) listen address.
+	DefaultAddr = ":8443"
+	// DefaultHandshakeTimeout bounds the TLS handshake.
+	DefaultHandshakeTimeout = 10 * time.Second
+	// DefaultMaxSessions bounds the sessions a gateway holds.
+	DefaultMaxSessions = 100_000
+	// DefaultWriteQueue is how many frames may wait for one session's writer before
+	// the session is closed as a slow consumer.
+	DefaultWriteQueue = 128
+	// DefaultWriteTimeout bounds one write to a device.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultTransferTimeout bounds the time a transfer may go without progress.
+	DefaultTransferTimeout = 60 * time.Second
+	// DefaultSeenInterval is the period of device.seen events.
+	DefaultSeenInterval = 3 * time.Minute
+	// DefaultName is the gateway's "<namespace>/<name>" when none is configured.
+	DefaultName = "wasmbed-system/gateway"
+	// DefaultLogLines is how many log lines the gateway keeps per device.
+	DefaultLogLines = 32
+)
+
+// Config is the gateway's configuration. It is immutable: each With method returns a
+// modified copy. Build one with NewConfig.
+type Config struct {
+	addr              string
+	caPool            *x509.CertPool
+	cert              tls.Certificate
+	allowTLS12        bool
+	handshakeTimeout  time.Duration
+	helloTimeout      time.Duration
+	heartbeatInterval time.Duration
+	heartbeatTimeout  time.Duration
+	writeTimeout      time.Duration
+	transferTimeout   time.Duration
+	seenInterval      time.Duration
+	maxSessions       int
+	writeQueue        int
+	maxFrame          int
+	logLines          int
+	name              string
+	store             artifacts.Store
+	sink              Sink
+	registry          Registry
+	desired           DesiredStore
+	logger            *slog.Logger
+	registerer        prometheus.Registerer
+}
+
+// NewConfig returns the default configuration for a gateway presenting cert and
+// accepting devices whose client certificates verify against caPool.
+func NewConfig(caPool *x509.CertPool, cert tls.Certificate) Config {
+	return Config{
+		addr:              DefaultAddr,
+		caPool:            caPool,
+		cert:              cert,
+		handshakeTimeout:  DefaultHandshakeTimeout,
+		helloTimeout:      protocol.HelloTimeout,
+		heartbeatInterval: protocol.DefaultHeartbeatInterval,
+		heartbeatTimeout:  protocol.DefaultHeartbeatTimeout,
+		writeTimeout:      DefaultWriteTimeout,
+		transferTimeout:   DefaultTransferTimeout,
+		seenInterval:      DefaultSeenInterval,
+		maxSessions:       DefaultMaxSessions,
+		writeQueue:        DefaultWriteQueue,
+		maxFrame:          protocol.HardMaxFrame,
+		logLines:          DefaultLogLines,
+		name:              DefaultName,
+	}
+}
+
+// WithAddr sets the device listen address used by ListenAndServe.
+func (c Config) WithAddr(addr string) Config { c.addr = addr; return c }
+
+// WithTLS12 also accepts TLS 1.2 with ECDHE-ECDSA-AES-GCM, for device TLS stacks
+// without TLS 1.3. TLS 1.3 is the minimum otherwise.
+func (c Config) WithTLS12(allow bool) Config { c.allowTLS12 = allow; return c }
+
+// WithHandshakeTimeout bounds the TLS handshake.
+func (c Config) WithHandshakeTimeout(d time.Duration) Config { c.handshakeTimeout = d; return c }
+
+// WithHelloTimeout bounds the wait for Hello after the handshake (10 s by protocol).
+func (c Config) WithHelloTimeout(d time.Duration) Config { c.helloTimeout = d; return c }
+
+// WithHeartbeat sets the interval announced in Welcome and the silence after which a
+// session is closed. Both are sent in whole seconds (at least 1) unless shorter than a
+// second, which only tests use.
+func (c Config) WithHeartbeat(interval, timeout time.Duration) Config {
+	c.heartbeatInterval, c.heartbeatTimeout = interval, timeout
+	return c
+}
+
+// WithWriteTimeout bounds one write to a device; a write that times out closes the
+// session as a slow consumer.
+func (c Config) WithWriteTimeout(d time.Duration) Config { c.writeTimeout = d; return c }
+
+// WithTransferTimeout bounds the time a module transfer may make no progress.
+func (c Config) WithTransferTimeout(d time.Duration) Config { c.transferTimeout = d; return c }
+
+// WithSeenInterval sets the period of device.seen events.
+func (c Config) WithSeenInterval(d time.Duration) Config { c.seenInterval = d; return c }
+
+// WithMaxSessions bounds the number of sessions; further devices are refused.
+func (c Config) WithMaxSessions(n int) Config { c.maxSessions = n; return c }
+
+// WithWriteQueue sets how many frames may wait for a session's writer.
+func (c Config) WithWriteQueue(n int) Config { c.writeQueue = n; return c }
+
+// WithMaxFrame sets the gateway's body limit offered in Welcome (512..16384).
+func (c Config) WithMaxFrame(n int) Config { c.maxFrame = n; return c }
+
+// WithLogLines sets how many device log lines the gateway keeps per device.
+func (c Config) WithLogLines(n int) Config { c.logLines = n; return c }
+
+// WithName sets the gateway's "<namespace>/<name>", used in events and to check that a
+// deployment request is meant for this gateway.
+func (c Config) WithName(name string) Config { c.name = name; return c }
+
+// WithArtifacts sets the store modules are read from, by digest.
+func (c Config) WithArtifacts(s artifacts.Store) Config { c.store = s; return c }
+
+// WithSink sets where events go; nil drops them.
+func (c Config) WithSink(s Sink) Config { c.sink = s; return c }
+
+// WithRegistry sets which devices may connect; nil allows every device whose
+// certificate verifies.
+func (c Config) WithRegistry(r Registry) Config { c.registry = r; return c }
+
+// WithDesired sets the desired-state store; nil keeps desired state in memory only.
+func (c Config) WithDesired(d DesiredStore) Config { c.desired = d; return c }
+
+// WithLogger sets the structured logger.
+func (c Config) WithLogger(l *slog.Logger) Config { c.logger = l; return c }
+
+// WithRegisterer registers the gateway's metrics; when it is also a
+// prometheus.Gatherer, the HTTP handler serves them on /metrics.
+func (c Config) WithRegisterer(r prometheus.Registerer) Config { c.registerer = r; return c }
+
+// seconds rounds d to whole seconds for Welcome, at least 1.
+func seconds(d time.Duration) uint32 {
+	s := uint32((d + time.Second/2) / time.Second)
+	return max(s, 1)
+}

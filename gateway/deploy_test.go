@@ -1,0 +1,139 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/internal/devicesim"
+	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
+)
+
+func succeeded(state string) func(cloudevents.Event) bool {
+	return func(e cloudevents.Event) bool {
+		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentSucceeded)
+		return err == nil && d.State == state
+	}
+}
+
+func TestDeployToSimDevices(t *testing.T) {
+	h := newHarness(t)
+	const n = 20
+	f := h.fleet("sim-", n)
+	eventually(t, 20*time.Second, func() bool { return h.srv.Sessions() == n }, "%d sessions", n)
+
+	digest := h.put(wasmfix.Sensor)
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("sim-%d", i)
+	}
+	app := events.AppRef{Namespace: "default", Name: "sensor", Generation: 1}
+	if code := h.deploy(app, digest, len(wasmfix.Sensor), names); code != http.StatusAccepted {
+		t.Fatalf("deploy answered %d", code)
+	}
+	eventually(t, 30*time.Second, func() bool {
+		return h.events.count(events.DeploymentSucceeded, succeeded("Running")) == n
+	}, "%d deployment.succeeded Running events", n)
+	for _, d := range f.Devices() {
+		if st, msg := d.AppState("sensor"); st != protocol.StateRunning {
+			t.Errorf("%s: sensor is %v (%s)", d.ID(), st, msg)
+		}
+	}
+	// The sensor app publishes every 100 ms: telemetry events arrive with the
+	// Application as <namespace>/<name>.
+	eventually(t, 10*time.Second, func() bool {
+		return h.events.count(events.DeviceTelemetry, func(e cloudevents.Event) bool {
+			d, err := events.DecodeAs[*events.DeviceTelemetryData](e, events.DeviceTelemetry)
+			return err == nil && d.Application == "default/sensor" && d.Topic == "temp" && len(d.Payload) == 4
+		}) >= n
+	}, "telemetry from every device")
+	if got := h.events.count(events.DeviceConnected, nil); got < n {
+		t.Errorf("%d device.connected events, want %d", got, n)
+	}
+	if got := h.counter(gateway.MetricDeployments, "result=succeeded"); got != n {
+		t.Errorf("deployments metric %v, want %d", got, n)
+	}
+	if h.counter(gateway.MetricTransferBytes, "") < float64(n*len(wasmfix.Sensor)) {
+		t.Errorf("transfer bytes %v", h.counter(gateway.MetricTransferBytes, ""))
+	}
+	// Deploying the same thing again reports the devices as already Running.
+	if code := h.deploy(app, digest, len(wasmfix.Sensor), names[:1]); code != http.StatusAccepted {
+		t.Fatalf("second deploy answered %d", code)
+	}
+	eventually(t, 10*time.Second, func() bool {
+		return h.events.count(events.DeploymentSucceeded, succeeded("Running")) == n+1
+	}, "a success event for an app already running")
+}
+
+func TestDeviceLogEndpoint(t *testing.T) {
+	h := newHarness(t)
+	h.fleet("log-", 1)
+	eventually(t, 10*time.Second, func() bool { return h.srv.Sessions() == 1 }, "session")
+	digest := h.put(wasmfix.Blink)
+	h.deploy(events.AppRef{Namespace: "default", Name: "blink", Generation: 1}, digest, len(wasmfix.Blink), []string{"log-0"})
+	eventually(t, 10*time.Second, func() bool {
+		return len(h.srv.DeviceLog(id("default", "log-0"))) > 0
+	}, "a log line")
+	resp, err := http.Get(h.http.URL + "/devices/default/log-0/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "blink: started") {
+		t.Fatalf("log endpoint: %d %s", resp.StatusCode, body)
+	}
+}
+
+func TestDeployAPIRejects(t *testing.T) {
+	h := newHarness(t)
+	digest := h.put(wasmfix.Blink)
+	app := events.AppRef{Namespace: "default", Name: "blink", Generation: 1}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*events.DeploymentRequestedData)
+		want   int
+	}{
+		{"other gateway", func(d *events.DeploymentRequestedData) { d.Gateway = "x/other" }, http.StatusUnprocessableEntity},
+		{"unknown digest", func(d *events.DeploymentRequestedData) { d.Digest = "sha256:" + strings.Repeat("0", 64) }, http.StatusUnprocessableEntity},
+		{"wrong size", func(d *events.DeploymentRequestedData) { d.Size = 3 }, http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if code := h.deploy(app, digest, len(wasmfix.Blink), []string{"a"}, tc.mutate); code != tc.want {
+				t.Fatalf("status %d, want %d", code, tc.want)
+			}
+		})
+	}
+	// Data that breaks the contract is a 400.
+	req, _ := http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(`{"application":{}}`))
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-type": string(events.DeploymentRequested), "ce-source": "/t", "ce-id": "1", "content-type": "application/json"} {
+		req.Header.Set(k, v)
+	}
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad data: %v %v", resp, err)
+	}
+	// Structured mode is accepted too.
+	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayName, Digest: digest, Size: int64(len(wasmfix.Blink)), Devices: []string{"a"}}
+	e, _ := events.New(events.DeploymentRequested, "/test", app.Subject(), d)
+	body, _ := e.MarshalJSON()
+	resp, err := http.Post(h.http.URL, "application/cloudevents+json", strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("structured mode: %d", resp.StatusCode)
+	}
+}
+
+var _ = context.Background
+var _ devicesim.Config

@@ -1,0 +1,136 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/pki"
+)
+
+// HTTPHandler serves the gateway's plain-HTTP side: POST / takes
+// dev.wasmbed.deployment.requested CloudEvents (binary or structured), GET /healthz,
+// /readyz and /metrics, GET /devices/{namespace}/{name}/log, and POST /enroll when an
+// Enroller is set.
+func (s *Server) HTTPHandler() http.Handler { return s.http }
+
+func (s *Server) newHTTPHandler() http.Handler {
+	var gatherer prometheus.Gatherer
+	if g, ok := s.cfg.registerer.(prometheus.Gatherer); ok {
+		gatherer = g
+	}
+	fn := serve.NewHTTPHandler("gateway", serve.HandlerFunc(s.Handle), serve.Options{
+		Logger: s.log, Registerer: s.cfg.registerer, Gatherer: gatherer,
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /devices/{namespace}/{name}/log", s.serveLog)
+	mux.HandleFunc("POST /enroll", func(w http.ResponseWriter, r *http.Request) {
+		if e := s.enroller(); e != nil {
+			e.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-s.ready:
+			_, _ = w.Write([]byte("ok\n"))
+		default:
+			http.Error(w, "not serving devices yet", http.StatusServiceUnavailable)
+		}
+	})
+	mux.Handle("/", fn)
+	return mux
+}
+
+// Handle takes a dev.wasmbed.deployment.requested event: it records the desired state
+// durably, then delivers to the devices that are connected (the others get it when
+// they connect) and returns no reply (202). Contract violations are 4xx, failures of
+// the store 5xx, so the broker retries only what can succeed later.
+func (s *Server) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	d, err := events.DecodeAs[*events.DeploymentRequestedData](e, events.DeploymentRequested)
+	if err != nil {
+		s.m.deployRequests.WithLabelValues("rejected").Inc()
+		return nil, err
+	}
+	app, err := s.accept(ctx, d)
+	if err != nil {
+		result := "error"
+		if serve.StatusOf(err) < 500 {
+			result = "rejected"
+		}
+		s.m.deployRequests.WithLabelValues(result).Inc()
+		return nil, err
+	}
+	s.m.deployRequests.WithLabelValues("accepted").Inc()
+	s.deliver(ctx, app, d.Devices)
+	return nil, nil
+}
+
+// accept checks a request, makes sure the module is at hand and records the desired
+// state.
+func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) (DesiredApp, error) {
+	if d.Gateway != s.cfg.name {
+		return DesiredApp{}, serve.Permanent(fmt.Errorf("request is for gateway %s, this is %s", d.Gateway, s.cfg.name))
+	}
+	app := DesiredApp{
+		Namespace: d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
+		Digest: d.Digest, Size: d.Size, Config: d.Config, Signature: d.Signature, Remove: d.Remove,
+	}
+	for _, dev := range d.Devices {
+		// Devices are names in the Application's namespace; a device of another
+		// namespace can never be named, which is the tenancy rule.
+		if _, err := pki.NewIdentity(app.Namespace, dev); err != nil {
+			return DesiredApp{}, serve.Permanent(fmt.Errorf("device %q: %w", dev, err))
+		}
+	}
+	if !d.Remove {
+		mod, err := s.modules.get(ctx, d.Digest)
+		if errors.Is(err, errNoModule) && d.ModuleURL != "" {
+			data, _, ferr := artifacts.Fetch(ctx, d.ModuleURL, d.Digest, artifacts.NewClientConfig())
+			if ferr != nil {
+				return DesiredApp{}, fmt.Errorf("fetch module: %w", ferr)
+			}
+			if s.cfg.store != nil {
+				if _, perr := s.cfg.store.Put(ctx, data); perr != nil {
+					return DesiredApp{}, fmt.Errorf("store module: %w", perr)
+				}
+			}
+			mod, err = s.modules.add(d.Digest, data)
+		}
+		switch {
+		case errors.Is(err, errNoModule):
+			return DesiredApp{}, serve.Permanent(err)
+		case err != nil:
+			return DesiredApp{}, err
+		case int64(len(mod.data)) != d.Size:
+			return DesiredApp{}, serve.Permanent(fmt.Errorf("size is %d, the module has %d bytes", d.Size, len(mod.data)))
+		}
+	}
+	if err := s.desired.Apply(ctx, app, d.Devices); err != nil {
+		return DesiredApp{}, fmt.Errorf("record desired state: %w", err)
+	}
+	return app, nil
+}
+
+// deliver applies app to the connected devices among devices.
+func (s *Server) deliver(ctx context.Context, app DesiredApp, devices []string) {
+	s.mu.Lock()
+	targets := make([]*session, 0, min(len(devices), len(s.sessions)))
+	for _, dev := range devices {
+		if ss := s.sessions[pki.Identity{Namespace: app.Namespace, Name: dev}]; ss != nil {
+			targets = append(targets, ss)
+		}
+	}
+	s.mu.Unlock()
+	for _, ss := range targets {
+		ss.apply(ctx, app, true)
+	}
+}

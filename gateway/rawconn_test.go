@@ -1,0 +1,8 @@
+package gateway_test
+
+import "syscall"
+
+type (
+	syscallRawConn     = syscall.RawConn
+	syscallRawConnImpl = syscall.RawConn
+)

@@ -1,0 +1,504 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/internal/pki"
+)
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("gateway closed")
+
+// Server holds device sessions and delivers modules. Build it with New, run it with
+// Serve or ListenAndServe, stop it with Shutdown.
+type Server struct {
+	cfg       Config
+	tlsConfig *tls.Config
+	log       *slog.Logger
+	m         *metrics
+	tr        tracker
+	desired   DesiredStore
+	modules   *moduleCache
+	logs      *logBook
+	source    string
+	http      http.Handler
+	enroll    *Enroller
+	sessionID atomic.Uint64
+
+	baseCtx context.Context
+	stop    context.CancelFunc
+	bgOnce  sync.Once
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[pki.Identity]*session
+	pending   int
+	shutting  bool
+	ready     chan struct{}
+}
+
+// New checks cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.caPool == nil || len(cfg.cert.Certificate) == 0 {
+		return nil, errors.New("new gateway: a ca pool and a server certificate are required")
+	}
+	if cfg.heartbeatInterval <= 0 || cfg.heartbeatTimeout <= cfg.heartbeatInterval {
+		return nil, fmt.Errorf("new gateway: heartbeat timeout %v must exceed interval %v", cfg.heartbeatTimeout, cfg.heartbeatInterval)
+	}
+	if cfg.maxFrame < protocol.MinMaxFrame || cfg.maxFrame > protocol.HardMaxFrame {
+		return nil, fmt.Errorf("new gateway: max frame %d not in %d..%d", cfg.maxFrame, protocol.MinMaxFrame, protocol.HardMaxFrame)
+	}
+	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
+		return nil, errors.New("new gateway: write queue, max sessions and timeouts must be positive")
+	}
+	if _, _, ok := cutName(cfg.name); !ok {
+		return nil, fmt.Errorf("new gateway: name %q is not <namespace>/<name>", cfg.name)
+	}
+	tc, err := pki.ServerTLSConfig(cfg.caPool, cfg.cert, pki.TLSOptions{AllowTLS12: cfg.allowTLS12})
+	if err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
+	}
+	// Devices reconnect with a full handshake (the identity check and the registry
+	// run every time), and large records keep module transfers cheap.
+	tc.SessionTicketsDisabled = true
+	tc.DynamicRecordSizingDisabled = true
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.desired == nil {
+		cfg.desired = NewMemoryDesired()
+	}
+	if cfg.sink == nil {
+		cfg.sink = discardSink{}
+	}
+	s := &Server{
+		cfg:       cfg,
+		tlsConfig: tc,
+		log:       cfg.logger.With("gateway", cfg.name),
+		m:         newMetrics(cfg.registerer),
+		desired:   cfg.desired,
+		modules:   newModuleCache(cfg.store),
+		logs:      newLogBook(cfg.logLines),
+		source:    events.SourceGatewayPrefix + cfg.name,
+		listeners: map[net.Listener]struct{}{},
+		sessions:  map[pki.Identity]*session{},
+		ready:     make(chan struct{}),
+	}
+	var seed [8]byte
+	_, _ = rand.Read(seed[:])
+	s.sessionID.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
+	s.baseCtx, s.stop = context.WithCancel(context.Background())
+	s.http = s.newHTTPHandler()
+	return s, nil
+}
+
+// Name returns the gateway's "<namespace>/<name>".
+func (s *Server) Name() string { return s.cfg.name }
+
+// ListenAndServe listens on the configured address and serves devices.
+func (s *Server) ListenAndServe() error {
+	l, err := net.Listen("tcp", s.cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.addr, err)
+	}
+	return s.Serve(l)
+}
+
+// Serve accepts device connections on l until Shutdown; it returns ErrServerClosed
+// then. The first call also starts the registry watch and device.seen reports.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	s.bgOnce.Do(func() {
+		s.tr.Go(s.watchRegistry)
+		s.tr.Go(s.reportSeen)
+		close(s.ready)
+	})
+	delay := 5 * time.Millisecond
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if s.isShutting() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(delay)
+				delay = min(2*delay, time.Second)
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		delay = 5 * time.Millisecond
+		if !s.tr.Go(func() { s.serveConn(c) }) {
+			c.Close()
+			return ErrServerClosed
+		}
+	}
+}
+
+func (s *Server) isShutting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.shutting
+}
+
+// Shutdown stops accepting connections, closes every session with going_away and
+// waits for every goroutine of the server, or for ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutting = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+	s.tr.Close()
+	s.stop()
+	for _, ss := range sessions {
+		ss.close(ReasonGoingAway, nil)
+	}
+	return s.tr.Wait(ctx)
+}
+
+// Sessions returns how many device sessions are open.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// Connected reports whether a device has an open session.
+func (s *Server) Connected(id pki.Identity) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id] != nil
+}
+
+// Devices returns the identities of the devices with an open session, sorted.
+func (s *Server) Devices() []string {
+	s.mu.Lock()
+	out := make([]string, 0, len(s.sessions))
+	for id := range s.sessions {
+		out = append(out, id.String())
+	}
+	s.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
+// Revoke closes the session of a device that is no longer allowed, if it has one.
+func (s *Server) Revoke(id pki.Identity) {
+	s.mu.Lock()
+	ss := s.sessions[id]
+	s.mu.Unlock()
+	if ss != nil {
+		ss.close(ReasonRevoked, nil)
+	}
+}
+
+func (s *Server) watchRegistry() {
+	if s.cfg.registry == nil {
+		return
+	}
+	if err := s.cfg.registry.Watch(s.baseCtx, s.Revoke); err != nil && s.baseCtx.Err() == nil {
+		s.log.Error("registry watch ended", "err", err)
+	}
+}
+
+func (s *Server) reportSeen() {
+	if s.cfg.seenInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.seenInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.baseCtx.Done():
+			return
+		case <-t.C:
+		}
+		if devs := s.Devices(); len(devs) > 0 {
+			s.emit(events.DeviceSeen, s.cfg.name, &events.DeviceSeenData{Gateway: s.cfg.name, Devices: devs})
+		}
+	}
+}
+
+// emit builds and queues an event; a payload that does not validate is a bug, logged.
+func (s *Server) emit(t events.Type, subject string, data events.Payload) {
+	e, err := events.New(t, s.source, subject, data)
+	if err != nil {
+		s.log.Error("build event", "type", t, "subject", subject, "err", err)
+		return
+	}
+	s.cfg.sink.Emit(e)
+}
+
+// serveConn does the TLS handshake and Hello of one connection in a short-lived
+// goroutine, then hands the session to a fresh goroutine whose stack stays small.
+func (s *Server) serveConn(raw net.Conn) {
+	s.mu.Lock()
+	full := len(s.sessions)+s.pending >= s.cfg.maxSessions
+	if !full {
+		s.pending++
+	}
+	s.mu.Unlock()
+	if full {
+		raw.Close()
+		s.m.closes.WithLabelValues(string(ReasonMaxSessions)).Inc()
+		s.log.Warn("connection refused", "remote", raw.RemoteAddr().String(), "reason", ReasonMaxSessions)
+		return
+	}
+	ss := s.open(raw)
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
+	if ss != nil && !s.tr.Go(ss.run) {
+		ss.close(ReasonGoingAway, nil)
+	}
+}
+
+// open returns a registered session with Welcome sent, or nil after refusing.
+func (s *Server) open(raw net.Conn) *session {
+	remote := raw.RemoteAddr().String()
+	_ = raw.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
+	tc := tls.Server(raw, s.tlsConfig)
+	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.handshakeTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		r := classifyHandshake(err)
+		s.m.handshakes.WithLabelValues(string(r)).Inc()
+		s.m.closes.WithLabelValues(string(ReasonHandshakeFailed)).Inc()
+		s.log.Info("handshake failed", "remote", remote, "reason", r, "err", err)
+		raw.Close()
+		return nil
+	}
+	s.m.handshakes.WithLabelValues(string(HandshakeOK)).Inc()
+	id, err := pki.IdentityFromConnState(tc.ConnectionState())
+	if err != nil { // VerifyConnection already refused these; kept as a guard.
+		s.refuse(raw, pki.Identity{}, remote, ReasonUnauthorized, err)
+		return nil
+	}
+	if reg := s.cfg.registry; reg != nil {
+		rctx, cancel := context.WithTimeout(s.baseCtx, 5*time.Second)
+		err := reg.Check(rctx, id)
+		cancel()
+		if err != nil {
+			s.refuse(tc, id, remote, ReasonNotAllowed, err)
+			return nil
+		}
+	}
+	_ = raw.SetDeadline(time.Now().Add(s.cfg.helloTimeout))
+	r := protocol.NewReader(tc, protocol.DefaultMaxFrame)
+	body, err := r.ReadFrame()
+	if err != nil {
+		reason := readFailure(err)
+		if reason == ReasonHeartbeatTimeout {
+			reason = ReasonHelloTimeout
+		}
+		s.refuseWithError(tc, id, remote, reason, err)
+		return nil
+	}
+	msg, err := protocol.Decode(body)
+	if err != nil {
+		var pe *protocol.Error
+		if !errors.As(err, &pe) {
+			pe = protocol.NewError(protocol.CodeMalformed, 0, "bad hello")
+		}
+		s.m.protocolErrors.WithLabelValues("out", pe.Code.String()).Inc()
+		writeFrameNow(raw, tc, pe)
+		s.refuse(tc, id, remote, reasonForCode(pe.Code), err)
+		return nil
+	}
+	hello, ok := msg.(*protocol.Hello)
+	if !ok {
+		pe := protocol.NewError(protocol.CodeUnexpectedMessage, msg.Type(), "hello first")
+		s.m.protocolErrors.WithLabelValues("out", pe.Code.String()).Inc()
+		writeFrameNow(raw, tc, pe)
+		s.refuse(tc, id, remote, ReasonUnexpectedMessage, fmt.Errorf("first message is %s", msg.Type()))
+		return nil
+	}
+	s.m.frameIn(protocol.TypeHello, len(body)+protocol.HeaderSize)
+	if hello.DeviceID != id.String() {
+		err := fmt.Errorf("hello claims %q, certificate is %s", hello.DeviceID, id)
+		s.refuse(tc, id, remote, ReasonUnauthorized, err)
+		return nil
+	}
+	maxFrame := min(int(hello.Caps.MaxFrame), s.cfg.maxFrame)
+	ss := newSession(s, id, raw, tc, r, hello, maxFrame)
+	welcome := &protocol.Welcome{
+		SessionID:         ss.sid,
+		HeartbeatInterval: seconds(s.cfg.heartbeatInterval),
+		HeartbeatTimeout:  max(seconds(s.cfg.heartbeatTimeout), seconds(s.cfg.heartbeatInterval)+1),
+		ServerTime:        uint64(time.Now().UnixMilli()),
+		MaxFrame:          uint32(maxFrame),
+	}
+	if !s.register(ss) {
+		s.refuse(tc, id, remote, ReasonGoingAway, ErrServerClosed)
+		return nil
+	}
+	_ = raw.SetDeadline(time.Time{})
+	frame, err := protocol.EncodeFrame(welcome)
+	if err == nil {
+		ss.send(frame)
+	}
+	r.SetMaxBody(maxFrame)
+	ss.log.Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
+	s.emit(events.DeviceConnected, id.String(), connectedData(s.cfg.name, id, hello))
+	return ss
+}
+
+// register adds a session, replacing (and closing) an older one of the same device.
+func (s *Server) register(ss *session) bool {
+	s.mu.Lock()
+	if s.shutting {
+		s.mu.Unlock()
+		return false
+	}
+	old := s.sessions[ss.id]
+	s.sessions[ss.id] = ss
+	s.mu.Unlock()
+	s.m.sessions.Inc()
+	if old != nil {
+		old.close(ReasonReplaced, nil)
+	}
+	return true
+}
+
+// unregister removes ss if it is still the device's current session.
+func (s *Server) unregister(ss *session) {
+	s.mu.Lock()
+	if s.sessions[ss.id] == ss {
+		delete(s.sessions, ss.id)
+	}
+	s.mu.Unlock()
+	s.m.sessions.Dec()
+}
+
+// refuseWithError sends the reason's protocol error (if any) and refuses.
+func (s *Server) refuseWithError(c net.Conn, id pki.Identity, remote string, reason CloseReason, err error) {
+	var pe *protocol.Error
+	if errors.As(err, &pe) {
+		s.m.protocolErrors.WithLabelValues("out", pe.Code.String()).Inc()
+		writeFrameNow(c, c, pe)
+		s.closeRefused(c, id, remote, reason, err)
+		return
+	}
+	s.refuse(c, id, remote, reason, err)
+}
+
+// refuse ends a connection that did not become a session, sending the reason's
+// protocol error first when it has one.
+func (s *Server) refuse(c net.Conn, id pki.Identity, remote string, reason CloseReason, err error) {
+	if code := reason.code(); code != 0 {
+		s.m.protocolErrors.WithLabelValues("out", code.String()).Inc()
+		writeFrameNow(c, c, protocol.NewError(code, 0, string(reason)))
+	}
+	s.closeRefused(c, id, remote, reason, err)
+}
+
+func (s *Server) closeRefused(c net.Conn, id pki.Identity, remote string, reason CloseReason, err error) {
+	c.Close()
+	s.m.closes.WithLabelValues(string(reason)).Inc()
+	attrs := []any{"remote", remote, "reason", reason, "err", err}
+	if id.Name != "" {
+		attrs = append(attrs, "device", id.String())
+	}
+	s.log.Warn("connection refused", attrs...)
+}
+
+// writeFrameNow writes one message directly (not through a queue), best effort, with
+// a short deadline set on raw.
+func writeFrameNow(raw net.Conn, w io.Writer, m protocol.Message) {
+	frame, err := protocol.EncodeFrame(m)
+	if err != nil {
+		return
+	}
+	_ = raw.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = w.Write(frame)
+}
+
+// classifyHandshake names why a TLS handshake failed.
+func classifyHandshake(err error) HandshakeReason {
+	var ua x509.UnknownAuthorityError
+	var ci x509.CertificateInvalidError
+	var ne net.Error
+	switch {
+	case errors.As(err, &ua):
+		return HandshakeUnknownAuthority
+	case errors.As(err, &ci) && ci.Reason == x509.Expired:
+		return HandshakeExpired
+	case errors.Is(err, pki.ErrNoIdentity):
+		return HandshakeBadIdentity
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return HandshakeTimeout
+	}
+	msg := err.Error()
+	switch {
+	case containsAny(msg, "didn't provide a certificate", "client didn't provide"):
+		return HandshakeNoClientCert
+	case containsAny(msg, "protocol version", "no cipher suite", "unsupported versions"):
+		return HandshakeVersion
+	case containsAny(msg, "certificate has expired", "expired"):
+		return HandshakeExpired
+	case containsAny(msg, "unknown authority", "unknown certificate authority"):
+		return HandshakeUnknownAuthority
+	}
+	return HandshakeOther
+}
+
+// readFailure maps an error of Reader.ReadFrame to a close reason.
+func readFailure(err error) CloseReason {
+	var pe *protocol.Error
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF):
+		return ReasonClientClosed
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return ReasonTruncated
+	case errors.As(err, &pe):
+		return reasonForCode(pe.Code)
+	case errors.As(err, &ne) && ne.Timeout():
+		return ReasonHeartbeatTimeout
+	}
+	return ReasonReadError
+}
+
+func connectedData(gateway string, id pki.Identity, h *protocol.Hello) *events.DeviceConnectedData {
+	d := &events.DeviceConnectedData{
+		Namespace: id.Namespace, Device: id.Name, Gateway: gateway,
+		Board: h.Board, FirmwareVersion: h.Firmware,
+		RAMBytes: int64(h.Caps.RAM), FlashBytes: int64(h.Caps.Flash),
+		MaxModuleBytes: int64(h.Caps.MaxModule), ABIVersion: int32(h.Caps.ABI),
+	}
+	for _, a := range h.Apps {
+		d.Applications = append(d.Applications, events.AppOnDevice{Name: a.Name, Digest: digestString(a.Digest), State: a.State.String()})
+	}
+	return d
+}

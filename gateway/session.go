@@ -1,0 +1,336 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/internal/pki"
+)
+
+// session is one device's connection after Welcome. The read loop goroutine owns r;
+// everything else is guarded by mu.
+type session struct {
+	srv       *Server
+	id        pki.Identity
+	sid       uint64
+	raw       net.Conn
+	conn      *tls.Conn
+	r         *protocol.Reader
+	log       *slog.Logger
+	maxFrame  int
+	maxModule uint32
+	ctx       context.Context
+	cancel    context.CancelCauseFunc
+	helloApps []protocol.AppInfo
+
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	closed    bool
+	writing   bool
+	queue     [][]byte
+	apps      []protocol.AppInfo
+	transfers map[string]*transfer
+}
+
+func newSession(s *Server, id pki.Identity, raw net.Conn, tc *tls.Conn, r *protocol.Reader, h *protocol.Hello, maxFrame int) *session {
+	ss := &session{
+		srv: s, id: id, sid: s.sessionID.Add(1) | 1, raw: raw, conn: tc, r: r,
+		maxFrame: maxFrame, maxModule: h.Caps.MaxModule, helloApps: h.Apps,
+	}
+	ss.apps = append([]protocol.AppInfo(nil), h.Apps...)
+	ss.ctx, ss.cancel = context.WithCancelCause(context.Background())
+	ss.log = s.log.With("device", id.String(), "session", ss.sid)
+	return ss
+}
+
+// run reconciles the device with its desired state, then reads until the session ends.
+func (ss *session) run() {
+	ss.reconcile()
+	ss.readLoop()
+}
+
+func (ss *session) readLoop() {
+	timeout := ss.srv.cfg.heartbeatTimeout
+	for {
+		_ = ss.raw.SetReadDeadline(time.Now().Add(timeout))
+		body, err := ss.r.ReadFrame()
+		if err != nil {
+			reason := readFailure(err)
+			var pe *protocol.Error
+			if errors.As(err, &pe) {
+				ss.srv.m.protocolErrors.WithLabelValues("out", pe.Code.String()).Inc()
+				writeFrameNow(ss.raw, ss.conn, pe)
+			}
+			ss.close(reason, err)
+			return
+		}
+		n := len(body) + protocol.HeaderSize
+		msg, err := protocol.Decode(body)
+		if err != nil {
+			// The stream is still in sync: answer and go on (docs/protocol.md §2).
+			ss.srv.m.frameIn(0, n)
+			var pe *protocol.Error
+			if !errors.As(err, &pe) {
+				pe = protocol.NewError(protocol.CodeMalformed, 0, "bad message")
+			}
+			ss.log.Info("bad message", "code", pe.Code.String(), "err", err)
+			ss.sendError(pe)
+			continue
+		}
+		ss.srv.m.frameIn(msg.Type(), n)
+		ss.handle(msg)
+	}
+}
+
+func (ss *session) handle(msg protocol.Message) {
+	switch m := msg.(type) {
+	case *protocol.Heartbeat:
+		ss.sendMessage(&protocol.HeartbeatAck{Seq: m.Seq, ServerTime: uint64(time.Now().UnixMilli())})
+		ss.checkStale()
+	case *protocol.DeployAck:
+		ss.onDeployAck(m)
+	case *protocol.ChunkAck:
+		ss.onChunkAck(m)
+	case *protocol.AppStatus:
+		ss.onAppStatus(m)
+	case *protocol.Telemetry:
+		ss.onTelemetry(m)
+	case *protocol.Log:
+		ss.onLog(m)
+	case *protocol.Error:
+		ss.srv.m.protocolErrors.WithLabelValues("in", m.Code.String()).Inc()
+		ss.log.Info("device error", "code", m.Code.String(), "related", m.Related.String(), "app", m.App, "message", m.Message)
+		if m.Code == protocol.CodeGoingAway {
+			ss.close(ReasonClientClosed, m)
+			return
+		}
+		ss.onDeviceError(m)
+	default:
+		// A second Hello, or a message only the gateway sends.
+		ss.sendError(protocol.NewError(protocol.CodeUnexpectedMessage, msg.Type(), "not expected from a device"))
+	}
+}
+
+func (ss *session) onTelemetry(m *protocol.Telemetry) {
+	ss.srv.emit(events.DeviceTelemetry, ss.id.String(), &events.DeviceTelemetryData{
+		Namespace: ss.id.Namespace, Device: ss.id.Name,
+		Application: ss.id.Namespace + "/" + m.App,
+		Topic:       m.Topic, Payload: m.Payload, DeviceTime: int64(m.Time),
+	})
+}
+
+func (ss *session) onLog(m *protocol.Log) {
+	ss.srv.logs.add(ss.id, LogLine{Time: time.Now(), Level: m.Level.String(), App: m.App, Message: m.Message})
+	level := slog.LevelInfo
+	switch m.Level {
+	case protocol.LevelDebug:
+		level = slog.LevelDebug
+	case protocol.LevelWarn:
+		level = slog.LevelWarn
+	case protocol.LevelError:
+		level = slog.LevelError
+	}
+	ss.log.Log(context.Background(), level, "device log", "app", m.App, "message", m.Message)
+}
+
+// sendMessage encodes and queues one message.
+func (ss *session) sendMessage(m protocol.Message) {
+	ss.mu.Lock()
+	ss.sendMessageLocked(m)
+	ss.mu.Unlock()
+}
+
+func (ss *session) sendMessageLocked(m protocol.Message) {
+	frame, err := protocol.EncodeFrame(m)
+	if err != nil {
+		ss.log.Error("encode message", "type", m.Type().String(), "err", err)
+		return
+	}
+	ss.sendLocked(frame)
+}
+
+func (ss *session) sendError(e *protocol.Error) {
+	ss.srv.m.protocolErrors.WithLabelValues("out", e.Code.String()).Inc()
+	ss.sendMessage(e)
+}
+
+func (ss *session) send(frame []byte) {
+	ss.mu.Lock()
+	ss.sendLocked(frame)
+	ss.mu.Unlock()
+}
+
+// sendLocked queues a frame and starts the writer if it is not running. A full
+// queue closes the session as a slow consumer (from another goroutine, as close
+// takes mu).
+func (ss *session) sendLocked(frame []byte) {
+	if ss.closed {
+		return
+	}
+	if len(ss.queue) >= ss.srv.cfg.writeQueue {
+		ss.closed = true // drop what follows; close records the reason
+		ss.queue = nil
+		if !ss.srv.tr.Go(func() { ss.close(ReasonSlowConsumer, errors.New("writer queue full")) }) {
+			go ss.close(ReasonSlowConsumer, errors.New("writer queue full"))
+		}
+		return
+	}
+	ss.queue = append(ss.queue, frame)
+	if !ss.writing {
+		ss.writing = true
+		if !ss.srv.tr.Go(ss.writeLoop) {
+			ss.writing = false
+		}
+	}
+}
+
+// writeBufSize is the most bytes one Write hands to TLS: one full record.
+const writeBufSize = 16 << 10
+
+var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize+protocol.HardMaxFrame+protocol.HeaderSize); return &b }}
+
+// writeLoop drains the queue, coalescing frames into record-sized writes, and exits
+// when the queue is empty, so an idle session has no writer goroutine.
+func (ss *session) writeLoop() {
+	for {
+		ss.mu.Lock()
+		batch := ss.queue
+		ss.queue = nil
+		if len(batch) == 0 || ss.closed {
+			ss.writing = false
+			ss.mu.Unlock()
+			return
+		}
+		ss.mu.Unlock()
+		if err := ss.writeBatch(batch); err != nil {
+			reason := ReasonWriteError
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				reason = ReasonSlowConsumer
+			}
+			ss.mu.Lock()
+			ss.writing = false
+			ss.mu.Unlock()
+			ss.close(reason, err)
+			return
+		}
+	}
+}
+
+func (ss *session) writeBatch(batch [][]byte) error {
+	bp := writeBufs.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
+	_ = ss.raw.SetWriteDeadline(time.Now().Add(ss.srv.cfg.writeTimeout))
+	for i, f := range batch {
+		buf = append(buf, f...)
+		if len(buf) >= writeBufSize || i == len(batch)-1 {
+			if _, err := ss.conn.Write(buf); err != nil {
+				return err
+			}
+			ss.srv.m.bytesOut.Add(float64(len(buf)))
+			buf = buf[:0]
+		}
+		ss.srv.m.framesOut.Inc()
+	}
+	return nil
+}
+
+// close ends the session once: it records why, cancels the context, sends the
+// reason's protocol error (best effort), closes the connection and reports it.
+func (ss *session) close(reason CloseReason, err error) {
+	ss.closeOnce.Do(func() {
+		ss.mu.Lock()
+		ss.closed = true
+		ss.queue = nil
+		ss.transfers = nil
+		ss.mu.Unlock()
+		ss.cancel(reason)
+		if code := reason.code(); code != 0 {
+			ss.srv.m.protocolErrors.WithLabelValues("out", code.String()).Inc()
+			writeFrameNow(ss.raw, ss.conn, protocol.NewError(code, 0, string(reason)))
+		}
+		ss.raw.Close()
+		ss.srv.unregister(ss)
+		ss.srv.m.closes.WithLabelValues(string(reason)).Inc()
+		attrs := []any{"reason", reason}
+		if err != nil {
+			attrs = append(attrs, "err", err)
+		}
+		switch reason {
+		case ReasonClientClosed, ReasonReplaced, ReasonGoingAway:
+			ss.log.Info("session closed", attrs...)
+		default:
+			ss.log.Warn("session closed", attrs...)
+		}
+		ss.srv.emit(events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
+			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.cfg.name, Reason: string(reason),
+		})
+	})
+}
+
+// app returns the device's record of an application, or nil.
+func (ss *session) appLocked(name string) *protocol.AppInfo {
+	for i := range ss.apps {
+		if ss.apps[i].Name == name {
+			return &ss.apps[i]
+		}
+	}
+	return nil
+}
+
+func (ss *session) setAppLocked(name string, digest []byte, state protocol.AppState) (prev protocol.AppState, sameDigest bool) {
+	for i := range ss.apps {
+		a := &ss.apps[i]
+		if a.Name != name {
+			continue
+		}
+		prev, sameDigest = a.State, bytes.Equal(a.Digest, digest)
+		if state == protocol.StateRemoved {
+			ss.apps = slices.Delete(ss.apps, i, i+1)
+			return prev, sameDigest
+		}
+		a.State = state
+		if !sameDigest {
+			a.Digest = append([]byte(nil), digest...)
+		}
+		return prev, sameDigest
+	}
+	if state != protocol.StateRemoved {
+		ss.apps = append(ss.apps, protocol.AppInfo{Name: name, Digest: append([]byte(nil), digest...), State: state})
+	}
+	return 0, false
+}
+
+func digestString(d []byte) string {
+	if len(d) == 0 {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(d)
+}
+
+func cutName(s string) (ns, name string, ok bool) {
+	ns, name, ok = strings.Cut(s, "/")
+	return ns, name, ok && ns != "" && name != "" && !strings.Contains(name, "/")
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,391 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"strings"
+	"time"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/gateway/protocol"
+)
+
+// maxRestarts bounds how often one transfer restarts with Deploy (bad offsets, bad
+// acknowledgements) before it fails.
+const maxRestarts = 3
+
+// phase is where a delivery is (docs/protocol.md §6).
+type phase uint8
+
+const (
+	phaseDeploy  phase = iota + 1 // Deploy sent, waiting for DeployAck
+	phaseSending                  // Chunks in flight
+	phaseVerify                   // every byte acknowledged, waiting for AppStatus Received
+	phaseStart                    // Start sent, waiting for Running
+	phaseStop                     // device busy: Stop sent, Deploy again once Stopped
+	phaseRemove                   // Remove sent, waiting for Removed
+)
+
+// transfer is one delivery in progress to one device. It exists only while a delivery
+// is in flight; nothing of it survives the session (the device's DeployAck says where
+// to resume).
+type transfer struct {
+	app      DesiredApp
+	digest   []byte
+	chunks   *chunkFrames
+	phase    phase
+	acked    uint32
+	sent     uint32
+	window   uint32
+	started  time.Time
+	progress time.Time
+	restarts int
+	received bool
+	lastErr  string
+}
+
+func (t *transfer) size() uint32 { return uint32(len(t.chunks.mod.data)) }
+
+// state is the deployment state reported when t fails now.
+func (t *transfer) state() string {
+	if t.phase <= phaseVerify || t.phase == phaseStop {
+		return "Transferring"
+	}
+	return "Failed"
+}
+
+// reconcile compares the apps the device listed in Hello with its desired state and
+// delivers, starts or removes what differs.
+func (ss *session) reconcile() {
+	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
+	defer cancel()
+	desired, err := ss.srv.desired.For(ctx, ss.id)
+	if err != nil {
+		ss.log.Error("read desired state", "err", err)
+		return
+	}
+	for _, d := range desired {
+		ss.apply(ctx, d, false)
+	}
+}
+
+// apply moves the device towards d. requested is true for a fresh deployment request:
+// then an app already in the desired state is reported again, and a Failed app is
+// started again.
+func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
+	if d.Namespace != ss.id.Namespace {
+		return // tenancy: a device only ever gets its own namespace's applications
+	}
+	now := time.Now()
+	if d.Remove {
+		ss.mu.Lock()
+		defer ss.mu.Unlock()
+		if ss.closed {
+			return
+		}
+		if ss.appLocked(d.Name) == nil {
+			if requested {
+				ss.resultLocked(d, true, "Removed", "not on the device")
+			}
+			return
+		}
+		t := &transfer{app: d, phase: phaseRemove, started: now, progress: now}
+		ss.setTransferLocked(t)
+		ss.sendMessageLocked(&protocol.Remove{App: d.Name})
+		return
+	}
+	digest, err := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))
+	if err != nil || len(digest) != protocol.DigestSize {
+		ss.result(d, false, "Transferring", "bad digest "+d.Digest)
+		return
+	}
+	if ss.maxModule != 0 && d.Size > int64(ss.maxModule) {
+		ss.result(d, false, "Transferring", "too_large: module exceeds the device's max_module")
+		return
+	}
+	mod, err := ss.srv.modules.get(ctx, d.Digest)
+	if err != nil {
+		ss.log.Error("module unavailable", "app", d.Subject(), "digest", d.Digest, "err", err)
+		ss.result(d, false, "Transferring", "module unavailable")
+		return
+	}
+	chunks, err := ss.srv.modules.chunks(mod, d.Name, protocol.ChunkSizeFor(ss.maxFrame))
+	if err != nil {
+		ss.log.Error("encode module", "app", d.Subject(), "err", err)
+		ss.result(d, false, "Transferring", "module cannot be sent")
+		return
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.closed {
+		return
+	}
+	if t := ss.transfers[d.Name]; t != nil && t.phase != phaseRemove && t.app.same(d) {
+		return // already on its way
+	}
+	t := &transfer{app: d, digest: digest, chunks: chunks, started: now, progress: now}
+	if a := ss.appLocked(d.Name); a != nil && bytes.Equal(a.Digest, digest) {
+		switch a.State {
+		case protocol.StateRunning, protocol.StateExited:
+			delete(ss.transfers, d.Name)
+			if requested {
+				ss.resultLocked(d, true, a.State.String(), "")
+			}
+			return
+		case protocol.StateFailed:
+			if !requested {
+				return // do not restart a failing app on every reconnect
+			}
+			fallthrough
+		case protocol.StateReceived, protocol.StateStopped:
+			t.phase, t.received = phaseStart, true
+			ss.setTransferLocked(t)
+			ss.sendMessageLocked(&protocol.Start{App: d.Name})
+			return
+		}
+	}
+	ss.setTransferLocked(t)
+	ss.sendDeployLocked(t)
+}
+
+func (ss *session) setTransferLocked(t *transfer) {
+	if ss.transfers == nil {
+		ss.transfers = map[string]*transfer{}
+	}
+	ss.transfers[t.app.Name] = t
+}
+
+func (ss *session) sendDeployLocked(t *transfer) {
+	t.phase = phaseDeploy
+	t.progress = time.Now()
+	ss.sendMessageLocked(&protocol.Deploy{
+		App: t.app.Name, Digest: t.digest, Size: t.size(), ChunkSize: t.chunks.chunkSize,
+		Config: t.app.Config, Signature: t.app.Signature,
+	})
+}
+
+// pumpLocked sends chunks from t.sent while the device's window allows.
+func (ss *session) pumpLocked(t *transfer) {
+	size, cs := t.size(), t.chunks.chunkSize
+	for t.sent < size && t.sent-t.acked < t.window*cs {
+		ss.sendLocked(t.chunks.frames[t.sent/cs])
+		t.sent = min(t.sent+cs, size)
+	}
+}
+
+func (ss *session) onDeployAck(m *protocol.DeployAck) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	t := ss.transfers[m.App]
+	if t == nil || t.phase != phaseDeploy || !bytes.Equal(t.digest, m.Digest) {
+		ss.log.Debug("stale deploy ack", "app", m.App)
+		return
+	}
+	size, cs := t.size(), t.chunks.chunkSize
+	if m.Offset > size || (m.Offset != size && m.Offset%cs != 0) {
+		ss.sendErrorLocked(protocol.CodeInvalidValue, protocol.TypeDeployAck, m.App, "offset is not a chunk boundary")
+		ss.failLocked(t, "device resumed at a bad offset")
+		return
+	}
+	t.acked, t.sent, t.window, t.progress = m.Offset, m.Offset, m.Window, time.Now()
+	if m.Offset == size {
+		t.phase = phaseVerify // the device reports its state next
+		return
+	}
+	t.phase = phaseSending
+	ss.pumpLocked(t)
+}
+
+func (ss *session) onChunkAck(m *protocol.ChunkAck) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	t := ss.transfers[m.App]
+	if t == nil || t.phase != phaseSending {
+		return // late acknowledgement of a cancelled or finished transfer
+	}
+	size, cs := t.size(), t.chunks.chunkSize
+	if m.Next < t.acked || m.Next > t.sent || (m.Next != size && m.Next%cs != 0) {
+		ss.sendErrorLocked(protocol.CodeInvalidValue, protocol.TypeChunkAck, m.App, "acknowledges bytes not sent")
+		ss.restartLocked(t, "bad chunk acknowledgement")
+		return
+	}
+	ss.srv.m.transferBytes.Add(float64(m.Next - t.acked))
+	t.acked, t.progress = m.Next, time.Now()
+	if t.acked == size {
+		t.phase = phaseVerify
+		return
+	}
+	ss.pumpLocked(t)
+}
+
+func (ss *session) onAppStatus(m *protocol.AppStatus) {
+	ss.mu.Lock()
+	prev, same := ss.setAppLocked(m.App, m.Digest, m.State)
+	t := ss.transfers[m.App]
+	switch {
+	case t != nil && t.phase == phaseRemove:
+		if m.State == protocol.StateRemoved {
+			ss.finishLocked(t, true, "Removed", "")
+		}
+		ss.mu.Unlock()
+		return
+	case t != nil && bytes.Equal(t.digest, m.Digest):
+		ss.progressLocked(t, m)
+		ss.mu.Unlock()
+		return
+	case t != nil && t.phase == phaseStop && m.State == protocol.StateStopped:
+		ss.sendDeployLocked(t)
+		ss.mu.Unlock()
+		return
+	}
+	ss.mu.Unlock()
+	// No delivery in flight: report a desired app that later trapped or exited.
+	changed := prev != m.State || !same
+	if !changed || (m.State != protocol.StateFailed && m.State != protocol.StateExited) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ss.ctx, 5*time.Second)
+	desired, err := ss.srv.desired.For(ctx, ss.id)
+	cancel()
+	if err != nil {
+		return
+	}
+	for _, d := range desired {
+		if d.Name == m.App && !d.Remove && d.Digest == digestString(m.Digest) {
+			ss.result(d, m.State == protocol.StateExited, m.State.String(), m.Error)
+		}
+	}
+}
+
+// progressLocked advances t on an AppStatus for its digest.
+func (ss *session) progressLocked(t *transfer, m *protocol.AppStatus) {
+	switch m.State {
+	case protocol.StateReceived:
+		if t.phase == phaseStart || t.phase == phaseStop {
+			return
+		}
+		if !t.received {
+			t.received = true
+			ss.srv.m.transferSeconds.Observe(time.Since(t.started).Seconds())
+		}
+		t.phase, t.progress = phaseStart, time.Now()
+		ss.sendMessageLocked(&protocol.Start{App: t.app.Name})
+	case protocol.StateRunning, protocol.StateExited:
+		ss.finishLocked(t, true, m.State.String(), "")
+	case protocol.StateFailed:
+		msg := m.Error
+		if t.lastErr != "" {
+			msg = strings.TrimSpace(t.lastErr + " " + msg)
+		}
+		ss.finishLocked(t, false, "Failed", msg)
+	case protocol.StateStopped:
+		if t.phase == phaseStop {
+			ss.sendDeployLocked(t)
+		}
+	}
+}
+
+// onDeviceError handles an Error about an application.
+func (ss *session) onDeviceError(m *protocol.Error) {
+	if m.App == "" {
+		return
+	}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	t := ss.transfers[m.App]
+	if t == nil {
+		return
+	}
+	why := m.Code.String()
+	if m.Message != "" {
+		why += ": " + m.Message
+	}
+	switch m.Code {
+	case protocol.CodeBadOffset:
+		ss.restartLocked(t, why)
+	case protocol.CodeDigestMismatch, protocol.CodeBadSignature:
+		t.lastErr = why // AppStatus Failed follows
+		t.progress = time.Now()
+	case protocol.CodeBusy:
+		if t.phase == phaseDeploy && t.restarts < maxRestarts {
+			t.restarts++
+			t.phase = phaseStop
+			ss.sendMessageLocked(&protocol.Stop{App: t.app.Name})
+			return
+		}
+		ss.failLocked(t, why)
+	case protocol.CodeNotFound:
+		if t.phase == phaseRemove {
+			ss.finishLocked(t, true, "Removed", "not on the device")
+			return
+		}
+		ss.failLocked(t, why)
+	default:
+		ss.failLocked(t, why)
+	}
+}
+
+func (ss *session) restartLocked(t *transfer, why string) {
+	t.restarts++
+	if t.restarts > maxRestarts {
+		ss.failLocked(t, why)
+		return
+	}
+	ss.log.Info("transfer restarts", "app", t.app.Name, "why", why, "restart", t.restarts)
+	ss.sendDeployLocked(t)
+}
+
+// checkStale fails deliveries that made no progress for the transfer timeout.
+func (ss *session) checkStale() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	now := time.Now()
+	for _, t := range ss.transfers {
+		if now.Sub(t.progress) > ss.srv.cfg.transferTimeout {
+			ss.failLocked(t, "timed out")
+		}
+	}
+}
+
+func (ss *session) failLocked(t *transfer, why string) {
+	ss.finishLocked(t, false, t.state(), why)
+}
+
+func (ss *session) finishLocked(t *transfer, ok bool, state, msg string) {
+	if ss.transfers[t.app.Name] == t {
+		delete(ss.transfers, t.app.Name)
+	}
+	ss.resultLocked(t.app, ok, state, msg)
+}
+
+func (ss *session) sendErrorLocked(code protocol.ErrorCode, related protocol.MessageType, app, msg string) {
+	e := protocol.NewError(code, related, msg)
+	e.App = app
+	ss.srv.m.protocolErrors.WithLabelValues("out", code.String()).Inc()
+	ss.sendMessageLocked(e)
+}
+
+func (ss *session) result(d DesiredApp, ok bool, state, msg string) {
+	ss.mu.Lock()
+	ss.resultLocked(d, ok, state, msg)
+	ss.mu.Unlock()
+}
+
+// resultLocked reports a deployment result; the sink does not block.
+func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
+	t, result := events.DeploymentSucceeded, "succeeded"
+	if !ok {
+		t, result = events.DeploymentFailed, "failed"
+	}
+	ss.srv.m.deployments.WithLabelValues(result, state).Inc()
+	if ok {
+		ss.log.Info("deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
+	} else {
+		ss.log.Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
+	}
+	ss.srv.emit(t, d.Subject(), &events.DeploymentResultData{
+		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation},
+		Device:      ss.id.Name, Gateway: ss.srv.cfg.name, Digest: d.Digest, State: state, Message: msg,
+	})
+}
