@@ -319,7 +319,9 @@ func deviceCert(t testing.TB, ca *pki.CA, id pki.Identity) tls.Certificate {
 func (h *harness) dialRaw(cert tls.Certificate, control func(network, address string, c syscallRawConn) error) (*rawDevice, error) {
 	tc := &tls.Config{RootCAs: h.ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13}
 	if len(cert.Certificate) > 0 {
-		tc.Certificates = []tls.Certificate{cert}
+		// Always present the certificate, even when the gateway's CertificateRequest
+		// names another CA (a Go client would otherwise send none).
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	if control != nil {

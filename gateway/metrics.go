@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmbed/wasmbed/gateway/protocol"
@@ -39,12 +41,11 @@ type metrics struct {
 	transferSeconds prometheus.Histogram
 	transferBytes   prometheus.Counter
 	deployments     *prometheus.CounterVec
-	events          *prometheus.CounterVec
 	deployRequests  *prometheus.CounterVec
 	enrollments     *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSessions, Help: "Device sessions open (after Welcome)."}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricHandshakes,
@@ -61,8 +62,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		transferBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricTransferBytes, Help: "Module bytes acknowledged by devices."}),
 		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeployments,
 			Help: "Deployment results by result (succeeded, failed) and state."}, []string{"result", "state"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEvents,
-			Help: "CloudEvents by type and result (sent, dropped, failed)."}, []string{"type", "result"}),
 		deployRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeployRequests,
 			Help: "deployment.requested events by result (accepted, rejected, error)."}, []string{"result"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEnrollments,
@@ -76,10 +75,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.events, m.deployRequests, m.enrollments)
+		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
+			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register metrics: %w", err)
+			}
+		}
 	}
-	return m
+	return m, nil
 }
 
 func (m *metrics) frameIn(t protocol.MessageType, n int) {

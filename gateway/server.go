@@ -91,7 +91,6 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		tlsConfig: tc,
 		log:       cfg.logger.With("gateway", cfg.name),
-		m:         newMetrics(cfg.registerer),
 		desired:   cfg.desired,
 		modules:   newModuleCache(cfg.store),
 		logs:      newLogBook(cfg.logLines),
@@ -100,6 +99,11 @@ func New(cfg Config) (*Server, error) {
 		sessions:  map[pki.Identity]*session{},
 		ready:     make(chan struct{}),
 	}
+	m, err := newMetrics(cfg.registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new gateway: %w", err)
+	}
+	s.m = m
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	s.sessionID.Store(binary.BigEndian.Uint64(seed[:]) >> 1)

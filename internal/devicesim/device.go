@@ -29,6 +29,7 @@ type Device struct {
 
 	sessions  atomic.Int64
 	connected atomic.Bool
+	cut       bool
 
 	mu   sync.Mutex
 	w    *protocol.Writer // current session's writer, nil when offline
@@ -345,6 +346,13 @@ func (d *Device) onChunk(w *protocol.Writer, m *protocol.Chunk) {
 	p.data = append(p.data, m.Data...)
 	held = uint32(len(p.data))
 	if held < p.size {
+		if n := d.fleet.cfg.CutTransferAt; n > 0 && int(held) >= n && !d.cut {
+			d.cut = true
+			c := d.conn
+			d.mu.Unlock()
+			c.Close() // the link drops before the acknowledgement
+			return
+		}
 		d.mu.Unlock()
 		_ = w.WriteMessage(&protocol.ChunkAck{App: m.App, Next: held})
 		return

@@ -62,6 +62,9 @@ type Config struct {
 	// NoRun keeps received modules without instantiating them; Start then reports
 	// Running at once (load tests of delivery only).
 	NoRun bool
+	// CutTransferAt, when positive, makes each device drop its connection once, the
+	// first time a transfer holds at least that many bytes (tests of resume).
+	CutTransferAt int
 	// Logger receives connection and application events.
 	Logger *slog.Logger
 	// OnStatus, when set, sees every AppStatus a device sends.
