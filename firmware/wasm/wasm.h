@@ -189,6 +189,7 @@ struct wasm_func {
     uint32_t index;      /* function index within inst's module */
     wasm_host_fn host;
     void *host_ctx;
+    const void *def;     /* interpreter-private: set by wasm_instantiate */
 };
 
 /* Import descriptor given to the resolver. */

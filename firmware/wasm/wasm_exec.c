@@ -69,36 +69,6 @@ static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const w
     return WASM_OK;
 }
 
-/*
- * Dispatch: with GNU C, threaded code (one indirect jump per handler, which
- * predicts better and skips the switch's range check); otherwise a switch.
- * Threaded code costs ~4.7 KiB of thumb code, so -Os builds (boards) keep
- * the switch unless WASM_THREADED=1 is given. Either way every instruction
- * costs one unit of fuel before it runs.
- */
-#ifndef WASM_THREADED
-#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
-#define WASM_THREADED 1
-#else
-#define WASM_THREADED 0
-#endif
-#endif
-
-#define FUEL_STEP() do { if (!fuel) { err = WASM_TRAP_FUEL; goto trap; } fuel--; op = *pc++; } while (0)
-#if WASM_THREADED
-#define CASE(n) L_##n:
-#define NEXT do { FUEL_STEP(); goto *optab[op]; } while (0)
-#define DISPATCH_TOP NEXT
-#define SWITCH
-#define DEFAULT L_bad:
-#else
-#define CASE(n) case n:
-#define NEXT break
-#define DISPATCH_TOP FUEL_STEP()
-#define SWITCH switch (op)
-#define DEFAULT default:
-#endif
-
 static wasm_err run(wasm_instance *owner, wasm_func *f, wasm_slot *slots);
 
 wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_arena *a, uint64_t fuel,
@@ -131,6 +101,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
         f->type = &m->types[m->func_type[i]];
         f->inst = inst;
         f->index = i;
+        f->def = &m->funcs[i - m->nfunc_imports];
         inst->funcs[i] = f;
     }
     for (i = m->nglobal_imports; i < m->nglobals; i++) {
@@ -290,60 +261,92 @@ static uint32_t ctz64(uint64_t x)
 static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
 static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
 
+/* Clear the (unmaintained) high half of i32/f32 values crossing the API. */
+static void mask32(wasm_slot *v, const uint8_t *types, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (types[i] == WASM_I32 || types[i] == WASM_F32) v[i] &= 0xffffffffu;
+}
+
+const uint8_t *wasm_leb_u32(const uint8_t *p, uint32_t *v) { *v = wasm_rd_u32(&p); return p; }
+const uint8_t *wasm_leb_s32(const uint8_t *p, uint32_t *v) { *v = wasm_rd_s32(&p); return p; }
+const uint8_t *wasm_leb_s64(const uint8_t *p, uint64_t *v) { *v = wasm_rd_s64(&p); return p; }
+const uint8_t *wasm_leb_skip(const uint8_t *p) { while (*p++ & 0x80) {} return p; }
+
+/* Immediates: one-byte fast path inline, longer encodings out of line. */
+#define IMM_U32(x)                                                              \
+    do {                                                                        \
+        if (*pc < 0x80) (x) = *pc++;                                            \
+        else { uint32_t t_; pc = wasm_leb_u32(pc, &t_); (x) = t_; } /* x stays in a register */ \
+    } while (0)
+#define IMM_SKIP() do { if (*pc < 0x80) pc++; else pc = wasm_leb_skip(pc); } while (0)
+
 /* Fetch the memarg and bounds-check an access of N bytes; p = host address. */
 #define MEMARG(N)                                                         \
     do {                                                                  \
-        if (*pc & 0x80) (void)wasm_rd_u32(&pc); else pc++; /* align */   \
-        uint32_t o_ = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++;            \
-        ea = (uint64_t)o_ + (uint32_t)sp[-1];                             \
-        if (ea + (N) > msz) { err = WASM_TRAP_MEM_OOB; goto trap; }       \
-        p = mb + ea;                                                      \
+        uint32_t o_;                                                      \
+        IMM_SKIP(); /* align */                                           \
+        IMM_U32(o_);                                                      \
+        ea = o_ + (uint32_t)sp[-1];                                       \
+        if (ea < o_ || R.msz < (N) || ea > R.msz - (N)) { err = WASM_TRAP_MEM_OOB; goto trap; } \
+        p = R.mb + ea;                                                      \
     } while (0)
 
 #define MEMARG_ST(N)                                                      \
     do {                                                                  \
-        if (*pc & 0x80) (void)wasm_rd_u32(&pc); else pc++;                \
-        uint32_t o_ = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++;            \
-        ea = (uint64_t)o_ + (uint32_t)sp[-2];                             \
-        if (ea + (N) > msz) { err = WASM_TRAP_MEM_OOB; goto trap; }       \
-        p = mb + ea;                                                      \
+        uint32_t o_;                                                      \
+        IMM_SKIP();                                                       \
+        IMM_U32(o_);                                                      \
+        ea = o_ + (uint32_t)sp[-2];                                       \
+        if (ea < o_ || R.msz < (N) || ea > R.msz - (N)) { err = WASM_TRAP_MEM_OOB; goto trap; } \
+        p = R.mb + ea;                                                      \
     } while (0)
 
 #define LOAD(T, N, CONV) do { T v_; MEMARG(N); memcpy(&v_, p, N); sp[-1] = (CONV); } while (0)
 #define STORE(T, N) do { T v_ = (T)sp[-1]; MEMARG_ST(N); memcpy(p, &v_, N); sp -= 2; } while (0)
 
+/*
+ * i32/f32 values live in the low half of a slot; the high half is not
+ * maintained inside the interpreter (it is masked at the API boundary), so
+ * a 32-bit result is one 32-bit store.
+ */
+#define PUT32(slot, v) do { uint32_t v_ = (uint32_t)(v); memcpy((slot), &v_, 4); } while (0)
 #define A32 ((uint32_t)sp[-2])
 #define B32 ((uint32_t)sp[-1])
 #define A64 (sp[-2])
 #define B64 (sp[-1])
-#define BIN32(e) do { uint32_t a = A32, b = B32; (void)a; (void)b; sp--; sp[-1] = (uint32_t)(e); } while (0)
+#define BIN32(e) do { uint32_t a = A32, b = B32; (void)a; (void)b; sp--; PUT32(sp - 1, e); } while (0)
 #define BIN64(e) do { uint64_t a = A64, b = B64; (void)a; (void)b; sp--; sp[-1] = (uint64_t)(e); } while (0)
-#define UN32(e) do { uint32_t a = (uint32_t)sp[-1]; sp[-1] = (uint32_t)(e); } while (0)
+#define CMP64(e) do { uint64_t a = A64, b = B64; sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
+#define UN32(e) do { uint32_t a = (uint32_t)sp[-1]; PUT32(sp - 1, e); } while (0)
 #define UN64(e) do { uint64_t a = sp[-1]; sp[-1] = (uint64_t)(e); } while (0)
 #define FBIN32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; sp[-1] = slot_f32(e); } while (0)
 #define FBIN64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; sp[-1] = slot_f64(e); } while (0)
-#define FCMP32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; sp[-1] = (e) ? 1 : 0; } while (0)
-#define FCMP64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; sp[-1] = (e) ? 1 : 0; } while (0)
+#define FCMP32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
+#define FCMP64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
 
 #define BRANCH(B)                                                \
     do {                                                         \
         const wasm_branch *b_ = (B);                             \
-        wasm_slot *d_ = ob + b_->height;                         \
+        wasm_slot *d_ = R.ob + b_->height;                         \
         if (b_->keep) *d_ = sp[-1];                              \
         sp = d_ + b_->keep;                                      \
-        pc = bin + b_->pc;                                       \
-        stp = br0 + b_->stp;                                     \
+        pc = R.bin + b_->pc;                                       \
+        stp = R.br0 + b_->stp;                                     \
     } while (0)
 
+/* Switch to the function R.fn; instance state is reloaded only when it changes. */
 #define LOAD_FN()                                                          \
     do {                                                                   \
-        inst = fn->inst;                                                   \
-        mod = inst->mod;                                                   \
-        fd = &mod->funcs[fn->index - mod->nfunc_imports];                  \
-        bin = mod->bin;                                                    \
-        br0 = mod->branches;                                               \
-        mb = inst->mem ? inst->mem->data : NULL;                           \
-        msz = inst->mem ? inst->mem->bytes : 0;                            \
+        R.fd = (const wasm_funcdef *)R.fn->def;                            \
+        if (R.fn->inst != R.inst) {                                        \
+            R.inst = R.fn->inst;                                           \
+            R.mod = R.inst->mod;                                           \
+            R.bin = R.mod->bin;                                            \
+            R.br0 = R.mod->branches;                                       \
+        }                                                                  \
+        R.mb = R.inst->mem ? R.inst->mem->data : NULL;                     \
+        R.msz = R.inst->mem ? R.inst->mem->bytes : 0;                      \
     } while (0)
 
 /*
@@ -361,7 +364,16 @@ static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >
 #endif
 #endif
 
-#define FUEL_STEP() do { if (!fuel) { err = WASM_TRAP_FUEL; goto trap; } fuel--; op = *pc++; } while (0)
+#define FUEL_STEP()                                                              \
+    do {                                                                         \
+        if (!fuel) {                                                             \
+            if (!R.reserve) { err = WASM_TRAP_FUEL; goto trap; }                 \
+            fuel = R.reserve > 0xffffffffu ? 0xffffffffu : (uint32_t)R.reserve;  \
+            R.reserve -= fuel;                                                   \
+        }                                                                        \
+        fuel--;                                                                  \
+        op = *pc++;                                                              \
+    } while (0)
 #if WASM_THREADED
 #define CASE(n) L_##n:
 #define NEXT do { FUEL_STEP(); goto *optab[op]; } while (0)
@@ -373,26 +385,60 @@ static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >
 #define NEXT break
 #define DISPATCH_TOP FUEL_STEP()
 #define SWITCH switch (op)
-#define DEFAULT default:
+/* every byte value has a label, so the compiler can drop the range check */
+#define DEFAULT UNUSED_OPS default:
+#define UNUSED_OPS \
+    case 0x06: case 0x07: case 0x08: case 0x09: case 0x0a: case 0x12: case 0x13: case 0x14: \
+    case 0x15: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1d: case 0x1e: case 0x1f: \
+    case 0x25: case 0x26: case 0x27: case 0xc5: case 0xc6: case 0xc7: case 0xc8: case 0xc9: \
+    case 0xca: case 0xcb: case 0xcc: case 0xcd: case 0xce: case 0xcf: case 0xd0: case 0xd1: \
+    case 0xd2: case 0xd3: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: case 0xd9: \
+    case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf: case 0xe0: case 0xe1: \
+    case 0xe2: case 0xe3: case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xe8: case 0xe9: \
+    case 0xea: case 0xeb: case 0xec: case 0xed: case 0xee: case 0xef: case 0xf0: case 0xf1: \
+    case 0xf2: case 0xf3: case 0xf4: case 0xf5: case 0xf6: case 0xf7: case 0xf8: case 0xf9: \
+    case 0xfa: case 0xfb: case 0xfd: case 0xfe: case 0xff:
 #endif
 
 static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 {
-    frame *frames = (frame *)owner->frames;
-    uint32_t nframes = 0;
-    wasm_slot *sp = owner->stack, *fp, *ob;
-    const uint8_t *pc, *bin;
-    const wasm_branch *stp, *br0;
-    const wasm_module *mod;
-    const wasm_funcdef *fd;
-    wasm_instance *inst;
-    wasm_func *fn = entry, *callee;
-    uint8_t *mb, *p;
-    uint64_t msz, ea;
-    uint64_t fuel = owner->fuel;
+    /*
+     * Only pc, sp, fp, stp and fuel are hot: the rest lives in R so that a
+     * register-starved core (Cortex-M: 13 registers) keeps those five in
+     * registers instead of spilling everything.
+     */
+    struct {
+        frame *frames;
+        uint32_t nframes;
+        wasm_slot *ob;
+        const uint8_t *bin;
+        const wasm_branch *br0;
+        const wasm_module *mod;
+        const wasm_funcdef *fd;
+        wasm_instance *inst;
+        wasm_func *fn;
+        uint8_t *mb;
+        uint32_t msz;
+        uint64_t reserve; /* fuel beyond the 32-bit counter */
+    } R;
+    wasm_slot *sp = owner->stack, *fp;
+    const uint8_t *pc;
+    const wasm_branch *stp;
+    wasm_func *callee;
+    uint8_t *p;
+    uint32_t ea;
+    uint32_t fuel = owner->fuel > 0xffffffffu ? 0xffffffffu : (uint32_t)owner->fuel;
     wasm_err err = WASM_OK;
     uint32_t x;
     uint8_t op;
+    R.frames = (frame *)owner->frames;
+    R.nframes = 0;
+    R.fn = entry;
+    R.inst = NULL;
+    R.reserve = owner->fuel - fuel;
+#if defined(__GNUC__)
+    __asm__ volatile("" : : "r"(&R) : "memory"); /* keep R in memory, not in registers */
+#endif
 #if WASM_THREADED
     static const void *const optab[256] = {
         &&L_0x00, &&L_0x01, &&L_0x02, &&L_0x03, &&L_0x04, &&L_0x05, &&L_bad, &&L_bad,
@@ -450,28 +496,31 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             NEXT;
         CASE(0x05) BRANCH(stp); NEXT;      /* else: end of the then-arm */
         CASE(0x0b)                          /* end */
-            if (pc - 1 == fd->end) goto do_return;
+            if (pc - 1 == R.fd->end) goto do_return;
             NEXT;
         CASE(0x0c) BRANCH(stp); NEXT;
         CASE(0x0d)
             if ((uint32_t)*--sp) BRANCH(stp);
-            else { stp++; (void)wasm_rd_u32(&pc); }
+            else { stp++; IMM_SKIP(); }
             NEXT;
         CASE(0x0e) {
-            uint32_t n = wasm_rd_u32(&pc), i = (uint32_t)*--sp;
+            uint32_t n, i = (uint32_t)*--sp;
+            IMM_U32(n);
             BRANCH(stp + (i < n ? i : n));
             NEXT;
         }
         CASE(0x0f) goto do_return;
         CASE(0x10)
-            callee = inst->funcs[wasm_rd_u32(&pc)];
+            IMM_U32(x);
+            callee = R.inst->funcs[x];
             goto do_call;
         CASE(0x11) {
-            const wasm_functype *want = &mod->types[wasm_rd_u32(&pc)];
+            IMM_U32(x);
+            const wasm_functype *want = &R.mod->types[x];
             uint32_t i = (uint32_t)*--sp;
-            (void)wasm_rd_u32(&pc); /* table index */
-            if (i >= inst->table->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
-            callee = inst->table->elems[i];
+            IMM_SKIP(); /* table index */
+            if (i >= R.inst->table->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
+            callee = R.inst->table->elems[i];
             if (!callee) { err = WASM_TRAP_UNINIT_ELEMENT; goto trap; }
             if (callee->type != want && !wasm_functype_eq(callee->type, want)) {
                 err = WASM_TRAP_INDIRECT_TYPE;
@@ -485,11 +534,18 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             sp -= 2;
             if (!(uint32_t)sp[1]) sp[-1] = sp[0];
             NEXT;
-        CASE(0x20) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; *sp++ = fp[x]; NEXT;
-        CASE(0x21) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = *--sp; NEXT;
-        CASE(0x22) x = (*pc & 0x80) ? wasm_rd_u32(&pc) : *pc++; fp[x] = sp[-1]; NEXT;
-        CASE(0x23) *sp++ = inst->globals[wasm_rd_u32(&pc)]->val; NEXT;
-        CASE(0x24) inst->globals[wasm_rd_u32(&pc)]->val = *--sp; NEXT;
+        CASE(0x20) IMM_U32(x); *sp++ = fp[x]; NEXT;
+        CASE(0x21) IMM_U32(x); fp[x] = *--sp; NEXT;
+        CASE(0x22) IMM_U32(x); fp[x] = sp[-1]; NEXT;
+        CASE(0x23) IMM_U32(x); *sp++ = R.inst->globals[x]->val; NEXT;
+        CASE(0x24) {
+            wasm_global *g;
+            IMM_U32(x);
+            g = R.inst->globals[x];
+            g->val = *--sp;
+            if (g->type == WASM_I32 || g->type == WASM_F32) g->val &= 0xffffffffu;
+            NEXT;
+        }
 
         CASE(0x28) LOAD(uint32_t, 4, v_); NEXT;
         CASE(0x29) LOAD(uint64_t, 8, v_); NEXT;
@@ -514,9 +570,9 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         CASE(0x3c) STORE(uint8_t, 1); NEXT;
         CASE(0x3d) STORE(uint16_t, 2); NEXT;
         CASE(0x3e) STORE(uint32_t, 4); NEXT;
-        CASE(0x3f) pc++; *sp++ = inst->mem->pages; NEXT;
+        CASE(0x3f) pc++; *sp++ = R.inst->mem->pages; NEXT;
         CASE(0x40) {
-            wasm_memory *m = inst->mem;
+            wasm_memory *m = R.inst->mem;
             uint32_t delta = (uint32_t)sp[-1], old = m->pages;
             uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
             pc++;
@@ -527,13 +583,18 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
             m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
             m->pages = (uint32_t)np;
-            mb = m->data;
-            msz = m->bytes;
+            R.mb = m->data;
+            R.msz = m->bytes;
             sp[-1] = old;
             NEXT;
         }
-        CASE(0x41) *sp++ = wasm_rd_s32(&pc); NEXT;
-        CASE(0x42) *sp++ = wasm_rd_s64(&pc); NEXT;
+        CASE(0x41)
+            if (*pc < 0x40) x = *pc++;
+            else { uint32_t t_; pc = wasm_leb_s32(pc, &t_); x = t_; }
+            PUT32(sp, x);
+            sp++;
+            NEXT;
+        CASE(0x42) { uint64_t v; pc = wasm_leb_s64(pc, &v); *sp++ = v; NEXT; }
         CASE(0x43) { uint32_t u; memcpy(&u, pc, 4); pc += 4; *sp++ = u; NEXT; }
         CASE(0x44) { uint64_t u; memcpy(&u, pc, 8); pc += 8; *sp++ = u; NEXT; }
 
@@ -549,16 +610,16 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         CASE(0x4e) BIN32((int32_t)a >= (int32_t)b); NEXT;
         CASE(0x4f) BIN32(a >= b); NEXT;
         CASE(0x50) sp[-1] = sp[-1] == 0; NEXT;
-        CASE(0x51) BIN64(a == b); NEXT;
-        CASE(0x52) BIN64(a != b); NEXT;
-        CASE(0x53) BIN64((int64_t)a < (int64_t)b); NEXT;
-        CASE(0x54) BIN64(a < b); NEXT;
-        CASE(0x55) BIN64((int64_t)a > (int64_t)b); NEXT;
-        CASE(0x56) BIN64(a > b); NEXT;
-        CASE(0x57) BIN64((int64_t)a <= (int64_t)b); NEXT;
-        CASE(0x58) BIN64(a <= b); NEXT;
-        CASE(0x59) BIN64((int64_t)a >= (int64_t)b); NEXT;
-        CASE(0x5a) BIN64(a >= b); NEXT;
+        CASE(0x51) CMP64(a == b); NEXT;
+        CASE(0x52) CMP64(a != b); NEXT;
+        CASE(0x53) CMP64((int64_t)a < (int64_t)b); NEXT;
+        CASE(0x54) CMP64(a < b); NEXT;
+        CASE(0x55) CMP64((int64_t)a > (int64_t)b); NEXT;
+        CASE(0x56) CMP64(a > b); NEXT;
+        CASE(0x57) CMP64((int64_t)a <= (int64_t)b); NEXT;
+        CASE(0x58) CMP64(a <= b); NEXT;
+        CASE(0x59) CMP64((int64_t)a >= (int64_t)b); NEXT;
+        CASE(0x5a) CMP64(a >= b); NEXT;
         CASE(0x5b) FCMP32(a == b); NEXT;
         CASE(0x5c) FCMP32(a != b); NEXT;
         CASE(0x5d) FCMP32(a < b); NEXT;
@@ -695,7 +756,8 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         CASE(0xc4) sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; NEXT;
         CASE(0xfc) {                        /* saturating truncations */
             static const uint8_t kind[8] = {0, 1, 0, 1, 2, 3, 2, 3};
-            uint32_t k = wasm_rd_u32(&pc);
+            uint32_t k;
+            IMM_U32(k);
             double d = (k & 2) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
             (void)wasm_trunc(d, kind[k], 1, &sp[-1]);
             NEXT;
@@ -707,57 +769,58 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     do_call:
         if (callee->host) {
             uint32_t np = callee->type->nparams;
-            owner->fuel = fuel;
-            err = callee->host(inst, callee->host_ctx, sp - np);
+            owner->fuel = R.reserve + fuel;
+            mask32(sp - np, callee->type->params, np);
+            err = callee->host(R.inst, callee->host_ctx, sp - np);
             if (err) goto trap;
             sp += (int32_t)callee->type->nresults - (int32_t)np;
-            if (inst->mem) { mb = inst->mem->data; msz = inst->mem->bytes; }
+            if (R.inst->mem) { R.mb = R.inst->mem->data; R.msz = R.inst->mem->bytes; }
             continue;
         }
-        if (nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
-        frames[nframes].pc = pc;
-        frames[nframes].stp = stp;
-        frames[nframes].fp = fp;
-        frames[nframes].ob = ob;
-        frames[nframes].fn = fn;
-        nframes++;
+        if (R.nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
+        R.frames[R.nframes].pc = pc;
+        R.frames[R.nframes].stp = stp;
+        R.frames[R.nframes].fp = fp;
+        R.frames[R.nframes].ob = R.ob;
+        R.frames[R.nframes].fn = R.fn;
+        R.nframes++;
     enter: {
-        uint32_t np = callee->type->nparams;
-        fn = callee;
+        uint32_t n;
+        R.fn = callee;
         LOAD_FN();
-        fp = sp - np;
-        if ((uint64_t)(owner->stack_end - fp) < (uint64_t)np + fd->nlocals + fd->max_height) {
+        fp = sp - callee->type->nparams;
+        if ((size_t)(owner->stack_end - fp) < R.fd->frame_slots) {
             err = WASM_TRAP_STACK_OVERFLOW;
             goto trap;
         }
-        memset(sp, 0, (size_t)fd->nlocals * sizeof *sp);
-        ob = sp + fd->nlocals;
-        sp = ob;
-        pc = fd->code;
-        stp = br0 + fd->st;
+        for (n = R.fd->nlocals; n; n--) *sp++ = 0;
+        R.ob = sp;
+        pc = R.fd->code;
+        stp = R.br0 + R.fd->st;
         continue;
     }
 
     do_return: {
-        uint32_t nr = fn->type->nresults;
+        uint32_t nr = R.fd->nresults;
         if (nr) fp[0] = sp[-1];
         sp = fp + nr;
-        if (!nframes) break;
-        nframes--;
-        pc = frames[nframes].pc;
-        stp = frames[nframes].stp;
-        fp = frames[nframes].fp;
-        ob = frames[nframes].ob;
-        fn = frames[nframes].fn;
+        if (!R.nframes) break;
+        R.nframes--;
+        pc = R.frames[R.nframes].pc;
+        stp = R.frames[R.nframes].stp;
+        fp = R.frames[R.nframes].fp;
+        R.ob = R.frames[R.nframes].ob;
+        R.fn = R.frames[R.nframes].fn;
         LOAD_FN();
         continue;
     }
     }
-    owner->fuel = fuel;
+    owner->fuel = R.reserve + fuel;
     memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
+    mask32(slots, entry->type->results, entry->type->nresults);
     return WASM_OK;
 
 trap:
-    owner->fuel = fuel;
+    owner->fuel = R.reserve + fuel;
     return err;
 }

@@ -27,6 +27,8 @@ typedef struct wasm_funcdef {
     uint32_t nlocals;      /* declared locals, params excluded */
     uint32_t max_height;   /* max operand stack height */
     uint32_t st;           /* first side-table entry */
+    uint32_t frame_slots;  /* params + locals + max_height: checked once per call */
+    uint32_t nresults;
 } wasm_funcdef;
 
 typedef struct wasm_globaldef {
@@ -147,6 +149,15 @@ static inline uint32_t wasm_rd_s32(const uint8_t **p)
     *p = q;
     return r;
 }
+
+/*
+ * By-value variants for the interpreter: they return the advanced pointer,
+ * so the caller's pc never has its address taken and can stay in a register.
+ */
+const uint8_t *wasm_leb_u32(const uint8_t *p, uint32_t *v);
+const uint8_t *wasm_leb_s32(const uint8_t *p, uint32_t *v);
+const uint8_t *wasm_leb_s64(const uint8_t *p, uint64_t *v);
+const uint8_t *wasm_leb_skip(const uint8_t *p);
 
 int wasm_functype_eq(const wasm_functype *a, const wasm_functype *b);
 

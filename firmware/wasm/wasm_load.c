@@ -923,6 +923,10 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
         }
     }
     fd->max_height = L->maxh;
+    uint64_t slots = (uint64_t)L->ft->nparams + fd->nlocals + fd->max_height;
+    if (slots > 0x7fffffffu) return WASM_E_IMPL_LIMIT;
+    fd->frame_slots = (uint32_t)slots;
+    fd->nresults = L->ft->nresults;
     return WASM_OK;
 }
 

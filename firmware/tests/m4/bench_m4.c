@@ -1,0 +1,117 @@
+/*
+ * Interpreter vs native C on an emulated Cortex-M4F (QEMU mps2-an386 with
+ * -icount: SysTick then counts executed instructions, 40 per tick at the
+ * model's 25 MHz, so ratios are instruction-count ratios). Also proves the
+ * -Os thumb build runs: results are checked against the native code.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../../wasm/wasm.h"
+#include "bench_mods.h" /* fib_wasm[], crc32_wasm[] (xxd -i) */
+
+void m4_puts(const char *s);
+
+#define SYST_CSR (*(volatile uint32_t *)0xe000e010)
+#define SYST_RVR (*(volatile uint32_t *)0xe000e014)
+#define SYST_CVR (*(volatile uint32_t *)0xe000e018)
+
+static uint32_t now(void) { return 0xffffffu - SYST_CVR; } /* counts up, 24 bits: differences are taken mod 2^24 */
+
+static void put_u(const char *label, uint32_t v)
+{
+    char buf[16];
+    int i = 15;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    m4_puts(label);
+    m4_puts(buf + i);
+}
+
+__attribute__((noipa)) static uint32_t native_fib(uint32_t n)
+{
+    return n < 2 ? n : native_fib(n - 1) + native_fib(n - 2);
+}
+
+__attribute__((noipa)) static uint32_t native_crc(const uint8_t *p, uint32_t n)
+{
+    uint32_t c = 0xffffffffu;
+    while (n--) {
+        c ^= *p++;
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+static uint8_t arena_buf[16384];
+static uint8_t wasm_mem[8192]; /* backs the crc module's 64 KiB page */
+
+static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, uint8_t *mem, uint32_t cap)
+{
+    wasm_module *m;
+    wasm_instance *inst;
+    wasm_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.mem_buf = mem;
+    cfg.mem_cap = cap;
+    if (wasm_module_load(bin, len, a, &m) || wasm_instantiate(m, &cfg, a, 1000, &inst)) return NULL;
+    return inst;
+}
+
+int main(void)
+{
+    wasm_arena a;
+    int fails = 0;
+    SYST_RVR = 0xffffff;
+    SYST_CVR = 0;
+    SYST_CSR = 5; /* enable, processor clock */
+    {
+        uint32_t t = now(), n = 1000000;
+        __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n));
+        put_u("calibration: 2,000,000 instructions = ticks ", (now() - t) & 0xffffff);
+        m4_puts("\n");
+    }
+    wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+    wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0);
+    size_t after_fib = a.used;
+    wasm_instance *crc = instance(crc32_wasm, crc32_wasm_len, &a, wasm_mem, sizeof wasm_mem);
+    if (!fib || !crc) { m4_puts("instantiate failed\n"); return 1; }
+    put_u("arena bytes, fib module+instance: ", (uint32_t)after_fib);
+    put_u("\narena bytes, crc module+instance: ", (uint32_t)(a.used - after_fib));
+
+    uint32_t fi = (uint32_t)wasm_module_export(wasm_instance_module(fib), "fib", 3, WASM_EXTERN_FUNC);
+    uint32_t ci = (uint32_t)wasm_module_export(wasm_instance_module(crc), "crc32", 5, WASM_EXTERN_FUNC);
+
+    volatile uint32_t arg = 20;
+    uint32_t t0 = now();
+    volatile uint32_t nf = native_fib(arg);
+    uint32_t tn = (now() - t0) & 0xffffff;
+    wasm_slot s[2] = {20, 0};
+    wasm_set_fuel(fib, 100000000);
+    t0 = now();
+    wasm_err e = wasm_call(fib, fi, s);
+    uint32_t tw = (now() - t0) & 0xffffff;
+    fails += e != WASM_OK || (uint32_t)s[0] != nf;
+    put_u("\nfib(20): native ticks ", tn);
+    put_u(", wasm ticks ", tw);
+    put_u(", ratio x10 ", tn ? tw * 10 / tn : 0);
+
+    volatile uint32_t vn = 4096;
+    uint32_t n = vn;
+    for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3);
+    t0 = now();
+    volatile uint32_t nc = native_crc(wasm_mem, n);
+    tn = (now() - t0) & 0xffffff;
+    s[0] = 0;
+    s[1] = n;
+    wasm_set_fuel(crc, 100000000);
+    t0 = now();
+    e = wasm_call(crc, ci, s);
+    tw = (now() - t0) & 0xffffff;
+    fails += e != WASM_OK || (uint32_t)s[0] != nc;
+    put_u("\ncrc32(4 KiB): native ticks ", tn);
+    put_u(", wasm ticks ", tw);
+    put_u(", ratio x10 ", tn ? tw * 10 / tn : 0);
+    m4_puts(fails ? "\nRESULT MISMATCH\n" : "\nresults match native\n");
+    return fails;
+}

@@ -1,0 +1,47 @@
+/*
+ * Bare-metal start-up for the QEMU mps2-an386 (Cortex-M4F) benchmark:
+ * vector table, .data/.bss set-up, FPU on, semihosting output and exit.
+ */
+#include <stdint.h>
+#include <string.h>
+
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+int main(void);
+void reset_handler(void);
+
+static void fault(void)
+{
+    for (;;) {
+    }
+}
+
+__attribute__((section(".vectors"), used)) static const void *const vectors[16] = {
+    &_estack, (void *)reset_handler, (void *)fault, (void *)fault, (void *)fault, (void *)fault, (void *)fault,
+};
+
+static int semihost(int op, const void *arg)
+{
+    register int r0 __asm__("r0") = op;
+    register const void *r1 __asm__("r1") = arg;
+    __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
+    return r0;
+}
+
+void m4_puts(const char *s) { semihost(0x04, s); } /* SYS_WRITE0 */
+
+void m4_exit(int code)
+{
+    /* SYS_EXIT: ADP_Stopped_ApplicationExit (status 0) or RunTimeErrorUnknown (status 1) */
+    semihost(0x18, (const void *)(uintptr_t)(code ? 0x20023 : 0x20026));
+    for (;;) {
+    }
+}
+
+void reset_handler(void)
+{
+    memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
+    memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
+    *(volatile uint32_t *)0xe000ed88 |= 0xfu << 20; /* CPACR: CP10, CP11 full access */
+    __asm__ volatile("dsb\n isb");
+    m4_exit(main());
+}
