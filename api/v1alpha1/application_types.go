@@ -293,6 +293,10 @@ type BuildStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	LogTail string `json:"logTail,omitempty"`
+	// SourceHash is the sha256 of spec.source this module was built from; a new
+	// generation with the same source reuses the module instead of building again.
+	// +optional
+	SourceHash string `json:"sourceHash,omitempty"`
 }
 
 // ValidationStatus is the validator's report.
@@ -349,6 +353,17 @@ type RolloutStatus struct {
 	// RolledBack is true when the rollout stopped and the previous module was restored.
 	// +optional
 	RolledBack bool `json:"rolledBack,omitempty"`
+	// ConfigHash is the sha256 of spec.config the rollout delivers; a config change
+	// restarts the rollout with the same module.
+	// +optional
+	ConfigHash string `json:"configHash,omitempty"`
+	// RequestedAt is when the current step was last requested from dispatch.
+	// +optional
+	RequestedAt *metav1.Time `json:"requestedAt,omitempty"`
+	// FirstFailure is the message of the first device that failed, for a quick look.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	FirstFailure string `json:"firstFailure,omitempty"`
 }
 
 // ApplicationList is a list of Applications.

@@ -47,6 +47,7 @@ const (
 	ReasonSessionClosed     = "SessionClosed"
 	ReasonNeverConnected    = "NeverConnected"
 	ReasonDisabled          = "Disabled"
+	ReasonReenabled         = "Reenabled"
 
 	ReasonDeploymentReady    = "DeploymentReady"
 	ReasonDeploymentNotReady = "DeploymentNotReady"

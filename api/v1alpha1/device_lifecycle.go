@@ -49,6 +49,17 @@ func (s *DeviceStatus) MarkDisabled(gen int64) {
 	s.summarize(gen)
 }
 
+// MarkEnabled undoes MarkDisabled once spec.disabled is cleared: the device stays
+// Disconnected until a gateway reports a new session. It changes nothing otherwise.
+func (s *DeviceStatus) MarkEnabled(gen int64) {
+	if c := meta.FindStatusCondition(s.Conditions, ConditionConnected); c == nil || c.Reason != ReasonDisabled {
+		return
+	}
+	s.set(ConditionConnected, metav1.ConditionFalse, gen, ReasonReenabled,
+		"spec.disabled was cleared; waiting for the device to connect")
+	s.summarize(gen)
+}
+
 // summarize derives the phase and Ready from Enrolled and Connected.
 func (s *DeviceStatus) summarize(gen int64) {
 	enrolled := meta.IsStatusConditionTrue(s.Conditions, ConditionEnrolled)

@@ -1,0 +1,165 @@
+// Package application is the Application reconciler: on a new generation it sends
+// dev.wasmbed.build.requested into the pipeline, and while a module rolls out it counts
+// what the devices report, advances Canary steps, and stops and rolls back on failures.
+// The pipeline's results reach status through the operator's event receiver.
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/operator/receiver"
+)
+
+// Sender delivers events to the broker.
+type Sender interface {
+	Send(ctx context.Context, e cloudevents.Event) error
+}
+
+// Options configure the reconciler.
+type Options struct {
+	// Sender sends build and rollout requests to the broker.
+	Sender Sender
+	// Resync is how often an Application in the middle of a rollout is looked at even
+	// when nothing changed (default 30 s).
+	Resync time.Duration
+	// Now returns the current time (tests set it).
+	Now func() time.Time
+}
+
+// Reconciler reconciles Applications.
+type Reconciler struct {
+	client   client.Client
+	recorder record.EventRecorder
+	opts     Options
+	// requested remembers the generation whose build was last requested per
+	// Application, so a reconcile that reads a cache not yet showing its own status
+	// write does not request the same build twice. It is an optimisation only: after a
+	// restart one duplicate request is possible, and the pipeline tolerates it.
+	requested sync.Map // types.UID -> int64
+}
+
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=applications,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=applications/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=applications/finalizers,verbs=update
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=devices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SetupWithManager registers the reconciler. It watches Applications and the Devices
+// they select, so a device's report moves its Applications' rollouts.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	if opts.Sender == nil {
+		return errors.New("application controller: a Sender is required")
+	}
+	if opts.Resync <= 0 {
+		opts.Resync = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	r := &Reconciler{client: mgr.GetClient(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1.Application{}).
+		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
+		Named("application").
+		Complete(r)
+}
+
+// applicationsOf maps a Device to the Applications of its namespace that select it.
+func (r *Reconciler) applicationsOf(ctx context.Context, obj client.Object) []reconcile.Request {
+	var apps v1.ApplicationList
+	if err := r.client.List(ctx, &apps, client.InNamespace(obj.GetNamespace())); err != nil {
+		log.FromContext(ctx).Error(err, "list applications for a device", "device", obj.GetName())
+		return nil
+	}
+	var out []reconcile.Request
+	for _, a := range apps.Items {
+		sel, err := metav1LabelSelector(&a)
+		if err != nil || !sel.Matches(labels.Set(obj.GetLabels())) {
+			continue
+		}
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: a.Namespace, Name: a.Name}})
+	}
+	return out
+}
+
+// Reconcile moves one Application towards its spec.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	var app v1.Application
+	if err := r.client.Get(ctx, req.NamespacedName, &app); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if app.DeletionTimestamp != nil {
+		// Until the receiver sees the removal dispatched and drops the finalizer, ask again
+		// now and then: the request or its confirmation may have been lost.
+		return ctrl.Result{RequeueAfter: 30 * time.Second}, r.finalize(ctx, &app)
+	}
+	if controllerutil.AddFinalizer(&app, receiver.Finalizer) {
+		if err := r.client.Update(ctx, &app); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
+		}
+	}
+
+	orig := app.DeepCopy()
+	// The status patch always runs, with optimistic locking so that an event applied by
+	// the receiver meanwhile is never overwritten: a conflict just reconciles again.
+	defer func() {
+		if equality.Semantic.DeepEqual(orig.Status, app.Status) {
+			return
+		}
+		perr := r.client.Status().Patch(ctx, &app, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(perr) {
+			res, perr = ctrl.Result{RequeueAfter: 100 * time.Millisecond}, nil
+		}
+		err = errors.Join(err, perr)
+	}()
+
+	for _, phase := range []func(context.Context, *v1.Application) (ctrl.Result, error){
+		r.reconcileBuild,
+		r.reconcileRollout,
+	} {
+		res, err = phase(ctx, &app)
+		if err != nil || !res.IsZero() {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Type, data events.Payload) error {
+	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+	e, err := events.New(t, events.SourceOperator, ref.Subject(), data)
+	if err != nil {
+		return err
+	}
+	if err := r.opts.Sender.Send(ctx, e); err != nil {
+		r.recorder.Eventf(app, corev1.EventTypeWarning, v1.ReasonPipelineError, "send %s: %v", t, err)
+		return fmt.Errorf("send %s for %s/%s: %w", t, app.Namespace, app.Name, err)
+	}
+	return nil
+}
+
+func ref(app *v1.Application) events.AppRef {
+	return events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+}

@@ -1,0 +1,149 @@
+// Package operator assembles the Wasmbed operator: a controller-runtime manager with the
+// Application, Device and Gateway reconcilers, and the CloudEvents receiver that turns
+// pipeline and gateway events into status. cmd/operator and `wasmbed dev` both run it.
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/operator/application"
+	"github.com/wasmbed/wasmbed/operator/receiver"
+)
+
+// Options configure the operator.
+type Options struct {
+	// Config reaches the apiserver.
+	Config *rest.Config
+	// Sender delivers build and rollout requests to the broker.
+	Sender application.Sender
+	// EventsAddr is where the CloudEvents receiver listens (the Trigger subscriber), e.g. ":8080".
+	EventsAddr string
+	// MetricsAddr and HealthAddr serve Prometheus metrics and /healthz, /readyz; "0" turns them off.
+	MetricsAddr, HealthAddr string
+	// LeaderElection makes only one replica reconcile at a time.
+	LeaderElection bool
+	// LeaderElectionNamespace holds the lease (default: the pod's namespace).
+	LeaderElectionNamespace string
+	// Resync is how often rollouts in progress are looked at without a change.
+	Resync time.Duration
+	// SeenInterval is how stale a device's lastSeen may get (default 5 minutes).
+	SeenInterval time.Duration
+	// Setup registers further reconcilers (Device, Gateway) on the manager.
+	Setup []func(ctrl.Manager) error
+	// Logger is the operator's logger.
+	Logger logr.Logger
+	// SkipNameValidation allows several operators in one process (tests).
+	SkipNameValidation bool
+	// Ready, if set, is called with the receiver's address once it listens.
+	Ready func(eventsAddr net.Addr)
+}
+
+// NewScheme returns the scheme the operator works with.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run runs the operator until ctx is cancelled.
+func Run(ctx context.Context, o Options) error {
+	if o.Config == nil || o.Sender == nil {
+		return errors.New("operator: a rest config and an event sender are required")
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return fmt.Errorf("operator: scheme: %w", err)
+	}
+	ctrl.SetLogger(o.Logger)
+	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
+		Scheme:                  scheme,
+		Logger:                  o.Logger,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.HealthAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        "wasmbed-operator.wasmbed.dev",
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		Controller:              ctrlconfig.Controller{SkipNameValidation: &o.SkipNameValidation},
+	})
+	if err != nil {
+		return fmt.Errorf("operator: manager: %w", err)
+	}
+	if err := application.SetupWithManager(mgr, application.Options{Sender: o.Sender, Resync: o.Resync}); err != nil {
+		return fmt.Errorf("operator: %w", err)
+	}
+	for _, setup := range o.Setup {
+		if err := setup(mgr); err != nil {
+			return fmt.Errorf("operator: %w", err)
+		}
+	}
+	if o.HealthAddr != "0" {
+		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+			return err
+		}
+		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+			return err
+		}
+	}
+
+	// The receiver reads straight from the apiserver, so a retry after a conflict sees the
+	// latest object, and serves once the manager's cache is in sync.
+	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval}
+	handler := serve.NewHTTPHandler("operator", rcv, serve.Options{Logger: slogFrom(o.Logger)})
+	l, err := net.Listen("tcp", o.EventsAddr)
+	if err != nil {
+		return fmt.Errorf("operator: listen %s: %w", o.EventsAddr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	if err := mgr.Add(runnable(func(ctx context.Context) error {
+		if !mgr.GetCache().WaitForCacheSync(ctx) {
+			return errors.New("operator: cache did not sync")
+		}
+		if o.Ready != nil {
+			o.Ready(l.Addr())
+		}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(l) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("operator: events server: %w", err)
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return srv.Shutdown(sctx)
+		}
+	})); err != nil {
+		l.Close()
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// runnable adapts a function to a manager Runnable that runs on every replica (the
+// receiver must answer the broker even on replicas that are not the leader).
+type runnable func(context.Context) error
+
+func (r runnable) Start(ctx context.Context) error { return r(ctx) }
+
+// NeedLeaderElection reports false: every replica serves events.
+func (r runnable) NeedLeaderElection() bool { return false }

@@ -1,0 +1,429 @@
+package operator_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/operator"
+	"github.com/wasmbed/wasmbed/operator/receiver"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	if env, err = testenv.StartEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "start test apiserver:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = env.Stop()
+	os.Exit(code)
+}
+
+// broker stands in for the pipeline: it records what the operator sends.
+type broker struct {
+	mu  sync.Mutex
+	got []cloudevents.Event
+}
+
+func (b *broker) Send(_ context.Context, e cloudevents.Event) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got = append(b.got, e)
+	return nil
+}
+
+func (b *broker) of(typ events.Type, subject string) []cloudevents.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []cloudevents.Event
+	for _, e := range b.got {
+		if e.Type() == string(typ) && e.Subject() == subject {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	broker *broker
+	rcv    *receiver.Receiver
+	ns     string
+}
+
+var nsCount int
+
+// start runs the operator (its Application controller and receiver) in a fresh namespace.
+func start(t *testing.T) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &broker{}
+	done := make(chan error, 1)
+	go func() {
+		done <- operator.Run(ctx, operator.Options{
+			Config: env.Config, Sender: b, EventsAddr: "127.0.0.1:0", MetricsAddr: "0", HealthAddr: "0",
+			Resync: 200 * time.Millisecond, Logger: logr.Discard(), SkipNameValidation: true,
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("operator: %v", err)
+		}
+	})
+	nsCount++
+	ns := fmt.Sprintf("%s-%d", strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name())), nsCount)
+	if len(ns) > 60 {
+		ns = ns[len(ns)-60:]
+	}
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, ctx: ctx, broker: b, rcv: &receiver.Receiver{Client: env.Client}, ns: ns}
+}
+
+func (h *harness) eventually(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (h *harness) devices(n int, board string) {
+	for i := 0; i < n; i++ {
+		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("dev-%02d", i), Namespace: h.ns, Labels: map[string]string{"fleet": "a"}},
+			Spec: v1.DeviceSpec{Board: board}}
+		if err := env.Client.Create(h.ctx, d); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+func (h *harness) app(name string, mutate func(*v1.Application)) *v1.Application {
+	a := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
+		Spec: v1.ApplicationSpec{
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: "int v1;"}},
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"fleet": "a"}},
+		}}
+	if mutate != nil {
+		mutate(a)
+	}
+	if err := env.Client.Create(h.ctx, a); err != nil {
+		h.t.Fatal(err)
+	}
+	return a
+}
+
+func (h *harness) get(name string) *v1.Application {
+	var a v1.Application
+	if err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, &a); err != nil {
+		h.t.Fatal(err)
+	}
+	return &a
+}
+
+// update changes the app's spec, retrying when the operator wrote status meanwhile.
+func (h *harness) update(name string, mutate func(*v1.Application)) {
+	h.t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		a := h.get(name)
+		mutate(a)
+		return env.Client.Update(h.ctx, a)
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) cond(name, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(h.get(name).Status.Conditions, typ)
+}
+
+// deliver hands an event to the operator's receiver, as the broker would.
+func (h *harness) deliver(typ events.Type, subject string, data events.Payload) {
+	h.t.Helper()
+	e, err := events.New(typ, "/test", subject, data)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if _, err := h.rcv.Handle(h.ctx, e); err != nil {
+		h.t.Fatalf("receiver: %v", err)
+	}
+}
+
+func digestOf(s string) string { return "sha256:" + strings.Repeat(s, 64)[:64] }
+
+// waitBuild waits for the build request of the app's current generation and returns its
+// ref; n is how many build requests the app should have had by then.
+func (h *harness) waitBuild(name string, n int) events.AppRef {
+	h.t.Helper()
+	subject := h.ns + "/" + name
+	gen := h.get(name).Generation
+	var found events.AppRef
+	h.eventually(fmt.Sprintf("build request of generation %d", gen), func() bool {
+		for _, e := range h.broker.of(events.BuildRequested, subject) {
+			d, err := events.DecodeAs[*events.BuildRequestedData](e, events.BuildRequested)
+			if err == nil && d.Application.Generation == gen {
+				found = d.Application
+				return true
+			}
+		}
+		return false
+	})
+	h.eventually("status observing the generation", func() bool { return h.get(name).Status.ObservedGeneration == gen })
+	if got := len(h.broker.of(events.BuildRequested, subject)); got != n {
+		h.t.Errorf("%d build requests, want %d (one per generation)", got, n)
+	}
+	return found
+}
+
+// buildAndValidate plays compile and validate for the current generation.
+func (h *harness) buildAndValidate(ref events.AppRef, digest string) {
+	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: digest, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: digest, Size: 100,
+		Report: events.ValidationReport{Digest: digest, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+}
+
+// report plays a device reporting the app's state through its gateway.
+func (h *harness) report(ref events.AppRef, device, digest, state, msg string) {
+	typ := events.DeploymentSucceeded
+	if state == "Failed" {
+		typ = events.DeploymentFailed
+	}
+	h.deliver(typ, ref.Subject(), &events.DeploymentResultData{Application: ref, Device: device, Gateway: "wasmbed-system/gateway", Digest: digest, State: state, Message: msg})
+}
+
+func TestAllAtOnceToReady(t *testing.T) {
+	h := start(t)
+	h.devices(3, "virtual")
+	h.app("blink", nil)
+	ref := h.waitBuild("blink", 1)
+
+	// The build request carries the source and the target boards.
+	d, _ := events.DecodeAs[*events.BuildRequestedData](h.broker.of(events.BuildRequested, ref.Subject())[0])
+	if d.Source.Code != "int v1;" || strings.Join(d.Boards, ",") != "virtual" {
+		t.Errorf("build request = %+v", d)
+	}
+	if a := h.get("blink"); a.Status.Phase != v1.ApplicationBuilding || len(a.Finalizers) != 1 {
+		t.Errorf("phase %s finalizers %v", a.Status.Phase, a.Finalizers)
+	}
+
+	dg := digestOf("a")
+	h.buildAndValidate(ref, dg)
+	h.eventually("rolling out", func() bool { return h.get("blink").Status.Phase == v1.ApplicationRollingOut })
+	for i := 0; i < 3; i++ {
+		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
+	}
+	h.eventually("Ready", func() bool {
+		c := h.cond("blink", v1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	a := h.get("blink")
+	if a.Status.Phase != v1.ApplicationRunning || a.Status.Rollout.Progress != "3/3" || a.Status.PreviousGoodDigest != dg {
+		t.Errorf("status = phase %s rollout %+v previousGood %s", a.Status.Phase, a.Status.Rollout, a.Status.PreviousGoodDigest)
+	}
+	var dev v1.Device
+	_ = env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "dev-01"}, &dev)
+	if len(dev.Status.Applications) != 1 || dev.Status.Applications[0].State != v1.AppRunning {
+		t.Errorf("device apps = %+v", dev.Status.Applications)
+	}
+}
+
+func TestBuildFailureReachesReady(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	h.app("broken", nil)
+	ref := h.waitBuild("broken", 1)
+	h.deliver(events.BuildFailed, ref.Subject(), &events.BuildFailedData{Application: ref, Reason: "CompileError", Message: "main.c:3:10: error: use of undeclared identifier 'x'"})
+	h.eventually("Built=False", func() bool {
+		c := h.cond("broken", v1.ConditionBuilt)
+		return c != nil && c.Status == metav1.ConditionFalse
+	})
+	ready := h.cond("broken", v1.ConditionReady)
+	if ready.Status != metav1.ConditionFalse || ready.Reason != v1.ReasonBuildFailed || !strings.Contains(ready.Message, "main.c:3:10") {
+		t.Errorf("Ready = %+v", ready)
+	}
+	if h.get("broken").Status.Phase != v1.ApplicationFailed {
+		t.Errorf("phase = %s", h.get("broken").Status.Phase)
+	}
+}
+
+func TestCanaryStepsAndRollback(t *testing.T) {
+	h := start(t)
+	h.devices(4, "virtual")
+	h.app("canary", func(a *v1.Application) {
+		a.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 25}, {Percent: 100}}}
+	})
+	// Version 1 rolls out in two steps.
+	ref := h.waitBuild("canary", 1)
+	good := digestOf("1")
+	h.buildAndValidate(ref, good)
+	h.eventually("rolling out v1", func() bool { return h.get("canary").Status.Rollout != nil })
+	// Dispatch starts step 0 itself on module.validated: one device (25% of 4).
+	targetsOf := func() []string {
+		var list v1.DeviceList
+		_ = env.Client.List(h.ctx, &list, client.InNamespace(h.ns))
+		var out []string
+		for _, d := range list.Items {
+			out = append(out, d.Name)
+		}
+		return out
+	}
+	all := targetsOf()
+	// Report the whole fleet running v1: step 0's batch is done, step 1 is requested,
+	// then the rollout completes.
+	for _, d := range all {
+		h.report(ref, d, good, "Running", "")
+	}
+	h.eventually("step 1 requested", func() bool {
+		for _, e := range h.broker.of(events.RolloutRequested, ref.Subject()) {
+			d, _ := events.DecodeAs[*events.RolloutRequestedData](e)
+			if d.Step == 1 && d.Digest == good {
+				return true
+			}
+		}
+		return false
+	})
+	h.eventually("v1 rolled out", func() bool {
+		c := h.cond("canary", v1.ConditionRolledOut)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+
+	// Version 2 traps on the devices: the first step's device fails, the rollout stops
+	// and the previous good module goes back to that device.
+	h.update("canary", func(a *v1.Application) { a.Spec.Source.Inline.Code = "int v2;" })
+	ref2 := h.waitBuild("canary", 2)
+	bad := digestOf("2")
+	h.buildAndValidate(ref2, bad)
+	h.eventually("rolling out v2", func() bool {
+		r := h.get("canary").Status.Rollout
+		return r != nil && r.Digest == bad
+	})
+	h.report(ref2, all[0], bad, "Failed", "setup: unreachable")
+	h.eventually("rolled back", func() bool {
+		c := h.cond("canary", v1.ConditionRolledOut)
+		return c != nil && c.Reason == v1.ReasonRolledBack
+	})
+	var rollback *events.RolloutRequestedData
+	for _, e := range h.broker.of(events.RolloutRequested, ref.Subject()) {
+		d, _ := events.DecodeAs[*events.RolloutRequestedData](e)
+		if d.Digest == good && len(d.Devices) > 0 {
+			rollback = d
+		}
+	}
+	if rollback == nil || len(rollback.Devices) != 1 {
+		t.Fatalf("rollback request = %+v, want the previous good digest to step 0's single device", rollback)
+	}
+	a := h.get("canary")
+	if a.Status.Phase != v1.ApplicationFailed || !a.Status.Rollout.RolledBack || !strings.Contains(a.Status.Rollout.FirstFailure, "unreachable") {
+		t.Errorf("status = %s %+v", a.Status.Phase, a.Status.Rollout)
+	}
+}
+
+func TestRolloutSettingsDoNotRebuild(t *testing.T) {
+	h := start(t)
+	h.devices(2, "virtual")
+	h.app("pausing", nil)
+	ref := h.waitBuild("pausing", 1)
+	dg := digestOf("c")
+	h.buildAndValidate(ref, dg)
+	h.eventually("rolling out", func() bool { return h.get("pausing").Status.Rollout != nil })
+
+	h.update("pausing", func(a *v1.Application) { a.Spec.Rollout.Paused = true })
+	h.eventually("paused", func() bool { return h.get("pausing").Status.Phase == v1.ApplicationPaused })
+	if n := len(h.broker.of(events.BuildRequested, ref.Subject())); n != 1 {
+		t.Errorf("%d build requests; pausing must not rebuild", n)
+	}
+	h.update("pausing", func(a *v1.Application) { a.Spec.Rollout.Paused = false })
+	ref.Generation = h.get("pausing").Generation
+	for _, d := range []string{"dev-00", "dev-01"} {
+		h.report(ref, d, dg, "Running", "")
+	}
+	h.eventually("Running after resume", func() bool { return h.get("pausing").Status.Phase == v1.ApplicationRunning })
+}
+
+func TestDeleteRemovesFromDevices(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	h.app("gone", nil)
+	ref := h.waitBuild("gone", 1)
+	dg := digestOf("d")
+	h.buildAndValidate(ref, dg)
+	h.eventually("rolling out", func() bool { return h.get("gone").Status.Rollout != nil })
+	if err := env.Client.Delete(h.ctx, h.get("gone")); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("removal requested", func() bool {
+		for _, e := range h.broker.of(events.RolloutRequested, ref.Subject()) {
+			if d, _ := events.DecodeAs[*events.RolloutRequestedData](e); d.Remove && d.Digest == dg {
+				return true
+			}
+		}
+		return false
+	})
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Remove: true, Targeted: 1})
+	h.eventually("application gone", func() bool {
+		err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "gone"}, &v1.Application{})
+		return apierrors.IsNotFound(err)
+	})
+}
+
+func TestDeviceEvents(t *testing.T) {
+	h := start(t)
+	h.devices(1, "stm32f4-discovery")
+	seen := time.Now()
+	h.rcv.Now = func() time.Time { return seen }
+	h.deliver(events.DeviceConnected, h.ns+"/dev-00", &events.DeviceConnectedData{Namespace: h.ns, Device: "dev-00", Gateway: "wasmbed-system/gateway",
+		FirmwareVersion: "0.1.0", RAMBytes: 196608, ABIVersion: 1, Applications: []events.AppOnDevice{{Name: "blink", Digest: digestOf("b"), State: "Running"}}})
+	var d v1.Device
+	get := func() *v1.Device {
+		_ = env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "dev-00"}, &d)
+		return &d
+	}
+	if g := get(); g.Status.Phase != v1.DeviceConnected || g.Status.Gateway != "wasmbed-system/gateway" || g.Status.FirmwareVersion != "0.1.0" ||
+		g.Status.Capabilities.RAMBytes != 196608 || len(g.Status.Applications) != 1 {
+		t.Fatalf("after connect: %+v", g.Status)
+	}
+	rv := get().ResourceVersion
+	// A device.seen within the interval writes nothing; after it, lastSeen moves.
+	h.rcv.Now = func() time.Time { return seen.Add(time.Minute) }
+	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: "wasmbed-system/gateway", Devices: []string{h.ns + "/dev-00"}})
+	if get().ResourceVersion != rv {
+		t.Errorf("device.seen within the interval wrote the Device")
+	}
+	h.rcv.Now = func() time.Time { return seen.Add(6 * time.Minute) }
+	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: "wasmbed-system/gateway", Devices: []string{h.ns + "/dev-00"}})
+	if g := get(); g.Status.LastSeen == nil || g.Status.LastSeen.Time.Before(seen.Add(5*time.Minute)) {
+		t.Errorf("lastSeen not refreshed: %v", g.Status.LastSeen)
+	}
+	h.deliver(events.DeviceDisconnected, h.ns+"/dev-00", &events.DeviceDisconnectedData{Namespace: h.ns, Device: "dev-00", Gateway: "wasmbed-system/gateway", Reason: "heartbeat-timeout"})
+	if g := get(); g.Status.Phase != v1.DeviceDisconnected || !strings.Contains(meta.FindStatusCondition(g.Status.Conditions, v1.ConditionConnected).Message, "heartbeat-timeout") {
+		t.Errorf("after disconnect: %+v", g.Status)
+	}
+	// Events about a device that does not exist are acknowledged and ignored.
+	h.deliver(events.DeviceConnected, h.ns+"/ghost", &events.DeviceConnectedData{Namespace: h.ns, Device: "ghost", Gateway: "g"})
+}

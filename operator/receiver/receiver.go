@@ -1,0 +1,305 @@
+// Package receiver is the operator's CloudEvents endpoint (a Trigger subscriber): it
+// turns pipeline and gateway events into Application and Device status. It writes only
+// on transitions (built, validated, connected, an application's state on a device...)
+// and refreshes lastSeen at a coarse interval, never per heartbeat.
+package receiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/rollout"
+)
+
+// Finalizer keeps an Application until its removal from the devices was dispatched.
+const Finalizer = "wasmbed.dev/remove-from-devices"
+
+// DefaultSeenInterval is how stale status.lastSeen may get before a device.seen event
+// refreshes it.
+const DefaultSeenInterval = 5 * time.Minute
+
+// Receiver applies events to status.
+type Receiver struct {
+	// Client writes Applications and Devices.
+	Client client.Client
+	// Reader reads them; use an uncached reader so a retry after a conflict sees the
+	// latest object (default Client).
+	Reader client.Reader
+	// SeenInterval is the lastSeen refresh interval (default DefaultSeenInterval).
+	SeenInterval time.Duration
+	// Now returns the current time (tests set it).
+	Now func() time.Time
+}
+
+func (r *Receiver) reader() client.Reader {
+	if r.Reader != nil {
+		return r.Reader
+	}
+	return r.Client
+}
+
+func (r *Receiver) now() metav1.Time {
+	if r.Now != nil {
+		return metav1.NewTime(r.Now())
+	}
+	return metav1.Now()
+}
+
+// Handle applies one event. Events about objects that no longer exist, or about an
+// older generation, are acknowledged and ignored.
+func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.Event, error) {
+	p, err := events.Decode(e)
+	if err != nil {
+		return nil, err
+	}
+	switch d := p.(type) {
+	case *events.ModuleBuiltData:
+		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			app.Status.MarkBuilt(app.Generation, v1.BuildStatus{
+				Digest: d.Digest, Size: d.Size, Toolchain: d.Toolchain, LogTail: d.LogTail,
+				SourceHash: SourceHash(app.Spec.Source),
+			})
+		})
+	case *events.BuildFailedData:
+		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			reason := v1.ReasonBuildFailed
+			if d.Reason == "SourceNotFound" {
+				reason = v1.ReasonSourceNotFound
+			}
+			app.Status.MarkBuildFailed(app.Generation, reason, d.Message)
+		})
+	case *events.ModuleValidatedData:
+		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			app.Status.MarkValidated(app.Generation, validation(d.Digest, true, d.Report))
+			// The dispatch function starts step 0 on this same event.
+			now := r.now()
+			app.Status.MarkRollingOut(app.Generation, v1.RolloutStatus{
+				Digest: d.Digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)),
+				ConfigHash: ConfigHash(app.Spec.Config), RequestedAt: &now,
+			})
+		})
+	case *events.ModuleRejectedData:
+		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			app.Status.MarkRejected(app.Generation, validation(d.Digest, false, d.Report))
+		})
+	case *events.DeploymentDispatchedData:
+		if d.Remove {
+			err = r.removeFinalizer(ctx, d.Application)
+			break
+		}
+		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			ro := app.Status.Rollout
+			if ro == nil || ro.Digest != d.Digest || ro.Step != d.Step {
+				return
+			}
+			n := 0
+			for _, b := range d.Batches {
+				n += b.Devices
+			}
+			ro.Dispatched = int32(n)
+		})
+	case *events.DeploymentResultData:
+		err = r.updateDevice(ctx, d.Application.Namespace, d.Device, func(dev *v1.Device) {
+			setApp(dev, d.Application.Name, d.Digest, d.State, d.Message)
+		})
+	case *events.DeviceConnectedData:
+		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+			dev.Status.MarkConnected(dev.Generation, d.Gateway, r.now())
+			dev.Status.FirmwareVersion = d.FirmwareVersion
+			dev.Status.Capabilities = &v1.DeviceCapabilities{RAMBytes: d.RAMBytes, FlashBytes: d.FlashBytes, MaxModuleBytes: d.MaxModuleBytes, ABIVersion: d.ABIVersion}
+			reported := map[string]bool{}
+			for _, a := range d.Applications {
+				reported[a.Name] = true
+				setApp(dev, a.Name, a.Digest, a.State, "")
+			}
+			// Applications the device no longer has are gone from its status too.
+			kept := dev.Status.Applications[:0]
+			for _, a := range dev.Status.Applications {
+				if reported[a.Name] {
+					kept = append(kept, a)
+				}
+			}
+			dev.Status.Applications = kept
+		})
+	case *events.DeviceDisconnectedData:
+		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+			dev.Status.MarkDisconnected(dev.Generation, r.now(), fmt.Sprintf("session closed by gateway %s: %s", d.Gateway, d.Reason))
+		})
+	case *events.DeviceSeenData:
+		err = r.seen(ctx, d)
+	case *events.DeviceTelemetryData:
+		// Telemetry is for the console and user sinks; it never touches the apiserver.
+	default:
+		// Events the operator does not act on (requests meant for functions).
+	}
+	return nil, err
+}
+
+// updateApp applies mutate to the Application's status, with optimistic locking, if the
+// event is about its current generation.
+func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func(*v1.Application)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var app v1.Application
+		err := r.reader().Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get application %s: %w", ref.Subject(), err)
+		}
+		if app.Generation != ref.Generation || app.Status.ObservedGeneration != ref.Generation {
+			log.FromContext(ctx).V(1).Info("stale event ignored", "application", ref.Subject(), "eventGeneration", ref.Generation, "generation", app.Generation)
+			return nil
+		}
+		mutate(&app)
+		if err := r.Client.Status().Update(ctx, &app); err != nil {
+			return fmt.Errorf("update application %s status: %w", ref.Subject(), err)
+		}
+		return nil
+	})
+}
+
+func (r *Receiver) updateDevice(ctx context.Context, ns, name string, mutate func(*v1.Device)) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var dev v1.Device
+		err := r.reader().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dev)
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get device %s/%s: %w", ns, name, err)
+		}
+		mutate(&dev)
+		if err := r.Client.Status().Update(ctx, &dev); err != nil {
+			return fmt.Errorf("update device %s/%s status: %w", ns, name, err)
+		}
+		return nil
+	})
+}
+
+// seen refreshes lastSeen of the listed devices whose lastSeen is older than the
+// interval: at most one write per device per interval, whatever the heartbeat rate.
+func (r *Receiver) seen(ctx context.Context, d *events.DeviceSeenData) error {
+	interval := r.SeenInterval
+	if interval <= 0 {
+		interval = DefaultSeenInterval
+	}
+	now := r.now()
+	var errs []error
+	for _, nn := range d.Devices {
+		ns, name, _ := strings.Cut(nn, "/")
+		var dev v1.Device
+		if err := r.reader().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dev); err != nil {
+			if !apierrors.IsNotFound(err) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if dev.Status.LastSeen != nil && now.Sub(dev.Status.LastSeen.Time) < interval {
+			continue
+		}
+		base := dev.DeepCopy()
+		dev.Status.LastSeen = &now
+		if err := r.Client.Status().Patch(ctx, &dev, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("refresh lastSeen of %s: %w", nn, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var app v1.Application
+		err := r.reader().Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
+		if apierrors.IsNotFound(err) || (err == nil && app.DeletionTimestamp == nil) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get application %s: %w", ref.Subject(), err)
+		}
+		if !controllerutil.RemoveFinalizer(&app, Finalizer) {
+			return nil
+		}
+		if err := r.Client.Update(ctx, &app); err != nil {
+			return fmt.Errorf("remove finalizer of %s: %w", ref.Subject(), err)
+		}
+		return nil
+	})
+}
+
+// setApp records an application's state on a device; Removed deletes the entry.
+func setApp(dev *v1.Device, name, digest, state, msg string) {
+	st := appState(state)
+	i := -1
+	for j, a := range dev.Status.Applications {
+		if a.Name == name {
+			i = j
+		}
+	}
+	if st == v1.AppRemoved {
+		if i >= 0 {
+			dev.Status.Applications = append(dev.Status.Applications[:i], dev.Status.Applications[i+1:]...)
+		}
+		return
+	}
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	entry := v1.DeviceApplication{Name: name, Digest: digest, State: st, Message: msg}
+	if i >= 0 {
+		dev.Status.Applications[i] = entry
+		return
+	}
+	if len(dev.Status.Applications) < 32 {
+		dev.Status.Applications = append(dev.Status.Applications, entry)
+	}
+}
+
+// appState maps a state name from the protocol or an event to the API's enum.
+func appState(s string) v1.AppState {
+	switch strings.ToLower(s) {
+	case "pending":
+		return v1.AppPending
+	case "transferring", "receiving":
+		return v1.AppTransferring
+	case "received":
+		return v1.AppReceived
+	case "running":
+		return v1.AppRunning
+	case "stopped":
+		return v1.AppStopped
+	case "exited":
+		return v1.AppExited
+	case "removed":
+		return v1.AppRemoved
+	default:
+		return v1.AppFailed
+	}
+}
+
+func validation(digest string, passed bool, rep events.ValidationReport) v1.ValidationStatus {
+	v := v1.ValidationStatus{Digest: digest, Passed: passed}
+	for i, r := range rep.Reasons {
+		if i == 32 {
+			break
+		}
+		v.Reasons = append(v.Reasons, r)
+	}
+	for _, b := range rep.Boards {
+		v.Boards = append(v.Boards, v1.BoardFit{Board: b.Board, Fits: b.Fits, MemoryBytes: b.MemoryBytes, Message: b.Message})
+	}
+	return v
+}
