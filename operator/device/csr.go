@@ -1,0 +1,271 @@
+package device
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/pki"
+)
+
+// Reasons of the Approved, Denied and Failed conditions this package puts on
+// CertificateSigningRequests, and of the Events that go with them.
+const (
+	// ReasonDeviceExists approves a request for a Device that exists and is enabled.
+	ReasonDeviceExists = "WasmbedDeviceExists"
+	// ReasonDeviceNotFound denies a request for a Device that does not exist.
+	ReasonDeviceNotFound = "WasmbedDeviceNotFound"
+	// ReasonDeviceDisabled denies a request for a Device with spec.disabled set.
+	ReasonDeviceDisabled = "WasmbedDeviceDisabled"
+	// ReasonInvalidRequest denies a request that is unparseable, badly signed, does not
+	// carry exactly one wasmbed://<namespace>/<device> URI SAN, or asks for usages other
+	// than client auth.
+	ReasonInvalidRequest = "WasmbedInvalidRequest"
+	// ReasonUnsupportedKey denies a request whose key is not ECDSA P-256.
+	ReasonUnsupportedKey = "WasmbedUnsupportedKey"
+	// ReasonSignFailed marks an approved request that cannot be signed (Failed condition).
+	ReasonSignFailed = "WasmbedSignFailed"
+)
+
+// allowedUsages are the key usages a device may ask for; client auth is required.
+var allowedUsages = []certificatesv1.KeyUsage{
+	certificatesv1.UsageClientAuth,
+	certificatesv1.UsageDigitalSignature,
+	certificatesv1.UsageKeyEncipherment,
+}
+
+// refusal is why a request is denied: a CSR condition reason and a message.
+type refusal struct {
+	reason, message string
+}
+
+// inspect checks a request against the signer's rules and returns the identity it
+// asks for, or why it must be refused.
+func inspect(csr *certificatesv1.CertificateSigningRequest) (pki.Identity, *refusal) {
+	bad := func(format string, args ...any) (pki.Identity, *refusal) {
+		return pki.Identity{}, &refusal{ReasonInvalidRequest, fmt.Sprintf(format, args...)}
+	}
+	block, _ := pem.Decode(csr.Spec.Request)
+	if block == nil {
+		return bad("spec.request holds no PEM certificate request")
+	}
+	req, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return bad("spec.request: %v", err)
+	}
+	if key, ok := req.PublicKey.(*ecdsa.PublicKey); !ok || key.Curve != elliptic.P256() {
+		name := req.PublicKeyAlgorithm.String()
+		if ok {
+			name += " " + key.Curve.Params().Name
+		}
+		return pki.Identity{}, &refusal{ReasonUnsupportedKey, fmt.Sprintf("the request's key is %s; devices must use ECDSA P-256", name)}
+	}
+	if _, err := pki.ParseCSR(csr.Spec.Request); err != nil {
+		return bad("spec.request: %v", err)
+	}
+	if len(req.URIs) != 1 {
+		return bad("the request carries %d URI SANs; it must carry exactly one, %s://<namespace>/<device>", len(req.URIs), pki.URIScheme)
+	}
+	id, err := pki.ParseIdentityURI(req.URIs[0])
+	if err != nil {
+		return bad("%v", err)
+	}
+	if !slices.Contains(csr.Spec.Usages, certificatesv1.UsageClientAuth) {
+		return bad("spec.usages must include %q", certificatesv1.UsageClientAuth)
+	}
+	for _, u := range csr.Spec.Usages {
+		if !slices.Contains(allowedUsages, u) {
+			return bad("spec.usages: %q is not allowed; a device certificate is for client auth only", u)
+		}
+	}
+	return id, nil
+}
+
+// requestedIdentity returns the identity in a request's URI SAN without judging the
+// rest of it, for indexing and mapping.
+func requestedIdentity(csr *certificatesv1.CertificateSigningRequest) (pki.Identity, bool) {
+	if csr.Spec.SignerName != pki.SignerName {
+		return pki.Identity{}, false
+	}
+	block, _ := pem.Decode(csr.Spec.Request)
+	if block == nil {
+		return pki.Identity{}, false
+	}
+	req, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil || len(req.URIs) != 1 {
+		return pki.Identity{}, false
+	}
+	id, err := pki.ParseIdentityURI(req.URIs[0])
+	return id, err == nil
+}
+
+func hasCondition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType) bool {
+	for _, c := range csr.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+// settled reports whether nothing is left to do for a request: it was denied, failed
+// or already has its certificate.
+func settled(csr *certificatesv1.CertificateSigningRequest) bool {
+	return len(csr.Status.Certificate) > 0 ||
+		hasCondition(csr, certificatesv1.CertificateDenied) ||
+		hasCondition(csr, certificatesv1.CertificateFailed)
+}
+
+func addCondition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType, reason, msg string) {
+	now := metav1.Now()
+	csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+		Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: msg,
+		LastUpdateTime: now, LastTransitionTime: now,
+	})
+}
+
+// csrReconciler approves or denies wasmbed.dev/device requests and signs approved ones,
+// as kube-controller-manager's approver and signer controllers do for theirs.
+type csrReconciler struct {
+	client   client.Client
+	reader   client.Reader
+	recorder record.EventRecorder
+	ca       *caSource
+	opts     Options
+}
+
+// Reconcile moves one request to Denied, or to Approved and issued.
+func (r *csrReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var csr certificatesv1.CertificateSigningRequest
+	if err := r.client.Get(ctx, req.NamespacedName, &csr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if csr.Spec.SignerName != pki.SignerName || settled(&csr) {
+		return ctrl.Result{}, nil
+	}
+	// Decide on a live read: the cache may not show this controller's own last write
+	// yet, and acting on it would approve or sign a second time.
+	if err := r.reader.Get(ctx, req.NamespacedName, &csr); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if settled(&csr) {
+		return ctrl.Result{}, nil
+	}
+	if !hasCondition(&csr, certificatesv1.CertificateApproved) {
+		approved, err := r.decide(ctx, &csr)
+		if err != nil || !approved {
+			return ctrl.Result{}, err
+		}
+	}
+	return ctrl.Result{}, r.sign(ctx, &csr)
+}
+
+// decide approves the request when its Device exists and is enabled and denies it
+// otherwise. It reports whether the request was approved.
+func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) (bool, error) {
+	logger := log.FromContext(ctx)
+	id, why := inspect(csr)
+	var dev *v1.Device
+	if why == nil {
+		dev = &v1.Device{}
+		err := r.reader.Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, dev)
+		switch {
+		case apierrors.IsNotFound(err):
+			dev = nil
+			why = &refusal{ReasonDeviceNotFound, fmt.Sprintf("no Device %s: create it before the device enrolls", id)}
+		case err != nil:
+			return false, fmt.Errorf("get device %s: %w", id, err)
+		case dev.DeletionTimestamp != nil:
+			why = &refusal{ReasonDeviceNotFound, fmt.Sprintf("Device %s is being deleted", id)}
+		case dev.Spec.Disabled:
+			why = &refusal{ReasonDeviceDisabled, fmt.Sprintf("Device %s has spec.disabled set", id)}
+		}
+	}
+
+	if why != nil {
+		addCondition(csr, certificatesv1.CertificateDenied, why.reason, why.message)
+		if err := r.client.SubResource("approval").Update(ctx, csr); err != nil {
+			return false, fmt.Errorf("deny %s: %w", csr.Name, err)
+		}
+		logger.Info("denied certificate signing request", "reason", why.reason, "message", why.message)
+		r.recorder.Event(csr, corev1.EventTypeWarning, why.reason, why.message)
+		if dev != nil {
+			r.recorder.Eventf(dev, corev1.EventTypeWarning, why.reason, "denied CertificateSigningRequest %s: %s", csr.Name, why.message)
+		}
+		return false, nil
+	}
+
+	msg := fmt.Sprintf("Device %s exists", id)
+	addCondition(csr, certificatesv1.CertificateApproved, ReasonDeviceExists, msg)
+	if err := r.client.SubResource("approval").Update(ctx, csr); err != nil {
+		return false, fmt.Errorf("approve %s: %w", csr.Name, err)
+	}
+	logger.Info("approved certificate signing request", "device", id.String())
+	r.recorder.Event(csr, corev1.EventTypeNormal, ReasonDeviceExists, "approved: "+msg)
+	return true, nil
+}
+
+// sign issues the certificate of an approved request into status.certificate. A
+// request that cannot be signed gets a Failed condition instead.
+func (r *csrReconciler) sign(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) error {
+	logger := log.FromContext(ctx)
+	ca, err := r.ca.get(ctx)
+	if err != nil {
+		r.recorder.Event(csr, corev1.EventTypeWarning, ReasonSignFailed, err.Error())
+		return fmt.Errorf("sign %s: %w", csr.Name, err)
+	}
+	// The request may have been approved by someone else: check it all the same.
+	id, why := inspect(csr)
+	var certPEM []byte
+	if why == nil {
+		signer := pki.NewSigner(ca, sameIdentity).WithValidity(r.opts.validity(csr.Spec.ExpirationSeconds))
+		certPEM, err = signer.Sign(ctx, csr.Spec.Request, id)
+		switch {
+		case ctx.Err() != nil:
+			return fmt.Errorf("sign %s: %w", csr.Name, err)
+		case err != nil:
+			why = &refusal{ReasonSignFailed, err.Error()}
+		}
+	}
+	if why != nil {
+		addCondition(csr, certificatesv1.CertificateFailed, why.reason, why.message)
+		if err := r.client.Status().Update(ctx, csr); err != nil {
+			return fmt.Errorf("mark %s failed: %w", csr.Name, err)
+		}
+		logger.Info("could not sign an approved certificate signing request", "reason", why.reason, "message", why.message)
+		r.recorder.Event(csr, corev1.EventTypeWarning, why.reason, why.message)
+		return nil
+	}
+	csr.Status.Certificate = certPEM
+	if err := r.client.Status().Update(ctx, csr); err != nil {
+		return fmt.Errorf("store certificate of %s: %w", csr.Name, err)
+	}
+	logger.Info("issued device certificate", "device", id.String())
+	r.recorder.Eventf(csr, corev1.EventTypeNormal, v1.ReasonCertificateIssued, "issued a certificate for %s", id.URI())
+	return nil
+}
+
+// sameIdentity is the Signer's last check: the identity signed is the one the request
+// names in its URI SAN, never another.
+var sameIdentity = pki.ApproverFunc(func(_ context.Context, req pki.SignRequest) error {
+	if len(req.CSR.URIs) != 1 || req.CSR.URIs[0].String() != req.Identity.URI().String() {
+		return errors.New("the request does not name the identity being signed")
+	}
+	return nil
+})

@@ -1,0 +1,654 @@
+package device
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+)
+
+var (
+	env *testenv.Env
+	ca  *pki.CA
+)
+
+// TestMain starts one apiserver and one manager running this package's controllers,
+// with the CA read from a Secret as in a cluster.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	logger := logr.Discard()
+	if testing.Verbose() {
+		logger = funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{})
+	}
+	ctrl.SetLogger(logger)
+
+	var err error
+	if env, err = testenv.StartEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "start test apiserver:", err)
+		return 1
+	}
+	defer env.Stop()
+	if ca, err = pki.NewCA("test CA", 0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := setupCASecret(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: CacheByObject()},
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	if err := SetupWithManager(mgr, Options{CASecret: types.NamespacedName{Namespace: "wasmbed-system", Name: "wasmbed-ca"}}); err != nil {
+		fmt.Fprintln(os.Stderr, "setup:", err)
+		return 1
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "manager:", err)
+		return 1
+	}
+	return code
+}
+
+// setupCASecret stores the test CA the way cert-manager stores a CA: tls.crt, tls.key.
+func setupCASecret(ctx context.Context) error {
+	keyPEM, err := pki.EncodeKeyPEM(ca.Key)
+	if err != nil {
+		return err
+	}
+	for _, o := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "wasmbed-system"}},
+		&corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "wasmbed-system", Name: "wasmbed-ca"},
+			Type:       corev1.SecretTypeTLS,
+			Data:       map[string][]byte{corev1.TLSCertKey: ca.CertPEM(), corev1.TLSPrivateKeyKey: keyPEM},
+		},
+	} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var nsCounter atomic.Int32
+
+// namespace creates a fresh namespace for one test.
+func namespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("dev-%d", nsCounter.Add(1))
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// eventually polls check until it returns nil, failing the test with its last error
+// after timeout.
+func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not true after %v: %v", what, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func createDevice(t *testing.T, ns, name string, mutate func(*v1.Device)) *v1.Device {
+	t.Helper()
+	dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: v1.DeviceSpec{Board: "virtual"}}
+	if mutate != nil {
+		mutate(dev)
+	}
+	if err := env.Client.Create(context.Background(), dev); err != nil {
+		t.Fatalf("create device: %v", err)
+	}
+	return dev
+}
+
+// request describes a CertificateSigningRequest a test sends.
+type request struct {
+	key        crypto.Signer
+	uris       []string
+	signer     string
+	usages     []certificatesv1.KeyUsage
+	expiration *int32
+}
+
+func p256(t *testing.T) crypto.Signer {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func createCSR(t *testing.T, r request) *certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	if r.key == nil {
+		r.key = p256(t)
+	}
+	if r.signer == "" {
+		r.signer = pki.SignerName
+	}
+	if r.usages == nil {
+		r.usages = []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}
+	}
+	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "device"}}
+	for _, s := range r.uris {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, u)
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, r.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr := &certificatesv1.CertificateSigningRequest{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "device-"},
+		Spec: certificatesv1.CertificateSigningRequestSpec{
+			Request:           pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
+			SignerName:        r.signer,
+			Usages:            r.usages,
+			ExpirationSeconds: r.expiration,
+		},
+	}
+	if err := env.Client.Create(context.Background(), csr); err != nil {
+		t.Fatalf("create csr: %v", err)
+	}
+	return csr
+}
+
+func getCSR(name string) (*certificatesv1.CertificateSigningRequest, error) {
+	var csr certificatesv1.CertificateSigningRequest
+	err := env.Client.Get(context.Background(), types.NamespacedName{Name: name}, &csr)
+	return &csr, err
+}
+
+func condition(csr *certificatesv1.CertificateSigningRequest, t certificatesv1.RequestConditionType) *certificatesv1.CertificateSigningRequestCondition {
+	for i, c := range csr.Status.Conditions {
+		if c.Type == t {
+			return &csr.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// waitIssued waits for the request to be approved and to have its certificate.
+func waitIssued(t *testing.T, name string) *certificatesv1.CertificateSigningRequest {
+	t.Helper()
+	var csr *certificatesv1.CertificateSigningRequest
+	eventually(t, 20*time.Second, "csr "+name+" issued", func() (err error) {
+		if csr, err = getCSR(name); err != nil {
+			return err
+		}
+		if len(csr.Status.Certificate) == 0 {
+			return fmt.Errorf("no certificate yet; conditions %+v", csr.Status.Conditions)
+		}
+		return nil
+	})
+	return csr
+}
+
+// waitDevice waits until check accepts the Device.
+func waitDevice(t *testing.T, ns, name, what string, check func(*v1.Device) error) *v1.Device {
+	t.Helper()
+	var dev v1.Device
+	eventually(t, 20*time.Second, what, func() error {
+		if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, &dev); err != nil {
+			return err
+		}
+		return check(&dev)
+	})
+	return &dev
+}
+
+func hasPhase(p v1.DevicePhase) func(*v1.Device) error {
+	return func(d *v1.Device) error {
+		if d.Status.Phase != p {
+			return fmt.Errorf("phase %q, want %q; conditions %+v", d.Status.Phase, p, d.Status.Conditions)
+		}
+		return nil
+	}
+}
+
+func TestEnrollExistingDevice(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	createDevice(t, ns, "board-1", nil)
+	dev := waitDevice(t, ns, "board-1", "new device is Pending", hasPhase(v1.DevicePending))
+	if c := meta.FindStatusCondition(dev.Status.Conditions, v1.ConditionEnrolled); c == nil || c.Reason != v1.ReasonAwaitingCSR {
+		t.Fatalf("Enrolled condition of a new device = %+v, want reason %s", c, v1.ReasonAwaitingCSR)
+	}
+	if dev.Status.ObservedGeneration != dev.Generation {
+		t.Errorf("observedGeneration %d, want %d", dev.Status.ObservedGeneration, dev.Generation)
+	}
+
+	// A session reported by the receiver meanwhile: these fields are not ours to touch.
+	base := dev.DeepCopy()
+	seen := metav1.NewTime(time.Now().Truncate(time.Second))
+	dev.Status.MarkConnected(dev.Generation, ns+"/gw", seen)
+	dev.Status.FirmwareVersion = "1.2.3"
+	dev.Status.Applications = []v1.DeviceApplication{{Name: "blink", State: v1.AppRunning}}
+	if err := env.Client.Status().Patch(ctx, dev, client.MergeFrom(base)); err != nil {
+		t.Fatal(err)
+	}
+
+	key := p256(t)
+	csr := createCSR(t, request{key: key, uris: []string{"wasmbed://" + ns + "/board-1"}, expiration: ptr.To[int32](3600)})
+	csr = waitIssued(t, csr.Name)
+	approved := condition(csr, certificatesv1.CertificateApproved)
+	if approved == nil || approved.Reason != ReasonDeviceExists || approved.Status != corev1.ConditionTrue {
+		t.Fatalf("Approved condition = %+v, want reason %s", approved, ReasonDeviceExists)
+	}
+
+	cert, err := pki.ParseCertificatePEM(csr.Status.Certificate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: ca.Pool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("certificate does not verify against the CA: %v", err)
+	}
+	if len(cert.URIs) != 1 || cert.URIs[0].String() != "wasmbed://"+ns+"/board-1" {
+		t.Fatalf("certificate URI SANs = %v", cert.URIs)
+	}
+	if !cert.PublicKey.(*ecdsa.PublicKey).Equal(key.Public()) {
+		t.Fatal("certificate is not for the request's key")
+	}
+	if life := time.Until(cert.NotAfter); life > time.Hour || life < 55*time.Minute {
+		t.Errorf("certificate lives %v, want the hour asked by expirationSeconds", life)
+	}
+
+	var sec corev1.Secret
+	eventually(t, 20*time.Second, "identity secret written", func() error {
+		return env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: "board-1-identity"}, &sec)
+	})
+	if string(sec.Data[SecretCertKey]) != string(csr.Status.Certificate) || string(sec.Data[SecretCAKey]) != string(ca.CertPEM()) {
+		t.Errorf("secret data keys %v do not hold the certificate and the CA", keys(sec.Data))
+	}
+	if _, ok := sec.Data[corev1.TLSPrivateKeyKey]; ok || sec.Type != corev1.SecretTypeOpaque {
+		t.Errorf("secret type %s with keys %v, want Opaque without a key", sec.Type, keys(sec.Data))
+	}
+	if sec.Labels[DeviceLabel] != "board-1" {
+		t.Errorf("secret labels %v", sec.Labels)
+	}
+	if ref := metav1.GetControllerOf(&sec); ref == nil || ref.Kind != "Device" || ref.Name != "board-1" {
+		t.Errorf("secret controller %+v, want the Device", ref)
+	}
+
+	dev = waitDevice(t, ns, "board-1", "device enrolled", func(d *v1.Device) error {
+		if !meta.IsStatusConditionTrue(d.Status.Conditions, v1.ConditionEnrolled) {
+			return fmt.Errorf("conditions %+v", d.Status.Conditions)
+		}
+		return nil
+	})
+	if dev.Status.CertificateNotAfter == nil || !dev.Status.CertificateNotAfter.Time.Equal(cert.NotAfter) {
+		t.Errorf("certificateNotAfter %v, want %v", dev.Status.CertificateNotAfter, cert.NotAfter)
+	}
+	if dev.Status.Phase != v1.DeviceConnected || dev.Status.Gateway != ns+"/gw" || dev.Status.FirmwareVersion != "1.2.3" ||
+		len(dev.Status.Applications) != 1 || !dev.Status.LastSeen.Equal(&seen) {
+		t.Errorf("the receiver's status fields were changed: %+v", dev.Status)
+	}
+
+	// Idempotence: reconciling again signs nothing and writes nothing.
+	csrs, devices := directReconcilers()
+	if _, err := csrs.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Name: csr.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := devices.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "board-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	after, err := getCSR(csr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.ResourceVersion != csr.ResourceVersion || len(after.Status.Conditions) != 1 {
+		t.Errorf("re-reconciling changed the request: %+v", after.Status.Conditions)
+	}
+	var sec2 corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(&sec), &sec2); err != nil {
+		t.Fatal(err)
+	}
+	if sec2.ResourceVersion != sec.ResourceVersion {
+		t.Error("re-reconciling rewrote the identity secret")
+	}
+	var dev2 v1.Device
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(dev), &dev2); err != nil {
+		t.Fatal(err)
+	}
+	if dev2.ResourceVersion != dev.ResourceVersion {
+		t.Error("re-reconciling rewrote the device status")
+	}
+
+	// Renewal: a second request replaces the certificate in the Secret.
+	csr2 := waitIssued(t, createCSR(t, request{key: key, uris: []string{"wasmbed://" + ns + "/board-1"}}).Name)
+	eventually(t, 20*time.Second, "renewed certificate stored", func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(&sec), &sec2); err != nil {
+			return err
+		}
+		if string(sec2.Data[SecretCertKey]) != string(csr2.Status.Certificate) {
+			return fmt.Errorf("secret still holds the first certificate")
+		}
+		return nil
+	})
+	waitDevice(t, ns, "board-1", "certificateNotAfter follows the renewal", func(d *v1.Device) error {
+		if d.Status.CertificateNotAfter == nil || time.Until(d.Status.CertificateNotAfter.Time) < 300*24*time.Hour {
+			return fmt.Errorf("certificateNotAfter %v", d.Status.CertificateNotAfter)
+		}
+		return nil
+	})
+}
+
+// directReconcilers returns reconcilers that work on the live API, for calling
+// Reconcile by hand.
+func directReconcilers() (*csrReconciler, *deviceReconciler) {
+	src := &caSource{ca: ca}
+	rec := record.NewFakeRecorder(100)
+	return &csrReconciler{client: env.Client, reader: env.Client, recorder: rec, ca: src},
+		&deviceReconciler{client: indexedLister{env.Client}, reader: env.Client, scheme: env.Scheme, recorder: rec, ca: src, now: time.Now}
+}
+
+// indexedLister answers the identity index by listing every request and filtering,
+// as the manager's cache does with its index.
+type indexedLister struct{ client.Client }
+
+func (l indexedLister) List(ctx context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	csrs, ok := list.(*certificatesv1.CertificateSigningRequestList)
+	var lo client.ListOptions
+	lo.ApplyOptions(opts)
+	if !ok || lo.FieldSelector == nil {
+		return l.Client.List(ctx, list, opts...)
+	}
+	want, _ := lo.FieldSelector.RequiresExactMatch(identityIndex)
+	if err := l.Client.List(ctx, csrs); err != nil {
+		return err
+	}
+	kept := csrs.Items[:0]
+	for _, c := range csrs.Items {
+		if got := indexIdentity(&c); len(got) == 1 && got[0] == want {
+			kept = append(kept, c)
+		}
+	}
+	csrs.Items = kept
+	return nil
+}
+
+func keys(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestRefusedRequests(t *testing.T) {
+	ns := namespace(t)
+	createDevice(t, ns, "present", nil)
+	createDevice(t, ns, "off", func(d *v1.Device) { d.Spec.Disabled = true })
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uri := func(name string) string { return "wasmbed://" + ns + "/" + name }
+
+	for _, tc := range []struct {
+		name    string
+		req     request
+		reason  string
+		message string
+	}{
+		{"missing device", request{uris: []string{uri("absent")}}, ReasonDeviceNotFound, "no Device " + ns + "/absent"},
+		{"disabled device", request{uris: []string{uri("off")}}, ReasonDeviceDisabled, "spec.disabled"},
+		{"two uris", request{uris: []string{uri("present"), uri("off")}}, ReasonInvalidRequest, "2 URI SANs"},
+		{"no uri", request{}, ReasonInvalidRequest, "0 URI SANs"},
+		{"other scheme", request{uris: []string{"spiffe://" + ns + "/present"}}, ReasonInvalidRequest, "scheme"},
+		{"extra path", request{uris: []string{uri("present") + "/x"}}, ReasonInvalidRequest, "exactly"},
+		{"rsa key", request{key: rsaKey, uris: []string{uri("present")}}, ReasonUnsupportedKey, "RSA"},
+		{"p-384 key", request{key: p384, uris: []string{uri("present")}}, ReasonUnsupportedKey, "P-384"},
+		{"server auth", request{uris: []string{uri("present")}, usages: []certificatesv1.KeyUsage{certificatesv1.UsageClientAuth, certificatesv1.UsageServerAuth}}, ReasonInvalidRequest, "server auth"},
+		{"no client auth", request{uris: []string{uri("present")}, usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature}}, ReasonInvalidRequest, "client auth"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			csr := createCSR(t, tc.req)
+			eventually(t, 20*time.Second, "csr denied", func() error {
+				got, err := getCSR(csr.Name)
+				if err != nil {
+					return err
+				}
+				c := condition(got, certificatesv1.CertificateDenied)
+				if c == nil {
+					return fmt.Errorf("not denied: %+v", got.Status.Conditions)
+				}
+				if c.Reason != tc.reason || !strings.Contains(c.Message, tc.message) {
+					t.Fatalf("denied with %s %q, want %s mentioning %q", c.Reason, c.Message, tc.reason, tc.message)
+				}
+				if len(got.Status.Certificate) > 0 || condition(got, certificatesv1.CertificateApproved) != nil {
+					t.Fatalf("a denied request was approved or issued: %+v", got.Status)
+				}
+				return nil
+			})
+		})
+	}
+
+	t.Run("another signer is left alone", func(t *testing.T) {
+		other := createCSR(t, request{uris: []string{uri("present")}, signer: "example.com/other"})
+		// A request of ours sent after it is settled first or meanwhile; then the
+		// controller has had its chance at the other one too.
+		ours := createCSR(t, request{uris: []string{uri("absent")}})
+		eventually(t, 20*time.Second, "sentinel denied", func() error {
+			got, err := getCSR(ours.Name)
+			if err != nil {
+				return err
+			}
+			if condition(got, certificatesv1.CertificateDenied) == nil {
+				return fmt.Errorf("not denied yet")
+			}
+			return nil
+		})
+		csrs, _ := directReconcilers()
+		if _, err := csrs.Reconcile(context.Background(), ctrl.Request{NamespacedName: types.NamespacedName{Name: other.Name}}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := getCSR(other.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Status.Conditions) != 0 || len(got.Status.Certificate) != 0 || got.ResourceVersion != other.ResourceVersion {
+			t.Fatalf("a request for another signer was touched: %+v", got.Status)
+		}
+	})
+}
+
+func TestApprovedElsewhereButInvalidFails(t *testing.T) {
+	// A human may approve a request the approver would deny; the signer then refuses
+	// to sign it and marks it Failed rather than issuing a certificate. The request
+	// uses another signer name so that the running controller keeps out of the way.
+	ctx := context.Background()
+	ns := namespace(t)
+	csr := createCSR(t, request{uris: []string{"wasmbed://" + ns + "/a", "wasmbed://" + ns + "/b"}, signer: "example.com/test"})
+	addCondition(csr, certificatesv1.CertificateApproved, "AdminApproved", "approved by hand")
+	if err := env.Client.SubResource("approval").Update(ctx, csr); err != nil {
+		t.Fatal(err)
+	}
+	csrs, _ := directReconcilers()
+	if err := csrs.sign(ctx, csr); err != nil {
+		t.Fatal(err)
+	}
+	got, err := getCSR(csr.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Status.Certificate) > 0 {
+		t.Fatal("an invalid request was signed")
+	}
+	if c := condition(got, certificatesv1.CertificateFailed); c == nil || c.Reason != ReasonInvalidRequest {
+		t.Fatalf("conditions %+v, want Failed with %s", got.Status.Conditions, ReasonInvalidRequest)
+	}
+}
+
+func TestDisabledDevice(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	createDevice(t, ns, "d", func(d *v1.Device) { d.Spec.Disabled = true })
+	dev := waitDevice(t, ns, "d", "disabled device marked", func(d *v1.Device) error {
+		c := meta.FindStatusCondition(d.Status.Conditions, v1.ConditionReady)
+		if c == nil || c.Reason != v1.ReasonDisabled {
+			return fmt.Errorf("Ready %+v", c)
+		}
+		return nil
+	})
+	dev.Spec.Disabled = false
+	if err := env.Client.Update(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	waitDevice(t, ns, "d", "re-enabled device", func(d *v1.Device) error {
+		c := meta.FindStatusCondition(d.Status.Conditions, v1.ConditionConnected)
+		if c == nil || c.Reason != v1.ReasonReenabled || d.Status.ObservedGeneration != d.Generation {
+			return fmt.Errorf("Connected %+v, observedGeneration %d", c, d.Status.ObservedGeneration)
+		}
+		return nil
+	})
+}
+
+func TestForeignSecretIsLeftAlone(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	// A Secret someone else made (e.g. with `wasmbed pki device`), holding a valid
+	// certificate and its key: the Device counts as enrolled and the Secret is kept.
+	id := pki.Identity{Namespace: ns, Name: "cli"}
+	certPEM, keyPEM, err := ca.IssueDevice(id, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "cli-creds"},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}
+	if err := env.Client.Create(ctx, sec); err != nil {
+		t.Fatal(err)
+	}
+	createDevice(t, ns, "cli", func(d *v1.Device) { d.Spec.Identity = &v1.DeviceIdentity{SecretName: "cli-creds"} })
+	waitDevice(t, ns, "cli", "enrolled from the existing secret", hasPhase(v1.DeviceEnrolled))
+
+	waitIssued(t, createCSR(t, request{uris: []string{"wasmbed://" + ns + "/cli"}}).Name)
+	var events corev1.EventList
+	eventually(t, 20*time.Second, "warning event about the foreign secret", func() error {
+		if err := env.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		for _, e := range events.Items {
+			if e.Reason == ReasonSecretNotOwned {
+				return nil
+			}
+		}
+		return fmt.Errorf("no %s event among %d", ReasonSecretNotOwned, len(events.Items))
+	})
+	var got corev1.Secret
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(sec), &got); err != nil {
+		t.Fatal(err)
+	}
+	if string(got.Data[corev1.TLSCertKey]) != string(certPEM) || got.ResourceVersion != sec.ResourceVersion {
+		t.Error("a Secret the Device does not own was rewritten")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	dir := t.TempDir()
+	if err := ca.Save(dir, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		ok   bool
+	}{
+		{"none", Options{}, false},
+		{"ca", Options{CA: ca}, true},
+		{"dir", Options{CADir: dir}, true},
+		{"missing dir", Options{CADir: t.TempDir()}, false},
+		{"two", Options{CA: ca, CADir: dir}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, err := newCASource(tc.opts, env.Client)
+			if (err == nil) != tc.ok {
+				t.Fatalf("newCASource: %v, want ok=%v", err, tc.ok)
+			}
+			if err == nil && !src.ca.Cert.Equal(ca.Cert) {
+				t.Fatal("loaded another CA")
+			}
+		})
+	}
+	sec := int32(60)
+	long := int32(10 * 365 * 24 * 3600)
+	o := Options{Validity: 48 * time.Hour}
+	for _, tc := range []struct {
+		in   *int32
+		want time.Duration
+	}{{nil, 48 * time.Hour}, {&sec, minValidity}, {&long, 48 * time.Hour}, {ptr.To[int32](7200), 2 * time.Hour}} {
+		if got := o.validity(tc.in); got != tc.want {
+			t.Errorf("validity(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
