@@ -87,6 +87,7 @@ static const call_case calls[] = {
     {"smallmem.wasm", "load", 1, {4096}, WASM_TRAP_MEM_OOB, 0, 0, 0, 4096, 0, 0},
     {"smallmem.wasm", "size", 0, {0}, WASM_OK, 1, 1, 0, 4096, 0, 0},
     {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 0xffffffffu, 0, 4096, 0, 0},
+    {"smallmem.wasm", "grow", 1, {0}, WASM_OK, 1, 1, 0, 4096, 0, 0},
     {"smallmem.wasm", "grow", 1, {1}, WASM_OK, 1, 1, 0, 2 * 65536, 0, 0},
     {"smallmem.wasm", "grow", 1, {2}, WASM_OK, 1, 0xffffffffu, 0, 4 * 65536, 0, 0},
 };
@@ -263,6 +264,24 @@ static void run_bins(void)
         CHECK(a.used <= sz, "arena overrun");
     }
     free(bin);
+
+    /* bytes the data segments need: lets a host size a short memory before instantiating */
+    bin = load_file("smallmem.wasm", &len);
+    if (bin) {
+        wasm_arena a;
+        wasm_module *m;
+        wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+        CHECK(wasm_module_load(bin, len, &a, &m) == WASM_OK, "smallmem load");
+        CHECK(wasm_module_data_end(m) == 104, "data end %u", (unsigned)wasm_module_data_end(m));
+        /* a backing smaller than the data is refused at instantiation */
+        wasm_config cfg;
+        wasm_instance *inst;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.mem_cap = 100;
+        wasm_err err = wasm_instantiate(m, &cfg, &a, 1000, &inst);
+        CHECK(err == WASM_TRAP_MEM_OOB, "short data: %s", wasm_err_str(err));
+        free(bin);
+    }
 }
 
 int main(int argc, char **argv)

@@ -576,7 +576,7 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             uint32_t delta = (uint32_t)sp[-1], old = m->pages;
             uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
             pc++;
-            if (np > m->max_pages || nb > m->cap) {
+            if (delta && (np > m->max_pages || nb > m->cap)) { /* growing by 0 always succeeds */
                 sp[-1] = 0xffffffffu;
                 NEXT;
             }
