@@ -262,3 +262,14 @@ type DeviceTelemetryData struct {
 	Payload     []byte `json:"payload" desc:"the published bytes, base64"`
 	DeviceTime  int64  `json:"deviceTimeMs,omitempty" desc:"the application's clock_ms when published"`
 }
+
+// Subscriptions lists, per consuming component, the event types it subscribes to:
+// each pair is one Knative Trigger (config/500-eventing/) and one trigger of the
+// embedded broker. Gateways subscribe to DeploymentRequested filtered on ExtGateway.
+var Subscriptions = map[string][]Type{
+	"compile":  {BuildRequested},
+	"validate": {ModuleBuilt},
+	"dispatch": {ModuleValidated, RolloutRequested},
+	"operator": {ModuleBuilt, BuildFailed, ModuleValidated, ModuleRejected, DeploymentDispatched,
+		DeploymentSucceeded, DeploymentFailed, DeviceConnected, DeviceDisconnected, DeviceSeen},
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/config"
 	"github.com/wasmbed/wasmbed/internal/controlplane"
+	"github.com/wasmbed/wasmbed/internal/embedded"
 )
 
 func init() {
@@ -26,6 +27,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	binDir := fs.String("bin-dir", os.Getenv("KUBEBUILDER_ASSETS"), "folder with kube-apiserver, etcd and kubectl (from hack/k8s-binaries.sh)")
 	apiPort := fs.Int("apiserver-port", controlplane.DefaultAPIServerPort, "loopback port of the kube-apiserver")
 	etcdPort := fs.Int("etcd-port", controlplane.DefaultEtcdPort, "loopback port of etcd (the next port is its peer port)")
+	devices := fs.Int("devices", 5, "number of virtual devices (sim-0, sim-1... in namespace default)")
+	verbose := fs.Bool("v", false, "debug logs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -36,12 +39,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	base := slog.New(slog.NewTextHandler(stderr, nil))
-	log := base.With("component", "dev")
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	logs := embedded.NewLogs(stderr, level)
+	log := logs.For("dev")
 
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Dir: abs, BinDir: *binDir, APIServerPort: *apiPort, EtcdPort: *etcdPort,
-		Logger: base.With("component", "controlplane"),
+		Logger: logs.For("apiserver"),
 	})
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
@@ -57,21 +64,34 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("control plane ready", "apiserver", cp.Endpoint(), "kubeconfig", cp.Kubeconfig())
 
+	p, err := embedded.Start(ctx, embedded.Config{
+		REST: cp.RESTConfig(), Dir: abs, Ports: embedded.DefaultPorts(), Devices: *devices, Logs: logs,
+	})
+	if err != nil {
+		return fmt.Errorf("start platform: %w", err)
+	}
+	defer p.Stop()
+
 	kubectl := filepath.Join(*binDir, "kubectl")
+	examples, _ := filepath.Abs("examples")
 	fmt.Fprintf(stdout, `
-Wasmbed is running. In another terminal:
+Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices.
+In another terminal:
 
   export KUBECONFIG=%s
   alias kubectl=%s
-  kubectl get devices,applications,gateways
+  kubectl apply -f %s/blink-c.yaml
+  kubectl get applications,devices -w
 
-Ctrl-C stops everything; state is kept in %s.
-`, cp.Kubeconfig(), kubectl, abs)
+Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
+`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, cp.Kubeconfig(), kubectl, examples, abs)
 
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")
 		return nil
+	case <-p.Done():
+		return fmt.Errorf("platform stopped: %w", p.Err())
 	case why := <-cp.Exited():
 		return fmt.Errorf("control plane stopped: %s", why)
 	}

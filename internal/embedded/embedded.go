@@ -1,0 +1,457 @@
+// Package embedded runs the whole Wasmbed platform in one process on one machine, the
+// "embedded default" behind `make run`: the in-process broker, the compile, validate
+// and dispatch functions each behind its own HTTP server, the operator, a gateway and
+// virtual devices, against a real apiserver. Only the transport differs from a
+// cluster: the handlers are the ones Knative runs.
+package embedded
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	compile "github.com/wasmbed/wasmbed/functions/compile"
+	dispatch "github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/functions/serve"
+	validate "github.com/wasmbed/wasmbed/functions/validate"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/kube"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/broker"
+	"github.com/wasmbed/wasmbed/internal/devicesim"
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/sink"
+	"github.com/wasmbed/wasmbed/operator"
+)
+
+// Default ports of `wasmbed dev` (all on 127.0.0.1). Zero in Ports picks free ports.
+const (
+	DefaultBrokerPort      = 18080
+	DefaultCompilePort     = 18081
+	DefaultValidatePort    = 18082
+	DefaultDispatchPort    = 18083
+	DefaultOperatorPort    = 18084
+	DefaultGatewayPort     = 18443
+	DefaultGatewayHTTPPort = 18090
+)
+
+// GatewayName is the embedded gateway's Gateway object, "<namespace>/<name>".
+const GatewayName = "wasmbed-system/gateway"
+
+// Ports are the loopback ports of the components.
+type Ports struct {
+	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP int
+}
+
+// DefaultPorts returns the documented ports of `wasmbed dev`.
+func DefaultPorts() Ports {
+	return Ports{DefaultBrokerPort, DefaultCompilePort, DefaultValidatePort, DefaultDispatchPort,
+		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort}
+}
+
+// Config configures the platform.
+type Config struct {
+	// REST reaches the apiserver as an administrator.
+	REST *rest.Config
+	// Dir keeps state: the platform CA, the artifact store, the gateway's desired state.
+	Dir string
+	// Ports of the components; zero fields pick free ports.
+	Ports Ports
+	// Devices is the number of virtual devices, in namespace DeviceNamespace (default
+	// "default"), named sim-0, sim-1...; a Device object is created for each.
+	Devices         int
+	DeviceNamespace string
+	// Heartbeat and HeartbeatTimeout of the gateway (defaults 30 s and 90 s).
+	Heartbeat, HeartbeatTimeout time.Duration
+	// Resync is the operator's rollout resync period (default 5 s).
+	Resync time.Duration
+	// Logs gives each component its logger.
+	Logs *Logs
+}
+
+// Platform is a running embedded platform.
+type Platform struct {
+	cfg     Config
+	client  client.Client
+	ca      *pki.CA
+	store   artifacts.Store
+	gw      *gateway.Server
+	fleet   *devicesim.Fleet
+	addrs   map[string]string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	errOnce sync.Once
+	err     error
+	done    chan struct{}
+
+	sender *sink.HTTP   // to the broker ingress
+	gwHTTP net.Listener // reserved for the gateway's deploy API
+	opL    net.Listener // reserved for the operator's receiver
+}
+
+// Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
+// validate, dispatch, operator, gateway, gateway-http.
+func (p *Platform) Addr(component string) string { return p.addrs[component] }
+
+// Client returns a client of the apiserver with the Wasmbed and core types.
+func (p *Platform) Client() client.Client { return p.client }
+
+// CA returns the platform CA.
+func (p *Platform) CA() *pki.CA { return p.ca }
+
+// Gateway returns the embedded gateway.
+func (p *Platform) Gateway() *gateway.Server { return p.gw }
+
+// Fleet returns the virtual devices.
+func (p *Platform) Fleet() *devicesim.Fleet { return p.fleet }
+
+// Done is closed when a component fails; Err says which.
+func (p *Platform) Done() <-chan struct{} { return p.done }
+
+// Err returns the first component failure.
+func (p *Platform) Err() error { return p.err }
+
+func (p *Platform) fail(err error) {
+	p.errOnce.Do(func() {
+		p.err = err
+		close(p.done)
+	})
+}
+
+// listen opens a loopback listener on port (0: any free port) and records it.
+func (p *Platform) listen(name string, port int) (net.Listener, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on port %d: %w", name, port, err)
+	}
+	p.addrs[name] = l.Addr().String()
+	return l, nil
+}
+
+// serveHTTP serves h on l until ctx ends.
+func (p *Platform) serveHTTP(ctx context.Context, name string, l net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			p.fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+}
+
+// Start starts every component; Stop stops them.
+func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
+	if cfg.REST == nil || cfg.Dir == "" {
+		return nil, errors.New("embedded: a rest config and a state dir are required")
+	}
+	if cfg.Logs == nil {
+		cfg.Logs = NewLogs(os.Stderr, slog.LevelInfo)
+	}
+	if cfg.DeviceNamespace == "" {
+		cfg.DeviceNamespace = "default"
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = 30 * time.Second
+	}
+	if cfg.HeartbeatTimeout <= cfg.Heartbeat {
+		cfg.HeartbeatTimeout = 3 * cfg.Heartbeat
+	}
+	if cfg.Resync <= 0 {
+		cfg.Resync = 5 * time.Second
+	}
+	scheme, err := operator.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(cfg.REST, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, fmt.Errorf("embedded: client: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	p := &Platform{cfg: cfg, client: c, addrs: map[string]string{}, cancel: cancel, done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			p.Stop()
+		}
+	}()
+	if err := p.startPKIAndStore(); err != nil {
+		return nil, err
+	}
+	if err := p.startPipeline(ctx, runCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startGateway(ctx, runCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startOperator(ctx, runCtx); err != nil {
+		return nil, err
+	}
+	if err := p.startDevices(ctx, runCtx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Stop stops every component and waits for them.
+func (p *Platform) Stop() {
+	p.cancel()
+	p.wg.Wait()
+	if p.gw != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = p.gw.Shutdown(sctx)
+		cancel()
+	}
+	if p.fleet != nil {
+		_ = p.fleet.Close(context.Background())
+	}
+}
+
+func (p *Platform) startPKIAndStore() error {
+	pkiDir := filepath.Join(p.cfg.Dir, "pki")
+	ca, err := pki.LoadCA(pkiDir)
+	if err != nil {
+		if ca, err = pki.NewCA("wasmbed-dev CA", 0); err != nil {
+			return fmt.Errorf("embedded: platform CA: %w", err)
+		}
+		if err := ca.Save(pkiDir, false); err != nil {
+			return fmt.Errorf("embedded: save platform CA: %w", err)
+		}
+	}
+	p.ca = ca
+	store, err := artifacts.NewDir(filepath.Join(p.cfg.Dir, "artifacts"))
+	if err != nil {
+		return err
+	}
+	p.store = store
+	return nil
+}
+
+// startPipeline starts the broker and the three functions, each on its own port.
+func (p *Platform) startPipeline(ctx, runCtx context.Context) error {
+	logs := p.cfg.Logs
+	ports := p.cfg.Ports
+	brokerL, err := p.listen("broker", ports.Broker)
+	if err != nil {
+		return err
+	}
+	toBroker, err := sink.NewHTTP("http://"+p.addrs["broker"], 0)
+	if err != nil {
+		return err
+	}
+	cf, err := compile.New(compile.Config{Store: p.store, Reader: p.client, Optimize: true, Logger: logs.For("compile")})
+	if err != nil {
+		return err
+	}
+	vf, err := validate.New(validate.Config{Store: p.store, Logger: logs.For("validate")})
+	if err != nil {
+		return err
+	}
+	df, err := dispatch.New(dispatch.Config{Reader: p.client, Sender: toBroker, DefaultGateway: GatewayName, Logger: logs.For("dispatch")})
+	if err != nil {
+		return err
+	}
+	urls := map[string]string{}
+	for _, fn := range []struct {
+		name string
+		port int
+		h    serve.Handler
+	}{{"compile", ports.Compile, cf}, {"validate", ports.Validate, vf}, {"dispatch", ports.Dispatch, df}} {
+		l, err := p.listen(fn.name, fn.port)
+		if err != nil {
+			return err
+		}
+		p.serveHTTP(runCtx, fn.name, l, serve.NewHTTPHandler(fn.name, fn.h, serve.Options{Logger: logs.For(fn.name)}))
+		urls[fn.name] = "http://" + p.addrs[fn.name]
+	}
+	// The gateway and operator listen later; reserve their ports now so the triggers
+	// can name them.
+	gwL, err := p.listen("gateway-http", ports.GatewayHTTP)
+	if err != nil {
+		return err
+	}
+	opL, err := p.listen("operator", ports.Operator)
+	if err != nil {
+		return err
+	}
+	p.gwHTTP, p.opL = gwL, opL
+
+	urls["operator"] = "http://" + p.addrs["operator"]
+	d := broker.Delivery{Retry: 5, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 200 * time.Millisecond, Timeout: 2 * time.Minute}
+	// The same Triggers as a cluster's (config/500-eventing), from one table.
+	var triggers []broker.Trigger
+	for consumer, types := range events.Subscriptions {
+		for _, t := range types {
+			triggers = append(triggers, broker.Trigger{Name: consumer + "-" + string(t), Filter: map[string]string{"type": string(t)}, Subscriber: urls[consumer], Delivery: d})
+		}
+	}
+	triggers = append(triggers, broker.Trigger{Name: "gateway",
+		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: "wasmbed-system.gateway"},
+		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d})
+	b, err := broker.New(broker.Config{Logger: logs.For("broker")}, triggers...)
+	if err != nil {
+		return err
+	}
+	p.serveHTTP(runCtx, "broker", brokerL, b)
+	p.sender = toBroker
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		<-runCtx.Done()
+		b.Close()
+		_ = vf.Close(context.Background())
+	}()
+	return nil
+}
+
+// startGateway starts the gateway: device sessions with mTLS, its deploy API on the
+// port the broker's trigger names, Devices from the apiserver as its registry.
+func (p *Platform) startGateway(ctx, runCtx context.Context) error {
+	log := p.cfg.Logs.For("gateway")
+	certPEM, keyPEM, err := p.ca.IssueServer([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, 0)
+	if err != nil {
+		return fmt.Errorf("gateway certificate: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return fmt.Errorf("gateway certificate: %w", err)
+	}
+	desired, err := gateway.NewDirDesired(filepath.Join(p.cfg.Dir, "gateway", "desired"))
+	if err != nil {
+		return err
+	}
+	reg, err := kube.New(p.cfg.REST, kube.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	evSink, err := gateway.NewHTTPSink("http://"+p.addrs["broker"], gateway.HTTPSinkOptions{Logger: log})
+	if err != nil {
+		return err
+	}
+	devL, err := p.listen("gateway", p.cfg.Ports.Gateway)
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
+		WithName(GatewayName).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
+		WithArtifacts(p.store).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
+	if err != nil {
+		devL.Close()
+		return err
+	}
+	p.gw = gw
+	p.wg.Add(2)
+	go func() {
+		defer p.wg.Done()
+		if err := gw.Serve(devL); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
+			p.fail(fmt.Errorf("gateway: %w", err))
+		}
+	}()
+	go func() {
+		defer p.wg.Done()
+		<-runCtx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(sctx)
+		_ = evSink.Close(sctx)
+	}()
+	p.serveHTTP(runCtx, "gateway-http", p.gwHTTP, gw.HTTPHandler())
+	return nil
+}
+
+// startOperator runs the operator in-process, its receiver on the reserved port.
+func (p *Platform) startOperator(ctx, runCtx context.Context) error {
+	log := p.cfg.Logs.For("operator")
+	addr := p.addrs["operator"]
+	p.opL.Close() // operator.Run listens itself, on the same address
+	ready := make(chan struct{})
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		err := operator.Run(runCtx, operator.Options{
+			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0",
+			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
+			Ready: func(net.Addr) { close(ready) },
+		})
+		if err != nil && runCtx.Err() == nil {
+			p.fail(fmt.Errorf("operator: %w", err))
+		}
+	}()
+	select {
+	case <-ready:
+		return nil
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Minute):
+		return errors.New("operator not ready after a minute")
+	}
+}
+
+// startDevices creates the Gateway and Device objects and starts the virtual devices.
+func (p *Platform) startDevices(ctx, runCtx context.Context) error {
+	for _, ns := range []string{"wasmbed-system", p.cfg.DeviceNamespace} {
+		err := p.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", ns, err)
+		}
+	}
+	gw := &v1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gateway", Namespace: "wasmbed-system"}}
+	if err := p.client.Create(ctx, gw); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create gateway object: %w", err)
+	}
+	if p.cfg.Devices <= 0 {
+		return nil
+	}
+	for i := 0; i < p.cfg.Devices; i++ {
+		d := &v1.Device{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("sim-%d", i), Namespace: p.cfg.DeviceNamespace,
+				Labels: map[string]string{"wasmbed.dev/kind": "virtual"}},
+			Spec: v1.DeviceSpec{Board: "virtual"},
+		}
+		if err := p.client.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create device %s: %w", d.Name, err)
+		}
+	}
+	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
+		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
+		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Count: p.cfg.Devices, Board: "virtual",
+		Logger: p.cfg.Logs.For("devices"),
+	})
+	if err != nil {
+		return fmt.Errorf("virtual devices: %w", err)
+	}
+	p.fleet = fleet
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		_ = fleet.Run(runCtx)
+	}()
+	return nil
+}
