@@ -292,9 +292,9 @@ func (s *Server) open(raw net.Conn) *session {
 	remote := raw.RemoteAddr().String()
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	tc := tls.Server(raw, s.tlsConfig)
-	ctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.handshakeTimeout)
-	err := tc.HandshakeContext(ctx)
-	cancel()
+	// The deadline on raw bounds the handshake; HandshakeContext would also work but
+	// its context stays referenced by the connection for the session's lifetime.
+	err := tc.Handshake()
 	if err != nil {
 		r := classifyHandshake(err)
 		s.m.handshakes.WithLabelValues(string(r)).Inc()
@@ -373,7 +373,7 @@ func (s *Server) open(raw net.Conn) *session {
 		ss.send(frame)
 	}
 	r.SetMaxBody(maxFrame)
-	ss.log.Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
+	ss.logger().Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
 	s.emit(events.DeviceConnected, id.String(), connectedData(s.cfg.name, id, hello))
 	return ss
 }

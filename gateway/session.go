@@ -27,7 +27,6 @@ type session struct {
 	raw       net.Conn
 	conn      *tls.Conn
 	r         *protocol.Reader
-	log       *slog.Logger
 	maxFrame  int
 	maxModule uint32
 	ctx       context.Context
@@ -51,8 +50,13 @@ func newSession(s *Server, id pki.Identity, raw net.Conn, tc *tls.Conn, r *proto
 	}
 	ss.apps = append([]protocol.AppInfo(nil), h.Apps...)
 	ss.ctx, ss.cancel = context.WithCancelCause(context.Background())
-	ss.log = s.log.With("device", id.String(), "session", ss.sid)
 	return ss
+}
+
+// logger returns the server's logger with the session's attributes. It is built on
+// demand: sessions log rarely, and a stored logger would cost every idle session.
+func (ss *session) logger() *slog.Logger {
+	return ss.srv.log.With("device", ss.id.String(), "session", ss.sid)
 }
 
 // run reconciles the device with its desired state, then reads until the session ends.
@@ -85,7 +89,7 @@ func (ss *session) readLoop() {
 			if !errors.As(err, &pe) {
 				pe = protocol.NewError(protocol.CodeMalformed, 0, "bad message")
 			}
-			ss.log.Info("bad message", "code", pe.Code.String(), "err", err)
+			ss.logger().Info("bad message", "code", pe.Code.String(), "err", err)
 			ss.sendError(pe)
 			continue
 		}
@@ -111,7 +115,7 @@ func (ss *session) handle(msg protocol.Message) {
 		ss.onLog(m)
 	case *protocol.Error:
 		ss.srv.m.protocolErrors.WithLabelValues("in", m.Code.String()).Inc()
-		ss.log.Info("device error", "code", m.Code.String(), "related", m.Related.String(), "app", m.App, "message", m.Message)
+		ss.logger().Info("device error", "code", m.Code.String(), "related", m.Related.String(), "app", m.App, "message", m.Message)
 		if m.Code == protocol.CodeGoingAway {
 			ss.close(ReasonClientClosed, m)
 			return
@@ -142,7 +146,7 @@ func (ss *session) onLog(m *protocol.Log) {
 	case protocol.LevelError:
 		level = slog.LevelError
 	}
-	ss.log.Log(context.Background(), level, "device log", "app", m.App, "message", m.Message)
+	ss.logger().Log(context.Background(), level, "device log", "app", m.App, "message", m.Message)
 }
 
 // sendMessage encodes and queues one message.
@@ -155,7 +159,7 @@ func (ss *session) sendMessage(m protocol.Message) {
 func (ss *session) sendMessageLocked(m protocol.Message) {
 	frame, err := protocol.EncodeFrame(m)
 	if err != nil {
-		ss.log.Error("encode message", "type", m.Type().String(), "err", err)
+		ss.logger().Error("encode message", "type", m.Type().String(), "err", err)
 		return
 	}
 	ss.sendLocked(frame)
@@ -271,9 +275,9 @@ func (ss *session) close(reason CloseReason, err error) {
 		}
 		switch reason {
 		case ReasonClientClosed, ReasonReplaced, ReasonGoingAway:
-			ss.log.Info("session closed", attrs...)
+			ss.logger().Info("session closed", attrs...)
 		default:
-			ss.log.Warn("session closed", attrs...)
+			ss.logger().Warn("session closed", attrs...)
 		}
 		ss.srv.emit(events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
 			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.cfg.name, Reason: string(reason),

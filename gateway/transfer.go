@@ -58,11 +58,14 @@ func (t *transfer) state() string {
 // reconcile compares the apps the device listed in Hello with its desired state and
 // delivers, starts or removes what differs.
 func (ss *session) reconcile() {
-	ctx, cancel := context.WithTimeout(ss.ctx, 30*time.Second)
+	// A context of its own rather than a child of the session's: a child would make
+	// the session context allocate a done channel and a children map that every idle
+	// session then keeps. apply checks whether the session closed meanwhile.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	desired, err := ss.srv.desired.For(ctx, ss.id)
 	if err != nil {
-		ss.log.Error("read desired state", "err", err)
+		ss.logger().Error("read desired state", "err", err)
 		return
 	}
 	for _, d := range desired {
@@ -106,13 +109,13 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	}
 	mod, err := ss.srv.modules.get(ctx, d.Digest)
 	if err != nil {
-		ss.log.Error("module unavailable", "app", d.Subject(), "digest", d.Digest, "err", err)
+		ss.logger().Error("module unavailable", "app", d.Subject(), "digest", d.Digest, "err", err)
 		ss.result(d, false, "Transferring", "module unavailable")
 		return
 	}
 	chunks, err := ss.srv.modules.chunks(mod, d.Name, protocol.ChunkSizeFor(ss.maxFrame))
 	if err != nil {
-		ss.log.Error("encode module", "app", d.Subject(), "err", err)
+		ss.logger().Error("encode module", "app", d.Subject(), "err", err)
 		ss.result(d, false, "Transferring", "module cannot be sent")
 		return
 	}
@@ -179,7 +182,7 @@ func (ss *session) onDeployAck(m *protocol.DeployAck) {
 	defer ss.mu.Unlock()
 	t := ss.transfers[m.App]
 	if t == nil || t.phase != phaseDeploy || !bytes.Equal(t.digest, m.Digest) {
-		ss.log.Debug("stale deploy ack", "app", m.App)
+		ss.logger().Debug("stale deploy ack", "app", m.App)
 		return
 	}
 	size, cs := t.size(), t.chunks.chunkSize
@@ -245,7 +248,7 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	if !changed || (m.State != protocol.StateFailed && m.State != protocol.StateExited) {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ss.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	desired, err := ss.srv.desired.For(ctx, ss.id)
 	cancel()
 	if err != nil {
@@ -332,7 +335,7 @@ func (ss *session) restartLocked(t *transfer, why string) {
 		ss.failLocked(t, why)
 		return
 	}
-	ss.log.Info("transfer restarts", "app", t.app.Name, "why", why, "restart", t.restarts)
+	ss.logger().Info("transfer restarts", "app", t.app.Name, "why", why, "restart", t.restarts)
 	ss.sendDeployLocked(t)
 }
 
@@ -380,9 +383,9 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
 	}
 	ss.srv.m.deployments.WithLabelValues(result, state).Inc()
 	if ok {
-		ss.log.Info("deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
+		ss.logger().Info("deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
 	} else {
-		ss.log.Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
+		ss.logger().Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
 	}
 	ss.srv.emit(t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation},

@@ -171,6 +171,9 @@ func (f *Fleet) NewDeviceWithCert(id pki.Identity, certPEM, keyPEM []byte) (*Dev
 	if f.cfg.TLS12 {
 		tc.MaxVersion = tls.VersionTLS12
 	}
+	// The key exchanges of microcontroller TLS stacks (mbedTLS): no post-quantum hybrid
+	// share, which also keeps the ClientHello, and the buffers sized by it, small.
+	tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 	return &Device{fleet: f, id: id, claim: id.String(), tls: tc, apps: map[string]*app{}}, nil
 }
 
