@@ -89,18 +89,18 @@ type Config struct {
 
 // Platform is a running embedded platform.
 type Platform struct {
-	cfg     Config
-	client  client.Client
-	ca      *pki.CA
-	store   artifacts.Store
-	gw      *gateway.Server
-	fleet   *devicesim.Fleet
-	addrs   map[string]string
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	errOnce sync.Once
-	err     error
-	done    chan struct{}
+	cfg      Config
+	client   client.Client
+	ca       *pki.CA
+	store    artifacts.Store
+	gw       *gateway.Server
+	fleet    *devicesim.Fleet
+	addrs    map[string]string
+	stages   []*stage
+	stopOnce sync.Once
+	errOnce  sync.Once
+	err      error
+	done     chan struct{}
 
 	sender *sink.HTTP   // to the broker ingress
 	gwHTTP net.Listener // reserved for the gateway's deploy API
@@ -146,19 +146,35 @@ func (p *Platform) listen(name string, port int) (net.Listener, error) {
 	return l, nil
 }
 
-// serveHTTP serves h on l until ctx ends.
-func (p *Platform) serveHTTP(ctx context.Context, name string, l net.Listener, h http.Handler) {
+// stage is one group of components, stopped together: stages stop in the reverse order
+// of their start, so devices go before the gateway, and the gateway's last events
+// still reach a running broker.
+type stage struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func (p *Platform) newStage() *stage {
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &stage{ctx: ctx, cancel: cancel}
+	p.stages = append(p.stages, st)
+	return st
+}
+
+// serveHTTP serves h on l until the stage stops.
+func (p *Platform) serveHTTP(st *stage, name string, l net.Listener, h http.Handler) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	p.wg.Add(2)
+	st.wg.Add(2)
 	go func() {
-		defer p.wg.Done()
+		defer st.wg.Done()
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			p.fail(fmt.Errorf("%s: %w", name, err))
 		}
 	}()
 	go func() {
-		defer p.wg.Done()
-		<-ctx.Done()
+		defer st.wg.Done()
+		<-st.ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
@@ -193,8 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: client: %w", err)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	p := &Platform{cfg: cfg, client: c, addrs: map[string]string{}, cancel: cancel, done: make(chan struct{})}
+	p := &Platform{cfg: cfg, client: c, addrs: map[string]string{}, done: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			p.Stop()
@@ -203,33 +218,35 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.startPKIAndStore(); err != nil {
 		return nil, err
 	}
-	if err := p.startPipeline(ctx, runCtx); err != nil {
+	if err := p.startPipeline(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
-	if err := p.startGateway(ctx, runCtx); err != nil {
+	// Stages stop in reverse: devices, gateway (its last events still reach the
+	// operator), operator, then the broker and functions.
+	if err := p.startOperator(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
-	if err := p.startOperator(ctx, runCtx); err != nil {
+	if err := p.startGateway(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
-	if err := p.startDevices(ctx, runCtx); err != nil {
+	if err := p.startDevices(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
-// Stop stops every component and waits for them.
+// Stop stops every component, devices first and the broker last, and waits for them.
+// It is idempotent.
 func (p *Platform) Stop() {
-	p.cancel()
-	p.wg.Wait()
-	if p.gw != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = p.gw.Shutdown(sctx)
-		cancel()
-	}
-	if p.fleet != nil {
-		_ = p.fleet.Close(context.Background())
-	}
+	p.stopOnce.Do(func() {
+		for i := len(p.stages) - 1; i >= 0; i-- {
+			p.stages[i].cancel()
+			p.stages[i].wg.Wait()
+		}
+		if p.fleet != nil {
+			_ = p.fleet.Close(context.Background())
+		}
+	})
 }
 
 func (p *Platform) startPKIAndStore() error {
@@ -253,7 +270,7 @@ func (p *Platform) startPKIAndStore() error {
 }
 
 // startPipeline starts the broker and the three functions, each on its own port.
-func (p *Platform) startPipeline(ctx, runCtx context.Context) error {
+func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	logs := p.cfg.Logs
 	ports := p.cfg.Ports
 	brokerL, err := p.listen("broker", ports.Broker)
@@ -286,7 +303,7 @@ func (p *Platform) startPipeline(ctx, runCtx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p.serveHTTP(runCtx, fn.name, l, serve.NewHTTPHandler(fn.name, fn.h, serve.Options{Logger: logs.For(fn.name)}))
+		p.serveHTTP(st, fn.name, l, serve.NewHTTPHandler(fn.name, fn.h, serve.Options{Logger: logs.For(fn.name)}))
 		urls[fn.name] = "http://" + p.addrs[fn.name]
 	}
 	// The gateway and operator listen later; reserve their ports now so the triggers
@@ -317,12 +334,12 @@ func (p *Platform) startPipeline(ctx, runCtx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p.serveHTTP(runCtx, "broker", brokerL, b)
+	p.serveHTTP(st, "broker", brokerL, b)
 	p.sender = toBroker
-	p.wg.Add(1)
+	st.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
-		<-runCtx.Done()
+		defer st.wg.Done()
+		<-st.ctx.Done()
 		b.Close()
 		_ = vf.Close(context.Background())
 	}()
@@ -331,7 +348,7 @@ func (p *Platform) startPipeline(ctx, runCtx context.Context) error {
 
 // startGateway starts the gateway: device sessions with mTLS, its deploy API on the
 // port the broker's trigger names, Devices from the apiserver as its registry.
-func (p *Platform) startGateway(ctx, runCtx context.Context) error {
+func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	log := p.cfg.Logs.For("gateway")
 	certPEM, keyPEM, err := p.ca.IssueServer([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, 0)
 	if err != nil {
@@ -365,40 +382,40 @@ func (p *Platform) startGateway(ctx, runCtx context.Context) error {
 		return err
 	}
 	p.gw = gw
-	p.wg.Add(2)
+	st.wg.Add(2)
 	go func() {
-		defer p.wg.Done()
+		defer st.wg.Done()
 		if err := gw.Serve(devL); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
 			p.fail(fmt.Errorf("gateway: %w", err))
 		}
 	}()
 	go func() {
-		defer p.wg.Done()
-		<-runCtx.Done()
+		defer st.wg.Done()
+		<-st.ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = gw.Shutdown(sctx)
 		_ = evSink.Close(sctx)
 	}()
-	p.serveHTTP(runCtx, "gateway-http", p.gwHTTP, gw.HTTPHandler())
+	p.serveHTTP(st, "gateway-http", p.gwHTTP, gw.HTTPHandler())
 	return nil
 }
 
 // startOperator runs the operator in-process, its receiver on the reserved port.
-func (p *Platform) startOperator(ctx, runCtx context.Context) error {
+func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 	log := p.cfg.Logs.For("operator")
 	addr := p.addrs["operator"]
 	p.opL.Close() // operator.Run listens itself, on the same address
 	ready := make(chan struct{})
-	p.wg.Add(1)
+	st.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
-		err := operator.Run(runCtx, operator.Options{
+		defer st.wg.Done()
+		err := operator.Run(st.ctx, operator.Options{
 			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0",
 			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
 			Ready: func(net.Addr) { close(ready) },
 		})
-		if err != nil && runCtx.Err() == nil {
+		if err != nil && st.ctx.Err() == nil {
 			p.fail(fmt.Errorf("operator: %w", err))
 		}
 	}()
@@ -415,7 +432,7 @@ func (p *Platform) startOperator(ctx, runCtx context.Context) error {
 }
 
 // startDevices creates the Gateway and Device objects and starts the virtual devices.
-func (p *Platform) startDevices(ctx, runCtx context.Context) error {
+func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	for _, ns := range []string{"wasmbed-system", p.cfg.DeviceNamespace} {
 		err := p.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
@@ -448,10 +465,10 @@ func (p *Platform) startDevices(ctx, runCtx context.Context) error {
 		return fmt.Errorf("virtual devices: %w", err)
 	}
 	p.fleet = fleet
-	p.wg.Add(1)
+	st.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
-		_ = fleet.Run(runCtx)
+		defer st.wg.Done()
+		_ = fleet.Run(st.ctx)
 	}()
 	return nil
 }
