@@ -182,7 +182,10 @@ typedef struct wasm_table {
     uint8_t has_max;
 } wasm_table;
 
-/* A callable function: a host callback or a function of an instance. */
+/*
+ * A callable function: a host callback or a function of an instance. Host
+ * functions set type, host and host_ctx (use designated initializers).
+ */
 struct wasm_func {
     const wasm_functype *type;
     wasm_instance *inst; /* owning instance, NULL for host functions */
@@ -236,7 +239,6 @@ typedef struct wasm_config {
     uint32_t mem_cap;         /* bytes in mem_buf, or bytes to take from the arena */
     uint32_t stack_slots;     /* value stack (locals + operands), in 8-byte slots (default 512) */
     uint32_t call_depth;      /* max nested wasm calls (default 64; a frame is 5 pointers) */
-    uint32_t table_cap;       /* reserve table entries for growth (unused in MVP; >= min) */
 } wasm_config;
 
 /*

@@ -113,8 +113,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     }
     if (m->table.present && !m->table.imported) {
         wasm_table *t = &inst->own_table;
-        uint32_t cap = cfg->table_cap > m->table.min ? cfg->table_cap : m->table.min;
-        if (!(t->elems = wasm_arena_alloc(a, (size_t)cap * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
+        if (!(t->elems = wasm_arena_alloc(a, (size_t)m->table.min * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
         t->size = m->table.min;
         t->max = m->table.max;
         t->has_max = m->table.has_max;
