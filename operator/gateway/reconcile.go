@@ -1,0 +1,303 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"strconv"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/record"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+)
+
+// Event reasons of the Gateway reconciler.
+const (
+	// ReasonReconcileFailed: an object of the gateway could not be created or updated.
+	ReasonReconcileFailed = "ReconcileFailed"
+	// ReasonNotOwned: an object the gateway needs exists and belongs to something else.
+	ReasonNotOwned = "ResourceNotOwned"
+)
+
+// specHashAnnotation records the hash of the spec last written, so that a change of
+// the desired spec is seen even where the apiserver's defaults hide it (a removed
+// argument, a shorter list).
+const specHashAnnotation = "wasmbed.dev/spec-hash"
+
+// Reconciler reconciles Gateways.
+type Reconciler struct {
+	client   client.Client
+	reader   client.Reader
+	scheme   *runtime.Scheme
+	recorder record.EventRecorder
+	opts     Options
+}
+
+// notOwnedError is returned when an object the gateway needs belongs to another owner.
+type notOwnedError struct{ kind, name string }
+
+func (e *notOwnedError) Error() string {
+	return fmt.Sprintf("%s %s exists and is not owned by this Gateway: delete or rename it", e.kind, e.name)
+}
+
+// Reconcile brings one Gateway's objects and status up to date.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	var gw v1.Gateway
+	if err := r.client.Get(ctx, req.NamespacedName, &gw); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if gw.DeletionTimestamp != nil {
+		return ctrl.Result{}, nil
+	}
+
+	orig := gw.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(orig.Status, gw.Status) {
+			return
+		}
+		perr := r.client.Status().Patch(ctx, &gw, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(perr) {
+			res, perr = ctrl.Result{Requeue: true}, nil
+		} else if perr != nil {
+			perr = fmt.Errorf("patch status of gateway %s: %w", gatewayID(&gw), perr)
+		}
+		err = errors.Join(err, perr)
+	}()
+
+	n, err := r.countConnected(ctx, &gw)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	gw.Status.ConnectedDevices = n
+
+	endpoint, why := r.opts.Endpoint, ""
+	if r.opts.Mode == ModeCluster {
+		endpoint, why, err = r.reconcileCluster(ctx, &gw)
+		var notOwned *notOwnedError
+		switch {
+		case errors.As(err, &notOwned):
+			why, err = err.Error(), nil
+			r.recorder.Event(&gw, corev1.EventTypeWarning, ReasonNotOwned, why)
+		case err != nil:
+			gw.Status.MarkUnavailable(gw.Generation, err.Error())
+			r.recorder.Event(&gw, corev1.EventTypeWarning, ReasonReconcileFailed, err.Error())
+			return ctrl.Result{}, err
+		}
+	}
+	if why != "" {
+		gw.Status.MarkUnavailable(gw.Generation, why)
+	} else {
+		gw.Status.MarkAvailable(gw.Generation, endpoint)
+	}
+	gw.Status.ObservedGeneration = gw.Generation
+	// Look again after a while even when nothing changes: connectedDevices follows
+	// Device status, which is not watched.
+	return ctrl.Result{RequeueAfter: r.opts.Resync}, nil
+}
+
+// countConnected counts the Devices of every namespace connected to gw, from the
+// cache's index: the cost is the number of connected devices, not of all devices.
+func (r *Reconciler) countConnected(ctx context.Context, gw *v1.Gateway) (int32, error) {
+	var devs v1.DeviceList
+	if err := r.client.List(ctx, &devs, client.MatchingFields{connectedIndex: gatewayID(gw)}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("count devices of gateway %s: %w", gatewayID(gw), err)
+	}
+	return int32(len(devs.Items)), nil
+}
+
+// reconcileCluster applies the Deployment, the two Services and the Trigger, and
+// returns the endpoint devices connect to, or why the gateway is not available.
+func (r *Reconciler) reconcileCluster(ctx context.Context, gw *v1.Gateway) (endpoint, why string, err error) {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name}}
+	desired := r.deploymentSpec(gw)
+	if err := r.apply(ctx, gw, dep, "Deployment", func() {
+		dep.Spec.Replicas = desired.Replicas
+		if dep.Spec.Selector == nil {
+			dep.Spec.Selector = desired.Selector
+		}
+		if changed(dep, desired.Template, !equality.Semantic.DeepDerivative(desired.Template, dep.Spec.Template)) {
+			dep.Spec.Template = desired.Template
+		}
+	}); err != nil {
+		return "", "", err
+	}
+
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name}}
+	typ := gw.Spec.ServiceType
+	if typ == "" {
+		typ = corev1.ServiceTypeLoadBalancer
+	}
+	if err := r.apply(ctx, gw, svc, "Service", func() { setService(svc, typ, selector(gw), deviceServicePorts(gw)) }); err != nil {
+		return "", "", err
+	}
+	httpSvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: httpServiceName(gw)}}
+	if err := r.apply(ctx, gw, httpSvc, "Service", func() {
+		setService(httpSvc, corev1.ServiceTypeClusterIP, selector(gw), httpServicePorts())
+	}); err != nil {
+		return "", "", err
+	}
+
+	trig := &eventingv1.Trigger{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name}}
+	spec := r.triggerSpec(gw)
+	if err := r.apply(ctx, gw, trig, "Trigger", func() {
+		if changed(trig, spec, !equality.Semantic.DeepDerivative(spec, trig.Spec)) {
+			trig.Spec = spec
+		}
+	}); err != nil {
+		return "", "", err
+	}
+
+	if gw.Spec.Replicas == 0 {
+		return "", "spec.replicas is 0", nil
+	}
+	if dep.Status.AvailableReplicas == 0 {
+		return "", fmt.Sprintf("Deployment %s has no available replica yet", dep.Name), nil
+	}
+	return r.endpoint(ctx, svc)
+}
+
+// changed reports whether obj must get the desired spec: when the hash of desired is
+// not the one recorded on obj, or drifted says the live spec differs from it. It
+// records the new hash.
+func changed(obj client.Object, desired any, drifted bool) bool {
+	b, _ := json.Marshal(desired)
+	sum := sha256.Sum256(b)
+	hash := hex.EncodeToString(sum[:8])
+	ann := obj.GetAnnotations()
+	if ann[specHashAnnotation] == hash && !drifted {
+		return false
+	}
+	if ann == nil {
+		ann = map[string]string{}
+	}
+	ann[specHashAnnotation] = hash
+	obj.SetAnnotations(ann)
+	return true
+}
+
+// setService sets a Service's type, selector and ports, keeping the node ports the
+// apiserver allocated so that an unchanged Service is not updated.
+func setService(svc *corev1.Service, typ corev1.ServiceType, sel map[string]string, ports []corev1.ServicePort) {
+	svc.Spec.Type = typ
+	svc.Spec.Selector = sel
+	if typ != corev1.ServiceTypeClusterIP {
+		for i := range ports {
+			for _, old := range svc.Spec.Ports {
+				if old.Name == ports[i].Name && old.Port == ports[i].Port {
+					ports[i].NodePort = old.NodePort
+				}
+			}
+		}
+	}
+	if !equality.Semantic.DeepEqual(svc.Spec.Ports, ports) {
+		svc.Spec.Ports = ports
+	}
+}
+
+// apply creates or updates obj, owned by gw, after mutate sets its spec. An existing
+// object with another controller is left alone.
+func (r *Reconciler) apply(ctx context.Context, gw *v1.Gateway, obj client.Object, kind string, mutate func()) error {
+	op, err := controllerutil.CreateOrUpdate(ctx, r.client, obj, func() error {
+		if obj.GetUID() != "" && !metav1.IsControlledBy(obj, gw) {
+			return &notOwnedError{kind: kind, name: obj.GetName()}
+		}
+		l := obj.GetLabels()
+		if l == nil {
+			l = map[string]string{}
+		}
+		maps.Copy(l, labels(gw))
+		obj.SetLabels(l)
+		mutate()
+		return controllerutil.SetControllerReference(gw, obj, r.scheme)
+	})
+	if err != nil {
+		var notOwned *notOwnedError
+		if errors.As(err, &notOwned) {
+			return notOwned
+		}
+		return fmt.Errorf("apply %s %s/%s: %w", kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+	if op != controllerutil.OperationResultNone {
+		log.FromContext(ctx).Info("applied gateway object", "kind", kind, "name", obj.GetName(), "operation", op)
+	}
+	return nil
+}
+
+// endpoint returns the host:port devices reach the gateway at through svc, or why it
+// is not known yet.
+func (r *Reconciler) endpoint(ctx context.Context, svc *corev1.Service) (endpoint, why string, err error) {
+	var port corev1.ServicePort
+	for _, p := range svc.Spec.Ports {
+		if p.Name == portNameDevices {
+			port = p
+		}
+	}
+	switch svc.Spec.Type {
+	case corev1.ServiceTypeLoadBalancer:
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			host := in.IP
+			if host == "" {
+				host = in.Hostname
+			}
+			if host != "" {
+				return net.JoinHostPort(host, strconv.Itoa(int(port.Port))), "", nil
+			}
+		}
+		return "", fmt.Sprintf("waiting for the LoadBalancer Service %s to get an address", svc.Name), nil
+	case corev1.ServiceTypeNodePort:
+		if port.NodePort == 0 {
+			return "", fmt.Sprintf("Service %s has no node port yet", svc.Name), nil
+		}
+		host, err := r.nodeAddress(ctx)
+		if err != nil {
+			return "", "", err
+		}
+		if host == "" {
+			return "", fmt.Sprintf("no node address is known for node port %d", port.NodePort), nil
+		}
+		return net.JoinHostPort(host, strconv.Itoa(int(port.NodePort))), "", nil
+	default:
+		if svc.Spec.ClusterIP == "" || svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			return "", fmt.Sprintf("Service %s has no cluster IP yet", svc.Name), nil
+		}
+		return net.JoinHostPort(svc.Spec.ClusterIP, strconv.Itoa(int(port.Port))), "", nil
+	}
+}
+
+// nodeAddress returns an address of a node for a NodePort endpoint: an external IP
+// when a node has one, else an internal IP. Nodes are read directly, a few at most,
+// rather than cached: only NodePort gateways need them.
+func (r *Reconciler) nodeAddress(ctx context.Context) (string, error) {
+	var nodes corev1.NodeList
+	if err := r.reader.List(ctx, &nodes, client.Limit(20)); err != nil {
+		return "", fmt.Errorf("list nodes: %w", err)
+	}
+	internal := ""
+	for _, n := range nodes.Items {
+		for _, a := range n.Status.Addresses {
+			switch {
+			case a.Type == corev1.NodeExternalIP && a.Address != "":
+				return a.Address, nil
+			case a.Type == corev1.NodeInternalIP && internal == "":
+				internal = a.Address
+			}
+		}
+	}
+	return internal, nil
+}

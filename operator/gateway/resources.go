@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/pkg/apis"
+	duckv1 "knative.dev/pkg/apis/duck/v1"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/api/events"
+)
+
+// The gateway container's command line, which cmd/gateway reads. Every value comes
+// from the Gateway's spec, with the CRD's defaults when a field is unset.
+const (
+	// FlagName is the gateway's "<namespace>/<name>", used in its events and in
+	// Device status.gateway.
+	FlagName = "--name"
+	// FlagAddr is the device (mTLS) listen address, ":<spec.port>".
+	FlagAddr = "--addr"
+	// FlagHTTPAddr is the plain-HTTP listen address, ":8080".
+	FlagHTTPAddr = "--http-addr"
+	// FlagHeartbeatInterval and FlagHeartbeatTimeout are spec.heartbeatInterval and
+	// spec.heartbeatTimeout as Go durations.
+	FlagHeartbeatInterval = "--heartbeat-interval"
+	FlagHeartbeatTimeout  = "--heartbeat-timeout"
+	// FlagMaxSessions is spec.maxDevices.
+	FlagMaxSessions = "--max-sessions"
+	// FlagTLSDir is the directory with tls.crt, tls.key and ca.crt from the TLS Secret.
+	FlagTLSDir = "--tls-dir"
+	// FlagAllowTLS12 is present when spec.allowTLS12 is true.
+	FlagAllowTLS12 = "--allow-tls12"
+
+	// TLSDir is where the TLS Secret is mounted.
+	TLSDir = "/etc/wasmbed/tls"
+	// LabelGateway is set to the Gateway's name on everything made for it, and selects
+	// its pods.
+	LabelGateway = "wasmbed.dev/gateway"
+	// containerName is the gateway container's name.
+	containerName = "gateway"
+	// portNameDevices and portNameHTTP name the container and Service ports.
+	portNameDevices = "devices"
+	portNameHTTP    = "http"
+)
+
+// Spec defaults, as in the CRD, for objects the apiserver did not default (e.g. a
+// Gateway built in a test without a round trip).
+const (
+	defaultPort              = 8443
+	defaultMaxDevices        = 10000
+	defaultHeartbeatInterval = 30 * time.Second
+	defaultHeartbeatTimeout  = 90 * time.Second
+)
+
+func portOf(gw *v1.Gateway) int32 {
+	if gw.Spec.Port == 0 {
+		return defaultPort
+	}
+	return gw.Spec.Port
+}
+
+func duration(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil || d.Duration <= 0 {
+		return def
+	}
+	return d.Duration
+}
+
+// tlsSecretName is spec.tlsSecretName or "<gateway>-tls".
+func tlsSecretName(gw *v1.Gateway) string {
+	if gw.Spec.TLSSecretName != "" {
+		return gw.Spec.TLSSecretName
+	}
+	return gw.Name + "-tls"
+}
+
+// httpServiceName names the ClusterIP Service of the gateway's plain-HTTP side.
+func httpServiceName(gw *v1.Gateway) string { return gw.Name + "-http" }
+
+// gatewayID is "<namespace>/<name>", the gateway's name in events and Device status.
+func gatewayID(gw *v1.Gateway) string { return gw.Namespace + "/" + gw.Name }
+
+func labels(gw *v1.Gateway) map[string]string {
+	return map[string]string{
+		"app.kubernetes.io/name":       "wasmbed-gateway",
+		"app.kubernetes.io/instance":   gw.Name,
+		"app.kubernetes.io/managed-by": "wasmbed-operator",
+		LabelGateway:                   gw.Name,
+	}
+}
+
+func selector(gw *v1.Gateway) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "wasmbed-gateway", LabelGateway: gw.Name}
+}
+
+// args is the gateway's command line for gw.
+func args(gw *v1.Gateway) []string {
+	maxDevices := gw.Spec.MaxDevices
+	if maxDevices == 0 {
+		maxDevices = defaultMaxDevices
+	}
+	a := []string{
+		FlagName + "=" + gatewayID(gw),
+		FlagAddr + "=:" + strconv.Itoa(int(portOf(gw))),
+		FlagHTTPAddr + "=:" + strconv.Itoa(HTTPPort),
+		FlagHeartbeatInterval + "=" + duration(gw.Spec.HeartbeatInterval, defaultHeartbeatInterval).String(),
+		FlagHeartbeatTimeout + "=" + duration(gw.Spec.HeartbeatTimeout, defaultHeartbeatTimeout).String(),
+		FlagMaxSessions + "=" + strconv.Itoa(int(maxDevices)),
+		FlagTLSDir + "=" + TLSDir,
+	}
+	if gw.Spec.AllowTLS12 {
+		a = append(a, FlagAllowTLS12)
+	}
+	return a
+}
+
+// deploymentSpec is the desired spec of the gateway's Deployment.
+func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
+	replicas := gw.Spec.Replicas
+	probe := func(p string) *corev1.Probe {
+		// The apiserver's defaults, spelled out: a zero number is not "unset" to the
+		// drift check.
+		return &corev1.Probe{
+			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+				Path: p, Port: intstr.FromString(portNameHTTP), Scheme: corev1.URISchemeHTTP,
+			}},
+			TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
+		}
+	}
+	return appsv1.DeploymentSpec{
+		Replicas: &replicas,
+		Selector: &metav1.LabelSelector{MatchLabels: selector(gw)},
+		Template: corev1.PodTemplateSpec{
+			ObjectMeta: metav1.ObjectMeta{Labels: labels(gw)},
+			Spec: corev1.PodSpec{
+				ServiceAccountName: r.opts.ServiceAccountName,
+				// A gateway holds long-lived sessions: give it time to close them.
+				TerminationGracePeriodSeconds: ptr.To[int64](60),
+				SecurityContext: &corev1.PodSecurityContext{
+					RunAsNonRoot:   ptr.To(true),
+					SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+				},
+				Containers: []corev1.Container{{
+					Name:  containerName,
+					Image: r.opts.Image,
+					Args:  args(gw),
+					Env: []corev1.EnvVar{
+						{Name: "K_SINK", Value: r.opts.BrokerURL},
+						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+						{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					},
+					Ports: []corev1.ContainerPort{
+						{Name: portNameDevices, ContainerPort: portOf(gw), Protocol: corev1.ProtocolTCP},
+						{Name: portNameHTTP, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
+					},
+					ReadinessProbe: probe("/readyz"),
+					LivenessProbe:  probe("/healthz"),
+					Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+						corev1.ResourceCPU:    resource.MustParse("100m"),
+						corev1.ResourceMemory: resource.MustParse("64Mi"),
+					}},
+					VolumeMounts: []corev1.VolumeMount{{Name: "tls", MountPath: TLSDir, ReadOnly: true}},
+					SecurityContext: &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						ReadOnlyRootFilesystem:   ptr.To(true),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					},
+				}},
+				Volumes: []corev1.Volume{{
+					Name:         "tls",
+					VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: tlsSecretName(gw)}},
+				}},
+			},
+		},
+	}
+}
+
+// deviceServicePorts are the ports of the Service devices connect through.
+func deviceServicePorts(gw *v1.Gateway) []corev1.ServicePort {
+	return []corev1.ServicePort{{
+		Name: portNameDevices, Port: portOf(gw), TargetPort: intstr.FromString(portNameDevices), Protocol: corev1.ProtocolTCP,
+	}}
+}
+
+// httpServicePorts are the ports of the ClusterIP Service of the plain-HTTP side.
+func httpServicePorts() []corev1.ServicePort {
+	return []corev1.ServicePort{{
+		Name: portNameHTTP, Port: HTTPPort, TargetPort: intstr.FromString(portNameHTTP), Protocol: corev1.ProtocolTCP,
+	}}
+}
+
+// triggerSpec is the desired spec of the Trigger that delivers the gateway's
+// deployment requests to its plain-HTTP Service.
+func (r *Reconciler) triggerSpec(gw *v1.Gateway) eventingv1.TriggerSpec {
+	subscriber := &apis.URL{
+		Scheme: "http",
+		Host:   fmt.Sprintf("%s.%s.svc.%s:%d", httpServiceName(gw), gw.Namespace, r.opts.ClusterDomain, HTTPPort),
+		Path:   "/",
+	}
+	delivery := &eventingduckv1.DeliverySpec{
+		Retry:         ptr.To[int32](5),
+		BackoffPolicy: ptr.To(eventingduckv1.BackoffPolicyExponential),
+		BackoffDelay:  ptr.To("PT0.2S"),
+	}
+	if r.opts.DeadLetterSink != "" {
+		u, _ := apis.ParseURL(r.opts.DeadLetterSink) // checked by withDefaults
+		delivery.DeadLetterSink = &duckv1.Destination{URI: u}
+	}
+	return eventingv1.TriggerSpec{
+		Broker: r.opts.Broker,
+		Filter: &eventingv1.TriggerFilter{Attributes: eventingv1.TriggerFilterAttributes{
+			"type":            string(events.DeploymentRequested),
+			events.ExtGateway: gw.Namespace + "." + gw.Name,
+		}},
+		Subscriber: duckv1.Destination{URI: subscriber},
+		Delivery:   delivery,
+	}
+}

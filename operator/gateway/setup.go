@@ -1,0 +1,163 @@
+// Package gateway is the Gateway reconciler. In cluster mode it runs each Gateway as a
+// Deployment, a Service devices connect through (spec.serviceType), a ClusterIP Service
+// for the gateway's plain-HTTP side, and a Knative Trigger that delivers the gateway's
+// dev.wasmbed.deployment.requested events to it. In embedded mode (`make run`, no
+// kubelet) the gateway runs in the operator's process and only the status is kept.
+// Either way the status carries the endpoint devices connect to and how many devices
+// are connected, counted from Device status without watching Devices.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	"knative.dev/pkg/apis"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+)
+
+// Mode says where gateways run.
+type Mode string
+
+const (
+	// ModeCluster runs every Gateway as its own Deployment, Services and Trigger.
+	ModeCluster Mode = "cluster"
+	// ModeEmbedded has one gateway inside the operator's process, at Options.Endpoint.
+	ModeEmbedded Mode = "embedded"
+)
+
+// Defaults of Options.
+const (
+	DefaultBroker        = "wasmbed"
+	DefaultResync        = time.Minute
+	DefaultClusterDomain = "cluster.local"
+	// HTTPPort is the port of the gateway's plain-HTTP side: deployment.requested
+	// CloudEvents, health, metrics and device logs.
+	HTTPPort = 8080
+)
+
+// Options configure the Gateway reconciler.
+type Options struct {
+	// Mode is ModeCluster (default) or ModeEmbedded.
+	Mode Mode
+
+	// Image is the gateway container image (cluster mode, required).
+	Image string
+	// BrokerURL is where gateways send events, given to them as K_SINK (cluster mode,
+	// required).
+	BrokerURL string
+	// Broker is the name of the Broker, in each Gateway's namespace, that the
+	// gateway's Trigger subscribes to (default "wasmbed").
+	Broker string
+	// DeadLetterSink is a URL that receives deployment requests the gateway could not
+	// take after the retries; none when empty.
+	DeadLetterSink string
+	// ServiceAccountName runs the gateway pods as this service account (it must exist
+	// in the Gateway's namespace and may read Devices); the namespace's default when
+	// empty.
+	ServiceAccountName string
+	// ClusterDomain is the cluster's DNS domain, for the Trigger's subscriber URL
+	// (default "cluster.local").
+	ClusterDomain string
+
+	// Endpoint is the host:port of the in-process gateway (embedded mode, required).
+	Endpoint string
+
+	// Resync is how often a Gateway is looked at when nothing changed, which is when
+	// connectedDevices is counted again (default one minute).
+	Resync time.Duration
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Mode == "" {
+		o.Mode = ModeCluster
+	}
+	if o.Broker == "" {
+		o.Broker = DefaultBroker
+	}
+	if o.Resync <= 0 {
+		o.Resync = DefaultResync
+	}
+	if o.ClusterDomain == "" {
+		o.ClusterDomain = DefaultClusterDomain
+	}
+	switch o.Mode {
+	case ModeCluster:
+		if o.Image == "" {
+			return o, errors.New("gateway controller: cluster mode needs Options.Image")
+		}
+		if o.BrokerURL == "" {
+			return o, errors.New("gateway controller: cluster mode needs Options.BrokerURL")
+		}
+		if o.DeadLetterSink != "" {
+			if _, err := apis.ParseURL(o.DeadLetterSink); err != nil {
+				return o, fmt.Errorf("gateway controller: dead letter sink: %w", err)
+			}
+		}
+	case ModeEmbedded:
+		if _, _, err := net.SplitHostPort(o.Endpoint); err != nil {
+			return o, fmt.Errorf("gateway controller: embedded mode needs Options.Endpoint as host:port: %w", err)
+		}
+	default:
+		return o, fmt.Errorf("gateway controller: unknown mode %q", o.Mode)
+	}
+	return o, nil
+}
+
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=nodes,verbs=list
+// +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SetupWithManager registers the Gateway reconciler with mgr.
+func SetupWithManager(mgr ctrl.Manager, opts Options) error {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &v1.Device{}, connectedIndex, indexConnected); err != nil {
+		return fmt.Errorf("gateway controller: index devices: %w", err)
+	}
+	r := &Reconciler{
+		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
+		scheme:   mgr.GetScheme(),
+		recorder: mgr.GetEventRecorderFor("wasmbed-gateway"), //nolint:staticcheck // record.EventRecorder like the other reconcilers
+		opts:     opts,
+	}
+	b := ctrl.NewControllerManagedBy(mgr).
+		For(&v1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Named("gateway")
+	if opts.Mode == ModeCluster {
+		b = b.Owns(&appsv1.Deployment{}).Owns(&corev1.Service{}).Owns(&eventingv1.Trigger{})
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("gateway controller: %w", err)
+	}
+	return nil
+}
+
+// connectedIndex indexes Devices that are Connected by their status.gateway.
+const connectedIndex = "wasmbed.connectedGateway"
+
+func indexConnected(o client.Object) []string {
+	d, ok := o.(*v1.Device)
+	if !ok || d.Status.Phase != v1.DeviceConnected || d.Status.Gateway == "" {
+		return nil
+	}
+	return []string{d.Status.Gateway}
+}
