@@ -36,6 +36,7 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/operator/internal/rbactest"
 )
 
 var (
@@ -44,6 +45,7 @@ var (
 )
 
 // TestMain starts one apiserver and one manager running this package's controllers,
+// as a user holding only the ClusterRole generated from the package's RBAC markers,
 // with the CA read from a Secret as in a cluster.
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -73,7 +75,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	// The controllers run with only the permissions their RBAC markers grant.
+	cfg, err := rbactest.Config(ctx, env, "wasmbed-device-controller", "./operator/device")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",

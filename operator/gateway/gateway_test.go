@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
@@ -31,9 +32,13 @@ import (
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/operator/internal/rbactest"
 )
 
-var env *testenv.Env
+var (
+	env        *testenv.Env
+	restricted *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -45,6 +50,12 @@ func TestMain(m *testing.M) {
 	var err error
 	if env, err = testenv.StartEnv(); err != nil {
 		fmt.Fprintln(os.Stderr, "start test apiserver:", err)
+		os.Exit(1)
+	}
+	// The reconciler runs with only the permissions its RBAC markers grant.
+	if restricted, err = rbactest.Config(context.Background(), env, "wasmbed-gateway-controller", "./operator/gateway"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		_ = env.Stop()
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -63,7 +74,7 @@ func startManager(t *testing.T, opts Options, namespaces ...string) {
 			cacheOpts.DefaultNamespaces[ns] = cache.Config{}
 		}
 	}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(restricted, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
