@@ -11,6 +11,7 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -78,6 +79,10 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	cert, err := r.reconcileIdentity(ctx, &dev)
 	if err != nil {
 		r.recorder.Event(&dev, corev1.EventTypeWarning, ReasonIdentityError, err.Error())
+		if meta.FindStatusCondition(dev.Status.Conditions, v1.ConditionEnrolled) == nil {
+			// A new Device is Pending even when its identity cannot be looked at yet.
+			dev.Status.MarkAwaitingCertificate(dev.Generation)
+		}
 		return ctrl.Result{}, err
 	}
 	if cert != nil {

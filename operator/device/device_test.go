@@ -660,3 +660,22 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingCAIsReported(t *testing.T) {
+	ctx := context.Background()
+	ns := namespace(t)
+	// Reconcile a Device by hand with a CA Secret that does not exist: the error
+	// names the Secret and an Event says what went wrong.
+	createDevice(t, ns, "lost", nil)
+	_, devices := directReconcilers()
+	rec := record.NewFakeRecorder(10)
+	devices.recorder = rec
+	devices.ca = &caSource{reader: env.Client, secret: types.NamespacedName{Namespace: ns, Name: "no-such-ca"}}
+	key := types.NamespacedName{Namespace: ns, Name: "lost"}
+	if _, err := devices.Reconcile(ctx, ctrl.Request{NamespacedName: key}); err == nil || !strings.Contains(err.Error(), "no-such-ca") {
+		t.Fatalf("reconcile error %v, want one naming the CA Secret", err)
+	}
+	if e := <-rec.Events; !strings.Contains(e, ReasonIdentityError) || !strings.Contains(e, "no-such-ca") {
+		t.Errorf("event %q, want %s naming the Secret", e, ReasonIdentityError)
+	}
+}
