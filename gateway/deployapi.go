@@ -110,9 +110,12 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 			return DesiredApp{}, serve.Permanent(err)
 		case err != nil:
 			return DesiredApp{}, err
-		case int64(len(mod.data)) != d.Size:
+		case d.Size != 0 && int64(len(mod.data)) != d.Size:
 			return DesiredApp{}, serve.Permanent(fmt.Errorf("size is %d, the module has %d bytes", d.Size, len(mod.data)))
 		}
+		// A size of 0 means the sender did not know it (a rollback names only the
+		// digest): the module in the store says.
+		app.Size = int64(len(mod.data))
 	}
 	if err := s.desired.Apply(ctx, app, d.Devices); err != nil {
 		return DesiredApp{}, fmt.Errorf("record desired state: %w", err)

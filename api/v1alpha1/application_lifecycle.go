@@ -34,12 +34,16 @@ func (s *ApplicationStatus) MarkBuilding(gen int64) {
 	s.summarize(gen)
 }
 
-// MarkBuilt records a successful build.
+// MarkBuilt records a successful build. Events may arrive out of order (different
+// Triggers), so a verdict already recorded for the same module is kept.
 func (s *ApplicationStatus) MarkBuilt(gen int64, b BuildStatus) {
 	s.Build = &b
 	s.set(ConditionBuilt, metav1.ConditionTrue, gen, ReasonBuildSucceeded,
 		fmt.Sprintf("built %s (%d bytes)", b.Digest, b.Size))
-	s.set(ConditionValidated, metav1.ConditionUnknown, gen, ReasonValidating, "validating "+b.Digest)
+	if v := meta.FindStatusCondition(s.Conditions, ConditionValidated); s.Validation == nil || s.Validation.Digest != b.Digest ||
+		v == nil || v.ObservedGeneration != gen || v.Status == metav1.ConditionUnknown {
+		s.set(ConditionValidated, metav1.ConditionUnknown, gen, ReasonValidating, "validating "+b.Digest)
+	}
 	s.summarize(gen)
 }
 
