@@ -40,6 +40,9 @@ import (
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"github.com/wasmbed/wasmbed/operator"
+	devicectl "github.com/wasmbed/wasmbed/operator/device"
+	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // Default ports of `wasmbed dev` (all on 127.0.0.1). Zero in Ports picks free ports.
@@ -104,6 +107,7 @@ type Platform struct {
 
 	sender *sink.HTTP   // to the broker ingress
 	gwHTTP net.Listener // reserved for the gateway's deploy API
+	gwDev  net.Listener // reserved for the gateway's device sessions
 	opL    net.Listener // reserved for the operator's receiver
 }
 
@@ -316,7 +320,11 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	p.gwHTTP, p.opL = gwL, opL
+	devL, err := p.listen("gateway", ports.Gateway)
+	if err != nil {
+		return err
+	}
+	p.gwHTTP, p.opL, p.gwDev = gwL, opL, devL
 
 	urls["operator"] = "http://" + p.addrs["operator"]
 	d := broker.Delivery{Retry: 5, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 200 * time.Millisecond, Timeout: 2 * time.Minute}
@@ -370,10 +378,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	devL, err := p.listen("gateway", p.cfg.Ports.Gateway)
-	if err != nil {
-		return err
-	}
+	devL := p.gwDev
 	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
 		WithName(GatewayName).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		WithArtifacts(p.store).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
@@ -414,6 +419,14 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0",
 			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
 			Ready: func(net.Addr) { close(ready) },
+			Setup: []func(ctrl.Manager) error{
+				func(mgr ctrl.Manager) error {
+					return devicectl.SetupWithManager(mgr, devicectl.Options{CA: p.ca})
+				},
+				func(mgr ctrl.Manager) error {
+					return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{Mode: gatewayctl.ModeEmbedded, Endpoint: p.addrs["gateway"]})
+				},
+			},
 		})
 		if err != nil && st.ctx.Err() == nil {
 			p.fail(fmt.Errorf("operator: %w", err))
@@ -458,17 +471,52 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	}
 	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
 		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
-		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Count: p.cfg.Devices, Board: "virtual",
+		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
 		Logger: p.cfg.Logs.For("devices"),
 	})
 	if err != nil {
 		return fmt.Errorf("virtual devices: %w", err)
 	}
 	p.fleet = fleet
-	st.wg.Add(1)
-	go func() {
-		defer st.wg.Done()
-		_ = fleet.Run(st.ctx)
-	}()
+	for i := 0; i < p.cfg.Devices; i++ {
+		id := pki.Identity{Namespace: p.cfg.DeviceNamespace, Name: fmt.Sprintf("sim-%d", i)}
+		// A virtual device is enrolled by the platform itself: its certificate is issued
+		// here and recorded in its identity Secret, as the operator records signed CSRs.
+		certPEM, keyPEM, err := p.ca.IssueDevice(id, 0)
+		if err != nil {
+			return fmt.Errorf("virtual device %s: %w", id, err)
+		}
+		if err := p.recordIdentity(ctx, id, certPEM); err != nil {
+			return err
+		}
+		d, err := fleet.NewDeviceWithCert(id, certPEM, keyPEM)
+		if err != nil {
+			return err
+		}
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			d.Run(st.ctx)
+		}()
+	}
+	return nil
+}
+
+// recordIdentity writes the device's identity Secret (Opaque: tls.crt and ca.crt; the
+// key stays with the device) unless one exists.
+func (p *Platform) recordIdentity(ctx context.Context, id pki.Identity, certPEM []byte) error {
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: id.Name + "-identity", Namespace: id.Namespace,
+			Labels: map[string]string{"wasmbed.dev/device": id.Name}},
+		Type: corev1.SecretTypeOpaque,
+		Data: map[string][]byte{"tls.crt": certPEM, "ca.crt": p.ca.CertPEM()},
+	}
+	err := p.client.Create(ctx, sec)
+	if apierrors.IsAlreadyExists(err) {
+		err = p.client.Update(ctx, sec)
+	}
+	if err != nil {
+		return fmt.Errorf("identity secret of %s: %w", id, err)
+	}
 	return nil
 }
