@@ -20,6 +20,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
@@ -90,6 +91,38 @@ func TestManifestsApplyOnARealAPIServer(t *testing.T) {
 			if err := env.Client.Patch(ctx, obj.DeepCopy(), client.Apply, client.FieldOwner("config-test"), client.ForceOwnership); err != nil {
 				t.Errorf("%s: apply: %v", name, err)
 			}
+		}
+	}
+}
+
+// TestTriggersMatchSubscriptions keeps config/500-eventing in step with the table the
+// embedded broker uses (events.Subscriptions).
+func TestTriggersMatchSubscriptions(t *testing.T) {
+	got := map[string]bool{}
+	for _, file := range manifests(t) {
+		for _, obj := range objects(t, file) {
+			if obj.GetKind() != "Trigger" {
+				continue
+			}
+			typ, _, _ := unstructured.NestedString(obj.Object, "spec", "filter", "attributes", "type")
+			sub, _, _ := unstructured.NestedString(obj.Object, "spec", "subscriber", "ref", "name")
+			got[strings.TrimPrefix(sub, "wasmbed-")+" "+typ] = true
+		}
+	}
+	want := map[string]bool{}
+	for consumer, types := range events.Subscriptions {
+		for _, typ := range types {
+			want[consumer+" "+string(typ)] = true
+		}
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("no Trigger for %s", k)
+		}
+	}
+	for k := range got {
+		if !want[k] {
+			t.Errorf("Trigger %s is not in events.Subscriptions", k)
 		}
 	}
 }

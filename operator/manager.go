@@ -109,7 +109,10 @@ func Run(ctx context.Context, o Options) error {
 	// The receiver reads straight from the apiserver, so a retry after a conflict sees the
 	// latest object, and serves once the manager's cache is in sync.
 	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval}
-	handler := serve.NewHTTPHandler("operator", rcv, serve.Options{Logger: slogFrom(o.Logger)})
+	mux := http.NewServeMux()
+	mux.Handle("/", serve.NewHTTPHandler("operator", rcv, serve.Options{Logger: slogFrom(o.Logger)}))
+	mux.Handle("POST /dead-letters", deadLetters(slogFrom(o.Logger)))
+	handler := mux
 	l, err := net.Listen("tcp", o.EventsAddr)
 	if err != nil {
 		return fmt.Errorf("operator: listen %s: %w", o.EventsAddr, err)

@@ -1,0 +1,91 @@
+// Command operator is the Wasmbed operator: the Application, Device and Gateway
+// reconcilers and the CloudEvents receiver (a Trigger subscriber) that keeps their
+// status true. config/400-operator.yaml runs it.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/wasmbed/wasmbed/internal/sink"
+	"github.com/wasmbed/wasmbed/operator"
+	devicectl "github.com/wasmbed/wasmbed/operator/device"
+	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
+)
+
+func env(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	fs := flag.NewFlagSet("operator", flag.ExitOnError)
+	eventsAddr := fs.String("events-addr", env("EVENTS_ADDR", ":8080"), "CloudEvents receiver (Trigger subscriber) address")
+	metricsAddr := fs.String("metrics-addr", ":9090", "Prometheus metrics address (0 turns it off)")
+	healthAddr := fs.String("health-addr", ":8081", "health probe address")
+	leader := fs.Bool("leader-elect", true, "elect a leader among replicas")
+	caSecret := fs.String("ca-secret", env("WASMBED_CA_SECRET", "wasmbed-system/wasmbed-ca"), "Secret <namespace>/<name> with the platform CA (ca.crt, ca.key)")
+	gatewayImage := fs.String("gateway-image", env("WASMBED_GATEWAY_IMAGE", ""), "container image of the gateway (ko resolves it in config/)")
+	brokerURL := fs.String("broker-url", env("K_SINK", ""), "the broker ingress (K_SINK)")
+	deadLetter := fs.String("dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
+	gatewaySA := fs.String("gateway-service-account", env("WASMBED_GATEWAY_SERVICE_ACCOUNT", "wasmbed-gateway"), "service account of gateway pods")
+	resync := fs.Duration("resync", 30*time.Second, "how often rollouts in progress are looked at")
+	_ = fs.Parse(os.Args[1:])
+
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *deadLetter, *gatewaySA, *resync, log); err != nil {
+		log.Error("operator stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, deadLetter, gatewaySA string, resync time.Duration, log *slog.Logger) error {
+	ns, name, ok := cutSlash(caSecret)
+	if !ok {
+		return fmt.Errorf("--ca-secret %q must be <namespace>/<name>", caSecret)
+	}
+	s, err := sink.NewHTTP(brokerURL, 0)
+	if err != nil {
+		return fmt.Errorf("--broker-url: %w", err)
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return operator.Run(ctx, operator.Options{
+		Config: cfg, Sender: s, EventsAddr: eventsAddr, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
+		LeaderElection: leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: resync,
+		Logger: logr.FromSlogHandler(log.Handler()),
+		Setup: []func(ctrl.Manager) error{
+			func(mgr ctrl.Manager) error {
+				return devicectl.SetupWithManager(mgr, devicectl.Options{CASecret: types.NamespacedName{Namespace: ns, Name: name}})
+			},
+			func(mgr ctrl.Manager) error {
+				return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{
+					Mode: gatewayctl.ModeCluster, Image: gatewayImage, BrokerURL: brokerURL,
+					DeadLetterSink: deadLetter, ServiceAccountName: gatewaySA,
+				})
+			},
+		},
+	})
+}
+
+func cutSlash(s string) (ns, name string, ok bool) {
+	ns, name, ok = strings.Cut(s, "/")
+	return ns, name, ok && ns != "" && name != ""
+}
