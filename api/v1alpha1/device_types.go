@@ -69,9 +69,10 @@ type DeviceSpec struct {
 
 // DeviceIdentity refers to the Secret that holds the device certificate.
 type DeviceIdentity struct {
-	// SecretName is a kubernetes.io/tls Secret in the Device's namespace with the device
-	// certificate (tls.crt), written by the operator when it signs the device's CSR.
-	// Defaults to "<device>-identity".
+	// SecretName is an Opaque Secret in the Device's namespace holding the device
+	// certificate (tls.crt) and the platform CA (ca.crt), written by the operator when it
+	// signs the device's CSR. The private key never leaves the device. Defaults to
+	// "<device>-identity".
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	SecretName string `json:"secretName"`
