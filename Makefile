@@ -68,6 +68,10 @@ test: deps ## Run every test: Go (with a real apiserver) and the firmware's host
 bench: deps ## Run the benchmarks.
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -run='^$$' -bench=. -benchmem ./...
 
+.PHONY: bench-gateway
+bench-gateway: ## Load-test the gateway: 10,000 idle sessions, handshakes, 32 KiB fan-out (about a minute).
+	GODEBUG=adaptivestackstart=0 go run ./gateway/bench -sessions 10000
+
 .PHONY: fuzz
 fuzz: ## Run every Go fuzz target for FUZZTIME each (default 10s).
 	hack/fuzz.sh $(FUZZTIME)
