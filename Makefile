@@ -62,7 +62,7 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 .PHONY: test
 test: deps ## Run every test: Go (with a real apiserver) and the firmware's host tests.
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
-	@if [ -f firmware/Makefile ]; then $(MAKE) -C firmware test; fi
+	$(MAKE) -C firmware test
 
 .PHONY: bench
 bench: deps ## Run the benchmarks.

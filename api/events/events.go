@@ -86,7 +86,7 @@ type Module struct {
 	OCI       string        `json:"oci,omitempty" desc:"OCI reference of a WebAssembly artifact"`
 	URL       string        `json:"url,omitempty" desc:"http(s) URL of the module"`
 	ConfigMap *ConfigMapKey `json:"configMap,omitempty" desc:"a binaryData key of a ConfigMap in the Application's namespace"`
-	Digest string `json:"digest,omitempty" desc:"expected or known sha256 digest, sha256:<hex>; alone, the module is already in the artifact store"`
+	Digest    string        `json:"digest,omitempty" desc:"expected or known sha256 digest, sha256:<hex>; alone, the module is already in the artifact store"`
 }
 
 // ConfigMapKey names one key of a ConfigMap in the Application's namespace.
