@@ -53,6 +53,10 @@ type Board struct {
 	Machine  string
 	// UART is the serial port the firmware speaks the device protocol on.
 	UART string
+	// RenodePlatform is the board's Renode platform description in renode/platforms,
+	// when one exists (its script has the same name ending in .resc). It equals Machine
+	// for boards only Renode runs.
+	RenodePlatform string
 	// LEDs and GPIOs are the user LEDs and GPIO pins the board exposes to applications.
 	LEDs, GPIOs int
 }
@@ -71,11 +75,12 @@ var catalogue = []Board{
 		MaxModuleBytes: 256 * KiB,
 		// QEMU has no STM32F407 Discovery model; netduinoplus2 is an STM32F405 with
 		// the same core, memory map and USART.
-		Emulator: EmulatorQEMU,
-		Machine:  "netduinoplus2",
-		UART:     "USART1",
-		LEDs:     4,
-		GPIOs:    16,
+		Emulator:       EmulatorQEMU,
+		Machine:        "netduinoplus2",
+		UART:           "USART1",
+		RenodePlatform: "stm32f4_discovery.repl",
+		LEDs:           4,
+		GPIOs:          16,
 	},
 	{
 		Name:           "mps2-an386",
@@ -106,6 +111,7 @@ var catalogue = []Board{
 		Emulator:       EmulatorRenode,
 		Machine:        "arduino_nano_33_ble.repl",
 		UART:           "uart0",
+		RenodePlatform: "arduino_nano_33_ble.repl",
 		LEDs:           1,
 		GPIOs:          14,
 	},
@@ -122,6 +128,7 @@ var catalogue = []Board{
 		Emulator:       EmulatorRenode,
 		Machine:        "arduino_uno_r4_minima.repl",
 		UART:           "sci2",
+		RenodePlatform: "arduino_uno_r4_minima.repl",
 		LEDs:           1,
 		GPIOs:          14,
 	},
