@@ -418,7 +418,9 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 		err := operator.Run(st.ctx, operator.Options{
 			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0",
 			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
-			Ready: func(net.Addr) { close(ready) },
+			// Tests run several platforms in one process.
+			SkipNameValidation: true,
+			Ready:              func(net.Addr) { close(ready) },
 			Setup: []func(ctrl.Manager) error{
 				func(mgr ctrl.Manager) error {
 					return devicectl.SetupWithManager(mgr, devicectl.Options{CA: p.ca})
