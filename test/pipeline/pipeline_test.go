@@ -139,42 +139,65 @@ func TestChainFromSourceToGateway(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	code, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "c", "blink.c"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "blink", Namespace: "tenant-a"},
-		Spec: v1.ApplicationSpec{
-			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: string(code)}},
-			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "blink"}},
-		}}
-	if err := env.Client.Create(ctx, app); err != nil {
-		t.Fatal(err)
-	}
-
-	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
-	req, err := events.New(events.BuildRequested, events.SourceOperator, ref.Subject(),
-		&events.BuildRequestedData{Application: ref, Source: events.Source{Language: "c", Code: string(code)}, Boards: []string{"virtual"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := toBroker.Send(ctx, req); err != nil {
-		t.Fatal(err)
-	}
-
-	eventually(t, "deployment.requested at the gateway", time.Minute, func() bool { return len(gateway.find(events.DeploymentRequested)) == 1 })
-	dr, err := events.DecodeAs[*events.DeploymentRequestedData](gateway.find(events.DeploymentRequested)[0], events.DeploymentRequested)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(dr.Devices) != 3 || dr.Gateway != "wasmbed-system/gateway" {
-		t.Errorf("deployment request = %+v; want the 3 devices of tenant-a", dr)
-	}
-	if _, err := store.Get(ctx, dr.Digest); err != nil {
-		t.Errorf("the dispatched digest is not in the store: %v", err)
-	}
-	for _, typ := range []events.Type{events.BuildRequested, events.ModuleBuilt, events.ModuleValidated, events.DeploymentDispatched} {
-		eventually(t, string(typ)+" seen by the operator's catch-all trigger", 10*time.Second, func() bool { return len(operator.find(typ)) == 1 })
+	// The blink example in every language goes the whole way to the gateway.
+	for _, lang := range []struct {
+		name v1.Language
+		file string
+	}{
+		{v1.LanguageC, "c/blink.c"},
+		{v1.LanguageWAT, "wat/blink.wat"},
+		{v1.LanguageAssemblyScript, "assemblyscript/blink.ts"},
+		{v1.LanguageRust, "rust/blink.rs"},
+	} {
+		t.Run(string(lang.name), func(t *testing.T) {
+			code, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", lang.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "blink-" + string(lang.name), Namespace: "tenant-a"},
+				Spec: v1.ApplicationSpec{
+					Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: lang.name, Code: string(code)}},
+					Selector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "blink"}},
+				}}
+			if err := env.Client.Create(ctx, app); err != nil {
+				t.Fatal(err)
+			}
+			ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+			req, err := events.New(events.BuildRequested, events.SourceOperator, ref.Subject(),
+				&events.BuildRequestedData{Application: ref, Source: events.Source{Language: string(lang.name), Code: string(code)}, Boards: []string{"virtual"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := toBroker.Send(ctx, req); err != nil {
+				t.Fatal(err)
+			}
+			subject := func(es []cloudevents.Event) (out []cloudevents.Event) {
+				for _, e := range es {
+					if e.Subject() == ref.Subject() {
+						out = append(out, e)
+					}
+				}
+				return out
+			}
+			eventually(t, "deployment.requested at the gateway", time.Minute, func() bool {
+				return len(subject(gateway.find(events.DeploymentRequested))) == 1
+			})
+			dr, err := events.DecodeAs[*events.DeploymentRequestedData](subject(gateway.find(events.DeploymentRequested))[0], events.DeploymentRequested)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dr.Devices) != 3 || dr.Gateway != "wasmbed-system/gateway" {
+				t.Errorf("deployment request = %+v; want the 3 devices of tenant-a", dr)
+			}
+			if _, err := store.Get(ctx, dr.Digest); err != nil {
+				t.Errorf("the dispatched digest is not in the store: %v", err)
+			}
+			for _, typ := range []events.Type{events.BuildRequested, events.ModuleBuilt, events.ModuleValidated, events.DeploymentDispatched} {
+				eventually(t, string(typ)+" seen by the operator's catch-all trigger", 10*time.Second, func() bool {
+					return len(subject(operator.find(typ))) == 1
+				})
+			}
+		})
 	}
 	if n := len(dead.got); n != 0 {
 		t.Errorf("%d events dead-lettered", n)
