@@ -1,0 +1,166 @@
+package manager
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+)
+
+func running(m *Manager) []string {
+	var out []string
+	for _, b := range m.Boards() {
+		out = append(out, b.Device)
+	}
+	return out
+}
+
+// TestManagerFollowsDevices runs the Manager against a real apiserver and gateway, with
+// the stand-in emulator as every board's process: Devices created, updated and deleted
+// start, restart and stop boards, and each board reaches the gateway as its Device.
+func TestManagerFollowsDevices(t *testing.T) {
+	env := testenv.Start(t)
+	gw := newTestGateway(t)
+	c := env.Client
+	ctx := context.Background()
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "lab"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "stm32f4-discovery", "firmware.elf")
+	if err := os.MkdirAll(filepath.Dir(fw), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(fw, []byte("\x7fELF stand-in"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.elf")
+	if err := os.WriteFile(other, []byte("\x7fELF other"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	m, err := New(Options{
+		Config: env.Config, Namespaces: []string{"lab"}, CA: testCA(t), Gateway: gw.addr, ServerName: "localhost",
+		Runner: NewRunner().WithCommand(fakeCommand()), FirmwareDir: dir, Retry: 200 * time.Millisecond,
+		RestartMin: 50 * time.Millisecond, GracePeriod: 2 * time.Second,
+		BridgeMinBackoff: 20 * time.Millisecond, BridgeMaxBackoff: 200 * time.Millisecond,
+		Logger:             slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SkipNameValidation: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(mctx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager run: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("manager logs:\n%s\ngateway logs:\n%s", logs, gw.logs)
+		}
+	}()
+
+	device := func(ns, name string, emulate bool, firmware string) *v1.Device {
+		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: v1.DeviceSpec{Board: "stm32f4-discovery"}}
+		if emulate {
+			d.Spec.Emulation = &v1.DeviceEmulation{Enabled: true, Firmware: firmware}
+		}
+		return d
+	}
+	a, b := pki.Identity{Namespace: "lab", Name: "board-a"}, pki.Identity{Namespace: "lab", Name: "board-b"}
+	for _, d := range []*v1.Device{
+		device("lab", "board-a", true, ""),       // default image from FirmwareDir
+		device("lab", "board-b", true, other),    // image from the spec
+		device("lab", "plain", false, ""),        // no emulation
+		device("elsewhere", "board-x", true, ""), // namespace not watched
+	} {
+		if err := c.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, func() bool {
+		return gw.connected(a) && gw.connected(b) && len(m.Boards()) == 2
+	}, "boards %v; gateway connected a=%v b=%v", running(m), gw.connected(a), gw.connected(b))
+	st := m.Boards()
+	if st[0].Device != "lab/board-a" || st[0].Firmware != fw || st[1].Firmware != other || !st[0].Running || !st[0].Connected {
+		t.Errorf("boards = %+v", st)
+	}
+	if log, ok := m.ConsoleLog(a); !ok || !strings.Contains(string(log), "fake emulator listening") {
+		t.Errorf("console log of %s: %v %q", a, ok, log)
+	}
+
+	// Changing the firmware restarts the board with the new image.
+	var d v1.Device
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "lab", Name: "board-a"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Emulation.Firmware = other
+	if err := c.Update(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool {
+		st := m.Boards()
+		return len(st) == 2 && st[0].Firmware == other && st[0].Connected && gw.connected(a)
+	}, "board-a not restarted with the new firmware: %+v", m.Boards())
+
+	// Disabling emulation stops the board; the gateway loses the device.
+	if err := c.Get(ctx, client.ObjectKey{Namespace: "lab", Name: "board-a"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	d.Spec.Emulation.Enabled = false
+	if err := c.Update(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool { return len(m.Boards()) == 1 && !gw.connected(a) },
+		"board-a still running after emulation was disabled: %v", running(m))
+
+	// Deleting a Device stops its board.
+	if err := c.Delete(ctx, device("lab", "board-b", true, "")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool { return len(m.Boards()) == 0 && !gw.connected(b) },
+		"board-b still running after its Device was deleted: %v", running(m))
+
+	// A Device whose firmware does not exist yet starts once it appears.
+	late := filepath.Join(dir, "late.elf")
+	if err := c.Create(ctx, device("lab", "board-c", true, late)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if len(m.Boards()) != 0 {
+		t.Fatalf("a board started without its firmware: %+v", m.Boards())
+	}
+	if err := os.WriteFile(late, []byte("\x7fELF late"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool {
+		return gw.connected(pki.Identity{Namespace: "lab", Name: "board-c"})
+	}, "board-c did not start once its firmware appeared: %v", running(m))
+	if !strings.Contains(logs.String(), "firmware image") {
+		t.Errorf("the missing firmware was not logged")
+	}
+}
+
+func TestNewManagerErrors(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Error("New without config, ca and gateway: no error")
+	}
+}
