@@ -88,7 +88,7 @@ type Manager struct {
 
 // managed is a running board and the spec it was started from.
 type managed struct {
-	board          *Board
+	board           *Board
 	model, firmware string
 }
 

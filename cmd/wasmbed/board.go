@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/renode/manager"
+)
+
+func init() {
+	register(command{name: "board run", summary: "run one emulated board (QEMU or Renode) as a device of a gateway", run: runBoardRun})
+	register(command{name: "board list", summary: "list the board catalogue and how each board is emulated", run: runBoardList})
+}
+
+func runBoardRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("board run", stderr)
+	board := fs.String("board", "stm32f4-discovery", "board from the catalogue (wasmbed board list)")
+	device := fs.String("device", "", "the device the board is, <namespace>/<name> (required)")
+	gw := fs.String("gateway", "127.0.0.1:18443", "gateway host:port")
+	serverName := fs.String("server-name", "", "name in the gateway's certificate (default: the host of --gateway)")
+	caDir := fs.String("ca-dir", defaultPKIDir, "directory holding the CA (ca.crt, ca.key) that issues the device's certificate")
+	firmware := fs.String("firmware", "", "firmware ELF (default: "+manager.DefaultFirmwareDir+"/<board>/firmware.elf)")
+	port := fs.Int("uart-port", 0, "loopback port of the board's UART (default: a free port)")
+	preferRenode := fs.Bool("renode", false, "run on Renode when installed, for boards QEMU also runs")
+	verbose := fs.Bool("v", false, "log bridge sessions and frames")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ns, name, ok := strings.Cut(*device, "/")
+	if !ok {
+		return fmt.Errorf("%w: --device must be <namespace>/<name>", errUsage)
+	}
+	id, err := pki.NewIdentity(ns, name)
+	if err != nil {
+		return fmt.Errorf("%w: --device: %v", errUsage, err)
+	}
+	if _, err := boards.Lookup(*board); err != nil {
+		return fmt.Errorf("%w: --board: %v", errUsage, err)
+	}
+	if *firmware == "" {
+		*firmware = manager.DefaultFirmwareDir + "/" + *board + "/firmware.elf"
+	}
+	ca, err := pki.LoadCA(*caDir)
+	if err != nil {
+		return err
+	}
+	cert, err := manager.IssueCertificate(ca, id, 0)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	b, err := manager.StartBoard(ctx, manager.BoardConfig{
+		Board: *board, Firmware: *firmware, Identity: id, Certificate: cert,
+		Gateway: *gw, ServerName: *serverName, RootCAs: ca.Pool(), Port: *port,
+		Runner: manager.NewRunner().WithPreferRenode(*preferRenode), Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "board %s as %s -> %s (uart on 127.0.0.1:%d): %s\n", *board, id, *gw, b.Port(),
+		strings.Join(b.Emulator().CommandLine(), " "))
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			b.Stop()
+			fmt.Fprintf(stdout, "stopped; last console output:\n%s", boardTail(b.ConsoleLog(), 2048))
+			return nil
+		case <-t.C:
+			fmt.Fprintf(stdout, "%s connected=%v emulator running=%v restarts=%d\n", time.Now().Format(time.TimeOnly),
+				b.Connected(), b.Emulator().Running(), b.Emulator().Restarts())
+		}
+	}
+}
+
+// boardTail returns the last n bytes of b.
+func boardTail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
+}
+
+func runBoardList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("board list", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "BOARD\tMCU\tRAM\tFLASH\tAPP MEMORY\tEMULATOR\tMACHINE\tUART\tRENODE PLATFORM")
+	for _, b := range boards.All() {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, b.MCU, boardSize(b.RAMBytes), boardSize(b.FlashBytes),
+			boardSize(b.AppMemoryBytes), b.Emulator, boardDash(b.Machine), boardDash(b.UART), boardDash(b.RenodePlatform))
+	}
+	return w.Flush()
+}
+
+func boardSize(n int64) string {
+	if n >= boards.MiB && n%boards.MiB == 0 {
+		return fmt.Sprintf("%d MiB", n/boards.MiB)
+	}
+	return fmt.Sprintf("%d KiB", n/boards.KiB)
+}
+
+func boardDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

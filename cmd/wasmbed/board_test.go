@@ -1,0 +1,38 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestBoardList(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run(context.Background(), []string{"board", "list"}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{"stm32f4-discovery", "netduinoplus2", "192 KiB", "arduino_nano_33_ble.repl", "32 KiB", "renode"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("board list lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBoardRunUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"board", "run"}, "--device must be"},
+		{[]string{"board", "run", "--device", "Bad/x"}, "invalid namespace"},
+		{[]string{"board", "run", "--device", "default/b", "--board", "esp32"}, `unknown board "esp32"`},
+		{[]string{"board", "run", "--device", "default/b", "--ca-dir", "/nonexistent"}, "wasmbed board run:"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want failure with %q", tc.args, code, errb.String(), tc.want)
+		}
+	}
+}
