@@ -255,10 +255,19 @@ func (s *Server) reportSeen() {
 
 // emit builds and queues an event; a payload that does not validate is a bug, logged.
 func (s *Server) emit(t events.Type, subject string, data events.Payload) {
+	s.emitFor(pki.Identity{}, t, subject, data)
+}
+
+// emitFor emits an event about one device: its partition key is the device, so the
+// events of a device stay in order while different devices' flow in parallel.
+func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data events.Payload) {
 	e, err := events.New(t, s.source, subject, data)
 	if err != nil {
 		s.log.Error("build event", "type", t, "subject", subject, "err", err)
 		return
+	}
+	if dev.Name != "" {
+		e.SetExtension(events.ExtPartitionKey, dev.String())
 	}
 	s.cfg.sink.Emit(e)
 }
@@ -374,7 +383,7 @@ func (s *Server) open(raw net.Conn) *session {
 	}
 	r.SetMaxBody(maxFrame)
 	ss.logger().Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
-	s.emit(events.DeviceConnected, id.String(), connectedData(s.cfg.name, id, hello))
+	s.emitFor(id, events.DeviceConnected, id.String(), connectedData(s.cfg.name, id, hello))
 	return ss
 }
 

@@ -128,7 +128,7 @@ func (ss *session) handle(msg protocol.Message) {
 }
 
 func (ss *session) onTelemetry(m *protocol.Telemetry) {
-	ss.srv.emit(events.DeviceTelemetry, ss.id.String(), &events.DeviceTelemetryData{
+	ss.srv.emitFor(ss.id, events.DeviceTelemetry, ss.id.String(), &events.DeviceTelemetryData{
 		Namespace: ss.id.Namespace, Device: ss.id.Name,
 		Application: ss.id.Namespace + "/" + m.App,
 		Topic:       m.Topic, Payload: m.Payload, DeviceTime: int64(m.Time),
@@ -279,7 +279,7 @@ func (ss *session) close(reason CloseReason, err error) {
 		default:
 			ss.logger().Warn("session closed", attrs...)
 		}
-		ss.srv.emit(events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
+		ss.srv.emitFor(ss.id, events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
 			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.cfg.name, Reason: string(reason),
 		})
 	})

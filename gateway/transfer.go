@@ -387,7 +387,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
 	} else {
 		ss.logger().Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
 	}
-	ss.srv.emit(t, d.Subject(), &events.DeploymentResultData{
+	ss.srv.emitFor(ss.id, t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation},
 		Device:      ss.id.Name, Gateway: ss.srv.cfg.name, Digest: d.Digest, State: state, Message: msg,
 	})

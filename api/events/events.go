@@ -51,6 +51,11 @@ const (
 	ExtGateway = "wasmbedgateway"
 	// ExtNamespace is the tenant namespace of the subject.
 	ExtNamespace = "wasmbednamespace"
+	// ExtPartitionKey is the CloudEvents partitioning extension: events with the same
+	// key must keep their order. Gateways set it to the device ("<namespace>/<name>") on
+	// every device-scoped event; brokers that order (Kafka, the embedded broker) order
+	// by it, and events of different devices flow in parallel.
+	ExtPartitionKey = "partitionkey"
 )
 
 // Sources name the component that produced an event.

@@ -27,8 +27,10 @@ import (
 const (
 	// DefaultSmokeLoops is how many times the smoke test calls loop.
 	DefaultSmokeLoops = 3
-	// DefaultCallBudget bounds each call of the smoke test (start, setup, one loop).
-	DefaultCallBudget = 100 * time.Millisecond
+	// DefaultCallBudget bounds each call of the smoke test (start, setup, one loop). It
+	// is wall-clock time, so it is generous: a busy validator must not reject a module
+	// for the machine's load.
+	DefaultCallBudget = 500 * time.Millisecond
 )
 
 // Config configures the function.

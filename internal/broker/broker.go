@@ -11,9 +11,10 @@
 //   - retries with linear or exponential backoff on transport errors and on 404, 408,
 //     409, 429 and 5xx; other statuses go straight to the dead-letter sink, as do events
 //     whose retries are exhausted, with the knativeerror* extensions Knative adds;
-//   - ordering: events of one Trigger with the same subject are delivered in the order
-//     they were accepted, one at a time (a retry holds back later events of that
-//     subject); different subjects are delivered in parallel.
+//   - ordering: events of one Trigger with the same partition key (the CloudEvents
+//     partitioning extension "partitionkey", else the subject) are delivered in the
+//     order they were accepted, one at a time (a retry holds back later events of that
+//     key); different keys are delivered in parallel.
 package broker
 
 import (
@@ -75,7 +76,7 @@ type Trigger struct {
 
 // Config configures a Broker.
 type Config struct {
-	// Workers is the number of delivery lanes per Trigger (events of one subject
+	// Workers is the number of delivery lanes per Trigger (events of one partition key
 	// always share a lane). Default 4.
 	Workers int
 	// QueueLength bounds each lane; a full lane makes ingress answer 503. Default 4096.
@@ -200,7 +201,11 @@ func (b *Broker) Publish(e cloudevents.Event) error {
 		if !matches(t.Filter, e) {
 			continue
 		}
-		lane := t.lanes[laneOf(e.Subject(), len(t.lanes))]
+		key := e.Subject()
+		if pk, ok := e.Extensions()["partitionkey"].(string); ok && pk != "" {
+			key = pk
+		}
+		lane := t.lanes[laneOf(key, len(t.lanes))]
 		select {
 		case lane <- e.Clone():
 		default:

@@ -205,7 +205,14 @@ func TestRetriesAndDeadLetter(t *testing.T) {
 	}
 }
 
-func TestOrderedPerSubject(t *testing.T) {
+func TestOrderedPerSubject(t *testing.T) { testOrdered(t, false) }
+
+// TestOrderedPerPartitionKey: events of one subject with different partition keys (a
+// gateway's deployment results for one Application, from many devices) keep the order
+// of each key.
+func TestOrderedPerPartitionKey(t *testing.T) { testOrdered(t, true) }
+
+func testOrdered(t *testing.T, byKey bool) {
 	// The first event of subject A fails twice: the rest of A must wait for it, while
 	// subject B flows.
 	var mu sync.Mutex
@@ -226,7 +233,12 @@ func TestOrderedPerSubject(t *testing.T) {
 	defer b.Close()
 	for i := 0; i < 20; i++ {
 		for _, s := range []string{"A", "B"} {
-			if err := b.Publish(ev("x", s, fmt.Sprintf("%s%d", s, i))); err != nil {
+			e := ev("x", s, fmt.Sprintf("%s%d", s, i))
+			if byKey {
+				e.SetSubject("one-app")
+				e.SetExtension("partitionkey", s)
+			}
+			if err := b.Publish(e); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -235,6 +247,9 @@ func TestOrderedPerSubject(t *testing.T) {
 	next := map[string]int{}
 	for _, e := range target.events() {
 		s := e.Subject()
+		if byKey {
+			s = fmt.Sprint(e.Extensions()["partitionkey"])
+		}
 		want := fmt.Sprintf("%s%d", s, next[s])
 		if e.ID() == want {
 			next[s]++

@@ -126,7 +126,10 @@ func NewFleet(ctx context.Context, cfg Config) (*Fleet, error) {
 	}
 	f := &Fleet{cfg: cfg, board: b, host: cfg.Host}
 	if f.host == nil && !cfg.NoRun {
-		hc := wasmhost.NewHostConfig().WithMemoryLimitPages(uint32(max(1, b.AppMemoryBytes>>16)))
+		// A wall-clock budget is at the mercy of the machine's load: thousands of virtual
+		// devices share a few cores, so each call gets a second, not the default 100 ms.
+		hc := wasmhost.NewHostConfig().WithMemoryLimitPages(uint32(max(1, b.AppMemoryBytes>>16))).
+			WithCallBudget(time.Second)
 		if f.host, err = wasmhost.NewHost(ctx, hc); err != nil {
 			return nil, fmt.Errorf("device sim: %w", err)
 		}

@@ -338,7 +338,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	triggers = append(triggers, broker.Trigger{Name: "gateway",
 		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: "wasmbed-system.gateway"},
 		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d})
-	b, err := broker.New(broker.Config{Logger: logs.For("broker")}, triggers...)
+	b, err := broker.New(broker.Config{Logger: logs.For("broker"), Workers: 16}, triggers...)
 	if err != nil {
 		return err
 	}
