@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { AppForm } from './logic';
+import { rolloutProgress, statusFromConditions, validateAppForm, words } from './logic';
+import { parseSSE } from './stream';
+import type { Application } from './types';
+
+describe('statusFromConditions', () => {
+  it('is Ready and green when Ready is True for the current generation', () => {
+    expect(statusFromConditions([{ type: 'Ready', status: 'True', reason: 'RolloutSucceeded', observedGeneration: 2 }], 2)).toMatchObject({ label: 'Ready', tone: 'success' });
+  });
+  it('says Updating when the condition is about an older generation', () => {
+    expect(statusFromConditions([{ type: 'Ready', status: 'True', observedGeneration: 1 }], 2)).toMatchObject({ label: 'Updating', tone: 'info' });
+  });
+  it('shows work in progress, held and failed states differently', () => {
+    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'Building' }])).toMatchObject({ label: 'Building', tone: 'info' });
+    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'RolloutPaused' }])).toMatchObject({ label: 'Rollout paused', tone: 'warning' });
+    const f = statusFromConditions([{ type: 'Ready', status: 'False', reason: 'BuildFailed', message: 'blink.c:3: error' }]);
+    expect(f).toMatchObject({ label: 'Build failed', tone: 'error', message: 'blink.c:3: error' });
+  });
+  it('is Unknown without a Ready condition', () => {
+    expect(statusFromConditions(undefined).label).toBe('Unknown');
+    expect(statusFromConditions([{ type: 'Built', status: 'True' }]).tone).toBe('default');
+  });
+  it('splits reasons into words', () => {
+    expect(words('ModuleRejected')).toBe('Module rejected');
+  });
+});
+
+const app = (status: Application['status']): Application => ({
+  metadata: { name: 'a', namespace: 'default', generation: 1 },
+  spec: { source: { inline: { language: 'c', code: '' } } },
+  status,
+});
+
+describe('rolloutProgress', () => {
+  it('is the share of targeted devices running the current module', () => {
+    const p = rolloutProgress(app({
+      phase: 'RollingOut', build: { digest: 'sha256:1', size: 1 },
+      rollout: { digest: 'sha256:1', step: 1, steps: 3, targeted: 8, dispatched: 4, succeeded: 3, failed: 1, progress: '3/8' },
+    }));
+    expect(p).toMatchObject({ percent: 38, succeeded: 3, failed: 1, targeted: 8, step: 'step 2 of 3', stage: 2, done: false });
+  });
+  it('is 0 while a new build has not started rolling out', () => {
+    const p = rolloutProgress(app({
+      phase: 'Validating', build: { digest: 'sha256:new', size: 1 },
+      rollout: { digest: 'sha256:old', step: 0, steps: 1, targeted: 5, dispatched: 5, succeeded: 5, failed: 0, progress: '5/5' },
+    }));
+    expect(p.percent).toBe(0);
+    expect(p.stage).toBe(1);
+    expect(p.step).toBe('');
+  });
+  it('is done when Running, and handles no targets', () => {
+    expect(rolloutProgress(app({ phase: 'Running' }))).toMatchObject({ percent: 0, done: true, stage: 3 });
+  });
+});
+
+const form = (f: Partial<AppForm>): AppForm => ({
+  name: 'blink', mode: 'source', language: 'c', code: 'int x;', selector: '', config: '', strategy: 'AllAtOnce', canarySteps: '', ...f,
+});
+
+describe('validateAppForm', () => {
+  it('accepts a complete form', () => {
+    expect(validateAppForm(form({ selector: 'tier=canary, board=virtual', config: 'a=1\nb=2' }))).toEqual({});
+  });
+  it('names the field to fix', () => {
+    expect(validateAppForm(form({ name: 'Blink_1' })).name).toMatch(/lower-case/);
+    expect(validateAppForm(form({ name: '' })).name).toMatch(/required/);
+    expect(validateAppForm(form({ code: '  ' })).code).toMatch(/template/);
+    expect(validateAppForm(form({ language: 'cobol' })).language).toMatch(/c, assemblyscript, wat, rust/);
+    expect(validateAppForm(form({ selector: 'tier' })).selector).toMatch(/key=value/);
+    expect(validateAppForm(form({ config: 'ok=1\nbad' })).config).toMatch(/"bad"/);
+    expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '50, 10' })).canarySteps).toMatch(/increase/);
+    expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '' })).canarySteps).toMatch(/at least one/);
+  });
+  it('checks an uploaded module is WebAssembly', () => {
+    expect(validateAppForm(form({ mode: 'upload' })).wasm).toMatch(/choose/);
+    expect(validateAppForm(form({ mode: 'upload', wasm: { size: 8, head: new Uint8Array([0x7f, 0x45, 0x4c, 0x46]) } })).wasm).toMatch(/not a WebAssembly/);
+    expect(validateAppForm(form({ mode: 'upload', wasm: { size: 2e6, head: new Uint8Array([0, 0x61, 0x73, 0x6d]) } })).wasm).toMatch(/ConfigMap/);
+    expect(validateAppForm(form({ mode: 'upload', wasm: { size: 8, head: new Uint8Array([0, 0x61, 0x73, 0x6d]) } }))).toEqual({});
+  });
+});
+
+describe('parseSSE', () => {
+  it('splits complete messages and keeps the rest', () => {
+    const { messages, rest } = parseSSE(': keepalive\n\nevent: ready\ndata: {}\n\nevent: change\ndata: {"a"');
+    expect(messages).toEqual([{ event: 'ready', data: '{}' }]);
+    expect(rest).toBe('event: change\ndata: {"a"');
+  });
+});
