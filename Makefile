@@ -60,7 +60,7 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 ##@ Test
 
 .PHONY: test
-test: deps ## Run every test: Go (with a real apiserver) and the firmware's host tests.
+test: deps $(CONTROLLER_GEN) ## Run every test: Go (with a real apiserver) and the firmware's host tests.
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
 	$(MAKE) -C firmware test
 

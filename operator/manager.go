@@ -24,6 +24,10 @@ import (
 	"github.com/wasmbed/wasmbed/functions/serve"
 	"github.com/wasmbed/wasmbed/operator/application"
 	"github.com/wasmbed/wasmbed/operator/receiver"
+	"github.com/wasmbed/wasmbed/operator/steps"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
+	messagingv1 "knative.dev/eventing/pkg/apis/messaging/v1"
 )
 
 // Options configure the operator.
@@ -44,6 +48,11 @@ type Options struct {
 	Resync time.Duration
 	// SeenInterval is how stale a device's lastSeen may get (default 5 minutes).
 	SeenInterval time.Duration
+	// Steps, in a cluster, runs Applications' spec.steps as Knative Sequences; StepRunner
+	// runs them in-process instead (the embedded platform). One of them, or neither when
+	// steps need not be supported.
+	Steps      *steps.ClusterOptions
+	StepRunner receiver.StepRunner
 	// Setup registers further reconcilers (Device, Gateway) on the manager.
 	Setup []func(ctrl.Manager) error
 	// Logger is the operator's logger.
@@ -60,8 +69,10 @@ func NewScheme() (*runtime.Scheme, error) {
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		return nil, err
 	}
-	if err := v1.AddToScheme(s); err != nil {
-		return nil, err
+	for _, add := range []func(*runtime.Scheme) error{v1.AddToScheme, eventingv1.AddToScheme, flowsv1.AddToScheme, messagingv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -89,7 +100,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("operator: manager: %w", err)
 	}
-	if err := application.SetupWithManager(mgr, application.Options{Sender: o.Sender, Resync: o.Resync}); err != nil {
+	if err := application.SetupWithManager(mgr, application.Options{Sender: o.Sender, Resync: o.Resync, Steps: o.Steps}); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
 	for _, setup := range o.Setup {
@@ -108,10 +119,11 @@ func Run(ctx context.Context, o Options) error {
 
 	// The receiver reads straight from the apiserver, so a retry after a conflict sees the
 	// latest object, and serves once the manager's cache is in sync.
-	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval}
+	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval, Steps: o.StepRunner}
 	mux := http.NewServeMux()
 	mux.Handle("/", serve.NewHTTPHandler("operator", rcv, serve.Options{Logger: slogFrom(o.Logger)}))
 	mux.Handle("POST /dead-letters", deadLetters(slogFrom(o.Logger)))
+	mux.Handle("POST /steps-done", steps.DoneHandler(o.Sender))
 	handler := mux
 	l, err := net.Listen("tcp", o.EventsAddr)
 	if err != nil {

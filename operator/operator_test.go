@@ -18,11 +18,18 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/cloudevents/sdk-go/v2/binding"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	"github.com/wasmbed/wasmbed/operator"
 	"github.com/wasmbed/wasmbed/operator/receiver"
+	"github.com/wasmbed/wasmbed/operator/steps"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
+	"net/http"
+	"net/http/httptest"
 )
 
 var env *testenv.Env
@@ -74,17 +81,22 @@ type harness struct {
 var nsCount int
 
 // start runs the operator (its Application controller and receiver) in a fresh namespace.
-func start(t *testing.T) *harness {
+func start(t *testing.T) *harness { return startWith(t, nil) }
+
+// startWith is start with changes to the operator's options.
+func startWith(t *testing.T, change func(*operator.Options)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &broker{}
 	done := make(chan error, 1)
-	go func() {
-		done <- operator.Run(ctx, operator.Options{
-			Config: env.Config, Sender: b, EventsAddr: "127.0.0.1:0", MetricsAddr: "0", HealthAddr: "0",
-			Resync: 200 * time.Millisecond, Logger: logr.Discard(), SkipNameValidation: true,
-		})
-	}()
+	opts := operator.Options{
+		Config: env.Config, Sender: b, EventsAddr: "127.0.0.1:0", MetricsAddr: "0", HealthAddr: "0",
+		Resync: 200 * time.Millisecond, Logger: logr.Discard(), SkipNameValidation: true,
+	}
+	if change != nil {
+		change(&opts)
+	}
+	go func() { done <- operator.Run(ctx, opts) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -99,7 +111,7 @@ func start(t *testing.T) *harness {
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, ctx: ctx, broker: b, rcv: &receiver.Receiver{Client: env.Client}, ns: ns}
+	return &harness{t: t, ctx: ctx, broker: b, rcv: &receiver.Receiver{Client: env.Client, Steps: opts.StepRunner}, ns: ns}
 }
 
 func (h *harness) eventually(what string, cond func() bool) {
@@ -426,4 +438,103 @@ func TestDeviceEvents(t *testing.T) {
 	}
 	// Events about a device that does not exist are acknowledged and ignored.
 	h.deliver(events.DeviceConnected, h.ns+"/ghost", &events.DeviceConnectedData{Namespace: h.ns, Device: "ghost", Gateway: "g"})
+}
+
+func TestStepsRunInProcess(t *testing.T) {
+	// A step that stamps the event it passes on, and one that fails.
+	var seen []string
+	var mu sync.Mutex
+	stepSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		mu.Lock()
+		seen = append(seen, r.URL.Path)
+		mu.Unlock()
+		if r.URL.Path == "/fail" {
+			http.Error(w, "scanner found a problem", http.StatusInternalServerError)
+			return
+		}
+		e.SetExtension("scanned", "yes")
+		if err := cehttp.WriteResponseWriter(r.Context(), binding.ToMessage(e), http.StatusOK, w); err != nil {
+			t.Error(err)
+		}
+	}))
+	defer stepSrv.Close()
+
+	var h *harness
+	b := &broker{}
+	runner, err := steps.NewRunner(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = startWith(t, func(o *operator.Options) { o.StepRunner = runner })
+	h.devices(1, "virtual")
+	h.app("scanned", func(a *v1.Application) {
+		a.Spec.Steps = []v1.PipelineStep{{URI: stepSrv.URL + "/scan"}, {URI: stepSrv.URL + "/sign"}}
+	})
+	ref := h.waitBuild("scanned", 1)
+	dg := digestOf("e")
+	h.buildAndValidate(ref, dg)
+	c := h.cond("scanned", v1.ConditionRolledOut)
+	if c.Reason != v1.ReasonRunningSteps || h.get("scanned").Status.Rollout != nil {
+		t.Fatalf("before the steps are done: RolledOut %+v, rollout %+v", c, h.get("scanned").Status.Rollout)
+	}
+	// Both steps ran in order and the result went to the broker marked done.
+	out := b.of(events.ModuleValidated, ref.Subject())
+	if len(out) != 1 || out[0].Extensions()[events.ExtSteps] != events.StepsDone || out[0].Extensions()["scanned"] != "yes" {
+		t.Fatalf("sent after the steps: %v", out)
+	}
+	if strings.Join(seen, ",") != "/scan,/sign" {
+		t.Errorf("steps called: %v", seen)
+	}
+	// The done event starts the rollout.
+	if _, err := h.rcv.Handle(h.ctx, out[0]); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("rolling out after the steps", func() bool { return h.get("scanned").Status.Rollout != nil })
+
+	// A failing step stops the Application before any rollout, with the step named.
+	h.app("refused", func(a *v1.Application) { a.Spec.Steps = []v1.PipelineStep{{URI: stepSrv.URL + "/fail"}} })
+	ref2 := h.waitBuild("refused", 1)
+	h.buildAndValidate(ref2, dg)
+	c = h.cond("refused", v1.ConditionRolledOut)
+	if c.Status != metav1.ConditionFalse || c.Reason != v1.ReasonStepFailed || !strings.Contains(c.Message, "spec.steps[0]") {
+		t.Errorf("after a failing step: %+v", c)
+	}
+}
+
+func TestStepsAsKnativeSequence(t *testing.T) {
+	if err := env.Client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "wasmbed-system"}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	h := startWith(t, func(o *operator.Options) {
+		o.Steps = &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"}
+	})
+	h.devices(1, "virtual")
+	h.app("seq", func(a *v1.Application) {
+		a.Spec.Steps = []v1.PipelineStep{
+			{Ref: &v1.StepReference{APIVersion: "serving.knative.dev/v1", Kind: "Service", Name: "scanner"}},
+			{URI: "https://signer.example/sign"},
+		}
+	})
+	var seq flowsv1.Sequence
+	var trig eventingv1.Trigger
+	h.eventually("the Sequence and its Trigger", func() bool {
+		return env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "seq-steps"}, &seq) == nil &&
+			env.Client.Get(h.ctx, client.ObjectKey{Namespace: "wasmbed-system", Name: "steps-" + h.ns + "-seq"}, &trig) == nil
+	})
+	if len(seq.Spec.Steps) != 2 || seq.Spec.Steps[0].Ref.Name != "scanner" || seq.Spec.Reply.URI.String() != "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done" {
+		t.Errorf("sequence = %+v", seq.Spec)
+	}
+	if trig.Spec.Subscriber.Ref.Kind != "Sequence" || len(trig.Spec.Filters) != 1 {
+		t.Errorf("trigger = %+v", trig.Spec)
+	}
+	// Removing the steps removes both.
+	h.update("seq", func(a *v1.Application) { a.Spec.Steps = nil })
+	h.eventually("the Trigger gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: "wasmbed-system", Name: "steps-" + h.ns + "-seq"}, &trig))
+	})
 }

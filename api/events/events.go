@@ -56,6 +56,12 @@ const (
 	// every device-scoped event; brokers that order (Kafka, the embedded broker) order
 	// by it, and events of different devices flow in parallel.
 	ExtPartitionKey = "partitionkey"
+	// ExtSteps is "done" on a module.validated event that has been through the
+	// Application's extra pipeline steps (spec.steps). For an Application with steps,
+	// dispatch and the operator act only on that one.
+	ExtSteps = "wasmbedsteps"
+	// StepsDone is the value of ExtSteps after the steps.
+	StepsDone = "done"
 )
 
 // Sources name the component that produced an event.

@@ -72,6 +72,19 @@ func (s *ApplicationStatus) MarkRejected(gen int64, v ValidationStatus) {
 	s.summarize(gen)
 }
 
+// MarkRunningSteps records a validated module on its way through spec.steps.
+func (s *ApplicationStatus) MarkRunningSteps(gen int64, steps int) {
+	s.set(ConditionRolledOut, metav1.ConditionUnknown, gen, ReasonRunningSteps,
+		fmt.Sprintf("the module goes through %d extra pipeline steps (spec.steps) before the rollout", steps))
+	s.summarize(gen)
+}
+
+// MarkStepFailed records an extra pipeline step that failed; msg names the step.
+func (s *ApplicationStatus) MarkStepFailed(gen int64, msg string) {
+	s.set(ConditionRolledOut, metav1.ConditionFalse, gen, ReasonStepFailed, msg)
+	s.summarize(gen)
+}
+
 // MarkRollingOut records rollout progress.
 func (s *ApplicationStatus) MarkRollingOut(gen int64, r RolloutStatus) {
 	r.Progress = fmt.Sprintf("%d/%d", r.Succeeded, r.Targeted)
@@ -138,6 +151,8 @@ func (s *ApplicationStatus) summarize(gen int64) {
 		return
 	case rolled != nil && rolled.Reason == ReasonRolloutPaused:
 		s.Phase = ApplicationPaused
+	case rolled != nil && rolled.Reason == ReasonRunningSteps:
+		s.Phase = ApplicationValidating
 	case valid != nil && valid.Status == metav1.ConditionTrue:
 		s.Phase = ApplicationRollingOut
 	case built != nil && built.Status == metav1.ConditionTrue:

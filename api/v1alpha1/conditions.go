@@ -40,6 +40,8 @@ const (
 	ReasonRolledBack       = "RolledBack"
 	ReasonRolloutAborted   = "RolloutAborted"
 	ReasonPipelineError    = "PipelineError"
+	ReasonRunningSteps     = "RunningSteps"
+	ReasonStepFailed       = "StepFailed"
 
 	ReasonAwaitingCSR       = "AwaitingCSR"
 	ReasonCertificateIssued = "CertificateIssued"

@@ -22,6 +22,7 @@ import (
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
+	"github.com/wasmbed/wasmbed/operator/steps"
 )
 
 func env(key, def string) string {
@@ -43,16 +44,17 @@ func main() {
 	deadLetter := fs.String("dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
 	gatewaySA := fs.String("gateway-service-account", env("WASMBED_GATEWAY_SERVICE_ACCOUNT", "wasmbed-gateway"), "service account of gateway pods")
 	resync := fs.Duration("resync", 30*time.Second, "how often rollouts in progress are looked at")
+	stepsReply := fs.String("steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
 	_ = fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *deadLetter, *gatewaySA, *resync, log); err != nil {
+	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *deadLetter, *gatewaySA, *stepsReply, *resync, log); err != nil {
 		log.Error("operator stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, deadLetter, gatewaySA string, resync time.Duration, log *slog.Logger) error {
+func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, deadLetter, gatewaySA, stepsReply string, resync time.Duration, log *slog.Logger) error {
 	ns, name, ok := cutSlash(caSecret)
 	if !ok {
 		return fmt.Errorf("--ca-secret %q must be <namespace>/<name>", caSecret)
@@ -71,6 +73,7 @@ func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gate
 		Config: cfg, Sender: s, EventsAddr: eventsAddr, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
 		LeaderElection: leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: resync,
 		Logger: logr.FromSlogHandler(log.Handler()),
+		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: stepsReply},
 		Setup: []func(ctrl.Manager) error{
 			func(mgr ctrl.Manager) error {
 				return devicectl.SetupWithManager(mgr, devicectl.Options{CASecret: types.NamespacedName{Namespace: ns, Name: name}})

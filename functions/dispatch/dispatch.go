@@ -69,9 +69,11 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, err
 	}
 	var req events.RolloutRequestedData
+	fromValidate := false
 	switch d := p.(type) {
 	case *events.ModuleValidatedData:
 		req = events.RolloutRequestedData{Application: d.Application, Digest: d.Digest, Size: d.Size, Step: 0}
+		fromValidate = true
 	case *events.RolloutRequestedData:
 		req = *d
 	}
@@ -91,6 +93,11 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, nil
 	}
 
+	if fromValidate && len(app.Spec.Steps) > 0 && e.Extensions()[events.ExtSteps] != events.StepsDone {
+		// The module goes through the Application's own steps first; their result comes
+		// back as module.validated with wasmbedsteps=done.
+		return nil, nil
+	}
 	targets, err := rollout.Targets(ctx, f.cfg.Reader, &app)
 	var selErr *rollout.SelectorError
 	if errors.As(err, &selErr) {

@@ -267,3 +267,24 @@ func TestStaleAndMissing(t *testing.T) {
 		t.Errorf("unassigned = %v, sent %v", out.Unassigned, byGw)
 	}
 }
+
+// TestStepsGateDispatch: for an Application with spec.steps, only the module.validated
+// that came back through the steps (wasmbedsteps=done) is dispatched.
+func TestStepsGateDispatch(t *testing.T) {
+	app := fleet(t, "with-steps", 2, v1.RolloutSpec{}, nil)
+	app.Spec.Steps = []v1.PipelineStep{{URI: "http://scanner.example"}}
+	if err := env.Client.Update(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	e := validated(t, app)
+	if reply, err := f.Handle(ctx(t), e); err != nil || reply != nil || len(s.got) != 0 {
+		t.Fatalf("before the steps: reply %v, err %v, sent %d", reply, err, len(s.got))
+	}
+	e.SetExtension(events.ExtSteps, events.StepsDone)
+	out, byGw := run(t, f, s, e)
+	if out.Targeted != 2 || count(byGw) != 2 {
+		t.Errorf("after the steps: %+v %v", out, byGw)
+	}
+}

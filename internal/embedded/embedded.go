@@ -42,6 +42,7 @@ import (
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
+	"github.com/wasmbed/wasmbed/operator/steps"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -412,6 +413,10 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 	addr := p.addrs["operator"]
 	p.opL.Close() // operator.Run listens itself, on the same address
 	ready := make(chan struct{})
+	runner, err := steps.NewRunner(p.sender)
+	if err != nil {
+		return err
+	}
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
@@ -420,7 +425,9 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
 			// Tests run several platforms in one process.
 			SkipNameValidation: true,
-			Ready:              func(net.Addr) { close(ready) },
+			// No Knative here: the operator calls spec.steps itself.
+			StepRunner: runner,
+			Ready:      func(net.Addr) { close(ready) },
 			Setup: []func(ctrl.Manager) error{
 				func(mgr ctrl.Manager) error {
 					return devicectl.SetupWithManager(mgr, devicectl.Options{CA: p.ca})

@@ -28,6 +28,7 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/operator/receiver"
+	"github.com/wasmbed/wasmbed/operator/steps"
 )
 
 // Sender delivers events to the broker.
@@ -44,6 +45,9 @@ type Options struct {
 	Resync time.Duration
 	// Now returns the current time (tests set it).
 	Now func() time.Time
+	// Steps, in a cluster, makes the reconciler run spec.steps as a Knative Sequence per
+	// Application fed by a Trigger; nil when the steps run in-process (embedded).
+	Steps *steps.ClusterOptions
 }
 
 // Reconciler reconciles Applications.
@@ -65,6 +69,8 @@ type Reconciler struct {
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=flows.knative.dev,resources=sequences,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch;delete
 
 // SetupWithManager registers the reconciler. It watches Applications and the Devices
 // they select, so a device's report moves its Applications' rollouts.
@@ -136,6 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}()
 
 	for _, phase := range []func(context.Context, *v1.Application) (ctrl.Result, error){
+		r.reconcileSteps,
 		r.reconcileBuild,
 		r.reconcileRollout,
 	} {

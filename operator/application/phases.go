@@ -325,6 +325,9 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 	case app.Status.Build != nil:
 		digest = app.Status.Build.Digest
 	}
+	if err := r.deleteSteps(ctx, app); err != nil {
+		return err
+	}
 	if digest == "" { // never built: nothing on any device
 		controllerutil.RemoveFinalizer(app, receiver.Finalizer)
 		return client.IgnoreNotFound(r.client.Update(ctx, app))
@@ -335,3 +338,8 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 	r.recorder.Event(app, corev1.EventTypeNormal, "Removing", "removal from the devices requested")
 	return nil
 }
+
+func metaName(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
+
+// isNoKind reports an error for a kind the apiserver does not serve (Knative missing).
+func isNoKind(err error) bool { return meta.IsNoMatchError(err) }

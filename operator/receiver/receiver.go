@@ -42,6 +42,15 @@ type Receiver struct {
 	SeenInterval time.Duration
 	// Now returns the current time (tests set it).
 	Now func() time.Time
+	// Steps runs an Application's extra pipeline steps in-process (the embedded
+	// platform); nil when a Knative Sequence runs them (a cluster).
+	Steps StepRunner
+}
+
+// StepRunner passes a module.validated event through an Application's spec.steps and
+// sends the result on, marked with wasmbedsteps=done.
+type StepRunner interface {
+	Run(ctx context.Context, app *v1.Application, e cloudevents.Event) error
 }
 
 func (r *Receiver) reader() client.Reader {
@@ -82,8 +91,15 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			app.Status.MarkBuildFailed(app.Generation, reason, d.Message)
 		})
 	case *events.ModuleValidatedData:
+		done := e.Extensions()[events.ExtSteps] == events.StepsDone
+		var steps *v1.Application
 		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
 			app.Status.MarkValidated(app.Generation, validation(d.Digest, true, d.Report))
+			if len(app.Spec.Steps) > 0 && !done {
+				app.Status.MarkRunningSteps(app.Generation, len(app.Spec.Steps))
+				steps = app.DeepCopy()
+				return
+			}
 			// The dispatch function starts step 0 on this same event.
 			now := r.now()
 			app.Status.MarkRollingOut(app.Generation, v1.RolloutStatus{
@@ -91,6 +107,13 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 				ConfigHash: ConfigHash(app.Spec.Config), RequestedAt: &now,
 			})
 		})
+		if err == nil && steps != nil && r.Steps != nil {
+			if serr := r.Steps.Run(ctx, steps, e); serr != nil {
+				err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+					app.Status.MarkStepFailed(app.Generation, serr.Error())
+				})
+			}
+		}
 	case *events.ModuleRejectedData:
 		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
 			app.Status.MarkRejected(app.Generation, validation(d.Digest, false, d.Report))
