@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -139,25 +141,33 @@ func TestEmulatorRestartsWithBackoff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	logs := &syncBuffer{}
 	b, _ := boards.Lookup("stm32f4-discovery")
 	e, err := StartEmulator(context.Background(), EmulatorConfig{Board: b, Firmware: "/fw.elf", Port: port,
 		Runner: NewRunner().WithCommand(fakeCommand("crash-after", "100ms")), RestartMin: 50 * time.Millisecond,
-		RestartMax: 400 * time.Millisecond, GracePeriod: time.Second})
+		RestartMax: 400 * time.Millisecond, GracePeriod: time.Second,
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.Stop()
-	eventually(t, 20*time.Second, func() bool { return len(starts(t, string(e.ConsoleLog()))) >= 5 },
-		"want 5 runs, console:\n%s", e.ConsoleLog())
-	at := starts(t, string(e.ConsoleLog()))
-	// Each run lasts 100 ms plus the process start; the pauses between runs double:
-	// 50, 100, 200, 400 ms, so the fourth gap exceeds the first by about 350 ms.
-	first, last := at[1].Sub(at[0]), at[4].Sub(at[3])
-	if last-first < 250*time.Millisecond {
-		t.Errorf("gaps between runs: first %v, fourth %v; want the backoff to grow from 50 ms to 400 ms", first, last)
+	eventually(t, 20*time.Second, func() bool { return len(starts(t, string(e.ConsoleLog()))) >= 6 },
+		"want 6 runs, console:\n%s", e.ConsoleLog())
+	// The pauses between runs double from RestartMin and stop at RestartMax.
+	var waits []string
+	for _, m := range regexp.MustCompile(`restart_in=(\S+)`).FindAllStringSubmatch(logs.String(), 5) {
+		waits = append(waits, m[1])
 	}
-	if e.Restarts() < 4 {
-		t.Errorf("restarts = %d, want at least 4", e.Restarts())
+	if want := []string{"50ms", "100ms", "200ms", "400ms", "400ms"}; !reflect.DeepEqual(waits, want) {
+		t.Errorf("restart pauses %v, want %v", waits, want)
+	}
+	// And they are really waited: the fifth gap between runs is longer than the first.
+	at := starts(t, string(e.ConsoleLog()))
+	if first, fifth := at[1].Sub(at[0]), at[5].Sub(at[4]); fifth <= first {
+		t.Errorf("gaps between runs: first %v, fifth %v; want the later one longer", first, fifth)
+	}
+	if e.Restarts() < 5 {
+		t.Errorf("restarts = %d, want at least 5", e.Restarts())
 	}
 	if !strings.Contains(string(e.ConsoleLog()), "exit status 3") {
 		t.Errorf("console log does not record the crash:\n%s", e.ConsoleLog())
