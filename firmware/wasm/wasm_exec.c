@@ -575,7 +575,11 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             uint32_t delta = (uint32_t)sp[-1], old = m->pages;
             uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
             pc++;
-            if (delta && (np > m->max_pages || nb > m->cap)) { /* growing by 0 always succeeds */
+            if (!delta) { /* growing by 0 always succeeds and changes nothing, even on a short backing */
+                sp[-1] = old;
+                NEXT;
+            }
+            if (np > m->max_pages || nb > m->cap) {
                 sp[-1] = 0xffffffffu;
                 NEXT;
             }

@@ -1,0 +1,633 @@
+/* Wasmbed device runtime: see device.h and docs/protocol.md sections 5 and 6. */
+#include "device.h"
+
+#include <string.h>
+
+#include "../proto/cbor.h"
+#include "sha256.h"
+
+static uint64_t now(wbd_device *d) { return d->cfg.hal->now_ms(d->cfg.hal->ctx); }
+
+static wbp_str app_str(const wbd_app *a) { return wbp_mem(a->name, a->name_len); }
+
+/* ---- sending ---- */
+
+static int send(wbd_device *d, const wbp_msg *m)
+{
+    size_t len;
+    if (wbp_encode_frame(m, d->tx, sizeof d->tx, d->limit, &len))
+        return -1;
+    return d->cfg.io->write(d->cfg.io->ctx, d->tx, (uint32_t)len);
+}
+
+static void send_error(wbd_device *d, wbp_err code, uint8_t related, wbp_str app, const char *msg)
+{
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_ERROR;
+    m->u.error.code = (uint16_t)code;
+    m->u.error.related = related;
+    m->u.error.message = wbp_truncate(wbp_cstr(msg), WBP_MAX_ERROR_MSG);
+    if (wbp_app_name_valid(app))
+        m->u.error.app = app;
+    send(d, m);
+}
+
+static const uint8_t zero_digest[WBP_DIGEST];
+
+static void send_status(wbd_device *d, const wbd_app *a, uint8_t state, const uint8_t *digest)
+{
+    if (d->session != WBD_WELCOMED)
+        return;
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_APP_STATUS;
+    m->u.app_status.app = app_str(a);
+    m->u.app_status.digest = wbp_mem(digest ? digest : zero_digest, WBP_DIGEST);
+    m->u.app_status.state = state;
+    m->u.app_status.error = wbp_cstr(a->error);
+    m->u.app_status.loops = a->loops;
+    m->u.app_status.traps = a->traps;
+    m->u.app_status.fuel = a->fuel;
+    send(d, m);
+}
+
+static void report(wbd_device *d, const wbd_app *a)
+{
+    send_status(d, a, a->state, a->slot >= 0 ? a->digest : a->pend_slot >= 0 ? a->pend_digest : NULL);
+}
+
+/* Copies s into dst (cap bytes), replacing bytes that do not start a valid UTF-8 sequence with '?'. */
+static uint32_t utf8_clean(uint8_t *dst, uint32_t cap, const uint8_t *s, uint32_t n)
+{
+    uint32_t i = 0, o = 0;
+    while (i < n && o < cap) {
+        uint32_t k = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 : 4;
+        if (k <= n - i && cbor_utf8_valid(s + i, k)) {
+            if (k > cap - o)
+                break;
+            memcpy(dst + o, s + i, k);
+            o += k, i += k;
+        } else {
+            dst[o++] = '?';
+            i++;
+        }
+    }
+    return o;
+}
+
+void wbd_log(wbd_device *d, uint8_t level, const char *msg)
+{
+    if (d->session != WBD_WELCOMED)
+        return;
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_LOG;
+    m->u.log.level = level > 3 ? 1 : level;
+    m->u.log.message = wbp_truncate(wbp_cstr(msg), WBP_MAX_LOG);
+    send(d, m);
+}
+
+/* ---- board callbacks for the ABI layer (ctx is the wbd_app) ---- */
+
+static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
+{
+    wbd_app *a = ctx;
+    wbd_device *d = a->dev;
+    uint8_t line[WBP_MAX_LOG];
+    if (d->session != WBD_WELCOMED)
+        return;
+    uint32_t n = utf8_clean(line, sizeof line, msg, len);
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_LOG;
+    m->u.log.level = level >= 0 && level <= 3 ? (uint8_t)level : 1;
+    m->u.log.app = app_str(a);
+    m->u.log.message = wbp_mem(line, n);
+    send(d, m);
+}
+
+static uint64_t b_clock(void *ctx)
+{
+    wbd_app *a = ctx;
+    return now(a->dev);
+}
+
+static void b_sleep(void *ctx, uint32_t ms)
+{
+    wbd_app *a = ctx;
+    a->dev->cfg.hal->delay_ms(a->dev->cfg.hal->ctx, ms);
+}
+
+static void b_yield(void *ctx) { (void)ctx; }
+
+static int b_gpio_write(void *ctx, int32_t pin, int high)
+{
+    const wbd_hal *h = ((wbd_app *)ctx)->dev->cfg.hal;
+    return h->gpio_write ? h->gpio_write(h->ctx, pin, high) : -1;
+}
+
+static int b_gpio_read(void *ctx, int32_t pin, int *high)
+{
+    const wbd_hal *h = ((wbd_app *)ctx)->dev->cfg.hal;
+    return h->gpio_read ? h->gpio_read(h->ctx, pin, high) : -1;
+}
+
+static int b_led(void *ctx, int32_t led, int on)
+{
+    const wbd_hal *h = ((wbd_app *)ctx)->dev->cfg.hal;
+    return h->led_set ? h->led_set(h->ctx, led, on) : -1;
+}
+
+static int b_sensor(void *ctx, int32_t sensor, int32_t *milli)
+{
+    const wbd_hal *h = ((wbd_app *)ctx)->dev->cfg.hal;
+    return h->sensor_read ? h->sensor_read(h->ctx, sensor, milli) : -1;
+}
+
+static int b_publish(void *ctx, const uint8_t *topic, uint32_t tlen, const uint8_t *data, uint32_t dlen)
+{
+    wbd_app *a = ctx;
+    wbd_device *d = a->dev;
+    if (d->session != WBD_WELCOMED)
+        return 0; /* no session: the record is dropped, as the protocol allows */
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_TELEMETRY;
+    m->u.telemetry.app = app_str(a);
+    m->u.telemetry.topic = wbp_mem(topic, tlen);
+    m->u.telemetry.payload = wbp_mem(data, dlen);
+    m->u.telemetry.time = d->time_offset ? d->time_offset + now(d) : 0;
+    return send(d, m) ? -1 : 0;
+}
+
+static int b_config(void *ctx, const uint8_t *key, uint32_t klen, const uint8_t **val, uint32_t *vlen)
+{
+    wbd_app *a = ctx;
+    wbp_str v;
+    if (!wbp_config_find(wbp_mem(a->config, a->config_len), key, klen, &v))
+        return -1;
+    *val = v.p;
+    *vlen = v.n;
+    return 0;
+}
+
+/* ---- applications ---- */
+
+static wbd_app *find_app(wbd_device *d, wbp_str name)
+{
+    for (int i = 0; i < WBD_MAX_APPS; i++)
+        if (d->apps[i].used && wbp_str_eq(app_str(&d->apps[i]), name))
+            return &d->apps[i];
+    return NULL;
+}
+
+static int8_t take_slot(wbd_device *d)
+{
+    for (int i = 0; i < WBD_SLOTS; i++)
+        if (!d->slot_used[i]) {
+            d->slot_used[i] = 1;
+            return (int8_t)i;
+        }
+    return -1;
+}
+
+static void free_slot(wbd_device *d, int8_t *slot)
+{
+    if (*slot >= 0)
+        d->slot_used[*slot] = 0;
+    *slot = -1;
+}
+
+static void set_error(wbd_app *a, const char *msg)
+{
+    wbp_str s = wbp_truncate(wbp_cstr(msg), WBP_MAX_ERROR_MSG);
+    memcpy(a->error, s.p, s.n);
+    a->error[s.n] = 0;
+}
+
+static void stop_app(wbd_app *a)
+{
+    if (a->state == WBP_RUNNING)
+        a->state = WBP_STOPPED;
+}
+
+static void delete_app(wbd_device *d, wbd_app *a)
+{
+    free_slot(d, &a->slot);
+    free_slot(d, &a->pend_slot);
+    memset(a, 0, sizeof *a);
+    a->slot = a->pend_slot = -1;
+}
+
+static void start_app(wbd_device *d, wbd_app *a)
+{
+    int idx = (int)(a - d->apps);
+    a->board = (wb_board){a,          b_log,       b_clock, b_sleep,   b_yield,  b_gpio_write,
+                          b_gpio_read, b_led,      b_sensor, b_publish, b_config};
+    a->loops = 0;
+    a->fuel = 0;
+    a->error[0] = 0;
+    a->state = WBP_RUNNING; /* so that log lines from start/setup carry the app */
+    wasm_err e = wb_app_start(&a->rt, &a->board, d->slots[a->slot], a->size, d->arenas[idx], WBD_ARENA_SIZE,
+                              WBD_MEM_CAP, d->cfg.fuel);
+    if (e) {
+        a->state = WBP_FAILED;
+        a->traps++;
+        set_error(a, wasm_err_str(e));
+    } else {
+        a->next_loop_ms = now(d);
+    }
+    report(d, a);
+}
+
+static void run_due(wbd_device *d, uint64_t t)
+{
+    for (int i = 0; i < WBD_MAX_APPS; i++) {
+        wbd_app *a = &d->apps[i];
+        if (!a->used || a->state != WBP_RUNNING || t < a->next_loop_ms)
+            continue;
+        int32_t delay = 0;
+        wasm_err e = wb_app_loop(&a->rt, &delay);
+        a->loops++;
+        a->fuel += a->rt.fuel - wasm_get_fuel(a->rt.inst);
+        if (a->state != WBP_RUNNING)
+            continue; /* stopped or removed from inside the call (not possible today) */
+        if (e) {
+            a->state = WBP_FAILED;
+            a->traps++;
+            set_error(a, wasm_err_str(e));
+            report(d, a);
+        } else if (delay < 0) {
+            a->state = WBP_EXITED;
+            report(d, a);
+        } else {
+            a->next_loop_ms = now(d) + (uint32_t)delay;
+        }
+    }
+}
+
+/* ---- message handlers ---- */
+
+static void on_deploy(wbd_device *d, const wbp_deploy *m)
+{
+    if (m->size > WBD_SLOT_SIZE) {
+        send_error(d, WBP_E_TOO_LARGE, WBP_DEPLOY, m->app, "module larger than max_module");
+        return;
+    }
+    if (m->config_raw.n > WBD_CONFIG_SIZE) {
+        send_error(d, WBP_E_NO_SPACE, WBP_DEPLOY, m->app, "config too large");
+        return;
+    }
+    wbd_app *a = find_app(d, m->app);
+    if (!a) {
+        for (int i = 0; i < WBD_MAX_APPS && !a; i++)
+            if (!d->apps[i].used)
+                a = &d->apps[i];
+        if (!a) {
+            send_error(d, WBP_E_NO_SPACE, WBP_DEPLOY, m->app, "no room for another app");
+            return;
+        }
+        memset(a, 0, sizeof *a);
+        a->dev = d;
+        a->slot = a->pend_slot = -1;
+        memcpy(a->name, m->app.p, m->app.n);
+        a->name_len = (uint8_t)m->app.n;
+        a->used = 1;
+    }
+    uint32_t offset = 0;
+    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0;
+    if (have) {
+        memcpy(a->config, m->config_raw.p, m->config_raw.n);
+        a->config_len = (uint16_t)m->config_raw.n;
+        free_slot(d, &a->pend_slot);
+        offset = m->size;
+    } else if (a->pend_slot >= 0 && memcmp(a->pend_digest, m->digest.p, WBP_DIGEST) == 0 &&
+               a->pend_chunk == m->chunk_size && a->pend_size == m->size) {
+        offset = a->pend_held;
+    } else {
+        if (a->pend_slot < 0 && (a->pend_slot = take_slot(d)) < 0) {
+            int busy = a->state == WBP_RUNNING;
+            if (a->slot < 0)
+                delete_app(d, a);
+            send_error(d, busy ? WBP_E_BUSY : WBP_E_NO_SPACE, WBP_DEPLOY, m->app, "no free module buffer");
+            return;
+        }
+        memcpy(a->pend_digest, m->digest.p, WBP_DIGEST);
+        a->pend_size = m->size;
+        a->pend_chunk = m->chunk_size;
+        a->pend_held = 0;
+    }
+    if (!have) {
+        memcpy(a->pend_config, m->config_raw.p, m->config_raw.n);
+        a->pend_config_len = (uint16_t)m->config_raw.n;
+    }
+    wbp_msg *o = &d->out;
+    memset(o, 0, sizeof *o);
+    o->type = WBP_DEPLOY_ACK;
+    o->u.deploy_ack.app = app_str(a);
+    o->u.deploy_ack.digest = wbp_mem(m->digest.p, WBP_DIGEST);
+    o->u.deploy_ack.offset = offset;
+    o->u.deploy_ack.window = WBD_WINDOW;
+    /* the digest view points into rx, which stays untouched while we answer */
+    send(d, o);
+    if (have)
+        report(d, a);
+}
+
+static void send_chunk_ack(wbd_device *d, const wbd_app *a, uint32_t next)
+{
+    wbp_msg *o = &d->out;
+    memset(o, 0, sizeof *o);
+    o->type = WBP_CHUNK_ACK;
+    o->u.chunk_ack.app = app_str(a);
+    o->u.chunk_ack.next = next;
+    send(d, o);
+}
+
+static void on_chunk(wbd_device *d, const wbp_chunk *m)
+{
+    wbd_app *a = find_app(d, m->app);
+    if (!a || a->pend_slot < 0) {
+        send_error(d, WBP_E_BAD_STATE, WBP_CHUNK, m->app, "no transfer in progress");
+        return;
+    }
+    uint32_t held = a->pend_held, rest = a->pend_size - held;
+    uint32_t want = a->pend_chunk < rest ? a->pend_chunk : rest;
+    if (m->offset != held || m->data.n != want) {
+        char msg[40] = "expected offset ";
+        char num[12];
+        int k = 0;
+        do
+            num[k++] = (char)('0' + held % 10);
+        while ((held /= 10) != 0);
+        size_t p = strlen(msg);
+        while (k)
+            msg[p++] = num[--k];
+        msg[p] = 0;
+        send_error(d, WBP_E_BAD_OFFSET, WBP_CHUNK, m->app, msg);
+        return;
+    }
+    memcpy(d->slots[a->pend_slot] + held, m->data.p, m->data.n);
+    a->pend_held = held += m->data.n;
+    if (held < a->pend_size) {
+        send_chunk_ack(d, a, held);
+        return;
+    }
+    uint8_t sum[WBP_DIGEST];
+    wb_sha256(d->slots[a->pend_slot], a->pend_size, sum);
+    if (memcmp(sum, a->pend_digest, WBP_DIGEST) != 0) {
+        uint8_t digest[WBP_DIGEST];
+        memcpy(digest, a->pend_digest, WBP_DIGEST);
+        free_slot(d, &a->pend_slot);
+        send_error(d, WBP_E_DIGEST_MISMATCH, WBP_CHUNK, m->app, "sha256 differs");
+        set_error(a, "digest mismatch");
+        send_status(d, a, WBP_FAILED, digest);
+        if (a->slot < 0)
+            delete_app(d, a);
+        else
+            a->error[0] = 0;
+        return;
+    }
+    /* verified: the new module replaces the old one, which stops */
+    stop_app(a);
+    free_slot(d, &a->slot);
+    a->slot = a->pend_slot;
+    a->pend_slot = -1;
+    memcpy(a->digest, a->pend_digest, WBP_DIGEST);
+    a->size = a->pend_size;
+    memcpy(a->config, a->pend_config, a->pend_config_len);
+    a->config_len = a->pend_config_len;
+    a->state = WBP_RECEIVED;
+    a->error[0] = 0;
+    a->loops = a->traps = a->fuel = 0;
+    send_chunk_ack(d, a, held);
+    report(d, a);
+}
+
+static void on_command(wbd_device *d, uint8_t type, wbp_str name)
+{
+    wbd_app *a = find_app(d, name);
+    if (!a || (type != WBP_REMOVE && a->slot < 0)) {
+        send_error(d, WBP_E_NOT_FOUND, type, name, "no such app");
+        return;
+    }
+    switch (type) {
+    case WBP_START:
+        if (a->state == WBP_RUNNING)
+            report(d, a);
+        else
+            start_app(d, a);
+        break;
+    case WBP_STOP:
+        if (a->state != WBP_RUNNING) {
+            send_error(d, WBP_E_BAD_STATE, type, name, "not running");
+            break;
+        }
+        stop_app(a);
+        report(d, a);
+        break;
+    case WBP_REMOVE: {
+        uint8_t digest[WBP_DIGEST];
+        memcpy(digest, a->slot >= 0 ? a->digest : a->pend_slot >= 0 ? a->pend_digest : zero_digest, WBP_DIGEST);
+        stop_app(a);
+        a->error[0] = 0;
+        send_status(d, a, WBP_REMOVED, digest);
+        delete_app(d, a);
+        break;
+    }
+    }
+}
+
+/* ---- session ---- */
+
+static void end_session(wbd_device *d)
+{
+    uint64_t t = now(d);
+    d->session = WBD_IDLE;
+    wbp_reader_reset(&d->reader);
+    d->stage_pos = d->stage_len = 0;
+    d->retry_ms = t + d->backoff_ms / 2 + (t * 7919u) % (d->backoff_ms / 2 + 1); /* jitter */
+    d->backoff_ms = d->backoff_ms * 2 > WBD_MAX_BACKOFF_MS ? WBD_MAX_BACKOFF_MS : d->backoff_ms * 2;
+}
+
+static void send_hello(wbd_device *d)
+{
+    wbp_msg *m = &d->out;
+    memset(m, 0, sizeof *m);
+    m->type = WBP_HELLO;
+    wbp_hello *h = &m->u.hello;
+    h->device_id = wbp_cstr(d->cfg.device_id);
+    h->board = wbp_cstr(d->cfg.board);
+    h->firmware = wbp_cstr(d->cfg.firmware);
+    h->caps = (wbp_caps){d->cfg.ram, d->cfg.flash, WBD_SLOT_SIZE, WB_ABI_VERSION, WBD_MAX_FRAME};
+    for (int i = 0; i < WBD_MAX_APPS; i++) {
+        const wbd_app *a = &d->apps[i];
+        if (!a->used)
+            continue;
+        wbp_app_info *ai = &h->apps[h->napps++];
+        ai->name = app_str(a);
+        if (a->slot >= 0) {
+            ai->digest = wbp_mem(a->digest, WBP_DIGEST);
+            ai->state = a->state;
+        } else {
+            ai->digest = wbp_mem(a->pend_digest, WBP_DIGEST);
+            ai->state = WBP_RECEIVING;
+        }
+    }
+    d->limit = WBP_DEFAULT_MAX_FRAME;
+    wbp_reader_set_limit(&d->reader, WBP_DEFAULT_MAX_FRAME);
+    d->session = WBD_WAIT_WELCOME;
+    d->hello_ms = now(d);
+    if (send(d, m))
+        end_session(d);
+}
+
+static void on_welcome(wbd_device *d, const wbp_welcome *w)
+{
+    uint64_t t = now(d);
+    d->session = WBD_WELCOMED;
+    d->sessions++;
+    d->session_id = w->session_id;
+    d->limit = w->max_frame < WBD_MAX_FRAME ? w->max_frame : WBD_MAX_FRAME;
+    wbp_reader_set_limit(&d->reader, d->limit);
+    d->hb_interval_ms = (uint64_t)w->heartbeat_interval * 1000u;
+    d->hb_timeout_ms = (uint64_t)w->heartbeat_timeout * 1000u;
+    d->next_hb_ms = t + d->hb_interval_ms;
+    d->time_offset = w->server_time ? w->server_time - t : 0;
+    d->backoff_ms = WBD_MIN_BACKOFF_MS;
+    for (int i = 0; i < WBD_MAX_APPS; i++)
+        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+            report(d, &d->apps[i]);
+}
+
+static void on_frame(wbd_device *d, size_t n)
+{
+    wbp_msg *m = &d->msg;
+    uint8_t related;
+    wbp_err e = wbp_decode(d->rx, n, m, &related);
+    if (d->session == WBD_WAIT_WELCOME) {
+        if (e == WBP_OK && m->type == WBP_WELCOME) {
+            on_welcome(d, &m->u.welcome);
+            wbd_log(d, 1, "wasmbed firmware ready");
+            return;
+        }
+        if (e)
+            send_error(d, e, related, (wbp_str){0, 0}, "bad frame before welcome");
+        else if (m->type != WBP_ERROR)
+            send_error(d, WBP_E_UNEXPECTED_MESSAGE, m->type, (wbp_str){0, 0}, "expected welcome");
+        end_session(d);
+        return;
+    }
+    if (e) {
+        send_error(d, e, related, (wbp_str){0, 0}, e == WBP_E_UNKNOWN_MESSAGE ? "unknown message type" : "bad message");
+        return;
+    }
+    switch (m->type) {
+    case WBP_HEARTBEAT_ACK:
+        break;
+    case WBP_DEPLOY:
+        on_deploy(d, &m->u.deploy);
+        break;
+    case WBP_CHUNK:
+        on_chunk(d, &m->u.chunk);
+        break;
+    case WBP_START:
+    case WBP_STOP:
+    case WBP_REMOVE:
+        on_command(d, m->type, m->u.cmd.app);
+        break;
+    case WBP_ERROR: {
+        uint16_t c = m->u.error.code;
+        if (c == WBP_E_UNSUPPORTED_VERSION || c == WBP_E_FRAME_TOO_LARGE || c == WBP_E_UNAUTHORIZED ||
+            c == WBP_E_HEARTBEAT_TIMEOUT || c == WBP_E_GOING_AWAY)
+            end_session(d);
+        break;
+    }
+    default:
+        send_error(d, WBP_E_UNEXPECTED_MESSAGE, m->type, (wbp_str){0, 0}, "not expected from a gateway");
+    }
+}
+
+void wbd_init(wbd_device *d, const wbd_config *cfg)
+{
+    memset(d, 0, sizeof *d);
+    d->cfg = *cfg;
+    for (int i = 0; i < WBD_MAX_APPS; i++)
+        d->apps[i].slot = d->apps[i].pend_slot = -1;
+    d->limit = WBP_DEFAULT_MAX_FRAME;
+    d->backoff_ms = WBD_MIN_BACKOFF_MS;
+    wbp_reader_init(&d->reader, d->rx, sizeof d->rx, WBP_DEFAULT_MAX_FRAME);
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
+{
+    uint64_t t = now(d);
+    if (d->session == WBD_IDLE && t >= d->retry_ms)
+        send_hello(d);
+    /* how long we may wait for input */
+    uint64_t until = t + max_wait_ms;
+    if (d->session == WBD_WELCOMED)
+        until = min64(until, d->next_hb_ms);
+    else if (d->session == WBD_IDLE)
+        until = min64(until, d->retry_ms);
+    else
+        until = min64(until, d->hello_ms + WBD_HELLO_TIMEOUT_MS);
+    for (int i = 0; i < WBD_MAX_APPS; i++)
+        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+            until = min64(until, d->apps[i].next_loop_ms);
+    if (d->stage_pos == d->stage_len) {
+        int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, until > t ? (uint32_t)(until - t) : 0);
+        if (r < 0)
+            return -1;
+        d->stage_pos = 0;
+        d->stage_len = (uint32_t)r;
+        if (r > 0)
+            d->last_rx_ms = now(d);
+    }
+    while (d->stage_pos < d->stage_len) {
+        size_t used, body;
+        wbp_err e = wbp_reader_push(&d->reader, d->stage + d->stage_pos, d->stage_len - d->stage_pos, &used, &body);
+        d->stage_pos += (uint32_t)used;
+        if (e) { /* framing error: the stream cannot be resynchronised */
+            send_error(d, e, 0, (wbp_str){0, 0}, "bad frame header");
+            end_session(d);
+            break;
+        }
+        if (body) {
+            if (d->session != WBD_IDLE)
+                on_frame(d, body);
+            break; /* one frame per poll: heartbeats and loops stay on time */
+        }
+    }
+    t = now(d);
+    switch (d->session) {
+    case WBD_WAIT_WELCOME:
+        if (t >= d->hello_ms + WBD_HELLO_TIMEOUT_MS)
+            end_session(d);
+        break;
+    case WBD_WELCOMED:
+        if (t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
+            end_session(d); /* the gateway is gone: say Hello again */
+            break;
+        }
+        if (t >= d->next_hb_ms) {
+            wbp_msg *m = &d->out;
+            memset(m, 0, sizeof *m);
+            m->type = WBP_HEARTBEAT;
+            m->u.heartbeat.seq = ++d->hb_seq;
+            m->u.heartbeat.time = t;
+            send(d, m);
+            d->next_hb_ms = t + d->hb_interval_ms;
+            if (d->hb_seq % 4 == 0)
+                for (int i = 0; i < WBD_MAX_APPS; i++)
+                    if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+                        report(d, &d->apps[i]);
+        }
+        break;
+    }
+    run_due(d, now(d));
+    return 0;
+}

@@ -1,0 +1,135 @@
+/*
+ * Wasmbed device runtime: the device side of the protocol (docs/protocol.md) over a
+ * byte-stream transport, and the applications it runs with the interpreter and the
+ * ABI layer (app/). Single-threaded and cooperative: the caller calls wbd_poll() in a
+ * loop; each call serves at most one batch of input, sends due heartbeats and runs
+ * the `loop` of every application that is due. Everything lives in the wbd_device
+ * (no allocation); sizes are compile-time (WBD_* below, set per board).
+ */
+#ifndef WB_DEVICE_H
+#define WB_DEVICE_H
+
+#include <stdint.h>
+
+#include "../app/wasmbed_app.h"
+#include "../proto/wbp.h"
+
+#ifndef WBD_MAX_APPS
+#define WBD_MAX_APPS 2 /* applications held at once */
+#endif
+#ifndef WBD_SLOT_SIZE
+#define WBD_SLOT_SIZE (16 * 1024) /* module buffer; max_module in Hello */
+#endif
+#ifndef WBD_ARENA_SIZE
+#define WBD_ARENA_SIZE (24 * 1024) /* interpreter arena per app, linear memory included */
+#endif
+#ifndef WBD_MEM_CAP
+#define WBD_MEM_CAP (12 * 1024) /* bytes backing an app's memory 0, taken from its arena */
+#endif
+#ifndef WBD_MAX_FRAME
+#define WBD_MAX_FRAME 4096 /* receive body limit announced in Hello */
+#endif
+#ifndef WBD_TX_SIZE
+#define WBD_TX_SIZE 2048 /* largest frame the device sends */
+#endif
+#ifndef WBD_CONFIG_SIZE
+#define WBD_CONFIG_SIZE 512 /* encoded config map kept per module */
+#endif
+#ifndef WBD_WINDOW
+#define WBD_WINDOW 4
+#endif
+#define WBD_SLOTS (WBD_MAX_APPS + 1) /* one spare slot receives a new version while the old one runs */
+
+#define WBD_HELLO_TIMEOUT_MS 10000u
+#define WBD_MIN_BACKOFF_MS 1000u
+#define WBD_MAX_BACKOFF_MS 60000u
+
+/* Byte stream to the gateway (a UART, a socket). */
+typedef struct {
+    void *ctx;
+    /* Up to cap bytes, waiting at most timeout_ms for the first: >0 bytes read, 0 timeout, <0 closed. */
+    int (*read)(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout_ms);
+    /* All len bytes: 0, or <0 on failure. */
+    int (*write)(void *ctx, const uint8_t *buf, uint32_t len);
+} wbd_transport;
+
+/* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
+typedef struct {
+    void *ctx;
+    uint64_t (*now_ms)(void *ctx); /* monotonic since boot */
+    void (*delay_ms)(void *ctx, uint32_t ms);
+    int (*gpio_write)(void *ctx, int32_t pin, int high);
+    int (*gpio_read)(void *ctx, int32_t pin, int *high);
+    int (*led_set)(void *ctx, int32_t led, int on);
+    int (*sensor_read)(void *ctx, int32_t sensor, int32_t *milli);
+} wbd_hal;
+
+typedef struct {
+    const char *device_id; /* "<namespace>/<device>" */
+    const char *board;
+    const char *firmware;
+    uint32_t ram, flash;
+    uint64_t fuel; /* per start/setup/loop call; 0 = WB_DEFAULT_FUEL */
+    const wbd_hal *hal;
+    const wbd_transport *io;
+} wbd_config;
+
+enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };
+
+struct wbd_device;
+
+typedef struct wbd_app {
+    struct wbd_device *dev;
+    uint8_t used;
+    uint8_t name_len;
+    char name[WBP_MAX_APP_NAME + 1];
+    uint8_t state; /* wbp_app_state */
+    /* verified module */
+    int8_t slot; /* -1: none */
+    uint8_t digest[WBP_DIGEST];
+    uint32_t size;
+    uint16_t config_len;
+    uint8_t config[WBD_CONFIG_SIZE];
+    /* transfer in progress */
+    int8_t pend_slot;
+    uint8_t pend_digest[WBP_DIGEST];
+    uint32_t pend_size, pend_chunk, pend_held;
+    uint16_t pend_config_len;
+    uint8_t pend_config[WBD_CONFIG_SIZE];
+    /* run */
+    char error[WBP_MAX_ERROR_MSG + 1];
+    uint64_t loops, traps, fuel;
+    uint64_t next_loop_ms;
+    wb_board board;
+    wb_app rt;
+} wbd_app;
+
+typedef struct wbd_device {
+    wbd_config cfg;
+    int session;
+    uint64_t session_id;
+    uint32_t limit; /* body limit both ways */
+    uint64_t hb_interval_ms, hb_timeout_ms, next_hb_ms, last_rx_ms, hello_ms, retry_ms, backoff_ms;
+    uint64_t time_offset; /* server_time - uptime at Welcome, 0 = unknown */
+    uint32_t hb_seq;
+    uint32_t sessions;
+    wbp_reader reader;
+    uint8_t stage[64];
+    uint32_t stage_pos, stage_len;
+    wbd_app apps[WBD_MAX_APPS];
+    uint8_t slot_used[WBD_SLOTS];
+    wbp_msg msg; /* decoded input (views into rx) */
+    wbp_msg out; /* message being sent */
+    uint8_t rx[WBD_MAX_FRAME];
+    uint8_t tx[WBD_TX_SIZE];
+    uint8_t slots[WBD_SLOTS][WBD_SLOT_SIZE];
+    uint8_t arenas[WBD_MAX_APPS][WBD_ARENA_SIZE];
+} wbd_device;
+
+void wbd_init(wbd_device *d, const wbd_config *cfg);
+/* Serves the session for at most max_wait_ms: <0 when the transport is closed. */
+int wbd_poll(wbd_device *d, uint32_t max_wait_ms);
+/* Sends a firmware log line (level 0..3) when a session is open. */
+void wbd_log(wbd_device *d, uint8_t level, const char *msg);
+
+#endif

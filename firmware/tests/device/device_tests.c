@@ -1,0 +1,412 @@
+/*
+ * Device runtime on the host: the C device (device/) against a scripted gateway written
+ * with the same codec, over in-memory byte queues and a simulated clock (a read that
+ * times out advances the clock, so heartbeats and loop delays run in no real time).
+ * Usage: device_tests <dir with app_blink.wasm, app_spin.wasm>
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../device/device.h"
+#include "../../device/sha256.h"
+
+static int failures, checks;
+
+#define CHECK(cond, ...)                                \
+    do {                                                \
+        checks++;                                       \
+        if (!(cond)) {                                  \
+            failures++;                                 \
+            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+            printf(__VA_ARGS__);                        \
+            printf("\n");                               \
+        }                                               \
+    } while (0)
+
+/* ---- simulated board and link ---- */
+
+typedef struct {
+    uint8_t buf[1 << 16];
+    size_t head, tail;
+} queue;
+
+static queue to_dev, to_gw;
+static uint64_t clock_ms;
+static int leds[4], closed;
+
+static void q_put(queue *q, const uint8_t *p, size_t n)
+{
+    if (q->tail + n > sizeof q->buf) {
+        memmove(q->buf, q->buf + q->head, q->tail - q->head);
+        q->tail -= q->head;
+        q->head = 0;
+    }
+    memcpy(q->buf + q->tail, p, n);
+    q->tail += n;
+}
+
+static int t_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout)
+{
+    (void)ctx;
+    size_t avail = to_dev.tail - to_dev.head;
+    if (!avail) {
+        if (closed)
+            return -1;
+        clock_ms += timeout ? timeout : 1;
+        return 0;
+    }
+    /* deliver in small pieces to exercise the reader */
+    size_t n = avail < cap ? avail : cap;
+    if (n > 7)
+        n = 7;
+    memcpy(buf, to_dev.buf + to_dev.head, n);
+    to_dev.head += n;
+    return (int)n;
+}
+
+static int t_write(void *ctx, const uint8_t *buf, uint32_t len)
+{
+    (void)ctx;
+    q_put(&to_gw, buf, len);
+    return 0;
+}
+
+static uint64_t h_now(void *ctx) { (void)ctx; return clock_ms; }
+static void h_delay(void *ctx, uint32_t ms) { (void)ctx; clock_ms += ms; }
+static int h_led(void *ctx, int32_t led, int on)
+{
+    (void)ctx;
+    if (led < 0 || led >= 4)
+        return -1;
+    leds[led] = on;
+    return 0;
+}
+static int h_sensor(void *ctx, int32_t s, int32_t *milli)
+{
+    (void)ctx;
+    if (s != 0)
+        return -1;
+    *milli = 21500;
+    return 0;
+}
+
+static const wbd_transport io = {NULL, t_read, t_write};
+static const wbd_hal hal = {NULL, h_now, h_delay, NULL, NULL, h_led, h_sensor};
+static wbd_device dev;
+
+/* ---- scripted gateway ---- */
+
+static uint8_t frame[WBP_HARD_MAX_FRAME + 3];
+static int auto_ack = 1;
+static uint8_t last[WBP_HARD_MAX_FRAME + 3]; /* the frame the last received message points into */
+
+static void gw_send(const wbp_msg *m)
+{
+    size_t n;
+    wbp_err e = wbp_encode_frame(m, frame, sizeof frame, WBP_HARD_MAX_FRAME, &n);
+    CHECK(e == WBP_OK, "gateway encode %s: %s", wbp_type_name(m->type), wbp_err_name(e));
+    q_put(&to_dev, frame, n);
+}
+
+static void gw_raw(const void *p, size_t n) { q_put(&to_dev, p, n); }
+
+/* Next frame from the device, polling it up to `polls` times; 0 if none. */
+static int gw_recv(wbp_msg *m, int polls)
+{
+    for (int i = 0; i <= polls + 1000; i++) {
+        size_t avail = to_gw.tail - to_gw.head;
+        if (avail >= 3) {
+            size_t n = 3 + ((size_t)to_gw.buf[to_gw.head + 1] << 8 | to_gw.buf[to_gw.head + 2]);
+            if (avail >= n) {
+                memcpy(last, to_gw.buf + to_gw.head, n);
+                to_gw.head += n;
+                uint8_t rel;
+                wbp_err e = wbp_decode_frame(last, n, WBP_HARD_MAX_FRAME, m, &rel);
+                CHECK(e == WBP_OK, "device sent an invalid frame: %s", wbp_err_name(e));
+                if (getenv("DEBUG"))
+                    printf("  <- %s %u\n", wbp_type_name(m->type), m->type == WBP_ERROR ? m->u.error.code : m->type == WBP_APP_STATUS ? m->u.app_status.state : 0);
+                if (e == WBP_OK && m->type == WBP_HEARTBEAT && auto_ack) { /* a gateway answers every heartbeat */
+                    static wbp_msg ack;
+                    memset(&ack, 0, sizeof ack);
+                    ack.type = WBP_HEARTBEAT_ACK;
+                    ack.u.heartbeat.seq = m->u.heartbeat.seq;
+                    gw_send(&ack);
+                }
+                return e == WBP_OK;
+            }
+        }
+        if (i < polls + 1000) /* the device reads 7 bytes per poll */
+            wbd_poll(&dev, 100);
+    }
+    return 0;
+}
+
+/* Receives frames until one of type t (others are skipped: logs, heartbeats, telemetry). */
+static int gw_expect(wbp_msg *m, uint8_t t, int polls)
+{
+    for (int skipped = 0; skipped < 100 && gw_recv(m, polls); skipped++)
+        if (m->type == t)
+            return 1;
+    return 0;
+}
+
+static void msg_app(wbp_msg *m, uint8_t type, const char *app)
+{
+    memset(m, 0, sizeof *m);
+    m->type = type;
+    m->u.cmd.app = wbp_cstr(app);
+}
+
+static uint8_t *load(const char *dir, const char *name, uint32_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc((size_t)n);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        n = 0;
+    fclose(f);
+    *len = (uint32_t)n;
+    return b;
+}
+
+static void send_welcome(uint32_t max_frame);
+
+static void welcome(uint32_t max_frame)
+{
+    wbp_msg m;
+    CHECK(gw_expect(&m, WBP_HELLO, 50), "hello first");
+    if (m.type == WBP_HELLO) {
+        CHECK(m.u.hello.caps.abi == 1 && m.u.hello.caps.max_frame == WBD_MAX_FRAME &&
+                  m.u.hello.caps.max_module == WBD_SLOT_SIZE,
+              "hello caps");
+        CHECK(wbp_str_eq(m.u.hello.device_id, wbp_cstr("test/dev-1")), "device id");
+    }
+    send_welcome(max_frame);
+}
+
+static void send_welcome(uint32_t max_frame)
+{
+    wbp_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = WBP_WELCOME;
+    m.u.welcome = (wbp_welcome){7, 2, 6, 1767225600000ull, max_frame};
+    gw_send(&m);
+    CHECK(gw_expect(&m, WBP_LOG, 50) && m.u.log.app.n == 0, "firmware log line after welcome");
+}
+
+/* Deploys bin as app with the given chunk size; returns the DeployAck offset. */
+static uint32_t deploy(const char *app, const uint8_t *bin, uint32_t len, uint32_t chunk, const uint8_t *digest,
+                       const char *config)
+{
+    wbp_msg m;
+    uint8_t sum[32];
+    uint8_t cfg[64];
+    memset(&m, 0, sizeof m);
+    m.type = WBP_DEPLOY;
+    m.u.deploy.app = wbp_cstr(app);
+    if (!digest) {
+        wb_sha256(bin, len, sum);
+        digest = sum;
+    }
+    m.u.deploy.digest = wbp_mem(digest, 32);
+    m.u.deploy.size = len;
+    m.u.deploy.chunk_size = chunk;
+    if (config) { /* one entry: config -> "1" */
+        memcpy(cfg, config, strlen(config));
+        m.u.deploy.nconfig = 1;
+        m.u.deploy.config[0].key = wbp_mem(cfg, strlen(config));
+        m.u.deploy.config[0].value = wbp_cstr("1");
+    }
+    gw_send(&m);
+    if (!gw_expect(&m, WBP_DEPLOY_ACK, 50))
+        return UINT32_MAX;
+    CHECK(m.u.deploy_ack.window >= 1 && memcmp(m.u.deploy_ack.digest.p, digest, 32) == 0, "deploy ack");
+    return m.u.deploy_ack.offset;
+}
+
+static void send_chunks(const char *app, const uint8_t *bin, uint32_t len, uint32_t chunk, uint32_t from, uint32_t to)
+{
+    for (uint32_t off = from; off < to && off < len; off += chunk) {
+        wbp_msg m;
+        memset(&m, 0, sizeof m);
+        m.type = WBP_CHUNK;
+        m.u.chunk.app = wbp_cstr(app);
+        m.u.chunk.offset = off;
+        m.u.chunk.data = wbp_mem(bin + off, len - off < chunk ? len - off : chunk);
+        gw_send(&m);
+        CHECK(gw_expect(&m, WBP_CHUNK_ACK, 500) && m.u.chunk_ack.next == (len - off < chunk ? len : off + chunk),
+              "chunk ack at %u", off);
+    }
+}
+
+static uint8_t expect_status(const char *app, const char *what)
+{
+    wbp_msg m;
+    if (!gw_expect(&m, WBP_APP_STATUS, 50)) {
+        CHECK(0, "%s: no app status", what);
+        return 0;
+    }
+    CHECK(wbp_str_eq(m.u.app_status.app, wbp_cstr(app)), "%s: status of another app", what);
+    return m.u.app_status.state;
+}
+
+static uint16_t expect_error(const char *what)
+{
+    wbp_msg m;
+    if (!gw_expect(&m, WBP_ERROR, 50)) {
+        CHECK(0, "%s: no error", what);
+        return 0;
+    }
+    return m.u.error.code;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "build/wat";
+    uint32_t blen, slen, tlen;
+    uint8_t *blink = load(dir, "app_blink.wasm", &blen), *spin = load(dir, "app_spin.wasm", &slen);
+    uint8_t *tick = load(dir, "app_tick.wasm", &tlen);
+    if (!blink || !spin || !tick) {
+        printf("missing app_blink.wasm / app_spin.wasm in %s\n", dir);
+        return 1;
+    }
+    wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io};
+    wbd_init(&dev, &cfg);
+    wbp_msg m;
+
+    /* A bad first answer ends the session; Hello comes again after the backoff. */
+    CHECK(gw_recv(&m, 2) && m.type == WBP_HELLO, "hello");
+    msg_app(&m, WBP_START, "x");
+    gw_send(&m);
+    CHECK(expect_error("start before welcome") == WBP_E_UNEXPECTED_MESSAGE, "unexpected before welcome");
+    welcome(1024);
+
+    /* Commands on unknown apps, messages from the wrong side, garbage bodies: answered, session kept. */
+    msg_app(&m, WBP_START, "nope");
+    gw_send(&m);
+    CHECK(expect_error("start unknown") == WBP_E_NOT_FOUND, "not found");
+    msg_app(&m, WBP_APP_STATUS, "x");
+    m.u.app_status.digest = wbp_mem(blink, 32);
+    m.u.app_status.state = 2;
+    gw_send(&m);
+    CHECK(expect_error("wrong side") == WBP_E_UNEXPECTED_MESSAGE, "unexpected message");
+    gw_raw("\x01\x00\x04\xa1\x00\x18\x63", 7); /* type 99 */
+    CHECK(expect_error("type 99") == WBP_E_UNKNOWN_MESSAGE, "unknown message");
+    gw_raw("\x01\x00\x04\xa2\x00\x09\x01", 7); /* truncated map: malformed */
+    CHECK(expect_error("malformed") == WBP_E_MALFORMED, "malformed");
+
+    /* Deploy with a resumed transfer: two chunks, a fresh Deploy, the rest. */
+    uint32_t chunk = 256;
+    CHECK(deploy("blinky", blink, blen, chunk, NULL, "period") == 0, "fresh offset 0");
+    send_chunks("blinky", blink, blen, chunk, 0, chunk);
+    CHECK(deploy("blinky", blink, blen, chunk, NULL, "period") == chunk, "resume offset");
+    /* a chunk at the wrong offset is refused with bad_offset */
+    memset(&m, 0, sizeof m);
+    m.type = WBP_CHUNK;
+    m.u.chunk.app = wbp_cstr("blinky");
+    m.u.chunk.offset = 0;
+    m.u.chunk.data = wbp_mem(blink, chunk);
+    gw_send(&m);
+    CHECK(expect_error("bad offset") == WBP_E_BAD_OFFSET, "bad offset");
+    send_chunks("blinky", blink, blen, chunk, chunk, blen);
+    CHECK(expect_status("blinky", "received") == WBP_RECEIVED, "received");
+    CHECK(deploy("blinky", blink, blen, chunk, NULL, "period") == blen, "complete offset = size");
+    CHECK(expect_status("blinky", "held") == WBP_RECEIVED, "status after complete deploy ack");
+
+    /* Start: setup logs "hello", loop publishes, exits after 3 loops. */
+    msg_app(&m, WBP_START, "blinky");
+    gw_send(&m);
+    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("hello")) &&
+              wbp_str_eq(m.u.log.app, wbp_cstr("blinky")), "app log line");
+    CHECK(expect_status("blinky", "start") == WBP_RUNNING, "running");
+    CHECK(gw_expect(&m, WBP_TELEMETRY, 50) && wbp_str_eq(m.u.telemetry.topic, wbp_cstr("temp")) &&
+              m.u.telemetry.payload.n == 4 && m.u.telemetry.time >= 1767225600000ull, "telemetry");
+    CHECK(expect_status("blinky", "exit") == WBP_EXITED, "exited after 3 loops");
+    CHECK(leds[0] == 1, "led toggled by the app");
+
+    /* A spinning app runs out of fuel: Failed with the reason. */
+    CHECK(deploy("spin", spin, slen, 1024, NULL, NULL) == 0, "spin deploy");
+    send_chunks("spin", spin, slen, 1024, 0, slen);
+    CHECK(expect_status("spin", "spin received") == WBP_RECEIVED, "spin received");
+    msg_app(&m, WBP_START, "spin");
+    gw_send(&m);
+    CHECK(expect_status("spin", "spin start") == WBP_RUNNING, "spin running");
+    CHECK(gw_expect(&m, WBP_APP_STATUS, 50) && m.u.app_status.state == WBP_FAILED &&
+              wbp_str_eq(m.u.app_status.error, wbp_cstr("fuel exhausted")) && m.u.app_status.traps == 1 &&
+              m.u.app_status.fuel == 100000, "fuel exhausted");
+
+    /* A third app does not fit (2 apps): no_space. */
+    CHECK(deploy("third", spin, slen, 1024, NULL, NULL) == UINT32_MAX, "third app refused");
+    /* actually the deploy helper consumed the Error while looking for DeployAck */
+
+    /* Digest mismatch: Error, AppStatus Failed, the old module stays. */
+    uint8_t wrong[32] = {1};
+    CHECK(deploy("spin", blink, blen, 1024, wrong, NULL) == 0, "wrong digest deploy");
+    memset(&m, 0, sizeof m);
+    m.type = WBP_CHUNK;
+    m.u.chunk.app = wbp_cstr("spin");
+    m.u.chunk.data = wbp_mem(blink, blen);
+    gw_send(&m);
+    CHECK(expect_error("mismatch") == WBP_E_DIGEST_MISMATCH, "digest mismatch");
+    CHECK(expect_status("spin", "mismatch") == WBP_FAILED, "failed on mismatch");
+
+    /* Replace: a new version of "spin" (a module that logs "tick" every second) while the old one is held. */
+    CHECK(deploy("spin", tick, tlen, 32, NULL, NULL) == 0, "new version offset 0");
+    send_chunks("spin", tick, tlen, 32, 0, tlen);
+    CHECK(expect_status("spin", "replaced") == WBP_RECEIVED, "new version received");
+    msg_app(&m, WBP_START, "spin");
+    gw_send(&m);
+
+    /* Stop, Stop again (bad_state), Remove, Remove again (not_found). */
+    CHECK(expect_status("spin", "start new") == WBP_RUNNING, "running new");
+    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")), "new version runs");
+    uint64_t t1 = clock_ms;
+    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")) && clock_ms - t1 >= 900,
+          "loop delay honoured");
+    msg_app(&m, WBP_STOP, "spin");
+    gw_send(&m);
+    CHECK(expect_status("spin", "stop") == WBP_STOPPED, "stopped");
+    gw_send(&m);
+    CHECK(expect_error("stop twice") == WBP_E_BAD_STATE, "bad state");
+    msg_app(&m, WBP_REMOVE, "spin");
+    gw_send(&m);
+    CHECK(expect_status("spin", "remove") == WBP_REMOVED, "removed");
+    gw_send(&m);
+    CHECK(expect_error("remove twice") == WBP_E_NOT_FOUND, "removed app is gone");
+
+    /* Heartbeats at the Welcome interval (2 s), with increasing seq. */
+    uint64_t t0 = clock_ms;
+    CHECK(gw_expect(&m, WBP_HEARTBEAT, 100) && m.u.heartbeat.seq >= 1, "heartbeat");
+    uint32_t seq = m.u.heartbeat.seq;
+    CHECK(gw_expect(&m, WBP_HEARTBEAT, 100) && m.u.heartbeat.seq == seq + 1 && clock_ms - t0 <= 4100, "next heartbeat");
+
+    /* Without acks the device gives up after heartbeat_timeout (6 s) and says Hello again. */
+    auto_ack = 0;
+    CHECK(gw_expect(&m, WBP_HELLO, 200), "hello after heartbeat timeout");
+    send_welcome(2048);
+    auto_ack = 1;
+
+    /* Framing error: oversize header ends the session; the device says Hello again, listing its apps. */
+    gw_raw("\x01\x40\x00", 3);
+    CHECK(expect_error("oversize") == WBP_E_FRAME_TOO_LARGE, "frame too large");
+    CHECK(gw_expect(&m, WBP_HELLO, 100) && m.u.hello.napps == 1 &&
+              wbp_str_eq(m.u.hello.apps[0].name, wbp_cstr("blinky")) && m.u.hello.apps[0].state == WBP_EXITED,
+          "hello again with the held app");
+    /* Silence: no Welcome within 10 s, Hello again after a backoff. */
+    CHECK(gw_expect(&m, WBP_HELLO, 400), "hello after hello timeout");
+
+    closed = 1;
+    CHECK(wbd_poll(&dev, 10) < 0 || wbd_poll(&dev, 10) < 0, "closed transport reported");
+    printf("device_tests: %d checks, %d failures\n", checks, failures);
+    free(blink);
+    free(spin);
+    free(tick);
+    return failures ? 1 : 0;
+}
