@@ -131,6 +131,14 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	if a := ss.appLocked(d.Name); a != nil && bytes.Equal(a.Digest, digest) {
 		switch a.State {
 		case protocol.StateRunning, protocol.StateExited:
+			if requested && a.State == protocol.StateRunning {
+				// A fresh request may carry a new configuration, which only the device
+				// can compare: a Deploy of the module it holds is acknowledged at once,
+				// and restarts the app when the configuration changed.
+				ss.setTransferLocked(t)
+				ss.sendDeployLocked(t)
+				return
+			}
 			delete(ss.transfers, d.Name)
 			if requested {
 				ss.resultLocked(d, true, a.State.String(), "")

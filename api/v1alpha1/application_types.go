@@ -353,6 +353,10 @@ type RolloutStatus struct {
 	// RolledBack is true when the rollout stopped and the previous module was restored.
 	// +optional
 	RolledBack bool `json:"rolledBack,omitempty"`
+	// Generation is the Application generation the rollout delivers: devices count as
+	// done when they report the digest for this generation or a later one.
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 	// ConfigHash is the sha256 of spec.config the rollout delivers; a config change
 	// restarts the rollout with the same module.
 	// +optional

@@ -172,6 +172,10 @@ type DeviceApplication struct {
 	// Message explains a Failed state (the trap or error).
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Generation is the Application generation whose deployment the device last
+	// reported on (it says which configuration the device runs).
+	// +optional
+	Generation int64 `json:"generation,omitempty"`
 }
 
 // DeviceList is a list of Devices.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -308,12 +309,18 @@ func (d *Device) onDeploy(w *protocol.Writer, m *protocol.Deploy) {
 	}
 	var offset uint32
 	var status *protocol.AppStatus
+	restart := false
 	switch {
 	case a.module != nil && bytes.Equal(a.module.digest, m.Digest):
+		// The module is here already. A new configuration restarts a running app with
+		// it (docs/protocol.md, Deploy); otherwise the app's state is the answer.
+		restart = a.state == protocol.StateRunning && !maps.Equal(a.module.config, m.Config)
 		a.module.config = m.Config
 		a.pending = nil
 		offset = m.Size
-		status = d.statusLocked(a)
+		if !restart {
+			status = d.statusLocked(a)
+		}
 	case a.pending != nil && bytes.Equal(a.pending.digest, m.Digest) && a.pending.chunkSize == m.ChunkSize && a.pending.size == m.Size:
 		a.pending.config = m.Config
 		offset = uint32(len(a.pending.data))
@@ -324,6 +331,9 @@ func (d *Device) onDeploy(w *protocol.Writer, m *protocol.Deploy) {
 	_ = w.WriteMessage(&protocol.DeployAck{App: m.App, Digest: m.Digest, Offset: offset, Window: d.fleet.cfg.Window})
 	if status != nil {
 		d.status(w, status)
+	}
+	if restart {
+		d.start(a)
 	}
 }
 

@@ -111,7 +111,8 @@ func (r *Reconciler) reuse(app *v1.Application, boards []string) bool {
 	default:
 		// A new configuration, or a new attempt after a failed rollout: start over with
 		// the same module; the rollout phase requests step 0.
-		st.MarkRollingOut(gen, v1.RolloutStatus{Digest: b.Digest, Steps: int32(rollout.Steps(app.Spec.Rollout)), ConfigHash: receiver.ConfigHash(app.Spec.Config)})
+		st.MarkRollingOut(gen, v1.RolloutStatus{Digest: b.Digest, Steps: int32(rollout.Steps(app.Spec.Rollout)),
+			Generation: gen, ConfigHash: receiver.ConfigHash(app.Spec.Config)})
 	}
 	return true
 }
@@ -206,8 +207,8 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 	batchDone := 0
 	for i, d := range targets {
 		a := appOn(&d, app.Name)
-		if a == nil || a.Digest != ro.Digest {
-			continue
+		if a == nil || a.Digest != ro.Digest || a.Generation < ro.Generation {
+			continue // not (yet) this rollout's module and configuration
 		}
 		switch a.State {
 		case v1.AppRunning, v1.AppExited:

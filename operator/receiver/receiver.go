@@ -103,7 +103,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			// The dispatch function starts step 0 on this same event.
 			now := r.now()
 			app.Status.MarkRollingOut(app.Generation, v1.RolloutStatus{
-				Digest: d.Digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)),
+				Digest: d.Digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)), Generation: app.Generation,
 				ConfigHash: ConfigHash(app.Spec.Config), RequestedAt: &now,
 			})
 		})
@@ -136,7 +136,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeploymentResultData:
 		err = r.updateDevice(ctx, d.Application.Namespace, d.Device, func(dev *v1.Device) {
-			setApp(dev, d.Application.Name, d.Digest, d.State, d.Message)
+			setApp(dev, d.Application.Name, d.Digest, d.State, d.Message, d.Application.Generation)
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
@@ -146,7 +146,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			reported := map[string]bool{}
 			for _, a := range d.Applications {
 				reported[a.Name] = true
-				setApp(dev, a.Name, a.Digest, a.State, "")
+				setApp(dev, a.Name, a.Digest, a.State, "", 0)
 			}
 			// Applications the device no longer has are gone from its status too.
 			kept := dev.Status.Applications[:0]
@@ -263,8 +263,10 @@ func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error
 	})
 }
 
-// setApp records an application's state on a device; Removed deletes the entry.
-func setApp(dev *v1.Device, name, digest, state, msg string) {
+// setApp records an application's state on a device; Removed deletes the entry. gen is
+// the Application generation the report is about, 0 when unknown (a Hello): then the
+// generation already recorded for the same digest is kept.
+func setApp(dev *v1.Device, name, digest, state, msg string, gen int64) {
 	st := appState(state)
 	i := -1
 	for j, a := range dev.Status.Applications {
@@ -281,8 +283,11 @@ func setApp(dev *v1.Device, name, digest, state, msg string) {
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
-	entry := v1.DeviceApplication{Name: name, Digest: digest, State: st, Message: msg}
+	entry := v1.DeviceApplication{Name: name, Digest: digest, State: st, Message: msg, Generation: gen}
 	if i >= 0 {
+		if old := dev.Status.Applications[i]; gen == 0 && old.Digest == digest {
+			entry.Generation = old.Generation
+		}
 		dev.Status.Applications[i] = entry
 		return
 	}

@@ -306,3 +306,47 @@ func TestDeviceDeletedMidRolloutLosesItsSession(t *testing.T) {
 		t.Errorf("targeted %d, want %d", a.Status.Rollout.Targeted, devices-1)
 	}
 }
+
+const greeterC = `#include "wasmbed.h"
+WASMBED_EXPORT(setup) void setup(void) {
+    char buf[32];
+    int32_t n = wasmbed_config_get("greeting", 8, buf, sizeof buf);
+    if (n > (int32_t)sizeof buf) n = sizeof buf;
+    if (n > 0) wasmbed_log(WASMBED_LOG_INFO, buf, n);
+}
+WASMBED_EXPORT(loop) int32_t loop(void) { return 1000; }
+`
+
+// TestConfigChangeReachesRunningDevices changes only spec.config: the module stays, and
+// every device restarts the application with the new configuration.
+func TestConfigChangeReachesRunningDevices(t *testing.T) {
+	app := cApp("greeter", greeterC, func(a *v1.Application) { a.Spec.Config = map[string]string{"greeting": "hello-v1"} })
+	if err := c().Create(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "v1 Ready", 2*time.Minute, func() (bool, string) { return ready(t, "greeter") })
+	digest := getApp(t, "greeter").Status.Build.Digest
+	logged := func(msg string) (int, int) {
+		n := 0
+		for i := 0; i < devices; i++ {
+			for _, l := range platform.Gateway().DeviceLog(pki.Identity{Namespace: "default", Name: fmt.Sprintf("sim-%d", i)}) {
+				if l.App == "greeter" && l.Message == msg {
+					n++
+					break
+				}
+			}
+		}
+		return n, devices
+	}
+	update(t, "greeter", func(a *v1.Application) { a.Spec.Config["greeting"] = "hello-v2" })
+	eventually(t, "every connected device restarted with the new config", time.Minute, func() (bool, string) {
+		n, _ := logged("hello-v2")
+		connected := platform.Gateway().Sessions()
+		return n >= connected && connected > 0, fmt.Sprintf("%d of %d connected devices logged hello-v2", n, connected)
+	})
+	eventually(t, "Ready again", time.Minute, func() (bool, string) { return ready(t, "greeter") })
+	if d := getApp(t, "greeter").Status.Build.Digest; d != digest {
+		t.Errorf("a config change rebuilt the module: %s -> %s", digest, d)
+	}
+	_ = c().Delete(context.Background(), getApp(t, "greeter"))
+}
