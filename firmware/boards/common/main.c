@@ -1,0 +1,36 @@
+/*
+ * Firmware entry point: the device runtime over the board's protocol UART, forever.
+ * The device identity is a build-time string (WB_DEVICE_ID) kept in its own flash
+ * section, so a provisioning step can patch it in firmware.bin without a rebuild.
+ */
+#include "board.h"
+
+#ifndef WB_DEVICE_ID
+#define WB_DEVICE_ID "default/device"
+#endif
+#ifndef WB_FIRMWARE_VERSION
+#define WB_FIRMWARE_VERSION "0.1.0"
+#endif
+
+/* "<namespace>/<device>", NUL-padded; patchable (section .wb_identity). */
+__attribute__((section(".wb_identity"), used)) const char wb_device_id[128] = WB_DEVICE_ID;
+
+static wbd_device dev;
+
+int main(void)
+{
+    board_init();
+    wbd_config cfg = {
+        .device_id = wb_device_id,
+        .board = board_name,
+        .firmware = WB_FIRMWARE_VERSION,
+        .ram = board_ram,
+        .flash = board_flash,
+        .fuel = 0,
+        .hal = &board_hal,
+        .io = &board_uart,
+    };
+    wbd_init(&dev, &cfg);
+    for (;;)
+        wbd_poll(&dev, 1000);
+}

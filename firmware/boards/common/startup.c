@@ -1,0 +1,83 @@
+/*
+ * Cortex-M4 start-up shared by the boards: vector table (core exceptions; the
+ * firmware uses SysTick only), reset handler (.data copy, .bss clear, FPU on),
+ * SysTick millisecond counter, and a fault handler that resets the MCU.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "board.h"
+
+extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+int main(void);
+void reset_handler(void);
+void fault_handler(void);
+void systick_handler(void);
+
+#define REG(a) (*(volatile uint32_t *)(a))
+#define SYST_CSR 0xe000e010u
+#define SYST_RVR 0xe000e014u
+#define SYST_CVR 0xe000e018u
+#define SCB_CPACR 0xe000ed88u
+#define SCB_AIRCR 0xe000ed0cu
+
+__attribute__((section(".vectors"), used)) const void *const vectors[16] = {
+    &_estack,              /* initial stack pointer */
+    (void *)reset_handler, /* reset */
+    (void *)fault_handler, /* NMI */
+    (void *)fault_handler, /* HardFault */
+    (void *)fault_handler, /* MemManage */
+    (void *)fault_handler, /* BusFault */
+    (void *)fault_handler, /* UsageFault */
+    0, 0, 0, 0,
+    (void *)fault_handler, /* SVCall */
+    (void *)fault_handler, /* DebugMonitor */
+    0,
+    (void *)fault_handler, /* PendSV */
+    (void *)systick_handler,
+};
+
+static volatile uint32_t ticks_lo, ticks_hi;
+
+void systick_handler(void)
+{
+    if (++ticks_lo == 0)
+        ticks_hi++;
+}
+
+uint64_t board_millis(void)
+{
+    uint32_t hi, lo;
+    do {
+        hi = ticks_hi;
+        lo = ticks_lo;
+    } while (hi != ticks_hi);
+    return (uint64_t)hi << 32 | lo;
+}
+
+void cm_systick_start(uint32_t core_hz)
+{
+    REG(SYST_RVR) = core_hz / 1000u - 1u;
+    REG(SYST_CVR) = 0;
+    REG(SYST_CSR) = 7; /* processor clock, interrupt, enable */
+}
+
+void cm_reset(void)
+{
+    __asm__ volatile("dsb");
+    REG(SCB_AIRCR) = 0x05fa0004u; /* VECTKEY | SYSRESETREQ */
+    for (;;) {
+    }
+}
+
+void fault_handler(void) { cm_reset(); }
+
+void reset_handler(void)
+{
+    memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
+    memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
+    REG(SCB_CPACR) |= 0xfu << 20; /* CP10, CP11: the FPU */
+    __asm__ volatile("dsb\n isb");
+    main();
+    cm_reset();
+}

@@ -1,0 +1,84 @@
+/*
+ * Arm MPS2 AN386 board support (QEMU mps2-an386): CMSDK APB UART0 at 0x40004000
+ * speaks the protocol, the two user LEDs are the FPGA I/O LED register
+ * (0x40028000, modelled by QEMU), GPIO pins 0..15 are CMSDK GPIO0 at 0x40010000.
+ */
+#include "../common/board.h"
+
+#define REG(a) (*(volatile uint32_t *)(a))
+
+#define CORE_HZ 25000000u
+
+#define UART0 0x40004000u
+#define UART_DATA (UART0 + 0x00u)
+#define UART_STATE (UART0 + 0x04u)
+#define UART_CTRL (UART0 + 0x08u)
+#define UART_BAUDDIV (UART0 + 0x10u)
+#define STATE_TXFULL (1u << 0)
+#define STATE_RXFULL (1u << 1)
+#define CTRL_TXEN (1u << 0)
+#define CTRL_RXEN (1u << 1)
+
+#define FPGAIO_LED 0x40028000u
+
+#define GPIO0 0x40010000u
+#define GPIO_DATA (GPIO0 + 0x00u)
+#define GPIO_DATAOUT (GPIO0 + 0x04u)
+#define GPIO_OUTENSET (GPIO0 + 0x10u)
+
+const char board_name[] = "mps2-an386";
+const uint32_t board_ram = 4u * 1024u * 1024u, board_flash = 4u * 1024u * 1024u;
+
+static int uart_rx_ready(void) { return (REG(UART_STATE) & STATE_RXFULL) != 0; }
+static uint8_t uart_rx_byte(void) { return (uint8_t)REG(UART_DATA); }
+static int uart_tx_ready(void) { return (REG(UART_STATE) & STATE_TXFULL) == 0; }
+static void uart_tx_byte(uint8_t b) { REG(UART_DATA) = b; }
+
+#include "../common/uart_poll.h"
+
+static int led_set(void *ctx, int32_t led, int on)
+{
+    (void)ctx;
+    if (led < 0 || led > 1)
+        return -1;
+    uint32_t v = REG(FPGAIO_LED);
+    REG(FPGAIO_LED) = on ? v | (1u << led) : v & ~(1u << led);
+    return 0;
+}
+
+static int gpio_write(void *ctx, int32_t pin, int high)
+{
+    (void)ctx;
+    if (pin < 0 || pin > 15)
+        return -1;
+    REG(GPIO_OUTENSET) = 1u << pin;
+    uint32_t v = REG(GPIO_DATAOUT);
+    REG(GPIO_DATAOUT) = high ? v | (1u << pin) : v & ~(1u << pin);
+    return 0;
+}
+
+static int gpio_read(void *ctx, int32_t pin, int *high)
+{
+    (void)ctx;
+    if (pin < 0 || pin > 15)
+        return -1;
+    *high = (int)((REG(GPIO_DATA) >> pin) & 1u);
+    return 0;
+}
+
+static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
+{
+    (void)ctx, (void)sensor, (void)milli;
+    return -1; /* no sensors on the MPS2 */
+}
+
+const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+const wbd_transport board_uart = {0, uart_read, uart_write};
+
+void board_init(void)
+{
+    REG(UART_BAUDDIV) = CORE_HZ / 115200u; /* QEMU drops data while BAUDDIV < 16 */
+    REG(UART_CTRL) = CTRL_TXEN | CTRL_RXEN;
+    REG(FPGAIO_LED) = 0;
+    cm_systick_start(CORE_HZ);
+}

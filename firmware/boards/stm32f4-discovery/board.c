@@ -1,0 +1,99 @@
+/*
+ * STM32F4 Discovery board support (STM32F407VG; QEMU netduinoplus2 is an STM32F405
+ * with the same core, memory map and USART): USART1 (PA9/PA10) speaks the protocol,
+ * LEDs on PD12..PD15 (green, orange, red, blue), GPIO pins 0..15 on port E.
+ * QEMU 7.2 models USART1, SysTick and the core; RCC and GPIO are unimplemented
+ * devices there, so those writes are accepted and ignored (reads return 0).
+ */
+#include "../common/board.h"
+
+#define REG(a) (*(volatile uint32_t *)(a))
+
+#define CORE_HZ 168000000u /* QEMU's netduinoplus2 SYSCLK; silicon needs the PLL set up for this */
+
+#define RCC_AHB1ENR 0x40023830u
+#define RCC_APB2ENR 0x40023844u
+#define GPIOA 0x40020000u
+#define GPIOD 0x40020c00u
+#define GPIOE 0x40021000u
+#define GPIO_MODER 0x00u
+#define GPIO_AFRH 0x24u
+#define GPIO_IDR 0x10u
+#define GPIO_ODR 0x14u
+#define GPIO_BSRR 0x18u
+
+#define USART1 0x40011000u
+#define USART_SR (USART1 + 0x00u)
+#define USART_DR (USART1 + 0x04u)
+#define USART_BRR (USART1 + 0x08u)
+#define USART_CR1 (USART1 + 0x0cu)
+#define SR_RXNE (1u << 5)
+#define SR_TXE (1u << 7)
+#define CR1_UE (1u << 13)
+#define CR1_TE (1u << 3)
+#define CR1_RE (1u << 2)
+
+const char board_name[] = "stm32f4-discovery";
+const uint32_t board_ram = 192u * 1024u, board_flash = 1024u * 1024u;
+
+static int uart_rx_ready(void) { return (REG(USART_SR) & SR_RXNE) != 0; }
+static uint8_t uart_rx_byte(void) { return (uint8_t)REG(USART_DR); }
+static int uart_tx_ready(void) { return (REG(USART_SR) & SR_TXE) != 0; }
+static void uart_tx_byte(uint8_t b) { REG(USART_DR) = b; }
+
+#include "../common/uart_poll.h"
+
+static int led_set(void *ctx, int32_t led, int on)
+{
+    (void)ctx;
+    if (led < 0 || led > 3)
+        return -1;
+    uint32_t bit = 1u << (12 + led);
+    REG(GPIOD + GPIO_BSRR) = on ? bit : bit << 16;
+    return 0;
+}
+
+static int gpio_write(void *ctx, int32_t pin, int high)
+{
+    (void)ctx;
+    if (pin < 0 || pin > 15)
+        return -1;
+    REG(GPIOE + GPIO_MODER) = (REG(GPIOE + GPIO_MODER) & ~(3u << (2 * pin))) | (1u << (2 * pin));
+    REG(GPIOE + GPIO_BSRR) = high ? 1u << pin : 1u << (pin + 16);
+    return 0;
+}
+
+static int gpio_read(void *ctx, int32_t pin, int *high)
+{
+    (void)ctx;
+    if (pin < 0 || pin > 15)
+        return -1;
+    *high = (int)((REG(GPIOE + GPIO_IDR) >> pin) & 1u);
+    return 0;
+}
+
+static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
+{
+    (void)ctx, (void)sensor, (void)milli;
+    return -1; /* the internal temperature sensor needs the ADC: not wired up yet */
+}
+
+const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+const wbd_transport board_uart = {0, uart_read, uart_write};
+
+void board_init(void)
+{
+    /* clocks for GPIOA, GPIOD, GPIOE and USART1 */
+    REG(RCC_AHB1ENR) |= (1u << 0) | (1u << 3) | (1u << 4);
+    REG(RCC_APB2ENR) |= 1u << 4;
+    /* PA9/PA10: alternate function 7 (USART1) */
+    REG(GPIOA + GPIO_MODER) = (REG(GPIOA + GPIO_MODER) & ~(0xfu << 18)) | (0xau << 18);
+    REG(GPIOA + GPIO_AFRH) = (REG(GPIOA + GPIO_AFRH) & ~(0xffu << 4)) | (0x77u << 4);
+    /* PD12..PD15: outputs, LEDs off */
+    REG(GPIOD + GPIO_MODER) = (REG(GPIOD + GPIO_MODER) & ~(0xffu << 24)) | (0x55u << 24);
+    REG(GPIOD + GPIO_BSRR) = 0xfu << (12 + 16);
+    /* USART1: 115200 8N1 on APB2 = 84 MHz */
+    REG(USART_BRR) = 84000000u / 115200u;
+    REG(USART_CR1) = CR1_UE | CR1_TE | CR1_RE;
+    cm_systick_start(CORE_HZ);
+}
