@@ -29,13 +29,18 @@ var boards = []struct {
 	{"mps2-an386", "mps2-an386"},
 }
 
-// appSource is a C application whose loop logs "<version> tick" every 200 ms.
+// appSource is a C application whose loop logs "<version> tick" every 200 ms. Its 6 KB
+// table makes the module span several chunks, and its data must fit the smallest
+// board's linear-memory backing (12 KiB on the STM32F4).
 const appSource = `#include "wasmbed.h"
 
 static const char msg[] = VERSION " tick";
+static const unsigned char table[6000] = {[0] = 1, [2999] = 7, [5999] = 2};
+static unsigned n;
 
 WASMBED_EXPORT(loop) int32_t loop(void) {
-    wasmbed_log(WASMBED_LOG_INFO, msg, sizeof msg - 1);
+    n = (n + 2999) % sizeof table;
+    wasmbed_log(WASMBED_LOG_INFO, msg, sizeof msg - 1 - (table[n] > 100));
     return 200;
 }
 `
@@ -252,6 +257,8 @@ func (b *board) deploy(ctx context.Context, app string, module []byte, maxFrame 
 	b.t.Helper()
 	sum := sha256.Sum256(module)
 	chunk := protocol.ChunkSizeFor(maxFrame)
+	start := time.Now()
+	defer func() { b.t.Logf("deployed %d bytes in chunks of %d in %v", len(module), chunk, time.Since(start)) }()
 	b.send(&protocol.Deploy{App: app, Digest: sum[:], Size: uint32(len(module)), ChunkSize: chunk,
 		Config: map[string]string{"greeting": "hi"}})
 	ack := b.next(ctx, "DeployAck", func(m protocol.Message) bool {
