@@ -296,8 +296,10 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         a->used = 1;
     }
     uint32_t offset = 0;
-    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0;
+    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0, changed = 0;
     if (have) {
+        /* Senders encode canonically, so equal configurations have equal bytes. */
+        changed = a->config_len != m->config_raw.n || memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0;
         memcpy(a->config, m->config_raw.p, m->config_raw.n);
         a->config_len = (uint16_t)m->config_raw.n;
         free_slot(d, &a->pend_slot);
@@ -331,7 +333,9 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     o->u.deploy_ack.window = WBD_WINDOW;
     /* the digest view points into rx, which stays untouched while we answer */
     send(d, o);
-    if (have)
+    if (have && changed && a->state == WBP_RUNNING)
+        start_app(d, a); /* protocol section 6 rule 7: restart with the new configuration */
+    else if (have)
         report(d, a);
 }
 

@@ -370,6 +370,15 @@ int main(int argc, char **argv)
     uint64_t t1 = clock_ms;
     CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")) && clock_ms - t1 >= 900,
           "loop delay honoured");
+    /* The same module with another configuration restarts the app; the same one only reports. */
+    CHECK(deploy("spin", tick, tlen, 32, NULL, "period") == tlen, "config change: offset = size");
+    CHECK(gw_expect(&m, WBP_APP_STATUS, 50) && m.u.app_status.state == WBP_RUNNING && m.u.app_status.loops == 0,
+          "restarted with the new configuration");
+    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")), "runs after the restart");
+    CHECK(deploy("spin", tick, tlen, 32, NULL, "period") == tlen, "same config: offset = size");
+    CHECK(gw_expect(&m, WBP_APP_STATUS, 50) && m.u.app_status.state == WBP_RUNNING && m.u.app_status.loops > 0,
+          "same configuration: no restart");
+
     msg_app(&m, WBP_STOP, "spin");
     gw_send(&m);
     CHECK(expect_status("spin", "stop") == WBP_STOPPED, "stopped");
