@@ -68,6 +68,11 @@ test: deps $(CONTROLLER_GEN) ## Run every test: Go (with a real apiserver) and t
 bench: deps ## Run the benchmarks.
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -run='^$$' -bench=. -benchmem ./...
 
+.PHONY: console-web
+console-web: deps ## Rebuild the console UI into console/web/dist (commit it) and run its vitest tests.
+	npm --prefix console/web test
+	npm --prefix console/web run build
+
 .PHONY: bench-gateway
 bench-gateway: ## Load-test the gateway: 10,000 idle sessions, handshakes, 32 KiB fan-out (about a minute).
 	GODEBUG=adaptivestackstart=0 go run ./gateway/bench -sessions 10000

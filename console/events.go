@@ -11,14 +11,9 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 )
 
-// Subscriptions are the event types the console subscribes to: one Trigger each in a
-// cluster, one trigger of the embedded broker in `make run`.
-var Subscriptions = []events.Type{
-	events.DeviceConnected, events.DeviceDisconnected, events.DeviceTelemetry,
-	events.DeploymentSucceeded, events.DeploymentFailed,
-	events.BuildFailed, events.ModuleBuilt, events.ModuleValidated, events.ModuleRejected,
-	events.DeploymentDispatched,
-}
+// Subscriptions are the event types the console subscribes to (events.Subscriptions,
+// the trigger table of a cluster and of `make run`).
+var Subscriptions = events.Subscriptions["console"]
 
 // maxEventBytes bounds an incoming CloudEvent.
 const maxEventBytes = 1 << 20

@@ -14,6 +14,7 @@ declare -A need=(
   [wasm-ld-14]=lld-14
   [wasm-opt]=binaryen
   [flock]=util-linux
+  [chromium]=chromium
 )
 # Files (not commands) -> package.
 declare -A need_files=(
@@ -41,8 +42,20 @@ install_asc() {
   fi
 }
 
-if [ "${#missing[@]}" -eq 0 ]; then
+install_npm() {
   install_asc
+  # The console's UI and browser-test dependencies, from their committed lock files.
+  local root
+  root="$(cd "$(dirname "$0")/.." && pwd)"
+  if [ ! -d "$root/console/web/node_modules" ] || [ ! -d "$root/test/console/node_modules" ] ||
+     [ "$root/console/web/package-lock.json" -nt "$root/console/web/node_modules" ] ||
+     [ "$root/test/console/package-lock.json" -nt "$root/test/console/node_modules" ]; then
+    "$root/console/web/install.sh" >&2
+  fi
+}
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  install_npm
   exit 0
 fi
 
@@ -56,4 +69,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
-install_asc
+install_npm

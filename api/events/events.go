@@ -283,4 +283,7 @@ var Subscriptions = map[string][]Type{
 	"dispatch": {ModuleValidated, RolloutRequested},
 	"operator": {ModuleBuilt, BuildFailed, ModuleValidated, ModuleRejected, DeploymentDispatched,
 		DeploymentSucceeded, DeploymentFailed, DeviceConnected, DeviceDisconnected, DeviceSeen},
+	// The console shows live what happens to devices and applications.
+	"console": {DeviceConnected, DeviceDisconnected, DeviceTelemetry, DeploymentSucceeded, DeploymentFailed,
+		BuildFailed, ModuleBuilt, ModuleValidated, ModuleRejected, DeploymentDispatched},
 }

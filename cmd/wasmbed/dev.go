@@ -76,6 +76,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	examples, _ := filepath.Abs("examples")
 	fmt.Fprintf(stdout, `
 Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices.
+Console: http://%s  (sign in with the token %s)
 In another terminal:
 
   export KUBECONFIG=%s
@@ -84,7 +85,7 @@ In another terminal:
   kubectl get applications,devices -w
 
 Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
-`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, cp.Kubeconfig(), kubectl, examples, abs)
+`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, p.Addr("console"), cp.Token(), cp.Kubeconfig(), kubectl, examples, abs)
 
 	select {
 	case <-ctx.Done():

@@ -28,6 +28,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/console"
 	compile "github.com/wasmbed/wasmbed/functions/compile"
 	dispatch "github.com/wasmbed/wasmbed/functions/dispatch"
 	"github.com/wasmbed/wasmbed/functions/serve"
@@ -43,6 +44,7 @@ import (
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
 	"github.com/wasmbed/wasmbed/operator/steps"
+	boardmanager "github.com/wasmbed/wasmbed/renode/manager"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -55,6 +57,7 @@ const (
 	DefaultOperatorPort    = 18084
 	DefaultGatewayPort     = 18443
 	DefaultGatewayHTTPPort = 18090
+	DefaultConsolePort     = 18000
 )
 
 // GatewayName is the embedded gateway's Gateway object, "<namespace>/<name>".
@@ -62,13 +65,13 @@ const GatewayName = "wasmbed-system/gateway"
 
 // Ports are the loopback ports of the components.
 type Ports struct {
-	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP int
+	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP, Console int
 }
 
 // DefaultPorts returns the documented ports of `wasmbed dev`.
 func DefaultPorts() Ports {
 	return Ports{DefaultBrokerPort, DefaultCompilePort, DefaultValidatePort, DefaultDispatchPort,
-		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort}
+		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort, DefaultConsolePort}
 }
 
 // Config configures the platform.
@@ -87,6 +90,9 @@ type Config struct {
 	Heartbeat, HeartbeatTimeout time.Duration
 	// Resync is the operator's rollout resync period (default 5 s).
 	Resync time.Duration
+	// FirmwareDir holds the firmware images of emulated boards, <dir>/<board>/firmware.elf
+	// (default firmware/build, relative to the working directory).
+	FirmwareDir string
 	// Logs gives each component its logger.
 	Logs *Logs
 }
@@ -99,6 +105,7 @@ type Platform struct {
 	store    artifacts.Store
 	gw       *gateway.Server
 	fleet    *devicesim.Fleet
+	boards   *boardmanager.Manager
 	addrs    map[string]string
 	stages   []*stage
 	stopOnce sync.Once
@@ -109,6 +116,7 @@ type Platform struct {
 	sender *sink.HTTP   // to the broker ingress
 	gwHTTP net.Listener // reserved for the gateway's deploy API
 	gwDev  net.Listener // reserved for the gateway's device sessions
+	consL  net.Listener // reserved for the console
 	opL    net.Listener // reserved for the operator's receiver
 }
 
@@ -124,6 +132,9 @@ func (p *Platform) CA() *pki.CA { return p.ca }
 
 // Gateway returns the embedded gateway.
 func (p *Platform) Gateway() *gateway.Server { return p.gw }
+
+// Boards returns the manager of emulated boards.
+func (p *Platform) Boards() *boardmanager.Manager { return p.boards }
 
 // Fleet returns the virtual devices.
 func (p *Platform) Fleet() *devicesim.Fleet { return p.fleet }
@@ -234,6 +245,9 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.startGateway(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
+	if err := p.startConsole(p.newStage()); err != nil {
+		return nil, err
+	}
 	if err := p.startDevices(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
@@ -325,9 +339,14 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	p.gwHTTP, p.opL, p.gwDev = gwL, opL, devL
+	consL, err := p.listen("console", ports.Console)
+	if err != nil {
+		return err
+	}
+	p.gwHTTP, p.opL, p.gwDev, p.consL = gwL, opL, devL, consL
 
 	urls["operator"] = "http://" + p.addrs["operator"]
+	urls["console"] = "http://" + p.addrs["console"] + "/"
 	d := broker.Delivery{Retry: 5, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 200 * time.Millisecond, Timeout: 2 * time.Minute}
 	// The same Triggers as a cluster's (config/500-eventing), from one table.
 	var triggers []broker.Trigger
@@ -465,6 +484,24 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	if err := p.client.Create(ctx, gw); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("create gateway object: %w", err)
 	}
+	// Devices that ask for an emulated board (spec.emulation.enabled) get one: QEMU (or
+	// Renode) running the firmware, bridged to the gateway with the device's certificate.
+	bm, err := boardmanager.New(boardmanager.Options{
+		Config: p.cfg.REST, CA: p.ca, Gateway: p.addrs["gateway"], ServerName: "localhost",
+		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"),
+		SkipNameValidation: true, // several platforms per test process
+	})
+	if err != nil {
+		return fmt.Errorf("board manager: %w", err)
+	}
+	p.boards = bm
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		if err := bm.Run(st.ctx); err != nil && st.ctx.Err() == nil {
+			p.fail(fmt.Errorf("board manager: %w", err))
+		}
+	}()
 	if p.cfg.Devices <= 0 {
 		return nil
 	}
@@ -527,5 +564,28 @@ func (p *Platform) recordIdentity(ctx context.Context, id pki.Identity, certPEM 
 	if err != nil {
 		return fmt.Errorf("identity secret of %s: %w", id, err)
 	}
+	return nil
+}
+
+// startConsole serves the web console on its reserved port. It acts with each user's
+// token, so only the apiserver's address and CA are taken from REST.
+func (p *Platform) startConsole(st *stage) error {
+	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"),
+		GatewayURL: func(gw string) string {
+			if gw == GatewayName {
+				return "http://" + p.addrs["gateway-http"]
+			}
+			return ""
+		}})
+	if err != nil {
+		return err
+	}
+	p.serveHTTP(st, "console", p.consL, srv)
+	st.wg.Add(1)
+	go func() {
+		defer st.wg.Done()
+		<-st.ctx.Done()
+		srv.Close() // end the streams, so the server's Shutdown does not wait for them
+	}()
 	return nil
 }
