@@ -27,6 +27,7 @@ help: ## Show this help.
 
 .PHONY: run
 run: deps build ## Run the whole platform on this machine (first run builds the apiserver, ~6 min).
+	$(MAKE) -C firmware boards
 	k8s="$$($(K8S_BIN))" && $(OUT)/wasmbed dev --dir $(RUN_DIR) --bin-dir "$$k8s"
 
 .PHONY: clean-run
@@ -61,6 +62,7 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 
 .PHONY: test
 test: deps $(CONTROLLER_GEN) ## Run every test: Go (with a real apiserver) and the firmware's host tests.
+	$(MAKE) -C firmware boards
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
 	$(MAKE) -C firmware test
 

@@ -28,6 +28,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	apiPort := fs.Int("apiserver-port", controlplane.DefaultAPIServerPort, "loopback port of the kube-apiserver")
 	etcdPort := fs.Int("etcd-port", controlplane.DefaultEtcdPort, "loopback port of etcd (the next port is its peer port)")
 	devices := fs.Int("devices", 5, "number of virtual devices (sim-0, sim-1... in namespace default)")
+	emulated := fs.String("emulated", "stm32f4-discovery,mps2-an386", "boards to emulate with QEMU next to the virtual devices (Devices emu-<board>; empty for none)")
+	firmwareDir := fs.String("firmware-dir", "firmware/build", "firmware images of emulated boards (make -C firmware boards)")
 	verbose := fs.Bool("v", false, "debug logs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -66,6 +68,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 	p, err := embedded.Start(ctx, embedded.Config{
 		REST: cp.RESTConfig(), Dir: abs, Ports: embedded.DefaultPorts(), Devices: *devices, Logs: logs,
+		EmulatedBoards: splitList(*emulated), FirmwareDir: *firmwareDir,
 	})
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
@@ -75,7 +78,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	kubectl := filepath.Join(*binDir, "kubectl")
 	examples, _ := filepath.Abs("examples")
 	fmt.Fprintf(stdout, `
-Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices.
+Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices, emulated boards %v.
 Console: http://%s  (sign in with the token %s)
 In another terminal:
 
@@ -85,7 +88,7 @@ In another terminal:
   kubectl get applications,devices -w
 
 Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
-`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, p.Addr("console"), cp.Token(), cp.Kubeconfig(), kubectl, examples, abs)
+`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, splitList(*emulated), p.Addr("console"), cp.Token(), cp.Kubeconfig(), kubectl, examples, abs)
 
 	select {
 	case <-ctx.Done():

@@ -93,6 +93,10 @@ type Config struct {
 	// FirmwareDir holds the firmware images of emulated boards, <dir>/<board>/firmware.elf
 	// (default firmware/build, relative to the working directory).
 	FirmwareDir string
+	// EmulatedBoards are catalogue boards to emulate next to the virtual devices: a
+	// Device "emu-<board>" with spec.emulation.enabled is created for each, and the board
+	// manager boots its firmware (QEMU here).
+	EmulatedBoards []string
 	// Logs gives each component its logger.
 	Logs *Logs
 }
@@ -502,6 +506,16 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 			p.fail(fmt.Errorf("board manager: %w", err))
 		}
 	}()
+	for _, board := range p.cfg.EmulatedBoards {
+		d := &v1.Device{
+			ObjectMeta: metav1.ObjectMeta{Name: "emu-" + board, Namespace: p.cfg.DeviceNamespace,
+				Labels: map[string]string{"wasmbed.dev/kind": "emulated"}},
+			Spec: v1.DeviceSpec{Board: board, Emulation: &v1.DeviceEmulation{Enabled: true}},
+		}
+		if err := p.client.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create device %s: %w", d.Name, err)
+		}
+	}
 	if p.cfg.Devices <= 0 {
 		return nil
 	}

@@ -67,16 +67,16 @@ func TestQEMUCommandLineRuns(t *testing.T) {
 
 // TestQEMUFirmwareConnects boots the real Wasmbed firmware on QEMU through the board
 // manager's Board and waits for the gateway to welcome the device. The image comes from
-// WASMBED_FIRMWARE or firmware/build/stm32f4-discovery/firmware.elf (make -C firmware
-// boards); without either the test is skipped and says so, as the firmware is built
-// separately. With an image, a missing qemu-system-arm fails the test.
+// WASMBED_FIRMWARE or firmware/build/stm32f4-discovery/firmware.elf, which `make test`
+// builds first (make -C firmware boards); without it the test fails and says how to
+// build it, as it does when qemu-system-arm is missing.
 func TestQEMUFirmwareConnects(t *testing.T) {
 	fw := os.Getenv("WASMBED_FIRMWARE")
 	if fw == "" {
 		fw = filepath.Join(testenv.RepoRoot(), "firmware", "build", "stm32f4-discovery", "firmware.elf")
 	}
 	if _, err := os.Stat(fw); err != nil {
-		t.Skipf("no firmware image (%v): build it with `make -C firmware boards` or set WASMBED_FIRMWARE=path.elf", err)
+		t.Fatalf("no firmware image (%v): build it with `make -C firmware boards` (make test does) or set WASMBED_FIRMWARE=path.elf", err)
 	}
 	needQEMU(t)
 	gw := newTestGateway(t)
