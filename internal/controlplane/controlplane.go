@@ -45,8 +45,9 @@ type Config struct {
 	Dir string
 	// BinDir holds kube-apiserver and etcd (KUBEBUILDER_ASSETS).
 	BinDir string
-	// APIServerPort and EtcdPort are loopback ports; zero means the defaults.
-	APIServerPort, EtcdPort int
+	// APIServerPort, EtcdPort and EtcdPeerPort are loopback ports; zero means the
+	// defaults (the peer port defaults to EtcdPort+1).
+	APIServerPort, EtcdPort, EtcdPeerPort int
 	// Logger receives progress lines.
 	Logger *slog.Logger
 }
@@ -70,6 +71,9 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 	if cfg.EtcdPort == 0 {
 		cfg.EtcdPort = DefaultEtcdPort
 	}
+	if cfg.EtcdPeerPort == 0 {
+		cfg.EtcdPeerPort = cfg.EtcdPort + 1
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -78,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*ControlPlane, error) {
 			return nil, fmt.Errorf("%s not found in %q: build it with hack/k8s-binaries.sh", bin, cfg.BinDir)
 		}
 	}
-	for _, port := range []int{cfg.APIServerPort, cfg.EtcdPort, cfg.EtcdPort + 1} {
+	for _, port := range []int{cfg.APIServerPort, cfg.EtcdPort, cfg.EtcdPeerPort} {
 		if err := portFree(port); err != nil {
 			return nil, err
 		}
@@ -132,7 +136,7 @@ func (cp *ControlPlane) Stop() error {
 
 func (cp *ControlPlane) startEtcd(ctx context.Context) error {
 	client := fmt.Sprintf("http://127.0.0.1:%d", cp.cfg.EtcdPort)
-	peer := fmt.Sprintf("http://127.0.0.1:%d", cp.cfg.EtcdPort+1)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", cp.cfg.EtcdPeerPort)
 	p, err := cp.spawn("etcd",
 		"--name=wasmbed-dev",
 		"--data-dir="+filepath.Join(cp.cfg.Dir, "etcd"),

@@ -39,7 +39,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := controlplane.Config{
 		Dir: dir, BinDir: bin,
-		APIServerPort: freePort(t), EtcdPort: freePort(t),
+		APIServerPort: freePort(t), EtcdPort: freePort(t), EtcdPeerPort: freePort(t),
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -47,6 +47,11 @@ func TestStateSurvivesRestart(t *testing.T) {
 
 	start := func() (*controlplane.ControlPlane, client.Client) {
 		cp, err := controlplane.Start(ctx, cfg)
+		// Other tests running in parallel may take a port picked as free: pick again.
+		for i := 0; i < 5 && err != nil && strings.Contains(err.Error(), "in use"); i++ {
+			cfg.APIServerPort, cfg.EtcdPort, cfg.EtcdPeerPort = freePort(t), freePort(t), freePort(t)
+			cp, err = controlplane.Start(ctx, cfg)
+		}
 		if err != nil {
 			t.Fatalf("start: %v", err)
 		}
@@ -105,7 +110,7 @@ func TestStartRefusesBusyPort(t *testing.T) {
 	defer l.Close()
 	bin := os.Getenv("KUBEBUILDER_ASSETS")
 	_, err = controlplane.Start(context.Background(), controlplane.Config{
-		Dir: t.TempDir(), BinDir: bin, APIServerPort: l.Addr().(*net.TCPAddr).Port, EtcdPort: freePort(t),
+		Dir: t.TempDir(), BinDir: bin, APIServerPort: l.Addr().(*net.TCPAddr).Port, EtcdPort: freePort(t), EtcdPeerPort: freePort(t),
 	})
 	if err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("Start on a busy port: err = %v, want one saying the port is in use", err)
