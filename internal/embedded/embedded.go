@@ -456,7 +456,7 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 					return devicectl.SetupWithManager(mgr, devicectl.Options{CA: p.ca})
 				},
 				func(mgr ctrl.Manager) error {
-					return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{Mode: gatewayctl.ModeEmbedded, Endpoint: p.addrs["gateway"]})
+					return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{Mode: gatewayctl.ModeEmbedded, Endpoint: p.addrs["gateway"], Resync: 10 * time.Second})
 				},
 			},
 		})
