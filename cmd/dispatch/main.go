@@ -2,8 +2,9 @@
 // modules and rollout requests into deployment requests per gateway (docs/events.md).
 //
 // Environment: PORT (default 8080); K_SINK, the broker; DEFAULT_GATEWAY
-// ("<namespace>/<name>") for devices that name no gateway; KUBECONFIG or the in-cluster
-// account, to read Applications and Devices.
+// ("<namespace>/<name>") for devices that name no gateway; SIGNING_KEY_FILE, an ed25519
+// PKCS #8 PEM key that signs every dispatched module's digest; KUBECONFIG or the
+// in-cluster account, to read Applications and Devices.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	function "github.com/wasmbed/wasmbed/functions/dispatch"
 	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -38,6 +40,12 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return function.New(function.Config{Reader: c, Sender: s, DefaultGateway: os.Getenv("DEFAULT_GATEWAY"), Logger: log})
+		cfg := function.Config{Reader: c, Sender: s, DefaultGateway: os.Getenv("DEFAULT_GATEWAY"), Logger: log}
+		if path := os.Getenv("SIGNING_KEY_FILE"); path != "" {
+			if cfg.Signer, err = pki.LoadSigningKey(path); err != nil {
+				return nil, err
+			}
+		}
+		return function.New(cfg)
 	})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/rollout"
 )
 
@@ -39,6 +40,9 @@ type Config struct {
 	// DefaultGateway ("<namespace>/<name>") serves devices that name no gateway and
 	// have not connected yet. Empty leaves them unassigned.
 	DefaultGateway string
+	// Signer, when set, signs the digest of every module dispatched, so devices holding
+	// the platform's verification key can check it (docs/protocol.md, Deploy).
+	Signer *pki.SigningKey
 	// Logger receives one line per dispatch.
 	Logger *slog.Logger
 }
@@ -127,11 +131,17 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	sort.Strings(gateways)
 
+	var signature []byte
+	if f.cfg.Signer != nil && !req.Remove {
+		if signature, err = f.cfg.Signer.SignDigest(req.Digest); err != nil {
+			return nil, serve.Permanent(fmt.Errorf("sign %s: %w", req.Digest, err))
+		}
+	}
 	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Remove: req.Remove, Targeted: len(targets), Unassigned: unassigned}
 	for _, gw := range gateways {
 		data := &events.DeploymentRequestedData{
 			Application: ref, Gateway: gw, Digest: req.Digest, Size: req.Size,
-			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove,
+			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove, Signature: signature,
 		}
 		de, err := events.New(events.DeploymentRequested, events.SourceDispatch, ref.Subject(), data)
 		if err != nil {

@@ -2,6 +2,7 @@ package function_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"sort"
@@ -18,6 +19,7 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	function "github.com/wasmbed/wasmbed/functions/dispatch"
 	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
@@ -286,5 +288,24 @@ func TestStepsGateDispatch(t *testing.T) {
 	out, byGw := run(t, f, s, e)
 	if out.Targeted != 2 || count(byGw) != 2 {
 		t.Errorf("after the steps: %+v %v", out, byGw)
+	}
+}
+
+func TestDispatchSignsModules(t *testing.T) {
+	app := fleet(t, "signing", 2, v1.RolloutSpec{}, nil)
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway", Signer: key})
+	run(t, f, s, validated(t, app))
+	d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))
+	if !pki.VerifyDigest(key.Public(), raw, d.Signature) {
+		t.Errorf("the deployment request's signature does not verify over %s", d.Digest)
 	}
 }

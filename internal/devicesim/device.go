@@ -58,6 +58,7 @@ type image struct {
 	size      uint32
 	chunkSize uint32
 	config    map[string]string
+	signature []byte
 	data      []byte
 }
 
@@ -323,9 +324,10 @@ func (d *Device) onDeploy(w *protocol.Writer, m *protocol.Deploy) {
 		}
 	case a.pending != nil && bytes.Equal(a.pending.digest, m.Digest) && a.pending.chunkSize == m.ChunkSize && a.pending.size == m.Size:
 		a.pending.config = m.Config
+		a.pending.signature = m.Signature
 		offset = uint32(len(a.pending.data))
 	default:
-		a.pending = &image{digest: m.Digest, size: m.Size, chunkSize: m.ChunkSize, config: m.Config, data: make([]byte, 0, m.Size)}
+		a.pending = &image{digest: m.Digest, size: m.Size, chunkSize: m.ChunkSize, config: m.Config, signature: m.Signature, data: make([]byte, 0, m.Size)}
 	}
 	d.mu.Unlock()
 	_ = w.WriteMessage(&protocol.DeployAck{App: m.App, Digest: m.Digest, Offset: offset, Window: d.fleet.cfg.Window})
@@ -377,6 +379,16 @@ func (d *Device) onChunk(w *protocol.Writer, m *protocol.Chunk) {
 		d.mu.Unlock()
 		_ = w.WriteMessage(appError(protocol.CodeDigestMismatch, protocol.TypeChunk, m.App, "sha256 differs"))
 		d.status(w, &protocol.AppStatus{App: m.App, Digest: p.digest, State: protocol.StateFailed, Error: "digest mismatch"})
+		return
+	}
+	if why := d.signatureProblem(p); why != "" {
+		a.state, a.errMsg = protocol.StateFailed, why
+		if a.module == nil {
+			delete(d.apps, a.name)
+		}
+		d.mu.Unlock()
+		_ = w.WriteMessage(appError(protocol.CodeBadSignature, protocol.TypeChunk, m.App, why))
+		d.status(w, &protocol.AppStatus{App: m.App, Digest: p.digest, State: protocol.StateFailed, Error: why})
 		return
 	}
 	d.stopLocked(a)
@@ -619,4 +631,22 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// signatureProblem checks a received module's signature as a device with the platform's
+// verification key does: a signature must verify over the digest, and a device that
+// requires signatures refuses an unsigned module. It returns why the module is refused.
+func (d *Device) signatureProblem(p *image) string {
+	key := d.fleet.cfg.SigningKey
+	switch {
+	case len(key) == 0:
+		return "" // no key: signatures are not checked
+	case len(p.signature) == 0 && d.fleet.cfg.RequireSignatures:
+		return "bad_signature: the module is not signed"
+	case len(p.signature) == 0:
+		return ""
+	case !pki.VerifyDigest(key, p.digest, p.signature):
+		return "bad_signature: the signature does not verify with the platform key"
+	}
+	return ""
 }

@@ -7,6 +7,7 @@ package devicesim
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -65,6 +66,11 @@ type Config struct {
 	// CutTransferAt, when positive, makes each device drop its connection once, the
 	// first time a transfer holds at least that many bytes (tests of resume).
 	CutTransferAt int
+	// SigningKey is the platform's module verification key; with it, a Deploy's
+	// signature must verify over the module digest. RequireSignatures also refuses
+	// unsigned modules.
+	SigningKey        ed25519.PublicKey
+	RequireSignatures bool
 	// Logger receives connection and application events.
 	Logger *slog.Logger
 	// OnStatus, when set, sees every AppStatus a device sends.

@@ -106,6 +106,7 @@ type Platform struct {
 	cfg      Config
 	client   client.Client
 	ca       *pki.CA
+	signing  *pki.SigningKey
 	store    artifacts.Store
 	gw       *gateway.Server
 	fleet    *devicesim.Fleet
@@ -284,6 +285,11 @@ func (p *Platform) startPKIAndStore() error {
 		}
 	}
 	p.ca = ca
+	// Every module dispatched is signed; the virtual devices hold the public key and
+	// refuse what does not verify.
+	if p.signing, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "signing.key")); err != nil {
+		return fmt.Errorf("embedded: module signing key: %w", err)
+	}
 	store, err := artifacts.NewDir(filepath.Join(p.cfg.Dir, "artifacts"))
 	if err != nil {
 		return err
@@ -312,7 +318,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	df, err := dispatch.New(dispatch.Config{Reader: p.client, Sender: toBroker, DefaultGateway: GatewayName, Logger: logs.For("dispatch")})
+	df, err := dispatch.New(dispatch.Config{Reader: p.client, Sender: toBroker, DefaultGateway: GatewayName, Signer: p.signing, Logger: logs.For("dispatch")})
 	if err != nil {
 		return err
 	}
@@ -532,6 +538,7 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
 		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
 		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
+		SigningKey: p.signing.Public(), RequireSignatures: true,
 		Logger: p.cfg.Logs.For("devices"),
 	})
 	if err != nil {
