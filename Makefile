@@ -61,10 +61,9 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 ##@ Test
 
 .PHONY: test
-test: deps $(CONTROLLER_GEN) ## Run every test: Go (with a real apiserver) and the firmware's host tests.
-	$(MAKE) -C firmware boards
+test: deps $(CONTROLLER_GEN) ## Run every test: the firmware's host tests and spec suite, then Go (real apiserver, QEMU, Chromium).
+	$(MAKE) -C firmware test boards
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
-	$(MAKE) -C firmware test
 
 .PHONY: bench
 bench: deps ## Run the benchmarks.
