@@ -22,19 +22,7 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) {
-	var err error
-	env, err = testenv.StartEnv()
-	if err != nil {
-		os.Stderr.WriteString("start test apiserver: " + err.Error() + "\n")
-		os.Exit(1)
-	}
-	code := m.Run()
-	if err := env.Stop(); err != nil {
-		os.Stderr.WriteString("stop test apiserver: " + err.Error() + "\n")
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -157,3 +157,19 @@ func StartEnv() (*Env, error) {
 
 // Stop stops the control plane.
 func (e *Env) Stop() error { return e.Environment.Stop() }
+
+// Main is a whole TestMain for packages whose tests share one control plane: it starts
+// it into *env, runs the tests, stops it and exits with the tests' code.
+func Main(m *testing.M, env **Env) {
+	e, err := StartEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start test apiserver:", err)
+		os.Exit(1)
+	}
+	*env = e
+	code := m.Run()
+	if err := e.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stop test apiserver:", err)
+	}
+	os.Exit(code)
+}
