@@ -79,8 +79,9 @@ bench-gateway: ## Load-test the gateway: 10,000 idle sessions, handshakes, 32 Ki
 	GODEBUG=adaptivestackstart=0 go run ./gateway/bench -sessions 10000
 
 .PHONY: fuzz
-fuzz: ## Run every Go fuzz target for FUZZTIME each (default 10s).
+fuzz: ## Run every fuzz target: Go's for FUZZTIME each (default 10s), then the firmware's.
 	hack/fuzz.sh $(FUZZTIME)
+	$(MAKE) -C firmware fuzz
 
 ##@ Deployment
 
