@@ -6,6 +6,23 @@
 #include "../proto/cbor.h"
 #include "sha256.h"
 
+/* The Ed25519 verifier (crypto/) is compiled into this translation unit because the board
+ * build (boards/board.mk) lists its sources explicitly; a build that compiles the crypto/ sources
+ * on its own defines WBD_CRYPTO_LINKED. */
+#include "../crypto/ed25519.h"
+#ifndef WBD_CRYPTO_LINKED
+#include "../crypto/ed25519.c"
+#include "../crypto/sha512.c"
+#endif
+
+#ifdef WBD_SIGNING_KEY
+static const uint8_t wbd_builtin_key[] = {WBD_SIGNING_KEY};
+_Static_assert(sizeof wbd_builtin_key == WB_ED25519_KEY_SIZE, "WBD_SIGNING_KEY must be 32 bytes");
+#endif
+#ifndef WBD_REQUIRE_SIGNATURES
+#define WBD_REQUIRE_SIGNATURES 0
+#endif
+
 static uint64_t now(wbd_device *d) { return d->cfg.hal->now_ms(d->cfg.hal->ctx); }
 
 static wbp_str app_str(const wbd_app *a) { return wbp_mem(a->name, a->name_len); }
@@ -323,6 +340,11 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     if (!have) {
         memcpy(a->pend_config, m->config_raw.p, m->config_raw.n);
         a->pend_config_len = (uint16_t)m->config_raw.n;
+        /* the decoder admits only 0 or 64 bytes; the latest Deploy's signature counts */
+        a->pend_signed = m->signature.n == WBP_SIGNATURE;
+        memset(a->pend_sig, 0, sizeof a->pend_sig);
+        if (a->pend_signed)
+            memcpy(a->pend_sig, m->signature.p, WBP_SIGNATURE);
     }
     wbp_msg *o = &d->out;
     memset(o, 0, sizeof *o);
@@ -347,6 +369,35 @@ static void send_chunk_ack(wbd_device *d, const wbd_app *a, uint32_t next)
     o->u.chunk_ack.app = app_str(a);
     o->u.chunk_ack.next = next;
     send(d, o);
+}
+
+/* The completed transfer is refused: Error, AppStatus Failed; the held version (if any) stays. */
+static void fail_transfer(wbd_device *d, wbd_app *a, wbp_err code, const char *msg, const char *status)
+{
+    uint8_t digest[WBP_DIGEST];
+    memcpy(digest, a->pend_digest, WBP_DIGEST);
+    free_slot(d, &a->pend_slot);
+    send_error(d, code, WBP_CHUNK, app_str(a), msg);
+    set_error(a, status);
+    send_status(d, a, WBP_FAILED, digest);
+    if (a->slot < 0)
+        delete_app(d, a);
+    else
+        a->error[0] = 0;
+}
+
+/* NULL when the completed transfer (digest already checked) may be kept, else why not.
+ * The signature covers the 32-byte sha256 digest (docs/protocol.md, Deploy key 6). */
+static const char *signature_check(const wbd_device *d, const wbd_app *a)
+{
+    const uint8_t *key = d->cfg.signing_key;
+    if (!a->pend_signed)
+        return d->cfg.require_signatures ? "signature required" : NULL;
+    if (!key) /* no key: the signature cannot be checked and is ignored, unless signatures are required */
+        return d->cfg.require_signatures ? "no verification key" : NULL;
+    if (wb_ed25519_verify(a->pend_sig, a->pend_digest, WBP_DIGEST, key) != 0)
+        return "ed25519 signature does not verify";
+    return NULL;
 }
 
 static void on_chunk(wbd_device *d, const wbp_chunk *m)
@@ -381,16 +432,12 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     uint8_t sum[WBP_DIGEST];
     wb_sha256(d->slots[a->pend_slot], a->pend_size, sum);
     if (memcmp(sum, a->pend_digest, WBP_DIGEST) != 0) {
-        uint8_t digest[WBP_DIGEST];
-        memcpy(digest, a->pend_digest, WBP_DIGEST);
-        free_slot(d, &a->pend_slot);
-        send_error(d, WBP_E_DIGEST_MISMATCH, WBP_CHUNK, m->app, "sha256 differs");
-        set_error(a, "digest mismatch");
-        send_status(d, a, WBP_FAILED, digest);
-        if (a->slot < 0)
-            delete_app(d, a);
-        else
-            a->error[0] = 0;
+        fail_transfer(d, a, WBP_E_DIGEST_MISMATCH, "sha256 differs", "digest mismatch");
+        return;
+    }
+    const char *why = signature_check(d, a);
+    if (why) {
+        fail_transfer(d, a, WBP_E_BAD_SIGNATURE, why, "bad signature");
         return;
     }
     /* verified: the new module replaces the old one, which stops */
@@ -557,6 +604,12 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
 {
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
+#ifdef WBD_SIGNING_KEY
+    if (!d->cfg.signing_key)
+        d->cfg.signing_key = wbd_builtin_key;
+#endif
+    if (WBD_REQUIRE_SIGNATURES)
+        d->cfg.require_signatures = 1;
     for (int i = 0; i < WBD_MAX_APPS; i++)
         d->apps[i].slot = d->apps[i].pend_slot = -1;
     d->limit = WBP_DEFAULT_MAX_FRAME;

@@ -72,6 +72,15 @@ typedef struct {
     uint64_t fuel; /* per start/setup/loop call; 0 = WB_DEFAULT_FUEL */
     const wbd_hal *hal;
     const wbd_transport *io;
+    /* Ed25519 platform verification key (32 bytes, RFC 8032 encoding) that signs module
+     * digests. NULL: no key, a Deploy's signature is accepted and ignored. When NULL,
+     * wbd_init takes the build-time key, if any (-DWBD_SIGNING_KEY=0x..,0x.., 32 bytes;
+     * `make boards SIGNING_KEY=<64 hex>`). */
+    const uint8_t *signing_key;
+    /* 1: a Deploy without a signature is refused with bad_signature when its transfer
+     * completes; without a key every transfer is then refused (fail closed). wbd_init
+     * sets it when built with -DWBD_REQUIRE_SIGNATURES=1 (`make boards REQUIRE_SIGNATURES=1`). */
+    uint8_t require_signatures;
 } wbd_config;
 
 enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };
@@ -96,6 +105,8 @@ typedef struct wbd_app {
     uint32_t pend_size, pend_chunk, pend_held;
     uint16_t pend_config_len;
     uint8_t pend_config[WBD_CONFIG_SIZE];
+    uint8_t pend_signed;                /* the latest Deploy of this transfer carried a signature */
+    uint8_t pend_sig[WBP_SIGNATURE];    /* ed25519 signature of pend_digest */
     /* run */
     char error[WBP_MAX_ERROR_MSG + 1];
     uint64_t loops, traps, fuel;

@@ -201,6 +201,9 @@ static void send_welcome(uint32_t max_frame)
     CHECK(gw_expect(&m, WBP_LOG, 50) && m.u.log.app.n == 0, "firmware log line after welcome");
 }
 
+/* Signature sent with the next deploy() calls (NULL: none). */
+static const uint8_t *deploy_sig;
+
 /* Deploys bin as app with the given chunk size; returns the DeployAck offset. */
 static uint32_t deploy(const char *app, const uint8_t *bin, uint32_t len, uint32_t chunk, const uint8_t *digest,
                        const char *config)
@@ -218,6 +221,8 @@ static uint32_t deploy(const char *app, const uint8_t *bin, uint32_t len, uint32
     m.u.deploy.digest = wbp_mem(digest, 32);
     m.u.deploy.size = len;
     m.u.deploy.chunk_size = chunk;
+    if (deploy_sig)
+        m.u.deploy.signature = wbp_mem(deploy_sig, 64);
     if (config) { /* one entry: config -> "1" */
         memcpy(cfg, config, strlen(config));
         m.u.deploy.nconfig = 1;
@@ -267,6 +272,119 @@ static uint16_t expect_error(const char *what)
     return m.u.error.code;
 }
 
+/* ---- Ed25519 signatures (docs/protocol.md: Deploy key 6, Error bad_signature) ---- */
+
+/* Two tiny modules, the RFC 8032 TEST 1 key and its signatures of their sha256 digests
+ * (made with Go's crypto/ed25519). */
+static const uint8_t mod1[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00};
+static const uint8_t mod2[] = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, 0x04, 0x03, 'a', 'b', 'c'};
+static uint8_t test_key[32], sig1[64], sig2[64];
+
+static void hex(const char *s, uint8_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        sscanf(s + 2 * i, "%2x", &v);
+        out[i] = (uint8_t)v;
+    }
+}
+
+/* A fresh device with this key / requirement, welcomed. */
+static void restart(const uint8_t *key, int require)
+{
+    static wbd_config c;
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require};
+    c = z;
+    to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
+    closed = 0;
+    wbd_init(&dev, &c);
+    welcome(1024);
+}
+
+/* Deploys module bin as app with signature sig (or none); returns the final AppStatus state,
+ * and the Error code seen before it in *err (0 when none). */
+static uint8_t deploy_signed(const char *app, const uint8_t *bin, uint32_t len, const uint8_t *sig, uint16_t *err)
+{
+    wbp_msg m;
+    deploy_sig = sig;
+    uint32_t off = deploy(app, bin, len, 8, NULL, NULL);
+    deploy_sig = NULL;
+    CHECK(off == 0, "%s: deploy offset 0", app);
+    *err = 0;
+    for (uint32_t o = 0; o < len; o += 8) {
+        memset(&m, 0, sizeof m);
+        m.type = WBP_CHUNK;
+        m.u.chunk.app = wbp_cstr(app);
+        m.u.chunk.offset = o;
+        m.u.chunk.data = wbp_mem(bin + o, len - o < 8 ? len - o : 8);
+        gw_send(&m);
+    }
+    for (int i = 0; i < 20 && gw_recv(&m, 50); i++) {
+        if (m.type == WBP_ERROR)
+            *err = m.u.error.code;
+        if (m.type == WBP_APP_STATUS) {
+            CHECK(wbp_str_eq(m.u.app_status.app, wbp_cstr(app)), "status of %s", app);
+            return m.u.app_status.state;
+        }
+    }
+    CHECK(0, "%s: no AppStatus after the transfer", app);
+    return 0;
+}
+
+static void test_signatures(void)
+{
+    uint16_t err;
+    uint8_t bad[64];
+    wbp_msg m;
+    hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", test_key, 32);
+    hex("47bbd0dbbe221ba3682006edbc2223f8f67d0949ab8ea6eec09dff74bd038d87"
+        "6292d4762c7dc37d8036edfcbe80df3888dca779246dd4bb602c1b56a83e8c04", sig1, 64);
+    hex("6147adf83c99ae1f83e556951706c4592f6333ff1b60dc1355afc9e3e7d783fe"
+        "43a07ce6b3705bbc28d9ec698d5c660b47edd3326bd1e4e3f250dce4c58ee403", sig2, 64);
+    memcpy(bad, sig1, 64);
+    bad[40] ^= 0x10;
+
+    /* A key, signatures optional. */
+    restart(test_key, 0);
+    CHECK(deploy_signed("s1", mod1, sizeof mod1, sig1, &err) == WBP_RECEIVED && err == 0, "valid signature: received");
+    CHECK(deploy_signed("s2", mod1, sizeof mod1, bad, &err) == WBP_FAILED && err == WBP_E_BAD_SIGNATURE,
+          "corrupted signature: bad_signature, Failed");
+    CHECK(deploy("s2", mod1, sizeof mod1, 8, NULL, NULL) == 0, "refused module discarded: offset 0 again");
+    msg_app(&m, WBP_REMOVE, "s2"); /* that Deploy left a transfer; drop it */
+    gw_send(&m);
+    CHECK(expect_status("s2", "remove") == WBP_REMOVED, "s2 removed");
+    /* the signature of another module (valid, wrong digest) */
+    CHECK(deploy_signed("s1", mod2, sizeof mod2, sig1, &err) == WBP_FAILED && err == WBP_E_BAD_SIGNATURE,
+          "signature of another digest: bad_signature");
+    CHECK(deploy("s1", mod1, sizeof mod1, 8, NULL, NULL) == sizeof mod1, "the verified version is kept");
+    CHECK(expect_status("s1", "kept") == WBP_RECEIVED, "kept version still Received");
+    CHECK(deploy_signed("s1", mod2, sizeof mod2, NULL, &err) == WBP_RECEIVED && err == 0,
+          "unsigned module accepted when signatures are optional");
+    CHECK(deploy_signed("s1", mod1, sizeof mod1, sig1, &err) == WBP_RECEIVED && err == 0, "signed new version replaces it");
+
+    /* A key, signatures required. */
+    restart(test_key, 1);
+    CHECK(deploy_signed("r1", mod2, sizeof mod2, NULL, &err) == WBP_FAILED && err == WBP_E_BAD_SIGNATURE,
+          "required and missing: bad_signature");
+    CHECK(deploy_signed("r1", mod2, sizeof mod2, sig2, &err) == WBP_RECEIVED && err == 0, "required and valid: received");
+    /* resume: the signature of the Deploy that completes the transfer counts */
+    deploy_sig = bad;
+    CHECK(deploy("r2", mod2, sizeof mod2, 8, NULL, NULL) == 0, "r2 deploy");
+    send_chunks("r2", mod2, sizeof mod2, 8, 0, 8);
+    deploy_sig = sig2;
+    CHECK(deploy("r2", mod2, sizeof mod2, 8, NULL, NULL) == 8, "r2 resumed at 8 with a valid signature");
+    deploy_sig = NULL;
+    send_chunks("r2", mod2, sizeof mod2, 8, 8, sizeof mod2);
+    CHECK(expect_status("r2", "resumed") == WBP_RECEIVED, "resumed transfer verified with the latest signature");
+
+    /* No key: a signature is ignored, even a wrong one; requiring signatures then refuses all. */
+    restart(NULL, 0);
+    CHECK(deploy_signed("n1", mod1, sizeof mod1, bad, &err) == WBP_RECEIVED && err == 0, "no key: signature ignored");
+    restart(NULL, 1);
+    CHECK(deploy_signed("n1", mod1, sizeof mod1, sig1, &err) == WBP_FAILED && err == WBP_E_BAD_SIGNATURE,
+          "no key but required: bad_signature");
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "build/wat";
@@ -277,7 +395,7 @@ int main(int argc, char **argv)
         printf("missing app_blink.wasm / app_spin.wasm in %s\n", dir);
         return 1;
     }
-    wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io};
+    wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, NULL, 0};
     wbd_init(&dev, &cfg);
     wbp_msg m;
 
@@ -413,6 +531,7 @@ int main(int argc, char **argv)
 
     closed = 1;
     CHECK(wbd_poll(&dev, 10) < 0 || wbd_poll(&dev, 10) < 0, "closed transport reported");
+    test_signatures();
     printf("device_tests: %d checks, %d failures\n", checks, failures);
     free(blink);
     free(spin);
