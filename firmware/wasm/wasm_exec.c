@@ -1,16 +1,15 @@
 /*
- * Instantiation and the interpreter. The interpreter runs the validated
- * bytecode in place; structured control flow uses the side table built by
- * the validator (wasm_branch), so no instruction ever scans for `end`.
+ * Instantiation and the interpreter. The interpreter runs the register code
+ * the validator translated each function into (wasm_int.h): operands are
+ * frame slots named by the instruction, branches are precomputed offsets.
  */
 #include <string.h>
 #include "wasm_int.h"
 #include "wasm_num.h"
 
 typedef struct frame {
-    const uint8_t *pc;
-    const wasm_branch *stp;
-    wasm_slot *fp, *ob;
+    const wasm_code *ip;
+    wasm_slot *fp;
     wasm_func *fn;
 } frame;
 
@@ -272,67 +271,55 @@ const uint8_t *wasm_leb_s32(const uint8_t *p, uint32_t *v) { *v = wasm_rd_s32(&p
 const uint8_t *wasm_leb_s64(const uint8_t *p, uint64_t *v) { *v = wasm_rd_s64(&p); return p; }
 const uint8_t *wasm_leb_skip(const uint8_t *p) { while (*p++ & 0x80) {} return p; }
 
-/* Immediates: one-byte fast path inline, longer encodings out of line. */
-#define IMM_U32(x)                                                              \
-    do {                                                                        \
-        if (*pc < 0x80) (x) = *pc++;                                            \
-        else { uint32_t t_; pc = wasm_leb_u32(pc, &t_); (x) = t_; } /* x stays in a register */ \
-    } while (0)
-#define IMM_SKIP() do { if (*pc < 0x80) pc++; else pc = wasm_leb_skip(pc); } while (0)
-
-/* Fetch the memarg and bounds-check an access of N bytes; p = host address. */
-#define MEMARG(N)                                                         \
-    do {                                                                  \
-        uint32_t o_;                                                      \
-        IMM_SKIP(); /* align */                                           \
-        IMM_U32(o_);                                                      \
-        ea = o_ + (uint32_t)sp[-1];                                       \
-        if (ea < o_ || R.msz < (N) || ea > R.msz - (N)) { err = WASM_TRAP_MEM_OOB; goto trap; } \
-        p = R.mb + ea;                                                      \
-    } while (0)
-
-#define MEMARG_ST(N)                                                      \
-    do {                                                                  \
-        uint32_t o_;                                                      \
-        IMM_SKIP();                                                       \
-        IMM_U32(o_);                                                      \
-        ea = o_ + (uint32_t)sp[-2];                                       \
-        if (ea < o_ || R.msz < (N) || ea > R.msz - (N)) { err = WASM_TRAP_MEM_OOB; goto trap; } \
-        p = R.mb + ea;                                                      \
-    } while (0)
-
-#define LOAD(T, N, CONV) do { T v_; MEMARG(N); memcpy(&v_, p, N); sp[-1] = (CONV); } while (0)
-#define STORE(T, N) do { T v_ = (T)sp[-1]; MEMARG_ST(N); memcpy(p, &v_, N); sp -= 2; } while (0)
-
 /*
  * i32/f32 values live in the low half of a slot; the high half is not
  * maintained inside the interpreter (it is masked at the API boundary), so
- * a 32-bit result is one 32-bit store.
+ * a 32-bit result is one 32-bit store. Slots and code are little-endian.
  */
-#define PUT32(slot, v) do { uint32_t v_ = (uint32_t)(v); memcpy((slot), &v_, 4); } while (0)
-#define A32 ((uint32_t)sp[-2])
-#define B32 ((uint32_t)sp[-1])
-#define A64 (sp[-2])
-#define B64 (sp[-1])
-#define BIN32(e) do { uint32_t a = A32, b = B32; (void)a; (void)b; sp--; PUT32(sp - 1, e); } while (0)
-#define BIN64(e) do { uint64_t a = A64, b = B64; (void)a; (void)b; sp--; sp[-1] = (uint64_t)(e); } while (0)
-#define CMP64(e) do { uint64_t a = A64, b = B64; sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
-#define UN32(e) do { uint32_t a = (uint32_t)sp[-1]; PUT32(sp - 1, e); } while (0)
-#define UN64(e) do { uint64_t a = sp[-1]; sp[-1] = (uint64_t)(e); } while (0)
-#define FBIN32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; sp[-1] = slot_f32(e); } while (0)
-#define FBIN64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; sp[-1] = slot_f64(e); } while (0)
-#define FCMP32(e) do { float a = f32_of(sp[-2]), b = f32_of(sp[-1]); sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
-#define FCMP64(e) do { double a = f64_of(sp[-2]), b = f64_of(sp[-1]); sp--; PUT32(sp - 1, (e) ? 1 : 0); } while (0)
+static inline uint32_t lo32(const wasm_slot *s) { uint32_t v; memcpy(&v, s, 4); return v; }
+static inline uint32_t imm32(const wasm_code *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+#define PUT32(slot, v) do { uint32_t p32_ = (uint32_t)(v); memcpy((slot), &p32_, 4); } while (0)
 
-#define BRANCH(B)                                                \
-    do {                                                         \
-        const wasm_branch *b_ = (B);                             \
-        wasm_slot *d_ = R.ob + b_->height;                         \
-        if (b_->keep) *d_ = sp[-1];                              \
-        sp = d_ + b_->keep;                                      \
-        pc = R.bin + b_->pc;                                       \
-        stp = R.br0 + b_->stp;                                     \
+/* Operand fields of the current instruction: slot of unit i, its low 32 bits, immediates. */
+#define S(i) fp[ip[i]]
+#define U(i) lo32(&fp[ip[i]])
+#define I32(i) imm32(ip + (i))
+#define JUMP(i) (ip += (i) + (int32_t)I32(i))
+
+/* Every handler reads all its operands before it writes its destination (they may alias). */
+#define UN32(e) do { uint32_t a = U(2); PUT32(&S(1), e); ip += 3; } while (0)
+#define UN64(e) do { uint64_t a = S(2); S(1) = (uint64_t)(e); ip += 3; } while (0)
+#define UNF(e) do { uint64_t a = S(2); S(1) = (e); ip += 3; } while (0)
+#define BIN32(e) do { uint32_t a = U(2), b = U(3); PUT32(&S(1), e); ip += 4; } while (0)
+#define RI32(e) do { uint32_t a = U(2), b = I32(3); PUT32(&S(1), e); ip += 5; } while (0)
+#define BIN64(e) do { uint64_t a = S(2), b = S(3); S(1) = (uint64_t)(e); ip += 4; } while (0)
+#define CMP64(e) do { uint64_t a = S(2), b = S(3); PUT32(&S(1), (e) ? 1 : 0); ip += 4; } while (0)
+/* i32 division and remainder; B is the divisor (a slot or an immediate), LEN the instruction length. */
+#define DIV32(E, B, LEN, SIGNED)                                                    \
+    do {                                                                            \
+        uint32_t a = U(2), b = (B);                                                 \
+        if (!b) { err = WASM_TRAP_DIV_ZERO; goto trap; }                            \
+        if ((SIGNED) && a == 0x80000000u && b == 0xffffffffu) { err = WASM_TRAP_INT_OVERFLOW; goto trap; } \
+        PUT32(&S(1), E);                                                            \
+        ip += (LEN);                                                                \
     } while (0)
+#define FBIN32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); S(1) = slot_f32(e); ip += 4; } while (0)
+#define FBIN64(e) do { double a = f64_of(S(2)), b = f64_of(S(3)); S(1) = slot_f64(e); ip += 4; } while (0)
+#define FCMP32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); PUT32(&S(1), (e) ? 1 : 0); ip += 4; } while (0)
+#define FCMP64(e) do { double a = f64_of(S(2)), b = f64_of(S(3)); PUT32(&S(1), (e) ? 1 : 0); ip += 4; } while (0)
+
+/* Effective address of an N-byte access: address slot in unit AF, offset at units 3-4; p = host address. */
+#define EA(N, AF)                                                                  \
+    do {                                                                           \
+        uint32_t o_ = I32(3), ea_ = o_ + U(AF);                                    \
+        if (ea_ < o_ || R.msz < (N) || ea_ > R.msz - (N)) { err = WASM_TRAP_MEM_OOB; goto trap; } \
+        p = R.mb + ea_;                                                            \
+    } while (0)
+#define LOAD32(T, N) do { T v_; EA(N, 2); memcpy(&v_, p, N); PUT32(&S(1), (uint32_t)(int32_t)v_); ip += 5; } while (0)
+#define LOAD64(T, N) do { T v_; EA(N, 2); memcpy(&v_, p, N); S(1) = (uint64_t)(int64_t)v_; ip += 5; } while (0)
+#define LOADU(T, N) do { T v_; EA(N, 2); memcpy(&v_, p, N); S(1) = v_; ip += 5; } while (0)
+#define STORE(T, N) do { T v_ = (T)S(2); EA(N, 1); memcpy(p, &v_, N); ip += 5; } while (0)
 
 /* Switch to the function R.fn; instance state is reloaded only when it changes. */
 #define LOAD_FN()                                                          \
@@ -341,77 +328,34 @@ const uint8_t *wasm_leb_skip(const uint8_t *p) { while (*p++ & 0x80) {} return p
         if (R.fn->inst != R.inst) {                                        \
             R.inst = R.fn->inst;                                           \
             R.mod = R.inst->mod;                                           \
-            R.bin = R.mod->bin;                                            \
-            R.br0 = R.mod->branches;                                       \
+            R.mb = R.inst->mem ? R.inst->mem->data : NULL;                 \
+            R.msz = R.inst->mem ? R.inst->mem->bytes : 0;                  \
         }                                                                  \
-        R.mb = R.inst->mem ? R.inst->mem->data : NULL;                     \
-        R.msz = R.inst->mem ? R.inst->mem->bytes : 0;                      \
     } while (0)
 
 /*
- * Dispatch: with GNU C, threaded code (one indirect jump per handler, which
- * predicts better and skips the switch's range check); otherwise a switch.
- * Threaded code doubles run() in thumb code (~+9.9 KiB), so -Os builds keep
- * the switch unless WASM_THREADED=1 is given. Either way every instruction
- * costs one unit of fuel before it runs.
+ * Dispatch is a switch on the opcode byte whose first (0x00) and last (0xff)
+ * values have handlers of their own, so the compiler emits one table branch
+ * with no range check. Opcodes no translation produces share the default.
  */
-#ifndef WASM_THREADED
-#if defined(__GNUC__) && !defined(__OPTIMIZE_SIZE__)
-#define WASM_THREADED 1
-#else
-#define WASM_THREADED 0
-#endif
-#endif
-
-#define FUEL_STEP()                                                              \
-    do {                                                                         \
-        if (!fuel) {                                                             \
-            if (!R.reserve) { err = WASM_TRAP_FUEL; goto trap; }                 \
-            fuel = R.reserve > 0xffffffffu ? 0xffffffffu : (uint32_t)R.reserve;  \
-            R.reserve -= fuel;                                                   \
-        }                                                                        \
-        fuel--;                                                                  \
-        op = *pc++;                                                              \
-    } while (0)
-#if WASM_THREADED
-#define CASE(n) L_##n:
-#define NEXT do { FUEL_STEP(); goto *optab[op]; } while (0)
-#define DISPATCH_TOP NEXT
-#define SWITCH
-#define DEFAULT L_bad:
-#else
-#define CASE(n) case n:
-#define NEXT break
-#define DISPATCH_TOP FUEL_STEP()
-#define SWITCH switch (op)
-/* every byte value has a label, so the compiler can drop the range check */
-#define DEFAULT UNUSED_OPS default:
 #define UNUSED_OPS \
-    case 0x06: case 0x07: case 0x08: case 0x09: case 0x0a: case 0x12: case 0x13: case 0x14: \
-    case 0x15: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1d: case 0x1e: case 0x1f: \
-    case 0x25: case 0x26: case 0x27: case 0xc5: case 0xc6: case 0xc7: case 0xc8: case 0xc9: \
-    case 0xca: case 0xcb: case 0xcc: case 0xcd: case 0xce: case 0xcf: case 0xd0: case 0xd1: \
-    case 0xd2: case 0xd3: case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: case 0xd9: \
-    case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf: case 0xe0: case 0xe1: \
-    case 0xe2: case 0xe3: case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xe8: case 0xe9: \
-    case 0xea: case 0xeb: case 0xec: case 0xed: case 0xee: case 0xef: case 0xf0: case 0xf1: \
-    case 0xf2: case 0xf3: case 0xf4: case 0xf5: case 0xf6: case 0xf7: case 0xf8: case 0xf9: \
-    case 0xfa: case 0xfb: case 0xfd: case 0xfe: case 0xff:
-#endif
+    case 0x02: case 0x03: case 0x04: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09: \
+    case 0x0a: case 0x0b: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1c: \
+    case 0x1d: case 0x1e: case 0x1f: case 0x21: case 0x22: case 0x25: case 0x26: case 0x27: \
+    case 0x43: case 0x44: case 0xdf: case 0xe0: case 0xe1: case 0xe2: case 0xe3: case 0xe4: \
+    case 0xe5: case 0xe6: case 0xe7: case 0xe8: case 0xe9: case 0xea: case 0xeb: case 0xec: \
+    case 0xed: case 0xee: case 0xef: case 0xf0: case 0xf1: case 0xf2: case 0xf3: case 0xf4: \
+    case 0xf5: case 0xf6: case 0xf7:
 
 static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 {
     /*
-     * Only pc, sp, fp, stp and fuel are hot: the rest lives in R so that a
-     * register-starved core (Cortex-M: 13 registers) keeps those five in
-     * registers instead of spilling everything.
+     * Only ip, fp and fuel are hot: the rest lives in R so that a
+     * register-starved core (Cortex-M: 13 registers) keeps those in registers.
      */
     struct {
         frame *frames;
         uint32_t nframes;
-        wasm_slot *ob;
-        const uint8_t *bin;
-        const wasm_branch *br0;
         const wasm_module *mod;
         const wasm_funcdef *fd;
         wasm_instance *inst;
@@ -420,16 +364,12 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         uint32_t msz;
         uint64_t reserve; /* fuel beyond the 32-bit counter */
     } R;
-    wasm_slot *sp = owner->stack, *fp;
-    const uint8_t *pc;
-    const wasm_branch *stp;
+    const wasm_code *ip;
+    wasm_slot *fp = owner->stack, *nfp;
     wasm_func *callee;
     uint8_t *p;
-    uint32_t ea;
     uint32_t fuel = owner->fuel > 0xffffffffu ? 0xffffffffu : (uint32_t)owner->fuel;
     wasm_err err = WASM_OK;
-    uint32_t x;
-    uint8_t op;
     R.frames = (frame *)owner->frames;
     R.nframes = 0;
     R.fn = entry;
@@ -438,86 +378,63 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 #if defined(__GNUC__)
     __asm__ volatile("" : : "r"(&R) : "memory"); /* keep R in memory, not in registers */
 #endif
-#if WASM_THREADED
-    static const void *const optab[256] = {
-        &&L_0x00, &&L_0x01, &&L_0x02, &&L_0x03, &&L_0x04, &&L_0x05, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_0x0b, &&L_0x0c, &&L_0x0d, &&L_0x0e, &&L_0x0f,
-        &&L_0x10, &&L_0x11, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_0x1a, &&L_0x1b, &&L_0x1c, &&L_bad, &&L_bad, &&L_bad,
-        &&L_0x20, &&L_0x21, &&L_0x22, &&L_0x23, &&L_0x24, &&L_bad, &&L_bad, &&L_bad,
-        &&L_0x28, &&L_0x29, &&L_0x2a, &&L_0x2b, &&L_0x2c, &&L_0x2d, &&L_0x2e, &&L_0x2f,
-        &&L_0x30, &&L_0x31, &&L_0x32, &&L_0x33, &&L_0x34, &&L_0x35, &&L_0x36, &&L_0x37,
-        &&L_0x38, &&L_0x39, &&L_0x3a, &&L_0x3b, &&L_0x3c, &&L_0x3d, &&L_0x3e, &&L_0x3f,
-        &&L_0x40, &&L_0x41, &&L_0x42, &&L_0x43, &&L_0x44, &&L_0x45, &&L_0x46, &&L_0x47,
-        &&L_0x48, &&L_0x49, &&L_0x4a, &&L_0x4b, &&L_0x4c, &&L_0x4d, &&L_0x4e, &&L_0x4f,
-        &&L_0x50, &&L_0x51, &&L_0x52, &&L_0x53, &&L_0x54, &&L_0x55, &&L_0x56, &&L_0x57,
-        &&L_0x58, &&L_0x59, &&L_0x5a, &&L_0x5b, &&L_0x5c, &&L_0x5d, &&L_0x5e, &&L_0x5f,
-        &&L_0x60, &&L_0x61, &&L_0x62, &&L_0x63, &&L_0x64, &&L_0x65, &&L_0x66, &&L_0x67,
-        &&L_0x68, &&L_0x69, &&L_0x6a, &&L_0x6b, &&L_0x6c, &&L_0x6d, &&L_0x6e, &&L_0x6f,
-        &&L_0x70, &&L_0x71, &&L_0x72, &&L_0x73, &&L_0x74, &&L_0x75, &&L_0x76, &&L_0x77,
-        &&L_0x78, &&L_0x79, &&L_0x7a, &&L_0x7b, &&L_0x7c, &&L_0x7d, &&L_0x7e, &&L_0x7f,
-        &&L_0x80, &&L_0x81, &&L_0x82, &&L_0x83, &&L_0x84, &&L_0x85, &&L_0x86, &&L_0x87,
-        &&L_0x88, &&L_0x89, &&L_0x8a, &&L_0x8b, &&L_0x8c, &&L_0x8d, &&L_0x8e, &&L_0x8f,
-        &&L_0x90, &&L_0x91, &&L_0x92, &&L_0x93, &&L_0x94, &&L_0x95, &&L_0x96, &&L_0x97,
-        &&L_0x98, &&L_0x99, &&L_0x9a, &&L_0x9b, &&L_0x9c, &&L_0x9d, &&L_0x9e, &&L_0x9f,
-        &&L_0xa0, &&L_0xa1, &&L_0xa2, &&L_0xa3, &&L_0xa4, &&L_0xa5, &&L_0xa6, &&L_0xa7,
-        &&L_0xa8, &&L_0xa9, &&L_0xaa, &&L_0xab, &&L_0xac, &&L_0xad, &&L_0xae, &&L_0xaf,
-        &&L_0xb0, &&L_0xb1, &&L_0xb2, &&L_0xb3, &&L_0xb4, &&L_0xb5, &&L_0xb6, &&L_0xb7,
-        &&L_0xb8, &&L_0xb9, &&L_0xba, &&L_0xbb, &&L_0xbc, &&L_0xbd, &&L_0xbe, &&L_0xbf,
-        &&L_0xc0, &&L_0xc1, &&L_0xc2, &&L_0xc3, &&L_0xc4, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_bad,
-        &&L_bad, &&L_bad, &&L_bad, &&L_bad, &&L_0xfc, &&L_bad, &&L_bad, &&L_bad,
-    };
-#endif
 
     if (entry->host) return entry->host(owner, entry->host_ctx, slots);
-    if ((size_t)(owner->stack_end - sp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
-    memcpy(sp, slots, entry->type->nparams * sizeof *sp);
-    sp += entry->type->nparams;
+    if ((size_t)(owner->stack_end - fp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
+    memcpy(fp, slots, entry->type->nparams * sizeof *fp);
+    nfp = fp;
     callee = entry;
     goto enter;
 
     for (;;) {
-        DISPATCH_TOP;
-        SWITCH {
-        CASE(0x00) err = WASM_TRAP_UNREACHABLE; goto trap;
-        CASE(0x01) NEXT;
-        CASE(0x02) CASE(0x03) pc++; NEXT; /* block, loop: nothing to do at run time */
-        CASE(0x04)                          /* if */
-            pc++;
-            if ((uint32_t)*--sp) stp++;
-            else BRANCH(stp);
-            NEXT;
-        CASE(0x05) BRANCH(stp); NEXT;      /* else: end of the then-arm */
-        CASE(0x0b)                          /* end */
-            if (pc - 1 == R.fd->end) goto do_return;
-            NEXT;
-        CASE(0x0c) BRANCH(stp); NEXT;
-        CASE(0x0d)
-            if ((uint32_t)*--sp) BRANCH(stp);
-            else { stp++; IMM_SKIP(); }
-            NEXT;
-        CASE(0x0e) {
-            uint32_t n, i = (uint32_t)*--sp;
-            IMM_U32(n);
-            BRANCH(stp + (i < n ? i : n));
-            NEXT;
+        switch ((uint8_t)*ip) {
+        case X_UNREACHABLE: err = WASM_TRAP_UNREACHABLE; goto trap;
+        case X_BRL: JUMP(1); goto fuel_op;
+        case X_BRNZL: if (U(1)) { JUMP(2); goto fuel_op; } ip += 4; break;
+        case X_BRZL: if (!U(1)) { JUMP(2); goto fuel_op; } ip += 4; break;
+        case X_FUEL:
+        fuel_op: {
+            uint32_t n = I32(1);
+            if (fuel < n) {
+                uint64_t total = R.reserve + fuel;
+                if (total < n) { fuel = 0; R.reserve = 0; err = WASM_TRAP_FUEL; goto trap; }
+                total -= n;
+                fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+                R.reserve = total - fuel;
+            } else {
+                fuel -= n;
+            }
+            ip += 3;
+            break;
         }
-        CASE(0x0f) goto do_return;
-        CASE(0x10)
-            IMM_U32(x);
-            callee = R.inst->funcs[x];
+        case X_BR: JUMP(1); break;
+        case X_BRNZ: if (U(1)) JUMP(2); else ip += 4; break;
+        case X_BRZ: if (!U(1)) JUMP(2); else ip += 4; break;
+        case X_BRTABLE: {
+            uint32_t i = U(1), n = I32(2);
+            ip += 4 + 2 * (i < n ? i : n);
+            JUMP(0);
+            break;
+        }
+        case X_RETURN: {
+            uint32_t s = ip[1];
+            if (s != X_NOSLOT) fp[0] = fp[s];
+            if (!R.nframes) goto done;
+            R.nframes--;
+            ip = R.frames[R.nframes].ip;
+            fp = R.frames[R.nframes].fp;
+            R.fn = R.frames[R.nframes].fn;
+            LOAD_FN();
+            break;
+        }
+        case X_CALL:
+            callee = R.inst->funcs[I32(2)];
+            nfp = fp + ip[1];
+            ip += 4;
             goto do_call;
-        CASE(0x11) {
-            IMM_U32(x);
-            const wasm_functype *want = &R.mod->types[x];
-            uint32_t i = (uint32_t)*--sp;
-            IMM_SKIP(); /* table index */
+        case X_CALLI: {
+            const wasm_functype *want = &R.mod->types[I32(3)];
+            uint32_t i = U(2);
             if (i >= R.inst->table->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
             callee = R.inst->table->elems[i];
             if (!callee) { err = WASM_TRAP_UNINIT_ELEMENT; goto trap; }
@@ -525,247 +442,254 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
                 err = WASM_TRAP_INDIRECT_TYPE;
                 goto trap;
             }
+            nfp = fp + ip[1];
+            ip += 5;
             goto do_call;
         }
-        CASE(0x1a) sp--; NEXT;
-        CASE(0x1b) CASE(0x1c)
-            if (op == 0x1c) pc += 2; /* vec(1) + valtype */
-            sp -= 2;
-            if (!(uint32_t)sp[1]) sp[-1] = sp[0];
-            NEXT;
-        CASE(0x20) IMM_U32(x); *sp++ = fp[x]; NEXT;
-        CASE(0x21) IMM_U32(x); fp[x] = *--sp; NEXT;
-        CASE(0x22) IMM_U32(x); fp[x] = sp[-1]; NEXT;
-        CASE(0x23) IMM_U32(x); *sp++ = R.inst->globals[x]->val; NEXT;
-        CASE(0x24) {
-            wasm_global *g;
-            IMM_U32(x);
-            g = R.inst->globals[x];
-            g->val = *--sp;
+        case X_SELECT: { wasm_slot v = U(4) ? S(2) : S(3); S(1) = v; ip += 5; break; }
+        case X_COPY: S(1) = S(2); ip += 3; break;
+        case X_GGET: S(1) = R.inst->globals[ip[2]]->val; ip += 3; break;
+        case X_GSET: {
+            wasm_global *g = R.inst->globals[ip[2]];
+            g->val = S(1);
             if (g->type == WASM_I32 || g->type == WASM_F32) g->val &= 0xffffffffu;
-            NEXT;
+            ip += 3;
+            break;
         }
 
-        CASE(0x28) LOAD(uint32_t, 4, v_); NEXT;
-        CASE(0x29) LOAD(uint64_t, 8, v_); NEXT;
-        CASE(0x2a) LOAD(uint32_t, 4, v_); NEXT;
-        CASE(0x2b) LOAD(uint64_t, 8, v_); NEXT;
-        CASE(0x2c) LOAD(int8_t, 1, (uint32_t)(int32_t)v_); NEXT;
-        CASE(0x2d) LOAD(uint8_t, 1, v_); NEXT;
-        CASE(0x2e) LOAD(int16_t, 2, (uint32_t)(int32_t)v_); NEXT;
-        CASE(0x2f) LOAD(uint16_t, 2, v_); NEXT;
-        CASE(0x30) LOAD(int8_t, 1, (uint64_t)(int64_t)v_); NEXT;
-        CASE(0x31) LOAD(uint8_t, 1, v_); NEXT;
-        CASE(0x32) LOAD(int16_t, 2, (uint64_t)(int64_t)v_); NEXT;
-        CASE(0x33) LOAD(uint16_t, 2, v_); NEXT;
-        CASE(0x34) LOAD(int32_t, 4, (uint64_t)(int64_t)v_); NEXT;
-        CASE(0x35) LOAD(uint32_t, 4, v_); NEXT;
-        CASE(0x36) STORE(uint32_t, 4); NEXT;
-        CASE(0x37) STORE(uint64_t, 8); NEXT;
-        CASE(0x38) STORE(uint32_t, 4); NEXT;
-        CASE(0x39) STORE(uint64_t, 8); NEXT;
-        CASE(0x3a) STORE(uint8_t, 1); NEXT;
-        CASE(0x3b) STORE(uint16_t, 2); NEXT;
-        CASE(0x3c) STORE(uint8_t, 1); NEXT;
-        CASE(0x3d) STORE(uint16_t, 2); NEXT;
-        CASE(0x3e) STORE(uint32_t, 4); NEXT;
-        CASE(0x3f) pc++; *sp++ = R.inst->mem->pages; NEXT;
-        CASE(0x40) {
+        case 0x28: LOADU(uint32_t, 4); break;
+        case 0x29: LOADU(uint64_t, 8); break;
+        case 0x2a: LOADU(uint32_t, 4); break;
+        case 0x2b: LOADU(uint64_t, 8); break;
+        case 0x2c: LOAD32(int8_t, 1); break;
+        case 0x2d: LOADU(uint8_t, 1); break;
+        case 0x2e: LOAD32(int16_t, 2); break;
+        case 0x2f: LOADU(uint16_t, 2); break;
+        case 0x30: LOAD64(int8_t, 1); break;
+        case 0x31: LOADU(uint8_t, 1); break;
+        case 0x32: LOAD64(int16_t, 2); break;
+        case 0x33: LOADU(uint16_t, 2); break;
+        case 0x34: LOAD64(int32_t, 4); break;
+        case 0x35: LOADU(uint32_t, 4); break;
+        case 0x36: STORE(uint32_t, 4); break;
+        case 0x37: STORE(uint64_t, 8); break;
+        case 0x38: STORE(uint32_t, 4); break;
+        case 0x39: STORE(uint64_t, 8); break;
+        case 0x3a: STORE(uint8_t, 1); break;
+        case 0x3b: STORE(uint16_t, 2); break;
+        case 0x3c: STORE(uint8_t, 1); break;
+        case 0x3d: STORE(uint16_t, 2); break;
+        case 0x3e: STORE(uint32_t, 4); break;
+        case X_MSIZE: S(1) = R.inst->mem->pages; ip += 2; break;
+        case X_MGROW: {
             wasm_memory *m = R.inst->mem;
-            uint32_t delta = (uint32_t)sp[-1], old = m->pages;
+            uint32_t delta = U(2), old = m->pages;
             uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
-            pc++;
             if (!delta) { /* growing by 0 always succeeds and changes nothing, even on a short backing */
-                sp[-1] = old;
-                NEXT;
+                S(1) = old;
+            } else if (np > m->max_pages || nb > m->cap) {
+                S(1) = 0xffffffffu;
+            } else {
+                if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
+                m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
+                m->pages = (uint32_t)np;
+                R.mb = m->data;
+                R.msz = m->bytes;
+                S(1) = old;
             }
-            if (np > m->max_pages || nb > m->cap) {
-                sp[-1] = 0xffffffffu;
-                NEXT;
-            }
-            if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
-            m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
-            m->pages = (uint32_t)np;
-            R.mb = m->data;
-            R.msz = m->bytes;
-            sp[-1] = old;
-            NEXT;
+            ip += 3;
+            break;
         }
-        CASE(0x41)
-            if (*pc < 0x40) x = *pc++;
-            else { uint32_t t_; pc = wasm_leb_s32(pc, &t_); x = t_; }
-            PUT32(sp, x);
-            sp++;
-            NEXT;
-        CASE(0x42) { uint64_t v; pc = wasm_leb_s64(pc, &v); *sp++ = v; NEXT; }
-        CASE(0x43) { uint32_t u; memcpy(&u, pc, 4); pc += 4; *sp++ = u; NEXT; }
-        CASE(0x44) { uint64_t u; memcpy(&u, pc, 8); pc += 8; *sp++ = u; NEXT; }
+        case X_CONST32: S(1) = I32(2); ip += 4; break;
+        case X_CONST64: S(1) = imm64(ip + 2); ip += 6; break;
 
-        CASE(0x45) UN32(a == 0); NEXT;
-        CASE(0x46) BIN32(a == b); NEXT;
-        CASE(0x47) BIN32(a != b); NEXT;
-        CASE(0x48) BIN32((int32_t)a < (int32_t)b); NEXT;
-        CASE(0x49) BIN32(a < b); NEXT;
-        CASE(0x4a) BIN32((int32_t)a > (int32_t)b); NEXT;
-        CASE(0x4b) BIN32(a > b); NEXT;
-        CASE(0x4c) BIN32((int32_t)a <= (int32_t)b); NEXT;
-        CASE(0x4d) BIN32(a <= b); NEXT;
-        CASE(0x4e) BIN32((int32_t)a >= (int32_t)b); NEXT;
-        CASE(0x4f) BIN32(a >= b); NEXT;
-        CASE(0x50) sp[-1] = sp[-1] == 0; NEXT;
-        CASE(0x51) CMP64(a == b); NEXT;
-        CASE(0x52) CMP64(a != b); NEXT;
-        CASE(0x53) CMP64((int64_t)a < (int64_t)b); NEXT;
-        CASE(0x54) CMP64(a < b); NEXT;
-        CASE(0x55) CMP64((int64_t)a > (int64_t)b); NEXT;
-        CASE(0x56) CMP64(a > b); NEXT;
-        CASE(0x57) CMP64((int64_t)a <= (int64_t)b); NEXT;
-        CASE(0x58) CMP64(a <= b); NEXT;
-        CASE(0x59) CMP64((int64_t)a >= (int64_t)b); NEXT;
-        CASE(0x5a) CMP64(a >= b); NEXT;
-        CASE(0x5b) FCMP32(a == b); NEXT;
-        CASE(0x5c) FCMP32(a != b); NEXT;
-        CASE(0x5d) FCMP32(a < b); NEXT;
-        CASE(0x5e) FCMP32(a > b); NEXT;
-        CASE(0x5f) FCMP32(a <= b); NEXT;
-        CASE(0x60) FCMP32(a >= b); NEXT;
-        CASE(0x61) FCMP64(a == b); NEXT;
-        CASE(0x62) FCMP64(a != b); NEXT;
-        CASE(0x63) FCMP64(a < b); NEXT;
-        CASE(0x64) FCMP64(a > b); NEXT;
-        CASE(0x65) FCMP64(a <= b); NEXT;
-        CASE(0x66) FCMP64(a >= b); NEXT;
+        case 0x45: UN32(a == 0); break;
+        case 0x46: BIN32(a == b); break;
+        case 0x47: BIN32(a != b); break;
+        case 0x48: BIN32((int32_t)a < (int32_t)b); break;
+        case 0x49: BIN32(a < b); break;
+        case 0x4a: BIN32((int32_t)a > (int32_t)b); break;
+        case 0x4b: BIN32(a > b); break;
+        case 0x4c: BIN32((int32_t)a <= (int32_t)b); break;
+        case 0x4d: BIN32(a <= b); break;
+        case 0x4e: BIN32((int32_t)a >= (int32_t)b); break;
+        case 0x4f: BIN32(a >= b); break;
+        case 0x50: UN64(a == 0); break;
+        case 0x51: CMP64(a == b); break;
+        case 0x52: CMP64(a != b); break;
+        case 0x53: CMP64((int64_t)a < (int64_t)b); break;
+        case 0x54: CMP64(a < b); break;
+        case 0x55: CMP64((int64_t)a > (int64_t)b); break;
+        case 0x56: CMP64(a > b); break;
+        case 0x57: CMP64((int64_t)a <= (int64_t)b); break;
+        case 0x58: CMP64(a <= b); break;
+        case 0x59: CMP64((int64_t)a >= (int64_t)b); break;
+        case 0x5a: CMP64(a >= b); break;
+        case 0x5b: FCMP32(a == b); break;
+        case 0x5c: FCMP32(a != b); break;
+        case 0x5d: FCMP32(a < b); break;
+        case 0x5e: FCMP32(a > b); break;
+        case 0x5f: FCMP32(a <= b); break;
+        case 0x60: FCMP32(a >= b); break;
+        case 0x61: FCMP64(a == b); break;
+        case 0x62: FCMP64(a != b); break;
+        case 0x63: FCMP64(a < b); break;
+        case 0x64: FCMP64(a > b); break;
+        case 0x65: FCMP64(a <= b); break;
+        case 0x66: FCMP64(a >= b); break;
 
-        CASE(0x67) UN32(a ? clz64(a) - 32 : 32); NEXT;
-        CASE(0x68) UN32(a ? ctz64(a) : 32); NEXT;
-        CASE(0x69) UN32(popcnt64(a)); NEXT;
-        CASE(0x6a) BIN32(a + b); NEXT;
-        CASE(0x6b) BIN32(a - b); NEXT;
-        CASE(0x6c) BIN32(a * b); NEXT;
-        CASE(0x6d) /* div_s */
-            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
-            if (A32 == 0x80000000u && B32 == 0xffffffffu) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
-            BIN32((int32_t)a / (int32_t)b);
-            NEXT;
-        CASE(0x6e)
-            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
-            BIN32(a / b);
-            NEXT;
-        CASE(0x6f)
-            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
-            BIN32(b == 0xffffffffu ? 0 : (int32_t)a % (int32_t)b);
-            NEXT;
-        CASE(0x70)
-            if (!B32) { err = WASM_TRAP_DIV_ZERO; goto trap; }
-            BIN32(a % b);
-            NEXT;
-        CASE(0x71) BIN32(a & b); NEXT;
-        CASE(0x72) BIN32(a | b); NEXT;
-        CASE(0x73) BIN32(a ^ b); NEXT;
-        CASE(0x74) BIN32(a << (b & 31)); NEXT;
-        CASE(0x75) BIN32((int32_t)a >> (b & 31)); NEXT;
-        CASE(0x76) BIN32(a >> (b & 31)); NEXT;
-        CASE(0x77) BIN32(rotl32(a, b)); NEXT;
-        CASE(0x78) BIN32(rotl32(a, 32 - (b & 31))); NEXT;
+        case 0x67: UN32(a ? clz64(a) - 32 : 32); break;
+        case 0x68: UN32(a ? ctz64(a) : 32); break;
+        case 0x69: UN32(popcnt64(a)); break;
+        case 0x6a: BIN32(a + b); break;
+        case 0x6b: BIN32(a - b); break;
+        case 0x6c: BIN32(a * b); break;
+        case 0x6d: DIV32((uint32_t)((int32_t)a / (int32_t)b), U(3), 4, 1); break;
+        case 0x6e: DIV32(a / b, U(3), 4, 0); break;
+        case 0x6f: DIV32(b == 0xffffffffu ? 0 : (uint32_t)((int32_t)a % (int32_t)b), U(3), 4, 0); break;
+        case 0x70: DIV32(a % b, U(3), 4, 0); break;
+        case 0x71: BIN32(a & b); break;
+        case 0x72: BIN32(a | b); break;
+        case 0x73: BIN32(a ^ b); break;
+        case 0x74: BIN32(a << (b & 31)); break;
+        case 0x75: BIN32((int32_t)a >> (b & 31)); break;
+        case 0x76: BIN32(a >> (b & 31)); break;
+        case 0x77: BIN32(rotl32(a, b)); break;
+        case 0x78: BIN32(rotl32(a, 32 - (b & 31))); break;
 
-        CASE(0x79) UN64(clz64(a)); NEXT;
-        CASE(0x7a) UN64(ctz64(a)); NEXT;
-        CASE(0x7b) UN64(popcnt64(a)); NEXT;
-        CASE(0x7c) BIN64(a + b); NEXT;
-        CASE(0x7d) BIN64(a - b); NEXT;
-        CASE(0x7e) BIN64(a * b); NEXT;
-        CASE(0x7f)
-            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
-            if (A64 == 0x8000000000000000ull && B64 == ~0ull) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
+        case 0x79: UN64(clz64(a)); break;
+        case 0x7a: UN64(ctz64(a)); break;
+        case 0x7b: UN64(popcnt64(a)); break;
+        case 0x7c: BIN64(a + b); break;
+        case 0x7d: BIN64(a - b); break;
+        case 0x7e: BIN64(a * b); break;
+        case 0x7f:
+            if (!S(3)) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            if (S(2) == 0x8000000000000000ull && S(3) == ~0ull) { err = WASM_TRAP_INT_OVERFLOW; goto trap; }
             BIN64((int64_t)a / (int64_t)b);
-            NEXT;
-        CASE(0x80)
-            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            break;
+        case 0x80:
+            if (!S(3)) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(a / b);
-            NEXT;
-        CASE(0x81)
-            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            break;
+        case 0x81:
+            if (!S(3)) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(b == ~0ull ? 0 : (int64_t)a % (int64_t)b);
-            NEXT;
-        CASE(0x82)
-            if (!B64) { err = WASM_TRAP_DIV_ZERO; goto trap; }
+            break;
+        case 0x82:
+            if (!S(3)) { err = WASM_TRAP_DIV_ZERO; goto trap; }
             BIN64(a % b);
-            NEXT;
-        CASE(0x83) BIN64(a & b); NEXT;
-        CASE(0x84) BIN64(a | b); NEXT;
-        CASE(0x85) BIN64(a ^ b); NEXT;
-        CASE(0x86) BIN64(a << (b & 63)); NEXT;
-        CASE(0x87) BIN64((int64_t)a >> (b & 63)); NEXT;
-        CASE(0x88) BIN64(a >> (b & 63)); NEXT;
-        CASE(0x89) BIN64(rotl64(a, b)); NEXT;
-        CASE(0x8a) BIN64(rotl64(a, 64 - (b & 63))); NEXT;
+            break;
+        case 0x83: BIN64(a & b); break;
+        case 0x84: BIN64(a | b); break;
+        case 0x85: BIN64(a ^ b); break;
+        case 0x86: BIN64(a << (b & 63)); break;
+        case 0x87: BIN64((int64_t)a >> (b & 63)); break;
+        case 0x88: BIN64(a >> (b & 63)); break;
+        case 0x89: BIN64(rotl64(a, b)); break;
+        case 0x8a: BIN64(rotl64(a, 64 - (b & 63))); break;
 
-        CASE(0x8b) sp[-1] = (uint32_t)sp[-1] & ~F32_SIGN; NEXT;
-        CASE(0x8c) sp[-1] = (uint32_t)sp[-1] ^ F32_SIGN; NEXT;
-        CASE(0x8d) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_CEIL); NEXT;
-        CASE(0x8e) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_FLOOR); NEXT;
-        CASE(0x8f) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_TRUNC); NEXT;
-        CASE(0x90) sp[-1] = wasm_f32_round((uint32_t)sp[-1], WR_NEAREST); NEXT;
-        CASE(0x91) sp[-1] = wasm_f32_sqrt((uint32_t)sp[-1]); NEXT;
-        CASE(0x92) FBIN32(a + b); NEXT;
-        CASE(0x93) FBIN32(a - b); NEXT;
-        CASE(0x94) FBIN32(a * b); NEXT;
-        CASE(0x95) FBIN32(a / b); NEXT;
-        CASE(0x96) sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 0); NEXT;
-        CASE(0x97) sp--; sp[-1] = wasm_f32_minmax((uint32_t)sp[-1], (uint32_t)sp[0], 1); NEXT;
-        CASE(0x98) sp--; sp[-1] = ((uint32_t)sp[-1] & ~F32_SIGN) | ((uint32_t)sp[0] & F32_SIGN); NEXT;
-        CASE(0x99) sp[-1] &= ~F64_SIGN; NEXT;
-        CASE(0x9a) sp[-1] ^= F64_SIGN; NEXT;
-        CASE(0x9b) sp[-1] = wasm_f64_round(sp[-1], WR_CEIL); NEXT;
-        CASE(0x9c) sp[-1] = wasm_f64_round(sp[-1], WR_FLOOR); NEXT;
-        CASE(0x9d) sp[-1] = wasm_f64_round(sp[-1], WR_TRUNC); NEXT;
-        CASE(0x9e) sp[-1] = wasm_f64_round(sp[-1], WR_NEAREST); NEXT;
-        CASE(0x9f) sp[-1] = wasm_f64_sqrt(sp[-1]); NEXT;
-        CASE(0xa0) FBIN64(a + b); NEXT;
-        CASE(0xa1) FBIN64(a - b); NEXT;
-        CASE(0xa2) FBIN64(a * b); NEXT;
-        CASE(0xa3) FBIN64(a / b); NEXT;
-        CASE(0xa4) sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 0); NEXT;
-        CASE(0xa5) sp--; sp[-1] = wasm_f64_minmax(sp[-1], sp[0], 1); NEXT;
-        CASE(0xa6) sp--; sp[-1] = (sp[-1] & ~F64_SIGN) | (sp[0] & F64_SIGN); NEXT;
+        case 0x8b: UNF((uint32_t)a & ~F32_SIGN); break;
+        case 0x8c: UNF((uint32_t)a ^ F32_SIGN); break;
+        case 0x8d: UNF(wasm_f32_round((uint32_t)a, WR_CEIL)); break;
+        case 0x8e: UNF(wasm_f32_round((uint32_t)a, WR_FLOOR)); break;
+        case 0x8f: UNF(wasm_f32_round((uint32_t)a, WR_TRUNC)); break;
+        case 0x90: UNF(wasm_f32_round((uint32_t)a, WR_NEAREST)); break;
+        case 0x91: UNF(wasm_f32_sqrt((uint32_t)a)); break;
+        case 0x92: FBIN32(a + b); break;
+        case 0x93: FBIN32(a - b); break;
+        case 0x94: FBIN32(a * b); break;
+        case 0x95: FBIN32(a / b); break;
+        case 0x96: { uint32_t a = U(2), b = U(3); S(1) = wasm_f32_minmax(a, b, 0); ip += 4; break; }
+        case 0x97: { uint32_t a = U(2), b = U(3); S(1) = wasm_f32_minmax(a, b, 1); ip += 4; break; }
+        case 0x98: BIN32((a & ~F32_SIGN) | (b & F32_SIGN)); break;
+        case 0x99: UNF(a & ~F64_SIGN); break;
+        case 0x9a: UNF(a ^ F64_SIGN); break;
+        case 0x9b: UNF(wasm_f64_round(a, WR_CEIL)); break;
+        case 0x9c: UNF(wasm_f64_round(a, WR_FLOOR)); break;
+        case 0x9d: UNF(wasm_f64_round(a, WR_TRUNC)); break;
+        case 0x9e: UNF(wasm_f64_round(a, WR_NEAREST)); break;
+        case 0x9f: UNF(wasm_f64_sqrt(a)); break;
+        case 0xa0: FBIN64(a + b); break;
+        case 0xa1: FBIN64(a - b); break;
+        case 0xa2: FBIN64(a * b); break;
+        case 0xa3: FBIN64(a / b); break;
+        case 0xa4: BIN64(wasm_f64_minmax(a, b, 0)); break;
+        case 0xa5: BIN64(wasm_f64_minmax(a, b, 1)); break;
+        case 0xa6: BIN64((a & ~F64_SIGN) | (b & F64_SIGN)); break;
 
-        CASE(0xa7) sp[-1] = (uint32_t)sp[-1]; NEXT;
-        CASE(0xa8) CASE(0xa9) CASE(0xaa) CASE(0xab) CASE(0xae) CASE(0xaf) CASE(0xb0) CASE(0xb1) {
-            /* trapping float -> int: kind = 2*is64 + unsigned, source f64 if bit 1 of the pair */
+        case 0xa7: UN32(a); break;
+        case 0xa8: case 0xa9: case 0xaa: case 0xab: case 0xae: case 0xaf: case 0xb0: case 0xb1: {
+            /* trapping float -> int: kind = 2*is64 + unsigned, source f64 for 0xaa/0xab/0xb0/0xb1 */
             static const uint8_t kind[10] = {0, 1, 0, 1, 0, 0, 2, 3, 2, 3};
-            uint32_t k = op - 0xa8;
-            double d = (k == 2 || k == 3 || k >= 8) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
-            int r = wasm_trunc(d, kind[k], 0, &sp[-1]);
-            if (r) { err = r == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW; goto trap; }
-            NEXT;
+            uint32_t k = (uint8_t)*ip - 0xa8;
+            double d = (k == 2 || k == 3 || k >= 8) ? f64_of(S(2)) : (double)f32_of(S(2));
+            wasm_slot out;
+            int rc = wasm_trunc(d, kind[k], 0, &out);
+            if (rc) { err = rc == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW; goto trap; }
+            S(1) = out;
+            ip += 3;
+            break;
         }
-        CASE(0xac) sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; NEXT;
-        CASE(0xad) sp[-1] = (uint32_t)sp[-1]; NEXT;
-        CASE(0xb2) sp[-1] = slot_f32((float)(int32_t)sp[-1]); NEXT;
-        CASE(0xb3) sp[-1] = slot_f32((float)(uint32_t)sp[-1]); NEXT;
-        CASE(0xb4) sp[-1] = slot_f32((float)(int64_t)sp[-1]); NEXT;
-        CASE(0xb5) sp[-1] = slot_f32((float)sp[-1]); NEXT;
-        CASE(0xb6) sp[-1] = slot_f32((float)f64_of(sp[-1])); NEXT;
-        CASE(0xb7) sp[-1] = slot_f64((double)(int32_t)sp[-1]); NEXT;
-        CASE(0xb8) sp[-1] = slot_f64((double)(uint32_t)sp[-1]); NEXT;
-        CASE(0xb9) sp[-1] = slot_f64((double)(int64_t)sp[-1]); NEXT;
-        CASE(0xba) sp[-1] = slot_f64((double)sp[-1]); NEXT;
-        CASE(0xbb) sp[-1] = slot_f64((double)f32_of(sp[-1])); NEXT;
-        CASE(0xbc) CASE(0xbd) CASE(0xbe) CASE(0xbf) NEXT; /* reinterpret: same bits */
-        CASE(0xc0) sp[-1] = (uint32_t)(int32_t)(int8_t)sp[-1]; NEXT;
-        CASE(0xc1) sp[-1] = (uint32_t)(int32_t)(int16_t)sp[-1]; NEXT;
-        CASE(0xc2) sp[-1] = (uint64_t)(int64_t)(int8_t)sp[-1]; NEXT;
-        CASE(0xc3) sp[-1] = (uint64_t)(int64_t)(int16_t)sp[-1]; NEXT;
-        CASE(0xc4) sp[-1] = (uint64_t)(int64_t)(int32_t)sp[-1]; NEXT;
-        CASE(0xfc) {                        /* saturating truncations */
+        case 0xac: UN64((uint64_t)(int64_t)(int32_t)a); break;
+        case 0xad: UN64((uint32_t)a); break;
+        case 0xb2: UNF(slot_f32((float)(int32_t)a)); break;
+        case 0xb3: UNF(slot_f32((float)(uint32_t)a)); break;
+        case 0xb4: UNF(slot_f32((float)(int64_t)a)); break;
+        case 0xb5: UNF(slot_f32((float)a)); break;
+        case 0xb6: UNF(slot_f32((float)f64_of(a))); break;
+        case 0xb7: UNF(slot_f64((double)(int32_t)a)); break;
+        case 0xb8: UNF(slot_f64((double)(uint32_t)a)); break;
+        case 0xb9: UNF(slot_f64((double)(int64_t)a)); break;
+        case 0xba: UNF(slot_f64((double)a)); break;
+        case 0xbb: UNF(slot_f64((double)f32_of(a))); break;
+        case 0xbc: case 0xbd: case 0xbe: case 0xbf: S(1) = S(2); ip += 3; break; /* reinterpret */
+        case 0xc0: UN32((uint32_t)(int32_t)(int8_t)a); break;
+        case 0xc1: UN32((uint32_t)(int32_t)(int16_t)a); break;
+        case 0xc2: UN64((uint64_t)(int64_t)(int8_t)a); break;
+        case 0xc3: UN64((uint64_t)(int64_t)(int16_t)a); break;
+        case 0xc4: UN64((uint64_t)(int64_t)(int32_t)a); break;
+
+        /* i32 operators with an immediate right operand */
+        case X_RI + 0: RI32(a == b); break;
+        case X_RI + 1: RI32(a != b); break;
+        case X_RI + 2: RI32((int32_t)a < (int32_t)b); break;
+        case X_RI + 3: RI32(a < b); break;
+        case X_RI + 4: RI32((int32_t)a > (int32_t)b); break;
+        case X_RI + 5: RI32(a > b); break;
+        case X_RI + 6: RI32((int32_t)a <= (int32_t)b); break;
+        case X_RI + 7: RI32(a <= b); break;
+        case X_RI + 8: RI32((int32_t)a >= (int32_t)b); break;
+        case X_RI + 9: RI32(a >= b); break;
+        case X_RI + 10: RI32(a + b); break;
+        case X_RI + 11: RI32(a - b); break;
+        case X_RI + 12: RI32(a * b); break;
+        case X_RI + 13: DIV32((uint32_t)((int32_t)a / (int32_t)b), I32(3), 5, 1); break;
+        case X_RI + 14: DIV32(a / b, I32(3), 5, 0); break;
+        case X_RI + 15: DIV32(b == 0xffffffffu ? 0 : (uint32_t)((int32_t)a % (int32_t)b), I32(3), 5, 0); break;
+        case X_RI + 16: DIV32(a % b, I32(3), 5, 0); break;
+        case X_RI + 17: RI32(a & b); break;
+        case X_RI + 18: RI32(a | b); break;
+        case X_RI + 19: RI32(a ^ b); break;
+        case X_RI + 20: RI32(a << (b & 31)); break;
+        case X_RI + 21: RI32((int32_t)a >> (b & 31)); break;
+        case X_RI + 22: RI32(a >> (b & 31)); break;
+        case X_RI + 23: RI32(rotl32(a, b)); break;
+        case X_RI + 24: RI32(rotl32(a, 32 - (b & 31))); break;
+        case X_RSUB: { uint32_t b = U(2), a = I32(3); PUT32(&S(1), a - b); ip += 5; break; }
+        case X_TRUNC_SAT + 0: case X_TRUNC_SAT + 1: case X_TRUNC_SAT + 2: case X_TRUNC_SAT + 3:
+        case X_TRUNC_SAT + 4: case X_TRUNC_SAT + 5: case X_TRUNC_SAT + 6: case X_TRUNC_SAT + 7: {
             static const uint8_t kind[8] = {0, 1, 0, 1, 2, 3, 2, 3};
-            uint32_t k;
-            IMM_U32(k);
-            double d = (k & 2) ? f64_of(sp[-1]) : (double)f32_of(sp[-1]);
-            (void)wasm_trunc(d, kind[k], 1, &sp[-1]);
-            NEXT;
+            uint32_t k = (uint8_t)*ip - X_TRUNC_SAT;
+            double d = (k & 2) ? f64_of(S(2)) : (double)f32_of(S(2));
+            wasm_slot out;
+            (void)wasm_trunc(d, kind[k], 1, &out);
+            S(1) = out;
+            ip += 3;
+            break;
         }
-        DEFAULT err = WASM_TRAP_UNREACHABLE; goto trap; /* not reachable after validation */
+        UNUSED_OPS
+        default: err = WASM_E_OPCODE; goto trap; /* never produced by the translator */
         }
         continue;
 
@@ -773,51 +697,29 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         if (callee->host) {
             uint32_t np = callee->type->nparams;
             owner->fuel = R.reserve + fuel;
-            mask32(sp - np, callee->type->params, np);
-            err = callee->host(R.inst, callee->host_ctx, sp - np);
+            mask32(nfp, callee->type->params, np);
+            err = callee->host(R.inst, callee->host_ctx, nfp);
             if (err) goto trap;
-            sp += (int32_t)callee->type->nresults - (int32_t)np;
             if (R.inst->mem) { R.mb = R.inst->mem->data; R.msz = R.inst->mem->bytes; }
             continue;
         }
         if (R.nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
-        R.frames[R.nframes].pc = pc;
-        R.frames[R.nframes].stp = stp;
+        R.frames[R.nframes].ip = ip;
         R.frames[R.nframes].fp = fp;
-        R.frames[R.nframes].ob = R.ob;
         R.frames[R.nframes].fn = R.fn;
         R.nframes++;
-    enter: {
-        uint32_t n;
+    enter:
         R.fn = callee;
         LOAD_FN();
-        fp = sp - callee->type->nparams;
-        if ((size_t)(owner->stack_end - fp) < R.fd->frame_slots) {
+        if ((size_t)(owner->stack_end - nfp) < R.fd->frame_slots) {
             err = WASM_TRAP_STACK_OVERFLOW;
             goto trap;
         }
-        for (n = R.fd->nlocals; n; n--) *sp++ = 0;
-        R.ob = sp;
-        pc = R.fd->code;
-        stp = R.br0 + R.fd->st;
-        continue;
+        for (uint32_t n = R.fd->nlocals, i = R.fd->nparams; n; n--) nfp[i++] = 0;
+        fp = nfp;
+        ip = R.fd->code;
     }
-
-    do_return: {
-        uint32_t nr = R.fd->nresults;
-        if (nr) fp[0] = sp[-1];
-        sp = fp + nr;
-        if (!R.nframes) break;
-        R.nframes--;
-        pc = R.frames[R.nframes].pc;
-        stp = R.frames[R.nframes].stp;
-        fp = R.frames[R.nframes].fp;
-        R.ob = R.frames[R.nframes].ob;
-        R.fn = R.frames[R.nframes].fn;
-        LOAD_FN();
-        continue;
-    }
-    }
+done:
     owner->fuel = R.reserve + fuel;
     memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
     mask32(slots, entry->type->results, entry->type->nresults);

@@ -1,4 +1,4 @@
-/* Internal structures shared by the loader and the interpreter. Not API. */
+/* Internal structures shared by the loader (validator and translator) and the interpreter. Not API. */
 #ifndef WASMBED_WASM_INT_H
 #define WASMBED_WASM_INT_H
 
@@ -9,24 +9,54 @@
 #define WASM_NONE 0xffffffffu
 
 /*
- * Side-table entry, one per branch site (if, else, br, br_if, br_table
- * target), in code order. Taking a branch moves `keep` values to operand
- * height `height` and continues at code offset `pc` with side-table index
- * `stp`. Not taking a br_if / taking the then-arm of an if skips the entry.
+ * Translated code. The validator rewrites every function body into 16-bit
+ * code units for a register machine whose registers are the frame's slots:
+ * fp[0..nparams+nlocals) are the locals, fp[nparams+nlocals+h] holds the
+ * operand at stack height h. An instruction is an opcode in the low byte of
+ * its first unit followed by operand units: slot indices (u16), 32-bit
+ * immediates and branch offsets as two units (low first), 64-bit immediates
+ * as four. A branch offset is relative to the position of its own field.
+ * Operand forms, by opcode:
+ *   numeric 0x45..0xc4 (wasm's own numbering)  unary: dst src; binary: dst a b
+ *   X_RI + k (i32 binary with an immediate)     dst a imm32   (k: ri_ops order)
+ *   loads 0x28..0x35                            dst addr off32
+ *   stores 0x36..0x3e                           addr val off32
+ * and as listed below for the others.
  */
-typedef struct wasm_branch {
-    uint32_t pc;      /* target offset from the start of the binary */
-    uint32_t stp;     /* side-table index to continue with */
-    uint16_t height;  /* operand stack height (slots above the locals) */
-    uint16_t keep;    /* values carried (block arity; 0 for loops) */
-} wasm_branch;
+typedef uint16_t wasm_code;
+
+enum {
+    X_UNREACHABLE = 0x00, /* - */
+    X_FUEL = 0x01,        /* n32: charge n (a function's or a loop body's instructions) */
+    X_BR = 0x0c,          /* off32 */
+    X_BRNZ = 0x0d,        /* cond off32 */
+    X_BRTABLE = 0x0e,     /* idx n32 off32 x (n + 1), the default last */
+    X_RETURN = 0x0f,      /* src (X_NOSLOT: no result); fp[0] = fp[src] */
+    X_CALL = 0x10,        /* base func32: the callee's frame starts at fp[base] */
+    X_CALLI = 0x11,       /* base idx type32 */
+    X_BRZ = 0x12,         /* cond off32 */
+    X_BRL = 0x13,         /* X_BR, X_BRNZ, X_BRZ back to a loop header: they also run its X_FUEL */
+    X_BRNZL = 0x14,
+    X_BRZL = 0x15,
+    X_SELECT = 0x1b,      /* dst a b cond */
+    X_COPY = 0x20,        /* dst src */
+    X_GGET = 0x23,        /* dst global16 */
+    X_GSET = 0x24,        /* src global16 */
+    X_MSIZE = 0x3f,       /* dst */
+    X_MGROW = 0x40,       /* dst src */
+    X_CONST32 = 0x41,     /* dst imm32 */
+    X_CONST64 = 0x42,     /* dst imm64 */
+    X_RI = 0xc5,          /* 0xc5..0xdd: i32 eq..ge_u (0x46..0x4f), add..rotr (0x6a..0x78) */
+    X_RSUB = 0xde,        /* dst b imm32: imm - b */
+    X_TRUNC_SAT = 0xf8    /* 0xf8..0xff: 0xfc 0..7, dst src */
+};
+#define X_NOSLOT 0xffffu
 
 typedef struct wasm_funcdef {
-    const uint8_t *code;   /* first instruction */
-    const uint8_t *end;    /* the function's final `end` opcode */
+    const wasm_code *code; /* translated body */
     uint32_t nlocals;      /* declared locals, params excluded */
+    uint32_t nparams;
     uint32_t max_height;   /* max operand stack height */
-    uint32_t st;           /* first side-table entry */
     uint32_t frame_slots;  /* params + locals + max_height: checked once per call */
     uint32_t nresults;
 } wasm_funcdef;
@@ -64,7 +94,8 @@ struct wasm_module {
     const uint8_t *bin;
     uint32_t len;
     uint32_t ntypes, nimports, nfuncs, nfunc_imports, nglobals, nglobal_imports;
-    uint32_t nexports, nelems, ndatas, nbranches;
+    uint32_t nexports, nelems, ndatas;
+    uint32_t ncode;             /* translated code units, all functions */
     uint32_t start;             /* WASM_NONE if absent */
     wasm_functype *types;
     wasm_import *imports;
@@ -74,7 +105,7 @@ struct wasm_module {
     wasm_export *exports;
     wasm_elemseg *elems;
     wasm_dataseg *datas;
-    wasm_branch *branches;
+    wasm_code *code;            /* translated code of every defined function */
     wasm_limits table, memory;
 };
 

@@ -2,7 +2,7 @@
  * Binary decoder and validator. One pass over the module: every section is
  * decoded with the malformed-module checks of the binary format, and every
  * function body is type-checked (the validation algorithm of the spec's
- * appendix) while its branch side table is emitted.
+ * appendix) while it is translated into the interpreter's register code.
  */
 #include <string.h>
 #include "wasm_int.h"
@@ -197,14 +197,28 @@ static wasm_err rd_name(rd *r, const uint8_t **s, uint32_t *n)
 
 /* ---------------------------------------------------------------- loader state */
 
+/* Where an operand's value is during translation: in its own slot, still in a local, or a constant. */
+enum { V_SLOT, V_LOCAL, V_CONST };
+
+typedef struct vval {
+    uint64_t c;  /* V_CONST: the value (i32 and f32 zero-extended) */
+    uint16_t x;  /* V_LOCAL: the local's slot */
+    uint8_t t;   /* value type; T_ANY from unreachable code */
+    uint8_t k;   /* V_* */
+} vval;
+
 typedef struct vctrl {
     uint32_t height;   /* operand height at entry */
-    uint32_t pending;  /* forward branch entries to patch at `end` (linked through .pc) */
-    uint32_t if_br;    /* entry of the if's false edge, WASM_NONE once resolved */
-    uint32_t loop_pc, loop_stp;
+    uint32_t pending;  /* forward branch offset fields, patched at `end` (chained through the fields) */
+    uint32_t if_br;    /* the if's false-edge offset field, WASM_NONE once resolved */
+    uint32_t loop_pos; /* loop: code position of its header */
+    uint32_t fuel_pos; /* loop or function: count field of its X_FUEL, WASM_NONE if not emitted */
+    uint32_t fuel_n;   /* instructions counted for that X_FUEL */
+    uint32_t fuel_up;  /* the enclosing frame that counts instructions */
     uint8_t kind;      /* K_* */
     uint8_t rtype;     /* result type, 0 for none */
-    uint8_t unreach;
+    uint8_t unreach;   /* rest of the frame unreachable (polymorphic operand stack) */
+    uint8_t dead_in;   /* entered in unreachable code: nothing is emitted for it */
 } vctrl;
 
 enum { K_BLOCK, K_LOOP, K_IF, K_ELSE, K_FUNC };
@@ -216,10 +230,15 @@ typedef struct ld {
     uint32_t nfuncdefs, ntables, nmems;
     uint32_t data_count; uint8_t has_data_count;
     /* validator scratch */
-    uint8_t *vs; uint32_t vs_cap, vh;      /* operand types (absolute height) */
+    vval *vs; uint32_t vs_cap, vh;         /* operands (absolute height) */
     vctrl *cs; uint32_t cs_cap, ch;        /* control frames */
-    uint32_t base;                         /* vh at function entry */
+    vval any;                              /* what popping a polymorphic stack yields */
     uint32_t maxh;
+    /* translation of the current function */
+    uint32_t nloc;                         /* params + locals: the slot of operand height 0 */
+    uint32_t fuelc;                        /* control frame counting instructions */
+    uint32_t last;                         /* position of the last emitted instruction */
+    uint32_t fuse, fuse_h;                 /* its dst field while it holds the top operand (height fuse_h) */
     /* current function */
     const wasm_functype *ft;
     const uint8_t *locals; uint32_t nlocal_groups, nlocals;
@@ -563,45 +582,93 @@ static wasm_err sec_data(ld *L)
     return WASM_OK;
 }
 
-/* ---------------------------------------------------------------- code validation */
+/* ---------------------------------------------------------------- code: validation and translation */
+
+/*
+ * One pass per function body: the validation algorithm of the spec's appendix
+ * (operand and control stacks of types) drives a translator into the register
+ * code of wasm_int.h. Every operand has a fixed slot (its stack height above
+ * the locals), so translating needs no register allocation; three cheap
+ * rewrites remove most of the stack machine's traffic:
+ *  - local.get and constants are not copied: an operand remembers it is still
+ *    in a local (V_LOCAL) or a constant (V_CONST) and its consumer reads the
+ *    local or takes an immediate. Before a local is written, and at every
+ *    block entry, operands still referring to locals are copied to their slots.
+ *  - local.set/tee right after an instruction that produced the top operand
+ *    retarget that instruction's destination to the local.
+ *  - i32.eqz feeding br_if/if becomes the branch's polarity.
+ * Unreachable code is validated but not emitted. Fuel is charged by X_FUEL at
+ * function entry (the body's instructions outside loops) and at each loop
+ * header (the loop body's instructions outside nested loops).
+ */
 
 #define T_ANY 0 /* unknown type from unreachable code */
 
-static wasm_err push(ld *L, uint8_t t)
+static int dead(const ld *L)
 {
-    if (L->vh >= L->vs_cap) return WASM_E_IMPL_LIMIT;
-    L->vs[L->vh++] = t;
-    if (L->vh - L->base > L->maxh) L->maxh = L->vh - L->base;
+    const vctrl *c = &L->cs[L->ch - 1];
+    return c->unreach || c->dead_in;
+}
+
+static uint32_t home(const ld *L, uint32_t h) { return L->nloc + h; }
+
+static wasm_err push_v(ld *L, uint8_t t, uint8_t k, uint32_t x, uint64_t c)
+{
+    if (L->vh >= L->vs_cap || L->nloc + L->vh >= X_NOSLOT) return WASM_E_IMPL_LIMIT;
+    vval *v = &L->vs[L->vh++];
+    v->t = t;
+    v->k = k;
+    v->x = (uint16_t)x;
+    v->c = c;
+    if (L->vh > L->maxh) L->maxh = L->vh;
     return WASM_OK;
 }
 
-static wasm_err pop(ld *L, uint8_t want, uint8_t *got)
+static wasm_err push(ld *L, uint8_t t) { return push_v(L, t, V_SLOT, 0, 0); }
+
+/* Pop an operand of type `want` (T_ANY: any). *out points at its entry, valid until the next push. */
+static wasm_err pop(ld *L, uint8_t want, vval **out)
 {
     vctrl *c = &L->cs[L->ch - 1];
-    uint8_t t;
+    vval *v;
     if (L->vh == c->height) {
         if (!c->unreach) return WASM_E_TYPE_MISMATCH;
-        t = T_ANY;
+        v = &L->any;
+        v->t = T_ANY;
+        v->k = V_SLOT;
     } else {
-        t = L->vs[--L->vh];
+        v = &L->vs[--L->vh];
     }
-    if (want != T_ANY && t != T_ANY && t != want) return WASM_E_TYPE_MISMATCH;
-    if (got) *got = t;
+    if (want != T_ANY && v->t != T_ANY && v->t != want) return WASM_E_TYPE_MISMATCH;
+    if (out) *out = v;
+    return WASM_OK;
+}
+
+/* Undo a pop that only checked a type (br_if and br_table keep their operand); from a
+ * polymorphic stack, push type t instead. */
+static wasm_err unpop(ld *L, vval *v, uint8_t t)
+{
+    if (v == &L->any) return push(L, t);
+    L->vh++;
     return WASM_OK;
 }
 
 static wasm_err push_ctrl(ld *L, uint8_t kind, uint8_t rtype)
 {
     if (L->ch >= L->cs_cap) return WASM_E_IMPL_LIMIT;
+    uint8_t d = L->ch ? (uint8_t)dead(L) : 0;
     vctrl *c = &L->cs[L->ch++];
     c->height = L->vh;
     c->pending = WASM_NONE;
     c->if_br = WASM_NONE;
+    c->loop_pos = L->m->ncode;
+    c->fuel_pos = WASM_NONE;
+    c->fuel_n = 0;
+    c->fuel_up = L->fuelc;
     c->kind = kind;
     c->rtype = rtype;
     c->unreach = 0;
-    c->loop_pc = (uint32_t)(L->r.p - L->m->bin);
-    c->loop_stp = L->m->nbranches;
+    c->dead_in = d;
     return WASM_OK;
 }
 
@@ -612,35 +679,147 @@ static void set_unreachable(ld *L)
     c->unreach = 1;
 }
 
-static wasm_err new_branch(ld *L, uint32_t *idx)
+static void put32(wasm_code *p, uint32_t v)
+{
+    p[0] = (wasm_code)v;
+    p[1] = (wasm_code)(v >> 16);
+}
+
+static uint32_t get32(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
+
+/* Append an instruction of n units (code grows at the arena's end). */
+static wasm_code *emit(ld *L, uint32_t n)
 {
     wasm_arena *a = L->a;
-    if (a->size - a->used < sizeof(wasm_branch)) return WASM_E_NOMEM;
-    a->used += sizeof(wasm_branch);
-    *idx = L->m->nbranches++;
+    size_t bytes = (size_t)n * sizeof(wasm_code);
+    if (a->size - a->used < bytes) return NULL;
+    wasm_code *p = L->m->code + L->m->ncode;
+    a->used += bytes;
+    L->last = L->m->ncode;
+    L->m->ncode += n;
+    L->fuse = WASM_NONE;
+    return p;
+}
+
+#define EMIT(p, n) do { if (!((p) = emit(L, (n)))) return WASM_E_NOMEM; } while (0)
+
+/* Emit an instruction whose destination (unit 1) is the slot of the top operand, just pushed. */
+static wasm_err emit_def(ld *L, uint32_t n, wasm_code **out)
+{
+    wasm_code *p;
+    EMIT(p, n);
+    p[1] = (wasm_code)home(L, L->vh - 1);
+    L->fuse = L->last + 1;
+    L->fuse_h = L->vh;
+    *out = p;
     return WASM_OK;
 }
 
-/* Emit the side-table entry of a branch to label depth `d`. */
-static wasm_err emit_br(ld *L, uint32_t d)
+/* Whether the top operand is the result of the last emitted instruction (see emit_def). */
+static int fusable(const ld *L)
 {
-    uint32_t idx, h;
-    vctrl *c = &L->cs[L->ch - 1 - d];
-    TRY(new_branch(L, &idx));
-    wasm_branch *b = &L->m->branches[idx];
-    h = c->height - L->base;
-    if (h > 0xffff) return WASM_E_IMPL_LIMIT;
-    b->height = (uint16_t)h;
-    if (c->kind == K_LOOP) {
-        b->keep = 0;
-        b->pc = c->loop_pc;
-        b->stp = c->loop_stp;
-    } else {
-        b->keep = c->rtype ? 1 : 0;
-        b->pc = c->pending;
-        c->pending = idx;
+    return L->fuse != WASM_NONE && L->vh == L->fuse_h && L->vh && L->vs[L->vh - 1].k == V_SLOT;
+}
+
+/* Emit slot dst = operand v (at height h) unless it is there already. */
+static wasm_err move(ld *L, const vval *v, uint32_t h, uint32_t dst)
+{
+    wasm_code *p;
+    if (v->k == V_CONST) {
+        int wide = v->t == WASM_I64 || v->t == WASM_F64;
+        EMIT(p, wide ? 6 : 4);
+        p[0] = wide ? X_CONST64 : X_CONST32;
+        p[1] = (wasm_code)dst;
+        put32(p + 2, (uint32_t)v->c);
+        if (wide) put32(p + 4, (uint32_t)(v->c >> 32));
+        return WASM_OK;
     }
+    uint32_t src = v->k == V_LOCAL ? v->x : home(L, h);
+    if (src == dst) return WASM_OK;
+    EMIT(p, 3);
+    p[0] = X_COPY;
+    p[1] = (wasm_code)dst;
+    p[2] = (wasm_code)src;
     return WASM_OK;
+}
+
+/* Put the operand at height h into its own slot. */
+static wasm_err settle(ld *L, uint32_t h)
+{
+    vval *v = &L->vs[h];
+    if (v->k == V_SLOT) return WASM_OK;
+    TRY(move(L, v, h, home(L, h)));
+    v->k = V_SLOT;
+    return WASM_OK;
+}
+
+/* Settle the operands that still refer to local x (to any local if x is WASM_NONE). */
+static wasm_err settle_locals(ld *L, uint32_t x)
+{
+    for (uint32_t h = 0; h < L->vh; h++)
+        if (L->vs[h].k == V_LOCAL && (x == WASM_NONE || L->vs[h].x == x)) TRY(settle(L, h));
+    return WASM_OK;
+}
+
+/* The slot to read the popped operand v (height h) from; a constant is stored in its own slot. */
+static wasm_err src_slot(ld *L, const vval *v, uint32_t h, uint32_t *s)
+{
+    if (v->k == V_LOCAL) {
+        *s = v->x;
+        return WASM_OK;
+    }
+    *s = home(L, h);
+    return v->k == V_CONST ? move(L, v, h, *s) : WASM_OK;
+}
+
+/*
+ * Condition of a conditional branch (popped v at height h, `fused` = fusable()
+ * before the pop): its slot, and *zero set when a preceding i32.eqz was
+ * folded away so the branch tests its operand for zero instead.
+ */
+static wasm_err cond_slot(ld *L, const vval *v, uint32_t h, int fused, uint32_t *s, int *zero)
+{
+    *zero = 0;
+    if (fused && (uint8_t)L->m->code[L->last] == 0x45) {
+        *s = L->m->code[L->last + 2];
+        *zero = 1;
+        L->a->used -= 3 * sizeof(wasm_code);
+        L->m->ncode -= 3;
+        L->fuse = WASM_NONE;
+        return WASM_OK;
+    }
+    return src_slot(L, v, h, s);
+}
+
+/*
+ * Point the branch offset field at `pos` to label c: back to a loop header, or chained
+ * until c's end. `insn`: the field belongs to the last emitted X_BR/X_BRNZ/X_BRZ, which
+ * becomes its loop form when it jumps back (it charges the loop's fuel without a dispatch).
+ */
+static void link_label(ld *L, vctrl *c, uint32_t pos, int insn)
+{
+    wasm_code *f = L->m->code + pos;
+    if (c->kind == K_LOOP) {
+        put32(f, c->loop_pos - pos);
+        if (insn) {
+            wasm_code *o = L->m->code + L->last;
+            *o = *o == X_BR ? X_BRL : *o == X_BRNZ ? X_BRNZL : X_BRZL;
+        }
+    } else {
+        put32(f, c->pending);
+        c->pending = pos;
+    }
+}
+
+/* Patch a chain of offset fields to jump to `target`. */
+static void resolve(ld *L, uint32_t chain, uint32_t target)
+{
+    while (chain != WASM_NONE) {
+        wasm_code *f = L->m->code + chain;
+        uint32_t next = get32(f);
+        put32(f, target - chain);
+        chain = next;
+    }
 }
 
 static uint8_t label_type(vctrl *c)
@@ -695,12 +874,84 @@ static const uint8_t satsig[8] = {S(3, 0, 1), S(3, 0, 1), S(4, 0, 1), S(4, 0, 1)
 
 static const uint8_t tcode[5] = {0, WASM_I32, WASM_I64, WASM_F32, WASM_F64};
 
-static wasm_err apply_sig(ld *L, uint8_t sig)
+/* Index of an i32 binary operator's immediate form (X_RI + index), or -1. */
+static int ri_index(uint8_t op)
 {
-    uint8_t a = sig & 7, b = (sig >> 3) & 7, res = sig >> 6;
-    if (b) TRY(pop(L, tcode[b], NULL));
-    TRY(pop(L, tcode[a], NULL));
-    return push(L, tcode[res]);
+    if (op >= 0x46 && op <= 0x4f) return op - 0x46;
+    if (op >= 0x6a && op <= 0x78) return 10 + op - 0x6a;
+    return -1;
+}
+
+/* The operator with its operands swapped: itself if commutative, the mirrored comparison, or 0. */
+static uint8_t swapped(uint8_t op)
+{
+    switch (op) {
+    case 0x46: case 0x47: case 0x6a: case 0x6c: case 0x71: case 0x72: case 0x73: return op;
+    case 0x48: return 0x4a; case 0x4a: return 0x48; case 0x49: return 0x4b; case 0x4b: return 0x49;
+    case 0x4c: return 0x4e; case 0x4e: return 0x4c; case 0x4d: return 0x4f; case 0x4f: return 0x4d;
+    }
+    return 0;
+}
+
+/* A numeric operator `op` with signature `sig`, emitted as `code` (op itself, or X_TRUNC_SAT + k). */
+static wasm_err numeric(ld *L, uint8_t op, uint8_t code, uint8_t sig)
+{
+    uint8_t ta = sig & 7, tb = (sig >> 3) & 7, tr = sig >> 6;
+    vval *a, *b = NULL;
+    uint32_t h, sa, sb;
+    wasm_code *p;
+    if (tb) TRY(pop(L, tcode[tb], &b));
+    TRY(pop(L, tcode[ta], &a));
+    h = L->vh;
+    if (dead(L)) return push(L, tcode[tr]);
+    if (!tb) {
+        TRY(src_slot(L, a, h, &sa));
+        TRY(push(L, tcode[tr]));
+        TRY(emit_def(L, 3, &p));
+        p[0] = code;
+        p[2] = (wasm_code)sa;
+        return WASM_OK;
+    }
+    int ri = ri_index(op);
+    uint32_t ca = (uint32_t)a->c, cb = (uint32_t)b->c; /* a's entry is reused by the push below */
+    if (ri >= 0 && a->k == V_CONST && b->k != V_CONST) {
+        uint8_t sw = swapped(op);
+        if (op == 0x6b) { /* const - x */
+            TRY(src_slot(L, b, h + 1, &sb));
+            TRY(push(L, WASM_I32));
+            TRY(emit_def(L, 5, &p));
+            p[0] = X_RSUB;
+            p[2] = (wasm_code)sb;
+            put32(p + 3, ca);
+            return WASM_OK;
+        }
+        if (sw) {
+            TRY(src_slot(L, b, h + 1, &sb));
+            TRY(push(L, WASM_I32));
+            TRY(emit_def(L, 5, &p));
+            p[0] = (wasm_code)(X_RI + ri_index(sw));
+            p[2] = (wasm_code)sb;
+            put32(p + 3, ca);
+            return WASM_OK;
+        }
+    }
+    if (ri >= 0 && b->k == V_CONST) {
+        TRY(src_slot(L, a, h, &sa));
+        TRY(push(L, WASM_I32));
+        TRY(emit_def(L, 5, &p));
+        p[0] = (wasm_code)(X_RI + ri);
+        p[2] = (wasm_code)sa;
+        put32(p + 3, cb);
+        return WASM_OK;
+    }
+    TRY(src_slot(L, a, h, &sa));
+    TRY(src_slot(L, b, h + 1, &sb));
+    TRY(push(L, tcode[tr]));
+    TRY(emit_def(L, 4, &p));
+    p[0] = code;
+    p[2] = (wasm_code)sa;
+    p[3] = (wasm_code)sb;
+    return WASM_OK;
 }
 
 /* Memory access: value type and log2 of natural alignment, loads 0x28..0x35, stores 0x36..0x3e */
@@ -708,133 +959,301 @@ static const uint8_t memop[23][2] = {
     {1, 2}, {2, 3}, {3, 2}, {4, 3}, {1, 0}, {1, 0}, {1, 1}, {1, 1}, {2, 0}, {2, 0}, {2, 1}, {2, 1},
     {2, 2}, {2, 2}, {1, 2}, {2, 3}, {3, 2}, {4, 3}, {1, 0}, {1, 1}, {2, 0}, {2, 1}, {2, 2}};
 
+/* br / br_if to label depth d (already checked), the condition popped by the caller. */
+static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t hc, int fused)
+{
+    vctrl *c = &L->cs[L->ch - 1 - d];
+    uint8_t t = label_type(c);
+    vval *v = NULL;
+    uint32_t hv = 0, s, skip;
+    int zero, need;
+    wasm_code *p;
+    if (t) {
+        TRY(pop(L, t, &v));
+        hv = L->vh;
+    }
+    if (!dead(L)) {
+        need = t && !(v->k == V_SLOT && hv == c->height); /* the carried value must move */
+        if (op == 0x0c) {
+            if (need) TRY(move(L, v, hv, home(L, c->height)));
+            EMIT(p, 3);
+            p[0] = X_BR;
+            link_label(L, c, L->last + 1, 1);
+        } else {
+            TRY(cond_slot(L, cond, hc, fused, &s, &zero));
+            EMIT(p, 4);
+            p[1] = (wasm_code)s;
+            if (!need) {
+                p[0] = zero ? X_BRZ : X_BRNZ;
+                link_label(L, c, L->last + 2, 1);
+            } else { /* not taken: skip the move and the jump */
+                p[0] = zero ? X_BRNZ : X_BRZ;
+                skip = L->last + 2;
+                put32(p + 2, WASM_NONE);
+                TRY(move(L, v, hv, home(L, c->height)));
+                EMIT(p, 3);
+                p[0] = X_BR;
+                link_label(L, c, L->last + 1, 1);
+                resolve(L, skip, L->m->ncode);
+            }
+        }
+    }
+    if (op == 0x0c) set_unreachable(L);
+    else if (t) TRY(unpop(L, v, t));
+    return WASM_OK;
+}
+
+static wasm_err br_table(ld *L)
+{
+    rd *r = &L->r;
+    uint32_t n, d, hi, s;
+    vval *idx, *v;
+    wasm_code *p;
+    TRY(rd_u32(r, &n));
+    if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
+    TRY(pop(L, WASM_I32, &idx));
+    hi = L->vh;
+    const uint8_t *labels = r->p;
+    for (uint32_t i = 0; i <= n; i++) TRY(rd_u32(r, &d)); /* default last */
+    if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
+    uint8_t dt = label_type(&L->cs[L->ch - 1 - d]);
+    const uint8_t *q = labels;
+    for (uint32_t i = 0; i <= n; i++) {
+        d = wasm_rd_u32(&q);
+        if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
+        uint8_t t = label_type(&L->cs[L->ch - 1 - d]);
+        if (!t != !dt) return WASM_E_TYPE_MISMATCH;
+        if (t) {
+            TRY(pop(L, t, &v));
+            TRY(unpop(L, v, T_ANY));
+        }
+    }
+    if (!dead(L)) {
+        TRY(src_slot(L, idx, hi, &s));
+        if (n > (0xffffffffu - 4) / 2) return WASM_E_NOMEM;
+        EMIT(p, 4 + 2 * (n + 1));
+        p[0] = X_BRTABLE;
+        p[1] = (wasm_code)s;
+        put32(p + 2, n);
+        uint32_t tab = L->last + 4;
+        v = dt ? &L->vs[hi - 1] : NULL;
+        q = labels;
+        for (uint32_t i = 0; i <= n; i++) {
+            vctrl *c = &L->cs[L->ch - 1 - wasm_rd_u32(&q)];
+            uint32_t f = tab + 2 * i;
+            if (dt && !(v->k == V_SLOT && hi - 1 == c->height)) { /* a pad moves the value, then jumps */
+                put32(L->m->code + f, L->m->ncode - f);
+                TRY(move(L, v, hi - 1, home(L, c->height)));
+                EMIT(p, 3);
+                p[0] = X_BR;
+                link_label(L, c, L->last + 1, 1);
+            } else {
+                link_label(L, c, f, 0);
+            }
+        }
+    }
+    if (dt) TRY(pop(L, dt, NULL));
+    set_unreachable(L);
+    return WASM_OK;
+}
+
+/* call / call_indirect of type ft: arguments move to their slots, the callee's frame starts at the first. */
+static wasm_err call(ld *L, const wasm_functype *ft, uint8_t op, uint32_t x, const vval *idx, uint32_t hi)
+{
+    wasm_code *p;
+    uint32_t s = 0;
+    for (uint32_t i = ft->nparams; i-- > 0;) TRY(pop(L, ft->params[i], NULL));
+    if (!dead(L)) {
+        for (uint32_t i = 0; i < ft->nparams; i++) TRY(settle(L, L->vh + i));
+        if (op == 0x11) TRY(src_slot(L, idx, hi, &s));
+        EMIT(p, op == 0x10 ? 4 : 5);
+        p[0] = op == 0x10 ? X_CALL : X_CALLI;
+        p[1] = (wasm_code)home(L, L->vh);
+        if (op == 0x10) put32(p + 2, x);
+        else { p[2] = (wasm_code)s; put32(p + 3, x); }
+    }
+    return ft->nresults ? push(L, ft->results[0]) : WASM_OK;
+}
+
+static wasm_err end_func(ld *L, wasm_funcdef *fd, const vval *v)
+{
+    vctrl *c = &L->cs[0];
+    wasm_code *p;
+    uint32_t src = X_NOSLOT;
+    if (!c->dead_in) {
+        if (c->rtype) {
+            if (c->pending == WASM_NONE && !c->unreach) {
+                TRY(src_slot(L, v, 0, &src));
+            } else {
+                if (!c->unreach) TRY(move(L, v, 0, home(L, 0)));
+                src = home(L, 0);
+            }
+        }
+        resolve(L, c->pending, L->m->ncode);
+        EMIT(p, 2);
+        p[0] = X_RETURN;
+        p[1] = (wasm_code)src;
+    }
+    put32(L->m->code + c->fuel_pos, c->fuel_n);
+    (void)fd;
+    return WASM_OK;
+}
+
 static wasm_err validate_body(ld *L, wasm_funcdef *fd)
 {
     wasm_module *m = L->m;
     rd *r = &L->r;
-    uint8_t op, t, t2;
-    uint32_t x;
+    uint8_t op, t;
+    uint32_t x, h, s;
     uint64_t v;
+    vval *a, *b, *cnd;
+    wasm_code *p;
+    int fused, zero;
 
-    L->vh = L->base = 0;
+    if ((uint64_t)L->ft->nparams + L->nlocals >= X_NOSLOT) return WASM_E_IMPL_LIMIT;
+    L->nloc = L->ft->nparams + L->nlocals;
+    L->vh = 0;
     L->ch = 0;
     L->maxh = 0;
+    L->fuelc = 0;
+    L->fuse = WASM_NONE;
     TRY(push_ctrl(L, K_FUNC, L->ft->nresults ? L->ft->results[0] : 0));
-    fd->code = r->p;
-    fd->st = m->nbranches;
+    fd->code = m->code + m->ncode;
+    EMIT(p, 3);
+    p[0] = X_FUEL;
+    L->cs[0].fuel_pos = L->last + 1;
 
     while (L->ch) {
         TRY(rd_byte(r, &op));
+        L->cs[L->fuelc].fuel_n++;
         switch (op) {
-        case 0x00: set_unreachable(L); break; /* unreachable */
+        case 0x00:                            /* unreachable */
+            if (!dead(L)) { EMIT(p, 1); p[0] = X_UNREACHABLE; }
+            set_unreachable(L);
+            break;
         case 0x01: break;                     /* nop */
         case 0x02: case 0x03:                 /* block, loop */
             TRY(rd_blocktype(L, &t));
+            if (!dead(L)) TRY(settle_locals(L, WASM_NONE));
             TRY(push_ctrl(L, op == 0x02 ? K_BLOCK : K_LOOP, t));
+            L->fuse = WASM_NONE;
+            if (op == 0x03) {
+                vctrl *c = &L->cs[L->ch - 1];
+                L->fuelc = L->ch - 1;
+                if (!c->dead_in) {
+                    EMIT(p, 3);
+                    p[0] = X_FUEL;
+                    c->loop_pos = L->last;
+                    c->fuel_pos = L->last + 1;
+                }
+            }
             break;
-        case 0x04: {                          /* if */
+        case 0x04:                            /* if */
             TRY(rd_blocktype(L, &t));
-            TRY(pop(L, WASM_I32, NULL));
+            fused = fusable(L);
+            TRY(pop(L, WASM_I32, &cnd));
+            h = L->vh;
+            if (!dead(L)) {
+                TRY(cond_slot(L, cnd, h, fused, &s, &zero));
+                TRY(settle_locals(L, WASM_NONE));
+                EMIT(p, 4);
+                p[0] = zero ? X_BRNZ : X_BRZ;
+                p[1] = (wasm_code)s;
+                put32(p + 2, WASM_NONE);
+                x = L->last + 2;
+            } else {
+                x = WASM_NONE;
+            }
             TRY(push_ctrl(L, K_IF, t));
-            TRY(new_branch(L, &x));
-            vctrl *c = &L->cs[L->ch - 1];
-            c->if_br = x;
-            m->branches[x].height = (uint16_t)(c->height - L->base);
-            m->branches[x].keep = 0;
+            L->cs[L->ch - 1].if_br = x;
             break;
-        }
         case 0x05: {                          /* else */
             vctrl *c = &L->cs[L->ch - 1];
             if (c->kind != K_IF) return WASM_E_END_EXPECTED;
-            if (c->rtype) TRY(pop(L, c->rtype, NULL));
+            if (c->rtype) {
+                TRY(pop(L, c->rtype, &a));
+                if (!dead(L)) TRY(move(L, a, L->vh, home(L, c->height)));
+            }
             if (L->vh != c->height) return WASM_E_TYPE_MISMATCH;
-            TRY(emit_br(L, 0));
-            wasm_branch *b = &m->branches[c->if_br];
-            b->pc = (uint32_t)(r->p - m->bin);
-            b->stp = m->nbranches;
+            if (!dead(L)) {
+                EMIT(p, 3);
+                p[0] = X_BR;
+                link_label(L, c, L->last + 1, 1);
+            }
+            resolve(L, c->if_br, m->ncode);
             c->if_br = WASM_NONE;
             c->kind = K_ELSE;
             c->unreach = 0;
+            L->fuse = WASM_NONE;
             break;
         }
         case 0x0b: {                          /* end */
             vctrl *c = &L->cs[L->ch - 1];
-            if (c->rtype) TRY(pop(L, c->rtype, NULL));
+            a = NULL;
+            if (c->rtype) TRY(pop(L, c->rtype, &a));
             if (L->vh != c->height) return WASM_E_TYPE_MISMATCH;
             if (c->kind == K_IF && c->rtype) return WASM_E_TYPE_MISMATCH;
-            /* forward branches land after the `end` (on it for the function body) */
-            uint32_t target = (uint32_t)(r->p - m->bin) - (c->kind == K_FUNC);
-            if (c->if_br != WASM_NONE) c->pending = (m->branches[c->if_br].pc = c->pending, c->if_br);
-            for (uint32_t i = c->pending; i != WASM_NONE;) {
-                wasm_branch *b = &m->branches[i];
-                i = b->pc;
-                b->pc = target;
-                b->stp = m->nbranches;
+            if (c->kind == K_FUNC) {
+                TRY(end_func(L, fd, a));
+                L->ch--;
+                break;
             }
-            if (c->kind == K_FUNC) fd->end = r->p - 1;
+            if (a && !dead(L)) TRY(move(L, a, L->vh, home(L, c->height)));
+            resolve(L, c->if_br, m->ncode);
+            resolve(L, c->pending, m->ncode);
+            if (c->kind == K_LOOP) {
+                if (c->fuel_pos != WASM_NONE) put32(m->code + c->fuel_pos, c->fuel_n);
+                L->fuelc = c->fuel_up;
+            }
             t = c->rtype;
             L->ch--;
-            if (L->ch && t) TRY(push(L, t));
+            if (t) TRY(push(L, t));
+            L->fuse = WASM_NONE;
             break;
         }
-        case 0x0c: case 0x0d: {               /* br, br_if */
+        case 0x0c: case 0x0d:                 /* br, br_if */
             TRY(rd_u32(r, &x));
             if (x >= L->ch) return WASM_E_UNKNOWN_LABEL;
-            if (op == 0x0d) TRY(pop(L, WASM_I32, NULL));
-            t = label_type(&L->cs[L->ch - 1 - x]);
-            if (t) TRY(pop(L, t, NULL));
-            TRY(emit_br(L, x));
-            if (op == 0x0c) set_unreachable(L);
-            else if (t) TRY(push(L, t));
-            break;
-        }
-        case 0x0e: {                          /* br_table */
-            uint32_t n, d;
-            TRY(rd_u32(r, &n));
-            if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
-            TRY(pop(L, WASM_I32, NULL));
-            const uint8_t *labels = r->p;
-            for (uint32_t i = 0; i <= n; i++) TRY(rd_u32(r, &d)); /* default last */
-            if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
-            uint8_t dt = label_type(&L->cs[L->ch - 1 - d]);
-            const uint8_t *p = labels;
-            for (uint32_t i = 0; i <= n; i++) {
-                d = wasm_rd_u32(&p);
-                if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
-                t = label_type(&L->cs[L->ch - 1 - d]);
-                if (!t != !dt) return WASM_E_TYPE_MISMATCH;
-                if (t) {
-                    TRY(pop(L, t, &t2));
-                    TRY(push(L, t2));
-                }
-                TRY(emit_br(L, d));
+            cnd = NULL;
+            h = 0;
+            fused = 0;
+            if (op == 0x0d) {
+                fused = fusable(L);
+                TRY(pop(L, WASM_I32, &cnd));
+                h = L->vh;
             }
-            if (dt) TRY(pop(L, dt, NULL));
-            set_unreachable(L);
+            TRY(branch(L, op, x, cnd, h, fused));
             break;
-        }
+        case 0x0e:                            /* br_table */
+            TRY(br_table(L));
+            break;
         case 0x0f:                            /* return */
-            if (L->ft->nresults) TRY(pop(L, L->ft->results[0], NULL));
+            s = X_NOSLOT;
+            if (L->ft->nresults) {
+                TRY(pop(L, L->ft->results[0], &a));
+                if (!dead(L)) TRY(src_slot(L, a, L->vh, &s));
+            }
+            if (!dead(L)) {
+                EMIT(p, 2);
+                p[0] = X_RETURN;
+                p[1] = (wasm_code)s;
+            }
             set_unreachable(L);
             break;
-        case 0x10: {                          /* call */
+        case 0x10:                            /* call */
             TRY(rd_u32(r, &x));
             if (x >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
-            const wasm_functype *ft = &m->types[m->func_type[x]];
-            for (uint32_t i = ft->nparams; i-- > 0;) TRY(pop(L, ft->params[i], NULL));
-            if (ft->nresults) TRY(push(L, ft->results[0]));
+            TRY(call(L, &m->types[m->func_type[x]], op, x, NULL, 0));
             break;
-        }
         case 0x11: {                          /* call_indirect */
             uint32_t tab;
             TRY(rd_u32(r, &x));
             TRY(rd_u32(r, &tab));
             if (tab >= L->ntables) return WASM_E_UNKNOWN_TABLE;
             if (x >= m->ntypes) return WASM_E_UNKNOWN_TYPE;
-            const wasm_functype *ft = &m->types[x];
-            TRY(pop(L, WASM_I32, NULL));
-            for (uint32_t i = ft->nparams; i-- > 0;) TRY(pop(L, ft->params[i], NULL));
-            if (ft->nresults) TRY(push(L, ft->results[0]));
+            TRY(pop(L, WASM_I32, &cnd));
+            h = L->vh;
+            TRY(call(L, &m->types[x], op, x, cnd, h));
             break;
         }
         case 0x1a:                            /* drop */
@@ -842,36 +1261,74 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             break;
         case 0x1b: case 0x1c: {               /* select, select t */
             uint8_t want = T_ANY;
+            uint32_t sa, sb;
             if (op == 0x1c) {
                 TRY(rd_u32(r, &x));
                 if (x != 1) return WASM_E_TYPE_MISMATCH; /* invalid result arity */
                 TRY(rd_valtype(r, &want));
             }
-            TRY(pop(L, WASM_I32, NULL));
-            TRY(pop(L, want, &t));
-            TRY(pop(L, want != T_ANY ? want : t, &t2));
-            if (want == T_ANY) want = t != T_ANY ? t : t2;
+            TRY(pop(L, WASM_I32, &cnd));
+            TRY(pop(L, want, &b));
+            TRY(pop(L, want != T_ANY ? want : b->t, &a));
+            if (want == T_ANY) want = b->t != T_ANY ? b->t : a->t;
+            h = L->vh;
+            if (dead(L)) {
+                TRY(push(L, want));
+                break;
+            }
+            TRY(src_slot(L, a, h, &sa));
+            TRY(src_slot(L, b, h + 1, &sb));
+            TRY(src_slot(L, cnd, h + 2, &s));
             TRY(push(L, want));
+            TRY(emit_def(L, 5, &p));
+            p[0] = X_SELECT;
+            p[2] = (wasm_code)sa;
+            p[3] = (wasm_code)sb;
+            p[4] = (wasm_code)s;
             break;
         }
         case 0x20: case 0x21: case 0x22:      /* local.get/set/tee */
             TRY(rd_u32(r, &x));
             if ((uint64_t)x >= (uint64_t)L->ft->nparams + L->nlocals) return WASM_E_UNKNOWN_LOCAL;
             t = local_type(L, x);
-            if (op == 0x20) TRY(push(L, t));
-            else {
-                TRY(pop(L, t, NULL));
-                if (op == 0x22) TRY(push(L, t));
+            if (op == 0x20) {
+                TRY(push_v(L, t, V_LOCAL, x, 0));
+                break;
             }
+            fused = fusable(L);
+            TRY(pop(L, t, &a));
+            h = L->vh;
+            if (!dead(L) && !(a->k == V_LOCAL && a->x == x)) {
+                uint32_t before = m->ncode;
+                TRY(settle_locals(L, x));
+                if (fused && m->ncode == before) m->code[L->fuse] = (wasm_code)x; /* retarget the producer */
+                else TRY(move(L, a, h, x));
+                L->fuse = WASM_NONE;
+            }
+            if (op == 0x22) TRY(push_v(L, t, V_LOCAL, x, 0));
             break;
         case 0x23: case 0x24:                 /* global.get/set */
             TRY(rd_u32(r, &x));
             if (x >= m->nglobals) return WASM_E_UNKNOWN_GLOBAL;
+            if (x > 0xffff) return WASM_E_IMPL_LIMIT;
             t = m->globals[x].type;
-            if (op == 0x23) TRY(push(L, t));
-            else {
+            if (op == 0x23) {
+                TRY(push(L, t));
+                if (!dead(L)) {
+                    TRY(emit_def(L, 3, &p));
+                    p[0] = X_GGET;
+                    p[2] = (wasm_code)x;
+                }
+            } else {
                 if (!m->globals[x].mut) return WASM_E_IMMUTABLE;
-                TRY(pop(L, t, NULL));
+                TRY(pop(L, t, &a));
+                if (!dead(L)) {
+                    TRY(src_slot(L, a, L->vh, &s));
+                    EMIT(p, 3);
+                    p[0] = X_GSET;
+                    p[1] = (wasm_code)s;
+                    p[2] = (wasm_code)x;
+                }
             }
             break;
         case 0x3f: case 0x40: {               /* memory.size/grow */
@@ -879,17 +1336,38 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             TRY(rd_byte(r, &z));
             if (z) return WASM_E_ZERO_BYTE;
             if (!L->nmems) return WASM_E_UNKNOWN_MEMORY;
-            if (op == 0x40) TRY(pop(L, WASM_I32, NULL));
+            s = 0;
+            if (op == 0x40) {
+                TRY(pop(L, WASM_I32, &a));
+                if (!dead(L)) TRY(src_slot(L, a, L->vh, &s));
+            }
             TRY(push(L, WASM_I32));
+            if (!dead(L)) {
+                TRY(emit_def(L, op == 0x3f ? 2 : 3, &p));
+                p[0] = op;
+                if (op == 0x40) p[2] = (wasm_code)s;
+            }
             break;
         }
-        case 0x41: TRY(rd_leb(r, 32, 1, &v)); TRY(push(L, WASM_I32)); break;
-        case 0x42: TRY(rd_leb(r, 64, 1, &v)); TRY(push(L, WASM_I64)); break;
-        case 0x43: if (r->end - r->p < 4) return WASM_E_EOF; r->p += 4; TRY(push(L, WASM_F32)); break;
-        case 0x44: if (r->end - r->p < 8) return WASM_E_EOF; r->p += 8; TRY(push(L, WASM_F64)); break;
+        case 0x41: TRY(rd_leb(r, 32, 1, &v)); TRY(push_v(L, WASM_I32, V_CONST, 0, (uint32_t)v)); break;
+        case 0x42: TRY(rd_leb(r, 64, 1, &v)); TRY(push_v(L, WASM_I64, V_CONST, 0, v)); break;
+        case 0x43: {
+            uint32_t u;
+            if (r->end - r->p < 4) return WASM_E_EOF;
+            memcpy(&u, r->p, 4);
+            r->p += 4;
+            TRY(push_v(L, WASM_F32, V_CONST, 0, u));
+            break;
+        }
+        case 0x44:
+            if (r->end - r->p < 8) return WASM_E_EOF;
+            memcpy(&v, r->p, 8);
+            r->p += 8;
+            TRY(push_v(L, WASM_F64, V_CONST, 0, v));
+            break;
         case 0xfc:
             TRY(rd_u32(r, &x));
-            if (x < 8) { TRY(apply_sig(L, satsig[x])); break; }
+            if (x < 8) { TRY(numeric(L, 0, (uint8_t)(X_TRUNC_SAT + x), satsig[x])); break; }
             if (x <= 11) return WASM_E_UNSUP_BULK;
             if (x <= 17) return WASM_E_UNSUP_REF_TYPES; /* table.init/copy/grow/size/fill, elem.drop */
             return WASM_E_OPCODE;
@@ -899,33 +1377,50 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             return WASM_E_UNSUP_SIMD;
         default:
             if (op >= 0x28 && op <= 0x3e) {
-                uint32_t align, off;
+                uint32_t align, off, sa = 0, sv = 0;
                 const uint8_t *mo = memop[op - 0x28];
                 TRY(rd_u32(r, &align));
                 TRY(rd_u32(r, &off));
                 if (!L->nmems) return WASM_E_UNKNOWN_MEMORY;
                 if (align > mo[1]) return WASM_E_ALIGNMENT;
                 if (op <= 0x35) {
-                    TRY(pop(L, WASM_I32, NULL));
+                    TRY(pop(L, WASM_I32, &a));
+                    h = L->vh;
+                    if (!dead(L)) TRY(src_slot(L, a, h, &sa));
                     TRY(push(L, tcode[mo[0]]));
+                    if (!dead(L)) {
+                        TRY(emit_def(L, 5, &p));
+                        p[0] = op;
+                        p[2] = (wasm_code)sa;
+                        put32(p + 3, off);
+                    }
                 } else {
-                    TRY(pop(L, tcode[mo[0]], NULL));
-                    TRY(pop(L, WASM_I32, NULL));
+                    TRY(pop(L, tcode[mo[0]], &b));
+                    TRY(pop(L, WASM_I32, &a));
+                    h = L->vh;
+                    if (!dead(L)) {
+                        TRY(src_slot(L, a, h, &sa));
+                        TRY(src_slot(L, b, h + 1, &sv));
+                        EMIT(p, 5);
+                        p[0] = op;
+                        p[1] = (wasm_code)sa;
+                        p[2] = (wasm_code)sv;
+                        put32(p + 3, off);
+                    }
                 }
                 break;
             }
             if (op >= 0x45 && op <= 0xc4) {
                 for (unsigned i = 0;; i++)
-                    if (op <= numsig[i].last) { TRY(apply_sig(L, numsig[i].sig)); break; }
+                    if (op <= numsig[i].last) { TRY(numeric(L, op, op, numsig[i].sig)); break; }
                 break;
             }
             return WASM_E_OPCODE;
         }
     }
     fd->max_height = L->maxh;
-    uint64_t slots = (uint64_t)L->ft->nparams + fd->nlocals + fd->max_height;
-    if (slots > 0x7fffffffu) return WASM_E_IMPL_LIMIT;
-    fd->frame_slots = (uint32_t)slots;
+    fd->nparams = L->ft->nparams;
+    fd->frame_slots = L->nloc + L->maxh;
     fd->nresults = L->ft->nresults;
     return WASM_OK;
 }
@@ -938,20 +1433,22 @@ static wasm_err sec_code(ld *L)
     TRY(rd_u32(r, &n));
     if (n != L->nfuncdefs) return WASM_E_FUNC_COUNT;
 
-    /* Validator scratch at the top of the free arena; side table grows from the bottom. */
+    /* Validator scratch at the top of the free arena; the translated code grows from the bottom. */
     wasm_arena *a = L->a;
     size_t used = (a->used + 7u) & ~(size_t)7u;
     if (used > a->size) return WASM_E_NOMEM;
     size_t free_ = a->size - used, s = free_ / 2;
-    if (s > 32768) s = 32768;
+    if (s > 49152) s = 49152;
+    s &= ~(size_t)7u;
     size_t saved_size = a->size;
-    L->cs_cap = (uint32_t)(s / 2 / sizeof(vctrl));
-    L->vs_cap = (uint32_t)(s - L->cs_cap * sizeof(vctrl));
-    L->cs = (vctrl *)(a->base + a->size - s);
-    L->vs = (uint8_t *)(L->cs + L->cs_cap);
+    L->cs_cap = (uint32_t)(s / 4 / sizeof(vctrl));
+    L->vs_cap = (uint32_t)((s - L->cs_cap * sizeof(vctrl)) / sizeof(vval));
+    L->vs = (vval *)(a->base + a->size - s);
+    L->cs = (vctrl *)(L->vs + L->vs_cap);
     a->size -= s;
     a->used = used;
-    m->branches = (wasm_branch *)(a->base + used);
+    m->code = (wasm_code *)(a->base + used);
+    m->ncode = 0;
 
     wasm_err err = WASM_OK;
     for (uint32_t i = 0; i < n && !err; i++) {
@@ -1041,7 +1538,7 @@ wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_
         if (L.r.p != send) return WASM_E_SECTION_SIZE;
         L.r.end = mend;
     }
-    if (L.nfuncdefs && !L.m->branches) return WASM_E_FUNC_COUNT;
+    if (L.nfuncdefs && !L.m->code) return WASM_E_FUNC_COUNT;
     if (L.has_data_count && L.data_count && !L.m->datas) return WASM_E_DATA_COUNT;
     L.m->nfuncs = L.m->nfunc_imports + L.nfuncdefs;
     *out = L.m;
