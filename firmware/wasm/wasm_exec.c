@@ -304,6 +304,9 @@ static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8);
         PUT32(&S(1), E);                                                            \
         ip += (LEN);                                                                \
     } while (0)
+/* Compare-and-branch: operands a (slot) and b (slot, or immediate for the I form). */
+#define BCMP(e) do { uint32_t a = U(1), b = U(2); if (e) JUMP(3); else ip += 5; } while (0)
+#define BCMPI(e) do { uint32_t a = U(1), b = I32(2); if (e) JUMP(4); else ip += 6; } while (0)
 #define FBIN32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); S(1) = slot_f32(e); ip += 4; } while (0)
 #define FBIN64(e) do { double a = f64_of(S(2)), b = f64_of(S(3)); S(1) = slot_f64(e); ip += 4; } while (0)
 #define FCMP32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); PUT32(&S(1), (e) ? 1 : 0); ip += 4; } while (0)
@@ -334,18 +337,15 @@ static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8);
     } while (0)
 
 /*
- * Dispatch is a switch on the opcode byte whose first (0x00) and last (0xff)
- * values have handlers of their own, so the compiler emits one table branch
- * with no range check. Opcodes no translation produces share the default.
+ * Dispatch is a switch on the opcode byte in which every byte value has a
+ * case (those no translation produces share one), so the compiler emits one
+ * table branch with no range check.
  */
 #define UNUSED_OPS \
     case 0x02: case 0x03: case 0x04: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09: \
     case 0x0a: case 0x0b: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1c: \
     case 0x1d: case 0x1e: case 0x1f: case 0x21: case 0x22: case 0x25: case 0x26: case 0x27: \
-    case 0x43: case 0x44: case 0xdf: case 0xe0: case 0xe1: case 0xe2: case 0xe3: case 0xe4: \
-    case 0xe5: case 0xe6: case 0xe7: case 0xe8: case 0xe9: case 0xea: case 0xeb: case 0xec: \
-    case 0xed: case 0xee: case 0xef: case 0xf0: case 0xf1: case 0xf2: case 0xf3: case 0xf4: \
-    case 0xf5: case 0xf6: case 0xf7:
+    case 0x43: case 0x44: case 0xdf: case 0xf4: case 0xf5: case 0xf6: case 0xf7:
 
 static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 {
@@ -676,6 +676,26 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         case X_RI + 22: RI32(a >> (b & 31)); break;
         case X_RI + 23: RI32(rotl32(a, b)); break;
         case X_RI + 24: RI32(rotl32(a, 32 - (b & 31))); break;
+        case X_BCMP + 0: BCMP(a == b); break;
+        case X_BCMP + 1: BCMP(a != b); break;
+        case X_BCMP + 2: BCMP((int32_t)a < (int32_t)b); break;
+        case X_BCMP + 3: BCMP(a < b); break;
+        case X_BCMP + 4: BCMP((int32_t)a > (int32_t)b); break;
+        case X_BCMP + 5: BCMP(a > b); break;
+        case X_BCMP + 6: BCMP((int32_t)a <= (int32_t)b); break;
+        case X_BCMP + 7: BCMP(a <= b); break;
+        case X_BCMP + 8: BCMP((int32_t)a >= (int32_t)b); break;
+        case X_BCMP + 9: BCMP(a >= b); break;
+        case X_BCMPI + 0: BCMPI(a == b); break;
+        case X_BCMPI + 1: BCMPI(a != b); break;
+        case X_BCMPI + 2: BCMPI((int32_t)a < (int32_t)b); break;
+        case X_BCMPI + 3: BCMPI(a < b); break;
+        case X_BCMPI + 4: BCMPI((int32_t)a > (int32_t)b); break;
+        case X_BCMPI + 5: BCMPI(a > b); break;
+        case X_BCMPI + 6: BCMPI((int32_t)a <= (int32_t)b); break;
+        case X_BCMPI + 7: BCMPI(a <= b); break;
+        case X_BCMPI + 8: BCMPI((int32_t)a >= (int32_t)b); break;
+        case X_BCMPI + 9: BCMPI(a >= b); break;
         case X_RSUB: { uint32_t b = U(2), a = I32(3); PUT32(&S(1), a - b); ip += 5; break; }
         case X_TRUNC_SAT + 0: case X_TRUNC_SAT + 1: case X_TRUNC_SAT + 2: case X_TRUNC_SAT + 3:
         case X_TRUNC_SAT + 4: case X_TRUNC_SAT + 5: case X_TRUNC_SAT + 6: case X_TRUNC_SAT + 7: {
@@ -688,8 +708,14 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             ip += 3;
             break;
         }
-        UNUSED_OPS
-        default: err = WASM_E_OPCODE; goto trap; /* never produced by the translator */
+        UNUSED_OPS /* never produced by the translator */
+            err = WASM_E_OPCODE;
+            goto trap;
+#if defined(__GNUC__)
+        default: __builtin_unreachable(); /* every byte value has a case: no range check */
+#else
+        default: err = WASM_E_OPCODE; goto trap;
+#endif
         }
         continue;
 
@@ -715,7 +741,7 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             err = WASM_TRAP_STACK_OVERFLOW;
             goto trap;
         }
-        for (uint32_t n = R.fd->nlocals, i = R.fd->nparams; n; n--) nfp[i++] = 0;
+        if (R.fd->nlocals) memset(nfp + R.fd->nparams, 0, R.fd->nlocals * sizeof *nfp);
         fp = nfp;
         ip = R.fd->code;
     }

@@ -48,6 +48,8 @@ enum {
     X_CONST64 = 0x42,     /* dst imm64 */
     X_RI = 0xc5,          /* 0xc5..0xdd: i32 eq..ge_u (0x46..0x4f), add..rotr (0x6a..0x78) */
     X_RSUB = 0xde,        /* dst b imm32: imm - b */
+    X_BCMP = 0xe0,        /* 0xe0..0xe9: a b off32, branch if i32 compare 0x46..0x4f of a, b holds */
+    X_BCMPI = 0xea,       /* 0xea..0xf3: a imm32 off32, the same with an immediate b */
     X_TRUNC_SAT = 0xf8    /* 0xf8..0xff: 0xfc 0..7, dst src */
 };
 #define X_NOSLOT 0xffffu

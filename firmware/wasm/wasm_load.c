@@ -596,7 +596,7 @@ static wasm_err sec_data(ld *L)
  *    block entry, operands still referring to locals are copied to their slots.
  *  - local.set/tee right after an instruction that produced the top operand
  *    retarget that instruction's destination to the local.
- *  - i32.eqz feeding br_if/if becomes the branch's polarity.
+ *  - i32.eqz or an i32 comparison feeding br_if/if becomes part of the branch.
  * Unreachable code is validated but not emitted. Fuel is charged by X_FUEL at
  * function entry (the body's instructions outside loops) and at each loop
  * header (the loop body's instructions outside nested loops).
@@ -772,23 +772,65 @@ static wasm_err src_slot(ld *L, const vval *v, uint32_t h, uint32_t *s)
     return v->k == V_CONST ? move(L, v, h, *s) : WASM_OK;
 }
 
+/* The condition of a conditional branch: a slot tested for non-zero, or an i32 comparison. */
+typedef struct cbr {
+    uint32_t a, b;  /* slot tested, or the comparison's operands (b: slot, or immediate if ri) */
+    uint8_t cmp;    /* 0, or the comparison 0x46..0x4f */
+    uint8_t ri;     /* b is an immediate */
+    uint8_t zero;   /* slot form: the condition holds when the slot is zero */
+} cbr;
+
 /*
- * Condition of a conditional branch (popped v at height h, `fused` = fusable()
- * before the pop): its slot, and *zero set when a preceding i32.eqz was
- * folded away so the branch tests its operand for zero instead.
+ * The condition of a conditional branch (popped v at height h, `fused` = fusable()
+ * before the pop). When v was made by the last instruction, an i32.eqz or i32
+ * comparison, that instruction is removed and the branch does its work.
  */
-static wasm_err cond_slot(ld *L, const vval *v, uint32_t h, int fused, uint32_t *s, int *zero)
+static wasm_err cond_of(ld *L, const vval *v, uint32_t h, int fused, cbr *c)
 {
-    *zero = 0;
-    if (fused && (uint8_t)L->m->code[L->last] == 0x45) {
-        *s = L->m->code[L->last + 2];
-        *zero = 1;
-        L->a->used -= 3 * sizeof(wasm_code);
-        L->m->ncode -= 3;
+    wasm_code *p = L->m->code + L->last;
+    uint8_t op = (uint8_t)p[0];
+    memset(c, 0, sizeof *c);
+    if (fused && (op == 0x45 || (op >= 0x46 && op <= 0x4f) || (op >= X_RI && op <= X_RI + 9))) {
+        uint32_t n = op == 0x45 ? 3 : op <= 0x4f ? 4 : 5;
+        c->a = p[2];
+        if (op == 0x45) c->zero = 1;
+        else if (op <= 0x4f) { c->cmp = op; c->b = p[3]; }
+        else { c->cmp = (uint8_t)(op - X_RI + 0x46); c->ri = 1; c->b = get32(p + 3); }
+        L->a->used -= n * sizeof(wasm_code);
+        L->m->ncode -= n;
         L->fuse = WASM_NONE;
         return WASM_OK;
     }
-    return src_slot(L, v, h, s);
+    return src_slot(L, v, h, &c->a);
+}
+
+/* The comparison that holds exactly when `cmp` does not. */
+static uint8_t negate(uint8_t cmp)
+{
+    static const uint8_t neg[10] = {0x47, 0x46, 0x4e, 0x4f, 0x4c, 0x4d, 0x4a, 0x4b, 0x48, 0x49};
+    return neg[cmp - 0x46];
+}
+
+/* Emit a branch taken when condition c is `when` (1 true, 0 false); *field is its offset field. */
+static wasm_err emit_cbr(ld *L, const cbr *c, int when, uint32_t *field)
+{
+    wasm_code *p;
+    if (!c->cmp) {
+        EMIT(p, 4);
+        p[0] = (when ^ c->zero) ? X_BRNZ : X_BRZ;
+        p[1] = (wasm_code)c->a;
+        *field = L->last + 2;
+    } else {
+        uint8_t k = (uint8_t)((when ? c->cmp : negate(c->cmp)) - 0x46);
+        EMIT(p, c->ri ? 6 : 5);
+        p[0] = (wasm_code)((c->ri ? X_BCMPI : X_BCMP) + k);
+        p[1] = (wasm_code)c->a;
+        if (c->ri) put32(p + 2, c->b);
+        else p[2] = (wasm_code)c->b;
+        *field = L->last + (c->ri ? 4 : 3);
+    }
+    put32(L->m->code + *field, WASM_NONE);
+    return WASM_OK;
 }
 
 /*
@@ -965,8 +1007,8 @@ static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t
     vctrl *c = &L->cs[L->ch - 1 - d];
     uint8_t t = label_type(c);
     vval *v = NULL;
-    uint32_t hv = 0, s, skip;
-    int zero, need;
+    uint32_t hv = 0, f, skip;
+    int need;
     wasm_code *p;
     if (t) {
         TRY(pop(L, t, &v));
@@ -980,16 +1022,13 @@ static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t
             p[0] = X_BR;
             link_label(L, c, L->last + 1, 1);
         } else {
-            TRY(cond_slot(L, cond, hc, fused, &s, &zero));
-            EMIT(p, 4);
-            p[1] = (wasm_code)s;
+            cbr cb;
+            TRY(cond_of(L, cond, hc, fused, &cb));
             if (!need) {
-                p[0] = zero ? X_BRZ : X_BRNZ;
-                link_label(L, c, L->last + 2, 1);
+                TRY(emit_cbr(L, &cb, 1, &f));
+                link_label(L, c, f, !cb.cmp);
             } else { /* not taken: skip the move and the jump */
-                p[0] = zero ? X_BRNZ : X_BRZ;
-                skip = L->last + 2;
-                put32(p + 2, WASM_NONE);
+                TRY(emit_cbr(L, &cb, 0, &skip));
                 TRY(move(L, v, hv, home(L, c->height)));
                 EMIT(p, 3);
                 p[0] = X_BR;
@@ -1108,7 +1147,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
     uint64_t v;
     vval *a, *b, *cnd;
     wasm_code *p;
-    int fused, zero;
+    int fused;
 
     if ((uint64_t)L->ft->nparams + L->nlocals >= X_NOSLOT) return WASM_E_IMPL_LIMIT;
     L->nloc = L->ft->nparams + L->nlocals;
@@ -1154,13 +1193,10 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             TRY(pop(L, WASM_I32, &cnd));
             h = L->vh;
             if (!dead(L)) {
-                TRY(cond_slot(L, cnd, h, fused, &s, &zero));
+                cbr cb;
+                TRY(cond_of(L, cnd, h, fused, &cb));
                 TRY(settle_locals(L, WASM_NONE));
-                EMIT(p, 4);
-                p[0] = zero ? X_BRNZ : X_BRZ;
-                p[1] = (wasm_code)s;
-                put32(p + 2, WASM_NONE);
-                x = L->last + 2;
+                TRY(emit_cbr(L, &cb, 0, &x));
             } else {
                 x = WASM_NONE;
             }

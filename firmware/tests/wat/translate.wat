@@ -57,4 +57,15 @@
     (loop $l
       (local.set $s (i32.add (local.get $s) (local.get $n)))
       (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))
-    (local.get $s)))
+    (local.get $s))
+  ;; comparisons folded into branches: if, br_if to a loop, br_if carrying a value
+  (func (export "cmp_branch") (param $a i32) (param $b i32) (result i32)
+    (local $n i32)
+    (if (i32.lt_s (local.get $a) (local.get $b)) (then (local.set $n (i32.const 100))))
+    (loop $l
+      (local.set $n (i32.add (local.get $n) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $n) (i32.const 105))))
+    (block (result i32)
+      (drop (br_if 0 (i32.const 7000) (i32.ge_u (local.get $b) (local.get $a))))
+      (i32.const 8000))
+    (i32.add (local.get $n))))
