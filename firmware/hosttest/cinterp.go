@@ -49,6 +49,8 @@ static int ti_call(ti *t, const char *name, uint32_t nlen, uint64_t fuel) {
 	return wasm_call_func(t->inst, ex.func, t->slots);
 }
 
+static size_t ti_code_bytes(ti *t) { return wasm_module_code_bytes(t->m); }
+
 static void ti_free(ti *t) {
 	free(t->arena); free(t->bin); free(t->mem); free(t);
 }
@@ -127,6 +129,10 @@ func (in *Instance) Call(name string, args []uint64, nresults int, fuel uint64) 
 	}
 	return res, nil
 }
+
+// CodeBytes is the size of the translated code the interpreter keeps for the module:
+// the RAM a device spends on it beyond the module binary.
+func (in *Instance) CodeBytes() int { return int(C.ti_code_bytes(in.t)) }
 
 // Close frees the instance.
 func (in *Instance) Close() {

@@ -229,6 +229,9 @@ int wasm_module_memory(const wasm_module *m, uint32_t *min_pages, uint32_t *max_
 /* Bytes of memory the module needs backed at instantiation (highest data segment end with constant offsets). */
 uint32_t wasm_module_data_end(const wasm_module *m);
 
+/* Bytes of translated code the module keeps in its arena (the interpreter's form of every function body). */
+size_t wasm_module_code_bytes(const wasm_module *m);
+
 /* Find an export by name and kind; returns the index in its index space or -1. */
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind);
 

@@ -1590,6 +1590,11 @@ int wasm_module_memory(const wasm_module *m, uint32_t *min_pages, uint32_t *max_
     return 1;
 }
 
+size_t wasm_module_code_bytes(const wasm_module *m)
+{
+    return (size_t)m->ncode * sizeof(wasm_code);
+}
+
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind)
 {
     for (uint32_t i = 0; i < m->nexports; i++) {
