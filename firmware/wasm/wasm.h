@@ -5,9 +5,10 @@
  * import/export + non-trapping float-to-int conversions + numeric typed select.
  *
  * The interpreter never allocates: every structure comes from a caller-owned
- * arena (wasm_arena). The module binary is interpreted in place (it may live
- * in flash) and must outlive the module and every instance made from it.
- * Branch targets are precomputed at load time into a side table.
+ * arena (wasm_arena). Loading validates every function and translates it
+ * into register code kept in the arena (about 2x the code section); the
+ * binary is still read for types, names and segments (it may live in flash)
+ * and must outlive the module and every instance made from it.
  *
  * All failures are wasm_err codes; wasm_err_str() gives a short message.
  */
@@ -257,7 +258,12 @@ wasm_err wasm_call(wasm_instance *inst, uint32_t func_index, wasm_slot *slots);
 /* Call any wasm_func (host or wasm) with the instance's stacks and fuel. */
 wasm_err wasm_call_func(wasm_instance *inst, wasm_func *f, wasm_slot *slots);
 
-/* Fuel: instructions left. Each executed instruction costs 1. */
+/*
+ * Fuel: instructions left. Entering a function costs the number of its
+ * instructions outside loops, each loop iteration the number in the loop body
+ * outside nested loops: an upper bound of the instructions executed, charged
+ * where control can repeat. At zero a call returns WASM_TRAP_FUEL.
+ */
 void wasm_set_fuel(wasm_instance *inst, uint64_t fuel);
 uint64_t wasm_get_fuel(const wasm_instance *inst);
 
