@@ -6,14 +6,8 @@
 #include "../proto/cbor.h"
 #include "sha256.h"
 
-/* The Ed25519 verifier (crypto/) is compiled into this translation unit because the board
- * build (boards/board.mk) lists its sources explicitly; a build that compiles the crypto/ sources
- * on its own defines WBD_CRYPTO_LINKED. */
+/* The Ed25519 verifier: every build links crypto/ed25519.c and crypto/sha512.c. */
 #include "../crypto/ed25519.h"
-#ifndef WBD_CRYPTO_LINKED
-#include "../crypto/ed25519.c"
-#include "../crypto/sha512.c"
-#endif
 
 #ifdef WBD_SIGNING_KEY
 static const uint8_t wbd_builtin_key[] = {WBD_SIGNING_KEY};

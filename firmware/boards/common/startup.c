@@ -1,7 +1,8 @@
 /*
  * Cortex-M4 start-up shared by the boards: vector table (core exceptions; the
- * firmware uses SysTick only), reset handler (.data copy, .bss clear, FPU on),
- * SysTick millisecond counter, and a fault handler that resets the MCU.
+ * firmware uses SysTick only), reset handler (.data copy, .bss clear, FPU on in
+ * hard-float builds), SysTick millisecond counter, and a fault handler that resets
+ * the MCU.
  */
 #include <stdint.h>
 #include <string.h>
@@ -76,8 +77,11 @@ void reset_handler(void)
 {
     memcpy(&_sdata, &_sidata, (size_t)((char *)&_edata - (char *)&_sdata));
     memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
-    REG(SCB_CPACR) |= 0xfu << 20; /* CP10, CP11: the FPU */
+#if defined(__ARM_FP)
+    /* hard-float build (BOARD_CPU): CP10, CP11 on before any FPU instruction */
+    REG(SCB_CPACR) |= 0xfu << 20;
     __asm__ volatile("dsb\n isb");
+#endif
     main();
     cm_reset();
 }

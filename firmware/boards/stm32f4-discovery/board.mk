@@ -1,6 +1,7 @@
 # STM32F4 Discovery (QEMU: netduinoplus2, STM32F405 at 168 MHz). 128 KiB SRAM:
 # 2 apps, 3 x 16 KiB module buffers (one receives a new version while the old runs),
 # 2 x 24 KiB interpreter arenas with 12 KiB of linear memory each.
+BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=2 -DWBD_SLOT_SIZE=16384 -DWBD_ARENA_SIZE=24576 -DWBD_MEM_CAP=12288 \
               -DWBD_MAX_FRAME=4096 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512
 QEMU_MACHINE := netduinoplus2
