@@ -7,16 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wasmbed/wasmbed/builder"
+	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
 	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
@@ -45,16 +43,6 @@ WASMBED_EXPORT(loop) int32_t loop(void) {
 }
 `
 
-// firmwareDir is the firmware/ directory of this checkout.
-func firmwareDir(t *testing.T) string {
-	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot locate the test source")
-	}
-	return filepath.Dir(filepath.Dir(file))
-}
-
 // requireTools fails the test with the install command when a tool is missing.
 func requireTools(t *testing.T) {
 	t.Helper()
@@ -67,31 +55,6 @@ func requireTools(t *testing.T) {
 	if p := strings.TrimSpace(string(out)); err != nil || !filepath.IsAbs(p) {
 		t.Fatal("picolibc for arm-none-eabi not found: run hack/deps.sh (apt-get install picolibc-arm-none-eabi)")
 	}
-}
-
-var buildOnce struct {
-	sync.Once
-	out []byte
-	err error
-}
-
-// buildFirmware runs `make -C firmware boards` once per test binary and returns the image of board.
-func buildFirmware(t *testing.T, board string) string {
-	t.Helper()
-	dir := firmwareDir(t)
-	buildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-		defer cancel()
-		buildOnce.out, buildOnce.err = exec.CommandContext(ctx, "make", "-C", dir, "boards").CombinedOutput()
-	})
-	if buildOnce.err != nil {
-		t.Fatalf("make -C firmware boards: %v\n%s", buildOnce.err, buildOnce.out)
-	}
-	elf := filepath.Join(dir, "build", board, "firmware.elf")
-	if _, err := os.Stat(elf); err != nil {
-		t.Fatalf("firmware image missing after make -C firmware boards: %v", err)
-	}
-	return elf
 }
 
 // buildApp compiles appSource for one version with the project's builder.
@@ -291,7 +254,7 @@ func TestBoardsInQEMU(t *testing.T) {
 	t.Cleanup(cancel) // the parallel subtests run after this function returns
 	v1, v2 := buildApp(ctx, t, "v1"), buildApp(ctx, t, "v2")
 	for _, bd := range boards {
-		elf := buildFirmware(t, bd.name)
+		elf := fwbuild.Image(t, bd.name)
 		t.Run(bd.name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(ctx, 45*time.Second)

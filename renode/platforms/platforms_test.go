@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -13,128 +12,51 @@ import (
 	"github.com/wasmbed/wasmbed/renode/platforms"
 )
 
-// entry is one peripheral of a platform description.
-type entry struct {
-	name, typ string
-	parent    string // registration point ("sysbus", a GPIO port...)
-	addr      uint64
-	hasAddr   bool
-	attrs     map[string]string
-	irqs      []string // targets of "->" lines: "nvic@2"
-	line      int
-}
-
 var (
-	headRe  = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*):(?:\s+([A-Za-z_][A-Za-z0-9_.]*)\s+@\s+([A-Za-z_][A-Za-z0-9_]*)(?:\s+(0x[0-9A-Fa-f]+|[0-9]+))?)?\s*$`)
-	attrRe  = regexp.MustCompile(`^    ([A-Za-z_][A-Za-z0-9_]*):\s+(\S.*)$`)
-	irqRe   = regexp.MustCompile(`^    (?:([A-Za-z_][A-Za-z0-9_]*|[0-9]+)\s+)?->\s+([A-Za-z_][A-Za-z0-9_]*)@([0-9]+)\s*$`)
-	varRe   = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)\?=(.+)$`)
-	connRe  = regexp.MustCompile(`^connector Connect sysbus\.([A-Za-z_][A-Za-z0-9_]*) term$`)
-	termRe  = regexp.MustCompile(`^emulation CreateServerSocketTerminal \$port "term" false$`)
-	typeRef = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*\.[A-Za-z0-9_]+$`)
+	varRe  = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_]*)\?=(.+)$`)
+	connRe = regexp.MustCompile(`^connector Connect sysbus\.([A-Za-z_][A-Za-z0-9_]*) term$`)
+	termRe = regexp.MustCompile(`^emulation CreateServerSocketTerminal \$port "term" false$`)
 )
 
-// parseRepl checks the layout of a .repl file and returns its entries: a peripheral
-// starts at column 0 ("name: Type @ parent [address]" or "name:" to extend an earlier
-// one), its properties and interrupt lines are indented by exactly four spaces, and
-// blank lines or comments separate entries.
-func parseRepl(t *testing.T, name, text string) map[string]*entry {
+// parseRepl parses a .repl with platforms.Parse, reports every layout error, and checks
+// the references: registration parents, interrupt targets and the cpu's nvic.
+func parseRepl(t *testing.T, name, text string) platforms.Description {
 	t.Helper()
-	entries := map[string]*entry{}
-	var cur *entry
-	for i, line := range strings.Split(text, "\n") {
-		n := i + 1
-		trimmed := strings.TrimSpace(line)
-		switch {
-		case trimmed == "":
-			cur = nil
-			continue
-		case strings.HasPrefix(trimmed, "//"):
-			if strings.HasPrefix(line, " ") {
-				t.Errorf("%s:%d: indented comment", name, n)
-			}
-			continue
-		case strings.Contains(line, "\t"):
-			t.Errorf("%s:%d: tab in indentation", name, n)
-			continue
-		}
-		if !strings.HasPrefix(line, " ") {
-			m := headRe.FindStringSubmatch(line)
-			if m == nil {
-				t.Errorf("%s:%d: not a peripheral head: %q", name, n, line)
-				cur = nil
-				continue
-			}
-			if m[2] == "" { // "name:" extends an earlier entry
-				cur = entries[m[1]]
-				if cur == nil {
-					t.Errorf("%s:%d: %q extends an undefined peripheral", name, n, m[1])
-				}
-				continue
-			}
-			if entries[m[1]] != nil {
-				t.Errorf("%s:%d: %q defined twice", name, n, m[1])
-			}
-			if !typeRef.MatchString(m[2]) {
-				t.Errorf("%s:%d: type %q is not Namespace.Class", name, n, m[2])
-			}
-			cur = &entry{name: m[1], typ: m[2], parent: m[3], attrs: map[string]string{}, line: n}
-			if m[4] != "" {
-				v, err := strconv.ParseUint(m[4], 0, 64)
-				if err != nil {
-					t.Errorf("%s:%d: address %q: %v", name, n, m[4], err)
-				}
-				cur.addr, cur.hasAddr = v, true
-			}
-			entries[m[1]] = cur
-			continue
-		}
-		if cur == nil {
-			t.Errorf("%s:%d: indented line outside a peripheral: %q", name, n, line)
-			continue
-		}
-		if m := irqRe.FindStringSubmatch(line); m != nil {
-			cur.irqs = append(cur.irqs, m[2]+"@"+m[3])
-			continue
-		}
-		if m := attrRe.FindStringSubmatch(line); m != nil {
-			cur.attrs[m[1]] = m[2]
-			continue
-		}
-		t.Errorf("%s:%d: not a property or interrupt line (four spaces): %q", name, n, line)
+	entries, errs := platforms.Parse(name, text)
+	for _, err := range errs {
+		t.Error(err)
 	}
-	// References: registration parents, interrupt targets and the cpu's nvic.
 	for _, e := range entries {
-		if e.parent != "sysbus" && entries[e.parent] == nil {
-			t.Errorf("%s:%d: %s registered at undefined %q", name, e.line, e.name, e.parent)
+		if e.Parent != "sysbus" && entries[e.Parent] == nil {
+			t.Errorf("%s:%d: %s registered at undefined %q", name, e.Line, e.Name, e.Parent)
 		}
-		if e.parent == "sysbus" && e.typ != "CPU.CortexM" && !e.hasAddr {
-			t.Errorf("%s:%d: %s on sysbus without an address", name, e.line, e.name)
+		if e.Parent == "sysbus" && e.Type != "CPU.CortexM" && !e.HasAddress {
+			t.Errorf("%s:%d: %s on sysbus without an address", name, e.Line, e.Name)
 		}
-		for _, irq := range e.irqs {
+		for _, irq := range e.IRQs {
 			target, _, _ := strings.Cut(irq, "@")
 			if entries[target] == nil {
-				t.Errorf("%s: %s -> %s: undefined target", name, e.name, irq)
+				t.Errorf("%s: %s -> %s: undefined target", name, e.Name, irq)
 			}
 		}
-		if v, ok := e.attrs["nvic"]; ok && entries[v] == nil {
-			t.Errorf("%s: %s: nvic %q undefined", name, e.name, v)
+		if v, ok := e.Attrs["nvic"]; ok && entries[v] == nil {
+			t.Errorf("%s: %s: nvic %q undefined", name, e.Name, v)
 		}
-		if v, ok := e.attrs["size"]; ok {
-			if _, err := strconv.ParseUint(v, 0, 64); err != nil {
-				t.Errorf("%s: %s: size %q: %v", name, e.name, v, err)
+		if _, ok := e.Attrs["size"]; ok {
+			if _, err := e.Size(); err != nil {
+				t.Errorf("%s: %v", name, err)
 			}
 		}
 	}
 	return entries
 }
 
-func size(t *testing.T, e *entry) int64 {
-	v, err := strconv.ParseInt(e.attrs["size"], 0, 64)
+func size(t *testing.T, e *platforms.Peripheral) int64 {
+	v, err := e.Size()
 	if err != nil {
-		t.Fatalf("%s: size %q: %v", e.name, e.attrs["size"], err)
+		t.Fatal(err)
 	}
-	return v
+	return int64(v)
 }
 
 func read(t *testing.T, name string) string {
@@ -170,34 +92,34 @@ func TestPlatformsMatchCatalogue(t *testing.T) {
 			entries := parseRepl(t, b.RenodePlatform, read(t, b.RenodePlatform))
 
 			cpu := entries["cpu"]
-			if cpu == nil || cpu.typ != "CPU.CortexM" || cpu.attrs["cpuType"] != `"cortex-m4f"` || cpu.attrs["nvic"] != "nvic" {
+			if cpu == nil || cpu.Type != "CPU.CortexM" || cpu.Attrs["cpuType"] != `"cortex-m4f"` || cpu.Attrs["nvic"] != "nvic" {
 				t.Errorf("want a cortex-m4f cpu with nvic: nvic, got %+v", cpu)
 			}
-			if nv := entries["nvic"]; nv == nil || nv.typ != "IRQControllers.NVIC" || nv.addr != 0xE000E000 ||
-				len(nv.irqs) != 1 || nv.irqs[0] != "cpu@0" {
+			if nv := entries["nvic"]; nv == nil || nv.Type != "IRQControllers.NVIC" || nv.Address != 0xE000E000 ||
+				len(nv.IRQs) != 1 || nv.IRQs[0] != "cpu@0" {
 				t.Errorf("want the NVIC at 0xE000E000 wired to cpu@0, got %+v", nv)
 			}
 			// Memory figures: "flash" is the code flash, "sram*" and "ccm" the RAM.
 			var ram, flash int64
 			for _, e := range entries {
-				if e.typ != "Memory.MappedMemory" {
+				if e.Type != "Memory.MappedMemory" {
 					continue
 				}
 				switch {
-				case e.name == "flash":
+				case e.Name == "flash":
 					flash += size(t, e)
-				case strings.HasPrefix(e.name, "sram") || e.name == "ccm":
+				case strings.HasPrefix(e.Name, "sram") || e.Name == "ccm":
 					ram += size(t, e)
 				}
 			}
 			if ram != b.RAMBytes || flash != b.FlashBytes {
 				t.Errorf("RAM %d flash %d bytes, catalogue says RAM %d flash %d", ram, flash, b.RAMBytes, b.FlashBytes)
 			}
-			if e := entries["sram"]; e == nil || e.addr != 0x20000000 {
+			if e := entries["sram"]; e == nil || e.Address != 0x20000000 {
 				t.Errorf("want SRAM at 0x20000000, got %+v", e)
 			}
 			uart := entries[strings.ToLower(b.UART)]
-			if uart == nil || !strings.HasPrefix(uart.typ, "UART.") {
+			if uart == nil || !strings.HasPrefix(uart.Type, "UART.") {
 				t.Errorf("catalogue UART %s is not a UART in the platform: %+v", b.UART, uart)
 			}
 
@@ -209,7 +131,7 @@ func TestPlatformsMatchCatalogue(t *testing.T) {
 // checkScript checks a .resc: its variables, that it loads the platform, that every
 // sysbus peripheral it names exists, and that the catalogue's UART is the one served
 // on $port without telnet negotiation.
-func checkScript(t *testing.T, b boards.Board, entries map[string]*entry) {
+func checkScript(t *testing.T, b boards.Board, entries platforms.Description) {
 	name := platforms.Script(b.RenodePlatform)
 	text := read(t, name)
 	vars := map[string]string{}
