@@ -180,8 +180,8 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
     cfg.resolve = resolve;
     cfg.resolve_ctx = app;
     cfg.mem_cap = mem_cap;
-    cfg.stack_slots = 512; /* 4 KiB */
-    cfg.call_depth = 64;
+    cfg.stack_slots = WB_STACK_SLOTS;
+    cfg.call_depth = WB_CALL_DEPTH;
     app->started_ms = board->clock_ms(board->ctx);
     e = wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst);
     if (app->inst) wasm_instance_set_user(app->inst, app);

@@ -24,6 +24,13 @@
 #define WB_MAX_DATA 512u
 #define WB_PUBLISH_PER_SECOND 10u
 #define WB_MAX_SLEEP_MS 1000
+/* Interpreter stacks of an app (set per board: 8-byte value slots, call frames). */
+#ifndef WB_STACK_SLOTS
+#define WB_STACK_SLOTS 512u /* 4 KiB */
+#endif
+#ifndef WB_CALL_DEPTH
+#define WB_CALL_DEPTH 64u
+#endif
 
 /* Board abstraction. Every callback is required; ctx is passed back. */
 typedef struct wb_board {

@@ -9,6 +9,13 @@
 #ifndef WB_UART_POLL_H
 #define WB_UART_POLL_H
 
+/* What hal_delay does between two looks at the clock: sleep until the next interrupt
+ * (SysTick wakes the core every ms). A board whose SysTick stops while the core sleeps
+ * (nRF52) defines BOARD_IDLE() as nothing before including this file. */
+#ifndef BOARD_IDLE
+#define BOARD_IDLE() __asm__ volatile("wfi")
+#endif
+
 static int uart_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout_ms)
 {
     (void)ctx;
@@ -49,7 +56,7 @@ static void hal_delay(void *ctx, uint32_t ms)
     (void)ctx;
     uint64_t end = board_millis() + ms;
     while (board_millis() < end) {
-        __asm__ volatile("wfi"); /* SysTick wakes us every ms */
+        BOARD_IDLE();
     }
 }
 

@@ -1,0 +1,270 @@
+package boardtest
+
+import (
+	"debug/elf"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
+	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/renode/platforms"
+)
+
+// region is a range of the address space.
+type region struct{ base, size uint64 }
+
+func (r region) contains(addr, n uint64) bool {
+	return addr >= r.base && addr+n >= addr && addr+n <= r.base+r.size
+}
+
+func (r region) String() string { return fmt.Sprintf("[%#x, %#x)", r.base, r.base+r.size) }
+
+// memoryMap is where a board has its flash, RAM and protocol UART.
+type memoryMap struct {
+	flash, ram region
+	uart       uint64
+}
+
+// images lists every board with firmware and what the test cannot learn from the
+// catalogue or the board's Renode platform.
+var images = []struct {
+	board string
+	// noPlatform gives the memory map and protocol UART of a board without a .repl
+	// (from its QEMU machine); boards with one take them from the .repl.
+	noPlatform *memoryMap
+	// fixed are words the MCU reads from flash at reset, by address.
+	fixed map[uint64]uint32
+}{
+	{board: "stm32f4-discovery"},
+	{board: "mps2-an386", noPlatform: &memoryMap{flash: region{0x00000000, 4 << 20}, ram: region{0x20000000, 4 << 20}, uart: 0x40004000}},
+	{board: "nrf52840-nano33ble"},
+	{board: "arduino-uno-r4", fixed: map[uint64]uint32{
+		0x400: 0xffffffff, // OFS0: IWDT and WDT stopped after reset
+		0x404: 0xffffceff, // OFS1: HOCO on at 48 MHz, voltage monitor 0 reset off
+		0x438: 0xffffffff, // SECMPUAC: security MPU regions disabled
+	}},
+}
+
+func requireToolchain(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"arm-none-eabi-gcc", "make"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: run hack/deps.sh (apt-get install gcc-arm-none-eabi picolibc-arm-none-eabi make)", tool)
+		}
+	}
+}
+
+// TestEveryBoardHasFirmware keeps the catalogue, the firmware and this test in step:
+// every board but the virtual one has firmware/boards/<name>/ and an entry in images.
+func TestEveryBoardHasFirmware(t *testing.T) {
+	dir, err := fwbuild.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, im := range images {
+		listed[im.board] = true
+	}
+	for _, b := range boards.All() {
+		if b.Emulator == boards.EmulatorVirtual {
+			continue
+		}
+		for _, f := range []string{"board.c", "board.ld", "board.mk"} {
+			if _, err := os.Stat(filepath.Join(dir, "boards", b.Name, f)); err != nil {
+				t.Errorf("%s: no firmware/boards/%s/%s", b.Name, b.Name, f)
+			}
+		}
+		if !listed[b.Name] {
+			t.Errorf("%s: not in this test's images table", b.Name)
+		}
+		delete(listed, b.Name)
+	}
+	for name := range listed {
+		t.Errorf("images lists %s, which is not in the catalogue", name)
+	}
+}
+
+func TestImages(t *testing.T) {
+	requireToolchain(t)
+	for _, im := range images {
+		t.Run(im.board, func(t *testing.T) {
+			b, err := boards.Lookup(im.board)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := boardMap(t, b, im.noPlatform)
+			flash, ram, uart := m.flash, m.ram, m.uart
+			img := open(t, fwbuild.Image(t, im.board))
+
+			// The vector table starts flash: word 0 is the initial stack pointer, word 1
+			// the reset handler (a thumb address).
+			vectors := img.symbol("vectors")
+			if vectors != flash.base {
+				t.Errorf("vector table at %#x, want the flash base %#x", vectors, flash.base)
+			}
+			sp, reset := img.word(vectors), img.word(vectors+4)
+			if !ram.contains(uint64(sp)-1, 1) {
+				t.Errorf("initial stack pointer %#x is outside RAM %v", sp, ram)
+			}
+			if estack := img.symbol("_estack"); uint64(sp) != estack {
+				t.Errorf("initial stack pointer %#x, want _estack %#x", sp, estack)
+			}
+			if sp%8 != 0 {
+				t.Errorf("initial stack pointer %#x is not 8-byte aligned", sp)
+			}
+			if want := img.symbol("reset_handler"); uint64(reset) != want|1 {
+				t.Errorf("reset vector %#x, want reset_handler %#x with the thumb bit", reset, want)
+			}
+
+			// Fits: the loaded bytes lie in flash within the catalogue's size; the RAM
+			// sections plus the reserved stack lie in RAM within the catalogue's size.
+			flashUsed, ramEnd := img.layout(t, flash, ram)
+			if limit := uint64(b.FlashBytes); flashUsed > limit {
+				t.Errorf("image takes %d bytes of flash, the catalogue gives %d", flashUsed, limit)
+			}
+			stack := img.symbol("STACK_SIZE")
+			ramUsed := ramEnd - ram.base + stack
+			if limit := min(uint64(b.RAMBytes), ram.size); ramUsed > limit {
+				t.Errorf("static RAM %d + stack %d bytes exceed %d (RAM %v, catalogue %d)",
+					ramEnd-ram.base, stack, limit, ram, b.RAMBytes)
+			}
+			if uint64(sp) < ramEnd+stack {
+				t.Errorf("stack pointer %#x leaves less than the reserved %d bytes above .bss (ends %#x)", sp, stack, ramEnd)
+			}
+
+			// The protocol UART: board_uart's ctx is the base address the driver uses.
+			if got := img.word(img.symbol("board_uart")); uint64(got) != uart {
+				t.Errorf("firmware drives the UART at %#x, the board's %s is at %#x", got, b.UART, uart)
+			}
+
+			for addr, want := range im.fixed {
+				if got := img.word(addr); got != want {
+					t.Errorf("flash word at %#x is %#x, want %#x", addr, got, want)
+				}
+			}
+			t.Logf("flash %d of %d bytes, RAM %d (+%d stack) of %d, UART %s at %#x",
+				flashUsed, b.FlashBytes, ramEnd-ram.base, stack, min(uint64(b.RAMBytes), ram.size), b.UART, uart)
+		})
+	}
+}
+
+// boardMap returns the board's memory map: from its Renode platform ("flash", "sram" and
+// the catalogue's UART), or fallback for a board without one.
+func boardMap(t *testing.T, b boards.Board, fallback *memoryMap) memoryMap {
+	t.Helper()
+	if b.RenodePlatform == "" {
+		if fallback == nil {
+			t.Fatalf("%s has no Renode platform and no memory map in this test", b.Name)
+		}
+		return *fallback
+	}
+	d, err := platforms.Describe(b.RenodePlatform)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem := func(name string) region {
+		e := d[name]
+		if e == nil {
+			t.Fatalf("%s: no %q memory", b.RenodePlatform, name)
+		}
+		n, err := e.Size()
+		if err != nil {
+			t.Fatalf("%s: %v", b.RenodePlatform, err)
+		}
+		return region{e.Address, n}
+	}
+	u := d[strings.ToLower(b.UART)]
+	if u == nil || !u.HasAddress {
+		t.Fatalf("%s: no UART %q with an address", b.RenodePlatform, b.UART)
+	}
+	return memoryMap{flash: mem("flash"), ram: mem("sram"), uart: u.Address}
+}
+
+// image is a linked firmware ELF.
+type image struct {
+	t    *testing.T
+	path string
+	f    *elf.File
+	syms map[string]uint64
+}
+
+func open(t *testing.T, path string) *image {
+	t.Helper()
+	f, err := elf.Open(path)
+	if err != nil {
+		t.Fatalf("open %s: %v", path, err)
+	}
+	t.Cleanup(func() { f.Close() })
+	if f.Machine != elf.EM_ARM || f.Class != elf.ELFCLASS32 || f.ByteOrder != binary.LittleEndian {
+		t.Fatalf("%s: not a 32-bit little-endian Arm ELF", path)
+	}
+	syms, err := f.Symbols()
+	if err != nil {
+		t.Fatalf("%s: symbols: %v", path, err)
+	}
+	im := &image{t: t, path: path, f: f, syms: map[string]uint64{}}
+	for _, s := range syms {
+		im.syms[s.Name] = s.Value
+	}
+	return im
+}
+
+func (im *image) symbol(name string) uint64 {
+	im.t.Helper()
+	v, ok := im.syms[name]
+	if !ok {
+		im.t.Fatalf("%s: no symbol %s", im.path, name)
+	}
+	return v
+}
+
+// word reads the 32-bit word the image loads at addr.
+func (im *image) word(addr uint64) uint32 {
+	im.t.Helper()
+	for _, p := range im.f.Progs {
+		if p.Type != elf.PT_LOAD || addr < p.Paddr || addr+4 > p.Paddr+p.Filesz {
+			continue
+		}
+		var b [4]byte
+		if _, err := p.ReadAt(b[:], int64(addr-p.Paddr)); err != nil {
+			im.t.Fatalf("%s: read %#x: %v", im.path, addr, err)
+		}
+		return binary.LittleEndian.Uint32(b[:])
+	}
+	im.t.Fatalf("%s: nothing loaded at %#x", im.path, addr)
+	return 0
+}
+
+// layout checks that every loaded byte is in flash and every allocated section is in
+// flash or RAM, and returns the flash bytes loaded and where the RAM sections end.
+func (im *image) layout(t *testing.T, flash, ram region) (flashUsed, ramEnd uint64) {
+	t.Helper()
+	for _, p := range im.f.Progs {
+		if p.Type != elf.PT_LOAD || p.Filesz == 0 {
+			continue
+		}
+		if !flash.contains(p.Paddr, p.Filesz) {
+			t.Errorf("segment of %d bytes loaded at %#x is outside flash %v", p.Filesz, p.Paddr, flash)
+		}
+		flashUsed += p.Filesz
+	}
+	ramEnd = ram.base
+	for _, s := range im.f.Sections {
+		if s.Flags&elf.SHF_ALLOC == 0 || s.Size == 0 {
+			continue
+		}
+		switch {
+		case flash.contains(s.Addr, s.Size):
+		case ram.contains(s.Addr, s.Size):
+			ramEnd = max(ramEnd, s.Addr+s.Size)
+		default:
+			t.Errorf("section %s [%#x, %#x) is neither in flash %v nor in RAM %v", s.Name, s.Addr, s.Addr+s.Size, flash, ram)
+		}
+	}
+	return flashUsed, ramEnd
+}
