@@ -7,6 +7,8 @@
 #   BOARD_CFLAGS  optional: further compiler flags for this board
 #   BOARD_LDFLAGS optional: further linker flags for this board
 # DEFS carries build-wide defines from the caller (the platform signing key).
+# BUDGET_OF=<board> builds BOARD's image with another board's BOARD_DEFS (the QEMU test
+# runs the RA4M1's buffer budget on mps2-an386); use its own BUILD directory.
 BUILD ?= build
 BOARD ?= stm32f4-discovery
 BOARD_CPU :=
@@ -14,6 +16,11 @@ BOARD_DEFS :=
 BOARD_CFLAGS :=
 BOARD_LDFLAGS :=
 include boards/$(BOARD)/board.mk
+ifneq ($(BUDGET_OF),)
+own_cpu := $(BOARD_CPU)
+include boards/$(BUDGET_OF)/board.mk
+BOARD_CPU := $(own_cpu)
+endif
 ifeq ($(strip $(BOARD_CPU)),)
 $(error boards/$(BOARD)/board.mk does not set BOARD_CPU (e.g. -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16))
 endif
@@ -35,7 +42,8 @@ SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c \
        proto/cbor.c proto/wbp.c app/wasmbed_app.c \
        wasm/wasm_load.c wasm/wasm_exec.c wasm/wasm_num.c
 HDR := $(wildcard boards/common/*.h boards/$(BOARD)/*.h device/*.h crypto/*.h proto/*.h app/*.h wasm/*.h) \
-       boards/common/sections.ld boards/$(BOARD)/board.ld boards/$(BOARD)/board.mk boards/board.mk
+       boards/common/sections.ld boards/$(BOARD)/board.ld boards/$(BOARD)/board.mk boards/board.mk \
+       $(if $(BUDGET_OF),boards/$(BUDGET_OF)/board.mk)
 OBJ := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC))
 
 # The flags in force are kept in $(OUT)/cflags.txt, rewritten only when they change, and

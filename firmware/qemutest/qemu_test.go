@@ -18,26 +18,36 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
-// boards are the QEMU-emulated entries of the board catalogue (renode/boards).
+// boards are the QEMU-emulated entries of the board catalogue (renode/boards), and one
+// board QEMU cannot run whose runtime configuration runs on a QEMU board instead.
 var boards = []struct {
-	name    string // catalogue name, also the directory under firmware/boards
-	machine string // qemu-system-arm -M
+	name     string // catalogue name, also the directory under firmware/boards
+	machine  string // qemu-system-arm -M
+	budgetOf string // built with this board's buffer sizes (its board.mk BOARD_DEFS)
+	table    int    // bytes in the app's table: module and data must fit the buffers
+	// maxModule and maxFrame, when set, are the limits Hello must announce.
+	maxModule, maxFrame uint32
 }{
-	{"stm32f4-discovery", "netduinoplus2"},
-	{"mps2-an386", "mps2-an386"},
+	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000},
+	{name: "mps2-an386", machine: "mps2-an386", table: 6000},
+	// The RA4M1 (Arduino Uno R4) runs in Renode only; its budget does run here: 1 app,
+	// 6 KiB module buffers, 6 KiB of linear memory, 256 value slots, 2 KiB frames, with an
+	// app of 1.7 KB whose 4 KiB C stack and 1.5 KiB table fill 5.5 of the 6 KiB.
+	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "arduino-uno-r4", table: 1500, maxModule: 6144, maxFrame: 2048},
 }
 
-// appSource is a C application whose loop logs "<version> tick" every 200 ms. Its 6 KB
-// table makes the module span several chunks, and its data must fit the smallest
-// board's linear-memory backing (12 KiB on the STM32F4).
+// appSource is a C application whose loop logs "<version> tick" every 200 ms. Its table
+// (6 KB on the QEMU boards) makes the module span several chunks; its data and the 4 KiB
+// C stack must fit the board's linear-memory backing (12 KiB on the STM32F4, 6 KiB with
+// the RA4M1's budget).
 const appSource = `#include "wasmbed.h"
 
 static const char msg[] = VERSION " tick";
-static const unsigned char table[6000] = {[0] = 1, [2999] = 7, [5999] = 2};
+static const unsigned char table[TABLE] = {[0] = 1, [TABLE / 2] = 7, [TABLE - 1] = 2};
 static unsigned n;
 
 WASMBED_EXPORT(loop) int32_t loop(void) {
-    n = (n + 2999) % sizeof table;
+    n = (n + TABLE / 2) % sizeof table;
     wasmbed_log(WASMBED_LOG_INFO, msg, sizeof msg - 1 - (table[n] > 100));
     return 200;
 }
@@ -57,10 +67,11 @@ func requireTools(t *testing.T) {
 	}
 }
 
-// buildApp compiles appSource for one version with the project's builder.
-func buildApp(ctx context.Context, t *testing.T, version string) []byte {
+// buildApp compiles appSource for one version and table size with the project's builder.
+func buildApp(ctx context.Context, t *testing.T, version string, table int) []byte {
 	t.Helper()
 	src := strings.Replace(appSource, "VERSION", fmt.Sprintf("%q", version), 1)
+	src = strings.ReplaceAll(src, "TABLE", fmt.Sprint(table))
 	res, err := builder.Build(ctx, builder.Request{Language: builder.C, Source: []byte(src)})
 	if err != nil {
 		t.Fatalf("build the %s app (needs clang-14 and lld-14, see hack/deps.sh): %v", version, err)
@@ -188,6 +199,23 @@ func (b *board) next(ctx context.Context, what string, match func(protocol.Messa
 	}
 }
 
+// refusal returns the next Error the board sends, skipping other messages.
+func (b *board) refusal(ctx context.Context, what string) *protocol.Error {
+	b.t.Helper()
+	for {
+		select {
+		case m := <-b.msgs:
+			if e, ok := m.(*protocol.Error); ok {
+				return e
+			}
+		case err := <-b.errs:
+			b.t.Fatalf("waiting for %s: read from the board: %v (qemu: %s)", what, err, b.stderr.String())
+		case <-ctx.Done():
+			b.t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		}
+	}
+}
+
 func (b *board) send(m protocol.Message) {
 	b.t.Helper()
 	if err := b.w.WriteMessage(m); err != nil {
@@ -252,10 +280,23 @@ func TestBoardsInQEMU(t *testing.T) {
 	requireTools(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	t.Cleanup(cancel) // the parallel subtests run after this function returns
-	v1, v2 := buildApp(ctx, t, "v1"), buildApp(ctx, t, "v2")
+	type versions struct{ v1, v2 []byte }
+	apps := map[int]versions{}
 	for _, bd := range boards {
-		elf := fwbuild.Image(t, bd.name)
-		t.Run(bd.name, func(t *testing.T) {
+		if _, ok := apps[bd.table]; !ok {
+			apps[bd.table] = versions{buildApp(ctx, t, "v1", bd.table), buildApp(ctx, t, "v2", bd.table)}
+		}
+	}
+	for _, bd := range boards {
+		name, elf := bd.name, ""
+		if bd.budgetOf == "" {
+			elf = fwbuild.Image(t, bd.name)
+		} else {
+			name += "-with-" + bd.budgetOf + "-budget"
+			elf = fwbuild.BudgetImage(t, bd.name, bd.budgetOf)
+		}
+		v1, v2 := apps[bd.table].v1, apps[bd.table].v2
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(ctx, 45*time.Second)
 			defer cancel()
@@ -275,12 +316,24 @@ func TestBoardsInQEMU(t *testing.T) {
 			if hello.Board != bd.name || hello.Caps.ABI != 1 || hello.DeviceID != "default/"+bd.name {
 				t.Fatalf("Hello %+v", hello)
 			}
+			if bd.maxModule != 0 && (hello.Caps.MaxModule != bd.maxModule || hello.Caps.MaxFrame != bd.maxFrame) {
+				t.Fatalf("Hello announces max_module %d, max_frame %d; the %s budget is %d, %d",
+					hello.Caps.MaxModule, hello.Caps.MaxFrame, bd.budgetOf, bd.maxModule, bd.maxFrame)
+			}
 			maxFrame := min(int(hello.Caps.MaxFrame), 4096)
 			b.send(&protocol.Welcome{SessionID: 1, HeartbeatInterval: 1, HeartbeatTimeout: 5,
 				ServerTime: uint64(time.Now().UnixMilli()), MaxFrame: uint32(maxFrame)})
 			b.r.SetMaxBody(maxFrame)
 			b.w.SetMaxBody(maxFrame)
 			b.serve()
+
+			if bd.maxModule != 0 { // one byte over the module buffer: refused before any chunk
+				b.send(&protocol.Deploy{App: "big", Digest: make([]byte, sha256.Size), Size: bd.maxModule + 1,
+					ChunkSize: protocol.ChunkSizeFor(maxFrame), Config: map[string]string{}})
+				if e := b.refusal(ctx, "Error too_large"); e.Code != protocol.CodeTooLarge || e.App != "big" {
+					t.Fatalf("Deploy of %d bytes: %v, want too_large for app big", bd.maxModule+1, e)
+				}
+			}
 
 			b.deploy(ctx, "demo", v1, maxFrame)
 			b.send(&protocol.Start{App: "demo"})

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -47,25 +48,47 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return dir, run(dir, "boards")
+}
+
+// run runs make in the firmware directory with args, holding the build lock.
+func run(dir string, args ...string) error {
+	what := "make -C firmware " + strings.Join(args, " ")
 	if err := os.MkdirAll(filepath.Join(dir, "build"), 0o755); err != nil {
-		return "", fmt.Errorf("make -C firmware boards: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, "build", ".boards.lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return "", fmt.Errorf("make -C firmware boards: lock: %w", err)
+		return fmt.Errorf("%s: lock: %w", what, err)
 	}
 	defer lock.Close() // releases the lock
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("make -C firmware boards: lock: %w", err)
+		return fmt.Errorf("%s: lock: %w", what, err)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "make", "-C", dir, "boards").CombinedOutput()
+	out, err := exec.CommandContext(ctx, "make", append([]string{"-C", dir}, args...)...).CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("make -C firmware boards: %w\n%s", err, out)
+		return fmt.Errorf("%s: %w\n%s", what, err, out)
 	}
-	return dir, nil
+	return nil
+}
+
+// BudgetImage builds board's image with the buffer sizes (BOARD_DEFS) of the board
+// budgetOf, in build/budget-<budgetOf>/, and returns its ELF: a QEMU board then runs the
+// runtime configured as a board QEMU cannot run.
+func BudgetImage(t testing.TB, board, budgetOf string) string {
+	t.Helper()
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := filepath.Join("build", "budget-"+budgetOf)
+	if err := run(dir, "-f", "boards/board.mk", "BOARD="+board, "BUDGET_OF="+budgetOf, "BUILD="+build); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, build, board, "firmware.elf")
 }
 
 // Image builds the board images and returns the ELF of board, failing t when the build
