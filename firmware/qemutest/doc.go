@@ -1,6 +1,8 @@
 // Package qemutest boots the Wasmbed firmware on emulated Cortex-M boards (QEMU) and
 // drives it over its UART as the gateway would: Welcome, Deploy, Chunks, Start, then a
-// new version that replaces the old one. The test builds the firmware itself
+// new version that replaces the old one. It also runs the buffer budgets of the boards
+// QEMU cannot run (RA4M1, nRF52840) on the MPS2, with the example applications that fit
+// them. The test builds the firmware itself
 // (make -C firmware boards) and fails, rather than skips, when the toolchain or
 // qemu-system-arm is missing: hack/deps.sh installs them.
 //

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,13 +28,27 @@ var boards = []struct {
 	table    int    // bytes in the app's table: module and data must fit the buffers
 	// maxModule and maxFrame, when set, are the limits Hello must announce.
 	maxModule, maxFrame uint32
+	// examples are example applications (examples/<lang>/<name>) that must reach Running.
+	examples []string
 }{
 	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000},
 	{name: "mps2-an386", machine: "mps2-an386", table: 6000},
 	// The RA4M1 (Arduino Uno R4) runs in Renode only; its budget does run here: 1 app,
-	// 6 KiB module buffers, 6 KiB of linear memory, 256 value slots, 2 KiB frames, with an
-	// app of 1.7 KB whose 4 KiB C stack and 1.5 KiB table fill 5.5 of the 6 KiB.
-	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "arduino-uno-r4", table: 1500, maxModule: 6144, maxFrame: 2048},
+	// 3 KiB module buffers, a 16 KiB arena with 6 KiB of linear memory, 256 value slots,
+	// 2 KiB frames, with an app of 1.7 KB whose 4 KiB C stack and 1.5 KiB table fill 5.5 of
+	// the 6 KiB, then the example applications whose stacks fit (Rust's 8 KiB does not).
+	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "arduino-uno-r4", table: 1500, maxModule: 3072, maxFrame: 2048,
+		examples: []string{"c/blink.c", "c/sensor-telemetry.c", "c/config-driven.c", "wat/blink.wat",
+			"wat/sensor-telemetry.wat", "wat/config-driven.wat", "assemblyscript/blink.ts",
+			"assemblyscript/sensor-telemetry.ts", "assemblyscript/config-driven.ts"}},
+	// The nRF52840 (Arduino Nano 33 BLE) runs in Renode only too: 2 apps, 16 KiB module
+	// buffers, 84 KiB arenas with a full 64 KiB page of linear memory, 8 KiB frames; every
+	// example runs, Rust's included.
+	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "nrf52840-nano33ble", table: 6000, maxModule: 16384, maxFrame: 8192,
+		examples: []string{"c/blink.c", "c/sensor-telemetry.c", "c/config-driven.c", "wat/blink.wat",
+			"wat/sensor-telemetry.wat", "wat/config-driven.wat", "rust/blink.rs", "rust/sensor-telemetry.rs",
+			"rust/config-driven.rs", "assemblyscript/blink.ts", "assemblyscript/sensor-telemetry.ts",
+			"assemblyscript/config-driven.ts"}},
 }
 
 // appSource is a C application whose loop logs "<version> tick" every 200 ms. Its table
@@ -75,6 +90,25 @@ func buildApp(ctx context.Context, t *testing.T, version string, table int) []by
 	res, err := builder.Build(ctx, builder.Request{Language: builder.C, Source: []byte(src)})
 	if err != nil {
 		t.Fatalf("build the %s app (needs clang-14 and lld-14, see hack/deps.sh): %v", version, err)
+	}
+	return res.Module
+}
+
+// buildExample compiles examples/<lang>/<file> with the project's builder.
+func buildExample(ctx context.Context, t *testing.T, path string) []byte {
+	t.Helper()
+	dir, err := fwbuild.Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "..", "examples", path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lang, _, _ := strings.Cut(path, "/")
+	res, err := builder.Build(ctx, builder.Request{Language: builder.Language(lang), Source: src})
+	if err != nil {
+		t.Fatalf("build examples/%s (see hack/deps.sh): %v", path, err)
 	}
 	return res.Module
 }
@@ -287,6 +321,19 @@ func TestBoardsInQEMU(t *testing.T) {
 			apps[bd.table] = versions{buildApp(ctx, t, "v1", bd.table), buildApp(ctx, t, "v2", bd.table)}
 		}
 	}
+	type example struct {
+		path   string
+		module []byte
+	}
+	examples, built := map[string][]example{}, map[string][]byte{}
+	for _, bd := range boards {
+		for _, path := range bd.examples {
+			if built[path] == nil {
+				built[path] = buildExample(ctx, t, path)
+			}
+			examples[bd.budgetOf] = append(examples[bd.budgetOf], example{path, built[path]})
+		}
+	}
 	for _, bd := range boards {
 		name, elf := bd.name, ""
 		if bd.budgetOf == "" {
@@ -363,6 +410,15 @@ func TestBoardsInQEMU(t *testing.T) {
 			b.status(ctx, "demo", protocol.StateStopped)
 			b.send(&protocol.Remove{App: "demo"})
 			b.status(ctx, "demo", protocol.StateRemoved)
+
+			for _, ex := range examples[bd.budgetOf] { // one at a time: the budget holds one app
+				b.deploy(ctx, "example", ex.module, maxFrame)
+				b.send(&protocol.Start{App: "example"})
+				b.status(ctx, "example", protocol.StateRunning)
+				b.send(&protocol.Remove{App: "example"})
+				b.status(ctx, "example", protocol.StateRemoved)
+				t.Logf("%s: %d bytes, Running", ex.path, len(ex.module))
+			}
 			if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 				t.Fatal(err)
 			}
