@@ -3,6 +3,7 @@ package devicesim
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
@@ -633,19 +634,26 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// signatureProblem checks a received module's signature as a device with the platform's
-// verification key does: a signature must verify over the digest, and a device that
-// requires signatures refuses an unsigned module. It returns why the module is refused.
+// signatureProblem checks a received module's signature the way the firmware does
+// (docs/protocol.md, the signature table). It returns why the module is refused.
 func (d *Device) signatureProblem(p *image) string {
-	key := d.fleet.cfg.SigningKey
+	return signatureProblem(d.fleet.cfg.SigningKey, d.fleet.cfg.RequireSignatures, p.digest, p.signature)
+}
+
+// signatureProblem applies the device rule: without a key a signature is ignored, unless
+// signatures are required (then every module fails closed); with a key a signature must
+// verify over the digest and, when required, must be present.
+func signatureProblem(key ed25519.PublicKey, require bool, digest, sig []byte) string {
 	switch {
+	case len(key) == 0 && require:
+		return "bad_signature: signatures are required but the device has no platform key"
 	case len(key) == 0:
 		return "" // no key: signatures are not checked
-	case len(p.signature) == 0 && d.fleet.cfg.RequireSignatures:
+	case len(sig) == 0 && require:
 		return "bad_signature: the module is not signed"
-	case len(p.signature) == 0:
+	case len(sig) == 0:
 		return ""
-	case !pki.VerifyDigest(key, p.digest, p.signature):
+	case !pki.VerifyDigest(key, digest, sig):
 		return "bad_signature: the signature does not verify with the platform key"
 	}
 	return ""

@@ -68,7 +68,7 @@ type Config struct {
 	CutTransferAt int
 	// SigningKey is the platform's module verification key; with it, a Deploy's
 	// signature must verify over the module digest. RequireSignatures also refuses
-	// unsigned modules.
+	// unsigned modules, and without a key refuses every module (as the firmware does).
 	SigningKey        ed25519.PublicKey
 	RequireSignatures bool
 	// Logger receives connection and application events.
