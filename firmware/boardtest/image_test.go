@@ -268,3 +268,43 @@ func (im *image) layout(t *testing.T, flash, ram region) (flashUsed, ramEnd uint
 	}
 	return flashUsed, ramEnd
 }
+
+// boardDefine reads a -D<name>=<number> of a board's BOARD_DEFS in its board.mk.
+func boardDefine(t *testing.T, board, name string) int64 {
+	t.Helper()
+	mk, err := os.ReadFile(filepath.Join("..", "boards", board, "board.mk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(mk)) {
+		if v, ok := strings.CutPrefix(f, "-D"+name+"="); ok {
+			var n int64
+			if _, err := fmt.Sscan(v, &n); err != nil {
+				t.Fatalf("%s board.mk: %s=%q is not a number", board, name, v)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s board.mk does not define %s", board, name)
+	return 0
+}
+
+// The validator admits a module by the catalogue's budgets, so they must be the ones
+// each board's firmware is built with: a larger module or memory would pass validation
+// and then be refused or trap on every device.
+func TestCatalogueBudgetsMatchFirmware(t *testing.T) {
+	for _, im := range images {
+		t.Run(im.board, func(t *testing.T) {
+			b, err := boards.Lookup(im.board)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slot := boardDefine(t, im.board, "WBD_SLOT_SIZE"); b.MaxModuleBytes != slot {
+				t.Errorf("catalogue MaxModuleBytes %d, firmware module slot (WBD_SLOT_SIZE) %d", b.MaxModuleBytes, slot)
+			}
+			if mem := boardDefine(t, im.board, "WBD_MEM_CAP"); b.AppMemoryBytes != mem {
+				t.Errorf("catalogue AppMemoryBytes %d, firmware linear memory (WBD_MEM_CAP) %d", b.AppMemoryBytes, mem)
+			}
+		})
+	}
+}

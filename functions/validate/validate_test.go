@@ -104,11 +104,11 @@ func TestVerdicts(t *testing.T) {
 		{"trap in start", fixtures.TrapStart, []string{"virtual"}, false, "instantiating"},
 		{"memory.grow bomb", fixtures.GrowBomb, []string{"virtual"}, true, ""}, // grow returns -1: harmless
 		{"declares 4 MiB of memory", fixtures.BigMemory, []string{"stm32f4-discovery"}, false, "linear memory"},
-		{"huge data segment", hugeData(300 * 1024), []string{"stm32f4-discovery"}, false, "accepts modules up to 256 KiB"},
+		{"huge data segment", hugeData(300 * 1024), []string{"stm32f4-discovery"}, false, "accepts modules up to 16 KiB"},
 		{"unknown import", fixtures.BadImport, []string{"virtual"}, false, "not a wasmbed host function"},
 		{"missing loop export", fixtures.NoLoop, []string{"virtual"}, false, "export loop: missing"},
 		{"SIMD", fixtures.SIMD, []string{"virtual"}, false, "SIMD"},
-		{"oversize for a small board", hugeData(80 * 1024), []string{"arduino-uno-r4"}, false, "accepts modules up to 64 KiB"},
+		{"oversize for a small board", hugeData(80 * 1024), []string{"arduino-uno-r4"}, false, "accepts modules up to 3 KiB"},
 		{"not wasm", []byte("#!/bin/sh\necho hi\n"), []string{"virtual"}, false, "not a valid WebAssembly module"},
 		{"unknown board", fixtures.Blink, []string{"esp32"}, false, `unknown board "esp32"`},
 	}
@@ -142,7 +142,7 @@ func TestVerdicts(t *testing.T) {
 
 func TestCompactFitIsReported(t *testing.T) {
 	f, _ := newFunction(t)
-	r, err := f.Validate(context.Background(), fixtures.Compact, []string{"arduino-uno-r4", "stm32f4-discovery"})
+	r, err := f.Validate(context.Background(), fixtures.Compact, []string{"arduino-uno-r4", "mps2-an386"})
 	if err != nil || len(r.Reasons) != 0 {
 		t.Fatalf("Validate = %+v, %v", r, err)
 	}
@@ -150,7 +150,7 @@ func TestCompactFitIsReported(t *testing.T) {
 		t.Errorf("arduino-uno-r4 fit = %+v", r.Boards[0])
 	}
 	if r.Boards[1].MemoryBytes != 65536 || r.Boards[1].Message != "" {
-		t.Errorf("stm32f4-discovery fit = %+v", r.Boards[1])
+		t.Errorf("mps2-an386 fit = %+v", r.Boards[1])
 	}
 	if strings.Join(r.Imports, ",") != "wasmbed.led_set" || !strings.Contains(strings.Join(r.Exports, ","), "loop") {
 		t.Errorf("imports %v exports %v", r.Imports, r.Exports)

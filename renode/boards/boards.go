@@ -42,10 +42,10 @@ type Board struct {
 	FPU bool
 	// RAMBytes and FlashBytes are the part's real on-chip memory sizes.
 	RAMBytes, FlashBytes int64
-	// AppMemoryBytes is the RAM an application's linear memory, stacks and interpreter
-	// tables may use once the firmware has taken its share.
+	// AppMemoryBytes is the RAM that backs an application's linear memory once the
+	// firmware has taken its share (the firmware's WBD_MEM_CAP for the board).
 	AppMemoryBytes int64
-	// MaxModuleBytes is the largest module the firmware accepts (kept in flash or RAM).
+	// MaxModuleBytes is the largest module the firmware accepts (its WBD_SLOT_SIZE).
 	MaxModuleBytes int64
 	// Emulator runs the board for development; Machine is the emulator's machine name
 	// (QEMU -M value or the Renode platform file).
@@ -71,8 +71,8 @@ var catalogue = []Board{
 		FPU:            true,
 		RAMBytes:       192 * KiB, // 128 KiB SRAM + 64 KiB CCM
 		FlashBytes:     1 * MiB,
-		AppMemoryBytes: 128 * KiB,
-		MaxModuleBytes: 256 * KiB,
+		AppMemoryBytes: 12 * KiB, // firmware/boards/stm32f4-discovery/board.mk: WBD_MEM_CAP
+		MaxModuleBytes: 16 * KiB, // WBD_SLOT_SIZE
 		// QEMU has no STM32F407 Discovery model; netduinoplus2 is an STM32F405 with
 		// the same core, memory map and USART.
 		Emulator:       EmulatorQEMU,
@@ -90,8 +90,8 @@ var catalogue = []Board{
 		FPU:            true,
 		RAMBytes:       4 * MiB,
 		FlashBytes:     4 * MiB,
-		AppMemoryBytes: 1 * MiB,
-		MaxModuleBytes: 1 * MiB,
+		AppMemoryBytes: 128 * KiB, // firmware/boards/mps2-an386/board.mk: WBD_MEM_CAP
+		MaxModuleBytes: 64 * KiB,  // WBD_SLOT_SIZE
 		Emulator:       EmulatorQEMU,
 		Machine:        "mps2-an386",
 		UART:           "UART0",
@@ -106,8 +106,8 @@ var catalogue = []Board{
 		FPU:            true,
 		RAMBytes:       256 * KiB,
 		FlashBytes:     1 * MiB,
-		AppMemoryBytes: 160 * KiB,
-		MaxModuleBytes: 256 * KiB,
+		AppMemoryBytes: 64 * KiB, // firmware/boards/nrf52840-nano33ble/board.mk: WBD_MEM_CAP
+		MaxModuleBytes: 16 * KiB, // WBD_SLOT_SIZE
 		Emulator:       EmulatorRenode,
 		Machine:        "arduino_nano_33_ble.repl",
 		UART:           "uart0",
@@ -123,8 +123,8 @@ var catalogue = []Board{
 		FPU:            true,
 		RAMBytes:       32 * KiB,
 		FlashBytes:     256 * KiB,
-		AppMemoryBytes: 16 * KiB,
-		MaxModuleBytes: 64 * KiB,
+		AppMemoryBytes: 6 * KiB, // firmware/boards/arduino-uno-r4/board.mk: WBD_MEM_CAP
+		MaxModuleBytes: 3 * KiB, // WBD_SLOT_SIZE
 		Emulator:       EmulatorRenode,
 		Machine:        "arduino_uno_r4_minima.repl",
 		UART:           "sci2",
