@@ -325,7 +325,11 @@ func TestConfigChangeReachesRunningDevices(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "v1 Ready", 2*time.Minute, func() (bool, string) { return ready(t, "greeter") })
-	digest := getApp(t, "greeter").Status.Build.Digest
+	a := getApp(t, "greeter")
+	if a.Status.Build == nil {
+		t.Fatalf("Ready without a build status: %+v", a.Status)
+	}
+	digest := a.Status.Build.Digest
 	logged := func(msg string) (int, int) {
 		n := 0
 		for i := 0; i < devices; i++ {
