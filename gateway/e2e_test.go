@@ -38,8 +38,8 @@ func TestThousandDevices(t *testing.T) {
 	}, "%d devices Running", n)
 	running := time.Since(deployAt)
 	for _, d := range f.Devices() {
-		if st, _ := d.AppState("blink"); st != protocol.StateRunning {
-			t.Fatalf("%s: %v", d.ID(), st)
+		if st, why := d.AppState("blink"); st != protocol.StateRunning {
+			t.Fatalf("%s: %v: %s", d.ID(), st, why)
 		}
 	}
 	t.Logf("%d devices: certificates %v, all connected after %v, deploy to all Running in %v (total %v)",

@@ -149,7 +149,10 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 	}
 	h.cfg = cfg
 	h.start()
-	host, err := wasmhost.NewHost(context.Background(), wasmhost.NewHostConfig())
+	// Up to 1,000 devices share this host on a loaded CI machine: like devicesim's own
+	// host, give each call a second of wall clock rather than the default 100 ms, which
+	// starved devices ran over ("fuel exhausted") while other test packages ran.
+	host, err := wasmhost.NewHost(context.Background(), wasmhost.NewHostConfig().WithCallBudget(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
