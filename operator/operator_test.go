@@ -2,6 +2,7 @@ package operator_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/functions/serve"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	"github.com/wasmbed/wasmbed/operator"
 	"github.com/wasmbed/wasmbed/operator/receiver"
@@ -527,4 +529,57 @@ func TestStepsAsKnativeSequence(t *testing.T) {
 	h.eventually("the Trigger gone", func() bool {
 		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: "wasmbed-system", Name: "steps-" + h.ns + "-seq"}, &trig))
 	})
+}
+
+// TestEventBeforeTheControllerObservedIsRetried delivers a module.built that raced the
+// controller's first status write (compile can answer before it lands): the receiver
+// answers 409 so the broker redelivers, and applies the event once the generation is
+// observed. Dropping it left an Application Ready with its build unknown.
+func TestEventBeforeTheControllerObservedIsRetried(t *testing.T) {
+	ctx := context.Background()
+	ns := "early-event"
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "early", Namespace: ns},
+		Spec: v1.ApplicationSpec{Source: v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: "int v1;"}}}}
+	if err := env.Client.Create(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	rcv := &receiver.Receiver{Client: env.Client}
+	ref := events.AppRef{Namespace: ns, Name: "early", Generation: app.Generation}
+	e, err := events.New(events.ModuleBuilt, "/test", ref.Subject(),
+		&events.ModuleBuiltData{Application: ref, Digest: digestOf("a"), Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func() *v1.Application {
+		var a v1.Application
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(app), &a); err != nil {
+			t.Fatal(err)
+		}
+		return &a
+	}
+
+	_, err = rcv.Handle(ctx, e)
+	if !errors.Is(err, receiver.ErrNotObserved) || serve.StatusOf(err) != http.StatusConflict {
+		t.Fatalf("before the controller observed the generation: err %v (HTTP %d), want ErrNotObserved as 409", err, serve.StatusOf(err))
+	}
+	if b := get().Status.Build; b != nil {
+		t.Fatalf("status.build set from an unobserved generation: %+v", b)
+	}
+
+	a := get()
+	a.Status.InitializeConditions(a.Generation)
+	a.Status.MarkBuilding(a.Generation)
+	a.Status.ObservedGeneration = a.Generation
+	if err := env.Client.Status().Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rcv.Handle(ctx, e); err != nil {
+		t.Fatalf("redelivery after the controller observed the generation: %v", err)
+	}
+	if b := get().Status.Build; b == nil || b.Digest != digestOf("a") {
+		t.Fatalf("status.build after redelivery = %+v", b)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/functions/serve"
 	"github.com/wasmbed/wasmbed/internal/rollout"
 )
 
@@ -171,8 +173,14 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	return nil, err
 }
 
+// ErrNotObserved is returned for an event about an Application's current generation
+// that its controller has not recorded yet (status.observedGeneration is older): the
+// event raced the controller's status write, and is answered 409 so the broker
+// delivers it again instead of it being dropped.
+var ErrNotObserved = errors.New("the Application's controller has not observed this generation yet")
+
 // updateApp applies mutate to the Application's status, with optimistic locking, if the
-// event is about its current generation.
+// event is about its current generation; events about another generation are ignored.
 func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func(*v1.Application)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var app v1.Application
@@ -183,9 +191,13 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 		if err != nil {
 			return fmt.Errorf("get application %s: %w", ref.Subject(), err)
 		}
-		if app.Generation != ref.Generation || app.Status.ObservedGeneration != ref.Generation {
+		if app.Generation != ref.Generation || app.Status.ObservedGeneration > ref.Generation {
 			log.FromContext(ctx).V(1).Info("stale event ignored", "application", ref.Subject(), "eventGeneration", ref.Generation, "generation", app.Generation)
 			return nil
+		}
+		if app.Status.ObservedGeneration != ref.Generation {
+			return &serve.StatusError{Code: http.StatusConflict,
+				Err: fmt.Errorf("application %s generation %d: %w", ref.Subject(), ref.Generation, ErrNotObserved)}
 		}
 		mutate(&app)
 		if err := r.Client.Status().Update(ctx, &app); err != nil {
