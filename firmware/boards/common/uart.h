@@ -5,7 +5,8 @@
  * there, so bytes that arrive while an application call keeps the main loop busy (up
  * to 1,000,000 fuel, tens of ms) wait in the ring instead of overrunning the UART's one
  * or two bytes of buffer. Transmission stays polled: a board defines uart_tx_ready()
- * and uart_tx_byte() and includes this file once.
+ * and uart_tx_byte() and includes this file once. The ring's counters reach the device
+ * runtime through uart_rx_stats (wbd_transport.rx_stats), which logs them.
  */
 #ifndef WB_UART_H
 #define WB_UART_H
@@ -23,8 +24,8 @@ uart_ring board_uart_rx;
 static int uart_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout_ms)
 {
     (void)ctx;
-    uint64_t start = board_millis();
-    while (uart_ring_empty(&board_uart_rx) && board_millis() - start < timeout_ms) {
+    uint32_t start = (uint32_t)board_millis(); /* 32 bits: a wait is far below 49 days */
+    while (uart_ring_empty(&board_uart_rx) && (uint32_t)board_millis() - start < timeout_ms) {
         /* Interrupts masked between the look and the WFI: a byte that arrives in between
          * still wakes the core (WFI wakes on a pending interrupt even when masked), and
          * its handler runs as soon as they are unmasked. */
@@ -45,6 +46,14 @@ static int uart_write(void *ctx, const uint8_t *buf, uint32_t len)
         uart_tx_byte(buf[i]);
     }
     return 0;
+}
+
+static void uart_rx_stats(void *ctx, wbd_rx_stats *out)
+{
+    (void)ctx;
+    out->lost = atomic_load_explicit(&board_uart_rx.lost, memory_order_relaxed);
+    out->peak = atomic_load_explicit(&board_uart_rx.peak, memory_order_relaxed);
+    out->size = UART_RING_SIZE;
 }
 
 static uint64_t hal_now(void *ctx)
