@@ -39,11 +39,17 @@ var images = []struct {
 	noPlatform *memoryMap
 	// fixed are words the MCU reads from flash at reset, by address.
 	fixed map[uint64]uint32
+	// uartIRQs are the NVIC lines of the protocol UART's receive interrupt on a board
+	// whose .repl does not wire the UART to the NVIC (the .repl's "-> nvic@n" otherwise).
+	uartIRQs []uint64
 }{
-	{board: "stm32f4-discovery"},
-	{board: "mps2-an386", noPlatform: &memoryMap{flash: region{0x00000000, 4 << 20}, ram: region{0x20000000, 4 << 20}, uart: 0x40004000}},
-	{board: "nrf52840-nano33ble"},
-	{board: "arduino-uno-r4", fixed: map[uint64]uint32{
+	{board: "stm32f4-discovery"}, // USART1, line 37 in the .repl
+	{board: "mps2-an386", noPlatform: &memoryMap{flash: region{0x00000000, 4 << 20}, ram: region{0x20000000, 4 << 20}, uart: 0x40004000},
+		uartIRQs: []uint64{0}}, // AN386: UART0 RX is line 0 (QEMU's mps2.c wires it so too)
+	{board: "nrf52840-nano33ble"}, // UARTE0, line 2 in the .repl
+	// The RA4M1's .repl has no ICU: the firmware links SCI2_RXI to line 0 and SCI2_ERI
+	// to line 1 itself (IELSR0/1).
+	{board: "arduino-uno-r4", uartIRQs: []uint64{0, 1}, fixed: map[uint64]uint32{
 		0x400: 0xffffffff, // OFS0: IWDT and WDT stopped after reset
 		0x404: 0xffffceff, // OFS1: HOCO on at 48 MHz, voltage monitor 0 reset off
 		0x438: 0xffffffff, // SECMPUAC: security MPU regions disabled
@@ -142,15 +148,61 @@ func TestImages(t *testing.T) {
 				t.Errorf("firmware drives the UART at %#x, the board's %s is at %#x", got, b.UART, uart)
 			}
 
+			// The UART's receive interrupt: the board's vectors continue the 16 core ones,
+			// and each of the UART's NVIC lines n points at uart_irq_handler (thumb bit).
+			if irqVectors := img.symbol("board_irq_vectors"); irqVectors != vectors+16*4 {
+				t.Errorf("board_irq_vectors at %#x, want right after the 16 core vectors (%#x)", irqVectors, vectors+16*4)
+			}
+			handler := img.symbol("uart_irq_handler") | 1
+			irqs := uartIRQs(t, b, im.uartIRQs)
+			for _, n := range irqs {
+				if got := img.word(vectors + 4*(16+n)); uint64(got) != handler {
+					t.Errorf("vector of IRQ %d (UART receive) is %#x, want uart_irq_handler %#x", n, got, handler)
+				}
+			}
+
 			for addr, want := range im.fixed {
 				if got := img.word(addr); got != want {
 					t.Errorf("flash word at %#x is %#x, want %#x", addr, got, want)
 				}
 			}
-			t.Logf("flash %d of %d bytes, RAM %d (+%d stack) of %d, UART %s at %#x",
-				flashUsed, b.FlashBytes, ramEnd-ram.base, stack, min(uint64(b.RAMBytes), ram.size), b.UART, uart)
+			t.Logf("flash %d of %d bytes, RAM %d (+%d stack) of %d, UART %s at %#x, receive IRQ %v",
+				flashUsed, b.FlashBytes, ramEnd-ram.base, stack, min(uint64(b.RAMBytes), ram.size), b.UART, uart, irqs)
 		})
 	}
+}
+
+// uartIRQs returns the NVIC lines of the board's protocol UART: those its .repl wires
+// ("-> nvic@n"), else fallback.
+func uartIRQs(t *testing.T, b boards.Board, fallback []uint64) []uint64 {
+	t.Helper()
+	var irqs []uint64
+	if b.RenodePlatform != "" {
+		d, err := platforms.Describe(b.RenodePlatform)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := d[strings.ToLower(b.UART)]; u != nil {
+			for _, target := range u.IRQs {
+				if n, ok := strings.CutPrefix(target, "nvic@"); ok {
+					var v uint64
+					if _, err := fmt.Sscan(n, &v); err != nil {
+						t.Fatalf("%s: %s: IRQ %q", b.RenodePlatform, b.UART, target)
+					}
+					irqs = append(irqs, v)
+				}
+			}
+		}
+	}
+	switch {
+	case len(irqs) > 0 && len(fallback) > 0:
+		t.Fatalf("%s: the .repl wires the UART to %v and this test lists %v: keep one", b.Name, irqs, fallback)
+	case len(irqs) == 0 && len(fallback) == 0:
+		t.Fatalf("%s: no NVIC line for the UART in the .repl or in this test", b.Name)
+	case len(irqs) == 0:
+		irqs = fallback
+	}
+	return irqs
 }
 
 // boardMap returns the board's memory map: from its Renode platform ("flash", "sram" and

@@ -87,6 +87,26 @@ static uint32_t utf8_clean(uint8_t *dst, uint32_t cap, const uint8_t *s, uint32_
     return o;
 }
 
+/* Writes v in decimal at p; returns the end. */
+static char *put_u32(char *p, uint32_t v)
+{
+    char num[10];
+    int k = 0;
+    do
+        num[k++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (k)
+        *p++ = num[--k];
+    return p;
+}
+
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
 void wbd_log(wbd_device *d, uint8_t level, const char *msg)
 {
     if (d->session != WBD_WELCOMED)
@@ -405,15 +425,7 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     uint32_t want = a->pend_chunk < rest ? a->pend_chunk : rest;
     if (m->offset != held || m->data.n != want) {
         char msg[40] = "expected offset ";
-        char num[12];
-        int k = 0;
-        do
-            num[k++] = (char)('0' + held % 10);
-        while ((held /= 10) != 0);
-        size_t p = strlen(msg);
-        while (k)
-            msg[p++] = num[--k];
-        msg[p] = 0;
+        *put_u32(msg + 16, held) = 0;
         send_error(d, WBP_E_BAD_OFFSET, WBP_CHUNK, m->app, msg);
         return;
     }
@@ -611,6 +623,24 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
     wbp_reader_init(&d->reader, d->rx, sizeof d->rx, WBP_DEFAULT_MAX_FRAME);
 }
 
+/* The transport's receive counters as a firmware Log line (device.h, rx_stats). */
+static void report_rx(wbd_device *d)
+{
+    wbd_rx_stats st;
+    if (!d->cfg.io->rx_stats || d->session != WBD_WELCOMED)
+        return;
+    d->cfg.io->rx_stats(d->cfg.io->ctx, &st);
+    int lost = st.lost != d->rx_lost;
+    if (!lost && (st.peak < 32 || st.peak < 2 * d->rx_peak))
+        return;
+    char line[64], *e = put_u32(put_str(line, "rx: "), st.lost);
+    e = put_u32(put_str(e, " lost, peak "), st.peak);
+    *put_str(put_u32(put_str(e, " of "), st.size), " bytes") = 0;
+    wbd_log(d, lost ? 2 : 0, line);
+    d->rx_lost = st.lost;
+    d->rx_peak = st.peak;
+}
+
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
@@ -680,5 +710,6 @@ int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
         break;
     }
     run_due(d, now(d));
+    report_rx(d);
     return 0;
 }

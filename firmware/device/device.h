@@ -44,6 +44,13 @@
 #define WBD_MIN_BACKOFF_MS 1000u
 #define WBD_MAX_BACKOFF_MS 60000u
 
+/* Receive counters of a buffered transport (a UART's interrupt-fed ring). */
+typedef struct {
+    uint32_t lost; /* bytes dropped since boot: buffer full, or the hardware's overrun */
+    uint32_t peak; /* most bytes held at once since boot */
+    uint32_t size; /* the buffer's size */
+} wbd_rx_stats;
+
 /* Byte stream to the gateway (a UART, a socket). */
 typedef struct {
     void *ctx;
@@ -51,6 +58,11 @@ typedef struct {
     int (*read)(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout_ms);
     /* All len bytes: 0, or <0 on failure. */
     int (*write)(void *ctx, const uint8_t *buf, uint32_t len);
+    /* Optional (NULL: none): the receive counters. While a session is open, wbd_poll
+     * reports them as a firmware Log line when bytes were lost since the last line
+     * (warn) or the peak has doubled since it (debug; first at 32 bytes):
+     * "rx: <lost> lost, peak <peak> of <size> bytes". */
+    void (*rx_stats)(void *ctx, wbd_rx_stats *out);
 } wbd_transport;
 
 /* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
@@ -124,6 +136,7 @@ typedef struct wbd_device {
     uint64_t time_offset; /* server_time - uptime at Welcome, 0 = unknown */
     uint32_t hb_seq;
     uint32_t sessions;
+    uint32_t rx_lost, rx_peak; /* receive counters as last reported */
     wbp_reader reader;
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;

@@ -2,7 +2,9 @@
 // drives it over its UART as the gateway would: Welcome, Deploy, Chunks, Start, then a
 // new version that replaces the old one. It also runs the buffer budgets of the boards
 // QEMU cannot run (RA4M1, nRF52840) on the MPS2, with the example applications that fit
-// them. The test builds the firmware itself
+// them. TestUARTWhileBusy sends a burst of frames while an application keeps the CPU
+// busy and checks that all are answered and that the interrupt-fed receive ring held
+// them (the peak the firmware reports). The test builds the firmware itself
 // (make -C firmware boards) and fails, rather than skips, when the toolchain or
 // qemu-system-arm is missing: hack/deps.sh installs them.
 //

@@ -9,10 +9,14 @@
  *   the system clock from MOCO to HOCO. SysTick on the 48 MHz core clock counts ms.
  * - SCI2 (0x40070040, module stop bit MSTPCRB.MSTPB29) speaks the protocol at 115200 8N1
  *   on the header's D0 (P301, RXD2) and D1 (P302, TXD2), pin function PSEL 0b00100
- *   (SCI0/2/4/6/8), polled: RDRF to receive (reading RDR clears it), TEND to send one
- *   byte at a time. PCLKA and PCLKB run at the same 24 MHz, so the baud rate is right
- *   whichever of the two clocks the SCI, and BRR = 12 with SEMR.BGDM (16 clocks per
- *   bit) gives 115385 baud (+0.16%).
+ *   (SCI0/2/4/6/8). Receive by interrupt: SCR.RIE raises RXI (RDRF set) and ERI (an
+ *   error flag set); the ICU links event SCI2_RXI (0xA3) to NVIC line 0 and SCI2_ERI
+ *   (0xA6) to line 1 (IELSR0/1), both served by uart_irq_handler, which moves RDR into
+ *   the ring of boards/common/uart.h (reading RDR clears RDRF) and counts overruns
+ *   and bytes received with an error as lost. Transmit is polled: TEND, one byte at a
+ *   time. PCLKA and PCLKB run at the same 24 MHz, so the baud rate is right whichever
+ *   of the two clocks the SCI, and BRR = 12 with SEMR.BGDM (16 clocks per bit) gives
+ *   115385 baud (+0.16%).
  * - The user LED ("L", D13) is P111, active high. GPIO pins 0..13 are the header's
  *   D0..D13; D0 and D1 carry the protocol UART and are refused.
  *
@@ -61,6 +65,14 @@
 #define PWPR_PFSWE 0x40u
 #define PWPR_B0WI 0x80u
 
+/* ICU event link: IELSRn selects the event of NVIC line n (bits 8:0); its IR flag (bit 16)
+ * is set by the event and cleared by writing 0 (the NVIC line stays pending while it is 1). */
+#define ICU_IELSR(n) (0x40006300u + 4u * (uint32_t)(n))
+#define EVENT_SCI2_RXI 0xa3u
+#define EVENT_SCI2_ERI 0xa6u
+#define SCI2_RXI_IRQ 0u
+#define SCI2_ERI_IRQ 1u
+
 /* SCI2 (asynchronous mode, no FIFO): 8-bit registers */
 #define SCI2 0x40070040u
 #define SCI_SMR (SCI2 + 0x0u)
@@ -73,11 +85,13 @@
 #define SCI_SEMR (SCI2 + 0x7u)
 #define SCR_RE 0x10u
 #define SCR_TE 0x20u
+#define SCR_RIE 0x40u
 #define SSR_TEND 0x04u
 #define SSR_PER 0x08u
 #define SSR_FER 0x10u
 #define SSR_ORER 0x20u
 #define SSR_RDRF 0x40u
+#define SSR_TDRE 0x80u
 #define SSR_ERRORS (SSR_ORER | SSR_FER | SSR_PER)
 #define SCMR_ASYNC_8BIT 0xf2u /* SMIF 0, no inversion, LSB first, CHR1 1 (8 bits with SMR.CHR 0) */
 #define SEMR_BGDM 0x40u       /* baud rate generator double-speed: 16 clocks per bit */
@@ -132,24 +146,36 @@ static const struct {
     {1, 7}, {3, 4}, {3, 3}, {1, 12}, {1, 9}, {1, 10}, {1, 11},
 };
 
-static int uart_rx_ready(void)
-{
-    uint8_t ssr = REG8(SCI_SSR);
-    if (ssr & SSR_ERRORS) {
-        /* reception stops while an error flag is set: drop the byte, clear the flags
-         * (writing 0 after reading 1; the 1s written back change nothing) */
-        (void)REG8(SCI_RDR);
-        REG8(SCI_SSR) = (uint8_t)(ssr & ~SSR_ERRORS);
-        return 0;
-    }
-    return (ssr & SSR_RDRF) != 0;
-}
-
-static uint8_t uart_rx_byte(void) { return REG8(SCI_RDR); }
 static int uart_tx_ready(void) { return (REG8(SCI_SSR) & SSR_TEND) != 0; }
 static void uart_tx_byte(uint8_t b) { REG8(SCI_TDR) = b; }
 
-#include "../common/uart_poll.h"
+#include "../common/uart.h"
+
+/* RXI and ERI. The IR flags are cleared first (writing the IELSR with the same event and
+ * IR 0) and read back, so an event from here on sets them again. Reception stops while an error flag is set: the flags seen are
+ * cleared by writing 0 to them (1s written to the others change nothing, and a flag set
+ * meanwhile is kept). Each error counts one byte lost: an overrun (ORER; RDR still holds
+ * the byte before the lost one(s)), or a byte with a framing or parity error, which the
+ * SCI does not hand over. */
+void uart_irq_handler(void)
+{
+    REG32(ICU_IELSR(SCI2_RXI_IRQ)) = EVENT_SCI2_RXI;
+    REG32(ICU_IELSR(SCI2_ERI_IRQ)) = EVENT_SCI2_ERI;
+    (void)REG32(ICU_IELSR(SCI2_ERI_IRQ));
+    uint8_t ssr = REG8(SCI_SSR);
+    if (ssr & SSR_RDRF)
+        uart_ring_put(&board_uart_rx, REG8(SCI_RDR));
+    if (ssr & SSR_ERRORS) {
+        uart_ring_lost(&board_uart_rx, 1);
+        REG8(SCI_SSR) = (uint8_t)(SSR_TDRE | SSR_RDRF | (SSR_ERRORS & ~ssr));
+    }
+}
+
+/* Vector table entries 16.. (ICU lines 0 and 1), after startup.c's. */
+__attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[2] = {
+    [SCI2_RXI_IRQ] = (void *)uart_irq_handler,
+    [SCI2_ERI_IRQ] = (void *)uart_irq_handler,
+};
 
 static int header_pin(int32_t pin)
 {
@@ -197,7 +223,7 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
 
 const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write};
+const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats};
 
 static void clock_init(void)
 {
@@ -237,7 +263,11 @@ static void sci2_init(void)
     REG8(SCI_BRR) = BRR_115200;
     for (volatile uint32_t i = 0; i < ONE_BIT_LOOPS; i++) { /* one bit time before TE/RE */
     }
-    REG8(SCI_SCR) = SCR_TE | SCR_RE;
+    REG32(ICU_IELSR(SCI2_RXI_IRQ)) = EVENT_SCI2_RXI;
+    REG32(ICU_IELSR(SCI2_ERI_IRQ)) = EVENT_SCI2_ERI;
+    cm_irq_enable(SCI2_RXI_IRQ);
+    cm_irq_enable(SCI2_ERI_IRQ);
+    REG8(SCI_SCR) = SCR_TE | SCR_RE | SCR_RIE;
 }
 
 void board_init(void)

@@ -1,6 +1,7 @@
 /*
- * Cortex-M4 start-up shared by the boards: vector table (core exceptions; the
- * firmware uses SysTick only), reset handler (.data copy, .bss clear, FPU on in
+ * Cortex-M4 start-up shared by the boards: vector table (core exceptions, SysTick;
+ * each board's board.c continues it with its external interrupts, section
+ * .vectors.irq), reset handler (.data copy, .bss clear, FPU on in
  * hard-float builds), SysTick millisecond counter, and a fault handler that resets
  * the MCU.
  */

@@ -1,6 +1,7 @@
 /*
  * Arm MPS2 AN386 board support (QEMU mps2-an386): CMSDK APB UART0 at 0x40004000
- * speaks the protocol, the two user LEDs are the FPGA I/O LED register
+ * speaks the protocol (receive interrupt UART0 RX, NVIC line 0, into the ring of
+ * boards/common/uart.h; polled transmit), the two user LEDs are the FPGA I/O LED register
  * (0x40028000, modelled by QEMU), GPIO pins 0..15 are CMSDK GPIO0 at 0x40010000.
  */
 #include "../common/board.h"
@@ -13,11 +14,16 @@
 #define UART_DATA (UART0 + 0x00u)
 #define UART_STATE (UART0 + 0x04u)
 #define UART_CTRL (UART0 + 0x08u)
+#define UART_INTSTATUS (UART0 + 0x0cu) /* read: status; write 1: clear */
 #define UART_BAUDDIV (UART0 + 0x10u)
 #define STATE_TXFULL (1u << 0)
 #define STATE_RXFULL (1u << 1)
+#define STATE_RXOVERRUN (1u << 3) /* write 1: clear */
 #define CTRL_TXEN (1u << 0)
 #define CTRL_RXEN (1u << 1)
+#define CTRL_RXINTEN (1u << 3)
+#define INT_RX (1u << 1)
+#define UART0_RX_IRQ 0u /* AN386: UART0 RX 0, TX 1, UART0-2 overrun combined 12 */
 
 #define FPGAIO_LED 0x40028000u
 
@@ -29,12 +35,30 @@
 const char board_name[] = "mps2-an386";
 const uint32_t board_ram = 4u * 1024u * 1024u, board_flash = 4u * 1024u * 1024u;
 
-static int uart_rx_ready(void) { return (REG(UART_STATE) & STATE_RXFULL) != 0; }
-static uint8_t uart_rx_byte(void) { return (uint8_t)REG(UART_DATA); }
 static int uart_tx_ready(void) { return (REG(UART_STATE) & STATE_TXFULL) == 0; }
 static void uart_tx_byte(uint8_t b) { REG(UART_DATA) = b; }
 
-#include "../common/uart_poll.h"
+#include "../common/uart.h"
+
+/* UART0 RX: the interrupt status is cleared first, so a byte that arrives after this
+ * point raises it again. The overrun flag is read here rather than on its own (combined)
+ * interrupt line: it can only be set while a byte waits, which raised this one. */
+void uart_irq_handler(void)
+{
+    REG(UART_INTSTATUS) = INT_RX;
+    uint32_t st = REG(UART_STATE);
+    if (st & STATE_RXOVERRUN) {
+        REG(UART_STATE) = STATE_RXOVERRUN;
+        uart_ring_lost(&board_uart_rx, 1);
+    }
+    if (st & STATE_RXFULL)
+        uart_ring_put(&board_uart_rx, (uint8_t)REG(UART_DATA));
+}
+
+/* Vector table entries 16.. (external interrupts), after startup.c's. */
+__attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[UART0_RX_IRQ + 1] = {
+    [UART0_RX_IRQ] = (void *)uart_irq_handler,
+};
 
 static int led_set(void *ctx, int32_t led, int on)
 {
@@ -74,12 +98,13 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
 
 const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write};
+const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write, uart_rx_stats};
 
 void board_init(void)
 {
     REG(UART_BAUDDIV) = CORE_HZ / 115200u; /* QEMU drops data while BAUDDIV < 16 */
-    REG(UART_CTRL) = CTRL_TXEN | CTRL_RXEN;
+    REG(UART_CTRL) = CTRL_TXEN | CTRL_RXEN | CTRL_RXINTEN;
+    cm_irq_enable(UART0_RX_IRQ);
     REG(FPGAIO_LED) = 0;
     cm_systick_start(CORE_HZ);
 }

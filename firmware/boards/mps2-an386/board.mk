@@ -3,5 +3,6 @@
 # of linear memory, frames up to 16 KiB.
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=4 -DWBD_SLOT_SIZE=65536 -DWBD_ARENA_SIZE=163840 -DWBD_MEM_CAP=131072 \
-              -DWBD_MAX_FRAME=16384 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=1024
+              -DWBD_MAX_FRAME=16384 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=1024 \
+              -DWB_UART_RX_RING=1024
 QEMU_MACHINE := mps2-an386

@@ -5,9 +5,12 @@
  * - UARTE0 at 0x40002000 speaks the protocol at 115200 8N1 on the header's TX (D0, P1.03)
  *   and RX (D1, P1.10) pins. The UART0 instance at the same address has plain RXD/TXD
  *   registers, but Renode's NRF52840_UART with easyDMA (renode/platforms/
- *   arduino_nano_33_ble.repl) models only the EasyDMA registers, so the driver polls
- *   UARTE0 one byte at a time: RXD.MAXCNT = 1, ENDRX says a byte is in rx_buf, STARTRX
- *   re-arms; each sent byte is one 1-byte EasyDMA transfer from RAM (tx_buf).
+ *   arduino_nano_33_ble.repl) models only the EasyDMA registers, so the driver receives
+ *   one byte per EasyDMA transfer: RXD.MAXCNT = 1, the ENDRX interrupt (UARTE0_UART0,
+ *   NVIC line 2) takes the byte from rx_buf into the ring of boards/common/uart.h and
+ *   STARTRX re-arms (bytes arriving meanwhile wait in the UARTE's 6-byte RX FIFO); the
+ *   ERROR interrupt counts overruns. Each sent byte is one polled 1-byte EasyDMA
+ *   transfer from RAM (tx_buf).
  * - The user LED ("L", D13) is P0.13, active high.
  * - GPIO pins 0..13 are the header's D0..D13; D0 and D1 carry the protocol UART and are
  *   refused.
@@ -37,6 +40,7 @@
 #define UARTE_EVENTS_ENDRX (UARTE0 + 0x110u)
 #define UARTE_EVENTS_ENDTX (UARTE0 + 0x120u)
 #define UARTE_EVENTS_ERROR (UARTE0 + 0x124u)
+#define UARTE_INTENSET (UARTE0 + 0x304u)
 #define UARTE_ERRORSRC (UARTE0 + 0x480u)
 #define UARTE_ENABLE (UARTE0 + 0x500u)
 #define UARTE_PSEL_TXD (UARTE0 + 0x50cu)
@@ -48,6 +52,10 @@
 #define UARTE_TXD_MAXCNT (UARTE0 + 0x548u)
 #define UARTE_CONFIG (UARTE0 + 0x56cu)
 #define ENABLE_UARTE 8u
+#define INT_ENDRX (1u << 4)  /* event offset 0x110 */
+#define INT_ERROR (1u << 9)  /* event offset 0x124 */
+#define ERRORSRC_OVERRUN 1u
+#define UARTE0_IRQ 2u        /* peripheral ID of 0x40002000 */
 #define BAUD_115200 0x01d60000u /* UARTE value (115108 baud actual) */
 #define PSEL(port, pin) ((uint32_t)(port) << 5 | (uint32_t)(pin)) /* CONNECT (bit 31) = 0 */
 
@@ -97,22 +105,6 @@ static void uarte_start_rx(void)
     REG(UARTE_TASKS_STARTRX) = 1;
 }
 
-static int uart_rx_ready(void)
-{
-    if (REG(UARTE_EVENTS_ERROR)) { /* framing, parity, overrun or break: count nothing, clear */
-        REG(UARTE_ERRORSRC) = REG(UARTE_ERRORSRC);
-        REG(UARTE_EVENTS_ERROR) = 0;
-    }
-    return REG(UARTE_EVENTS_ENDRX) != 0;
-}
-
-static uint8_t uart_rx_byte(void)
-{
-    uint8_t b = rx_buf[0];
-    uarte_start_rx(); /* clears ENDRX, then re-arms for the next byte */
-    return b;
-}
-
 static int uart_tx_ready(void)
 {
     if (tx_busy && REG(UARTE_EVENTS_ENDTX)) {
@@ -135,7 +127,34 @@ static void uart_tx_byte(uint8_t b)
 #define BOARD_IDLE() \
     do {             \
     } while (0)
-#include "../common/uart_poll.h"
+#include "../common/uart.h"
+
+/* ENDRX: the byte is in rx_buf; take it and re-arm before anything else. ERROR: framing,
+ * parity, overrun or break; overruns are counted. Each event is cleared and read back, so
+ * the write has reached the peripheral before the handler returns (else the interrupt,
+ * still asserted, would be taken again). */
+void uart_irq_handler(void)
+{
+    if (REG(UARTE_EVENTS_ENDRX)) {
+        uint8_t b = rx_buf[0];
+        uarte_start_rx(); /* clears ENDRX, then re-arms for the next byte */
+        (void)REG(UARTE_EVENTS_ENDRX);
+        uart_ring_put(&board_uart_rx, b);
+    }
+    if (REG(UARTE_EVENTS_ERROR)) {
+        uint32_t src = REG(UARTE_ERRORSRC);
+        REG(UARTE_ERRORSRC) = src; /* write 1 to clear */
+        REG(UARTE_EVENTS_ERROR) = 0;
+        (void)REG(UARTE_EVENTS_ERROR);
+        if (src & ERRORSRC_OVERRUN)
+            uart_ring_lost(&board_uart_rx, 1);
+    }
+}
+
+/* Vector table entries 16.. (external interrupts), after startup.c's. */
+__attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[UARTE0_IRQ + 1] = {
+    [UARTE0_IRQ] = (void *)uart_irq_handler,
+};
 
 static int header_pin(int32_t pin)
 {
@@ -183,7 +202,7 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
 
 const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)UARTE0, uart_read, uart_write};
+const wbd_transport board_uart = {(void *)UARTE0, uart_read, uart_write, uart_rx_stats};
 
 void board_init(void)
 {
@@ -207,7 +226,9 @@ void board_init(void)
     REG(UARTE_BAUDRATE) = BAUD_115200;
     REG(UARTE_CONFIG) = 0; /* no flow control, no parity, one stop bit */
     REG(UARTE_ENABLE) = ENABLE_UARTE;
+    REG(UARTE_INTENSET) = INT_ENDRX | INT_ERROR;
     uarte_start_rx();
+    cm_irq_enable(UARTE0_IRQ);
 
     cm_systick_start(CORE_HZ);
 }

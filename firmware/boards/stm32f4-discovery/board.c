@@ -2,6 +2,8 @@
  * STM32F4 Discovery board support (STM32F407VG; QEMU netduinoplus2 is an STM32F405
  * with the same core, memory map and USART): USART1 (PA9/PA10) speaks the protocol,
  * LEDs on PD12..PD15 (green, orange, red, blue), GPIO pins 0..15 on port E.
+ * USART1 receives by interrupt (RXNEIE, NVIC line 37) into the ring of
+ * boards/common/uart.h and sends polled (TXE).
  * QEMU 7.2 models USART1, SysTick and the core; RCC and GPIO are unimplemented
  * devices there, so those writes are accepted and ignored (reads return 0).
  */
@@ -27,21 +29,38 @@
 #define USART_DR (USART1 + 0x04u)
 #define USART_BRR (USART1 + 0x08u)
 #define USART_CR1 (USART1 + 0x0cu)
+#define SR_ORE (1u << 3)
 #define SR_RXNE (1u << 5)
 #define SR_TXE (1u << 7)
 #define CR1_UE (1u << 13)
 #define CR1_TE (1u << 3)
 #define CR1_RE (1u << 2)
+#define CR1_RXNEIE (1u << 5) /* interrupt on RXNE or ORE */
+#define USART1_IRQ 37u       /* RM0090 vector table position */
 
 const char board_name[] = "stm32f4-discovery";
 const uint32_t board_ram = 192u * 1024u, board_flash = 1024u * 1024u;
 
-static int uart_rx_ready(void) { return (REG(USART_SR) & SR_RXNE) != 0; }
-static uint8_t uart_rx_byte(void) { return (uint8_t)REG(USART_DR); }
 static int uart_tx_ready(void) { return (REG(USART_SR) & SR_TXE) != 0; }
 static void uart_tx_byte(uint8_t b) { REG(USART_DR) = b; }
 
-#include "../common/uart_poll.h"
+#include "../common/uart.h"
+
+/* USART1: reading SR then DR clears RXNE and ORE. On an overrun DR still holds the byte
+ * received before the lost one(s): count one lost (at least one was) and keep it. */
+void uart_irq_handler(void)
+{
+    uint32_t sr = REG(USART_SR);
+    if (sr & SR_ORE)
+        uart_ring_lost(&board_uart_rx, 1);
+    if (sr & (SR_RXNE | SR_ORE))
+        uart_ring_put(&board_uart_rx, (uint8_t)REG(USART_DR));
+}
+
+/* Vector table entries 16.. (external interrupts 0..USART1_IRQ), after startup.c's. */
+__attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[USART1_IRQ + 1] = {
+    [USART1_IRQ] = (void *)uart_irq_handler,
+};
 
 static int led_set(void *ctx, int32_t led, int on)
 {
@@ -80,7 +99,7 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
 
 const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write};
+const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats};
 
 void board_init(void)
 {
@@ -95,6 +114,7 @@ void board_init(void)
     REG(GPIOD + GPIO_BSRR) = 0xfu << (12 + 16);
     /* USART1: 115200 8N1 on APB2 = 84 MHz */
     REG(USART_BRR) = 84000000u / 115200u;
-    REG(USART_CR1) = CR1_UE | CR1_TE | CR1_RE;
+    REG(USART_CR1) = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE;
+    cm_irq_enable(USART1_IRQ);
     cm_systick_start(CORE_HZ);
 }

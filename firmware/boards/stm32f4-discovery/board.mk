@@ -3,5 +3,6 @@
 # 2 x 24 KiB interpreter arenas with 12 KiB of linear memory each.
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=2 -DWBD_SLOT_SIZE=16384 -DWBD_ARENA_SIZE=24576 -DWBD_MEM_CAP=12288 \
-              -DWBD_MAX_FRAME=4096 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512
+              -DWBD_MAX_FRAME=4096 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512 \
+              -DWB_UART_RX_RING=1024
 QEMU_MACHINE := netduinoplus2

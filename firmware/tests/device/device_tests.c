@@ -91,7 +91,15 @@ static int h_sensor(void *ctx, int32_t s, int32_t *milli)
     return 0;
 }
 
-static const wbd_transport io = {NULL, t_read, t_write};
+/* Receive counters the transport reports (wbd_transport.rx_stats). */
+static wbd_rx_stats rx_stats = {0, 0, 64};
+static void t_rx_stats(void *ctx, wbd_rx_stats *out)
+{
+    (void)ctx;
+    *out = rx_stats;
+}
+
+static const wbd_transport io = {NULL, t_read, t_write, t_rx_stats};
 static const wbd_hal hal = {NULL, h_now, h_delay, NULL, NULL, h_led, h_sensor};
 static wbd_device dev;
 
@@ -385,6 +393,41 @@ static void test_signatures(void)
           "no key but required: bad_signature");
 }
 
+/* The next firmware Log line that reports receive counters ("rx: ..."), copied to line. */
+static int rx_log(char *line, size_t cap, uint8_t *level)
+{
+    wbp_msg m;
+    for (int i = 0; i < 20 && gw_expect(&m, WBP_LOG, 20); i++) {
+        if (m.u.log.message.n >= 4 && memcmp(m.u.log.message.p, "rx: ", 4) == 0 && m.u.log.message.n < cap) {
+            memcpy(line, m.u.log.message.p, m.u.log.message.n);
+            line[m.u.log.message.n] = 0;
+            *level = m.u.log.level;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Lost bytes are logged (warn) when their count changes, the peak (debug) from 32 bytes
+ * on and then each time it doubles. */
+static void test_rx_stats(void)
+{
+    char line[80];
+    uint8_t level = 9;
+    rx_stats.peak = 20; /* below 32: nothing */
+    for (int i = 0; i < 5; i++)
+        wbd_poll(&dev, 10);
+    rx_stats.peak = 40;
+    CHECK(rx_log(line, sizeof line, &level) && strcmp(line, "rx: 0 lost, peak 40 of 64 bytes") == 0 && level == 0,
+          "peak reported: %s (level %u)", line, level);
+    rx_stats.peak = 60; /* not doubled: nothing */
+    for (int i = 0; i < 5; i++)
+        wbd_poll(&dev, 10);
+    rx_stats.lost = 2;
+    CHECK(rx_log(line, sizeof line, &level) && strcmp(line, "rx: 2 lost, peak 60 of 64 bytes") == 0 && level == 2,
+          "lost bytes reported: %s (level %u)", line, level);
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "build/wat";
@@ -405,6 +448,7 @@ int main(int argc, char **argv)
     gw_send(&m);
     CHECK(expect_error("start before welcome") == WBP_E_UNEXPECTED_MESSAGE, "unexpected before welcome");
     welcome(1024);
+    test_rx_stats();
 
     /* Commands on unknown apps, messages from the wrong side, garbage bodies: answered, session kept. */
     msg_app(&m, WBP_START, "nope");
