@@ -307,12 +307,87 @@ static void run_bins(void)
     }
 }
 
+/* wasm_err_str: every code has its message (the spec's wording where it has one). */
+static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
+    {WASM_OK, "ok"},
+    {WASM_E_EOF, "unexpected end"},
+    {WASM_E_MAGIC, "magic header not detected"},
+    {WASM_E_VERSION, "unknown binary version"},
+    {WASM_E_LEB_LONG, "integer representation too long"},
+    {WASM_E_LEB_RANGE, "integer too large"},
+    {WASM_E_SECTION_ID, "malformed section id"},
+    {WASM_E_SECTION_ORDER, "unexpected content after last section"},
+    {WASM_E_SECTION_SIZE, "section size mismatch"},
+    {WASM_E_UTF8, "malformed UTF-8 encoding"},
+    {WASM_E_OPCODE, "illegal opcode"},
+    {WASM_E_VALTYPE, "malformed value type"},
+    {WASM_E_FUNC_COUNT, "function and code section have inconsistent lengths"},
+    {WASM_E_DATA_COUNT, "data count and data section have inconsistent lengths"},
+    {WASM_E_TOO_MANY_LOCALS, "too many locals"},
+    {WASM_E_ZERO_BYTE, "zero byte expected"},
+    {WASM_E_MUTABILITY, "malformed mutability"},
+    {WASM_E_IMPORT_KIND, "malformed import kind"},
+    {WASM_E_LIMITS_FLAG, "malformed limits flags"},
+    {WASM_E_END_EXPECTED, "END opcode expected"},
+    {WASM_E_FORM, "malformed type form"},
+    {WASM_E_UNSUPPORTED, "unsupported feature"},
+    {WASM_E_UNSUP_MULTI_VALUE, "unsupported feature: multi-value"},
+    {WASM_E_UNSUP_REF_TYPES, "unsupported feature: reference types"},
+    {WASM_E_UNSUP_BULK, "unsupported feature: bulk memory"},
+    {WASM_E_UNSUP_SIMD, "unsupported feature: SIMD"},
+    {WASM_E_UNSUP_LAST, "unsupported feature"},
+    {WASM_E_TYPE_MISMATCH, "type mismatch"},
+    {WASM_E_UNKNOWN_TYPE, "unknown type"},
+    {WASM_E_UNKNOWN_FUNC, "unknown function"},
+    {WASM_E_UNKNOWN_GLOBAL, "unknown global"},
+    {WASM_E_UNKNOWN_LOCAL, "unknown local"},
+    {WASM_E_UNKNOWN_LABEL, "unknown label"},
+    {WASM_E_UNKNOWN_MEMORY, "unknown memory"},
+    {WASM_E_UNKNOWN_TABLE, "unknown table"},
+    {WASM_E_ALIGNMENT, "alignment must not be larger than natural"},
+    {WASM_E_IMMUTABLE, "global is immutable"},
+    {WASM_E_CONST_EXPR, "constant expression required"},
+    {WASM_E_MEM_LIMITS, "memory size must be at most 65536 pages (4GiB)"},
+    {WASM_E_LIMITS_ORDER, "size minimum must not be greater than maximum"},
+    {WASM_E_DUP_EXPORT, "duplicate export name"},
+    {WASM_E_MULTI_MEMORY, "multiple memories"},
+    {WASM_E_START_TYPE, "start function must have type [] -> []"},
+    {WASM_E_NOMEM, "arena exhausted"},
+    {WASM_E_IMPL_LIMIT, "implementation limit exceeded"},
+    {WASM_E_ARG, "bad argument"},
+    {WASM_E_UNKNOWN_IMPORT, "unknown import"},
+    {WASM_E_IMPORT_TYPE, "incompatible import type"},
+    {WASM_E_MEMORY_BUDGET, "memory does not fit the buffer"},
+    {WASM_TRAP_UNREACHABLE, "unreachable"},
+    {WASM_TRAP_MEM_OOB, "out of bounds memory access"},
+    {WASM_TRAP_DIV_ZERO, "integer divide by zero"},
+    {WASM_TRAP_INT_OVERFLOW, "integer overflow"},
+    {WASM_TRAP_INVALID_CONV, "invalid conversion to integer"},
+    {WASM_TRAP_INDIRECT_TYPE, "indirect call type mismatch"},
+    {WASM_TRAP_UNDEF_ELEMENT, "undefined element"},
+    {WASM_TRAP_UNINIT_ELEMENT, "uninitialized element"},
+    {WASM_TRAP_TABLE_OOB, "out of bounds table access"},
+    {WASM_TRAP_STACK_OVERFLOW, "call stack exhausted"},
+    {WASM_TRAP_FUEL, "fuel exhausted"},
+    {WASM_TRAP_HOST, "host function failed"},
+};
+
+static void run_err_strings(void)
+{
+    for (size_t i = 0; i < sizeof err_msgs_want / sizeof err_msgs_want[0]; i++)
+        CHECK(!strcmp(wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg), "wasm_err_str(%d) = %s, want %s",
+              (int)err_msgs_want[i].e, wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg);
+    CHECK(!strcmp(wasm_err_str((wasm_err)21), "unknown error"), "code 21: %s", wasm_err_str((wasm_err)21));
+    CHECK(!strcmp(wasm_err_str((wasm_err)200), "unknown error"), "code 200: %s", wasm_err_str((wasm_err)200));
+}
+
 int main(int argc, char **argv)
 {
     wasm_dir = argc > 1 ? argv[1] : "build/wat";
     run_calls();
     run_host();
     run_bins();
+    run_err_strings();
     run_app_tests(wasm_dir, &checks, &failures);
     printf("unit tests: %d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;

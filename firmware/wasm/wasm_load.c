@@ -28,70 +28,92 @@ void *wasm_arena_alloc(wasm_arena *a, size_t n)
 
 /* ---------------------------------------------------------------- errors */
 
+/*
+ * Messages in code order, for the ranges of defined codes below (a packed string
+ * instead of a pointer per code: flash is the scarce resource on the smallest board).
+ */
+static const char err_msgs[] =
+    "ok\0"
+    "unexpected end\0"
+    "magic header not detected\0"
+    "unknown binary version\0"
+    "integer representation too long\0"
+    "integer too large\0"
+    "malformed section id\0"
+    "unexpected content after last section\0"
+    "section size mismatch\0"
+    "malformed UTF-8 encoding\0"
+    "illegal opcode\0"
+    "malformed value type\0"
+    "function and code section have inconsistent lengths\0"
+    "data count and data section have inconsistent lengths\0"
+    "too many locals\0"
+    "zero byte expected\0"
+    "malformed mutability\0"
+    "malformed import kind\0"
+    "malformed limits flags\0"
+    "END opcode expected\0"
+    "malformed type form\0"
+    "unsupported feature\0"
+    "unsupported feature: multi-value\0"
+    "unsupported feature: reference types\0"
+    "unsupported feature: bulk memory\0"
+    "unsupported feature: SIMD\0"
+    "unsupported feature\0"
+    "type mismatch\0"
+    "unknown type\0"
+    "unknown function\0"
+    "unknown global\0"
+    "unknown local\0"
+    "unknown label\0"
+    "unknown memory\0"
+    "unknown table\0"
+    "alignment must not be larger than natural\0"
+    "global is immutable\0"
+    "constant expression required\0"
+    "memory size must be at most 65536 pages (4GiB)\0"
+    "size minimum must not be greater than maximum\0"
+    "duplicate export name\0"
+    "multiple memories\0"
+    "start function must have type [] -> []\0"
+    "arena exhausted\0"
+    "implementation limit exceeded\0"
+    "bad argument\0"
+    "unknown import\0"
+    "incompatible import type\0"
+    "memory does not fit the buffer\0"
+    "unreachable\0"
+    "out of bounds memory access\0"
+    "integer divide by zero\0"
+    "integer overflow\0"
+    "invalid conversion to integer\0"
+    "indirect call type mismatch\0"
+    "undefined element\0"
+    "uninitialized element\0"
+    "out of bounds table access\0"
+    "call stack exhausted\0"
+    "fuel exhausted\0"
+    "host function failed\0";
+static const struct { uint8_t first, count; } err_ranges[] = {
+    {WASM_OK, WASM_E_FORM + 1},
+    {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
+    {WASM_E_UNSUP_LAST, 1},
+    {WASM_E_TYPE_MISMATCH, WASM_E_START_TYPE - WASM_E_TYPE_MISMATCH + 1},
+    {WASM_E_NOMEM, WASM_E_ARG - WASM_E_NOMEM + 1},
+    {WASM_E_UNKNOWN_IMPORT, WASM_E_MEMORY_BUDGET - WASM_E_UNKNOWN_IMPORT + 1},
+    {WASM_TRAP_UNREACHABLE, WASM_TRAP_HOST - WASM_TRAP_UNREACHABLE + 1},
+};
+
 const char *wasm_err_str(wasm_err e)
 {
-    switch (e) {
-    case WASM_OK: return "ok";
-    case WASM_E_EOF: return "unexpected end";
-    case WASM_E_MAGIC: return "magic header not detected";
-    case WASM_E_VERSION: return "unknown binary version";
-    case WASM_E_LEB_LONG: return "integer representation too long";
-    case WASM_E_LEB_RANGE: return "integer too large";
-    case WASM_E_SECTION_ID: return "malformed section id";
-    case WASM_E_SECTION_ORDER: return "unexpected content after last section";
-    case WASM_E_SECTION_SIZE: return "section size mismatch";
-    case WASM_E_UTF8: return "malformed UTF-8 encoding";
-    case WASM_E_OPCODE: return "illegal opcode";
-    case WASM_E_VALTYPE: return "malformed value type";
-    case WASM_E_FUNC_COUNT: return "function and code section have inconsistent lengths";
-    case WASM_E_DATA_COUNT: return "data count and data section have inconsistent lengths";
-    case WASM_E_TOO_MANY_LOCALS: return "too many locals";
-    case WASM_E_ZERO_BYTE: return "zero byte expected";
-    case WASM_E_MUTABILITY: return "malformed mutability";
-    case WASM_E_IMPORT_KIND: return "malformed import kind";
-    case WASM_E_LIMITS_FLAG: return "malformed limits flags";
-    case WASM_E_END_EXPECTED: return "END opcode expected";
-    case WASM_E_FORM: return "malformed type form";
-    case WASM_E_UNSUPPORTED: return "unsupported feature";
-    case WASM_E_UNSUP_MULTI_VALUE: return "unsupported feature: multi-value";
-    case WASM_E_UNSUP_REF_TYPES: return "unsupported feature: reference types";
-    case WASM_E_UNSUP_BULK: return "unsupported feature: bulk memory";
-    case WASM_E_UNSUP_SIMD: return "unsupported feature: SIMD";
-    case WASM_E_UNSUP_LAST: return "unsupported feature";
-    case WASM_E_TYPE_MISMATCH: return "type mismatch";
-    case WASM_E_UNKNOWN_TYPE: return "unknown type";
-    case WASM_E_UNKNOWN_FUNC: return "unknown function";
-    case WASM_E_UNKNOWN_GLOBAL: return "unknown global";
-    case WASM_E_UNKNOWN_LOCAL: return "unknown local";
-    case WASM_E_UNKNOWN_LABEL: return "unknown label";
-    case WASM_E_UNKNOWN_MEMORY: return "unknown memory";
-    case WASM_E_UNKNOWN_TABLE: return "unknown table";
-    case WASM_E_ALIGNMENT: return "alignment must not be larger than natural";
-    case WASM_E_IMMUTABLE: return "global is immutable";
-    case WASM_E_CONST_EXPR: return "constant expression required";
-    case WASM_E_MEM_LIMITS: return "memory size must be at most 65536 pages (4GiB)";
-    case WASM_E_LIMITS_ORDER: return "size minimum must not be greater than maximum";
-    case WASM_E_DUP_EXPORT: return "duplicate export name";
-    case WASM_E_MULTI_MEMORY: return "multiple memories";
-    case WASM_E_START_TYPE: return "start function must have type [] -> []";
-    case WASM_E_NOMEM: return "arena exhausted";
-    case WASM_E_IMPL_LIMIT: return "implementation limit exceeded";
-    case WASM_E_ARG: return "bad argument";
-    case WASM_E_UNKNOWN_IMPORT: return "unknown import";
-    case WASM_E_IMPORT_TYPE: return "incompatible import type";
-    case WASM_E_MEMORY_BUDGET: return "memory does not fit the buffer";
-    case WASM_TRAP_UNREACHABLE: return "unreachable";
-    case WASM_TRAP_MEM_OOB: return "out of bounds memory access";
-    case WASM_TRAP_DIV_ZERO: return "integer divide by zero";
-    case WASM_TRAP_INT_OVERFLOW: return "integer overflow";
-    case WASM_TRAP_INVALID_CONV: return "invalid conversion to integer";
-    case WASM_TRAP_INDIRECT_TYPE: return "indirect call type mismatch";
-    case WASM_TRAP_UNDEF_ELEMENT: return "undefined element";
-    case WASM_TRAP_UNINIT_ELEMENT: return "uninitialized element";
-    case WASM_TRAP_TABLE_OOB: return "out of bounds table access";
-    case WASM_TRAP_STACK_OVERFLOW: return "call stack exhausted";
-    case WASM_TRAP_FUEL: return "fuel exhausted";
-    case WASM_TRAP_HOST: return "host function failed";
+    uint32_t n = 0, code = (uint32_t)e;
+    for (unsigned r = 0; r < sizeof err_ranges / sizeof err_ranges[0]; r++) {
+        if (code - err_ranges[r].first < err_ranges[r].count) {
+            const char *m = err_msgs;
+            for (n += code - err_ranges[r].first; n; n--) m += strlen(m) + 1;
+            return m;
+        }
+        n += err_ranges[r].count;
     }
     return "unknown error";
 }
