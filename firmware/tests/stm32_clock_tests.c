@@ -3,7 +3,8 @@
  * arithmetic (PLL outputs and RCC_PLLCFGR fields, flash wait states, USART BRR, SysTick
  * reloads), then stm32_clock_init itself against a simulated RCC and flash interface:
  * the crystal and PLL start, the HSE never starts, the PLL never locks, the wait states
- * do not stick, the switch never shows, and no RCC at all (QEMU's netduinoplus2). The
+ * do not stick, the switch never shows, no RCC at all (QEMU's netduinoplus2) and only
+ * RCC_CR tagged ready (Renode's platform script). The
  * simulator flags every step out of order: the PLL configured while on, SYSCLK on the
  * PLL with fewer than 5 wait states or an APB above its limit, wait states dropped
  * under a fast clock, HSION cleared while it runs SYSCLK. The model is written from
@@ -33,11 +34,13 @@ static int failures, checks;
 
 #define CR_HSIRDY (1u << 1)
 #define CR_RO (CR_HSIRDY | CR_HSERDY | CR_PLLRDY)
+#define PLLCFGR_FIELDS 0x0f437fffu /* PLLQ, PLLSRC, PLLP, PLLN, PLLM */
 
 /* One chip: what it does, and its registers. */
 static struct {
     const char *name;
     int no_rcc;          /* RCC and flash interface unimplemented: reads 0, writes ignored */
+    uint32_t tagged_cr;  /* with no_rcc: what RCC_CR reads (Renode's script tags it) */
     int hse_polls;       /* RCC_CR reads with HSEON before HSERDY; <0: never */
     int pll_locks;       /* PLLRDY follows PLLON (with the HSE ready) */
     int acr_sticks;      /* the written LATENCY reads back */
@@ -76,7 +79,7 @@ static uint32_t sim_rd(uint32_t a)
 {
     sim.reads++;
     if (sim.no_rcc)
-        return 0;
+        return a == RCC_CR ? sim.tagged_cr : 0;
     switch (a) {
     case RCC_CR:
         if ((sim.cr & CR_HSEON) && sim.hse_polls >= 0 && sim.hse_seen++ >= sim.hse_polls)
@@ -114,6 +117,8 @@ static void sim_wr(uint32_t a, uint32_t v)
     case RCC_PLLCFGR:
         if (sim.cr & CR_PLLON)
             violate("PLL configured while on");
+        if ((v & ~PLLCFGR_FIELDS) != (0x24003010u & ~PLLCFGR_FIELDS))
+            violate("PLLCFGR reserved bits changed");
         sim.pllcfgr = v;
         return;
     case RCC_CFGR:
@@ -185,12 +190,12 @@ static void test_arithmetic(void)
           "APB2 per path");
 
     /* field positions: PLLM 8, PLLN 336 << 6, PLLP /2 = 00, PLLSRC, PLLQ 7 << 24 */
-    CHECK(stm32_pllcfgr(PLL_M, PLL_N, PLL_P, PLL_Q) == 0x07405408u, "PLLCFGR %#x",
+    CHECK(stm32_pllcfgr(PLL_M, PLL_N, PLL_P, PLL_Q) == 0x27405408u, "PLLCFGR %#x",
           stm32_pllcfgr(PLL_M, PLL_N, PLL_P, PLL_Q));
     CHECK((stm32_pllcfgr(8, 336, 4, 7) >> 16 & 3u) == 1u && (stm32_pllcfgr(8, 336, 8, 7) >> 16 & 3u) == 3u,
           "PLLP encoding");
     /* the documented reset value decodes as M 16, N 192, P 2, Q 4, HSI source (bit 29 reserved, set) */
-    CHECK(((stm32_pllcfgr(16, 192, 2, 4) & ~PLLCFGR_SRC_HSE) | 1u << 29) == 0x24003010u, "reset value");
+    CHECK((stm32_pllcfgr(16, 192, 2, 4) & ~PLLCFGR_SRC_HSE) == 0x24003010u, "reset value");
 
     CHECK(stm32_flash_latency(168000000u) == 5 && stm32_flash_latency(150000001u) == 5 &&
               stm32_flash_latency(150000000u) == 4 && stm32_flash_latency(30000001u) == 1 &&
@@ -222,7 +227,7 @@ static void test_sequence(void)
     CHECK((sim.cfgr & CFGR_SWS_MASK) == CFGR_SWS_PLL, "on the PLL");
     CHECK(sim.cfgr == (CFGR_PPRE1_DIV4 | CFGR_PPRE2_DIV2 | CFGR_SW_PLL | CFGR_SWS_PLL), "AHB /1, APB1 /4, APB2 /2: %#x",
           sim.cfgr);
-    CHECK(sim.pllcfgr == 0x07405408u, "PLL configured: %#x", sim.pllcfgr);
+    CHECK(sim.pllcfgr == 0x27405408u, "PLL configured: %#x", sim.pllcfgr);
     CHECK(sim.acr == (5u | ACR_PRFTEN | ACR_ICEN | ACR_DCEN), "5 wait states, prefetch, caches: %#x", sim.acr);
     CHECK((sim.cr & (CR_HSEON | CR_PLLON | CR_HSION)) == (CR_HSEON | CR_PLLON | CR_HSION), "CR %#x", sim.cr);
 
@@ -232,7 +237,7 @@ static void test_sequence(void)
     chip("no crystal", 0, -1, 1, 1, 1);
     run(STM32_CLK_HSI);
     fell_back_to_hsi();
-    CHECK(!sim.sw_pll_written && sim.pllcfgr == 0x24003010u, "no crystal: PLL untouched");
+    CHECK(!sim.sw_pll_written, "no crystal: no switch");
 
     chip("crystal one poll too late", 0, (int)STM32_WAIT_POLLS, 1, 1, 1);
     run(STM32_CLK_HSI);
@@ -254,9 +259,13 @@ static void test_sequence(void)
 
     chip("no RCC (QEMU netduinoplus2)", 1, -1, 0, 0, 0);
     run(STM32_CLK_EMULATOR);
-    /* the read-modify-write of HSEON, the HSE wait to its end, the read back */
-    CHECK(sim.reads == STM32_WAIT_POLLS + 2, "no RCC: the HSE wait ran out, then one read back (%lu reads)",
-          sim.reads);
+    CHECK(sim.reads == 1, "no RCC: found by reading back PLLCFGR, no wait (%lu reads)", sim.reads);
+
+    /* Renode's stm32f4_discovery.resc: RCC_CR reads every oscillator and PLL ready */
+    chip("RCC_CR tagged ready, nothing else (Renode)", 1, -1, 0, 0, 0);
+    sim.tagged_cr = 0x0f0f0083u;
+    run(STM32_CLK_EMULATOR);
+    CHECK(sim.reads == 1, "Renode: found by reading back PLLCFGR (%lu reads)", sim.reads);
 }
 
 int main(void)

@@ -5,7 +5,9 @@
  * the main PLL at 168 MHz SYSCLK (48 MHz USB/SDIO clock), AHB 168, APB1 42, APB2 84 MHz,
  * flash 5 wait states with prefetch and both caches. Every wait is bounded; on a timeout
  * the chip goes back to the HSI (all buses 16 MHz). QEMU 7.2's netduinoplus2 has no RCC
- * (reads 0, writes ignored) and runs at 168 MHz: that case is recognised and reported.
+ * (reads 0, writes ignored) and runs at 168 MHz: that case is recognised (the PLL
+ * configuration does not read back) and reported; so is Renode's, whose platform script
+ * tags RCC_CR ready and nothing else.
  *
  * Register access goes through STM32_RD/STM32_WR, so tests/stm32_clock_tests.c runs this
  * very sequence on the host against a simulated RCC and flash interface.
@@ -31,6 +33,7 @@
 #define CR_PLLON (1u << 24)
 #define CR_PLLRDY (1u << 25)
 #define PLLCFGR_SRC_HSE (1u << 22)
+#define PLLCFGR_RESERVED (1u << 29) /* reads 1 after reset; kept */
 #define CFGR_SW_PLL 2u             /* SW[1:0]; 0 = HSI */
 #define CFGR_SWS_MASK (3u << 2)    /* SWS[3:2]: the clock actually switched to */
 #define CFGR_SWS_PLL (2u << 2)
@@ -59,10 +62,10 @@ static inline uint32_t stm32_pll_hz(uint32_t in_hz, uint32_t m, uint32_t n, uint
 }
 
 /* RCC_PLLCFGR for the HSE: PLLM[5:0], PLLN[14:6], PLLP[17:16] (P = 2, 4, 6, 8 as 0..3),
- * PLLSRC[22], PLLQ[27:24]. */
+ * PLLSRC[22], PLLQ[27:24]; reserved bit 29 kept at its reset value, 1. */
 static inline uint32_t stm32_pllcfgr(uint32_t m, uint32_t n, uint32_t p, uint32_t q)
 {
-    return PLLCFGR_SRC_HSE | m | n << 6 | (p / 2u - 1u) << 16 | q << 24;
+    return PLLCFGR_RESERVED | PLLCFGR_SRC_HSE | m | n << 6 | (p / 2u - 1u) << 16 | q << 24;
 }
 
 /* Flash wait states for HCLK at 2.7..3.6 V (RM0090 table 10): one per started 30 MHz. */
@@ -105,16 +108,16 @@ static int stm32_wait(uint32_t reg, uint32_t mask, uint32_t want)
 static unsigned stm32_clock_init(void)
 {
     const uint32_t ws = stm32_flash_latency(stm32_sysclk_hz[STM32_CLK_PLL]);
+    const uint32_t pllcfgr = stm32_pllcfgr(PLL_M, PLL_N, PLL_P, PLL_Q);
+    /* The PLL is off: configure it first and read it back. On silicon every field reads
+     * as written; anything else means no RCC behind this address: an emulator running
+     * its own clock (QEMU 7.2 netduinoplus2: reads 0; Renode with RCC_CR tagged ready). */
+    STM32_WR(RCC_PLLCFGR, pllcfgr);
+    if (STM32_RD(RCC_PLLCFGR) != pllcfgr)
+        return STM32_CLK_EMULATOR;
     STM32_WR(RCC_CR, STM32_RD(RCC_CR) | CR_HSEON);
-    if (!stm32_wait(RCC_CR, CR_HSERDY, CR_HSERDY)) {
-        /* On silicon HSEON (just written) and HSION (set, the HSI is running) read back
-         * as 1 whatever the crystal does; both 0: no RCC behind this address, an
-         * emulator running its own clock. */
-        if (!(STM32_RD(RCC_CR) & (CR_HSEON | CR_HSION)))
-            return STM32_CLK_EMULATOR;
+    if (!stm32_wait(RCC_CR, CR_HSERDY, CR_HSERDY))
         goto hsi;
-    }
-    STM32_WR(RCC_PLLCFGR, stm32_pllcfgr(PLL_M, PLL_N, PLL_P, PLL_Q));
     STM32_WR(RCC_CR, STM32_RD(RCC_CR) | CR_PLLON);
     if (!stm32_wait(RCC_CR, CR_PLLRDY, CR_PLLRDY))
         goto hsi;
