@@ -119,6 +119,19 @@ void wbd_log(wbd_device *d, uint8_t level, const char *msg)
     send(d, m);
 }
 
+/* The firmware's line after Welcome, with the board's boot note (device.h, boot_note),
+ * cut at 95 bytes. */
+static void log_ready(wbd_device *d)
+{
+    char line[96], *p = put_str(line, "wasmbed firmware ready");
+    const char *n = d->cfg.boot_note;
+    if (n && *n)
+        for (p = put_str(p, "; "); *n && p < line + sizeof line - 1;)
+            *p++ = *n++;
+    *p = 0;
+    wbd_log(d, 1, line);
+}
+
 /* ---- board callbacks for the ABI layer (ctx is the wbd_app) ---- */
 
 static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
@@ -566,7 +579,7 @@ static void on_frame(wbd_device *d, size_t n)
     if (d->session == WBD_WAIT_WELCOME) {
         if (e == WBP_OK && m->type == WBP_WELCOME) {
             on_welcome(d, &m->u.welcome);
-            wbd_log(d, 1, "wasmbed firmware ready");
+            log_ready(d);
             return;
         }
         if (e)

@@ -93,6 +93,9 @@ typedef struct {
      * completes; without a key every transfer is then refused (fail closed). wbd_init
      * sets it when built with -DWBD_REQUIRE_SIGNATURES=1 (`make boards REQUIRE_SIGNATURES=1`). */
     uint8_t require_signatures;
+    /* Optional (NULL: none): appended to the firmware log line sent after every Welcome,
+     * "wasmbed firmware ready; <boot_note>" (the board reports its clock there). */
+    const char *boot_note;
 } wbd_config;
 
 enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };

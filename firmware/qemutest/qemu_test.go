@@ -30,8 +30,12 @@ var boards = []struct {
 	maxModule, maxFrame uint32
 	// examples are example applications (examples/<lang>/<name>) that must reach Running.
 	examples []string
+	// ready is the firmware's log line after Welcome; "" is the plain one.
+	ready string
 }{
-	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000},
+	// QEMU's netduinoplus2 has no RCC: the clock set-up must find that out (HSE never
+	// ready, the bits it wrote read back 0) and keep the emulator's 168 MHz.
+	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000, ready: readyLine + "; clock emulator, no rcc"},
 	{name: "mps2-an386", machine: "mps2-an386", table: 6000},
 	// The RA4M1 (Arduino Uno R4) runs in Renode only; its budget does run here: 1 app,
 	// 3 KiB module buffers, a 16 KiB arena with 6 KiB of linear memory, 256 value slots,
@@ -50,6 +54,9 @@ var boards = []struct {
 			"rust/config-driven.rs", "assemblyscript/blink.ts", "assemblyscript/sensor-telemetry.ts",
 			"assemblyscript/config-driven.ts"}},
 }
+
+// readyLine starts the firmware's log line after every Welcome (device.c, log_ready).
+const readyLine = "wasmbed firmware ready"
 
 // appSource is a C application whose loop logs "<version> tick" every 200 ms. Its table
 // (6 KB on the QEMU boards) makes the module span several chunks; its data and the 4 KiB
@@ -373,6 +380,20 @@ func TestBoardsInQEMU(t *testing.T) {
 			b.r.SetMaxBody(maxFrame)
 			b.w.SetMaxBody(maxFrame)
 			b.serve()
+
+			// The firmware's first line reports the board's boot (the STM32: its clock path).
+			want := bd.ready
+			if want == "" {
+				want = readyLine
+			}
+			ready := b.next(ctx, "the firmware's ready line", func(m protocol.Message) bool {
+				l, ok := m.(*protocol.Log)
+				return ok && l.App == ""
+			}).(*protocol.Log)
+			if ready.Message != want {
+				t.Fatalf("firmware log %q after Welcome, want %q", ready.Message, want)
+			}
+			t.Logf("firmware: %s", ready.Message)
 
 			if bd.maxModule != 0 { // one byte over the module buffer: refused before any chunk
 				b.send(&protocol.Deploy{App: "big", Digest: make([]byte, sha256.Size), Size: bd.maxModule + 1,

@@ -18,6 +18,10 @@ extern const char board_name[];
 extern const uint32_t board_ram, board_flash;
 
 void board_init(void);      /* clocks, SysTick at 1 kHz, UART, GPIO */
+/* Boards built with -DWB_BOOT_NOTE (board.mk BOARD_CFLAGS): what board_init reports in
+ * the boot log line (wbd_config.boot_note), such as the clock path it took. main.c
+ * defines it; other boards pay nothing. */
+extern const char *board_boot_note;
 uint64_t board_millis(void); /* since boot */
 
 extern const wbd_hal board_hal;

@@ -15,6 +15,10 @@
 /* "<namespace>/<device>", NUL-padded; patchable (section .wb_identity). */
 __attribute__((section(".wb_identity"), used)) const char wb_device_id[128] = WB_DEVICE_ID;
 
+#ifdef WB_BOOT_NOTE
+const char *board_boot_note; /* set by board_init */
+#endif
+
 static wbd_device dev;
 
 int main(void)
@@ -29,6 +33,9 @@ int main(void)
         .fuel = 0,
         .hal = &board_hal,
         .io = &board_uart,
+#ifdef WB_BOOT_NOTE
+        .boot_note = board_boot_note,
+#endif
     };
     wbd_init(&dev, &cfg);
     for (;;)

@@ -4,14 +4,15 @@
  * LEDs on PD12..PD15 (green, orange, red, blue), GPIO pins 0..15 on port E.
  * USART1 receives by interrupt (RXNEIE, NVIC line 37) into the ring of
  * boards/common/uart.h and sends polled (TXE).
+ * Clocks (clock.h): HSE 8 MHz + PLL, SYSCLK 168 MHz, USART1 on APB2 at 84 MHz, else
+ * the HSI at 16 MHz; SysTick and the baud rate follow the clock actually running.
  * QEMU 7.2 models USART1, SysTick and the core; RCC and GPIO are unimplemented
  * devices there, so those writes are accepted and ignored (reads return 0).
  */
 #include "../common/board.h"
+#include "clock.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
-
-#define CORE_HZ 168000000u /* QEMU's netduinoplus2 SYSCLK; silicon needs the PLL set up for this */
 
 #define RCC_AHB1ENR 0x40023830u
 #define RCC_APB2ENR 0x40023844u
@@ -101,8 +102,13 @@ const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
 const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats};
 
+/* The boot log line's clock part, per STM32_CLK_* path (main.c, WB_BOOT_NOTE). */
+static const char *const clock_notes[3] = {"clock pll 168 MHz", "clock hsi 16 MHz (fallback)", "clock emulator, no rcc"};
+
 void board_init(void)
 {
+    unsigned clk = stm32_clock_init();
+    board_boot_note = clock_notes[clk];
     /* clocks for GPIOA, GPIOD, GPIOE and USART1 */
     REG(RCC_AHB1ENR) |= (1u << 0) | (1u << 3) | (1u << 4);
     REG(RCC_APB2ENR) |= 1u << 4;
@@ -112,9 +118,9 @@ void board_init(void)
     /* PD12..PD15: outputs, LEDs off */
     REG(GPIOD + GPIO_MODER) = (REG(GPIOD + GPIO_MODER) & ~(0xffu << 24)) | (0x55u << 24);
     REG(GPIOD + GPIO_BSRR) = 0xfu << (12 + 16);
-    /* USART1: 115200 8N1 on APB2 = 84 MHz */
-    REG(USART_BRR) = 84000000u / 115200u;
+    /* USART1 (APB2): 115200 8N1 */
+    REG(USART_BRR) = stm32_usart_brr(stm32_apb2_hz(clk), 115200u);
     REG(USART_CR1) = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE;
     cm_irq_enable(USART1_IRQ);
-    cm_systick_start(CORE_HZ);
+    cm_systick_start(stm32_sysclk_hz[clk]);
 }

@@ -206,7 +206,12 @@ static void send_welcome(uint32_t max_frame)
     m.type = WBP_WELCOME;
     m.u.welcome = (wbp_welcome){7, 2, 6, 1767225600000ull, max_frame};
     gw_send(&m);
-    CHECK(gw_expect(&m, WBP_LOG, 50) && m.u.log.app.n == 0, "firmware log line after welcome");
+    /* the ready line, with the board's boot note when it has one (main: a long one, cut) */
+    char ready[96] = "wasmbed firmware ready";
+    if (dev.cfg.boot_note)
+        snprintf(ready + 22, sizeof ready - 22, "; %s", dev.cfg.boot_note);
+    CHECK(gw_expect(&m, WBP_LOG, 50) && m.u.log.app.n == 0 && wbp_str_eq(m.u.log.message, wbp_cstr(ready)),
+          "firmware log line after welcome: %s", ready);
 }
 
 /* Signature sent with the next deploy() calls (NULL: none). */
@@ -301,7 +306,7 @@ static void hex(const char *s, uint8_t *out, size_t n)
 static void restart(const uint8_t *key, int require)
 {
     static wbd_config c;
-    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require};
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require, NULL};
     c = z;
     to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
     closed = 0;
@@ -438,7 +443,9 @@ int main(int argc, char **argv)
         printf("missing app_blink.wasm / app_spin.wasm in %s\n", dir);
         return 1;
     }
-    wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, NULL, 0};
+    /* a boot note longer than the ready line holds: cut at 95 bytes */
+    wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, NULL, 0,
+                      "clock test 1 MHz, and a note long enough to be cut where the line ends: 0123456789abcdef"};
     wbd_init(&dev, &cfg);
     wbp_msg m;
 
