@@ -29,6 +29,9 @@ int main(void)
         .fuel = 0,
         .hal = &board_hal,
         .io = &board_uart,
+#if WBD_STORE
+        .store = board_store(),
+#endif
     };
     wbd_init(&dev, &cfg);
     for (;;)
