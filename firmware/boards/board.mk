@@ -6,6 +6,8 @@
 #   BOARD_DEFS    the device runtime's buffer sizes (-DWBD_MAX_APPS=... and so on)
 #   BOARD_CFLAGS  optional: further compiler flags for this board
 #   BOARD_LDFLAGS optional: further linker flags for this board
+#   BOARD_STORE_SRC optional: the board's app store driver (board_store(), boards/common/board.h),
+#                 built with -DWBD_STORE=1 in BOARD_DEFS; not part of the HAL's footprint
 # DEFS carries build-wide defines from the caller (the platform signing key).
 # BUDGET_OF=<board> builds BOARD's image with another board's BOARD_DEFS (the QEMU test
 # runs the RA4M1's buffer budget on mps2-an386); use its own BUILD directory.
@@ -15,6 +17,7 @@ BOARD_CPU :=
 BOARD_DEFS :=
 BOARD_CFLAGS :=
 BOARD_LDFLAGS :=
+BOARD_STORE_SRC :=
 include boards/$(BOARD)/board.mk
 ifneq ($(BUDGET_OF),)
 own_cpu := $(BOARD_CPU)
@@ -37,7 +40,7 @@ FW_CFLAGS := $(strip $(BOARD_CPU) -Os -g -std=c11 \
              -DWB_DEVICE_ID='"$(WB_DEVICE_ID)"')
 FW_LDFLAGS := $(strip -nostartfiles -Wl,--gc-sections -T boards/$(BOARD)/board.ld -Wl,-Map=$(OUT)/firmware.map $(BOARD_LDFLAGS))
 
-SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c \
+SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c $(BOARD_STORE_SRC) \
        device/device.c device/sha256.c crypto/ed25519.c crypto/sha512.c \
        proto/cbor.c proto/wbp.c app/wasmbed_app.c \
        wasm/wasm_load.c wasm/wasm_exec.c wasm/wasm_num.c

@@ -1,6 +1,7 @@
 /* Wasmbed device runtime: see device.h and docs/protocol.md sections 5 and 6. */
 #include "device.h"
 
+#include <stddef.h>
 #include <string.h>
 
 #include "../proto/cbor.h"
@@ -311,6 +312,212 @@ static void run_due(wbd_device *d, uint64_t t)
     }
 }
 
+/* ---- persistence (WBD_STORE): firmware/README.md, "Persistence" ---- */
+
+static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest);
+
+#if WBD_STORE
+_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 192, "store headers have no padding");
+
+/* First WBD_SUM bytes of sha256(a || b). */
+static void store_sum(const void *a, uint32_t an, const void *b, uint32_t bn, uint8_t out[WBD_SUM])
+{
+    wb_sha256_ctx c;
+    uint8_t full[32];
+    wb_sha256_init(&c);
+    wb_sha256_update(&c, a, an);
+    wb_sha256_update(&c, b, bn);
+    wb_sha256_final(&c, full);
+    memcpy(out, full, WBD_SUM);
+}
+
+/* A restore line for the first session: level ('i' info, 'w' warn) then the text. */
+static void store_note(wbd_device *d, char level, const char *what, const char *name, const char *why)
+{
+    if (d->store_nlog >= sizeof d->store_log / sizeof d->store_log[0])
+        return;
+    char *p = d->store_log[d->store_nlog++];
+    *p++ = level;
+    p = put_str(put_str(put_str(p, "store: "), what), name);
+    *put_str(p, why) = 0;
+}
+
+/* The area holding the newest snapshot is left alone; the other one is erased and
+ * written, its header last: until that header is programmed the area does not count. */
+static int store_program(const wbd_store *s, uint32_t off, const uint8_t *p, uint32_t n)
+{
+    uint32_t body = n & ~3u;
+    if (body && s->program(s->ctx, off, p, body))
+        return -1;
+    if (n == body)
+        return 0;
+    uint8_t tail[4] = {0xff, 0xff, 0xff, 0xff};
+    memcpy(tail, p + body, n - body);
+    return s->program(s->ctx, off + body, tail, 4);
+}
+
+static int store_save(wbd_device *d)
+{
+    const wbd_store *s = d->cfg.store;
+    int area = d->store_area == 0;
+    uint32_t base = (uint32_t)area * (s->size / 2);
+    for (uint32_t o = 0; o < WBD_AREA_NEED; o += s->sector)
+        if (s->erase(s->ctx, base + o))
+            return -1;
+    for (int i = 0; i < WBD_MAX_APPS; i++) {
+        const wbd_app *a = &d->apps[i];
+        if (!a->used || a->slot < 0)
+            continue;
+        uint32_t r = base + (uint32_t)sizeof(wbd_area_hdr) + (uint32_t)i * (uint32_t)WBD_REC_STRIDE;
+        wbd_rec_hdr h;
+        memset(&h, 0, sizeof h);
+        h.magic = WBD_REC_MAGIC;
+        h.size = a->size;
+        h.config_len = a->config_len;
+        h.name_len = a->name_len;
+        h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
+        h.is_signed = a->is_signed;
+        memcpy(h.name, a->name, a->name_len);
+        memcpy(h.digest, a->digest, WBP_DIGEST);
+        memcpy(h.sig, a->sig, WBP_SIGNATURE);
+        store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, a->config_len, h.sum);
+        if (store_program(s, r + sizeof h + WBD_ALIGN4(WBD_CONFIG_SIZE), d->slots[a->slot], a->size) ||
+            store_program(s, r + sizeof h, a->config, a->config_len) ||
+            s->program(s->ctx, r, &h, sizeof h))
+            return -1;
+    }
+    wbd_area_hdr ah = {WBD_AREA_MAGIC, d->store_seq + 1, WBD_MAX_APPS, (uint32_t)WBD_REC_STRIDE, {0}};
+    store_sum(&ah, offsetof(wbd_area_hdr, sum), NULL, 0, ah.sum);
+    if (s->program(s->ctx, base, &ah, sizeof ah)) /* the commit */
+        return -1;
+    d->store_seq = ah.seq;
+    d->store_area = (int8_t)area;
+    return 0;
+}
+
+/* After every change of what the store holds: verified modules, their configuration,
+ * signature and run state. */
+static void persist(wbd_device *d)
+{
+    if (d->cfg.store && store_save(d))
+        wbd_log(d, 2, "store: save failed; the apps run from RAM until the next save");
+}
+
+static void set_run(wbd_device *d, wbd_app *a, uint8_t run)
+{
+    if (a->run != run) {
+        a->run = run;
+        persist(d);
+    }
+}
+
+/* Record i of the area at base, if valid, into app i; returns 1 if it wants to run. */
+static int store_load(wbd_device *d, uint32_t base, int i)
+{
+    const wbd_store *s = d->cfg.store;
+    wbd_app *a = &d->apps[i];
+    wbd_rec_hdr h;
+    uint8_t sum[32];
+    char rec[] = "record 0";
+    rec[7] = (char)('0' + i % 10);
+    uint32_t r = base + (uint32_t)sizeof(wbd_area_hdr) + (uint32_t)i * (uint32_t)WBD_REC_STRIDE;
+    if (s->read(s->ctx, r, &h, sizeof h)) {
+        store_note(d, 'w', rec, "", ": read failed, not restored");
+        return 0;
+    }
+    if (h.magic == 0xffffffffu)
+        return 0; /* empty */
+    h.name[sizeof h.name - 1] = 0;
+    if (h.magic != WBD_REC_MAGIC || h.size == 0 || h.size > WBD_SLOT_SIZE || h.config_len > WBD_CONFIG_SIZE ||
+        s->read(s->ctx, r + sizeof h, a->config, h.config_len)) {
+        store_note(d, 'w', rec, "", ": bad header, not restored");
+        return 0;
+    }
+    store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, h.config_len, sum);
+    if (memcmp(sum, h.sum, WBD_SUM) != 0 || !wbp_app_name_valid(wbp_mem(h.name, h.name_len)) ||
+        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING) || h.is_signed > 1) {
+        store_note(d, 'w', rec, "", ": header checksum mismatch, not restored");
+        return 0;
+    }
+    const char *why = NULL;
+    int8_t slot = take_slot(d);
+    if (slot < 0 || s->read(s->ctx, r + sizeof h + WBD_ALIGN4(WBD_CONFIG_SIZE), d->slots[slot], h.size))
+        why = ": module read failed, not restored";
+    else {
+        wb_sha256(d->slots[slot], h.size, sum);
+        if (memcmp(sum, h.digest, WBP_DIGEST) != 0)
+            why = ": module sha256 differs from its digest, not restored";
+        else if (signature_check(d, h.is_signed, h.sig, h.digest))
+            why = ": signature refused, not restored";
+    }
+    if (why) {
+        free_slot(d, &slot);
+        store_note(d, 'w', "app ", h.name, why);
+        return 0;
+    }
+    a->dev = d;
+    a->used = 1;
+    a->slot = slot;
+    a->name_len = h.name_len;
+    memcpy(a->name, h.name, h.name_len);
+    memcpy(a->digest, h.digest, WBP_DIGEST);
+    a->size = h.size;
+    a->config_len = h.config_len;
+    a->state = h.state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
+    a->run = h.state == WBP_RUNNING;
+    a->is_signed = h.is_signed;
+    memcpy(a->sig, h.sig, WBP_SIGNATURE);
+    return a->run;
+}
+
+/* Boot: the newest valid area's apps, verified as a completed transfer is, started if
+ * they were running. What it finds is logged once the first session opens. */
+static void store_restore(wbd_device *d)
+{
+    const wbd_store *s = d->cfg.store;
+    d->store_area = -1;
+    if (!s)
+        return;
+    uint32_t half = s->size / 2;
+    if (!s->sector || half % s->sector || half < WBD_AREA_NEED) {
+        store_note(d, 'w', "too small for ", "this budget", ", not used");
+        d->cfg.store = NULL;
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        wbd_area_hdr h;
+        uint8_t sum[WBD_SUM];
+        if (s->read(s->ctx, (uint32_t)k * half, &h, sizeof h))
+            continue;
+        store_sum(&h, offsetof(wbd_area_hdr, sum), NULL, 0, sum);
+        if (h.magic != WBD_AREA_MAGIC || h.napps != WBD_MAX_APPS || h.stride != WBD_REC_STRIDE ||
+            memcmp(sum, h.sum, WBD_SUM) != 0)
+            continue;
+        if (d->store_area < 0 || (int32_t)(h.seq - d->store_seq) > 0) {
+            d->store_area = (int8_t)k;
+            d->store_seq = h.seq;
+        }
+    }
+    if (d->store_area < 0)
+        return;
+    int run[WBD_MAX_APPS], n = 0;
+    for (int i = 0; i < WBD_MAX_APPS; i++) {
+        run[i] = store_load(d, (uint32_t)d->store_area * half, i);
+        n += d->apps[i].used;
+    }
+    for (int i = 0; i < WBD_MAX_APPS; i++)
+        if (run[i])
+            start_app(d, &d->apps[i]);
+    char num[12];
+    *put_u32(num, (uint32_t)n) = 0;
+    store_note(d, 'i', "restored ", num, " app(s)");
+}
+#else
+static void persist(wbd_device *d) { (void)d; }
+static void set_run(wbd_device *d, wbd_app *a, uint8_t run) { (void)d, (void)a, (void)run; }
+static void store_restore(wbd_device *d) { (void)d; }
+#endif
+
 /* ---- message handlers ---- */
 
 static void on_deploy(wbd_device *d, const wbp_deploy *m)
@@ -386,6 +593,8 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         start_app(d, a); /* protocol section 6 rule 7: restart with the new configuration */
     else if (have)
         report(d, a);
+    if (have && changed)
+        persist(d);
 }
 
 static void send_chunk_ack(wbd_device *d, const wbd_app *a, uint32_t next)
@@ -415,14 +624,14 @@ static void fail_transfer(wbd_device *d, wbd_app *a, wbp_err code, const char *m
 
 /* NULL when the completed transfer (digest already checked) may be kept, else why not.
  * The signature covers the 32-byte sha256 digest (docs/protocol.md, Deploy key 6). */
-static const char *signature_check(const wbd_device *d, const wbd_app *a)
+static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest)
 {
     const uint8_t *key = d->cfg.signing_key;
-    if (!a->pend_signed)
+    if (!is_signed)
         return d->cfg.require_signatures ? "signature required" : NULL;
     if (!key) /* no key: the signature cannot be checked and is ignored, unless signatures are required */
         return d->cfg.require_signatures ? "no verification key" : NULL;
-    if (wb_ed25519_verify(a->pend_sig, a->pend_digest, WBP_DIGEST, key) != 0)
+    if (wb_ed25519_verify(sig, digest, WBP_DIGEST, key) != 0)
         return "ed25519 signature does not verify";
     return NULL;
 }
@@ -454,7 +663,7 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
         fail_transfer(d, a, WBP_E_DIGEST_MISMATCH, "sha256 differs", "digest mismatch");
         return;
     }
-    const char *why = signature_check(d, a);
+    const char *why = signature_check(d, a->pend_signed, a->pend_sig, a->pend_digest);
     if (why) {
         fail_transfer(d, a, WBP_E_BAD_SIGNATURE, why, "bad signature");
         return;
@@ -471,8 +680,14 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     a->state = WBP_RECEIVED;
     a->error[0] = 0;
     a->loops = a->traps = a->fuel = 0;
+#if WBD_STORE
+    a->run = 0;
+    a->is_signed = a->pend_signed;
+    memcpy(a->sig, a->pend_sig, WBP_SIGNATURE);
+#endif
     send_chunk_ack(d, a, held);
     report(d, a);
+    persist(d);
 }
 
 static void on_command(wbd_device *d, uint8_t type, wbp_str name)
@@ -488,6 +703,7 @@ static void on_command(wbd_device *d, uint8_t type, wbp_str name)
             report(d, a);
         else
             start_app(d, a);
+        set_run(d, a, 1);
         break;
     case WBP_STOP:
         if (a->state != WBP_RUNNING) {
@@ -496,6 +712,7 @@ static void on_command(wbd_device *d, uint8_t type, wbp_str name)
         }
         stop_app(a);
         report(d, a);
+        set_run(d, a, 0);
         break;
     case WBP_REMOVE: {
         uint8_t digest[WBP_DIGEST];
@@ -503,7 +720,10 @@ static void on_command(wbd_device *d, uint8_t type, wbp_str name)
         stop_app(a);
         a->error[0] = 0;
         send_status(d, a, WBP_REMOVED, digest);
+        int held = a->slot >= 0;
         delete_app(d, a);
+        if (held)
+            persist(d);
         break;
     }
     }
@@ -580,6 +800,11 @@ static void on_frame(wbd_device *d, size_t n)
         if (e == WBP_OK && m->type == WBP_WELCOME) {
             on_welcome(d, &m->u.welcome);
             log_ready(d);
+#if WBD_STORE
+            for (int i = 0; i < d->store_nlog; i++) /* what the restore at boot found, once */
+                wbd_log(d, d->store_log[i][0] == 'w' ? 2 : 1, d->store_log[i] + 1);
+            d->store_nlog = 0;
+#endif
             return;
         }
         if (e)
@@ -634,6 +859,7 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
     d->limit = WBP_DEFAULT_MAX_FRAME;
     d->backoff_ms = WBD_MIN_BACKOFF_MS;
     wbp_reader_init(&d->reader, d->rx, sizeof d->rx, WBP_DEFAULT_MAX_FRAME);
+    store_restore(d);
 }
 
 /* The transport's receive counters as a firmware Log line (device.h, rx_stats). */

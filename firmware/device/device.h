@@ -38,6 +38,9 @@
 #ifndef WBD_WINDOW
 #define WBD_WINDOW 4
 #endif
+#ifndef WBD_STORE
+#define WBD_STORE 0 /* 1: compile the persistent store (wbd_config.store); boards set it in board.mk */
+#endif
 #define WBD_SLOTS (WBD_MAX_APPS + 1) /* one spare slot receives a new version while the old one runs */
 
 #define WBD_HELLO_TIMEOUT_MS 10000u
@@ -64,6 +67,50 @@ typedef struct {
      * "rx: <lost> lost, peak <peak> of <size> bytes". */
     void (*rx_stats)(void *ctx, wbd_rx_stats *out);
 } wbd_transport;
+
+/* Non-volatile storage for the applications (NOR flash semantics), optional: with
+ * WBD_STORE=1 and wbd_config.store set, every verified module with its configuration,
+ * digest, signature and run state is saved, and wbd_init restores and verifies it again
+ * (format and power-loss rules: firmware/README.md, "Persistence"). The store is `size`
+ * bytes at offsets 0..size-1, split into two areas of size/2 bytes, each a whole number
+ * of `sector`-byte erase units.
+ *   read:    len bytes from off; 0, or <0 on failure.
+ *   erase:   the sector starting at off (a multiple of sector); afterwards it reads 0xFF.
+ *   program: len bytes at off, both multiples of 4, over erased bytes only (programming
+ *            can only clear bits); 0, or <0 on failure (then the save is abandoned). */
+typedef struct {
+    void *ctx;
+    uint32_t size, sector;
+    int (*read)(void *ctx, uint32_t off, void *buf, uint32_t len);
+    int (*erase)(void *ctx, uint32_t off);
+    int (*program)(void *ctx, uint32_t off, const void *buf, uint32_t len);
+} wbd_store;
+
+/* The on-store layout (little-endian, as both the host and Cortex-M are). An area starts
+ * with a wbd_area_hdr, programmed last (the commit); record i follows at
+ * sizeof(wbd_area_hdr) + i * WBD_REC_STRIDE: a wbd_rec_hdr, the config (WBD_CONFIG_SIZE
+ * bytes reserved), the module (WBD_SLOT_SIZE bytes reserved). */
+#define WBD_AREA_MAGIC 0x31534257u /* "WBS1" */
+#define WBD_REC_MAGIC 0x31524257u  /* "WBR1" */
+#define WBD_SUM 16                 /* bytes of sha256 kept as a checksum */
+typedef struct {
+    uint32_t magic, seq, napps, stride;
+    uint8_t sum[WBD_SUM]; /* sha256 of the 16 bytes above */
+} wbd_area_hdr;
+typedef struct {
+    uint32_t magic, size; /* module bytes */
+    uint16_t config_len;
+    uint8_t name_len;
+    uint8_t state; /* Received, Stopped, or Running: start at boot */
+    uint8_t is_signed, pad[3];
+    char name[64];
+    uint8_t digest[WBP_DIGEST];
+    uint8_t sig[WBP_SIGNATURE];
+    uint8_t sum[WBD_SUM]; /* sha256 of the header above this field and of the config bytes */
+} wbd_rec_hdr;
+#define WBD_ALIGN4(n) (((uint32_t)(n) + 3u) & ~3u)
+#define WBD_REC_STRIDE (sizeof(wbd_rec_hdr) + WBD_ALIGN4(WBD_CONFIG_SIZE) + WBD_ALIGN4(WBD_SLOT_SIZE))
+#define WBD_AREA_NEED (sizeof(wbd_area_hdr) + WBD_MAX_APPS * WBD_REC_STRIDE) /* bytes an area needs */
 
 /* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
 typedef struct {
@@ -96,6 +143,10 @@ typedef struct {
     /* Optional (NULL: none): appended to the firmware log line sent after every Welcome,
      * "wasmbed firmware ready; <boot_note>" (the board reports its clock there). */
     const char *boot_note;
+#if WBD_STORE
+    /* Non-volatile storage; NULL: apps live in RAM only, as in WBD_STORE=0 builds. */
+    const wbd_store *store;
+#endif
 } wbd_config;
 
 enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };
@@ -122,6 +173,11 @@ typedef struct wbd_app {
     uint8_t pend_config[WBD_CONFIG_SIZE];
     uint8_t pend_signed;                /* the latest Deploy of this transfer carried a signature */
     uint8_t pend_sig[WBP_SIGNATURE];    /* ed25519 signature of pend_digest */
+#if WBD_STORE
+    uint8_t run;                      /* started by Start, not stopped since: start again at boot */
+    uint8_t is_signed;                /* the verified module's signature (kept for the store) */
+    uint8_t sig[WBP_SIGNATURE];
+#endif
     /* run */
     char error[WBP_MAX_ERROR_MSG + 1];
     uint64_t loops, traps, fuel;
@@ -140,6 +196,12 @@ typedef struct wbd_device {
     uint32_t hb_seq;
     uint32_t sessions;
     uint32_t rx_lost, rx_peak; /* receive counters as last reported */
+#if WBD_STORE
+    uint32_t store_seq;  /* sequence number of the valid area, 0 = none */
+    int8_t store_area;   /* the area holding it, -1 = none */
+    uint8_t store_nlog;  /* restore lines waiting for the first session */
+    char store_log[WBD_MAX_APPS + 1][96];
+#endif
     wbp_reader reader;
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;

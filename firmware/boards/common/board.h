@@ -25,6 +25,11 @@ extern const char *board_boot_note;
 uint64_t board_millis(void); /* since boot */
 
 extern const wbd_hal board_hal;
+#if WBD_STORE
+/* The board's non-volatile store for the apps (board.mk: BOARD_STORE_SRC), or NULL when
+ * the hardware turns out to have none (the STM32 image under QEMU). */
+const wbd_store *board_store(void);
+#endif
 extern const wbd_transport board_uart; /* the protocol UART */
 /* Its receive ring, filled by the board's UART interrupt handler (boards/common/uart.h). */
 extern uart_ring board_uart_rx;

@@ -36,6 +36,9 @@ int main(void)
 #ifdef WB_BOOT_NOTE
         .boot_note = board_boot_note,
 #endif
+#if WBD_STORE
+        .store = board_store(),
+#endif
     };
     wbd_init(&dev, &cfg);
     for (;;)

@@ -4,6 +4,7 @@
  * times out advances the clock, so heartbeats and loop delays run in no real time).
  * Usage: device_tests <dir with app_blink.wasm, app_spin.wasm>
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,7 +307,7 @@ static void hex(const char *s, uint8_t *out, size_t n)
 static void restart(const uint8_t *key, int require)
 {
     static wbd_config c;
-    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require, NULL};
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require, NULL, NULL};
     c = z;
     to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
     closed = 0;
@@ -398,6 +399,322 @@ static void test_signatures(void)
           "no key but required: bad_signature");
 }
 
+/* ---- persistence: a simulated NOR flash with power cuts (device.h, wbd_store) ---- */
+
+#define FL_SECTOR 4096u
+#define FL_AREA ((uint32_t)((WBD_AREA_NEED + FL_SECTOR - 1) / FL_SECTOR * FL_SECTOR))
+static uint8_t flash[2 * FL_AREA], flash_saved[2 * FL_AREA];
+static long fl_ops;          /* erase/program operations since boot of the test */
+static long fl_cut = -1;     /* the operation during which power fails */
+static int fl_half, fl_dead; /* the cut operation does half its work; afterwards nothing works */
+
+/* Counts the operation; 0: do it all, 1: do half then die, -1: nothing (dead). */
+static int fl_step(void)
+{
+    if (fl_dead)
+        return -1;
+    if (++fl_ops == fl_cut) {
+        fl_dead = 1;
+        return fl_half ? 1 : -1;
+    }
+    return 0;
+}
+
+static int fl_read(void *ctx, uint32_t off, void *buf, uint32_t len)
+{
+    (void)ctx;
+    if (off > sizeof flash || len > sizeof flash - off)
+        return -1;
+    memcpy(buf, flash + off, len);
+    return 0;
+}
+
+static int fl_erase(void *ctx, uint32_t off)
+{
+    (void)ctx;
+    CHECK(off % FL_SECTOR == 0 && off < sizeof flash, "erase at %u: not a sector", off);
+    int s = fl_step();
+    if (s < 0 || off % FL_SECTOR || off >= sizeof flash)
+        return -1;
+    memset(flash + off, 0xff, s ? FL_SECTOR / 2 : FL_SECTOR); /* an interrupted erase leaves the rest as it was */
+    return s ? -1 : 0;
+}
+
+static int fl_program(void *ctx, uint32_t off, const void *buf, uint32_t len)
+{
+    (void)ctx;
+    const uint8_t *p = buf;
+    int ok = off % 4 == 0 && len % 4 == 0 && len && off < sizeof flash && len <= sizeof flash - off;
+    CHECK(ok, "program %u bytes at %u: not words inside the flash", len, off);
+    for (uint32_t i = 0; ok && i < len; i++)
+        if (flash[off + i] != 0xff) {
+            CHECK(0, "program at %u over a programmed byte", off + i);
+            break;
+        }
+    int s = fl_step();
+    if (s < 0 || !ok)
+        return -1;
+    uint32_t n = s ? (len / 2) & ~3u : len;
+    for (uint32_t i = 0; i < n; i++)
+        flash[off + i] &= p[i]; /* NOR: programming only clears bits */
+    return s ? -1 : 0;
+}
+
+static const wbd_store sim_store = {NULL, sizeof flash, FL_SECTOR, fl_read, fl_erase, fl_program};
+
+/* What the device said at boot: its Hello apps and the firmware Log lines after Welcome. */
+typedef struct {
+    int napps;
+    char name[WBD_MAX_APPS][64];
+    uint8_t digest[WBD_MAX_APPS][32], state[WBD_MAX_APPS];
+    char logs[8][160];
+    int nlogs;
+} boot_info;
+
+/* Reboots the device on the simulated flash (power back, no cut) and welcomes it. */
+static void reboot(const uint8_t *key, int require, boot_info *b)
+{
+    static wbd_config c;
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, (uint8_t)require,
+                    NULL, &sim_store};
+    wbp_msg m;
+    c = z;
+    fl_cut = -1;
+    fl_dead = 0;
+    memset(b, 0, sizeof *b);
+    to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
+    closed = 0;
+    memset(&dev, 0x5a, sizeof dev); /* RAM does not survive */
+    rx_stats = (wbd_rx_stats){0, 0, 64};
+    wbd_init(&dev, &c);
+    CHECK(gw_expect(&m, WBP_HELLO, 50), "hello after reboot");
+    b->napps = (int)m.u.hello.napps;
+    for (int i = 0; i < b->napps && i < WBD_MAX_APPS; i++) {
+        memcpy(b->name[i], m.u.hello.apps[i].name.p, m.u.hello.apps[i].name.n);
+        memcpy(b->digest[i], m.u.hello.apps[i].digest.p, 32);
+        b->state[i] = m.u.hello.apps[i].state;
+    }
+    memset(&m, 0, sizeof m);
+    m.type = WBP_WELCOME;
+    m.u.welcome = (wbp_welcome){7, 2, 6, 1767225600000ull, 1024};
+    gw_send(&m);
+    /* the firmware lines come right after Welcome, before any heartbeat (2 s) */
+    for (int i = 0; i < 12 && b->nlogs < 8 && gw_recv(&m, 3); i++)
+        if (m.type == WBP_LOG && m.u.log.app.n == 0 && m.u.log.message.n < 160) {
+            memcpy(b->logs[b->nlogs], m.u.log.message.p, m.u.log.message.n);
+            b->logs[b->nlogs++][m.u.log.message.n] = 0;
+        }
+}
+
+static int has_log(const boot_info *b, const char *line)
+{
+    for (int i = 0; i < b->nlogs; i++)
+        if (strcmp(b->logs[i], line) == 0)
+            return 1;
+    if (getenv("DEBUG"))
+        for (int i = 0; i < b->nlogs; i++)
+            printf("  log: %s\n", b->logs[i]);
+    return 0;
+}
+
+/* Deploys bin as app with the whole transfer; returns the final AppStatus state. */
+static uint8_t transfer(const char *app, const uint8_t *bin, uint32_t len, const char *config)
+{
+    CHECK(deploy(app, bin, len, 512, NULL, config) == 0, "%s: deploy offset 0", app);
+    send_chunks(app, bin, len, 512, 0, len);
+    return expect_status(app, "transfer");
+}
+
+static void command(uint8_t type, const char *app, uint8_t want)
+{
+    wbp_msg m;
+    msg_app(&m, type, app);
+    gw_send(&m);
+    CHECK(expect_status(app, "command") == want, "%s: %s gives state %u", app, wbp_type_name(type), want);
+}
+
+static int digest_is(const uint8_t *d, const uint8_t *bin, uint32_t len)
+{
+    uint8_t sum[32];
+    wb_sha256(bin, len, sum);
+    return memcmp(d, sum, 32) == 0;
+}
+
+/* Offset of record i of the valid area in the simulated flash. */
+static uint32_t rec_off(int i)
+{
+    return (uint32_t)dev.store_area * (uint32_t)(sizeof flash / 2) + (uint32_t)sizeof(wbd_area_hdr) +
+           (uint32_t)i * (uint32_t)WBD_REC_STRIDE;
+}
+
+static void test_store_round_trip(const uint8_t *tick, uint32_t tlen, const uint8_t *blink, uint32_t blen)
+{
+    boot_info b;
+    wbp_msg m;
+    memset(flash, 0xff, sizeof flash);
+    reboot(NULL, 0, &b);
+    CHECK(b.napps == 0 && b.nlogs == 1, "blank flash: no apps, no store lines (%d logs)", b.nlogs);
+    CHECK(transfer("ticker", tick, tlen, "period") == WBP_RECEIVED, "ticker received");
+    command(WBP_START, "ticker", WBP_RUNNING);
+    CHECK(transfer("blinky", blink, blen, NULL) == WBP_RECEIVED, "blinky received");
+
+    /* Power off and on: both apps back, ticker Running (and running), blinky Received. */
+    reboot(NULL, 0, &b);
+    CHECK(b.napps == 2 && strcmp(b.name[0], "ticker") == 0 && b.state[0] == WBP_RUNNING &&
+              digest_is(b.digest[0], tick, tlen) && strcmp(b.name[1], "blinky") == 0 && b.state[1] == WBP_RECEIVED &&
+              digest_is(b.digest[1], blink, blen),
+          "hello after reboot lists ticker Running and blinky Received (%d apps)", b.napps);
+    CHECK(has_log(&b, "store: restored 2 app(s)"), "restore logged");
+    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")), "restored app runs");
+    /* the gateway's Deploy of what the device holds: offset == size, no transfer; the
+     * configuration came back too (the same one: no restart) */
+    CHECK(deploy("ticker", tick, tlen, 512, NULL, "period") == tlen, "deploy of the restored module: offset == size");
+    CHECK(gw_expect(&m, WBP_APP_STATUS, 50) && m.u.app_status.state == WBP_RUNNING && m.u.app_status.loops > 0,
+          "restored configuration equals the deployed one: no restart");
+
+    /* Stop survives a reset (Stopped, not started); Start again does too; Remove erases. */
+    command(WBP_STOP, "ticker", WBP_STOPPED);
+    reboot(NULL, 0, &b);
+    CHECK(b.napps == 2 && b.state[0] == WBP_STOPPED, "stopped app comes back Stopped (%u)", b.state[0]);
+    command(WBP_START, "ticker", WBP_RUNNING);
+    command(WBP_REMOVE, "blinky", WBP_REMOVED);
+    reboot(NULL, 0, &b);
+    CHECK(b.napps == 1 && b.state[0] == WBP_RUNNING && strcmp(b.name[0], "ticker") == 0,
+          "started again: Running; removed: gone");
+    command(WBP_REMOVE, "ticker", WBP_REMOVED);
+    reboot(NULL, 0, &b);
+    CHECK(b.napps == 0, "all removed: no apps after reboot");
+}
+
+/* Power fails during each single erase/program operation of a save (not done at all,
+ * or half done), then the device reboots: it must list the old or the new app, verified,
+ * never anything else. */
+static void test_store_power_cuts(const uint8_t *tick, uint32_t tlen, const uint8_t *blink, uint32_t blen)
+{
+    boot_info b;
+    memset(flash, 0xff, sizeof flash);
+    reboot(NULL, 0, &b);
+    CHECK(transfer("a", tick, tlen, "period") == WBP_RECEIVED, "a v1 received");
+    command(WBP_START, "a", WBP_RUNNING);
+    memcpy(flash_saved, flash, sizeof flash);
+    /* how many operations the save of v2 takes */
+    reboot(NULL, 0, &b);
+    long before = fl_ops;
+    CHECK(transfer("a", blink, blen, NULL) == WBP_RECEIVED, "a v2 received");
+    long n = fl_ops - before;
+    CHECK(n >= 4, "a save takes several operations (%ld)", n);
+    int olds = 0, news = 0;
+    for (int scenario = 0; scenario < 2; scenario++) /* 0: deploy v2; 1: remove v1 */
+        for (long k = 1; k <= n + 1; k++)
+            for (int half = 0; half < 2; half++) {
+                memcpy(flash, flash_saved, sizeof flash);
+                reboot(NULL, 0, &b);
+                CHECK(b.napps == 1 && b.state[0] == WBP_RUNNING, "v1 restored before the cut");
+                fl_cut = fl_ops + k; /* !half: the cut comes right before operation k */
+                fl_half = half;
+                if (scenario == 0)
+                    CHECK(transfer("a", blink, blen, NULL) == WBP_RECEIVED, "a v2 received (cut at %ld)", k);
+                else
+                    command(WBP_REMOVE, "a", WBP_REMOVED);
+                int cut = fl_dead;
+                reboot(NULL, 0, &b);
+                int old = b.napps == 1 && strcmp(b.name[0], "a") == 0 && digest_is(b.digest[0], tick, tlen) &&
+                          b.state[0] == WBP_RUNNING;
+                int fresh = scenario == 0 ? b.napps == 1 && strcmp(b.name[0], "a") == 0 &&
+                                                digest_is(b.digest[0], blink, blen) && b.state[0] == WBP_RECEIVED
+                                          : b.napps == 0;
+                CHECK(old || fresh, "scenario %d, cut at operation %ld%s: neither the old nor the new state (%d apps)",
+                      scenario, k, half ? " (half done)" : "", b.napps);
+                CHECK(!cut || old, "scenario %d: an interrupted save (operation %ld of %ld) keeps the old state",
+                      scenario, k, n);
+                CHECK(cut || fresh, "scenario %d: a save that completed gives the new state", scenario);
+                olds += old;
+                news += fresh;
+                if (old) { /* the old app really runs again */
+                    wbp_msg m;
+                    CHECK(gw_expect(&m, WBP_LOG, 50) && wbp_str_eq(m.u.log.message, wbp_cstr("tick")),
+                          "old app runs after the cut");
+                }
+            }
+    CHECK(olds > 0 && news > 0, "both outcomes seen (%d old, %d new)", olds, news);
+    printf("device_tests: power cut during each of the %ld operations of a save (twice each, 2 scenarios): "
+           "%d old, %d new, 0 corrupt\n", n, olds, news);
+}
+
+/* A tampered record is refused with a log line; the device comes up without it. */
+static void test_store_tamper(const uint8_t *tick, uint32_t tlen)
+{
+    boot_info b;
+    uint8_t bad[64];
+    memcpy(bad, sig1, 64);
+    bad[40] ^= 0x10;
+    const uint32_t mod_at = (uint32_t)sizeof(wbd_rec_hdr) + WBD_ALIGN4(WBD_CONFIG_SIZE);
+
+    for (int what = 0; what < 4; what++) {
+        memset(flash, 0xff, sizeof flash);
+        reboot(test_key, 0, &b);
+        uint16_t err;
+        /* signed module (Received, not started: an empty module has nothing to run) and a running app */
+        CHECK(deploy_signed("signed", mod1, sizeof mod1, sig1, &err) == WBP_RECEIVED, "signed module received");
+        CHECK(transfer("ticker", tick, tlen, NULL) == WBP_RECEIVED, "ticker received");
+        command(WBP_START, "ticker", WBP_RUNNING);
+        uint32_t r = rec_off(1); /* ticker's record */
+        const char *want = NULL;
+        switch (what) {
+        case 0:
+            want = NULL; /* untouched: both restored */
+            break;
+        case 1:
+            flash[r + mod_at + tlen / 2] ^= 0x04;
+            want = "store: app ticker: module sha256 differs from its digest, not restored";
+            break;
+        case 2:
+            flash[r + offsetof(wbd_rec_hdr, name) + 1] ^= 0x01;
+            want = "store: record 1: header checksum mismatch, not restored";
+            break;
+        case 3: { /* a wrong signature in an otherwise consistent record (checksum recomputed) */
+            wbd_rec_hdr h;
+            uint8_t full[32];
+            wb_sha256_ctx c;
+            r = rec_off(0);
+            memcpy(&h, flash + r, sizeof h);
+            h.sig[5] ^= 0x80;
+            wb_sha256_init(&c);
+            wb_sha256_update(&c, (const uint8_t *)&h, offsetof(wbd_rec_hdr, sum));
+            wb_sha256_update(&c, flash + r + sizeof h, h.config_len);
+            wb_sha256_final(&c, full);
+            memcpy(h.sum, full, WBD_SUM);
+            memcpy(flash + r, &h, sizeof h);
+            want = "store: app signed: signature refused, not restored";
+            break;
+        }
+        }
+        reboot(test_key, 0, &b);
+        if (!want) {
+            CHECK(b.napps == 2 && b.state[0] == WBP_RECEIVED && b.state[1] == WBP_RUNNING, "untouched: both restored");
+            continue;
+        }
+        CHECK(has_log(&b, want), "tamper %d: log line \"%s\"", what, want);
+        CHECK(has_log(&b, "store: restored 1 app(s)"), "tamper %d: the other app is restored", what);
+        CHECK(b.napps == 1 && strcmp(b.name[0], what == 3 ? "ticker" : "signed") == 0,
+              "tamper %d: the device comes up without the tampered app", what);
+    }
+
+    /* Accepted unsigned-key-less, then the device gets a key: the stored signature is checked
+     * again at boot, exactly as for a fresh Deploy. */
+    memset(flash, 0xff, sizeof flash);
+    reboot(NULL, 0, &b);
+    uint16_t err;
+    CHECK(deploy_signed("s", mod1, sizeof mod1, bad, &err) == WBP_RECEIVED, "no key: a bad signature is ignored");
+    CHECK(deploy_signed("u", mod2, sizeof mod2, NULL, &err) == WBP_RECEIVED, "no key: unsigned accepted");
+    reboot(test_key, 0, &b);
+    CHECK(b.napps == 1 && strcmp(b.name[0], "u") == 0 && has_log(&b, "store: app s: signature refused, not restored"),
+          "with a key the bad signature is refused at boot; the unsigned module stays");
+    reboot(test_key, 1, &b);
+    CHECK(b.napps == 0 && has_log(&b, "store: app u: signature refused, not restored"),
+          "signatures required: the unsigned module is refused at boot");
+}
+
 /* The next firmware Log line that reports receive counters ("rx: ..."), copied to line. */
 static int rx_log(char *line, size_t cap, uint8_t *level)
 {
@@ -445,7 +762,7 @@ int main(int argc, char **argv)
     }
     /* a boot note longer than the ready line holds: cut at 95 bytes */
     wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, NULL, 0,
-                      "clock test 1 MHz, and a note long enough to be cut where the line ends: 0123456789abcdef"};
+                      "clock test 1 MHz, and a note long enough to be cut where the line ends: 0123456789abcdef", NULL};
     wbd_init(&dev, &cfg);
     wbp_msg m;
 
@@ -583,6 +900,9 @@ int main(int argc, char **argv)
     closed = 1;
     CHECK(wbd_poll(&dev, 10) < 0 || wbd_poll(&dev, 10) < 0, "closed transport reported");
     test_signatures();
+    test_store_round_trip(tick, tlen, blink, blen);
+    test_store_power_cuts(tick, tlen, blink, blen);
+    test_store_tamper(tick, tlen);
     printf("device_tests: %d checks, %d failures\n", checks, failures);
     free(blink);
     free(spin);
