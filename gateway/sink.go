@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/api/events"
 )
 
 // Sink receives the gateway's events. Emit must not block: the gateway calls it from
@@ -35,12 +38,15 @@ const (
 )
 
 // HTTPSink sends events to a CloudEvents HTTP endpoint (K_SINK: a broker or a
-// function) from a bounded queue, with a timeout and retries with backoff on 5xx and
-// network errors. When the queue is full, Emit drops the event and counts it.
+// function) from bounded queues, with a timeout and retries with backoff on 5xx and
+// network errors. Events with the same partition key (else the same subject) share a
+// queue and one sender, so they reach the endpoint in the order they were emitted: a
+// device's Failed and the Running that follows it can never swap. When a queue is full,
+// Emit drops the event and counts it.
 type HTTPSink struct {
 	target   string
 	client   cloudevents.Client
-	queue    chan cloudevents.Event
+	lanes    []chan cloudevents.Event
 	logger   *slog.Logger
 	attempts int
 	timeout  time.Duration
@@ -91,7 +97,7 @@ func NewHTTPSink(target string, o HTTPSinkOptions) (*HTTPSink, error) {
 		return nil, fmt.Errorf("http sink: %w", err)
 	}
 	s := &HTTPSink{
-		target: target, client: c, queue: make(chan cloudevents.Event, o.Queue), logger: o.Logger,
+		target: target, client: c, logger: o.Logger,
 		attempts: o.Attempts, timeout: o.Timeout, backoff: o.Backoff,
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEvents,
 			Help: "CloudEvents by type and result (sent, dropped, failed)."}, []string{"type", "result"}),
@@ -100,10 +106,23 @@ func NewHTTPSink(target string, o HTTPSinkOptions) (*HTTPSink, error) {
 		o.Registerer.MustRegister(s.counter)
 	}
 	for range DefaultSinkWorkers {
+		lane := make(chan cloudevents.Event, max(1, o.Queue/DefaultSinkWorkers))
+		s.lanes = append(s.lanes, lane)
 		s.workers.Add(1)
-		go s.work()
+		go s.work(lane)
 	}
 	return s, nil
+}
+
+// laneOf picks the queue of e: by its partition key, else its subject.
+func (s *HTTPSink) laneOf(e cloudevents.Event) chan cloudevents.Event {
+	key, _ := e.Extensions()[events.ExtPartitionKey].(string)
+	if key == "" {
+		key = e.Subject()
+	}
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	return s.lanes[h.Sum32()%uint32(len(s.lanes))]
 }
 
 // Emit queues e, or drops it when the queue is full or the sink is closed.
@@ -115,7 +134,7 @@ func (s *HTTPSink) Emit(e cloudevents.Event) {
 		return
 	}
 	select {
-	case s.queue <- e:
+	case s.laneOf(e) <- e:
 	default:
 		s.counter.WithLabelValues(e.Type(), "dropped").Inc()
 		s.logger.Warn("event queue full, event dropped", "type", e.Type(), "subject", e.Subject())
@@ -128,7 +147,9 @@ func (s *HTTPSink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.queue)
+		for _, lane := range s.lanes {
+			close(lane)
+		}
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
@@ -144,9 +165,9 @@ func (s *HTTPSink) Close(ctx context.Context) error {
 	}
 }
 
-func (s *HTTPSink) work() {
+func (s *HTTPSink) work(lane chan cloudevents.Event) {
 	defer s.workers.Done()
-	for e := range s.queue {
+	for e := range lane {
 		s.send(e)
 	}
 }

@@ -2,8 +2,10 @@ package gateway_test
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,4 +73,65 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// TestHTTPSinkKeepsEachDevicesOrder emits numbered events for several devices to an
+// endpoint that answers after a random delay: each device's events must arrive in the
+// order they were emitted (a device's Failed overtaking its later Running left the
+// device on a rolled-back module), while different devices may interleave.
+func TestHTTPSinkKeepsEachDevicesOrder(t *testing.T) {
+	const devices, per = 8, 40
+	var mu sync.Mutex
+	seen := map[string][]int{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e, err := cehttp.NewEventFromHTTPRequest(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		time.Sleep(time.Duration(rand.IntN(3)) * time.Millisecond)
+		var d events.DeploymentResultData
+		if err := e.DataAs(&d); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		seen[d.Device] = append(seen[d.Device], int(d.Application.Generation))
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer ts.Close()
+	sink, err := gateway.NewHTTPSink(ts.URL, gateway.HTTPSinkOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= per; i++ {
+		for dev := range devices {
+			name := "sim-" + itoa(dev)
+			e, err := events.New(events.DeploymentSucceeded, "/test", "default/app", &events.DeploymentResultData{
+				Application: events.AppRef{Namespace: "default", Name: "app", Generation: int64(i)},
+				Device:      name, Gateway: "wasmbed-system/gateway", Digest: "sha256:" + strings.Repeat("a", 64), State: "Running"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.SetExtension(events.ExtPartitionKey, name)
+			sink.Emit(e)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sink.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for dev := range devices {
+		got := seen["sim-"+itoa(dev)]
+		if len(got) != per {
+			t.Fatalf("sim-%d: %d events arrived, want %d", dev, len(got), per)
+		}
+		for i, g := range got {
+			if g != i+1 {
+				t.Fatalf("sim-%d: events arrived as %v, want 1..%d in order", dev, got, per)
+			}
+		}
+	}
 }

@@ -100,19 +100,35 @@ func getApp(t *testing.T, name string) *v1.Application {
 
 // running counts the Devices that report app running digest.
 func running(t *testing.T, app, digest string) (n int, total int) {
+	n, total, _ = runningOr(t, app, digest)
+	return n, total
+}
+
+// runningOr is running, plus what the other Devices report for app (for failure messages).
+func runningOr(t *testing.T, app, digest string) (n int, total int, others []string) {
 	t.Helper()
 	var list v1.DeviceList
 	if err := c().List(context.Background(), &list, client.InNamespace("default")); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range list.Items {
+		found := false
 		for _, a := range d.Status.Applications {
-			if a.Name == app && a.Digest == digest && a.State == v1.AppRunning {
+			if a.Name != app {
+				continue
+			}
+			found = true
+			if a.Digest == digest && a.State == v1.AppRunning {
 				n++
+			} else {
+				others = append(others, fmt.Sprintf("%s: %s %s gen %d %q", d.Name, a.Digest, a.State, a.Generation, a.Message))
 			}
 		}
+		if !found {
+			others = append(others, d.Name+": no "+app)
+		}
 	}
-	return n, len(list.Items)
+	return n, len(list.Items), others
 }
 
 func ready(t *testing.T, name string) (bool, string) {
@@ -233,8 +249,8 @@ func TestCanaryThatTrapsIsRolledBack(t *testing.T) {
 		t.Errorf("%d devices failed; the canary step covers %d", a.Status.Rollout.Failed, devices/5)
 	}
 	eventually(t, "the old module running everywhere again", 2*time.Minute, func() (bool, string) {
-		n, total := running(t, "canary", good)
-		return n == total, fmt.Sprintf("%d of %d run %s", n, total, good)
+		n, total, others := runningOr(t, "canary", good)
+		return n == total, fmt.Sprintf("%d of %d run %s; the others: %v; rollout %+v", n, total, good, others, getApp(t, "canary").Status.Rollout)
 	})
 	if err := c().Delete(context.Background(), a); err != nil {
 		t.Fatal(err)
