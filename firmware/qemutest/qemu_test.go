@@ -129,11 +129,12 @@ type board struct {
 	msgs   chan protocol.Message
 	errs   chan error
 	stderr *bytes.Buffer
+	addr   string // the UART's TCP address, for reconnect
 }
 
 // startQEMU boots elf on machine with the UART on a loopback TCP socket, as the board
-// manager does, and connects to it.
-func startQEMU(ctx context.Context, t *testing.T, machine, elf string) *board {
+// manager does, and connects to it. extra are further qemu-system-arm arguments.
+func startQEMU(ctx context.Context, t *testing.T, machine, elf string, extra ...string) *board {
 	t.Helper()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
@@ -142,8 +143,9 @@ func startQEMU(ctx context.Context, t *testing.T, machine, elf string) *board {
 			t.Fatalf("pick a port: %v", err)
 		}
 		qctx, cancel := context.WithCancel(ctx)
-		cmd := exec.CommandContext(qctx, "qemu-system-arm", "-M", machine, "-nographic", "-monitor", "none",
-			"-kernel", elf, "-serial", fmt.Sprintf("tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on", port))
+		args := append([]string{"-M", machine, "-nographic", "-monitor", "none",
+			"-kernel", elf, "-serial", fmt.Sprintf("tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on", port)}, extra...)
+		cmd := exec.CommandContext(qctx, "qemu-system-arm", args...)
 		stderr := &bytes.Buffer{}
 		cmd.Stdout, cmd.Stderr = stderr, stderr
 		if err := cmd.Start(); err != nil {
@@ -159,14 +161,14 @@ func startQEMU(ctx context.Context, t *testing.T, machine, elf string) *board {
 			lastErr = fmt.Errorf("%w; qemu said: %s", err, stderr.String())
 			continue // most likely the port was taken meanwhile
 		}
+		b := &board{t: t, conn: conn, stderr: stderr, addr: fmt.Sprintf("127.0.0.1:%d", port),
+			r: protocol.NewReader(conn, protocol.DefaultMaxFrame), w: protocol.NewWriter(conn, protocol.DefaultMaxFrame),
+			msgs: make(chan protocol.Message, 256), errs: make(chan error, 1)}
 		t.Cleanup(func() {
-			conn.Close()
+			b.conn.Close() // the connection in use (reconnect replaces it)
 			cancel()
 			<-exited
 		})
-		b := &board{t: t, conn: conn, stderr: stderr,
-			r: protocol.NewReader(conn, protocol.DefaultMaxFrame), w: protocol.NewWriter(conn, protocol.DefaultMaxFrame),
-			msgs: make(chan protocol.Message, 256), errs: make(chan error, 1)}
 		return b
 	}
 	t.Fatalf("connect to qemu's UART: %v", lastErr)
