@@ -75,22 +75,7 @@ func TestUARTWhileBusy(t *testing.T) {
 			ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 			defer cancel()
 			b := startQEMU(ctx, t, bd.machine, elf)
-			_ = b.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-			m, err := b.r.ReadMessage()
-			if err != nil {
-				t.Fatalf("read Hello: %v (qemu: %s)", err, b.stderr.String())
-			}
-			_ = b.conn.SetReadDeadline(time.Time{})
-			hello, ok := m.(*protocol.Hello)
-			if !ok {
-				t.Fatalf("first frame is %v, want Hello", m.Type())
-			}
-			maxFrame := min(int(hello.Caps.MaxFrame), 4096)
-			b.send(&protocol.Welcome{SessionID: 1, HeartbeatInterval: 1, HeartbeatTimeout: 5,
-				ServerTime: uint64(time.Now().UnixMilli()), MaxFrame: uint32(maxFrame)})
-			b.r.SetMaxBody(maxFrame)
-			b.w.SetMaxBody(maxFrame)
-			b.serve()
+			_, maxFrame := b.hello()
 
 			b.deploy(ctx, "busy", res.Module, maxFrame)
 			b.send(&protocol.Start{App: "busy"})

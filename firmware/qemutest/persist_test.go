@@ -67,28 +67,6 @@ func (q *qmp) run(cmd string) {
 	}
 }
 
-// hello reads the board's Hello, answers Welcome and starts serving; it returns the Hello.
-func (b *board) hello(ctx context.Context) *protocol.Hello {
-	b.t.Helper()
-	_ = b.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	m, err := b.r.ReadMessage()
-	if err != nil {
-		b.t.Fatalf("read Hello: %v (qemu: %s)", err, b.stderr.String())
-	}
-	_ = b.conn.SetReadDeadline(time.Time{})
-	h, ok := m.(*protocol.Hello)
-	if !ok {
-		b.t.Fatalf("first frame is %v, want Hello", m.Type())
-	}
-	maxFrame := min(int(h.Caps.MaxFrame), 4096)
-	b.send(&protocol.Welcome{SessionID: 1, HeartbeatInterval: 1, HeartbeatTimeout: 5,
-		ServerTime: uint64(time.Now().UnixMilli()), MaxFrame: uint32(maxFrame)})
-	b.r.SetMaxBody(maxFrame)
-	b.w.SetMaxBody(maxFrame)
-	b.serve()
-	return h
-}
-
 // warmReset resets the machine (QMP system_reset: QEMU reloads the ELF segments, other RAM
 // is kept) and connects to the UART again, so that the stream starts at the reboot: the VM
 // is stopped, the old connection closed, reset, the new connection made, and only then
@@ -141,7 +119,7 @@ func TestStoreAcrossWarmReset(t *testing.T) {
 	b := startQEMU(ctx, t, "mps2-an386", elf, "-qmp", "unix:"+sock+",server=on,wait=off")
 	q := dialQMP(ctx, t, sock)
 
-	if h := b.hello(ctx); len(h.Apps) != 0 {
+	if h, _ := b.hello(); len(h.Apps) != 0 {
 		t.Fatalf("a fresh machine lists apps %+v", h.Apps)
 	}
 	b.logLine(ctx, "", readyLine)
@@ -151,7 +129,7 @@ func TestStoreAcrossWarmReset(t *testing.T) {
 	b.logLine(ctx, "demo", "v1 tick") // the save follows the Running answer, before the app's loop
 
 	b.warmReset(ctx, q)
-	h := b.hello(ctx)
+	h, _ := b.hello()
 	if len(h.Apps) != 1 || h.Apps[0].Name != "demo" || h.Apps[0].State != protocol.StateRunning ||
 		!bytes.Equal(h.Apps[0].Digest, sum[:]) {
 		t.Fatalf("Hello after the reset lists %+v, want demo Running with digest %x", h.Apps, sum)

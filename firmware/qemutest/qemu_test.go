@@ -242,6 +242,29 @@ func (b *board) next(ctx context.Context, what string, match func(protocol.Messa
 	}
 }
 
+// hello reads the board's Hello (its first frame), answers Welcome with a frame limit
+// of at most 4 KiB and starts serving; it returns the Hello and that limit.
+func (b *board) hello() (*protocol.Hello, int) {
+	b.t.Helper()
+	_ = b.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	m, err := b.r.ReadMessage()
+	if err != nil {
+		b.t.Fatalf("read Hello: %v (qemu: %s)", err, b.stderr.String())
+	}
+	_ = b.conn.SetReadDeadline(time.Time{})
+	h, ok := m.(*protocol.Hello)
+	if !ok {
+		b.t.Fatalf("first frame is %v, want Hello", m.Type())
+	}
+	maxFrame := min(int(h.Caps.MaxFrame), 4096)
+	b.send(&protocol.Welcome{SessionID: 1, HeartbeatInterval: 1, HeartbeatTimeout: 5,
+		ServerTime: uint64(time.Now().UnixMilli()), MaxFrame: uint32(maxFrame)})
+	b.r.SetMaxBody(maxFrame)
+	b.w.SetMaxBody(maxFrame)
+	b.serve()
+	return h, maxFrame
+}
+
 // refusal returns the next Error the board sends, skipping other messages.
 func (b *board) refusal(ctx context.Context, what string) *protocol.Error {
 	b.t.Helper()
@@ -359,16 +382,7 @@ func TestBoardsInQEMU(t *testing.T) {
 			b := startQEMU(ctx, t, bd.machine, elf)
 
 			// Hello is the first frame; the board names itself and its limits.
-			_ = b.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-			m, err := b.r.ReadMessage()
-			if err != nil {
-				t.Fatalf("read Hello: %v (qemu: %s)", err, b.stderr.String())
-			}
-			_ = b.conn.SetReadDeadline(time.Time{})
-			hello, ok := m.(*protocol.Hello)
-			if !ok {
-				t.Fatalf("first frame is %v, want Hello", m.Type())
-			}
+			hello, maxFrame := b.hello()
 			if hello.Board != bd.name || hello.Caps.ABI != 1 || hello.DeviceID != "default/"+bd.name {
 				t.Fatalf("Hello %+v", hello)
 			}
@@ -376,12 +390,6 @@ func TestBoardsInQEMU(t *testing.T) {
 				t.Fatalf("Hello announces max_module %d, max_frame %d; the %s budget is %d, %d",
 					hello.Caps.MaxModule, hello.Caps.MaxFrame, bd.budgetOf, bd.maxModule, bd.maxFrame)
 			}
-			maxFrame := min(int(hello.Caps.MaxFrame), 4096)
-			b.send(&protocol.Welcome{SessionID: 1, HeartbeatInterval: 1, HeartbeatTimeout: 5,
-				ServerTime: uint64(time.Now().UnixMilli()), MaxFrame: uint32(maxFrame)})
-			b.r.SetMaxBody(maxFrame)
-			b.w.SetMaxBody(maxFrame)
-			b.serve()
 
 			// The firmware's first line reports the board's boot (the STM32: its clock path).
 			want := bd.ready

@@ -20,17 +20,7 @@ static void sim_wr(uint32_t a, uint32_t v);
 #define STM32_WR(a, v) sim_wr(a, v)
 #include "../boards/stm32f4-discovery/clock.h"
 
-static int failures, checks;
-#define CHECK(c, ...)                                      \
-    do {                                                   \
-        checks++;                                          \
-        if (!(c)) {                                        \
-            failures++;                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
-            printf(__VA_ARGS__);                           \
-            printf("\n");                                  \
-        }                                                  \
-    } while (0)
+#include "check.h"
 
 #define CR_HSIRDY (1u << 1)
 #define CR_RO (CR_HSIRDY | CR_HSERDY | CR_PLLRDY)

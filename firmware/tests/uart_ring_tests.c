@@ -13,17 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-#define CHECK(c, ...)                                      \
-    do {                                                   \
-        checks++;                                          \
-        if (!(c)) {                                        \
-            failures++;                                    \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);    \
-            printf(__VA_ARGS__);                           \
-            printf("\n");                                  \
-        }                                                  \
-    } while (0)
+#include "check.h"
 
 static uint32_t lost(uart_ring *r) { return atomic_load(&r->lost); }
 static uint32_t peak(uart_ring *r) { return atomic_load(&r->peak); }

@@ -12,18 +12,7 @@
 void run_app_tests(const char *wasm_dir, int *checks, int *failures);
 
 static const char *wasm_dir;
-static int failures, checks;
-
-#define CHECK(cond, ...)                                             \
-    do {                                                             \
-        checks++;                                                    \
-        if (!(cond)) {                                               \
-            failures++;                                              \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__);              \
-            printf(__VA_ARGS__);                                     \
-            printf("\n");                                            \
-        }                                                            \
-    } while (0)
+#include "check.h"
 
 static uint8_t *load_file(const char *name, uint32_t *len)
 {

@@ -10,18 +10,7 @@
 #include "../../crypto/ed25519.h"
 #include "../../crypto/sha512.h"
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                \
-    do {                                                \
-        checks++;                                       \
-        if (!(cond)) {                                  \
-            failures++;                                 \
-            printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-            printf(__VA_ARGS__);                        \
-            printf("\n");                               \
-        }                                               \
-    } while (0)
+#include "../check.h"
 
 static size_t unhex(const char *s, uint8_t *out, size_t cap)
 {
