@@ -36,7 +36,7 @@ OUT := $(BUILD)/$(BOARD)
 
 FW_CFLAGS := $(strip $(BOARD_CPU) -Os -g -std=c11 \
              -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -ffunction-sections -fdata-sections \
-             --specs=picolibc.specs -DWASM_THREADED=0 $(BOARD_DEFS) $(BOARD_CFLAGS) $(DEFS) \
+             --specs=picolibc.specs $(BOARD_DEFS) $(BOARD_CFLAGS) $(DEFS) \
              -DWB_DEVICE_ID='"$(WB_DEVICE_ID)"')
 FW_LDFLAGS := $(strip -nostartfiles -Wl,--gc-sections -T boards/$(BOARD)/board.ld -Wl,-Map=$(OUT)/firmware.map $(BOARD_LDFLAGS))
 
