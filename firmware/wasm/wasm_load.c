@@ -1136,7 +1136,7 @@ static wasm_err call(ld *L, const wasm_functype *ft, uint8_t op, uint32_t x, con
     return ft->nresults ? push(L, ft->results[0]) : WASM_OK;
 }
 
-static wasm_err end_func(ld *L, wasm_funcdef *fd, const vval *v)
+static wasm_err end_func(ld *L, const vval *v)
 {
     vctrl *c = &L->cs[0];
     wasm_code *p;
@@ -1156,7 +1156,6 @@ static wasm_err end_func(ld *L, wasm_funcdef *fd, const vval *v)
         p[1] = (wasm_code)src;
     }
     put32(L->m->code + c->fuel_pos, c->fuel_n);
-    (void)fd;
     return WASM_OK;
 }
 
@@ -1252,7 +1251,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             if (L->vh != c->height) return WASM_E_TYPE_MISMATCH;
             if (c->kind == K_IF && c->rtype) return WASM_E_TYPE_MISMATCH;
             if (c->kind == K_FUNC) {
-                TRY(end_func(L, fd, a));
+                TRY(end_func(L, a));
                 L->ch--;
                 break;
             }
