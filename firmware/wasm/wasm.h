@@ -194,6 +194,7 @@ struct wasm_func {
     wasm_host_fn host;
     void *host_ctx;
     const void *def;     /* interpreter-private: set by wasm_instantiate */
+    const void *native;  /* compiled code (WASM_JIT builds), or NULL: interpreted */
 };
 
 /* Import descriptor given to the resolver. */
@@ -243,6 +244,7 @@ typedef struct wasm_config {
     uint32_t mem_cap;         /* bytes in mem_buf, or bytes to take from the arena */
     uint32_t stack_slots;     /* value stack (locals + operands), in 8-byte slots (default 512) */
     uint32_t call_depth;      /* max nested wasm calls (default 64; a frame is 5 pointers) */
+    uint8_t interpret_only;   /* WASM_JIT builds: compile nothing, interpret every function */
 } wasm_config;
 
 /*
@@ -268,6 +270,7 @@ void wasm_set_fuel(wasm_instance *inst, uint64_t fuel);
 uint64_t wasm_get_fuel(const wasm_instance *inst);
 
 const wasm_module *wasm_instance_module(const wasm_instance *inst);
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst); /* functions compiled to native code (WASM_JIT) */
 wasm_memory *wasm_instance_memory(wasm_instance *inst);   /* NULL if none */
 wasm_table *wasm_instance_table(wasm_instance *inst);     /* NULL if none */
 wasm_global *wasm_instance_global(wasm_instance *inst, uint32_t index);

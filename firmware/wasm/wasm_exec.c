@@ -134,6 +134,9 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
         memset(mem->data, 0, mem->bytes);
         inst->mem = mem;
     }
+#if defined(WASM_JIT)
+    if (!cfg->interpret_only) inst->nnative = wasm_jit_compile(inst, a);
+#endif
     *out = inst;
 
     /* segments, in order; a failing segment traps and leaves earlier writes in place */
@@ -174,6 +177,7 @@ uint32_t wasm_module_data_end(const wasm_module *m)
 void wasm_set_fuel(wasm_instance *inst, uint64_t fuel) { inst->fuel = fuel; }
 uint64_t wasm_get_fuel(const wasm_instance *inst) { return inst->fuel; }
 const wasm_module *wasm_instance_module(const wasm_instance *inst) { return inst->mod; }
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst) { return inst->nnative; }
 wasm_memory *wasm_instance_memory(wasm_instance *inst) { return inst->mem; }
 wasm_table *wasm_instance_table(wasm_instance *inst) { return inst->table; }
 void *wasm_instance_user(wasm_instance *inst) { return inst->user; }
@@ -228,6 +232,33 @@ wasm_err wasm_call_func(wasm_instance *inst, wasm_func *f, wasm_slot *slots)
 }
 
 /* ---------------------------------------------------------------- interpreter */
+
+uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta)
+{
+    uint32_t old = m->pages;
+    uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
+    if (!delta) return old; /* growing by 0 always succeeds and changes nothing, even on a short backing */
+    if (np > m->max_pages || nb > m->cap) return 0xffffffffu;
+    if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
+    m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
+    m->pages = (uint32_t)np;
+    return old;
+}
+
+#if defined(WASM_JIT)
+/* Runs compiled f on the frame nfp, `depth` more calls allowed; the fuel travels in c. */
+static wasm_err run_native(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *nfp, uint32_t depth)
+{
+    wasm_memory *m = f->inst->mem;
+    c->mb = m ? m->data : NULL;
+    c->msz = m ? m->bytes : 0;
+    c->depth = depth + 1;
+    c->stack_end = owner->stack_end;
+    c->inst = f->inst;
+    c->owner = owner;
+    return wasm_jit_run(c, f->native, nfp);
+}
+#endif
 
 static uint32_t popcnt64(uint64_t x)
 {
@@ -382,6 +413,18 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     if (entry->host) return entry->host(owner, entry->host_ctx, slots);
     if ((size_t)(owner->stack_end - fp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
     memcpy(fp, slots, entry->type->nparams * sizeof *fp);
+#if defined(WASM_JIT)
+    if (entry->native) {
+        wasm_jit_ctx c;
+        c.fuel = fuel;
+        c.reserve = R.reserve;
+        err = run_native(&c, owner, entry, fp, owner->depth_max);
+        fuel = c.fuel;
+        R.reserve = c.reserve;
+        if (err) goto trap;
+        goto done;
+    }
+#endif
     nfp = fp;
     callee = entry;
     goto enter;
@@ -481,25 +524,11 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         case 0x3d: STORE(uint16_t, 2); break;
         case 0x3e: STORE(uint32_t, 4); break;
         case X_MSIZE: S(1) = R.inst->mem->pages; ip += 2; break;
-        case X_MGROW: {
-            wasm_memory *m = R.inst->mem;
-            uint32_t delta = U(2), old = m->pages;
-            uint64_t np = (uint64_t)old + delta, nb = np * WASM_PAGE;
-            if (!delta) { /* growing by 0 always succeeds and changes nothing, even on a short backing */
-                S(1) = old;
-            } else if (np > m->max_pages || nb > m->cap) {
-                S(1) = 0xffffffffu;
-            } else {
-                if (nb > m->bytes) memset(m->data + m->bytes, 0, (size_t)(nb - m->bytes));
-                m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
-                m->pages = (uint32_t)np;
-                R.mb = m->data;
-                R.msz = m->bytes;
-                S(1) = old;
-            }
+        case X_MGROW:
+            S(1) = wasm_memory_grow(R.inst->mem, U(2));
+            R.msz = R.inst->mem->bytes;
             ip += 3;
             break;
-        }
         case X_CONST32: S(1) = I32(2); ip += 4; break;
         case X_CONST64: S(1) = imm64(ip + 2); ip += 6; break;
 
@@ -730,6 +759,19 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             continue;
         }
         if (R.nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
+#if defined(WASM_JIT)
+        if (callee->native) {
+            wasm_jit_ctx c;
+            c.fuel = fuel;
+            c.reserve = R.reserve;
+            err = run_native(&c, owner, callee, nfp, owner->depth_max - R.nframes - 1);
+            fuel = c.fuel;
+            R.reserve = c.reserve;
+            if (err) goto trap;
+            if (R.inst->mem) { R.mb = R.inst->mem->data; R.msz = R.inst->mem->bytes; }
+            continue;
+        }
+#endif
         R.frames[R.nframes].ip = ip;
         R.frames[R.nframes].fp = fp;
         R.frames[R.nframes].fn = R.fn;

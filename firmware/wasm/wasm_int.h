@@ -124,9 +124,33 @@ struct wasm_instance {
     wasm_slot *stack, *stack_end;
     void *frames;               /* call frames (interpreter private) */
     uint32_t depth_max;
+    uint32_t nnative;           /* functions compiled to native code */
     uint64_t fuel;
     void *user;
 };
+
+/* memory.grow: the old size in pages, or 0xffffffff when the memory cannot grow by delta. */
+uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta);
+
+/*
+ * Native tier (wasm_jit.c, -DWASM_JIT on ARMv7-M). wasm_jit_compile compiles
+ * what it can of an instance into its arena and returns how many functions it
+ * compiled (their wasm_func.native is set); wasm_jit_run calls one of them on
+ * the frame fp with the state in c, and leaves the fuel in c.
+ */
+typedef struct wasm_jit_ctx {
+    uint8_t *mb;          /* linear memory, as the native code keeps it in registers */
+    uint32_t msz;
+    uint32_t fuel;        /* the 32-bit fuel counter */
+    uint32_t depth;       /* native calls allowed below the entry, plus one */
+    wasm_slot *stack_end; /* end of the value stack */
+    wasm_instance *inst;  /* the compiled code's instance */
+    wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
+    void *refuel, *host, *grow; /* helpers the code calls (set by wasm_jit_run) */
+    uint64_t reserve;     /* fuel beyond the 32-bit counter */
+} wasm_jit_ctx;
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a);
+wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp);
 
 /* LEB128 readers shared by loader and interpreter (no checks: code was validated). */
 static inline uint32_t wasm_rd_u32(const uint8_t **p)

@@ -43,10 +43,11 @@ __attribute__((noipa)) static uint32_t native_crc(const uint8_t *p, uint32_t n)
     return ~c;
 }
 
-static uint8_t arena_buf[16384];
+static uint8_t arena_buf[32768];
 static uint8_t wasm_mem[8192]; /* backs the crc module's 64 KiB page */
 
-static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, uint8_t *mem, uint32_t cap)
+static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, uint8_t *mem, uint32_t cap,
+                               int interpret_only)
 {
     wasm_module *m;
     wasm_instance *inst;
@@ -54,13 +55,57 @@ static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, 
     memset(&cfg, 0, sizeof cfg);
     cfg.mem_buf = mem;
     cfg.mem_cap = cap;
+    cfg.interpret_only = (uint8_t)interpret_only;
     if (wasm_module_load(bin, len, a, &m) || wasm_instantiate(m, &cfg, a, 1000, &inst)) return NULL;
     return inst;
 }
 
-int main(void)
+/* One engine (interpreter, or native tier where built) on both benchmarks; returns the failures. */
+static int run(const char *engine, int interpret_only, uint32_t fib_native, uint32_t fib_ticks,
+               uint32_t crc_native, uint32_t crc_ticks, uint32_t n)
 {
     wasm_arena a;
+    int fails = 0;
+    wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+    wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0, interpret_only);
+    size_t after_fib = a.used;
+    wasm_instance *crc = instance(crc32_wasm, crc32_wasm_len, &a, wasm_mem, sizeof wasm_mem, interpret_only);
+    if (!fib || !crc) { m4_puts("instantiate failed\n"); return 1; }
+    for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3); /* after the data segment */
+    m4_puts("\n== ");
+    m4_puts(engine);
+    put_u(": functions compiled ", wasm_instance_native_funcs(fib) + wasm_instance_native_funcs(crc));
+    put_u(", arena bytes, fib module+instance ", (uint32_t)after_fib);
+    put_u(", crc module+instance ", (uint32_t)(a.used - after_fib));
+
+    uint32_t fi = (uint32_t)wasm_module_export(wasm_instance_module(fib), "fib", 3, WASM_EXTERN_FUNC);
+    uint32_t ci = (uint32_t)wasm_module_export(wasm_instance_module(crc), "crc32", 5, WASM_EXTERN_FUNC);
+    wasm_slot s[2] = {20, 0};
+    wasm_set_fuel(fib, 100000000);
+    uint32_t t0 = now();
+    wasm_err e = wasm_call(fib, fi, s);
+    uint32_t tw = (now() - t0) & 0xffffff;
+    fails += e != WASM_OK || (uint32_t)s[0] != fib_native;
+    put_u("\nfib(20): native ticks ", fib_ticks);
+    put_u(", wasm ticks ", tw);
+    put_u(", ratio x10 ", fib_ticks ? tw * 10 / fib_ticks : 0);
+
+    s[0] = 0;
+    s[1] = n;
+    wasm_set_fuel(crc, 100000000);
+    t0 = now();
+    e = wasm_call(crc, ci, s);
+    tw = (now() - t0) & 0xffffff;
+    fails += e != WASM_OK || (uint32_t)s[0] != crc_native;
+    put_u("\ncrc32(4 KiB): native ticks ", crc_ticks);
+    put_u(", wasm ticks ", tw);
+    put_u(", ratio x10 ", crc_ticks ? tw * 10 / crc_ticks : 0);
+    m4_puts(fails ? "\nRESULT MISMATCH\n" : "\nresults match native\n");
+    return fails;
+}
+
+int main(void)
+{
     int fails = 0;
     SYST_RVR = 0xffffff;
     SYST_CVR = 0;
@@ -71,47 +116,22 @@ int main(void)
         put_u("calibration: 2,000,000 instructions = ticks ", (now() - t) & 0xffffff);
         m4_puts("\n");
     }
-    wasm_arena_init(&a, arena_buf, sizeof arena_buf);
-    wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0);
-    size_t after_fib = a.used;
-    wasm_instance *crc = instance(crc32_wasm, crc32_wasm_len, &a, wasm_mem, sizeof wasm_mem);
-    if (!fib || !crc) { m4_puts("instantiate failed\n"); return 1; }
-    put_u("arena bytes, fib module+instance: ", (uint32_t)after_fib);
-    put_u("\narena bytes, crc module+instance: ", (uint32_t)(a.used - after_fib));
-
-    uint32_t fi = (uint32_t)wasm_module_export(wasm_instance_module(fib), "fib", 3, WASM_EXTERN_FUNC);
-    uint32_t ci = (uint32_t)wasm_module_export(wasm_instance_module(crc), "crc32", 5, WASM_EXTERN_FUNC);
 
     volatile uint32_t arg = 20;
     uint32_t t0 = now();
     volatile uint32_t nf = native_fib(arg);
-    uint32_t tn = (now() - t0) & 0xffffff;
-    wasm_slot s[2] = {20, 0};
-    wasm_set_fuel(fib, 100000000);
-    t0 = now();
-    wasm_err e = wasm_call(fib, fi, s);
-    uint32_t tw = (now() - t0) & 0xffffff;
-    fails += e != WASM_OK || (uint32_t)s[0] != nf;
-    put_u("\nfib(20): native ticks ", tn);
-    put_u(", wasm ticks ", tw);
-    put_u(", ratio x10 ", tn ? tw * 10 / tn : 0);
+    uint32_t fib_ticks = (now() - t0) & 0xffffff;
 
     volatile uint32_t vn = 4096;
     uint32_t n = vn;
     for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3);
     t0 = now();
     volatile uint32_t nc = native_crc(wasm_mem, n);
-    tn = (now() - t0) & 0xffffff;
-    s[0] = 0;
-    s[1] = n;
-    wasm_set_fuel(crc, 100000000);
-    t0 = now();
-    e = wasm_call(crc, ci, s);
-    tw = (now() - t0) & 0xffffff;
-    fails += e != WASM_OK || (uint32_t)s[0] != nc;
-    put_u("\ncrc32(4 KiB): native ticks ", tn);
-    put_u(", wasm ticks ", tw);
-    put_u(", ratio x10 ", tn ? tw * 10 / tn : 0);
-    m4_puts(fails ? "\nRESULT MISMATCH\n" : "\nresults match native\n");
+    uint32_t crc_ticks = (now() - t0) & 0xffffff;
+
+    fails += run("interpreter", 1, nf, fib_ticks, nc, crc_ticks, n);
+#if defined(WASM_JIT)
+    fails += run("native tier (WASM_JIT)", 0, nf, fib_ticks, nc, crc_ticks, n);
+#endif
     return fails;
 }

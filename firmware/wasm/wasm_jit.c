@@ -1,0 +1,645 @@
+/*
+ * Native tier (-DWASM_JIT, ARMv7-M only). At instantiation every function
+ * whose register code (wasm_int.h) uses only integer operations, memory
+ * accesses, globals, branches and direct calls is compiled to Thumb-2 in the
+ * instance's arena. Each register instruction becomes a fixed template over
+ * the same frame slots, so results, traps and fuel are the interpreter's:
+ * fuel is charged at the same X_FUEL points, bounds are checked on every
+ * access, and the value stack and call depth have the same limits. Anything
+ * else (floats, call_indirect, i64 shifts and division, calls to functions
+ * that stay interpreted) keeps the function in the interpreter, which calls
+ * compiled functions like any other.
+ *
+ * Registers while native code runs:
+ *   r0-r3  scratch            r4  fp (the frame's slots)
+ *   r5     linear memory base r6  accessible bytes
+ *   r7     fuel (32-bit part) r8  wasm_jit_ctx
+ *   r9     value stack end    r10 lowest sp allowed (call depth)
+ * A compiled function is entered with its frame in r0, keeps {r4, lr} on
+ * the machine stack and returns a wasm_err in r0 (its result in fp[0]).
+ */
+#include <stddef.h>
+#include <string.h>
+#include "wasm_int.h"
+
+#if defined(WASM_JIT)
+#if !defined(__thumb2__)
+#error "WASM_JIT generates Thumb-2 code: build it for an ARMv7-M core"
+#endif
+
+enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8 };
+enum { EQ = 0, NE = 1, CS = 2, CC = 3, HI = 8, LS = 9, GE = 10, LT = 11, GT = 12, LE = 13, AL = 14 };
+enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, NSTUB };
+static const uint8_t stub_err[T_EXIT] = {WASM_TRAP_UNREACHABLE, WASM_TRAP_MEM_OOB, WASM_TRAP_DIV_ZERO,
+                                         WASM_TRAP_INT_OVERFLOW, WASM_TRAP_STACK_OVERFLOW};
+/* Condition that holds for i32 comparison k (0x46 + k: eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u). */
+static const uint8_t cmp_cc[10] = {EQ, NE, LT, CC, GT, HI, LE, LS, GE, CS};
+
+_Static_assert(offsetof(wasm_jit_ctx, mb) == 0 && offsetof(wasm_jit_ctx, msz) == 4 &&
+               offsetof(wasm_jit_ctx, fuel) == 8 && offsetof(wasm_jit_ctx, depth) == 12 &&
+               offsetof(wasm_jit_ctx, stack_end) == 16, "the entry sequence below reads these offsets");
+
+typedef struct jit {
+    uint16_t *out;        /* the function's code; NULL while sizing */
+    uint32_t n;           /* halfwords so far */
+    uint32_t *map;        /* code unit -> halfword of its template; NULL while sizing */
+    uint32_t base;        /* the function's first halfword in the instance's code */
+    uint32_t *ent;        /* per own function: WASM_NONE if interpreted, else size or start */
+    wasm_instance *inst;
+    uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
+} jit;
+
+static void h16(jit *j, uint32_t v)
+{
+    if (j->out) j->out[j->n] = (uint16_t)v;
+    j->n++;
+}
+
+static void h32(jit *j, uint32_t hw1, uint32_t hw2) { h16(j, hw1); h16(j, hw2); }
+
+/* B<cond>.W (AL: B.W), or BL when link, to halfword `to` of the function (BL: of the instance). */
+static void branch(jit *j, uint32_t cond, uint32_t to, int link)
+{
+    uint32_t u = (to - ((link ? j->base : 0) + j->n + 2)) * 2, s = u >> 31;
+    if (cond == AL)
+        h32(j, 0xf000 | s << 10 | ((u >> 12) & 0x3ff),
+            (link ? 0xd000 : 0x9000) | ((~(u >> 23) ^ s) & 1) << 13 | ((~(u >> 22) ^ s) & 1) << 11 | ((u >> 1) & 0x7ff));
+    else
+        h32(j, 0xf000 | s << 10 | cond << 6 | ((u >> 12) & 0x3f),
+            0x8000 | ((u >> 18) & 1) << 13 | ((u >> 19) & 1) << 11 | ((u >> 1) & 0x7ff));
+}
+
+/* A 16-bit forward B<cond> emitted as a placeholder at `at`, pointed here. */
+static void land(jit *j, uint32_t at, uint32_t cond)
+{
+    if (j->out) j->out[at] = (uint16_t)(0xd000 | cond << 8 | (j->n - at - 2));
+}
+
+static void movw(jit *j, uint32_t op, uint32_t rd, uint32_t v)
+{
+    h32(j, op | ((v >> 11) & 1) << 10 | v >> 12, ((v >> 8) & 7) << 12 | rd << 8 | (v & 0xff));
+}
+
+/* rd (r0-r3) = v; the short forms set the flags. */
+static void konst(jit *j, uint32_t rd, uint32_t v)
+{
+    if (v < 256) {
+        h16(j, 0x2000 | rd << 8 | v);                         /* movs rd, #v */
+    } else if (~v < 256) {
+        h16(j, 0x2000 | rd << 8 | (~v & 0xff));               /* movs rd, #~v */
+        h16(j, 0x43c0 | rd << 3 | rd);                        /* mvns rd, rd */
+    } else {
+        movw(j, 0xf240, rd, v & 0xffff);                      /* movw */
+        if (v >> 16) movw(j, 0xf2c0, rd, v >> 16);            /* movt */
+    }
+}
+
+/* ldr/str rt, [fp, #off] */
+static void slot32(jit *j, int load, uint32_t rt, uint32_t off)
+{
+    if (off < 128 && !(off & 3))
+        h16(j, (load ? 0x6800 : 0x6000) | (off >> 2) << 6 | FP << 3 | rt);
+    else
+        h32(j, (load ? 0xf8d0 : 0xf8c0) | FP, rt << 12 | off);
+}
+#define LD(r, s) slot32(j, 1, (r), (uint32_t)(s) * 8u)
+#define ST(r, s) slot32(j, 0, (r), (uint32_t)(s) * 8u)
+
+/* ldrd/strd lo, hi, [fp, #slot*8] */
+static void slot64(jit *j, int load, uint32_t lo, uint32_t hi, uint32_t s)
+{
+    if (s * 8 <= 1020) {
+        h32(j, (load ? 0xe9d0 : 0xe9c0) | FP, lo << 12 | hi << 8 | s * 2);
+    } else {
+        slot32(j, load, lo, s * 8);
+        slot32(j, load, hi, s * 8 + 4);
+    }
+}
+
+/* ldr.w/str.w rt, [ctx, #off] */
+static void ctx32(jit *j, int load, uint32_t rt, uint32_t off) { h32(j, (load ? 0xf8d0 : 0xf8c0) | CTX, rt << 12 | off); }
+
+/* addw rd, rn, #v (v < 4096) */
+static void addw(jit *j, uint32_t rd, uint32_t rn, uint32_t v)
+{
+    h32(j, 0xf200 | ((v >> 11) & 1) << 10 | rn, ((v >> 8) & 7) << 12 | rd << 8 | (v & 0xff));
+}
+
+/* r0 = cond ? 1 : 0 from the flags (ite; movs r0, #1; movs r0, #0). */
+static void setcc(jit *j, uint32_t cond)
+{
+    h16(j, 0xbf00 | cond << 4 | (~cond & 1) << 3 | 4);
+    h16(j, 0x2001);
+    h16(j, 0x2000);
+}
+
+static void fail(jit *j, uint32_t cond, uint32_t stub) { branch(j, cond, j->stub[stub], 0); }
+
+/* Calls helper ctx->fn(ctx, r1, r2) with fuel saved; reloads memory; traps on a nonzero result. */
+static void helper_call(jit *j, uint32_t fn_off)
+{
+    ctx32(j, 0, FUEL, offsetof(wasm_jit_ctx, fuel));
+    h16(j, 0x4640);                                           /* mov r0, r8 */
+    ctx32(j, 1, 3, fn_off);
+    h16(j, 0x4798);                                           /* blx r3 */
+    ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
+    ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
+    ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+    h16(j, 0x2800);                                           /* cmp r0, #0 */
+    fail(j, NE, T_EXIT);
+}
+
+/* Charge n fuel: subs from r7, and on a borrow ask the helper (the 64-bit reserve, or a trap). */
+static void fuel(jit *j, uint32_t n)
+{
+    konst(j, 1, n);
+    h16(j, 0x1a7f);                                           /* subs r7, r7, r1 */
+    uint32_t at = j->n;
+    h16(j, 0);
+    h16(j, 0x187f);                                           /* adds r7, r7, r1 */
+    h16(j, 0x463a);                                           /* mov r2, r7 */
+    helper_call(j, offsetof(wasm_jit_ctx, refuel));
+    land(j, at, CS);
+}
+
+/*
+ * Effective address of an N-byte access at [fp[as] + off] into r1, plus N - 1
+ * (the access then uses offset -(N - 1)), with the bounds check.
+ */
+static void address(jit *j, uint32_t as, uint32_t off, uint32_t n)
+{
+    uint64_t k = (uint64_t)off + n - 1;
+    LD(0, as);
+    if (k > 0xffffffffu) { fail(j, AL, T_OOB); return; }
+    if (k < 8) {
+        h16(j, 0x1c01 | (uint32_t)k << 6);                    /* adds r1, r0, #k */
+    } else {
+        konst(j, 1, (uint32_t)k);
+        h16(j, 0x1841);                                       /* adds r1, r0, r1 */
+    }
+    fail(j, CS, T_OOB);
+    h16(j, 0x42b1);                                           /* cmp r1, r6 */
+    fail(j, CS, T_OOB);
+    h16(j, 0x4429);                                           /* add r1, r5 */
+}
+
+/* A load or store of rt at [r1, #-d]; op is its T3/T4 first halfword with Rn = 0. */
+static void mem_op(jit *j, uint32_t op, uint32_t rt, uint32_t d) { h32(j, op | 1, rt << 12 | 0xc00 | d); }
+
+/* Loads 0x28..0x35: access size, instruction, how the high half is made (0 not, 1 zero, 2 sign, 3 loaded). */
+static const struct { uint8_t n; uint16_t op; uint8_t hi; } loads[14] = {
+    {4, 0xf850, 0}, {8, 0xf850, 3}, {4, 0xf850, 0}, {8, 0xf850, 3},
+    {1, 0xf910, 0}, {1, 0xf810, 0}, {2, 0xf930, 0}, {2, 0xf830, 0},
+    {1, 0xf910, 2}, {1, 0xf810, 1}, {2, 0xf930, 2}, {2, 0xf830, 1}, {4, 0xf850, 2}, {4, 0xf850, 1},
+};
+/* Stores 0x36..0x3e: access size and instruction. */
+static const struct { uint8_t n; uint16_t op; } stores[9] = {
+    {4, 0xf840}, {8, 0xf840}, {4, 0xf840}, {8, 0xf840}, {1, 0xf800}, {2, 0xf820}, {1, 0xf800}, {2, 0xf820}, {4, 0xf840},
+};
+
+/* i32 r0 = r0 <op> r1 for the binary operators 0x6a..0x78; 0 if not compiled. */
+static int alu32(jit *j, uint32_t op)
+{
+    static const uint16_t simple[] = {0x1840, 0x1a40, 0x4348}; /* adds, subs, muls r0, r1 */
+    static const uint16_t logic[] = {0x4008, 0x4308, 0x4048};  /* ands, orrs, eors r0, r1 */
+    static const uint16_t shift[] = {0x4088, 0x4108, 0x40c8};  /* lsls, asrs, lsrs r0, r1 */
+    if (op <= 0x6c) { h16(j, simple[op - 0x6a]); return 1; }
+    if (op <= 0x70) {
+        h16(j, 0x2900);                                       /* cmp r1, #0 */
+        fail(j, EQ, T_DIV);
+        if (op == 0x6d) {                                     /* INT_MIN / -1 */
+            h16(j, 0x1c4a);                                   /* adds r2, r1, #1 */
+            uint32_t at = j->n;
+            h16(j, 0);
+            h32(j, 0xf1b0, 0x4f00);                           /* cmp r0, #0x80000000 */
+            fail(j, EQ, T_OVF);
+            land(j, at, NE);
+        }
+        /* sdiv/udiv r2, r0, r1 */
+        h32(j, (op == 0x6d || op == 0x6f) ? 0xfb90 : 0xfbb0, 0xf2f1);
+        if (op <= 0x6e) h16(j, 0x4610);                       /* mov r0, r2 */
+        else h32(j, 0xfb02, 0x0010 | 0x0001);                 /* mls r0, r2, r1, r0 */
+        return 1;
+    }
+    if (op <= 0x73) { h16(j, logic[op - 0x71]); return 1; }
+    if (op <= 0x76) {
+        h32(j, 0xf001, 0x011f);                               /* and r1, r1, #31 */
+        h16(j, shift[op - 0x74]);
+        return 1;
+    }
+    if (op == 0x77) h16(j, 0x4249);                           /* rotl: negs r1, r1 */
+    h16(j, 0x41c8);                                           /* rors r0, r1 */
+    return 1;
+}
+
+/* i64 fp[a] <op> fp[b] into fp[d] for the operators compiled; 0 if not. */
+static int alu64(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
+{
+    slot64(j, 1, 0, 1, a);
+    slot64(j, 1, 2, 3, b);
+    if (op == 0x51 || op == 0x52) {
+        h16(j, 0x4299);                                       /* cmp r1, r3 */
+        h16(j, 0xbf08);                                       /* it eq */
+        h16(j, 0x4290);                                       /* cmpeq r0, r2 */
+        setcc(j, op == 0x51 ? EQ : NE);
+        ST(0, d);
+        return 1;
+    }
+    if (op >= 0x53 && op <= 0x5a) {
+        /* a < b and a >= b from a - b; a > b and a <= b from b - a */
+        static const uint8_t cc[8] = {LT, CC, LT, CC, GE, CS, GE, CS};
+        int swap = op == 0x55 || op == 0x56 || op == 0x57 || op == 0x58;
+        if (swap) { h16(j, 0x1a12); h16(j, 0x418b); }         /* subs r2, r2, r0; sbcs r3, r1 */
+        else { h16(j, 0x1a80); h16(j, 0x4199); }              /* subs r0, r0, r2; sbcs r1, r3 */
+        setcc(j, cc[op - 0x53]);
+        ST(0, d);
+        return 1;
+    }
+    switch (op) {
+    case 0x7c: h16(j, 0x1880); h16(j, 0x4159); break;         /* adds r0, r0, r2; adcs r1, r3 */
+    case 0x7d: h16(j, 0x1a80); h16(j, 0x4199); break;         /* subs r0, r0, r2; sbcs r1, r3 */
+    case 0x7e:
+        h16(j, 0x4351);                                       /* muls r1, r2, r1: a.hi * b.lo */
+        h32(j, 0xfb00, 0x1103);                               /* mla r1, r0, r3, r1: + a.lo * b.hi */
+        h32(j, 0xfba0, 0x0202);                               /* umull r0, r2, r0, r2 */
+        h16(j, 0x1889);                                       /* adds r1, r1, r2 */
+        break;
+    case 0x83: h16(j, 0x4010); h16(j, 0x4019); break;         /* ands */
+    case 0x84: h16(j, 0x4310); h16(j, 0x4319); break;         /* orrs */
+    case 0x85: h16(j, 0x4050); h16(j, 0x4059); break;         /* eors */
+    default: return 0;
+    }
+    slot64(j, 0, 0, 1, d);
+    return 1;
+}
+
+static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
+
+/*
+ * Emits (or sizes) one function: its size in halfwords, 0 if it stays
+ * interpreted. `end` is the end of its register code.
+ */
+static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
+{
+    const wasm_module *m = j->inst->mod;
+    const wasm_code *c = fd->code, *p;
+    uint32_t len;
+#define TARGET(k) (j->map ? j->map[(uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k))] : 0)
+    j->n = 0;
+    if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
+
+    h16(j, 0xb510);                                           /* push {r4, lr} */
+    h16(j, 0x45d5);                                           /* cmp sp, r10 */
+    fail(j, CC, T_STACK);
+    h16(j, 0x4604);                                           /* mov r4, r0 */
+    addw(j, 1, FP, fd->frame_slots * 8);
+    h16(j, 0x4549);                                           /* cmp r1, r9 */
+    fail(j, HI, T_STACK);
+    if (fd->nlocals) {
+        h16(j, 0x2200);                                       /* movs r2, #0 */
+        h16(j, 0x2300);                                       /* movs r3, #0 */
+        addw(j, 0, FP, fd->nparams * 8);
+        addw(j, 1, FP, (fd->nparams + fd->nlocals) * 8);
+        h32(j, 0xe8e0, 0x2302);                               /* 1: strd r2, r3, [r0], #8 */
+        h16(j, 0x4288);                                       /* cmp r0, r1 */
+        h16(j, 0xd1fb);                                       /* bne 1b */
+    }
+
+    for (p = c; p < end; p += len) {
+        uint32_t op = *p & 0xff;
+        if (j->map) j->map[p - c] = j->n;
+        if (op >= 0x28 && op <= 0x35) {                       /* loads */
+            uint32_t k = op - 0x28, n = loads[k].n;
+            address(j, p[2], imm(p + 3), n);
+            mem_op(j, loads[k].op, 2, n - 1);
+            if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
+            if (loads[k].hi == 0) ST(2, p[1]);
+            else {
+                if (loads[k].hi == 1) h16(j, 0x2300);         /* movs r3, #0 */
+                if (loads[k].hi == 2) h16(j, 0x17d3);         /* asrs r3, r2, #31 */
+                slot64(j, 0, 2, 3, p[1]);
+            }
+            len = 5;
+        } else if (op >= 0x36 && op <= 0x3e) {                /* stores */
+            uint32_t k = op - 0x36, n = stores[k].n;
+            if (n == 8) slot64(j, 1, 2, 3, p[2]);
+            else LD(2, p[2]);
+            address(j, p[1], imm(p + 3), n);
+            mem_op(j, stores[k].op, 2, n - 1);
+            if (n == 8) mem_op(j, stores[k].op, 3, 3);
+            len = 5;
+        } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
+            uint32_t k = op - X_RI, v = imm(p + 3);
+            LD(0, p[2]);
+            if (op == X_RSUB) {
+                konst(j, 1, v);
+                h16(j, 0x1a08);                               /* subs r0, r1, r0 */
+            } else if (k < 10) {
+                if (v < 256) h16(j, 0x2800 | v);              /* cmp r0, #v */
+                else { konst(j, 1, v); h16(j, 0x4288); }      /* cmp r0, r1 */
+                setcc(j, cmp_cc[k]);
+            } else if ((k == 10 || k == 11) && (v < 256 || -v < 256)) {
+                int add = (k == 10) == (v < 256);
+                h16(j, (add ? 0x3000 : 0x3800) | (v < 256 ? v : -v)); /* adds/subs r0, #v */
+            } else if (k >= 20 && k <= 22) {
+                static const uint16_t sh[3] = {0x0000, 0x1000, 0x0800}; /* lsls, asrs, lsrs r0, r0, #s */
+                if (v & 31) h16(j, sh[k - 20] | (v & 31) << 6);
+            } else {
+                konst(j, 1, v);
+                alu32(j, 0x6a + k - 10);
+            }
+            ST(0, p[1]);
+            len = 5;
+        } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
+            int ri = op >= X_BCMPI;
+            uint32_t v = ri ? imm(p + 2) : 0;
+            LD(0, p[1]);
+            if (!ri) { LD(1, p[2]); h16(j, 0x4288); }         /* cmp r0, r1 */
+            else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
+            else { konst(j, 1, v); h16(j, 0x4288); }
+            len = ri ? 6 : 5;
+            branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+        } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
+            LD(0, p[2]);
+            LD(1, p[3]);
+            if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
+            else alu32(j, op);
+            ST(0, p[1]);
+            len = 4;
+        } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
+            if (!alu64(j, op, p[1], p[2], p[3])) return 0;
+            len = 4;
+        } else {
+            switch (op) {
+            case X_UNREACHABLE: fail(j, AL, T_UNREACH); len = 1; break;
+            case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
+            case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
+            case X_BRNZ: case X_BRNZL: case X_BRZ: case X_BRZL:
+                LD(0, p[1]);
+                h16(j, 0x2800);                               /* cmp r0, #0 */
+                branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+                len = 4;
+                break;
+            case X_BRTABLE: {
+                uint32_t n = imm(p + 2);
+                LD(0, p[1]);
+                konst(j, 1, n);
+                h16(j, 0x4288);                               /* cmp r0, r1 */
+                h16(j, 0xbf88);                               /* it hi */
+                h16(j, 0x4608);                               /* movhi r0, r1 */
+                h16(j, 0x0080);                               /* lsls r0, r0, #2 */
+                h16(j, 0x4487);                               /* add pc, r0: into the table of b.w below */
+                h16(j, 0xbf00);                               /* nop */
+                for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+                len = 4 + 2 * (n + 1);
+                break;
+            }
+            case X_RETURN:
+                if (p[1] != X_NOSLOT && p[1]) { slot64(j, 1, 0, 1, p[1]); slot64(j, 0, 0, 1, 0); }
+                h16(j, 0x2000);                               /* movs r0, #0 */
+                h16(j, 0xbd10);                               /* pop {r4, pc} */
+                len = 2;
+                break;
+            case X_CALL: {
+                uint32_t f = imm(p + 2);
+                wasm_func *callee = j->inst->funcs[f];
+                if (f >= m->nfunc_imports) {
+                    if (j->ent[f - m->nfunc_imports] == WASM_NONE) return 0;
+                    addw(j, 0, FP, p[1] * 8u);
+                    branch(j, AL, j->ent[f - m->nfunc_imports], 1);
+                    h16(j, 0x2800);                           /* cmp r0, #0 */
+                    fail(j, NE, T_EXIT);
+                } else if (callee->host) {
+                    konst(j, 1, (uint32_t)(uintptr_t)callee);
+                    addw(j, 2, FP, p[1] * 8u);
+                    helper_call(j, offsetof(wasm_jit_ctx, host));
+                } else {
+                    return 0; /* another instance's function: interpreted */
+                }
+                len = 4;
+                break;
+            }
+            case X_SELECT: {
+                LD(2, p[4]);
+                slot64(j, 1, 0, 1, p[2]);
+                h16(j, 0x2a00);                               /* cmp r2, #0 */
+                uint32_t at = j->n;
+                h16(j, 0);
+                slot64(j, 1, 0, 1, p[3]);
+                land(j, at, NE);
+                slot64(j, 0, 0, 1, p[1]);
+                len = 5;
+                break;
+            }
+            case X_COPY: case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations copy the bits */
+                slot64(j, 1, 0, 1, p[2]);
+                slot64(j, 0, 0, 1, p[1]);
+                len = 3;
+                break;
+            case X_GGET: case X_GSET: {
+                wasm_global *g = j->inst->globals[p[2]];
+                konst(j, 3, (uint32_t)(uintptr_t)&g->val);
+                if (op == X_GGET) {
+                    h32(j, 0xe9d3, 0x0100);                   /* ldrd r0, r1, [r3] */
+                    slot64(j, 0, 0, 1, p[1]);
+                } else {
+                    if (g->type == WASM_I32 || g->type == WASM_F32) { LD(0, p[1]); h16(j, 0x2100); } /* movs r1, #0 */
+                    else slot64(j, 1, 0, 1, p[1]);
+                    h32(j, 0xe9c3, 0x0100);                   /* strd r0, r1, [r3] */
+                }
+                len = 3;
+                break;
+            }
+            case X_MSIZE:
+                konst(j, 3, (uint32_t)(uintptr_t)&j->inst->mem->pages);
+                h16(j, 0x6818);                               /* ldr r0, [r3] */
+                ST(0, p[1]);
+                len = 2;
+                break;
+            case X_MGROW:
+                LD(1, p[2]);
+                h16(j, 0x4640);                               /* mov r0, r8 */
+                ctx32(j, 1, 3, offsetof(wasm_jit_ctx, grow));
+                h16(j, 0x4798);                               /* blx r3 */
+                ST(0, p[1]);
+                ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
+                ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+                len = 3;
+                break;
+            case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); len = 4; break;
+            case X_CONST64:
+                konst(j, 0, imm(p + 2));
+                konst(j, 1, imm(p + 4));
+                slot64(j, 0, 0, 1, p[1]);
+                len = 6;
+                break;
+            case 0x45: case 0x50: case 0x67: case 0x68:       /* eqz, clz, ctz */
+                if (op == 0x50) { slot64(j, 1, 0, 1, p[2]); h16(j, 0x4308); } /* orrs r0, r1 */
+                else LD(0, p[2]);
+                if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
+                h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
+                if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
+                ST(0, p[1]);
+                len = 3;
+                break;
+            case 0xa7: LD(0, p[2]); ST(0, p[1]); len = 3; break; /* wrap */
+            case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
+                LD(0, p[2]);
+                h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
+                slot64(j, 0, 0, 1, p[1]);
+                len = 3;
+                break;
+            case 0xc0: case 0xc1: case 0xc2: case 0xc3:       /* extend8_s, extend16_s */
+                LD(0, p[2]);
+                h16(j, (op & 1) ? 0xb200 : 0xb240);           /* sxth / sxtb r0, r0 */
+                if (op <= 0xc1) ST(0, p[1]);
+                else { h16(j, 0x17c1); slot64(j, 0, 0, 1, p[1]); }
+                len = 3;
+                break;
+            default:
+                return 0; /* floats, call_indirect, popcnt, i64 shifts/division...: interpreted */
+            }
+        }
+    }
+    for (uint32_t k = 0; k < NSTUB; k++) {
+        j->stub[k] = j->n;
+        if (k < T_EXIT) h16(j, 0x2000 | stub_err[k]);         /* movs r0, #err */
+        h16(j, 0xbd10);                                       /* pop {r4, pc} */
+    }
+    return j->n;
+#undef TARGET
+}
+
+/* ---------------------------------------------------------------- runtime helpers */
+
+static wasm_err refuel(wasm_jit_ctx *c, uint32_t n, uint32_t fuel_left)
+{
+    uint64_t total = c->reserve + fuel_left;
+    if (total < n) { c->fuel = 0; c->reserve = 0; return WASM_TRAP_FUEL; }
+    total -= n;
+    c->fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+    c->reserve = total - c->fuel;
+    return WASM_OK;
+}
+
+static void reload(wasm_jit_ctx *c)
+{
+    wasm_memory *mem = c->inst->mem;
+    if (mem) { c->mb = mem->data; c->msz = mem->bytes; }
+}
+
+static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
+{
+    c->owner->fuel = c->reserve + c->fuel;
+    for (uint32_t i = 0; i < f->type->nparams; i++)
+        if (f->type->params[i] == WASM_I32 || f->type->params[i] == WASM_F32) sp[i] &= 0xffffffffu;
+    wasm_err e = f->host(c->inst, f->host_ctx, sp);
+    reload(c);
+    return e;
+}
+
+static uint32_t grow(wasm_jit_ctx *c, uint32_t delta)
+{
+    uint32_t r = wasm_memory_grow(c->inst->mem, delta);
+    reload(c);
+    return r;
+}
+
+/* Saves the caller's registers, loads the native registers from c and calls code(fp). */
+__attribute__((naked, noinline)) static wasm_err enter(__attribute__((unused)) wasm_jit_ctx *c, __attribute__((unused)) const void *code,
+                                                          __attribute__((unused)) wasm_slot *fp)
+{
+    __asm__ volatile(
+        "push {r3-r11, lr}\n\t"
+        "mov r8, r0\n\t"
+        "ldr r5, [r0, #0]\n\t"
+        "ldr r6, [r0, #4]\n\t"
+        "ldr r7, [r0, #8]\n\t"
+        "ldr r3, [r0, #12]\n\t"
+        "ldr r9, [r0, #16]\n\t"
+        "sub r10, sp, r3, lsl #3\n\t"
+        "mov r0, r2\n\t"
+        "blx r1\n\t"
+        "str r7, [r8, #8]\n\t"
+        "pop {r3-r11, pc}\n\t");
+}
+
+wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp)
+{
+    c->refuel = (void *)refuel;
+    c->host = (void *)host;
+    c->grow = (void *)grow;
+    return enter(c, code, fp);
+}
+
+/* ---------------------------------------------------------------- compilation */
+
+/* n bytes from the top of the arena's free space (scratch, given back by restoring a->size). */
+static void *scratch(wasm_arena *a, size_t n)
+{
+    size_t used = (a->used + 7u) & ~(size_t)7u;
+    n = (n + 7u) & ~(size_t)7u;
+    if (used > a->size || n > a->size - used) return NULL;
+    a->size -= n;
+    return memset(a->base + a->size, 0, n);
+}
+
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
+{
+    const wasm_module *m = inst->mod;
+    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total = 0, count = 0, changed;
+    size_t size = a->size;
+    jit j;
+    memset(&j, 0, sizeof j);
+    j.inst = inst;
+    if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
+
+    /* Which functions compile: those that do and only call host functions or each other. */
+    do {
+        changed = 0;
+        for (i = 0; i < nown; i++) {
+            const wasm_funcdef *fd = &m->funcs[i];
+            const wasm_code *end = i + 1 < nown ? fd[1].code : m->code + m->ncode;
+            if (j.ent[i] == WASM_NONE) continue;
+            uint32_t n = function(&j, fd, end);
+            if (!n) { j.ent[i] = WASM_NONE; changed = 1; }
+            else j.ent[i] = n;
+        }
+    } while (changed);
+    for (i = 0; i < nown; i++) {
+        if (j.ent[i] == WASM_NONE) continue;
+        uint32_t n = j.ent[i];
+        j.ent[i] = total;
+        total += n;
+    }
+    if (!total) goto out;
+    uint16_t *code = wasm_arena_alloc(a, (size_t)total * 2); /* below the scratch */
+    if (!code) goto out;
+    for (i = 0; i < nown; i++) {
+        const wasm_funcdef *fd = &m->funcs[i];
+        const wasm_code *end = i + 1 < nown ? fd[1].code : m->code + m->ncode;
+        size_t keep = a->size;
+        if (j.ent[i] == WASM_NONE) continue;
+        if (!(j.map = scratch(a, ((size_t)(end - fd->code) + 1) * 4))) goto fail;
+        j.base = j.ent[i];
+        j.out = NULL;
+        function(&j, fd, end);          /* lays out: branch targets and trap stubs */
+        j.out = code + j.base;
+        function(&j, fd, end);
+        j.map = NULL;
+        a->size = keep;
+        inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
+        count++;
+    }
+    __asm__ volatile("dsb\n\tisb" ::: "memory");
+    goto out;
+fail:
+    for (i = 0; i < nown; i++) inst->own[i].native = NULL;
+    count = 0;
+    a->used = (size_t)((uint8_t *)code - a->base);
+out:
+    a->size = size;
+    return count;
+}
+
+#endif /* WASM_JIT */
