@@ -165,8 +165,8 @@ static wasm_err sum_bytes(wasm_instance *inst, void *ctx, wasm_slot *sp)
 static const uint8_t ii_i[] = {WASM_I32, WASM_I32, WASM_I32};
 static const wasm_functype sum_type = {ii_i, ii_i + 2, 2, 1};
 static const wasm_functype wrong_type = {ii_i, NULL, 1, 0};
-static wasm_func sum_func = {&sum_type, NULL, 0, sum_bytes, NULL, NULL};
-static wasm_func wrong_func = {&wrong_type, NULL, 0, sum_bytes, NULL, NULL};
+static wasm_func sum_func = {.type = &sum_type, .host = sum_bytes};
+static wasm_func wrong_func = {.type = &wrong_type, .host = sum_bytes};
 
 static int resolve_mode; /* 0 good, 1 wrong function type, 2 immutable global */
 
