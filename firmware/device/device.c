@@ -282,6 +282,12 @@ static void start_app(wbd_device *d, wbd_app *a)
         set_error(a, wasm_err_str(e));
     } else {
         a->next_loop_ms = now(d);
+#if defined(WASM_JIT)
+        uint32_t own, native = wasm_instance_native_funcs(a->rt.inst, &own);
+        char line[48], *p = put_str(put_u32(put_str(line, "native code: "), native), " of ");
+        p = put_str(put_u32(p, own), " functions");
+        b_log(a, 0, (const uint8_t *)line, (uint32_t)(p - line));
+#endif
     }
     report(d, a);
 }

@@ -15,18 +15,23 @@ import (
 	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
-// busySource is an application whose every loop call runs 120,000 iterations of a
-// 6-instruction wasm loop (~720,000 of the 1,000,000 fuel a call may use) and asks to be
-// called again at once: the firmware's main loop spends nearly all its time inside the
-// interpreter, as on a board running a heavy app.
+// busySource is an application whose every loop call busy-waits 40 ms on clock_ms (or
+// stops after 60,000 rounds of 12 instructions, ~720,000 of the 1,000,000 fuel a call may
+// use) and asks to be called again at once: the firmware's main loop spends nearly all its
+// time inside the application, as on a board running a heavy app, whichever engine runs it
+// (the interpreter or the native tier, wasm/wasm_jit.c).
 const busySource = `(module
+  (import "wasmbed" "clock_ms" (func $clock (result i64)))
   (memory (export "memory") 1)
   (func (export "loop") (result i32)
-    (local $i i32)
-    (local.set $i (i32.const 120000))
-    (loop $spin
-      (local.set $i (i32.sub (local.get $i) (i32.const 1)))
-      (br_if $spin (local.get $i)))
+    (local $end i64) (local $n i32)
+    (local.set $end (i64.add (call $clock) (i64.const 40)))
+    (local.set $n (i32.const 60000))
+    (block $done
+      (loop $spin
+        (br_if $done (i64.ge_u (call $clock) (local.get $end)))
+        (local.set $n (i32.sub (local.get $n) (i32.const 1)))
+        (br_if $spin (local.get $n))))
     (i32.const 0)))
 `
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +33,14 @@ var boards = []struct {
 	examples []string
 	// ready is the firmware's log line after Welcome; "" is the plain one.
 	ready string
+	// native: the image has the native tier (wasm/wasm_jit.c), so every app start is
+	// followed by a log line saying how many of its functions were compiled.
+	native bool
 }{
 	// QEMU's netduinoplus2 has no RCC: the clock set-up must find that out (HSE never
 	// ready, the bits it wrote read back 0) and keep the emulator's 168 MHz.
-	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000, ready: readyLine + "; clock emulator, no rcc"},
-	{name: "mps2-an386", machine: "mps2-an386", table: 6000},
+	{name: "stm32f4-discovery", machine: "netduinoplus2", table: 6000, ready: readyLine + "; clock emulator, no rcc", native: true},
+	{name: "mps2-an386", machine: "mps2-an386", table: 6000, native: true},
 	// The RA4M1 (Arduino Uno R4) runs in Renode only; its budget does run here: 1 app,
 	// 3 KiB module buffers, a 16 KiB arena with 6 KiB of linear memory, 256 value slots,
 	// 2 KiB frames, with an app of 1.7 KB whose 4 KiB C stack and 1.5 KiB table fill 5.5 of
@@ -48,7 +52,7 @@ var boards = []struct {
 	// The nRF52840 (Arduino Nano 33 BLE) runs in Renode only too: 2 apps, 16 KiB module
 	// buffers, 84 KiB arenas with a full 64 KiB page of linear memory, 8 KiB frames; every
 	// example runs, Rust's included.
-	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "nrf52840-nano33ble", table: 6000, maxModule: 16384, maxFrame: 8192,
+	{name: "mps2-an386", machine: "mps2-an386", budgetOf: "nrf52840-nano33ble", table: 6000, maxModule: 16384, maxFrame: 8192, native: true,
 		examples: []string{"c/blink.c", "c/sensor-telemetry.c", "c/config-driven.c", "wat/blink.wat",
 			"wat/sensor-telemetry.wat", "wat/config-driven.wat", "rust/blink.rs", "rust/sensor-telemetry.rs",
 			"rust/config-driven.rs", "assemblyscript/blink.ts", "assemblyscript/sensor-telemetry.ts",
@@ -310,6 +314,24 @@ func (b *board) logLine(ctx context.Context, app, text string) {
 }
 
 // deploy transfers module as app, one chunk in flight at a time, until Received.
+// nativeRe is the firmware's log line after an app starts on an image with the native
+// tier (device.c, start_app).
+var nativeRe = regexp.MustCompile(`^native code: (\d+) of (\d+) functions$`)
+
+// nativeLine waits for app's native-code line and returns it.
+func (b *board) nativeLine(ctx context.Context, app string) string {
+	return b.next(ctx, app+"'s native code line", func(m protocol.Message) bool {
+		l, ok := m.(*protocol.Log)
+		return ok && l.App == app && nativeRe.MatchString(l.Message)
+	}).(*protocol.Log).Message
+}
+
+// allNative reports whether a native-code line says every function was compiled.
+func allNative(line string) bool {
+	m := nativeRe.FindStringSubmatch(line)
+	return m != nil && m[1] == m[2] && m[1] != "0"
+}
+
 func (b *board) deploy(ctx context.Context, app string, module []byte, maxFrame int) {
 	b.t.Helper()
 	sum := sha256.Sum256(module)
@@ -415,6 +437,11 @@ func TestBoardsInQEMU(t *testing.T) {
 
 			b.deploy(ctx, "demo", v1, maxFrame)
 			b.send(&protocol.Start{App: "demo"})
+			if bd.native { // the C demo is integer code: all of it compiles
+				if l := b.nativeLine(ctx, "demo"); !allNative(l) {
+					t.Fatalf("demo app: %q, want every function compiled", l)
+				}
+			}
 			b.status(ctx, "demo", protocol.StateRunning)
 			b.logLine(ctx, "demo", "v1 tick")
 			b.next(ctx, "a heartbeat", func(m protocol.Message) bool {
@@ -445,10 +472,14 @@ func TestBoardsInQEMU(t *testing.T) {
 			for _, ex := range examples[bd.budgetOf] { // one at a time: the budget holds one app
 				b.deploy(ctx, "example", ex.module, maxFrame)
 				b.send(&protocol.Start{App: "example"})
+				engine := "interpreted"
+				if bd.native {
+					engine = b.nativeLine(ctx, "example")
+				}
 				b.status(ctx, "example", protocol.StateRunning)
 				b.send(&protocol.Remove{App: "example"})
 				b.status(ctx, "example", protocol.StateRemoved)
-				t.Logf("%s: %d bytes, Running", ex.path, len(ex.module))
+				t.Logf("%s: %d bytes, Running; %s", ex.path, len(ex.module), engine)
 			}
 			if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
 				t.Fatal(err)

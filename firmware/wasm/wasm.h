@@ -270,7 +270,8 @@ void wasm_set_fuel(wasm_instance *inst, uint64_t fuel);
 uint64_t wasm_get_fuel(const wasm_instance *inst);
 
 const wasm_module *wasm_instance_module(const wasm_instance *inst);
-uint32_t wasm_instance_native_funcs(const wasm_instance *inst); /* functions compiled to native code (WASM_JIT) */
+/* Functions compiled to native code (WASM_JIT builds; 0 otherwise); *defined, if not NULL, gets the module's own count. */
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined);
 wasm_memory *wasm_instance_memory(wasm_instance *inst);   /* NULL if none */
 wasm_table *wasm_instance_table(wasm_instance *inst);     /* NULL if none */
 wasm_global *wasm_instance_global(wasm_instance *inst, uint32_t index);

@@ -177,7 +177,11 @@ uint32_t wasm_module_data_end(const wasm_module *m)
 void wasm_set_fuel(wasm_instance *inst, uint64_t fuel) { inst->fuel = fuel; }
 uint64_t wasm_get_fuel(const wasm_instance *inst) { return inst->fuel; }
 const wasm_module *wasm_instance_module(const wasm_instance *inst) { return inst->mod; }
-uint32_t wasm_instance_native_funcs(const wasm_instance *inst) { return inst->nnative; }
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined)
+{
+    if (defined) *defined = inst->mod->nfuncs - inst->mod->nfunc_imports;
+    return inst->nnative;
+}
 wasm_memory *wasm_instance_memory(wasm_instance *inst) { return inst->mem; }
 wasm_table *wasm_instance_table(wasm_instance *inst) { return inst->table; }
 void *wasm_instance_user(wasm_instance *inst) { return inst->user; }
@@ -289,6 +293,33 @@ static uint32_t ctz64(uint64_t x)
 
 static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
 static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
+
+#if defined(WASM_JIT)
+wasm_err wasm_arith(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wasm_slot *pb)
+{
+    uint64_t a = *pa, b = *pb;
+    if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
+    switch (op) {
+    case 0x69: *d = popcnt64((uint32_t)a); break;
+    case 0x79: *d = clz64(a); break;
+    case 0x7a: *d = ctz64(a); break;
+    case 0x7b: *d = popcnt64(a); break;
+    case 0x7f:
+        if (a == 0x8000000000000000ull && b == ~0ull) return WASM_TRAP_INT_OVERFLOW;
+        *d = (uint64_t)((int64_t)a / (int64_t)b);
+        break;
+    case 0x80: *d = a / b; break;
+    case 0x81: *d = b == ~0ull ? 0 : (uint64_t)((int64_t)a % (int64_t)b); break;
+    case 0x82: *d = a % b; break;
+    case 0x86: *d = a << (b & 63); break;
+    case 0x87: *d = (uint64_t)((int64_t)a >> (b & 63)); break;
+    case 0x88: *d = a >> (b & 63); break;
+    case 0x89: *d = rotl64(a, b); break;
+    default: *d = rotl64(a, 64 - (b & 63)); break; /* 0x8a */
+    }
+    return WASM_OK;
+}
+#endif
 
 /* Clear the (unmaintained) high half of i32/f32 values crossing the API. */
 static void mask32(wasm_slot *v, const uint8_t *types, uint32_t n)

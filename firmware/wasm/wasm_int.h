@@ -146,10 +146,12 @@ typedef struct wasm_jit_ctx {
     wasm_slot *stack_end; /* end of the value stack */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
-    void *refuel, *host, *grow; /* helpers the code calls (set by wasm_jit_run) */
+    void *refuel, *host, *grow, *arith; /* helpers the code calls (set by wasm_jit_run) */
     uint64_t reserve;     /* fuel beyond the 32-bit counter */
 } wasm_jit_ctx;
 uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a);
+/* *d = op(*a, *b) for i32.popcnt and the i64 operators 0x79..0x8a, with their traps. */
+wasm_err wasm_arith(uint32_t op, wasm_slot *d, const wasm_slot *a, const wasm_slot *b);
 wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp);
 
 /* LEB128 readers shared by loader and interpreter (no checks: code was validated). */

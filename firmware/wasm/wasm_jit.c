@@ -6,8 +6,7 @@
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
  * access, and the value stack and call depth have the same limits. Anything
- * else (floats, call_indirect, i64 shifts and division, calls to functions
- * that stay interpreted) keeps the function in the interpreter, which calls
+ * else (floats, call_indirect, calls to functions that stay interpreted) keeps the function in the interpreter, which calls
  * compiled functions like any other.
  *
  * Registers while native code runs:
@@ -232,9 +231,10 @@ static int alu32(jit *j, uint32_t op)
     return 1;
 }
 
-/* i64 fp[a] <op> fp[b] into fp[d] for the operators compiled; 0 if not. */
+/* i64 fp[a] <op> fp[b] into fp[d] for the operators with a template; 0 if none (nothing emitted). */
 static int alu64(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 {
+    if ((op >= 0x7f && op <= 0x82) || op >= 0x86) return 0; /* division, shifts, rotations */
     slot64(j, 1, 0, 1, a);
     slot64(j, 1, 2, 3, b);
     if (op == 0x51 || op == 0x52) {
@@ -266,11 +266,23 @@ static int alu64(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
         break;
     case 0x83: h16(j, 0x4010); h16(j, 0x4019); break;         /* ands */
     case 0x84: h16(j, 0x4310); h16(j, 0x4319); break;         /* orrs */
-    case 0x85: h16(j, 0x4050); h16(j, 0x4059); break;         /* eors */
-    default: return 0;
+    default: h16(j, 0x4050); h16(j, 0x4059); break;           /* 0x85: eors */
     }
     slot64(j, 0, 0, 1, d);
     return 1;
+}
+
+/* fp[d] = op(fp[a], fp[b]) by wasm_arith in C: the integer operators without a template. */
+static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
+{
+    addw(j, 1, FP, d * 8);
+    addw(j, 2, FP, a * 8);
+    addw(j, 3, FP, b * 8);
+    konst(j, 0, op);
+    ctx32(j, 1, 12, offsetof(wasm_jit_ctx, arith));
+    h16(j, 0x47e0);                                           /* blx ip */
+    h16(j, 0x2800);                                           /* cmp r0, #0 */
+    fail(j, NE, T_EXIT);
 }
 
 static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
@@ -367,8 +379,11 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             ST(0, p[1]);
             len = 4;
         } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
-            if (!alu64(j, op, p[1], p[2], p[3])) return 0;
+            if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
             len = 4;
+        } else if (op == 0x69 || (op >= 0x79 && op <= 0x7b)) { /* popcnt, i64 clz ctz popcnt */
+            arith(j, op, p[1], p[2], p[2]);
+            len = 3;
         } else {
             switch (op) {
             case X_UNREACHABLE: fail(j, AL, T_UNREACH); len = 1; break;
@@ -497,7 +512,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
                 len = 3;
                 break;
             default:
-                return 0; /* floats, call_indirect, popcnt, i64 shifts/division...: interpreted */
+                return 0; /* floats, call_indirect, conversions: interpreted */
             }
         }
     }
@@ -569,6 +584,7 @@ wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp)
     c->refuel = (void *)refuel;
     c->host = (void *)host;
     c->grow = (void *)grow;
+    c->arith = (void *)wasm_arith;
     return enter(c, code, fp);
 }
 
