@@ -474,7 +474,9 @@ func TestBoardsInQEMU(t *testing.T) {
 				b.send(&protocol.Start{App: "example"})
 				engine := "interpreted"
 				if bd.native {
-					engine = b.nativeLine(ctx, "example")
+					if engine = b.nativeLine(ctx, "example"); strings.HasPrefix(engine, "native code: 0 ") {
+						t.Fatalf("%s: %q, want some of it compiled", ex.path, engine)
+					}
 				}
 				b.status(ctx, "example", protocol.StateRunning)
 				b.send(&protocol.Remove{App: "example"})

@@ -249,20 +249,6 @@ uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta)
     return old;
 }
 
-#if defined(WASM_JIT)
-/* Runs compiled f on the frame nfp, `depth` more calls allowed; the fuel travels in c. */
-static wasm_err run_native(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *nfp, uint32_t depth)
-{
-    wasm_memory *m = f->inst->mem;
-    c->mb = m ? m->data : NULL;
-    c->msz = m ? m->bytes : 0;
-    c->depth = depth + 1;
-    c->stack_end = owner->stack_end;
-    c->inst = f->inst;
-    c->owner = owner;
-    return wasm_jit_run(c, f->native, nfp);
-}
-#endif
 
 static uint32_t popcnt64(uint64_t x)
 {
@@ -293,33 +279,6 @@ static uint32_t ctz64(uint64_t x)
 
 static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
 static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
-
-#if defined(WASM_JIT)
-wasm_err wasm_arith(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wasm_slot *pb)
-{
-    uint64_t a = *pa, b = *pb;
-    if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
-    switch (op) {
-    case 0x69: *d = popcnt64((uint32_t)a); break;
-    case 0x79: *d = clz64(a); break;
-    case 0x7a: *d = ctz64(a); break;
-    case 0x7b: *d = popcnt64(a); break;
-    case 0x7f:
-        if (a == 0x8000000000000000ull && b == ~0ull) return WASM_TRAP_INT_OVERFLOW;
-        *d = (uint64_t)((int64_t)a / (int64_t)b);
-        break;
-    case 0x80: *d = a / b; break;
-    case 0x81: *d = b == ~0ull ? 0 : (uint64_t)((int64_t)a % (int64_t)b); break;
-    case 0x82: *d = a % b; break;
-    case 0x86: *d = a << (b & 63); break;
-    case 0x87: *d = (uint64_t)((int64_t)a >> (b & 63)); break;
-    case 0x88: *d = a >> (b & 63); break;
-    case 0x89: *d = rotl64(a, b); break;
-    default: *d = rotl64(a, 64 - (b & 63)); break; /* 0x8a */
-    }
-    return WASM_OK;
-}
-#endif
 
 /* Clear the (unmaintained) high half of i32/f32 values crossing the API. */
 static void mask32(wasm_slot *v, const uint8_t *types, uint32_t n)
@@ -411,13 +370,25 @@ static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8);
 
 static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
 {
+    wasm_err err;
+    if (entry->host) return entry->host(owner, entry->host_ctx, slots);
+    if ((size_t)(owner->stack_end - owner->stack) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
+    memcpy(owner->stack, slots, entry->type->nparams * sizeof *slots);
+    if ((err = wasm_interp(owner, entry, owner->stack, 0, owner->depth_max))) return err;
+    memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
+    mask32(slots, entry->type->results, entry->type->nresults);
+    return WASM_OK;
+}
+
+wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint32_t base, uint32_t limit)
+{
     /*
      * Only ip, fp and fuel are hot: the rest lives in R so that a
      * register-starved core (Cortex-M: 13 registers) keeps those in registers.
      */
     struct {
         frame *frames;
-        uint32_t nframes;
+        uint32_t nframes, limit;
         const wasm_module *mod;
         const wasm_funcdef *fd;
         wasm_instance *inst;
@@ -427,13 +398,14 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
         uint64_t reserve; /* fuel beyond the 32-bit counter */
     } R;
     const wasm_code *ip;
-    wasm_slot *fp = owner->stack, *nfp;
+    wasm_slot *nfp;
     wasm_func *callee;
     uint8_t *p;
     uint32_t fuel = owner->fuel > 0xffffffffu ? 0xffffffffu : (uint32_t)owner->fuel;
     wasm_err err = WASM_OK;
-    R.frames = (frame *)owner->frames;
+    R.frames = (frame *)owner->frames + base;
     R.nframes = 0;
+    R.limit = limit;
     R.fn = entry;
     R.inst = NULL;
     R.reserve = owner->fuel - fuel;
@@ -441,15 +413,13 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     __asm__ volatile("" : : "r"(&R) : "memory"); /* keep R in memory, not in registers */
 #endif
 
-    if (entry->host) return entry->host(owner, entry->host_ctx, slots);
-    if ((size_t)(owner->stack_end - fp) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
-    memcpy(fp, slots, entry->type->nparams * sizeof *fp);
 #if defined(WASM_JIT)
     if (entry->native) {
         wasm_jit_ctx c;
         c.fuel = fuel;
         c.reserve = R.reserve;
-        err = run_native(&c, owner, entry, fp, owner->depth_max);
+        c.frames = base;
+        err = wasm_jit_call(&c, owner, entry, fp, limit);
         fuel = c.fuel;
         R.reserve = c.reserve;
         if (err) goto trap;
@@ -789,13 +759,14 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
             if (R.inst->mem) { R.mb = R.inst->mem->data; R.msz = R.inst->mem->bytes; }
             continue;
         }
-        if (R.nframes >= owner->depth_max) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
+        if (R.nframes >= R.limit) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
 #if defined(WASM_JIT)
         if (callee->native) {
             wasm_jit_ctx c;
             c.fuel = fuel;
             c.reserve = R.reserve;
-            err = run_native(&c, owner, callee, nfp, owner->depth_max - R.nframes - 1);
+            c.frames = base + R.nframes;
+            err = wasm_jit_call(&c, owner, callee, nfp, R.limit - R.nframes - 1);
             fuel = c.fuel;
             R.reserve = c.reserve;
             if (err) goto trap;
@@ -820,8 +791,6 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     }
 done:
     owner->fuel = R.reserve + fuel;
-    memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
-    mask32(slots, entry->type->results, entry->type->nresults);
     return WASM_OK;
 
 trap:

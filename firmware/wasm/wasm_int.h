@@ -129,14 +129,23 @@ struct wasm_instance {
     void *user;
 };
 
+/*
+ * Interprets wasm function entry on the frame fp of owner's value stack (its
+ * arguments in place; its result is left in fp[0]) with interpreter frames
+ * from owner->frames[base] and at most `limit` nested calls. Fuel is taken
+ * from and left in owner->fuel. Compiled functions run natively.
+ */
+wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint32_t base, uint32_t limit);
+
 /* memory.grow: the old size in pages, or 0xffffffff when the memory cannot grow by delta. */
 uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta);
 
 /*
  * Native tier (wasm_jit.c, -DWASM_JIT on ARMv7-M). wasm_jit_compile compiles
  * what it can of an instance into its arena and returns how many functions it
- * compiled (their wasm_func.native is set); wasm_jit_run calls one of them on
- * the frame fp with the state in c, and leaves the fuel in c.
+ * compiled (their wasm_func.native is set). wasm_jit_call runs compiled f on
+ * the frame fp of owner's stack with `depth` more calls allowed; the fuel
+ * counter and its reserve travel in c (the caller sets c->fuel, c->reserve).
  */
 typedef struct wasm_jit_ctx {
     uint8_t *mb;          /* linear memory, as the native code keeps it in registers */
@@ -146,13 +155,12 @@ typedef struct wasm_jit_ctx {
     wasm_slot *stack_end; /* end of the value stack */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
-    void *refuel, *host, *grow, *arith; /* helpers the code calls (set by wasm_jit_run) */
+    void *refuel, *host, *grow, *arith, *call, *lookup; /* helpers the code calls */
     uint64_t reserve;     /* fuel beyond the 32-bit counter */
+    uint32_t frames;      /* interpreter frames in use below (owner->frames) */
 } wasm_jit_ctx;
 uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a);
-/* *d = op(*a, *b) for i32.popcnt and the i64 operators 0x79..0x8a, with their traps. */
-wasm_err wasm_arith(uint32_t op, wasm_slot *d, const wasm_slot *a, const wasm_slot *b);
-wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp);
+wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *fp, uint32_t depth);
 
 /* LEB128 readers shared by loader and interpreter (no checks: code was validated). */
 static inline uint32_t wasm_rd_u32(const uint8_t **p)

@@ -1,13 +1,13 @@
 /*
  * Native tier (-DWASM_JIT, ARMv7-M only). At instantiation every function
  * whose register code (wasm_int.h) uses only integer operations, memory
- * accesses, globals, branches and direct calls is compiled to Thumb-2 in the
+ * accesses, globals, branches and calls is compiled to Thumb-2 in the
  * instance's arena. Each register instruction becomes a fixed template over
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
- * access, and the value stack and call depth have the same limits. Anything
- * else (floats, call_indirect, calls to functions that stay interpreted) keeps the function in the interpreter, which calls
- * compiled functions like any other.
+ * access, and the value stack and call depth have the same limits. A function
+ * with anything else (floats, conversions) stays interpreted; compiled and
+ * interpreted functions call each other both ways.
  *
  * Registers while native code runs:
  *   r0-r3  scratch            r4  fp (the frame's slots)
@@ -134,13 +134,13 @@ static void setcc(jit *j, uint32_t cond)
 
 static void fail(jit *j, uint32_t cond, uint32_t stub) { branch(j, cond, j->stub[stub], 0); }
 
-/* Calls helper ctx->fn(ctx, r1, r2) with fuel saved; reloads memory; traps on a nonzero result. */
+/* Calls helper ctx->fn(ctx, r1, r2, r3) with fuel saved; reloads memory; traps on a nonzero result. */
 static void helper_call(jit *j, uint32_t fn_off)
 {
     ctx32(j, 0, FUEL, offsetof(wasm_jit_ctx, fuel));
     h16(j, 0x4640);                                           /* mov r0, r8 */
-    ctx32(j, 1, 3, fn_off);
-    h16(j, 0x4798);                                           /* blx r3 */
+    ctx32(j, 1, 12, fn_off);
+    h16(j, 0x47e0);                                           /* blx ip */
     ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
     ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
     ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
@@ -272,7 +272,7 @@ static int alu64(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
     return 1;
 }
 
-/* fp[d] = op(fp[a], fp[b]) by wasm_arith in C: the integer operators without a template. */
+/* fp[d] = op(fp[a], fp[b]) by arith64 in C: the integer operators without a template. */
 static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 {
     addw(j, 1, FP, d * 8);
@@ -418,22 +418,34 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             case X_CALL: {
                 uint32_t f = imm(p + 2);
                 wasm_func *callee = j->inst->funcs[f];
-                if (f >= m->nfunc_imports) {
-                    if (j->ent[f - m->nfunc_imports] == WASM_NONE) return 0;
+                if (f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
                     addw(j, 0, FP, p[1] * 8u);
                     branch(j, AL, j->ent[f - m->nfunc_imports], 1);
                     h16(j, 0x2800);                           /* cmp r0, #0 */
                     fail(j, NE, T_EXIT);
-                } else if (callee->host) {
+                } else {                                      /* host, interpreted, another instance's */
                     konst(j, 1, (uint32_t)(uintptr_t)callee);
                     addw(j, 2, FP, p[1] * 8u);
-                    helper_call(j, offsetof(wasm_jit_ctx, host));
-                } else {
-                    return 0; /* another instance's function: interpreted */
+                    h32(j, 0xebad, 0x030a);                   /* sub r3, sp, r10: depth left, in bytes */
+                    helper_call(j, callee->host ? offsetof(wasm_jit_ctx, host) : offsetof(wasm_jit_ctx, call));
                 }
                 len = 4;
                 break;
             }
+            case X_CALLI:                                     /* the callee from the table, then as above */
+                LD(1, p[2]);
+                konst(j, 2, imm(p + 3));
+                h16(j, 0x4640);                               /* mov r0, r8 */
+                ctx32(j, 1, 12, offsetof(wasm_jit_ctx, lookup));
+                h16(j, 0x47e0);                               /* blx ip */
+                h16(j, 0x28ff);                               /* cmp r0, #255: a trap code, not a function */
+                fail(j, LS, T_EXIT);
+                h16(j, 0x4601);                               /* mov r1, r0 */
+                addw(j, 2, FP, p[1] * 8u);
+                h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
+                helper_call(j, offsetof(wasm_jit_ctx, call));
+                len = 5;
+                break;
             case X_SELECT: {
                 LD(2, p[4]);
                 slot64(j, 1, 0, 1, p[2]);
@@ -553,6 +565,63 @@ static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
     return e;
 }
 
+/* *d = op(*a, *b) for i32.popcnt and the i64 operators 0x79..0x8a without a template, with their traps. */
+static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wasm_slot *pb)
+{
+    uint64_t a = *pa, b = *pb, k = b & 63;
+    if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
+    switch (op) {
+    case 0x69: *d = (uint32_t)__builtin_popcount((uint32_t)a); break;
+    case 0x79: *d = a ? (uint32_t)__builtin_clzll(a) : 64; break;
+    case 0x7a: *d = a ? (uint32_t)__builtin_ctzll(a) : 64; break;
+    case 0x7b: *d = (uint32_t)__builtin_popcountll(a); break;
+    case 0x7f:
+        if (a == 0x8000000000000000ull && b == ~0ull) return WASM_TRAP_INT_OVERFLOW;
+        *d = (uint64_t)((int64_t)a / (int64_t)b);
+        break;
+    case 0x80: *d = a / b; break;
+    case 0x81: *d = b == ~0ull ? 0 : (uint64_t)((int64_t)a % (int64_t)b); break;
+    case 0x82: *d = a % b; break;
+    case 0x86: *d = a << k; break;
+    case 0x87: *d = (uint64_t)((int64_t)a >> k); break;
+    case 0x88: *d = a >> k; break;
+    case 0x89: *d = k ? a << k | a >> (64 - k) : a; break;
+    default: *d = k ? a >> k | a << (64 - k) : a; break; /* 0x8a */
+    }
+    return WASM_OK;
+}
+
+/*
+ * A call the native code cannot make directly (an interpreted function, another
+ * instance's, a host function reached through the table): run by the interpreter,
+ * which also enters compiled code. room: bytes of machine stack left for native frames.
+ */
+static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room)
+{
+    wasm_err e;
+    if (f->host) return host(c, f, sp);
+    if (room < 8) return WASM_TRAP_STACK_OVERFLOW;
+    c->owner->fuel = c->reserve + c->fuel;
+    e = wasm_interp(c->owner, f, sp, c->frames, room / 8 - 1);
+    uint64_t left = c->owner->fuel;
+    c->fuel = left > 0xffffffffu ? 0xffffffffu : (uint32_t)left;
+    c->reserve = left - c->fuel;
+    reload(c);
+    return e;
+}
+
+/* The table's element i for call_indirect with type index t, or the trap (a code below 256). */
+static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
+{
+    const wasm_table *tab = c->inst->table;
+    const wasm_functype *want = &c->inst->mod->types[t];
+    if (i >= tab->size) return WASM_TRAP_UNDEF_ELEMENT;
+    wasm_func *f = tab->elems[i];
+    if (!f) return WASM_TRAP_UNINIT_ELEMENT;
+    if (f->type != want && !wasm_functype_eq(f->type, want)) return WASM_TRAP_INDIRECT_TYPE;
+    return (uintptr_t)f;
+}
+
 static uint32_t grow(wasm_jit_ctx *c, uint32_t delta)
 {
     uint32_t r = wasm_memory_grow(c->inst->mem, delta);
@@ -579,13 +648,22 @@ __attribute__((naked, noinline)) static wasm_err enter(__attribute__((unused)) w
         "pop {r3-r11, pc}\n\t");
 }
 
-wasm_err wasm_jit_run(wasm_jit_ctx *c, const void *code, wasm_slot *fp)
+wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *fp, uint32_t depth)
 {
+    wasm_memory *m = f->inst->mem;
+    c->mb = m ? m->data : NULL;
+    c->msz = m ? m->bytes : 0;
+    c->depth = depth + 1;
+    c->stack_end = owner->stack_end;
+    c->inst = f->inst;
+    c->owner = owner;
     c->refuel = (void *)refuel;
     c->host = (void *)host;
     c->grow = (void *)grow;
-    c->arith = (void *)wasm_arith;
-    return enter(c, code, fp);
+    c->arith = (void *)arith64;
+    c->call = (void *)call;
+    c->lookup = (void *)lookup;
+    return enter(c, f->native, fp);
 }
 
 /* ---------------------------------------------------------------- compilation */
@@ -603,25 +681,22 @@ static void *scratch(wasm_arena *a, size_t n)
 uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
 {
     const wasm_module *m = inst->mod;
-    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total = 0, count = 0, changed;
+    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total = 0, count = 0;
     size_t size = a->size;
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
 
-    /* Which functions compile: those that do and only call host functions or each other. */
-    do {
-        changed = 0;
-        for (i = 0; i < nown; i++) {
-            const wasm_funcdef *fd = &m->funcs[i];
-            const wasm_code *end = i + 1 < nown ? fd[1].code : m->code + m->ncode;
-            if (j.ent[i] == WASM_NONE) continue;
-            uint32_t n = function(&j, fd, end);
-            if (!n) { j.ent[i] = WASM_NONE; changed = 1; }
-            else j.ent[i] = n;
-        }
-    } while (changed);
+    /* Which functions compile (those whose instructions all have templates), then their sizes. */
+    for (i = 0; i < nown; i++) {
+        const wasm_funcdef *fd = &m->funcs[i];
+        j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode) ? 0 : WASM_NONE;
+    }
+    for (i = 0; i < nown; i++) {
+        const wasm_funcdef *fd = &m->funcs[i];
+        if (j.ent[i] != WASM_NONE) j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode);
+    }
     for (i = 0; i < nown; i++) {
         if (j.ent[i] == WASM_NONE) continue;
         uint32_t n = j.ent[i];
