@@ -283,9 +283,9 @@ static void start_app(wbd_device *d, wbd_app *a)
     } else {
         a->next_loop_ms = now(d);
 #if defined(WASM_JIT)
-        uint32_t own, native = wasm_instance_native_funcs(a->rt.inst, &own);
-        char line[48], *p = put_str(put_u32(put_str(line, "native code: "), native), " of ");
-        p = put_str(put_u32(p, own), " functions");
+        uint32_t own, bytes, native = wasm_instance_native_funcs(a->rt.inst, &own, &bytes);
+        char line[64], *p = put_str(put_u32(put_str(line, "native code: "), native), " of ");
+        p = put_str(put_u32(put_str(put_u32(p, own), " functions, "), bytes), " bytes");
         b_log(a, 0, (const uint8_t *)line, (uint32_t)(p - line));
 #endif
     }

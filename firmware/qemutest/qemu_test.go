@@ -316,7 +316,7 @@ func (b *board) logLine(ctx context.Context, app, text string) {
 // deploy transfers module as app, one chunk in flight at a time, until Received.
 // nativeRe is the firmware's log line after an app starts on an image with the native
 // tier (device.c, start_app).
-var nativeRe = regexp.MustCompile(`^native code: (\d+) of (\d+) functions$`)
+var nativeRe = regexp.MustCompile(`^native code: (\d+) of (\d+) functions, \d+ bytes$`)
 
 // nativeLine waits for app's native-code line and returns it.
 func (b *board) nativeLine(ctx context.Context, app string) string {

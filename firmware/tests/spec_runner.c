@@ -107,6 +107,7 @@ static const char *cmd_names[C_N] = {"module", "register", "action", "assert_ret
 static counts total[C_N];
 static counts file_counts;
 static unsigned nomem;      /* skipped for lack of memory (also counted in skip) */
+static unsigned native_funcs, all_funcs; /* functions instantiated, and of those compiled (WASM_JIT) */
 static int verbose;
 
 static const char *cur_file;
@@ -332,6 +333,11 @@ static wasm_err load_module(const char *file, modent *e, int instantiate, int *s
     link_unsup = WASM_OK;
     err = wasm_instantiate(e->mod, &cfg, &a, UINT64_MAX, &e->inst);
     e->used = a.used;
+    if (e->inst) {
+        uint32_t defined, n = wasm_instance_native_funcs(e->inst, &defined, NULL);
+        native_funcs += n;
+        all_funcs += defined;
+    }
     wasm_memory *mem = e->inst ? wasm_instance_memory(e->inst) : NULL;
     /* own memory (the struct lies in this module's arena; an imported one does not), backed short */
     if (mem && (uint8_t *)mem >= e->base && (uint8_t *)mem < e->base + e->used && mem->cap / 65536 < ref)
@@ -756,6 +762,7 @@ int main(int argc, char **argv)
     }
     printf("%-24s %8u %8u %8u\n", "TOTAL", all.pass, all.fail, all.skip);
     if (nomem) printf("%u of the skipped commands lack memory here (MEMORY lines above)\n", nomem);
+    if (native_funcs) printf("native tier: %u of the %u functions instantiated were compiled\n", native_funcs, all_funcs);
 #if SHARED_ARENA
     printf("arena: at most %zu of %u KiB in use\n", pool_peak >> 10, (unsigned)(ARENA_SIZE >> 10));
 #endif

@@ -270,8 +270,11 @@ void wasm_set_fuel(wasm_instance *inst, uint64_t fuel);
 uint64_t wasm_get_fuel(const wasm_instance *inst);
 
 const wasm_module *wasm_instance_module(const wasm_instance *inst);
-/* Functions compiled to native code (WASM_JIT builds; 0 otherwise); *defined, if not NULL, gets the module's own count. */
-uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined);
+/*
+ * Functions compiled to native code (WASM_JIT builds; 0 otherwise). Where not NULL,
+ * *defined gets the module's own function count and *bytes the arena bytes of that code.
+ */
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined, uint32_t *bytes);
 wasm_memory *wasm_instance_memory(wasm_instance *inst);   /* NULL if none */
 wasm_table *wasm_instance_table(wasm_instance *inst);     /* NULL if none */
 wasm_global *wasm_instance_global(wasm_instance *inst, uint32_t index);

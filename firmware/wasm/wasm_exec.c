@@ -177,9 +177,10 @@ uint32_t wasm_module_data_end(const wasm_module *m)
 void wasm_set_fuel(wasm_instance *inst, uint64_t fuel) { inst->fuel = fuel; }
 uint64_t wasm_get_fuel(const wasm_instance *inst) { return inst->fuel; }
 const wasm_module *wasm_instance_module(const wasm_instance *inst) { return inst->mod; }
-uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined)
+uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined, uint32_t *bytes)
 {
     if (defined) *defined = inst->mod->nfuncs - inst->mod->nfunc_imports;
+    if (bytes) *bytes = inst->native_bytes;
     return inst->nnative;
 }
 wasm_memory *wasm_instance_memory(wasm_instance *inst) { return inst->mem; }

@@ -125,6 +125,7 @@ struct wasm_instance {
     void *frames;               /* call frames (interpreter private) */
     uint32_t depth_max;
     uint32_t nnative;           /* functions compiled to native code */
+    uint32_t native_bytes;      /* and the arena bytes of their code */
     uint64_t fuel;
     void *user;
 };

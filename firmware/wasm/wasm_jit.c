@@ -722,6 +722,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
         count++;
     }
+    inst->native_bytes = total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
     goto out;
 fail:

@@ -74,7 +74,7 @@ static int run(const char *engine, int interpret_only, uint32_t fib_native, uint
     for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3); /* after the data segment */
     m4_puts("\n== ");
     m4_puts(engine);
-    put_u(": functions compiled ", wasm_instance_native_funcs(fib, NULL) + wasm_instance_native_funcs(crc, NULL));
+    put_u(": functions compiled ", wasm_instance_native_funcs(fib, NULL, NULL) + wasm_instance_native_funcs(crc, NULL, NULL));
     put_u(", arena bytes, fib module+instance ", (uint32_t)after_fib);
     put_u(", crc module+instance ", (uint32_t)(a.used - after_fib));
 

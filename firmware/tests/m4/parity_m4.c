@@ -1,0 +1,143 @@
+/*
+ * The native tier against the interpreter on an emulated Cortex-M4F (QEMU
+ * mps2-an386): every case runs on a fresh instance of each engine under a
+ * ladder of fuel budgets, and the result, the trap and the fuel left must be
+ * the same. The spec suite (make spec-m4) runs with unlimited fuel; this is
+ * where fuel exhaustion, the value stack and call depth limits, and calls
+ * between compiled and interpreted functions meet the interpreter's answers.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "../../wasm/wasm.h"
+#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm (xxd -i) */
+
+void m4_puts(const char *s);
+
+static void put_u(const char *label, uint32_t v)
+{
+    char buf[16];
+    int i = 15;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    m4_puts(label);
+    m4_puts(buf + i);
+}
+
+typedef struct {
+    const unsigned char *bin;
+    const unsigned int *len;
+    const char *func;
+    uint32_t args[2];
+} kase;
+
+static const kase cases[] = {
+    {fib_wasm, &fib_wasm_len, "fib", {15}},
+    {fib_wasm, &fib_wasm_len, "fib_iter", {60}},
+    {crc32_wasm, &crc32_wasm_len, "crc32", {0, 9}},
+    {crc32_wasm, &crc32_wasm_len, "crc32", {65530, 100}}, /* runs off the end of memory */
+    {traps_wasm, &traps_wasm_len, "unreachable", {0}},
+    {traps_wasm, &traps_wasm_len, "div0", {0}},
+    {traps_wasm, &traps_wasm_len, "div0", {7}},
+    {traps_wasm, &traps_wasm_len, "overflow", {0}},
+    {traps_wasm, &traps_wasm_len, "oob", {65532}},
+    {traps_wasm, &traps_wasm_len, "oob", {65533}},
+    {traps_wasm, &traps_wasm_len, "oob", {0xfffffffdu}},
+    {traps_wasm, &traps_wasm_len, "store", {65535, 1}},
+    {traps_wasm, &traps_wasm_len, "bad_conv", {0}},   /* a float conversion: interpreted */
+    {traps_wasm, &traps_wasm_len, "indirect", {0}},
+    {traps_wasm, &traps_wasm_len, "indirect", {1}},
+    {traps_wasm, &traps_wasm_len, "indirect", {2}},
+    {traps_wasm, &traps_wasm_len, "spin", {0}},
+    {traps_wasm, &traps_wasm_len, "deep", {0}},       /* call stack exhausted */
+    {traps_wasm, &traps_wasm_len, "count", {1000}},
+    {translate_wasm, &translate_wasm_len, "defer_block", {5, 0}},
+    {translate_wasm, &translate_wasm_len, "defer_block", {5, 1}},
+    {translate_wasm, &translate_wasm_len, "defer_set", {9}},
+    {translate_wasm, &translate_wasm_len, "retarget", {3}},
+    {translate_wasm, &translate_wasm_len, "drop_then_set", {4}},
+    {translate_wasm, &translate_wasm_len, "br_if_value", {7, 0}},
+    {translate_wasm, &translate_wasm_len, "br_if_value", {7, 1}},
+    {translate_wasm, &translate_wasm_len, "br_table_value", {0}},
+    {translate_wasm, &translate_wasm_len, "br_table_value", {1}},
+    {translate_wasm, &translate_wasm_len, "br_table_value", {9}},
+    {translate_wasm, &translate_wasm_len, "if_eqz", {0}},
+    {translate_wasm, &translate_wasm_len, "if_eqz", {3}},
+    {translate_wasm, &translate_wasm_len, "const_left", {-5}},
+    {translate_wasm, &translate_wasm_len, "select_mem", {1}},
+    {translate_wasm, &translate_wasm_len, "count", {100}},
+    {translate_wasm, &translate_wasm_len, "cmp_branch", {3, 4}},
+    {translate_wasm, &translate_wasm_len, "cmp_branch", {0x80000000u, 1}},
+};
+
+/* Fuel budgets: none, tiny (stops in the entry charge), and around each case's needs. */
+static const uint64_t budgets[] = {0, 1, 2, 3, 5, 8, 13, 40, 100, 333, 1000, 4096, 20000, 1000000};
+
+static uint8_t arena_buf[2][65536 + 32768];
+
+typedef struct {
+    wasm_err err;
+    wasm_slot res;
+    uint64_t fuel;
+    uint32_t native;
+} outcome;
+
+static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
+{
+    wasm_arena a;
+    wasm_module *m;
+    wasm_instance *inst;
+    wasm_config cfg;
+    wasm_slot s[2] = {k->args[0], k->args[1]};
+    memset(&cfg, 0, sizeof cfg);
+    cfg.interpret_only = (uint8_t)interpret_only;
+    cfg.call_depth = 40;
+    cfg.stack_slots = 300;
+    wasm_arena_init(&a, arena_buf[interpret_only], sizeof arena_buf[0]);
+    if (wasm_module_load(k->bin, *k->len, &a, &m) || wasm_instantiate(m, &cfg, &a, fuel, &inst)) return -1;
+    int32_t f = wasm_module_export(m, k->func, (uint32_t)strlen(k->func), WASM_EXTERN_FUNC);
+    if (f < 0) return -1;
+    o->err = wasm_call(inst, (uint32_t)f, s);
+    o->res = o->err ? 0 : s[0];
+    o->fuel = wasm_get_fuel(inst);
+    o->native = wasm_instance_native_funcs(inst, NULL, NULL);
+    return 0;
+}
+
+int main(void)
+{
+    uint32_t checks = 0, fails = 0, compiled = 0;
+    for (uint32_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (uint32_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+            outcome in, nat;
+            checks++;
+            if (run(&cases[c], budgets[b], 1, &in) || run(&cases[c], budgets[b], 0, &nat)) {
+                m4_puts("cannot instantiate ");
+                m4_puts(cases[c].func);
+                m4_puts("\n");
+                fails++;
+                continue;
+            }
+            compiled += nat.native > 0;
+            if (in.err != nat.err || in.res != nat.res || in.fuel != nat.fuel || in.native) {
+                m4_puts("MISMATCH ");
+                m4_puts(cases[c].func);
+                put_u(" budget ", (uint32_t)budgets[b]);
+                put_u(": interpreter err ", in.err);
+                put_u(" result ", (uint32_t)in.res);
+                put_u(" fuel left ", (uint32_t)in.fuel);
+                put_u("; native tier err ", nat.err);
+                put_u(" result ", (uint32_t)nat.res);
+                put_u(" fuel left ", (uint32_t)nat.fuel);
+                m4_puts("\n");
+                fails++;
+            }
+        }
+    }
+    put_u("native tier vs interpreter: ", checks);
+    put_u(" cases x budgets, ", fails);
+    put_u(" mismatches; compiled code ran in ", compiled);
+    m4_puts("\n");
+    if (!compiled) m4_puts("nothing was compiled: is WASM_JIT defined?\n");
+    return fails || !compiled;
+}
