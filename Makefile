@@ -66,8 +66,9 @@ test: deps $(CONTROLLER_GEN) ## Run every test: the firmware's host tests and sp
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
 
 .PHONY: bench
-bench: deps ## Run the benchmarks.
+bench: deps ## Run the benchmarks (Go's, and the firmware's speed on the emulated Cortex-M4F, held to 8x native).
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -run='^$$' -bench=. -benchmem ./...
+	$(MAKE) -C firmware bench-m4
 
 .PHONY: console-web
 console-web: deps ## Rebuild the console UI into console/web/dist (commit it) and run its vitest tests.
