@@ -678,45 +678,67 @@ static void *scratch(wasm_arena *a, size_t n)
     return memset(a->base + a->size, 0, n);
 }
 
+static const wasm_code *end_of(const wasm_module *m, uint32_t i)
+{
+    return i + 1 < m->nfuncs - m->nfunc_imports ? m->funcs[i + 1].code : m->code + m->ncode;
+}
+
+static size_t up8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
 uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
 {
     const wasm_module *m = inst->mod;
-    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total = 0, count = 0;
+    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total, count = 0;
     size_t size = a->size;
+    uint16_t *code;
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
 
-    /* Which functions compile (those whose instructions all have templates), then their sizes. */
-    for (i = 0; i < nown; i++) {
-        const wasm_funcdef *fd = &m->funcs[i];
-        j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode) ? 0 : WASM_NONE;
+    /* Which functions compile: those whose instructions all have templates. */
+    for (i = 0; i < nown; i++) j.ent[i] = function(&j, &m->funcs[i], end_of(m, i)) ? 0 : WASM_NONE;
+    /*
+     * Their sizes (a call's depends on whether its callee is compiled). If the code and
+     * the largest branch map do not fit the arena, the largest function stays
+     * interpreted and the rest is sized again.
+     */
+    for (;;) {
+        uint32_t big = WASM_NONE;
+        size_t map = 0;
+        total = 0;
+        for (i = 0; i < nown; i++) {
+            if (j.ent[i] == WASM_NONE) continue;
+            j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
+            total += j.ent[i];
+            if (big == WASM_NONE || j.ent[i] > j.ent[big]) big = i;
+            if ((size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4 > map) map = (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4;
+        }
+        if (big == WASM_NONE) goto out;
+        if (up8(a->used) <= a->size && up8((size_t)total * 2) + up8(map) <= a->size - up8(a->used)) break;
+        j.ent[big] = WASM_NONE;
     }
-    for (i = 0; i < nown; i++) {
-        const wasm_funcdef *fd = &m->funcs[i];
-        if (j.ent[i] != WASM_NONE) j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode);
-    }
-    for (i = 0; i < nown; i++) {
+    for (i = 0, total = 0; i < nown; i++) {
         if (j.ent[i] == WASM_NONE) continue;
         uint32_t n = j.ent[i];
         j.ent[i] = total;
         total += n;
     }
-    if (!total) goto out;
-    uint16_t *code = wasm_arena_alloc(a, (size_t)total * 2); /* below the scratch */
-    if (!code) goto out;
+    if (!(code = wasm_arena_alloc(a, (size_t)total * 2))) goto out; /* below the scratch */
     for (i = 0; i < nown; i++) {
-        const wasm_funcdef *fd = &m->funcs[i];
-        const wasm_code *end = i + 1 < nown ? fd[1].code : m->code + m->ncode;
         size_t keep = a->size;
         if (j.ent[i] == WASM_NONE) continue;
-        if (!(j.map = scratch(a, ((size_t)(end - fd->code) + 1) * 4))) goto fail;
+        if (!(j.map = scratch(a, (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4))) { /* sized above: not expected */
+            for (i = 0; i < nown; i++) inst->own[i].native = NULL;
+            count = 0;
+            a->used = (size_t)((uint8_t *)code - a->base);
+            goto out;
+        }
         j.base = j.ent[i];
         j.out = NULL;
-        function(&j, fd, end);          /* lays out: branch targets and trap stubs */
+        function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
         j.out = code + j.base;
-        function(&j, fd, end);
+        function(&j, &m->funcs[i], end_of(m, i));
         j.map = NULL;
         a->size = keep;
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
@@ -724,11 +746,6 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
     }
     inst->native_bytes = total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
-    goto out;
-fail:
-    for (i = 0; i < nown; i++) inst->own[i].native = NULL;
-    count = 0;
-    a->used = (size_t)((uint8_t *)code - a->base);
 out:
     a->size = size;
     return count;

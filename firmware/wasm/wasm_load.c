@@ -9,10 +9,16 @@
 
 /* ---------------------------------------------------------------- arena */
 
+/*
+ * The arena's base is aligned up to 8 bytes and its size rounded down to 8: the
+ * validator keeps its scratch at the top, and Cortex-M faults on ldrd/strd at an
+ * address that is not word-aligned.
+ */
 void wasm_arena_init(wasm_arena *a, void *buf, size_t size)
 {
-    a->base = (uint8_t *)buf;
-    a->size = size;
+    uintptr_t p = (uintptr_t)buf, q = (p + 7u) & ~(uintptr_t)7u;
+    a->base = (uint8_t *)q;
+    a->size = size > q - p ? (size - (q - p)) & ~(size_t)7u : 0;
     a->used = 0;
 }
 

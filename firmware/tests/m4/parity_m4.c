@@ -79,10 +79,11 @@ typedef struct {
     wasm_err err;
     wasm_slot res;
     uint64_t fuel;
-    uint32_t native;
+    uint32_t native, defined;
 } outcome;
 
-static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
+/* Runs k on a fresh instance; arena: bytes of arena to use (0: all of it). */
+static int run_in(const kase *k, uint64_t fuel, int interpret_only, size_t arena, outcome *o, size_t *used)
 {
     wasm_arena a;
     wasm_module *m;
@@ -93,16 +94,24 @@ static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
     cfg.interpret_only = (uint8_t)interpret_only;
     cfg.call_depth = 40;
     cfg.stack_slots = 300;
-    wasm_arena_init(&a, arena_buf[interpret_only], sizeof arena_buf[0]);
+    wasm_arena_init(&a, arena_buf[interpret_only], arena ? arena : sizeof arena_buf[0]);
     if (wasm_module_load(k->bin, *k->len, &a, &m) || wasm_instantiate(m, &cfg, &a, fuel, &inst)) return -1;
     int32_t f = wasm_module_export(m, k->func, (uint32_t)strlen(k->func), WASM_EXTERN_FUNC);
     if (f < 0) return -1;
     o->err = wasm_call(inst, (uint32_t)f, s);
     o->res = o->err ? 0 : s[0];
     o->fuel = wasm_get_fuel(inst);
-    o->native = wasm_instance_native_funcs(inst, NULL, NULL);
+    o->native = wasm_instance_native_funcs(inst, &o->defined, NULL);
+    if (used) *used = a.used;
     return 0;
 }
+
+static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
+{
+    return run_in(k, fuel, interpret_only, 0, o, NULL);
+}
+
+static int same(const outcome *in, const outcome *nat) { return in->err == nat->err && in->res == nat->res && in->fuel == nat->fuel; }
 
 int main(void)
 {
@@ -119,7 +128,7 @@ int main(void)
                 continue;
             }
             compiled += nat.native > 0;
-            if (in.err != nat.err || in.res != nat.res || in.fuel != nat.fuel || in.native) {
+            if (!same(&in, &nat) || in.native) {
                 m4_puts("MISMATCH ");
                 m4_puts(cases[c].func);
                 put_u(" budget ", (uint32_t)budgets[b]);
@@ -134,6 +143,34 @@ int main(void)
             }
         }
     }
+    /*
+     * Arenas with room for only part of the code: the largest functions stay
+     * interpreted, the rest is compiled, and the answers do not change.
+     */
+    uint32_t partial = 0;
+    for (uint32_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        outcome in, nat;
+        size_t base;
+        if (run_in(&cases[c], 1000000, 1, 0, &in, &base)) { fails++; continue; }
+        for (size_t extra = 0; extra <= 2048; extra += 124) { /* not a multiple of 8 either */
+            /* the same arena for both: too small to load in is too small for both */
+            int ri = run_in(&cases[c], 1000000, 1, base + extra, &in, NULL);
+            int rn = run_in(&cases[c], 1000000, 0, base + extra, &nat, NULL);
+            checks++;
+            if (ri && rn) continue;
+            partial += !rn && nat.native && nat.native < nat.defined;
+            if (ri != rn || !same(&in, &nat)) {
+                m4_puts("MISMATCH in a small arena: ");
+                m4_puts(cases[c].func);
+                put_u(" extra ", (uint32_t)extra);
+                m4_puts(ri != rn ? " (only one engine instantiated)\n" : "\n");
+                fails++;
+            }
+        }
+    }
+    put_u("runs with part of the module compiled: ", partial);
+    m4_puts("\n");
+    if (!partial) { m4_puts("no arena left part of a module compiled\n"); fails++; }
     put_u("native tier vs interpreter: ", checks);
     put_u(" cases x budgets, ", fails);
     put_u(" mismatches; compiled code ran in ", compiled);

@@ -9,10 +9,22 @@ extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 void reset_handler(void);
 
-static void fault(void)
+void m4_puts(const char *s);
+void m4_exit(int code);
+
+/* A fault ends the run with a failure at once (instead of a hang until the timeout). */
+__attribute__((used)) static void fault_report(const uint32_t *frame)
 {
-    for (;;) {
-    }
+    uint32_t pc = frame[6]; /* the exception frame: r0-r3, r12, lr, pc, xpsr */
+    char line[] = "fault at pc 0x00000000\n";
+    for (int i = 0; i < 8; i++) line[21 - i] = "0123456789abcdef"[(pc >> (4 * i)) & 15];
+    m4_puts(line);
+    m4_exit(1);
+}
+
+__attribute__((naked)) static void fault(void)
+{
+    __asm__ volatile("mrs r0, msp\n\tb fault_report");
 }
 
 __attribute__((section(".vectors"), used)) static const void *const vectors[16] = {
