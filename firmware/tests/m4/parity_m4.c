@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../../wasm/wasm.h"
-#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm (xxd -i) */
+#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm, calls_wasm (xxd -i) */
 
 void m4_puts(const char *s);
 
@@ -68,6 +68,15 @@ static const kase cases[] = {
     {translate_wasm, &translate_wasm_len, "count", {100}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {3, 4}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {0x80000000u, 1}},
+    /* call depth 40: 41 levels are allowed, whatever the kind of call */
+    {calls_wasm, &calls_wasm_len, "down", {10}},
+    {calls_wasm, &calls_wasm_len, "down", {40}},
+    {calls_wasm, &calls_wasm_len, "down", {41}},
+    {calls_wasm, &calls_wasm_len, "direct", {40}},
+    {calls_wasm, &calls_wasm_len, "direct", {41}},
+    {calls_wasm, &calls_wasm_len, "mixed", {10}},
+    {calls_wasm, &calls_wasm_len, "mixed", {40}},
+    {calls_wasm, &calls_wasm_len, "mixed", {41}},
 };
 
 /* Fuel budgets: none, tiny (stops in the entry charge), and around each case's needs. */
@@ -101,6 +110,58 @@ static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
     o->res = o->err ? 0 : s[0];
     o->fuel = wasm_get_fuel(inst);
     o->native = wasm_instance_native_funcs(inst, NULL, NULL);
+    return 0;
+}
+
+/*
+ * Machine stack high-water mark of a native run, by painting the free stack below the
+ * caller (tests/m4/m4.ld: the stack grows down from the top of RAM towards .bss).
+ */
+extern uint32_t _ebss;
+#define PAINT 0xa5a5a5a5u
+static uint32_t *paint_lo, *paint_hi;
+
+__attribute__((noinline)) static void paint(void)
+{
+    uint32_t *sp = __builtin_frame_address(0);
+    paint_hi = sp - 64;
+    paint_lo = sp - 12288 > &_ebss ? sp - 12288 : &_ebss;
+    for (uint32_t *p = paint_lo; p < paint_hi; p++) *p = PAINT;
+}
+
+static uint32_t painted_use(void)
+{
+    uint32_t *p = paint_lo;
+    while (p < paint_hi && *p == PAINT) p++;
+    return (uint32_t)(paint_hi - p) * 4u;
+}
+
+static uint32_t stack_of(const char *func, uint32_t n)
+{
+    kase k = {calls_wasm, &calls_wasm_len, func, {n, 0}};
+    outcome o;
+    paint();
+    if (run(&k, 1000000, 0, &o) || o.err) return 0xffffffffu;
+    return painted_use();
+}
+
+/*
+ * Compiled code keeps {r4, lr} on the machine stack a call: a chain of calls through the
+ * table must cost about what the same chain of direct calls does, and not the C frames
+ * of a trip through the interpreter at every level (~260 bytes: 10 KiB at this depth,
+ * more than the 8 KiB stack of the smaller boards at their depth of 64).
+ */
+static uint32_t check_stack(void)
+{
+    uint32_t direct = stack_of("direct", 40), down = stack_of("down", 40), mixed = stack_of("mixed", 40);
+    put_u("machine stack, 40 calls deep: direct ", direct);
+    put_u(" B, through the table ", down);
+    put_u(" B, compiled and interpreted in turn ", mixed);
+    m4_puts(" B\n");
+    if (direct == 0xffffffffu || down > direct + 128) {
+        m4_puts("FAIL: calls through the table grow the machine stack more than direct calls\n");
+        return 1;
+    }
     return 0;
 }
 
@@ -139,5 +200,6 @@ int main(void)
     put_u(" mismatches; compiled code ran in ", compiled);
     m4_puts("\n");
     if (!compiled) m4_puts("nothing was compiled: is WASM_JIT defined?\n");
+    fails += check_stack();
     return fails || !compiled;
 }
