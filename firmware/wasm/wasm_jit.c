@@ -47,7 +47,15 @@ typedef struct jit {
     uint32_t *ent;        /* per own function: WASM_NONE if interpreted, else size or start */
     wasm_instance *inst;
     uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
+    int bound;            /* sizing for an upper bound: every X_CALL in its longer (helper) form */
 } jit;
+
+/*
+ * Largest function and instance code, in halfwords, that the branches reach:
+ * B<cond>.W spans +-1 MiB (trap stubs sit at the end of each function), BL +-16 MiB.
+ */
+#define MAX_FUNC_HW (1u << 19)
+#define MAX_CODE_HW (1u << 23)
 
 static void h16(jit *j, uint32_t v)
 {
@@ -419,7 +427,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             case X_CALL: {
                 uint32_t f = imm(p + 2);
                 wasm_func *callee = j->inst->funcs[f];
-                if (f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
+                if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
                     addw(j, 0, FP, p[1] * 8u);
                     branch(j, AL, j->ent[f - m->nfunc_imports], 1);
                     h16(j, 0x2800);                           /* cmp r0, #0 */
@@ -713,11 +721,18 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
 
-    /* Which functions compile (those whose instructions all have templates), then their sizes. */
+    /*
+     * Which functions compile (those whose instructions all have templates and whose code
+     * the branches span: sized here with every call in its longer form, which the sizes
+     * below cannot exceed), then their sizes.
+     */
+    j.bound = 1;
     for (i = 0; i < nown; i++) {
         const wasm_funcdef *fd = &m->funcs[i];
-        j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode) ? 0 : WASM_NONE;
+        uint32_t n = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode);
+        j.ent[i] = n && n < MAX_FUNC_HW ? 0 : WASM_NONE;
     }
+    j.bound = 0;
     for (i = 0; i < nown; i++) {
         const wasm_funcdef *fd = &m->funcs[i];
         if (j.ent[i] != WASM_NONE) j.ent[i] = function(&j, fd, i + 1 < nown ? fd[1].code : m->code + m->ncode);
@@ -728,7 +743,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         j.ent[i] = total;
         total += n;
     }
-    if (!total) goto out;
+    if (!total || total >= MAX_CODE_HW) goto out;
     uint16_t *code = wasm_arena_alloc(a, (size_t)total * 2); /* below the scratch */
     if (!code) goto out;
     for (i = 0; i < nown; i++) {
