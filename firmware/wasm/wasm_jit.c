@@ -37,6 +37,7 @@ static const uint8_t cmp_cc[10] = {EQ, NE, LT, CC, GT, HI, LE, LS, GE, CS};
 _Static_assert(offsetof(wasm_jit_ctx, mb) == 0 && offsetof(wasm_jit_ctx, msz) == 4 &&
                offsetof(wasm_jit_ctx, fuel) == 8 && offsetof(wasm_jit_ctx, depth) == 12 &&
                offsetof(wasm_jit_ctx, stack_end) == 16, "the entry sequence below reads these offsets");
+_Static_assert(_Alignof(wasm_func) >= 2, "lookup tells a wasm_func (even) from a Thumb entry (odd)");
 
 typedef struct jit {
     uint16_t *out;        /* the function's code; NULL while sizing */
@@ -46,7 +47,15 @@ typedef struct jit {
     uint32_t *ent;        /* per own function: WASM_NONE if interpreted, else size or start */
     wasm_instance *inst;
     uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
+    int bound;            /* sizing for an upper bound: every X_CALL in its longer (helper) form */
 } jit;
+
+/*
+ * Largest function and instance code, in halfwords, that the branches reach:
+ * B<cond>.W spans +-1 MiB (trap stubs sit at the end of each function), BL +-16 MiB.
+ */
+#define MAX_FUNC_HW (1u << 19)
+#define MAX_CODE_HW (1u << 23)
 
 static void h16(jit *j, uint32_t v)
 {
@@ -418,7 +427,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             case X_CALL: {
                 uint32_t f = imm(p + 2);
                 wasm_func *callee = j->inst->funcs[f];
-                if (f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
+                if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
                     addw(j, 0, FP, p[1] * 8u);
                     branch(j, AL, j->ent[f - m->nfunc_imports], 1);
                     h16(j, 0x2800);                           /* cmp r0, #0 */
@@ -432,7 +441,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
                 len = 4;
                 break;
             }
-            case X_CALLI:                                     /* the callee from the table, then as above */
+            case X_CALLI: {                                   /* the callee from the table, then as above */
                 LD(1, p[2]);
                 konst(j, 2, imm(p + 3));
                 h16(j, 0x4640);                               /* mov r0, r8 */
@@ -440,12 +449,30 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
                 h16(j, 0x47e0);                               /* blx ip */
                 h16(j, 0x28ff);                               /* cmp r0, #255: a trap code, not a function */
                 fail(j, LS, T_EXIT);
+                /*
+                 * An odd result is the Thumb entry of compiled code of this instance: call it
+                 * directly, as X_CALL does, so that the call costs the machine stack {r4, lr}
+                 * and not the C frames of call(), wasm_interp and enter.
+                 */
+                h16(j, 0x07c1);                               /* lsls r1, r0, #31: Z if a wasm_func */
+                uint32_t slow = j->n;
+                h16(j, 0);
+                h16(j, 0x4601);                               /* mov r1, r0 */
+                addw(j, 0, FP, p[1] * 8u);
+                h16(j, 0x4788);                               /* blx r1 */
+                h16(j, 0x2800);                               /* cmp r0, #0 */
+                fail(j, NE, T_EXIT);
+                uint32_t done = j->n;
+                h16(j, 0);                                    /* (Z is set) */
+                land(j, slow, EQ);
                 h16(j, 0x4601);                               /* mov r1, r0 */
                 addw(j, 2, FP, p[1] * 8u);
                 h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
                 helper_call(j, offsetof(wasm_jit_ctx, call));
+                land(j, done, EQ);
                 len = 5;
                 break;
+            }
             case X_SELECT: {
                 LD(2, p[4]);
                 slot64(j, 1, 0, 1, p[2]);
@@ -610,7 +637,12 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
     return e;
 }
 
-/* The table's element i for call_indirect with type index t, or the trap (a code below 256). */
+/*
+ * The table's element i for call_indirect with type index t: the Thumb entry (odd) of a
+ * function of this instance that was compiled, which the code calls directly; any other
+ * function (even: a wasm_func is word-aligned), which it calls through call(); or the
+ * trap (a code below 256).
+ */
 static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
 {
     const wasm_table *tab = c->inst->table;
@@ -619,6 +651,7 @@ static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
     wasm_func *f = tab->elems[i];
     if (!f) return WASM_TRAP_UNINIT_ELEMENT;
     if (f->type != want && !wasm_functype_eq(f->type, want)) return WASM_TRAP_INDIRECT_TYPE;
+    if (f->native && f->inst == c->inst) return (uintptr_t)f->native;
     return (uintptr_t)f;
 }
 
@@ -696,12 +729,21 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
 
-    /* Which functions compile: those whose instructions all have templates. */
-    for (i = 0; i < nown; i++) j.ent[i] = function(&j, &m->funcs[i], end_of(m, i)) ? 0 : WASM_NONE;
+    /*
+     * Which functions compile: those whose instructions all have templates and whose code
+     * the branches span (sized here with every call in its longer form, which the sizes
+     * below cannot exceed).
+     */
+    j.bound = 1;
+    for (i = 0; i < nown; i++) {
+        uint32_t n = function(&j, &m->funcs[i], end_of(m, i));
+        j.ent[i] = n && n < MAX_FUNC_HW ? 0 : WASM_NONE;
+    }
+    j.bound = 0;
     /*
      * Their sizes (a call's depends on whether its callee is compiled). If the code and
-     * the largest branch map do not fit the arena, the largest function stays
-     * interpreted and the rest is sized again.
+     * the largest branch map do not fit the arena, or the code is beyond BL's reach, the
+     * largest function stays interpreted and the rest is sized again.
      */
     for (;;) {
         uint32_t big = WASM_NONE;
@@ -715,7 +757,9 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
             if ((size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4 > map) map = (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4;
         }
         if (big == WASM_NONE) goto out;
-        if (up8(a->used) <= a->size && up8((size_t)total * 2) + up8(map) <= a->size - up8(a->used)) break;
+        if (total < MAX_CODE_HW && up8(a->used) <= a->size &&
+            up8((size_t)total * 2) + up8(map) <= a->size - up8(a->used))
+            break;
         j.ent[big] = WASM_NONE;
     }
     for (i = 0, total = 0; i < nown; i++) {

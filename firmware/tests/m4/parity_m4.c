@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../../wasm/wasm.h"
-#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm (xxd -i) */
+#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm, calls_wasm (xxd -i) */
 
 void m4_puts(const char *s);
 
@@ -68,6 +68,15 @@ static const kase cases[] = {
     {translate_wasm, &translate_wasm_len, "count", {100}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {3, 4}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {0x80000000u, 1}},
+    /* call depth 40: 41 levels are allowed, whatever the kind of call */
+    {calls_wasm, &calls_wasm_len, "down", {10}},
+    {calls_wasm, &calls_wasm_len, "down", {40}},
+    {calls_wasm, &calls_wasm_len, "down", {41}},
+    {calls_wasm, &calls_wasm_len, "direct", {40}},
+    {calls_wasm, &calls_wasm_len, "direct", {41}},
+    {calls_wasm, &calls_wasm_len, "mixed", {10}},
+    {calls_wasm, &calls_wasm_len, "mixed", {40}},
+    {calls_wasm, &calls_wasm_len, "mixed", {41}},
 };
 
 /* Fuel budgets: none, tiny (stops in the entry charge), and around each case's needs. */
@@ -112,6 +121,157 @@ static int run(const kase *k, uint64_t fuel, int interpret_only, outcome *o)
 }
 
 static int same(const outcome *in, const outcome *nat) { return in->err == nat->err && in->res == nat->res && in->fuel == nat->fuel; }
+
+/*
+ * Machine stack high-water mark of a native run, by painting the free stack below the
+ * caller (tests/m4/m4.ld: the stack grows down from the top of RAM towards .bss).
+ */
+extern uint32_t _ebss;
+#define PAINT 0xa5a5a5a5u
+static uint32_t *paint_lo, *paint_hi;
+
+__attribute__((noinline)) static void paint(void)
+{
+    uint32_t *sp = __builtin_frame_address(0);
+    paint_hi = sp - 64;
+    paint_lo = sp - 12288 > &_ebss ? sp - 12288 : &_ebss;
+    for (uint32_t *p = paint_lo; p < paint_hi; p++) *p = PAINT;
+}
+
+static uint32_t painted_use(void)
+{
+    uint32_t *p = paint_lo;
+    while (p < paint_hi && *p == PAINT) p++;
+    return (uint32_t)(paint_hi - p) * 4u;
+}
+
+static uint32_t stack_of(const char *func, uint32_t n)
+{
+    kase k = {calls_wasm, &calls_wasm_len, func, {n, 0}};
+    outcome o;
+    paint();
+    if (run(&k, 1000000, 0, &o) || o.err) return 0xffffffffu;
+    return painted_use();
+}
+
+/*
+ * Compiled code keeps {r4, lr} on the machine stack a call: a chain of calls through the
+ * table must cost about what the same chain of direct calls does, and not the C frames
+ * of a trip through the interpreter at every level (~260 bytes: 10 KiB at this depth,
+ * more than the 8 KiB stack of the smaller boards at their depth of 64).
+ */
+static uint32_t check_stack(void)
+{
+    uint32_t direct = stack_of("direct", 40), down = stack_of("down", 40), mixed = stack_of("mixed", 40);
+    put_u("machine stack, 40 calls deep: direct ", direct);
+    put_u(" B, through the table ", down);
+    put_u(" B, compiled and interpreted in turn ", mixed);
+    m4_puts(" B\n");
+    if (direct == 0xffffffffu || down > direct + 128) {
+        m4_puts("FAIL: calls through the table grow the machine stack more than direct calls\n");
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * A function of n loads in a loop, built here (its binary is ~10 n bytes): at n = 25000
+ * its code is ~800 KiB and every B<cond>.W to its trap stubs needs the high offset bits;
+ * at n = 36000 it is past the +-1 MiB those branches reach and must stay interpreted.
+ * (param a, b) (result i32): a = 12345 loads out of bounds before the loop, a = 777 hits
+ * unreachable after it, else the sum of the loads at b, twice. Module, arena and memory
+ * live in the board's 16 MiB PSRAM at 0x21000000, which tests/m4/m4.ld leaves alone.
+ */
+#define PSRAM ((uint8_t *)0x21000000)
+
+static uint32_t leb(uint8_t *p, uint32_t v)
+{
+    uint32_t n = 0;
+    do { p[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0)); v >>= 7; } while (v);
+    return n;
+}
+
+static uint32_t big_module(uint8_t *out, uint32_t n)
+{
+    static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0,
+        1, 7, 1, 0x60, 2, 0x7f, 0x7f, 1, 0x7f,  /* type (i32 i32) -> i32 */
+        3, 2, 1, 0, 5, 3, 1, 0, 1,              /* one function; memory 1 */
+        7, 7, 1, 3, 'b', 'i', 'g', 0, 0};       /* export "big" */
+    static const uint8_t pre[] = {1, 2, 0x7f,   /* locals s, i */
+        0x20, 0, 0x41, 0xb9, 0xe0, 0, 0x46, 0x04, 0x40, 0x41, 0xf0, 0xa2, 0x04, 0x28, 2, 0, 0x0f, 0x0b,
+        0x03, 0x40};                           /* if a == 12345: return load(70000); loop */
+    static const uint8_t post[] = {0x20, 3, 0x41, 1, 0x6a, 0x22, 3, 0x41, 2, 0x49, 0x0d, 0, 0x0b,
+        0x20, 0, 0x41, 0x89, 0x06, 0x46, 0x04, 0x40, 0x00, 0x0b, 0x20, 2, 0x0b};
+    uint32_t body = sizeof pre + 10 * n + sizeof post, len = sizeof head, k;
+    uint8_t lb[5];
+    uint32_t nb = leb(lb, body);
+    memcpy(out, head, sizeof head);
+    out[len++] = 10;
+    len += leb(out + len, 1 + nb + body);
+    out[len++] = 1;
+    memcpy(out + len, lb, nb);
+    len += nb;
+    memcpy(out + len, pre, sizeof pre);
+    len += sizeof pre;
+    for (k = 0; k < n; k++) {                   /* s += load offset=(k % 64) (b) */
+        const uint8_t one[10] = {0x20, 2, 0x20, 1, 0x28, 2, (uint8_t)(k % 64), 0x6a, 0x21, 2};
+        memcpy(out + len, one, 10);
+        len += 10;
+    }
+    memcpy(out + len, post, sizeof post);
+    return len + sizeof post;
+}
+
+static uint32_t check_big(void)
+{
+    static const uint32_t sizes[] = {25000, 36000};
+    static const uint32_t args[][2] = {{0, 100}, {12345, 0}, {777, 0}, {0, 65533}, {1, 65000}};
+    uint32_t fails = 0;
+    for (uint32_t z = 0; z < 2; z++) {
+        uint32_t len = big_module(PSRAM, sizes[z]);
+        for (uint32_t c = 0; c < sizeof args / sizeof args[0]; c++) {
+            outcome o[2];
+            for (int interp = 0; interp < 2; interp++) {
+                wasm_arena a;
+                wasm_module *m;
+                wasm_instance *inst;
+                wasm_config cfg;
+                wasm_slot s[2] = {args[c][0], args[c][1]};
+                memset(&cfg, 0, sizeof cfg);
+                cfg.interpret_only = (uint8_t)interp;
+                wasm_arena_init(&a, PSRAM + (1u << 20), 14u << 20);
+                if (wasm_module_load(PSRAM, len, &a, &m) || wasm_instantiate(m, &cfg, &a, 10000000, &inst)) {
+                    m4_puts("FAIL: cannot instantiate the big function\n");
+                    return 1;
+                }
+                o[interp].err = wasm_call(inst, 0, s);
+                o[interp].res = o[interp].err ? 0 : s[0];
+                o[interp].fuel = wasm_get_fuel(inst);
+                o[interp].native = wasm_instance_native_funcs(inst, NULL, NULL);
+            }
+            if (o[0].err != o[1].err || o[0].res != o[1].res || o[0].fuel != o[1].fuel) {
+                put_u("MISMATCH big function of ", sizes[z]);
+                put_u(" loads, case ", c);
+                put_u(": interpreter err ", o[1].err);
+                put_u(" result ", (uint32_t)o[1].res);
+                put_u("; native tier err ", o[0].err);
+                put_u(" result ", (uint32_t)o[0].res);
+                m4_puts("\n");
+                fails++;
+            }
+            if (c == 0) {
+                put_u("big function of ", sizes[z]);
+                put_u(" loads: compiled ", o[0].native);
+                m4_puts("\n");
+                if (o[0].native != (z == 0)) {
+                    m4_puts("FAIL: expected compiled below the branch range, interpreted above\n");
+                    fails++;
+                }
+            }
+        }
+    }
+    return fails;
+}
 
 int main(void)
 {
@@ -176,5 +336,7 @@ int main(void)
     put_u(" mismatches; compiled code ran in ", compiled);
     m4_puts("\n");
     if (!compiled) m4_puts("nothing was compiled: is WASM_JIT defined?\n");
+    fails += check_stack();
+    fails += check_big();
     return fails || !compiled;
 }
