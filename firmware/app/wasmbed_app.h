@@ -31,6 +31,10 @@
 #ifndef WB_CALL_DEPTH
 #define WB_CALL_DEPTH 64u
 #endif
+/* Machine stack the native tier may use in a call (wasm_config.machine_stack; 0: the engine's default). */
+#ifndef WB_MACHINE_STACK
+#define WB_MACHINE_STACK 0u
+#endif
 
 /* Board abstraction. Every callback is required; ctx is passed back. */
 typedef struct wb_board {

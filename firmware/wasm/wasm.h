@@ -245,6 +245,10 @@ typedef struct wasm_config {
     uint32_t stack_slots;     /* value stack (locals + operands), in 8-byte slots (default 512) */
     uint32_t call_depth;      /* max nested wasm calls (default 64; a frame is 5 pointers) */
     uint8_t interpret_only;   /* WASM_JIT builds: compile nothing, interpret every function */
+    /* WASM_JIT builds: bytes of machine stack below wasm_call that compiled code, and the
+     * interpreter it calls back (~270 B a time), may use; past them a call traps with
+     * "call stack exhausted" (default 8192). */
+    uint32_t machine_stack;
 } wasm_config;
 
 /*

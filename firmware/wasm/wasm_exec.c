@@ -82,6 +82,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     if (!(inst = wasm_arena_alloc(a, sizeof *inst))) return WASM_E_NOMEM;
     inst->mod = m;
     inst->fuel = fuel;
+    inst->machine_stack = cfg->machine_stack ? cfg->machine_stack : 8192;
     inst->depth_max = depth;
     if (!(inst->stack = wasm_arena_alloc(a, (size_t)stack_slots * sizeof(wasm_slot)))) return WASM_E_NOMEM;
     inst->stack_end = inst->stack + stack_slots;
@@ -375,6 +376,10 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     if (entry->host) return entry->host(owner, entry->host_ctx, slots);
     if ((size_t)(owner->stack_end - owner->stack) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
     memcpy(owner->stack, slots, entry->type->nparams * sizeof *slots);
+#if defined(WASM_JIT)
+    uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+    owner->stack_floor = here > owner->machine_stack ? here - owner->machine_stack : 0;
+#endif
     if ((err = wasm_interp(owner, entry, owner->stack, 0, owner->depth_max))) return err;
     memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
     mask32(slots, entry->type->results, entry->type->nresults);

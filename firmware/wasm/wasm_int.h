@@ -124,6 +124,8 @@ struct wasm_instance {
     wasm_slot *stack, *stack_end;
     void *frames;               /* call frames (interpreter private) */
     uint32_t depth_max;
+    uint32_t machine_stack;     /* WASM_JIT: machine stack bytes a call may use (wasm_config) */
+    uintptr_t stack_floor;      /* WASM_JIT: the lowest of them in the current call */
     uint32_t nnative;           /* functions compiled to native code */
     uint32_t native_bytes;      /* and the arena bytes of their code */
     uint64_t fuel;
@@ -154,6 +156,7 @@ typedef struct wasm_jit_ctx {
     uint32_t fuel;        /* the 32-bit fuel counter */
     uint32_t depth;       /* native calls allowed below the entry, plus one */
     wasm_slot *stack_end; /* end of the value stack */
+    uintptr_t floor;      /* lowest machine stack address native frames and re-entries may use */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
     void *refuel, *host, *grow, *arith, *call, *lookup; /* helpers the code calls */

@@ -36,7 +36,8 @@ static const uint8_t cmp_cc[10] = {EQ, NE, LT, CC, GT, HI, LE, LS, GE, CS};
 
 _Static_assert(offsetof(wasm_jit_ctx, mb) == 0 && offsetof(wasm_jit_ctx, msz) == 4 &&
                offsetof(wasm_jit_ctx, fuel) == 8 && offsetof(wasm_jit_ctx, depth) == 12 &&
-               offsetof(wasm_jit_ctx, stack_end) == 16, "the entry sequence below reads these offsets");
+               offsetof(wasm_jit_ctx, stack_end) == 16 && offsetof(wasm_jit_ctx, floor) == 20,
+               "the entry sequence below reads these offsets");
 _Static_assert(_Alignof(wasm_func) >= 2, "lookup tells a wasm_func (even) from a Thumb entry (odd)");
 
 typedef struct jit {
@@ -619,6 +620,13 @@ static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wa
 }
 
 /*
+ * Machine stack kept free below the floor native code may reach: a trip back into the
+ * interpreter (this helper, wasm_interp, wasm_jit_call, the entry: ~270 B) and a host
+ * function's frames, so that the machine_stack budget holds whatever the mix of calls.
+ */
+#define REENTRY 1024u
+
+/*
  * A call the native code cannot make directly (an interpreted function, another
  * instance's, a host function reached through the table): run by the interpreter,
  * which also enters compiled code. room: bytes of machine stack left for native frames.
@@ -627,7 +635,7 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
 {
     wasm_err e;
     if (f->host) return host(c, f, sp);
-    if (room < 8) return WASM_TRAP_STACK_OVERFLOW;
+    if (room < 8 || (uintptr_t)__builtin_frame_address(0) < c->floor) return WASM_TRAP_STACK_OVERFLOW;
     c->owner->fuel = c->reserve + c->fuel;
     e = wasm_interp(c->owner, f, sp, c->frames, room / 8 - 1);
     uint64_t left = c->owner->fuel;
@@ -675,6 +683,10 @@ __attribute__((naked, noinline)) static wasm_err enter(__attribute__((unused)) w
         "ldr r3, [r0, #12]\n\t"
         "ldr r9, [r0, #16]\n\t"
         "sub r10, sp, r3, lsl #3\n\t"
+        "ldr r3, [r0, #20]\n\t"        /* but not below the machine stack's floor */
+        "cmp r10, r3\n\t"
+        "it lo\n\t"
+        "movlo r10, r3\n\t"
         "mov r0, r2\n\t"
         "blx r1\n\t"
         "str r7, [r8, #8]\n\t"
@@ -688,6 +700,7 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
     c->msz = m ? m->bytes : 0;
     c->depth = depth + 1;
     c->stack_end = owner->stack_end;
+    c->floor = owner->stack_floor + REENTRY;
     c->inst = f->inst;
     c->owner = owner;
     c->refuel = (void *)refuel;

@@ -83,6 +83,7 @@ static const kase cases[] = {
 static const uint64_t budgets[] = {0, 1, 2, 3, 5, 8, 13, 40, 100, 333, 1000, 4096, 20000, 1000000};
 
 static uint8_t arena_buf[2][65536 + 32768];
+static uint32_t machine_stack; /* wasm_config.machine_stack of the runs (0: the default) */
 
 typedef struct {
     wasm_err err;
@@ -103,6 +104,7 @@ static int run_in(const kase *k, uint64_t fuel, int interpret_only, size_t arena
     cfg.interpret_only = (uint8_t)interpret_only;
     cfg.call_depth = 40;
     cfg.stack_slots = 300;
+    cfg.machine_stack = machine_stack;
     wasm_arena_init(&a, arena_buf[interpret_only], arena ? arena : sizeof arena_buf[0]);
     if (wasm_module_load(k->bin, *k->len, &a, &m) || wasm_instantiate(m, &cfg, &a, fuel, &inst)) return -1;
     int32_t f = wasm_module_export(m, k->func, (uint32_t)strlen(k->func), WASM_EXTERN_FUNC);
@@ -169,6 +171,25 @@ static uint32_t check_stack(void)
     m4_puts(" B\n");
     if (direct == 0xffffffffu || down > direct + 128) {
         m4_puts("FAIL: calls through the table grow the machine stack more than direct calls\n");
+        return 1;
+    }
+    /*
+     * A machine stack budget smaller than that mix needs: the call traps as call stack
+     * exhausted within the budget (plus the runner's own frames), instead of running on
+     * below it, as it did past a board's stack before the budget existed.
+     */
+    kase k = {calls_wasm, &calls_wasm_len, "mixed", {40, 0}};
+    outcome o;
+    machine_stack = 3072;
+    paint();
+    int r = run(&k, 1000000, 0, &o);
+    uint32_t used = painted_use();
+    machine_stack = 0;
+    put_u("with a 3072 B machine stack budget: trap ", r ? 0 : o.err);
+    put_u(", machine stack used ", used);
+    m4_puts(" B\n");
+    if (r || o.err != WASM_TRAP_STACK_OVERFLOW || used > 3072 + 512) {
+        m4_puts("FAIL: the machine stack budget does not hold\n");
         return 1;
     }
     return 0;
