@@ -16,6 +16,8 @@
  *   r9     value stack end    r10 lowest sp allowed (call depth)
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
  * the machine stack and returns a wasm_err in r0 (its result in fp[0]).
+ * C code it calls preserves r4-r11 (AAPCS), so builds must not reserve r9
+ * (-ffixed-r9, ROPI/RWPI position independence).
  */
 #include <stddef.h>
 #include <string.h>
