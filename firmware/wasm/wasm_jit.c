@@ -300,15 +300,252 @@ static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
 
 /*
+ * Emits (or sizes) the template of the register instruction at p, in the function
+ * whose code starts at c: its length in code units, 0 if it has none (the function
+ * stays interpreted).
+ */
+static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
+{
+    const wasm_module *m = j->inst->mod;
+    uint32_t op = *p & 0xff, len;
+#define TARGET(k) (j->map ? j->map[(uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k))] : 0)
+    if (op >= 0x28 && op <= 0x35) {                       /* loads */
+        uint32_t k = op - 0x28, n = loads[k].n;
+        address(j, p[2], imm(p + 3), n);
+        mem_op(j, loads[k].op, 2, n - 1);
+        if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
+        if (loads[k].hi == 0) ST(2, p[1]);
+        else {
+            if (loads[k].hi == 1) h16(j, 0x2300);         /* movs r3, #0 */
+            if (loads[k].hi == 2) h16(j, 0x17d3);         /* asrs r3, r2, #31 */
+            slot64(j, 0, 2, 3, p[1]);
+        }
+        len = 5;
+    } else if (op >= 0x36 && op <= 0x3e) {                /* stores */
+        uint32_t k = op - 0x36, n = stores[k].n;
+        if (n == 8) slot64(j, 1, 2, 3, p[2]);
+        else LD(2, p[2]);
+        address(j, p[1], imm(p + 3), n);
+        mem_op(j, stores[k].op, 2, n - 1);
+        if (n == 8) mem_op(j, stores[k].op, 3, 3);
+        len = 5;
+    } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
+        uint32_t k = op - X_RI, v = imm(p + 3);
+        LD(0, p[2]);
+        if (op == X_RSUB) {
+            konst(j, 1, v);
+            h16(j, 0x1a08);                               /* subs r0, r1, r0 */
+        } else if (k < 10) {
+            if (v < 256) h16(j, 0x2800 | v);              /* cmp r0, #v */
+            else { konst(j, 1, v); h16(j, 0x4288); }      /* cmp r0, r1 */
+            setcc(j, cmp_cc[k]);
+        } else if ((k == 10 || k == 11) && (v < 256 || -v < 256)) {
+            int add = (k == 10) == (v < 256);
+            h16(j, (add ? 0x3000 : 0x3800) | (v < 256 ? v : -v)); /* adds/subs r0, #v */
+        } else if (k >= 20 && k <= 22) {
+            static const uint16_t sh[3] = {0x0000, 0x1000, 0x0800}; /* lsls, asrs, lsrs r0, r0, #s */
+            if (v & 31) h16(j, sh[k - 20] | (v & 31) << 6);
+        } else {
+            konst(j, 1, v);
+            alu32(j, 0x6a + k - 10);
+        }
+        ST(0, p[1]);
+        len = 5;
+    } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
+        int ri = op >= X_BCMPI;
+        uint32_t v = ri ? imm(p + 2) : 0;
+        LD(0, p[1]);
+        if (!ri) { LD(1, p[2]); h16(j, 0x4288); }         /* cmp r0, r1 */
+        else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
+        else { konst(j, 1, v); h16(j, 0x4288); }
+        len = ri ? 6 : 5;
+        branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+    } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
+        LD(0, p[2]);
+        LD(1, p[3]);
+        if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
+        else alu32(j, op);
+        ST(0, p[1]);
+        len = 4;
+    } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
+        if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
+        len = 4;
+    } else if (op == 0x69 || (op >= 0x79 && op <= 0x7b)) { /* popcnt, i64 clz ctz popcnt */
+        arith(j, op, p[1], p[2], p[2]);
+        len = 3;
+    } else {
+        switch (op) {
+        case X_UNREACHABLE: fail(j, AL, T_UNREACH); len = 1; break;
+        case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
+        case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
+        case X_BRNZ: case X_BRNZL: case X_BRZ: case X_BRZL:
+            LD(0, p[1]);
+            h16(j, 0x2800);                               /* cmp r0, #0 */
+            branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+            len = 4;
+            break;
+        case X_BRTABLE: {
+            uint32_t n = imm(p + 2);
+            LD(0, p[1]);
+            konst(j, 1, n);
+            h16(j, 0x4288);                               /* cmp r0, r1 */
+            h16(j, 0xbf88);                               /* it hi */
+            h16(j, 0x4608);                               /* movhi r0, r1 */
+            h16(j, 0x0080);                               /* lsls r0, r0, #2 */
+            h16(j, 0x4487);                               /* add pc, r0: into the table of b.w below */
+            h16(j, 0xbf00);                               /* nop */
+            for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+            len = 4 + 2 * (n + 1);
+            break;
+        }
+        case X_RETURN:
+            if (p[1] != X_NOSLOT && p[1]) { slot64(j, 1, 0, 1, p[1]); slot64(j, 0, 0, 1, 0); }
+            h16(j, 0x2000);                               /* movs r0, #0 */
+            h16(j, 0xbd10);                               /* pop {r4, pc} */
+            len = 2;
+            break;
+        case X_CALL: {
+            uint32_t f = imm(p + 2);
+            wasm_func *callee = j->inst->funcs[f];
+            if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
+                addw(j, 0, FP, p[1] * 8u);
+                branch(j, AL, j->ent[f - m->nfunc_imports], 1);
+                h16(j, 0x2800);                           /* cmp r0, #0 */
+                fail(j, NE, T_EXIT);
+            } else {                                      /* host, interpreted, another instance's */
+                konst(j, 1, (uint32_t)(uintptr_t)callee);
+                addw(j, 2, FP, p[1] * 8u);
+                h32(j, 0xebad, 0x030a);                   /* sub r3, sp, r10: depth left, in bytes */
+                helper_call(j, callee->host ? offsetof(wasm_jit_ctx, host) : offsetof(wasm_jit_ctx, call));
+            }
+            len = 4;
+            break;
+        }
+        case X_CALLI: {                                   /* the callee from the table, then as above */
+            LD(1, p[2]);
+            konst(j, 2, imm(p + 3));
+            h16(j, 0x4640);                               /* mov r0, r8 */
+            ctx32(j, 1, 12, offsetof(wasm_jit_ctx, lookup));
+            h16(j, 0x47e0);                               /* blx ip */
+            h16(j, 0x28ff);                               /* cmp r0, #255: a trap code, not a function */
+            fail(j, LS, T_EXIT);
+            /*
+             * An odd result is the Thumb entry of compiled code of this instance: call it
+             * directly, as X_CALL does, so that the call costs the machine stack {r4, lr}
+             * and not the C frames of call(), wasm_interp and enter.
+             */
+            h16(j, 0x07c1);                               /* lsls r1, r0, #31: Z if a wasm_func */
+            uint32_t slow = j->n;
+            h16(j, 0);
+            h16(j, 0x4601);                               /* mov r1, r0 */
+            addw(j, 0, FP, p[1] * 8u);
+            h16(j, 0x4788);                               /* blx r1 */
+            h16(j, 0x2800);                               /* cmp r0, #0 */
+            fail(j, NE, T_EXIT);
+            uint32_t done = j->n;
+            h16(j, 0);                                    /* (Z is set) */
+            land(j, slow, EQ);
+            h16(j, 0x4601);                               /* mov r1, r0 */
+            addw(j, 2, FP, p[1] * 8u);
+            h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
+            helper_call(j, offsetof(wasm_jit_ctx, call));
+            land(j, done, EQ);
+            len = 5;
+            break;
+        }
+        case X_SELECT: {
+            LD(2, p[4]);
+            slot64(j, 1, 0, 1, p[2]);
+            h16(j, 0x2a00);                               /* cmp r2, #0 */
+            uint32_t at = j->n;
+            h16(j, 0);
+            slot64(j, 1, 0, 1, p[3]);
+            land(j, at, NE);
+            slot64(j, 0, 0, 1, p[1]);
+            len = 5;
+            break;
+        }
+        case X_COPY: case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations copy the bits */
+            slot64(j, 1, 0, 1, p[2]);
+            slot64(j, 0, 0, 1, p[1]);
+            len = 3;
+            break;
+        case X_GGET: case X_GSET: {
+            wasm_global *g = j->inst->globals[p[2]];
+            konst(j, 3, (uint32_t)(uintptr_t)&g->val);
+            if (op == X_GGET) {
+                h32(j, 0xe9d3, 0x0100);                   /* ldrd r0, r1, [r3] */
+                slot64(j, 0, 0, 1, p[1]);
+            } else {
+                if (g->type == WASM_I32 || g->type == WASM_F32) { LD(0, p[1]); h16(j, 0x2100); } /* movs r1, #0 */
+                else slot64(j, 1, 0, 1, p[1]);
+                h32(j, 0xe9c3, 0x0100);                   /* strd r0, r1, [r3] */
+            }
+            len = 3;
+            break;
+        }
+        case X_MSIZE:
+            konst(j, 3, (uint32_t)(uintptr_t)&j->inst->mem->pages);
+            h16(j, 0x6818);                               /* ldr r0, [r3] */
+            ST(0, p[1]);
+            len = 2;
+            break;
+        case X_MGROW:
+            LD(1, p[2]);
+            h16(j, 0x4640);                               /* mov r0, r8 */
+            ctx32(j, 1, 3, offsetof(wasm_jit_ctx, grow));
+            h16(j, 0x4798);                               /* blx r3 */
+            ST(0, p[1]);
+            ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
+            ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+            len = 3;
+            break;
+        case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); len = 4; break;
+        case X_CONST64:
+            konst(j, 0, imm(p + 2));
+            konst(j, 1, imm(p + 4));
+            slot64(j, 0, 0, 1, p[1]);
+            len = 6;
+            break;
+        case 0x45: case 0x50: case 0x67: case 0x68:       /* eqz, clz, ctz */
+            if (op == 0x50) { slot64(j, 1, 0, 1, p[2]); h16(j, 0x4308); } /* orrs r0, r1 */
+            else LD(0, p[2]);
+            if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
+            h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
+            if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
+            ST(0, p[1]);
+            len = 3;
+            break;
+        case 0xa7: LD(0, p[2]); ST(0, p[1]); len = 3; break; /* wrap */
+        case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
+            LD(0, p[2]);
+            h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
+            slot64(j, 0, 0, 1, p[1]);
+            len = 3;
+            break;
+        case 0xc0: case 0xc1: case 0xc2: case 0xc3:       /* extend8_s, extend16_s */
+            LD(0, p[2]);
+            h16(j, (op & 1) ? 0xb200 : 0xb240);           /* sxth / sxtb r0, r0 */
+            if (op <= 0xc1) ST(0, p[1]);
+            else { h16(j, 0x17c1); slot64(j, 0, 0, 1, p[1]); }
+            len = 3;
+            break;
+        default:
+            return 0; /* floats, call_indirect, conversions: interpreted */
+        }
+    }
+    return len;
+#undef TARGET
+}
+
+/*
  * Emits (or sizes) one function: its size in halfwords, 0 if it stays
  * interpreted. `end` is the end of its register code.
  */
 static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
 {
-    const wasm_module *m = j->inst->mod;
     const wasm_code *c = fd->code, *p;
     uint32_t len;
-#define TARGET(k) (j->map ? j->map[(uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k))] : 0)
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
 
@@ -330,233 +567,8 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     }
 
     for (p = c; p < end; p += len) {
-        uint32_t op = *p & 0xff;
         if (j->map) j->map[p - c] = j->n;
-        if (op >= 0x28 && op <= 0x35) {                       /* loads */
-            uint32_t k = op - 0x28, n = loads[k].n;
-            address(j, p[2], imm(p + 3), n);
-            mem_op(j, loads[k].op, 2, n - 1);
-            if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
-            if (loads[k].hi == 0) ST(2, p[1]);
-            else {
-                if (loads[k].hi == 1) h16(j, 0x2300);         /* movs r3, #0 */
-                if (loads[k].hi == 2) h16(j, 0x17d3);         /* asrs r3, r2, #31 */
-                slot64(j, 0, 2, 3, p[1]);
-            }
-            len = 5;
-        } else if (op >= 0x36 && op <= 0x3e) {                /* stores */
-            uint32_t k = op - 0x36, n = stores[k].n;
-            if (n == 8) slot64(j, 1, 2, 3, p[2]);
-            else LD(2, p[2]);
-            address(j, p[1], imm(p + 3), n);
-            mem_op(j, stores[k].op, 2, n - 1);
-            if (n == 8) mem_op(j, stores[k].op, 3, 3);
-            len = 5;
-        } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
-            uint32_t k = op - X_RI, v = imm(p + 3);
-            LD(0, p[2]);
-            if (op == X_RSUB) {
-                konst(j, 1, v);
-                h16(j, 0x1a08);                               /* subs r0, r1, r0 */
-            } else if (k < 10) {
-                if (v < 256) h16(j, 0x2800 | v);              /* cmp r0, #v */
-                else { konst(j, 1, v); h16(j, 0x4288); }      /* cmp r0, r1 */
-                setcc(j, cmp_cc[k]);
-            } else if ((k == 10 || k == 11) && (v < 256 || -v < 256)) {
-                int add = (k == 10) == (v < 256);
-                h16(j, (add ? 0x3000 : 0x3800) | (v < 256 ? v : -v)); /* adds/subs r0, #v */
-            } else if (k >= 20 && k <= 22) {
-                static const uint16_t sh[3] = {0x0000, 0x1000, 0x0800}; /* lsls, asrs, lsrs r0, r0, #s */
-                if (v & 31) h16(j, sh[k - 20] | (v & 31) << 6);
-            } else {
-                konst(j, 1, v);
-                alu32(j, 0x6a + k - 10);
-            }
-            ST(0, p[1]);
-            len = 5;
-        } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
-            int ri = op >= X_BCMPI;
-            uint32_t v = ri ? imm(p + 2) : 0;
-            LD(0, p[1]);
-            if (!ri) { LD(1, p[2]); h16(j, 0x4288); }         /* cmp r0, r1 */
-            else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
-            else { konst(j, 1, v); h16(j, 0x4288); }
-            len = ri ? 6 : 5;
-            branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
-        } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
-            LD(0, p[2]);
-            LD(1, p[3]);
-            if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
-            else alu32(j, op);
-            ST(0, p[1]);
-            len = 4;
-        } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
-            if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
-            len = 4;
-        } else if (op == 0x69 || (op >= 0x79 && op <= 0x7b)) { /* popcnt, i64 clz ctz popcnt */
-            arith(j, op, p[1], p[2], p[2]);
-            len = 3;
-        } else {
-            switch (op) {
-            case X_UNREACHABLE: fail(j, AL, T_UNREACH); len = 1; break;
-            case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
-            case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
-            case X_BRNZ: case X_BRNZL: case X_BRZ: case X_BRZL:
-                LD(0, p[1]);
-                h16(j, 0x2800);                               /* cmp r0, #0 */
-                branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
-                len = 4;
-                break;
-            case X_BRTABLE: {
-                uint32_t n = imm(p + 2);
-                LD(0, p[1]);
-                konst(j, 1, n);
-                h16(j, 0x4288);                               /* cmp r0, r1 */
-                h16(j, 0xbf88);                               /* it hi */
-                h16(j, 0x4608);                               /* movhi r0, r1 */
-                h16(j, 0x0080);                               /* lsls r0, r0, #2 */
-                h16(j, 0x4487);                               /* add pc, r0: into the table of b.w below */
-                h16(j, 0xbf00);                               /* nop */
-                for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
-                len = 4 + 2 * (n + 1);
-                break;
-            }
-            case X_RETURN:
-                if (p[1] != X_NOSLOT && p[1]) { slot64(j, 1, 0, 1, p[1]); slot64(j, 0, 0, 1, 0); }
-                h16(j, 0x2000);                               /* movs r0, #0 */
-                h16(j, 0xbd10);                               /* pop {r4, pc} */
-                len = 2;
-                break;
-            case X_CALL: {
-                uint32_t f = imm(p + 2);
-                wasm_func *callee = j->inst->funcs[f];
-                if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
-                    addw(j, 0, FP, p[1] * 8u);
-                    branch(j, AL, j->ent[f - m->nfunc_imports], 1);
-                    h16(j, 0x2800);                           /* cmp r0, #0 */
-                    fail(j, NE, T_EXIT);
-                } else {                                      /* host, interpreted, another instance's */
-                    konst(j, 1, (uint32_t)(uintptr_t)callee);
-                    addw(j, 2, FP, p[1] * 8u);
-                    h32(j, 0xebad, 0x030a);                   /* sub r3, sp, r10: depth left, in bytes */
-                    helper_call(j, callee->host ? offsetof(wasm_jit_ctx, host) : offsetof(wasm_jit_ctx, call));
-                }
-                len = 4;
-                break;
-            }
-            case X_CALLI: {                                   /* the callee from the table, then as above */
-                LD(1, p[2]);
-                konst(j, 2, imm(p + 3));
-                h16(j, 0x4640);                               /* mov r0, r8 */
-                ctx32(j, 1, 12, offsetof(wasm_jit_ctx, lookup));
-                h16(j, 0x47e0);                               /* blx ip */
-                h16(j, 0x28ff);                               /* cmp r0, #255: a trap code, not a function */
-                fail(j, LS, T_EXIT);
-                /*
-                 * An odd result is the Thumb entry of compiled code of this instance: call it
-                 * directly, as X_CALL does, so that the call costs the machine stack {r4, lr}
-                 * and not the C frames of call(), wasm_interp and enter.
-                 */
-                h16(j, 0x07c1);                               /* lsls r1, r0, #31: Z if a wasm_func */
-                uint32_t slow = j->n;
-                h16(j, 0);
-                h16(j, 0x4601);                               /* mov r1, r0 */
-                addw(j, 0, FP, p[1] * 8u);
-                h16(j, 0x4788);                               /* blx r1 */
-                h16(j, 0x2800);                               /* cmp r0, #0 */
-                fail(j, NE, T_EXIT);
-                uint32_t done = j->n;
-                h16(j, 0);                                    /* (Z is set) */
-                land(j, slow, EQ);
-                h16(j, 0x4601);                               /* mov r1, r0 */
-                addw(j, 2, FP, p[1] * 8u);
-                h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
-                helper_call(j, offsetof(wasm_jit_ctx, call));
-                land(j, done, EQ);
-                len = 5;
-                break;
-            }
-            case X_SELECT: {
-                LD(2, p[4]);
-                slot64(j, 1, 0, 1, p[2]);
-                h16(j, 0x2a00);                               /* cmp r2, #0 */
-                uint32_t at = j->n;
-                h16(j, 0);
-                slot64(j, 1, 0, 1, p[3]);
-                land(j, at, NE);
-                slot64(j, 0, 0, 1, p[1]);
-                len = 5;
-                break;
-            }
-            case X_COPY: case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations copy the bits */
-                slot64(j, 1, 0, 1, p[2]);
-                slot64(j, 0, 0, 1, p[1]);
-                len = 3;
-                break;
-            case X_GGET: case X_GSET: {
-                wasm_global *g = j->inst->globals[p[2]];
-                konst(j, 3, (uint32_t)(uintptr_t)&g->val);
-                if (op == X_GGET) {
-                    h32(j, 0xe9d3, 0x0100);                   /* ldrd r0, r1, [r3] */
-                    slot64(j, 0, 0, 1, p[1]);
-                } else {
-                    if (g->type == WASM_I32 || g->type == WASM_F32) { LD(0, p[1]); h16(j, 0x2100); } /* movs r1, #0 */
-                    else slot64(j, 1, 0, 1, p[1]);
-                    h32(j, 0xe9c3, 0x0100);                   /* strd r0, r1, [r3] */
-                }
-                len = 3;
-                break;
-            }
-            case X_MSIZE:
-                konst(j, 3, (uint32_t)(uintptr_t)&j->inst->mem->pages);
-                h16(j, 0x6818);                               /* ldr r0, [r3] */
-                ST(0, p[1]);
-                len = 2;
-                break;
-            case X_MGROW:
-                LD(1, p[2]);
-                h16(j, 0x4640);                               /* mov r0, r8 */
-                ctx32(j, 1, 3, offsetof(wasm_jit_ctx, grow));
-                h16(j, 0x4798);                               /* blx r3 */
-                ST(0, p[1]);
-                ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
-                ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
-                len = 3;
-                break;
-            case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); len = 4; break;
-            case X_CONST64:
-                konst(j, 0, imm(p + 2));
-                konst(j, 1, imm(p + 4));
-                slot64(j, 0, 0, 1, p[1]);
-                len = 6;
-                break;
-            case 0x45: case 0x50: case 0x67: case 0x68:       /* eqz, clz, ctz */
-                if (op == 0x50) { slot64(j, 1, 0, 1, p[2]); h16(j, 0x4308); } /* orrs r0, r1 */
-                else LD(0, p[2]);
-                if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
-                h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
-                if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
-                ST(0, p[1]);
-                len = 3;
-                break;
-            case 0xa7: LD(0, p[2]); ST(0, p[1]); len = 3; break; /* wrap */
-            case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
-                LD(0, p[2]);
-                h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
-                slot64(j, 0, 0, 1, p[1]);
-                len = 3;
-                break;
-            case 0xc0: case 0xc1: case 0xc2: case 0xc3:       /* extend8_s, extend16_s */
-                LD(0, p[2]);
-                h16(j, (op & 1) ? 0xb200 : 0xb240);           /* sxth / sxtb r0, r0 */
-                if (op <= 0xc1) ST(0, p[1]);
-                else { h16(j, 0x17c1); slot64(j, 0, 0, 1, p[1]); }
-                len = 3;
-                break;
-            default:
-                return 0; /* floats, call_indirect, conversions: interpreted */
-            }
-        }
+        if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
         j->stub[k] = j->n;
@@ -564,7 +576,6 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         h16(j, 0xbd10);                                       /* pop {r4, pc} */
     }
     return j->n;
-#undef TARGET
 }
 
 /* ---------------------------------------------------------------- runtime helpers */
