@@ -4,7 +4,13 @@
  * exported function is called with zero arguments under a small fuel
  * budget. Under ASan/UBSan this checks that a validated module can never
  * make the interpreter read or write outside its own buffers.
- * Usage: fuzz <iterations> file.wasm...
+ *
+ * Built with -DWASM_JIT (make fuzz-m4, on the emulated Cortex-M4F) it is a
+ * differential test of the native tier: every surviving mutant is
+ * instantiated by both engines and each function is called with zeros and
+ * with random arguments; the trap, result, fuel left, globals and a hash of
+ * linear memory must be the same.
+ * Usage: fuzz <iterations> file.wasm... (or @list: a file of paths, one a line)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +18,13 @@
 
 #include "../wasm/wasm.h"
 
+#if defined(WASM_JIT)
+#define ARENA_BYTES (2u << 20)
+/* both engines' arenas, in the PSRAM of the emulated board (tests/m4/spec_m4.ld) */
+static uint8_t arenas[2][ARENA_BYTES] __attribute__((aligned(8), section(".bss.spec_arena")));
+#else
 static uint8_t arena[1 << 20];
+#endif
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
 static uint32_t next(void)
@@ -29,25 +41,166 @@ static wasm_err no_imports(void *ctx, const wasm_import *im, wasm_extern *out)
     return WASM_E_UNKNOWN_IMPORT;
 }
 
+#if defined(WASM_JIT)
+typedef struct {
+    wasm_err err;
+    wasm_slot res;
+    uint64_t fuel, globals;
+    uint32_t mem;
+} outcome;
+
+/* What a call left behind: trap, result, fuel, a sum of the globals, a hash of memory. */
+static void observe(wasm_instance *inst, wasm_err err, const wasm_slot *res, outcome *o)
+{
+    wasm_memory *mem = wasm_instance_memory(inst);
+    wasm_global *g;
+    memset(o, 0, sizeof *o);
+    o->err = err;
+    o->res = err ? 0 : res[0];
+    o->fuel = wasm_get_fuel(inst);
+    for (uint32_t i = 0; (g = wasm_instance_global(inst, i)) != NULL; i++) o->globals = o->globals * 31 + g->val;
+    o->mem = 2166136261u;
+    if (mem)
+        for (uint32_t i = 0; i < mem->bytes; i++) o->mem = (o->mem ^ mem->data[i]) * 16777619u;
+}
+
+/* Both engines on one module; returns the number of differences (printed). */
+static unsigned differ(const uint8_t *b, uint32_t len, unsigned long *ran)
+{
+    wasm_instance *inst[2] = {NULL, NULL};
+    wasm_err ierr[2];
+    unsigned diffs = 0;
+    uint32_t nat = 0;
+    for (int e = 0; e < 2; e++) {
+        wasm_arena a;
+        wasm_module *m;
+        wasm_config cfg;
+        wasm_arena_init(&a, arenas[e], ARENA_BYTES);
+        if (wasm_module_load(b, len, &a, &m) != WASM_OK) return 0;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.resolve = no_imports;
+        cfg.mem_cap = 2 * 65536;
+        cfg.interpret_only = (uint8_t)(e == 0);
+        ierr[e] = wasm_instantiate(m, &cfg, &a, 20000, &inst[e]);
+    }
+    if (ierr[0] != ierr[1]) {
+        printf("DIFF instantiate: interpreter %d, native tier %d\n", ierr[0], ierr[1]);
+        return 1;
+    }
+    if (ierr[0]) return 0;
+    nat = wasm_instance_native_funcs(inst[1], NULL, NULL);
+    for (uint32_t f = 0; f < 64; f++) {
+        for (int round = 0; round < 2; round++) {
+            outcome o[2];
+            wasm_slot args[16];
+            for (int i = 0; i < 16; i++) args[i] = round ? ((uint64_t)next() << 32 | next()) : 0;
+            for (int e = 0; e < 2; e++) {
+                wasm_func *fn = wasm_instance_func(inst[e], f);
+                wasm_slot slots[16];
+                if (!fn || wasm_func_type(fn)->nparams > 16 || wasm_func_type(fn)->nresults > 1) goto next_func;
+                memcpy(slots, args, sizeof slots);
+                wasm_set_fuel(inst[e], 20000);
+                observe(inst[e], wasm_call_func(inst[e], fn, slots), slots, &o[e]);
+            }
+            (*ran)++;
+            if (o[0].err != o[1].err || o[0].res != o[1].res || o[0].fuel != o[1].fuel ||
+                o[0].globals != o[1].globals || o[0].mem != o[1].mem) {
+                printf("DIFF function %u round %d (%u compiled): interpreter err %d res %llx fuel %llu mem %08x; "
+                       "native tier err %d res %llx fuel %llu mem %08x\n", (unsigned)f, round, (unsigned)nat,
+                       o[0].err, (unsigned long long)o[0].res, (unsigned long long)o[0].fuel, (unsigned)o[0].mem,
+                       o[1].err, (unsigned long long)o[1].res, (unsigned long long)o[1].fuel, (unsigned)o[1].mem);
+                diffs++;
+            }
+        }
+    next_func:;
+    }
+    return diffs;
+}
+#endif
+
+/* The files named by argv[first..], where "@list" stands for the paths listed in a file. */
+static int read_inputs(int argc, char **argv, int first, uint8_t ***bins, uint32_t **lens)
+{
+    int n = 0, cap = 64;
+    *bins = calloc((size_t)cap, sizeof **bins);
+    *lens = calloc((size_t)cap, sizeof **lens);
+    for (int i = first; i < argc; i++) {
+        FILE *list = argv[i][0] == '@' ? fopen(argv[i] + 1, "r") : NULL;
+        char path[512];
+        const char *name = argv[i];
+        for (;;) {
+            if (list) {
+                if (!fgets(path, sizeof path, list)) break;
+                path[strcspn(path, "\r\n")] = 0;
+                name = path;
+            }
+            FILE *f = fopen(name, "rb");
+            if (f) {
+                if (n == cap) {
+                    cap *= 2;
+                    *bins = realloc(*bins, (size_t)cap * sizeof **bins);
+                    *lens = realloc(*lens, (size_t)cap * sizeof **lens);
+                }
+                fseek(f, 0, SEEK_END);
+                (*lens)[n] = (uint32_t)ftell(f);
+                fseek(f, 0, SEEK_SET);
+                (*bins)[n] = malloc((*lens)[n] + 1);
+                if (fread((*bins)[n], 1, (*lens)[n], f) != (*lens)[n]) (*lens)[n] = 0;
+                fclose(f);
+                n++;
+            }
+            if (!list) break;
+        }
+        if (list) fclose(list);
+    }
+    return n;
+}
+
+#if defined(WASM_JIT)
+static unsigned long differences;
+
+static void run_module(const uint8_t *b, uint32_t len, unsigned long *loaded, unsigned long *ran)
+{
+    wasm_module *m;
+    wasm_arena a;
+    wasm_arena_init(&a, arenas[0], ARENA_BYTES);
+    if (wasm_module_load(b, len, &a, &m) != WASM_OK) return;
+    (*loaded)++;
+    differences += differ(b, len, ran);
+}
+#else
+static void run_module(const uint8_t *b, uint32_t len, unsigned long *loaded, unsigned long *ran)
+{
+    wasm_arena a;
+    wasm_module *m;
+    wasm_instance *inst;
+    wasm_arena_init(&a, arena, sizeof arena);
+    if (wasm_module_load(b, len, &a, &m) != WASM_OK) return;
+    wasm_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.resolve = no_imports;
+    cfg.mem_cap = 2 * 65536; /* memories bigger than this are short-backed */
+    (*loaded)++;
+    if (wasm_instantiate(m, &cfg, &a, 100000, &inst) != WASM_OK) return;
+    for (uint32_t f = 0; f < 64; f++) {
+        wasm_func *fn = wasm_instance_func(inst, f);
+        wasm_slot slots[300] = {0};
+        if (!fn || wasm_func_type(fn)->nparams > 200 || wasm_func_type(fn)->nresults > 1) continue;
+        wasm_set_fuel(inst, 100000);
+        (void)wasm_call_func(inst, fn, slots);
+        (*ran)++;
+    }
+}
+#endif
+
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 1000;
-    int nfiles = argc - 2;
-    uint8_t **bins = calloc((size_t)(nfiles > 0 ? nfiles : 1), sizeof *bins);
-    uint32_t *lens = calloc((size_t)(nfiles > 0 ? nfiles : 1), sizeof *lens);
+    uint8_t **bins;
+    uint32_t *lens;
+    int nfiles = read_inputs(argc, argv, 2, &bins, &lens);
     unsigned long loaded = 0, ran = 0;
-    for (int i = 0; i < nfiles; i++) {
-        FILE *f = fopen(argv[i + 2], "rb");
-        if (!f) continue;
-        fseek(f, 0, SEEK_END);
-        lens[i] = (uint32_t)ftell(f);
-        fseek(f, 0, SEEK_SET);
-        bins[i] = malloc(lens[i] + 1);
-        if (fread(bins[i], 1, lens[i], f) != lens[i]) lens[i] = 0;
-        fclose(f);
-    }
-    if (nfiles <= 0) return 0;
-    for (long it = 0; it < iters; it++) {
+    for (long it = 0; nfiles > 0 && it < iters; it++) {
         int k = (int)(next() % (uint32_t)nfiles);
         if (!lens[k]) continue;
         uint32_t len = lens[k];
@@ -59,32 +212,18 @@ int main(int argc, char **argv)
             if (pos < len) b[pos] = (uint8_t)next();
         }
         if (next() % 8 == 0) len -= next() % len; /* truncation */
-        wasm_arena a;
-        wasm_module *m;
-        wasm_instance *inst;
-        wasm_arena_init(&a, arena, sizeof arena);
-        if (wasm_module_load(b, len, &a, &m) == WASM_OK) {
-            wasm_config cfg;
-            memset(&cfg, 0, sizeof cfg);
-            cfg.resolve = no_imports;
-            cfg.mem_cap = 2 * 65536; /* memories bigger than this are short-backed */
-            loaded++;
-            if (wasm_instantiate(m, &cfg, &a, 100000, &inst) == WASM_OK) {
-                for (uint32_t f = 0; f < 64; f++) {
-                    wasm_func *fn = wasm_instance_func(inst, f);
-                    wasm_slot slots[300] = {0};
-                    if (!fn || wasm_func_type(fn)->nparams > 200 || wasm_func_type(fn)->nresults > 1) continue;
-                    wasm_set_fuel(inst, 100000);
-                    (void)wasm_call_func(inst, fn, slots);
-                    ran++;
-                }
-            }
-        }
+        run_module(b, len, &loaded, &ran);
         free(b);
     }
-    printf("fuzz: %ld mutations, %lu still valid, %lu calls run, no crash\n", iters, loaded, ran);
     for (int i = 0; i < nfiles; i++) free(bins[i]);
     free(bins);
     free(lens);
+#if defined(WASM_JIT)
+    printf("fuzz (native tier vs interpreter): %ld mutations, %lu still valid, %lu calls compared, %lu differences\n",
+           iters, loaded, ran, differences);
+    return differences ? 1 : 0;
+#else
+    printf("fuzz: %ld mutations, %lu still valid, %lu calls run, no crash\n", iters, loaded, ran);
     return 0;
+#endif
 }

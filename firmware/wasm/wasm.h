@@ -247,7 +247,8 @@ typedef struct wasm_config {
     uint8_t interpret_only;   /* WASM_JIT builds: compile nothing, interpret every function */
     /* WASM_JIT builds: bytes of machine stack below wasm_call that compiled code, and the
      * interpreter it calls back (~270 B a time), may use; past them a call traps with
-     * "call stack exhausted" (default 8192). */
+     * "call stack exhausted". Default call_depth x 160 + 1024: enough for any mix of
+     * compiled and interpreted calls at full depth (the machine stack must have it). */
     uint32_t machine_stack;
 } wasm_config;
 

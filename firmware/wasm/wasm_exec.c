@@ -82,7 +82,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     if (!(inst = wasm_arena_alloc(a, sizeof *inst))) return WASM_E_NOMEM;
     inst->mod = m;
     inst->fuel = fuel;
-    inst->machine_stack = cfg->machine_stack ? cfg->machine_stack : 8192;
+    inst->machine_stack = cfg->machine_stack ? cfg->machine_stack : depth * 160u + 1024u; /* any mix, at full depth */
     inst->depth_max = depth;
     if (!(inst->stack = wasm_arena_alloc(a, (size_t)stack_slots * sizeof(wasm_slot)))) return WASM_E_NOMEM;
     inst->stack_end = inst->stack + stack_slots;
