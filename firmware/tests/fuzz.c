@@ -211,11 +211,22 @@ int main(int argc, char **argv)
         static uint8_t mod[16384];
         uint32_t len = gen_module(mod, sizeof mod, next);
         unsigned long before = loaded;
+#if defined(WASM_JIT)
+        unsigned long seen = differences;
+#endif
         run_module(mod, len, &loaded, &ran);
         if (loaded == before) {
             printf("generated module %ld does not validate\n", it);
             return 1;
         }
+#if defined(WASM_JIT)
+        if (differences != seen) { /* kept for wasm2wat and a regression test */
+            char name[64];
+            snprintf(name, sizeof name, "build/arm/fuzz_diff_%ld.wasm", it);
+            FILE *f = fopen(name, "wb");
+            if (f) { fwrite(mod, 1, len, f); fclose(f); printf("module kept as %s\n", name); }
+        }
+#endif
     }
     for (long it = 0; nfiles > 0 && it < iters; it++) {
         int k = (int)(next() % (uint32_t)nfiles);
