@@ -82,9 +82,11 @@ static int run(const char *engine, int interpret_only, uint32_t fib_native, uint
     wasm_arena a;
     int fails = 0;
     wasm_arena_init(&a, arena_buf, sizeof arena_buf);
+    uint32_t t_load = now();
     wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0, interpret_only);
     size_t after_fib = a.used;
     wasm_instance *crc = instance(crc32_wasm, crc32_wasm_len, &a, wasm_mem, sizeof wasm_mem, interpret_only);
+    t_load = (now() - t_load) & 0xffffff; /* load, validate, translate, instantiate (and compile) both */
     if (!fib || !crc) { m4_puts("instantiate failed\n"); return 1; }
     for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3); /* after the data segment */
     m4_puts("\n== ");
@@ -92,6 +94,7 @@ static int run(const char *engine, int interpret_only, uint32_t fib_native, uint
     put_u(": functions compiled ", wasm_instance_native_funcs(fib, NULL, NULL) + wasm_instance_native_funcs(crc, NULL, NULL));
     put_u(", arena bytes, fib module+instance ", (uint32_t)after_fib);
     put_u(", crc module+instance ", (uint32_t)(a.used - after_fib));
+    put_u("\nload and instantiate both modules: ticks ", t_load);
 
     uint32_t fi = (uint32_t)wasm_module_export(wasm_instance_module(fib), "fib", 3, WASM_EXTERN_FUNC);
     uint32_t ci = (uint32_t)wasm_module_export(wasm_instance_module(crc), "crc32", 5, WASM_EXTERN_FUNC);
