@@ -769,24 +769,31 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
     /*
      * Their sizes (a call's depends on whether its callee is compiled). If the code and
      * the largest branch map do not fit the arena, or the code is beyond BL's reach, the
-     * largest function stays interpreted and the rest is sized again.
+     * largest functions stay interpreted, as many as cover the shortfall, and the rest
+     * is sized again (a few rounds, not one per function).
      */
     for (;;) {
-        uint32_t big = WASM_NONE;
-        size_t map = 0;
+        size_t map = 0, room = up8(a->used) <= a->size ? a->size - up8(a->used) : 0;
+        uint64_t over;
         total = 0;
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
             j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
             total += j.ent[i];
-            if (big == WASM_NONE || j.ent[i] > j.ent[big]) big = i;
             if ((size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4 > map) map = (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4;
         }
-        if (big == WASM_NONE) goto out;
-        if (total < MAX_CODE_HW && up8(a->used) <= a->size &&
-            up8((size_t)total * 2) + up8(map) <= a->size - up8(a->used))
-            break;
-        j.ent[big] = WASM_NONE;
+        if (!total) goto out;
+        over = up8((size_t)total * 2) + up8(map) > room ? up8((size_t)total * 2) + up8(map) - room : 0;
+        if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
+        if (!over) break;
+        while (over) { /* drop the largest until their code covers the shortfall */
+            uint32_t big = WASM_NONE;
+            for (i = 0; i < nown; i++)
+                if (j.ent[i] != WASM_NONE && (big == WASM_NONE || j.ent[i] > j.ent[big])) big = i;
+            if (big == WASM_NONE) goto out;
+            over = (uint64_t)j.ent[big] * 2 >= over ? 0 : over - (uint64_t)j.ent[big] * 2;
+            j.ent[big] = WASM_NONE;
+        }
     }
     for (i = 0, total = 0; i < nown; i++) {
         if (j.ent[i] == WASM_NONE) continue;
