@@ -251,36 +251,7 @@ uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta)
     return old;
 }
 
-
-static uint32_t popcnt64(uint64_t x)
-{
-    x = x - ((x >> 1) & 0x5555555555555555ull);
-    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
-    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
-    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
-}
-
-static uint32_t clz64(uint64_t x)
-{
-    uint32_t n = 0;
-    if (!x) return 64;
-    if (!(x >> 32)) { n += 32; x <<= 32; }
-    if (!(x >> 48)) { n += 16; x <<= 16; }
-    if (!(x >> 56)) { n += 8; x <<= 8; }
-    if (!(x >> 60)) { n += 4; x <<= 4; }
-    if (!(x >> 62)) { n += 2; x <<= 2; }
-    if (!(x >> 63)) n += 1;
-    return n;
-}
-
-static uint32_t ctz64(uint64_t x)
-{
-    if (!x) return 64;
-    return 63 - clz64(x & (~x + 1));
-}
-
 static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
-static uint64_t rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
 
 /* Clear the (unmaintained) high half of i32/f32 values crossing the API. */
 static void mask32(wasm_slot *v, const uint8_t *types, uint32_t n)
@@ -386,6 +357,25 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     return WASM_OK;
 }
 
+#if defined(WASM_JIT)
+/* Compiled f on the frame nfp, with interpreter frames from base in use below and depth more
+ * calls allowed; the fuel counter and its reserve go in and come back (inlined: they stay in
+ * the interpreter's registers). */
+static inline __attribute__((always_inline)) wasm_err native(wasm_instance *owner, wasm_func *f, wasm_slot *nfp,
+                                                             uint32_t base, uint32_t depth, uint32_t *fuel,
+                                                             uint64_t *reserve)
+{
+    wasm_jit_ctx c;
+    c.fuel = *fuel;
+    c.reserve = *reserve;
+    c.frames = base;
+    wasm_err e = wasm_jit_call(&c, owner, f, nfp, depth);
+    *fuel = c.fuel;
+    *reserve = c.reserve;
+    return e;
+}
+#endif
+
 wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint32_t base, uint32_t limit)
 {
     /*
@@ -421,14 +411,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
 
 #if defined(WASM_JIT)
     if (entry->native) {
-        wasm_jit_ctx c;
-        c.fuel = fuel;
-        c.reserve = R.reserve;
-        c.frames = base;
-        err = wasm_jit_call(&c, owner, entry, fp, limit);
-        fuel = c.fuel;
-        R.reserve = c.reserve;
-        if (err) goto trap;
+        if ((err = native(owner, entry, fp, base, limit, &fuel, &R.reserve))) goto trap;
         goto done;
     }
 #endif
@@ -574,9 +557,9 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
         case 0x65: FCMP64(a <= b); break;
         case 0x66: FCMP64(a >= b); break;
 
-        case 0x67: UN32(a ? clz64(a) - 32 : 32); break;
-        case 0x68: UN32(a ? ctz64(a) : 32); break;
-        case 0x69: UN32(popcnt64(a)); break;
+        case 0x67: UN32(a ? wasm_clz64(a) - 32 : 32); break;
+        case 0x68: UN32(a ? wasm_ctz64(a) : 32); break;
+        case 0x69: UN32(wasm_popcnt64(a)); break;
         case 0x6a: BIN32(a + b); break;
         case 0x6b: BIN32(a - b); break;
         case 0x6c: BIN32(a * b); break;
@@ -593,9 +576,9 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
         case 0x77: BIN32(rotl32(a, b)); break;
         case 0x78: BIN32(rotl32(a, 32 - (b & 31))); break;
 
-        case 0x79: UN64(clz64(a)); break;
-        case 0x7a: UN64(ctz64(a)); break;
-        case 0x7b: UN64(popcnt64(a)); break;
+        case 0x79: UN64(wasm_clz64(a)); break;
+        case 0x7a: UN64(wasm_ctz64(a)); break;
+        case 0x7b: UN64(wasm_popcnt64(a)); break;
         case 0x7c: BIN64(a + b); break;
         case 0x7d: BIN64(a - b); break;
         case 0x7e: BIN64(a * b); break;
@@ -622,8 +605,8 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
         case 0x86: BIN64(a << (b & 63)); break;
         case 0x87: BIN64((int64_t)a >> (b & 63)); break;
         case 0x88: BIN64(a >> (b & 63)); break;
-        case 0x89: BIN64(rotl64(a, b)); break;
-        case 0x8a: BIN64(rotl64(a, 64 - (b & 63))); break;
+        case 0x89: BIN64(wasm_rotl64(a, b)); break;
+        case 0x8a: BIN64(wasm_rotl64(a, 64 - (b & 63))); break;
 
         case 0x8b: UNF((uint32_t)a & ~F32_SIGN); break;
         case 0x8c: UNF((uint32_t)a ^ F32_SIGN); break;
@@ -768,14 +751,8 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
         if (R.nframes >= R.limit) { err = WASM_TRAP_STACK_OVERFLOW; goto trap; }
 #if defined(WASM_JIT)
         if (callee->native) {
-            wasm_jit_ctx c;
-            c.fuel = fuel;
-            c.reserve = R.reserve;
-            c.frames = base + R.nframes;
-            err = wasm_jit_call(&c, owner, callee, nfp, R.limit - R.nframes - 1);
-            fuel = c.fuel;
-            R.reserve = c.reserve;
-            if (err) goto trap;
+            if ((err = native(owner, callee, nfp, base + R.nframes, R.limit - R.nframes - 1, &fuel, &R.reserve)))
+                goto trap;
             if (R.inst->mem) { R.mb = R.inst->mem->data; R.msz = R.inst->mem->bytes; }
             continue;
         }

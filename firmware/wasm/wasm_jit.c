@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <string.h>
 #include "wasm_int.h"
+#include "wasm_num.h"
 
 #if defined(WASM_JIT)
 #if !defined(__thumb2__)
@@ -612,10 +613,10 @@ static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wa
     uint64_t a = *pa, b = *pb, k = b & 63;
     if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
     switch (op) {
-    case 0x69: *d = (uint32_t)__builtin_popcount((uint32_t)a); break;
-    case 0x79: *d = a ? (uint32_t)__builtin_clzll(a) : 64; break;
-    case 0x7a: *d = a ? (uint32_t)__builtin_ctzll(a) : 64; break;
-    case 0x7b: *d = (uint32_t)__builtin_popcountll(a); break;
+    case 0x69: *d = wasm_popcnt64((uint32_t)a); break;
+    case 0x79: *d = wasm_clz64(a); break;
+    case 0x7a: *d = wasm_ctz64(a); break;
+    case 0x7b: *d = wasm_popcnt64(a); break;
     case 0x7f:
         if (a == 0x8000000000000000ull && b == ~0ull) return WASM_TRAP_INT_OVERFLOW;
         *d = (uint64_t)((int64_t)a / (int64_t)b);
@@ -626,8 +627,8 @@ static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wa
     case 0x86: *d = a << k; break;
     case 0x87: *d = (uint64_t)((int64_t)a >> k); break;
     case 0x88: *d = a >> k; break;
-    case 0x89: *d = k ? a << k | a >> (64 - k) : a; break;
-    default: *d = k ? a >> k | a << (64 - k) : a; break; /* 0x8a */
+    case 0x89: *d = wasm_rotl64(a, k); break;
+    default: *d = wasm_rotl64(a, 64 - k); break; /* 0x8a */
     }
     return WASM_OK;
 }

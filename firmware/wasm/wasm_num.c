@@ -1,5 +1,34 @@
-/* Float helpers with exact WebAssembly semantics (see wasm_num.h). */
+/* Float helpers with exact WebAssembly semantics, and 64-bit bit counts (see wasm_num.h). */
 #include "wasm_num.h"
+
+uint32_t wasm_popcnt64(uint64_t x)
+{
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (uint32_t)((x * 0x0101010101010101ull) >> 56);
+}
+
+uint32_t wasm_clz64(uint64_t x)
+{
+    uint32_t n = 0;
+    if (!x) return 64;
+    if (!(x >> 32)) { n += 32; x <<= 32; }
+    if (!(x >> 48)) { n += 16; x <<= 16; }
+    if (!(x >> 56)) { n += 8; x <<= 8; }
+    if (!(x >> 60)) { n += 4; x <<= 4; }
+    if (!(x >> 62)) { n += 2; x <<= 2; }
+    if (!(x >> 63)) n += 1;
+    return n;
+}
+
+uint32_t wasm_ctz64(uint64_t x)
+{
+    if (!x) return 64;
+    return 63 - wasm_clz64(x & (~x + 1));
+}
+
+uint64_t wasm_rotl64(uint64_t a, uint64_t k) { k &= 63; return (a << k) | (a >> ((64 - k) & 63)); }
 
 /*
  * Round to an integral value. Works on bits for trunc; floor/ceil adjust

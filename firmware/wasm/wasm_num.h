@@ -1,7 +1,8 @@
 /*
  * Float helpers with exact WebAssembly semantics, without libm: rounding to
  * integral values, sqrt (bit-by-bit, correctly rounded), min/max and
- * float->int conversions. Internal to the interpreter.
+ * float->int conversions; and the 64-bit bit operations the interpreter and
+ * the native tier's helper share. Internal to the engine.
  */
 #ifndef WASMBED_WASM_NUM_H
 #define WASMBED_WASM_NUM_H
@@ -33,5 +34,11 @@ uint32_t wasm_f32_minmax(uint32_t a, uint32_t b, int max);
  * overflow); with sat != 0 never fails and saturates.
  */
 int wasm_trunc(double d, int kind, int sat, uint64_t *out);
+
+/* Bits set, leading and trailing zeros (64 for 0), rotation left by k mod 64. */
+uint32_t wasm_popcnt64(uint64_t x);
+uint32_t wasm_clz64(uint64_t x);
+uint32_t wasm_ctz64(uint64_t x);
+uint64_t wasm_rotl64(uint64_t a, uint64_t k);
 
 #endif

@@ -10,23 +10,7 @@
 #include "../../wasm/wasm.h"
 #include "bench_mods.h" /* fib_wasm[], crc32_wasm[] (xxd -i) */
 
-void m4_puts(const char *s);
-
-#define SYST_CSR (*(volatile uint32_t *)0xe000e010)
-#define SYST_RVR (*(volatile uint32_t *)0xe000e014)
-#define SYST_CVR (*(volatile uint32_t *)0xe000e018)
-
-static uint32_t now(void) { return 0xffffffu - SYST_CVR; } /* counts up, 24 bits: differences are taken mod 2^24 */
-
-static void put_u(const char *label, uint32_t v)
-{
-    char buf[16];
-    int i = 15;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
-    m4_puts(label);
-    m4_puts(buf + i);
-}
+#include "m4.h"
 
 __attribute__((noipa)) static uint32_t native_fib(uint32_t n)
 {
@@ -67,9 +51,9 @@ static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, 
 static int ratio(uint32_t wasm_ticks, uint32_t native_ticks, uint32_t target)
 {
     uint32_t r = native_ticks ? wasm_ticks * 10 / native_ticks : 0;
-    put_u(", ratio x10 ", r);
+    m4_put_u(", ratio x10 ", r);
     if (target && r > target) {
-        put_u(": over the target of x10 ", target);
+        m4_put_u(": over the target of x10 ", target);
         return 1;
     }
     return 0;
@@ -82,41 +66,41 @@ static int run(const char *engine, int interpret_only, uint32_t fib_native, uint
     wasm_arena a;
     int fails = 0;
     wasm_arena_init(&a, arena_buf, sizeof arena_buf);
-    uint32_t t_load = now();
+    uint32_t t_load = m4_now();
     wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0, interpret_only);
     size_t after_fib = a.used;
     wasm_instance *crc = instance(crc32_wasm, crc32_wasm_len, &a, wasm_mem, sizeof wasm_mem, interpret_only);
-    t_load = (now() - t_load) & 0xffffff; /* load, validate, translate, instantiate (and compile) both */
+    t_load = (m4_now() - t_load) & 0xffffff; /* load, validate, translate, instantiate (and compile) both */
     if (!fib || !crc) { m4_puts("instantiate failed\n"); return 1; }
     for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3); /* after the data segment */
     m4_puts("\n== ");
     m4_puts(engine);
-    put_u(": functions compiled ", wasm_instance_native_funcs(fib, NULL, NULL) + wasm_instance_native_funcs(crc, NULL, NULL));
-    put_u(", arena bytes, fib module+instance ", (uint32_t)after_fib);
-    put_u(", crc module+instance ", (uint32_t)(a.used - after_fib));
-    put_u("\nload and instantiate both modules: ticks ", t_load);
+    m4_put_u(": functions compiled ", wasm_instance_native_funcs(fib, NULL, NULL) + wasm_instance_native_funcs(crc, NULL, NULL));
+    m4_put_u(", arena bytes, fib module+instance ", (uint32_t)after_fib);
+    m4_put_u(", crc module+instance ", (uint32_t)(a.used - after_fib));
+    m4_put_u("\nload and instantiate both modules: ticks ", t_load);
 
     uint32_t fi = (uint32_t)wasm_module_export(wasm_instance_module(fib), "fib", 3, WASM_EXTERN_FUNC);
     uint32_t ci = (uint32_t)wasm_module_export(wasm_instance_module(crc), "crc32", 5, WASM_EXTERN_FUNC);
     wasm_slot s[2] = {20, 0};
     wasm_set_fuel(fib, 100000000);
-    uint32_t t0 = now();
+    uint32_t t0 = m4_now();
     wasm_err e = wasm_call(fib, fi, s);
-    uint32_t tw = (now() - t0) & 0xffffff;
+    uint32_t tw = (m4_now() - t0) & 0xffffff;
     fails += e != WASM_OK || (uint32_t)s[0] != fib_native;
-    put_u("\nfib(20): native ticks ", fib_ticks);
-    put_u(", wasm ticks ", tw);
+    m4_put_u("\nfib(20): native ticks ", fib_ticks);
+    m4_put_u(", wasm ticks ", tw);
     fails += ratio(tw, fib_ticks, interpret_only ? 0 : TARGET_X10);
 
     s[0] = 0;
     s[1] = n;
     wasm_set_fuel(crc, 100000000);
-    t0 = now();
+    t0 = m4_now();
     e = wasm_call(crc, ci, s);
-    tw = (now() - t0) & 0xffffff;
+    tw = (m4_now() - t0) & 0xffffff;
     fails += e != WASM_OK || (uint32_t)s[0] != crc_native;
-    put_u("\ncrc32(4 KiB): native ticks ", crc_ticks);
-    put_u(", wasm ticks ", tw);
+    m4_put_u("\ncrc32(4 KiB): native ticks ", crc_ticks);
+    m4_put_u(", wasm ticks ", tw);
     fails += ratio(tw, crc_ticks, interpret_only ? 0 : TARGET_X10);
     m4_puts(fails ? "\nFAILED (results or target)\n" : "\nresults match native\n");
     return fails;
@@ -129,23 +113,23 @@ int main(void)
     SYST_CVR = 0;
     SYST_CSR = 5; /* enable, processor clock */
     {
-        uint32_t t = now(), n = 1000000;
+        uint32_t t = m4_now(), n = 1000000;
         __asm__ volatile("1: subs %0, %0, #1\n bne 1b" : "+r"(n));
-        put_u("calibration: 2,000,000 instructions = ticks ", (now() - t) & 0xffffff);
+        m4_put_u("calibration: 2,000,000 instructions = ticks ", (m4_now() - t) & 0xffffff);
         m4_puts("\n");
     }
 
     volatile uint32_t arg = 20;
-    uint32_t t0 = now();
+    uint32_t t0 = m4_now();
     volatile uint32_t nf = native_fib(arg);
-    uint32_t fib_ticks = (now() - t0) & 0xffffff;
+    uint32_t fib_ticks = (m4_now() - t0) & 0xffffff;
 
     volatile uint32_t vn = 4096;
     uint32_t n = vn;
     for (uint32_t i = 0; i < n; i++) wasm_mem[i] = (uint8_t)(i * 7 + 3);
-    t0 = now();
+    t0 = m4_now();
     volatile uint32_t nc = native_crc(wasm_mem, n);
-    uint32_t crc_ticks = (now() - t0) & 0xffffff;
+    uint32_t crc_ticks = (m4_now() - t0) & 0xffffff;
 
     fails += run("interpreter", 1, nf, fib_ticks, nc, crc_ticks, n);
 #if defined(WASM_JIT)

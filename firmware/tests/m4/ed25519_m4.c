@@ -8,23 +8,7 @@
 
 #include "../../crypto/ed25519.h"
 
-void m4_puts(const char *s);
-
-#define SYST_CSR (*(volatile uint32_t *)0xe000e010)
-#define SYST_RVR (*(volatile uint32_t *)0xe000e014)
-#define SYST_CVR (*(volatile uint32_t *)0xe000e018)
-
-static uint32_t now(void) { return 0xffffffu - SYST_CVR; }
-
-static void put_u(const char *label, uint32_t v)
-{
-    char buf[16];
-    int i = 15;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
-    m4_puts(label);
-    m4_puts(buf + i);
-}
+#include "m4.h"
 
 /* RFC 8032 TEST 2 */
 static const uint8_t pub[32] = {0x3d, 0x40, 0x17, 0xc3, 0xe8, 0x43, 0x89, 0x5a, 0x92, 0xb7, 0x0a, 0xa7, 0x4d, 0x1b, 0x7e, 0xbc,
@@ -53,9 +37,9 @@ int main(void)
     volatile uint8_t *lo = (volatile uint8_t *)(base - PAINT); /* below the stack pointer: unused yet */
     for (uint32_t i = 0; i < PAINT; i++)
         lo[i] = 0xa5;
-    uint32_t t = now();
+    uint32_t t = m4_now();
     int ok = wb_ed25519_verify(sig, msg, 1, pub) == 0;
-    t = (now() - t) & 0xffffff;
+    t = (m4_now() - t) & 0xffffff;
     uint32_t i = 0;
     while (i < PAINT && lo[i] == 0xa5)
         i++;
@@ -64,8 +48,8 @@ int main(void)
     memcpy(bad, sig, 64);
     bad[1] ^= 1;
     ok = ok && wb_ed25519_verify(bad, msg, 1, pub) != 0;
-    put_u("ed25519 verify (RFC 8032 TEST 2): instructions ", t * 40);
-    put_u(", stack bytes ~", stack);
+    m4_put_u("ed25519 verify (RFC 8032 TEST 2): instructions ", t * 40);
+    m4_put_u(", stack bytes ~", stack);
     m4_puts(ok ? "\nverify ok\n" : "\nVERIFY FAILED\n");
     return !ok;
 }

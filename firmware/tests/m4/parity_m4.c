@@ -12,17 +12,7 @@
 #include "../../wasm/wasm.h"
 #include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm, calls_wasm (xxd -i) */
 
-void m4_puts(const char *s);
-
-static void put_u(const char *label, uint32_t v)
-{
-    char buf[16];
-    int i = 15;
-    buf[i] = 0;
-    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
-    m4_puts(label);
-    m4_puts(buf + i);
-}
+#include "m4.h"
 
 typedef struct {
     const unsigned char *bin;
@@ -165,9 +155,9 @@ static uint32_t stack_of(const char *func, uint32_t n)
 static uint32_t check_stack(void)
 {
     uint32_t direct = stack_of("direct", 40), down = stack_of("down", 40), mixed = stack_of("mixed", 40);
-    put_u("machine stack, 40 calls deep: direct ", direct);
-    put_u(" B, through the table ", down);
-    put_u(" B, compiled and interpreted in turn ", mixed);
+    m4_put_u("machine stack, 40 calls deep: direct ", direct);
+    m4_put_u(" B, through the table ", down);
+    m4_put_u(" B, compiled and interpreted in turn ", mixed);
     m4_puts(" B\n");
     if (direct == 0xffffffffu || down > direct + 128) {
         m4_puts("FAIL: calls through the table grow the machine stack more than direct calls\n");
@@ -185,8 +175,8 @@ static uint32_t check_stack(void)
     int r = run(&k, 1000000, 0, &o);
     uint32_t used = painted_use();
     machine_stack = 0;
-    put_u("with a 3072 B machine stack budget: trap ", r ? 0 : o.err);
-    put_u(", machine stack used ", used);
+    m4_put_u("with a 3072 B machine stack budget: trap ", r ? 0 : o.err);
+    m4_put_u(", machine stack used ", used);
     m4_puts(" B\n");
     if (r || o.err != WASM_TRAP_STACK_OVERFLOW || used > 3072 + 512) {
         m4_puts("FAIL: the machine stack budget does not hold\n");
@@ -271,18 +261,18 @@ static uint32_t check_big(void)
                 o[interp].native = wasm_instance_native_funcs(inst, NULL, NULL);
             }
             if (o[0].err != o[1].err || o[0].res != o[1].res || o[0].fuel != o[1].fuel) {
-                put_u("MISMATCH big function of ", sizes[z]);
-                put_u(" loads, case ", c);
-                put_u(": interpreter err ", o[1].err);
-                put_u(" result ", (uint32_t)o[1].res);
-                put_u("; native tier err ", o[0].err);
-                put_u(" result ", (uint32_t)o[0].res);
+                m4_put_u("MISMATCH big function of ", sizes[z]);
+                m4_put_u(" loads, case ", c);
+                m4_put_u(": interpreter err ", o[1].err);
+                m4_put_u(" result ", (uint32_t)o[1].res);
+                m4_put_u("; native tier err ", o[0].err);
+                m4_put_u(" result ", (uint32_t)o[0].res);
                 m4_puts("\n");
                 fails++;
             }
             if (c == 0) {
-                put_u("big function of ", sizes[z]);
-                put_u(" loads: compiled ", o[0].native);
+                m4_put_u("big function of ", sizes[z]);
+                m4_put_u(" loads: compiled ", o[0].native);
                 m4_puts("\n");
                 if (o[0].native != (z == 0)) {
                     m4_puts("FAIL: expected compiled below the branch range, interpreted above\n");
@@ -312,13 +302,13 @@ int main(void)
             if (!same(&in, &nat) || in.native) {
                 m4_puts("MISMATCH ");
                 m4_puts(cases[c].func);
-                put_u(" budget ", (uint32_t)budgets[b]);
-                put_u(": interpreter err ", in.err);
-                put_u(" result ", (uint32_t)in.res);
-                put_u(" fuel left ", (uint32_t)in.fuel);
-                put_u("; native tier err ", nat.err);
-                put_u(" result ", (uint32_t)nat.res);
-                put_u(" fuel left ", (uint32_t)nat.fuel);
+                m4_put_u(" budget ", (uint32_t)budgets[b]);
+                m4_put_u(": interpreter err ", in.err);
+                m4_put_u(" result ", (uint32_t)in.res);
+                m4_put_u(" fuel left ", (uint32_t)in.fuel);
+                m4_put_u("; native tier err ", nat.err);
+                m4_put_u(" result ", (uint32_t)nat.res);
+                m4_put_u(" fuel left ", (uint32_t)nat.fuel);
                 m4_puts("\n");
                 fails++;
             }
@@ -343,18 +333,18 @@ int main(void)
             if (ri != rn || !same(&in, &nat)) {
                 m4_puts("MISMATCH in a small arena: ");
                 m4_puts(cases[c].func);
-                put_u(" extra ", (uint32_t)extra);
+                m4_put_u(" extra ", (uint32_t)extra);
                 m4_puts(ri != rn ? " (only one engine instantiated)\n" : "\n");
                 fails++;
             }
         }
     }
-    put_u("runs with part of the module compiled: ", partial);
+    m4_put_u("runs with part of the module compiled: ", partial);
     m4_puts("\n");
     if (!partial) { m4_puts("no arena left part of a module compiled\n"); fails++; }
-    put_u("native tier vs interpreter: ", checks);
-    put_u(" cases x budgets, ", fails);
-    put_u(" mismatches; compiled code ran in ", compiled);
+    m4_put_u("native tier vs interpreter: ", checks);
+    m4_put_u(" cases x budgets, ", fails);
+    m4_put_u(" mismatches; compiled code ran in ", compiled);
     m4_puts("\n");
     if (!compiled) m4_puts("nothing was compiled: is WASM_JIT defined?\n");
     fails += check_stack();

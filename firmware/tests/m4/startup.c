@@ -5,12 +5,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "m4.h"
+
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
 int main(void);
 void reset_handler(void);
-
-void m4_puts(const char *s);
-void m4_exit(int code);
 
 /* A fault ends the run with a failure at once (instead of a hang until the timeout). */
 __attribute__((used)) static void fault_report(const uint32_t *frame)
@@ -40,6 +39,16 @@ static int semihost(int op, const void *arg)
 }
 
 void m4_puts(const char *s) { semihost(0x04, s); } /* SYS_WRITE0 */
+
+void m4_put_u(const char *label, uint32_t v)
+{
+    char buf[16];
+    int i = 15;
+    buf[i] = 0;
+    do { buf[--i] = (char)('0' + v % 10); v /= 10; } while (v);
+    m4_puts(label);
+    m4_puts(buf + i);
+}
 
 void m4_exit(int code)
 {
