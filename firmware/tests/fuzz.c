@@ -19,6 +19,7 @@
 
 #include "../wasm/wasm.h"
 #include "gen.h"
+#include "paths.h"
 
 #if defined(WASM_JIT)
 #define ARENA_BYTES (2u << 20)
@@ -124,42 +125,34 @@ static unsigned differ(const uint8_t *b, uint32_t len, unsigned long *ran)
 }
 #endif
 
-/* The files named by argv[first..], where "@list" stands for the paths listed in a file. */
-static int read_inputs(int argc, char **argv, int first, uint8_t ***bins, uint32_t **lens)
+/* The modules to mutate: every file named on the command line (paths.h). */
+typedef struct {
+    uint8_t **bins;
+    uint32_t *lens;
+    int n, cap;
+} inputs;
+
+static void add_input(const char *path, void *ctx)
 {
-    int n = 0, cap = 64;
-    *bins = calloc((size_t)cap, sizeof **bins);
-    *lens = calloc((size_t)cap, sizeof **lens);
-    for (int i = first; i < argc; i++) {
-        FILE *list = argv[i][0] == '@' ? fopen(argv[i] + 1, "r") : NULL;
-        char path[512];
-        const char *name = argv[i];
-        for (;;) {
-            if (list) {
-                if (!fgets(path, sizeof path, list)) break;
-                path[strcspn(path, "\r\n")] = 0;
-                name = path;
-            }
-            FILE *f = fopen(name, "rb");
-            if (f) {
-                if (n == cap) {
-                    cap *= 2;
-                    *bins = realloc(*bins, (size_t)cap * sizeof **bins);
-                    *lens = realloc(*lens, (size_t)cap * sizeof **lens);
-                }
-                fseek(f, 0, SEEK_END);
-                (*lens)[n] = (uint32_t)ftell(f);
-                fseek(f, 0, SEEK_SET);
-                (*bins)[n] = malloc((*lens)[n] + 1);
-                if (fread((*bins)[n], 1, (*lens)[n], f) != (*lens)[n]) (*lens)[n] = 0;
-                fclose(f);
-                n++;
-            }
-            if (!list) break;
-        }
-        if (list) fclose(list);
+    inputs *in = ctx;
+    FILE *f = fopen(path, "rb");
+    if (!f) return;
+    if (in->n == in->cap) {
+        in->cap = in->cap ? 2 * in->cap : 64;
+        in->bins = realloc(in->bins, (size_t)in->cap * sizeof *in->bins);
+        in->lens = realloc(in->lens, (size_t)in->cap * sizeof *in->lens);
     }
-    return n;
+    fseek(f, 0, SEEK_END);
+    uint32_t len = (uint32_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(len + 1);
+    if (fread(b, 1, len, f) == len && len) {
+        in->bins[in->n] = b;
+        in->lens[in->n++] = len;
+    } else {
+        free(b);
+    }
+    fclose(f);
 }
 
 #if defined(WASM_JIT)
@@ -203,9 +196,16 @@ int main(int argc, char **argv)
 {
     int generate = argc > 2 && !strcmp(argv[1], "-g");
     long iters = argc > 1 + generate ? atol(argv[1 + generate]) : 1000;
-    uint8_t **bins;
-    uint32_t *lens;
-    int nfiles = read_inputs(argc, argv, 2 + generate, &bins, &lens);
+    inputs in = {NULL, NULL, 0, 0};
+    for (int i = 2 + generate; i < argc; i++)
+        if (each_path(argv[i], add_input, &in)) {
+            printf("%s: cannot open\n", argv[i] + 1);
+            return 1;
+        }
+    if (!generate && !in.n) {
+        printf("fuzz: no module to mutate\n");
+        return 1;
+    }
     unsigned long loaded = 0, ran = 0;
     for (long it = 0; generate && it < iters; it++) {
         static uint8_t mod[16384];
@@ -228,12 +228,11 @@ int main(int argc, char **argv)
         }
 #endif
     }
-    for (long it = 0; nfiles > 0 && it < iters; it++) {
-        int k = (int)(next() % (uint32_t)nfiles);
-        if (!lens[k]) continue;
-        uint32_t len = lens[k];
+    for (long it = 0; !generate && it < iters; it++) {
+        int k = (int)(next() % (uint32_t)in.n);
+        uint32_t len = in.lens[k];
         uint8_t *b = malloc(len);
-        memcpy(b, bins[k], len);
+        memcpy(b, in.bins[k], len);
         int flips = 1 + (int)(next() % 4);
         for (int j = 0; j < flips; j++) {
             uint32_t pos = 8 + next() % (len > 8 ? len - 8 : 1);
@@ -243,9 +242,9 @@ int main(int argc, char **argv)
         run_module(b, len, &loaded, &ran);
         free(b);
     }
-    for (int i = 0; i < nfiles; i++) free(bins[i]);
-    free(bins);
-    free(lens);
+    for (int i = 0; i < in.n; i++) free(in.bins[i]);
+    free(in.bins);
+    free(in.lens);
 #if defined(WASM_JIT)
     printf("fuzz (native tier vs interpreter): %ld %s, %lu valid, %lu calls compared, %lu differences\n",
            iters, generate ? "generated modules" : "mutations", loaded, ran, differences);

@@ -16,6 +16,7 @@
 
 #include "../wasm/wasm.h"
 #include "json.h"
+#include "paths.h"
 
 /* ------------------------------------------------------------------ skip list
  *
@@ -733,17 +734,10 @@ static void run_file(const char *path)
     free(bins); bins = NULL; nbins = 0;
 }
 
-/* Run every file named in `list`, one path per line. */
-static void run_list(const char *list)
+static void run_path(const char *path, void *ctx)
 {
-    char line[4096];
-    FILE *f = fopen(list, "r");
-    if (!f) { printf("%s: cannot open\n", list); total[C_OTHER].fail++; return; }
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\r\n")] = 0;
-        if (line[0]) run_file(line);
-    }
-    fclose(f);
+    (void)ctx;
+    run_file(path);
 }
 
 int main(int argc, char **argv)
@@ -751,8 +745,7 @@ int main(int argc, char **argv)
     counts all = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v")) { verbose = 1; continue; }
-        if (argv[i][0] == '@') run_list(argv[i] + 1);
-        else run_file(argv[i]);
+        if (each_path(argv[i], run_path, NULL)) { printf("%s: cannot open\n", argv[i] + 1); total[C_OTHER].fail++; }
     }
     printf("\n%-24s %8s %8s %8s\n", "command", "passed", "failed", "skipped");
     for (int k = 0; k < C_N; k++) {
