@@ -83,6 +83,7 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 	app := DesiredApp{
 		Namespace: d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
 		Digest: d.Digest, Size: d.Size, Config: d.Config, Signature: d.Signature, Remove: d.Remove,
+		UID: d.Application.UID, Rollback: d.Rollback,
 	}
 	for _, dev := range d.Devices {
 		// Devices are names in the Application's namespace; a device of another

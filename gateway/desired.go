@@ -32,6 +32,10 @@ type DesiredApp struct {
 	Signature []byte            `json:"signature,omitempty"`
 	// Remove asks for the application to be removed from the device.
 	Remove bool `json:"remove,omitempty"`
+	// UID is the Application's metadata.uid, empty when the request did not say.
+	UID string `json:"uid,omitempty"`
+	// Rollback marks the redeployment of the previous module after a failed rollout.
+	Rollback bool `json:"rollback,omitempty"`
 }
 
 // Subject returns "<namespace>/<name>", the Application's name in events.
@@ -40,17 +44,48 @@ func (d DesiredApp) Subject() string { return d.Namespace + "/" + d.Name }
 func (d DesiredApp) same(o DesiredApp) bool {
 	return d.Namespace == o.Namespace && d.Name == o.Name && d.Generation == o.Generation &&
 		d.Digest == o.Digest && d.Size == o.Size && d.Remove == o.Remove &&
+		d.UID == o.UID && d.Rollback == o.Rollback &&
 		maps.Equal(d.Config, o.Config) && string(d.Signature) == string(o.Signature)
+}
+
+// staleAgainst reports whether d, a new request, is older than cur, what a device
+// should have now, so that storing it would undo a later decision. Requests can arrive
+// out of order (a broker retries, dispatch runs requests in parallel), so:
+//   - a removal never removes another object of the same name (a re-created
+//     Application);
+//   - for one object, a lower generation is stale, so is a step request of the
+//     generation a rollback was made for, and so is any deployment after its removal.
+//
+// Requests that do not say their object (no uid) are taken in arrival order.
+func (d DesiredApp) staleAgainst(cur DesiredApp) bool {
+	if d.UID == "" || cur.UID == "" {
+		return false
+	}
+	if d.UID != cur.UID {
+		return d.Remove
+	}
+	switch {
+	case d.Generation != cur.Generation:
+		return d.Generation < cur.Generation
+	case cur.Remove:
+		return !d.Remove
+	case cur.Rollback:
+		return !d.Rollback && !d.Remove
+	}
+	return false
 }
 
 // DesiredStore keeps the desired state of every device of a gateway, so that a device
 // that is offline, or a gateway that restarts, loses nothing.
 type DesiredStore interface {
 	// Apply records that devices (names in app.Namespace) should have app, replacing
-	// what they had for that Application. It returns once the state is durable.
+	// what they had for that Application unless app is older than that (staleAgainst).
+	// It returns once the state is durable.
 	Apply(ctx context.Context, app DesiredApp, devices []string) error
 	// For returns the desired applications of one device, sorted by name.
 	For(ctx context.Context, id pki.Identity) ([]DesiredApp, error)
+	// Current returns what one device should have for one Application, if anything.
+	Current(ctx context.Context, id pki.Identity, app string) (DesiredApp, bool, error)
 }
 
 // appRecord is the desired state of one Application on this gateway's devices: the
@@ -62,7 +97,8 @@ type appRecord struct {
 	Devices   map[string]int `json:"devices"`
 }
 
-// applied returns a copy of r with devices set to app, and unused variants dropped.
+// applied returns a copy of r with devices set to app, except those for which app is
+// stale, and unused variants dropped.
 func (r *appRecord) applied(app DesiredApp, devices []string) *appRecord {
 	n := &appRecord{Namespace: app.Namespace, Name: app.Name, Devices: make(map[string]int, len(devices))}
 	if r != nil {
@@ -75,6 +111,9 @@ func (r *appRecord) applied(app DesiredApp, devices []string) *appRecord {
 		idx = len(n.Variants) - 1
 	}
 	for _, d := range devices {
+		if cur, ok := n.Devices[d]; ok && app.staleAgainst(n.Variants[cur]) {
+			continue
+		}
 		n.Devices[d] = idx
 	}
 	// Drop variants no device uses, renumbering the rest.
@@ -150,6 +189,21 @@ func (m *MemoryDesired) For(_ context.Context, id pki.Identity) ([]DesiredApp, e
 	}
 	slices.SortFunc(out, func(a, b DesiredApp) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// Current returns what one device should have for one Application.
+func (m *MemoryDesired) Current(_ context.Context, id pki.Identity, app string) (DesiredApp, bool, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec := m.byNS[id.Namespace][app]
+	if rec == nil {
+		return DesiredApp{}, false, nil
+	}
+	i, ok := rec.Devices[id.Name]
+	if !ok {
+		return DesiredApp{}, false, nil
+	}
+	return rec.Variants[i], true, nil
 }
 
 // DirDesired is a durable DesiredStore: one small JSON file per Application

@@ -84,7 +84,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	if d.Remove {
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
-		if ss.closed {
+		if ss.closed || !ss.stillDesiredLocked(ctx, d) {
 			return
 		}
 		if ss.appLocked(d.Name) == nil {
@@ -121,7 +121,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if ss.closed {
+	if ss.closed || !ss.stillDesiredLocked(ctx, d) {
 		return
 	}
 	if t := ss.transfers[d.Name]; t != nil && t.phase != phaseRemove && t.app.same(d) {
@@ -158,6 +158,23 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	}
 	ss.setTransferLocked(t)
 	ss.sendDeployLocked(t)
+}
+
+// stillDesiredLocked reports whether d is still what the device should have. Requests
+// for one Application may be handled in parallel and a newer one may have been stored
+// since d was read; checking under the session lock, after the store was written,
+// makes the last request stored the last one applied.
+func (ss *session) stillDesiredLocked(ctx context.Context, d DesiredApp) bool {
+	cur, ok, err := ss.srv.desired.Current(ctx, ss.id, d.Name)
+	if err != nil {
+		ss.logger().Error("read desired state", "app", d.Subject(), "err", err)
+		return false // the next request or reconnect applies it
+	}
+	if !ok || !cur.same(d) {
+		ss.logger().Debug("superseded request skipped", "app", d.Subject(), "digest", d.Digest, "generation", d.Generation)
+		return false
+	}
+	return true
 }
 
 func (ss *session) setTransferLocked(t *transfer) {
@@ -396,7 +413,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
 		ss.logger().Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
 	}
 	ss.srv.emitFor(ss.id, t, d.Subject(), &events.DeploymentResultData{
-		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation},
+		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},
 		Device:      ss.id.Name, Gateway: ss.srv.cfg.name, Digest: d.Digest, State: state, Message: msg,
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,21 +183,21 @@ func (h *harness) deliver(typ events.Type, subject string, data events.Payload) 
 func digestOf(s string) string { return "sha256:" + strings.Repeat(s, 64)[:64] }
 
 // waitBuild waits for the build request of the app's current generation and returns its
-// ref; n is how many build requests the app should have had by then.
+// ref; n is how many build requests the app's name should have had by then.
 func (h *harness) waitBuild(name string, n int) events.AppRef {
 	h.t.Helper()
 	subject := h.ns + "/" + name
 	gen := h.get(name).Generation
 	var found events.AppRef
 	h.eventually(fmt.Sprintf("build request of generation %d", gen), func() bool {
+		ok := false
 		for _, e := range h.broker.of(events.BuildRequested, subject) {
 			d, err := events.DecodeAs[*events.BuildRequestedData](e, events.BuildRequested)
-			if err == nil && d.Application.Generation == gen {
-				found = d.Application
-				return true
+			if err == nil && d.Application.Generation == gen && d.Application.UID == string(h.get(name).UID) {
+				found, ok = d.Application, true
 			}
 		}
-		return false
+		return ok
 	})
 	h.eventually("status observing the generation", func() bool { return h.get(name).Status.ObservedGeneration == gen })
 	if got := len(h.broker.of(events.BuildRequested, subject)); got != n {
@@ -396,6 +397,95 @@ func TestDeleteRemovesFromDevices(t *testing.T) {
 	})
 }
 
+// TestRecreatedApplication: events about a deleted Application never act on the new
+// object of the same name, though its generation is the same.
+func TestRecreatedApplication(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	h.app("again", nil)
+	old := h.waitBuild("again", 1)
+	if old.UID == "" || old.UID != string(h.get("again").UID) {
+		t.Fatalf("build request ref %+v lacks the object's uid", old)
+	}
+	dg := digestOf("e")
+	h.buildAndValidate(old, dg)
+	h.eventually("rolling out", func() bool { return h.get("again").Status.Rollout != nil })
+	removed := func(ref events.AppRef) bool {
+		for _, e := range h.broker.of(events.RolloutRequested, ref.Subject()) {
+			if d, _ := events.DecodeAs[*events.RolloutRequestedData](e); d.Remove && d.Application.UID == ref.UID {
+				return true
+			}
+		}
+		return false
+	}
+	if err := env.Client.Delete(h.ctx, h.get("again")); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("removal requested", func() bool { return removed(old) })
+	gone := &events.DeploymentDispatchedData{Application: old, Digest: dg, Remove: true, Targeted: 1}
+	h.deliver(events.DeploymentDispatched, old.Subject(), gone)
+	h.eventually("old object gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "again"}, &v1.Application{}))
+	})
+
+	h.app("again", nil)
+	ref := h.waitBuild("again", 2)
+	if ref.UID == old.UID || ref.Generation != old.Generation {
+		t.Fatalf("new object ref %+v, old %+v", ref, old)
+	}
+	// The old object's late pipeline events: none touches the new one's status.
+	h.buildAndValidate(old, digestOf("f"))
+	if a := h.get("again"); a.Status.Build != nil || a.Status.Rollout != nil {
+		t.Errorf("the deleted object's events changed the new one: build %+v rollout %+v", a.Status.Build, a.Status.Rollout)
+	}
+	h.buildAndValidate(ref, digestOf("f"))
+	h.eventually("new object rolling out", func() bool { return h.get("again").Status.Rollout != nil })
+	// Nor does the old object's removal confirmation end the new one's deletion early.
+	if err := env.Client.Delete(h.ctx, h.get("again")); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("removal of the new object requested", func() bool { return removed(ref) })
+	h.deliver(events.DeploymentDispatched, old.Subject(), gone)
+	if a := h.get("again"); len(a.Finalizers) != 1 {
+		t.Errorf("the deleted object's removal dropped the new one's finalizer: %v", a.Finalizers)
+	}
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digestOf("f"), Remove: true, Targeted: 1})
+	h.eventually("new object gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "again"}, &v1.Application{}))
+	})
+}
+
+// TestDispatchReplyBeforeValidated: dispatch answers module.validated with
+// deployment.dispatched, and the broker may hand the answer to the operator first. The
+// rollout still counts the devices dispatched, so it is not requested again.
+func TestDispatchReplyBeforeValidated(t *testing.T) {
+	h := start(t)
+	h.devices(3, "virtual")
+	h.app("quick", nil)
+	ref := h.waitBuild("quick", 1)
+	dg := digestOf("9")
+	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: dg, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Step: 0, Targeted: 3,
+		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 3}}})
+	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: dg, Size: 100,
+		Report: events.ValidationReport{Digest: dg, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+	h.eventually("rolling out", func() bool { return h.get("quick").Status.Phase == v1.ApplicationRollingOut })
+	ro := h.get("quick").Status.Rollout
+	if ro == nil || ro.Digest != dg || ro.Dispatched != 3 || ro.RequestedAt == nil {
+		t.Fatalf("rollout %+v, want %s dispatched to 3 devices", ro, dg)
+	}
+	for i := range 3 {
+		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
+	}
+	h.eventually("rolled out", func() bool {
+		c := h.cond("quick", v1.ConditionRolledOut)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	if n := len(h.broker.of(events.RolloutRequested, ref.Subject())); n != 0 {
+		t.Errorf("the operator requested the step again %d times", n)
+	}
+}
+
 func TestDeviceEvents(t *testing.T) {
 	h := start(t)
 	h.devices(1, "stm32f4-discovery")
@@ -430,6 +520,75 @@ func TestDeviceEvents(t *testing.T) {
 	}
 	// Events about a device that does not exist are acknowledged and ignored.
 	h.deliver(events.DeviceConnected, h.ns+"/ghost", &events.DeviceConnectedData{Namespace: h.ns, Device: "ghost", Gateway: "g"})
+}
+
+// TestDeviceReportsOutOfOrder: deployment.succeeded and deployment.failed travel on
+// different Triggers, so a device's reports can arrive in another order than the
+// gateway sent them. The Device shows the latest report, by the events' time.
+func TestDeviceReportsOutOfOrder(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	base := time.Now().Add(-time.Hour)
+	h.rcv.Now = func() time.Time { return base.Add(time.Hour) }
+	type rep struct {
+		at            time.Duration // after base
+		digest, state string
+	}
+	for _, tc := range []struct {
+		name  string
+		sent  []rep // in the order they arrive
+		want  string
+		state v1.AppState
+	}{
+		{"in order", []rep{{1, "a", "Failed"}, {2, "b", "Running"}}, "b", v1.AppRunning},
+		{"the trap of the old module arrives last", []rep{{2, "b", "Running"}, {1, "a", "Failed"}}, "b", v1.AppRunning},
+		{"same time, arrival order", []rep{{1, "a", "Running"}, {1, "b", "Failed"}}, "b", v1.AppFailed},
+		{"a report older than the removal", []rep{{3, "a", "Removed"}, {2, "a", "Failed"}}, "a", v1.AppRemoved},
+		{"a new deployment after the removal", []rep{{3, "a", "Removed"}, {4, "c", "Running"}}, "c", v1.AppRunning},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app := strings.NewReplacer(" ", "-", ",", "").Replace(tc.name)
+			ref := events.AppRef{Namespace: h.ns, Name: app, Generation: 1}
+			for _, r := range tc.sent {
+				typ := events.DeploymentSucceeded
+				if r.state == "Failed" {
+					typ = events.DeploymentFailed
+				}
+				e, err := events.New(typ, "/test", ref.Subject(), &events.DeploymentResultData{Application: ref, Device: "dev-00",
+					Gateway: "wasmbed-system/gateway", Digest: digestOf(r.digest), State: r.state, Message: "m"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.SetTime(base.Add(r.at * time.Second))
+				if _, err := h.rcv.Handle(h.ctx, e); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var d v1.Device
+			if err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "dev-00"}, &d); err != nil {
+				t.Fatal(err)
+			}
+			i := slices.IndexFunc(d.Status.Applications, func(a v1.DeviceApplication) bool { return a.Name == app })
+			if i < 0 {
+				t.Fatalf("no entry for %s in %+v", app, d.Status.Applications)
+			}
+			if a := d.Status.Applications[i]; a.Digest != digestOf(tc.want) || a.State != tc.state {
+				t.Errorf("device shows %s %s, want %s %s", a.Digest, a.State, digestOf(tc.want), tc.state)
+			}
+		})
+	}
+	// Removed entries go once they are old; a write about another app prunes them.
+	h.rcv.Now = func() time.Time { return base.Add(time.Hour + 10*time.Minute) }
+	h.report(events.AppRef{Namespace: h.ns, Name: "later", Generation: 1}, "dev-00", digestOf("d"), "Running", "")
+	var d v1.Device
+	if err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "dev-00"}, &d); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range d.Status.Applications {
+		if a.State == v1.AppRemoved {
+			t.Errorf("%s still shows Removed 10 minutes later", a.Name)
+		}
+	}
 }
 
 func TestStepsRunInProcess(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
@@ -81,6 +82,7 @@ func New(t Type, source, subject string, data Payload) (cloudevents.Event, error
 	}
 	e := cloudevents.NewEvent()
 	e.SetID(uuid.NewString())
+	e.SetTime(time.Now()) // when it happened: consumers order reports by it
 	e.SetType(string(t))
 	e.SetSource(source)
 	e.SetSubject(subject)

@@ -75,12 +75,18 @@ const (
 )
 
 // AppRef identifies the Application generation an event is about. Consumers ignore
-// events for a generation older than the one they act on.
+// events for a generation older than the one they act on, and events for another
+// object of the same name (a deleted and re-created Application).
 type AppRef struct {
 	Namespace  string `json:"namespace" desc:"namespace of the Application"`
 	Name       string `json:"name" desc:"name of the Application"`
 	Generation int64  `json:"generation" desc:"metadata.generation the event belongs to"`
+	UID        string `json:"uid,omitempty" desc:"metadata.uid of the Application; when set, consumers ignore the event if the object of that name has another uid"`
 }
+
+// Other reports whether ref names another object than the one with uid: both uids are
+// known and they differ.
+func (a AppRef) Other(uid string) bool { return a.UID != "" && uid != "" && a.UID != uid }
 
 // Subject returns "<namespace>/<name>".
 func (a AppRef) Subject() string { return a.Namespace + "/" + a.Name }
@@ -198,6 +204,7 @@ type DeploymentRequestedData struct {
 	Signature   []byte            `json:"signature,omitempty" desc:"ed25519 signature of the module, base64"`
 	Devices     []string          `json:"devices" desc:"device names in the Application's namespace"`
 	Remove      bool              `json:"remove,omitempty" desc:"remove the application from these devices instead"`
+	Rollback    bool              `json:"rollback,omitempty" desc:"a rollback after a failed rollout: it outranks every other request of the same generation, so a late step request never undoes it"`
 }
 
 // GatewayBatch is one gateway's share of a dispatch.

@@ -176,6 +176,11 @@ type DeviceApplication struct {
 	// reported on (it says which configuration the device runs).
 	// +optional
 	Generation int64 `json:"generation,omitempty"`
+	// ReportedAt is when the gateway saw this state (the time of its event). Reports
+	// reach the operator out of order; one older than this is ignored. A Removed entry
+	// is kept for a few minutes so that a late report cannot bring the app back.
+	// +optional
+	ReportedAt *metav1.MicroTime `json:"reportedAt,omitempty"`
 }
 
 // DeviceList is a list of Devices.

@@ -91,6 +91,12 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	if err != nil {
 		return nil, fmt.Errorf("get application %s: %w", ref.Subject(), err)
 	}
+	if ref.Other(string(app.UID)) {
+		// The Application was deleted and created again: this event is the old one's.
+		f.cfg.Logger.Info("event for a deleted object ignored", "application", ref.Subject(), "event uid", ref.UID, "uid", app.UID)
+		return nil, nil
+	}
+	ref.UID = string(app.UID) // gateways tell the objects of one name apart by it
 	if app.Generation != ref.Generation && !req.Remove {
 		// A newer generation supersedes this event; its own pipeline run dispatches.
 		f.cfg.Logger.Info("stale event ignored", "application", ref.Subject(), "event generation", ref.Generation, "current", app.Generation)
@@ -142,6 +148,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		data := &events.DeploymentRequestedData{
 			Application: ref, Gateway: gw, Digest: req.Digest, Size: req.Size,
 			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove, Signature: signature,
+			Rollback: len(req.Devices) > 0 && !req.Remove,
 		}
 		de, err := events.New(events.DeploymentRequested, events.SourceDispatch, ref.Subject(), data)
 		if err != nil {

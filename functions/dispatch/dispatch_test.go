@@ -228,6 +228,48 @@ func TestRollbackToExplicitDevices(t *testing.T) {
 	if strings.Join(got, ",") != "dev-01,dev-03" {
 		t.Errorf("rollback went to %v, want only selected devices dev-01 and dev-03", got)
 	}
+	// The gateway ranks a rollback above the step requests of its generation, and tells
+	// objects of one name apart by uid.
+	for i, e := range []cloudevents.Event{rolloutReq(t, app, 0, "dev-01"), rolloutReq(t, app, 0)} {
+		run(t, f, s, e)
+		d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Rollback != (i == 0) || d.Application.UID != string(app.UID) {
+			t.Errorf("request %d: rollback %v, uid %q; want %v, %q", i, d.Rollback, d.Application.UID, i == 0, app.UID)
+		}
+	}
+}
+
+// TestEventOfDeletedObject: an event about an Application that was deleted and created
+// again under the same name (another uid) is acknowledged and does nothing, removals
+// included.
+func TestEventOfDeletedObject(t *testing.T) {
+	app := fleet(t, "recreated", 3, v1.RolloutSpec{}, nil)
+	s := &sink{}
+	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation, UID: "0b1e7e5c-0000-4000-8000-000000000000"}
+	for _, data := range []*events.RolloutRequestedData{
+		{Application: ref, Digest: digest, Step: 0},
+		{Application: ref, Digest: digest, Remove: true},
+	} {
+		e, err := events.New(events.RolloutRequested, events.SourceOperator, ref.Subject(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reply, err := f.Handle(ctx(t), e); err != nil || reply != nil || len(s.got) != 0 {
+			t.Errorf("remove=%v: reply %v, err %v, sent %d", data.Remove, reply, err, len(s.got))
+		}
+	}
+	ref.UID = string(app.UID)
+	e, err := events.New(events.RolloutRequested, events.SourceOperator, ref.Subject(), &events.RolloutRequestedData{Application: ref, Digest: digest, Step: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, byGw := run(t, f, s, e); count(byGw) != 3 {
+		t.Errorf("the object's own uid: dispatched %v", byGw)
+	}
 }
 
 func TestStaleAndMissing(t *testing.T) {

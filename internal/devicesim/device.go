@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -83,6 +84,17 @@ func (d *Device) AppState(name string) (protocol.AppState, string) {
 		return a.state, a.errMsg
 	}
 	return 0, ""
+}
+
+// Module returns the digest ("sha256:<hex>") of the module an application holds, or ""
+// when the device lacks it.
+func (d *Device) Module(name string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a := d.apps[name]; a != nil && a.module != nil {
+		return "sha256:" + hex.EncodeToString(a.module.digest)
+	}
+	return ""
 }
 
 // Partial returns how many bytes of a transfer in progress the device holds.

@@ -60,6 +60,16 @@ type Reconciler struct {
 	// write does not request the same build twice. It is an optimisation only: after a
 	// restart one duplicate request is possible, and the pipeline tolerates it.
 	requested sync.Map // types.UID -> int64
+	// removing remembers when the removal of a deleted Application was last requested,
+	// so the stream of Device updates its removal causes does not request it again on
+	// every reconcile.
+	removing sync.Map // types.NamespacedName -> removal
+}
+
+// removal is one requested removal: the object's uid and when it was requested.
+type removal struct {
+	uid types.UID
+	at  time.Time
 }
 
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=applications,verbs=get;list;watch;update;patch
@@ -114,6 +124,9 @@ func (r *Reconciler) applicationsOf(ctx context.Context, obj client.Object) []re
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	var app v1.Application
 	if err := r.client.Get(ctx, req.NamespacedName, &app); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.removing.Delete(req.NamespacedName)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if app.DeletionTimestamp != nil {
@@ -155,8 +168,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 }
 
 func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Type, data events.Payload) error {
-	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
-	e, err := events.New(t, events.SourceOperator, ref.Subject(), data)
+	e, err := events.New(t, events.SourceOperator, ref(app).Subject(), data)
 	if err != nil {
 		return err
 	}
@@ -168,5 +180,5 @@ func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Typ
 }
 
 func ref(app *v1.Application) events.AppRef {
-	return events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+	return events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation, UID: string(app.UID)}
 }

@@ -333,9 +333,16 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 		controllerutil.RemoveFinalizer(app, receiver.Finalizer)
 		return client.IgnoreNotFound(r.client.Update(ctx, app))
 	}
+	key, now := client.ObjectKeyFromObject(app), r.opts.Now()
+	if v, ok := r.removing.Load(key); ok {
+		if last := v.(removal); last.uid == app.UID && now.Sub(last.at) < redispatchAfter {
+			return nil // requested a moment ago; dispatch has not confirmed yet
+		}
+	}
 	if err := r.send(ctx, app, events.RolloutRequested, &events.RolloutRequestedData{Application: ref(app), Digest: digest, Remove: true}); err != nil {
 		return err
 	}
+	r.removing.Store(key, removal{uid: app.UID, at: now})
 	r.recorder.Event(app, corev1.EventTypeNormal, "Removing", "removal from the devices requested")
 	return nil
 }

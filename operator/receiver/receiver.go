@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,12 +103,13 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 				steps = app.DeepCopy()
 				return
 			}
-			// The dispatch function starts step 0 on this same event.
-			now := r.now()
-			app.Status.MarkRollingOut(app.Generation, v1.RolloutStatus{
-				Digest: d.Digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)), Generation: app.Generation,
-				ConfigHash: ConfigHash(app.Spec.Config), RequestedAt: &now,
-			})
+			// The dispatch function starts step 0 on this same event. Its reply may have
+			// been applied first, or this event may be a redelivery: a rollout of this
+			// generation and module is kept as it is.
+			if ro := app.Status.Rollout; ro != nil && ro.Generation == app.Generation && ro.Digest == d.Digest {
+				return
+			}
+			app.Status.MarkRollingOut(app.Generation, r.rolloutFor(app, d.Digest))
 		})
 		if err == nil && steps != nil && r.Steps != nil {
 			if serr := r.Steps.Run(ctx, steps, e); serr != nil {
@@ -127,7 +129,13 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		}
 		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
 			ro := app.Status.Rollout
-			if ro == nil || ro.Digest != d.Digest || ro.Step != d.Step {
+			if d.Step == 0 && (ro == nil || ro.Generation < app.Generation) {
+				// Dispatch answered module.validated before this receiver applied it: the
+				// rollout it starts is this generation's.
+				app.Status.MarkRollingOut(app.Generation, r.rolloutFor(app, d.Digest))
+				ro = app.Status.Rollout
+			}
+			if ro.Digest != d.Digest || ro.Step != d.Step {
 				return
 			}
 			n := 0
@@ -138,7 +146,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeploymentResultData:
 		err = r.updateDevice(ctx, d.Application.Namespace, d.Device, func(dev *v1.Device) {
-			setApp(dev, d.Application.Name, d.Digest, d.State, d.Message, d.Application.Generation)
+			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation, at: e.Time()}, r.now().Time)
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
@@ -148,12 +156,13 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			reported := map[string]bool{}
 			for _, a := range d.Applications {
 				reported[a.Name] = true
-				setApp(dev, a.Name, a.Digest, a.State, "", 0)
+				setApp(dev, a.Name, report{digest: a.Digest, state: a.State, at: e.Time()}, r.now().Time)
 			}
-			// Applications the device no longer has are gone from its status too.
+			// Applications the device no longer has are gone from its status too, unless
+			// reported after this Hello.
 			kept := dev.Status.Applications[:0]
 			for _, a := range dev.Status.Applications {
-				if reported[a.Name] {
+				if reported[a.Name] || (a.ReportedAt != nil && a.ReportedAt.After(e.Time())) {
 					kept = append(kept, a)
 				}
 			}
@@ -181,6 +190,15 @@ var ErrNotObserved = errors.New("the Application's controller has not observed t
 
 // updateApp applies mutate to the Application's status, with optimistic locking, if the
 // event is about its current generation; events about another generation are ignored.
+// rolloutFor is the status of a rollout of digest that dispatch starts now at step 0.
+func (r *Receiver) rolloutFor(app *v1.Application, digest string) v1.RolloutStatus {
+	now := r.now()
+	return v1.RolloutStatus{
+		Digest: digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)), Generation: app.Generation,
+		ConfigHash: ConfigHash(app.Spec.Config), RequestedAt: &now,
+	}
+}
+
 func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func(*v1.Application)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var app v1.Application
@@ -191,7 +209,7 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 		if err != nil {
 			return fmt.Errorf("get application %s: %w", ref.Subject(), err)
 		}
-		if app.Generation != ref.Generation || app.Status.ObservedGeneration > ref.Generation {
+		if ref.Other(string(app.UID)) || app.Generation != ref.Generation || app.Status.ObservedGeneration > ref.Generation {
 			log.FromContext(ctx).V(1).Info("stale event ignored", "application", ref.Subject(), "eventGeneration", ref.Generation, "generation", app.Generation)
 			return nil
 		}
@@ -259,7 +277,7 @@ func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var app v1.Application
 		err := r.reader().Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
-		if apierrors.IsNotFound(err) || (err == nil && app.DeletionTimestamp == nil) {
+		if apierrors.IsNotFound(err) || (err == nil && (app.DeletionTimestamp == nil || ref.Other(string(app.UID)))) {
 			return nil
 		}
 		if err != nil {
@@ -275,37 +293,77 @@ func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error
 	})
 }
 
-// setApp records an application's state on a device; Removed deletes the entry. gen is
-// the Application generation the report is about, 0 when unknown (a Hello): then the
-// generation already recorded for the same digest is kept.
-func setApp(dev *v1.Device, name, digest, state, msg string, gen int64) {
-	st := appState(state)
-	i := -1
-	for j, a := range dev.Status.Applications {
-		if a.Name == name {
-			i = j
+// removedFor is how long a Removed entry stays in a Device's status: long enough for
+// any report sent before the removal to have arrived.
+const removedFor = 5 * time.Minute
+
+// maxDeviceApps bounds status.applications.
+const maxDeviceApps = 32
+
+// report is one gateway report about one application on a device.
+type report struct {
+	digest, state, msg string
+	// gen is the Application generation the report is about, 0 when unknown (a Hello):
+	// then the generation already recorded for the same digest is kept.
+	gen int64
+	// at is the event's time; zero when the event had none.
+	at time.Time
+}
+
+// setApp records a report in a device's status, unless the entry there is newer:
+// reports reach the receiver out of order (each event type has its own Trigger). A
+// Removed report leaves a Removed entry for removedFor, so that a late Failed or
+// Running sent before the removal cannot bring the app back; now prunes older ones.
+func setApp(dev *v1.Device, name string, rep report, now time.Time) {
+	apps := dev.Status.Applications[:0]
+	for _, a := range dev.Status.Applications {
+		if a.State == v1.AppRemoved && a.Name != name && (a.ReportedAt == nil || now.Sub(a.ReportedAt.Time) > removedFor) {
+			continue
 		}
+		apps = append(apps, a)
 	}
-	if st == v1.AppRemoved {
+	dev.Status.Applications = apps
+	i := slices.IndexFunc(apps, func(a v1.DeviceApplication) bool { return a.Name == name })
+	if i >= 0 && !rep.at.IsZero() && apps[i].ReportedAt != nil && rep.at.Before(apps[i].ReportedAt.Time) {
+		return // a later report is already applied
+	}
+	st := appState(rep.state)
+	if st == v1.AppRemoved && rep.at.IsZero() {
 		if i >= 0 {
-			dev.Status.Applications = append(dev.Status.Applications[:i], dev.Status.Applications[i+1:]...)
+			dev.Status.Applications = slices.Delete(apps, i, i+1)
 		}
 		return
 	}
+	msg := rep.msg
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
-	entry := v1.DeviceApplication{Name: name, Digest: digest, State: st, Message: msg, Generation: gen}
+	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen}
+	if !rep.at.IsZero() {
+		at := metav1.NewMicroTime(rep.at)
+		entry.ReportedAt = &at
+	}
 	if i >= 0 {
-		if old := dev.Status.Applications[i]; gen == 0 && old.Digest == digest {
+		if old := apps[i]; rep.gen == 0 && old.Digest == rep.digest {
 			entry.Generation = old.Generation
 		}
-		dev.Status.Applications[i] = entry
+		apps[i] = entry
 		return
 	}
-	if len(dev.Status.Applications) < 32 {
-		dev.Status.Applications = append(dev.Status.Applications, entry)
+	if len(apps) >= maxDeviceApps {
+		// Make room by dropping the oldest Removed entry, if there is one.
+		oldest := -1
+		for j, a := range apps {
+			if a.State == v1.AppRemoved && (oldest < 0 || a.ReportedAt.Before(apps[oldest].ReportedAt)) {
+				oldest = j
+			}
+		}
+		if oldest < 0 {
+			return
+		}
+		apps = slices.Delete(apps, oldest, oldest+1)
 	}
+	dev.Status.Applications = append(apps, entry)
 }
 
 // appState maps a state name from the protocol or an event to the API's enum.

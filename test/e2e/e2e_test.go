@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -87,6 +88,19 @@ func eventually(t *testing.T, what string, timeout time.Duration, cond func() (b
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// remove deletes app and waits until it is gone (its finalizer removed it from every
+// device), so a test can run again with -count.
+func remove(t *testing.T, app *v1.Application) {
+	t.Helper()
+	if err := c().Delete(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, app.Name+" deleted", time.Minute, func() (bool, string) {
+		err := c().Get(context.Background(), client.ObjectKeyFromObject(app), &v1.Application{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
 }
 
 func getApp(t *testing.T, name string) *v1.Application {
@@ -252,9 +266,7 @@ func TestCanaryThatTrapsIsRolledBack(t *testing.T) {
 		n, total, others := runningOr(t, "canary", good)
 		return n == total, fmt.Sprintf("%d of %d run %s; the others: %v; rollout %+v", n, total, good, others, getApp(t, "canary").Status.Rollout)
 	})
-	if err := c().Delete(context.Background(), a); err != nil {
-		t.Fatal(err)
-	}
+	remove(t, a)
 }
 
 func TestCompileErrorNamesFileAndLine(t *testing.T) {
