@@ -349,6 +349,44 @@ func TestCanaryStepsAndRollback(t *testing.T) {
 	}
 }
 
+// TestAbortedRolloutStaysAborted: aborting a rollout (a new generation that keeps the
+// module) rolls the devices back; dispatch's answer to that rollback is not taken for
+// the start of a new rollout.
+func TestAbortedRolloutStaysAborted(t *testing.T) {
+	h := start(t)
+	h.devices(4, "virtual")
+	h.app("abort", func(a *v1.Application) {
+		a.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 50}, {Percent: 100}}}
+	})
+	ref := h.waitBuild("abort", 1)
+	good, bad := digestOf("3"), digestOf("4")
+	h.buildAndValidate(ref, good)
+	for i := range 4 {
+		h.report(ref, fmt.Sprintf("dev-%02d", i), good, "Running", "")
+	}
+	h.eventually("v1 rolled out", func() bool {
+		c := h.cond("abort", v1.ConditionRolledOut)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	h.update("abort", func(a *v1.Application) { a.Spec.Source.Inline.Code = "int v2;" })
+	ref2 := h.waitBuild("abort", 2)
+	h.buildAndValidate(ref2, bad)
+	h.eventually("rolling out v2", func() bool { r := h.get("abort").Status.Rollout; return r != nil && r.Digest == bad })
+	h.update("abort", func(a *v1.Application) { a.Spec.Rollout.Abort = true })
+	aborted := func() bool {
+		c := h.cond("abort", v1.ConditionRolledOut)
+		return c != nil && c.Reason == v1.ReasonRolloutAborted && c.ObservedGeneration == h.get("abort").Generation
+	}
+	h.eventually("aborted", aborted)
+	a := h.get("abort")
+	ref3 := events.AppRef{Namespace: a.Namespace, Name: a.Name, Generation: a.Generation, UID: string(a.UID)}
+	h.deliver(events.DeploymentDispatched, ref3.Subject(), &events.DeploymentDispatchedData{Application: ref3, Digest: good, Step: 0, Targeted: 4,
+		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 2}}})
+	if !aborted() || h.get("abort").Status.Rollout.Digest != bad {
+		t.Errorf("after the rollback was dispatched: %+v, rollout %+v", h.cond("abort", v1.ConditionRolledOut), h.get("abort").Status.Rollout)
+	}
+}
+
 func TestRolloutSettingsDoNotRebuild(t *testing.T) {
 	h := start(t)
 	h.devices(2, "virtual")

@@ -15,6 +15,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -129,7 +130,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		}
 		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
 			ro := app.Status.Rollout
-			if d.Step == 0 && (ro == nil || ro.Generation < app.Generation) {
+			if d.Step == 0 && answersValidated(app, d.Digest) {
 				// Dispatch answered module.validated before this receiver applied it: the
 				// rollout it starts is this generation's.
 				app.Status.MarkRollingOut(app.Generation, r.rolloutFor(app, d.Digest))
@@ -188,8 +189,6 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 // delivers it again instead of it being dropped.
 var ErrNotObserved = errors.New("the Application's controller has not observed this generation yet")
 
-// updateApp applies mutate to the Application's status, with optimistic locking, if the
-// event is about its current generation; events about another generation are ignored.
 // rolloutFor is the status of a rollout of digest that dispatch starts now at step 0.
 func (r *Receiver) rolloutFor(app *v1.Application, digest string) v1.RolloutStatus {
 	now := r.now()
@@ -199,6 +198,22 @@ func (r *Receiver) rolloutFor(app *v1.Application, digest string) v1.RolloutStat
 	}
 }
 
+// answersValidated reports whether a step-0 dispatch of digest is dispatch's answer to
+// this generation's module.validated that the receiver has not applied yet: digest is
+// the generation's build, and the rollout in the status is another delivery's. A
+// rollback or a re-request of a rollout kept across generations is neither.
+func answersValidated(app *v1.Application, digest string) bool {
+	built := meta.FindStatusCondition(app.Status.Conditions, v1.ConditionBuilt)
+	if built == nil || built.Status != metav1.ConditionTrue || built.ObservedGeneration != app.Generation ||
+		app.Status.Build == nil || app.Status.Build.Digest != digest {
+		return false
+	}
+	ro := app.Status.Rollout
+	return ro == nil || (ro.Generation < app.Generation && (ro.Digest != digest || ro.ConfigHash != ConfigHash(app.Spec.Config)))
+}
+
+// updateApp applies mutate to the Application's status, with optimistic locking, if the
+// event is about its current generation; events about another generation are ignored.
 func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func(*v1.Application)) error {
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var app v1.Application
