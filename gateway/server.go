@@ -106,6 +106,8 @@ func New(cfg Config) (*Server, error) {
 	s.m = m
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
+	// Session ids start at a random point below 2^63, so they are never 0 and, unlike a
+	// counter from 1, differ between gateway processes.
 	s.sessionID.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
 	s.http = s.newHTTPHandler()
@@ -383,7 +385,7 @@ func (s *Server) open(raw net.Conn) *session {
 	}
 	r.SetMaxBody(maxFrame)
 	ss.logger().Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
-	s.emitFor(id, events.DeviceConnected, id.String(), connectedData(s.cfg.name, id, hello))
+	s.emitFor(id, events.DeviceConnected, id.String(), connectedData(s.cfg.name, ss, hello))
 	return ss
 }
 
@@ -503,9 +505,9 @@ func readFailure(err error) CloseReason {
 	return ReasonReadError
 }
 
-func connectedData(gateway string, id pki.Identity, h *protocol.Hello) *events.DeviceConnectedData {
+func connectedData(gateway string, ss *session, h *protocol.Hello) *events.DeviceConnectedData {
 	d := &events.DeviceConnectedData{
-		Namespace: id.Namespace, Device: id.Name, Gateway: gateway,
+		Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: gateway, Session: ss.sessionName(), Since: ss.opened,
 		Board: h.Board, FirmwareVersion: h.Firmware,
 		RAMBytes: int64(h.Caps.RAM), FlashBytes: int64(h.Caps.Flash),
 		MaxModuleBytes: int64(h.Caps.MaxModule), ABIVersion: int32(h.Caps.ABI),

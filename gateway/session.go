@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ type session struct {
 	srv       *Server
 	id        pki.Identity
 	sid       uint64
+	opened    time.Time
 	raw       net.Conn
 	conn      *tls.Conn
 	r         *protocol.Reader
@@ -45,7 +47,7 @@ type session struct {
 
 func newSession(s *Server, id pki.Identity, raw net.Conn, tc *tls.Conn, r *protocol.Reader, h *protocol.Hello, maxFrame int) *session {
 	ss := &session{
-		srv: s, id: id, sid: s.sessionID.Add(1) | 1, raw: raw, conn: tc, r: r,
+		srv: s, id: id, sid: s.sessionID.Add(1), opened: time.Now(), raw: raw, conn: tc, r: r,
 		maxFrame: maxFrame, maxModule: h.Caps.MaxModule, helloApps: h.Apps,
 	}
 	ss.apps = append([]protocol.AppInfo(nil), h.Apps...)
@@ -281,9 +283,13 @@ func (ss *session) close(reason CloseReason, err error) {
 		}
 		ss.srv.emitFor(ss.id, events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
 			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.cfg.name, Reason: string(reason),
+			Session: ss.sessionName(), Since: ss.opened,
 		})
 	})
 }
+
+// sessionName is the session's id in events.
+func (ss *session) sessionName() string { return strconv.FormatUint(ss.sid, 10) }
 
 // app returns the device's record of an application, or nil.
 func (ss *session) appLocked(name string) *protocol.AppInfo {

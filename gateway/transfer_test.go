@@ -315,6 +315,29 @@ func TestSecondSessionReplacesFirst(t *testing.T) {
 	if h.srv.Sessions() != 1 {
 		t.Fatalf("%d sessions", h.srv.Sessions())
 	}
+	// The events name each session and when it opened, so that the operator can tell
+	// the first session's end, reported after the second began, from the second's.
+	var ups []*events.DeviceConnectedData
+	for _, e := range h.events.all(events.DeviceConnected) {
+		d, err := events.DecodeAs[*events.DeviceConnectedData](e, events.DeviceConnected)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ups = append(ups, d)
+	}
+	downs := h.events.all(events.DeviceDisconnected)
+	if len(ups) != 2 || len(downs) != 1 {
+		t.Fatalf("%d device.connected and %d device.disconnected events", len(ups), len(downs))
+	}
+	down, err := events.DecodeAs[*events.DeviceDisconnectedData](downs[0], events.DeviceDisconnected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if down.Session == "" || down.Session != ups[0].Session || !down.Since.Equal(ups[0].Since) ||
+		ups[1].Session == ups[0].Session || !ups[1].Since.After(ups[0].Since) {
+		t.Errorf("sessions: first opened %s %v, second %s %v, the one that closed %s %v",
+			ups[0].Session, ups[0].Since, ups[1].Session, ups[1].Since, down.Session, down.Since)
+	}
 }
 
 func TestShutdownSendsGoingAway(t *testing.T) {

@@ -629,6 +629,65 @@ func TestDeviceReportsOutOfOrder(t *testing.T) {
 	}
 }
 
+// TestSessionsOutOfOrder: device.connected and device.disconnected travel on separate
+// Triggers, and a gateway may notice that a device left long after it connected to
+// another. The Device shows its newest session, ordered by when sessions opened.
+func TestSessionsOutOfOrder(t *testing.T) {
+	h := start(t)
+	type ev struct {
+		up      bool // connected, else disconnected
+		gw, sid string
+		opened  time.Duration // after base; 0 with sid "": an event that names no session
+	}
+	const gw1, gw2 = "wasmbed-system/gw-1", "wasmbed-system/gw-2"
+	base := time.Now().Add(-time.Hour)
+	cases := []struct {
+		name     string
+		events   []ev
+		phase    v1.DevicePhase
+		gw, sid  string
+		firmware string
+	}{
+		{"in order", []ev{{true, gw1, "a", 1}, {false, gw1, "a", 1}}, v1.DeviceDisconnected, gw1, "a", "a"},
+		{"replaced, the old session's end arrives last", []ev{{true, gw1, "a", 1}, {true, gw1, "b", 2}, {false, gw1, "a", 1}}, v1.DeviceConnected, gw1, "b", "b"},
+		{"moved gateway, the old one notices late", []ev{{true, gw1, "a", 1}, {true, gw2, "b", 2}, {false, gw1, "a", 1}}, v1.DeviceConnected, gw2, "b", "b"},
+		{"a short session's end arrives before its start", []ev{{true, gw1, "a", 1}, {false, gw1, "b", 2}, {true, gw1, "b", 2}}, v1.DeviceDisconnected, gw1, "b", "a"},
+		{"an older session's start arrives late", []ev{{true, gw2, "b", 2}, {true, gw1, "a", 1}}, v1.DeviceConnected, gw2, "b", "b"},
+		{"events that name no session: arrival order", []ev{{true, gw1, "", 0}, {false, gw1, "", 0}}, v1.DeviceDisconnected, gw1, "", ""},
+	}
+	h.devices(len(cases), "virtual")
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			name := fmt.Sprintf("dev-%02d", i)
+			for _, e := range tc.events {
+				var since time.Time
+				if e.sid != "" {
+					since = base.Add(e.opened * time.Second)
+				}
+				if e.up {
+					h.deliver(events.DeviceConnected, h.ns+"/"+name, &events.DeviceConnectedData{Namespace: h.ns, Device: name, Gateway: e.gw,
+						FirmwareVersion: e.sid, Session: e.sid, Since: since})
+				} else {
+					h.deliver(events.DeviceDisconnected, h.ns+"/"+name, &events.DeviceDisconnectedData{Namespace: h.ns, Device: name, Gateway: e.gw,
+						Reason: "client-closed", Session: e.sid, Since: since})
+				}
+			}
+			var d v1.Device
+			if err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, &d); err != nil {
+				t.Fatal(err)
+			}
+			sid := ""
+			if d.Status.Session != nil {
+				sid = d.Status.Session.ID
+			}
+			if d.Status.Phase != tc.phase || d.Status.Gateway != tc.gw || sid != tc.sid || d.Status.FirmwareVersion != tc.firmware {
+				t.Errorf("phase %s, gateway %s, session %q, firmware %q; want %s, %s, %q, %q",
+					d.Status.Phase, d.Status.Gateway, sid, d.Status.FirmwareVersion, tc.phase, tc.gw, tc.sid, tc.firmware)
+			}
+		})
+	}
+}
+
 func TestStepsRunInProcess(t *testing.T) {
 	// A step that stamps the event it passes on, and one that fails.
 	var seen []string

@@ -7,6 +7,8 @@
 // (device events). Events carry module digests, never module bytes.
 package events
 
+import "time"
+
 // Type is a CloudEvent type of the Wasmbed contract.
 type Type string
 
@@ -254,14 +256,18 @@ type DeviceConnectedData struct {
 	MaxModuleBytes  int64         `json:"maxModuleBytes,omitempty"`
 	ABIVersion      int32         `json:"abiVersion,omitempty"`
 	Applications    []AppOnDevice `json:"applications,omitempty"`
+	Session         string        `json:"session,omitempty" desc:"the gateway's id of the session"`
+	Since           time.Time     `json:"since,omitzero" desc:"when the session opened; a device's sessions are ordered by it, so a late report about an older session never overrides a newer one"`
 }
 
 // DeviceDisconnectedData is the payload of dev.wasmbed.device.disconnected.
 type DeviceDisconnectedData struct {
-	Namespace string `json:"namespace"`
-	Device    string `json:"device"`
-	Gateway   string `json:"gateway"`
-	Reason    string `json:"reason" desc:"why the session ended, e.g. heartbeat-timeout, revoked, protocol-error"`
+	Namespace string    `json:"namespace"`
+	Device    string    `json:"device"`
+	Gateway   string    `json:"gateway"`
+	Reason    string    `json:"reason" desc:"why the session ended, e.g. heartbeat-timeout, revoked, protocol-error"`
+	Session   string    `json:"session,omitempty" desc:"the gateway's id of the session, as in its device.connected"`
+	Since     time.Time `json:"since,omitzero" desc:"when the session opened, as in its device.connected"`
 }
 
 // DeviceSeenData is the payload of dev.wasmbed.device.seen: devices with live sessions,

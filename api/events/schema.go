@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 )
 
 // Schema returns the JSON Schema (draft 2020-12) of type t's payload, derived from the Go
@@ -21,7 +22,12 @@ func Schema(t Type) ([]byte, error) {
 	return json.MarshalIndent(s, "", "  ")
 }
 
+var timeType = reflect.TypeFor[time.Time]()
+
 func schemaOf(t reflect.Type) map[string]any {
+	if t == timeType {
+		return map[string]any{"type": "string", "format": "date-time"}
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return schemaOf(t.Elem())
@@ -56,7 +62,7 @@ func schemaOf(t reflect.Type) map[string]any {
 				fs["description"] = d
 			}
 			props[name] = fs
-			if !strings.Contains(opts, "omitempty") {
+			if !strings.Contains(opts, "omitempty") && !strings.Contains(opts, "omitzero") {
 				req = append(req, name)
 			}
 		}

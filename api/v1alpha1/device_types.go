@@ -102,6 +102,12 @@ type DeviceStatus struct {
 	// +optional
 	Gateway string `json:"gateway,omitempty"`
 
+	// Session is the device's latest session on Gateway. Gateways report sessions
+	// opening and closing out of order (a device that moved to another gateway is
+	// reported gone by the old one later); reports about an older session are ignored.
+	// +optional
+	Session *DeviceSession `json:"session,omitempty"`
+
 	// LastSeen is when the device was last heard from, updated every few minutes at most.
 	// +optional
 	LastSeen *metav1.Time `json:"lastSeen,omitempty"`
@@ -130,6 +136,14 @@ type DeviceStatus struct {
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DeviceSession identifies one session of a device on its gateway.
+type DeviceSession struct {
+	// ID is the gateway's id of the session.
+	ID string `json:"id"`
+	// Since is when the session opened.
+	Since metav1.MicroTime `json:"since"`
 }
 
 // DeviceCapabilities are a device's resources as it reports them.

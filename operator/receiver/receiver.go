@@ -151,6 +151,15 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+			switch sessionOf(&dev.Status, d.Gateway, d.Session, d.Since) {
+			case olderSession:
+				return
+			case sameSession:
+				if c := meta.FindStatusCondition(dev.Status.Conditions, v1.ConditionConnected); c != nil && c.Reason == v1.ReasonSessionClosed {
+					return // its end was reported first
+				}
+			}
+			setSession(&dev.Status, d.Gateway, d.Session, d.Since)
 			dev.Status.MarkConnected(dev.Generation, d.Gateway, r.now())
 			dev.Status.FirmwareVersion = d.FirmwareVersion
 			dev.Status.Capabilities = &v1.DeviceCapabilities{RAMBytes: d.RAMBytes, FlashBytes: d.FlashBytes, MaxModuleBytes: d.MaxModuleBytes, ABIVersion: d.ABIVersion}
@@ -171,6 +180,10 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeviceDisconnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+			if sessionOf(&dev.Status, d.Gateway, d.Session, d.Since) == olderSession {
+				return // the device has a newer session, perhaps on another gateway
+			}
+			setSession(&dev.Status, d.Gateway, d.Session, d.Since)
 			dev.Status.MarkDisconnected(dev.Generation, r.now(), fmt.Sprintf("session closed by gateway %s: %s", d.Gateway, d.Reason))
 		})
 	case *events.DeviceSeenData:
@@ -306,6 +319,39 @@ func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error
 		}
 		return nil
 	})
+}
+
+// sessionOrder places a reported session against the device's latest known one.
+type sessionOrder int
+
+const (
+	olderSession sessionOrder = iota
+	sameSession
+	newerSession // or the first one, or a report that does not name its session
+)
+
+// sessionOf compares session id of gateway gw, opened at since, with the latest
+// session in st. Sessions are ordered by when they opened.
+func sessionOf(st *v1.DeviceStatus, gw, id string, since time.Time) sessionOrder {
+	cur := st.Session
+	switch {
+	case cur == nil || id == "" || since.IsZero():
+		return newerSession
+	case gw == st.Gateway && id == cur.ID:
+		return sameSession
+	case since.Before(cur.Since.Time):
+		return olderSession
+	}
+	return newerSession
+}
+
+// setSession records the session a report is about as the device's latest.
+func setSession(st *v1.DeviceStatus, gw, id string, since time.Time) {
+	if id == "" || since.IsZero() {
+		return
+	}
+	st.Gateway = gw
+	st.Session = &v1.DeviceSession{ID: id, Since: metav1.NewMicroTime(since)}
 }
 
 // removedFor is how long a Removed entry stays in a Device's status: long enough for
