@@ -176,8 +176,13 @@ func boardsOf(devs []v1.Device) []string {
 // out and moves the rollout: next Canary step, done, paused, or stopped (and rolled back).
 func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) (ctrl.Result, error) {
 	st, gen, spec := &app.Status, app.Generation, app.Spec.Rollout
+	// The rollout moves once the module's build and validation are both recorded for
+	// this generation: module.built can reach the receiver after module.validated (a
+	// retry), and a rollout must not complete on a status that lacks its build.
 	valid := meta.FindStatusCondition(st.Conditions, v1.ConditionValidated)
-	if st.Rollout == nil || valid == nil || valid.Status != metav1.ConditionTrue || valid.ObservedGeneration != gen {
+	built := meta.FindStatusCondition(st.Conditions, v1.ConditionBuilt)
+	if st.Rollout == nil || valid == nil || valid.Status != metav1.ConditionTrue || valid.ObservedGeneration != gen ||
+		built == nil || built.Status != metav1.ConditionTrue || built.ObservedGeneration != gen || st.Build == nil {
 		return ctrl.Result{}, nil
 	}
 	if terminal(meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut)) {
