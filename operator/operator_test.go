@@ -494,8 +494,9 @@ func TestRecreatedApplication(t *testing.T) {
 }
 
 // TestValidatedBeforeBuilt: module.built can reach the operator after module.validated
-// (the broker retried it). The rollout does not complete, and the Application is not
-// Ready, before the status records the build.
+// (the broker retried it, or lost it). Validation proves what the build produced, so the
+// status records the build from it and the rollout completes; module.built adds the
+// toolchain when it comes.
 func TestValidatedBeforeBuilt(t *testing.T) {
 	h := start(t)
 	h.devices(2, "virtual")
@@ -504,21 +505,21 @@ func TestValidatedBeforeBuilt(t *testing.T) {
 	dg := digestOf("7")
 	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: dg, Size: 100,
 		Report: events.ValidationReport{Digest: dg, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+	if b := h.get("late-build").Status.Build; b == nil || b.Digest != dg || b.Size != 100 {
+		t.Fatalf("build status after validation %+v", b)
+	}
 	for i := range 2 {
 		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
 	}
-	// A reconcile runs on each Device change; give it a moment to (wrongly) finish.
-	time.Sleep(500 * time.Millisecond)
-	if c := h.cond("late-build", v1.ConditionReady); c != nil && c.Status == metav1.ConditionTrue {
-		t.Fatalf("Ready before the build was recorded: %+v", h.get("late-build").Status)
-	}
-	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: dg, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
 	h.eventually("Ready", func() bool {
 		c := h.cond("late-build", v1.ConditionReady)
 		return c != nil && c.Status == metav1.ConditionTrue
 	})
-	if b := h.get("late-build").Status.Build; b == nil || b.Digest != dg {
-		t.Errorf("build status %+v", b)
+	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: dg, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+	a := h.get("late-build")
+	if a.Status.Build.Toolchain != "test" || !meta.IsStatusConditionTrue(a.Status.Conditions, v1.ConditionValidated) ||
+		!meta.IsStatusConditionTrue(a.Status.Conditions, v1.ConditionReady) {
+		t.Errorf("after the late module.built: build %+v, conditions %+v", a.Status.Build, a.Status.Conditions)
 	}
 }
 

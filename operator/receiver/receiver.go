@@ -98,6 +98,13 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		done := e.Extensions()[events.ExtSteps] == events.StepsDone
 		var steps *v1.Application
 		err = r.updateApp(ctx, d.Application, func(app *v1.Application) {
+			if built := meta.FindStatusCondition(app.Status.Conditions, v1.ConditionBuilt); built == nil ||
+				built.Status != metav1.ConditionTrue || built.ObservedGeneration != app.Generation {
+				// module.built has not been applied (a broker retries it, or lost it), but
+				// validation proves what the build produced; module.built adds the
+				// toolchain and log when it comes.
+				app.Status.MarkBuilt(app.Generation, v1.BuildStatus{Digest: d.Digest, Size: d.Size, SourceHash: SourceHash(app.Spec.Source)})
+			}
 			app.Status.MarkValidated(app.Generation, validation(d.Digest, true, d.Report))
 			if len(app.Spec.Steps) > 0 && !done {
 				app.Status.MarkRunningSteps(app.Generation, len(app.Spec.Steps))
