@@ -1,0 +1,144 @@
+package receiver
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+)
+
+// What gateways report about a device (its sessions, its applications' states) reaches
+// the receiver out of order: each event type has its own Trigger, and a gateway may
+// notice a device's departure after the device reconnected elsewhere. The helpers here
+// apply a report only if it is newer than what the Device's status holds.
+
+// sessionOrder places a reported session against the device's latest known one.
+type sessionOrder int
+
+const (
+	olderSession sessionOrder = iota
+	sameSession
+	newerSession // or the first one, or a report that does not name its session
+)
+
+// sessionOf compares session id of gateway gw, opened at since, with the latest
+// session in st. Sessions are ordered by when they opened.
+func sessionOf(st *v1.DeviceStatus, gw, id string, since time.Time) sessionOrder {
+	cur := st.Session
+	switch {
+	case cur == nil || id == "" || since.IsZero():
+		return newerSession
+	case gw == st.Gateway && id == cur.ID:
+		return sameSession
+	case since.Before(cur.Since.Time):
+		return olderSession
+	}
+	return newerSession
+}
+
+// setSession records the session a report is about as the device's latest.
+func setSession(st *v1.DeviceStatus, gw, id string, since time.Time) {
+	if id == "" || since.IsZero() {
+		return
+	}
+	st.Gateway = gw
+	st.Session = &v1.DeviceSession{ID: id, Since: metav1.NewMicroTime(since)}
+}
+
+// removedFor is how long a Removed entry stays in a Device's status: long enough for
+// any report sent before the removal to have arrived.
+const removedFor = 5 * time.Minute
+
+// maxDeviceApps bounds status.applications.
+const maxDeviceApps = 32
+
+// report is one gateway report about one application on a device.
+type report struct {
+	digest, state, msg string
+	// gen is the Application generation the report is about, 0 when unknown (a Hello):
+	// then the generation already recorded for the same digest is kept.
+	gen int64
+	// at is the event's time; zero when the event had none.
+	at time.Time
+}
+
+// setApp records a report in a device's status, unless the entry there is newer:
+// reports reach the receiver out of order (each event type has its own Trigger). A
+// Removed report leaves a Removed entry for removedFor, so that a late Failed or
+// Running sent before the removal cannot bring the app back; now prunes older ones.
+func setApp(dev *v1.Device, name string, rep report, now time.Time) {
+	apps := dev.Status.Applications[:0]
+	for _, a := range dev.Status.Applications {
+		if a.State == v1.AppRemoved && a.Name != name && (a.ReportedAt == nil || now.Sub(a.ReportedAt.Time) > removedFor) {
+			continue
+		}
+		apps = append(apps, a)
+	}
+	dev.Status.Applications = apps
+	i := slices.IndexFunc(apps, func(a v1.DeviceApplication) bool { return a.Name == name })
+	if i >= 0 && !rep.at.IsZero() && apps[i].ReportedAt != nil && rep.at.Before(apps[i].ReportedAt.Time) {
+		return // a later report is already applied
+	}
+	st := appState(rep.state)
+	if st == v1.AppRemoved && rep.at.IsZero() {
+		if i >= 0 {
+			dev.Status.Applications = slices.Delete(apps, i, i+1)
+		}
+		return
+	}
+	msg := rep.msg
+	if len(msg) > 1024 {
+		msg = msg[:1024]
+	}
+	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen}
+	if !rep.at.IsZero() {
+		at := metav1.NewMicroTime(rep.at)
+		entry.ReportedAt = &at
+	}
+	if i >= 0 {
+		if old := apps[i]; rep.gen == 0 && old.Digest == rep.digest {
+			entry.Generation = old.Generation
+		}
+		apps[i] = entry
+		return
+	}
+	if len(apps) >= maxDeviceApps {
+		// Make room by dropping the oldest Removed entry, if there is one.
+		oldest := -1
+		for j, a := range apps {
+			if a.State == v1.AppRemoved && (oldest < 0 || a.ReportedAt.Before(apps[oldest].ReportedAt)) {
+				oldest = j
+			}
+		}
+		if oldest < 0 {
+			return
+		}
+		apps = slices.Delete(apps, oldest, oldest+1)
+	}
+	dev.Status.Applications = append(apps, entry)
+}
+
+// appState maps a state name from the protocol or an event to the API's enum.
+func appState(s string) v1.AppState {
+	switch strings.ToLower(s) {
+	case "pending":
+		return v1.AppPending
+	case "transferring", "receiving":
+		return v1.AppTransferring
+	case "received":
+		return v1.AppReceived
+	case "running":
+		return v1.AppRunning
+	case "stopped":
+		return v1.AppStopped
+	case "exited":
+		return v1.AppExited
+	case "removed":
+		return v1.AppRemoved
+	default:
+		return v1.AppFailed
+	}
+}
