@@ -48,21 +48,33 @@ func (d DesiredApp) same(o DesiredApp) bool {
 		maps.Equal(d.Config, o.Config) && string(d.Signature) == string(o.Signature)
 }
 
-// staleAgainst reports whether d, a new request, is older than cur, what a device
-// should have now, so that storing it would undo a later decision. Requests can arrive
-// out of order (a broker retries, dispatch runs requests in parallel), so:
-//   - a removal never removes another object of the same name (a re-created
-//     Application);
+// maxRetired bounds how many deleted objects of one Application name a record
+// remembers.
+const maxRetired = 8
+
+// stale reports whether storing d for a device whose desired state is cur (nil: none)
+// would undo a later decision. Requests can arrive out of order (a broker retries,
+// dispatch runs requests in parallel), so:
+//   - a deployment of an object whose removal was stored (a deleted Application) is
+//     stale, unless the device has that object's own state;
+//   - a removal never removes another live object of the same name;
 //   - for one object, a lower generation is stale, so is a step request of the
 //     generation a rollback was made for, and so is any deployment after its removal.
 //
 // Requests that do not say their object (no uid) are taken in arrival order.
-func (d DesiredApp) staleAgainst(cur DesiredApp) bool {
-	if d.UID == "" || cur.UID == "" {
+func (r *appRecord) stale(d DesiredApp, cur *DesiredApp) bool {
+	if d.UID == "" {
+		return false
+	}
+	if !d.Remove && slices.Contains(r.Retired, d.UID) && (cur == nil || cur.UID != d.UID) {
+		return true
+	}
+	if cur == nil || cur.UID == "" {
 		return false
 	}
 	if d.UID != cur.UID {
-		return d.Remove
+		// Objects of one name exist one after the other: one that was removed is older.
+		return d.Remove && !slices.Contains(r.Retired, cur.UID)
 	}
 	switch {
 	case d.Generation != cur.Generation:
@@ -79,7 +91,7 @@ func (d DesiredApp) staleAgainst(cur DesiredApp) bool {
 // that is offline, or a gateway that restarts, loses nothing.
 type DesiredStore interface {
 	// Apply records that devices (names in app.Namespace) should have app, replacing
-	// what they had for that Application unless app is older than that (staleAgainst).
+	// what they had for that Application unless app is older than that (see stale).
 	// It returns once the state is durable.
 	Apply(ctx context.Context, app DesiredApp, devices []string) error
 	// For returns the desired applications of one device, sorted by name.
@@ -95,6 +107,9 @@ type appRecord struct {
 	Name      string         `json:"name"`
 	Variants  []DesiredApp   `json:"variants"`
 	Devices   map[string]int `json:"devices"`
+	// Retired lists the uids of deleted objects of this name (their removal was
+	// stored), newest last; their late requests are stale.
+	Retired []string `json:"retired,omitempty"`
 }
 
 // applied returns a copy of r with devices set to app, except those for which app is
@@ -104,6 +119,7 @@ func (r *appRecord) applied(app DesiredApp, devices []string) *appRecord {
 	if r != nil {
 		n.Variants = slices.Clone(r.Variants)
 		maps.Copy(n.Devices, r.Devices)
+		n.Retired = slices.Clone(r.Retired)
 	}
 	idx := slices.IndexFunc(n.Variants, app.same)
 	if idx < 0 {
@@ -111,10 +127,20 @@ func (r *appRecord) applied(app DesiredApp, devices []string) *appRecord {
 		idx = len(n.Variants) - 1
 	}
 	for _, d := range devices {
-		if cur, ok := n.Devices[d]; ok && app.staleAgainst(n.Variants[cur]) {
+		var cur *DesiredApp
+		if i, ok := n.Devices[d]; ok {
+			cur = &n.Variants[i]
+		}
+		if n.stale(app, cur) {
 			continue
 		}
 		n.Devices[d] = idx
+	}
+	if app.Remove && app.UID != "" && !slices.Contains(n.Retired, app.UID) {
+		n.Retired = append(n.Retired, app.UID)
+		if len(n.Retired) > maxRetired {
+			n.Retired = slices.Delete(n.Retired, 0, len(n.Retired)-maxRetired)
+		}
 	}
 	// Drop variants no device uses, renumbering the rest.
 	used := make([]bool, len(n.Variants))
@@ -139,6 +165,10 @@ func (r *appRecord) applied(app DesiredApp, devices []string) *appRecord {
 // MemoryDesired is a DesiredStore in memory, for tests and embedded use where
 // durability does not matter.
 type MemoryDesired struct {
+	// wmu serialises writers across the (slow, for DirDesired) persist; mu guards
+	// byNS only while a record is read or swapped, so readers (sessions, under their
+	// own lock) never wait for a disk write.
+	wmu     sync.Mutex
 	mu      sync.RWMutex
 	byNS    map[string]map[string]*appRecord
 	persist func(*appRecord) error
@@ -157,18 +187,22 @@ func (m *MemoryDesired) Apply(ctx context.Context, app DesiredApp, devices []str
 	if err := checkPathName(app.Name); err != nil {
 		return fmt.Errorf("apply desired state: name: %w", err)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.wmu.Lock()
+	defer m.wmu.Unlock()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	apps := m.byNS[app.Namespace]
-	rec := apps[app.Name].applied(app, devices)
+	m.mu.RLock()
+	rec := m.byNS[app.Namespace][app.Name].applied(app, devices)
+	m.mu.RUnlock()
 	if m.persist != nil {
 		if err := m.persist(rec); err != nil {
 			return fmt.Errorf("apply desired state: %w", err)
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	apps := m.byNS[app.Namespace]
 	if apps == nil {
 		apps = map[string]*appRecord{}
 		m.byNS[app.Namespace] = apps

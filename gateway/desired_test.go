@@ -98,6 +98,30 @@ func TestDesiredOrdering(t *testing.T) {
 		},
 		want: map[string]gateway.DesiredApp{"d1": want(uidB, 1, "v1"), "d2": want(uidB, 1, "v1")},
 	}, {
+		name: "a late deployment of a deleted object loses to its successor",
+		reqs: []req{
+			{want(uidA, 3, "a3"), both},
+			{want(uidA, 4, "", removal), both},
+			{want(uidB, 1, "b1"), []string{"d1"}},
+			{want(uidA, 3, "a3"), both},
+		},
+		want: map[string]gateway.DesiredApp{"d1": want(uidB, 1, "b1"), "d2": want(uidA, 4, "", removal)},
+	}, {
+		name: "a late deployment of a deleted object goes nowhere",
+		reqs: []req{
+			{want(uidA, 4, "", removal), []string{"d1"}},
+			{want(uidA, 3, "a3"), []string{"d2"}},
+		},
+		want: map[string]gateway.DesiredApp{"d1": want(uidA, 4, "", removal)},
+	}, {
+		name: "the removal of a successor replaces what a deleted object left",
+		reqs: []req{
+			{want(uidA, 3, "a3"), []string{"d1"}},
+			{want(uidA, 4, "", removal), []string{"d2"}},
+			{want(uidB, 2, "", removal), []string{"d1"}},
+		},
+		want: map[string]gateway.DesiredApp{"d1": want(uidB, 2, "", removal), "d2": want(uidA, 4, "", removal)},
+	}, {
 		name: "requests that do not name their object are taken in arrival order",
 		reqs: []req{
 			{want("", 3, "v3"), both},
@@ -204,5 +228,36 @@ func runningDigest(digest string) func(cloudevents.Event) bool {
 	return func(e cloudevents.Event) bool {
 		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentSucceeded)
 		return err == nil && d.State == "Running" && d.Digest == digest
+	}
+}
+
+// TestSupersededRequestReportsNothing: a step request that arrives after the rollback
+// of its generation is not stored, and reports nothing for the device, not even that
+// its module is too large for it.
+func TestSupersededRequestReportsNothing(t *testing.T) {
+	h := newHarness(t)
+	h.connect(id("default", "big-0"), 4096)
+	eventually(t, 10*time.Second, func() bool { return h.srv.Sessions() == 1 }, "session")
+	good := h.put(wasmfix.Blink)
+	huge := padModule(wasmfix.Blink, 300<<10)
+	big := h.put(huge)
+	app := events.AppRef{Namespace: "default", Name: "big", Generation: 2, UID: uidA}
+	if code := h.deploy(app, good, len(wasmfix.Blink), []string{"big-0"}, func(d *events.DeploymentRequestedData) { d.Rollback = true }); code != http.StatusAccepted {
+		t.Fatalf("rollback answered %d", code)
+	}
+	// Handle reports synchronously to the sink: after the answer, any report is there.
+	if code := h.deploy(app, big, len(huge), []string{"big-0"}); code != http.StatusAccepted {
+		t.Fatalf("late step request answered %d", code)
+	}
+	if n := h.events.count(events.DeploymentFailed, nil); n != 0 {
+		t.Errorf("%d deployment.failed events for a superseded request: %v", n, h.events.all(events.DeploymentFailed))
+	}
+	// The same request for the next generation is current, and fails as too large.
+	app.Generation = 3
+	if code := h.deploy(app, big, len(huge), []string{"big-0"}); code != http.StatusAccepted {
+		t.Fatalf("next generation answered %d", code)
+	}
+	if n := h.events.count(events.DeploymentFailed, failedWith("too_large")); n != 1 {
+		t.Errorf("%d too_large failures for the current request, want 1", n)
 	}
 }

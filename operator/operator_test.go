@@ -523,6 +523,61 @@ func TestValidatedBeforeBuilt(t *testing.T) {
 	}
 }
 
+// TestDispatchReplyBeforeBuilt: a dispatch reply can even beat module.built; the
+// receiver acknowledges it and the rollout starts with module.validated.
+func TestDispatchReplyBeforeBuilt(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	h.app("early", nil)
+	ref := h.waitBuild("early", 1)
+	dg := digestOf("8")
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Step: 0, Targeted: 1,
+		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 1}}})
+	h.buildAndValidate(ref, dg)
+	h.report(ref, "dev-00", dg, "Running", "")
+	h.eventually("Ready", func() bool {
+		c := h.cond("early", v1.ConditionReady)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+}
+
+// TestRecreatedDoesNotCountOldReports: a device that was offline while an Application
+// was deleted still shows the deleted object's Running. The re-created object (same
+// name, same module, another configuration) does not count it as its own.
+func TestRecreatedDoesNotCountOldReports(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	h.app("re", nil)
+	old := h.waitBuild("re", 1)
+	dg := digestOf("a")
+	h.buildAndValidate(old, dg)
+	h.report(old, "dev-00", dg, "Running", "")
+	h.eventually("rolled out", func() bool {
+		c := h.cond("re", v1.ConditionRolledOut)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+	if err := env.Client.Delete(h.ctx, h.get("re")); err != nil {
+		t.Fatal(err)
+	}
+	h.deliver(events.DeploymentDispatched, old.Subject(), &events.DeploymentDispatchedData{Application: old, Digest: dg, Remove: true, Targeted: 1})
+	h.eventually("old object gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "re"}, &v1.Application{}))
+	})
+	h.app("re", func(a *v1.Application) { a.Spec.Config = map[string]string{"k": "new"} })
+	ref := h.waitBuild("re", 2)
+	h.buildAndValidate(ref, dg)
+	h.eventually("the rollout counted", func() bool { r := h.get("re").Status.Rollout; return r != nil && r.Targeted == 1 })
+	a := h.get("re")
+	if c := meta.FindStatusCondition(a.Status.Conditions, v1.ConditionRolledOut); a.Status.Rollout.Succeeded != 0 || (c != nil && c.Status == metav1.ConditionTrue) {
+		t.Errorf("the deleted object's report counted: rollout %+v, condition %+v", a.Status.Rollout, c)
+	}
+	h.report(ref, "dev-00", dg, "Running", "")
+	h.eventually("rolled out on its own report", func() bool {
+		c := h.cond("re", v1.ConditionRolledOut)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+}
+
 // TestDispatchReplyBeforeValidated: dispatch answers module.validated with
 // deployment.dispatched, and the broker may hand the answer to the operator first. The
 // rollout still counts the devices dispatched, so it is not requested again.
@@ -671,6 +726,7 @@ func TestSessionsOutOfOrder(t *testing.T) {
 	}
 	const gw1, gw2 = "wasmbed-system/gw-1", "wasmbed-system/gw-2"
 	base := time.Now().Add(-time.Hour)
+	const s = time.Second
 	cases := []struct {
 		name     string
 		events   []ev
@@ -678,12 +734,14 @@ func TestSessionsOutOfOrder(t *testing.T) {
 		gw, sid  string
 		firmware string
 	}{
-		{"in order", []ev{{true, gw1, "a", 1}, {false, gw1, "a", 1}}, v1.DeviceDisconnected, gw1, "a", "a"},
-		{"replaced, the old session's end arrives last", []ev{{true, gw1, "a", 1}, {true, gw1, "b", 2}, {false, gw1, "a", 1}}, v1.DeviceConnected, gw1, "b", "b"},
-		{"moved gateway, the old one notices late", []ev{{true, gw1, "a", 1}, {true, gw2, "b", 2}, {false, gw1, "a", 1}}, v1.DeviceConnected, gw2, "b", "b"},
-		{"a short session's end arrives before its start", []ev{{true, gw1, "a", 1}, {false, gw1, "b", 2}, {true, gw1, "b", 2}}, v1.DeviceDisconnected, gw1, "b", "a"},
-		{"an older session's start arrives late", []ev{{true, gw2, "b", 2}, {true, gw1, "a", 1}}, v1.DeviceConnected, gw2, "b", "b"},
+		{"in order", []ev{{true, gw1, "a", 10 * s}, {false, gw1, "a", 10 * s}}, v1.DeviceDisconnected, gw1, "a", "a"},
+		{"replaced, the old session's end arrives last", []ev{{true, gw1, "a", 10 * s}, {true, gw1, "b", 11 * s}, {false, gw1, "a", 10 * s}}, v1.DeviceConnected, gw1, "b", "b"},
+		{"moved gateway, the old one notices late", []ev{{true, gw1, "a", 10 * s}, {true, gw2, "b", 20 * s}, {false, gw1, "a", 10 * s}}, v1.DeviceConnected, gw2, "b", "b"},
+		{"moved to a gateway whose clock is behind", []ev{{true, gw1, "a", 10 * s}, {true, gw2, "b", 9 * s}, {false, gw1, "a", 10 * s}}, v1.DeviceConnected, gw2, "b", "b"},
+		{"a short session's end arrives before its start", []ev{{true, gw1, "a", 10 * s}, {false, gw1, "b", 11 * s}, {true, gw1, "b", 11 * s}}, v1.DeviceDisconnected, gw1, "b", "a"},
+		{"an older session's start arrives late", []ev{{true, gw2, "b", 20 * s}, {true, gw1, "a", 10 * s}}, v1.DeviceConnected, gw2, "b", "b"},
 		{"events that name no session: arrival order", []ev{{true, gw1, "", 0}, {false, gw1, "", 0}}, v1.DeviceDisconnected, gw1, "", ""},
+		{"after a gateway that names no session, another's session end", []ev{{true, gw1, "a", 10 * s}, {true, gw2, "", 0}, {false, gw1, "a", 10 * s}}, v1.DeviceConnected, gw2, "", ""},
 	}
 	h.devices(len(cases), "virtual")
 	for i, tc := range cases {
@@ -692,7 +750,7 @@ func TestSessionsOutOfOrder(t *testing.T) {
 			for _, e := range tc.events {
 				var since time.Time
 				if e.sid != "" {
-					since = base.Add(e.opened * time.Second)
+					since = base.Add(e.opened)
 				}
 				if e.up {
 					h.deliver(events.DeviceConnected, h.ns+"/"+name, &events.DeviceConnectedData{Namespace: h.ns, Device: name, Gateway: e.gw,

@@ -190,6 +190,10 @@ type DeviceApplication struct {
 	// reported on (it says which configuration the device runs).
 	// +optional
 	Generation int64 `json:"generation,omitempty"`
+	// UID is the metadata.uid of the Application the report is about: a deleted and
+	// re-created Application of the same name does not count this entry as its own.
+	// +optional
+	UID string `json:"uid,omitempty"`
 	// ReportedAt is when the gateway saw this state (the time of its event). Reports
 	// reach the operator out of order; one older than this is ignored. A Removed entry
 	// is kept for a few minutes so that a late report cannot bring the app back.

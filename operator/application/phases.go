@@ -212,8 +212,8 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 	batchDone := 0
 	for i, d := range targets {
 		a := appOn(&d, app.Name)
-		if a == nil || a.Digest != ro.Digest || a.Generation < ro.Generation {
-			continue // not (yet) this rollout's module and configuration
+		if a == nil || a.Digest != ro.Digest || a.Generation < ro.Generation || (a.UID != "" && a.UID != string(app.UID)) {
+			continue // not (yet) this rollout's module and configuration, or another object's
 		}
 		switch a.State {
 		case v1.AppRunning, v1.AppExited:

@@ -24,24 +24,40 @@ const (
 	newerSession // or the first one, or a report that does not name its session
 )
 
+// maxClockSkew is how far apart two gateways' clocks may be. Sessions on one gateway
+// are ordered by when they opened; a session on another gateway must be this much
+// older (to be ignored when it starts) or newer (to count when it ends), because a
+// device that moves gateways mostly moves forward.
+const maxClockSkew = 2 * time.Second
+
 // sessionOf compares session id of gateway gw, opened at since, with the latest
-// session in st. Sessions are ordered by when they opened.
-func sessionOf(st *v1.DeviceStatus, gw, id string, since time.Time) sessionOrder {
+// session in st, for a report of its start or (ending) of its end.
+func sessionOf(st *v1.DeviceStatus, gw, id string, since time.Time, ending bool) sessionOrder {
 	cur := st.Session
 	switch {
-	case cur == nil || id == "" || since.IsZero():
+	case id == "" || since.IsZero():
+		return newerSession // a gateway that does not name sessions: arrival order
+	case cur == nil && ending && st.Gateway != "" && gw != st.Gateway:
+		return olderSession // the end of a session elsewhere than the device's gateway
+	case cur == nil:
 		return newerSession
 	case gw == st.Gateway && id == cur.ID:
 		return sameSession
-	case since.Before(cur.Since.Time):
+	case gw == st.Gateway && since.Before(cur.Since.Time):
+		return olderSession
+	case gw != st.Gateway && !ending && since.Before(cur.Since.Add(-maxClockSkew)):
+		return olderSession
+	case gw != st.Gateway && ending && !since.After(cur.Since.Add(maxClockSkew)):
 		return olderSession
 	}
 	return newerSession
 }
 
-// setSession records the session a report is about as the device's latest.
+// setSession records the session a report is about as the device's latest; a report
+// that names none (an older gateway) leaves no session to compare with.
 func setSession(st *v1.DeviceStatus, gw, id string, since time.Time) {
 	if id == "" || since.IsZero() {
+		st.Session = nil
 		return
 	}
 	st.Gateway = gw
@@ -58,9 +74,11 @@ const maxDeviceApps = 32
 // report is one gateway report about one application on a device.
 type report struct {
 	digest, state, msg string
-	// gen is the Application generation the report is about, 0 when unknown (a Hello):
-	// then the generation already recorded for the same digest is kept.
+	// gen and uid are the Application generation and object the report is about, 0 and
+	// "" when unknown (a Hello): then those already recorded for the same digest are
+	// kept.
 	gen int64
+	uid string
 	// at is the event's time; zero when the event had none.
 	at time.Time
 }
@@ -93,14 +111,14 @@ func setApp(dev *v1.Device, name string, rep report, now time.Time) {
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
-	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen}
+	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen, UID: rep.uid}
 	if !rep.at.IsZero() {
 		at := metav1.NewMicroTime(rep.at)
 		entry.ReportedAt = &at
 	}
 	if i >= 0 {
 		if old := apps[i]; rep.gen == 0 && old.Digest == rep.digest {
-			entry.Generation = old.Generation
+			entry.Generation, entry.UID = old.Generation, old.UID
 		}
 		apps[i] = entry
 		return

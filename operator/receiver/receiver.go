@@ -142,7 +142,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 				app.Status.MarkRollingOut(app.Generation, r.rolloutFor(app, d.Digest))
 				ro = app.Status.Rollout
 			}
-			if ro.Digest != d.Digest || ro.Step != d.Step {
+			if ro == nil || ro.Digest != d.Digest || ro.Step != d.Step {
 				return
 			}
 			n := 0
@@ -153,11 +153,11 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeploymentResultData:
 		err = r.updateDevice(ctx, d.Application.Namespace, d.Device, func(dev *v1.Device) {
-			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation, at: e.Time()}, r.now().Time)
+			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation, uid: d.Application.UID, at: e.Time()}, r.now().Time)
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
-			switch sessionOf(&dev.Status, d.Gateway, d.Session, d.Since) {
+			switch sessionOf(&dev.Status, d.Gateway, d.Session, d.Since, false) {
 			case olderSession:
 				return
 			case sameSession:
@@ -186,7 +186,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeviceDisconnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
-			if sessionOf(&dev.Status, d.Gateway, d.Session, d.Since) == olderSession {
+			if sessionOf(&dev.Status, d.Gateway, d.Session, d.Since, true) == olderSession {
 				return // the device has a newer session, perhaps on another gateway
 			}
 			setSession(&dev.Status, d.Gateway, d.Session, d.Since)
