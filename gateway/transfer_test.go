@@ -316,27 +316,33 @@ func TestSecondSessionReplacesFirst(t *testing.T) {
 		t.Fatalf("%d sessions", h.srv.Sessions())
 	}
 	// The events name each session and when it opened, so that the operator can tell
-	// the first session's end, reported after the second began, from the second's.
-	var ups []*events.DeviceConnectedData
+	// the first session's end, reported after the second began, from the second's. (The
+	// first session's device.connected may be emitted after its end: the operator orders
+	// them by the session's opening time.)
+	eventually(t, 5*time.Second, func() bool {
+		return h.events.count(events.DeviceConnected, nil) == 2 && h.events.count(events.DeviceDisconnected, nil) == 1
+	}, "two device.connected and one device.disconnected")
+	ups := map[string]*events.DeviceConnectedData{}
 	for _, e := range h.events.all(events.DeviceConnected) {
 		d, err := events.DecodeAs[*events.DeviceConnectedData](e, events.DeviceConnected)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ups = append(ups, d)
+		ups[d.Session] = d
 	}
-	downs := h.events.all(events.DeviceDisconnected)
-	if len(ups) != 2 || len(downs) != 1 {
-		t.Fatalf("%d device.connected and %d device.disconnected events", len(ups), len(downs))
-	}
-	down, err := events.DecodeAs[*events.DeviceDisconnectedData](downs[0], events.DeviceDisconnected)
+	down, err := events.DecodeAs[*events.DeviceDisconnectedData](h.events.all(events.DeviceDisconnected)[0], events.DeviceDisconnected)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if down.Session == "" || down.Session != ups[0].Session || !down.Since.Equal(ups[0].Since) ||
-		ups[1].Session == ups[0].Session || !ups[1].Since.After(ups[0].Since) {
-		t.Errorf("sessions: first opened %s %v, second %s %v, the one that closed %s %v",
-			ups[0].Session, ups[0].Since, ups[1].Session, ups[1].Since, down.Session, down.Since)
+	closed := ups[down.Session]
+	delete(ups, down.Session)
+	if closed == nil || !down.Since.Equal(closed.Since) || len(ups) != 1 {
+		t.Fatalf("the closed session %s (opened %v) is not one of two distinct connected sessions", down.Session, down.Since)
+	}
+	for _, live := range ups {
+		if !live.Since.After(closed.Since) {
+			t.Errorf("the live session opened %v, not after the replaced one (%v)", live.Since, closed.Since)
+		}
 	}
 }
 
