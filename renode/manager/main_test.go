@@ -45,14 +45,16 @@ func fakeEmulator(args []string) int {
 		fmt.Fprintln(os.Stderr, "fake emulator:", err)
 		return 1
 	}
-	fmt.Printf("fake emulator listening on %d at %d\n", port, time.Now().UnixNano())
-	startFakeBoard(l, 100*time.Millisecond)
+	// Signals are set up before the start line that tests wait for, so that a stop
+	// right after it meets the behaviour asked for.
 	term := make(chan os.Signal, 1)
 	if ignoreTerm {
 		signal.Ignore(syscall.SIGTERM)
 	} else {
 		signal.Notify(term, syscall.SIGTERM)
 	}
+	fmt.Printf("fake emulator listening on %d at %d\n", port, time.Now().UnixNano())
+	startFakeBoard(l, 100*time.Millisecond)
 	var crash <-chan time.Time
 	if crashAfter > 0 {
 		crash = time.After(crashAfter)
