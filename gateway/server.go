@@ -507,7 +507,7 @@ func readFailure(err error) CloseReason {
 
 func connectedData(gateway string, ss *session, h *protocol.Hello) *events.DeviceConnectedData {
 	d := &events.DeviceConnectedData{
-		Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: gateway, Session: ss.sessionName(), Since: ss.opened,
+		Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: gateway, Session: ss.sessionName(), Since: ss.openedAt(),
 		Board: h.Board, FirmwareVersion: h.Firmware,
 		RAMBytes: int64(h.Caps.RAM), FlashBytes: int64(h.Caps.Flash),
 		MaxModuleBytes: int64(h.Caps.MaxModule), ABIVersion: int32(h.Caps.ABI),

@@ -80,14 +80,6 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	if d.Namespace != ss.id.Namespace {
 		return // tenancy: a device only ever gets its own namespace's applications
 	}
-	// A superseded request does nothing, not even report a failure (checked again below,
-	// under the same lock as the delivery).
-	ss.mu.Lock()
-	current := !ss.closed && ss.stillDesiredLocked(ctx, d)
-	ss.mu.Unlock()
-	if !current {
-		return
-	}
 	now := time.Now()
 	if d.Remove {
 		ss.mu.Lock()
@@ -104,6 +96,14 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 		t := &transfer{app: d, phase: phaseRemove, started: now, progress: now}
 		ss.setTransferLocked(t)
 		ss.sendMessageLocked(&protocol.Remove{App: d.Name})
+		return
+	}
+	// A superseded request does nothing, not even report a failure (checked again below,
+	// under the same lock as the delivery, after the module is at hand).
+	ss.mu.Lock()
+	current := !ss.closed && ss.stillDesiredLocked(ctx, d)
+	ss.mu.Unlock()
+	if !current {
 		return
 	}
 	digest, err := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))

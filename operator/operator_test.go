@@ -208,9 +208,47 @@ func (h *harness) waitBuild(name string, n int) events.AppRef {
 
 // buildAndValidate plays compile and validate for the current generation.
 func (h *harness) buildAndValidate(ref events.AppRef, digest string) {
+	h.built(ref, digest)
+	h.validated(ref, digest)
+}
+
+// built plays compile's module.built.
+func (h *harness) built(ref events.AppRef, digest string) {
 	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: digest, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+}
+
+// validated plays validate's module.validated.
+func (h *harness) validated(ref events.AppRef, digest string) {
 	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: digest, Size: 100,
 		Report: events.ValidationReport{Digest: digest, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+}
+
+// dispatched plays dispatch's answer for rollout step 0: devices of targeted sent digest.
+func (h *harness) dispatched(ref events.AppRef, digest string, devices, targeted int) {
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digest, Step: 0, Targeted: targeted,
+		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: devices}}})
+}
+
+// removed plays dispatch confirming the removal of ref's object from its devices.
+func (h *harness) removed(ref events.AppRef, digest string) {
+	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digest, Remove: true, Targeted: 1})
+}
+
+// waitTrue waits for condition typ of the app to be True.
+func (h *harness) waitTrue(name, typ string) {
+	h.t.Helper()
+	h.eventually(name+" "+typ, func() bool {
+		c := h.cond(name, typ)
+		return c != nil && c.Status == metav1.ConditionTrue
+	})
+}
+
+// waitGone waits for the app to be deleted.
+func (h *harness) waitGone(name string) {
+	h.t.Helper()
+	h.eventually(name+" gone", func() bool {
+		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, &v1.Application{}))
+	})
 }
 
 // report plays a device reporting the app's state through its gateway.
@@ -243,10 +281,7 @@ func TestAllAtOnceToReady(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
 	}
-	h.eventually("Ready", func() bool {
-		c := h.cond("blink", v1.ConditionReady)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("blink", v1.ConditionReady)
 	a := h.get("blink")
 	if a.Status.Phase != v1.ApplicationRunning || a.Status.Rollout.Progress != "3/3" || a.Status.PreviousGoodDigest != dg {
 		t.Errorf("status = phase %s rollout %+v previousGood %s", a.Status.Phase, a.Status.Rollout, a.Status.PreviousGoodDigest)
@@ -313,10 +348,7 @@ func TestCanaryStepsAndRollback(t *testing.T) {
 		}
 		return false
 	})
-	h.eventually("v1 rolled out", func() bool {
-		c := h.cond("canary", v1.ConditionRolledOut)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("canary", v1.ConditionRolledOut)
 
 	// Version 2 traps on the devices: the first step's device fails, the rollout stops
 	// and the previous good module goes back to that device.
@@ -364,10 +396,7 @@ func TestAbortedRolloutStaysAborted(t *testing.T) {
 	for i := range 4 {
 		h.report(ref, fmt.Sprintf("dev-%02d", i), good, "Running", "")
 	}
-	h.eventually("v1 rolled out", func() bool {
-		c := h.cond("abort", v1.ConditionRolledOut)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("abort", v1.ConditionRolledOut)
 	h.update("abort", func(a *v1.Application) { a.Spec.Source.Inline.Code = "int v2;" })
 	ref2 := h.waitBuild("abort", 2)
 	h.buildAndValidate(ref2, bad)
@@ -380,8 +409,7 @@ func TestAbortedRolloutStaysAborted(t *testing.T) {
 	h.eventually("aborted", aborted)
 	a := h.get("abort")
 	ref3 := events.AppRef{Namespace: a.Namespace, Name: a.Name, Generation: a.Generation, UID: string(a.UID)}
-	h.deliver(events.DeploymentDispatched, ref3.Subject(), &events.DeploymentDispatchedData{Application: ref3, Digest: good, Step: 0, Targeted: 4,
-		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 2}}})
+	h.dispatched(ref3, good, 2, 4)
 	if !aborted() || h.get("abort").Status.Rollout.Digest != bad {
 		t.Errorf("after the rollback was dispatched: %+v, rollout %+v", h.cond("abort", v1.ConditionRolledOut), h.get("abort").Status.Rollout)
 	}
@@ -428,11 +456,8 @@ func TestDeleteRemovesFromDevices(t *testing.T) {
 		}
 		return false
 	})
-	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Remove: true, Targeted: 1})
-	h.eventually("application gone", func() bool {
-		err := env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "gone"}, &v1.Application{})
-		return apierrors.IsNotFound(err)
-	})
+	h.removed(ref, dg)
+	h.waitGone("gone")
 }
 
 // TestRecreatedApplication: events about a deleted Application never act on the new
@@ -460,11 +485,8 @@ func TestRecreatedApplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.eventually("removal requested", func() bool { return removed(old) })
-	gone := &events.DeploymentDispatchedData{Application: old, Digest: dg, Remove: true, Targeted: 1}
-	h.deliver(events.DeploymentDispatched, old.Subject(), gone)
-	h.eventually("old object gone", func() bool {
-		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "again"}, &v1.Application{}))
-	})
+	h.removed(old, dg)
+	h.waitGone("again")
 
 	h.app("again", nil)
 	ref := h.waitBuild("again", 2)
@@ -483,14 +505,12 @@ func TestRecreatedApplication(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.eventually("removal of the new object requested", func() bool { return removed(ref) })
-	h.deliver(events.DeploymentDispatched, old.Subject(), gone)
+	h.removed(old, dg)
 	if a := h.get("again"); len(a.Finalizers) != 1 {
 		t.Errorf("the deleted object's removal dropped the new one's finalizer: %v", a.Finalizers)
 	}
-	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digestOf("f"), Remove: true, Targeted: 1})
-	h.eventually("new object gone", func() bool {
-		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "again"}, &v1.Application{}))
-	})
+	h.removed(ref, digestOf("f"))
+	h.waitGone("again")
 }
 
 // TestValidatedBeforeBuilt: module.built can reach the operator after module.validated
@@ -503,19 +523,15 @@ func TestValidatedBeforeBuilt(t *testing.T) {
 	h.app("late-build", nil)
 	ref := h.waitBuild("late-build", 1)
 	dg := digestOf("7")
-	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: dg, Size: 100,
-		Report: events.ValidationReport{Digest: dg, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+	h.validated(ref, dg)
 	if b := h.get("late-build").Status.Build; b == nil || b.Digest != dg || b.Size != 100 {
 		t.Fatalf("build status after validation %+v", b)
 	}
 	for i := range 2 {
 		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
 	}
-	h.eventually("Ready", func() bool {
-		c := h.cond("late-build", v1.ConditionReady)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
-	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: dg, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
+	h.waitTrue("late-build", v1.ConditionReady)
+	h.built(ref, dg)
 	a := h.get("late-build")
 	if a.Status.Build.Toolchain != "test" || !meta.IsStatusConditionTrue(a.Status.Conditions, v1.ConditionValidated) ||
 		!meta.IsStatusConditionTrue(a.Status.Conditions, v1.ConditionReady) {
@@ -531,14 +547,10 @@ func TestDispatchReplyBeforeBuilt(t *testing.T) {
 	h.app("early", nil)
 	ref := h.waitBuild("early", 1)
 	dg := digestOf("8")
-	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Step: 0, Targeted: 1,
-		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 1}}})
+	h.dispatched(ref, dg, 1, 1)
 	h.buildAndValidate(ref, dg)
 	h.report(ref, "dev-00", dg, "Running", "")
-	h.eventually("Ready", func() bool {
-		c := h.cond("early", v1.ConditionReady)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("early", v1.ConditionReady)
 }
 
 // TestRecreatedDoesNotCountOldReports: a device that was offline while an Application
@@ -552,17 +564,12 @@ func TestRecreatedDoesNotCountOldReports(t *testing.T) {
 	dg := digestOf("a")
 	h.buildAndValidate(old, dg)
 	h.report(old, "dev-00", dg, "Running", "")
-	h.eventually("rolled out", func() bool {
-		c := h.cond("re", v1.ConditionRolledOut)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("re", v1.ConditionRolledOut)
 	if err := env.Client.Delete(h.ctx, h.get("re")); err != nil {
 		t.Fatal(err)
 	}
-	h.deliver(events.DeploymentDispatched, old.Subject(), &events.DeploymentDispatchedData{Application: old, Digest: dg, Remove: true, Targeted: 1})
-	h.eventually("old object gone", func() bool {
-		return apierrors.IsNotFound(env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "re"}, &v1.Application{}))
-	})
+	h.removed(old, dg)
+	h.waitGone("re")
 	h.app("re", func(a *v1.Application) { a.Spec.Config = map[string]string{"k": "new"} })
 	ref := h.waitBuild("re", 2)
 	h.buildAndValidate(ref, dg)
@@ -572,10 +579,7 @@ func TestRecreatedDoesNotCountOldReports(t *testing.T) {
 		t.Errorf("the deleted object's report counted: rollout %+v, condition %+v", a.Status.Rollout, c)
 	}
 	h.report(ref, "dev-00", dg, "Running", "")
-	h.eventually("rolled out on its own report", func() bool {
-		c := h.cond("re", v1.ConditionRolledOut)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("re", v1.ConditionRolledOut)
 }
 
 // TestDispatchReplyBeforeValidated: dispatch answers module.validated with
@@ -587,11 +591,9 @@ func TestDispatchReplyBeforeValidated(t *testing.T) {
 	h.app("quick", nil)
 	ref := h.waitBuild("quick", 1)
 	dg := digestOf("9")
-	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: dg, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
-	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: dg, Step: 0, Targeted: 3,
-		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: 3}}})
-	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: dg, Size: 100,
-		Report: events.ValidationReport{Digest: dg, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
+	h.built(ref, dg)
+	h.dispatched(ref, dg, 3, 3)
+	h.validated(ref, dg)
 	h.eventually("rolling out", func() bool { return h.get("quick").Status.Phase == v1.ApplicationRollingOut })
 	ro := h.get("quick").Status.Rollout
 	if ro == nil || ro.Digest != dg || ro.Dispatched != 3 || ro.RequestedAt == nil {
@@ -600,10 +602,7 @@ func TestDispatchReplyBeforeValidated(t *testing.T) {
 	for i := range 3 {
 		h.report(ref, fmt.Sprintf("dev-%02d", i), dg, "Running", "")
 	}
-	h.eventually("rolled out", func() bool {
-		c := h.cond("quick", v1.ConditionRolledOut)
-		return c != nil && c.Status == metav1.ConditionTrue
-	})
+	h.waitTrue("quick", v1.ConditionRolledOut)
 	if n := len(h.broker.of(events.RolloutRequested, ref.Subject())); n != 0 {
 		t.Errorf("the operator requested the step again %d times", n)
 	}
