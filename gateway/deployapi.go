@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/functions/serve"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
@@ -26,7 +26,7 @@ func (s *Server) newHTTPHandler() http.Handler {
 	if g, ok := s.cfg.registerer.(prometheus.Gatherer); ok {
 		gatherer = g
 	}
-	fn := serve.NewHTTPHandler("gateway", serve.HandlerFunc(s.Handle), serve.Options{
+	fn := eventserver.NewHTTPHandler("gateway", eventserver.HandlerFunc(s.Handle), eventserver.Options{
 		Logger: s.log, Registerer: s.cfg.registerer, Gatherer: gatherer,
 	})
 	mux := http.NewServeMux()
@@ -63,7 +63,7 @@ func (s *Server) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.
 	app, err := s.accept(ctx, d)
 	if err != nil {
 		result := "error"
-		if serve.StatusOf(err) < 500 {
+		if eventserver.StatusOf(err) < 500 {
 			result = "rejected"
 		}
 		s.m.deployRequests.WithLabelValues(result).Inc()
@@ -78,7 +78,7 @@ func (s *Server) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.
 // state.
 func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) (DesiredApp, error) {
 	if d.Gateway != s.cfg.name {
-		return DesiredApp{}, serve.Permanent(fmt.Errorf("request is for gateway %s, this is %s", d.Gateway, s.cfg.name))
+		return DesiredApp{}, eventserver.Permanent(fmt.Errorf("request is for gateway %s, this is %s", d.Gateway, s.cfg.name))
 	}
 	app := DesiredApp{
 		Namespace: d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
@@ -89,7 +89,7 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 		// Devices are names in the Application's namespace; a device of another
 		// namespace can never be named, which is the tenancy rule.
 		if _, err := pki.NewIdentity(app.Namespace, dev); err != nil {
-			return DesiredApp{}, serve.Permanent(fmt.Errorf("device %q: %w", dev, err))
+			return DesiredApp{}, eventserver.Permanent(fmt.Errorf("device %q: %w", dev, err))
 		}
 	}
 	if !d.Remove {
@@ -108,11 +108,11 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 		}
 		switch {
 		case errors.Is(err, errNoModule):
-			return DesiredApp{}, serve.Permanent(err)
+			return DesiredApp{}, eventserver.Permanent(err)
 		case err != nil:
 			return DesiredApp{}, err
 		case d.Size != 0 && int64(len(mod.data)) != d.Size:
-			return DesiredApp{}, serve.Permanent(fmt.Errorf("size is %d, the module has %d bytes", d.Size, len(mod.data)))
+			return DesiredApp{}, eventserver.Permanent(fmt.Errorf("size is %d, the module has %d bytes", d.Size, len(mod.data)))
 		}
 		// A size of 0 means the sender did not know it (a rollback names only the
 		// digest): the module in the store says.

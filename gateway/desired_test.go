@@ -11,8 +11,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/gateway"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 

@@ -1,5 +1,5 @@
 // Package gateway is the long-lived server that holds every device's mutual-TLS
-// session, speaks the device protocol (gateway/protocol) and delivers WebAssembly
+// session, speaks the device protocol (api/protocol) and delivers WebAssembly
 // modules to devices, keeping desired state durable so that devices that are offline
 // get their applications when they connect.
 //

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 

@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/gateway"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
 	"github.com/wasmbed/wasmbed/internal/pki"

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 )
 

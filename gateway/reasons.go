@@ -1,6 +1,6 @@
 package gateway
 
-import "github.com/wasmbed/wasmbed/gateway/protocol"
+import "github.com/wasmbed/wasmbed/api/protocol"
 
 // CloseReason says why a session (or a connection that never became one) ended. It is
 // the label of the close metrics, the reason of device.disconnected events and an error.

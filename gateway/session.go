@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
 // maxRestarts bounds how often one transfer restarts with Deploy (bad offsets, bad

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/gateway"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )

@@ -21,7 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/operator/application"
 	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
@@ -121,7 +121,7 @@ func Run(ctx context.Context, o Options) error {
 	// latest object, and serves once the manager's cache is in sync.
 	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval, Steps: o.StepRunner}
 	mux := http.NewServeMux()
-	mux.Handle("/", serve.NewHTTPHandler("operator", rcv, serve.Options{Logger: slogFrom(o.Logger)}))
+	mux.Handle("/", eventserver.NewHTTPHandler("operator", rcv, eventserver.Options{Logger: slogFrom(o.Logger)}))
 	mux.Handle("POST /dead-letters", deadLetters(slogFrom(o.Logger)))
 	mux.Handle("POST /steps-done", steps.DoneHandler(o.Sender))
 	handler := mux

@@ -23,7 +23,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	"github.com/wasmbed/wasmbed/operator"
 	"github.com/wasmbed/wasmbed/operator/receiver"
@@ -905,8 +905,8 @@ func TestEventBeforeTheControllerObservedIsRetried(t *testing.T) {
 	}
 
 	_, err = rcv.Handle(ctx, e)
-	if !errors.Is(err, receiver.ErrNotObserved) || serve.StatusOf(err) != http.StatusConflict {
-		t.Fatalf("before the controller observed the generation: err %v (HTTP %d), want ErrNotObserved as 409", err, serve.StatusOf(err))
+	if !errors.Is(err, receiver.ErrNotObserved) || eventserver.StatusOf(err) != http.StatusConflict {
+		t.Fatalf("before the controller observed the generation: err %v (HTTP %d), want ErrNotObserved as 409", err, eventserver.StatusOf(err))
 	}
 	if b := get().Status.Build; b != nil {
 		t.Fatalf("status.build set from an unobserved generation: %+v", b)

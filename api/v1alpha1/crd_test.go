@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/testenv"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 var env *testenv.Env

@@ -13,18 +13,18 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	function "github.com/wasmbed/wasmbed/functions/compile"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/functions/compile"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 )
 
 func main() {
-	serve.Main("compile", func(log *slog.Logger) (serve.Handler, error) {
+	eventserver.Main("compile", func(log *slog.Logger) (eventserver.Handler, error) {
 		store, err := artifacts.NewFromURL(os.Getenv("ARTIFACTS"), artifacts.NewClientConfig())
 		if err != nil {
 			return nil, err
 		}
-		cfg := function.Config{Store: store, Optimize: os.Getenv("WASM_OPT") != "false", Logger: log}
+		cfg := compile.Config{Store: store, Optimize: os.Getenv("WASM_OPT") != "false", Logger: log}
 		if rc, err := ctrl.GetConfig(); err == nil {
 			if cfg.Reader, err = client.New(rc, client.Options{}); err != nil {
 				return nil, err
@@ -32,6 +32,6 @@ func main() {
 		} else {
 			log.Warn("no Kubernetes access: ConfigMap module sources will be refused", "err", err)
 		}
-		return function.New(cfg)
+		return compile.New(cfg)
 	})
 }

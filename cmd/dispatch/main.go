@@ -15,15 +15,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	function "github.com/wasmbed/wasmbed/functions/dispatch"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
 func main() {
-	serve.Main("dispatch", func(log *slog.Logger) (serve.Handler, error) {
+	eventserver.Main("dispatch", func(log *slog.Logger) (eventserver.Handler, error) {
 		s, err := sink.FromEnv()
 		if err != nil {
 			return nil, err
@@ -40,12 +40,12 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		cfg := function.Config{Reader: c, Sender: s, DefaultGateway: os.Getenv("DEFAULT_GATEWAY"), Logger: log}
+		cfg := dispatch.Config{Reader: c, Sender: s, DefaultGateway: os.Getenv("DEFAULT_GATEWAY"), Logger: log}
 		if path := os.Getenv("SIGNING_KEY_FILE"); path != "" {
 			if cfg.Signer, err = pki.LoadSigningKey(path); err != nil {
 				return nil, err
 			}
 		}
-		return function.New(cfg)
+		return dispatch.New(cfg)
 	})
 }

@@ -23,9 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client/config"
 
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/kube"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/pki"
 )

@@ -8,17 +8,17 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/wasmbed/wasmbed/functions/serve"
-	function "github.com/wasmbed/wasmbed/functions/validate"
+	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 )
 
 func main() {
-	serve.Main("validate", func(log *slog.Logger) (serve.Handler, error) {
+	eventserver.Main("validate", func(log *slog.Logger) (eventserver.Handler, error) {
 		store, err := artifacts.NewFromURL(os.Getenv("ARTIFACTS"), artifacts.NewClientConfig())
 		if err != nil {
 			return nil, err
 		}
-		return function.New(function.Config{Store: store, Logger: log})
+		return validate.New(validate.Config{Store: store, Logger: log})
 	})
 }

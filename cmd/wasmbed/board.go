@@ -9,9 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/emulation/manager"
 	"github.com/wasmbed/wasmbed/internal/pki"
-	"github.com/wasmbed/wasmbed/renode/boards"
-	"github.com/wasmbed/wasmbed/renode/manager"
 )
 
 func init() {

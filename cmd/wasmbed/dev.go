@@ -10,7 +10,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/config"
 	"github.com/wasmbed/wasmbed/internal/controlplane"
-	"github.com/wasmbed/wasmbed/internal/embedded"
+	"github.com/wasmbed/wasmbed/platform"
 )
 
 func init() {
@@ -45,7 +45,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	logs := embedded.NewLogs(stderr, level)
+	logs := platform.NewLogs(stderr, level)
 	log := logs.For("dev")
 
 	cp, err := controlplane.Start(ctx, controlplane.Config{
@@ -66,8 +66,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	log.Info("control plane ready", "apiserver", cp.Endpoint(), "kubeconfig", cp.Kubeconfig())
 
-	p, err := embedded.Start(ctx, embedded.Config{
-		REST: cp.RESTConfig(), Dir: abs, Ports: embedded.DefaultPorts(), Devices: *devices, Logs: logs,
+	p, err := platform.Start(ctx, platform.Config{
+		REST: cp.RESTConfig(), Dir: abs, Ports: platform.DefaultPorts(), Devices: *devices, Logs: logs,
 		EmulatedBoards: splitList(*emulated), FirmwareDir: *firmwareDir,
 	})
 	if err != nil {

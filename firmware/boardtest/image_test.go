@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/emulation/platforms"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
-	"github.com/wasmbed/wasmbed/renode/boards"
-	"github.com/wasmbed/wasmbed/renode/platforms"
 )
 
 // region is a range of the address space.

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/builder"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
 // busySource is an application whose every loop call busy-waits 40 ms on clock_ms (or

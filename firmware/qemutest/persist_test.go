@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
 // qmp is a QEMU Machine Protocol connection (QEMU's -qmp unix socket).

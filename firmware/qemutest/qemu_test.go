@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/builder"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
-	"github.com/wasmbed/wasmbed/gateway/protocol"
 )
 
-// boards are the QEMU-emulated entries of the board catalogue (renode/boards), and one
+// boards are the QEMU-emulated entries of the board catalogue (api/boards), and one
 // board QEMU cannot run whose runtime configuration runs on a QEMU board instead.
 var boards = []struct {
 	name     string // catalogue name, also the directory under firmware/boards

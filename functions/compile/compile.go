@@ -3,7 +3,7 @@
 // dev.wasmbed.build.failed with the compiler's diagnostics (file:line) when the source
 // is wrong. Prebuilt modules (OCI, URL, ConfigMap) are fetched, checked and stored the
 // same way.
-package function
+package compile
 
 import (
 	"context"

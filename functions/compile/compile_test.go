@@ -1,4 +1,4 @@
-package function_test
+package compile_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	function "github.com/wasmbed/wasmbed/functions/compile"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/functions/compile"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	fixtures "github.com/wasmbed/wasmbed/testdata/wasm"
 )
@@ -42,13 +42,13 @@ func request(t *testing.T, src events.Source) cloudevents.Event {
 	return e
 }
 
-func newFunction(t *testing.T) (*function.Function, artifacts.Store) {
+func newFunction(t *testing.T) (*compile.Function, artifacts.Store) {
 	t.Helper()
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := function.New(function.Config{Store: store, Optimize: true})
+	f, err := compile.New(compile.Config{Store: store, Optimize: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,14 +71,14 @@ func TestBuilds(t *testing.T) {
 		{"C blink", events.Source{Language: "c", Code: example(t, "c/blink.c")}, true, "", ""},
 		{"WAT blink", events.Source{Language: "wat", Code: example(t, "wat/blink.wat")}, true, "", ""},
 		{"C compile error", events.Source{Language: "c", Code: "#include \"wasmbed.h\"\nWASMBED_EXPORT(loop) int loop(void) {\n  return undefined_thing;\n}\n"},
-			false, function.ReasonCompileError, "main.c:3:"},
+			false, compile.ReasonCompileError, "main.c:3:"},
 		{"WAT syntax error", events.Source{Language: "wat", Code: "(module\n  (func (export \"loop\") (result i32)\n    i32.cnst 1))\n"},
-			false, function.ReasonCompileError, "main.wat:3:"},
+			false, compile.ReasonCompileError, "main.wat:3:"},
 		{"module without loop", events.Source{Language: "wat", Code: "(module (func (export \"setup\")))"},
-			false, function.ReasonCompileError, "loop"},
+			false, compile.ReasonCompileError, "loop"},
 		{"prebuilt by digest", events.Source{Module: &events.Module{Digest: stored}}, true, "", ""},
 		{"prebuilt digest not stored", events.Source{Module: &events.Module{Digest: artifacts.Digest([]byte("nope"))}},
-			false, function.ReasonSourceNotFound, "not in the artifact store"},
+			false, compile.ReasonSourceNotFound, "not in the artifact store"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := function.New(function.Config{Store: store, Reader: env.Client})
+	f, err := compile.New(compile.Config{Store: store, Reader: env.Client})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,12 +143,12 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 	}{
 		{"url", events.Module{URL: srv.URL + "/blink.wasm"}, ""},
 		{"url with the right digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: blink}, ""},
-		{"url with a wrong digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: artifacts.Digest([]byte("x"))}, function.ReasonDigestMismatch},
-		{"url not found", events.Module{URL: srv.URL + "/missing.wasm"}, function.ReasonSourceNotFound},
+		{"url with a wrong digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: artifacts.Digest([]byte("x"))}, compile.ReasonDigestMismatch},
+		{"url not found", events.Module{URL: srv.URL + "/missing.wasm"}, compile.ReasonSourceNotFound},
 		{"configMap", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}}, ""},
-		{"configMap wrong digest", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}, Digest: artifacts.Digest([]byte("x"))}, function.ReasonDigestMismatch},
-		{"configMap missing key", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "other.wasm"}}, function.ReasonSourceNotFound},
-		{"configMap missing", events.Module{ConfigMap: &events.ConfigMapKey{Name: "nope", Key: "blink.wasm"}}, function.ReasonSourceNotFound},
+		{"configMap wrong digest", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}, Digest: artifacts.Digest([]byte("x"))}, compile.ReasonDigestMismatch},
+		{"configMap missing key", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "other.wasm"}}, compile.ReasonSourceNotFound},
+		{"configMap missing", events.Module{ConfigMap: &events.ConfigMapKey{Name: "nope", Key: "blink.wasm"}}, compile.ReasonSourceNotFound},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -174,7 +174,7 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 
 func TestBadEvent(t *testing.T) {
 	f, _ := newFunction(t)
-	srv := httptest.NewServer(serve.NewHTTPHandler("compile", f, serve.Options{}))
+	srv := httptest.NewServer(eventserver.NewHTTPHandler("compile", f, eventserver.Options{}))
 	defer srv.Close()
 	r, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"application":{"namespace":"default","name":"x","generation":1},"source":{"language":"cobol","code":"x"},"boards":["virtual"]}`))
 	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-type": string(events.BuildRequested), "ce-source": "/curl", "content-type": "application/json"} {

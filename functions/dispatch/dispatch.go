@@ -5,7 +5,7 @@
 //
 // It keeps no state: the Application and its Devices are read from the Kubernetes API
 // on every event, so any replica can serve any event.
-package function
+package dispatch
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/rollout"
 )
@@ -86,7 +86,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	var app v1.Application
 	err = f.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
 	if apierrors.IsNotFound(err) {
-		return nil, serve.Permanent(fmt.Errorf("application %s not found", ref.Subject()))
+		return nil, eventserver.Permanent(fmt.Errorf("application %s not found", ref.Subject()))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get application %s: %w", ref.Subject(), err)
@@ -111,14 +111,14 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	targets, err := rollout.Targets(ctx, f.cfg.Reader, &app)
 	var selErr *rollout.SelectorError
 	if errors.As(err, &selErr) {
-		return nil, serve.Permanent(fmt.Errorf("application %s: %w", ref.Subject(), err))
+		return nil, eventserver.Permanent(fmt.Errorf("application %s: %w", ref.Subject(), err))
 	}
 	if err != nil {
 		return nil, err
 	}
 	batch, err := batchFor(&app, targets, req)
 	if err != nil {
-		return nil, serve.Permanent(err)
+		return nil, eventserver.Permanent(err)
 	}
 
 	byGateway := map[string][]string{}
@@ -140,7 +140,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	var signature []byte
 	if f.cfg.Signer != nil && !req.Remove {
 		if signature, err = f.cfg.Signer.SignDigest(req.Digest); err != nil {
-			return nil, serve.Permanent(fmt.Errorf("sign %s: %w", req.Digest, err))
+			return nil, eventserver.Permanent(fmt.Errorf("sign %s: %w", req.Digest, err))
 		}
 	}
 	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Remove: req.Remove, Targeted: len(targets), Unassigned: unassigned}

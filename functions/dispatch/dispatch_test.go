@@ -1,4 +1,4 @@
-package function_test
+package dispatch_test
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	function "github.com/wasmbed/wasmbed/functions/dispatch"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
@@ -111,7 +111,7 @@ func rolloutReq(t *testing.T, app *v1.Application, step int32, devices ...string
 	return e
 }
 
-func run(t *testing.T, f *function.Function, s *sink, e cloudevents.Event) (*events.DeploymentDispatchedData, map[string][]string) {
+func run(t *testing.T, f *dispatch.Function, s *sink, e cloudevents.Event) (*events.DeploymentDispatchedData, map[string][]string) {
 	t.Helper()
 	s.mu.Lock()
 	s.got = nil
@@ -160,7 +160,7 @@ func TestAllAtOnceGroupsByGateway(t *testing.T) {
 		}
 	})
 	s := &sink{}
-	f, err := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	f, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestAllAtOnceGroupsByGateway(t *testing.T) {
 func TestCanaryStepsAreCumulativeAndStable(t *testing.T) {
 	app := fleet(t, "canary", 20, v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 10}, {Percent: 50}, {Percent: 100}}}, nil)
 	s := &sink{}
-	f, err := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	f, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestCanaryStepsAreCumulativeAndStable(t *testing.T) {
 	}
 	// A step past the last is the caller's fault.
 	_, err = f.Handle(ctx(t), rolloutReq(t, app, 3))
-	if err == nil || serve.StatusOf(err) != 422 || !strings.Contains(err.Error(), "has 3 steps") {
+	if err == nil || eventserver.StatusOf(err) != 422 || !strings.Contains(err.Error(), "has 3 steps") {
 		t.Errorf("step 3: err = %v", err)
 	}
 }
@@ -221,7 +221,7 @@ func TestCanaryStepsAreCumulativeAndStable(t *testing.T) {
 func TestRollbackToExplicitDevices(t *testing.T) {
 	app := fleet(t, "rollback", 5, v1.RolloutSpec{}, nil)
 	s := &sink{}
-	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
 	_, byGw := run(t, f, s, rolloutReq(t, app, 0, "dev-01", "dev-03", "outsider", "not-there"))
 	got := byGw["wasmbed-system/gateway"]
 	sort.Strings(got)
@@ -248,7 +248,7 @@ func TestRollbackToExplicitDevices(t *testing.T) {
 func TestEventOfDeletedObject(t *testing.T) {
 	app := fleet(t, "recreated", 3, v1.RolloutSpec{}, nil)
 	s := &sink{}
-	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
 	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation, UID: "0b1e7e5c-0000-4000-8000-000000000000"}
 	for _, data := range []*events.RolloutRequestedData{
 		{Application: ref, Digest: digest, Step: 0},
@@ -275,7 +275,7 @@ func TestEventOfDeletedObject(t *testing.T) {
 func TestStaleAndMissing(t *testing.T) {
 	app := fleet(t, "stale", 2, v1.RolloutSpec{}, nil)
 	s := &sink{}
-	f, _ := function.New(function.Config{Reader: env.Client, Sender: s})
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s})
 	// Change the spec: the event for the previous generation is now stale.
 	old := *app
 	app.Spec.Config = map[string]string{"period_ms": "500"}
@@ -292,7 +292,7 @@ func TestStaleAndMissing(t *testing.T) {
 	gone := *app
 	gone.Name = "missing"
 	_, err = f.Handle(ctx(t), validated(t, &gone))
-	if err == nil || serve.StatusOf(err) != 422 {
+	if err == nil || eventserver.StatusOf(err) != 422 {
 		t.Errorf("missing application: err = %v", err)
 	}
 	// Without a default gateway, devices with no gateway are reported unassigned.
@@ -311,7 +311,7 @@ func TestStepsGateDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &sink{}
-	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
 	e := validated(t, app)
 	if reply, err := f.Handle(ctx(t), e); err != nil || reply != nil || len(s.got) != 0 {
 		t.Fatalf("before the steps: reply %v, err %v, sent %d", reply, err, len(s.got))
@@ -330,7 +330,7 @@ func TestDispatchSignsModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &sink{}
-	f, _ := function.New(function.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway", Signer: key})
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway", Signer: key})
 	run(t, f, s, validated(t, app))
 	d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
 	if err != nil {

@@ -1,4 +1,4 @@
-package function
+package validate
 
 import (
 	"encoding/binary"

@@ -2,7 +2,7 @@
 // Wasmbed ABI and every target board, runs a smoke test in a wazero sandbox, and
 // replies dev.wasmbed.module.validated or dev.wasmbed.module.rejected with reasons a
 // user can act on.
-package function
+package validate
 
 import (
 	"context"
@@ -16,11 +16,11 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/tetratelabs/wazero"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/functions/serve"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/wasmhost"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 // Defaults of the smoke test.
@@ -108,7 +108,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	module, err := f.cfg.Store.Get(ctx, in.Digest)
 	if errors.Is(err, artifacts.ErrNotFound) {
-		return nil, serve.Permanent(fmt.Errorf("module %s is not in the artifact store", in.Digest))
+		return nil, eventserver.Permanent(fmt.Errorf("module %s is not in the artifact store", in.Digest))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch module %s: %w", in.Digest, err)

@@ -1,4 +1,4 @@
-package function_test
+package validate_test
 
 import (
 	"bytes"
@@ -13,9 +13,9 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/events"
-	"github.com/wasmbed/wasmbed/functions/serve"
-	function "github.com/wasmbed/wasmbed/functions/validate"
+	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	fixtures "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 
@@ -56,13 +56,13 @@ func withCustomSection(m []byte, i int) []byte {
 	return append(append([]byte(nil), m...), section(0, payload)...)
 }
 
-func newFunction(t testing.TB) (*function.Function, artifacts.Store) {
+func newFunction(t testing.TB) (*validate.Function, artifacts.Store) {
 	t.Helper()
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := function.New(function.Config{Store: store})
+	f, err := validate.New(validate.Config{Store: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +175,8 @@ func TestBadEvents(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.Handle(context.Background(), tc.e)
-			if err == nil || serve.StatusOf(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("err = %v (status %d), want %d %q", err, serve.StatusOf(err), tc.code, tc.msg)
+			if err == nil || eventserver.StatusOf(err) != tc.code || !strings.Contains(err.Error(), tc.msg) {
+				t.Fatalf("err = %v (status %d), want %d %q", err, eventserver.StatusOf(err), tc.code, tc.msg)
 			}
 		})
 	}
@@ -184,7 +184,7 @@ func TestBadEvents(t *testing.T) {
 
 func TestOverHTTP(t *testing.T) {
 	f, store := newFunction(t)
-	srv := httptest.NewServer(serve.NewHTTPHandler("validate", f, serve.Options{}))
+	srv := httptest.NewServer(eventserver.NewHTTPHandler("validate", f, eventserver.Options{}))
 	defer srv.Close()
 	e := builtEvent(t, store, fixtures.Blink, "virtual")
 

@@ -17,10 +17,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/wasmhost"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 // Defaults of Config.

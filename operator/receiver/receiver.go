@@ -23,7 +23,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/functions/serve"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/rollout"
 )
 
@@ -248,7 +248,7 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 			return nil
 		}
 		if app.Status.ObservedGeneration != ref.Generation {
-			return &serve.StatusError{Code: http.StatusConflict,
+			return &eventserver.StatusError{Code: http.StatusConflict,
 				Err: fmt.Errorf("application %s generation %d: %w", ref.Subject(), ref.Generation, ErrNotObserved)}
 		}
 		mutate(&app)

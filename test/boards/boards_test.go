@@ -21,9 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/internal/embedded"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/platform"
 )
 
 var boards = []string{"stm32f4-discovery", "mps2-an386"}
@@ -47,9 +47,9 @@ func TestApplicationOnEmulatedBoards(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	p, err := embedded.Start(ctx, embedded.Config{
+	p, err := platform.Start(ctx, platform.Config{
 		REST: env.Config, Dir: t.TempDir(), EmulatedBoards: boards, FirmwareDir: fwDir,
-		Resync: time.Second, Logs: embedded.NewLogs(logs, slog.LevelInfo),
+		Resync: time.Second, Logs: platform.NewLogs(logs, slog.LevelInfo),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -24,8 +24,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/wasmbed/wasmbed/console"
-	"github.com/wasmbed/wasmbed/internal/embedded"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/platform"
 )
 
 const devices = 3
@@ -65,8 +65,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if os.Getenv("E2E_LOGS") != "" {
 		logOut = os.Stderr
 	}
-	logs := embedded.NewLogs(logOut, slog.LevelInfo)
-	p, err := embedded.Start(ctx, embedded.Config{REST: env.Config, Dir: t.TempDir(), Devices: devices, Resync: time.Second, Logs: logs})
+	logs := platform.NewLogs(logOut, slog.LevelInfo)
+	p, err := platform.Start(ctx, platform.Config{REST: env.Config, Dir: t.TempDir(), Devices: devices, Resync: time.Second, Logs: logs})
 	if err != nil {
 		t.Fatalf("start platform: %v", err)
 	}
@@ -74,7 +74,7 @@ func TestConsoleInChromium(t *testing.T) {
 
 	srv, err := console.New(console.Config{REST: env.Config, Logger: logs.For("console"),
 		GatewayURL: func(gw string) string {
-			if gw == embedded.GatewayName {
+			if gw == platform.GatewayName {
 				return "http://" + p.Addr("gateway-http")
 			}
 			return ""

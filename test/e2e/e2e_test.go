@@ -22,16 +22,16 @@ import (
 	"sigs.k8s.io/yaml"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/internal/embedded"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/platform"
 )
 
 const devices = 50
 
 var (
-	env      *testenv.Env
-	platform *embedded.Platform
+	env  *testenv.Env
+	plat *platform.Platform
 )
 
 func TestMain(m *testing.M) {
@@ -60,18 +60,18 @@ func run(m *testing.M) (int, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	platform, err = embedded.Start(ctx, embedded.Config{
+	plat, err = platform.Start(ctx, platform.Config{
 		REST: env.Config, Dir: dir, Devices: devices, Resync: time.Second,
-		Logs: embedded.NewLogs(logOut, slog.LevelInfo),
+		Logs: platform.NewLogs(logOut, slog.LevelInfo),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("start platform: %w", err)
 	}
-	defer platform.Stop()
+	defer plat.Stop()
 	return m.Run(), nil
 }
 
-func c() client.Client { return platform.Client() }
+func c() client.Client { return plat.Client() }
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
@@ -309,7 +309,7 @@ func TestDeviceDeletedMidRolloutLosesItsSession(t *testing.T) {
 	})
 	victim := "sim-" + fmt.Sprint(devices-1)
 	id := pki.Identity{Namespace: "default", Name: victim}
-	if !platform.Gateway().Connected(id) {
+	if !plat.Gateway().Connected(id) {
 		t.Fatalf("%s is not connected before the test", victim)
 	}
 	var dev v1.Device
@@ -320,11 +320,11 @@ func TestDeviceDeletedMidRolloutLosesItsSession(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "the session closed", 30*time.Second, func() (bool, string) {
-		return !platform.Gateway().Connected(id), "still connected"
+		return !plat.Gateway().Connected(id), "still connected"
 	})
 	// It stays out: its reconnects are refused.
 	time.Sleep(2 * time.Second)
-	if platform.Gateway().Connected(id) {
+	if plat.Gateway().Connected(id) {
 		t.Fatal("the deleted device reconnected")
 	}
 	// Resume the rollout: it completes on the remaining devices.
@@ -361,7 +361,7 @@ func TestConfigChangeReachesRunningDevices(t *testing.T) {
 	logged := func(msg string) (int, int) {
 		n := 0
 		for i := 0; i < devices; i++ {
-			for _, l := range platform.Gateway().DeviceLog(pki.Identity{Namespace: "default", Name: fmt.Sprintf("sim-%d", i)}) {
+			for _, l := range plat.Gateway().DeviceLog(pki.Identity{Namespace: "default", Name: fmt.Sprintf("sim-%d", i)}) {
 				if l.App == "greeter" && l.Message == msg {
 					n++
 					break
@@ -373,7 +373,7 @@ func TestConfigChangeReachesRunningDevices(t *testing.T) {
 	update(t, "greeter", func(a *v1.Application) { a.Spec.Config["greeting"] = "hello-v2" })
 	eventually(t, "every connected device restarted with the new config", time.Minute, func() (bool, string) {
 		n, _ := logged("hello-v2")
-		connected := platform.Gateway().Sessions()
+		connected := plat.Gateway().Sessions()
 		return n >= connected && connected > 0, fmt.Sprintf("%d of %d connected devices logged hello-v2", n, connected)
 	})
 	eventually(t, "Ready again", time.Minute, func() (bool, string) { return ready(t, "greeter") })

@@ -23,12 +23,12 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	compile "github.com/wasmbed/wasmbed/functions/compile"
-	dispatch "github.com/wasmbed/wasmbed/functions/dispatch"
-	"github.com/wasmbed/wasmbed/functions/serve"
-	validate "github.com/wasmbed/wasmbed/functions/validate"
+	"github.com/wasmbed/wasmbed/functions/compile"
+	"github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/broker"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
@@ -69,8 +69,8 @@ func (r *recorder) find(typ events.Type) []cloudevents.Event {
 	return out
 }
 
-func serveFn(t *testing.T, name string, h serve.Handler) string {
-	srv := httptest.NewServer(serve.NewHTTPHandler(name, h, serve.Options{}))
+func serveFn(t *testing.T, name string, h eventserver.Handler) string {
+	srv := httptest.NewServer(eventserver.NewHTTPHandler(name, h, eventserver.Options{}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -20,19 +20,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/internal/embedded"
 	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/platform"
 )
 
 var (
 	once     sync.Once
-	platform *embedded.Platform
+	plat     *platform.Platform
 	startErr error
 )
 
 // fleet starts one platform with n virtual devices for the whole run (the benchmark
 // function is called more than once) and waits until they are connected.
-func fleet(b *testing.B, n int) *embedded.Platform {
+func fleet(b *testing.B, n int) *platform.Platform {
 	once.Do(func() {
 		env, err := testenv.StartEnv()
 		if err != nil {
@@ -44,17 +44,17 @@ func fleet(b *testing.B, n int) *embedded.Platform {
 			startErr = err
 			return
 		}
-		platform, startErr = embedded.Start(context.Background(), embedded.Config{
+		plat, startErr = platform.Start(context.Background(), platform.Config{
 			REST: env.Config, Dir: dir, Devices: n, Resync: time.Second,
-			Logs: embedded.NewLogs(io.Discard, slog.LevelInfo),
+			Logs: platform.NewLogs(io.Discard, slog.LevelInfo),
 		})
 		if startErr != nil {
 			return
 		}
 		deadline := time.Now().Add(5 * time.Minute)
-		for platform.Gateway().Sessions() < n {
+		for plat.Gateway().Sessions() < n {
 			if time.Now().After(deadline) {
-				startErr = fmt.Errorf("%d of %d devices connected", platform.Gateway().Sessions(), n)
+				startErr = fmt.Errorf("%d of %d devices connected", plat.Gateway().Sessions(), n)
 				return
 			}
 			time.Sleep(100 * time.Millisecond)
@@ -63,7 +63,7 @@ func fleet(b *testing.B, n int) *embedded.Platform {
 	if startErr != nil {
 		b.Fatal(startErr)
 	}
-	return platform
+	return plat
 }
 
 // BenchmarkApplyToAllRunning creates one Application (WAT, so compile time does not

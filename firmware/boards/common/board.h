@@ -13,7 +13,7 @@
 #include "../../device/device.h"
 #include "uart_ring.h"
 
-/* Board identity and memory, as in renode/boards/boards.go. */
+/* Board identity and memory, as in api/boards/boards.go. */
 extern const char board_name[];
 extern const uint32_t board_ram, board_flash;
 

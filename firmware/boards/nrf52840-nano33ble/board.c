@@ -4,7 +4,7 @@
  *
  * - UARTE0 at 0x40002000 speaks the protocol at 115200 8N1 on the header's TX (D0, P1.03)
  *   and RX (D1, P1.10) pins. The UART0 instance at the same address has plain RXD/TXD
- *   registers, but Renode's NRF52840_UART with easyDMA (renode/platforms/
+ *   registers, but Renode's NRF52840_UART with easyDMA (emulation/platforms/
  *   arduino_nano_33_ble.repl) models only the EasyDMA registers, so the driver receives
  *   one byte per EasyDMA transfer: RXD.MAXCNT = 1, the ENDRX interrupt (UARTE0_UART0,
  *   NVIC line 2) takes the byte from rx_buf into the ring of boards/common/uart.h and

@@ -2,7 +2,7 @@
 // $PORT that accepts a CloudEvent (binary or structured mode) on POST /, replies with
 // the next event, and answers health checks. Contract violations get a 4xx so the
 // broker does not retry; other failures a 5xx so it does.
-package serve
+package eventserver
 
 import (
 	"context"

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 // needQEMU fails the test, saying why, when qemu-system-arm is not installed: the

@@ -9,8 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
-	"github.com/wasmbed/wasmbed/renode/platforms"
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/emulation/platforms"
 )
 
 // Default emulator programs, looked up on PATH.

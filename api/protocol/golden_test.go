@@ -253,7 +253,7 @@ func buildManifest(t *testing.T) (manifest, map[string][]byte) {
 	m := manifest{Comment: "Golden frames of the Wasmbed device protocol (docs/protocol.md). " +
 		"valid: decode, then re-encode to the same bytes. lenient: decode to value, re-encode to canonical_hex. " +
 		"invalid: refuse with error (an error code name, or truncated) using the default 2048-byte limit. " +
-		"Regenerate with: go test ./gateway/protocol -run TestGolden -update"}
+		"Regenerate with: go test ./api/protocol -run TestGolden -update"}
 	for _, ex := range goldenExamples() {
 		frame, err := EncodeFrame(ex.msg)
 		if err != nil {

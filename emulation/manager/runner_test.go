@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/api/boards"
 )
 
 // installed returns a LookPath that finds only the named programs, in /opt/bin.

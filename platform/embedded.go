@@ -3,7 +3,7 @@
 // and dispatch functions each behind its own HTTP server, the operator, a gateway and
 // virtual devices, against a real apiserver. Only the transport differs from a
 // cluster: the handlers are the ones Knative runs.
-package embedded
+package platform
 
 import (
 	"context"
@@ -29,22 +29,22 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/console"
-	compile "github.com/wasmbed/wasmbed/functions/compile"
-	dispatch "github.com/wasmbed/wasmbed/functions/dispatch"
-	"github.com/wasmbed/wasmbed/functions/serve"
-	validate "github.com/wasmbed/wasmbed/functions/validate"
+	boardmanager "github.com/wasmbed/wasmbed/emulation/manager"
+	"github.com/wasmbed/wasmbed/functions/compile"
+	"github.com/wasmbed/wasmbed/functions/dispatch"
+	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/kube"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/broker"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
+	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
 	"github.com/wasmbed/wasmbed/operator/steps"
-	boardmanager "github.com/wasmbed/wasmbed/renode/manager"
 	ctrl "sigs.k8s.io/controller-runtime"
 )
 
@@ -326,13 +326,13 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	for _, fn := range []struct {
 		name string
 		port int
-		h    serve.Handler
+		h    eventserver.Handler
 	}{{"compile", ports.Compile, cf}, {"validate", ports.Validate, vf}, {"dispatch", ports.Dispatch, df}} {
 		l, err := p.listen(fn.name, fn.port)
 		if err != nil {
 			return err
 		}
-		p.serveHTTP(st, fn.name, l, serve.NewHTTPHandler(fn.name, fn.h, serve.Options{Logger: logs.For(fn.name)}))
+		p.serveHTTP(st, fn.name, l, eventserver.NewHTTPHandler(fn.name, fn.h, eventserver.Options{Logger: logs.For(fn.name)}))
 		urls[fn.name] = "http://" + p.addrs[fn.name]
 	}
 	// The gateway and operator listen later; reserve their ports now so the triggers

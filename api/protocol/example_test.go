@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
 // A device opens the session with Hello; the gateway answers Welcome and both

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/api/boards"
 )
 
 // TestMain doubles as the stand-in emulator: the test binary re-executed as

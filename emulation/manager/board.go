@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	"github.com/wasmbed/wasmbed/internal/pki"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 // BoardConfig describes one emulated board that is a device: the emulator running its

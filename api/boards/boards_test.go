@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/api/boards"
 )
 
 func TestCatalogueFigures(t *testing.T) {

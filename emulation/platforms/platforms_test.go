@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
-	"github.com/wasmbed/wasmbed/renode/platforms"
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/emulation/platforms"
 )
 
 var (
@@ -87,7 +87,7 @@ func TestPlatformsMatchCatalogue(t *testing.T) {
 		}
 		t.Run(b.Name, func(t *testing.T) {
 			if !platforms.Has(b.RenodePlatform) {
-				t.Fatalf("%s or its script is not in renode/platforms", b.RenodePlatform)
+				t.Fatalf("%s or its script is not in emulation/platforms", b.RenodePlatform)
 			}
 			entries := parseRepl(t, b.RenodePlatform, read(t, b.RenodePlatform))
 
@@ -173,8 +173,8 @@ func checkScript(t *testing.T, b boards.Board, entries platforms.Description) {
 			t.Errorf("%s: no default for $%s (want $%s?=...)", name, v, v)
 		}
 	}
-	if vars["platform"] != "@renode/platforms/"+b.RenodePlatform {
-		t.Errorf("%s: $platform default %q, want @renode/platforms/%s", name, vars["platform"], b.RenodePlatform)
+	if vars["platform"] != "@emulation/platforms/"+b.RenodePlatform {
+		t.Errorf("%s: $platform default %q, want @emulation/platforms/%s", name, vars["platform"], b.RenodePlatform)
 	}
 	if !sawTerm || !sawLoad || !sawStart {
 		t.Errorf("%s: want the platform loaded, a raw server socket terminal on $port and start (%v %v %v)", name, sawLoad, sawTerm, sawStart)

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wasmbed/wasmbed/renode/platforms"
+	"github.com/wasmbed/wasmbed/emulation/platforms"
 )
 
 func TestParse(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/wasmbed/wasmbed/renode/boards"
+	"github.com/wasmbed/wasmbed/api/boards"
 )
 
 // Defaults of EmulatorConfig.

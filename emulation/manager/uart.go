@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/wasmbed/wasmbed/gateway/protocol"
+	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
 // uartReader reads whole frames from a board's UART. It checks each header (version,

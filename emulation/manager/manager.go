@@ -25,9 +25,9 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/pki"
-	"github.com/wasmbed/wasmbed/renode/boards"
 )
 
 // Defaults of Options.

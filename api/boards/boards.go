@@ -53,7 +53,7 @@ type Board struct {
 	Machine  string
 	// UART is the serial port the firmware speaks the device protocol on.
 	UART string
-	// RenodePlatform is the board's Renode platform description in renode/platforms,
+	// RenodePlatform is the board's Renode platform description in emulation/platforms,
 	// when one exists (its script has the same name ending in .resc). It equals Machine
 	// for boards only Renode runs.
 	RenodePlatform string
