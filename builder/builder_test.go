@@ -216,7 +216,7 @@ func TestCompileErrors(t *testing.T) {
 		{"c syntax", builder.C, "#include \"wasmbed.h\"\nWASMBED_EXPORT(loop) int32_t loop(void) {\n    return 500\n}\n", "main.c:3:15: error:", "expected ';'"},
 		{"c undeclared", builder.C, "#include \"wasmbed.h\"\n\nWASMBED_EXPORT(loop) int32_t loop(void) {\n    led_sett(0, 1);\n    return 500;\n}\n", "main.c:4:5: error:", "led_sett"},
 		{"c undefined at link", builder.C, "#include \"wasmbed.h\"\nint32_t helper(void);\nWASMBED_EXPORT(loop) int32_t loop(void) { return helper(); }\n", "main.c: error:", "undefined symbol: helper"},
-		{"c no loop", builder.C, "#include \"wasmbed.h\"\nWASMBED_EXPORT(setup) void setup(void) {}\n", "main.c: error:", "does not export loop"},
+		{"c no loop", builder.C, "#include \"wasmbed.h\"\nWASMBED_EXPORT(setup) void setup(void) {}\n", "main.c: error:", "export loop: missing"},
 		{"wat", builder.WAT, "(module\n  (func (export \"loop\") (result i32)\n    (i32.konst 1)))\n", "main.wat:3:6: error:", "i32.konst"},
 		{"wat simd refused", builder.WAT, "(module\n  (func (export \"loop\") (result i32)\n    (drop (v128.const i32x4 0 0 0 0))\n    (i32.const 0)))\n", "main.wat:3:12: error:", "v128"},
 		{"wat foreign import", builder.WAT, "(module\n  (import \"env\" \"f\" (func))\n  (func (export \"loop\") (result i32) (i32.const 0)))\n", "main.wat: error:", "env.f"},

@@ -5,6 +5,8 @@
 package validate
 
 import (
+	"github.com/wasmbed/wasmbed/api/abi"
+
 	"context"
 	"errors"
 	"fmt"
@@ -226,9 +228,9 @@ func kib(n int64) string {
 
 // compileReasons turns a wazero or ABI error into sentences a user can act on.
 func compileReasons(err error) []string {
-	var abi *wasmhost.ABIError
-	if errors.As(err, &abi) {
-		return abi.Problems
+	var abiErr *abi.Error
+	if errors.As(err, &abiErr) {
+		return abiErr.Problems
 	}
 	msg := err.Error()
 	for _, f := range []struct{ needle, feature string }{

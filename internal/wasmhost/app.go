@@ -74,7 +74,7 @@ type App struct {
 
 	// budget of the call in progress, for sleep_ms to pause.
 	budget *budget
-	// publishes holds the times of the last PublishPerSecond accepted records, oldest
+	// publishes holds the times of the last abi.PublishPerSecond accepted records, oldest
 	// first, for the rate limit.
 	publishes []time.Time
 

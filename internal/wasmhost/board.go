@@ -56,7 +56,7 @@ type Clock interface {
 // Board is the device side of the ABI: everything a host function does besides reading
 // and writing the module's memory. Implementations must be safe for concurrent use.
 type Board interface {
-	// Log receives a message of at most MaxLogBytes bytes.
+	// Log receives a message of at most abi.MaxLogBytes bytes.
 	Log(level LogLevel, msg string)
 	// GPIOWrite drives pin and reports whether the board has it.
 	GPIOWrite(pin int, high bool) bool

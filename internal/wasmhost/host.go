@@ -1,6 +1,8 @@
 package wasmhost
 
 import (
+	"github.com/wasmbed/wasmbed/api/abi"
+
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,7 +38,7 @@ func NewHostConfig() HostConfig {
 	return HostConfig{
 		memoryLimitPages: DefaultMemoryLimitPages,
 		callBudget:       DefaultCallBudget,
-		features:         CoreFeatures,
+		features:         abi.CoreFeatures,
 	}
 }
 
@@ -53,7 +55,7 @@ func (c HostConfig) WithCallBudget(d time.Duration) HostConfig {
 }
 
 // WithCoreFeatures sets the WebAssembly features modules may use, for boards that
-// support more than CoreFeatures.
+// support more than abi.CoreFeatures.
 func (c HostConfig) WithCoreFeatures(f api.CoreFeatures) HostConfig {
 	c.features = f
 	return c
@@ -149,7 +151,7 @@ func (m *Module) Exports() []string {
 }
 
 // Compile decodes, validates and compiles a module, or returns the cached result for
-// the same bytes. It fails with an *ABIError when the module does not follow the ABI.
+// the same bytes. It fails with an *abi.Error when the module does not follow the ABI.
 func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	sum := sha256.Sum256(wasm)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
@@ -163,7 +165,7 @@ func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile: %w", err)
 	}
-	if err := CheckModule(cm); err != nil {
+	if err := abi.Check(cm); err != nil {
 		cm.Close(ctx)
 		return nil, fmt.Errorf("compile: %w", err)
 	}

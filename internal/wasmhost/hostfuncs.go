@@ -1,6 +1,8 @@
 package wasmhost
 
 import (
+	"github.com/wasmbed/wasmbed/api/abi"
+
 	"context"
 	"fmt"
 	"math"
@@ -31,8 +33,8 @@ var hostFuncs = map[string]hostFunc{
 // instantiateHostModule defines module "wasmbed" from the imports table, so the types
 // the host implements are by construction the ones the ABI lists.
 func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
-	b := rt.NewHostModuleBuilder(HostModule)
-	for _, im := range imports {
+	b := rt.NewHostModuleBuilder(abi.HostModule)
+	for _, im := range abi.Imports() {
 		f, ok := hostFuncs[im.Name]
 		if !ok {
 			return fmt.Errorf("host function %s not implemented", im.Name)
@@ -83,10 +85,10 @@ func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
 		level = LevelInfo
 	}
 	msg := read(mod, stack[1], stack[2])
-	if len(msg) > MaxLogBytes {
+	if len(msg) > abi.MaxLogBytes {
 		// Back off to the start of a rune the cut would split.
-		cut := MaxLogBytes
-		for cut > MaxLogBytes-utf8.UTFMax+1 && !utf8.RuneStart(msg[cut]) {
+		cut := abi.MaxLogBytes
+		for cut > abi.MaxLogBytes-utf8.UTFMax+1 && !utf8.RuneStart(msg[cut]) {
 			cut--
 		}
 		msg = msg[:cut]
@@ -99,7 +101,7 @@ func hostClockMs(_ context.Context, a *App, _ api.Module, stack []uint64) {
 }
 
 func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
-	ms := min(max(i32Arg(stack[0]), 0), MaxSleepMs)
+	ms := min(max(i32Arg(stack[0]), 0), abi.MaxSleepMs)
 	if ms == 0 {
 		return
 	}
@@ -113,17 +115,17 @@ func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
 
 func hostGPIOWrite(_ context.Context, a *App, _ api.Module, stack []uint64) {
 	if !a.board.GPIOWrite(int(i32Arg(stack[0])), i32Arg(stack[1]) != 0) {
-		result(stack, ErrNotFound)
+		result(stack, abi.ErrNotFound)
 		return
 	}
-	result(stack, OK)
+	result(stack, abi.OK)
 }
 
 func hostGPIORead(_ context.Context, a *App, _ api.Module, stack []uint64) {
 	high, ok := a.board.GPIORead(int(i32Arg(stack[0])))
 	switch {
 	case !ok:
-		result(stack, ErrNotFound)
+		result(stack, abi.ErrNotFound)
 	case high:
 		result(stack, 1)
 	default:
@@ -133,16 +135,16 @@ func hostGPIORead(_ context.Context, a *App, _ api.Module, stack []uint64) {
 
 func hostLEDSet(_ context.Context, a *App, _ api.Module, stack []uint64) {
 	if !a.board.LEDSet(int(i32Arg(stack[0])), i32Arg(stack[1]) != 0) {
-		result(stack, ErrNotFound)
+		result(stack, abi.ErrNotFound)
 		return
 	}
-	result(stack, OK)
+	result(stack, abi.OK)
 }
 
 func hostSensorRead(_ context.Context, a *App, _ api.Module, stack []uint64) {
 	v, ok := a.board.SensorRead(Sensor(i32Arg(stack[0])))
 	if !ok {
-		v = SensorNone
+		v = abi.SensorNone
 	}
 	result(stack, v)
 }
@@ -150,24 +152,24 @@ func hostSensorRead(_ context.Context, a *App, _ api.Module, stack []uint64) {
 func hostPublish(_ context.Context, a *App, mod api.Module, stack []uint64) {
 	topic := read(mod, stack[0], stack[1])
 	data := read(mod, stack[2], stack[3])
-	if len(topic) == 0 || len(topic) > MaxTopicBytes || !utf8.Valid(topic) || len(data) > MaxPublishBytes {
-		result(stack, ErrInvalid)
+	if len(topic) == 0 || len(topic) > abi.MaxTopicBytes || !utf8.Valid(topic) || len(data) > abi.MaxPublishBytes {
+		result(stack, abi.ErrInvalid)
 		return
 	}
 	now := a.clock.Now()
-	if len(a.publishes) == PublishPerSecond && now.Sub(a.publishes[0]) < time.Second {
-		result(stack, ErrBusy)
+	if len(a.publishes) == abi.PublishPerSecond && now.Sub(a.publishes[0]) < time.Second {
+		result(stack, abi.ErrBusy)
 		return
 	}
 	if err := a.board.Publish(string(topic), append([]byte(nil), data...)); err != nil {
-		result(stack, ErrBusy)
+		result(stack, abi.ErrBusy)
 		return
 	}
-	if len(a.publishes) == PublishPerSecond {
+	if len(a.publishes) == abi.PublishPerSecond {
 		a.publishes = append(a.publishes[:0], a.publishes[1:]...)
 	}
 	a.publishes = append(a.publishes, now)
-	result(stack, OK)
+	result(stack, abi.OK)
 }
 
 func hostConfigGet(_ context.Context, a *App, mod api.Module, stack []uint64) {
@@ -175,7 +177,7 @@ func hostConfigGet(_ context.Context, a *App, mod api.Module, stack []uint64) {
 	buf := read(mod, stack[2], stack[3])
 	v, ok := a.board.Config(string(key))
 	if !ok {
-		result(stack, ErrNotFound)
+		result(stack, abi.ErrNotFound)
 		return
 	}
 	copy(buf, v)

@@ -10,12 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/internal/wasmhost"
 	fixtures "github.com/wasmbed/wasmbed/testdata/wasm"
 )
@@ -79,79 +79,6 @@ func TestFixturesMatchWat(t *testing.T) {
 			}
 			if !bytes.Equal(fresh, committed) {
 				t.Fatalf("testdata/wasm/%s is stale: run wat2wasm %s -o %s", strings.TrimSuffix(src, ".wat")+".wasm", src, strings.TrimSuffix(src, ".wat")+".wasm")
-			}
-		})
-	}
-}
-
-// TestABIMatchesDoc checks the exported ABI description against the tables of
-// docs/abi.md, so that the doc and the host cannot drift apart.
-func TestABIMatchesDoc(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/abi.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	row := regexp.MustCompile("(?m)^\\| `(\\w+)` \\| `(\\([^`]*)` \\|")
-	paramName := regexp.MustCompile(`\b[a-z_]+ (i32|i64)`)
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
-		documented[m[1]] = paramName.ReplaceAllString(m[2], "$1")
-	}
-	if !strings.Contains(string(doc), fmt.Sprintf("`ABI_VERSION` is **%d**", wasmhost.ABIVersion)) {
-		t.Errorf("docs/abi.md does not state ABI version %d", wasmhost.ABIVersion)
-	}
-	var names []string
-	for _, im := range wasmhost.Imports() {
-		names = append(names, im.Name)
-		if got, want := im.Type.String(), documented[im.Name]; got != want {
-			t.Errorf("import %s: type %q, docs/abi.md says %q", im.Name, got, want)
-		}
-	}
-	for _, ex := range wasmhost.Exports() {
-		names = append(names, ex.Name)
-		if got, want := ex.Type.String(), documented[ex.Name]; got != want {
-			t.Errorf("export %s: type %q, docs/abi.md says %q", ex.Name, got, want)
-		}
-	}
-	if len(names) != len(documented) {
-		t.Errorf("abi lists %v, docs/abi.md documents %d functions: %v", names, len(documented), documented)
-	}
-}
-
-func TestCheckModule(t *testing.T) {
-	tests := []struct {
-		name string
-		wasm []byte
-		want []string // problems, in order; nil means the module is accepted
-	}{
-		{name: "blink", wasm: fixtures.Blink},
-		{name: "probe imports everything", wasm: fixtures.Probe},
-		{name: "bad imports", wasm: fixtures.BadImport, want: []string{
-			"import wasmbed.reboot: not a wasmbed host function",
-			"import wasmbed.log: type (i32, i32) -> i32, want (i32, i32, i32) -> ()",
-			`import env.abort: module is not "wasmbed"`,
-		}},
-		{name: "no loop", wasm: fixtures.NoLoop, want: []string{
-			"export loop: missing",
-			"export setup: type () -> i32, want () -> ()",
-		}},
-	}
-	h := newHost(t, wasmhost.NewHostConfig())
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := h.Compile(context.Background(), tt.wasm)
-			if tt.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			var abiErr *wasmhost.ABIError
-			if !errors.As(err, &abiErr) {
-				t.Fatalf("err = %v, want an *ABIError", err)
-			}
-			if got := strings.Join(abiErr.Problems, "\n"); got != strings.Join(tt.want, "\n") {
-				t.Fatalf("problems:\n%s\nwant:\n%s", got, strings.Join(tt.want, "\n"))
 			}
 		})
 	}
@@ -420,24 +347,24 @@ func TestProbe(t *testing.T) {
 		what string
 		v    int32
 	}{
-		{"publish empty topic", wasmhost.ErrInvalid},
-		{"publish 65-byte topic", wasmhost.ErrInvalid},
-		{"publish 513 bytes", wasmhost.ErrInvalid},
-		{"publish 512 bytes", wasmhost.OK},
-		{"publish invalid utf-8 topic", wasmhost.ErrInvalid},
-		{"gpio_write missing pin", wasmhost.ErrNotFound},
-		{"gpio_read pin -1", wasmhost.ErrNotFound},
-		{"led_set missing led", wasmhost.ErrNotFound},
+		{"publish empty topic", abi.ErrInvalid},
+		{"publish 65-byte topic", abi.ErrInvalid},
+		{"publish 513 bytes", abi.ErrInvalid},
+		{"publish 512 bytes", abi.OK},
+		{"publish invalid utf-8 topic", abi.ErrInvalid},
+		{"gpio_write missing pin", abi.ErrNotFound},
+		{"gpio_read pin -1", abi.ErrNotFound},
+		{"led_set missing led", abi.ErrNotFound},
 		{"sensor_read supply", 3300},
-		{"sensor_read unknown", wasmhost.SensorNone},
+		{"sensor_read unknown", abi.SensorNone},
 		{"config_get into 2 bytes", 5},
-		{"config_get missing", wasmhost.ErrNotFound},
+		{"config_get missing", abi.ErrNotFound},
 		{"clock_ms after sleep 50", 50},
 		{"clock_ms after sleep 5000 (clamped)", 1050},
 		{"clock_ms after sleep -5 (clamped)", 1050},
-		{"gpio_write pin 1", wasmhost.OK},
+		{"gpio_write pin 1", abi.OK},
 		{"gpio_read pin 1", 1},
-		{"led_set led 1", wasmhost.OK},
+		{"led_set led 1", abi.OK},
 	}
 	mem, ok := app.ReadMemory(1024, uint32(4*len(want)))
 	if !ok {

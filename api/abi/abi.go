@@ -1,4 +1,8 @@
-package wasmhost
+// Package abi is the application ABI of docs/abi.md in Go: the host functions a module
+// may import from module "wasmbed", the functions it exports, the WebAssembly features
+// it may use and the limits of the host functions. The builder, the validator and the
+// host simulator all check modules with this one table; a test holds it to the doc.
+package abi
 
 import (
 	"fmt"
@@ -9,8 +13,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 )
 
-// ABIVersion is the version of docs/abi.md this package implements.
-const ABIVersion = 1
+// Version is the version of docs/abi.md this package describes (ABI_VERSION).
+const Version = 1
 
 // HostModule is the module name every Wasmbed import comes from.
 const HostModule = "wasmbed"
@@ -24,7 +28,7 @@ const (
 	SensorNone  int32 = -2147483648
 )
 
-// Limits of the host functions, from docs/abi.md.
+// Limits of the host functions.
 const (
 	MaxLogBytes      = 256
 	MaxTopicBytes    = 64
@@ -43,7 +47,7 @@ type FuncType struct {
 	Results []api.ValueType
 }
 
-// String formats t as in docs/abi.md, e.g. "(i32, i32) -> i32".
+// String formats t as docs/abi.md does, e.g. "(i32, i32) -> i32".
 func (t FuncType) String() string {
 	list := func(ts []api.ValueType) string {
 		names := make([]string, len(ts))
@@ -61,8 +65,13 @@ func (t FuncType) String() string {
 	return "(" + list(t.Params) + ") -> " + res
 }
 
-func (t FuncType) equal(params, results []api.ValueType) bool {
+// Equal reports whether t has exactly these parameter and result types.
+func (t FuncType) Equal(params, results []api.ValueType) bool {
 	return slices.Equal(t.Params, params) && slices.Equal(t.Results, results)
+}
+
+func (t FuncType) clone() FuncType {
+	return FuncType{Params: slices.Clone(t.Params), Results: slices.Clone(t.Results)}
 }
 
 // Import is a host function a module may import from module "wasmbed".
@@ -108,11 +117,11 @@ var exports = []Export{
 	{Name: "setup", Type: fn(nil)},
 }
 
-// Imports returns the host functions of ABI version 1, in the order of docs/abi.md.
+// Imports returns the host functions of this ABI version, in the order of docs/abi.md.
 func Imports() []Import {
 	out := make([]Import, len(imports))
 	for i, im := range imports {
-		out[i] = Import{Name: im.Name, Type: FuncType{Params: slices.Clone(im.Type.Params), Results: slices.Clone(im.Type.Results)}}
+		out[i] = Import{Name: im.Name, Type: im.Type.clone()}
 	}
 	return out
 }
@@ -123,43 +132,58 @@ func Exports() []Export {
 	out := make([]Export, len(exports))
 	for i, ex := range exports {
 		out[i] = ex
-		out[i].Type = FuncType{Params: slices.Clone(ex.Type.Params), Results: slices.Clone(ex.Type.Results)}
+		out[i].Type = ex.Type.clone()
 	}
 	return out
 }
 
-// ABIError lists every way a module departs from the ABI.
-type ABIError struct {
+// LookupImport returns the host function called name, if the ABI has one.
+func LookupImport(name string) (Import, bool) {
+	i := slices.IndexFunc(imports, func(im Import) bool { return im.Name == name })
+	if i < 0 {
+		return Import{}, false
+	}
+	return Import{Name: imports[i].Name, Type: imports[i].Type.clone()}, true
+}
+
+// Error lists every way a module departs from the ABI, one sentence each.
+//
+//	var abiErr *abi.Error
+//	if errors.As(err, &abiErr) {
+//		fmt.Println(abiErr.Problems) // [export loop: missing]
+//	}
+type Error struct {
 	Problems []string
 }
 
-func (e *ABIError) Error() string {
+func (e *Error) Error() string {
 	return "module does not follow the wasmbed abi: " + strings.Join(e.Problems, "; ")
 }
 
-// CheckModule checks a compiled module's imports and exports against the ABI and returns
-// an *ABIError listing every problem, or nil.
-func CheckModule(cm wazero.CompiledModule) error {
+// Check checks a compiled module's imports and exports against the ABI and returns an
+// *Error listing every problem, or nil. Features are checked when the module compiles
+// (wazero.RuntimeConfig.WithCoreFeatures(CoreFeatures)).
+func Check(cm wazero.CompiledModule) error {
 	var problems []string
 	for _, def := range cm.ImportedFunctions() {
 		mod, name, _ := def.Import()
 		if mod != HostModule {
-			problems = append(problems, fmt.Sprintf("import %s.%s: module is not %q", mod, name, HostModule))
+			problems = append(problems, fmt.Sprintf("import %s.%s: module is not %q (is a function left undefined?)", mod, name, HostModule))
 			continue
 		}
-		i := slices.IndexFunc(imports, func(im Import) bool { return im.Name == name })
-		if i < 0 {
+		want, ok := LookupImport(name)
+		if !ok {
 			problems = append(problems, fmt.Sprintf("import %s.%s: not a wasmbed host function", mod, name))
 			continue
 		}
-		if want := imports[i].Type; !want.equal(def.ParamTypes(), def.ResultTypes()) {
+		if !want.Type.Equal(def.ParamTypes(), def.ResultTypes()) {
 			got := FuncType{Params: def.ParamTypes(), Results: def.ResultTypes()}
-			problems = append(problems, fmt.Sprintf("import %s.%s: type %s, want %s", mod, name, got, want))
+			problems = append(problems, fmt.Sprintf("import %s.%s: type %s, want %s", mod, name, got, want.Type))
 		}
 	}
 	for _, mem := range cm.ImportedMemories() {
 		mod, name, _ := mem.Import()
-		problems = append(problems, fmt.Sprintf("import %s.%s: memory imports are not allowed", mod, name))
+		problems = append(problems, fmt.Sprintf("import %s.%s: memory imports are not allowed; a module defines its own memory", mod, name))
 	}
 	defs := cm.ExportedFunctions()
 	for _, ex := range exports {
@@ -170,13 +194,13 @@ func CheckModule(cm wazero.CompiledModule) error {
 			}
 			continue
 		}
-		if !ex.Type.equal(def.ParamTypes(), def.ResultTypes()) {
+		if !ex.Type.Equal(def.ParamTypes(), def.ResultTypes()) {
 			got := FuncType{Params: def.ParamTypes(), Results: def.ResultTypes()}
 			problems = append(problems, fmt.Sprintf("export %s: type %s, want %s", ex.Name, got, ex.Type))
 		}
 	}
 	if len(problems) > 0 {
-		return &ABIError{Problems: problems}
+		return &Error{Problems: problems}
 	}
 	return nil
 }
