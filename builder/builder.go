@@ -2,8 +2,6 @@ package builder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 )
 
 // Language is the language of a Request's source.
@@ -87,8 +87,8 @@ type Options struct {
 type Result struct {
 	// Module is the WebAssembly binary.
 	Module []byte
-	// Digest is "sha256:<hex>" of Module; artifacts are addressed by it.
-	Digest string
+	// Digest names Module; artifacts are addressed by it.
+	Digest digest.Digest
 	// Size is len(Module).
 	Size int
 	// Toolchain names the tools and versions that produced Module, e.g. "clang 14.0.6, wasm-ld 14.0.6".
@@ -372,9 +372,8 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	if diags := checkModule(ctx, src, module); len(diags) > 0 {
 		return Result{}, &CompileError{Language: req.Language, Diagnostics: diags, Log: job.log.tail()}
 	}
-	sum := sha256.Sum256(module)
 	res.Module = module
-	res.Digest = "sha256:" + hex.EncodeToString(sum[:])
+	res.Digest = digest.Of(module)
 	res.Size = len(module)
 	res.Diagnostics = job.diags
 	res.Log = job.log.tail()

@@ -104,7 +104,7 @@ func TestExamples(t *testing.T) {
 			t.Run(string(lang)+"/"+name, func(t *testing.T) {
 				res := build(t, b, builder.Request{Language: lang, Source: readExample(t, lang, name), Options: builder.Options{Optimize: true}})
 				sum := sha256.Sum256(res.Module)
-				if want := "sha256:" + hex.EncodeToString(sum[:]); res.Digest != want || res.Size != len(res.Module) {
+				if want := "sha256:" + hex.EncodeToString(sum[:]); string(res.Digest) != want || res.Size != len(res.Module) {
 					t.Fatalf("digest %s size %d, want %s %d", res.Digest, res.Size, want, len(res.Module))
 				}
 				if res.Toolchain == "" {
@@ -308,7 +308,7 @@ func TestConcurrentBuilds(t *testing.T) {
 			lang := langs[i%2]
 			res, err := b.Build(context.Background(), builder.Request{Language: lang, Source: readExample(t, lang, "blink")})
 			errs <- err
-			digests <- string(lang) + " " + res.Digest
+			digests <- string(lang) + " " + res.Digest.String()
 		}()
 	}
 	seen := map[string]bool{}

@@ -3,8 +3,6 @@ package console
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -270,10 +270,9 @@ func (req *ApplicationRequest) apply(app *v1.Application) {
 		src := *req.Source
 		app.Spec.Source.Inline = &src
 	} else {
-		sum := sha256.Sum256(req.Module.Wasm)
 		app.Spec.Source.Module = &v1.ModuleSource{
 			ConfigMap: &v1.ConfigMapKey{Name: moduleConfigMapName(app.Name), Key: moduleKey},
-			Digest:    "sha256:" + hex.EncodeToString(sum[:]),
+			Digest:    digest.Of(req.Module.Wasm),
 		}
 	}
 	app.Spec.Selector = metav1.LabelSelector{}

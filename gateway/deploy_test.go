@@ -104,7 +104,9 @@ func TestDeployAPIRejects(t *testing.T) {
 		want   int
 	}{
 		{"other gateway", func(d *events.DeploymentRequestedData) { d.Gateway = "x/other" }, http.StatusUnprocessableEntity},
-		{"unknown digest", func(d *events.DeploymentRequestedData) { d.Digest = "sha256:" + strings.Repeat("0", 64) }, http.StatusUnprocessableEntity},
+		{"unknown digest", func(d *events.DeploymentRequestedData) {
+			d.Digest = "sha256:" + "0000000000000000000000000000000000000000000000000000000000000000"
+		}, http.StatusUnprocessableEntity},
 		{"wrong size", func(d *events.DeploymentRequestedData) { d.Size = 3 }, http.StatusUnprocessableEntity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

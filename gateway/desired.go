@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
@@ -23,9 +25,9 @@ type DesiredApp struct {
 	Name      string `json:"name"`
 	// Generation is the Application generation the request belongs to.
 	Generation int64 `json:"generation"`
-	// Digest is "sha256:<hex>" of the module; Size its length in bytes.
-	Digest string `json:"digest"`
-	Size   int64  `json:"size"`
+	// Digest names the module; Size is its length in bytes.
+	Digest digest.Digest `json:"digest"`
+	Size   int64         `json:"size"`
 	// Config is passed to the application; Signature is the optional ed25519
 	// signature of the digest.
 	Config    map[string]string `json:"config,omitempty"`

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/events"
@@ -27,7 +29,7 @@ type req struct {
 	devices []string
 }
 
-func want(uid string, gen int64, digest string, mods ...func(*gateway.DesiredApp)) gateway.DesiredApp {
+func want(uid string, gen int64, digest digest.Digest, mods ...func(*gateway.DesiredApp)) gateway.DesiredApp {
 	d := gateway.DesiredApp{Namespace: "default", Name: "app", UID: uid, Generation: gen, Digest: digest, Size: 1}
 	for _, m := range mods {
 		m(&d)
@@ -224,7 +226,7 @@ func TestRacingRequestsEndWithTheLatest(t *testing.T) {
 	}
 }
 
-func runningDigest(digest string) func(cloudevents.Event) bool {
+func runningDigest(digest digest.Digest) func(cloudevents.Event) bool {
 	return func(e cloudevents.Event) bool {
 		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentSucceeded)
 		return err == nil && d.State == "Running" && d.Digest == digest

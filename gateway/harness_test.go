@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
@@ -250,7 +252,7 @@ func (h *harness) counter(name, label string) float64 {
 }
 
 // put stores a module in the artifact store and returns its digest.
-func (h *harness) put(module []byte) string {
+func (h *harness) put(module []byte) digest.Digest {
 	h.t.Helper()
 	d, err := h.store.Put(context.Background(), module)
 	if err != nil {
@@ -260,7 +262,7 @@ func (h *harness) put(module []byte) string {
 }
 
 // deploy posts a deployment request over HTTP (binary mode) and returns the status.
-func (h *harness) deploy(app events.AppRef, digest string, size int, devices []string, mutate ...func(*events.DeploymentRequestedData)) int {
+func (h *harness) deploy(app events.AppRef, digest digest.Digest, size int, devices []string, mutate ...func(*events.DeploymentRequestedData)) int {
 	h.t.Helper()
 	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayName, Digest: digest, Size: int64(size), Devices: devices}
 	for _, m := range mutate {

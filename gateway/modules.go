@@ -3,10 +3,11 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
@@ -18,7 +19,7 @@ const maxCachedModuleBytes = 256 << 20
 // module is a module's bytes and digest.
 type module struct {
 	digest [sha256.Size]byte
-	name   string // "sha256:<hex>"
+	name   digest.Digest
 	data   []byte
 }
 
@@ -31,7 +32,7 @@ type chunkFrames struct {
 }
 
 type framesKey struct {
-	digest    string
+	digest    digest.Digest
 	app       string
 	chunkSize uint32
 }
@@ -42,56 +43,55 @@ type moduleCache struct {
 	store artifacts.Store
 
 	mu     sync.Mutex
-	mods   map[string]*module
+	mods   map[digest.Digest]*module
 	frames map[framesKey]*chunkFrames
 	bytes  int
 }
 
 func newModuleCache(store artifacts.Store) *moduleCache {
-	return &moduleCache{store: store, mods: map[string]*module{}, frames: map[framesKey]*chunkFrames{}}
+	return &moduleCache{store: store, mods: map[digest.Digest]*module{}, frames: map[framesKey]*chunkFrames{}}
 }
 
 // errNoModule is wrapped when the store does not have a module.
 var errNoModule = errors.New("module not in the artifact store")
 
-// get returns the module with digest ("sha256:<hex>"), reading the store if needed.
-func (c *moduleCache) get(ctx context.Context, digest string) (*module, error) {
+// get returns the module with digest d, reading the store if needed.
+func (c *moduleCache) get(ctx context.Context, d digest.Digest) (*module, error) {
 	c.mu.Lock()
-	m := c.mods[digest]
+	m := c.mods[d]
 	c.mu.Unlock()
 	if m != nil {
 		return m, nil
 	}
 	if c.store == nil {
-		return nil, fmt.Errorf("get module %s: %w (no store configured)", digest, errNoModule)
+		return nil, fmt.Errorf("get module %s: %w (no store configured)", d, errNoModule)
 	}
-	data, err := c.store.Get(ctx, digest)
+	data, err := c.store.Get(ctx, d)
 	if err != nil {
 		if errors.Is(err, artifacts.ErrNotFound) {
-			return nil, fmt.Errorf("get module %s: %w", digest, errNoModule)
+			return nil, fmt.Errorf("get module %s: %w", d, errNoModule)
 		}
-		return nil, fmt.Errorf("get module %s: %w", digest, err)
+		return nil, fmt.Errorf("get module %s: %w", d, err)
 	}
-	return c.add(digest, data)
+	return c.add(d, data)
 }
 
-// add verifies data against digest and caches it.
-func (c *moduleCache) add(digest string, data []byte) (*module, error) {
-	sum := sha256.Sum256(data)
-	if "sha256:"+hex.EncodeToString(sum[:]) != digest {
-		return nil, fmt.Errorf("module %s: content does not match its digest", digest)
+// add verifies data against digest d and caches it.
+func (c *moduleCache) add(d digest.Digest, data []byte) (*module, error) {
+	if err := d.Verify(data); err != nil {
+		return nil, fmt.Errorf("module %s: %w", d, err)
 	}
 	if len(data) == 0 || len(data) > protocol.MaxModuleSize {
-		return nil, fmt.Errorf("module %s: size %d out of range", digest, len(data))
+		return nil, fmt.Errorf("module %s: size %d out of range", d, len(data))
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if m := c.mods[digest]; m != nil {
+	if m := c.mods[d]; m != nil {
 		return m, nil
 	}
-	m := &module{digest: sum, name: digest, data: data}
+	m := &module{digest: [sha256.Size]byte(d.Bytes()), name: d, data: data}
 	c.evictLocked(len(data))
-	c.mods[digest] = m
+	c.mods[d] = m
 	c.bytes += len(data)
 	return m, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
@@ -327,11 +328,14 @@ func (ss *session) setAppLocked(name string, digest []byte, state protocol.AppSt
 	return 0, false
 }
 
-func digestString(d []byte) string {
-	if len(d) == 0 {
+// wireDigest is a digest as the device protocol carries it (32 bytes, checked by the
+// decoder), or "" when the device sent none.
+func wireDigest(b []byte) digest.Digest {
+	d, err := digest.FromBytes(b)
+	if err != nil {
 		return ""
 	}
-	return "sha256:" + hex.EncodeToString(d)
+	return d
 }
 
 func cutName(s string) (ns, name string, ok bool) {

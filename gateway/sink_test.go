@@ -1,11 +1,12 @@
 package gateway_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,7 +111,7 @@ func TestHTTPSinkKeepsEachDevicesOrder(t *testing.T) {
 			name := "sim-" + itoa(dev)
 			e, err := events.New(events.DeploymentSucceeded, "/test", "default/app", &events.DeploymentResultData{
 				Application: events.AppRef{Namespace: "default", Name: "app", Generation: int64(i)},
-				Device:      name, Gateway: "wasmbed-system/gateway", Digest: "sha256:" + strings.Repeat("a", 64), State: "Running"})
+				Device:      name, Gateway: "wasmbed-system/gateway", Digest: digest.Of([]byte("a")), State: "Running"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"strings"
 	"time"
 
@@ -106,9 +105,9 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	if !current {
 		return
 	}
-	digest, err := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))
-	if err != nil || len(digest) != protocol.DigestSize {
-		ss.result(d, false, "Transferring", "bad digest "+d.Digest)
+	sum := d.Digest.Bytes()
+	if len(sum) != protocol.DigestSize {
+		ss.result(d, false, "Transferring", "bad digest "+d.Digest.String())
 		return
 	}
 	if ss.maxModule != 0 && d.Size > int64(ss.maxModule) {
@@ -135,8 +134,8 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	if t := ss.transfers[d.Name]; t != nil && t.phase != phaseRemove && t.app.same(d) {
 		return // already on its way
 	}
-	t := &transfer{app: d, digest: digest, chunks: chunks, started: now, progress: now}
-	if a := ss.appLocked(d.Name); a != nil && bytes.Equal(a.Digest, digest) {
+	t := &transfer{app: d, digest: sum, chunks: chunks, started: now, progress: now}
+	if a := ss.appLocked(d.Name); a != nil && bytes.Equal(a.Digest, sum) {
 		switch a.State {
 		case protocol.StateRunning, protocol.StateExited:
 			if requested && a.State == protocol.StateRunning {
@@ -288,7 +287,7 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 		return
 	}
 	for _, d := range desired {
-		if d.Name == m.App && !d.Remove && d.Digest == digestString(m.Digest) {
+		if d.Name == m.App && !d.Remove && d.Digest == wireDigest(m.Digest) {
 			ss.result(d, m.State == protocol.StateExited, m.State.String(), m.Error)
 		}
 	}

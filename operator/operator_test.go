@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
@@ -19,8 +21,14 @@ import (
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"net/http"
+	"net/http/httptest"
+
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
+
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
@@ -28,10 +36,6 @@ import (
 	"github.com/wasmbed/wasmbed/operator"
 	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
-	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
-	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
-	"net/http"
-	"net/http/httptest"
 )
 
 var env *testenv.Env
@@ -180,7 +184,7 @@ func (h *harness) deliver(typ events.Type, subject string, data events.Payload) 
 	}
 }
 
-func digestOf(s string) string { return "sha256:" + strings.Repeat(s, 64)[:64] }
+func digestOf(s string) digest.Digest { return digest.Digest("sha256:" + strings.Repeat(s, 64)[:64]) }
 
 // waitBuild waits for the build request of the app's current generation and returns its
 // ref; n is how many build requests the app's name should have had by then.
@@ -207,30 +211,30 @@ func (h *harness) waitBuild(name string, n int) events.AppRef {
 }
 
 // buildAndValidate plays compile and validate for the current generation.
-func (h *harness) buildAndValidate(ref events.AppRef, digest string) {
+func (h *harness) buildAndValidate(ref events.AppRef, digest digest.Digest) {
 	h.built(ref, digest)
 	h.validated(ref, digest)
 }
 
 // built plays compile's module.built.
-func (h *harness) built(ref events.AppRef, digest string) {
+func (h *harness) built(ref events.AppRef, digest digest.Digest) {
 	h.deliver(events.ModuleBuilt, ref.Subject(), &events.ModuleBuiltData{Application: ref, Digest: digest, Size: 100, Toolchain: "test", Boards: []string{"virtual"}})
 }
 
 // validated plays validate's module.validated.
-func (h *harness) validated(ref events.AppRef, digest string) {
+func (h *harness) validated(ref events.AppRef, digest digest.Digest) {
 	h.deliver(events.ModuleValidated, ref.Subject(), &events.ModuleValidatedData{Application: ref, Digest: digest, Size: 100,
 		Report: events.ValidationReport{Digest: digest, Size: 100, Boards: []events.BoardFit{{Board: "virtual", Fits: true, MemoryBytes: 65536}}}})
 }
 
 // dispatched plays dispatch's answer for rollout step 0: devices of targeted sent digest.
-func (h *harness) dispatched(ref events.AppRef, digest string, devices, targeted int) {
+func (h *harness) dispatched(ref events.AppRef, digest digest.Digest, devices, targeted int) {
 	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digest, Step: 0, Targeted: targeted,
 		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: devices}}})
 }
 
 // removed plays dispatch confirming the removal of ref's object from its devices.
-func (h *harness) removed(ref events.AppRef, digest string) {
+func (h *harness) removed(ref events.AppRef, digest digest.Digest) {
 	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digest, Remove: true, Targeted: 1})
 }
 
@@ -252,12 +256,12 @@ func (h *harness) waitGone(name string) {
 }
 
 // report plays a device reporting the app's state through its gateway.
-func (h *harness) report(ref events.AppRef, device, digest, state, msg string) {
+func (h *harness) report(ref events.AppRef, device string, dg digest.Digest, state, msg string) {
 	typ := events.DeploymentSucceeded
 	if state == "Failed" {
 		typ = events.DeploymentFailed
 	}
-	h.deliver(typ, ref.Subject(), &events.DeploymentResultData{Application: ref, Device: device, Gateway: "wasmbed-system/gateway", Digest: digest, State: state, Message: msg})
+	h.deliver(typ, ref.Subject(), &events.DeploymentResultData{Application: ref, Device: device, Gateway: "wasmbed-system/gateway", Digest: dg, State: state, Message: msg})
 }
 
 func TestAllAtOnceToReady(t *testing.T) {

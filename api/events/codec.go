@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/google/uuid"
 )
@@ -163,7 +165,6 @@ func jsonReason(err error) string {
 var (
 	dnsLabel  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 	dnsSub    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`)
-	digestRe  = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 	languages = map[string]bool{"c": true, "assemblyscript": true, "wat": true, "rust": true}
 )
 
@@ -188,12 +189,12 @@ func checkNamespace(field, v string) error {
 }
 
 // CheckDigest reports whether d is "sha256:" followed by 64 lower-case hex digits.
-func CheckDigest(field, d string) error {
+func CheckDigest(field string, d digest.Digest) error {
 	if d == "" {
 		return fmt.Errorf("%s is required", field)
 	}
-	if !digestRe.MatchString(d) {
-		return fmt.Errorf("%s %q is not sha256:<64 hex digits>", field, d)
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
 	}
 	return nil
 }

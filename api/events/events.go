@@ -7,7 +7,11 @@
 // (device events). Events carry module digests, never module bytes.
 package events
 
-import "time"
+import (
+	"time"
+
+	"github.com/wasmbed/wasmbed/api/digest"
+)
 
 // Type is a CloudEvent type of the Wasmbed contract.
 type Type string
@@ -105,7 +109,7 @@ type Module struct {
 	OCI       string        `json:"oci,omitempty" desc:"OCI reference of a WebAssembly artifact"`
 	URL       string        `json:"url,omitempty" desc:"http(s) URL of the module"`
 	ConfigMap *ConfigMapKey `json:"configMap,omitempty" desc:"a binaryData key of a ConfigMap in the Application's namespace"`
-	Digest    string        `json:"digest,omitempty" desc:"expected or known sha256 digest, sha256:<hex>; alone, the module is already in the artifact store"`
+	Digest    digest.Digest `json:"digest,omitempty" desc:"expected or known sha256 digest, sha256:<hex>; alone, the module is already in the artifact store"`
 }
 
 // ConfigMapKey names one key of a ConfigMap in the Application's namespace.
@@ -123,12 +127,12 @@ type BuildRequestedData struct {
 
 // ModuleBuiltData is the payload of dev.wasmbed.module.built.
 type ModuleBuiltData struct {
-	Application AppRef   `json:"application"`
-	Digest      string   `json:"digest" desc:"sha256:<hex> of the module in the artifact store"`
-	Size        int64    `json:"size" desc:"module size in bytes"`
-	Toolchain   string   `json:"toolchain,omitempty" desc:"compiler and version"`
-	LogTail     string   `json:"logTail,omitempty" desc:"end of the build log, at most 4 KiB"`
-	Boards      []string `json:"boards" desc:"boards to validate against"`
+	Application AppRef        `json:"application"`
+	Digest      digest.Digest `json:"digest" desc:"sha256:<hex> of the module in the artifact store"`
+	Size        int64         `json:"size" desc:"module size in bytes"`
+	Toolchain   string        `json:"toolchain,omitempty" desc:"compiler and version"`
+	LogTail     string        `json:"logTail,omitempty" desc:"end of the build log, at most 4 KiB"`
+	Boards      []string      `json:"boards" desc:"boards to validate against"`
 }
 
 // Diagnostic is one compiler message.
@@ -159,12 +163,12 @@ type BoardFit struct {
 
 // ValidationReport is the validator's finding on one module.
 type ValidationReport struct {
-	Digest  string     `json:"digest"`
-	Size    int64      `json:"size"`
-	Imports []string   `json:"imports,omitempty" desc:"imported host functions, module.name"`
-	Exports []string   `json:"exports,omitempty"`
-	Boards  []BoardFit `json:"boards,omitempty"`
-	Reasons []string   `json:"reasons,omitempty" desc:"why the module was rejected, each a sentence a user can act on"`
+	Digest  digest.Digest `json:"digest"`
+	Size    int64         `json:"size"`
+	Imports []string      `json:"imports,omitempty" desc:"imported host functions, module.name"`
+	Exports []string      `json:"exports,omitempty"`
+	Boards  []BoardFit    `json:"boards,omitempty"`
+	Reasons []string      `json:"reasons,omitempty" desc:"why the module was rejected, each a sentence a user can act on"`
 	// SmokeTest is what the sandboxed run did.
 	SmokeTest string `json:"smokeTest,omitempty" desc:"summary of the sandboxed smoke test"`
 }
@@ -172,7 +176,7 @@ type ValidationReport struct {
 // ModuleValidatedData is the payload of dev.wasmbed.module.validated.
 type ModuleValidatedData struct {
 	Application AppRef           `json:"application"`
-	Digest      string           `json:"digest"`
+	Digest      digest.Digest    `json:"digest"`
 	Size        int64            `json:"size"`
 	Report      ValidationReport `json:"report"`
 }
@@ -180,18 +184,18 @@ type ModuleValidatedData struct {
 // ModuleRejectedData is the payload of dev.wasmbed.module.rejected.
 type ModuleRejectedData struct {
 	Application AppRef           `json:"application"`
-	Digest      string           `json:"digest"`
+	Digest      digest.Digest    `json:"digest"`
 	Report      ValidationReport `json:"report"`
 }
 
 // RolloutRequestedData is the payload of dev.wasmbed.rollout.requested.
 type RolloutRequestedData struct {
-	Application AppRef   `json:"application"`
-	Digest      string   `json:"digest" desc:"module to deploy"`
-	Size        int64    `json:"size,omitempty" desc:"module size in bytes; 0 when not known (the gateway reads it from the artifact store)"`
-	Step        int32    `json:"step" desc:"0-based rollout step whose devices get the module"`
-	Devices     []string `json:"devices,omitempty" desc:"explicit device names (rollback); when set, step is ignored"`
-	Remove      bool     `json:"remove,omitempty" desc:"remove the application from every target (or the listed devices) instead"`
+	Application AppRef        `json:"application"`
+	Digest      digest.Digest `json:"digest" desc:"module to deploy"`
+	Size        int64         `json:"size,omitempty" desc:"module size in bytes; 0 when not known (the gateway reads it from the artifact store)"`
+	Step        int32         `json:"step" desc:"0-based rollout step whose devices get the module"`
+	Devices     []string      `json:"devices,omitempty" desc:"explicit device names (rollback); when set, step is ignored"`
+	Remove      bool          `json:"remove,omitempty" desc:"remove the application from every target (or the listed devices) instead"`
 }
 
 // DeploymentRequestedData is the payload of dev.wasmbed.deployment.requested, one per
@@ -199,7 +203,7 @@ type RolloutRequestedData struct {
 type DeploymentRequestedData struct {
 	Application AppRef            `json:"application"`
 	Gateway     string            `json:"gateway" desc:"<namespace>/<name> of the gateway"`
-	Digest      string            `json:"digest"`
+	Digest      digest.Digest     `json:"digest"`
 	Size        int64             `json:"size,omitempty" desc:"module size in bytes; 0 when not known (read it from the artifact store)"`
 	ModuleURL   string            `json:"moduleURL,omitempty" desc:"where the gateway fetches the module; empty: its own artifact store"`
 	Config      map[string]string `json:"config,omitempty"`
@@ -218,7 +222,7 @@ type GatewayBatch struct {
 // DeploymentDispatchedData is the payload of dev.wasmbed.deployment.dispatched.
 type DeploymentDispatchedData struct {
 	Application AppRef         `json:"application"`
-	Digest      string         `json:"digest"`
+	Digest      digest.Digest  `json:"digest"`
 	Step        int32          `json:"step"`
 	Remove      bool           `json:"remove,omitempty" desc:"the dispatch removed the application"`
 	Targeted    int            `json:"targeted" desc:"devices the Application selects"`
@@ -229,19 +233,19 @@ type DeploymentDispatchedData struct {
 // DeploymentResultData is the payload of dev.wasmbed.deployment.succeeded and
 // dev.wasmbed.deployment.failed.
 type DeploymentResultData struct {
-	Application AppRef `json:"application"`
-	Device      string `json:"device" desc:"device name, in the Application's namespace"`
-	Gateway     string `json:"gateway"`
-	Digest      string `json:"digest"`
-	State       string `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
-	Message     string `json:"message,omitempty" desc:"the trap, error code or reason"`
+	Application AppRef        `json:"application"`
+	Device      string        `json:"device" desc:"device name, in the Application's namespace"`
+	Gateway     string        `json:"gateway"`
+	Digest      digest.Digest `json:"digest"`
+	State       string        `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
+	Message     string        `json:"message,omitempty" desc:"the trap, error code or reason"`
 }
 
 // AppOnDevice is one application as a device reports it.
 type AppOnDevice struct {
-	Name   string `json:"name"`
-	Digest string `json:"digest,omitempty"`
-	State  string `json:"state"`
+	Name   string        `json:"name"`
+	Digest digest.Digest `json:"digest,omitempty"`
+	State  string        `json:"state"`
 }
 
 // DeviceConnectedData is the payload of dev.wasmbed.device.connected.

@@ -42,7 +42,7 @@ func (s *ApplicationStatus) MarkBuilt(gen int64, b BuildStatus) {
 		fmt.Sprintf("built %s (%d bytes)", b.Digest, b.Size))
 	if v := meta.FindStatusCondition(s.Conditions, ConditionValidated); s.Validation == nil || s.Validation.Digest != b.Digest ||
 		v == nil || v.ObservedGeneration != gen || v.Status == metav1.ConditionUnknown {
-		s.set(ConditionValidated, metav1.ConditionUnknown, gen, ReasonValidating, "validating "+b.Digest)
+		s.set(ConditionValidated, metav1.ConditionUnknown, gen, ReasonValidating, "validating "+b.Digest.String())
 	}
 	s.summarize(gen)
 }

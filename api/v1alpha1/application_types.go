@@ -3,6 +3,8 @@ package v1alpha1
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 )
 
 // Language is a source language the builder compiles to WebAssembly.
@@ -137,8 +139,9 @@ type ModuleSource struct {
 	// Digest, when set, is the module's expected sha256 ("sha256:<64 hex>"); a module
 	// that does not match is refused.
 	// +optional
+	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
-	Digest string `json:"digest,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
 }
 
 // ConfigMapKey names one key of a ConfigMap in the same namespace.
@@ -271,7 +274,7 @@ type ApplicationStatus struct {
 	// PreviousGoodDigest is the last module that completed a rollout; automatic
 	// rollback returns to it.
 	// +optional
-	PreviousGoodDigest string `json:"previousGoodDigest,omitempty"`
+	PreviousGoodDigest digest.Digest `json:"previousGoodDigest,omitempty"`
 
 	// Conditions: Built, Validated, RolledOut, Ready.
 	// +optional
@@ -283,7 +286,7 @@ type ApplicationStatus struct {
 // BuildStatus describes a built module.
 type BuildStatus struct {
 	// Digest is the module's sha256, "sha256:<hex>".
-	Digest string `json:"digest"`
+	Digest digest.Digest `json:"digest"`
 	// Size is the module's size in bytes.
 	Size int64 `json:"size"`
 	// Toolchain names the compiler and its version.
@@ -302,7 +305,7 @@ type BuildStatus struct {
 // ValidationStatus is the validator's report.
 type ValidationStatus struct {
 	// Digest is the module the report is about.
-	Digest string `json:"digest"`
+	Digest digest.Digest `json:"digest"`
 	// Passed is true when the module may run on every target board.
 	Passed bool `json:"passed"`
 	// Reasons say, when Passed is false, what to change.
@@ -332,7 +335,7 @@ type BoardFit struct {
 // RolloutStatus is the progress of a rollout.
 type RolloutStatus struct {
 	// Digest is the module being rolled out.
-	Digest string `json:"digest"`
+	Digest digest.Digest `json:"digest"`
 	// Step is the index of the current Canary step (0 for AllAtOnce).
 	Step int32 `json:"step"`
 	// Steps is the number of steps.

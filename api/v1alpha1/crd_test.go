@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -103,7 +105,7 @@ func TestValidObjectsRoundTripWithDefaults(t *testing.T) {
 	// Status is a subresource: the status written there comes back, and the lifecycle
 	// helpers produce conditions the schema accepts.
 	gotApp.Status.InitializeConditions(gotApp.Generation)
-	gotApp.Status.MarkBuilt(gotApp.Generation, v1.BuildStatus{Digest: "sha256:" + strings.Repeat("ab", 32), Size: 812, Toolchain: "clang 14"})
+	gotApp.Status.MarkBuilt(gotApp.Generation, v1.BuildStatus{Digest: digest.Digest("sha256:" + strings.Repeat("ab", 32)), Size: 812, Toolchain: "clang 14"})
 	if err := c.Status().Update(ctx(t), &gotApp); err != nil {
 		t.Fatalf("update application status: %v", err)
 	}

@@ -2,6 +2,8 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 )
 
 // DevicePhase is the coarse state of a Device shown in `kubectl get devices`.
@@ -180,7 +182,7 @@ type DeviceApplication struct {
 	Name string `json:"name"`
 	// Digest is the module's sha256 digest, "sha256:<hex>".
 	// +optional
-	Digest string `json:"digest,omitempty"`
+	Digest digest.Digest `json:"digest,omitempty"`
 	// State is the application's state on the device.
 	State AppState `json:"state"`
 	// Message explains a Failed state (the trap or error).

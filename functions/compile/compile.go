@@ -6,6 +6,8 @@
 package compile
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"errors"
 	"fmt"
@@ -206,8 +208,8 @@ func (f *Function) fetch(ctx context.Context, ref events.AppRef, m *events.Modul
 		if !ok {
 			return nil, failure(ref, ReasonSourceNotFound, "ConfigMap %s/%s has no binaryData key %q", ref.Namespace, m.ConfigMap.Name, m.ConfigMap.Key)
 		}
-		if m.Digest != "" && artifacts.Digest(b) != m.Digest {
-			return nil, failure(ref, ReasonDigestMismatch, "ConfigMap %s/%s key %q hashes to %s, not %s", ref.Namespace, m.ConfigMap.Name, m.ConfigMap.Key, artifacts.Digest(b), m.Digest)
+		if m.Digest != "" && digest.Of(b) != m.Digest {
+			return nil, failure(ref, ReasonDigestMismatch, "ConfigMap %s/%s key %q hashes to %s, not %s", ref.Namespace, m.ConfigMap.Name, m.ConfigMap.Key, digest.Of(b), m.Digest)
 		}
 		return b, nil
 	default:

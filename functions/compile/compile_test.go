@@ -1,6 +1,8 @@
 package compile_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -77,7 +79,7 @@ func TestBuilds(t *testing.T) {
 		{"module without loop", events.Source{Language: "wat", Code: "(module (func (export \"setup\")))"},
 			false, compile.ReasonCompileError, "loop"},
 		{"prebuilt by digest", events.Source{Module: &events.Module{Digest: stored}}, true, "", ""},
-		{"prebuilt digest not stored", events.Source{Module: &events.Module{Digest: artifacts.Digest([]byte("nope"))}},
+		{"prebuilt digest not stored", events.Source{Module: &events.Module{Digest: digest.Of([]byte("nope"))}},
 			false, compile.ReasonSourceNotFound, "not in the artifact store"},
 	}
 	for _, tc := range cases {
@@ -135,7 +137,7 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	blink := artifacts.Digest(fixtures.Blink)
+	blink := digest.Of(fixtures.Blink)
 	cases := []struct {
 		name   string
 		module events.Module
@@ -143,10 +145,10 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 	}{
 		{"url", events.Module{URL: srv.URL + "/blink.wasm"}, ""},
 		{"url with the right digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: blink}, ""},
-		{"url with a wrong digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: artifacts.Digest([]byte("x"))}, compile.ReasonDigestMismatch},
+		{"url with a wrong digest", events.Module{URL: srv.URL + "/blink.wasm", Digest: digest.Of([]byte("x"))}, compile.ReasonDigestMismatch},
 		{"url not found", events.Module{URL: srv.URL + "/missing.wasm"}, compile.ReasonSourceNotFound},
 		{"configMap", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}}, ""},
-		{"configMap wrong digest", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}, Digest: artifacts.Digest([]byte("x"))}, compile.ReasonDigestMismatch},
+		{"configMap wrong digest", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "blink.wasm"}, Digest: digest.Of([]byte("x"))}, compile.ReasonDigestMismatch},
 		{"configMap missing key", events.Module{ConfigMap: &events.ConfigMapKey{Name: "modules", Key: "other.wasm"}}, compile.ReasonSourceNotFound},
 		{"configMap missing", events.Module{ConfigMap: &events.ConfigMapKey{Name: "nope", Key: "blink.wasm"}}, compile.ReasonSourceNotFound},
 	}

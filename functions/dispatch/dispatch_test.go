@@ -2,7 +2,6 @@ package dispatch_test
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"strings"
@@ -336,7 +335,7 @@ func TestDispatchSignsModules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))
+	raw := d.Digest.Bytes()
 	if !pki.VerifyDigest(key.Public(), raw, d.Signature) {
 		t.Errorf("the deployment request's signature does not verify over %s", d.Digest)
 	}

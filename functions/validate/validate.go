@@ -5,6 +5,8 @@
 package validate
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"github.com/wasmbed/wasmbed/api/abi"
 
 	"context"
@@ -140,7 +142,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 // error: the report's Reasons say what to change. Errors are the validator's own
 // (wazero could not start).
 func (f *Function) Validate(ctx context.Context, module []byte, boardNames []string) (events.ValidationReport, error) {
-	report := events.ValidationReport{Digest: artifacts.Digest(module), Size: int64(len(module))}
+	report := events.ValidationReport{Digest: digest.Of(module), Size: int64(len(module))}
 	reject := func(format string, args ...any) {
 		report.Reasons = append(report.Reasons, fmt.Sprintf(format, args...))
 	}

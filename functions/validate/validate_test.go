@@ -1,6 +1,8 @@
 package validate_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -160,7 +162,7 @@ func TestCompactFitIsReported(t *testing.T) {
 func TestBadEvents(t *testing.T) {
 	f, store := newFunction(t)
 	unknown := builtEvent(t, store, fixtures.Blink, "virtual")
-	_ = unknown.SetData(cloudevents.ApplicationJSON, &events.ModuleBuiltData{Application: app, Digest: artifacts.Digest([]byte("never stored")), Size: 3, Boards: []string{"virtual"}})
+	_ = unknown.SetData(cloudevents.ApplicationJSON, &events.ModuleBuiltData{Application: app, Digest: digest.Of([]byte("never stored")), Size: 3, Boards: []string{"virtual"}})
 	wrongType := builtEvent(t, store, fixtures.Blink, "virtual")
 	wrongType.SetType(string(events.BuildRequested))
 	cases := []struct {

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/events"
@@ -143,7 +145,7 @@ func memLine() string {
 type gatewayTarget struct {
 	srv       *gateway.Server
 	l         net.Listener
-	digest    string
+	digest    digest.Digest
 	size      int
 	succeeded atomic.Int64
 	failed    atomic.Int64

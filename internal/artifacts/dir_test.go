@@ -1,6 +1,8 @@
 package artifacts_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"errors"
 	"os"
@@ -25,7 +27,7 @@ func TestDirPutGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d != artifacts.Digest(wasm) || !strings.HasPrefix(d, "sha256:") || len(d) != 71 {
+	if d != digest.Of(wasm) || !strings.HasPrefix(string(d), "sha256:") || len(d) != 71 {
 		t.Fatalf("digest = %q", d)
 	}
 	again, err := s.Put(ctx, wasm)
@@ -50,7 +52,7 @@ func TestDirRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Corrupt the stored file behind the store's back.
-	p := filepath.Join(dir, "sha256", strings.TrimPrefix(d, "sha256:"))
+	p := filepath.Join(dir, "sha256", strings.TrimPrefix(string(d), "sha256:"))
 	if err := os.Chmod(p, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +68,7 @@ func TestDirRefusals(t *testing.T) {
 		{"empty", func() error { _, err := s.Put(ctx, nil); return err }, "empty module", false},
 		{"too big", func() error { _, err := s.Put(ctx, make([]byte, artifacts.MaxModuleBytes+1)); return err }, "limit", false},
 		{"bad digest", func() error { _, err := s.Get(ctx, "md5:abc"); return err }, "not sha256", false},
-		{"unknown", func() error { _, err := s.Get(ctx, artifacts.Digest([]byte("x"))); return err }, "not found", true},
+		{"unknown", func() error { _, err := s.Get(ctx, digest.Of([]byte("x"))); return err }, "not found", true},
 		{"corrupt", func() error { _, err := s.Get(ctx, d); return err }, "corrupt", false},
 	}
 	for _, tc := range cases {

@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"oras.land/oras-go/v2/errdef"
 	"oras.land/oras-go/v2/registry"
 )
@@ -15,7 +17,7 @@ import (
 // Fetch downloads a prebuilt module and returns it with its digest. source is an
 // http(s) URL (see FetchHTTP) or an OCI reference (see FetchOCI). When want is not
 // empty the module must have that digest, else the error wraps ErrDigestMismatch.
-func Fetch(ctx context.Context, source, want string, cfg ClientConfig) ([]byte, string, error) {
+func Fetch(ctx context.Context, source string, want digest.Digest, cfg ClientConfig) ([]byte, digest.Digest, error) {
 	if strings.HasPrefix(source, "http://") || strings.HasPrefix(source, "https://") {
 		return FetchHTTP(ctx, source, want, cfg)
 	}
@@ -27,9 +29,9 @@ func Fetch(ctx context.Context, source, want string, cfg ClientConfig) ([]byte, 
 // oci+http:// for a plain-HTTP registry. The manifest must have exactly one
 // MediaTypeWasmLayer layer; the module is checked against that layer's digest and,
 // when given, want.
-func FetchOCI(ctx context.Context, reference, want string, cfg ClientConfig) ([]byte, string, error) {
+func FetchOCI(ctx context.Context, reference string, want digest.Digest, cfg ClientConfig) ([]byte, digest.Digest, error) {
 	if want != "" {
-		if _, err := ParseDigest(want); err != nil {
+		if err := want.Validate(); err != nil {
 			return nil, "", fmt.Errorf("fetch %s: want: %w", reference, err)
 		}
 	}
@@ -75,7 +77,10 @@ func FetchOCI(ctx context.Context, reference, want string, cfg ClientConfig) ([]
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch %s: %w", reference, err)
 	}
-	d := layer.Digest.String()
+	d, err := digest.Parse(layer.Digest.String())
+	if err != nil {
+		return nil, "", fmt.Errorf("fetch %s: layer: %w", reference, err)
+	}
 	if want != "" && d != want {
 		return nil, "", fmt.Errorf("fetch %s: module is %s, want %s: %w", reference, d, want, ErrDigestMismatch)
 	}
@@ -85,7 +90,7 @@ func FetchOCI(ctx context.Context, reference, want string, cfg ClientConfig) ([]
 // FetchHTTP downloads the module at rawurl (http or https, no credentials sent),
 // refusing a body above MaxModuleBytes without reading it all, and checks it against
 // want when given. Errors name the URL without its query, which may hold a signature.
-func FetchHTTP(ctx context.Context, rawurl, want string, cfg ClientConfig) ([]byte, string, error) {
+func FetchHTTP(ctx context.Context, rawurl string, want digest.Digest, cfg ClientConfig) ([]byte, digest.Digest, error) {
 	u, err := url.Parse(rawurl)
 	if err != nil {
 		return nil, "", fmt.Errorf("fetch: %w", err)
@@ -98,7 +103,7 @@ func FetchHTTP(ctx context.Context, rawurl, want string, cfg ClientConfig) ([]by
 		return nil, "", fmt.Errorf("fetch %s: url names no host", name)
 	}
 	if want != "" {
-		if _, err := ParseDigest(want); err != nil {
+		if err := want.Validate(); err != nil {
 			return nil, "", fmt.Errorf("fetch %s: want: %w", name, err)
 		}
 	}
@@ -134,7 +139,7 @@ func FetchHTTP(ctx context.Context, rawurl, want string, cfg ClientConfig) ([]by
 	if err := checkSize(b); err != nil {
 		return nil, "", fmt.Errorf("fetch %s: %w", name, err)
 	}
-	d := Digest(b)
+	d := digest.Of(b)
 	if want != "" && d != want {
 		return nil, "", fmt.Errorf("fetch %s: module is %s, want %s: %w", name, d, want, ErrDigestMismatch)
 	}

@@ -1,6 +1,8 @@
 package artifacts_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"encoding/base64"
 	"errors"
@@ -27,7 +29,7 @@ func TestFetchOCI(t *testing.T) {
 	repo := r.repo(t, "prebuilt/app")
 
 	mod := module(42)
-	want := artifacts.Digest(mod)
+	want := digest.Of(mod)
 	// A wasm layer beside another one (e.g. docs): Fetch picks the wasm layer.
 	m := pushArtifact(t, repo, "v1",
 		testLayer{"text/markdown", []byte("# app\n")},
@@ -57,10 +59,12 @@ func TestFetchOCI(t *testing.T) {
 	}
 
 	bad := []struct {
-		name, source, want, msg string
-		is                      error
+		name, source string
+		want         digest.Digest
+		msg          string
+		is           error
 	}{
-		{"digest mismatch", r.host + "/prebuilt/app:v1", artifacts.Digest([]byte("other")), "want sha256:", artifacts.ErrDigestMismatch},
+		{"digest mismatch", r.host + "/prebuilt/app:v1", (digest.Of([]byte("other"))), "want sha256:", artifacts.ErrDigestMismatch},
 		{"bad want", r.host + "/prebuilt/app:v1", "sha256:xyz", "not sha256", nil},
 		{"no wasm layer", r.host + "/prebuilt/app:no-wasm", "", "no application/wasm layer (layers: application/octet-stream)", nil},
 		{"two wasm layers", r.host + "/prebuilt/app:two-wasm", "", "2 application/wasm layers", nil},
@@ -118,8 +122,8 @@ func TestFetchHTTP(t *testing.T) {
 	defer tlsSrv.Close()
 
 	cfg := artifacts.NewClientConfig()
-	got, d, err := artifacts.Fetch(ctx, srv.URL+"/m.wasm", artifacts.Digest(mod), cfg)
-	if err != nil || string(got) != string(mod) || d != artifacts.Digest(mod) {
+	got, d, err := artifacts.Fetch(ctx, srv.URL+"/m.wasm", digest.Of(mod), cfg)
+	if err != nil || string(got) != string(mod) || d != digest.Of(mod) {
 		t.Fatalf("fetch = %x, %s, %v", got, d, err)
 	}
 	got, _, err = artifacts.Fetch(ctx, tlsSrv.URL+"/m.wasm", "", cfg.WithHTTPClient(tlsSrv.Client()))
@@ -128,11 +132,13 @@ func TestFetchHTTP(t *testing.T) {
 	}
 
 	bad := []struct {
-		name, url, want, msg string
-		cfg                  artifacts.ClientConfig
-		is                   error
+		name, url string
+		want      digest.Digest
+		msg       string
+		cfg       artifacts.ClientConfig
+		is        error
 	}{
-		{"digest mismatch", srv.URL + "/m.wasm", artifacts.Digest([]byte("x")), "want sha256:", cfg, artifacts.ErrDigestMismatch},
+		{"digest mismatch", srv.URL + "/m.wasm", (digest.Of([]byte("x"))), "want sha256:", cfg, artifacts.ErrDigestMismatch},
 		{"oversize declared", srv.URL + "/big-declared.wasm", "", "limit", cfg, nil},
 		{"oversize chunked", srv.URL + "/big-chunked.wasm", "", "limit", cfg, nil},
 		{"empty", srv.URL + "/empty.wasm", "", "empty module", cfg, nil},

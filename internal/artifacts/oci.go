@@ -9,7 +9,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/opencontainers/go-digest"
+	"github.com/wasmbed/wasmbed/api/digest"
+
+	godigest "github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/errdef"
@@ -47,12 +49,11 @@ var ErrDigestMismatch = errors.New("digest mismatch")
 
 // DigestTag returns the tag under which the OCI store keeps the module with digest:
 // "sha256-<hex>".
-func DigestTag(digest string) (string, error) {
-	hex, err := ParseDigest(digest)
-	if err != nil {
+func DigestTag(d digest.Digest) (string, error) {
+	if err := d.Validate(); err != nil {
 		return "", err
 	}
-	return TagPrefix + hex, nil
+	return TagPrefix + d.Hex(), nil
 }
 
 // wasmConfig is the config blob: the fields the layout requires, and no creation
@@ -76,7 +77,7 @@ func newArtifact(module []byte) (artifact, error) {
 	var a artifact
 	a.layer = ocispec.Descriptor{
 		MediaType: MediaTypeWasmLayer,
-		Digest:    digest.FromBytes(module),
+		Digest:    godigest.FromBytes(module),
 		Size:      int64(len(module)),
 	}
 	cfg, err := json.Marshal(wasmConfig{
@@ -90,7 +91,7 @@ func newArtifact(module []byte) (artifact, error) {
 	a.configJSON = cfg
 	a.config = ocispec.Descriptor{
 		MediaType: MediaTypeWasmConfig,
-		Digest:    digest.FromBytes(cfg),
+		Digest:    godigest.FromBytes(cfg),
 		Size:      int64(len(cfg)),
 	}
 	m, err := json.Marshal(ocispec.Manifest{
@@ -105,7 +106,7 @@ func newArtifact(module []byte) (artifact, error) {
 	a.manifestJSON = m
 	a.manifest = ocispec.Descriptor{
 		MediaType: ocispec.MediaTypeImageManifest,
-		Digest:    digest.FromBytes(m),
+		Digest:    godigest.FromBytes(m),
 		Size:      int64(len(m)),
 	}
 	return a, nil
@@ -160,12 +161,12 @@ func (o *OCI) String() string {
 
 // Put pushes module as a wasm artifact tagged DigestTag of its digest and returns the
 // digest. When the tag already names the same manifest, Put sends nothing else.
-func (o *OCI) Put(ctx context.Context, module []byte) (string, error) {
+func (o *OCI) Put(ctx context.Context, module []byte) (digest.Digest, error) {
 	if err := checkSize(module); err != nil {
 		return "", fmt.Errorf("put: %w", err)
 	}
-	d := Digest(module)
-	tag := TagPrefix + d[len("sha256:"):]
+	d := digest.Of(module)
+	tag := TagPrefix + d.Hex()
 	a, err := newArtifact(module)
 	if err != nil {
 		return "", fmt.Errorf("put %s: %w", d, err)
@@ -212,46 +213,46 @@ func pushBlob(ctx context.Context, repo *remote.Repository, desc ocispec.Descrip
 // manifest and its wasm layer; without that tag it fetches the blob by digest. Sizes
 // above MaxModuleBytes are refused before the body is read, and the bytes are checked
 // against digest (a mismatch wraps ErrDigestMismatch).
-func (o *OCI) Get(ctx context.Context, digest string) ([]byte, error) {
-	hex, err := ParseDigest(digest)
-	if err != nil {
+func (o *OCI) Get(ctx context.Context, d digest.Digest) ([]byte, error) {
+	if err := d.Validate(); err != nil {
 		return nil, fmt.Errorf("get: %w", err)
 	}
+	hex := d.Hex()
 	ctx, cancel := o.cfg.callContext(ctx)
 	defer cancel()
 
 	_, m, err := readManifest(ctx, o.repo, TagPrefix+hex)
 	if errors.Is(err, errdef.ErrNotFound) {
-		b, err := o.getBlob(ctx, digest)
+		b, err := o.getBlob(ctx, d)
 		if err != nil {
-			return nil, fmt.Errorf("get %s: %w", digest, err)
+			return nil, fmt.Errorf("get %s: %w", d, err)
 		}
 		return b, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", digest, err)
+		return nil, fmt.Errorf("get %s: %w", d, err)
 	}
 	layer, err := wasmLayer(m)
 	if err != nil {
-		return nil, fmt.Errorf("get %s: tag %s%s: %w", digest, TagPrefix, hex, err)
+		return nil, fmt.Errorf("get %s: tag %s%s: %w", d, TagPrefix, hex, err)
 	}
-	if layer.Digest.String() != digest {
+	if layer.Digest != d.OCI() {
 		return nil, fmt.Errorf("get %s: tag %s%s names a manifest whose wasm layer is %s: %w",
-			digest, TagPrefix, hex, layer.Digest, ErrDigestMismatch)
+			d, TagPrefix, hex, layer.Digest, ErrDigestMismatch)
 	}
 	b, err := readModule(ctx, o.repo, layer)
 	if errors.Is(err, errdef.ErrNotFound) {
-		return nil, fmt.Errorf("get %s: layer of tag %s%s: %w", digest, TagPrefix, hex, ErrNotFound)
+		return nil, fmt.Errorf("get %s: layer of tag %s%s: %w", d, TagPrefix, hex, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("get %s: %w", digest, err)
+		return nil, fmt.Errorf("get %s: %w", d, err)
 	}
 	return b, nil
 }
 
 // getBlob fetches the module as a bare blob.
-func (o *OCI) getBlob(ctx context.Context, d string) ([]byte, error) {
-	desc, rc, err := o.repo.Blobs().FetchReference(ctx, d)
+func (o *OCI) getBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
+	desc, rc, err := o.repo.Blobs().FetchReference(ctx, d.String())
 	if errors.Is(err, errdef.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -288,7 +289,7 @@ func readManifest(ctx context.Context, repo *remote.Repository, reference string
 	if err != nil {
 		return desc, m, fmt.Errorf("read manifest %s: %w", desc.Digest, err)
 	}
-	if got := digest.FromBytes(body); got != desc.Digest {
+	if got := godigest.FromBytes(body); got != desc.Digest {
 		return desc, m, fmt.Errorf("manifest %s hashes to %s: %w", desc.Digest, got, ErrDigestMismatch)
 	}
 	if err := json.Unmarshal(body, &m); err != nil {
@@ -329,7 +330,7 @@ func wasmLayer(m ocispec.Manifest) (ocispec.Descriptor, error) {
 // readModule fetches the layer desc, refusing a declared size above MaxModuleBytes
 // before any request, and checks the bytes against desc.
 func readModule(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
-	if desc.Digest.Algorithm() != digest.SHA256 {
+	if desc.Digest.Algorithm() != godigest.SHA256 {
 		return nil, fmt.Errorf("layer digest %s is not sha256", desc.Digest)
 	}
 	if err := checkDeclaredSize(desc.Size); err != nil {
@@ -362,7 +363,7 @@ func readVerified(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 	if int64(len(b)) != desc.Size {
 		return nil, fmt.Errorf("read module: got %d of %d bytes", len(b), desc.Size)
 	}
-	if got := Digest(b); got != desc.Digest.String() {
+	if got := digest.Of(b); got.OCI() != desc.Digest {
 		return nil, fmt.Errorf("module %s hashes to %s: the registry copy is corrupt: %w", desc.Digest, got, ErrDigestMismatch)
 	}
 	return b, nil

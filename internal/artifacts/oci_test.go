@@ -1,6 +1,8 @@
 package artifacts_test
 
 import (
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	"context"
 	"encoding/json"
 	"errors"
@@ -46,8 +48,8 @@ func TestOCIPutGet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d != artifacts.Digest(wasm) {
-		t.Fatalf("put = %s, want %s", d, artifacts.Digest(wasm))
+	if d != digest.Of(wasm) {
+		t.Fatalf("put = %s, want %s", d, digest.Of(wasm))
 	}
 	got, err := s.Get(ctx, d)
 	if err != nil || string(got) != string(wasm) {
@@ -57,7 +59,7 @@ func TestOCIPutGet(t *testing.T) {
 	// The artifact follows the CNCF wasm layout and is tagged sha256-<hex>.
 	repo := r.repo(t, "wasm/modules")
 	tag, err := artifacts.DigestTag(d)
-	if err != nil || tag != "sha256-"+strings.TrimPrefix(d, "sha256:") {
+	if err != nil || tag != "sha256-"+strings.TrimPrefix(string(d), "sha256:") {
 		t.Fatalf("tag = %q, %v", tag, err)
 	}
 	mdesc, err := repo.Resolve(ctx, tag)
@@ -72,7 +74,7 @@ func TestOCIPutGet(t *testing.T) {
 	if m.Config.MediaType != "application/vnd.wasm.config.v0+json" {
 		t.Errorf("config mediaType = %q", m.Config.MediaType)
 	}
-	if len(m.Layers) != 1 || m.Layers[0].MediaType != "application/wasm" || m.Layers[0].Digest.String() != d || m.Layers[0].Size != int64(len(wasm)) {
+	if len(m.Layers) != 1 || m.Layers[0].MediaType != "application/wasm" || m.Layers[0].Digest != d.OCI() || m.Layers[0].Size != int64(len(wasm)) {
 		t.Errorf("layers = %+v", m.Layers)
 	}
 	var cfg map[string]any
@@ -98,7 +100,7 @@ func TestOCIPutGet(t *testing.T) {
 	if _, err := newOCI(t, r, "other").Get(ctx, d); !errors.Is(err, artifacts.ErrNotFound) {
 		t.Fatalf("get from another repository = %v, want ErrNotFound", err)
 	}
-	if _, err := s.Get(ctx, artifacts.Digest([]byte("unknown"))); !errors.Is(err, artifacts.ErrNotFound) {
+	if _, err := s.Get(ctx, digest.Of([]byte("unknown"))); !errors.Is(err, artifacts.ErrNotFound) {
 		t.Fatalf("get unknown = %v, want ErrNotFound", err)
 	}
 	if _, err := s.Get(ctx, "md5:abc"); err == nil || !strings.Contains(err.Error(), "not sha256") {
@@ -128,7 +130,7 @@ func TestOCIGetByBlobAlone(t *testing.T) {
 	// Another tool pushed the module under its own tag: Get finds the blob by digest.
 	mod := module(7)
 	pushArtifact(t, repo, "v1", testLayer{"application/wasm", mod})
-	got, err := newOCI(t, r, "m").Get(ctx, artifacts.Digest(mod))
+	got, err := newOCI(t, r, "m").Get(ctx, digest.Of(mod))
 	if err != nil || string(got) != string(mod) {
 		t.Fatalf("get = %x, %v", got, err)
 	}
@@ -148,7 +150,7 @@ func TestOCIVerification(t *testing.T) {
 		// Same length, other bytes, behind the registry's back.
 		bad := append([]byte{}, mod...)
 		bad[len(bad)-1] ^= 0xff
-		if err := os.WriteFile(r.blobPath(d), bad, 0o644); err != nil {
+		if err := os.WriteFile(r.blobPath(string(d)), bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		_, err = s.Get(ctx, d)
@@ -162,7 +164,7 @@ func TestOCIVerification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(r.blobPath(d), mod[:len(mod)-1], 0o644); err != nil {
+		if err := os.WriteFile(r.blobPath(string(d)), mod[:len(mod)-1], 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Get(ctx, d); err == nil || !strings.Contains(err.Error(), "Content-Length") {
@@ -172,27 +174,27 @@ func TestOCIVerification(t *testing.T) {
 	t.Run("tag names another module", func(t *testing.T) {
 		a, b := module(2), module(3)
 		m := pushArtifact(t, r.repo(t, "m"), "", testLayer{"application/wasm", b})
-		tag, _ := artifacts.DigestTag(artifacts.Digest(a))
+		tag, _ := artifacts.DigestTag(digest.Of(a))
 		if err := r.repo(t, "m").Tag(ctx, m, tag); err != nil {
 			t.Fatal(err)
 		}
-		_, err := s.Get(ctx, artifacts.Digest(a))
-		if !errors.Is(err, artifacts.ErrDigestMismatch) || !strings.Contains(err.Error(), artifacts.Digest(b)) {
+		_, err := s.Get(ctx, digest.Of(a))
+		if !errors.Is(err, artifacts.ErrDigestMismatch) || !strings.Contains(err.Error(), string(digest.Of(b))) {
 			t.Fatalf("get = %v, want a mismatch naming the layer", err)
 		}
 		// Put repairs the tag.
 		if _, err := s.Put(ctx, a); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.Get(ctx, artifacts.Digest(a)); err != nil || string(got) != string(a) {
+		if got, err := s.Get(ctx, digest.Of(a)); err != nil || string(got) != string(a) {
 			t.Fatalf("get after put = %x, %v", got, err)
 		}
 	})
 	t.Run("tag names an artifact without a wasm layer", func(t *testing.T) {
 		a := module(4)
-		tag, _ := artifacts.DigestTag(artifacts.Digest(a))
+		tag, _ := artifacts.DigestTag(digest.Of(a))
 		pushArtifact(t, r.repo(t, "m"), tag, testLayer{"application/octet-stream", a})
-		_, err := s.Get(ctx, artifacts.Digest(a))
+		_, err := s.Get(ctx, digest.Of(a))
 		if err == nil || !strings.Contains(err.Error(), "no application/wasm layer") {
 			t.Fatalf("get = %v", err)
 		}
@@ -205,7 +207,7 @@ func TestOCIOversize(t *testing.T) {
 	s := newOCI(t, r, "m")
 	big := make([]byte, artifacts.MaxModuleBytes+1)
 	copy(big, wasm)
-	d := artifacts.Digest(big)
+	d := digest.Of(big)
 
 	if _, err := s.Put(ctx, big); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("put = %v, want the size limit", err)
@@ -311,7 +313,7 @@ func TestOCITimeout(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if _, err := s.Get(context.Background(), artifacts.Digest(wasm)); !errors.Is(err, context.DeadlineExceeded) {
+	if _, err := s.Get(context.Background(), digest.Of(wasm)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("get = %v, want a deadline error", err)
 	}
 	if _, err := s.Put(context.Background(), wasm); !errors.Is(err, context.DeadlineExceeded) {

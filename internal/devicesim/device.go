@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/pki"
@@ -86,13 +87,15 @@ func (d *Device) AppState(name string) (protocol.AppState, string) {
 	return 0, ""
 }
 
-// Module returns the digest ("sha256:<hex>") of the module an application holds, or ""
-// when the device lacks it.
-func (d *Device) Module(name string) string {
+// Module returns the digest of the module an application holds, or "" when the device
+// lacks it.
+func (d *Device) Module(name string) digest.Digest {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if a := d.apps[name]; a != nil && a.module != nil {
-		return "sha256:" + hex.EncodeToString(a.module.digest)
+		if dg, err := digest.FromBytes(a.module.digest); err == nil {
+			return dg
+		}
 	}
 	return ""
 }

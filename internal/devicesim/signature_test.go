@@ -1,10 +1,10 @@
 package devicesim
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"strings"
 	"testing"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
@@ -19,13 +19,12 @@ func TestSignatureRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := sha256.Sum256([]byte("module"))
-	digest := "sha256:" + hex.EncodeToString(d[:])
-	good, err := key.SignDigest(digest)
+	dg := digest.Of([]byte("module"))
+	good, err := key.SignDigest(dg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	forged, err := other.SignDigest(digest)
+	forged, err := other.SignDigest(dg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +49,7 @@ func TestSignatureRule(t *testing.T) {
 			if !tc.withKey {
 				k = nil
 			}
-			got := signatureProblem(k, tc.require, d[:], tc.sig)
+			got := signatureProblem(k, tc.require, dg.Bytes(), tc.sig)
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 				t.Fatalf("got %q, want %q", got, tc.want)
 			}

@@ -4,12 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 )
 
 // SigningKey is the platform's module signing key: it signs the sha256 digest of each
@@ -71,29 +71,16 @@ func LoadOrCreateSigningKey(path string) (*SigningKey, error) {
 // Public returns the verification key.
 func (k *SigningKey) Public() ed25519.PublicKey { return k.priv.Public().(ed25519.PublicKey) }
 
-// SignDigest signs a module digest given as "sha256:<64 hex>".
-func (k *SigningKey) SignDigest(digest string) ([]byte, error) {
-	d, err := digestBytes(digest)
-	if err != nil {
-		return nil, err
+// SignDigest signs a module digest: the signature covers its 32 bytes.
+func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
+	if err := d.Validate(); err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
 	}
-	return ed25519.Sign(k.priv, d), nil
+	return ed25519.Sign(k.priv, d.Bytes()), nil
 }
 
 // VerifyDigest reports whether sig is pub's signature of the 32-byte digest.
 func VerifyDigest(pub ed25519.PublicKey, digest []byte, sig []byte) bool {
 	return len(pub) == ed25519.PublicKeySize && len(digest) == 32 && len(sig) == ed25519.SignatureSize &&
 		ed25519.Verify(pub, digest, sig)
-}
-
-func digestBytes(digest string) ([]byte, error) {
-	h, ok := strings.CutPrefix(digest, "sha256:")
-	if !ok || len(h) != 64 {
-		return nil, fmt.Errorf("digest %q is not sha256:<64 hex digits>", digest)
-	}
-	b, err := hex.DecodeString(h)
-	if err != nil {
-		return nil, fmt.Errorf("digest %q: %w", digest, err)
-	}
-	return b, nil
 }

@@ -1,11 +1,11 @@
 package pki_test
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
@@ -23,9 +23,8 @@ func TestSigningKeyRoundTrip(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v", fi.Mode().Perm())
 	}
-	sum := sha256.Sum256([]byte("module"))
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	sig, err := k.SignDigest(digest)
+	dg := digest.Of([]byte("module"))
+	sig, err := k.SignDigest(dg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,10 +34,10 @@ func TestSigningKeyRoundTrip(t *testing.T) {
 		sig    []byte
 		ok     bool
 	}{
-		{"good", sum[:], sig, true},
+		{"good", dg.Bytes(), sig, true},
 		{"other digest", make([]byte, 32), sig, false},
-		{"flipped signature", sum[:], append([]byte{sig[0] ^ 1}, sig[1:]...), false},
-		{"short signature", sum[:], sig[:63], false},
+		{"flipped signature", dg.Bytes(), append([]byte{sig[0] ^ 1}, sig[1:]...), false},
+		{"short signature", dg.Bytes(), sig[:63], false},
 	}
 	for _, tc := range cases {
 		if got := pki.VerifyDigest(k.Public(), tc.digest, tc.sig); got != tc.ok {

@@ -2,10 +2,9 @@ package wasmhost
 
 import (
 	"github.com/wasmbed/wasmbed/api/abi"
+	"github.com/wasmbed/wasmbed/api/digest"
 
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -78,7 +77,7 @@ type Host struct {
 	cache     wazero.CompilationCache
 
 	mu       sync.Mutex
-	compiled map[string]*Module
+	compiled map[digest.Digest]*Module
 }
 
 // NewHost creates a Host.
@@ -89,7 +88,7 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	if cfg.callBudget <= 0 {
 		return nil, fmt.Errorf("new host: call budget %v is not positive", cfg.callBudget)
 	}
-	h := &Host{cfg: cfg, cache: cfg.cache, compiled: map[string]*Module{}}
+	h := &Host{cfg: cfg, cache: cfg.cache, compiled: map[digest.Digest]*Module{}}
 	if h.cache == nil {
 		h.cache, h.ownsCache = wazero.NewCompilationCache(), true
 	}
@@ -112,20 +111,20 @@ func (h *Host) Close(ctx context.Context) error {
 		err = errors.Join(err, h.cache.Close(ctx))
 	}
 	h.mu.Lock()
-	h.compiled = map[string]*Module{}
+	h.compiled = map[digest.Digest]*Module{}
 	h.mu.Unlock()
 	return err
 }
 
 // Module is a compiled application, checked against the ABI.
 type Module struct {
-	digest   string
+	digest   digest.Digest
 	compiled wazero.CompiledModule
 	hasSetup bool
 }
 
 // Digest returns the module's content address, "sha256:<hex>".
-func (m *Module) Digest() string { return m.digest }
+func (m *Module) Digest() digest.Digest { return m.digest }
 
 // Imports returns the module's imported functions as "module.name", in import order.
 func (m *Module) Imports() []string {
@@ -153,8 +152,7 @@ func (m *Module) Exports() []string {
 // Compile decodes, validates and compiles a module, or returns the cached result for
 // the same bytes. It fails with an *abi.Error when the module does not follow the ABI.
 func (h *Host) Compile(ctx context.Context, wasm []byte) (*Module, error) {
-	sum := sha256.Sum256(wasm)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
+	digest := digest.Of(wasm)
 	h.mu.Lock()
 	m, ok := h.compiled[digest]
 	h.mu.Unlock()

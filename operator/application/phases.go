@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -324,7 +326,7 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 		return nil
 	}
 	r.requested.Delete(app.UID)
-	digest := ""
+	var digest digest.Digest
 	switch {
 	case app.Status.Rollout != nil:
 		digest = app.Status.Rollout.Digest

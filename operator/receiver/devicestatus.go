@@ -5,6 +5,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -73,7 +75,8 @@ const maxDeviceApps = 32
 
 // report is one gateway report about one application on a device.
 type report struct {
-	digest, state, msg string
+	digest     digest.Digest
+	state, msg string
 	// gen and uid are the Application generation and object the report is about, 0 and
 	// "" when unknown (a Hello): then those already recorded for the same digest are
 	// kept.

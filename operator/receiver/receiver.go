@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -209,7 +211,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 var ErrNotObserved = errors.New("the Application's controller has not observed this generation yet")
 
 // rolloutFor is the status of a rollout of digest that dispatch starts now at step 0.
-func (r *Receiver) rolloutFor(app *v1.Application, digest string) v1.RolloutStatus {
+func (r *Receiver) rolloutFor(app *v1.Application, digest digest.Digest) v1.RolloutStatus {
 	now := r.now()
 	return v1.RolloutStatus{
 		Digest: digest, Step: 0, Steps: int32(rollout.Steps(app.Spec.Rollout)), Generation: app.Generation,
@@ -221,7 +223,7 @@ func (r *Receiver) rolloutFor(app *v1.Application, digest string) v1.RolloutStat
 // this generation's module.validated that the receiver has not applied yet: digest is
 // the generation's build, and the rollout in the status is another delivery's. A
 // rollback or a re-request of a rollout kept across generations is neither.
-func answersValidated(app *v1.Application, digest string) bool {
+func answersValidated(app *v1.Application, digest digest.Digest) bool {
 	built := meta.FindStatusCondition(app.Status.Conditions, v1.ConditionBuilt)
 	if built == nil || built.Status != metav1.ConditionTrue || built.ObservedGeneration != app.Generation ||
 		app.Status.Build == nil || app.Status.Build.Digest != digest {
@@ -327,7 +329,7 @@ func (r *Receiver) removeFinalizer(ctx context.Context, ref events.AppRef) error
 	})
 }
 
-func validation(digest string, passed bool, rep events.ValidationReport) v1.ValidationStatus {
+func validation(digest digest.Digest, passed bool, rep events.ValidationReport) v1.ValidationStatus {
 	v := v1.ValidationStatus{Digest: digest, Passed: passed}
 	for i, r := range rep.Reasons {
 		if i == 32 {

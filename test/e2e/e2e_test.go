@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/digest"
+
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -113,13 +115,13 @@ func getApp(t *testing.T, name string) *v1.Application {
 }
 
 // running counts the Devices that report app running digest.
-func running(t *testing.T, app, digest string) (n int, total int) {
+func running(t *testing.T, app string, digest digest.Digest) (n int, total int) {
 	n, total, _ = runningOr(t, app, digest)
 	return n, total
 }
 
 // runningOr is running, plus what the other Devices report for app (for failure messages).
-func runningOr(t *testing.T, app, digest string) (n int, total int, others []string) {
+func runningOr(t *testing.T, app string, digest digest.Digest) (n int, total int, others []string) {
 	t.Helper()
 	var list v1.DeviceList
 	if err := c().List(context.Background(), &list, client.InNamespace("default")); err != nil {
