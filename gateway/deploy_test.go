@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"context"
 	"fmt"
 	"io"
@@ -18,7 +20,7 @@ import (
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 
-func succeeded(state string) func(cloudevents.Event) bool {
+func succeeded(state v1.AppState) func(cloudevents.Event) bool {
 	return func(e cloudevents.Event) bool {
 		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentSucceeded)
 		return err == nil && d.State == state

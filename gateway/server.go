@@ -513,7 +513,7 @@ func connectedData(gateway string, ss *session, h *protocol.Hello) *events.Devic
 		MaxModuleBytes: int64(h.Caps.MaxModule), ABIVersion: int32(h.Caps.ABI),
 	}
 	for _, a := range h.Apps {
-		d.Applications = append(d.Applications, events.AppOnDevice{Name: a.Name, Digest: wireDigest(a.Digest), State: a.State.String()})
+		d.Applications = append(d.Applications, events.AppOnDevice{Name: a.Name, Digest: wireDigest(a.Digest), State: platformState(a.State)})
 	}
 	return d
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
 )
@@ -47,11 +49,11 @@ type transfer struct {
 func (t *transfer) size() uint32 { return uint32(len(t.chunks.mod.data)) }
 
 // state is the deployment state reported when t fails now.
-func (t *transfer) state() string {
+func (t *transfer) state() v1.AppState {
 	if t.phase <= phaseVerify || t.phase == phaseStop {
-		return "Transferring"
+		return v1.AppTransferring
 	}
-	return "Failed"
+	return v1.AppFailed
 }
 
 // reconcile compares the apps the device listed in Hello with its desired state and
@@ -88,7 +90,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 		}
 		if ss.appLocked(d.Name) == nil {
 			if requested {
-				ss.resultLocked(d, true, "Removed", "not on the device")
+				ss.resultLocked(d, true, v1.AppRemoved, "not on the device")
 			}
 			return
 		}
@@ -107,23 +109,23 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	}
 	sum := d.Digest.Bytes()
 	if len(sum) != protocol.DigestSize {
-		ss.result(d, false, "Transferring", "bad digest "+d.Digest.String())
+		ss.result(d, false, v1.AppTransferring, "bad digest "+d.Digest.String())
 		return
 	}
 	if ss.maxModule != 0 && d.Size > int64(ss.maxModule) {
-		ss.result(d, false, "Transferring", "too_large: module exceeds the device's max_module")
+		ss.result(d, false, v1.AppTransferring, "too_large: module exceeds the device's max_module")
 		return
 	}
 	mod, err := ss.srv.modules.get(ctx, d.Digest)
 	if err != nil {
 		ss.logger().Error("module unavailable", "app", d.Subject(), "digest", d.Digest, "err", err)
-		ss.result(d, false, "Transferring", "module unavailable")
+		ss.result(d, false, v1.AppTransferring, "module unavailable")
 		return
 	}
 	chunks, err := ss.srv.modules.chunks(mod, d.Name, protocol.ChunkSizeFor(ss.maxFrame))
 	if err != nil {
 		ss.logger().Error("encode module", "app", d.Subject(), "err", err)
-		ss.result(d, false, "Transferring", "module cannot be sent")
+		ss.result(d, false, v1.AppTransferring, "module cannot be sent")
 		return
 	}
 	ss.mu.Lock()
@@ -148,7 +150,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 			}
 			delete(ss.transfers, d.Name)
 			if requested {
-				ss.resultLocked(d, true, a.State.String(), "")
+				ss.resultLocked(d, true, platformState(a.State), "")
 			}
 			return
 		case protocol.StateFailed:
@@ -261,7 +263,7 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	switch {
 	case t != nil && t.phase == phaseRemove:
 		if m.State == protocol.StateRemoved {
-			ss.finishLocked(t, true, "Removed", "")
+			ss.finishLocked(t, true, v1.AppRemoved, "")
 		}
 		ss.mu.Unlock()
 		return
@@ -288,7 +290,7 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	}
 	for _, d := range desired {
 		if d.Name == m.App && !d.Remove && d.Digest == wireDigest(m.Digest) {
-			ss.result(d, m.State == protocol.StateExited, m.State.String(), m.Error)
+			ss.result(d, m.State == protocol.StateExited, platformState(m.State), m.Error)
 		}
 	}
 }
@@ -307,13 +309,13 @@ func (ss *session) progressLocked(t *transfer, m *protocol.AppStatus) {
 		t.phase, t.progress = phaseStart, time.Now()
 		ss.sendMessageLocked(&protocol.Start{App: t.app.Name})
 	case protocol.StateRunning, protocol.StateExited:
-		ss.finishLocked(t, true, m.State.String(), "")
+		ss.finishLocked(t, true, platformState(m.State), "")
 	case protocol.StateFailed:
 		msg := m.Error
 		if t.lastErr != "" {
 			msg = strings.TrimSpace(t.lastErr + " " + msg)
 		}
-		ss.finishLocked(t, false, "Failed", msg)
+		ss.finishLocked(t, false, v1.AppFailed, msg)
 	case protocol.StateStopped:
 		if t.phase == phaseStop {
 			ss.sendDeployLocked(t)
@@ -352,7 +354,7 @@ func (ss *session) onDeviceError(m *protocol.Error) {
 		ss.failLocked(t, why)
 	case protocol.CodeNotFound:
 		if t.phase == phaseRemove {
-			ss.finishLocked(t, true, "Removed", "not on the device")
+			ss.finishLocked(t, true, v1.AppRemoved, "not on the device")
 			return
 		}
 		ss.failLocked(t, why)
@@ -387,7 +389,7 @@ func (ss *session) failLocked(t *transfer, why string) {
 	ss.finishLocked(t, false, t.state(), why)
 }
 
-func (ss *session) finishLocked(t *transfer, ok bool, state, msg string) {
+func (ss *session) finishLocked(t *transfer, ok bool, state v1.AppState, msg string) {
 	if ss.transfers[t.app.Name] == t {
 		delete(ss.transfers, t.app.Name)
 	}
@@ -401,19 +403,19 @@ func (ss *session) sendErrorLocked(code protocol.ErrorCode, related protocol.Mes
 	ss.sendMessageLocked(e)
 }
 
-func (ss *session) result(d DesiredApp, ok bool, state, msg string) {
+func (ss *session) result(d DesiredApp, ok bool, state v1.AppState, msg string) {
 	ss.mu.Lock()
 	ss.resultLocked(d, ok, state, msg)
 	ss.mu.Unlock()
 }
 
 // resultLocked reports a deployment result; the sink does not block.
-func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
+func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg string) {
 	t, result := events.DeploymentSucceeded, "succeeded"
 	if !ok {
 		t, result = events.DeploymentFailed, "failed"
 	}
-	ss.srv.m.deployments.WithLabelValues(result, state).Inc()
+	ss.srv.m.deployments.WithLabelValues(result, string(state)).Inc()
 	if ok {
 		ss.logger().Info("deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
 	} else {
@@ -423,4 +425,15 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state, msg string) {
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},
 		Device:      ss.id.Name, Gateway: ss.srv.cfg.name, Digest: d.Digest, State: state, Message: msg,
 	})
+}
+
+// platformState is a device's application state in the platform's vocabulary. The
+// decoder admits only states the protocol defines; were another to slip through, the
+// event built from "" fails validation and is logged, rather than read as Failed.
+func platformState(s protocol.AppState) v1.AppState {
+	st, err := events.DeviceAppState(s)
+	if err != nil {
+		return ""
+	}
+	return st
 }

@@ -256,7 +256,7 @@ func (h *harness) waitGone(name string) {
 }
 
 // report plays a device reporting the app's state through its gateway.
-func (h *harness) report(ref events.AppRef, device string, dg digest.Digest, state, msg string) {
+func (h *harness) report(ref events.AppRef, device string, dg digest.Digest, state v1.AppState, msg string) {
 	typ := events.DeploymentSucceeded
 	if state == "Failed" {
 		typ = events.DeploymentFailed
@@ -657,8 +657,9 @@ func TestDeviceReportsOutOfOrder(t *testing.T) {
 	base := time.Now().Add(-time.Hour)
 	h.rcv.Now = func() time.Time { return base.Add(time.Hour) }
 	type rep struct {
-		at            time.Duration // after base
-		digest, state string
+		at     time.Duration // after base
+		digest string
+		state  v1.AppState
 	}
 	for _, tc := range []struct {
 		name  string

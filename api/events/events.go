@@ -10,6 +10,8 @@ package events
 import (
 	"time"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/wasmbed/wasmbed/api/digest"
 )
 
@@ -237,7 +239,7 @@ type DeploymentResultData struct {
 	Device      string        `json:"device" desc:"device name, in the Application's namespace"`
 	Gateway     string        `json:"gateway"`
 	Digest      digest.Digest `json:"digest"`
-	State       string        `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
+	State       v1.AppState   `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
 	Message     string        `json:"message,omitempty" desc:"the trap, error code or reason"`
 }
 
@@ -245,7 +247,7 @@ type DeploymentResultData struct {
 type AppOnDevice struct {
 	Name   string        `json:"name"`
 	Digest digest.Digest `json:"digest,omitempty"`
-	State  string        `json:"state"`
+	State  v1.AppState   `json:"state"`
 }
 
 // DeviceConnectedData is the payload of dev.wasmbed.device.connected.

@@ -12,6 +12,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/events/*.schema.json")
@@ -105,6 +107,11 @@ func TestDecodeRefusals(t *testing.T) {
 		{"rejected without reasons", raw(string(events.ModuleRejected), `{`+okApp+`,"digest":"`+digest+`","report":{"digest":"`+digest+`","size":1}}`), nil, "report.reasons"},
 		{"deployment without devices", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"wasmbed-system/gw","digest":"`+digest+`","size":10,"devices":[]}`), nil, "devices must name"},
 		{"deployment bad gateway", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"gw","digest":"`+digest+`","size":10,"devices":["d1"]}`), nil, "<namespace>/<name>"},
+		{"lower-case state", raw(string(events.DeploymentSucceeded), `{`+okApp+`,"device":"d1","gateway":"ns/gw","digest":"`+digest+`","state":"running"}`), nil, `state: application state "running" is not one of`},
+		{"unknown state", raw(string(events.DeploymentFailed), `{`+okApp+`,"device":"d1","gateway":"ns/gw","digest":"`+digest+`","state":"Exploded"}`), nil, `state: application state "Exploded"`},
+		{"no state", raw(string(events.DeploymentFailed), `{`+okApp+`,"device":"d1","gateway":"ns/gw","digest":"`+digest+`"}`), nil, "state: application state is empty"},
+		{"hello with an unknown state", raw(string(events.DeviceConnected), `{"namespace":"default","device":"d1","gateway":"ns/gw","applications":[{"name":"blink","state":"Receiving"}]}`), nil, `applications[0].state: application state "Receiving"`},
+		{"hello with a bad digest", raw(string(events.DeviceConnected), `{"namespace":"default","device":"d1","gateway":"ns/gw","applications":[{"name":"blink","state":"Running","digest":"sha256:00"}]}`), nil, "applications[0].digest"},
 		{"short signature", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","size":10,"devices":["d1"],"signature":"AAAA"}`), nil, "ed25519"},
 	}
 	for _, tc := range cases {
@@ -131,6 +138,36 @@ func TestEveryTypeHasAPayloadAndSchema(t *testing.T) {
 		}
 		if _, err := events.Schema(typ); err != nil {
 			t.Errorf("%s: %v", typ, err)
+		}
+	}
+}
+
+// TestDeviceAppState checks the one mapping from the wire's states to the platform's:
+// every state the protocol defines has a platform state, and every other byte is an
+// error rather than Failed.
+func TestDeviceAppState(t *testing.T) {
+	want := map[protocol.AppState]v1.AppState{
+		protocol.StateReceiving: v1.AppTransferring,
+		protocol.StateReceived:  v1.AppReceived,
+		protocol.StateRunning:   v1.AppRunning,
+		protocol.StateStopped:   v1.AppStopped,
+		protocol.StateExited:    v1.AppExited,
+		protocol.StateFailed:    v1.AppFailed,
+		protocol.StateRemoved:   v1.AppRemoved,
+	}
+	for b := 0; b < 256; b++ {
+		s := protocol.AppState(b)
+		got, err := events.DeviceAppState(s)
+		w, defined := want[s]
+		switch {
+		case defined != s.Valid():
+			t.Errorf("state %d: the protocol says valid=%v, this table says %v", b, s.Valid(), defined)
+		case defined && (err != nil || got != w):
+			t.Errorf("DeviceAppState(%s) = %q, %v; want %q", s, got, err, w)
+		case defined && got.Validate() != nil:
+			t.Errorf("DeviceAppState(%s) = %q, which the platform does not accept", s, got)
+		case !defined && (err == nil || got != ""):
+			t.Errorf("DeviceAppState(%d) = %q, %v; want an error", b, got, err)
 		}
 	}
 }

@@ -1,6 +1,10 @@
 package events
 
-import "fmt"
+import (
+	"fmt"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+)
 
 // MaxSourceBytes is the largest source text a build request may carry.
 const MaxSourceBytes = 256 * 1024
@@ -145,12 +149,33 @@ func (d *DeploymentDispatchedData) Validate() error {
 
 // Validate checks the deployment result.
 func (d *DeploymentResultData) Validate() error {
-	return firstErr(d.Application.Validate(), checkName("device", d.Device), CheckDigest("digest", d.Digest), required("state", d.State))
+	return firstErr(d.Application.Validate(), checkName("device", d.Device), CheckDigest("digest", d.Digest), checkState("state", d.State))
 }
 
 // Validate checks the connection report.
 func (d *DeviceConnectedData) Validate() error {
-	return firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway))
+	if err := firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway)); err != nil {
+		return err
+	}
+	for i, a := range d.Applications {
+		if err := firstErr(checkName(fmt.Sprintf("applications[%d].name", i), a.Name), checkState(fmt.Sprintf("applications[%d].state", i), a.State)); err != nil {
+			return err
+		}
+		if a.Digest != "" {
+			if err := CheckDigest(fmt.Sprintf("applications[%d].digest", i), a.Digest); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// checkState checks that s is one of the platform's application states.
+func checkState(field string, s v1.AppState) error {
+	if err := s.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
+	}
+	return nil
 }
 
 // Validate checks the disconnection report.

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"fmt"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wasmbed/wasmbed/api/digest"
@@ -175,6 +177,23 @@ const (
 	AppFailed       AppState = "Failed"
 	AppRemoved      AppState = "Removed"
 )
+
+// AppStates lists every application state, in life-cycle order.
+var AppStates = []AppState{AppPending, AppTransferring, AppReceived, AppRunning, AppStopped, AppExited, AppFailed, AppRemoved}
+
+// Validate returns nil when s is one of AppStates (the comparison is exact: "running"
+// is not a state).
+func (s AppState) Validate() error {
+	for _, known := range AppStates {
+		if s == known {
+			return nil
+		}
+	}
+	if s == "" {
+		return fmt.Errorf("application state is empty")
+	}
+	return fmt.Errorf("application state %.40q is not one of %v", string(s), AppStates)
+}
 
 // DeviceApplication is one application on a device.
 type DeviceApplication struct {

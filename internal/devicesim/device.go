@@ -545,10 +545,13 @@ func (d *Device) start(a *app) {
 		}
 		a.inst, a.stop = nil, nil
 		switch st.State {
-		case wasmhost.StateExited:
+		case protocol.StateExited:
 			a.state, a.errMsg = protocol.StateExited, ""
-		default:
+		case protocol.StateFailed:
 			a.state, a.errMsg = protocol.StateFailed, truncate(st.Reason, protocol.MaxErrorMessageLen)
+			a.traps++
+		default: // the engine ended a run on its own yet calls it Running or Stopped
+			a.state, a.errMsg = protocol.StateFailed, "engine ended in state "+st.State.String()
 			a.traps++
 		}
 		status := d.statusLocked(a)

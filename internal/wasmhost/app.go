@@ -9,19 +9,13 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
-// State is where an application is in its life cycle; the values match the AppState of
-// a Device's status.
-type State string
-
-// Application states.
-const (
-	StateRunning State = "Running"
-	StateStopped State = "Stopped" // the host stopped it (context cancelled)
-	StateExited  State = "Exited"  // loop returned a negative delay
-	StateFailed  State = "Failed"  // a trap, or an exhausted run budget
-)
+// An application's state is a device's state (protocol.AppState), as the firmware's
+// engine reports it: Running, then Stopped (the host stopped it: context cancelled),
+// Exited (loop returned a negative delay) or Failed (a trap, or an exhausted budget).
 
 // ErrBudgetExceeded is the cause of a call cut short by its run budget; the TrapError
 // that reports it wraps it.
@@ -54,7 +48,7 @@ func (e *TrapError) Unwrap() error { return e.Err }
 
 // Status is an application's state, why it is Failed, and how many loop calls returned.
 type Status struct {
-	State  State
+	State  protocol.AppState
 	Reason string
 	Loops  uint64
 }
@@ -79,7 +73,7 @@ type App struct {
 	publishes []time.Time
 
 	mu     sync.Mutex
-	state  State
+	state  protocol.AppState
 	reason string
 	loops  uint64
 }
@@ -94,13 +88,13 @@ func (a *App) Status() Status {
 func (a *App) running() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.state == StateRunning
+	return a.state == protocol.StateRunning
 }
 
-func (a *App) finish(s State, reason string) {
+func (a *App) finish(s protocol.AppState, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.state == StateRunning {
+	if a.state == protocol.StateRunning {
 		a.state, a.reason = s, reason
 	}
 }
@@ -142,7 +136,7 @@ func (a *App) Loop(ctx context.Context) (delay time.Duration, exited bool, err e
 	a.mu.Unlock()
 	ms := api.DecodeI32(res[0])
 	if ms < 0 {
-		a.finish(StateExited, "")
+		a.finish(protocol.StateExited, "")
 		return 0, true, nil
 	}
 	return time.Duration(ms) * time.Millisecond, false, nil
@@ -158,7 +152,7 @@ func (a *App) Run(ctx context.Context) Status {
 			return a.Status()
 		}
 		if err := a.clock.Sleep(ctx, delay); err != nil {
-			a.finish(StateStopped, "")
+			a.finish(protocol.StateStopped, "")
 			return a.Status()
 		}
 	}
@@ -166,7 +160,7 @@ func (a *App) Run(ctx context.Context) Status {
 
 // Close stops the application if it is running and releases its instance.
 func (a *App) Close(ctx context.Context) error {
-	a.finish(StateStopped, "")
+	a.finish(protocol.StateStopped, "")
 	if err := a.mod.Close(ctx); err != nil {
 		return fmt.Errorf("close app: %w", err)
 	}
@@ -193,7 +187,7 @@ type appKey struct{}
 // functions, and turns a failure into the application's final state.
 func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]uint64, error)) ([]uint64, error) {
 	if err := ctx.Err(); err != nil {
-		a.finish(StateStopped, "")
+		a.finish(protocol.StateStopped, "")
 		return nil, err
 	}
 	callCtx, cancel := context.WithCancelCause(context.WithValue(ctx, appKey{}, a))
@@ -206,7 +200,7 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 		return res, nil
 	}
 	if ctx.Err() != nil { // the caller stopped us, not a trap
-		a.finish(StateStopped, "")
+		a.finish(protocol.StateStopped, "")
 		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
 	}
 	trap := &TrapError{Func: name, Reason: trapReason(err), Err: err}
@@ -214,7 +208,7 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 		trap.Reason = fmt.Sprintf("%v: call ran over its %v time budget", ErrBudgetExceeded, a.host.cfg.callBudget)
 		trap.Err = fmt.Errorf("%w: %w", ErrBudgetExceeded, err)
 	}
-	a.finish(StateFailed, trap.Reason)
+	a.finish(protocol.StateFailed, trap.Reason)
 	return nil, trap
 }
 

@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/api/protocol"
 
 	"context"
 	"errors"
@@ -207,7 +208,7 @@ func (h *Host) Instantiate(ctx context.Context, m *Module, board Board) (*App, e
 		clock:    clock,
 		started:  clock.Now(),
 		hasSetup: m.hasSetup,
-		state:    StateRunning,
+		state:    protocol.StateRunning,
 	}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: any number of instances of one module

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/abi"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/wasmhost"
 	fixtures "github.com/wasmbed/wasmbed/testdata/wasm"
 )
@@ -130,14 +131,14 @@ func TestRun(t *testing.T) {
 		board      wasmhost.SimBoardConfig
 		budget     time.Duration
 		maxLoops   int // Run is stopped at the nth delay
-		wantState  wasmhost.State
+		wantState  protocol.AppState
 		wantReason string
 		wantLoops  uint64
 		check      func(t *testing.T, b *wasmhost.SimBoard, app *wasmhost.App)
 	}{
 		{
 			name: "blink toggles led 0 every 500ms", wasm: fixtures.Blink, maxLoops: 10,
-			wantState: wasmhost.StateStopped, wantLoops: 10,
+			wantState: protocol.StateStopped, wantLoops: 10,
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
 				wantLogs(t, b, "info:blink: started")
 				changes := b.LEDChanges()
@@ -154,7 +155,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "sensor publishes the temperature", wasm: fixtures.Sensor, maxLoops: 5,
 			board:     wasmhost.SimBoardConfig{Sensors: map[wasmhost.Sensor]int32{wasmhost.SensorTemperature: -1250}},
-			wantState: wasmhost.StateStopped, wantLoops: 5,
+			wantState: protocol.StateStopped, wantLoops: 5,
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
 				recs := b.Records()
 				if len(recs) != 5 {
@@ -171,7 +172,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "sensor on a board without sensors", wasm: fixtures.Sensor, maxLoops: 2,
 			board:     wasmhost.SimBoardConfig{Sensors: map[wasmhost.Sensor]int32{}},
-			wantState: wasmhost.StateStopped, wantLoops: 2,
+			wantState: protocol.StateStopped, wantLoops: 2,
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
 				wantLogs(t, b, "warn:no sensor", "warn:no sensor")
 				if n := len(b.Records()); n != 0 {
@@ -182,7 +183,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "config drives setup then exits", wasm: fixtures.Config,
 			board:     wasmhost.SimBoardConfig{Config: map[string]string{"greeting": "hello from config"}},
-			wantState: wasmhost.StateExited, wantLoops: 1,
+			wantState: protocol.StateExited, wantLoops: 1,
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
 				wantLogs(t, b, "info:hello from config")
 				if high, _ := b.GPIORead(2); !high {
@@ -193,7 +194,7 @@ func TestRun(t *testing.T) {
 		{
 			name: "config value longer than the buffer is truncated", wasm: fixtures.Config,
 			board:     wasmhost.SimBoardConfig{Config: map[string]string{"greeting": strings.Repeat("x", 40), "missing": "here"}},
-			wantState: wasmhost.StateExited, wantLoops: 1,
+			wantState: protocol.StateExited, wantLoops: 1,
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) {
 				wantLogs(t, b, "info:"+strings.Repeat("x", 32))
 				if high, _ := b.GPIORead(2); high {
@@ -203,20 +204,20 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "trap in setup", wasm: fixtures.TrapSetup,
-			wantState: wasmhost.StateFailed, wantReason: "unreachable", wantLoops: 0,
+			wantState: protocol.StateFailed, wantReason: "unreachable", wantLoops: 0,
 		},
 		{
 			name: "infinite loop is stopped by the budget", wasm: fixtures.Spin, budget: 50 * time.Millisecond,
-			wantState: wasmhost.StateFailed, wantReason: "fuel exhausted: call ran over its 50ms time budget",
+			wantState: protocol.StateFailed, wantReason: "fuel exhausted: call ran over its 50ms time budget",
 		},
 		{
 			name: "out of bounds pointer to log", wasm: fixtures.OOBLog,
-			wantState: wasmhost.StateFailed, wantReason: "out of bounds memory access",
+			wantState: protocol.StateFailed, wantReason: "out of bounds memory access",
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
 		},
 		{
 			name: "memory.grow bomb hits the memory limit", wasm: fixtures.GrowBomb,
-			wantState: wasmhost.StateExited, wantLoops: 1,
+			wantState: protocol.StateExited, wantLoops: 1,
 			check: func(t *testing.T, b *wasmhost.SimBoard, app *wasmhost.App) {
 				wantLogs(t, b, "warn:memory.grow refused")
 				const limit = wasmhost.DefaultMemoryLimitPages * 65536
@@ -298,7 +299,7 @@ func TestTrapError(t *testing.T) {
 			if !errors.As(err, &trap) || trap.Func != tt.wantFunc || trap.Reason != tt.wantReason {
 				t.Fatalf("err = %v, want a TrapError in %s: %s", err, tt.wantFunc, tt.wantReason)
 			}
-			if st := app.Status(); st.State != wasmhost.StateFailed || st.Reason != tt.wantReason {
+			if st := app.Status(); st.State != protocol.StateFailed || st.Reason != tt.wantReason {
 				t.Fatalf("status = %+v", st)
 			}
 		})
@@ -450,7 +451,7 @@ func TestStopByContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
 	defer cancel()
 	st := app.Run(ctx)
-	if st.State != wasmhost.StateStopped || st.Loops != 3 {
+	if st.State != protocol.StateStopped || st.Loops != 3 {
 		t.Fatalf("status = %+v, want Stopped after 3 loops (at 0, 500 and 1000 ms)", st)
 	}
 }

@@ -2,7 +2,6 @@ package receiver
 
 import (
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/digest"
@@ -75,8 +74,9 @@ const maxDeviceApps = 32
 
 // report is one gateway report about one application on a device.
 type report struct {
-	digest     digest.Digest
-	state, msg string
+	digest digest.Digest
+	state  v1.AppState
+	msg    string
 	// gen and uid are the Application generation and object the report is about, 0 and
 	// "" when unknown (a Hello): then those already recorded for the same digest are
 	// kept.
@@ -103,7 +103,7 @@ func setApp(dev *v1.Device, name string, rep report, now time.Time) {
 	if i >= 0 && !rep.at.IsZero() && apps[i].ReportedAt != nil && rep.at.Before(apps[i].ReportedAt.Time) {
 		return // a later report is already applied
 	}
-	st := appState(rep.state)
+	st := rep.state
 	if st == v1.AppRemoved && rep.at.IsZero() {
 		if i >= 0 {
 			dev.Status.Applications = slices.Delete(apps, i, i+1)
@@ -140,26 +140,4 @@ func setApp(dev *v1.Device, name string, rep report, now time.Time) {
 		apps = slices.Delete(apps, oldest, oldest+1)
 	}
 	dev.Status.Applications = append(apps, entry)
-}
-
-// appState maps a state name from the protocol or an event to the API's enum.
-func appState(s string) v1.AppState {
-	switch strings.ToLower(s) {
-	case "pending":
-		return v1.AppPending
-	case "transferring", "receiving":
-		return v1.AppTransferring
-	case "received":
-		return v1.AppReceived
-	case "running":
-		return v1.AppRunning
-	case "stopped":
-		return v1.AppStopped
-	case "exited":
-		return v1.AppExited
-	case "removed":
-		return v1.AppRemoved
-	default:
-		return v1.AppFailed
-	}
 }
