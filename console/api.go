@@ -495,13 +495,11 @@ func (s *Server) deviceLog(w http.ResponseWriter, r *http.Request) error {
 	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &d); err != nil {
 		return err
 	}
-	out := DeviceLog{Device: ns + "/" + name, Lines: []LogLine{}, Gateway: d.Status.Gateway}
-	if out.Gateway == "" && d.Spec.Gateway != "" {
-		out.Gateway = ns + "/" + d.Spec.Gateway
-	}
+	gw := d.GatewayRef(v1.Ref{})
+	out := DeviceLog{Device: d.Ref().String(), Lines: []LogLine{}, Gateway: gw.String()}
 	base := ""
-	if out.Gateway != "" {
-		base = s.cfg.GatewayURL(out.Gateway)
+	if !gw.IsZero() {
+		base = s.cfg.GatewayURL(gw)
 	}
 	if base == "" {
 		out.Note = "the device has not connected to a gateway yet: start it (make run starts virtual devices) and check its certificate"

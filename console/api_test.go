@@ -85,8 +85,8 @@ func setup(m *testing.M) (int, error) {
 	gw := fakeGateway()
 	defer gw.Close()
 	s, err := console.New(console.Config{REST: env.Config, ClientBuffer: 64,
-		GatewayURL: func(g string) string {
-			if g == "wasmbed-system/gateway" {
+		GatewayURL: func(g v1.Ref) string {
+			if g.String() == "wasmbed-system/gateway" {
 				return gw.URL
 			}
 			return ""

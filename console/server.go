@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -43,9 +45,9 @@ type Config struct {
 	// requests: each one carries the user's bearer token.
 	REST *rest.Config
 	// GatewayURL returns the base URL of a gateway's HTTP side ("http://host:port"),
-	// given "<namespace>/<name>" from a Device's status. Default: the in-cluster Service
+	// or "" when it has none. Default: the in-cluster Service
 	// http://<name>-http.<namespace>.svc:8080 the operator creates.
-	GatewayURL func(gateway string) string
+	GatewayURL func(gateway v1.Ref) string
 	// ClientBuffer is the per-client stream buffer (default DefaultClientBuffer).
 	ClientBuffer int
 	// Logger receives the console's logs (default: discarded).
@@ -125,12 +127,8 @@ func New(cfg Config) (*Server, error) {
 }
 
 // clusterGatewayURL is the gateway's HTTP Service in a cluster.
-func clusterGatewayURL(gateway string) string {
-	ns, name, ok := strings.Cut(gateway, "/")
-	if !ok {
-		return ""
-	}
-	return "http://" + name + "-http." + ns + ".svc:8080"
+func clusterGatewayURL(gateway v1.Ref) string {
+	return "http://" + gateway.Name + "-http." + gateway.Namespace + ".svc:8080"
 }
 
 // ServeHTTP serves the console.

@@ -105,7 +105,7 @@ func TestDeployAPIRejects(t *testing.T) {
 		mutate func(*events.DeploymentRequestedData)
 		want   int
 	}{
-		{"other gateway", func(d *events.DeploymentRequestedData) { d.Gateway = "x/other" }, http.StatusUnprocessableEntity},
+		{"other gateway", func(d *events.DeploymentRequestedData) { d.Gateway = v1.Ref{Namespace: "x", Name: "other"} }, http.StatusUnprocessableEntity},
 		{"unknown digest", func(d *events.DeploymentRequestedData) {
 			d.Digest = "sha256:" + "0000000000000000000000000000000000000000000000000000000000000000"
 		}, http.StatusUnprocessableEntity},
@@ -126,7 +126,7 @@ func TestDeployAPIRejects(t *testing.T) {
 		t.Fatalf("bad data: %v %v", resp, err)
 	}
 	// Structured mode is accepted too.
-	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayName, Digest: digest, Size: int64(len(wasmfix.Blink)), Devices: []string{"a"}}
+	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayRef, Digest: digest, Size: int64(len(wasmfix.Blink)), Devices: []string{"a"}}
 	e, _ := events.New(events.DeploymentRequested, "/test", app.Subject(), d)
 	body, _ := e.MarshalJSON()
 	resp, err := http.Post(h.http.URL, "application/cloudevents+json", strings.NewReader(string(body)))

@@ -77,7 +77,7 @@ func (s *Server) Handle(ctx context.Context, e cloudevents.Event) (*cloudevents.
 // accept checks a request, makes sure the module is at hand and records the desired
 // state.
 func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) (DesiredApp, error) {
-	if d.Gateway != s.cfg.name {
+	if d.Gateway != s.ref {
 		return DesiredApp{}, eventserver.Permanent(fmt.Errorf("request is for gateway %s, this is %s", d.Gateway, s.cfg.name))
 	}
 	app := DesiredApp{

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/digest"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -33,6 +34,8 @@ import (
 )
 
 const gatewayName = "wasmbed-system/gw-test"
+
+var gatewayRef = v1.Ref{Namespace: "wasmbed-system", Name: "gw-test"}
 
 // syncBuffer is a log destination safe for concurrent writes.
 type syncBuffer struct {
@@ -264,7 +267,7 @@ func (h *harness) put(module []byte) digest.Digest {
 // deploy posts a deployment request over HTTP (binary mode) and returns the status.
 func (h *harness) deploy(app events.AppRef, digest digest.Digest, size int, devices []string, mutate ...func(*events.DeploymentRequestedData)) int {
 	h.t.Helper()
-	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayName, Digest: digest, Size: int64(size), Devices: devices}
+	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayRef, Digest: digest, Size: int64(size), Devices: devices}
 	for _, m := range mutate {
 		m(d)
 	}

@@ -12,10 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
@@ -29,6 +32,7 @@ var ErrServerClosed = errors.New("gateway closed")
 // Serve or ListenAndServe, stop it with Shutdown.
 type Server struct {
 	cfg       Config
+	ref       v1.Ref // the gateway's own name
 	tlsConfig *tls.Config
 	log       *slog.Logger
 	m         *metrics
@@ -67,8 +71,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
 		return nil, errors.New("new gateway: write queue, max sessions and timeouts must be positive")
 	}
-	if _, _, ok := cutName(cfg.name); !ok {
-		return nil, fmt.Errorf("new gateway: name %q is not <namespace>/<name>", cfg.name)
+	ref, err := v1.ParseRef(cfg.name)
+	if err != nil {
+		return nil, fmt.Errorf("new gateway: name: %w", err)
 	}
 	tc, err := pki.ServerTLSConfig(cfg.caPool, cfg.cert, pki.TLSOptions{AllowTLS12: cfg.allowTLS12})
 	if err != nil {
@@ -89,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:       cfg,
+		ref:       ref,
 		tlsConfig: tc,
 		log:       cfg.logger.With("gateway", cfg.name),
 		desired:   cfg.desired,
@@ -207,14 +213,14 @@ func (s *Server) Connected(id pki.Identity) bool {
 }
 
 // Devices returns the identities of the devices with an open session, sorted.
-func (s *Server) Devices() []string {
+func (s *Server) Devices() []v1.Ref {
 	s.mu.Lock()
-	out := make([]string, 0, len(s.sessions))
+	out := make([]v1.Ref, 0, len(s.sessions))
 	for id := range s.sessions {
-		out = append(out, id.String())
+		out = append(out, v1.Ref(id))
 	}
 	s.mu.Unlock()
-	sort.Strings(out)
+	slices.SortFunc(out, func(a, b v1.Ref) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
@@ -250,7 +256,7 @@ func (s *Server) reportSeen() {
 		case <-t.C:
 		}
 		if devs := s.Devices(); len(devs) > 0 {
-			s.emit(events.DeviceSeen, s.cfg.name, &events.DeviceSeenData{Gateway: s.cfg.name, Devices: devs})
+			s.emit(events.DeviceSeen, s.cfg.name, &events.DeviceSeenData{Gateway: s.ref, Devices: devs})
 		}
 	}
 }
@@ -385,7 +391,7 @@ func (s *Server) open(raw net.Conn) *session {
 	}
 	r.SetMaxBody(maxFrame)
 	ss.logger().Info("device connected", "board", hello.Board, "firmware", hello.Firmware, "apps", len(hello.Apps), "max_frame", maxFrame)
-	s.emitFor(id, events.DeviceConnected, id.String(), connectedData(s.cfg.name, ss, hello))
+	s.emitFor(id, events.DeviceConnected, id.String(), connectedData(s.ref, ss, hello))
 	return ss
 }
 
@@ -505,7 +511,7 @@ func readFailure(err error) CloseReason {
 	return ReasonReadError
 }
 
-func connectedData(gateway string, ss *session, h *protocol.Hello) *events.DeviceConnectedData {
+func connectedData(gateway v1.Ref, ss *session, h *protocol.Hello) *events.DeviceConnectedData {
 	d := &events.DeviceConnectedData{
 		Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: gateway, Session: ss.sessionName(), Since: ss.openedAt(),
 		Board: h.Board, FirmwareVersion: h.Firmware,

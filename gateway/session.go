@@ -283,7 +283,7 @@ func (ss *session) close(reason CloseReason, err error) {
 			ss.logger().Warn("session closed", attrs...)
 		}
 		ss.srv.emitFor(ss.id, events.DeviceDisconnected, ss.id.String(), &events.DeviceDisconnectedData{
-			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.cfg.name, Reason: string(reason),
+			Namespace: ss.id.Namespace, Device: ss.id.Name, Gateway: ss.srv.ref, Reason: string(reason),
 			Session: ss.sessionName(), Since: ss.openedAt(),
 		})
 	})
@@ -336,11 +336,6 @@ func wireDigest(b []byte) digest.Digest {
 		return ""
 	}
 	return d
-}
-
-func cutName(s string) (ns, name string, ok bool) {
-	ns, name, ok = strings.Cut(s, "/")
-	return ns, name, ok && ns != "" && name != "" && !strings.Contains(name, "/")
 }
 
 func containsAny(s string, subs ...string) bool {

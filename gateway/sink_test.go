@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/wasmbed/wasmbed/api/digest"
 
 	"context"
@@ -111,7 +113,7 @@ func TestHTTPSinkKeepsEachDevicesOrder(t *testing.T) {
 			name := "sim-" + itoa(dev)
 			e, err := events.New(events.DeploymentSucceeded, "/test", "default/app", &events.DeploymentResultData{
 				Application: events.AppRef{Namespace: "default", Name: "app", Generation: int64(i)},
-				Device:      name, Gateway: "wasmbed-system/gateway", Digest: digest.Of([]byte("a")), State: "Running"})
+				Device:      name, Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Digest: digest.Of([]byte("a")), State: "Running"})
 			if err != nil {
 				t.Fatal(err)
 			}

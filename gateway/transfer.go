@@ -423,7 +423,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg st
 	}
 	ss.srv.emitFor(ss.id, t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},
-		Device:      ss.id.Name, Gateway: ss.srv.cfg.name, Digest: d.Digest, State: state, Message: msg,
+		Device:      ss.id.Name, Gateway: ss.srv.ref, Digest: d.Digest, State: state, Message: msg,
 	})
 }
 

@@ -230,7 +230,7 @@ func (h *harness) validated(ref events.AppRef, digest digest.Digest) {
 // dispatched plays dispatch's answer for rollout step 0: devices of targeted sent digest.
 func (h *harness) dispatched(ref events.AppRef, digest digest.Digest, devices, targeted int) {
 	h.deliver(events.DeploymentDispatched, ref.Subject(), &events.DeploymentDispatchedData{Application: ref, Digest: digest, Step: 0, Targeted: targeted,
-		Batches: []events.GatewayBatch{{Gateway: "wasmbed-system/gateway", Devices: devices}}})
+		Batches: []events.GatewayBatch{{Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Devices: devices}}})
 }
 
 // removed plays dispatch confirming the removal of ref's object from its devices.
@@ -261,7 +261,7 @@ func (h *harness) report(ref events.AppRef, device string, dg digest.Digest, sta
 	if state == "Failed" {
 		typ = events.DeploymentFailed
 	}
-	h.deliver(typ, ref.Subject(), &events.DeploymentResultData{Application: ref, Device: device, Gateway: "wasmbed-system/gateway", Digest: dg, State: state, Message: msg})
+	h.deliver(typ, ref.Subject(), &events.DeploymentResultData{Application: ref, Device: device, Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Digest: dg, State: state, Message: msg})
 }
 
 func TestAllAtOnceToReady(t *testing.T) {
@@ -617,7 +617,7 @@ func TestDeviceEvents(t *testing.T) {
 	h.devices(1, "stm32f4-discovery")
 	seen := time.Now()
 	h.rcv.Now = func() time.Time { return seen }
-	h.deliver(events.DeviceConnected, h.ns+"/dev-00", &events.DeviceConnectedData{Namespace: h.ns, Device: "dev-00", Gateway: "wasmbed-system/gateway",
+	h.deliver(events.DeviceConnected, h.ns+"/dev-00", &events.DeviceConnectedData{Namespace: h.ns, Device: "dev-00", Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"},
 		FirmwareVersion: "0.1.0", RAMBytes: 196608, ABIVersion: 1, Applications: []events.AppOnDevice{{Name: "blink", Digest: digestOf("b"), State: "Running"}}})
 	var d v1.Device
 	get := func() *v1.Device {
@@ -631,21 +631,21 @@ func TestDeviceEvents(t *testing.T) {
 	rv := get().ResourceVersion
 	// A device.seen within the interval writes nothing; after it, lastSeen moves.
 	h.rcv.Now = func() time.Time { return seen.Add(time.Minute) }
-	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: "wasmbed-system/gateway", Devices: []string{h.ns + "/dev-00"}})
+	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Devices: []v1.Ref{{Namespace: h.ns, Name: "dev-00"}}})
 	if get().ResourceVersion != rv {
 		t.Errorf("device.seen within the interval wrote the Device")
 	}
 	h.rcv.Now = func() time.Time { return seen.Add(6 * time.Minute) }
-	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: "wasmbed-system/gateway", Devices: []string{h.ns + "/dev-00"}})
+	h.deliver(events.DeviceSeen, "wasmbed-system/gateway", &events.DeviceSeenData{Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Devices: []v1.Ref{{Namespace: h.ns, Name: "dev-00"}}})
 	if g := get(); g.Status.LastSeen == nil || g.Status.LastSeen.Time.Before(seen.Add(5*time.Minute)) {
 		t.Errorf("lastSeen not refreshed: %v", g.Status.LastSeen)
 	}
-	h.deliver(events.DeviceDisconnected, h.ns+"/dev-00", &events.DeviceDisconnectedData{Namespace: h.ns, Device: "dev-00", Gateway: "wasmbed-system/gateway", Reason: "heartbeat-timeout"})
+	h.deliver(events.DeviceDisconnected, h.ns+"/dev-00", &events.DeviceDisconnectedData{Namespace: h.ns, Device: "dev-00", Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Reason: "heartbeat-timeout"})
 	if g := get(); g.Status.Phase != v1.DeviceDisconnected || !strings.Contains(meta.FindStatusCondition(g.Status.Conditions, v1.ConditionConnected).Message, "heartbeat-timeout") {
 		t.Errorf("after disconnect: %+v", g.Status)
 	}
 	// Events about a device that does not exist are acknowledged and ignored.
-	h.deliver(events.DeviceConnected, h.ns+"/ghost", &events.DeviceConnectedData{Namespace: h.ns, Device: "ghost", Gateway: "g"})
+	h.deliver(events.DeviceConnected, h.ns+"/ghost", &events.DeviceConnectedData{Namespace: h.ns, Device: "ghost", Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "g"}})
 }
 
 // TestDeviceReportsOutOfOrder: deployment.succeeded and deployment.failed travel on
@@ -682,7 +682,7 @@ func TestDeviceReportsOutOfOrder(t *testing.T) {
 					typ = events.DeploymentFailed
 				}
 				e, err := events.New(typ, "/test", ref.Subject(), &events.DeploymentResultData{Application: ref, Device: "dev-00",
-					Gateway: "wasmbed-system/gateway", Digest: digestOf(r.digest), State: r.state, Message: "m"})
+					Gateway: v1.Ref{Namespace: "wasmbed-system", Name: "gateway"}, Digest: digestOf(r.digest), State: r.state, Message: "m"})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -757,10 +757,10 @@ func TestSessionsOutOfOrder(t *testing.T) {
 					since = base.Add(e.opened)
 				}
 				if e.up {
-					h.deliver(events.DeviceConnected, h.ns+"/"+name, &events.DeviceConnectedData{Namespace: h.ns, Device: name, Gateway: e.gw,
+					h.deliver(events.DeviceConnected, h.ns+"/"+name, &events.DeviceConnectedData{Namespace: h.ns, Device: name, Gateway: ref(e.gw),
 						FirmwareVersion: e.sid, Session: e.sid, Since: since})
 				} else {
-					h.deliver(events.DeviceDisconnected, h.ns+"/"+name, &events.DeviceDisconnectedData{Namespace: h.ns, Device: name, Gateway: e.gw,
+					h.deliver(events.DeviceDisconnected, h.ns+"/"+name, &events.DeviceDisconnectedData{Namespace: h.ns, Device: name, Gateway: ref(e.gw),
 						Reason: "client-closed", Session: e.sid, Since: since})
 				}
 			}
@@ -930,4 +930,13 @@ func TestEventBeforeTheControllerObservedIsRetried(t *testing.T) {
 	if b := get().Status.Build; b == nil || b.Digest != digestOf("a") {
 		t.Fatalf("status.build after redelivery = %+v", b)
 	}
+}
+
+// ref parses "<namespace>/<name>" in a test table.
+func ref(s string) v1.Ref {
+	r, err := v1.ParseRef(s)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }

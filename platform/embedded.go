@@ -26,6 +26,8 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	ctrl "sigs.k8s.io/controller-runtime"
+
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/console"
@@ -45,7 +47,6 @@ import (
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
 	"github.com/wasmbed/wasmbed/operator/steps"
-	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // Default ports of `wasmbed dev` (all on 127.0.0.1). Zero in Ports picks free ports.
@@ -592,8 +593,8 @@ func (p *Platform) recordIdentity(ctx context.Context, id pki.Identity, certPEM 
 // token, so only the apiserver's address and CA are taken from REST.
 func (p *Platform) startConsole(st *stage) error {
 	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"),
-		GatewayURL: func(gw string) string {
-			if gw == GatewayName {
+		GatewayURL: func(gw v1.Ref) string {
+			if gw.String() == GatewayName {
 				return "http://" + p.addrs["gateway-http"]
 			}
 			return ""

@@ -204,7 +204,7 @@ type RolloutRequestedData struct {
 // gateway: deliver the module to these devices (store-and-forward if offline).
 type DeploymentRequestedData struct {
 	Application AppRef            `json:"application"`
-	Gateway     string            `json:"gateway" desc:"<namespace>/<name> of the gateway"`
+	Gateway     v1.Ref            `json:"gateway" desc:"<namespace>/<name> of the gateway"`
 	Digest      digest.Digest     `json:"digest"`
 	Size        int64             `json:"size,omitempty" desc:"module size in bytes; 0 when not known (read it from the artifact store)"`
 	ModuleURL   string            `json:"moduleURL,omitempty" desc:"where the gateway fetches the module; empty: its own artifact store"`
@@ -217,7 +217,7 @@ type DeploymentRequestedData struct {
 
 // GatewayBatch is one gateway's share of a dispatch.
 type GatewayBatch struct {
-	Gateway string `json:"gateway"`
+	Gateway v1.Ref `json:"gateway"`
 	Devices int    `json:"devices"`
 }
 
@@ -237,7 +237,7 @@ type DeploymentDispatchedData struct {
 type DeploymentResultData struct {
 	Application AppRef        `json:"application"`
 	Device      string        `json:"device" desc:"device name, in the Application's namespace"`
-	Gateway     string        `json:"gateway"`
+	Gateway     v1.Ref        `json:"gateway"`
 	Digest      digest.Digest `json:"digest"`
 	State       v1.AppState   `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
 	Message     string        `json:"message,omitempty" desc:"the trap, error code or reason"`
@@ -254,7 +254,7 @@ type AppOnDevice struct {
 type DeviceConnectedData struct {
 	Namespace       string        `json:"namespace"`
 	Device          string        `json:"device"`
-	Gateway         string        `json:"gateway"`
+	Gateway         v1.Ref        `json:"gateway"`
 	Board           string        `json:"board,omitempty"`
 	FirmwareVersion string        `json:"firmwareVersion,omitempty"`
 	RAMBytes        int64         `json:"ramBytes,omitempty"`
@@ -270,7 +270,7 @@ type DeviceConnectedData struct {
 type DeviceDisconnectedData struct {
 	Namespace string    `json:"namespace"`
 	Device    string    `json:"device"`
-	Gateway   string    `json:"gateway"`
+	Gateway   v1.Ref    `json:"gateway"`
 	Reason    string    `json:"reason" desc:"why the session ended, e.g. heartbeat-timeout, revoked, protocol-error"`
 	Session   string    `json:"session,omitempty" desc:"the gateway's id of the session, as in its device.connected"`
 	Since     time.Time `json:"since,omitzero" desc:"when the session opened, as in its device.connected"`
@@ -279,8 +279,8 @@ type DeviceDisconnectedData struct {
 // DeviceSeenData is the payload of dev.wasmbed.device.seen: devices with live sessions,
 // sent every few minutes so lastSeen stays current without per-heartbeat writes.
 type DeviceSeenData struct {
-	Gateway string   `json:"gateway"`
-	Devices []string `json:"devices" desc:"<namespace>/<name> of each live device"`
+	Gateway v1.Ref   `json:"gateway"`
+	Devices []v1.Ref `json:"devices" desc:"<namespace>/<name> of each live device"`
 }
 
 // DeviceTelemetryData is the payload of dev.wasmbed.device.telemetry.

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 )
 
 // Schema returns the JSON Schema (draft 2020-12) of type t's payload, derived from the Go
@@ -22,11 +24,17 @@ func Schema(t Type) ([]byte, error) {
 	return json.MarshalIndent(s, "", "  ")
 }
 
-var timeType = reflect.TypeFor[time.Time]()
+var (
+	timeType = reflect.TypeFor[time.Time]()
+	refType  = reflect.TypeFor[v1.Ref]()
+)
 
 func schemaOf(t reflect.Type) map[string]any {
-	if t == timeType {
+	switch t {
+	case timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
+	case refType:
+		return map[string]any{"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-.a-z0-9]*[a-z0-9])?$"}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

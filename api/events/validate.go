@@ -122,7 +122,7 @@ func (d *RolloutRequestedData) Validate() error {
 
 // Validate checks the deployment request.
 func (d *DeploymentRequestedData) Validate() error {
-	if err := firstErr(d.Application.Validate(), checkNamespacedName("gateway", d.Gateway), CheckDigest("digest", d.Digest)); err != nil {
+	if err := firstErr(d.Application.Validate(), checkRef("gateway", d.Gateway), CheckDigest("digest", d.Digest)); err != nil {
 		return err
 	}
 	if err := nonNegative("size", d.Size); err != nil {
@@ -154,7 +154,7 @@ func (d *DeploymentResultData) Validate() error {
 
 // Validate checks the connection report.
 func (d *DeviceConnectedData) Validate() error {
-	if err := firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway)); err != nil {
+	if err := firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), checkRef("gateway", d.Gateway)); err != nil {
 		return err
 	}
 	for i, a := range d.Applications {
@@ -180,16 +180,16 @@ func checkState(field string, s v1.AppState) error {
 
 // Validate checks the disconnection report.
 func (d *DeviceDisconnectedData) Validate() error {
-	return firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), required("gateway", d.Gateway), required("reason", d.Reason))
+	return firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), checkRef("gateway", d.Gateway), required("reason", d.Reason))
 }
 
 // Validate checks the liveness report.
 func (d *DeviceSeenData) Validate() error {
-	if err := required("gateway", d.Gateway); err != nil {
+	if err := checkRef("gateway", d.Gateway); err != nil {
 		return err
 	}
 	for i, dev := range d.Devices {
-		if err := checkNamespacedName(fmt.Sprintf("devices[%d]", i), dev); err != nil {
+		if err := checkRef(fmt.Sprintf("devices[%d]", i), dev); err != nil {
 			return err
 		}
 	}
@@ -220,6 +220,17 @@ func positive(field string, v int64) error {
 func nonNegative(field string, v int64) error {
 	if v < 0 {
 		return fmt.Errorf("%s must not be negative, not %d", field, v)
+	}
+	return nil
+}
+
+// checkRef checks a required reference; decoding already checked its form.
+func checkRef(field string, r v1.Ref) error {
+	if r.IsZero() {
+		return fmt.Errorf("%s is required", field)
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("%s: %w", field, err)
 	}
 	return nil
 }

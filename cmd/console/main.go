@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -63,12 +65,8 @@ func run(ctx context.Context, args []string) error {
 	tmpl := *gatewayURL
 	srv, err := console.New(console.Config{
 		REST: cfg, Logger: log, Registerer: reg, Gatherer: reg,
-		GatewayURL: func(gw string) string {
-			ns, name, ok := strings.Cut(gw, "/")
-			if !ok {
-				return ""
-			}
-			return strings.NewReplacer("{namespace}", ns, "{name}", name).Replace(tmpl)
+		GatewayURL: func(gw v1.Ref) string {
+			return strings.NewReplacer("{namespace}", gw.Namespace, "{name}", gw.Name).Replace(tmpl)
 		},
 	})
 	if err != nil {

@@ -10,9 +10,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/types"
@@ -55,10 +56,11 @@ func main() {
 }
 
 func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, deadLetter, gatewaySA, stepsReply string, resync time.Duration, log *slog.Logger) error {
-	ns, name, ok := cutSlash(caSecret)
-	if !ok {
-		return fmt.Errorf("--ca-secret %q must be <namespace>/<name>", caSecret)
+	secret, err := v1.ParseRef(caSecret)
+	if err != nil {
+		return fmt.Errorf("--ca-secret: %w", err)
 	}
+	ns, name := secret.Namespace, secret.Name
 	s, err := sink.NewHTTP(brokerURL, 0)
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
@@ -86,9 +88,4 @@ func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gate
 			},
 		},
 	})
-}
-
-func cutSlash(s string) (ns, name string, ok bool) {
-	ns, name, ok = strings.Cut(s, "/")
-	return ns, name, ok && ns != "" && name != ""
 }

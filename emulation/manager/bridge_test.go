@@ -211,7 +211,7 @@ func (r *bridgeRig) waitConnected(t *testing.T, n int) {
 func TestBridgeConnectsWithDeviceIdentity(t *testing.T) {
 	r := newBridgeRig(t)
 	// The board claimed a placeholder; the gateway saw the certificate's identity.
-	if devs := r.gw.srv.Devices(); len(devs) != 1 || devs[0] != "default/board-1" {
+	if devs := r.gw.srv.Devices(); len(devs) != 1 || devs[0].String() != "default/board-1" {
 		t.Fatalf("gateway devices = %v, want [default/board-1]", devs)
 	}
 	// Heartbeats flow both ways, frame by frame.

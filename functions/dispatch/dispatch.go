@@ -12,7 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -49,7 +50,8 @@ type Config struct {
 
 // Function is the dispatch function.
 type Function struct {
-	cfg Config
+	cfg       Config
+	defaultGW v1.Ref
 }
 
 // New returns the dispatch function.
@@ -57,13 +59,17 @@ func New(cfg Config) (*Function, error) {
 	if cfg.Reader == nil || cfg.Sender == nil {
 		return nil, errors.New("dispatch: a Kubernetes reader and an event sender are required")
 	}
-	if cfg.DefaultGateway != "" && !strings.Contains(cfg.DefaultGateway, "/") {
-		return nil, fmt.Errorf("dispatch: default gateway %q must be <namespace>/<name>", cfg.DefaultGateway)
+	var def v1.Ref
+	if cfg.DefaultGateway != "" {
+		var err error
+		if def, err = v1.ParseRef(cfg.DefaultGateway); err != nil {
+			return nil, fmt.Errorf("dispatch: default gateway: %w", err)
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Function{cfg: cfg}, nil
+	return &Function{cfg: cfg, defaultGW: def}, nil
 }
 
 // Handle dispatches one rollout step.
@@ -121,21 +127,17 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, eventserver.Permanent(err)
 	}
 
-	byGateway := map[string][]string{}
+	byGateway := map[v1.Ref][]string{}
 	var unassigned []string
 	for _, d := range batch {
-		gw := f.gatewayOf(d)
-		if gw == "" {
+		gw := d.GatewayRef(f.defaultGW)
+		if gw.IsZero() {
 			unassigned = append(unassigned, d.Name)
 			continue
 		}
 		byGateway[gw] = append(byGateway[gw], d.Name)
 	}
-	gateways := make([]string, 0, len(byGateway))
-	for gw := range byGateway {
-		gateways = append(gateways, gw)
-	}
-	sort.Strings(gateways)
+	gateways := slices.SortedFunc(maps.Keys(byGateway), func(a, b v1.Ref) int { return strings.Compare(a.String(), b.String()) })
 
 	var signature []byte
 	if f.cfg.Signer != nil && !req.Remove {
@@ -154,7 +156,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		if err != nil {
 			return nil, fmt.Errorf("dispatch %s to %s: %w", ref.Subject(), gw, err)
 		}
-		de.SetExtension(events.ExtGateway, strings.Replace(gw, "/", ".", 1))
+		de.SetExtension(events.ExtGateway, gw.Extension())
 		if err := f.cfg.Sender.Send(ctx, de); err != nil {
 			return nil, fmt.Errorf("dispatch %s to %s: %w", ref.Subject(), gw, err)
 		}
@@ -191,16 +193,4 @@ func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutReques
 		return nil, fmt.Errorf("application %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	return targets[:n], nil
-}
-
-// gatewayOf is the gateway holding the device's session, else the one it asks for,
-// else the default.
-func (f *Function) gatewayOf(d v1.Device) string {
-	if d.Status.Gateway != "" {
-		return d.Status.Gateway
-	}
-	if d.Spec.Gateway != "" {
-		return d.Namespace + "/" + d.Spec.Gateway
-	}
-	return f.cfg.DefaultGateway
 }

@@ -129,13 +129,13 @@ func run(t *testing.T, f *dispatch.Function, s *sink, e cloudevents.Event) (*eve
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := strings.Replace(d.Gateway, "/", ".", 1); de.Extensions()[events.ExtGateway] != want {
+		if want := strings.Replace(d.Gateway.String(), "/", ".", 1); de.Extensions()[events.ExtGateway] != want {
 			t.Errorf("wasmbedgateway = %v, want %s", de.Extensions()[events.ExtGateway], want)
 		}
 		if d.Config["period_ms"] != "250" || d.Digest != digest {
 			t.Errorf("deployment request = %+v", d)
 		}
-		byGw[d.Gateway] = append(byGw[d.Gateway], d.Devices...)
+		byGw[d.Gateway.String()] = append(byGw[d.Gateway.String()], d.Devices...)
 	}
 	return out, byGw
 }

@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"github.com/wasmbed/wasmbed/api/digest"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -194,7 +196,7 @@ func (g *gatewayTarget) fanout(n int) (time.Duration, error) {
 	}
 	e, err := events.New(events.DeploymentRequested, "/bench", "bench/app", &events.DeploymentRequestedData{
 		Application: events.AppRef{Namespace: "bench", Name: "app", Generation: 1},
-		Gateway:     "bench/gw", Digest: g.digest, Size: int64(g.size), Devices: devices,
+		Gateway:     v1.Ref{Namespace: "bench", Name: "gw"}, Digest: g.digest, Size: int64(g.size), Devices: devices,
 	})
 	if err != nil {
 		return 0, err

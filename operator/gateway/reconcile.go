@@ -75,7 +75,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if apierrors.IsConflict(perr) {
 			res, perr = ctrl.Result{Requeue: true}, nil
 		} else if perr != nil {
-			perr = fmt.Errorf("patch status of gateway %s: %w", gatewayID(&gw), perr)
+			perr = fmt.Errorf("patch status of gateway %s: %w", gw.Ref(), perr)
 		}
 		err = errors.Join(err, perr)
 	}()
@@ -115,8 +115,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // cache's index: the cost is the number of connected devices, not of all devices.
 func (r *Reconciler) countConnected(ctx context.Context, gw *v1.Gateway) (int32, error) {
 	var devs v1.DeviceList
-	if err := r.client.List(ctx, &devs, client.MatchingFields{connectedIndex: gatewayID(gw)}, client.UnsafeDisableDeepCopy); err != nil {
-		return 0, fmt.Errorf("count devices of gateway %s: %w", gatewayID(gw), err)
+	if err := r.client.List(ctx, &devs, client.MatchingFields{connectedIndex: gw.Ref().String()}, client.UnsafeDisableDeepCopy); err != nil {
+		return 0, fmt.Errorf("count devices of gateway %s: %w", gw.Ref().String(), err)
 	}
 	return int32(len(devs.Items)), nil
 }

@@ -87,9 +87,6 @@ func tlsSecretName(gw *v1.Gateway) string {
 // httpServiceName names the ClusterIP Service of the gateway's plain-HTTP side.
 func httpServiceName(gw *v1.Gateway) string { return gw.Name + "-http" }
 
-// gatewayID is "<namespace>/<name>", the gateway's name in events and Device status.
-func gatewayID(gw *v1.Gateway) string { return gw.Namespace + "/" + gw.Name }
-
 func labels(gw *v1.Gateway) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name":       "wasmbed-gateway",
@@ -110,7 +107,7 @@ func args(gw *v1.Gateway) []string {
 		maxDevices = defaultMaxDevices
 	}
 	a := []string{
-		FlagName + "=" + gatewayID(gw),
+		FlagName + "=" + gw.Ref().String(),
 		FlagAddr + "=:" + strconv.Itoa(int(portOf(gw))),
 		FlagHTTPAddr + "=:" + strconv.Itoa(HTTPPort),
 		FlagHeartbeatInterval + "=" + duration(gw.Spec.HeartbeatInterval, defaultHeartbeatInterval).String(),
@@ -220,7 +217,7 @@ func (r *Reconciler) triggerSpec(gw *v1.Gateway) eventingv1.TriggerSpec {
 		Broker: r.opts.Broker,
 		Filter: &eventingv1.TriggerFilter{Attributes: eventingv1.TriggerFilterAttributes{
 			"type":            string(events.DeploymentRequested),
-			events.ExtGateway: gw.Namespace + "." + gw.Name,
+			events.ExtGateway: gw.Ref().Extension(),
 		}},
 		Subscriber: duckv1.Destination{URI: subscriber},
 		Delivery:   delivery,

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/digest"
@@ -159,7 +158,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
-			switch sessionOf(&dev.Status, d.Gateway, d.Session, d.Since, false) {
+			switch sessionOf(&dev.Status, d.Gateway.String(), d.Session, d.Since, false) {
 			case olderSession:
 				return
 			case sameSession:
@@ -167,8 +166,8 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 					return // its end was reported first
 				}
 			}
-			setSession(&dev.Status, d.Gateway, d.Session, d.Since)
-			dev.Status.MarkConnected(dev.Generation, d.Gateway, r.now())
+			setSession(&dev.Status, d.Gateway.String(), d.Session, d.Since)
+			dev.Status.MarkConnected(dev.Generation, d.Gateway.String(), r.now())
 			dev.Status.FirmwareVersion = d.FirmwareVersion
 			dev.Status.Capabilities = &v1.DeviceCapabilities{RAMBytes: d.RAMBytes, FlashBytes: d.FlashBytes, MaxModuleBytes: d.MaxModuleBytes, ABIVersion: d.ABIVersion}
 			reported := map[string]bool{}
@@ -188,10 +187,10 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeviceDisconnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
-			if sessionOf(&dev.Status, d.Gateway, d.Session, d.Since, true) == olderSession {
+			if sessionOf(&dev.Status, d.Gateway.String(), d.Session, d.Since, true) == olderSession {
 				return // the device has a newer session, perhaps on another gateway
 			}
-			setSession(&dev.Status, d.Gateway, d.Session, d.Since)
+			setSession(&dev.Status, d.Gateway.String(), d.Session, d.Since)
 			dev.Status.MarkDisconnected(dev.Generation, r.now(), fmt.Sprintf("session closed by gateway %s: %s", d.Gateway, d.Reason))
 		})
 	case *events.DeviceSeenData:
@@ -288,10 +287,9 @@ func (r *Receiver) seen(ctx context.Context, d *events.DeviceSeenData) error {
 	}
 	now := r.now()
 	var errs []error
-	for _, nn := range d.Devices {
-		ns, name, _ := strings.Cut(nn, "/")
+	for _, ref := range d.Devices {
 		var dev v1.Device
-		if err := r.reader().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dev); err != nil {
+		if err := r.reader().Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &dev); err != nil {
 			if !apierrors.IsNotFound(err) {
 				errs = append(errs, err)
 			}
@@ -303,7 +301,7 @@ func (r *Receiver) seen(ctx context.Context, d *events.DeviceSeenData) error {
 		base := dev.DeepCopy()
 		dev.Status.LastSeen = &now
 		if err := r.Client.Status().Patch(ctx, &dev, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
-			errs = append(errs, fmt.Errorf("refresh lastSeen of %s: %w", nn, err))
+			errs = append(errs, fmt.Errorf("refresh lastSeen of %s: %w", ref, err))
 		}
 	}
 	return errors.Join(errs...)

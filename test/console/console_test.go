@@ -6,6 +6,8 @@
 package console_test
 
 import (
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+
 	"context"
 	"fmt"
 	"io"
@@ -73,8 +75,8 @@ func TestConsoleInChromium(t *testing.T) {
 	defer p.Stop()
 
 	srv, err := console.New(console.Config{REST: env.Config, Logger: logs.For("console"),
-		GatewayURL: func(gw string) string {
-			if gw == platform.GatewayName {
+		GatewayURL: func(gw v1.Ref) string {
+			if gw.String() == platform.GatewayName {
 				return "http://" + p.Addr("gateway-http")
 			}
 			return ""

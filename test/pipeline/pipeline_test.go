@@ -186,7 +186,7 @@ func TestChainFromSourceToGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(dr.Devices) != 3 || dr.Gateway != "wasmbed-system/gateway" {
+			if len(dr.Devices) != 3 || dr.Gateway.String() != "wasmbed-system/gateway" {
 				t.Errorf("deployment request = %+v; want the 3 devices of tenant-a", dr)
 			}
 			if _, err := store.Get(ctx, dr.Digest); err != nil {
