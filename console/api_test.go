@@ -23,8 +23,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/console"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
@@ -84,7 +86,15 @@ func setup(m *testing.M) (int, error) {
 	}
 	gw := fakeGateway()
 	defer gw.Close()
-	s, err := console.New(console.Config{REST: env.Config, ClientBuffer: 64,
+	v, err := eventauth.NewVerifier(env.Client, events.ReceiverAudience("console"))
+	if err != nil {
+		return 0, err
+	}
+	policy, err := eventauth.NewPolicy(v, eventauth.ReceiverAllow("console"))
+	if err != nil {
+		return 0, err
+	}
+	s, err := console.New(console.Config{REST: env.Config, ClientBuffer: 64, EventAuth: policy,
 		GatewayURL: func(g v1.Ref) string {
 			if g.String() == "wasmbed-system/gateway" {
 				return gw.URL
@@ -468,9 +478,22 @@ func (s *sse) next(t *testing.T) (string, string) {
 	}
 }
 
+// triggerAuth is the Authorization header of the Trigger that delivers typ to the
+// console, with a token the test apiserver issued.
+func triggerAuth(t *testing.T, typ string) string {
+	t.Helper()
+	s := env.NewSender(t, events.SystemNamespace, eventauth.TriggerServiceAccount(events.TriggerName("console", events.Type(typ))), events.ReceiverAudience("console"))
+	tok, err := s.Tokens.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
 func postEvent(t *testing.T, typ, subject, data string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", srv.URL+"/", strings.NewReader(data))
+	req.Header.Set("Authorization", triggerAuth(t, typ))
 	req.Header.Set("ce-specversion", "1.0")
 	req.Header.Set("ce-type", typ)
 	req.Header.Set("ce-source", "/wasmbed/gateways/wasmbed-system/gateway")
@@ -535,6 +558,7 @@ func TestStreamIsRefusedWithoutRights(t *testing.T) {
 
 func TestReceiverRefusesWhatIsNotAWasmbedEvent(t *testing.T) {
 	req, _ := http.NewRequest("POST", srv.URL+"/", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", triggerAuth(t, "dev.wasmbed.device.telemetry"))
 	req.Header.Set("ce-specversion", "1.0")
 	req.Header.Set("ce-type", "dev.wasmbed.device.telemetry")
 	req.Header.Set("ce-source", "/x")
@@ -568,5 +592,35 @@ func TestHealthMetricsAndUI(t *testing.T) {
 	var e console.Error
 	if code := call(t, adminToken, "GET", "/api/v1/nothing-here", nil, &e); code != 404 || e.Error == "" {
 		t.Errorf("unknown api path: %d %+v", code, e)
+	}
+}
+
+// TestReceiverAuthenticatesItsSender: nobody but the console's own Triggers can put an
+// event in front of its users.
+func TestReceiverAuthenticatesItsSender(t *testing.T) {
+	data := `{"namespace":"default","device":"sim-0","application":"blink","topic":"t","payload":"AQI="}`
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no credentials", "", http.StatusUnauthorized},
+		{"the trigger of another type", triggerAuth(t, "dev.wasmbed.device.connected"), http.StatusForbidden},
+	} {
+		req, _ := http.NewRequest("POST", srv.URL+"/", strings.NewReader(data))
+		for k, v := range map[string]string{"ce-specversion": "1.0", "ce-type": "dev.wasmbed.device.telemetry", "ce-source": "/x",
+			"ce-id": "1", "ce-subject": "default/sim-0", "content-type": "application/json"} {
+			req.Header.Set(k, v)
+		}
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
 	}
 }

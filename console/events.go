@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/wasmbed/wasmbed/api/events"
@@ -33,10 +35,23 @@ type CloudEvent struct {
 // out to the stream clients. A contract violation is a 400, which the broker does not
 // retry; the console never answers 5xx, it has nothing to retry.
 func (s *Server) receiveEvent(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.EventAuth == nil {
+		writeJSON(w, http.StatusUnauthorized, Error{Error: "no sender policy", Detail: "this console refuses every event"})
+		return
+	}
+	sender, err := s.cfg.EventAuth.Authenticate(r.Context(), r)
+	if err != nil {
+		eventauth.Write(w, err)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)
 	e, err := cehttp.NewEventFromHTTPRequest(r)
 	if err != nil {
 		writeJSON(w, http.StatusBadRequest, Error{Error: "not a cloudevent", Detail: err.Error()})
+		return
+	}
+	if err := s.cfg.EventAuth.Authorize(r, sender, e.Type()); err != nil {
+		eventauth.Write(w, err)
 		return
 	}
 	if err := e.Validate(); err != nil {

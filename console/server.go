@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +43,10 @@ const (
 
 // Config configures a Server.
 type Config struct {
+	// EventAuth says who may send events to the console's ingress (POST /): the
+	// Triggers of its subscriptions (eventauth.ReceiverAllow of "console"). Without it
+	// every event is refused.
+	EventAuth *eventauth.Policy
 	// REST locates the apiserver (host and CA). Its credentials are never used for
 	// requests: each one carries the user's bearer token.
 	REST *rest.Config

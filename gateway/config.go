@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmbed/wasmbed/api/protocol"
@@ -54,6 +56,7 @@ type Config struct {
 	maxFrame          int
 	logLines          int
 	name              string
+	eventAuth         *eventauth.Policy
 	store             artifacts.Store
 	sink              Sink
 	registry          Registry
@@ -126,6 +129,10 @@ func (c Config) WithMaxFrame(n int) Config { c.maxFrame = n; return c }
 
 // WithLogLines sets how many device log lines the gateway keeps per device.
 func (c Config) WithLogLines(n int) Config { c.logLines = n; return c }
+
+// WithEventAuth sets who may send events to the deploy API: in a cluster, the
+// gateway's own Trigger (eventauth.GatewayAllow). Without it every event is refused.
+func (c Config) WithEventAuth(p *eventauth.Policy) Config { c.eventAuth = p; return c }
 
 // WithName sets the gateway's "<namespace>/<name>", used in events and to check that a
 // deployment request is meant for this gateway.

@@ -17,6 +17,9 @@ import (
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 
@@ -119,7 +122,7 @@ func TestDeployAPIRejects(t *testing.T) {
 	}
 	// Data that breaks the contract is a 400.
 	req, _ := http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(`{"application":{}}`))
-	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-type": string(events.DeploymentRequested), "ce-source": "/t", "ce-id": "1", "content-type": "application/json"} {
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-type": string(events.DeploymentRequested), "ce-source": "/t", "ce-id": "1", "content-type": "application/json", "authorization": h.auth} {
 		req.Header.Set(k, v)
 	}
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
@@ -129,7 +132,10 @@ func TestDeployAPIRejects(t *testing.T) {
 	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayRef, Digest: digest, Size: int64(len(wasmfix.Blink)), Devices: []string{"a"}}
 	e, _ := events.New(events.DeploymentRequested, "/test", app.Subject(), d)
 	body, _ := e.MarshalJSON()
-	resp, err := http.Post(h.http.URL, "application/cloudevents+json", strings.NewReader(string(body)))
+	req, _ = http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(string(body)))
+	req.Header.Set("content-type", "application/cloudevents+json")
+	req.Header.Set("authorization", h.auth)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,3 +147,41 @@ func TestDeployAPIRejects(t *testing.T) {
 
 var _ = context.Background
 var _ devicesim.Config
+
+// TestDeployAPIAuthenticatesItsSender is the attack of issue 12: deploying a module, or
+// removing one, by POSTing deployment.requested to the gateway's HTTP port. Only the
+// gateway's own Trigger may; nothing it refuses reaches the desired state.
+func TestDeployAPIAuthenticatesItsSender(t *testing.T) {
+	desired := gateway.NewMemoryDesired()
+	h := newHarness(t, func(c gateway.Config) gateway.Config { return c.WithDesired(desired) })
+	digest := h.put(wasmfix.Blink)
+	app := events.AppRef{Namespace: "default", Name: "intruder", Generation: 1}
+	dispatch := env.NewSender(t, "wasmbed-system", "wasmbed-dispatch", events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name))
+	elsewhere := env.NewSender(t, gatewayRef.Namespace, eventauth.TriggerServiceAccount(gatewayRef.Name), events.ReceiverAudience("operator"))
+	tok := func(s testenv.Sender) string {
+		v, err := s.Tokens.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Bearer " + v
+	}
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no credentials", "", http.StatusUnauthorized},
+		{"a forged token", "Bearer eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", http.StatusUnauthorized},
+		{"the trigger's token for another audience", tok(elsewhere), http.StatusUnauthorized},
+		{"another component's token", tok(dispatch), http.StatusForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.auth = tc.auth
+			if code := h.deploy(app, digest, len(wasmfix.Blink), []string{"dev-0"}); code != tc.want {
+				t.Fatalf("status %d, want %d", code, tc.want)
+			}
+		})
+	}
+	if got, err := desired.For(context.Background(), pki.Identity{Namespace: "default", Name: "dev-0"}); err != nil || len(got) != 0 {
+		t.Fatalf("desired state after refused requests: %v, %v", got, err)
+	}
+}

@@ -27,7 +27,7 @@ func (s *Server) newHTTPHandler() http.Handler {
 		gatherer = g
 	}
 	fn := eventserver.NewHTTPHandler("gateway", eventserver.HandlerFunc(s.Handle), eventserver.Options{
-		Logger: s.log, Registerer: s.cfg.registerer, Gatherer: gatherer,
+		Logger: s.log, Registerer: s.cfg.registerer, Gatherer: gatherer, Auth: s.cfg.eventAuth,
 	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /devices/{namespace}/{name}/log", s.serveLog)

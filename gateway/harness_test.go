@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+
 	"github.com/wasmbed/wasmbed/api/digest"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
@@ -103,6 +106,7 @@ type harness struct {
 	events  *recorder
 	store   *artifacts.Dir
 	http    *httptest.Server
+	auth    string // the Authorization header of the gateway's Trigger
 	host    *wasmhost.Host
 	cfg     gateway.Config
 	stopped bool
@@ -111,7 +115,23 @@ type harness struct {
 var (
 	sharedCA     *pki.CA
 	sharedCAOnce sync.Once
+	// env is a real apiserver: it issues the test Trigger's tokens and reviews them.
+	env *testenv.Env
 )
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+// trigger is the gateway's own Trigger, the one sender its deploy API admits
+// (eventauth.GatewayAllow), and its Authorization header.
+func trigger(t testing.TB) (testenv.Sender, string) {
+	t.Helper()
+	s := env.NewSender(t, gatewayRef.Namespace, eventauth.TriggerServiceAccount(gatewayRef.Name), events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name))
+	tok, err := s.Tokens.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, "Bearer " + tok
+}
 
 func testCA(t testing.TB) *pki.CA {
 	sharedCAOnce.Do(func() {
@@ -142,8 +162,14 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 		t.Fatal(err)
 	}
 	h := &harness{t: t, ca: ca, cert: cert, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, events: &recorder{}, store: store}
+	_, h.auth = trigger(t)
+	policy, err := eventauth.NewPolicy(verifierOf(t, gatewayRef), eventauth.GatewayAllow(gatewayRef.Namespace, gatewayRef.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := gateway.NewConfig(ca.Pool(), cert).
 		WithName(gatewayName).
+		WithEventAuth(policy).
 		WithArtifacts(store).
 		WithSink(h.events).
 		WithRegisterer(h.reg).
@@ -281,6 +307,7 @@ func (h *harness) deploy(app events.AppRef, digest digest.Digest, size int, devi
 	}
 	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(context.Background(), h.http.URL), 30*time.Second)
 	defer cancel()
+	ctx = cehttp.WithCustomHeader(ctx, http.Header{"Authorization": {h.auth}})
 	res := c.Send(ctx, e)
 	var hr *cehttp.Result
 	if cloudevents.ResultAs(res, &hr) {
@@ -459,3 +486,13 @@ func hasLog(h *harness, substrings ...string) bool {
 var _ = testutil.ToFloat64
 var _ = http.StatusAccepted
 var _ = fmt.Sprintf
+
+// verifierOf returns a TokenVerifier for a gateway's audience on the test apiserver.
+func verifierOf(t testing.TB, gw v1.Ref) *eventauth.Verifier {
+	t.Helper()
+	v, err := eventauth.NewVerifier(env.Client, events.GatewayAudience(gw.Namespace, gw.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

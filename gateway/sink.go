@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,6 +68,9 @@ type HTTPSinkOptions struct {
 	Backoff    time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Tokens gives the gateway's tokens for the target's audience; the broker refuses
+	// events without one.
+	Tokens eventauth.TokenSource
 }
 
 // NewHTTPSink returns a sink for target and starts its workers; Close stops them.
@@ -88,7 +93,11 @@ func NewHTTPSink(target string, o HTTPSinkOptions) (*HTTPSink, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(http.Client{Timeout: o.Timeout}))
+	hc := http.Client{Timeout: o.Timeout}
+	if o.Tokens != nil {
+		hc.Transport = eventauth.Transport(nil, o.Tokens)
+	}
+	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("http sink: %w", err)
 	}

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -20,14 +22,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
+	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
+	messagingv1 "knative.dev/eventing/pkg/apis/messaging/v1"
+
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/operator/application"
 	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
-	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
-	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
-	messagingv1 "knative.dev/eventing/pkg/apis/messaging/v1"
 )
 
 // Options configure the operator.
@@ -38,6 +41,10 @@ type Options struct {
 	Sender application.Sender
 	// EventsAddr is where the CloudEvents receiver listens (the Trigger subscriber), e.g. ":8080".
 	EventsAddr string
+	// Auth says who may send which events to the receiver (eventauth.ReceiverAllow of
+	// "operator"); the dead-letter and steps-done endpoints admit any sender it
+	// authenticates. Without it every event is refused.
+	Auth *eventauth.Policy
 	// MetricsAddr and HealthAddr serve Prometheus metrics and /healthz, /readyz; "0" turns them off.
 	MetricsAddr, HealthAddr string
 	// LeaderElection makes only one replica reconcile at a time.
@@ -121,9 +128,9 @@ func Run(ctx context.Context, o Options) error {
 	// latest object, and serves once the manager's cache is in sync.
 	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval, Steps: o.StepRunner}
 	mux := http.NewServeMux()
-	mux.Handle("/", eventserver.NewHTTPHandler("operator", rcv, eventserver.Options{Logger: slogFrom(o.Logger)}))
-	mux.Handle("POST /dead-letters", deadLetters(slogFrom(o.Logger)))
-	mux.Handle("POST /steps-done", steps.DoneHandler(o.Sender))
+	mux.Handle("/", eventserver.NewHTTPHandler("operator", rcv, eventserver.Options{Logger: slogFrom(o.Logger), Auth: o.Auth}))
+	mux.Handle("POST /dead-letters", authenticated(o.Auth, deadLetters(slogFrom(o.Logger))))
+	mux.Handle("POST /steps-done", authenticated(o.Auth, steps.DoneHandler(o.Sender)))
 	handler := mux
 	l, err := net.Listen("tcp", o.EventsAddr)
 	if err != nil {
@@ -162,3 +169,18 @@ func (r runnable) Start(ctx context.Context) error { return r(ctx) }
 
 // NeedLeaderElection reports false: every replica serves events.
 func (r runnable) NeedLeaderElection() bool { return false }
+
+// authenticated serves h only to senders p authenticates.
+func authenticated(p *eventauth.Policy, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p == nil {
+			http.Error(w, "this receiver has no sender policy: every request is refused", http.StatusUnauthorized)
+			return
+		}
+		if _, err := p.Authenticate(r.Context(), r); err != nil {
+			eventauth.Write(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

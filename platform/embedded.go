@@ -40,6 +40,7 @@ import (
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/broker"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
@@ -119,7 +120,8 @@ type Platform struct {
 	err      error
 	done     chan struct{}
 
-	sender *sink.HTTP   // to the broker ingress
+	sender *sink.HTTP   // to the broker ingress, as the operator
+	ids    *identities  // ServiceAccounts, tokens and policies
 	gwHTTP net.Listener // reserved for the gateway's deploy API
 	gwDev  net.Listener // reserved for the gateway's device sessions
 	consL  net.Listener // reserved for the console
@@ -307,7 +309,16 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	toBroker, err := sink.NewHTTP("http://"+p.addrs["broker"], 0)
+	ids, err := newIdentities(ctx, p.client)
+	if err != nil {
+		return err
+	}
+	p.ids = ids
+	dispatchTokens, err := ids.component(ctx, "dispatch")
+	if err != nil {
+		return err
+	}
+	toBroker, err := sink.NewHTTP("http://"+p.addrs["broker"], 0, dispatchTokens)
 	if err != nil {
 		return err
 	}
@@ -333,7 +344,11 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 		if err != nil {
 			return err
 		}
-		p.serveHTTP(st, fn.name, l, eventserver.NewHTTPHandler(fn.name, fn.h, eventserver.Options{Logger: logs.For(fn.name)}))
+		policy, err := ids.policy(events.ReceiverAudience(fn.name), eventauth.ReceiverAllow(fn.name), logs, fn.name)
+		if err != nil {
+			return err
+		}
+		p.serveHTTP(st, fn.name, l, eventserver.NewHTTPHandler(fn.name, fn.h, eventserver.Options{Logger: logs.For(fn.name), Auth: policy}))
 		urls[fn.name] = "http://" + p.addrs[fn.name]
 	}
 	// The gateway and operator listen later; reserve their ports now so the triggers
@@ -359,22 +374,45 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	urls["operator"] = "http://" + p.addrs["operator"]
 	urls["console"] = "http://" + p.addrs["console"] + "/"
 	d := broker.Delivery{Retry: 5, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 200 * time.Millisecond, Timeout: 2 * time.Minute}
-	// The same Triggers as a cluster's (config/500-eventing), from one table.
+	// The same Triggers as a cluster's (config/500-eventing), from one table, each
+	// delivering with its own identity as Knative's do.
 	var triggers []broker.Trigger
 	for consumer, types := range events.Subscriptions {
 		for _, t := range types {
-			triggers = append(triggers, broker.Trigger{Name: consumer + "-" + string(t), Filter: map[string]string{"type": string(t)}, Subscriber: urls[consumer], Delivery: d})
+			name := events.TriggerName(consumer, t)
+			tokens, err := ids.trigger(ctx, events.SystemNamespace, name, events.ReceiverAudience(consumer))
+			if err != nil {
+				return err
+			}
+			triggers = append(triggers, broker.Trigger{Name: name, Filter: map[string]string{"type": string(t)}, Subscriber: urls[consumer], Delivery: d,
+				Identity: eventauth.TriggerUser(events.SystemNamespace, name), Tokens: tokens})
 		}
 	}
-	triggers = append(triggers, broker.Trigger{Name: "gateway",
-		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: "wasmbed-system.gateway"},
-		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d})
-	b, err := broker.New(broker.Config{Logger: logs.For("broker"), Workers: 16}, triggers...)
+	gwRef := v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
+	gwTokens, err := ids.trigger(ctx, gwRef.Namespace, gwRef.Name, events.GatewayAudience(gwRef.Namespace, gwRef.Name))
+	if err != nil {
+		return err
+	}
+	triggers = append(triggers, broker.Trigger{Name: gwRef.Name,
+		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: gwRef.Extension()},
+		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d,
+		Identity: eventauth.TriggerUser(gwRef.Namespace, gwRef.Name), Tokens: gwTokens})
+	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(), logs, "broker")
+	if err != nil {
+		return err
+	}
+	b, err := broker.New(broker.Config{Logger: logs.For("broker"), Workers: 16, Ingress: ingress}, triggers...)
 	if err != nil {
 		return err
 	}
 	p.serveHTTP(st, "broker", brokerL, b)
-	p.sender = toBroker
+	operatorTokens, err := ids.component(ctx, "operator")
+	if err != nil {
+		return err
+	}
+	if p.sender, err = sink.NewHTTP("http://"+p.addrs["broker"], 0, operatorTokens); err != nil {
+		return err
+	}
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
@@ -405,13 +443,22 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	evSink, err := gateway.NewHTTPSink("http://"+p.addrs["broker"], gateway.HTTPSinkOptions{Logger: log})
+	gwTokens, err := p.ids.component(ctx, "gateway")
+	if err != nil {
+		return err
+	}
+	evSink, err := gateway.NewHTTPSink("http://"+p.addrs["broker"], gateway.HTTPSinkOptions{Logger: log, Tokens: gwTokens})
+	if err != nil {
+		return err
+	}
+	gwRef := v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
+	deployAuth, err := p.ids.policy(events.GatewayAudience(gwRef.Namespace, gwRef.Name), eventauth.GatewayAllow(gwRef.Namespace, gwRef.Name), p.cfg.Logs, "gateway")
 	if err != nil {
 		return err
 	}
 	devL := p.gwDev
 	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
-		WithName(GatewayName).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
+		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		WithArtifacts(p.store).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
@@ -443,6 +490,10 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 	addr := p.addrs["operator"]
 	p.opL.Close() // operator.Run listens itself, on the same address
 	ready := make(chan struct{})
+	opAuth, err := p.ids.policy(events.ReceiverAudience("operator"), eventauth.ReceiverAllow("operator"), p.cfg.Logs, "operator")
+	if err != nil {
+		return err
+	}
 	runner, err := steps.NewRunner(p.sender)
 	if err != nil {
 		return err
@@ -451,7 +502,7 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 	go func() {
 		defer st.wg.Done()
 		err := operator.Run(st.ctx, operator.Options{
-			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0",
+			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0", Auth: opAuth,
 			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
 			// Tests run several platforms in one process.
 			SkipNameValidation: true,
@@ -592,7 +643,11 @@ func (p *Platform) recordIdentity(ctx context.Context, id pki.Identity, certPEM 
 // startConsole serves the web console on its reserved port. It acts with each user's
 // token, so only the apiserver's address and CA are taken from REST.
 func (p *Platform) startConsole(st *stage) error {
-	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"),
+	consoleAuth, err := p.ids.policy(events.ReceiverAudience("console"), eventauth.ReceiverAllow("console"), p.cfg.Logs, "console")
+	if err != nil {
+		return err
+	}
+	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"), EventAuth: consoleAuth,
 		GatewayURL: func(gw v1.Ref) string {
 			if gw.String() == GatewayName {
 				return "http://" + p.addrs["gateway-http"]

@@ -19,6 +19,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/events"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	ctrl "sigs.k8s.io/controller-runtime/pkg/client/config"
@@ -60,6 +64,8 @@ func run(ctx context.Context, args []string) error {
 	artifactsURL := fs.String("artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
 	name := fs.String("name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
 	sink := fs.String("sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
+	sinkToken := fs.String("sink-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the gateway's projected service-account token for the sink's audience")
+	eventAuth := fs.Bool("event-auth", true, "check the senders of deployment requests against the Kubernetes apiserver (TokenReview); without it the deploy API refuses every event")
 	registry := fs.String("registry", env("WASMBED_GATEWAY_REGISTRY", "none"), "who may connect: none (any certified device), file, or kube")
 	allowFile := fs.String("allow-list", "", "allow-list file for --registry=file (reloaded on SIGHUP)")
 	heartbeat := fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
@@ -117,9 +123,22 @@ func run(ctx context.Context, args []string) error {
 		WithAddr(*addr).WithName(*name).WithTLS12(*tls12).
 		WithHeartbeat(*heartbeat, *heartbeatTimeout).WithMaxSessions(*maxSessions).WithSeenInterval(*seen).
 		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg)
+	if *eventAuth {
+		ref, err := v1.ParseRef(*name)
+		if err != nil {
+			return fmt.Errorf("--name: %w", err)
+		}
+		policy, err := eventauth.InCluster(events.GatewayAudience(ref.Namespace, ref.Name), eventauth.GatewayAllow(ref.Namespace, ref.Name))
+		if err != nil {
+			return fmt.Errorf("--event-auth: %w", err)
+		}
+		cfg = cfg.WithEventAuth(policy.WithObservability("gateway", reg, log))
+	} else {
+		log.Warn("--event-auth=false: the deploy API refuses every event")
+	}
 	var httpSink *gateway.HTTPSink
 	if *sink != "" {
-		if httpSink, err = gateway.NewHTTPSink(*sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg}); err != nil {
+		if httpSink, err = gateway.NewHTTPSink(*sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg, Tokens: eventauth.File(*sinkToken)}); err != nil {
 			return err
 		}
 		cfg = cfg.WithSink(httpSink)

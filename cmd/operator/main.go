@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	"github.com/go-logr/logr"
@@ -42,6 +45,7 @@ func main() {
 	caSecret := fs.String("ca-secret", env("WASMBED_CA_SECRET", "wasmbed-system/wasmbed-ca"), "Secret <namespace>/<name> with the platform CA (ca.crt, ca.key)")
 	gatewayImage := fs.String("gateway-image", env("WASMBED_GATEWAY_IMAGE", ""), "container image of the gateway (ko resolves it in config/)")
 	brokerURL := fs.String("broker-url", env("K_SINK", ""), "the broker ingress (K_SINK)")
+	brokerToken := fs.String("broker-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the operator's projected service-account token for the broker's audience")
 	deadLetter := fs.String("dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
 	gatewaySA := fs.String("gateway-service-account", env("WASMBED_GATEWAY_SERVICE_ACCOUNT", "wasmbed-gateway"), "service account of gateway pods")
 	resync := fs.Duration("resync", 30*time.Second, "how often rollouts in progress are looked at")
@@ -49,21 +53,25 @@ func main() {
 	_ = fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *deadLetter, *gatewaySA, *stepsReply, *resync, log); err != nil {
+	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *brokerToken, *deadLetter, *gatewaySA, *stepsReply, *resync, log); err != nil {
 		log.Error("operator stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, deadLetter, gatewaySA, stepsReply string, resync time.Duration, log *slog.Logger) error {
+func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, brokerToken, deadLetter, gatewaySA, stepsReply string, resync time.Duration, log *slog.Logger) error {
 	secret, err := v1.ParseRef(caSecret)
 	if err != nil {
 		return fmt.Errorf("--ca-secret: %w", err)
 	}
 	ns, name := secret.Namespace, secret.Name
-	s, err := sink.NewHTTP(brokerURL, 0)
+	s, err := sink.NewHTTP(brokerURL, 0, eventauth.File(brokerToken))
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
+	}
+	auth, err := eventauth.InCluster(events.ReceiverAudience("operator"), eventauth.ReceiverAllow("operator"))
+	if err != nil {
+		return err
 	}
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -72,7 +80,7 @@ func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gate
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return operator.Run(ctx, operator.Options{
-		Config: cfg, Sender: s, EventsAddr: eventsAddr, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
+		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: eventsAddr, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
 		LeaderElection: leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: resync,
 		Logger: logr.FromSlogHandler(log.Handler()),
 		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: stepsReply},

@@ -176,10 +176,12 @@ func TestPrebuiltFromURLAndConfigMap(t *testing.T) {
 
 func TestBadEvent(t *testing.T) {
 	f, _ := newFunction(t)
-	srv := httptest.NewServer(eventserver.NewHTTPHandler("compile", f, eventserver.Options{}))
+	env := testenv.Start(t)
+	auth, policy := env.Receiver(t, "compile", events.BuildRequested)
+	srv := httptest.NewServer(eventserver.NewHTTPHandler("compile", f, eventserver.Options{Auth: policy}))
 	defer srv.Close()
 	r, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"application":{"namespace":"default","name":"x","generation":1},"source":{"language":"cobol","code":"x"},"boards":["virtual"]}`))
-	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-type": string(events.BuildRequested), "ce-source": "/curl", "content-type": "application/json"} {
+	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": "1", "ce-type": string(events.BuildRequested), "ce-source": "/curl", "content-type": "application/json", "authorization": auth} {
 		r.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(r)

@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 
 	"bytes"
 	"context"
@@ -186,7 +187,9 @@ func TestBadEvents(t *testing.T) {
 
 func TestOverHTTP(t *testing.T) {
 	f, store := newFunction(t)
-	srv := httptest.NewServer(eventserver.NewHTTPHandler("validate", f, eventserver.Options{}))
+	env := testenv.Start(t)
+	auth, policy := env.Receiver(t, "validate", events.ModuleBuilt)
+	srv := httptest.NewServer(eventserver.NewHTTPHandler("validate", f, eventserver.Options{Auth: policy}))
 	defer srv.Close()
 	e := builtEvent(t, store, fixtures.Blink, "virtual")
 
@@ -196,7 +199,7 @@ func TestOverHTTP(t *testing.T) {
 	}
 	binaryReq := func() *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(e.Data()))
-		for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": e.ID(), "ce-type": e.Type(), "ce-source": e.Source(), "ce-subject": e.Subject(), "content-type": "application/json"} {
+		for k, v := range map[string]string{"ce-specversion": "1.0", "ce-id": e.ID(), "ce-type": e.Type(), "ce-source": e.Source(), "ce-subject": e.Subject(), "content-type": "application/json", "authorization": auth} {
 			r.Header.Set(k, v)
 		}
 		return r
@@ -204,6 +207,7 @@ func TestOverHTTP(t *testing.T) {
 	structuredReq := func() *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, srv.URL, bytes.NewReader(structured))
 		r.Header.Set("content-type", "application/cloudevents+json")
+		r.Header.Set("authorization", auth)
 		return r
 	}
 	for name, req := range map[string]func() *http.Request{"binary": binaryReq, "structured": structuredReq} {

@@ -32,6 +32,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 )
 
 // BackoffPolicy is how the delay between retries grows.
@@ -72,6 +74,11 @@ type Trigger struct {
 	Subscriber string
 	// Delivery configures retries and the dead-letter sink.
 	Delivery Delivery
+	// Identity is the user name the Trigger's deliveries and replies carry (Knative's
+	// per-Trigger OIDC ServiceAccount), and Tokens gives its tokens for the
+	// subscriber's audience.
+	Identity string
+	Tokens   eventauth.TokenSource
 }
 
 // Config configures a Broker.
@@ -87,6 +94,9 @@ type Config struct {
 	Registerer prometheus.Registerer
 	// Client sends events; nil uses a default HTTP client.
 	Client *http.Client
+	// Ingress says who may publish which event types, through the ingress and as a
+	// Trigger's reply. Without it the ingress refuses every event (401).
+	Ingress *eventauth.Policy
 }
 
 // Broker routes events from its ingress to its Triggers' subscribers.
@@ -106,7 +116,7 @@ type trigger struct {
 }
 
 type metrics struct {
-	accepted, delivered, retried, deadLettered *prometheus.CounterVec
+	accepted, delivered, retried, deadLettered, refusedReplies *prometheus.CounterVec
 }
 
 // New starts a broker with the given Triggers; Close stops it.
@@ -169,9 +179,11 @@ func newMetrics(r prometheus.Registerer) metrics {
 		delivered:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_broker_deliveries_total", Help: "Events delivered to a subscriber, by trigger."}, []string{"trigger"}),
 		retried:      prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_broker_retries_total", Help: "Delivery retries, by trigger."}, []string{"trigger"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_broker_dead_letters_total", Help: "Events given up on, by trigger."}, []string{"trigger"}),
+		refusedReplies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wasmbed_broker_refused_replies_total",
+			Help: "Replies dropped because the trigger's identity may not send their type, by trigger."}, []string{"trigger"}),
 	}
 	if r != nil {
-		r.MustRegister(m.accepted, m.delivered, m.retried, m.deadLettered)
+		r.MustRegister(m.accepted, m.delivered, m.retried, m.deadLettered, m.refusedReplies)
 	}
 	return m
 }
@@ -282,10 +294,15 @@ func (b *Broker) deliver(t *trigger, e cloudevents.Event) {
 			}
 		}
 		var reply *cloudevents.Event
-		reply, status, lastErr = b.send(t.Subscriber, d.Timeout, e)
+		reply, status, lastErr = b.send(t.Subscriber, t.Tokens, d.Timeout, e)
 		if lastErr == nil {
 			b.metrics.delivered.WithLabelValues(t.Name).Inc()
 			if reply != nil {
+				if b.cfg.Ingress == nil || !b.cfg.Ingress.Allows(t.Identity, reply.Type()) {
+					b.metrics.refusedReplies.WithLabelValues(t.Name).Inc()
+					b.cfg.Logger.Warn("reply refused: the trigger may not send its type", "trigger", t.Name, "identity", t.Identity, "type", reply.Type())
+					return
+				}
 				if err := b.Publish(*reply); err != nil {
 					b.cfg.Logger.Error("reply not published", "trigger", t.Name, "type", reply.Type(), "err", err)
 				}
@@ -316,17 +333,24 @@ func (b *Broker) deliver(t *trigger, e cloudevents.Event) {
 		}
 		dl.SetExtension("knativeerrordata", base64.StdEncoding.EncodeToString([]byte(msg)))
 	}
-	if _, _, err := b.send(d.DeadLetterSink, d.Timeout, dl); err != nil {
+	if _, _, err := b.send(d.DeadLetterSink, t.Tokens, d.Timeout, dl); err != nil {
 		b.cfg.Logger.Error("dead-letter sink failed", "trigger", t.Name, "id", e.ID(), "err", err)
 	}
 }
 
 // send POSTs e to url. It returns the reply event (if any), the HTTP status (0 on a
 // transport error) and an error for anything but 2xx.
-func (b *Broker) send(url string, timeout time.Duration, e cloudevents.Event) (*cloudevents.Event, int, error) {
+func (b *Broker) send(url string, tokens eventauth.TokenSource, timeout time.Duration, e cloudevents.Event) (*cloudevents.Event, int, error) {
 	ctx, cancel := context.WithTimeout(b.ctx, timeout)
 	defer cancel()
 	ctx = cloudevents.ContextWithTarget(ctx, url)
+	if tokens != nil {
+		h, err := eventauth.Header(ctx, tokens)
+		if err != nil {
+			return nil, 0, fmt.Errorf("deliver to %s: %w", url, err)
+		}
+		ctx = cehttp.WithCustomHeader(ctx, h)
+	}
 	reply, res := b.sender.Request(ctx, e)
 	var hr *cehttp.Result
 	status := 0
@@ -369,10 +393,23 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a CloudEvent", http.StatusMethodNotAllowed)
 		return
 	}
+	if b.cfg.Ingress == nil {
+		http.Error(w, "this broker has no sender policy: every event is refused", http.StatusUnauthorized)
+		return
+	}
+	sender, err := b.cfg.Ingress.Authenticate(r.Context(), r)
+	if err != nil {
+		eventauth.Write(w, err)
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	e, err := cehttp.NewEventFromHTTPRequest(r)
 	if err != nil {
 		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := b.cfg.Ingress.Authorize(r, sender, e.Type()); err != nil {
+		eventauth.Write(w, err)
 		return
 	}
 	if err := b.Publish(*e); err != nil {

@@ -16,6 +16,8 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/wasmbed/wasmbed/internal/broker"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
 // sub is a real HTTP subscriber that records events and answers as told.
@@ -23,12 +25,16 @@ type sub struct {
 	mu     sync.Mutex
 	got    []cloudevents.Event
 	answer func(n int, e cloudevents.Event) (int, *cloudevents.Event)
+	onAuth func(authorization string)
 	srv    *httptest.Server
 }
 
 func newSub(t *testing.T, answer func(n int, e cloudevents.Event) (int, *cloudevents.Event)) *sub {
 	s := &sub{answer: answer}
 	s.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.onAuth != nil {
+			s.onAuth(r.Header.Get("Authorization"))
+		}
 		e, err := cehttp.NewEventFromHTTPRequest(r)
 		if err != nil {
 			http.Error(w, err.Error(), 400)
@@ -81,6 +87,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+const ingressAudience = "wasmbed.dev/test/broker"
+
+// auth returns a Header of the sender's token.
+func token(t *testing.T, ts eventauth.TokenSource) string {
+	t.Helper()
+	tok, err := ts.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok
+}
+
 var fast = broker.Delivery{Retry: 3, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 5 * time.Millisecond}
 
 func TestFilterIsExactAttributeMatch(t *testing.T) {
@@ -119,26 +141,56 @@ func TestFilterIsExactAttributeMatch(t *testing.T) {
 	}
 }
 
+// TestReplyIsPublishedBack checks that a subscriber's reply goes back into the broker as
+// the Trigger's own event, only when the Trigger's identity may send that type, and
+// that each delivery carries a token of the Trigger's identity for the subscriber.
 func TestReplyIsPublishedBack(t *testing.T) {
+	compile := env.NewSender(t, "wasmbed-system", "compile-trigger", "wasmbed.dev/test/compile")
+	validate := env.NewSender(t, "wasmbed-system", "validate-trigger", "wasmbed.dev/test/validate")
+	ingress := env.Policy(t, ingressAudience, map[string][]testenv.Sender{"dev.wasmbed.module.built": {compile}})
+	receiver := env.Policy(t, "wasmbed.dev/test/compile", nil)
 	next := newSub(t, nil)
+	var gotAuth []string
+	var mu sync.Mutex
 	first := newSub(t, func(_ int, e cloudevents.Event) (int, *cloudevents.Event) {
-		r := ev("dev.wasmbed.module.built", e.Subject(), "reply-"+e.ID())
+		typ := "dev.wasmbed.module.built"
+		if e.ID() == "8" {
+			typ = "dev.wasmbed.deployment.requested" // a compromised function's reply
+		}
+		r := ev(typ, e.Subject(), "reply-"+e.ID())
 		return http.StatusOK, &r
 	})
-	b, err := broker.New(broker.Config{},
-		broker.Trigger{Name: "compile", Filter: map[string]string{"type": "dev.wasmbed.build.requested"}, Subscriber: first.srv.URL, Delivery: fast},
-		broker.Trigger{Name: "validate", Filter: map[string]string{"type": "dev.wasmbed.module.built"}, Subscriber: next.srv.URL, Delivery: fast},
+	first.onAuth = func(h string) { mu.Lock(); gotAuth = append(gotAuth, h); mu.Unlock() }
+	b, err := broker.New(broker.Config{Ingress: ingress},
+		broker.Trigger{Name: "compile", Filter: map[string]string{"type": "dev.wasmbed.build.requested"}, Subscriber: first.srv.URL, Delivery: fast,
+			Identity: compile.User, Tokens: compile.Tokens},
+		broker.Trigger{Name: "validate", Filter: map[string]string{"type": "dev.wasmbed.module.built"}, Subscriber: next.srv.URL, Delivery: fast,
+			Identity: validate.User, Tokens: validate.Tokens},
+		broker.Trigger{Name: "gateway", Filter: map[string]string{"type": "dev.wasmbed.deployment.requested"}, Subscriber: next.srv.URL, Delivery: fast},
 	)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	if err := b.Publish(ev("dev.wasmbed.build.requested", "default/a", "7")); err != nil {
-		t.Fatal(err)
+	for _, id := range []string{"7", "8"} {
+		if err := b.Publish(ev("dev.wasmbed.build.requested", "default/a", id)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	eventually(t, "the reply at the next trigger", func() bool { return len(next.events()) == 1 })
-	if id := next.events()[0].ID(); id != "reply-7" {
-		t.Errorf("next got %q", id)
+	eventually(t, "both requests at the first trigger", func() bool { return len(first.events()) == 2 })
+	time.Sleep(50 * time.Millisecond) // a forbidden reply, were it published, would arrive now
+	if got := next.events(); len(got) != 1 || got[0].ID() != "reply-7" {
+		t.Fatalf("next got %d events (%v): the forbidden reply was published", len(got), got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, h := range gotAuth {
+		req, _ := http.NewRequest(http.MethodPost, "/", nil)
+		req.Header.Set("Authorization", h)
+		if id, err := receiver.Authenticate(context.Background(), req); err != nil || id != compile.User {
+			t.Fatalf("delivery carried %q: %v", id, err)
+		}
 	}
 }
 
@@ -261,7 +313,10 @@ func testOrdered(t *testing.T, byKey bool) {
 
 func TestIngress(t *testing.T) {
 	target := newSub(t, nil)
-	b, err := broker.New(broker.Config{}, broker.Trigger{Name: "t", Subscriber: target.srv.URL, Delivery: fast})
+	allowed := env.NewSender(t, "wasmbed-system", "ingress-sender", ingressAudience)
+	other := env.NewSender(t, "wasmbed-system", "ingress-other", ingressAudience)
+	ingress := env.Policy(t, ingressAudience, map[string][]testenv.Sender{"x": {allowed}})
+	b, err := broker.New(broker.Config{Ingress: ingress}, broker.Trigger{Name: "t", Subscriber: target.srv.URL, Delivery: fast})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +324,10 @@ func TestIngress(t *testing.T) {
 	srv := httptest.NewServer(b)
 	defer srv.Close()
 
+	good, bad := token(t, allowed.Tokens), token(t, other.Tokens)
 	binary := func() *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"a":1}`))
+		r.Header.Set("Authorization", good)
 		r.Header.Set("ce-specversion", "1.0")
 		r.Header.Set("ce-id", "b1")
 		r.Header.Set("ce-type", "x")
@@ -281,10 +338,19 @@ func TestIngress(t *testing.T) {
 	structured := func() *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{"specversion":"1.0","id":"s1","type":"x","source":"/curl","data":{"a":1}}`))
 		r.Header.Set("content-type", "application/cloudevents+json")
+		r.Header.Set("Authorization", good)
 		return r
 	}
 	notEvent := func() *http.Request {
 		r, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`hello`))
+		r.Header.Set("Authorization", good)
+		return r
+	}
+	anonymous := func() *http.Request { r := binary(); r.Header.Del("Authorization"); return r }
+	otherSender := func() *http.Request { r := binary(); r.Header.Set("Authorization", bad); return r }
+	otherType := func() *http.Request {
+		r := binary()
+		r.Header.Set("ce-type", "dev.wasmbed.deployment.requested")
 		return r
 	}
 	get := func() *http.Request { r, _ := http.NewRequest(http.MethodGet, srv.URL, nil); return r }
@@ -296,6 +362,9 @@ func TestIngress(t *testing.T) {
 		{"binary", binary, 202},
 		{"structured", structured, 202},
 		{"not an event", notEvent, 400},
+		{"no token", anonymous, 401},
+		{"a sender not allowed that type", otherSender, 403},
+		{"a type nobody may send", otherType, 403},
 		{"GET", get, 405},
 	}
 	for _, tc := range cases {

@@ -8,12 +8,18 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Main is the whole main function of a function binary: JSON logs, metrics, $PORT,
-// graceful stop on SIGTERM. newHandler builds the function from its environment.
+// graceful stop on SIGTERM, and sender authentication: the Triggers of the function's
+// subscriptions (events.Subscriptions[name]) may send it their event types, with tokens
+// for events.ReceiverAudience(name), checked against the cluster's apiserver.
+// newHandler builds the function from its environment.
 func Main(name string, newHandler func(*slog.Logger) (Handler, error)) {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name)
 	h, err := newHandler(log)
@@ -23,9 +29,15 @@ func Main(name string, newHandler func(*slog.Logger) (Handler, error)) {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	auth, err := eventauth.InCluster(events.ReceiverAudience(name), eventauth.ReceiverAllow(name))
+	if err != nil {
+		log.Error("configure sender authentication", "err", err)
+		os.Exit(1)
+	}
+	auth.WithObservability(name, reg, log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	handler := NewHTTPHandler(name, h, Options{Logger: log, Registerer: reg, Gatherer: reg})
+	handler := NewHTTPHandler(name, h, Options{Logger: log, Registerer: reg, Gatherer: reg, Auth: auth})
 	err = ListenAndServe(ctx, Addr(), handler, func(a net.Addr) { log.Info("serving", "addr", a.String()) })
 	if err != nil {
 		log.Error("serve", "err", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 )
 
 // Handler is a function: it receives one event and returns the next one, or nil.
@@ -77,6 +78,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Timeout bounds one invocation. Default 5 minutes (Knative's default revision timeout).
 	Timeout time.Duration
+	// Auth says who may send which event types. Without one every event is refused
+	// (401): a receiver never runs open by omission.
+	Auth *eventauth.Policy
 }
 
 // NewHTTPHandler serves h: POST / takes an event, GET /healthz and /readyz answer 200,
@@ -112,6 +116,17 @@ func NewHTTPHandler(name string, h Handler, o Options) http.Handler {
 			return
 		}
 		start := time.Now()
+		if o.Auth == nil {
+			requests.WithLabelValues("", "401").Inc()
+			http.Error(w, "this receiver has no sender policy: every event is refused", http.StatusUnauthorized)
+			return
+		}
+		sender, err := o.Auth.Authenticate(r.Context(), r)
+		if err != nil {
+			requests.WithLabelValues("", strconv.Itoa(refusalCode(err))).Inc()
+			eventauth.Write(w, err)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxEventBytes)
 		e, err := cehttp.NewEventFromHTTPRequest(r)
 		if err != nil {
@@ -122,6 +137,11 @@ func NewHTTPHandler(name string, h Handler, o Options) http.Handler {
 		if err := e.Validate(); err != nil {
 			requests.WithLabelValues(e.Type(), "400").Inc()
 			http.Error(w, "invalid CloudEvent: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := o.Auth.Authorize(r, sender, e.Type()); err != nil {
+			requests.WithLabelValues(e.Type(), "403").Inc()
+			eventauth.Write(w, err)
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), o.Timeout)
@@ -146,6 +166,14 @@ func NewHTTPHandler(name string, h Handler, o Options) http.Handler {
 		}
 	})
 	return mux
+}
+
+func refusalCode(err error) int {
+	var ref *eventauth.Refusal
+	if errors.As(err, &ref) {
+		return ref.Code
+	}
+	return http.StatusForbidden
 }
 
 // Addr returns the listen address from $PORT (Knative sets it), default ":8080".

@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
 // echo replies with an event of type "<type>.reply", fails as the subject asks, or
@@ -42,6 +44,24 @@ var echo = eventserver.HandlerFunc(func(ctx context.Context, e cloudevents.Event
 	r.SetType(e.Type() + ".reply")
 	return &r, nil
 })
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { testenv.Main(m, &env) }
+
+const audience = "wasmbed.dev/test/eventserver"
+
+// sender returns the Authorization header of a ServiceAccount the policy admits, and
+// the policy.
+func sender(t *testing.T) (string, *eventauth.Policy) {
+	t.Helper()
+	s := env.NewSender(t, "wasmbed-system", "eventserver-test", audience)
+	tok, err := s.Tokens.Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "Bearer " + tok, env.Policy(t, audience, map[string][]testenv.Sender{"test.event": {s}})
+}
 
 func post(t *testing.T, url string, header map[string]string, body string) (*http.Response, string) {
 	t.Helper()
@@ -68,7 +88,8 @@ func binary(subject string) map[string]string {
 
 func TestHandler(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv := httptest.NewServer(eventserver.NewHTTPHandler("echo", echo, eventserver.Options{Registerer: reg, Gatherer: reg, Timeout: 100 * time.Millisecond}))
+	auth, policy := sender(t)
+	srv := httptest.NewServer(eventserver.NewHTTPHandler("echo", echo, eventserver.Options{Registerer: reg, Gatherer: reg, Timeout: 100 * time.Millisecond, Auth: policy}))
 	defer srv.Close()
 
 	tests := []struct {
@@ -93,7 +114,11 @@ func TestHandler(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := post(t, srv.URL+"/", tt.header, tt.body)
+			h := map[string]string{"authorization": auth}
+			for k, v := range tt.header {
+				h[k] = v
+			}
+			resp, body := post(t, srv.URL+"/", h, tt.body)
 			if resp.StatusCode != tt.wantCode {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.wantCode, body)
 			}
@@ -141,14 +166,17 @@ func TestStatusOf(t *testing.T) {
 }
 
 func TestListenAndServeStopsWithItsContext(t *testing.T) {
+	auth, policy := sender(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- eventserver.ListenAndServe(ctx, "127.0.0.1:0", eventserver.NewHTTPHandler("echo", echo, eventserver.Options{}), func(a net.Addr) { addrc <- a })
+		done <- eventserver.ListenAndServe(ctx, "127.0.0.1:0", eventserver.NewHTTPHandler("echo", echo, eventserver.Options{Auth: policy}), func(a net.Addr) { addrc <- a })
 	}()
 	addr := <-addrc
-	resp, _ := post(t, "http://"+addr.String()+"/", binary("ok"), `{}`)
+	h := binary("ok")
+	h["authorization"] = auth
+	resp, _ := post(t, "http://"+addr.String()+"/", h, `{}`)
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

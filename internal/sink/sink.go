@@ -11,6 +11,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
@@ -25,8 +27,9 @@ type HTTP struct {
 	client  cloudevents.Client
 }
 
-// NewHTTP returns a sender to target, an absolute http(s) URL.
-func NewHTTP(target string, timeout time.Duration) (*HTTP, error) {
+// NewHTTP returns a sender to target, an absolute http(s) URL, that attaches a token of
+// tokens to every event (receivers refuse events without one).
+func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource) (*HTTP, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("sink %q is not an absolute http(s) URL", target)
@@ -34,7 +37,11 @@ func NewHTTP(target string, timeout time.Duration) (*HTTP, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	p, err := cehttp.New(cehttp.WithClient(http.Client{}))
+	hc := http.Client{}
+	if tokens != nil {
+		hc.Transport = eventauth.Transport(nil, tokens)
+	}
+	p, err := cehttp.New(cehttp.WithClient(hc))
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
@@ -45,13 +52,18 @@ func NewHTTP(target string, timeout time.Duration) (*HTTP, error) {
 	return &HTTP{url: target, timeout: timeout, client: c}, nil
 }
 
-// FromEnv returns a sender to $K_SINK, as Knative's SinkBinding sets it.
+// FromEnv returns a sender to $K_SINK, as Knative's SinkBinding sets it, with the token
+// Kubernetes projects for the broker's audience at $K_SINK_TOKEN_FILE.
 func FromEnv() (*HTTP, error) {
 	s := os.Getenv("K_SINK")
 	if s == "" {
 		return nil, errors.New("K_SINK is not set: it must name the broker that receives this component's events")
 	}
-	return NewHTTP(s, DefaultTimeout)
+	f := os.Getenv("K_SINK_TOKEN_FILE")
+	if f == "" {
+		return nil, errors.New("K_SINK_TOKEN_FILE is not set: it must name this component's projected token for the broker's audience")
+	}
+	return NewHTTP(s, DefaultTimeout, eventauth.File(f))
 }
 
 // URL returns the sink's address.

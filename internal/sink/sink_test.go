@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +13,14 @@ import (
 
 	"github.com/wasmbed/wasmbed/internal/sink"
 )
+
+func ev(typ string) cloudevents.Event {
+	e := cloudevents.NewEvent()
+	e.SetID("1")
+	e.SetType(typ)
+	e.SetSource("/test")
+	return e
+}
 
 func TestSend(t *testing.T) {
 	var gotType string
@@ -23,16 +33,9 @@ func TestSend(t *testing.T) {
 		w.WriteHeader(http.StatusAccepted)
 	}))
 	defer srv.Close()
-	s, err := sink.NewHTTP(srv.URL, 0)
+	s, err := sink.NewHTTP(srv.URL, 0, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	ev := func(typ string) cloudevents.Event {
-		e := cloudevents.NewEvent()
-		e.SetID("1")
-		e.SetType(typ)
-		e.SetSource("/test")
-		return e
 	}
 	if err := s.Send(context.Background(), ev("ok")); err != nil || gotType != "ok" {
 		t.Fatalf("send: %v (got %q)", err, gotType)
@@ -48,12 +51,55 @@ func TestSend(t *testing.T) {
 
 func TestNewHTTPRefusesBadURLs(t *testing.T) {
 	for _, u := range []string{"", "broker", "ftp://x/y", "http://"} {
-		if _, err := sink.NewHTTP(u, 0); err == nil {
+		if _, err := sink.NewHTTP(u, 0, nil); err == nil {
 			t.Errorf("NewHTTP(%q) succeeded", u)
 		}
 	}
 	t.Setenv("K_SINK", "")
 	if _, err := sink.FromEnv(); err == nil || !strings.Contains(err.Error(), "K_SINK") {
 		t.Errorf("FromEnv without K_SINK: %v", err)
+	}
+	t.Setenv("K_SINK", "http://broker.example")
+	t.Setenv("K_SINK_TOKEN_FILE", "")
+	if _, err := sink.FromEnv(); err == nil || !strings.Contains(err.Error(), "K_SINK_TOKEN_FILE") {
+		t.Errorf("FromEnv without a token: %v", err)
+	}
+}
+
+// TestSendsItsToken checks that every event carries the sender's current token, read
+// from the projected token file each time (the kubelet renews it).
+func TestSendsItsToken(t *testing.T) {
+	got := make(chan string, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("Authorization")
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("K_SINK", srv.URL)
+	t.Setenv("K_SINK_TOKEN_FILE", file)
+	s, err := sink.FromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"first", "second"} {
+		if err := os.WriteFile(file, []byte(want), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Send(context.Background(), ev(want)); err != nil {
+			t.Fatal(err)
+		}
+		if h := <-got; h != "Bearer "+want {
+			t.Fatalf("Authorization = %q, want Bearer %s", h, want)
+		}
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Send(context.Background(), ev("gone")); err == nil {
+		t.Fatal("sent without a token")
 	}
 }

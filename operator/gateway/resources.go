@@ -219,7 +219,7 @@ func (r *Reconciler) triggerSpec(gw *v1.Gateway) eventingv1.TriggerSpec {
 			"type":            string(events.DeploymentRequested),
 			events.ExtGateway: gw.Ref().Extension(),
 		}},
-		Subscriber: duckv1.Destination{URI: subscriber},
+		Subscriber: duckv1.Destination{URI: subscriber, Audience: ptr.To(events.GatewayAudience(gw.Namespace, gw.Name))},
 		Delivery:   delivery,
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/broker"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"github.com/wasmbed/wasmbed/internal/testenv"
@@ -69,10 +70,28 @@ func (r *recorder) find(typ events.Type) []cloudevents.Event {
 	return out
 }
 
-func serveFn(t *testing.T, name string, h eventserver.Handler) string {
-	srv := httptest.NewServer(eventserver.NewHTTPHandler(name, h, eventserver.Options{}))
+// serveFn serves a function behind the sender policy it has in a cluster: the Triggers
+// of its subscriptions, with tokens the test apiserver issued.
+func serveFn(t *testing.T, env *testenv.Env, name string, h eventserver.Handler) string {
+	v, err := eventauth.NewVerifier(env.Client, events.ReceiverAudience(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := eventauth.NewPolicy(v, eventauth.ReceiverAllow(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(eventserver.NewHTTPHandler(name, h, eventserver.Options{Auth: policy}))
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// trigger is the Trigger that delivers t to consumer, with its own identity, as
+// config/500-eventing declares it and Knative runs it.
+func trigger(t *testing.T, env *testenv.Env, consumer string, typ events.Type, subscriber string, d broker.Delivery) broker.Trigger {
+	name := events.TriggerName(consumer, typ)
+	s := env.NewSender(t, events.SystemNamespace, eventauth.TriggerServiceAccount(name), events.ReceiverAudience(consumer))
+	return broker.Trigger{Name: name, Filter: map[string]string{"type": string(typ)}, Subscriber: subscriber, Delivery: d, Identity: s.User, Tokens: s.Tokens}
 }
 
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
@@ -99,7 +118,21 @@ func TestChainFromSourceToGateway(t *testing.T) {
 	ingress := httptest.NewUnstartedServer(nil)
 	t.Cleanup(ingress.Close)
 	ingress.Start()
-	toBroker, err := sink.NewHTTP(ingress.URL, 0)
+	asDispatch := env.NewSender(t, events.SystemNamespace, events.ServiceAccount("dispatch"), events.BrokerAudience())
+	asOperator := env.NewSender(t, events.SystemNamespace, events.ServiceAccount("operator"), events.BrokerAudience())
+	toBroker, err := sink.NewHTTP(ingress.URL, 0, asDispatch.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromOperator, err := sink.NewHTTP(ingress.URL, 0, asOperator.Tokens)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := eventauth.NewVerifier(env.Client, events.BrokerAudience())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ingressPolicy, err := eventauth.NewPolicy(verifier, eventauth.BrokerAllow())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +146,10 @@ func TestChainFromSourceToGateway(t *testing.T) {
 	dead := newRecorder(t)
 
 	d := broker.Delivery{Retry: 3, BackoffPolicy: broker.BackoffExponential, BackoffDelay: 20 * time.Millisecond, DeadLetterSink: dead.srv.URL}
-	b, err := broker.New(broker.Config{},
-		broker.Trigger{Name: "compile", Filter: map[string]string{"type": string(events.BuildRequested)}, Subscriber: serveFn(t, "compile", cf), Delivery: d},
-		broker.Trigger{Name: "validate", Filter: map[string]string{"type": string(events.ModuleBuilt)}, Subscriber: serveFn(t, "validate", vf), Delivery: d},
-		broker.Trigger{Name: "dispatch-validated", Filter: map[string]string{"type": string(events.ModuleValidated)}, Subscriber: serveFn(t, "dispatch", df), Delivery: d},
+	b, err := broker.New(broker.Config{Ingress: ingressPolicy},
+		trigger(t, env, "compile", events.BuildRequested, serveFn(t, env, "compile", cf), d),
+		trigger(t, env, "validate", events.ModuleBuilt, serveFn(t, env, "validate", vf), d),
+		trigger(t, env, "dispatch", events.ModuleValidated, serveFn(t, env, "dispatch", df), d),
 		broker.Trigger{Name: "gateway", Filter: map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: "wasmbed-system.gateway"}, Subscriber: gateway.srv.URL, Delivery: d},
 		broker.Trigger{Name: "operator", Subscriber: operator.srv.URL, Delivery: d},
 	)
@@ -168,7 +201,7 @@ func TestChainFromSourceToGateway(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := toBroker.Send(ctx, req); err != nil {
+			if err := fromOperator.Send(ctx, req); err != nil {
 				t.Fatal(err)
 			}
 			subject := func(es []cloudevents.Event) (out []cloudevents.Event) {
