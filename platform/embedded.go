@@ -109,6 +109,7 @@ type Platform struct {
 	client   client.Client
 	ca       *pki.CA
 	signing  *pki.SigningKey
+	attester *pki.SigningKey // the validator's: signs validation attestations
 	store    artifacts.Store
 	gw       *gateway.Server
 	fleet    *devicesim.Fleet
@@ -293,6 +294,10 @@ func (p *Platform) startPKIAndStore() error {
 	if p.signing, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "signing.key")); err != nil {
 		return fmt.Errorf("embedded: module signing key: %w", err)
 	}
+	// The validator has a key of its own: dispatch signs only what it attested.
+	if p.attester, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "validation.key")); err != nil {
+		return fmt.Errorf("embedded: validation key: %w", err)
+	}
 	store, err := artifacts.NewDir(filepath.Join(p.cfg.Dir, "artifacts"))
 	if err != nil {
 		return err
@@ -326,11 +331,12 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	vf, err := validate.New(validate.Config{Store: p.store, Logger: logs.For("validate")})
+	vf, err := validate.New(validate.Config{Store: p.store, Attester: p.attester, Logger: logs.For("validate")})
 	if err != nil {
 		return err
 	}
-	df, err := dispatch.New(dispatch.Config{Reader: p.client, Sender: toBroker, DefaultGateway: GatewayName, Signer: p.signing, Logger: logs.For("dispatch")})
+	df, err := dispatch.New(dispatch.Config{Reader: p.client, Sender: toBroker, DefaultGateway: GatewayName, Signer: p.signing,
+		Attestations: p.store, Validator: p.attester.Public(), Logger: logs.For("dispatch")})
 	if err != nil {
 		return err
 	}

@@ -8,18 +8,22 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"k8s.io/apimachinery/pkg/runtime"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/functions/dispatch"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
-	"k8s.io/apimachinery/pkg/runtime"
 )
 
 func main() {
@@ -44,6 +48,16 @@ func main() {
 		if path := os.Getenv("SIGNING_KEY_FILE"); path != "" {
 			if cfg.Signer, err = pki.LoadSigningKey(path); err != nil {
 				return nil, err
+			}
+		}
+		// Only modules the validator attested are dispatched: its public key, and the
+		// store that holds the attestations beside the modules.
+		if path := os.Getenv("VALIDATOR_PUBLIC_KEY_FILE"); path != "" {
+			if cfg.Validator, err = pki.LoadPublicKey(path); err != nil {
+				return nil, err
+			}
+			if cfg.Attestations, err = artifacts.NewFromURL(os.Getenv("ARTIFACTS"), artifacts.NewClientConfig()); err != nil {
+				return nil, fmt.Errorf("ARTIFACTS: %w", err)
 			}
 		}
 		return dispatch.New(cfg)

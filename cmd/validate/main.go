@@ -5,8 +5,11 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"os"
+
+	"github.com/wasmbed/wasmbed/internal/pki"
 
 	"github.com/wasmbed/wasmbed/functions/validate"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
@@ -19,6 +22,14 @@ func main() {
 		if err != nil {
 			return nil, err
 		}
-		return validate.New(validate.Config{Store: store, Logger: log})
+		path := os.Getenv("VALIDATION_KEY_FILE")
+		if path == "" {
+			return nil, errors.New("VALIDATION_KEY_FILE is not set: it must name the validator's Ed25519 key, which signs the attestation of every module that passes")
+		}
+		key, err := pki.LoadSigningKey(path)
+		if err != nil {
+			return nil, err
+		}
+		return validate.New(validate.Config{Store: store, Attester: key, Logger: log})
 	})
 }

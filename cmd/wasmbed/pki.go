@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -165,4 +166,32 @@ func sanList(dnsNames []string, ips []net.IP) []string {
 		out = append(out, ip.String())
 	}
 	return out
+}
+
+func init() {
+	register(command{name: "pki keys", summary: "create the module signing key and the validator's attestation key", run: runPKIKeys})
+}
+
+// runPKIKeys creates, when missing, the two Ed25519 keys of the trust chain and writes
+// their public halves as hex: signing.key (dispatch signs deployments; devices hold
+// signing.pub) and validation.key (validate signs attestations; dispatch holds
+// validation.pub). Each private key goes into its own Secret, mounted only where used.
+func runPKIKeys(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("pki keys", stderr)
+	dir := fs.String("dir", defaultPKIDir, "directory for the keys")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, name := range []string{"signing", "validation"} {
+		key, err := pki.LoadOrCreateSigningKey(filepath.Join(*dir, name+".key"))
+		if err != nil {
+			return err
+		}
+		pub := filepath.Join(*dir, name+".pub")
+		if err := pki.WriteFile(pub, []byte(hex.EncodeToString(key.Public())+"\n"), 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s key in %s, public key in %s\n", name, filepath.Join(*dir, name+".key"), pub)
+	}
+	return nil
 }

@@ -139,3 +139,30 @@ func TestPKICommandErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestPKIKeys(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, stderr := runCLI(t, "pki", "keys", "--dir", dir); code != 0 {
+		t.Fatalf("pki keys: %d %s", code, stderr)
+	}
+	for _, name := range []string{"signing", "validation"} {
+		key, err := pki.LoadSigningKey(filepath.Join(dir, name+".key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := pki.LoadPublicKey(filepath.Join(dir, name+".pub"))
+		if err != nil || !pub.Equal(key.Public()) {
+			t.Fatalf("%s.pub does not hold the key's public half: %v", name, err)
+		}
+		if fi, err := os.Stat(filepath.Join(dir, name+".key")); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s.key mode: %v %v", name, fi.Mode(), err)
+		}
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, "signing.key"))
+	if code, _, _ := runCLI(t, "pki", "keys", "--dir", dir); code != 0 {
+		t.Fatal("pki keys again failed")
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "signing.key")); string(again) != string(first) {
+		t.Fatal("pki keys replaced an existing key")
+	}
+}

@@ -9,12 +9,18 @@ package dispatch
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/wasmbed/wasmbed/api/abi"
+	"github.com/wasmbed/wasmbed/api/attestation"
+	"github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,8 +48,14 @@ type Config struct {
 	// have not connected yet. Empty leaves them unassigned.
 	DefaultGateway string
 	// Signer, when set, signs the digest of every module dispatched, so devices holding
-	// the platform's verification key can check it (docs/protocol.md, Deploy).
+	// the platform's verification key can check it (docs/protocol.md, Deploy). It needs
+	// Attestations and Validator: only a module the validator attested is signed.
 	Signer *pki.SigningKey
+	// Attestations holds the validator's signed attestations, and Validator is its
+	// public key. When set, a module is dispatched only if an attestation signed by it
+	// says the module passed validation for the ABI and every target device's board.
+	Attestations artifacts.Attestations
+	Validator    ed25519.PublicKey
 	// Logger receives one line per dispatch.
 	Logger *slog.Logger
 }
@@ -58,6 +70,12 @@ type Function struct {
 func New(cfg Config) (*Function, error) {
 	if cfg.Reader == nil || cfg.Sender == nil {
 		return nil, errors.New("dispatch: a Kubernetes reader and an event sender are required")
+	}
+	if cfg.Signer != nil && (cfg.Attestations == nil || len(cfg.Validator) != ed25519.PublicKeySize) {
+		return nil, errors.New("dispatch: a signer needs the validator's attestations and public key: only validated modules are signed")
+	}
+	if (cfg.Attestations == nil) != (len(cfg.Validator) == 0) {
+		return nil, errors.New("dispatch: attestations and the validator's public key go together")
 	}
 	var def v1.Ref
 	if cfg.DefaultGateway != "" {
@@ -139,6 +157,12 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	}
 	gateways := slices.SortedFunc(maps.Keys(byGateway), func(a, b v1.Ref) int { return strings.Compare(a.String(), b.String()) })
 
+	if !req.Remove && f.cfg.Attestations != nil {
+		if err := f.checkAttested(ctx, req.Digest, batch); err != nil {
+			f.cfg.Logger.Warn("not dispatched: module not attested", "application", ref.Subject(), "digest", req.Digest, "err", err)
+			return nil, err
+		}
+	}
 	var signature []byte
 	if f.cfg.Signer != nil && !req.Remove {
 		if signature, err = f.cfg.Signer.SignDigest(req.Digest); err != nil {
@@ -193,4 +217,30 @@ func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutReques
 		return nil, fmt.Errorf("application %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	return targets[:n], nil
+}
+
+// checkAttested returns nil when the validator's attestation says module d passed
+// validation for this ABI and for the board of every device in batch.
+func (f *Function) checkAttested(ctx context.Context, d digest.Digest, batch []v1.Device) error {
+	env, err := f.cfg.Attestations.Attestation(ctx, d)
+	if errors.Is(err, artifacts.ErrNotFound) {
+		return eventserver.Permanent(fmt.Errorf("module %s has no validation attestation: it was never validated", d))
+	}
+	if err != nil {
+		return fmt.Errorf("attestation of %s: %w", d, err)
+	}
+	v, err := attestation.Verify(env, f.cfg.Validator, d, abi.Version)
+	if err != nil {
+		return eventserver.Permanent(err)
+	}
+	var missing []string
+	for _, dev := range batch {
+		if !slices.Contains(v.Boards, dev.Spec.Board) && !slices.Contains(missing, dev.Spec.Board) {
+			missing = append(missing, dev.Spec.Board)
+		}
+	}
+	if len(missing) > 0 {
+		return eventserver.Permanent(fmt.Errorf("module %s was validated for %v, not for %v", d, v.Boards, missing))
+	}
+	return nil
 }

@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/abi"
+	"github.com/wasmbed/wasmbed/api/attestation"
+	dg "github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -322,21 +327,88 @@ func TestStepsGateDispatch(t *testing.T) {
 	}
 }
 
-func TestDispatchSignsModules(t *testing.T) {
-	app := fleet(t, "signing", 2, v1.RolloutSpec{}, nil)
+// attested returns a store holding the validator's attestation that the module digest
+// passed for boards, signed by validator.
+func attested(t *testing.T, validator *pki.SigningKey, d dg.Digest, boards []string, passed bool) *artifacts.Dir {
+	t.Helper()
+	store, err := artifacts.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmt, err := attestation.NewStatement(d, attestation.Validation{Boards: boards, ABIVersion: abi.Version, Passed: passed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := attestation.Sign(stmt, validator, validator.KeyID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.PutAttestation(context.Background(), d, env); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// TestDispatchSignsOnlyAttestedModules is the attack of issue 12: an event that names
+// a digest validation never passed must not get a signature, nor reach a gateway.
+func TestDispatchSignsOnlyAttestedModules(t *testing.T) {
 	key, err := pki.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &sink{}
-	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway", Signer: key})
-	run(t, f, s, validated(t, app))
-	d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
+	validator, err := pki.NewSigningKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw := d.Digest.Bytes()
-	if !pki.VerifyDigest(key.Public(), raw, d.Signature) {
-		t.Errorf("the deployment request's signature does not verify over %s", d.Digest)
+	impostor, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty, err := artifacts.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		store artifacts.Attestations
+		want  string // "" dispatches and signs; else the refusal
+	}{
+		{"attested by the validator", attested(t, validator, digest, []string{"virtual"}, true), ""},
+		{"never validated", empty, "has no validation attestation"},
+		{"attested by another key", attested(t, impostor, digest, []string{"virtual"}, true), "not signed by the validator's key"},
+		{"validation failed", attested(t, validator, digest, []string{"virtual"}, false), "did not pass validation"},
+		{"validated for other boards", attested(t, validator, digest, []string{"stm32f4-discovery"}, true), "not for [virtual]"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app := fleet(t, fmt.Sprintf("signing-%d", i), 2, v1.RolloutSpec{}, nil)
+			s := &sink{}
+			f, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway",
+				Signer: key, Attestations: tt.store, Validator: validator.Public()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want != "" {
+				_, err := f.Handle(ctx(t), validated(t, app))
+				if err == nil || !strings.Contains(err.Error(), tt.want) || eventserver.StatusOf(err) != 422 {
+					t.Fatalf("err = %v (status %d), want a 422 saying %q", err, eventserver.StatusOf(err), tt.want)
+				}
+				if len(s.got) != 0 {
+					t.Fatalf("%d deployment requests sent for an unattested module", len(s.got))
+				}
+				return
+			}
+			run(t, f, s, validated(t, app))
+			d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !pki.VerifyDigest(key.Public(), d.Digest.Bytes(), d.Signature) {
+				t.Errorf("the deployment request's signature does not verify over %s", d.Digest)
+			}
+		})
+	}
+	if _, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: &sink{}, Signer: key}); err == nil {
+		t.Error("a signer without the validator's attestations was accepted")
 	}
 }

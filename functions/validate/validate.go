@@ -5,6 +5,7 @@
 package validate
 
 import (
+	"github.com/wasmbed/wasmbed/api/attestation"
 	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/api/abi"
@@ -39,13 +40,23 @@ const (
 
 // Config configures the function.
 type Config struct {
-	// Store holds the modules named by digest.
+	// Store holds the modules named by digest, and keeps the attestation of each module
+	// that passes.
 	Store artifacts.Store
+	// Attester signs the attestation that a module passed validation; dispatch signs
+	// deployments only of modules it attested. Its key is the validator's alone.
+	Attester Attester
 	// SmokeLoops and CallBudget tune the smoke test; zero means the defaults.
 	SmokeLoops int
 	CallBudget time.Duration
 	// Logger receives one line per verdict.
 	Logger *slog.Logger
+}
+
+// Attester signs attestation envelopes (pki.SigningKey is one).
+type Attester interface {
+	attestation.Signer
+	KeyID() string
 }
 
 // Function is the validate function. It is safe for concurrent use.
@@ -62,6 +73,9 @@ type Function struct {
 func New(cfg Config) (*Function, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("validate: an artifact store is required")
+	}
+	if cfg.Attester == nil {
+		return nil, errors.New("validate: an attester key is required: dispatch deploys only attested modules")
 	}
 	if cfg.SmokeLoops <= 0 {
 		cfg.SmokeLoops = DefaultSmokeLoops
@@ -128,6 +142,9 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		out, err = events.New(events.ModuleRejected, events.SourceValidate, ref.Subject(),
 			&events.ModuleRejectedData{Application: ref, Digest: in.Digest, Report: report})
 	} else {
+		if err := f.attest(ctx, in.Digest, in.Boards); err != nil {
+			return nil, err
+		}
 		f.cfg.Logger.Info("module validated", "application", ref.Subject(), "digest", in.Digest, "boards", in.Boards)
 		out, err = events.New(events.ModuleValidated, events.SourceValidate, ref.Subject(),
 			&events.ModuleValidatedData{Application: ref, Digest: in.Digest, Size: int64(len(module)), Report: report})
@@ -292,4 +309,20 @@ func trapText(err error) string {
 		return trap.Reason
 	}
 	return err.Error()
+}
+
+// attest records, signed, that module d passed validation for boards.
+func (f *Function) attest(ctx context.Context, d digest.Digest, boards []string) error {
+	stmt, err := attestation.NewStatement(d, attestation.Validation{Boards: boards, ABIVersion: abi.Version, Passed: true, Time: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	env, err := attestation.Sign(stmt, f.cfg.Attester, f.cfg.Attester.KeyID())
+	if err != nil {
+		return err
+	}
+	if err := f.cfg.Store.PutAttestation(ctx, d, env); err != nil {
+		return fmt.Errorf("attest %s: %w", d, err)
+	}
+	return nil
 }

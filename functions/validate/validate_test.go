@@ -1,7 +1,12 @@
 package validate_test
 
 import (
+	"errors"
+
+	"github.com/wasmbed/wasmbed/api/abi"
+	"github.com/wasmbed/wasmbed/api/attestation"
 	"github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 
 	"bytes"
@@ -65,7 +70,11 @@ func newFunction(t testing.TB) (*validate.Function, artifacts.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := validate.New(validate.Config{Store: store})
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := validate.New(validate.Config{Store: store, Attester: key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +267,57 @@ func BenchmarkValidate(b *testing.B) {
 				if err != nil || len(r.Reasons) != 0 {
 					b.Fatalf("%v %v", r.Reasons, err)
 				}
+			}
+		})
+	}
+}
+
+// TestOnlyPassingModulesAreAttested: a module that passes gets the validator's signed
+// attestation beside it in the store; one that is rejected gets none.
+func TestOnlyPassingModulesAreAttested(t *testing.T) {
+	store, err := artifacts.NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := validate.New(validate.Config{Store: store, Attester: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close(context.Background())
+	if _, err := validate.New(validate.Config{Store: store}); err == nil {
+		t.Fatal("a validator without a key to attest with was accepted")
+	}
+	for _, tc := range []struct {
+		name   string
+		module []byte
+		passes bool
+	}{
+		{"blink passes", fixtures.Blink, true},
+		{"bad imports are rejected", fixtures.BadImport, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := builtEvent(t, store, tc.module, "virtual")
+			if _, err := f.Handle(context.Background(), e); err != nil {
+				t.Fatal(err)
+			}
+			d := digest.Of(tc.module)
+			env, err := store.Attestation(context.Background(), d)
+			if !tc.passes {
+				if !errors.Is(err, artifacts.ErrNotFound) {
+					t.Fatalf("a rejected module has an attestation: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := attestation.Verify(env, key.Public(), d, abi.Version)
+			if err != nil || len(v.Boards) != 1 || v.Boards[0] != "virtual" {
+				t.Fatalf("attestation = %+v, %v", v, err)
 			}
 		})
 	}

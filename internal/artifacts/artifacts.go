@@ -17,13 +17,15 @@ const MaxModuleBytes = 4 << 20
 // ErrNotFound is returned by Get for a digest the store does not hold.
 var ErrNotFound = errors.New("module not found")
 
-// Store keeps modules by digest. Implementations are safe for concurrent use.
+// Store keeps modules by digest, and beside each the attestation that it passed
+// validation. Implementations are safe for concurrent use.
 type Store interface {
 	// Put stores module and returns its digest. Storing the same bytes twice is a no-op.
 	Put(ctx context.Context, module []byte) (digest.Digest, error)
 	// Get returns the module with digest, checked against it, or an error wrapping
 	// ErrNotFound.
 	Get(ctx context.Context, d digest.Digest) ([]byte, error)
+	Attestations
 }
 
 // verify checks that b hashes to want.

@@ -3,11 +3,14 @@ package pki
 import (
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/wasmbed/wasmbed/api/digest"
 )
@@ -83,4 +86,42 @@ func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
 func VerifyDigest(pub ed25519.PublicKey, digest []byte, sig []byte) bool {
 	return len(pub) == ed25519.PublicKeySize && len(digest) == 32 && len(sig) == ed25519.SignatureSize &&
 		ed25519.Verify(pub, digest, sig)
+}
+
+// Sign signs message, for signatures over more than a digest (attestation envelopes).
+func (k *SigningKey) Sign(message []byte) ([]byte, error) { return ed25519.Sign(k.priv, message), nil }
+
+// KeyID names the key in signatures: the first 16 hex digits of the SHA-256 of its
+// public key.
+func (k *SigningKey) KeyID() string {
+	sum := sha256.Sum256(k.Public())
+	return hex.EncodeToString(sum[:8])
+}
+
+// LoadPublicKey reads an ed25519 public key from path: PEM "PUBLIC KEY" (PKIX) or the
+// 64 hex digits of its raw bytes.
+func LoadPublicKey(path string) (ed25519.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read public key: %w", err)
+	}
+	if blk, _ := pem.Decode(b); blk != nil {
+		if blk.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("public key %s: PEM %q, want PUBLIC KEY", path, blk.Type)
+		}
+		k, err := x509.ParsePKIXPublicKey(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("public key %s: %w", path, err)
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("public key %s: %T is not an ed25519 key", path, k)
+		}
+		return pub, nil
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("public key %s: neither PEM nor %d hex digits", path, 2*ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(raw), nil
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/internal/pki"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	corev1 "k8s.io/api/core/v1"
@@ -138,9 +140,21 @@ func TestChainFromSourceToGateway(t *testing.T) {
 	}
 
 	cf, _ := compile.New(compile.Config{Store: store})
-	vf, _ := validate.New(validate.Config{Store: store})
+	validator, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vf, err := validate.New(validate.Config{Store: store, Attester: validator})
+	if err != nil {
+		t.Fatal(err)
+	}
 	defer vf.Close(ctx)
-	df, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: toBroker, DefaultGateway: "wasmbed-system/gateway"})
+	// dispatch deploys only what the validator attested.
+	df, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: toBroker, DefaultGateway: "wasmbed-system/gateway",
+		Attestations: store, Validator: validator.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	gateway := newRecorder(t)
 	operator := newRecorder(t)
 	dead := newRecorder(t)
