@@ -151,6 +151,10 @@ func newRepository(ref registry.Reference, cfg ClientConfig, hc *http.Client) (*
 	}, nil
 }
 
+// Registry returns the registry of the store's repository, host[:port] as OCI
+// references write it: the entry that lets Fetch reach this store's registry.
+func (o *OCI) Registry() string { return o.repo.Reference.Registry }
+
 // String returns the repository as a store URL (oci:// or oci+http://).
 func (o *OCI) String() string {
 	scheme := "oci"
