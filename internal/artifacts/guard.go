@@ -68,9 +68,9 @@ func (c ClientConfig) guard() guard {
 	return g
 }
 
-// checkSource refuses a host the user named (an URL's or a registry's) before any
+// checkSource refuses a host the user named (a URL's or a registry's) before any
 // request: not on the allow-list, or an IP literal of a special address that is not
-// listed by exact address.
+// listed exactly.
 func (g guard) checkSource(hostport, host, port string) error {
 	if !g.allow.admits(host, port) {
 		return notListed(hostport)
@@ -159,9 +159,10 @@ func (g guard) transport(base *http.Transport) *http.Transport {
 	return t
 }
 
-// client returns the guarded HTTP client for a fetch, built on the configured
-// client's *http.Transport if there is one. Another kind of RoundTripper cannot be
-// guarded and is refused.
+// fetchClient returns the guarded HTTP client of a fetch and its transport (whose idle
+// connections the fetch closes when done), built on the configured client's
+// *http.Transport if there is one. Another kind of RoundTripper cannot be guarded and
+// is refused.
 func (c ClientConfig) fetchClient() (*http.Client, *http.Transport, error) {
 	g := c.guard()
 	var base *http.Transport
