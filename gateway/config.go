@@ -58,6 +58,7 @@ type Config struct {
 	name              string
 	eventAuth         *eventauth.Policy
 	store             artifacts.Store
+	fetch             artifacts.ClientConfig
 	sink              Sink
 	registry          Registry
 	desired           DesiredStore
@@ -140,6 +141,13 @@ func (c Config) WithName(name string) Config { c.name = name; return c }
 
 // WithArtifacts sets the store modules are read from, by digest.
 func (c Config) WithArtifacts(s artifacts.Store) Config { c.store = s; return c }
+
+// WithFetch says how the gateway fetches a module a deployment request names by
+// moduleURL and which hosts it may fetch from (fetch's allow-list, see
+// artifacts.AllowList). The default admits no host: a moduleURL is refused unless
+// the module is already in the artifact store. To let a moduleURL name the artifact
+// store's own registry, list that registry.
+func (c Config) WithFetch(fetch artifacts.ClientConfig) Config { c.fetch = fetch; return c }
 
 // WithSink sets where events go; nil drops them.
 func (c Config) WithSink(s Sink) Config { c.sink = s; return c }

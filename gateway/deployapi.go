@@ -95,9 +95,14 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 	if !d.Remove {
 		mod, err := s.modules.get(ctx, d.Digest)
 		if errors.Is(err, errNoModule) && d.ModuleURL != "" {
-			data, _, ferr := artifacts.Fetch(ctx, d.ModuleURL, d.Digest, artifacts.NewClientConfig())
-			if ferr != nil {
-				return DesiredApp{}, fmt.Errorf("fetch module: %w", ferr)
+			// Only from the hosts of the gateway's allow-list, through the same guard
+			// as the compile function's fetches; the error quotes no server's answer.
+			data, _, ferr := artifacts.Fetch(ctx, d.ModuleURL, d.Digest, s.cfg.fetch)
+			switch {
+			case errors.Is(ferr, artifacts.ErrRefused), errors.Is(ferr, artifacts.ErrNotFound), errors.Is(ferr, artifacts.ErrDigestMismatch):
+				return DesiredApp{}, eventserver.Permanent(fmt.Errorf("moduleURL: %w", ferr))
+			case ferr != nil:
+				return DesiredApp{}, fmt.Errorf("moduleURL: %w", ferr)
 			}
 			if s.cfg.store != nil {
 				if _, perr := s.cfg.store.Put(ctx, data); perr != nil {

@@ -82,6 +82,15 @@ type Config struct {
 	REST *rest.Config
 	// Dir keeps state: the platform CA, the artifact store, the gateway's desired state.
 	Dir string
+	// Artifacts is the artifact store's URL (see artifacts.NewFromURL), e.g.
+	// oci+http://127.0.0.1:5000/wasmbed/modules for a registry on this machine;
+	// empty keeps modules in Dir/artifacts.
+	Artifacts string
+	// FetchAllow lists the hosts prebuilt modules (an Application's oci or url source,
+	// a deployment's moduleURL) may be fetched from. When Artifacts names an OCI
+	// registry, that registry (its host:port only) is added: the platform's own store
+	// is always reachable, and no other loopback service is.
+	FetchAllow artifacts.AllowList
 	// Ports of the components; zero fields pick free ports.
 	Ports Ports
 	// Devices is the number of virtual devices, in namespace DeviceNamespace (default
@@ -111,6 +120,7 @@ type Platform struct {
 	signing  *pki.SigningKey
 	attester *pki.SigningKey // the validator's: signs validation attestations
 	store    artifacts.Store
+	fetch    artifacts.ClientConfig // of the compile function and the gateway
 	gw       *gateway.Server
 	fleet    *devicesim.Fleet
 	boards   *boardmanager.Manager
@@ -132,6 +142,10 @@ type Platform struct {
 // Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
 // validate, dispatch, operator, gateway, gateway-http.
 func (p *Platform) Addr(component string) string { return p.addrs[component] }
+
+// FetchAllow returns the hosts the compile function and the gateway may fetch
+// prebuilt modules from: Config.FetchAllow and the platform's own registry.
+func (p *Platform) FetchAllow() artifacts.AllowList { return p.fetch.AllowList() }
 
 // Client returns a client of the apiserver with the Wasmbed and core types.
 func (p *Platform) Client() client.Client { return p.client }
@@ -298,11 +312,25 @@ func (p *Platform) startPKIAndStore() error {
 	if p.attester, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "validation.key")); err != nil {
 		return fmt.Errorf("embedded: validation key: %w", err)
 	}
-	store, err := artifacts.NewDir(filepath.Join(p.cfg.Dir, "artifacts"))
+	var store artifacts.Store
+	if p.cfg.Artifacts != "" {
+		store, err = artifacts.NewFromURL(p.cfg.Artifacts, artifacts.NewClientConfig())
+	} else {
+		store, err = artifacts.NewDir(filepath.Join(p.cfg.Dir, "artifacts"))
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("embedded: artifact store: %w", err)
 	}
 	p.store = store
+	// The platform's own registry, by its exact host:port, and nothing else of this
+	// machine unless FetchAllow says so.
+	allow := p.cfg.FetchAllow
+	if oci, ok := store.(*artifacts.OCI); ok {
+		if allow, err = allow.Add(oci.Registry()); err != nil {
+			return fmt.Errorf("embedded: allow-list: %w", err)
+		}
+	}
+	p.fetch = artifacts.NewClientConfig().WithAllowList(allow)
 	return nil
 }
 
@@ -327,7 +355,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	cf, err := compile.New(compile.Config{Store: p.store, Reader: p.client, Optimize: true, Logger: logs.For("compile")})
+	cf, err := compile.New(compile.Config{Store: p.store, Fetch: p.fetch, Reader: p.client, Optimize: true, Logger: logs.For("compile")})
 	if err != nil {
 		return err
 	}
@@ -465,7 +493,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	devL := p.gwDev
 	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
 		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
-		WithArtifacts(p.store).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
+		WithArtifacts(p.store).WithFetch(p.fetch).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
 		return err

@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string) error {
 	tokens := fs.String("enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
 	stateDir := fs.String("state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
 	artifactsURL := fs.String("artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
+	fetchAllow := fs.String("fetch-allow", env("WASMBED_GATEWAY_FETCH_ALLOW", ""), "hosts a deployment request's moduleURL may be fetched from, besides an OCI artifact store's own registry: host, host:port, *.domain or *, separated by commas (default none)")
 	name := fs.String("name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
 	sink := fs.String("sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
 	sinkToken := fs.String("sink-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the gateway's projected service-account token for the sink's audience")
@@ -116,13 +117,18 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	allow, err := fetchAllowList(*fetchAllow, store)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pool := pkiPool(caCert)
 	cfg := gateway.NewConfig(pool, cert).
 		WithAddr(*addr).WithName(*name).WithTLS12(*tls12).
 		WithHeartbeat(*heartbeat, *heartbeatTimeout).WithMaxSessions(*maxSessions).WithSeenInterval(*seen).
-		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg)
+		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg).
+		WithFetch(artifacts.NewClientConfig().WithAllowList(allow))
 	if *eventAuth {
 		ref, err := v1.ParseRef(*name)
 		if err != nil {
@@ -207,7 +213,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		errc <- hs.ListenAndServe()
 	}()
-	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry)
+	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry, "fetch_allow", allow.String())
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -221,6 +227,21 @@ func run(ctx context.Context, args []string) error {
 		_ = httpSink.Close(sctx)
 	}
 	return err
+}
+
+// fetchAllowList is the allow-list of moduleURL fetches: the entries of flag, and the
+// registry of an OCI artifact store, which the gateway reads anyway.
+func fetchAllowList(flag string, store artifacts.Store) (artifacts.AllowList, error) {
+	allow, err := artifacts.ParseAllowList(flag)
+	if err != nil {
+		return allow, fmt.Errorf("--fetch-allow: %w", err)
+	}
+	if oci, ok := store.(*artifacts.OCI); ok {
+		if allow, err = allow.Add(oci.Registry()); err != nil {
+			return allow, fmt.Errorf("artifact store registry: %w", err)
+		}
+	}
+	return allow, nil
 }
 
 func openStore(url string) (artifacts.Store, error) {

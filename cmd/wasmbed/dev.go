@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/wasmbed/wasmbed/config"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/controlplane"
 	"github.com/wasmbed/wasmbed/platform"
 )
@@ -30,12 +31,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	devices := fs.Int("devices", 5, "number of virtual devices (sim-0, sim-1... in namespace default)")
 	emulated := fs.String("emulated", "stm32f4-discovery,mps2-an386", "boards to emulate with QEMU next to the virtual devices (Devices emu-<board>; empty for none)")
 	firmwareDir := fs.String("firmware-dir", "firmware/build", "firmware images of emulated boards (make -C firmware boards)")
+	artifactsURL := fs.String("artifacts", "", "artifact store: oci+http://127.0.0.1:<port>/<repository> for a registry on this machine, oci://... (default DIR/artifacts, a directory)")
+	fetchAllow := fs.String("fetch-allow", "", "hosts prebuilt modules (oci and url sources) may be fetched from: host, host:port, *.domain or *, comma-separated; an OCI --artifacts registry is always added (default none)")
 	verbose := fs.Bool("v", false, "debug logs")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *binDir == "" {
 		return fmt.Errorf("%w: --bin-dir (or KUBEBUILDER_ASSETS) must name the folder hack/k8s-binaries.sh prints", errUsage)
+	}
+	allow, err := artifacts.ParseAllowList(*fetchAllow)
+	if err != nil {
+		return fmt.Errorf("%w: --fetch-allow: %v", errUsage, err)
 	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
@@ -69,17 +76,23 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p, err := platform.Start(ctx, platform.Config{
 		REST: cp.RESTConfig(), Dir: abs, Ports: platform.DefaultPorts(), Devices: *devices, Logs: logs,
 		EmulatedBoards: splitList(*emulated), FirmwareDir: *firmwareDir,
+		Artifacts: *artifactsURL, FetchAllow: allow,
 	})
 	if err != nil {
 		return fmt.Errorf("start platform: %w", err)
 	}
 	defer p.Stop()
 
+	fetchFrom := p.FetchAllow().String()
+	if fetchFrom == "" {
+		fetchFrom = "no host (--fetch-allow)"
+	}
 	kubectl := filepath.Join(*binDir, "kubectl")
 	examples, _ := filepath.Abs("examples")
 	fmt.Fprintf(stdout, `
 Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices, emulated boards %v.
 Console: http://%s  (sign in with the token %s)
+Prebuilt modules (oci, url) may be fetched from: %s
 In another terminal:
 
   export KUBECONFIG=%s
@@ -88,7 +101,7 @@ In another terminal:
   kubectl get applications,devices -w
 
 Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
-`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, splitList(*emulated), p.Addr("console"), cp.Token(), cp.Kubeconfig(), kubectl, examples, abs)
+`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, splitList(*emulated), p.Addr("console"), cp.Token(), fetchFrom, cp.Kubeconfig(), kubectl, examples, abs)
 
 	select {
 	case <-ctx.Done():

@@ -2,7 +2,8 @@
 // event into a module in the artifact store and replies dev.wasmbed.module.built, or
 // dev.wasmbed.build.failed with the compiler's diagnostics (file:line) when the source
 // is wrong. Prebuilt modules (OCI, URL, ConfigMap) are fetched, checked and stored the
-// same way.
+// same way: OCI and URL sources only from the hosts of Config.Fetch's allow-list,
+// ConfigMaps only from the Application's namespace.
 package compile
 
 import (
@@ -42,7 +43,8 @@ type Config struct {
 	Store artifacts.Store
 	// Builder compiles source; nil uses builder defaults.
 	Builder *builder.Builder
-	// Fetch configures access to registries and URLs for prebuilt modules.
+	// Fetch configures access to registries and URLs for prebuilt modules, and which
+	// hosts they may come from (its allow-list; the zero value admits none).
 	Fetch artifacts.ClientConfig
 	// Reader reads ConfigMaps holding prebuilt modules; nil refuses such sources.
 	Reader client.Reader
@@ -177,25 +179,33 @@ func (f *Function) fetch(ctx context.Context, ref events.AppRef, m *events.Modul
 		if m.URL != "" {
 			src = m.URL
 		}
+		// Fetch names the source in its errors, and quotes nothing of what a server
+		// answered but its status: the message can go back to the user as it is.
 		b, _, err := artifacts.Fetch(ctx, src, m.Digest, f.cfg.Fetch)
 		switch {
 		case errors.Is(err, artifacts.ErrDigestMismatch):
-			return nil, failure(ref, ReasonDigestMismatch, "%s: %v", src, err)
+			return nil, failure(ref, ReasonDigestMismatch, "%v", err)
 		case errors.Is(err, artifacts.ErrNotFound):
-			return nil, failure(ref, ReasonSourceNotFound, "%s: %v", src, err)
+			return nil, failure(ref, ReasonSourceNotFound, "%v", err)
+		case errors.Is(err, artifacts.ErrRefused):
+			return nil, failure(ref, ReasonFetchFailed, "%v (an administrator lists the hosts prebuilt modules may come from)", err)
 		case err != nil:
 			// Network trouble is retried by the broker; a refusal of the source itself
 			// (no wasm layer, oversize, bad reference) is the user's.
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			return nil, failure(ref, ReasonFetchFailed, "fetch %s: %v", src, err)
+			return nil, failure(ref, ReasonFetchFailed, "%v", err)
 		}
 		return b, nil
 	case m.ConfigMap != nil:
 		if f.cfg.Reader == nil {
 			return nil, errors.New("configMap module sources need Kubernetes access, which this compile function was not given")
 		}
+		// Always the Application's namespace: a build request names no other (the
+		// contract's ConfigMapKey has no namespace, and its name no '/'), so an
+		// Application reads its own namespace's ConfigMaps only, whatever the
+		// function's account may read.
 		var cm corev1.ConfigMap
 		err := f.cfg.Reader.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: m.ConfigMap.Name}, &cm)
 		if apierrors.IsNotFound(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net"
 	"net/http"
 	"time"
 
@@ -20,19 +21,49 @@ const DefaultTimeout = 30 * time.Second
 const userAgent = "wasmbed-artifacts"
 
 // ClientConfig says how the OCI store and Fetch reach the network: plain HTTP,
-// credentials, the HTTP client and a per-call timeout. It is immutable: each With
-// method returns a changed copy, so one value can be shared.
+// credentials, the HTTP client, a per-call timeout, and which hosts Fetch may
+// download from. It is immutable: each With method returns a changed copy, so one
+// value can be shared. The zero value is the defaults of NewClientConfig.
 type ClientConfig struct {
-	plainHTTP    bool
-	creds        map[string]auth.Credential // by registry host[:port]
-	dockerConfig string
-	httpClient   *http.Client
-	timeout      time.Duration
+	plainHTTP       bool
+	creds           map[string]auth.Credential // by registry host[:port]
+	dockerConfig    string
+	httpClient      *http.Client
+	timeout         time.Duration
+	timeoutSet      bool // WithTimeout was called; else DefaultTimeout
+	allow           AllowList
+	resolver        *net.Resolver
+	maxRedirects    int
+	maxRedirectsSet bool // WithMaxRedirects was called; else DefaultMaxRedirects
 }
 
-// NewClientConfig returns the defaults: HTTPS, no credentials, DefaultTimeout per call.
+// NewClientConfig returns the defaults: HTTPS, no credentials, DefaultTimeout per call,
+// an empty allow-list (Fetch downloads from no host), DefaultMaxRedirects.
 func NewClientConfig() ClientConfig {
-	return ClientConfig{timeout: DefaultTimeout}
+	return ClientConfig{}
+}
+
+// WithAllowList sets the hosts Fetch may download from (see AllowList). It does not
+// apply to the OCI store, whose repository the operator names.
+func (c ClientConfig) WithAllowList(a AllowList) ClientConfig {
+	c.allow = a
+	return c
+}
+
+// AllowList returns the hosts Fetch may download from.
+func (c ClientConfig) AllowList() AllowList { return c.allow }
+
+// WithResolver makes Fetch resolve host names with r instead of the system's resolver.
+func (c ClientConfig) WithResolver(r *net.Resolver) ClientConfig {
+	c.resolver = r
+	return c
+}
+
+// WithMaxRedirects bounds the redirects each request of a Fetch follows; 0 follows
+// none. A negative n restores DefaultMaxRedirects.
+func (c ClientConfig) WithMaxRedirects(n int) ClientConfig {
+	c.maxRedirects, c.maxRedirectsSet = n, n >= 0
+	return c
 }
 
 // WithPlainHTTP makes the OCI store and OCI Fetch talk plain HTTP instead of HTTPS,
@@ -70,30 +101,37 @@ func (c ClientConfig) WithDockerConfig(path string) ClientConfig {
 }
 
 // WithHTTPClient uses client for every request, e.g. for a private CA. The default is
-// a client that retries transient registry errors.
+// a client that retries transient registry errors. Fetch uses a copy of the client's
+// transport with the address guard in its dialer and no proxy, so its Transport must
+// be nil or an *http.Transport.
 func (c ClientConfig) WithHTTPClient(client *http.Client) ClientConfig {
 	c.httpClient = client
 	return c
 }
 
-// WithTimeout bounds each Put, Get or Fetch by d on top of the caller's context; zero
-// leaves only the caller's context.
+// WithTimeout bounds each Put, Get or Fetch by d on top of the caller's context
+// (default DefaultTimeout); zero or less leaves only the caller's context, though
+// Fetch still bounds each connection, TLS handshake and wait for response headers.
 func (c ClientConfig) WithTimeout(d time.Duration) ClientConfig {
-	c.timeout = d
+	c.timeout, c.timeoutSet = d, true
 	return c
 }
 
 // callContext applies the per-call timeout to ctx.
 func (c ClientConfig) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	if c.timeout > 0 {
+	switch {
+	case !c.timeoutSet:
+		return context.WithTimeout(ctx, DefaultTimeout)
+	case c.timeout > 0:
 		return context.WithTimeout(ctx, c.timeout)
 	}
 	return context.WithCancel(ctx)
 }
 
-// authClient builds the registry client: explicit credentials first, then the docker
-// config, else anonymous.
-func (c ClientConfig) authClient() (*auth.Client, error) {
+// authClient builds the registry client of the store, over hc (nil: the configured
+// client, else one that retries transient errors): explicit credentials first, then
+// the docker config, else anonymous.
+func (c ClientConfig) authClient(hc *http.Client) (*auth.Client, error) {
 	var store credentials.Store
 	if c.dockerConfig != "" {
 		s, err := credentials.NewStore(c.dockerConfig, credentials.StoreOptions{})
@@ -118,7 +156,9 @@ func (c ClientConfig) authClient() (*auth.Client, error) {
 		}
 		return auth.EmptyCredential, nil
 	}
-	hc := c.httpClient
+	if hc == nil {
+		hc = c.httpClient
+	}
 	if hc == nil {
 		hc = retry.DefaultClient
 	}
@@ -127,10 +167,16 @@ func (c ClientConfig) authClient() (*auth.Client, error) {
 	return ac, nil
 }
 
-// plainClient is the client for http(s) downloads.
-func (c ClientConfig) plainClient() *http.Client {
-	if c.httpClient != nil {
-		return c.httpClient
+// fetchRegistryClient is the guarded client FetchOCI talks to a registry with: the
+// configured client's transport, or else one that retries transient errors, with the
+// address guard in its dialer.
+func (c ClientConfig) fetchRegistryClient() (*http.Client, *http.Transport, error) {
+	hc, t, err := c.fetchClient()
+	if err != nil {
+		return nil, nil, err
 	}
-	return http.DefaultClient
+	if c.httpClient == nil {
+		hc.Transport = retry.NewTransport(t)
+	}
+	return hc, t, nil
 }

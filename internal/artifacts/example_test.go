@@ -32,12 +32,18 @@ func ExampleNewFromURL() {
 }
 
 // The compile function accepts prebuilt modules from an OCI artifact in the wasm
-// layout or from an http(s) URL, pinned by digest.
+// layout or from an http(s) URL, pinned by digest, from the hosts its allow-list
+// names: here ghcr.io, and any name under example.com that resolves to public
+// addresses.
 func ExampleFetch() {
+	allow, err := artifacts.ParseAllowList("ghcr.io, *.example.com")
+	if err != nil {
+		log.Fatal(err)
+	}
 	module, digest, err := artifacts.Fetch(context.Background(),
 		"ghcr.io/example/blinky:1.2.0",
 		"sha256:0000000000000000000000000000000000000000000000000000000000000000",
-		artifacts.NewClientConfig())
+		artifacts.NewClientConfig().WithAllowList(allow))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
+	"net/http"
 
 	"github.com/wasmbed/wasmbed/api/digest"
 
@@ -131,15 +131,16 @@ func NewOCI(repository string, cfg ClientConfig) (*OCI, error) {
 	if ref.Reference != "" {
 		return nil, fmt.Errorf("oci repository %q names a tag or digest; want registry/repository", repository)
 	}
-	repo, err := newRepository(ref, cfg)
+	repo, err := newRepository(ref, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &OCI{repo: repo, cfg: cfg}, nil
 }
 
-func newRepository(ref registry.Reference, cfg ClientConfig) (*remote.Repository, error) {
-	client, err := cfg.authClient()
+// newRepository returns the repository of ref, reached over hc (nil: as cfg says).
+func newRepository(ref registry.Reference, cfg ClientConfig, hc *http.Client) (*remote.Repository, error) {
+	client, err := cfg.authClient(hc)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +150,10 @@ func newRepository(ref registry.Reference, cfg ClientConfig) (*remote.Repository
 		PlainHTTP: cfg.plainHTTP,
 	}, nil
 }
+
+// Registry returns the registry of the store's repository, host[:port] as OCI
+// references write it: the entry that lets Fetch reach this store's registry.
+func (o *OCI) Registry() string { return o.repo.Reference.Registry }
 
 // String returns the repository as a store URL (oci:// or oci+http://).
 func (o *OCI) String() string {
@@ -257,7 +262,7 @@ func (o *OCI) getBlob(ctx context.Context, d digest.Digest) ([]byte, error) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("fetch blob: %w", err)
+		return nil, fmt.Errorf("fetch blob: %w", upstream(err))
 	}
 	defer rc.Close()
 	if err := checkDeclaredSize(desc.Size); err != nil {
@@ -272,28 +277,30 @@ func readManifest(ctx context.Context, repo *remote.Repository, reference string
 	var m ocispec.Manifest
 	desc, rc, err := repo.Manifests().FetchReference(ctx, reference)
 	if err != nil {
-		return desc, m, err
+		return desc, m, upstream(err)
 	}
 	defer rc.Close()
+	// The media type is the registry's answer: named only when it is a known one.
 	switch desc.MediaType {
 	case ocispec.MediaTypeImageManifest, mediaTypeDockerManifest:
 	case ocispec.MediaTypeImageIndex, mediaTypeDockerManifestList:
 		return desc, m, fmt.Errorf("manifest %s is an index (%s): name one manifest by its digest", desc.Digest, desc.MediaType)
 	default:
-		return desc, m, fmt.Errorf("manifest %s has media type %q, not an image manifest", desc.Digest, desc.MediaType)
+		return desc, m, fmt.Errorf("manifest %s has another media type than an image manifest (%s)", desc.Digest, ocispec.MediaTypeImageManifest)
 	}
 	if desc.Size > maxManifestBytes {
 		return desc, m, fmt.Errorf("manifest %s is %d bytes; the limit is %d", desc.Digest, desc.Size, maxManifestBytes)
 	}
 	body, err := readLimited(rc, maxManifestBytes)
 	if err != nil {
-		return desc, m, fmt.Errorf("read manifest %s: %w", desc.Digest, err)
+		return desc, m, fmt.Errorf("read manifest %s: %w", desc.Digest, upstreamRead(err))
 	}
 	if got := godigest.FromBytes(body); got != desc.Digest {
 		return desc, m, fmt.Errorf("manifest %s hashes to %s: %w", desc.Digest, got, ErrDigestMismatch)
 	}
+	// The decoder's message may quote the body; say only that it did not decode.
 	if err := json.Unmarshal(body, &m); err != nil {
-		return desc, m, fmt.Errorf("decode manifest %s: %w", desc.Digest, err)
+		return desc, m, fmt.Errorf("manifest %s is not a JSON image manifest", desc.Digest)
 	}
 	return desc, m, nil
 }
@@ -304,24 +311,27 @@ const (
 	mediaTypeDockerManifestList = "application/vnd.docker.distribution.manifest.list.v2+json"
 )
 
-// wasmLayer returns the one MediaTypeWasmLayer layer of m.
+// wasmLayer returns the one MediaTypeWasmLayer layer of m, with a valid digest. The
+// manifest is the registry's answer, so messages count its layers but do not quote
+// their media types or digests.
 func wasmLayer(m ocispec.Manifest) (ocispec.Descriptor, error) {
 	var found []ocispec.Descriptor
-	var types []string
 	for _, l := range m.Layers {
 		if l.MediaType == MediaTypeWasmLayer {
 			found = append(found, l)
 		}
-		types = append(types, l.MediaType)
 	}
 	switch len(found) {
 	case 1:
+		if err := found[0].Digest.Validate(); err != nil {
+			return ocispec.Descriptor{}, fmt.Errorf("the %s layer's digest is malformed", MediaTypeWasmLayer)
+		}
 		return found[0], nil
 	case 0:
-		if len(types) == 0 {
+		if len(m.Layers) == 0 {
 			return ocispec.Descriptor{}, fmt.Errorf("artifact has no layers; want one %s layer", MediaTypeWasmLayer)
 		}
-		return ocispec.Descriptor{}, fmt.Errorf("artifact has no %s layer (layers: %s)", MediaTypeWasmLayer, strings.Join(types, ", "))
+		return ocispec.Descriptor{}, fmt.Errorf("artifact has no %s layer (it has %d of other media types)", MediaTypeWasmLayer, len(m.Layers))
 	default:
 		return ocispec.Descriptor{}, fmt.Errorf("artifact has %d %s layers; want one", len(found), MediaTypeWasmLayer)
 	}
@@ -330,6 +340,9 @@ func wasmLayer(m ocispec.Manifest) (ocispec.Descriptor, error) {
 // readModule fetches the layer desc, refusing a declared size above MaxModuleBytes
 // before any request, and checks the bytes against desc.
 func readModule(ctx context.Context, repo *remote.Repository, desc ocispec.Descriptor) ([]byte, error) {
+	if err := desc.Digest.Validate(); err != nil {
+		return nil, errors.New("layer digest is malformed")
+	}
 	if desc.Digest.Algorithm() != godigest.SHA256 {
 		return nil, fmt.Errorf("layer digest %s is not sha256", desc.Digest)
 	}
@@ -338,7 +351,7 @@ func readModule(ctx context.Context, repo *remote.Repository, desc ocispec.Descr
 	}
 	rc, err := repo.Blobs().Fetch(ctx, desc)
 	if err != nil {
-		return nil, fmt.Errorf("fetch layer: %w", err)
+		return nil, fmt.Errorf("fetch layer: %w", upstream(err))
 	}
 	defer rc.Close()
 	return readVerified(rc, desc)
@@ -358,7 +371,7 @@ func checkDeclaredSize(n int64) error {
 func readVerified(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 	b, err := readLimited(r, desc.Size)
 	if err != nil {
-		return nil, fmt.Errorf("read module: %w", err)
+		return nil, fmt.Errorf("read module: %w", upstreamRead(err))
 	}
 	if int64(len(b)) != desc.Size {
 		return nil, fmt.Errorf("read module: got %d of %d bytes", len(b), desc.Size)
@@ -367,6 +380,14 @@ func readVerified(r io.Reader, desc ocispec.Descriptor) ([]byte, error) {
 		return nil, fmt.Errorf("module %s hashes to %s: the registry copy is corrupt: %w", desc.Digest, got, ErrDigestMismatch)
 	}
 	return b, nil
+}
+
+// upstreamRead is upstream for an error reading a body, which may be readLimited's own.
+func upstreamRead(err error) error {
+	if errors.Is(err, errOverLimit) {
+		return err
+	}
+	return upstream(err)
 }
 
 // errOverLimit is returned by readLimited for content longer than its limit.

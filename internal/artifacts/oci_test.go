@@ -229,7 +229,7 @@ func TestOCIOversize(t *testing.T) {
 	if _, err := s.Get(ctx, d); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("get tagged = %v, want the size limit", err)
 	}
-	if _, _, err := artifacts.FetchOCI(ctx, r.host+"/m:"+tag, "", artifacts.NewClientConfig().WithPlainHTTP(true)); err == nil || !strings.Contains(err.Error(), "limit") {
+	if _, _, err := artifacts.FetchOCI(ctx, r.host+"/m:"+tag, "", artifacts.NewClientConfig().WithPlainHTTP(true).WithAllowList(allow(t, r.host))); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("fetch = %v, want the size limit", err)
 	}
 }

@@ -58,6 +58,9 @@ func TestNewFromURL(t *testing.T) {
 				if s.String() != tc.want {
 					t.Fatalf("got %s, want %s", s.String(), tc.want)
 				}
+				if _, rest, _ := strings.Cut(tc.want, "://"); !strings.HasPrefix(rest, s.Registry()+"/") {
+					t.Fatalf("Registry() = %q, want the host of %s", s.Registry(), tc.want)
+				}
 			default:
 				t.Fatalf("got %T", s)
 			}
