@@ -22,6 +22,7 @@ const (
 	MetricEvents           = "wasmbed_gateway_events_total"
 	MetricDeployRequests   = "wasmbed_gateway_deploy_requests_total"
 	MetricEnrollments      = "wasmbed_gateway_enrollments_total"
+	MetricAcceptErrors     = "wasmbed_gateway_accept_errors_total"
 	metricDirectionIn      = "in"
 	metricDirectionOut     = "out"
 	maxMessageTypeForLabel = int(protocol.TypeError)
@@ -43,6 +44,7 @@ type metrics struct {
 	deployments     *prometheus.CounterVec
 	deployRequests  *prometheus.CounterVec
 	enrollments     *prometheus.CounterVec
+	acceptErrors    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -66,6 +68,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "deployment.requested events by result (accepted, rejected, error)."}, []string{"result"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEnrollments,
 			Help: "Enrollment requests by result."}, []string{"result"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAcceptErrors,
+			Help: "Temporary accept failures on the device listener (emfile, enfile, ...); the listener backs off and goes on."}, []string{"error"}),
 	}
 	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBytes, Help: "Frame bytes by direction (TLS payload)."}, []string{"direction"})
 	m.bytesIn, m.bytesOut = bytes.WithLabelValues(metricDirectionIn), bytes.WithLabelValues(metricDirectionOut)
@@ -76,7 +80,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments} {
+			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

@@ -28,6 +28,10 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("gateway closed")
 
+// logEvery is the period of the rate-limited log lines (accept failures, refused
+// connections): at most one line per kind per period, with the count held back.
+const logEvery = 10 * time.Second
+
 // Server holds device sessions and delivers modules. Build it with New, run it with
 // Serve or ListenAndServe, stop it with Shutdown.
 type Server struct {
@@ -44,6 +48,7 @@ type Server struct {
 	http      http.Handler
 	enroll    *Enroller
 	sessionID atomic.Uint64
+	logLimit  *logLimiter
 
 	baseCtx context.Context
 	stop    context.CancelFunc
@@ -104,6 +109,7 @@ func New(cfg Config) (*Server, error) {
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[pki.Identity]*session{},
 		ready:     make(chan struct{}),
+		logLimit:  newLogLimiter(logEvery),
 	}
 	m, err := newMetrics(cfg.registerer)
 	if err != nil {
@@ -148,26 +154,46 @@ func (s *Server) Serve(l net.Listener) error {
 		s.tr.Go(s.reportSeen)
 		close(s.ready)
 	})
-	delay := 5 * time.Millisecond
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isShutting() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(delay)
-				delay = min(2*delay, time.Second)
-				continue
+			kind, temporary := classifyAccept(err)
+			if !temporary {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Out of file descriptors (or another temporary failure): the connections
+			// already held are the cure, so wait for some to close rather than exit.
+			delay = nextAcceptDelay(delay)
+			s.m.acceptErrors.WithLabelValues(string(kind)).Inc()
+			if ok, held := s.logLimit.allow("accept/" + string(kind)); ok {
+				s.log.Warn("accept failed, retrying", "error", kind, "err", err, "retry_in", delay, "suppressed", held)
+			}
+			if !s.pause(delay) {
+				return ErrServerClosed
+			}
+			continue
 		}
-		delay = 5 * time.Millisecond
+		delay = 0
 		if !s.tr.Go(func() { s.serveConn(c) }) {
 			c.Close()
 			return ErrServerClosed
 		}
+	}
+}
+
+// pause waits for d, or until Shutdown; it reports false after Shutdown.
+func (s *Server) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.baseCtx.Done():
+		return false
 	}
 }
 
