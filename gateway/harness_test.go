@@ -148,7 +148,10 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 		WithSink(h.events).
 		WithRegisterer(h.reg).
 		WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).
-		WithHeartbeat(time.Second, 5*time.Second)
+		WithHeartbeat(time.Second, 5*time.Second).
+		// Every test device connects from 127.0.0.1, like a fleet behind one NAT: the
+		// per-source limit is the admission tests' business.
+		WithMaxPendingPerSource(0)
 	for _, o := range opts {
 		cfg = o(cfg)
 	}
@@ -444,16 +447,24 @@ func frameHeader(n int) []byte {
 func id(ns, name string) pki.Identity { return pki.Identity{Namespace: ns, Name: name} }
 
 func hasLog(h *harness, substrings ...string) bool {
-	for _, line := range strings.Split(h.logs.String(), "\n") {
-		ok := true
-		for _, s := range substrings {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
+	for _, line := range splitLines(h.logs.String()) {
+		if hasAll(line, substrings...) {
 			return true
 		}
 	}
 	return false
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// hasAll reports whether line contains every substring.
+func hasAll(line string, substrings ...string) bool {
+	for _, s := range substrings {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
 }
 
 var _ = testutil.ToFloat64

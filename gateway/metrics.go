@@ -23,6 +23,7 @@ const (
 	MetricDeployRequests   = "wasmbed_gateway_deploy_requests_total"
 	MetricEnrollments      = "wasmbed_gateway_enrollments_total"
 	MetricAcceptErrors     = "wasmbed_gateway_accept_errors_total"
+	MetricPending          = "wasmbed_gateway_pending_connections"
 	metricDirectionIn      = "in"
 	metricDirectionOut     = "out"
 	maxMessageTypeForLabel = int(protocol.TypeError)
@@ -45,15 +46,18 @@ type metrics struct {
 	deployRequests  *prometheus.CounterVec
 	enrollments     *prometheus.CounterVec
 	acceptErrors    *prometheus.CounterVec
+	pending         prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSessions, Help: "Device sessions open (after Welcome)."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricPending,
+			Help: "Connections between accept and a checked Hello (TLS handshake, registry, Hello)."}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricHandshakes,
 			Help: "TLS handshakes by result: ok or the failure reason."}, []string{"result"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCloses,
-			Help: "Connections closed after the TLS handshake, by close reason (refusals included)."}, []string{"reason"}),
+			Help: "Connections and sessions closed, by close reason (refusals before and after the TLS handshake included)."}, []string{"reason"}),
 		protocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricProtocolErrors,
 			Help: "Protocol errors by direction (sent to or received from devices) and code."}, []string{"direction", "code"}),
 		bytesIn:  nil,
@@ -80,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors} {
+			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors, m.pending} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

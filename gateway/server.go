@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -57,9 +58,14 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	sessions  map[pki.Identity]*session
-	pending   int
 	shutting  bool
-	ready     chan struct{}
+	// Admission (admission.go): connections before their Hello, in total and by
+	// source, and the per-source rate buckets.
+	pending     int
+	bySource    map[netip.Addr]int
+	buckets     map[netip.Addr]bucket
+	bucketSweep int
+	ready       chan struct{}
 }
 
 // New checks cfg and returns a Server.
@@ -73,8 +79,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.maxFrame < protocol.MinMaxFrame || cfg.maxFrame > protocol.HardMaxFrame {
 		return nil, fmt.Errorf("new gateway: max frame %d not in %d..%d", cfg.maxFrame, protocol.MinMaxFrame, protocol.HardMaxFrame)
 	}
-	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
-		return nil, errors.New("new gateway: write queue, max sessions and timeouts must be positive")
+	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.maxPending < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
+		return nil, errors.New("new gateway: write queue, max sessions, max pending and timeouts must be positive")
+	}
+	if cfg.maxPendingPerSource < 0 || cfg.sourceRate < 0 || (cfg.sourceRate > 0 && cfg.sourceBurst < 1) {
+		return nil, fmt.Errorf("new gateway: per-source limits: pending %d, rate %v, burst %d", cfg.maxPendingPerSource, cfg.sourceRate, cfg.sourceBurst)
 	}
 	ref, err := v1.ParseRef(cfg.name)
 	if err != nil {
@@ -108,8 +117,12 @@ func New(cfg Config) (*Server, error) {
 		source:    events.SourceGatewayPrefix + cfg.name,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[pki.Identity]*session{},
+		bySource:  map[netip.Addr]int{},
+		buckets:   map[netip.Addr]bucket{},
 		ready:     make(chan struct{}),
 		logLimit:  newLogLimiter(logEvery),
+
+		bucketSweep: minBucketSweep,
 	}
 	m, err := newMetrics(cfg.registerer)
 	if err != nil {
@@ -178,8 +191,7 @@ func (s *Server) Serve(l net.Listener) error {
 			continue
 		}
 		delay = 0
-		if !s.tr.Go(func() { s.serveConn(c) }) {
-			c.Close()
+		if !s.admit(c) {
 			return ErrServerClosed
 		}
 	}
@@ -308,23 +320,14 @@ func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data e
 
 // serveConn does the TLS handshake and Hello of one connection in a short-lived
 // goroutine, then hands the session to a fresh goroutine whose stack stays small.
-func (s *Server) serveConn(raw net.Conn) {
-	s.mu.Lock()
-	full := len(s.sessions)+s.pending >= s.cfg.maxSessions
-	if !full {
-		s.pending++
-	}
-	s.mu.Unlock()
-	if full {
-		raw.Close()
-		s.m.closes.WithLabelValues(string(ReasonMaxSessions)).Inc()
-		s.log.Warn("connection refused", "remote", raw.RemoteAddr().String(), "reason", ReasonMaxSessions)
-		return
-	}
+// admit counted it as pending from src; it stops being pending once it is a session
+// or refused.
+func (s *Server) serveConn(raw net.Conn, src netip.Addr) {
 	ss := s.open(raw)
 	s.mu.Lock()
-	s.pending--
+	s.releaseLocked(src)
 	s.mu.Unlock()
+	s.m.pending.Dec()
 	if ss != nil && !s.tr.Go(ss.run) {
 		ss.close(ReasonGoingAway, nil)
 	}
@@ -342,7 +345,11 @@ func (s *Server) open(raw net.Conn) *session {
 		r := classifyHandshake(err)
 		s.m.handshakes.WithLabelValues(string(r)).Inc()
 		s.m.closes.WithLabelValues(string(ReasonHandshakeFailed)).Inc()
-		s.log.Info("handshake failed", "remote", remote, "reason", r, "err", err)
+		// Anyone can fail a handshake, as often as they like: one line per reason
+		// and period.
+		if ok, held := s.logLimit.allow("handshake/" + string(r)); ok {
+			s.log.Info("handshake failed", "remote", remote, "reason", r, "err", err, "suppressed", held)
+		}
 		raw.Close()
 		return nil
 	}

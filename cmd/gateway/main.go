@@ -65,6 +65,10 @@ func run(ctx context.Context, args []string) error {
 	heartbeat := fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
 	heartbeatTimeout := fs.Duration("heartbeat-timeout", protocol.DefaultHeartbeatTimeout, "silence after which a session closes")
 	maxSessions := fs.Int("max-sessions", gateway.DefaultMaxSessions, "most device sessions")
+	maxPending := fs.Int("max-pending", gateway.DefaultMaxPending, "most connections before a checked Hello (unauthenticated)")
+	maxPendingPerSource := fs.Int("max-pending-per-source", gateway.DefaultMaxPendingPerSource, "most unauthenticated connections per source address (IPv4, IPv6 /64); 0: no limit")
+	sourceRate := fs.Float64("source-rate", 0, "new connections per second allowed per source address (token bucket); 0: no limit")
+	sourceBurst := fs.Int("source-burst", 20, "burst of --source-rate")
 	tls12 := fs.Bool("tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
 	seen := fs.Duration("seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
@@ -116,6 +120,7 @@ func run(ctx context.Context, args []string) error {
 	cfg := gateway.NewConfig(pool, cert).
 		WithAddr(*addr).WithName(*name).WithTLS12(*tls12).
 		WithHeartbeat(*heartbeat, *heartbeatTimeout).WithMaxSessions(*maxSessions).WithSeenInterval(*seen).
+		WithMaxPending(*maxPending).WithMaxPendingPerSource(*maxPendingPerSource).WithSourceRate(*sourceRate, *sourceBurst).
 		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg)
 	var httpSink *gateway.HTTPSink
 	if *sink != "" {
