@@ -59,6 +59,7 @@ type Config struct {
 	maxPendingPerSource int
 	sourceRate          float64
 	sourceBurst         int
+	fileLimit           uint64
 	writeQueue          int
 	maxFrame            int
 	logLines            int
@@ -148,6 +149,10 @@ func (c Config) WithSourceRate(perSecond float64, burst int) Config {
 	c.sourceRate, c.sourceBurst = perSecond, burst
 	return c
 }
+
+// WithFileLimit sets the number of file descriptors the session limit must fit in
+// (see Limits); 0, the default, reads the process's soft RLIMIT_NOFILE in New.
+func (c Config) WithFileLimit(n uint64) Config { c.fileLimit = n; return c }
 
 // WithWriteQueue sets how many frames may wait for a session's writer.
 func (c Config) WithWriteQueue(n int) Config { c.writeQueue = n; return c }

@@ -35,6 +35,10 @@ const childEnv = "WASMBED_GATEWAY_TEST_CHILD"
 // childNoFile is the child's RLIMIT_NOFILE, soft and hard.
 const childNoFile = 64
 
+// childLimitsEnv set to "off" makes the child ignore its file-descriptor limit (and
+// lifts the pending limits), so that accept does run out of descriptors.
+const childLimitsEnv = "WASMBED_GATEWAY_TEST_CHILD_LIMITS"
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChildGateway(dir))
@@ -73,6 +77,9 @@ func runChildGateway(dir string) int {
 		// Idle connections must stay for the whole test, not be cut by the deadline.
 		WithHandshakeTimeout(time.Minute).
 		WithLogger(slog.New(slog.NewJSONHandler(os.Stderr, nil)))
+	if os.Getenv(childLimitsEnv) == "off" {
+		cfg = cfg.WithFileLimit(1 << 20).WithMaxPending(1 << 20).WithMaxPendingPerSource(0)
+	}
 	srv, err := gateway.New(cfg)
 	if err != nil {
 		return fail(err)
@@ -120,7 +127,7 @@ type child struct {
 	waitErr  error
 }
 
-func startChild(t *testing.T) *child {
+func startChild(t *testing.T, env ...string) *child {
 	t.Helper()
 	ca := testCA(t)
 	dir := t.TempDir()
@@ -135,7 +142,7 @@ func startChild(t *testing.T) *child {
 	}
 	c := &child{t: t, stderr: &syncBuffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	c.cmd.Env = append(os.Environ(), childEnv+"="+dir)
+	c.cmd.Env = append(append(os.Environ(), childEnv+"="+dir), env...)
 	c.cmd.Stderr = c.stderr
 	if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -268,24 +275,16 @@ func (c *child) idleConns(n int) (closeAll func()) {
 	return closeAll
 }
 
-// TestOutOfFileDescriptors runs a gateway in a child process whose RLIMIT_NOFILE is
-// 64 and opens more idle TCP connections than that. The gateway must not exit when
-// accept fails with EMFILE: it counts and logs the failure, backs off, and a real
-// mTLS device connects once the idle connections are gone.
-func TestOutOfFileDescriptors(t *testing.T) {
-	c := startChild(t)
-	closeIdle := c.idleConns(3 * childNoFile)
-	c.waitLog(15*time.Second, "accept failed", `"error":"emfile"`)
-	time.Sleep(200 * time.Millisecond) // a few more failed accepts, with backoff
-	c.alive()
-	closeIdle()
-
+// connectDevice runs one virtual device against the child until the test ends and
+// waits for its session.
+func (c *child) connectDevice(name string) {
+	c.t.Helper()
 	fleet, err := devicesim.NewFleet(context.Background(), devicesim.Config{
-		Gateway: c.dev, ServerName: "localhost", CA: testCA(t), Namespace: "default", NamePrefix: "fd-", Count: 1,
+		Gateway: c.dev, ServerName: "localhost", CA: testCA(c.t), Namespace: "default", NamePrefix: name, Count: 1,
 		NoRun: true, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 	})
 	if err != nil {
-		t.Fatal(err)
+		c.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -293,27 +292,88 @@ func TestOutOfFileDescriptors(t *testing.T) {
 		fleet.Run(ctx)
 		close(done)
 	}()
-	defer func() {
+	c.t.Cleanup(func() {
 		cancel()
 		<-done
-	}()
+	})
 	dev := fleet.Devices()[0]
 	deadline := time.Now().Add(20 * time.Second)
 	for !dev.Connected() {
 		c.alive()
 		if time.Now().After(deadline) {
-			t.Fatalf("the device did not connect after the idle connections closed; stderr:\n%s", c.stderr.String())
+			c.t.Fatalf("the device did not connect; stderr:\n%s", c.stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	m := c.metrics()
-	if !strings.Contains(m, gateway.MetricAcceptErrors+`{error="emfile"}`) {
-		t.Errorf("no %s{error=\"emfile\"} in the metrics:\n%s", gateway.MetricAcceptErrors, m)
+}
+
+// metricValue returns the value of the sample named series (name{labels}) in the
+// exposition text m, or -1 when it is absent.
+func metricValue(m, series string) float64 {
+	for _, line := range strings.Split(m, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			var v float64
+			if _, err := fmt.Sscan(rest, &v); err == nil {
+				return v
+			}
+		}
 	}
-	if !strings.Contains(m, gateway.MetricSessions+" 1") {
-		t.Errorf("want one session in the metrics:\n%s", m)
-	}
-	cancel()
-	<-done
-	c.stop()
+	return -1
+}
+
+// TestOutOfFileDescriptors runs gateways in child processes whose RLIMIT_NOFILE is
+// 64 and opens three times as many idle TCP connections. With the limits it derives
+// from RLIMIT_NOFILE, the gateway refuses what does not fit before it runs out of
+// descriptors, and its HTTP side stays reachable during the flood. With those limits
+// off, accept fails with EMFILE, and the gateway must not exit: it counts and logs
+// the failure and backs off. Either way a real mTLS device connects once the idle
+// connections are gone.
+func TestOutOfFileDescriptors(t *testing.T) {
+	t.Run("limits derived from RLIMIT_NOFILE", func(t *testing.T) {
+		c := startChild(t)
+		closeIdle := c.idleConns(3 * childNoFile)
+		// Half the descriptors are kept for everything but device connections.
+		const fit = childNoFile / 2
+		refused := `session_closes_total{reason="max-pending"}`
+		var m string
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c.alive()
+			m = c.metrics() // the HTTP side answers during the flood
+			if metricValue(m, "wasmbed_gateway_"+refused) == 3*childNoFile-fit &&
+				metricValue(m, gateway.MetricPending) == fit {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("want %d pending and the rest refused (max-pending):\n%s\nstderr:\n%s", fit, m, c.stderr.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if v := metricValue(m, gateway.MetricMaxSessions); v != fit {
+			t.Errorf("%s = %v, want %d", gateway.MetricMaxSessions, v, fit)
+		}
+		if strings.Contains(m, gateway.MetricAcceptErrors+"{") {
+			t.Errorf("accept failed although the limits fit the descriptors:\n%s", m)
+		}
+		closeIdle()
+		c.connectDevice("fd-")
+		c.stop()
+	})
+	t.Run("accept survives EMFILE", func(t *testing.T) {
+		c := startChild(t, childLimitsEnv+"=off")
+		closeIdle := c.idleConns(3 * childNoFile)
+		c.waitLog(15*time.Second, "accept failed", `"error":"emfile"`)
+		time.Sleep(200 * time.Millisecond) // a few more failed accepts, with backoff
+		c.alive()
+		closeIdle()
+		c.connectDevice("fd-")
+		m := c.metrics()
+		if metricValue(m, gateway.MetricAcceptErrors+`{error="emfile"}`) < 1 {
+			t.Errorf("no %s{error=\"emfile\"} in the metrics:\n%s", gateway.MetricAcceptErrors, m)
+		}
+		if metricValue(m, gateway.MetricSessions) != 1 {
+			t.Errorf("want one session in the metrics:\n%s", m)
+		}
+		c.stop()
+	})
 }

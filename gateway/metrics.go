@@ -24,6 +24,7 @@ const (
 	MetricEnrollments      = "wasmbed_gateway_enrollments_total"
 	MetricAcceptErrors     = "wasmbed_gateway_accept_errors_total"
 	MetricPending          = "wasmbed_gateway_pending_connections"
+	MetricMaxSessions      = "wasmbed_gateway_max_sessions"
 	metricDirectionIn      = "in"
 	metricDirectionOut     = "out"
 	maxMessageTypeForLabel = int(protocol.TypeError)
@@ -47,6 +48,7 @@ type metrics struct {
 	enrollments     *prometheus.CounterVec
 	acceptErrors    *prometheus.CounterVec
 	pending         prometheus.Gauge
+	maxSessions     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -54,6 +56,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSessions, Help: "Device sessions open (after Welcome)."}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricPending,
 			Help: "Connections between accept and a checked Hello (TLS handshake, registry, Hello)."}),
+		maxSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricMaxSessions,
+			Help: "Bound on sessions plus pending connections, after fitting the file-descriptor limit."}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricHandshakes,
 			Help: "TLS handshakes by result: ok or the failure reason."}, []string{"result"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCloses,
@@ -84,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors, m.pending} {
+			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors, m.pending, m.maxSessions} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

@@ -49,6 +49,7 @@ type Server struct {
 	http      http.Handler
 	enroll    *Enroller
 	sessionID atomic.Uint64
+	limits    Limits
 	logLimit  *logLimiter
 
 	baseCtx context.Context
@@ -129,6 +130,17 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
 	s.m = m
+	nofile := cfg.fileLimit
+	if nofile == 0 {
+		nofile = fileLimit()
+	}
+	s.limits = deriveLimits(nofile, cfg.maxSessions, cfg.maxPending)
+	if s.limits.MaxSessions < cfg.maxSessions {
+		s.log.Warn("session limit lowered to fit the file-descriptor limit", "max_sessions", cfg.maxSessions,
+			"limit", s.limits.MaxSessions, "rlimit_nofile", nofile)
+	}
+	s.cfg.maxSessions, s.cfg.maxPending = s.limits.MaxSessions, s.limits.MaxPending
+	m.maxSessions.Set(float64(s.limits.MaxSessions))
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	// Session ids start at a random point below 2^63, so they are never 0 and, unlike a
@@ -138,6 +150,10 @@ func New(cfg Config) (*Server, error) {
 	s.http = s.newHTTPHandler()
 	return s, nil
 }
+
+// Limits returns the bounds in effect, derived from the configuration and the
+// file-descriptor limit.
+func (s *Server) Limits() Limits { return s.limits }
 
 // Name returns the gateway's "<namespace>/<name>".
 func (s *Server) Name() string { return s.cfg.name }

@@ -81,6 +81,11 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	// Every session holds a descriptor: use all the process may have; New fits the
+	// session limit into it.
+	if _, err := gateway.RaiseFileLimit(); err != nil {
+		log.Warn("file-descriptor limit", "err", err)
+	}
 	pick := func(v *string, file string) string {
 		if *v == "" && *tlsDir != "" {
 			return filepath.Join(*tlsDir, file)
@@ -193,7 +198,9 @@ func run(ctx context.Context, args []string) error {
 		}
 		errc <- hs.ListenAndServe()
 	}()
-	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry)
+	lim := srv.Limits()
+	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry,
+		"rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
