@@ -60,6 +60,8 @@ type Config struct {
 	sourceRate          float64
 	sourceBurst         int
 	fileLimit           uint64
+	httpTimeouts        HTTPTimeouts
+	apiTLS              *tls.Config
 	writeQueue          int
 	maxFrame            int
 	logLines            int
@@ -89,6 +91,7 @@ func NewConfig(caPool *x509.CertPool, cert tls.Certificate) Config {
 		maxSessions:         DefaultMaxSessions,
 		maxPending:          DefaultMaxPending,
 		maxPendingPerSource: DefaultMaxPendingPerSource,
+		httpTimeouts:        DefaultHTTPTimeouts,
 		writeQueue:          DefaultWriteQueue,
 		maxFrame:            protocol.HardMaxFrame,
 		logLines:            DefaultLogLines,
@@ -153,6 +156,13 @@ func (c Config) WithSourceRate(perSecond float64, burst int) Config {
 // WithFileLimit sets the number of file descriptors the session limit must fit in
 // (see Limits); 0, the default, reads the process's soft RLIMIT_NOFILE in New.
 func (c Config) WithFileLimit(n uint64) Config { c.fileLimit = n; return c }
+
+// WithHTTPTimeouts sets the timeouts and header limit of the HTTP servers (ServeAPI,
+// ServeOps); every field must be positive.
+func (c Config) WithHTTPTimeouts(t HTTPTimeouts) Config { c.httpTimeouts = t; return c }
+
+// WithAPITLS makes ServeAPI serve over TLS with tc (for /enroll outside a cluster).
+func (c Config) WithAPITLS(tc *tls.Config) Config { c.apiTLS = tc; return c }
 
 // WithWriteQueue sets how many frames may wait for a session's writer.
 func (c Config) WithWriteQueue(n int) Config { c.writeQueue = n; return c }

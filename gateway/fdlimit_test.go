@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 }
 
 // runChildGateway runs a gateway with RLIMIT_NOFILE at childNoFile, as cmd/gateway
-// would: it prints "listening <device addr> <http addr>", logs JSON to stderr, and
+// would: it prints "listening <device addr> <ops addr>", logs JSON to stderr, and
 // exits 1 if Serve fails, 0 after a clean shutdown once stdin closes.
 func runChildGateway(dir string) int {
 	fail := func(err error) int {
@@ -92,8 +92,7 @@ func runChildGateway(dir string) int {
 	if err != nil {
 		return fail(err)
 	}
-	hs := &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = hs.Serve(hl) }()
+	go func() { _ = srv.ServeOps(hl) }()
 	fmt.Printf("listening %s %s\n", dl.Addr(), hl.Addr())
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(dl) }()
@@ -109,7 +108,6 @@ func runChildGateway(dir string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(ctx)
 	if err := srv.Shutdown(ctx); err != nil {
 		return fail(err)
 	}
@@ -122,7 +120,7 @@ type child struct {
 	cmd      *exec.Cmd
 	stdin    io.WriteCloser
 	stderr   *syncBuffer
-	dev, web string // device and HTTP addresses
+	dev, web string // device and ops (health, metrics) addresses
 	exited   chan struct{}
 	waitErr  error
 }

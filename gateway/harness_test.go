@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -102,7 +101,8 @@ type harness struct {
 	logs    *syncBuffer
 	events  *recorder
 	store   *artifacts.Dir
-	http    *httptest.Server
+	apiURL  string // the deploy API (ServeAPI)
+	opsURL  string // health and metrics (ServeOps)
 	host    *wasmhost.Host
 	cfg     gateway.Config
 	stopped bool
@@ -124,12 +124,10 @@ func testCA(t testing.TB) *pki.CA {
 	return sharedCA
 }
 
-// newHarness starts a gateway on a loopback port with a recorder sink, a directory
-// artifact store and an in-memory desired state; opts adjust the configuration.
-func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harness {
+// gatewayCert returns a server certificate for localhost and 127.0.0.1 from the test CA.
+func gatewayCert(t testing.TB) tls.Certificate {
 	t.Helper()
-	ca := testCA(t)
-	certPEM, keyPEM, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 0)
+	certPEM, keyPEM, err := testCA(t).IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +135,15 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cert
+}
+
+// newHarness starts a gateway on a loopback port with a recorder sink, a directory
+// artifact store and an in-memory desired state; opts adjust the configuration.
+func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harness {
+	t.Helper()
+	ca := testCA(t)
+	cert := gatewayCert(t)
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +191,23 @@ func (h *harness) start() {
 	}
 	h.srv, h.addr, h.stopped = srv, l.Addr().String(), false
 	go srv.Serve(l)
-	h.http = httptest.NewServer(srv.HTTPHandler())
+	h.apiURL = "http://" + h.serveHTTP(srv.ServeAPI)
+	h.opsURL = "http://" + h.serveHTTP(srv.ServeOps)
+}
+
+// serveHTTP runs serve on a loopback listener until Shutdown and returns its address.
+func (h *harness) serveHTTP(serve func(net.Listener) error) string {
+	h.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go func() {
+		if err := serve(l); !errors.Is(err, gateway.ErrServerClosed) {
+			h.t.Errorf("serve HTTP: %v", err)
+		}
+	}()
+	return l.Addr().String()
 }
 
 func (h *harness) stop() {
@@ -192,7 +215,6 @@ func (h *harness) stop() {
 		return
 	}
 	h.stopped = true
-	h.http.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.srv.Shutdown(ctx); err != nil {
@@ -282,7 +304,7 @@ func (h *harness) deploy(app events.AppRef, digest digest.Digest, size int, devi
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(context.Background(), h.http.URL), 30*time.Second)
+	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(context.Background(), h.apiURL), 30*time.Second)
 	defer cancel()
 	res := c.Send(ctx, e)
 	var hr *cehttp.Result

@@ -36,30 +36,32 @@ const logEvery = 10 * time.Second
 // Server holds device sessions and delivers modules. Build it with New, run it with
 // Serve or ListenAndServe, stop it with Shutdown.
 type Server struct {
-	cfg       Config
-	ref       v1.Ref // the gateway's own name
-	tlsConfig *tls.Config
-	log       *slog.Logger
-	m         *metrics
-	tr        tracker
-	desired   DesiredStore
-	modules   *moduleCache
-	logs      *logBook
-	source    string
-	http      http.Handler
-	enroll    *Enroller
-	sessionID atomic.Uint64
-	limits    Limits
-	logLimit  *logLimiter
+	cfg        Config
+	ref        v1.Ref // the gateway's own name
+	tlsConfig  *tls.Config
+	log        *slog.Logger
+	m          *metrics
+	tr         tracker
+	desired    DesiredStore
+	modules    *moduleCache
+	logs       *logBook
+	source     string
+	apiHandler http.Handler
+	opsHandler http.Handler
+	enroll     *Enroller
+	sessionID  atomic.Uint64
+	limits     Limits
+	logLimit   *logLimiter
 
 	baseCtx context.Context
 	stop    context.CancelFunc
 	bgOnce  sync.Once
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[pki.Identity]*session
-	shutting  bool
+	mu          sync.Mutex
+	listeners   map[net.Listener]struct{}
+	httpServers []*http.Server
+	sessions    map[pki.Identity]*session
+	shutting    bool
 	// Admission (admission.go): connections before their Hello, in total and by
 	// source, and the per-source rate buckets.
 	pending     int
@@ -82,6 +84,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.maxPending < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
 		return nil, errors.New("new gateway: write queue, max sessions, max pending and timeouts must be positive")
+	}
+	if !cfg.httpTimeouts.valid() {
+		return nil, fmt.Errorf("new gateway: HTTP timeouts and header limit must be positive: %+v", cfg.httpTimeouts)
 	}
 	if cfg.maxPendingPerSource < 0 || cfg.sourceRate < 0 || (cfg.sourceRate > 0 && cfg.sourceBurst < 1) {
 		return nil, fmt.Errorf("new gateway: per-source limits: pending %d, rate %v, burst %d", cfg.maxPendingPerSource, cfg.sourceRate, cfg.sourceBurst)
@@ -147,7 +152,8 @@ func New(cfg Config) (*Server, error) {
 	// counter from 1, differ between gateway processes.
 	s.sessionID.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
-	s.http = s.newHTTPHandler()
+	s.apiHandler = s.newAPIHandler()
+	s.opsHandler = s.newOpsHandler()
 	return s, nil
 }
 
@@ -231,8 +237,9 @@ func (s *Server) isShutting() bool {
 	return s.shutting
 }
 
-// Shutdown stops accepting connections, closes every session with going_away and
-// waits for every goroutine of the server, or for ctx.
+// Shutdown stops accepting connections, closes every session with going_away, shuts
+// the HTTP servers down (their requests finish) and waits for every goroutine of the
+// server, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
@@ -243,13 +250,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ss := range s.sessions {
 		sessions = append(sessions, ss)
 	}
+	https := s.httpServers
 	s.mu.Unlock()
+	// The HTTP servers finish their requests while the sessions close.
+	var wg sync.WaitGroup
+	for _, hs := range https {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = hs.Shutdown(ctx)
+		}()
+	}
 	s.tr.Close()
 	s.stop()
 	for _, ss := range sessions {
 		ss.close(ReasonGoingAway, nil)
 	}
-	return s.tr.Wait(ctx)
+	err := s.tr.Wait(ctx)
+	wg.Wait()
+	return err
 }
 
 // Sessions returns how many device sessions are open.
@@ -336,21 +355,23 @@ func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data e
 
 // serveConn does the TLS handshake and Hello of one connection in a short-lived
 // goroutine, then hands the session to a fresh goroutine whose stack stays small.
-// admit counted it as pending from src; it stops being pending once it is a session
-// or refused.
+// admit counted it as pending from src; it stops being pending when it becomes a
+// session (register) or is refused.
 func (s *Server) serveConn(raw net.Conn, src netip.Addr) {
-	ss := s.open(raw)
-	s.mu.Lock()
-	s.releaseLocked(src)
-	s.mu.Unlock()
-	s.m.pending.Dec()
+	ss := s.open(raw, src)
+	if ss == nil {
+		s.mu.Lock()
+		s.releaseLocked(src)
+		s.mu.Unlock()
+		s.m.pending.Dec()
+	}
 	if ss != nil && !s.tr.Go(ss.run) {
 		ss.close(ReasonGoingAway, nil)
 	}
 }
 
 // open returns a registered session with Welcome sent, or nil after refusing.
-func (s *Server) open(raw net.Conn) *session {
+func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 	remote := raw.RemoteAddr().String()
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	tc := tls.Server(raw, s.tlsConfig)
@@ -429,7 +450,7 @@ func (s *Server) open(raw net.Conn) *session {
 		ServerTime:        uint64(time.Now().UnixMilli()),
 		MaxFrame:          uint32(maxFrame),
 	}
-	if !s.register(ss) {
+	if !s.register(ss, src) {
 		s.refuse(tc, id, remote, ReasonGoingAway, ErrServerClosed)
 		return nil
 	}
@@ -444,8 +465,10 @@ func (s *Server) open(raw net.Conn) *session {
 	return ss
 }
 
-// register adds a session, replacing (and closing) an older one of the same device.
-func (s *Server) register(ss *session) bool {
+// register adds a session, replacing (and closing) an older one of the same device;
+// its connection from src stops being pending in the same step, so that it is never
+// counted twice against the limits.
+func (s *Server) register(ss *session, src netip.Addr) bool {
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
@@ -453,7 +476,9 @@ func (s *Server) register(ss *session) bool {
 	}
 	old := s.sessions[ss.id]
 	s.sessions[ss.id] = ss
+	s.releaseLocked(src)
 	s.mu.Unlock()
+	s.m.pending.Dec()
 	s.m.sessions.Inc()
 	if old != nil {
 		old.close(ReasonReplaced, nil)

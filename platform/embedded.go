@@ -58,6 +58,7 @@ const (
 	DefaultOperatorPort    = 18084
 	DefaultGatewayPort     = 18443
 	DefaultGatewayHTTPPort = 18090
+	DefaultGatewayOpsPort  = 18091
 	DefaultConsolePort     = 18000
 )
 
@@ -67,12 +68,14 @@ const GatewayName = "wasmbed-system/gateway"
 // Ports are the loopback ports of the components.
 type Ports struct {
 	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP, Console int
+	// GatewayOps serves the gateway's /healthz, /readyz and /metrics.
+	GatewayOps int
 }
 
 // DefaultPorts returns the documented ports of `wasmbed dev`.
 func DefaultPorts() Ports {
 	return Ports{DefaultBrokerPort, DefaultCompilePort, DefaultValidatePort, DefaultDispatchPort,
-		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort, DefaultConsolePort}
+		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort, DefaultConsolePort, DefaultGatewayOpsPort}
 }
 
 // Config configures the platform.
@@ -121,13 +124,15 @@ type Platform struct {
 
 	sender *sink.HTTP   // to the broker ingress
 	gwHTTP net.Listener // reserved for the gateway's deploy API
+	gwOps  net.Listener // reserved for the gateway's health and metrics
 	gwDev  net.Listener // reserved for the gateway's device sessions
 	consL  net.Listener // reserved for the console
 	opL    net.Listener // reserved for the operator's receiver
 }
 
 // Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
-// validate, dispatch, operator, gateway, gateway-http.
+// validate, dispatch, operator, gateway, gateway-http (deploy API, device logs),
+// gateway-ops (health, metrics), console.
 func (p *Platform) Addr(component string) string { return p.addrs[component] }
 
 // Client returns a client of the apiserver with the Wasmbed and core types.
@@ -354,7 +359,11 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	p.gwHTTP, p.opL, p.gwDev, p.consL = gwL, opL, devL, consL
+	opsL, err := p.listen("gateway-ops", ports.GatewayOps)
+	if err != nil {
+		return err
+	}
+	p.gwHTTP, p.gwOps, p.opL, p.gwDev, p.consL = gwL, opsL, opL, devL, consL
 
 	urls["operator"] = "http://" + p.addrs["operator"]
 	urls["console"] = "http://" + p.addrs["console"] + "/"
@@ -412,19 +421,30 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	devL := p.gwDev
 	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
 		WithName(GatewayName).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
+		// Every device of this machine connects from 127.0.0.1.
+		WithMaxPendingPerSource(0).
 		WithArtifacts(p.store).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
+		p.gwHTTP.Close()
+		p.gwOps.Close()
 		return err
 	}
 	p.gw = gw
-	st.wg.Add(2)
-	go func() {
-		defer st.wg.Done()
-		if err := gw.Serve(devL); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
-			p.fail(fmt.Errorf("gateway: %w", err))
-		}
-	}()
+	serve := func(name string, serve func(net.Listener) error, l net.Listener) {
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			if err := serve(l); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
+				p.fail(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	// Shutdown stops all three.
+	serve("gateway", gw.Serve, devL)
+	serve("gateway-http", gw.ServeAPI, p.gwHTTP)
+	serve("gateway-ops", gw.ServeOps, p.gwOps)
+	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
 		<-st.ctx.Done()
@@ -433,7 +453,6 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		_ = gw.Shutdown(sctx)
 		_ = evSink.Close(sctx)
 	}()
-	p.serveHTTP(st, "gateway-http", p.gwHTTP, gw.HTTPHandler())
 	return nil
 }
 

@@ -1,6 +1,7 @@
-// Command gateway runs the Wasmbed gateway: device mTLS sessions on --addr, and on
-// --http-addr the deploy API (deployment.requested CloudEvents), /healthz, /readyz,
-// /metrics and device logs. Events go to $K_SINK. docs/gateway.md describes it.
+// Command gateway runs the Wasmbed gateway: device mTLS sessions on --addr, the deploy
+// API (deployment.requested CloudEvents), device logs and /enroll on --http-addr, and
+// /healthz, /readyz and /metrics on --ops-addr. Events go to $K_SINK.
+// docs/gateway.md describes it.
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -49,7 +49,8 @@ func env(key, def string) string {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
 	addr := fs.String("addr", env("WASMBED_GATEWAY_ADDR", gateway.DefaultAddr), "device (mTLS) listen address")
-	httpAddr := fs.String("http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, health and metrics listen address (plain HTTP)")
+	httpAddr := fs.String("http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, device logs and /enroll listen address (plain HTTP unless --http-tls)")
+	opsAddr := fs.String("ops-addr", env("WASMBED_GATEWAY_OPS_ADDR", ":9090"), "/healthz, /readyz and /metrics listen address (plain HTTP)")
 	tlsDir := fs.String("tls-dir", env("WASMBED_GATEWAY_TLS_DIR", ""), "directory with tls.crt, tls.key and ca.crt (the output of `wasmbed pki gateway`)")
 	caFile := fs.String("ca", "", "platform CA certificate (default TLS-DIR/ca.crt)")
 	certFile := fs.String("cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
@@ -174,6 +175,9 @@ func run(ctx context.Context, args []string) error {
 	default:
 		return fmt.Errorf("--registry %q: want none, file or kube", *registry)
 	}
+	if *httpTLS {
+		cfg = cfg.WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
 	srv, err := gateway.New(cfg)
 	if err != nil {
 		return err
@@ -183,24 +187,37 @@ func run(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", *addr, err)
-	}
-	hs := &http.Server{Addr: *httpAddr, Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(l) }()
-	go func() {
-		if *httpTLS {
-			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-			errc <- hs.ListenAndServeTLS("", "")
-			return
+	var listeners []net.Listener
+	listen := func(addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
-		errc <- hs.ListenAndServe()
-	}()
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	l, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	apiL, err := listen(*httpAddr)
+	if err != nil {
+		return err
+	}
+	opsL, err := listen(*opsAddr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.ServeAPI(apiL) }()
+	go func() { errc <- srv.ServeOps(opsL) }()
 	lim := srv.Limits()
-	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry,
-		"rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
+	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", apiL.Addr().String(), "ops_addr", opsL.Addr().String(),
+		"registry", *registry, "rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -208,7 +225,6 @@ func run(ctx context.Context, args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
 	err = srv.Shutdown(sctx)
 	if httpSink != nil {
 		_ = httpSink.Close(sctx)

@@ -203,13 +203,16 @@ func TestClusterMode(t *testing.T) {
 	dep := get(t, "deployment", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*appsv1.Deployment) error { return nil })
 	owned(t, dep, gw)
 	c := dep.Spec.Template.Spec.Containers[0]
-	wantArgs := []string{"--name=" + ns + "/edge", "--addr=:8443", "--http-addr=:8080", "--heartbeat-interval=30s",
+	wantArgs := []string{"--name=" + ns + "/edge", "--addr=:8443", "--http-addr=:8080", "--ops-addr=:9090", "--heartbeat-interval=30s",
 		"--heartbeat-timeout=1m30s", "--max-sessions=10000", "--tls-dir=/etc/wasmbed/tls"}
 	if c.Image != "ko.local/gateway:test" || !slices.Equal(c.Args, wantArgs) || *dep.Spec.Replicas != 1 {
 		t.Errorf("container %s %v, replicas %d; want args %v", c.Image, c.Args, *dep.Spec.Replicas, wantArgs)
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK" && strings.HasSuffix(e.Value, "/"+ns+"/wasmbed") }) {
 		t.Errorf("env %+v has no K_SINK", c.Env)
+	}
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" || c.LivenessProbe.HTTPGet.Port.String() != "ops" {
+		t.Errorf("probes %+v %+v, want them on the ops port", c.ReadinessProbe, c.LivenessProbe)
 	}
 	if v := dep.Spec.Template.Spec.Volumes; len(v) != 1 || v[0].Secret == nil || v[0].Secret.SecretName != "edge-tls" {
 		t.Errorf("volumes %+v, want the edge-tls Secret", v)
@@ -222,7 +225,7 @@ func TestClusterMode(t *testing.T) {
 	}
 	httpSvc := get(t, "http service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-http"}}, func(*corev1.Service) error { return nil })
 	owned(t, httpSvc, gw)
-	if httpSvc.Spec.Type != corev1.ServiceTypeClusterIP || len(httpSvc.Spec.Ports) != 1 || httpSvc.Spec.Ports[0].Port != HTTPPort {
+	if httpSvc.Spec.Type != corev1.ServiceTypeClusterIP || len(httpSvc.Spec.Ports) != 2 || httpSvc.Spec.Ports[0].Port != HTTPPort || httpSvc.Spec.Ports[1].Port != OpsPort {
 		t.Errorf("http service %s %+v", httpSvc.Spec.Type, httpSvc.Spec.Ports)
 	}
 

@@ -28,8 +28,11 @@ const (
 	FlagName = "--name"
 	// FlagAddr is the device (mTLS) listen address, ":<spec.port>".
 	FlagAddr = "--addr"
-	// FlagHTTPAddr is the plain-HTTP listen address, ":8080".
+	// FlagHTTPAddr is the deploy API's listen address (deployment requests, device
+	// logs), ":8080".
 	FlagHTTPAddr = "--http-addr"
+	// FlagOpsAddr is the listen address of /healthz, /readyz and /metrics, ":9090".
+	FlagOpsAddr = "--ops-addr"
 	// FlagHeartbeatInterval and FlagHeartbeatTimeout are spec.heartbeatInterval and
 	// spec.heartbeatTimeout as Go durations.
 	FlagHeartbeatInterval = "--heartbeat-interval"
@@ -48,9 +51,11 @@ const (
 	LabelGateway = "wasmbed.dev/gateway"
 	// containerName is the gateway container's name.
 	containerName = "gateway"
-	// portNameDevices and portNameHTTP name the container and Service ports.
+	// portNameDevices, portNameHTTP and portNameOps name the container and Service
+	// ports (and config/'s NetworkPolicy for gateways).
 	portNameDevices = "devices"
 	portNameHTTP    = "http"
+	portNameOps     = "ops"
 )
 
 // Spec defaults, as in the CRD, for objects the apiserver did not default (e.g. a
@@ -110,6 +115,7 @@ func args(gw *v1.Gateway) []string {
 		FlagName + "=" + gw.Ref().String(),
 		FlagAddr + "=:" + strconv.Itoa(int(portOf(gw))),
 		FlagHTTPAddr + "=:" + strconv.Itoa(HTTPPort),
+		FlagOpsAddr + "=:" + strconv.Itoa(OpsPort),
 		FlagHeartbeatInterval + "=" + duration(gw.Spec.HeartbeatInterval, defaultHeartbeatInterval).String(),
 		FlagHeartbeatTimeout + "=" + duration(gw.Spec.HeartbeatTimeout, defaultHeartbeatTimeout).String(),
 		FlagMaxSessions + "=" + strconv.Itoa(int(maxDevices)),
@@ -129,7 +135,7 @@ func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
 		// drift check.
 		return &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-				Path: p, Port: intstr.FromString(portNameHTTP), Scheme: corev1.URISchemeHTTP,
+				Path: p, Port: intstr.FromString(portNameOps), Scheme: corev1.URISchemeHTTP,
 			}},
 			TimeoutSeconds: 1, PeriodSeconds: 10, SuccessThreshold: 1, FailureThreshold: 3,
 		}
@@ -159,6 +165,7 @@ func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
 					Ports: []corev1.ContainerPort{
 						{Name: portNameDevices, ContainerPort: portOf(gw), Protocol: corev1.ProtocolTCP},
 						{Name: portNameHTTP, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},
+						{Name: portNameOps, ContainerPort: OpsPort, Protocol: corev1.ProtocolTCP},
 					},
 					ReadinessProbe: probe("/readyz"),
 					LivenessProbe:  probe("/healthz"),
@@ -189,11 +196,14 @@ func deviceServicePorts(gw *v1.Gateway) []corev1.ServicePort {
 	}}
 }
 
-// httpServicePorts are the ports of the ClusterIP Service of the plain-HTTP side.
+// httpServicePorts are the ports of the ClusterIP Service of the plain-HTTP side: the
+// deploy API (the Trigger's subscriber, the console's device logs) and health and
+// metrics (for a ServiceMonitor).
 func httpServicePorts() []corev1.ServicePort {
-	return []corev1.ServicePort{{
-		Name: portNameHTTP, Port: HTTPPort, TargetPort: intstr.FromString(portNameHTTP), Protocol: corev1.ProtocolTCP,
-	}}
+	return []corev1.ServicePort{
+		{Name: portNameHTTP, Port: HTTPPort, TargetPort: intstr.FromString(portNameHTTP), Protocol: corev1.ProtocolTCP},
+		{Name: portNameOps, Port: OpsPort, TargetPort: intstr.FromString(portNameOps), Protocol: corev1.ProtocolTCP},
+	}
 }
 
 // triggerSpec is the desired spec of the Trigger that delivers the gateway's

@@ -41,9 +41,11 @@ const (
 	DefaultBroker        = "wasmbed"
 	DefaultResync        = time.Minute
 	DefaultClusterDomain = "cluster.local"
-	// HTTPPort is the port of the gateway's plain-HTTP side: deployment.requested
-	// CloudEvents, health, metrics and device logs.
+	// HTTPPort is the port of the gateway's deploy API: deployment.requested
+	// CloudEvents and device logs.
 	HTTPPort = 8080
+	// OpsPort is the port of the gateway's /healthz, /readyz and /metrics.
+	OpsPort = 9090
 )
 
 // Options configure the Gateway reconciler.
