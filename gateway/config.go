@@ -20,6 +20,8 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxSessions bounds the sessions a gateway holds.
 	DefaultMaxSessions = 100_000
+	// DefaultRegistryTimeout bounds a registry's Check.
+	DefaultRegistryTimeout = 5 * time.Second
 	// DefaultMaxPending bounds the connections between accept and a checked Hello.
 	DefaultMaxPending = 1024
 	// DefaultMaxPendingPerSource bounds them per source address (IPv4, or IPv6 /64).
@@ -69,6 +71,7 @@ type Config struct {
 	store               artifacts.Store
 	sink                Sink
 	registry            Registry
+	registryTimeout     time.Duration
 	desired             DesiredStore
 	logger              *slog.Logger
 	registerer          prometheus.Registerer
@@ -92,6 +95,7 @@ func NewConfig(caPool *x509.CertPool, cert tls.Certificate) Config {
 		maxPending:          DefaultMaxPending,
 		maxPendingPerSource: DefaultMaxPendingPerSource,
 		httpTimeouts:        DefaultHTTPTimeouts,
+		registryTimeout:     DefaultRegistryTimeout,
 		writeQueue:          DefaultWriteQueue,
 		maxFrame:            protocol.HardMaxFrame,
 		logLines:            DefaultLogLines,
@@ -184,8 +188,13 @@ func (c Config) WithArtifacts(s artifacts.Store) Config { c.store = s; return c 
 func (c Config) WithSink(s Sink) Config { c.sink = s; return c }
 
 // WithRegistry sets which devices may connect; nil allows every device whose
-// certificate verifies.
+// certificate verifies. A registry that cannot tell (an error other than
+// ErrNotAllowed, or no answer within WithRegistryTimeout) refuses the device
+// (registry-unavailable): the gateway fails closed.
 func (c Config) WithRegistry(r Registry) Config { c.registry = r; return c }
+
+// WithRegistryTimeout bounds the registry's Check of a connecting device (5 s).
+func (c Config) WithRegistryTimeout(d time.Duration) Config { c.registryTimeout = d; return c }
 
 // WithDesired sets the desired-state store; nil keeps desired state in memory only.
 func (c Config) WithDesired(d DesiredStore) Config { c.desired = d; return c }

@@ -28,6 +28,10 @@ const (
 	ReasonRevoked CloseReason = "revoked"
 	// ReasonNotAllowed: the registry refused the device when it connected.
 	ReasonNotAllowed CloseReason = "not-allowed"
+	// ReasonRegistryUnavailable: the registry could not tell whether the device may
+	// connect (it failed, or did not answer in time), so it may not: the gateway
+	// fails closed. The device is told busy and retries later.
+	ReasonRegistryUnavailable CloseReason = "registry-unavailable"
 	// ReasonUnauthorized: the Hello named another device than the certificate.
 	ReasonUnauthorized CloseReason = "unauthorized"
 	// ReasonMaxSessions: the gateway already holds its maximum number of sessions
@@ -72,6 +76,8 @@ func (r CloseReason) code() protocol.ErrorCode {
 		return protocol.CodeGoingAway
 	case ReasonRevoked, ReasonNotAllowed, ReasonUnauthorized:
 		return protocol.CodeUnauthorized
+	case ReasonRegistryUnavailable:
+		return protocol.CodeBusy
 	}
 	return 0
 }

@@ -85,6 +85,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.maxPending < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
 		return nil, errors.New("new gateway: write queue, max sessions, max pending and timeouts must be positive")
 	}
+	if cfg.registryTimeout <= 0 {
+		return nil, errors.New("new gateway: the registry timeout must be positive")
+	}
 	if !cfg.httpTimeouts.valid() {
 		return nil, fmt.Errorf("new gateway: HTTP timeouts and header limit must be positive: %+v", cfg.httpTimeouts)
 	}
@@ -397,11 +400,16 @@ func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 		return nil
 	}
 	if reg := s.cfg.registry; reg != nil {
-		rctx, cancel := context.WithTimeout(s.baseCtx, 5*time.Second)
+		rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.registryTimeout)
 		err := reg.Check(rctx, id)
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotAllowed):
 			s.refuse(tc, id, remote, ReasonNotAllowed, err)
+			return nil
+		case err != nil:
+			// A registry that cannot answer admits nobody: fail closed.
+			s.refuse(tc, id, remote, ReasonRegistryUnavailable, err)
 			return nil
 		}
 	}
@@ -522,6 +530,14 @@ func (s *Server) closeRefused(c net.Conn, id pki.Identity, remote string, reason
 	c.Close()
 	s.m.closes.WithLabelValues(string(reason)).Inc()
 	attrs := []any{"remote", remote, "reason", reason, "err", err}
+	if reason == ReasonRegistryUnavailable {
+		// An outage refuses every device at once: one line per period.
+		ok, held := s.logLimit.allow("refused/" + string(reason))
+		if !ok {
+			return
+		}
+		attrs = append(attrs, "suppressed", held)
+	}
 	if id.Name != "" {
 		attrs = append(attrs, "device", id.String())
 	}
