@@ -46,39 +46,76 @@ func env(key, def string) string {
 	return def
 }
 
-func run(ctx context.Context, args []string) error {
+// options are the command line (and environment) of the gateway.
+type options struct {
+	addr                string
+	httpAddr            string
+	opsAddr             string
+	tlsDir              string
+	caFile              string
+	certFile            string
+	keyFile             string
+	caKeyDir            string
+	tokens              string
+	stateDir            string
+	artifactsURL        string
+	name                string
+	sink                string
+	registry            string
+	allowFile           string
+	heartbeat           time.Duration
+	heartbeatTimeout    time.Duration
+	maxSessions         int
+	maxPending          int
+	maxPendingPerSource int
+	sourceRate          float64
+	sourceBurst         int
+	tls12               bool
+	seen                time.Duration
+	level               string
+	httpTLS             bool
+}
+
+// newFlags defines the gateway's flags into o.
+func newFlags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	addr := fs.String("addr", env("WASMBED_GATEWAY_ADDR", gateway.DefaultAddr), "device (mTLS) listen address")
-	httpAddr := fs.String("http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, device logs and /enroll listen address (plain HTTP unless --http-tls)")
-	opsAddr := fs.String("ops-addr", env("WASMBED_GATEWAY_OPS_ADDR", ":9090"), "/healthz, /readyz and /metrics listen address (plain HTTP)")
-	tlsDir := fs.String("tls-dir", env("WASMBED_GATEWAY_TLS_DIR", ""), "directory with tls.crt, tls.key and ca.crt (the output of `wasmbed pki gateway`)")
-	caFile := fs.String("ca", "", "platform CA certificate (default TLS-DIR/ca.crt)")
-	certFile := fs.String("cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
-	keyFile := fs.String("key", "", "gateway key (default TLS-DIR/tls.key)")
-	caKeyDir := fs.String("enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
-	tokens := fs.String("enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
-	stateDir := fs.String("state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
-	artifactsURL := fs.String("artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
-	name := fs.String("name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
-	sink := fs.String("sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
-	registry := fs.String("registry", env("WASMBED_GATEWAY_REGISTRY", "none"), "who may connect: none (any certified device), file, or kube")
-	allowFile := fs.String("allow-list", "", "allow-list file for --registry=file (reloaded on SIGHUP)")
-	heartbeat := fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
-	heartbeatTimeout := fs.Duration("heartbeat-timeout", protocol.DefaultHeartbeatTimeout, "silence after which a session closes")
-	maxSessions := fs.Int("max-sessions", gateway.DefaultMaxSessions, "most device sessions")
-	maxPending := fs.Int("max-pending", gateway.DefaultMaxPending, "most connections before a checked Hello (unauthenticated)")
-	maxPendingPerSource := fs.Int("max-pending-per-source", gateway.DefaultMaxPendingPerSource, "most unauthenticated connections per source address (IPv4, IPv6 /64); 0: no limit")
-	sourceRate := fs.Float64("source-rate", 0, "new connections per second allowed per source address (token bucket); 0: no limit")
-	sourceBurst := fs.Int("source-burst", 20, "burst of --source-rate")
-	tls12 := fs.Bool("tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
-	seen := fs.Duration("seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	httpTLS := fs.Bool("http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
+	fs.StringVar(&o.addr, "addr", env("WASMBED_GATEWAY_ADDR", gateway.DefaultAddr), "device (mTLS) listen address")
+	fs.StringVar(&o.httpAddr, "http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, device logs and /enroll listen address (plain HTTP unless --http-tls)")
+	fs.StringVar(&o.opsAddr, "ops-addr", env("WASMBED_GATEWAY_OPS_ADDR", ":9090"), "/healthz, /readyz and /metrics listen address (plain HTTP)")
+	fs.StringVar(&o.tlsDir, "tls-dir", env("WASMBED_GATEWAY_TLS_DIR", ""), "directory with tls.crt, tls.key and ca.crt (the output of `wasmbed pki gateway`)")
+	fs.StringVar(&o.caFile, "ca", "", "platform CA certificate (default TLS-DIR/ca.crt)")
+	fs.StringVar(&o.certFile, "cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
+	fs.StringVar(&o.keyFile, "key", "", "gateway key (default TLS-DIR/tls.key)")
+	fs.StringVar(&o.caKeyDir, "enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
+	fs.StringVar(&o.tokens, "enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
+	fs.StringVar(&o.stateDir, "state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
+	fs.StringVar(&o.artifactsURL, "artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
+	fs.StringVar(&o.name, "name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
+	fs.StringVar(&o.sink, "sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
+	fs.StringVar(&o.registry, "registry", env("WASMBED_GATEWAY_REGISTRY", "none"), "who may connect: none (any certified device), file, or kube")
+	fs.StringVar(&o.allowFile, "allow-list", "", "allow-list file for --registry=file (reloaded on SIGHUP)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", protocol.DefaultHeartbeatTimeout, "silence after which a session closes")
+	fs.IntVar(&o.maxSessions, "max-sessions", gateway.DefaultMaxSessions, "most device sessions")
+	fs.IntVar(&o.maxPending, "max-pending", gateway.DefaultMaxPending, "most connections before a checked Hello (unauthenticated)")
+	fs.IntVar(&o.maxPendingPerSource, "max-pending-per-source", gateway.DefaultMaxPendingPerSource, "most unauthenticated connections per source address (IPv4, IPv6 /64); 0: no limit")
+	fs.Float64Var(&o.sourceRate, "source-rate", 0, "new connections per second allowed per source address (token bucket); 0: no limit")
+	fs.IntVar(&o.sourceBurst, "source-burst", 20, "burst of --source-rate")
+	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
+	fs.DurationVar(&o.seen, "seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
+	fs.StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
+	return fs
+}
+
+func run(ctx context.Context, args []string) error {
+	var o options
+	fs := newFlags(&o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+	if err := lv.UnmarshalText([]byte(o.level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
@@ -88,12 +125,12 @@ func run(ctx context.Context, args []string) error {
 		log.Warn("file-descriptor limit", "err", err)
 	}
 	pick := func(v *string, file string) string {
-		if *v == "" && *tlsDir != "" {
-			return filepath.Join(*tlsDir, file)
+		if *v == "" && o.tlsDir != "" {
+			return filepath.Join(o.tlsDir, file)
 		}
 		return *v
 	}
-	caPath, certPath, keyPath := pick(caFile, pki.CACertFile), pick(certFile, "tls.crt"), pick(keyFile, "tls.key")
+	caPath, certPath, keyPath := pick(&o.caFile, pki.CACertFile), pick(&o.certFile, "tls.crt"), pick(&o.keyFile, "tls.key")
 	if caPath == "" || certPath == "" || keyPath == "" {
 		return errors.New("give --tls-dir, or --ca, --cert and --key")
 	}
@@ -109,14 +146,14 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("gateway certificate: %w", err)
 	}
-	desired, err := gateway.NewDirDesired(filepath.Join(*stateDir, "desired"))
+	desired, err := gateway.NewDirDesired(filepath.Join(o.stateDir, "desired"))
 	if err != nil {
 		return err
 	}
-	if *artifactsURL == "" {
-		*artifactsURL = filepath.Join(*stateDir, "artifacts")
+	if o.artifactsURL == "" {
+		o.artifactsURL = filepath.Join(o.stateDir, "artifacts")
 	}
-	store, err := openStore(*artifactsURL)
+	store, err := openStore(o.artifactsURL)
 	if err != nil {
 		return err
 	}
@@ -124,23 +161,23 @@ func run(ctx context.Context, args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pool := pkiPool(caCert)
 	cfg := gateway.NewConfig(pool, cert).
-		WithAddr(*addr).WithName(*name).WithTLS12(*tls12).
-		WithHeartbeat(*heartbeat, *heartbeatTimeout).WithMaxSessions(*maxSessions).WithSeenInterval(*seen).
-		WithMaxPending(*maxPending).WithMaxPendingPerSource(*maxPendingPerSource).WithSourceRate(*sourceRate, *sourceBurst).
+		WithAddr(o.addr).WithName(o.name).WithTLS12(o.tls12).
+		WithHeartbeat(o.heartbeat, o.heartbeatTimeout).WithMaxSessions(o.maxSessions).WithSeenInterval(o.seen).
+		WithMaxPending(o.maxPending).WithMaxPendingPerSource(o.maxPendingPerSource).WithSourceRate(o.sourceRate, o.sourceBurst).
 		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg)
 	var httpSink *gateway.HTTPSink
-	if *sink != "" {
-		if httpSink, err = gateway.NewHTTPSink(*sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg}); err != nil {
+	if o.sink != "" {
+		if httpSink, err = gateway.NewHTTPSink(o.sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg}); err != nil {
 			return err
 		}
 		cfg = cfg.WithSink(httpSink)
 	} else {
 		log.Warn("K_SINK is not set: events are dropped")
 	}
-	switch *registry {
+	switch o.registry {
 	case "none":
 	case "file":
-		allow, err := gateway.LoadAllowList(*allowFile)
+		allow, err := gateway.LoadAllowList(o.allowFile)
 		if err != nil {
 			return err
 		}
@@ -173,17 +210,17 @@ func run(ctx context.Context, args []string) error {
 		}
 		cfg = cfg.WithRegistry(kr)
 	default:
-		return fmt.Errorf("--registry %q: want none, file or kube", *registry)
+		return fmt.Errorf("--registry %q: want none, file or kube", o.registry)
 	}
-	if *httpTLS {
+	if o.httpTLS {
 		cfg = cfg.WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	srv, err := gateway.New(cfg)
 	if err != nil {
 		return err
 	}
-	if *caKeyDir != "" {
-		if err := enableEnrollment(srv, *caKeyDir, *tokens, log); err != nil {
+	if o.caKeyDir != "" {
+		if err := enableEnrollment(srv, o.caKeyDir, o.tokens, log); err != nil {
 			return err
 		}
 	}
@@ -199,15 +236,15 @@ func run(ctx context.Context, args []string) error {
 		listeners = append(listeners, l)
 		return l, nil
 	}
-	l, err := listen(*addr)
+	l, err := listen(o.addr)
 	if err != nil {
 		return err
 	}
-	apiL, err := listen(*httpAddr)
+	apiL, err := listen(o.httpAddr)
 	if err != nil {
 		return err
 	}
-	opsL, err := listen(*opsAddr)
+	opsL, err := listen(o.opsAddr)
 	if err != nil {
 		return err
 	}
@@ -216,8 +253,8 @@ func run(ctx context.Context, args []string) error {
 	go func() { errc <- srv.ServeAPI(apiL) }()
 	go func() { errc <- srv.ServeOps(opsL) }()
 	lim := srv.Limits()
-	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", apiL.Addr().String(), "ops_addr", opsL.Addr().String(),
-		"registry", *registry, "rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
+	log.Info("gateway serving", "name", o.name, "addr", l.Addr().String(), "http_addr", apiL.Addr().String(), "ops_addr", opsL.Addr().String(),
+		"registry", o.registry, "rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
