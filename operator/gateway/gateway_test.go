@@ -16,10 +16,12 @@ import (
 	"github.com/go-logr/logr/funcr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -235,6 +237,7 @@ func TestClusterMode(t *testing.T) {
 		t.Errorf("binding %+v %+v", crb.RoleRef, crb.Subjects)
 	}
 	gatewayMayReadDevices(t, ns, "edge")
+	networkPolicyFits(t, dep)
 
 	svc := get(t, "device service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*corev1.Service) error { return nil })
 	owned(t, svc, gw)
@@ -419,6 +422,41 @@ func gatewayMayReadDevices(t *testing.T, ns, sa string) {
 	})
 	if err := c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
 		t.Errorf("the gateway's service account lists Secrets (err %v)", err)
+	}
+}
+
+// networkPolicyFits checks that config/'s NetworkPolicy for gateways selects the
+// pods of dep and names only ports their container has.
+func networkPolicyFits(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "900-networkpolicies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy *networkingv1.NetworkPolicy
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var p networkingv1.NetworkPolicy
+		if err := yaml.Unmarshal([]byte(doc), &p); err == nil && p.Name == "wasmbed-gateway" {
+			policy = &p
+		}
+	}
+	if policy == nil {
+		t.Fatal("config/900-networkpolicies.yaml has no NetworkPolicy wasmbed-gateway")
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+	if err != nil || !sel.Matches(k8slabels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("the gateway NetworkPolicy (%v) does not select the gateway pods %v", policy.Spec.PodSelector, dep.Spec.Template.Labels)
+	}
+	names := map[string]bool{}
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		names[p.Name] = true
+	}
+	for _, rule := range policy.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.Port.StrVal == "" || !names[p.Port.StrVal] {
+				t.Errorf("the gateway NetworkPolicy names port %v; the container has %v", p.Port, names)
+			}
+		}
 	}
 }
 
