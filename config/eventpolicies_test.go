@@ -24,7 +24,9 @@ const policiesFile = "500-eventing/300-eventpolicies.yaml"
 // eventPolicies are the broker's EventPolicies: for each event type, the identities
 // that may send it (eventauth.BrokerAllow, the same table the embedded broker checks).
 func eventPolicies() []byte {
-	allow := eventauth.BrokerAllow()
+	// The default Gateway (700-gateway.yaml) runs as its own ServiceAccount; the
+	// Gateways users add need EventPolicies of their own (docs/security.md).
+	allow := eventauth.BrokerAllow(eventauth.GatewayUser(events.SystemNamespace, "gateway"))
 	types := make([]string, 0, len(allow))
 	for t := range allow {
 		types = append(types, t)

@@ -22,6 +22,13 @@ const (
 	DefaultHandshakeTimeout = 10 * time.Second
 	// DefaultMaxSessions bounds the sessions a gateway holds.
 	DefaultMaxSessions = 100_000
+	// DefaultRegistryTimeout bounds a registry's Check.
+	DefaultRegistryTimeout = 5 * time.Second
+	// DefaultMaxPending bounds the connections between accept and a checked Hello.
+	DefaultMaxPending = 1024
+	// DefaultMaxPendingPerSource bounds them per source address (IPv4, or IPv6 /64).
+	// Devices behind one NAT share an address, so it is generous.
+	DefaultMaxPendingPerSource = 64
 	// DefaultWriteQueue is how many frames may wait for one session's writer before
 	// the session is closed as a slow consumer.
 	DefaultWriteQueue = 128
@@ -40,51 +47,63 @@ const (
 // Config is the gateway's configuration. It is immutable: each With method returns a
 // modified copy. Build one with NewConfig.
 type Config struct {
-	addr              string
-	caPool            *x509.CertPool
-	cert              tls.Certificate
-	allowTLS12        bool
-	handshakeTimeout  time.Duration
-	helloTimeout      time.Duration
-	heartbeatInterval time.Duration
-	heartbeatTimeout  time.Duration
-	writeTimeout      time.Duration
-	transferTimeout   time.Duration
-	seenInterval      time.Duration
-	maxSessions       int
-	writeQueue        int
-	maxFrame          int
-	logLines          int
-	name              string
-	eventAuth         *eventauth.Policy
-	store             artifacts.Store
-	fetch             artifacts.ClientConfig
-	sink              Sink
-	registry          Registry
-	desired           DesiredStore
-	logger            *slog.Logger
-	registerer        prometheus.Registerer
+	addr                string
+	caPool              *x509.CertPool
+	cert                tls.Certificate
+	allowTLS12          bool
+	handshakeTimeout    time.Duration
+	helloTimeout        time.Duration
+	heartbeatInterval   time.Duration
+	heartbeatTimeout    time.Duration
+	writeTimeout        time.Duration
+	transferTimeout     time.Duration
+	seenInterval        time.Duration
+	maxSessions         int
+	maxPending          int
+	maxPendingPerSource int
+	sourceRate          float64
+	sourceBurst         int
+	fileLimit           uint64
+	httpTimeouts        HTTPTimeouts
+	apiTLS              *tls.Config
+	writeQueue          int
+	maxFrame            int
+	logLines            int
+	name                string
+	eventAuth           *eventauth.Policy
+	store               artifacts.Store
+	fetch               artifacts.ClientConfig
+	sink                Sink
+	registry            Registry
+	registryTimeout     time.Duration
+	desired             DesiredStore
+	logger              *slog.Logger
+	registerer          prometheus.Registerer
 }
 
 // NewConfig returns the default configuration for a gateway presenting cert and
 // accepting devices whose client certificates verify against caPool.
 func NewConfig(caPool *x509.CertPool, cert tls.Certificate) Config {
 	return Config{
-		addr:              DefaultAddr,
-		caPool:            caPool,
-		cert:              cert,
-		handshakeTimeout:  DefaultHandshakeTimeout,
-		helloTimeout:      protocol.HelloTimeout,
-		heartbeatInterval: protocol.DefaultHeartbeatInterval,
-		heartbeatTimeout:  protocol.DefaultHeartbeatTimeout,
-		writeTimeout:      DefaultWriteTimeout,
-		transferTimeout:   DefaultTransferTimeout,
-		seenInterval:      DefaultSeenInterval,
-		maxSessions:       DefaultMaxSessions,
-		writeQueue:        DefaultWriteQueue,
-		maxFrame:          protocol.HardMaxFrame,
-		logLines:          DefaultLogLines,
-		name:              DefaultName,
+		addr:                DefaultAddr,
+		caPool:              caPool,
+		cert:                cert,
+		handshakeTimeout:    DefaultHandshakeTimeout,
+		helloTimeout:        protocol.HelloTimeout,
+		heartbeatInterval:   protocol.DefaultHeartbeatInterval,
+		heartbeatTimeout:    protocol.DefaultHeartbeatTimeout,
+		writeTimeout:        DefaultWriteTimeout,
+		transferTimeout:     DefaultTransferTimeout,
+		seenInterval:        DefaultSeenInterval,
+		maxSessions:         DefaultMaxSessions,
+		maxPending:          DefaultMaxPending,
+		maxPendingPerSource: DefaultMaxPendingPerSource,
+		httpTimeouts:        DefaultHTTPTimeouts,
+		registryTimeout:     DefaultRegistryTimeout,
+		writeQueue:          DefaultWriteQueue,
+		maxFrame:            protocol.HardMaxFrame,
+		logLines:            DefaultLogLines,
+		name:                DefaultName,
 	}
 }
 
@@ -122,6 +141,37 @@ func (c Config) WithSeenInterval(d time.Duration) Config { c.seenInterval = d; r
 // WithMaxSessions bounds the number of sessions; further devices are refused.
 func (c Config) WithMaxSessions(n int) Config { c.maxSessions = n; return c }
 
+// WithMaxPending bounds the connections that are unauthenticated: accepted, and not
+// yet past the TLS handshake, the registry check and Hello. Further connections are
+// closed at once (max-pending).
+func (c Config) WithMaxPending(n int) Config { c.maxPending = n; return c }
+
+// WithMaxPendingPerSource bounds the unauthenticated connections of one source
+// address (an IPv4 address, or an IPv6 /64); further ones are closed at once
+// (source-pending). 0 turns the limit off.
+func (c Config) WithMaxPendingPerSource(n int) Config { c.maxPendingPerSource = n; return c }
+
+// WithSourceRate limits how fast one source address (as WithMaxPendingPerSource) may
+// open connections: a token bucket of burst tokens refilled at perSecond. Connections
+// over the rate are closed at once (source-rate). A perSecond of 0 (the default) turns
+// it off: many devices may share one NAT address, and they all reconnect together
+// after a gateway restart.
+func (c Config) WithSourceRate(perSecond float64, burst int) Config {
+	c.sourceRate, c.sourceBurst = perSecond, burst
+	return c
+}
+
+// WithFileLimit sets the number of file descriptors the session limit must fit in
+// (see Limits); 0, the default, reads the process's soft RLIMIT_NOFILE in New.
+func (c Config) WithFileLimit(n uint64) Config { c.fileLimit = n; return c }
+
+// WithHTTPTimeouts sets the timeouts and header limit of the HTTP servers (ServeAPI,
+// ServeOps); every field must be positive.
+func (c Config) WithHTTPTimeouts(t HTTPTimeouts) Config { c.httpTimeouts = t; return c }
+
+// WithAPITLS makes ServeAPI serve over TLS with tc (for /enroll outside a cluster).
+func (c Config) WithAPITLS(tc *tls.Config) Config { c.apiTLS = tc; return c }
+
 // WithWriteQueue sets how many frames may wait for a session's writer.
 func (c Config) WithWriteQueue(n int) Config { c.writeQueue = n; return c }
 
@@ -153,8 +203,13 @@ func (c Config) WithFetch(fetch artifacts.ClientConfig) Config { c.fetch = fetch
 func (c Config) WithSink(s Sink) Config { c.sink = s; return c }
 
 // WithRegistry sets which devices may connect; nil allows every device whose
-// certificate verifies.
+// certificate verifies. A registry that cannot tell (an error other than
+// ErrNotAllowed, or no answer within WithRegistryTimeout) refuses the device
+// (registry-unavailable): the gateway fails closed.
 func (c Config) WithRegistry(r Registry) Config { c.registry = r; return c }
+
+// WithRegistryTimeout bounds the registry's Check of a connecting device (5 s).
+func (c Config) WithRegistryTimeout(d time.Duration) Config { c.registryTimeout = d; return c }
 
 // WithDesired sets the desired-state store; nil keeps desired state in memory only.
 func (c Config) WithDesired(d DesiredStore) Config { c.desired = d; return c }

@@ -88,7 +88,7 @@ func TestDeviceLogEndpoint(t *testing.T) {
 	eventually(t, 10*time.Second, func() bool {
 		return len(h.srv.DeviceLog(id("default", "log-0"))) > 0
 	}, "a log line")
-	resp, err := http.Get(h.http.URL + "/devices/default/log-0/log")
+	resp, err := http.Get(h.apiURL + "/devices/default/log-0/log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestDeployAPIRejects(t *testing.T) {
 		})
 	}
 	// Data that breaks the contract is a 400.
-	req, _ := http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(`{"application":{}}`))
+	req, _ := http.NewRequest(http.MethodPost, h.apiURL, strings.NewReader(`{"application":{}}`))
 	for k, v := range map[string]string{"ce-specversion": "1.0", "ce-type": string(events.DeploymentRequested), "ce-source": "/t", "ce-id": "1", "content-type": "application/json", "authorization": h.auth} {
 		req.Header.Set(k, v)
 	}
@@ -132,7 +132,7 @@ func TestDeployAPIRejects(t *testing.T) {
 	d := &events.DeploymentRequestedData{Application: app, Gateway: gatewayRef, Digest: digest, Size: int64(len(wasmfix.Blink)), Devices: []string{"a"}}
 	e, _ := events.New(events.DeploymentRequested, "/test", app.Subject(), d)
 	body, _ := e.MarshalJSON()
-	req, _ = http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(string(body)))
+	req, _ = http.NewRequest(http.MethodPost, h.apiURL, strings.NewReader(string(body)))
 	req.Header.Set("content-type", "application/cloudevents+json")
 	req.Header.Set("authorization", h.auth)
 	resp, err := http.DefaultClient.Do(req)

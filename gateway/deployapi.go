@@ -8,6 +8,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
@@ -15,21 +16,25 @@ import (
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
-// HTTPHandler serves the gateway's plain-HTTP side: POST / takes
-// dev.wasmbed.deployment.requested CloudEvents (binary or structured), GET /healthz,
-// /readyz and /metrics, GET /devices/{namespace}/{name}/log, and POST /enroll when an
-// Enroller is set.
-func (s *Server) HTTPHandler() http.Handler { return s.http }
+// APIHandler serves the deploy API: POST / takes dev.wasmbed.deployment.requested
+// CloudEvents (binary or structured), GET /devices/{namespace}/{name}/log returns a
+// device's last log lines, and POST /enroll enrolls a device when an Enroller is set.
+// ServeAPI serves it with the gateway's HTTP timeouts.
+func (s *Server) APIHandler() http.Handler { return s.apiHandler }
 
-func (s *Server) newHTTPHandler() http.Handler {
-	var gatherer prometheus.Gatherer
-	if g, ok := s.cfg.registerer.(prometheus.Gatherer); ok {
-		gatherer = g
-	}
+// OpsHandler serves GET /healthz, /readyz (ready once Serve runs) and /metrics (when
+// the Registerer is also a Gatherer). ServeOps serves it with the gateway's HTTP
+// timeouts.
+func (s *Server) OpsHandler() http.Handler { return s.opsHandler }
+
+func (s *Server) newAPIHandler() http.Handler {
+	t := s.cfg.httpTimeouts
 	fn := eventserver.NewHTTPHandler("gateway", eventserver.HandlerFunc(s.Handle), eventserver.Options{
-		Logger: s.log, Registerer: s.cfg.registerer, Gatherer: gatherer, Auth: s.cfg.eventAuth,
+		// The handler gives up before the server's write deadline cuts the response.
+		Logger: s.log, Registerer: s.cfg.registerer, Timeout: t.Write * 3 / 4, Auth: s.cfg.eventAuth,
 	})
 	mux := http.NewServeMux()
+	mux.Handle("POST /{$}", fn)
 	mux.HandleFunc("GET /devices/{namespace}/{name}/log", s.serveLog)
 	mux.HandleFunc("POST /enroll", func(w http.ResponseWriter, r *http.Request) {
 		if e := s.enroller(); e != nil {
@@ -38,6 +43,12 @@ func (s *Server) newHTTPHandler() http.Handler {
 		}
 		http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
 	})
+	return mux
+}
+
+func (s *Server) newOpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-s.ready:
@@ -46,7 +57,9 @@ func (s *Server) newHTTPHandler() http.Handler {
 			http.Error(w, "not serving devices yet", http.StatusServiceUnavailable)
 		}
 	})
-	mux.Handle("/", fn)
+	if g, ok := s.cfg.registerer.(prometheus.Gatherer); ok {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
+	}
 	return mux
 }
 

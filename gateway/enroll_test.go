@@ -22,7 +22,7 @@ func TestEnroll(t *testing.T) {
 	}
 	post := func(token string) (*http.Response, map[string]string) {
 		body, _ := json.Marshal(map[string]string{"token": token, "csr": string(csr)})
-		resp, err := http.Post(h.http.URL+"/enroll", "application/json", bytes.NewReader(body))
+		resp, err := http.Post(h.apiURL+"/enroll", "application/json", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -105,7 +104,8 @@ type harness struct {
 	logs    *syncBuffer
 	events  *recorder
 	store   *artifacts.Dir
-	http    *httptest.Server
+	apiURL  string // the deploy API (ServeAPI)
+	opsURL  string // health and metrics (ServeOps)
 	auth    string // the Authorization header of the gateway's Trigger
 	host    *wasmhost.Host
 	cfg     gateway.Config
@@ -118,8 +118,6 @@ var (
 	// env is a real apiserver: it issues the test Trigger's tokens and reviews them.
 	env *testenv.Env
 )
-
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
 
 // trigger is the gateway's own Trigger, the one sender its deploy API admits
 // (eventauth.GatewayAllow), and its Authorization header.
@@ -144,12 +142,10 @@ func testCA(t testing.TB) *pki.CA {
 	return sharedCA
 }
 
-// newHarness starts a gateway on a loopback port with a recorder sink, a directory
-// artifact store and an in-memory desired state; opts adjust the configuration.
-func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harness {
+// gatewayCert returns a server certificate for localhost and 127.0.0.1 from the test CA.
+func gatewayCert(t testing.TB) tls.Certificate {
 	t.Helper()
-	ca := testCA(t)
-	certPEM, keyPEM, err := ca.IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 0)
+	certPEM, keyPEM, err := testCA(t).IssueServer([]string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +153,15 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cert
+}
+
+// newHarness starts a gateway on a loopback port with a recorder sink, a directory
+// artifact store and an in-memory desired state; opts adjust the configuration.
+func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harness {
+	t.Helper()
+	ca := testCA(t)
+	cert := gatewayCert(t)
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +179,10 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 		WithSink(h.events).
 		WithRegisterer(h.reg).
 		WithLogger(slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).
-		WithHeartbeat(time.Second, 5*time.Second)
+		WithHeartbeat(time.Second, 5*time.Second).
+		// Every test device connects from 127.0.0.1, like a fleet behind one NAT: the
+		// per-source limit is the admission tests' business.
+		WithMaxPendingPerSource(0)
 	for _, o := range opts {
 		cfg = o(cfg)
 	}
@@ -207,7 +215,23 @@ func (h *harness) start() {
 	}
 	h.srv, h.addr, h.stopped = srv, l.Addr().String(), false
 	go srv.Serve(l)
-	h.http = httptest.NewServer(srv.HTTPHandler())
+	h.apiURL = "http://" + h.serveHTTP(srv.ServeAPI)
+	h.opsURL = "http://" + h.serveHTTP(srv.ServeOps)
+}
+
+// serveHTTP runs serve on a loopback listener until Shutdown and returns its address.
+func (h *harness) serveHTTP(serve func(net.Listener) error) string {
+	h.t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	go func() {
+		if err := serve(l); !errors.Is(err, gateway.ErrServerClosed) {
+			h.t.Errorf("serve HTTP: %v", err)
+		}
+	}()
+	return l.Addr().String()
 }
 
 func (h *harness) stop() {
@@ -215,7 +239,6 @@ func (h *harness) stop() {
 		return
 	}
 	h.stopped = true
-	h.http.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.srv.Shutdown(ctx); err != nil {
@@ -305,7 +328,7 @@ func (h *harness) deploy(app events.AppRef, digest digest.Digest, size int, devi
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(context.Background(), h.http.URL), 30*time.Second)
+	ctx, cancel := context.WithTimeout(cloudevents.ContextWithTarget(context.Background(), h.apiURL), 30*time.Second)
 	defer cancel()
 	ctx = cehttp.WithCustomHeader(ctx, http.Header{"Authorization": {h.auth}})
 	res := c.Send(ctx, e)
@@ -471,16 +494,24 @@ func frameHeader(n int) []byte {
 func id(ns, name string) pki.Identity { return pki.Identity{Namespace: ns, Name: name} }
 
 func hasLog(h *harness, substrings ...string) bool {
-	for _, line := range strings.Split(h.logs.String(), "\n") {
-		ok := true
-		for _, s := range substrings {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
+	for _, line := range splitLines(h.logs.String()) {
+		if hasAll(line, substrings...) {
 			return true
 		}
 	}
 	return false
+}
+
+func splitLines(s string) []string { return strings.Split(s, "\n") }
+
+// hasAll reports whether line contains every substring.
+func hasAll(line string, substrings ...string) bool {
+	for _, s := range substrings {
+		if !strings.Contains(line, s) {
+			return false
+		}
+	}
+	return true
 }
 
 var _ = testutil.ToFloat64

@@ -22,6 +22,9 @@ const (
 	MetricEvents           = "wasmbed_gateway_events_total"
 	MetricDeployRequests   = "wasmbed_gateway_deploy_requests_total"
 	MetricEnrollments      = "wasmbed_gateway_enrollments_total"
+	MetricAcceptErrors     = "wasmbed_gateway_accept_errors_total"
+	MetricPending          = "wasmbed_gateway_pending_connections"
+	MetricMaxSessions      = "wasmbed_gateway_max_sessions"
 	metricDirectionIn      = "in"
 	metricDirectionOut     = "out"
 	maxMessageTypeForLabel = int(protocol.TypeError)
@@ -43,15 +46,22 @@ type metrics struct {
 	deployments     *prometheus.CounterVec
 	deployRequests  *prometheus.CounterVec
 	enrollments     *prometheus.CounterVec
+	acceptErrors    *prometheus.CounterVec
+	pending         prometheus.Gauge
+	maxSessions     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricSessions, Help: "Device sessions open (after Welcome)."}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricPending,
+			Help: "Connections between accept and a checked Hello (TLS handshake, registry, Hello)."}),
+		maxSessions: prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricMaxSessions,
+			Help: "Bound on sessions plus pending connections, after fitting the file-descriptor limit."}),
 		handshakes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricHandshakes,
 			Help: "TLS handshakes by result: ok or the failure reason."}, []string{"result"}),
 		closes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricCloses,
-			Help: "Connections closed after the TLS handshake, by close reason (refusals included)."}, []string{"reason"}),
+			Help: "Connections and sessions closed, by close reason (refusals before and after the TLS handshake included)."}, []string{"reason"}),
 		protocolErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricProtocolErrors,
 			Help: "Protocol errors by direction (sent to or received from devices) and code."}, []string{"direction", "code"}),
 		bytesIn:  nil,
@@ -66,6 +76,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "deployment.requested events by result (accepted, rejected, error)."}, []string{"result"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEnrollments,
 			Help: "Enrollment requests by result."}, []string{"result"}),
+		acceptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricAcceptErrors,
+			Help: "Temporary accept failures on the device listener (emfile, enfile, ...); the listener backs off and goes on."}, []string{"error"}),
 	}
 	bytes := prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBytes, Help: "Frame bytes by direction (TLS payload)."}, []string{"direction"})
 	m.bytesIn, m.bytesOut = bytes.WithLabelValues(metricDirectionIn), bytes.WithLabelValues(metricDirectionOut)
@@ -76,7 +88,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments} {
+			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors, m.pending, m.maxSessions} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

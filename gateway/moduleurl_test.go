@@ -32,7 +32,7 @@ func (h *harness) deployWith(moduleURL string, module []byte) (int, string) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, h.http.URL, strings.NewReader(string(body)))
+	req, err := http.NewRequest(http.MethodPost, h.apiURL, strings.NewReader(string(body)))
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -28,10 +28,24 @@ const (
 	ReasonRevoked CloseReason = "revoked"
 	// ReasonNotAllowed: the registry refused the device when it connected.
 	ReasonNotAllowed CloseReason = "not-allowed"
+	// ReasonRegistryUnavailable: the registry could not tell whether the device may
+	// connect (it failed, or did not answer in time), so it may not: the gateway
+	// fails closed. The device is told busy and retries later.
+	ReasonRegistryUnavailable CloseReason = "registry-unavailable"
 	// ReasonUnauthorized: the Hello named another device than the certificate.
 	ReasonUnauthorized CloseReason = "unauthorized"
-	// ReasonMaxSessions: the gateway already holds its maximum number of sessions.
+	// ReasonMaxSessions: the gateway already holds its maximum number of sessions
+	// (connections before their Hello included); refused before the handshake.
 	ReasonMaxSessions CloseReason = "max-sessions"
+	// ReasonMaxPending: as many connections as allowed are between accept and Hello;
+	// refused before the handshake.
+	ReasonMaxPending CloseReason = "max-pending"
+	// ReasonSourcePending: the connection's source address has as many connections
+	// between accept and Hello as allowed; refused before the handshake.
+	ReasonSourcePending CloseReason = "source-pending"
+	// ReasonSourceRate: the connection's source address opens connections faster than
+	// its rate allows; refused before the handshake.
+	ReasonSourceRate CloseReason = "source-rate"
 	// ReasonGoingAway: the gateway is shutting down.
 	ReasonGoingAway CloseReason = "going-away"
 	// ReasonUnsupportedVersion: a frame had another protocol version (garbage bytes).
@@ -62,6 +76,8 @@ func (r CloseReason) code() protocol.ErrorCode {
 		return protocol.CodeGoingAway
 	case ReasonRevoked, ReasonNotAllowed, ReasonUnauthorized:
 		return protocol.CodeUnauthorized
+	case ReasonRegistryUnavailable:
+		return protocol.CodeBusy
 	}
 	return 0
 }

@@ -20,7 +20,8 @@ var ErrNotAllowed = errors.New("device not allowed")
 // device stops being allowed (disabled, deleted) so that its live session closes.
 type Registry interface {
 	// Check returns nil when the device may connect, an error wrapping ErrNotAllowed
-	// when it may not, and another error when the registry cannot tell.
+	// when it may not, and another error when the registry cannot tell; the gateway
+	// refuses the device then too (registry-unavailable).
 	Check(ctx context.Context, id pki.Identity) error
 	// Watch calls revoked for every device that stops being allowed, until ctx is
 	// done; it returns nil then.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -28,33 +29,46 @@ import (
 // ErrServerClosed is returned by Serve after Shutdown.
 var ErrServerClosed = errors.New("gateway closed")
 
+// logEvery is the period of the rate-limited log lines (accept failures, refused
+// connections): at most one line per kind per period, with the count held back.
+const logEvery = 10 * time.Second
+
 // Server holds device sessions and delivers modules. Build it with New, run it with
 // Serve or ListenAndServe, stop it with Shutdown.
 type Server struct {
-	cfg       Config
-	ref       v1.Ref // the gateway's own name
-	tlsConfig *tls.Config
-	log       *slog.Logger
-	m         *metrics
-	tr        tracker
-	desired   DesiredStore
-	modules   *moduleCache
-	logs      *logBook
-	source    string
-	http      http.Handler
-	enroll    *Enroller
-	sessionID atomic.Uint64
+	cfg        Config
+	ref        v1.Ref // the gateway's own name
+	tlsConfig  *tls.Config
+	log        *slog.Logger
+	m          *metrics
+	tr         tracker
+	desired    DesiredStore
+	modules    *moduleCache
+	logs       *logBook
+	source     string
+	apiHandler http.Handler
+	opsHandler http.Handler
+	enroll     *Enroller
+	sessionID  atomic.Uint64
+	limits     Limits
+	logLimit   *logLimiter
 
 	baseCtx context.Context
 	stop    context.CancelFunc
 	bgOnce  sync.Once
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[pki.Identity]*session
-	pending   int
-	shutting  bool
-	ready     chan struct{}
+	mu          sync.Mutex
+	listeners   map[net.Listener]struct{}
+	httpServers []*http.Server
+	sessions    map[pki.Identity]*session
+	shutting    bool
+	// Admission (admission.go): connections before their Hello, in total and by
+	// source, and the per-source rate buckets.
+	pending     int
+	bySource    map[netip.Addr]int
+	buckets     map[netip.Addr]bucket
+	bucketSweep int
+	ready       chan struct{}
 }
 
 // New checks cfg and returns a Server.
@@ -68,8 +82,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.maxFrame < protocol.MinMaxFrame || cfg.maxFrame > protocol.HardMaxFrame {
 		return nil, fmt.Errorf("new gateway: max frame %d not in %d..%d", cfg.maxFrame, protocol.MinMaxFrame, protocol.HardMaxFrame)
 	}
-	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
-		return nil, errors.New("new gateway: write queue, max sessions and timeouts must be positive")
+	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.maxPending < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
+		return nil, errors.New("new gateway: write queue, max sessions, max pending and timeouts must be positive")
+	}
+	if cfg.registryTimeout <= 0 {
+		return nil, errors.New("new gateway: the registry timeout must be positive")
+	}
+	if !cfg.httpTimeouts.valid() {
+		return nil, fmt.Errorf("new gateway: HTTP timeouts and header limit must be positive: %+v", cfg.httpTimeouts)
+	}
+	if cfg.maxPendingPerSource < 0 || cfg.sourceRate < 0 || (cfg.sourceRate > 0 && cfg.sourceBurst < 1) {
+		return nil, fmt.Errorf("new gateway: per-source limits: pending %d, rate %v, burst %d", cfg.maxPendingPerSource, cfg.sourceRate, cfg.sourceBurst)
 	}
 	ref, err := v1.ParseRef(cfg.name)
 	if err != nil {
@@ -103,22 +126,43 @@ func New(cfg Config) (*Server, error) {
 		source:    events.SourceGatewayPrefix + cfg.name,
 		listeners: map[net.Listener]struct{}{},
 		sessions:  map[pki.Identity]*session{},
+		bySource:  map[netip.Addr]int{},
+		buckets:   map[netip.Addr]bucket{},
 		ready:     make(chan struct{}),
+		logLimit:  newLogLimiter(logEvery),
+
+		bucketSweep: minBucketSweep,
 	}
 	m, err := newMetrics(cfg.registerer)
 	if err != nil {
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
 	s.m = m
+	nofile := cfg.fileLimit
+	if nofile == 0 {
+		nofile = fileLimit()
+	}
+	s.limits = deriveLimits(nofile, cfg.maxSessions, cfg.maxPending)
+	if s.limits.MaxSessions < cfg.maxSessions {
+		s.log.Warn("session limit lowered to fit the file-descriptor limit", "max_sessions", cfg.maxSessions,
+			"limit", s.limits.MaxSessions, "rlimit_nofile", nofile)
+	}
+	s.cfg.maxSessions, s.cfg.maxPending = s.limits.MaxSessions, s.limits.MaxPending
+	m.maxSessions.Set(float64(s.limits.MaxSessions))
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	// Session ids start at a random point below 2^63, so they are never 0 and, unlike a
 	// counter from 1, differ between gateway processes.
 	s.sessionID.Store(binary.BigEndian.Uint64(seed[:]) >> 1)
 	s.baseCtx, s.stop = context.WithCancel(context.Background())
-	s.http = s.newHTTPHandler()
+	s.apiHandler = s.newAPIHandler()
+	s.opsHandler = s.newOpsHandler()
 	return s, nil
 }
+
+// Limits returns the bounds in effect, derived from the configuration and the
+// file-descriptor limit.
+func (s *Server) Limits() Limits { return s.limits }
 
 // Name returns the gateway's "<namespace>/<name>".
 func (s *Server) Name() string { return s.cfg.name }
@@ -148,26 +192,45 @@ func (s *Server) Serve(l net.Listener) error {
 		s.tr.Go(s.reportSeen)
 		close(s.ready)
 	})
-	delay := 5 * time.Millisecond
+	var delay time.Duration
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			if s.isShutting() {
 				return ErrServerClosed
 			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(delay)
-				delay = min(2*delay, time.Second)
-				continue
+			kind, temporary := classifyAccept(err)
+			if !temporary {
+				return fmt.Errorf("accept: %w", err)
 			}
-			return fmt.Errorf("accept: %w", err)
+			// Out of file descriptors (or another temporary failure): the connections
+			// already held are the cure, so wait for some to close rather than exit.
+			delay = nextAcceptDelay(delay)
+			s.m.acceptErrors.WithLabelValues(string(kind)).Inc()
+			if ok, held := s.logLimit.allow("accept/" + string(kind)); ok {
+				s.log.Warn("accept failed, retrying", "error", kind, "err", err, "retry_in", delay, "suppressed", held)
+			}
+			if !s.pause(delay) {
+				return ErrServerClosed
+			}
+			continue
 		}
-		delay = 5 * time.Millisecond
-		if !s.tr.Go(func() { s.serveConn(c) }) {
-			c.Close()
+		delay = 0
+		if !s.admit(c) {
 			return ErrServerClosed
 		}
+	}
+}
+
+// pause waits for d, or until Shutdown; it reports false after Shutdown.
+func (s *Server) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-s.baseCtx.Done():
+		return false
 	}
 }
 
@@ -177,8 +240,9 @@ func (s *Server) isShutting() bool {
 	return s.shutting
 }
 
-// Shutdown stops accepting connections, closes every session with going_away and
-// waits for every goroutine of the server, or for ctx.
+// Shutdown stops accepting connections, closes every session with going_away, shuts
+// the HTTP servers down (their requests finish) and waits for every goroutine of the
+// server, or for ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutting = true
@@ -189,13 +253,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ss := range s.sessions {
 		sessions = append(sessions, ss)
 	}
+	https := s.httpServers
 	s.mu.Unlock()
+	// The HTTP servers finish their requests while the sessions close.
+	var wg sync.WaitGroup
+	for _, hs := range https {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = hs.Shutdown(ctx)
+		}()
+	}
 	s.tr.Close()
 	s.stop()
 	for _, ss := range sessions {
 		ss.close(ReasonGoingAway, nil)
 	}
-	return s.tr.Wait(ctx)
+	err := s.tr.Wait(ctx)
+	wg.Wait()
+	return err
 }
 
 // Sessions returns how many device sessions are open.
@@ -282,30 +358,23 @@ func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data e
 
 // serveConn does the TLS handshake and Hello of one connection in a short-lived
 // goroutine, then hands the session to a fresh goroutine whose stack stays small.
-func (s *Server) serveConn(raw net.Conn) {
-	s.mu.Lock()
-	full := len(s.sessions)+s.pending >= s.cfg.maxSessions
-	if !full {
-		s.pending++
+// admit counted it as pending from src; it stops being pending when it becomes a
+// session (register) or is refused.
+func (s *Server) serveConn(raw net.Conn, src netip.Addr) {
+	ss := s.open(raw, src)
+	if ss == nil {
+		s.mu.Lock()
+		s.releaseLocked(src)
+		s.mu.Unlock()
+		s.m.pending.Dec()
 	}
-	s.mu.Unlock()
-	if full {
-		raw.Close()
-		s.m.closes.WithLabelValues(string(ReasonMaxSessions)).Inc()
-		s.log.Warn("connection refused", "remote", raw.RemoteAddr().String(), "reason", ReasonMaxSessions)
-		return
-	}
-	ss := s.open(raw)
-	s.mu.Lock()
-	s.pending--
-	s.mu.Unlock()
 	if ss != nil && !s.tr.Go(ss.run) {
 		ss.close(ReasonGoingAway, nil)
 	}
 }
 
 // open returns a registered session with Welcome sent, or nil after refusing.
-func (s *Server) open(raw net.Conn) *session {
+func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 	remote := raw.RemoteAddr().String()
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
 	tc := tls.Server(raw, s.tlsConfig)
@@ -316,7 +385,11 @@ func (s *Server) open(raw net.Conn) *session {
 		r := classifyHandshake(err)
 		s.m.handshakes.WithLabelValues(string(r)).Inc()
 		s.m.closes.WithLabelValues(string(ReasonHandshakeFailed)).Inc()
-		s.log.Info("handshake failed", "remote", remote, "reason", r, "err", err)
+		// Anyone can fail a handshake, as often as they like: one line per reason
+		// and period.
+		if ok, held := s.logLimit.allow("handshake/" + string(r)); ok {
+			s.log.Info("handshake failed", "remote", remote, "reason", r, "err", err, "suppressed", held)
+		}
 		raw.Close()
 		return nil
 	}
@@ -327,11 +400,16 @@ func (s *Server) open(raw net.Conn) *session {
 		return nil
 	}
 	if reg := s.cfg.registry; reg != nil {
-		rctx, cancel := context.WithTimeout(s.baseCtx, 5*time.Second)
+		rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.registryTimeout)
 		err := reg.Check(rctx, id)
 		cancel()
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNotAllowed):
 			s.refuse(tc, id, remote, ReasonNotAllowed, err)
+			return nil
+		case err != nil:
+			// A registry that cannot answer admits nobody: fail closed.
+			s.refuse(tc, id, remote, ReasonRegistryUnavailable, err)
 			return nil
 		}
 	}
@@ -380,7 +458,7 @@ func (s *Server) open(raw net.Conn) *session {
 		ServerTime:        uint64(time.Now().UnixMilli()),
 		MaxFrame:          uint32(maxFrame),
 	}
-	if !s.register(ss) {
+	if !s.register(ss, src) {
 		s.refuse(tc, id, remote, ReasonGoingAway, ErrServerClosed)
 		return nil
 	}
@@ -395,8 +473,10 @@ func (s *Server) open(raw net.Conn) *session {
 	return ss
 }
 
-// register adds a session, replacing (and closing) an older one of the same device.
-func (s *Server) register(ss *session) bool {
+// register adds a session, replacing (and closing) an older one of the same device;
+// its connection from src stops being pending in the same step, so that it is never
+// counted twice against the limits.
+func (s *Server) register(ss *session, src netip.Addr) bool {
 	s.mu.Lock()
 	if s.shutting {
 		s.mu.Unlock()
@@ -404,7 +484,9 @@ func (s *Server) register(ss *session) bool {
 	}
 	old := s.sessions[ss.id]
 	s.sessions[ss.id] = ss
+	s.releaseLocked(src)
 	s.mu.Unlock()
+	s.m.pending.Dec()
 	s.m.sessions.Inc()
 	if old != nil {
 		old.close(ReasonReplaced, nil)
@@ -448,6 +530,14 @@ func (s *Server) closeRefused(c net.Conn, id pki.Identity, remote string, reason
 	c.Close()
 	s.m.closes.WithLabelValues(string(reason)).Inc()
 	attrs := []any{"remote", remote, "reason", reason, "err", err}
+	if reason == ReasonRegistryUnavailable {
+		// An outage refuses every device at once: one line per period.
+		ok, held := s.logLimit.allow("refused/" + string(reason))
+		if !ok {
+			return
+		}
+		attrs = append(attrs, "suppressed", held)
+	}
 	if id.Name != "" {
 		attrs = append(attrs, "device", id.String())
 	}

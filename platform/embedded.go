@@ -59,6 +59,7 @@ const (
 	DefaultOperatorPort    = 18084
 	DefaultGatewayPort     = 18443
 	DefaultGatewayHTTPPort = 18090
+	DefaultGatewayOpsPort  = 18091
 	DefaultConsolePort     = 18000
 )
 
@@ -68,12 +69,14 @@ const GatewayName = "wasmbed-system/gateway"
 // Ports are the loopback ports of the components.
 type Ports struct {
 	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP, Console int
+	// GatewayOps serves the gateway's /healthz, /readyz and /metrics.
+	GatewayOps int
 }
 
 // DefaultPorts returns the documented ports of `wasmbed dev`.
 func DefaultPorts() Ports {
 	return Ports{DefaultBrokerPort, DefaultCompilePort, DefaultValidatePort, DefaultDispatchPort,
-		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort, DefaultConsolePort}
+		DefaultOperatorPort, DefaultGatewayPort, DefaultGatewayHTTPPort, DefaultConsolePort, DefaultGatewayOpsPort}
 }
 
 // Config configures the platform.
@@ -134,13 +137,15 @@ type Platform struct {
 	sender *sink.HTTP   // to the broker ingress, as the operator
 	ids    *identities  // ServiceAccounts, tokens and policies
 	gwHTTP net.Listener // reserved for the gateway's deploy API
+	gwOps  net.Listener // reserved for the gateway's health and metrics
 	gwDev  net.Listener // reserved for the gateway's device sessions
 	consL  net.Listener // reserved for the console
 	opL    net.Listener // reserved for the operator's receiver
 }
 
 // Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
-// validate, dispatch, operator, gateway, gateway-http.
+// validate, dispatch, operator, gateway, gateway-http (deploy API, device logs),
+// gateway-ops (health, metrics), console.
 func (p *Platform) Addr(component string) string { return p.addrs[component] }
 
 // FetchAllow returns the hosts the compile function and the gateway may fetch
@@ -403,7 +408,11 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	p.gwHTTP, p.opL, p.gwDev, p.consL = gwL, opL, devL, consL
+	opsL, err := p.listen("gateway-ops", ports.GatewayOps)
+	if err != nil {
+		return err
+	}
+	p.gwHTTP, p.gwOps, p.opL, p.gwDev, p.consL = gwL, opsL, opL, devL, consL
 
 	urls["operator"] = "http://" + p.addrs["operator"]
 	urls["console"] = "http://" + p.addrs["console"] + "/"
@@ -431,7 +440,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: gwRef.Extension()},
 		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d,
 		Identity: eventauth.TriggerUser(gwRef.Namespace, gwRef.Name), Tokens: gwTokens})
-	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(), logs, "broker")
+	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(eventauth.GatewayUser(gwRef.Namespace, gwRef.Name)), logs, "broker")
 	if err != nil {
 		return err
 	}
@@ -477,7 +486,9 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	gwTokens, err := p.ids.component(ctx, "gateway")
+	// The gateway runs as its own ServiceAccount, named as its Gateway, as the operator
+	// runs gateways in a cluster.
+	gwTokens, err := p.ids.tokens(ctx, events.SystemNamespace, "gateway", events.BrokerAudience())
 	if err != nil {
 		return err
 	}
@@ -493,19 +504,30 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	devL := p.gwDev
 	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
 		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
+		// Every device of this machine connects from 127.0.0.1.
+		WithMaxPendingPerSource(0).
 		WithArtifacts(p.store).WithFetch(p.fetch).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
+		p.gwHTTP.Close()
+		p.gwOps.Close()
 		return err
 	}
 	p.gw = gw
-	st.wg.Add(2)
-	go func() {
-		defer st.wg.Done()
-		if err := gw.Serve(devL); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
-			p.fail(fmt.Errorf("gateway: %w", err))
-		}
-	}()
+	serve := func(name string, serve func(net.Listener) error, l net.Listener) {
+		st.wg.Add(1)
+		go func() {
+			defer st.wg.Done()
+			if err := serve(l); err != nil && !errors.Is(err, gateway.ErrServerClosed) {
+				p.fail(fmt.Errorf("%s: %w", name, err))
+			}
+		}()
+	}
+	// Shutdown stops all three.
+	serve("gateway", gw.Serve, devL)
+	serve("gateway-http", gw.ServeAPI, p.gwHTTP)
+	serve("gateway-ops", gw.ServeOps, p.gwOps)
+	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
 		<-st.ctx.Done()
@@ -514,7 +536,6 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		_ = gw.Shutdown(sctx)
 		_ = evSink.Close(sctx)
 	}()
-	p.serveHTTP(st, "gateway-http", p.gwHTTP, gw.HTTPHandler())
 	return nil
 }
 

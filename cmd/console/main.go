@@ -16,6 +16,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
+
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,8 +66,13 @@ func run(ctx context.Context, args []string) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	tmpl := *gatewayURL
+	// Events reach the console from its Triggers only, checked against the apiserver.
+	auth, err := eventauth.InCluster(events.ReceiverAudience("console"), eventauth.ReceiverAllow("console"))
+	if err != nil {
+		return err
+	}
 	srv, err := console.New(console.Config{
-		REST: cfg, Logger: log, Registerer: reg, Gatherer: reg,
+		REST: cfg, Logger: log, Registerer: reg, Gatherer: reg, EventAuth: auth.WithObservability("console", reg, log),
 		GatewayURL: func(gw v1.Ref) string {
 			return strings.NewReplacer("{namespace}", gw.Namespace, "{name}", gw.Name).Replace(tmpl)
 		},

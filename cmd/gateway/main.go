@@ -1,6 +1,7 @@
-// Command gateway runs the Wasmbed gateway: device mTLS sessions on --addr, and on
-// --http-addr the deploy API (deployment.requested CloudEvents), /healthz, /readyz,
-// /metrics and device logs. Events go to $K_SINK. docs/gateway.md describes it.
+// Command gateway runs the Wasmbed gateway: device mTLS sessions on --addr, the deploy
+// API (deployment.requested CloudEvents), device logs and /enroll on --http-addr, and
+// /healthz, /readyz and /metrics on --ops-addr. Events go to $K_SINK.
+// docs/gateway.md describes it.
 package main
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -50,47 +50,97 @@ func env(key, def string) string {
 	return def
 }
 
-func run(ctx context.Context, args []string) error {
+// options are the command line (and environment) of the gateway.
+type options struct {
+	addr                string
+	httpAddr            string
+	opsAddr             string
+	tlsDir              string
+	caFile              string
+	certFile            string
+	keyFile             string
+	caKeyDir            string
+	tokens              string
+	stateDir            string
+	artifactsURL        string
+	fetchAllow          string
+	name                string
+	sink                string
+	sinkToken           string
+	eventAuth           bool
+	registry            string
+	allowFile           string
+	heartbeat           time.Duration
+	heartbeatTimeout    time.Duration
+	maxSessions         int
+	maxPending          int
+	maxPendingPerSource int
+	sourceRate          float64
+	sourceBurst         int
+	tls12               bool
+	seen                time.Duration
+	level               string
+	httpTLS             bool
+}
+
+// newFlags defines the gateway's flags into o.
+func newFlags(o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	addr := fs.String("addr", env("WASMBED_GATEWAY_ADDR", gateway.DefaultAddr), "device (mTLS) listen address")
-	httpAddr := fs.String("http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, health and metrics listen address (plain HTTP)")
-	tlsDir := fs.String("tls-dir", env("WASMBED_GATEWAY_TLS_DIR", ""), "directory with tls.crt, tls.key and ca.crt (the output of `wasmbed pki gateway`)")
-	caFile := fs.String("ca", "", "platform CA certificate (default TLS-DIR/ca.crt)")
-	certFile := fs.String("cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
-	keyFile := fs.String("key", "", "gateway key (default TLS-DIR/tls.key)")
-	caKeyDir := fs.String("enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
-	tokens := fs.String("enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
-	stateDir := fs.String("state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
-	artifactsURL := fs.String("artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
-	fetchAllow := fs.String("fetch-allow", env("WASMBED_GATEWAY_FETCH_ALLOW", ""), "hosts a deployment request's moduleURL may be fetched from, besides an OCI artifact store's own registry: host, host:port, *.domain or *, separated by commas (default none)")
-	name := fs.String("name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
-	sink := fs.String("sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
-	sinkToken := fs.String("sink-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the gateway's projected service-account token for the sink's audience")
-	eventAuth := fs.Bool("event-auth", true, "check the senders of deployment requests against the Kubernetes apiserver (TokenReview); without it the deploy API refuses every event")
-	registry := fs.String("registry", env("WASMBED_GATEWAY_REGISTRY", "none"), "who may connect: none (any certified device), file, or kube")
-	allowFile := fs.String("allow-list", "", "allow-list file for --registry=file (reloaded on SIGHUP)")
-	heartbeat := fs.Duration("heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
-	heartbeatTimeout := fs.Duration("heartbeat-timeout", protocol.DefaultHeartbeatTimeout, "silence after which a session closes")
-	maxSessions := fs.Int("max-sessions", gateway.DefaultMaxSessions, "most device sessions")
-	tls12 := fs.Bool("tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
-	seen := fs.Duration("seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
-	httpTLS := fs.Bool("http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
+	fs.StringVar(&o.addr, "addr", env("WASMBED_GATEWAY_ADDR", gateway.DefaultAddr), "device (mTLS) listen address")
+	fs.StringVar(&o.httpAddr, "http-addr", env("WASMBED_GATEWAY_HTTP_ADDR", ":8080"), "deploy API, device logs and /enroll listen address (plain HTTP unless --http-tls)")
+	fs.StringVar(&o.opsAddr, "ops-addr", env("WASMBED_GATEWAY_OPS_ADDR", ":9090"), "/healthz, /readyz and /metrics listen address (plain HTTP)")
+	fs.StringVar(&o.tlsDir, "tls-dir", env("WASMBED_GATEWAY_TLS_DIR", ""), "directory with tls.crt, tls.key and ca.crt (the output of `wasmbed pki gateway`)")
+	fs.StringVar(&o.caFile, "ca", "", "platform CA certificate (default TLS-DIR/ca.crt)")
+	fs.StringVar(&o.certFile, "cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
+	fs.StringVar(&o.keyFile, "key", "", "gateway key (default TLS-DIR/tls.key)")
+	fs.StringVar(&o.caKeyDir, "enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
+	fs.StringVar(&o.tokens, "enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
+	fs.StringVar(&o.stateDir, "state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
+	fs.StringVar(&o.artifactsURL, "artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
+	fs.StringVar(&o.name, "name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
+	fs.StringVar(&o.fetchAllow, "fetch-allow", env("WASMBED_GATEWAY_FETCH_ALLOW", ""), "hosts a deployment request's moduleURL may be fetched from, besides an OCI artifact store's own registry: host, host:port, *.domain or *, separated by commas (default none)")
+	fs.StringVar(&o.sink, "sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
+	fs.StringVar(&o.sinkToken, "sink-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the gateway's projected service-account token for the sink's audience")
+	fs.BoolVar(&o.eventAuth, "event-auth", true, "check the senders of deployment requests against the Kubernetes apiserver (TokenReview); without it the deploy API refuses every event")
+	fs.StringVar(&o.registry, "registry", env("WASMBED_GATEWAY_REGISTRY", "none"), "who may connect: none (any certified device), file, or kube")
+	fs.StringVar(&o.allowFile, "allow-list", "", "allow-list file for --registry=file (reloaded on SIGHUP)")
+	fs.DurationVar(&o.heartbeat, "heartbeat", protocol.DefaultHeartbeatInterval, "heartbeat interval announced to devices")
+	fs.DurationVar(&o.heartbeatTimeout, "heartbeat-timeout", protocol.DefaultHeartbeatTimeout, "silence after which a session closes")
+	fs.IntVar(&o.maxSessions, "max-sessions", gateway.DefaultMaxSessions, "most device sessions")
+	fs.IntVar(&o.maxPending, "max-pending", gateway.DefaultMaxPending, "most connections before a checked Hello (unauthenticated)")
+	fs.IntVar(&o.maxPendingPerSource, "max-pending-per-source", gateway.DefaultMaxPendingPerSource, "most unauthenticated connections per source address (IPv4, IPv6 /64); 0: no limit")
+	fs.Float64Var(&o.sourceRate, "source-rate", 0, "new connections per second allowed per source address (token bucket); 0: no limit")
+	fs.IntVar(&o.sourceBurst, "source-burst", 20, "burst of --source-rate")
+	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
+	fs.DurationVar(&o.seen, "seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
+	fs.StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
+	return fs
+}
+
+func run(ctx context.Context, args []string) error {
+	var o options
+	fs := newFlags(&o)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+	if err := lv.UnmarshalText([]byte(o.level)); err != nil {
 		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	// Every session holds a descriptor: use all the process may have; New fits the
+	// session limit into it.
+	if _, err := gateway.RaiseFileLimit(); err != nil {
+		log.Warn("file-descriptor limit", "err", err)
+	}
 	pick := func(v *string, file string) string {
-		if *v == "" && *tlsDir != "" {
-			return filepath.Join(*tlsDir, file)
+		if *v == "" && o.tlsDir != "" {
+			return filepath.Join(o.tlsDir, file)
 		}
 		return *v
 	}
-	caPath, certPath, keyPath := pick(caFile, pki.CACertFile), pick(certFile, "tls.crt"), pick(keyFile, "tls.key")
+	caPath, certPath, keyPath := pick(&o.caFile, pki.CACertFile), pick(&o.certFile, "tls.crt"), pick(&o.keyFile, "tls.key")
 	if caPath == "" || certPath == "" || keyPath == "" {
 		return errors.New("give --tls-dir, or --ca, --cert and --key")
 	}
@@ -106,18 +156,18 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("gateway certificate: %w", err)
 	}
-	desired, err := gateway.NewDirDesired(filepath.Join(*stateDir, "desired"))
+	desired, err := gateway.NewDirDesired(filepath.Join(o.stateDir, "desired"))
 	if err != nil {
 		return err
 	}
-	if *artifactsURL == "" {
-		*artifactsURL = filepath.Join(*stateDir, "artifacts")
+	if o.artifactsURL == "" {
+		o.artifactsURL = filepath.Join(o.stateDir, "artifacts")
 	}
-	store, err := openStore(*artifactsURL)
+	store, err := openStore(o.artifactsURL)
 	if err != nil {
 		return err
 	}
-	allow, err := fetchAllowList(*fetchAllow, store)
+	allow, err := fetchAllowList(o.fetchAllow, store)
 	if err != nil {
 		return err
 	}
@@ -125,12 +175,13 @@ func run(ctx context.Context, args []string) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	pool := pkiPool(caCert)
 	cfg := gateway.NewConfig(pool, cert).
-		WithAddr(*addr).WithName(*name).WithTLS12(*tls12).
-		WithHeartbeat(*heartbeat, *heartbeatTimeout).WithMaxSessions(*maxSessions).WithSeenInterval(*seen).
+		WithAddr(o.addr).WithName(o.name).WithTLS12(o.tls12).
+		WithHeartbeat(o.heartbeat, o.heartbeatTimeout).WithMaxSessions(o.maxSessions).WithSeenInterval(o.seen).
+		WithMaxPending(o.maxPending).WithMaxPendingPerSource(o.maxPendingPerSource).WithSourceRate(o.sourceRate, o.sourceBurst).
 		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg).
 		WithFetch(artifacts.NewClientConfig().WithAllowList(allow))
-	if *eventAuth {
-		ref, err := v1.ParseRef(*name)
+	if o.eventAuth {
+		ref, err := v1.ParseRef(o.name)
 		if err != nil {
 			return fmt.Errorf("--name: %w", err)
 		}
@@ -143,18 +194,18 @@ func run(ctx context.Context, args []string) error {
 		log.Warn("--event-auth=false: the deploy API refuses every event")
 	}
 	var httpSink *gateway.HTTPSink
-	if *sink != "" {
-		if httpSink, err = gateway.NewHTTPSink(*sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg, Tokens: eventauth.File(*sinkToken)}); err != nil {
+	if o.sink != "" {
+		if httpSink, err = gateway.NewHTTPSink(o.sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg, Tokens: eventauth.File(o.sinkToken)}); err != nil {
 			return err
 		}
 		cfg = cfg.WithSink(httpSink)
 	} else {
 		log.Warn("K_SINK is not set: events are dropped")
 	}
-	switch *registry {
+	switch o.registry {
 	case "none":
 	case "file":
-		allow, err := gateway.LoadAllowList(*allowFile)
+		allow, err := gateway.LoadAllowList(o.allowFile)
 		if err != nil {
 			return err
 		}
@@ -187,33 +238,51 @@ func run(ctx context.Context, args []string) error {
 		}
 		cfg = cfg.WithRegistry(kr)
 	default:
-		return fmt.Errorf("--registry %q: want none, file or kube", *registry)
+		return fmt.Errorf("--registry %q: want none, file or kube", o.registry)
+	}
+	if o.httpTLS {
+		cfg = cfg.WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	}
 	srv, err := gateway.New(cfg)
 	if err != nil {
 		return err
 	}
-	if *caKeyDir != "" {
-		if err := enableEnrollment(srv, *caKeyDir, *tokens, log); err != nil {
+	if o.caKeyDir != "" {
+		if err := enableEnrollment(srv, o.caKeyDir, o.tokens, log); err != nil {
 			return err
 		}
 	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", *addr, err)
-	}
-	hs := &http.Server{Addr: *httpAddr, Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(l) }()
-	go func() {
-		if *httpTLS {
-			hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-			errc <- hs.ListenAndServeTLS("", "")
-			return
+	var listeners []net.Listener
+	listen := func(addr string) (net.Listener, error) {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
 		}
-		errc <- hs.ListenAndServe()
-	}()
-	log.Info("gateway serving", "name", *name, "addr", l.Addr().String(), "http_addr", *httpAddr, "registry", *registry, "fetch_allow", allow.String())
+		listeners = append(listeners, l)
+		return l, nil
+	}
+	l, err := listen(o.addr)
+	if err != nil {
+		return err
+	}
+	apiL, err := listen(o.httpAddr)
+	if err != nil {
+		return err
+	}
+	opsL, err := listen(o.opsAddr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- srv.ServeAPI(apiL) }()
+	go func() { errc <- srv.ServeOps(opsL) }()
+	lim := srv.Limits()
+	log.Info("gateway serving", "name", o.name, "addr", l.Addr().String(), "http_addr", apiL.Addr().String(), "ops_addr", opsL.Addr().String(),
+		"registry", o.registry, "fetch_allow", allow.String(), "rlimit_nofile", lim.FileLimit, "max_sessions", lim.MaxSessions, "max_pending", lim.MaxPending)
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
@@ -221,12 +290,18 @@ func run(ctx context.Context, args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
 	err = srv.Shutdown(sctx)
 	if httpSink != nil {
 		_ = httpSink.Close(sctx)
 	}
 	return err
+}
+
+func openStore(url string) (artifacts.Store, error) {
+	if strings.Contains(url, "://") {
+		return artifacts.NewFromURL(url, artifacts.NewClientConfig())
+	}
+	return artifacts.NewDir(url)
 }
 
 // fetchAllowList is the allow-list of moduleURL fetches: the entries of flag, and the
@@ -242,11 +317,4 @@ func fetchAllowList(flag string, store artifacts.Store) (artifacts.AllowList, er
 		}
 	}
 	return allow, nil
-}
-
-func openStore(url string) (artifacts.Store, error) {
-	if strings.Contains(url, "://") {
-		return artifacts.NewFromURL(url, artifacts.NewClientConfig())
-	}
-	return artifacts.NewDir(url)
 }

@@ -47,19 +47,19 @@ func main() {
 	brokerURL := fs.String("broker-url", env("K_SINK", ""), "the broker ingress (K_SINK)")
 	brokerToken := fs.String("broker-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the operator's projected service-account token for the broker's audience")
 	deadLetter := fs.String("dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
-	gatewaySA := fs.String("gateway-service-account", env("WASMBED_GATEWAY_SERVICE_ACCOUNT", "wasmbed-gateway"), "service account of gateway pods")
+	gatewayRole := fs.String("gateway-cluster-role", env("WASMBED_GATEWAY_CLUSTER_ROLE", gatewayctl.DefaultClusterRole), "ClusterRole that reads Devices, bound to each gateway's service account")
 	resync := fs.Duration("resync", 30*time.Second, "how often rollouts in progress are looked at")
 	stepsReply := fs.String("steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
 	_ = fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *brokerToken, *deadLetter, *gatewaySA, *stepsReply, *resync, log); err != nil {
+	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *brokerToken, *deadLetter, *gatewayRole, *stepsReply, *resync, log); err != nil {
 		log.Error("operator stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, brokerToken, deadLetter, gatewaySA, stepsReply string, resync time.Duration, log *slog.Logger) error {
+func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, brokerToken, deadLetter, gatewayRole, stepsReply string, resync time.Duration, log *slog.Logger) error {
 	secret, err := v1.ParseRef(caSecret)
 	if err != nil {
 		return fmt.Errorf("--ca-secret: %w", err)
@@ -91,7 +91,7 @@ func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gate
 			func(mgr ctrl.Manager) error {
 				return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{
 					Mode: gatewayctl.ModeCluster, Image: gatewayImage, BrokerURL: brokerURL,
-					DeadLetterSink: deadLetter, ServiceAccountName: gatewaySA,
+					DeadLetterSink: deadLetter, ClusterRole: gatewayRole,
 				})
 			},
 		},

@@ -175,7 +175,9 @@ func newGatewayTarget(ca *pki.CA, cert tls.Certificate) (*gatewayTarget, error) 
 			g.failed.Add(1)
 		}
 	})
-	g.srv, err = gateway.New(gateway.NewConfig(ca.Pool(), cert).WithName("bench/gw").WithArtifacts(store).WithSink(sink))
+	// Every bench client dials from 127.0.0.1: no per-source limit.
+	g.srv, err = gateway.New(gateway.NewConfig(ca.Pool(), cert).WithName("bench/gw").WithArtifacts(store).WithSink(sink).
+		WithMaxPendingPerSource(0))
 	if err != nil {
 		return nil, err
 	}

@@ -49,15 +49,23 @@ func GatewayAllow(namespace, name string) map[string][]string {
 	return map[string][]string{string(events.DeploymentRequested): {TriggerUser(namespace, name)}}
 }
 
+// GatewayUser is the user name of a gateway's events: each Gateway runs as a
+// ServiceAccount of its own, named as the Gateway, in its namespace.
+func GatewayUser(namespace, name string) string { return ServiceAccountUser(namespace, name) }
+
 // BrokerAllow is who may send what into the broker: each component the types it emits
-// (events.Emitters; gateways are the ServiceAccounts given), and each Trigger the
-// replies of its subscriber (events.Replies).
+// (events.Emitters; for gateways, the users given, see GatewayUser), and each Trigger
+// the replies of its subscriber (events.Replies).
 func BrokerAllow(gateways ...string) map[string][]string {
 	allow := map[string][]string{}
-	add := func(t events.Type, users ...string) { allow[string(t)] = append(allow[string(t)], users...) }
+	add := func(t events.Type, users ...string) {
+		if len(users) > 0 {
+			allow[string(t)] = append(allow[string(t)], users...)
+		}
+	}
 	for component, types := range events.Emitters {
 		users := []string{ComponentUser(component)}
-		if component == "gateway" && len(gateways) > 0 {
+		if component == "gateway" {
 			users = gateways
 		}
 		for _, t := range types {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -15,9 +16,12 @@ import (
 	"github.com/go-logr/logr/funcr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -29,6 +33,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/yaml"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/testenv"
@@ -203,17 +208,36 @@ func TestClusterMode(t *testing.T) {
 	dep := get(t, "deployment", &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*appsv1.Deployment) error { return nil })
 	owned(t, dep, gw)
 	c := dep.Spec.Template.Spec.Containers[0]
-	wantArgs := []string{"--name=" + ns + "/edge", "--addr=:8443", "--http-addr=:8080", "--heartbeat-interval=30s",
-		"--heartbeat-timeout=1m30s", "--max-sessions=10000", "--tls-dir=/etc/wasmbed/tls"}
+	wantArgs := []string{"--name=" + ns + "/edge", "--addr=:8443", "--http-addr=:8080", "--ops-addr=:9090", "--heartbeat=30s",
+		"--heartbeat-timeout=1m30s", "--max-sessions=10000", "--tls-dir=/etc/wasmbed/tls", "--state-dir=/var/lib/wasmbed-gateway",
+		"--registry=kube"}
 	if c.Image != "ko.local/gateway:test" || !slices.Equal(c.Args, wantArgs) || *dep.Spec.Replicas != 1 {
 		t.Errorf("container %s %v, replicas %d; want args %v", c.Image, c.Args, *dep.Spec.Replicas, wantArgs)
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK" && strings.HasSuffix(e.Value, "/"+ns+"/wasmbed") }) {
 		t.Errorf("env %+v has no K_SINK", c.Env)
 	}
-	if v := dep.Spec.Template.Spec.Volumes; len(v) != 1 || v[0].Secret == nil || v[0].Secret.SecretName != "edge-tls" {
-		t.Errorf("volumes %+v, want the edge-tls Secret", v)
+	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" || c.LivenessProbe.HTTPGet.Port.String() != "ops" {
+		t.Errorf("probes %+v %+v, want them on the ops port", c.ReadinessProbe, c.LivenessProbe)
 	}
+	if v := dep.Spec.Template.Spec.Volumes; len(v) != 2 || v[0].Secret == nil || v[0].Secret.SecretName != "edge-tls" || v[1].EmptyDir == nil {
+		t.Errorf("volumes %+v, want the edge-tls Secret and an emptyDir for state", v)
+	}
+
+	// The gateway reads Devices as its own service account, bound to the ClusterRole
+	// of config/200-rbac.
+	sa := get(t, "service account", &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*corev1.ServiceAccount) error { return nil })
+	owned(t, sa, gw)
+	if got := dep.Spec.Template.Spec.ServiceAccountName; got != "edge" {
+		t.Errorf("pods run as %q, want the service account edge", got)
+	}
+	crb := get(t, "cluster role binding", &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "wasmbed-gateway:" + ns + ":edge"}}, func(*rbacv1.ClusterRoleBinding) error { return nil })
+	if crb.RoleRef.Kind != "ClusterRole" || crb.RoleRef.Name != "wasmbed-gateway" || len(crb.Subjects) != 1 ||
+		crb.Subjects[0].Kind != "ServiceAccount" || crb.Subjects[0].Name != "edge" || crb.Subjects[0].Namespace != ns {
+		t.Errorf("binding %+v %+v", crb.RoleRef, crb.Subjects)
+	}
+	gatewayMayReadDevices(t, ns, "edge")
+	networkPolicyFits(t, dep)
 
 	svc := get(t, "device service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*corev1.Service) error { return nil })
 	owned(t, svc, gw)
@@ -222,7 +246,7 @@ func TestClusterMode(t *testing.T) {
 	}
 	httpSvc := get(t, "http service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge-http"}}, func(*corev1.Service) error { return nil })
 	owned(t, httpSvc, gw)
-	if httpSvc.Spec.Type != corev1.ServiceTypeClusterIP || len(httpSvc.Spec.Ports) != 1 || httpSvc.Spec.Ports[0].Port != HTTPPort {
+	if httpSvc.Spec.Type != corev1.ServiceTypeClusterIP || len(httpSvc.Spec.Ports) != 2 || httpSvc.Spec.Ports[0].Port != HTTPPort || httpSvc.Spec.Ports[1].Port != OpsPort {
 		t.Errorf("http service %s %+v", httpSvc.Spec.Type, httpSvc.Spec.Ports)
 	}
 
@@ -270,7 +294,7 @@ func TestClusterMode(t *testing.T) {
 	})
 	get(t, "deployment updated", dep, func(d *appsv1.Deployment) error {
 		args := d.Spec.Template.Spec.Containers[0].Args
-		for _, want := range []string{"--addr=:9443", "--allow-tls12", "--max-sessions=500", "--heartbeat-interval=10s", "--heartbeat-timeout=25s"} {
+		for _, want := range []string{"--addr=:9443", "--tls12", "--max-sessions=500", "--heartbeat=10s", "--heartbeat-timeout=25s"} {
 			if !slices.Contains(args, want) {
 				return fmt.Errorf("args %v lack %s", args, want)
 			}
@@ -306,7 +330,7 @@ func TestClusterMode(t *testing.T) {
 		g.Spec.ServiceType = corev1.ServiceTypeClusterIP
 	})
 	get(t, "flag removed", dep, func(d *appsv1.Deployment) error {
-		if args := d.Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--allow-tls12") {
+		if args := d.Spec.Template.Spec.Containers[0].Args; slices.Contains(args, "--tls12") {
 			return fmt.Errorf("args %v still allow TLS 1.2", args)
 		}
 		return nil
@@ -320,7 +344,7 @@ func TestClusterMode(t *testing.T) {
 	get(t, "available at the cluster IP", gw, available(svc.Spec.ClusterIP+":9443"))
 
 	// Reconciling an unchanged Gateway writes nothing.
-	objs := []client.Object{dep, svc, httpSvc, trig}
+	objs := []client.Object{dep, svc, httpSvc, trig, sa, crb}
 	var rvs []string
 	for _, o := range objs {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(o), o); err != nil {
@@ -347,6 +371,91 @@ func TestClusterMode(t *testing.T) {
 		}
 		if o.GetResourceVersion() != rvs[i] {
 			t.Errorf("%T %s was rewritten by a reconcile with nothing to do", o, o.GetName())
+		}
+	}
+
+	// Deleting the Gateway removes its binding, which it cannot own, then lets it go.
+	if err := env.Client.Delete(ctx, gw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "binding and Gateway deleted", func() error {
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(crb), &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("binding: %v", err)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gw), &v1.Gateway{}); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("gateway: %v", err)
+		}
+		return nil
+	})
+}
+
+// gatewayMayReadDevices creates the ClusterRole of config/200-rbac (once) and checks
+// that the service account may list Devices in every namespace, and nothing more.
+func gatewayMayReadDevices(t *testing.T, ns, sa string) {
+	t.Helper()
+	ctx := context.Background()
+	var role *rbacv1.ClusterRole
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "200-rbac", "200-bindings.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var r rbacv1.ClusterRole
+		if err := yaml.Unmarshal([]byte(doc), &r); err == nil && r.Kind == "ClusterRole" && r.Name == DefaultClusterRole {
+			role = &r
+		}
+	}
+	if role == nil {
+		t.Fatalf("config/200-rbac has no ClusterRole %s", DefaultClusterRole)
+	}
+	if err := env.Client.Create(ctx, role); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	cfg := rest.CopyConfig(env.Config)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:" + ns + ":" + sa}
+	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the gateway's service account lists Devices of every namespace", func() error {
+		return c.List(ctx, &v1.DeviceList{})
+	})
+	if err := c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)); !apierrors.IsForbidden(err) {
+		t.Errorf("the gateway's service account lists Secrets (err %v)", err)
+	}
+}
+
+// networkPolicyFits checks that config/'s NetworkPolicy for gateways selects the
+// pods of dep and names only ports their container has.
+func networkPolicyFits(t *testing.T, dep *appsv1.Deployment) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "900-networkpolicies.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy *networkingv1.NetworkPolicy
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var p networkingv1.NetworkPolicy
+		if err := yaml.Unmarshal([]byte(doc), &p); err == nil && p.Name == "wasmbed-gateway" {
+			policy = &p
+		}
+	}
+	if policy == nil {
+		t.Fatal("config/900-networkpolicies.yaml has no NetworkPolicy wasmbed-gateway")
+	}
+	sel, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+	if err != nil || !sel.Matches(k8slabels.Set(dep.Spec.Template.Labels)) {
+		t.Errorf("the gateway NetworkPolicy (%v) does not select the gateway pods %v", policy.Spec.PodSelector, dep.Spec.Template.Labels)
+	}
+	names := map[string]bool{}
+	for _, p := range dep.Spec.Template.Spec.Containers[0].Ports {
+		names[p.Name] = true
+	}
+	for _, rule := range policy.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.Port.StrVal == "" || !names[p.Port.StrVal] {
+				t.Errorf("the gateway NetworkPolicy names port %v; the container has %v", p.Port, names)
+			}
 		}
 	}
 }

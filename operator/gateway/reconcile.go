@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -34,6 +35,10 @@ const (
 	// ReasonNotOwned: an object the gateway needs exists and belongs to something else.
 	ReasonNotOwned = "ResourceNotOwned"
 )
+
+// finalizer removes the gateway's ClusterRoleBinding before the Gateway goes (cluster
+// mode).
+const finalizer = "wasmbed.dev/gateway-rbac"
 
 // specHashAnnotation records the hash of the spec last written, so that a change of
 // the desired spec is seen even where the apiserver's defaults hide it (a removed
@@ -63,7 +68,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if gw.DeletionTimestamp != nil {
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.finalize(ctx, &gw)
+	}
+	if r.opts.Mode == ModeCluster && !controllerutil.ContainsFinalizer(&gw, finalizer) {
+		base := gw.DeepCopy()
+		controllerutil.AddFinalizer(&gw, finalizer)
+		if err := r.client.Patch(ctx, &gw, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil {
+			return ctrl.Result{}, fmt.Errorf("add finalizer to gateway %s: %w", gw.Ref(), err)
+		}
 	}
 
 	orig := gw.DeepCopy()
@@ -121,9 +133,80 @@ func (r *Reconciler) countConnected(ctx context.Context, gw *v1.Gateway) (int32,
 	return int32(len(devs.Items)), nil
 }
 
-// reconcileCluster applies the Deployment, the two Services and the Trigger, and
-// returns the endpoint devices connect to, or why the gateway is not available.
+// finalize removes what the Gateway cannot own (its ClusterRoleBinding), then its
+// finalizer.
+func (r *Reconciler) finalize(ctx context.Context, gw *v1.Gateway) error {
+	if !controllerutil.ContainsFinalizer(gw, finalizer) {
+		return nil
+	}
+	var crb rbacv1.ClusterRoleBinding
+	err := r.reader.Get(ctx, client.ObjectKey{Name: clusterRoleBindingName(gw)}, &crb)
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		return fmt.Errorf("get cluster role binding of gateway %s: %w", gw.Ref(), err)
+	case boundTo(&crb, gw):
+		if err := r.client.Delete(ctx, &crb, client.Preconditions{UID: &crb.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete cluster role binding of gateway %s: %w", gw.Ref(), err)
+		}
+	}
+	base := gw.DeepCopy()
+	controllerutil.RemoveFinalizer(gw, finalizer)
+	if err := r.client.Patch(ctx, gw, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+		return fmt.Errorf("remove finalizer of gateway %s: %w", gw.Ref(), err)
+	}
+	return nil
+}
+
+// boundTo reports whether crb was made for gw (its labels say so).
+func boundTo(crb *rbacv1.ClusterRoleBinding, gw *v1.Gateway) bool {
+	return crb.Labels[LabelGateway] == gw.Name && crb.Labels[LabelGatewayNamespace] == gw.Namespace
+}
+
+// applyClusterRoleBinding creates or corrects the binding of the gateway's
+// ServiceAccount to the ClusterRole. It reads with the API reader: the operator has
+// no business caching every binding of the cluster.
+func (r *Reconciler) applyClusterRoleBinding(ctx context.Context, gw *v1.Gateway) error {
+	want := r.clusterRoleBinding(gw)
+	var got rbacv1.ClusterRoleBinding
+	err := r.reader.Get(ctx, client.ObjectKey{Name: want.Name}, &got)
+	switch {
+	case apierrors.IsNotFound(err):
+		if err := r.client.Create(ctx, want); err != nil {
+			return fmt.Errorf("create cluster role binding %s: %w", want.Name, err)
+		}
+		log.FromContext(ctx).Info("applied gateway object", "kind", "ClusterRoleBinding", "name", want.Name, "operation", "created")
+		return nil
+	case err != nil:
+		return fmt.Errorf("get cluster role binding %s: %w", want.Name, err)
+	case !boundTo(&got, gw):
+		return &notOwnedError{kind: "ClusterRoleBinding", name: want.Name}
+	case got.RoleRef != want.RoleRef:
+		// The role of a binding cannot change: replace the binding.
+		if err := r.client.Delete(ctx, &got, client.Preconditions{UID: &got.UID}); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("replace cluster role binding %s: %w", want.Name, err)
+		}
+		return r.applyClusterRoleBinding(ctx, gw)
+	case !equality.Semantic.DeepEqual(got.Subjects, want.Subjects) || !maps.Equal(got.Labels, want.Labels):
+		got.Subjects, got.Labels = want.Subjects, want.Labels
+		if err := r.client.Update(ctx, &got); err != nil {
+			return fmt.Errorf("update cluster role binding %s: %w", want.Name, err)
+		}
+	}
+	return nil
+}
+
+// reconcileCluster applies the ServiceAccount and its binding, the Deployment, the two
+// Services and the Trigger, and returns the endpoint devices connect to, or why the
+// gateway is not available.
 func (r *Reconciler) reconcileCluster(ctx context.Context, gw *v1.Gateway) (endpoint, why string, err error) {
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: serviceAccountName(gw)}}
+	if err := r.apply(ctx, gw, sa, "ServiceAccount", func() {}); err != nil {
+		return "", "", err
+	}
+	if err := r.applyClusterRoleBinding(ctx, gw); err != nil {
+		return "", "", err
+	}
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name}}
 	desired := r.deploymentSpec(gw)
 	if err := r.apply(ctx, gw, dep, "Deployment", func() {

@@ -1,7 +1,11 @@
 // Package gateway is the Gateway reconciler. In cluster mode it runs each Gateway as a
 // Deployment, a Service devices connect through (spec.serviceType), a ClusterIP Service
 // for the gateway's plain-HTTP side, and a Knative Trigger that delivers the gateway's
-// dev.wasmbed.deployment.requested events to it. In embedded mode (`make run`, no
+// dev.wasmbed.deployment.requested events to it. The gateway checks every device
+// against its Device (`--registry=kube`), so its pods run as a ServiceAccount of their
+// own, bound by a ClusterRoleBinding to the ClusterRole that reads Devices; the
+// binding is cluster-scoped and cannot be owned by the Gateway, so a finalizer removes
+// it when the Gateway goes. In embedded mode (`make run`, no
 // kubelet) the gateway runs in the operator's process and only the status is kept.
 // Either way the status carries the endpoint devices connect to and how many devices
 // are connected, counted from Device status without watching Devices.
@@ -41,9 +45,12 @@ const (
 	DefaultBroker        = "wasmbed"
 	DefaultResync        = time.Minute
 	DefaultClusterDomain = "cluster.local"
-	// HTTPPort is the port of the gateway's plain-HTTP side: deployment.requested
-	// CloudEvents, health, metrics and device logs.
+	DefaultClusterRole   = "wasmbed-gateway"
+	// HTTPPort is the port of the gateway's deploy API: deployment.requested
+	// CloudEvents and device logs.
 	HTTPPort = 8080
+	// OpsPort is the port of the gateway's /healthz, /readyz and /metrics.
+	OpsPort = 9090
 )
 
 // Options configure the Gateway reconciler.
@@ -62,10 +69,9 @@ type Options struct {
 	// DeadLetterSink is a URL that receives deployment requests the gateway could not
 	// take after the retries; none when empty.
 	DeadLetterSink string
-	// ServiceAccountName runs the gateway pods as this service account (it must exist
-	// in the Gateway's namespace and may read Devices); the namespace's default when
-	// empty.
-	ServiceAccountName string
+	// ClusterRole may read Devices in every namespace (config/200-rbac); each
+	// Gateway's ServiceAccount is bound to it (default "wasmbed-gateway").
+	ClusterRole string
 	// ClusterDomain is the cluster's DNS domain, for the Trigger's subscriber URL
 	// (default "cluster.local").
 	ClusterDomain string
@@ -91,6 +97,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ClusterDomain == "" {
 		o.ClusterDomain = DefaultClusterDomain
 	}
+	if o.ClusterRole == "" {
+		o.ClusterRole = DefaultClusterRole
+	}
 	switch o.Mode {
 	case ModeCluster:
 		if o.Image == "" {
@@ -114,11 +123,15 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/finalizers,verbs=update
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterrolebindings,verbs=get;create;update;delete
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=wasmbed-gateway
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=list
 // +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -143,7 +156,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		For(&v1.Gateway{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Named("gateway")
 	if opts.Mode == ModeCluster {
-		b = b.Owns(&appsv1.Deployment{}).Owns(&corev1.Service{}).Owns(&eventingv1.Trigger{})
+		b = b.Owns(&appsv1.Deployment{}).Owns(&corev1.Service{}).Owns(&corev1.ServiceAccount{}).Owns(&eventingv1.Trigger{})
 	}
 	if err := b.Complete(r); err != nil {
 		return fmt.Errorf("gateway controller: %w", err)

@@ -134,7 +134,7 @@ func TestChainFromSourceToGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ingressPolicy, err := eventauth.NewPolicy(verifier, eventauth.BrokerAllow())
+	ingressPolicy, err := eventauth.NewPolicy(verifier, eventauth.BrokerAllow(eventauth.GatewayUser(events.SystemNamespace, "gateway")))
 	if err != nil {
 		t.Fatal(err)
 	}
