@@ -315,6 +315,9 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 	}
 
 	src := SourceName(req.Language)
+	if diags := checkSource(req.Language, src, req.Source); len(diags) > 0 {
+		return Result{}, &CompileError{Language: req.Language, Diagnostics: diags}
+	}
 
 	tc, err := b.toolchain(ctx, lang)
 	if err != nil {

@@ -33,7 +33,7 @@ func (j *job) logf(format string, args ...any) {
 // step runs one compiler step and classifies how it ended: nil, a CompileError
 // (diagnostics), a LimitError (time, cpu, memory, file size) or a ToolchainError.
 func (j *job) step(ctx context.Context, tool Tool, argv []string, parse parser) error {
-	j.logf("$ %s %s\n", filepath.Base(argv[0]), strings.Join(argv[1:], " "))
+	j.logf("$ %s %s\n", filepath.Base(argv[0]), redactPaths(strings.Join(argv[1:], " ")))
 	o := j.sb.run(ctx, j.views[tool], argv)
 	diags, text := parse(o.output, j.src)
 	j.log.Write(text)
