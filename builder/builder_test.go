@@ -326,8 +326,8 @@ func TestConcurrentBuilds(t *testing.T) {
 	}
 }
 
-// TestDropUser checks that, as root, compilers can run as an unprivileged user
-// that cannot read files only root can read.
+// TestDropUser checks that, as root, the sandbox can be started as an
+// unprivileged host user, and that the compilers still build and see nothing else.
 func TestDropUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to switch users; the builder image runs unprivileged instead")
@@ -338,7 +338,7 @@ func TestDropUser(t *testing.T) {
 	}
 	b := builder.New(builder.NewConfig().WithUser(65534, 65534))
 	res := build(t, b, builder.Request{Language: builder.C, Source: readExample(t, builder.C, "blink")})
-	if !strings.Contains(res.Sandbox, "uid=65534") {
+	if !strings.Contains(res.Sandbox, "host-uid=65534") {
 		t.Errorf("sandbox %q", res.Sandbox)
 	}
 	src := "#include \"" + secret + "\"\nint loop(void) { return 0; }\n"
@@ -427,6 +427,7 @@ func TestMissingToolchain(t *testing.T) {
 		{builder.ToolAssemblyScript, builder.AssemblyScript, "builder/assemblyscript/install.sh"},
 		{builder.ToolRustc, builder.Rust, "apt-get install rustc libstd-rust-dev-wasm32"},
 		{builder.ToolPrlimit, builder.WAT, "apt-get install util-linux"},
+		{builder.ToolBwrap, builder.WAT, "apt-get install bubblewrap"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.tool), func(t *testing.T) {
