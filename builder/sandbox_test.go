@@ -42,9 +42,18 @@ type probeReport struct {
 
 var (
 	probeOnce sync.Once
+	probeDir  string
 	probePath string
 	probeErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if probeDir != "" {
+		_ = os.RemoveAll(probeDir)
+	}
+	os.Exit(code)
+}
 
 // buildProbe builds testdata/probe (static, so it needs no library in the sandbox)
 // into a directory every user can read.
@@ -53,6 +62,7 @@ func buildProbe(t *testing.T) string {
 	probeOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "wasmbed-probe-")
 		if err == nil {
+			probeDir = dir
 			err = os.Chmod(dir, 0o755)
 		}
 		if err != nil {
