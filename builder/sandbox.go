@@ -227,7 +227,7 @@ func (s *sandbox) run(ctx context.Context, v *view, argv []string) outcome {
 	err = cmd.Wait()
 	// Reap anything left behind in the group.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	return s.outcome(cmd.ProcessState, err, out)
+	return ended(cmd.ProcessState, err, out)
 }
 
 // filterFile returns the read end of a pipe holding the seccomp filter.
@@ -245,9 +245,9 @@ func (s *sandbox) filterFile() (*os.File, error) {
 	return r, nil
 }
 
-// outcome reads how the sandbox ended. bwrap exits with the compiler's status, or
+// ended reads how the sandbox ended. bwrap exits with the compiler's status, or
 // 128+n when a signal n killed it, as a shell does.
-func (s *sandbox) outcome(ps *os.ProcessState, err error, out *capBuffer) outcome {
+func ended(ps *os.ProcessState, err error, out *capBuffer) outcome {
 	o := outcome{output: out.buf.Bytes(), dropped: out.dropped}
 	if ps == nil {
 		o.startErr = err
