@@ -153,6 +153,8 @@ const (
 	ToolRustc          Tool = "rustc"
 	ToolWasmOpt        Tool = "wasm-opt"
 	ToolPrlimit        Tool = "prlimit"
+	// ToolBwrap is bubblewrap, which puts every compiler step in its own namespaces.
+	ToolBwrap Tool = "bwrap"
 )
 
 // Config is the builder's immutable configuration: each With method returns a
@@ -165,11 +167,10 @@ type Config struct {
 	maxOutputSize int
 	tempDir       string
 	user          *[2]int
-	requireNetNS  bool
 }
 
 // NewConfig returns the defaults: Debian's tool names on PATH (clang-14,
-// wasm-ld-14, wat2wasm, node, /usr/bin/rustc, wasm-opt, prlimit), AssemblyScript
+// wasm-ld-14, wat2wasm, node, /usr/bin/rustc, wasm-opt, prlimit, bwrap), AssemblyScript
 // in $WASMBED_ASC_DIR or ${XDG_CACHE_HOME:-~/.cache}/wasmbed/builder, and the
 // Default* limits.
 func NewConfig() Config {
@@ -183,6 +184,7 @@ func NewConfig() Config {
 			ToolRustc:          "/usr/bin/rustc",
 			ToolWasmOpt:        "wasm-opt",
 			ToolPrlimit:        "prlimit",
+			ToolBwrap:          "bwrap",
 		},
 		timeout:       DefaultTimeout,
 		memoryLimit:   DefaultMemoryLimit,
@@ -248,17 +250,11 @@ func (c Config) WithTempDir(dir string) Config {
 	return c
 }
 
-// WithUser runs the compilers as uid:gid; the builder must be root to do so, and
-// the toolchains must be readable by that user.
+// WithUser starts the sandbox (bwrap) as the host user uid:gid instead of the
+// builder's own; the builder must be root to do so, and the toolchains must be
+// readable by that user. Inside the sandbox the compilers are uid 65534 either way.
 func (c Config) WithUser(uid, gid int) Config {
 	c.user = &[2]int{uid, gid}
-	return c
-}
-
-// WithRequireNetworkIsolation makes builds fail when the compilers cannot be put
-// in a private network namespace, instead of running them with the host's network.
-func (c Config) WithRequireNetworkIsolation(require bool) Config {
-	c.requireNetNS = require
 	return c
 }
 
@@ -266,11 +262,9 @@ func (c Config) WithRequireNetworkIsolation(require bool) Config {
 type Builder struct {
 	cfg Config
 
-	netOnce sync.Once
-	netMode netMode
-
 	mu       sync.Mutex
 	versions map[string]string
+	views    map[string]*view
 }
 
 // New returns a Builder for cfg.
@@ -278,7 +272,7 @@ func New(cfg Config) *Builder {
 	if cfg.tools == nil {
 		cfg = NewConfig()
 	}
-	return &Builder{cfg: cfg, versions: map[string]string{}}
+	return &Builder{cfg: cfg, versions: map[string]string{}, views: map[string]*view{}}
 }
 
 var defaultBuilder = New(NewConfig())
@@ -320,24 +314,35 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		timeout = opts.Timeout
 	}
 
+	src := SourceName(req.Language)
+	if diags := checkSource(req.Language, src, req.Source); len(diags) > 0 {
+		return Result{}, &CompileError{Language: req.Language, Diagnostics: diags}
+	}
+
 	tc, err := b.toolchain(ctx, lang)
 	if err != nil {
 		return Result{}, err
 	}
-	var wasmOpt string
+	steps := lang.steps
 	if opts.Optimize {
-		wasmOpt, _ = b.resolve(ToolWasmOpt)
+		if wasmOpt, err := b.resolve(ToolWasmOpt); err == nil {
+			tc.paths[ToolWasmOpt] = wasmOpt
+			steps = append(steps[:len(steps):len(steps)], ToolWasmOpt)
+		}
+	}
+	views, err := b.stepViews(ctx, steps, tc.paths)
+	if err != nil {
+		return Result{}, err
 	}
 
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errBuildTimeout)
 	defer cancel()
-	sb, err := b.newSandbox(ctx, timeout)
+	sb, err := b.newSandbox(timeout)
 	if err != nil {
 		return Result{}, err
 	}
 	defer sb.close()
 
-	src := SourceName(req.Language)
 	if err := sb.writeFile(src, req.Source); err != nil {
 		return Result{}, err
 	}
@@ -347,13 +352,13 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	job := &job{sb: sb, lang: req.Language, src: src, opts: opts, tools: tc.paths, timeout: timeout}
+	job := &job{sb: sb, lang: req.Language, src: src, opts: opts, tools: tc.paths, views: views, timeout: timeout}
 	out, err := lang.build(ctx, job)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Toolchain: tc.version, Sandbox: sb.describe()}
-	if wasmOpt != "" {
+	if wasmOpt, ok := tc.paths[ToolWasmOpt]; ok {
 		opt, err := job.wasmOpt(ctx, wasmOpt, out)
 		if err != nil {
 			return Result{}, err

@@ -4,12 +4,17 @@
 // the pinned AssemblyScript compiler, Debian's rustc), optionally shrunk with
 // binaryen's wasm-opt.
 //
-// Every build runs in a fresh temporary directory, under a deadline that kills
-// the compiler's whole process group, with CPU-time, memory and file-size
-// limits (prlimit), a scrubbed environment and, where the kernel allows it, a
-// private network namespace. The output is checked with wazero: WebAssembly 1.0
-// plus sign-extension and mutable globals only, imports only from module
-// "wasmbed", and a `loop` export.
+// Every compiler step runs in a bubblewrap sandbox: its own user, mount, PID,
+// network, IPC, UTS and cgroup namespaces, as uid 65534 without capabilities,
+// with no-new-privileges and a seccomp filter. It sees its own toolchain
+// read-only (the program, its shared libraries, its headers or standard
+// library), the build directory read-write, a private /tmp, a fresh /proc and a
+// minimal /dev, and nothing else of the host. When the sandbox cannot be set
+// up, the build fails: no compiler ever runs outside it. Each step also runs
+// under a deadline that kills it, with CPU-time, memory and file-size limits
+// (prlimit) and a fixed environment. The output is checked with wazero:
+// WebAssembly 1.0 plus sign-extension and mutable globals only, imports only
+// from module "wasmbed", and a `loop` export.
 //
 // Errors tell the caller whose fault a failure is: a *CompileError or a
 // *LimitError means the application is wrong (report it on the Application

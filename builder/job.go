@@ -17,6 +17,7 @@ type job struct {
 	src     string
 	opts    Options
 	tools   map[Tool]string
+	views   map[Tool]*view
 	timeout time.Duration
 	log     logBuffer
 	diags   []Diagnostic
@@ -32,8 +33,8 @@ func (j *job) logf(format string, args ...any) {
 // step runs one compiler step and classifies how it ended: nil, a CompileError
 // (diagnostics), a LimitError (time, cpu, memory, file size) or a ToolchainError.
 func (j *job) step(ctx context.Context, tool Tool, argv []string, parse parser) error {
-	j.logf("$ %s %s\n", filepath.Base(argv[0]), strings.Join(argv[1:], " "))
-	o := j.sb.run(ctx, argv)
+	j.logf("$ %s %s\n", filepath.Base(argv[0]), redactPaths(strings.Join(argv[1:], " ")))
+	o := j.sb.run(ctx, j.views[tool], argv)
 	diags, text := parse(o.output, j.src)
 	j.log.Write(text)
 	if o.dropped > 0 {
@@ -49,6 +50,10 @@ func (j *job) step(ctx context.Context, tool Tool, argv []string, parse parser) 
 	}
 	if o.startErr != nil {
 		return &ToolchainError{Tool: name, Install: install[tool], Err: fmt.Errorf("start: %w", o.startErr), Log: j.log.tail()}
+	}
+	if o.sandboxErr != "" {
+		return &ToolchainError{Tool: "bwrap", Install: install[ToolBwrap], Log: j.log.tail(),
+			Err: fmt.Errorf("cannot create the build sandbox (compilers never run outside it): %s", o.sandboxErr)}
 	}
 	switch o.signal {
 	case 0:

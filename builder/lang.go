@@ -9,6 +9,8 @@ import (
 // langSpec is how one language is built.
 type langSpec struct {
 	tools []Tool
+	// steps are the compiler steps, each named by the tool whose view it runs in.
+	steps []Tool
 	// files returns the SDK files written next to the source.
 	files func() map[string][]byte
 	// build runs the compiler steps and returns the module's file name.
@@ -18,6 +20,7 @@ type langSpec struct {
 var languages = map[Language]*langSpec{
 	C: {
 		tools: []Tool{ToolClang, ToolWasmLD},
+		steps: []Tool{ToolClang, ToolWasmLD},
 		files: func() map[string][]byte {
 			return map[string][]byte{"wasmbed.h": sdk(C), "wasmbed.imports": []byte(strings.Join(abiImportNames(), "\n") + "\n")}
 		},
@@ -25,16 +28,19 @@ var languages = map[Language]*langSpec{
 	},
 	WAT: {
 		tools: []Tool{ToolWat2Wasm},
+		steps: []Tool{ToolWat2Wasm},
 		files: func() map[string][]byte { return nil },
 		build: buildWAT,
 	},
 	AssemblyScript: {
 		tools: []Tool{ToolNode, ToolAssemblyScript},
+		steps: []Tool{ToolAssemblyScript},
 		files: func() map[string][]byte { return map[string][]byte{"wasmbed.ts": sdk(AssemblyScript)} },
 		build: buildAssemblyScript,
 	},
 	Rust: {
 		tools: []Tool{ToolRustc},
+		steps: []Tool{ToolRustc},
 		files: func() map[string][]byte { return map[string][]byte{"wasmbed.rs": sdk(Rust)} },
 		build: buildRust,
 	},

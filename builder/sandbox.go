@@ -9,41 +9,52 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// netMode is how compilers are cut off from the network.
-type netMode int
-
-const (
-	netNone   netMode = iota // the host's network: no namespace could be created
-	netRoot                  // CLONE_NEWNET, as root
-	netUserNS                // CLONE_NEWUSER|CLONE_NEWNET, unprivileged
-)
-
 // maxCapture bounds what is kept of one process's output; the rest is counted and dropped.
 const maxCapture = 1 << 20
+
+// Inside the sandbox.
+const (
+	// sandboxDir is where the build directory appears to the compilers.
+	sandboxDir = "/build"
+	// sandboxUID and sandboxGID are the compilers' identity in their user namespace
+	// ("nobody"), whoever the builder runs as.
+	sandboxUID = 65534
+	sandboxGID = 65534
+	// tmpSize caps the private /tmp (a tmpfs, so memory).
+	tmpSize = 64 << 20
+	// seccompFD is the descriptor bwrap reads the seccomp filter from.
+	seccompFD = 3
+)
 
 // sandbox is one build's private directory and the way compilers are started in it.
 type sandbox struct {
 	dir     string
 	prlimit string
+	bwrap   string
+	seccomp []byte
 	cpu     time.Duration
 	memory  int64
-	net     netMode
 	user    *[2]int
 }
 
-func (b *Builder) newSandbox(ctx context.Context, timeout time.Duration) (*sandbox, error) {
+func (b *Builder) newSandbox(timeout time.Duration) (*sandbox, error) {
 	prlimit, err := b.resolve(ToolPrlimit)
 	if err != nil {
 		return nil, err
 	}
-	b.netOnce.Do(func() { b.netMode = probeNetNS(prlimit, b.cfg.user != nil) })
-	if b.netMode == netNone && b.cfg.requireNetNS {
-		return nil, errors.New("network isolation required but no network namespace can be created")
+	bwrap, err := b.resolve(ToolBwrap)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := seccompFilter()
+	if err != nil {
+		return nil, &ToolchainError{Tool: "sandbox", Err: err}
 	}
 	dir, err := os.MkdirTemp(b.cfg.tempDir, "wasmbed-build-")
 	if err != nil {
@@ -52,11 +63,12 @@ func (b *Builder) newSandbox(ctx context.Context, timeout time.Duration) (*sandb
 	sb := &sandbox{
 		dir:     dir,
 		prlimit: prlimit,
+		bwrap:   bwrap,
+		seccomp: filter,
 		// CPU time can only exceed wall time with several threads; one second of
 		// slack lets the wall-clock deadline report first for single-threaded compilers.
 		cpu:    timeout.Truncate(time.Second) + time.Second,
 		memory: b.cfg.memoryLimit,
-		net:    b.netMode,
 		user:   b.cfg.user,
 	}
 	if sb.user != nil {
@@ -68,52 +80,17 @@ func (b *Builder) newSandbox(ctx context.Context, timeout time.Duration) (*sandb
 	return sb, nil
 }
 
-// probeNetNS finds out once whether a child can get its own network namespace.
-func probeNetNS(prlimit string, dropUser bool) netMode {
-	try := func(mode netMode) bool {
-		cmd := exec.Command(prlimit, "--version")
-		cmd.Env = []string{"PATH=/usr/bin:/bin"}
-		cmd.SysProcAttr = netAttr(mode)
-		return cmd.Run() == nil
-	}
-	if os.Geteuid() == 0 && try(netRoot) {
-		return netRoot
-	}
-	// A user namespace cannot be combined with switching to another uid.
-	if !dropUser && try(netUserNS) {
-		return netUserNS
-	}
-	return netNone
-}
-
-func netAttr(mode netMode) *syscall.SysProcAttr {
-	attr := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	switch mode {
-	case netRoot:
-		attr.Cloneflags = syscall.CLONE_NEWNET
-	case netUserNS:
-		uid, gid := os.Getuid(), os.Getgid()
-		attr.Cloneflags = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET
-		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: uid, HostID: uid, Size: 1}}
-		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: gid, HostID: gid, Size: 1}}
-		attr.GidMappingsEnableSetgroups = false
-	}
-	return attr
-}
-
 // describe says what isolation the compilers ran under, for Result.Sandbox.
 func (s *sandbox) describe() string {
-	parts := []string{"tmpdir", "pgid-kill", fmt.Sprintf("rlimit(cpu=%s,data=%dMiB,fsize=%dMiB,core=0)", s.cpu, s.memory>>20, fileSizeLimit>>20), "env-scrubbed"}
-	switch s.net {
-	case netRoot:
-		parts = append(parts, "netns")
-	case netUserNS:
-		parts = append(parts, "userns+netns")
-	default:
-		parts = append(parts, "host-network")
+	parts := []string{
+		"bwrap(userns,mountns,pidns,netns,ipcns,utsns,cgroupns)",
+		fmt.Sprintf("uid=%d", sandboxUID),
+		"ro-toolchain-only", "private-tmp", "seccomp", "no-new-privs", "no-caps",
+		fmt.Sprintf("rlimit(cpu=%s,data=%dMiB,fsize=%dMiB,core=0)", s.cpu, s.memory>>20, fileSizeLimit>>20),
+		"env-scrubbed", "pgid-kill",
 	}
 	if s.user != nil {
-		parts = append(parts, fmt.Sprintf("uid=%d", s.user[0]))
+		parts = append(parts, fmt.Sprintf("host-uid=%d", s.user[0]))
 	}
 	return strings.Join(parts, ",")
 }
@@ -162,17 +139,38 @@ func (s *sandbox) close() {
 	_ = os.RemoveAll(s.dir)
 }
 
-// env is the whole environment of a compiler: nothing is inherited from the builder.
+// env is the whole environment of a compiler, and of the bwrap processes around
+// it (the sandbox's pid 1 shows it in /proc/1/environ): nothing is inherited.
 func (s *sandbox) env() []string {
 	return []string{
 		"PATH=/usr/local/bin:/usr/bin:/bin",
-		"HOME=" + s.dir,
-		"TMPDIR=" + s.dir,
+		"HOME=" + sandboxDir,
+		"TMPDIR=" + sandboxDir,
 		"LANG=C.UTF-8",
 		"LC_ALL=C.UTF-8",
 		"NO_COLOR=1",
 		"TERM=dumb",
 	}
+}
+
+// bwrapArgs are the arguments of bwrap that run argv in its own user, mount, pid,
+// network, IPC, UTS and cgroup namespaces, as an unprivileged uid without
+// capabilities, under the seccomp filter, seeing only v read-only, the build
+// directory read-write at sandboxDir, a private /tmp, a fresh /proc and a minimal /dev.
+func (s *sandbox) bwrapArgs(v *view, argv []string) []string {
+	args := []string{
+		"--unshare-all", "--unshare-user", "--disable-userns",
+		"--uid", strconv.Itoa(sandboxUID), "--gid", strconv.Itoa(sandboxGID),
+		"--hostname", "wasmbed-build",
+		"--die-with-parent", "--new-session", "--cap-drop", "ALL",
+		"--seccomp", strconv.Itoa(seccompFD),
+		"--proc", "/proc", "--dev", "/dev",
+		"--size", strconv.Itoa(tmpSize), "--tmpfs", "/tmp",
+		"--bind", s.dir, sandboxDir,
+	}
+	args = append(args, v.args()...)
+	args = append(args, "--remount-ro", "/", "--chdir", sandboxDir, "--")
+	return append(args, argv...)
 }
 
 // outcome is how a compiler process ended.
@@ -183,21 +181,29 @@ type outcome struct {
 	signal   syscall.Signal
 	cpuTime  time.Duration
 	startErr error
+	// sandboxErr is bwrap's message when it could not set up the sandbox.
+	sandboxErr string
 }
 
-// run starts argv (argv[0] an absolute path) in the build directory under prlimit,
+// run starts argv (argv[0] an absolute path in v) in the sandbox under prlimit,
 // in its own process group, and kills the whole group when ctx ends or the
-// process exits.
-func (s *sandbox) run(ctx context.Context, argv []string) outcome {
+// process exits; bwrap kills everything in the sandbox when it dies.
+func (s *sandbox) run(ctx context.Context, v *view, argv []string) outcome {
 	cpuSecs := int64(s.cpu / time.Second)
 	args := []string{
 		fmt.Sprintf("--cpu=%d:%d", cpuSecs, cpuSecs+1),
 		fmt.Sprintf("--data=%d", s.memory),
 		fmt.Sprintf("--fsize=%d", fileSizeLimit),
 		"--core=0",
-		"--",
+		"--", s.bwrap,
 	}
-	args = append(args, argv...)
+	args = append(args, s.bwrapArgs(v, argv)...)
+	filter, err := s.filterFile()
+	if err != nil {
+		return outcome{startErr: err}
+	}
+	defer filter.Close()
+
 	cmd := exec.CommandContext(ctx, s.prlimit, args...)
 	cmd.Dir = s.dir
 	cmd.Env = s.env()
@@ -205,7 +211,8 @@ func (s *sandbox) run(ctx context.Context, argv []string) outcome {
 	out := &capBuffer{max: maxCapture}
 	cmd.Stdout = out
 	cmd.Stderr = out
-	cmd.SysProcAttr = netAttr(s.net)
+	cmd.ExtraFiles = []*os.File{filter} // fd 3
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if s.user != nil {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(s.user[0]), Gid: uint32(s.user[1]), Groups: []uint32{}}
 	}
@@ -214,23 +221,48 @@ func (s *sandbox) run(ctx context.Context, argv []string) outcome {
 	}
 	cmd.WaitDelay = 2 * time.Second
 
-	err := cmd.Start()
-	if err != nil {
+	if err := cmd.Start(); err != nil {
 		return outcome{startErr: err}
 	}
 	err = cmd.Wait()
-	// Reap anything the compiler left behind in its group.
+	// Reap anything left behind in the group.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	return ended(cmd.ProcessState, err, out)
+}
 
+// filterFile returns the read end of a pipe holding the seccomp filter.
+func (s *sandbox) filterFile() (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("seccomp pipe: %w", err)
+	}
+	defer w.Close()
+	// The filter (a few hundred bytes) fits in the pipe's buffer.
+	if _, err := w.Write(s.seccomp); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("seccomp pipe: %w", err)
+	}
+	return r, nil
+}
+
+// ended reads how the sandbox ended. bwrap exits with the compiler's status, or
+// 128+n when a signal n killed it, as a shell does.
+func ended(ps *os.ProcessState, err error, out *capBuffer) outcome {
 	o := outcome{output: out.buf.Bytes(), dropped: out.dropped}
-	if ps := cmd.ProcessState; ps != nil {
-		o.exitCode = ps.ExitCode()
-		o.cpuTime = ps.UserTime() + ps.SystemTime()
-		if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			o.signal = ws.Signal()
-		}
-	} else if err != nil {
+	if ps == nil {
 		o.startErr = err
+		return o
+	}
+	o.exitCode = ps.ExitCode()
+	o.cpuTime = ps.UserTime() + ps.SystemTime()
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		o.signal = ws.Signal()
+	} else if o.exitCode > 128 && o.exitCode < 128+65 {
+		o.signal = syscall.Signal(o.exitCode - 128)
+	}
+	if o.exitCode != 0 && bytes.HasPrefix(o.output, []byte("bwrap: ")) {
+		line, _, _ := bytes.Cut(o.output, []byte("\n"))
+		o.sandboxErr = string(line)
 	}
 	return o
 }

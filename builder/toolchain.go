@@ -25,6 +25,7 @@ var install = map[Tool]string{
 	ToolRustc:          "apt-get install rustc libstd-rust-dev-wasm32",
 	ToolWasmOpt:        "apt-get install binaryen",
 	ToolPrlimit:        "apt-get install util-linux",
+	ToolBwrap:          "apt-get install bubblewrap",
 }
 
 // ascEntry is the compiler entry point inside the AssemblyScript directory.
@@ -40,7 +41,10 @@ func (b *Builder) resolve(t Tool) (string, error) {
 		return "", missing(errors.New("not configured"))
 	}
 	if t == ToolAssemblyScript {
-		p := filepath.Join(name, ascEntry)
+		p, err := filepath.Abs(filepath.Join(name, ascEntry))
+		if err != nil {
+			return "", missing(err)
+		}
 		if _, err := os.Stat(p); err != nil {
 			return "", missing(err)
 		}
@@ -123,7 +127,7 @@ func (b *Builder) probe(ctx context.Context, t Tool, path string) (string, error
 
 func (b *Builder) probeUncached(ctx context.Context, t Tool, path string) (string, error) {
 	label := map[Tool]string{ToolClang: "clang", ToolWasmLD: "wasm-ld", ToolWat2Wasm: "wabt", ToolNode: "node",
-		ToolRustc: "rustc", ToolWasmOpt: "binaryen", ToolPrlimit: "prlimit"}[t]
+		ToolRustc: "rustc", ToolWasmOpt: "binaryen"}[t]
 	if t == ToolAssemblyScript {
 		pkgJSON := filepath.Join(filepath.Dir(filepath.Dir(path)), "package.json")
 		data, err := os.ReadFile(pkgJSON)
@@ -158,7 +162,7 @@ func (b *Builder) probeUncached(ctx context.Context, t Tool, path string) (strin
 			return "", &ToolchainError{Tool: "rustc wasm32-unknown-unknown std", Install: "apt-get install libstd-rust-dev-wasm32", Missing: true}
 		}
 	}
-	if label == "" || t == ToolPrlimit {
+	if label == "" {
 		return "", nil
 	}
 	return strings.TrimSpace(label + " " + ver), nil
@@ -180,4 +184,99 @@ func quickRun(ctx context.Context, path string, args ...string) ([]byte, error) 
 		return out.Bytes(), err
 	}
 	return out.Bytes(), nil
+}
+
+// stepViews returns the view of each compiler step (views.go), computed once per
+// toolchain.
+func (b *Builder) stepViews(ctx context.Context, steps []Tool, paths map[Tool]string) (map[Tool]*view, error) {
+	views := map[Tool]*view{}
+	for _, t := range steps {
+		key := string(t) + "\x00" + paths[t] + "\x00" + paths[ToolNode]
+		b.mu.Lock()
+		v, ok := b.views[key]
+		b.mu.Unlock()
+		if !ok {
+			var err error
+			if v, err = b.stepView(ctx, t, paths); err != nil {
+				return nil, &ToolchainError{Tool: string(t), Install: install[t], Err: fmt.Errorf("sandbox view: %w", err)}
+			}
+			b.mu.Lock()
+			b.views[key] = v
+			b.mu.Unlock()
+		}
+		views[t] = v
+	}
+	return views, nil
+}
+
+// stepView is what the step of tool t needs: the program with its libraries, and
+// the data of its toolchain (clang's headers, Rust's wasm32 std and linker, the
+// AssemblyScript compiler).
+func (b *Builder) stepView(ctx context.Context, t Tool, paths map[Tool]string) (*view, error) {
+	v := newView()
+	switch t {
+	case ToolAssemblyScript:
+		if err := v.addExecutable(paths[ToolNode]); err != nil {
+			return nil, err
+		}
+		// paths[ToolAssemblyScript] is <dir>/node_modules/assemblyscript/bin/asc.js.
+		modules := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(paths[t]))))
+		if _, err := v.add(filepath.Join(modules, "node_modules")); err != nil {
+			return nil, err
+		}
+	case ToolClang:
+		if err := v.addExecutable(paths[t]); err != nil {
+			return nil, err
+		}
+		out, err := quickRun(ctx, paths[t], "-print-resource-dir")
+		if err != nil {
+			return nil, fmt.Errorf("clang resource directory: %w", err)
+		}
+		if _, err := v.add(strings.TrimSpace(string(out))); err != nil {
+			return nil, err
+		}
+	case ToolRustc:
+		if err := v.addExecutable(paths[t]); err != nil {
+			return nil, err
+		}
+		if err := addRustToolchain(ctx, v, paths[t]); err != nil {
+			return nil, err
+		}
+	default:
+		if err := v.addExecutable(paths[t]); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
+// addRustToolchain adds the wasm32 standard library and the linker rustc runs,
+// found where rustc looks for it: its sysroot's host tools, then PATH.
+func addRustToolchain(ctx context.Context, v *view, rustc string) error {
+	out, err := quickRun(ctx, rustc, "--print", "sysroot")
+	if err != nil {
+		return fmt.Errorf("rustc sysroot: %w", err)
+	}
+	sysroot := strings.TrimSpace(string(out))
+	if _, err := v.add(filepath.Join(sysroot, "lib", "rustlib", "wasm32-unknown-unknown")); err != nil {
+		return err
+	}
+	out, err = quickRun(ctx, rustc, "-vV")
+	if err != nil {
+		return fmt.Errorf("rustc host: %w", err)
+	}
+	var host string
+	for _, line := range strings.Split(string(out), "\n") {
+		if h, ok := strings.CutPrefix(line, "host: "); ok {
+			host = strings.TrimSpace(h)
+		}
+	}
+	bin := filepath.Join(sysroot, "lib", "rustlib", host, "bin")
+	for _, dir := range []string{bin, filepath.Join(bin, "self-contained"), "/usr/local/bin", "/usr/bin", "/bin"} {
+		p := filepath.Join(dir, "rust-lld")
+		if _, err := os.Stat(p); err == nil {
+			return v.addExecutable(p)
+		}
+	}
+	return errors.New("rust-lld not found (apt-get install rustc)")
 }

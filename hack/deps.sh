@@ -14,6 +14,9 @@ declare -A need=(
   [wasm-ld-14]=lld-14
   [wasm-opt]=binaryen
   [flock]=util-linux
+  [prlimit]=util-linux
+  # The builder runs every compiler in a bubblewrap sandbox, and fails without it.
+  [bwrap]=bubblewrap
   [chromium]=chromium
 )
 # Files (not commands) -> package.
