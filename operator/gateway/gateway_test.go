@@ -35,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
+	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	"github.com/wasmbed/wasmbed/operator/internal/rbactest"
@@ -220,8 +221,13 @@ func TestClusterMode(t *testing.T) {
 	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" || c.LivenessProbe.HTTPGet.Port.String() != "ops" {
 		t.Errorf("probes %+v %+v, want them on the ops port", c.ReadinessProbe, c.LivenessProbe)
 	}
-	if v := dep.Spec.Template.Spec.Volumes; len(v) != 2 || v[0].Secret == nil || v[0].Secret.SecretName != "edge-tls" || v[1].EmptyDir == nil {
-		t.Errorf("volumes %+v, want the edge-tls Secret and an emptyDir for state", v)
+	if v := dep.Spec.Template.Spec.Volumes; len(v) != 3 || v[0].Secret == nil || v[0].Secret.SecretName != "edge-tls" || v[1].EmptyDir == nil ||
+		v[2].Projected == nil || len(v[2].Projected.Sources) != 1 || v[2].Projected.Sources[0].ServiceAccountToken == nil ||
+		v[2].Projected.Sources[0].ServiceAccountToken.Audience != events.BrokerAudience() {
+		t.Errorf("volumes %+v, want the edge-tls Secret, an emptyDir for state and a projected token for the broker", v)
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK_TOKEN_FILE" && e.Value == BrokerTokenDir+"/token" }) {
+		t.Errorf("env %+v: the gateway does not read its broker token", c.Env)
 	}
 
 	// The gateway reads Devices as its own service account, bound to the ClusterRole
