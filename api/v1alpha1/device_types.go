@@ -24,6 +24,12 @@ const (
 	DeviceDisconnected DevicePhase = "Disconnected"
 )
 
+// DeviceEnrollVerb is the RBAC verb on the devices resource that enrolling a Device
+// takes: the operator approves a CertificateSigningRequest for a Device only when a
+// SubjectAccessReview says its requester may "enroll" that Device (the ClusterRole
+// wasmbed-device-enroller in config/200-rbac grants it).
+const DeviceEnrollVerb = "enroll"
+
 // Device is one microcontroller board of the fleet. Its identity is an X.509
 // certificate whose URI SAN is wasmbed://<namespace>/<name>.
 //

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"slices"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -27,12 +28,16 @@ import (
 // Reasons of the Approved, Denied and Failed conditions this package puts on
 // CertificateSigningRequests, and of the Events that go with them.
 const (
-	// ReasonDeviceExists approves a request for a Device that exists and is enabled.
+	// ReasonDeviceExists approves a request for a Device that exists and is enabled,
+	// from a requester that may enroll it.
 	ReasonDeviceExists = "WasmbedDeviceExists"
 	// ReasonDeviceNotFound denies a request for a Device that does not exist.
 	ReasonDeviceNotFound = "WasmbedDeviceNotFound"
 	// ReasonDeviceDisabled denies a request for a Device with spec.disabled set.
 	ReasonDeviceDisabled = "WasmbedDeviceDisabled"
+	// ReasonEnrollForbidden denies a request whose requester may not enroll the Device:
+	// a SubjectAccessReview for verb "enroll" on that Device did not allow it.
+	ReasonEnrollForbidden = "WasmbedEnrollForbidden"
 	// ReasonInvalidRequest denies a request that is unparseable, badly signed, does not
 	// carry exactly one wasmbed://<namespace>/<device> URI SAN, or asks for usages other
 	// than client auth.
@@ -176,8 +181,9 @@ func (r *csrReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	return ctrl.Result{}, r.sign(ctx, &csr)
 }
 
-// decide approves the request when its Device exists and is enabled and denies it
-// otherwise. It reports whether the request was approved.
+// decide approves the request when its requester may enroll the Device, and the
+// Device exists and is enabled; it denies it otherwise. It reports whether the request
+// was approved.
 func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.CertificateSigningRequest) (bool, error) {
 	logger := log.FromContext(ctx)
 	id, why := inspect(csr)
@@ -185,12 +191,21 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 	if why == nil {
 		dev = &v1.Device{}
 		err := r.reader.Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, dev)
-		switch {
-		case apierrors.IsNotFound(err):
+		if apierrors.IsNotFound(err) {
 			dev = nil
-			why = &refusal{ReasonDeviceNotFound, fmt.Sprintf("no Device %s: create it before the device enrolls", id)}
-		case err != nil:
+		} else if err != nil {
 			return false, fmt.Errorf("get device %s: %w", id, err)
+		}
+		// Who asks comes before what exists: a requester that may not enroll the Device
+		// learns nothing about it from the denial.
+		if why, err = r.authorize(ctx, csr, id); err != nil {
+			return false, err
+		}
+	}
+	if why == nil {
+		switch {
+		case dev == nil:
+			why = &refusal{ReasonDeviceNotFound, fmt.Sprintf("no Device %s: create it before the device enrolls", id)}
 		case dev.DeletionTimestamp != nil:
 			why = &refusal{ReasonDeviceNotFound, fmt.Sprintf("Device %s is being deleted", id)}
 		case dev.Spec.Disabled:
@@ -211,7 +226,7 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 		return false, nil
 	}
 
-	msg := fmt.Sprintf("Device %s exists", id)
+	msg := fmt.Sprintf("%s may enroll Device %s, which exists", requester(csr), id)
 	addCondition(csr, certificatesv1.CertificateApproved, ReasonDeviceExists, msg)
 	if err := r.client.SubResource("approval").Update(ctx, csr); err != nil {
 		return false, fmt.Errorf("approve %s: %w", csr.Name, err)
@@ -219,6 +234,53 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 	logger.Info("approved certificate signing request", "device", id.String())
 	r.recorder.Event(csr, corev1.EventTypeNormal, ReasonDeviceExists, "approved: "+msg)
 	return true, nil
+}
+
+// authorize asks the apiserver whether the request's requester may enroll the Device
+// of id, as kube-controller-manager's approver asks whether a kubelet may request its
+// node's client certificate. It returns why not, or nil when it may.
+func (r *csrReconciler) authorize(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, id pki.Identity) (*refusal, error) {
+	if csr.Spec.Username == "" && len(csr.Spec.Groups) == 0 {
+		return &refusal{ReasonEnrollForbidden, "the request names no requester (spec.username)"}, nil
+	}
+	var extra map[string]authorizationv1.ExtraValue
+	if len(csr.Spec.Extra) > 0 {
+		extra = make(map[string]authorizationv1.ExtraValue, len(csr.Spec.Extra))
+		for k, v := range csr.Spec.Extra {
+			extra[k] = authorizationv1.ExtraValue(v)
+		}
+	}
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User: csr.Spec.Username, UID: csr.Spec.UID, Groups: csr.Spec.Groups, Extra: extra,
+		ResourceAttributes: &authorizationv1.ResourceAttributes{
+			Group: v1.GroupName, Resource: "devices", Verb: v1.DeviceEnrollVerb,
+			Namespace: id.Namespace, Name: id.Name,
+		},
+	}}
+	if err := r.client.Create(ctx, sar); err != nil {
+		return nil, fmt.Errorf("subject access review for %s: %w", csr.Name, err)
+	}
+	if sar.Status.Allowed {
+		return nil, nil
+	}
+	// Not allowed is denied, even when the authorizer reported an error: a request is
+	// cheap to send again, and a verdict that waits on an authorizer may wait forever.
+	msg := fmt.Sprintf("%s may not enroll Device %s: it needs verb %q on devices.%s in namespace %s (ClusterRole wasmbed-device-enroller)",
+		requester(csr), id, v1.DeviceEnrollVerb, v1.GroupName, id.Namespace)
+	for _, s := range []string{sar.Status.Reason, sar.Status.EvaluationError} {
+		if s != "" {
+			msg += "; " + s
+		}
+	}
+	return &refusal{ReasonEnrollForbidden, msg}, nil
+}
+
+// requester names who created a request, for messages.
+func requester(csr *certificatesv1.CertificateSigningRequest) string {
+	if csr.Spec.Username != "" {
+		return fmt.Sprintf("user %q", csr.Spec.Username)
+	}
+	return fmt.Sprintf("groups %q", csr.Spec.Groups)
 }
 
 // sign issues the certificate of an approved request into status.certificate. A

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,10 +11,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,14 +27,18 @@ import (
 	"github.com/go-logr/logr/funcr"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -170,6 +178,7 @@ func createDevice(t *testing.T, ns, name string, mutate func(*v1.Device)) *v1.De
 
 // request describes a CertificateSigningRequest a test sends.
 type request struct {
+	as         client.Client // who sends it; the test apiserver's administrator when nil
 	key        crypto.Signer
 	uris       []string
 	signer     string
@@ -218,7 +227,11 @@ func createCSR(t *testing.T, r request) *certificatesv1.CertificateSigningReques
 			ExpirationSeconds: r.expiration,
 		},
 	}
-	if err := env.Client.Create(context.Background(), csr); err != nil {
+	as := r.as
+	if as == nil {
+		as = env.Client
+	}
+	if err := as.Create(context.Background(), csr); err != nil {
 		t.Fatalf("create csr: %v", err)
 	}
 	return csr
@@ -677,5 +690,157 @@ func TestMissingCAIsReported(t *testing.T) {
 	}
 	if e := <-rec.Events; !strings.Contains(e, ReasonIdentityError) || !strings.Contains(e, "no-such-ca") {
 		t.Errorf("event %q, want %s naming the Secret", e, ReasonIdentityError)
+	}
+}
+
+// applyEnrollerRoles creates the ClusterRoles of config/200-rbac/300-device-enroller.yaml
+// as a cluster administrator applies them, so that tests grant what users are told to.
+func applyEnrollerRoles(t *testing.T) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "200-rbac", "300-device-enroller.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	n := 0
+	for {
+		var role rbacv1.ClusterRole
+		if err := dec.Decode(&role); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Create(context.Background(), &role); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d ClusterRoles in 300-device-enroller.yaml, want wasmbed-device-enroller and wasmbed-device-csr-requester", n)
+	}
+}
+
+var userCounter atomic.Int32
+
+// newUser adds a user to the test apiserver, creates the bindings grant returns for it,
+// and returns a client acting as that user.
+func newUser(t *testing.T, grant func(user string) []client.Object) (string, client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("enroller-%d", userCounter.Add(1))
+	for _, o := range grant(name) {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := env.Environment.ControlPlane.AddUser(envtest.User{Name: name}, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(u.Config(), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, c
+}
+
+func userSubject(user string) []rbacv1.Subject {
+	return []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}
+}
+
+// mayRequest lets user send CertificateSigningRequests (wasmbed-device-csr-requester).
+func mayRequest(user string) client.Object {
+	return &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user + "-csr"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wasmbed-device-csr-requester"},
+		Subjects: userSubject(user)}
+}
+
+// mayEnrollIn binds wasmbed-device-enroller to user in namespace ns.
+func mayEnrollIn(user, ns string) client.Object {
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-enroll"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wasmbed-device-enroller"},
+		Subjects: userSubject(user)}
+}
+
+// waitDenied waits for the request to be denied and returns its Denied condition.
+func waitDenied(t *testing.T, name string) *certificatesv1.CertificateSigningRequestCondition {
+	t.Helper()
+	var c *certificatesv1.CertificateSigningRequestCondition
+	eventually(t, 20*time.Second, "csr "+name+" denied", func() error {
+		got, err := getCSR(name)
+		if err != nil {
+			return err
+		}
+		if len(got.Status.Certificate) > 0 || condition(got, certificatesv1.CertificateApproved) != nil {
+			t.Fatalf("request %s was approved: %+v", name, got.Status.Conditions)
+		}
+		if c = condition(got, certificatesv1.CertificateDenied); c == nil {
+			return fmt.Errorf("not denied yet: %+v", got.Status.Conditions)
+		}
+		return nil
+	})
+	return c
+}
+
+// TestEnrollRequiresPermission: a request is approved only when its requester may
+// "enroll" the Device it names, whatever else it may do; a requester without the
+// permission learns nothing about whether the Device exists.
+func TestEnrollRequiresPermission(t *testing.T) {
+	applyEnrollerRoles(t)
+	ns, other := namespace(t), namespace(t)
+	for _, tc := range []struct {
+		name    string
+		device  string // created unless empty
+		ask     string // the device the request names
+		grant   func(user string) []client.Object
+		approve bool
+	}{
+		{name: "enroller of the namespace", device: "ok", ask: "ok", approve: true,
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u), mayEnrollIn(u, ns)} }},
+		{name: "may only send requests", device: "stolen", ask: "stolen",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u)} }},
+		{name: "enroller of another namespace", device: "elsewhere", ask: "elsewhere",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u), mayEnrollIn(u, other)} }},
+		{name: "enroller of another device", device: "named", ask: "named",
+			grant: func(u string) []client.Object {
+				return []client.Object{mayRequest(u),
+					&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-one"},
+						Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1.GroupName}, Resources: []string{"devices"},
+							ResourceNames: []string{"not-named"}, Verbs: []string{v1.DeviceEnrollVerb}}}},
+					&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-one"},
+						RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: u + "-one"},
+						Subjects: userSubject(u)}}
+			}},
+		{name: "may edit devices but not enroll them", device: "editable", ask: "editable",
+			grant: func(u string) []client.Object {
+				return []client.Object{mayRequest(u),
+					&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-edit"},
+						Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1.GroupName}, Resources: []string{"devices", "devices/status"},
+							Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
+					&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-edit"},
+						RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: u + "-edit"},
+						Subjects: userSubject(u)}}
+			}},
+		{name: "no permission, no device", ask: "absent",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.device != "" {
+				createDevice(t, ns, tc.device, nil)
+			}
+			user, as := newUser(t, tc.grant)
+			csr := createCSR(t, request{as: as, uris: []string{"wasmbed://" + ns + "/" + tc.ask}})
+			if tc.approve {
+				got := waitIssued(t, csr.Name)
+				if c := condition(got, certificatesv1.CertificateApproved); c == nil || c.Reason != ReasonDeviceExists || !strings.Contains(c.Message, user) {
+					t.Fatalf("Approved condition %+v, want %s naming %s", c, ReasonDeviceExists, user)
+				}
+				return
+			}
+			c := waitDenied(t, csr.Name)
+			if c.Reason != ReasonEnrollForbidden || !strings.Contains(c.Message, user) || !strings.Contains(c.Message, `verb "enroll"`) {
+				t.Fatalf("denied with %s %q, want %s naming the user and the verb", c.Reason, c.Message, ReasonEnrollForbidden)
+			}
+		})
 	}
 }

@@ -2,7 +2,8 @@
 // sessions. Enrollment follows the kubelet TLS bootstrap pattern: a device (or the board
 // manager or gateway enrolling for it) creates a CertificateSigningRequest with signer
 // wasmbed.dev/device and one wasmbed://<namespace>/<device> URI SAN; this package
-// approves it when that Device exists and is enabled (denies it otherwise), signs it
+// approves it when its requester may enroll that Device (a SubjectAccessReview for verb
+// "enroll" on it) and the Device exists and is enabled (denies it otherwise), signs it
 // with the platform CA into status.certificate, stores the certificate in the Device's
 // identity Secret and marks the Device Enrolled. Session state (connected, lastSeen,
 // applications) is written by the operator's event receiver, never here.
@@ -38,6 +39,7 @@ import (
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=wasmbed.dev/device,verbs=approve;sign
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // SetupWithManager registers the CertificateSigningRequest approver and signer and the
 // Device reconciler with mgr.
