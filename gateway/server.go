@@ -328,7 +328,7 @@ func (s *Server) open(raw net.Conn) *session {
 	}
 	if reg := s.cfg.registry; reg != nil {
 		rctx, cancel := context.WithTimeout(s.baseCtx, 5*time.Second)
-		err := reg.Check(rctx, id)
+		err := reg.Check(rctx, id, tc.ConnectionState().VerifiedChains[0][0])
 		cancel()
 		if err != nil {
 			s.refuse(tc, id, remote, ReasonNotAllowed, err)
