@@ -59,7 +59,8 @@ func run(ctx context.Context, args []string) error {
 	certFile := fs.String("cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
 	keyFile := fs.String("key", "", "gateway key (default TLS-DIR/tls.key)")
 	caKeyDir := fs.String("enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
-	tokens := fs.String("enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
+	tokens := fs.String("enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name> [<expiry>]' lines for POST /enroll (a token may be given as its sha256:<hex>)")
+	tokenTTL := fs.Duration("enroll-token-ttl", gateway.DefaultTokenTTL, "life of a bootstrap token given without an expiry, from when the gateway first reads it")
 	stateDir := fs.String("state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
 	artifactsURL := fs.String("artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
 	name := fs.String("name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
@@ -188,9 +189,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if *caKeyDir != "" {
-		if err := enableEnrollment(srv, *caKeyDir, *tokens, log); err != nil {
+		if !*httpTLS {
+			return errors.New("--enroll-ca-dir needs --http-tls: POST /enroll is served over TLS only, a bootstrap token sent in the clear can be replayed")
+		}
+		t, err := enableEnrollment(srv, *caKeyDir, *tokens, *stateDir, *tokenTTL, log)
+		if err != nil {
 			return err
 		}
+		defer t.Close()
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
