@@ -92,7 +92,7 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	case reenrolling(&dev):
 		dev.Status.MarkReenrollmentRequested(dev.Generation)
 	default:
-		if why := checkKey(&dev, cert); why != "" {
+		if why := reconcileKey(&dev, cert); why != "" {
 			dev.Status.MarkKeyRevoked(dev.Generation, why)
 			break
 		}
@@ -109,12 +109,12 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	return res, nil
 }
 
-// checkKey compares the key of the Device's certificate with the recorded one and
+// reconcileKey compares the key of the Device's certificate with the recorded one and
 // says why they disagree, or "" when they agree. A Device for which no certificate was
 // ever recorded (one whose Secret someone else wrote, e.g. with `wasmbed pki device`)
 // gets its certificate's key recorded here, once: after that, only the signer records
 // a key, so a key cleared to revoke the device stays cleared.
-func checkKey(dev *v1.Device, cert *x509.Certificate) string {
+func reconcileKey(dev *v1.Device, cert *x509.Certificate) string {
 	key := pki.PublicKeyHash(cert.RawSubjectPublicKeyInfo)
 	switch recorded := dev.Status.PublicKeyHash; {
 	case recorded == key:
