@@ -157,15 +157,19 @@ func (e *Enroller) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(enrollResponse{Certificate: string(certPEM), CA: string(e.caPEM)})
 }
 
-// source is who a request comes from, for the rate limit: the peer's IP address.
-// Forwarding headers are not trusted; a proxy in front of /enroll would need its own
-// limit.
+// source is who a request comes from, for the rate limit: the peer's IPv4 address,
+// or its IPv6 /64 (what one host is usually given). Forwarding headers are not
+// trusted; a proxy in front of /enroll would need its own limit.
 func source(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	ip := net.ParseIP(host)
+	if ip == nil || ip.To4() != nil {
+		return host
+	}
+	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
 
 // failureLimiter is a token bucket per source, spent by failed requests only: a

@@ -331,3 +331,39 @@ func TestTokenFile(t *testing.T) {
 		t.Error("a short token was registered")
 	}
 }
+
+// TestEnrollSpentLogSurvivesATornLine: a spent mark cut short by a crash (its token
+// was never used) neither stops the gateway nor corrupts the marks written after it.
+func TestEnrollSpentLogSurvivesATornLine(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	toks := []gateway.Token{{Secret: tokenA, Identity: id("default", "a")}, {Secret: tokenB, Identity: id("default", "b")}}
+	e := enroll(t, h, dir, gateway.EnrollerOptions{}, toks...)
+	if r, _ := post(t, e.client("127.0.0.1"), e.url, tokenA); r.status != http.StatusOK {
+		t.Fatalf("enroll a: %d %s", r.status, r.body)
+	}
+	if err := e.tokens.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, gateway.SpentFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(gateway.HashToken(tokenB)[:20]); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	for i, want := range []int{http.StatusOK, http.StatusForbidden} { // b is live, then spent after a reopening
+		e = enroll(t, h, dir, gateway.EnrollerOptions{}, toks...)
+		if r, _ := post(t, e.client("127.0.0.1"), e.url, tokenB); r.status != want {
+			t.Fatalf("opening %d: enroll b: %d %s, want %d", i, r.status, r.body, want)
+		}
+		if r, _ := post(t, e.client("127.0.0.1"), e.url, tokenA); r.status != http.StatusForbidden {
+			t.Fatalf("opening %d: the spent token a: %d", i, r.status)
+		}
+		if err := e.tokens.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

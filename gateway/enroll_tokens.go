@@ -89,9 +89,10 @@ type Tokens struct {
 	ttl time.Duration
 	now func() time.Time
 
-	mu     sync.Mutex
-	byHash map[string]*tokenRecord
-	spent  *os.File
+	mu        sync.Mutex
+	byHash    map[string]*tokenRecord
+	spent     *os.File
+	spentSize int64 // bytes of whole lines in the spent log
 }
 
 // OpenTokens opens (creating it) the token directory dir, loading the tokens and spent
@@ -129,6 +130,11 @@ func OpenTokens(dir string, ttl time.Duration) (*Tokens, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tokens: %w", err)
 	}
+	// Drop a line a crash cut short, so that the next one starts on a line of its own.
+	if err := t.spent.Truncate(t.spentSize); err != nil {
+		t.spent.Close()
+		return nil, fmt.Errorf("open tokens: %w", err)
+	}
 	return t, nil
 }
 
@@ -162,9 +168,8 @@ func (t *Tokens) loadSpent() error {
 	} else if err != nil {
 		return err
 	}
-	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
-		data = data[:i+1]
-	}
+	data = data[:bytes.LastIndexByte(data, '\n')+1]
+	t.spentSize = int64(len(data))
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for n := 1; sc.Scan(); n++ {
 		h, _, _ := strings.Cut(sc.Text(), " ")
@@ -304,12 +309,16 @@ func (t *Tokens) Approve(ctx context.Context, req pki.SignRequest) error {
 		return fmt.Errorf("%w: closed", ErrTokenStore)
 	}
 	line := r.Hash + " " + t.now().UTC().Format(time.RFC3339) + "\n"
-	if _, err := t.spent.WriteString(line); err != nil {
+	_, err = t.spent.WriteString(line)
+	if err == nil {
+		err = t.spent.Sync()
+	}
+	if err != nil {
+		// Not spent: take back what may have been written, so the log stays whole.
+		_ = t.spent.Truncate(t.spentSize)
 		return fmt.Errorf("%w: record spent token: %w", ErrTokenStore, err)
 	}
-	if err := t.spent.Sync(); err != nil {
-		return fmt.Errorf("%w: record spent token: %w", ErrTokenStore, err)
-	}
+	t.spentSize += int64(len(line))
 	r.spent = true
 	return nil
 }
