@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,15 +21,24 @@ func FuzzEnrollRequest(f *testing.F) {
 	}
 	key, _ := pki.NewKey()
 	csr, _ := pki.NewCSR(key, pki.Identity{Namespace: "default", Name: "d"})
-	f.Add(`{"token":"t","csr":` + strings.ReplaceAll(strings.ReplaceAll(string(csr), "\n", `\n`), `"`, `\"`) + `}`)
+	f.Add(`{"token":"fuzz-token-0123456789","csr":` + strings.ReplaceAll(strings.ReplaceAll(string(csr), "\n", `\n`), `"`, `\"`) + `}`)
 	f.Add(`{"token":"t","csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----"}`)
 	f.Add(`{"token":"","csr":""}`)
 	f.Add(`[]`)
+	tokens, err := gateway.OpenTokens(f.TempDir(), 0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer tokens.Close()
+	if err := tokens.Add(gateway.Token{Secret: "fuzz-token-0123456789", Identity: pki.Identity{Namespace: "default", Name: "d"}}); err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, body string) {
-		tokens := gateway.NewTokens(map[string]pki.Identity{"t": {Namespace: "default", Name: "d"}})
-		e := gateway.NewEnroller(pki.NewSigner(ca, tokens), tokens, ca.CertPEM(), nil)
+		e := gateway.NewEnroller(pki.NewSigner(ca, tokens), tokens, ca.CertPEM(), gateway.EnrollerOptions{Burst: 1 << 30})
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/enroll", strings.NewReader(body)))
+		req := httptest.NewRequest(http.MethodPost, "/enroll", strings.NewReader(body))
+		req.TLS = &tls.ConnectionState{} // as over the TLS listener: the decoder is what is fuzzed
+		e.ServeHTTP(rec, req)
 		switch rec.Code {
 		case http.StatusOK, http.StatusBadRequest, http.StatusForbidden:
 		default:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -17,12 +18,14 @@ import (
 var ErrNotAllowed = errors.New("device not allowed")
 
 // Registry decides which devices may hold a session, and tells the gateway when a
-// device stops being allowed (disabled, deleted) so that its live session closes.
+// device stops being allowed (disabled, deleted, its key revoked) so that its live
+// session closes.
 type Registry interface {
-	// Check returns nil when the device may connect, an error wrapping ErrNotAllowed
-	// when it may not, and another error when the registry cannot tell; the gateway
-	// refuses the device then too (registry-unavailable).
-	Check(ctx context.Context, id pki.Identity) error
+	// Check returns nil when the device id, presenting cert (its verified client
+	// certificate), may connect, an error wrapping ErrNotAllowed when it may not, and
+	// another error when the registry cannot tell; the gateway refuses the device
+	// then too (registry-unavailable).
+	Check(ctx context.Context, id pki.Identity, cert *x509.Certificate) error
 	// Watch calls revoked for every device that stops being allowed, until ctx is
 	// done; it returns nil then.
 	Watch(ctx context.Context, revoked func(pki.Identity)) error
@@ -138,8 +141,8 @@ func (a *AllowList) Remove(ids ...pki.Identity) {
 	notify(subs, ids)
 }
 
-// Check allows the listed devices.
-func (a *AllowList) Check(_ context.Context, id pki.Identity) error {
+// Check allows the listed devices, with any certificate the CA signed.
+func (a *AllowList) Check(_ context.Context, id pki.Identity, _ *x509.Certificate) error {
 	a.mu.Lock()
 	ok := a.ids[id]
 	a.mu.Unlock()

@@ -401,7 +401,7 @@ func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 	}
 	if reg := s.cfg.registry; reg != nil {
 		rctx, cancel := context.WithTimeout(s.baseCtx, s.cfg.registryTimeout)
-		err := reg.Check(rctx, id)
+		err := reg.Check(rctx, id, tc.ConnectionState().VerifiedChains[0][0])
 		cancel()
 		switch {
 		case errors.Is(err, ErrNotAllowed):

@@ -655,7 +655,8 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	for i := 0; i < p.cfg.Devices; i++ {
 		id := pki.Identity{Namespace: p.cfg.DeviceNamespace, Name: fmt.Sprintf("sim-%d", i)}
 		// A virtual device is enrolled by the platform itself: its certificate is issued
-		// here and recorded in its identity Secret, as the operator records signed CSRs.
+		// here and recorded in its identity Secret and its key in the Device's status, as
+		// the operator records signed CSRs (a new key each run).
 		certPEM, keyPEM, err := p.ca.IssueDevice(id, 0)
 		if err != nil {
 			return fmt.Errorf("virtual device %s: %w", id, err)
@@ -677,20 +678,35 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 }
 
 // recordIdentity writes the device's identity Secret (Opaque: tls.crt and ca.crt; the
-// key stays with the device) unless one exists.
+// key stays with the device), then records its key in the Device's status: the gateway
+// admits only that key once a certificate is recorded. The Secret goes first, so that
+// the operator, reconciling on the key's change, finds the certificate that matches.
 func (p *Platform) recordIdentity(ctx context.Context, id pki.Identity, certPEM []byte) error {
+	cert, err := pki.ParseCertificatePEM(certPEM)
+	if err != nil {
+		return fmt.Errorf("identity of %s: %w", id, err)
+	}
 	sec := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: id.Name + "-identity", Namespace: id.Namespace,
 			Labels: map[string]string{"wasmbed.dev/device": id.Name}},
 		Type: corev1.SecretTypeOpaque,
 		Data: map[string][]byte{"tls.crt": certPEM, "ca.crt": p.ca.CertPEM()},
 	}
-	err := p.client.Create(ctx, sec)
+	err = p.client.Create(ctx, sec)
 	if apierrors.IsAlreadyExists(err) {
 		err = p.client.Update(ctx, sec)
 	}
 	if err != nil {
 		return fmt.Errorf("identity secret of %s: %w", id, err)
+	}
+	var dev v1.Device
+	if err := p.client.Get(ctx, client.ObjectKey{Namespace: id.Namespace, Name: id.Name}, &dev); err != nil {
+		return fmt.Errorf("device %s: %w", id, err)
+	}
+	before := dev.DeepCopy()
+	dev.Status.RecordKey(pki.PublicKeyHash(cert.RawSubjectPublicKeyInfo), nil)
+	if err := p.client.Status().Patch(ctx, &dev, client.MergeFrom(before)); err != nil {
+		return fmt.Errorf("record the key of %s: %w", id, err)
 	}
 	return nil
 }

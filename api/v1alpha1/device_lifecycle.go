@@ -27,6 +27,31 @@ func (s *DeviceStatus) MarkEnrolled(gen int64, notAfter metav1.Time) {
 	s.summarize(gen)
 }
 
+// RecordKey records the key the device's certificate was issued for ("sha256:<hex>"
+// of its SubjectPublicKeyInfo) and, when notAfter is not nil, when that certificate
+// expires. It changes no condition: the Device reconciler marks Enrolled.
+func (s *DeviceStatus) RecordKey(keyHash string, notAfter *metav1.Time) {
+	s.PublicKeyHash = keyHash
+	if notAfter != nil {
+		s.CertificateNotAfter = notAfter
+	}
+}
+
+// MarkKeyRevoked records a Device whose certificate is for a key that is not, or no
+// longer, its recorded key: gateways with the Kubernetes registry refuse it.
+func (s *DeviceStatus) MarkKeyRevoked(gen int64, msg string) {
+	s.set(ConditionEnrolled, metav1.ConditionFalse, gen, ReasonKeyRevoked, msg)
+	s.summarize(gen)
+}
+
+// MarkReenrollmentRequested records a Device marked for re-enrollment: its current key
+// is refused until a certificate for a new key is issued.
+func (s *DeviceStatus) MarkReenrollmentRequested(gen int64) {
+	s.set(ConditionEnrolled, metav1.ConditionFalse, gen, ReasonReenrollmentRequested,
+		"annotation "+DeviceReenrollAnnotation+" is set: gateways refuse the current key; the next CertificateSigningRequest for a new key is approved")
+	s.summarize(gen)
+}
+
 // MarkConnected records a live session on gateway at time at.
 func (s *DeviceStatus) MarkConnected(gen int64, gateway string, at metav1.Time) {
 	s.Gateway = gateway
@@ -76,6 +101,10 @@ func (s *DeviceStatus) summarize(gen int64) {
 		s.set(ConditionReady, metav1.ConditionFalse, gen, ReasonNeverConnected, "enrolled; the device has not connected yet")
 	default:
 		s.Phase = DevicePending
-		s.set(ConditionReady, metav1.ConditionFalse, gen, ReasonAwaitingCSR, "the device has no certificate yet")
+		reason, msg := ReasonAwaitingCSR, "the device has no certificate yet"
+		if c := meta.FindStatusCondition(s.Conditions, ConditionEnrolled); c != nil && c.Status == metav1.ConditionFalse && c.Reason != ReasonAwaitingCSR {
+			reason, msg = c.Reason, c.Message // revoked, or waiting to re-enroll
+		}
+		s.set(ConditionReady, metav1.ConditionFalse, gen, reason, msg)
 	}
 }

@@ -24,6 +24,19 @@ const (
 	DeviceDisconnected DevicePhase = "Disconnected"
 )
 
+// DeviceEnrollVerb is the RBAC verb on the devices resource that enrolling a Device
+// takes: the operator approves a CertificateSigningRequest for a Device only when a
+// SubjectAccessReview says its requester may "enroll" that Device (the ClusterRole
+// wasmbed-device-enroller in config/200-rbac grants it).
+const DeviceEnrollVerb = "enroll"
+
+// DeviceReenrollAnnotation marks a Device for re-enrollment when set to any non-empty
+// value (`kubectl annotate device <name> wasmbed.dev/reenroll=true`). While it is set,
+// gateways with the Kubernetes registry refuse the device's current key, and the
+// operator approves a CertificateSigningRequest for a new key although the Device holds
+// a valid certificate. The operator removes it once it has issued that certificate.
+const DeviceReenrollAnnotation = "wasmbed.dev/reenroll"
+
 // Device is one microcontroller board of the fleet. Its identity is an X.509
 // certificate whose URI SAN is wasmbed://<namespace>/<name>.
 //
@@ -36,6 +49,7 @@ const (
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.status.gateway`
 // +kubebuilder:printcolumn:name="Last Seen",type=date,JSONPath=`.status.lastSeen`
 // +kubebuilder:printcolumn:name="Firmware",type=string,JSONPath=`.status.firmwareVersion`,priority=1
+// +kubebuilder:printcolumn:name="Key",type=string,JSONPath=`.status.publicKeyHash`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Device struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -124,9 +138,19 @@ type DeviceStatus struct {
 	// +optional
 	Capabilities *DeviceCapabilities `json:"capabilities,omitempty"`
 
-	// CertificateNotAfter is when the device certificate expires.
+	// CertificateNotAfter is when the device certificate expires. It is set once the
+	// platform has recorded a certificate for the device, and never cleared.
 	// +optional
 	CertificateNotAfter *metav1.Time `json:"certificateNotAfter,omitempty"`
+
+	// PublicKeyHash is the key the device enrolled with: "sha256:<hex>" of the
+	// SubjectPublicKeyInfo of its certificate, recorded when the certificate is issued.
+	// Once a certificate is recorded (certificateNotAfter is set), gateways with the
+	// Kubernetes registry admit this key only, and no key when it is empty: clearing it
+	// revokes the device without touching the CA.
+	// +optional
+	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
+	PublicKeyHash string `json:"publicKeyHash,omitempty"`
 
 	// Applications are the applications on the device, as it last reported them.
 	// +optional

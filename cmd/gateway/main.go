@@ -61,6 +61,7 @@ type options struct {
 	keyFile             string
 	caKeyDir            string
 	tokens              string
+	tokenTTL            time.Duration
 	stateDir            string
 	artifactsURL        string
 	fetchAllow          string
@@ -94,7 +95,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.certFile, "cert", "", "gateway certificate (default TLS-DIR/tls.crt)")
 	fs.StringVar(&o.keyFile, "key", "", "gateway key (default TLS-DIR/tls.key)")
 	fs.StringVar(&o.caKeyDir, "enroll-ca-dir", env("WASMBED_GATEWAY_ENROLL_CA_DIR", ""), "directory with ca.crt and ca.key: enables POST /enroll (signing locally)")
-	fs.StringVar(&o.tokens, "enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name>' lines for POST /enroll")
+	fs.StringVar(&o.tokens, "enroll-tokens", env("WASMBED_GATEWAY_ENROLL_TOKENS", ""), "file of '<token> <namespace>/<name> [<expiry>]' lines for POST /enroll (a token may be given as its sha256:<hex>)")
+	fs.DurationVar(&o.tokenTTL, "enroll-token-ttl", gateway.DefaultTokenTTL, "life of a bootstrap token given without an expiry, from when the gateway first reads it")
 	fs.StringVar(&o.stateDir, "state-dir", env("WASMBED_GATEWAY_STATE_DIR", "/var/lib/wasmbed-gateway"), "directory for desired state (and artifacts unless --artifacts)")
 	fs.StringVar(&o.artifactsURL, "artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
 	fs.StringVar(&o.name, "name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
@@ -248,9 +250,14 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	if o.caKeyDir != "" {
-		if err := enableEnrollment(srv, o.caKeyDir, o.tokens, log); err != nil {
+		if !o.httpTLS {
+			return errors.New("--enroll-ca-dir needs --http-tls: POST /enroll is served over TLS only, a bootstrap token sent in the clear can be replayed")
+		}
+		t, err := enableEnrollment(srv, o.caKeyDir, o.tokens, o.stateDir, o.tokenTTL, log)
+		if err != nil {
 			return err
 		}
+		defer t.Close()
 	}
 	var listeners []net.Listener
 	listen := func(addr string) (net.Listener, error) {

@@ -35,10 +35,11 @@ const (
 	ReasonIdentityError = "IdentityError"
 )
 
-// deviceReconciler keeps a Device's identity Secret holding its newest certificate
-// and owns the Enrolled condition, the disabled mark, the phase derived from them,
-// certificateNotAfter and observedGeneration. Everything else in the status belongs to
-// the event receiver.
+// deviceReconciler keeps a Device's identity Secret holding its best certificate (the
+// newest for its recorded key) and owns the Enrolled condition, the disabled mark, the
+// phase derived from them, certificateNotAfter (with the signer, which also records
+// publicKeyHash) and observedGeneration. Everything else in the status belongs to the
+// event receiver.
 type deviceReconciler struct {
 	client   client.Client
 	reader   client.Reader
@@ -85,12 +86,19 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 		return ctrl.Result{}, err
 	}
-	if cert != nil {
+	switch {
+	case cert == nil:
+		dev.Status.MarkAwaitingCertificate(dev.Generation)
+	case reenrolling(&dev):
+		dev.Status.MarkReenrollmentRequested(dev.Generation)
+	default:
+		if why := reconcileKey(&dev, cert); why != "" {
+			dev.Status.MarkKeyRevoked(dev.Generation, why)
+			break
+		}
 		dev.Status.MarkEnrolled(dev.Generation, metav1.NewTime(cert.NotAfter))
 		// Look again when the certificate expires: the device is no longer enrolled.
 		res.RequeueAfter = cert.NotAfter.Sub(r.now()) + time.Second
-	} else {
-		dev.Status.MarkAwaitingCertificate(dev.Generation)
 	}
 	if dev.Spec.Disabled {
 		dev.Status.MarkDisabled(dev.Generation)
@@ -101,8 +109,33 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	return res, nil
 }
 
-// reconcileIdentity writes the newest certificate issued for the Device into its
-// identity Secret and returns the valid certificate the Secret then holds, or nil.
+// reconcileKey compares the key of the Device's certificate with the recorded one and
+// says why they disagree, or "" when they agree. A Device for which no certificate was
+// ever recorded (one whose Secret someone else wrote, e.g. with `wasmbed pki device`)
+// gets its certificate's key recorded here, once: after that, only the signer records
+// a key, so a key cleared to revoke the device stays cleared.
+func reconcileKey(dev *v1.Device, cert *x509.Certificate) string {
+	key := pki.PublicKeyHash(cert.RawSubjectPublicKeyInfo)
+	switch recorded := dev.Status.PublicKeyHash; {
+	case recorded == key:
+		return ""
+	case recorded == "" && dev.Status.CertificateNotAfter == nil:
+		dev.Status.RecordKey(key, nil)
+		return ""
+	case recorded == "":
+		return fmt.Sprintf("status.publicKeyHash was cleared: gateways with the Kubernetes registry refuse the device's key %s. "+
+			"Mark the Device for re-enrollment (annotation %s) to issue a certificate for a new key", key, v1.DeviceReenrollAnnotation)
+	default:
+		return fmt.Sprintf("the device's certificate is for key %s, not the recorded %s: gateways with the Kubernetes registry refuse it. "+
+			"Mark the Device for re-enrollment (annotation %s) to issue a certificate for a new key", key, recorded, v1.DeviceReenrollAnnotation)
+	}
+}
+
+// reconcileIdentity writes the best certificate issued for the Device (see better)
+// into its identity Secret and returns the device's best valid certificate, or nil:
+// the one the Secret then holds, or a better one issued through a
+// CertificateSigningRequest that could not be stored because someone else owns the
+// Secret (the device has it all the same).
 func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device) (*x509.Certificate, error) {
 	ca, err := r.ca.get(ctx)
 	if err != nil {
@@ -123,13 +156,13 @@ func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device
 	}
 	current := validCertificate(ca, id, sec.Data[SecretCertKey], now)
 
-	issued, issuedPEM, err := r.newestIssued(ctx, ca, id, now)
+	issued, issuedPEM, err := r.bestIssued(ctx, ca, id, dev.Status.PublicKeyHash, now)
 	if err != nil {
 		return nil, err
 	}
 	want := current
 	wantPEM := sec.Data[SecretCertKey]
-	if issued != nil && newer(issued, current) {
+	if issued != nil && better(issued, current, dev.Status.PublicKeyHash) {
 		want, wantPEM = issued, issuedPEM
 	}
 	if want == nil {
@@ -142,7 +175,7 @@ func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device
 				"Secret %s is not owned by this Device: the certificate issued until %s was not stored; delete the Secret or set spec.identity.secretName",
 				key.Name, want.NotAfter.UTC().Format(time.RFC3339))
 		}
-		return current, nil
+		return want, nil
 	}
 	if exists && bytes.Equal(sec.Data[SecretCertKey], wantPEM) && bytes.Equal(sec.Data[SecretCAKey], ca.CertPEM()) {
 		return want, nil
@@ -180,9 +213,9 @@ func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device
 	return want, nil
 }
 
-// newestIssued returns the newest valid certificate issued through a
-// CertificateSigningRequest for id, with its PEM, or nil.
-func (r *deviceReconciler) newestIssued(ctx context.Context, ca *pki.CA, id pki.Identity, now time.Time) (*x509.Certificate, []byte, error) {
+// bestIssued returns the best valid certificate issued through a
+// CertificateSigningRequest for id (see better), with its PEM, or nil.
+func (r *deviceReconciler) bestIssued(ctx context.Context, ca *pki.CA, id pki.Identity, recorded string, now time.Time) (*x509.Certificate, []byte, error) {
 	var csrs certificatesv1.CertificateSigningRequestList
 	if err := r.client.List(ctx, &csrs, client.MatchingFields{identityIndex: id.String()}); err != nil {
 		return nil, nil, fmt.Errorf("list certificate signing requests of %s: %w", id, err)
@@ -194,7 +227,7 @@ func (r *deviceReconciler) newestIssued(ctx context.Context, ca *pki.CA, id pki.
 		if csr.Spec.SignerName != pki.SignerName || len(csr.Status.Certificate) == 0 {
 			continue
 		}
-		if c := validCertificate(ca, id, csr.Status.Certificate, now); c != nil && newer(c, best) {
+		if c := validCertificate(ca, id, csr.Status.Certificate, now); c != nil && better(c, best, recorded) {
 			best, bestPEM = c, csr.Status.Certificate
 		}
 	}

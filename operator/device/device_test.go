@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -10,10 +11,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,14 +27,18 @@ import (
 	"github.com/go-logr/logr/funcr"
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -170,6 +178,7 @@ func createDevice(t *testing.T, ns, name string, mutate func(*v1.Device)) *v1.De
 
 // request describes a CertificateSigningRequest a test sends.
 type request struct {
+	as         client.Client // who sends it; the test apiserver's administrator when nil
 	key        crypto.Signer
 	uris       []string
 	signer     string
@@ -218,7 +227,11 @@ func createCSR(t *testing.T, r request) *certificatesv1.CertificateSigningReques
 			ExpirationSeconds: r.expiration,
 		},
 	}
-	if err := env.Client.Create(context.Background(), csr); err != nil {
+	as := r.as
+	if as == nil {
+		as = env.Client
+	}
+	if err := as.Create(context.Background(), csr); err != nil {
 		t.Fatalf("create csr: %v", err)
 	}
 	return csr
@@ -409,7 +422,7 @@ func TestEnrollExistingDevice(t *testing.T) {
 func directReconcilers() (*csrReconciler, *deviceReconciler) {
 	src := &caSource{ca: ca}
 	rec := record.NewFakeRecorder(100)
-	return &csrReconciler{client: env.Client, reader: env.Client, recorder: rec, ca: src},
+	return &csrReconciler{client: env.Client, reader: env.Client, recorder: rec, ca: src, now: time.Now},
 		&deviceReconciler{client: indexedLister{env.Client}, reader: env.Client, scheme: env.Scheme, recorder: rec, ca: src, now: time.Now}
 }
 
@@ -598,9 +611,22 @@ func TestForeignSecretIsLeftAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	createDevice(t, ns, "cli", func(d *v1.Device) { d.Spec.Identity = &v1.DeviceIdentity{SecretName: "cli-creds"} })
-	waitDevice(t, ns, "cli", "enrolled from the existing secret", hasPhase(v1.DeviceEnrolled))
+	dev := waitDevice(t, ns, "cli", "enrolled from the existing secret", hasPhase(v1.DeviceEnrolled))
+	cert, err := pki.ParseCertificatePEM(certPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Its key is recorded, as if the operator had issued the certificate.
+	if want := pki.PublicKeyHash(cert.RawSubjectPublicKeyInfo); dev.Status.PublicKeyHash != want {
+		t.Fatalf("publicKeyHash %q, want %q, the key of the Secret's certificate", dev.Status.PublicKeyHash, want)
+	}
 
-	waitIssued(t, createCSR(t, request{uris: []string{"wasmbed://" + ns + "/cli"}}).Name)
+	// The device renews its certificate: the Secret is not the operator's to rewrite.
+	key, err := pki.ParseKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIssued(t, createCSR(t, request{key: key, uris: []string{"wasmbed://" + ns + "/cli"}}).Name)
 	var events corev1.EventList
 	eventually(t, 20*time.Second, "warning event about the foreign secret", func() error {
 		if err := env.Client.List(ctx, &events, client.InNamespace(ns)); err != nil {
@@ -678,4 +704,328 @@ func TestMissingCAIsReported(t *testing.T) {
 	if e := <-rec.Events; !strings.Contains(e, ReasonIdentityError) || !strings.Contains(e, "no-such-ca") {
 		t.Errorf("event %q, want %s naming the Secret", e, ReasonIdentityError)
 	}
+}
+
+// applyEnrollerRoles creates the ClusterRoles of config/200-rbac/300-device-enroller.yaml
+// as a cluster administrator applies them, so that tests grant what users are told to.
+func applyEnrollerRoles(t *testing.T) {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "200-rbac", "300-device-enroller.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(raw), 4096)
+	n := 0
+	for {
+		var role rbacv1.ClusterRole
+		if err := dec.Decode(&role); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Client.Create(context.Background(), &role); err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d ClusterRoles in 300-device-enroller.yaml, want wasmbed-device-enroller and wasmbed-device-csr-requester", n)
+	}
+}
+
+var userCounter atomic.Int32
+
+// newUser adds a user to the test apiserver, creates the bindings grant returns for it,
+// and returns a client acting as that user.
+func newUser(t *testing.T, grant func(user string) []client.Object) (string, client.Client) {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("enroller-%d", userCounter.Add(1))
+	for _, o := range grant(name) {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u, err := env.Environment.ControlPlane.AddUser(envtest.User{Name: name}, env.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(u.Config(), client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name, c
+}
+
+func userSubject(user string) []rbacv1.Subject {
+	return []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: user}}
+}
+
+// mayRequest lets user send CertificateSigningRequests (wasmbed-device-csr-requester).
+func mayRequest(user string) client.Object {
+	return &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user + "-csr"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wasmbed-device-csr-requester"},
+		Subjects: userSubject(user)}
+}
+
+// mayEnrollIn binds wasmbed-device-enroller to user in namespace ns.
+func mayEnrollIn(user, ns string) client.Object {
+	return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: user + "-enroll"},
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "wasmbed-device-enroller"},
+		Subjects: userSubject(user)}
+}
+
+// waitDenied waits for the request to be denied and returns its Denied condition.
+func waitDenied(t *testing.T, name string) *certificatesv1.CertificateSigningRequestCondition {
+	t.Helper()
+	var c *certificatesv1.CertificateSigningRequestCondition
+	eventually(t, 20*time.Second, "csr "+name+" denied", func() error {
+		got, err := getCSR(name)
+		if err != nil {
+			return err
+		}
+		if len(got.Status.Certificate) > 0 || condition(got, certificatesv1.CertificateApproved) != nil {
+			t.Fatalf("request %s was approved: %+v", name, got.Status.Conditions)
+		}
+		if c = condition(got, certificatesv1.CertificateDenied); c == nil {
+			return fmt.Errorf("not denied yet: %+v", got.Status.Conditions)
+		}
+		return nil
+	})
+	return c
+}
+
+// TestEnrollRequiresPermission: a request is approved only when its requester may
+// "enroll" the Device it names, whatever else it may do; a requester without the
+// permission learns nothing about whether the Device exists.
+func TestEnrollRequiresPermission(t *testing.T) {
+	applyEnrollerRoles(t)
+	ns, other := namespace(t), namespace(t)
+	for _, tc := range []struct {
+		name    string
+		device  string // created unless empty
+		ask     string // the device the request names
+		grant   func(user string) []client.Object
+		approve bool
+	}{
+		{name: "enroller of the namespace", device: "ok", ask: "ok", approve: true,
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u), mayEnrollIn(u, ns)} }},
+		{name: "may only send requests", device: "stolen", ask: "stolen",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u)} }},
+		{name: "enroller of another namespace", device: "elsewhere", ask: "elsewhere",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u), mayEnrollIn(u, other)} }},
+		{name: "enroller of another device", device: "named", ask: "named",
+			grant: func(u string) []client.Object {
+				return []client.Object{mayRequest(u),
+					&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-one"},
+						Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1.GroupName}, Resources: []string{"devices"},
+							ResourceNames: []string{"not-named"}, Verbs: []string{v1.DeviceEnrollVerb}}}},
+					&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-one"},
+						RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: u + "-one"},
+						Subjects: userSubject(u)}}
+			}},
+		{name: "may edit devices but not enroll them", device: "editable", ask: "editable",
+			grant: func(u string) []client.Object {
+				return []client.Object{mayRequest(u),
+					&rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-edit"},
+						Rules: []rbacv1.PolicyRule{{APIGroups: []string{v1.GroupName}, Resources: []string{"devices", "devices/status"},
+							Verbs: []string{"get", "list", "watch", "create", "update", "patch", "delete"}}}},
+					&rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: u + "-edit"},
+						RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: u + "-edit"},
+						Subjects: userSubject(u)}}
+			}},
+		{name: "no permission, no device", ask: "absent",
+			grant: func(u string) []client.Object { return []client.Object{mayRequest(u)} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.device != "" {
+				createDevice(t, ns, tc.device, nil)
+			}
+			user, as := newUser(t, tc.grant)
+			csr := createCSR(t, request{as: as, uris: []string{"wasmbed://" + ns + "/" + tc.ask}})
+			if tc.approve {
+				got := waitIssued(t, csr.Name)
+				if c := condition(got, certificatesv1.CertificateApproved); c == nil || c.Reason != ReasonDeviceExists || !strings.Contains(c.Message, user) {
+					t.Fatalf("Approved condition %+v, want %s naming %s", c, ReasonDeviceExists, user)
+				}
+				return
+			}
+			c := waitDenied(t, csr.Name)
+			if c.Reason != ReasonEnrollForbidden || !strings.Contains(c.Message, user) || !strings.Contains(c.Message, `verb "enroll"`) {
+				t.Fatalf("denied with %s %q, want %s naming the user and the verb", c.Reason, c.Message, ReasonEnrollForbidden)
+			}
+		})
+	}
+}
+
+// keyHash returns the recorded form of a test key.
+func keyHash(t *testing.T, key crypto.Signer) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki.PublicKeyHash(der)
+}
+
+// patchDevice applies mutate to the Device (status too when status is set).
+func patchDevice(t *testing.T, ns, name string, status bool, mutate func(*v1.Device)) {
+	t.Helper()
+	ctx := context.Background()
+	var dev v1.Device
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, &dev); err != nil {
+		t.Fatal(err)
+	}
+	before := dev.DeepCopy()
+	mutate(&dev)
+	var err error
+	if status {
+		err = env.Client.Status().Patch(ctx, &dev, client.MergeFrom(before))
+	} else {
+		err = env.Client.Patch(ctx, &dev, client.MergeFrom(before))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEnrolledDeviceKeepsItsKey: once a Device holds a valid certificate, a request
+// for another key is denied unless the Device is marked for re-enrollment; its own key
+// renews; re-enrollment records the new key and ends; a cleared key stays revoked.
+func TestEnrolledDeviceKeepsItsKey(t *testing.T) {
+	ns := namespace(t)
+	createDevice(t, ns, "b", nil)
+	keyA, keyB, keyC, keyD := p256(t), p256(t), p256(t), p256(t)
+	uri := "wasmbed://" + ns + "/b"
+	first := waitIssued(t, createCSR(t, request{key: keyA, uris: []string{uri}}).Name)
+	if c := condition(first, certificatesv1.CertificateApproved); c.Reason != ReasonDeviceExists {
+		t.Fatalf("first request approved as %s, want %s", c.Reason, ReasonDeviceExists)
+	}
+	dev := waitDevice(t, ns, "b", "enrolled", hasPhase(v1.DeviceEnrolled))
+	if dev.Status.PublicKeyHash != keyHash(t, keyA) {
+		t.Fatalf("publicKeyHash %q, want the first request's key %s", dev.Status.PublicKeyHash, keyHash(t, keyA))
+	}
+
+	for _, step := range []struct {
+		name     string
+		before   func(t *testing.T) // changes the Device first
+		key      crypto.Signer
+		approved string // approval reason, or "" for a denial
+		denied   string
+		mentions string
+		recorded crypto.Signer                    // publicKeyHash afterwards (nil: empty)
+		enrolled string                           // the Enrolled condition's reason afterwards
+		check    func(t *testing.T, d *v1.Device) // more about the Device afterwards
+	}{
+		{name: "another key", key: keyB, denied: ReasonAlreadyEnrolled, mentions: v1.DeviceReenrollAnnotation,
+			recorded: keyA, enrolled: v1.ReasonCertificateIssued},
+		{name: "its own key renews", key: keyA, approved: ReasonRenewal, recorded: keyA, enrolled: v1.ReasonCertificateIssued},
+		{name: "marked, the key being replaced", key: keyA, denied: ReasonReenrollSameKey, mentions: keyHash(t, keyA),
+			before: func(t *testing.T) {
+				patchDevice(t, ns, "b", false, func(d *v1.Device) { d.Annotations = map[string]string{v1.DeviceReenrollAnnotation: "true"} })
+				waitDevice(t, ns, "b", "re-enrollment requested", func(d *v1.Device) error {
+					if c := meta.FindStatusCondition(d.Status.Conditions, v1.ConditionEnrolled); c == nil || c.Reason != v1.ReasonReenrollmentRequested {
+						return fmt.Errorf("Enrolled %+v", c)
+					}
+					return nil
+				})
+			},
+			recorded: keyA, enrolled: v1.ReasonReenrollmentRequested},
+		{name: "marked, a new key", key: keyC, approved: ReasonReenrollment, recorded: keyC, enrolled: v1.ReasonCertificateIssued,
+			check: func(t *testing.T, d *v1.Device) {
+				if _, ok := d.Annotations[v1.DeviceReenrollAnnotation]; ok {
+					t.Errorf("the re-enrollment mark was not removed: %v", d.Annotations)
+				}
+				var sec corev1.Secret
+				if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: "b-identity"}, &sec); err != nil {
+					t.Fatal(err)
+				}
+				cert, err := pki.ParseCertificatePEM(sec.Data[SecretCertKey])
+				if err != nil || !cert.PublicKey.(*ecdsa.PublicKey).Equal(keyC.Public()) {
+					t.Errorf("the identity Secret does not hold the new key's certificate (%v)", err)
+				}
+			}},
+		{name: "the mark was spent", key: keyD, denied: ReasonAlreadyEnrolled, recorded: keyC, enrolled: v1.ReasonCertificateIssued},
+		{name: "a cleared key is revoked and cannot renew", key: keyC, denied: ReasonAlreadyEnrolled, mentions: "status.publicKeyHash",
+			before: func(t *testing.T) {
+				patchDevice(t, ns, "b", true, func(d *v1.Device) { d.Status.PublicKeyHash = "" })
+			},
+			enrolled: v1.ReasonKeyRevoked},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			if step.before != nil {
+				step.before(t)
+			}
+			csr := createCSR(t, request{key: step.key, uris: []string{uri}})
+			if step.approved != "" {
+				got := waitIssued(t, csr.Name)
+				if c := condition(got, certificatesv1.CertificateApproved); c.Reason != step.approved {
+					t.Fatalf("approved as %s (%s), want %s", c.Reason, c.Message, step.approved)
+				}
+			} else if c := waitDenied(t, csr.Name); c.Reason != step.denied || !strings.Contains(c.Message, step.mentions) {
+				t.Fatalf("denied with %s %q, want %s mentioning %q", c.Reason, c.Message, step.denied, step.mentions)
+			}
+			want := ""
+			if step.recorded != nil {
+				want = keyHash(t, step.recorded)
+			}
+			d := waitDevice(t, ns, "b", "the recorded key and Enrolled", func(d *v1.Device) error {
+				c := meta.FindStatusCondition(d.Status.Conditions, v1.ConditionEnrolled)
+				if d.Status.PublicKeyHash != want || c == nil || c.Reason != step.enrolled {
+					return fmt.Errorf("publicKeyHash %q, Enrolled %+v; want %q and reason %s", d.Status.PublicKeyHash, c, want, step.enrolled)
+				}
+				return nil
+			})
+			if step.check != nil {
+				step.check(t, d)
+			}
+		})
+	}
+}
+
+// TestTwoRequestsAtOnce: of two requests for a new Device sent together, with two
+// different keys, exactly one is approved: the first one's key is recorded before its
+// certificate is visible, and the second is judged against it.
+func TestTwoRequestsAtOnce(t *testing.T) {
+	ns := namespace(t)
+	createDevice(t, ns, "race", nil)
+	keys := []crypto.Signer{p256(t), p256(t)}
+	var names []string
+	for _, k := range keys {
+		names = append(names, createCSR(t, request{key: k, uris: []string{"wasmbed://" + ns + "/race"}}).Name)
+	}
+	issued, denied := -1, 0
+	eventually(t, 20*time.Second, "both requests settled", func() error {
+		issued, denied = -1, 0
+		for i, n := range names {
+			got, err := getCSR(n)
+			if err != nil {
+				return err
+			}
+			switch {
+			case len(got.Status.Certificate) > 0:
+				if issued >= 0 {
+					t.Fatal("both requests were issued")
+				}
+				issued = i
+			case condition(got, certificatesv1.CertificateDenied) != nil:
+				if c := condition(got, certificatesv1.CertificateDenied); c.Reason != ReasonAlreadyEnrolled {
+					t.Fatalf("denied with %s, want %s", c.Reason, ReasonAlreadyEnrolled)
+				}
+				denied++
+			default:
+				return fmt.Errorf("%s not settled: %+v", n, got.Status.Conditions)
+			}
+		}
+		return nil
+	})
+	if issued < 0 || denied != 1 {
+		t.Fatalf("issued %d, denied %d", issued, denied)
+	}
+	waitDevice(t, ns, "race", "the issued request's key recorded", func(d *v1.Device) error {
+		if want := keyHash(t, keys[issued]); d.Status.PublicKeyHash != want || d.Status.Phase != v1.DeviceEnrolled {
+			return fmt.Errorf("publicKeyHash %q phase %s, want %q Enrolled", d.Status.PublicKeyHash, d.Status.Phase, want)
+		}
+		return nil
+	})
 }

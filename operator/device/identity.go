@@ -74,6 +74,20 @@ func validCertificate(ca *pki.CA, id pki.Identity, certPEM []byte, now time.Time
 	return cert
 }
 
+// better reports whether the device should hold a rather than b (b may be nil): a
+// certificate for the recorded key before one for any other key (the signer records
+// the key of each certificate it issues, and X.509 times have one-second steps), then
+// the newer one.
+func better(a, b *x509.Certificate, recorded string) bool {
+	if b == nil {
+		return true
+	}
+	if ak, bk := pki.PublicKeyHash(a.RawSubjectPublicKeyInfo) == recorded, pki.PublicKeyHash(b.RawSubjectPublicKeyInfo) == recorded; ak != bk {
+		return ak
+	}
+	return newer(a, b)
+}
+
 // newer reports whether a was issued after b (b may be nil).
 func newer(a, b *x509.Certificate) bool {
 	switch {

@@ -2,7 +2,10 @@
 // sessions. Enrollment follows the kubelet TLS bootstrap pattern: a device (or the board
 // manager or gateway enrolling for it) creates a CertificateSigningRequest with signer
 // wasmbed.dev/device and one wasmbed://<namespace>/<device> URI SAN; this package
-// approves it when that Device exists and is enabled (denies it otherwise), signs it
+// approves it when its requester may enroll that Device (a SubjectAccessReview for verb
+// "enroll" on it), the Device exists and is enabled, and it holds no valid certificate,
+// or the request renews its recorded key, or it is marked for re-enrollment (denies it
+// otherwise). It records the key and expiry in the Device's status, signs the request
 // with the platform CA into status.certificate, stores the certificate in the Device's
 // identity Secret and marks the Device Enrolled. Session state (connected, lastSeen,
 // applications) is written by the operator's event receiver, never here.
@@ -30,7 +33,7 @@ import (
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
-// +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests,verbs=get;list;watch
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/approval,verbs=update
@@ -38,6 +41,7 @@ import (
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=wasmbed.dev/device,verbs=approve;sign
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // SetupWithManager registers the CertificateSigningRequest approver and signer and the
 // Device reconciler with mgr.
@@ -57,6 +61,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		recorder: mgr.GetEventRecorderFor("wasmbed-device-signer"), //nolint:staticcheck // record.EventRecorder like the other reconcilers
 		ca:       ca,
 		opts:     opts,
+		now:      time.Now,
 	}
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		csr, ok := o.(*certificatesv1.CertificateSigningRequest)
@@ -111,9 +116,10 @@ func deviceOfIssued(_ context.Context, o client.Object) []reconcile.Request {
 	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: id.Namespace, Name: id.Name}}}
 }
 
-// deviceChanged lets through what this package acts on: creations, spec changes, and
-// status changes that undid its own marks (an Enrolled condition or a disabled mark
-// overwritten by a concurrent writer). Session updates from the receiver do not pass,
+// deviceChanged lets through what this package acts on: creations, spec changes, the
+// re-enrollment mark, a recorded key changed or cleared, and status changes that undid
+// its own marks (an Enrolled condition or a disabled mark overwritten by a concurrent
+// writer). Session updates from the receiver do not pass,
 // so heartbeats and reconnects cost no reconcile.
 var deviceChanged = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
@@ -125,7 +131,8 @@ var deviceChanged = predicate.Funcs{
 		if prev.Generation != next.Generation {
 			return true
 		}
-		if enrolled(prev) != enrolled(next) || !prev.Status.CertificateNotAfter.Equal(next.Status.CertificateNotAfter) {
+		if enrolled(prev) != enrolled(next) || !prev.Status.CertificateNotAfter.Equal(next.Status.CertificateNotAfter) ||
+			prev.Status.PublicKeyHash != next.Status.PublicKeyHash || reenrolling(prev) != reenrolling(next) {
 			return true
 		}
 		c := meta.FindStatusCondition(next.Status.Conditions, v1.ConditionConnected)
