@@ -10,6 +10,8 @@ declare -A need=(
   [wast2json]=wabt
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
   [qemu-system-arm]=qemu-system-arm
+  [cc]=gcc
+  [xxd]=xxd
   [clang-14]=clang-14
   [wasm-ld-14]=lld-14
   [wasm-opt]=binaryen
@@ -19,6 +21,8 @@ declare -A need=(
 # Files (not commands) -> package.
 declare -A need_files=(
   [/usr/lib/picolibc/arm-none-eabi/picolibc.specs]=picolibc-arm-none-eabi
+  # newlib-nano: the firmware's bare-metal test images and `make size` link --specs=nano.specs.
+  [/usr/lib/arm-none-eabi/newlib/nano.specs]=libnewlib-arm-none-eabi
   # Debian's rustc, called by absolute path (a rustup rustc may come first on PATH).
   [/usr/bin/rustc]=rustc
   [/usr/lib/rustlib/wasm32-unknown-unknown]=libstd-rust-dev-wasm32
