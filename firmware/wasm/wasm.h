@@ -47,6 +47,7 @@ typedef enum wasm_err {
     WASM_E_LIMITS_FLAG,     /* malformed limits flags */
     WASM_E_END_EXPECTED,    /* END opcode expected */
     WASM_E_FORM,            /* malformed type form (0x60 expected) */
+    WASM_E_MEMOP_FLAGS,     /* malformed memop flags (alignment exponent of 32 or more) */
 
     /* 40..49: valid WebAssembly 2.0+, but a feature this interpreter does not implement */
     WASM_E_UNSUPPORTED = 40,  /* other */

@@ -60,6 +60,7 @@ static const char err_msgs[] =
     "malformed limits flags\0"
     "END opcode expected\0"
     "malformed type form\0"
+    "malformed memop flags\0"
     "unsupported feature\0"
     "unsupported feature: multi-value\0"
     "unsupported feature: reference types\0"
@@ -101,7 +102,7 @@ static const char err_msgs[] =
     "fuel exhausted\0"
     "host function failed\0";
 static const struct { uint8_t first, count; } err_ranges[] = {
-    {WASM_OK, WASM_E_FORM + 1},
+    {WASM_OK, WASM_E_MEMOP_FLAGS + 1},
     {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
     {WASM_E_UNSUP_LAST, 1},
     {WASM_E_TYPE_MISMATCH, WASM_E_START_TYPE - WASM_E_TYPE_MISMATCH + 1},
@@ -1443,6 +1444,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
                 uint32_t align, off, sa = 0, sv = 0;
                 const uint8_t *mo = memop[op - 0x28];
                 TRY(rd_u32(r, &align));
+                if (align >= 32) return WASM_E_MEMOP_FLAGS; /* 2^align does not fit 32 bits: malformed (2.0 suite) */
                 TRY(rd_u32(r, &off));
                 if (!L->nmems) return WASM_E_UNKNOWN_MEMORY;
                 if (align > mo[1]) return WASM_E_ALIGNMENT;
