@@ -324,6 +324,8 @@ static const char *signature_check(const wbd_device *d, int is_signed, const uin
 
 #if WBD_STORE
 _Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 192, "store headers have no padding");
+/* Store offsets are uint32 sums within size = 2 areas, each checked to hold WBD_AREA_NEED (store_restore). */
+_Static_assert(WBD_AREA_NEED <= 0xffffffffu / 2, "two store areas must be addressable with 32-bit offsets");
 
 /* First WBD_SUM bytes of sha256(a || b). */
 static void store_sum(const void *a, uint32_t an, const void *b, uint32_t bn, uint8_t out[WBD_SUM])

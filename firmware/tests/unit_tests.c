@@ -10,6 +10,8 @@
 
 /* tests/app_tests.c */
 void run_app_tests(const char *wasm_dir, int *checks, int *failures);
+/* tests/size_tests.c */
+void run_size_tests(int *checks, int *failures);
 
 static const char *wasm_dir;
 #include "check.h"
@@ -387,6 +389,7 @@ int main(int argc, char **argv)
     run_bins();
     run_err_strings();
     run_app_tests(wasm_dir, &checks, &failures);
+    run_size_tests(&checks, &failures);
     printf("unit tests: %d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -232,4 +232,8 @@ const uint8_t *wasm_leb_skip(const uint8_t *p);
 
 int wasm_functype_eq(const wasm_functype *a, const wasm_functype *b);
 
+/* count elements of size bytes from the arena (at least 1 byte); NULL when the product does
+ * not fit size_t or the arena. */
+void *wasm_arena_array(wasm_arena *a, size_t count, size_t size);
+
 #endif

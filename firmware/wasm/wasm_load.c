@@ -6,6 +6,7 @@
  */
 #include <string.h>
 #include "wasm_int.h"
+#include "../common/size.h"
 
 /* ---------------------------------------------------------------- arena */
 
@@ -30,6 +31,11 @@ void *wasm_arena_alloc(wasm_arena *a, size_t n)
     a->used = off + n;
     memset(a->base + off, 0, n);
     return a->base + off;
+}
+
+void *wasm_arena_array(wasm_arena *a, size_t count, size_t size)
+{
+    return wasm_arena_alloc(a, count ? wb_size_mul(count, size) : 1);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -273,11 +279,7 @@ typedef struct ld {
     const uint8_t *locals; uint32_t nlocal_groups, nlocals;
 } ld;
 
-static void *alloc_n(ld *L, uint32_t count, size_t size)
-{
-    if (count && size > (size_t)-1 / count) return NULL;
-    return wasm_arena_alloc(L->a, (size_t)count * size + (count == 0));
-}
+static void *alloc_n(ld *L, size_t count, size_t size) { return wasm_arena_array(L->a, count, size); }
 
 static wasm_err rd_valtype(rd *r, uint8_t *t)
 {
@@ -465,11 +467,11 @@ static wasm_err sec_function(ld *L)
     uint32_t n;
     TRY(rd_u32(r, &n));
     if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
-    uint32_t *ft = alloc_n(L, m->nfunc_imports + n, sizeof *ft);
+    uint32_t *ft = alloc_n(L, wb_size_add(m->nfunc_imports, n), sizeof *ft);
     if (!ft) return WASM_E_NOMEM;
-    if (m->nfunc_imports) memcpy(ft, m->func_type, m->nfunc_imports * sizeof *ft);
+    if (m->nfunc_imports) memcpy(ft, m->func_type, wb_size_mul(m->nfunc_imports, sizeof *ft));
     m->func_type = ft;
-    m->nfuncs = m->nfunc_imports + n;
+    m->nfuncs = m->nfunc_imports + n; /* both bounded by bytes of this module: fits */
     L->nfuncdefs = n;
     if (!(m->funcs = alloc_n(L, n, sizeof *m->funcs))) return WASM_E_NOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -510,9 +512,9 @@ static wasm_err sec_global(ld *L)
     uint32_t n;
     TRY(rd_u32(r, &n));
     if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
-    wasm_globaldef *g = alloc_n(L, m->nglobal_imports + n, sizeof *g);
+    wasm_globaldef *g = alloc_n(L, wb_size_add(m->nglobal_imports, n), sizeof *g);
     if (!g) return WASM_E_NOMEM;
-    if (m->nglobal_imports) memcpy(g, m->globals, m->nglobal_imports * sizeof *g);
+    if (m->nglobal_imports) memcpy(g, m->globals, wb_size_mul(m->nglobal_imports, sizeof *g));
     m->globals = g;
     for (uint32_t i = 0; i < n; i++) {
         wasm_globaldef *d = &g[m->nglobal_imports + i];
@@ -720,7 +722,7 @@ static uint32_t get32(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; 
 static wasm_code *emit(ld *L, uint32_t n)
 {
     wasm_arena *a = L->a;
-    size_t bytes = (size_t)n * sizeof(wasm_code);
+    size_t bytes = wb_size_mul(n, sizeof(wasm_code));
     if (a->size - a->used < bytes) return NULL;
     wasm_code *p = L->m->code + L->m->ncode;
     a->used += bytes;
@@ -1621,7 +1623,7 @@ int wasm_module_memory(const wasm_module *m, uint32_t *min_pages, uint32_t *max_
 
 size_t wasm_module_code_bytes(const wasm_module *m)
 {
-    return (size_t)m->ncode * sizeof(wasm_code);
+    return wb_size_mul(m->ncode, sizeof(wasm_code));
 }
 
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind)
