@@ -164,7 +164,8 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
         app->funcs[i].index = (uint32_t)i;
     }
     wasm_arena_init(&a, arena, arena_size);
-    if ((e = wasm_module_load(bin, len, &a, &app->mod))) return fail(app, e);
+    const wasm_load_limits lim = {WB_MAX_TABLE};
+    if ((e = wasm_module_load_limited(bin, len, &lim, &a, &app->mod))) return fail(app, e);
 
     app->loop_idx = export_of(app->mod, "loop");
     app->setup_idx = export_of(app->mod, "setup");

@@ -355,6 +355,7 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_NOMEM, "arena exhausted"},
     {WASM_E_IMPL_LIMIT, "implementation limit exceeded"},
     {WASM_E_ARG, "bad argument"},
+    {WASM_E_TABLE_LIMIT, "table size exceeds the device limit"},
     {WASM_E_UNKNOWN_IMPORT, "unknown import"},
     {WASM_E_IMPORT_TYPE, "incompatible import type"},
     {WASM_E_MEMORY_BUDGET, "memory does not fit the buffer"},

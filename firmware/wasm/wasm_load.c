@@ -92,6 +92,7 @@ static const char err_msgs[] =
     "arena exhausted\0"
     "implementation limit exceeded\0"
     "bad argument\0"
+    "table size exceeds the device limit\0"
     "unknown import\0"
     "incompatible import type\0"
     "memory does not fit the buffer\0"
@@ -112,7 +113,7 @@ static const struct { uint8_t first, count; } err_ranges[] = {
     {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
     {WASM_E_UNSUP_LAST, 1},
     {WASM_E_TYPE_MISMATCH, WASM_E_START_TYPE - WASM_E_TYPE_MISMATCH + 1},
-    {WASM_E_NOMEM, WASM_E_ARG - WASM_E_NOMEM + 1},
+    {WASM_E_NOMEM, WASM_E_TABLE_LIMIT - WASM_E_NOMEM + 1},
     {WASM_E_UNKNOWN_IMPORT, WASM_E_MEMORY_BUDGET - WASM_E_UNKNOWN_IMPORT + 1},
     {WASM_TRAP_UNREACHABLE, WASM_TRAP_HOST - WASM_TRAP_UNREACHABLE + 1},
 };
@@ -263,6 +264,7 @@ typedef struct ld {
     wasm_arena *a;
     rd r;
     uint32_t nfuncdefs, ntables, nmems;
+    uint32_t max_table;                    /* largest table minimum (wasm_load_limits) */
     uint32_t data_count; uint8_t has_data_count;
     /* validator scratch */
     vval *vs; uint32_t vs_cap, vh;         /* operands (absolute height) */
@@ -313,6 +315,7 @@ static wasm_err rd_tabletype(ld *L, wasm_limits *l)
     if (t != 0x70) return WASM_E_VALTYPE;
     TRY(rd_limits(&L->r, l, 0));
     if (++L->ntables > 1) return WASM_E_UNSUP_REF_TYPES; /* multiple tables */
+    if (l->min > L->max_table) return WASM_E_TABLE_LIMIT; /* allocated whole at instantiation */
     return WASM_OK;
 }
 
@@ -1557,6 +1560,12 @@ static const uint8_t sec_rank[13] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 10};
 
 wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_module **out)
 {
+    return wasm_module_load_limited(bin, len, NULL, a, out);
+}
+
+wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_load_limits *lim, wasm_arena *a,
+                                  wasm_module **out)
+{
     ld L;
     wasm_err err = WASM_OK;
     uint8_t last = 0;
@@ -1564,6 +1573,7 @@ wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_
     *out = NULL;
     if (!(L.m = wasm_arena_alloc(a, sizeof *L.m))) return WASM_E_NOMEM;
     L.a = a;
+    L.max_table = lim && lim->max_table ? lim->max_table : WASM_MAX_TABLE;
     L.m->bin = bin;
     L.m->len = len;
     L.m->start = WASM_NONE;
