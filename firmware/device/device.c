@@ -854,6 +854,8 @@ static void on_frame(wbd_device *d, size_t n)
 
 void wbd_init(wbd_device *d, const wbd_config *cfg)
 {
+    for (int i = 0; i < WBD_MAX_APPS; i++) /* wiped below: plain memory again (ASan builds poison arenas) */
+        wasm_arena_release(d->arenas[i], sizeof d->arenas[i]);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
 #ifdef WBD_SIGNING_KEY

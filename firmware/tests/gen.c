@@ -267,7 +267,9 @@ void gen_edge_pick(gen_edge *e, uint32_t (*rnd)(void))
         break;
     case EDGE_ELEM:
     case EDGE_DATA: {
-        uint32_t n = e->kind == EDGE_ELEM ? PICK(rnd, elem_tables) : rnd() % 3;
+        static const uint32_t huge_tables[] = {0x10000000u, 0x40000000u, 0x80000000u, 0xffffffffu};
+        e->lift = (uint8_t)(e->kind == EDGE_ELEM && rnd() % 4 == 0); /* a table that never fits the arena */
+        uint32_t n = e->lift ? PICK(rnd, huge_tables) : e->kind == EDGE_ELEM ? PICK(rnd, elem_tables) : rnd() % 3;
         uint32_t end = e->kind == EDGE_ELEM ? n : n * 65536u;
         e->a = n;
         e->short_ = (uint8_t)(rnd() % 4 == 0);
@@ -323,9 +325,9 @@ static void offset_expr(gen *g, uint32_t off)
     b(g, 0x0b);
 }
 
-static wasm_err table_load_want(const gen_edge *e)
+static wasm_err table_load_want(const gen_edge *e, int has_max)
 {
-    if (e->has_max && e->a > e->b) return WASM_E_LIMITS_ORDER;
+    if (has_max && e->a > e->b) return WASM_E_LIMITS_ORDER;
     if (e->a > (e->lift ? 0xffffffffu : WASM_MAX_TABLE)) return WASM_E_TABLE_LIMIT;
     return WASM_OK;
 }
@@ -343,19 +345,20 @@ static uint8_t edge_section(const gen_edge *e, gen *c, gen_edge_want *w)
     switch (e->kind) {
     case EDGE_TABLE:
         uleb(c, 1); b(c, 0x70); limits(c, e->has_max, e->a, e->b);
-        w->load = table_load_want(e);
+        w->load = table_load_want(e, e->has_max);
         w->inst = table_inst_want(e->a);
         return 4;
     case EDGE_TABLE_IMPORT: /* gen_edge_check offers a table of 4 with maximum 4 */
         uleb(c, 1); uleb(c, 1); b(c, 'e'); uleb(c, 1); b(c, 't'); b(c, 1); b(c, 0x70); limits(c, e->has_max, e->a, e->b);
-        w->load = table_load_want(e);
+        w->load = table_load_want(e, e->has_max);
         w->inst = e->a <= 4 && (!e->has_max || e->b >= 4) ? WASM_OK : WASM_E_IMPORT_TYPE;
         return 2;
     case EDGE_ELEM:
         uleb(c, 1); uleb(c, 0); offset_expr(c, e->b); uleb(c, e->c);
         for (k = 0; k < (e->short_ ? 1 : e->c); k++) uleb(c, 0);
-        w->load = e->short_ ? WASM_E_EOF : WASM_OK;
-        w->inst = (uint64_t)e->b + e->c > e->a ? WASM_TRAP_TABLE_OOB : WASM_OK;
+        w->load = table_load_want(e, 0) ? table_load_want(e, 0) : e->short_ ? WASM_E_EOF : WASM_OK;
+        w->inst = table_inst_want(e->a) ? table_inst_want(e->a) /* the table comes before the segments */
+                : (uint64_t)e->b + e->c > e->a ? WASM_TRAP_TABLE_OOB : WASM_OK;
         return 9;
     case EDGE_DATA:
         uleb(c, 1); uleb(c, 0); offset_expr(c, e->b); uleb(c, e->c);

@@ -30,7 +30,7 @@ enum { EDGE_TABLE, EDGE_TABLE_IMPORT, EDGE_ELEM, EDGE_DATA, EDGE_LOCALS, EDGE_ME
 typedef struct gen_edge {
     uint8_t kind;    /* EDGE_* */
     uint8_t has_max; /* TABLE, TABLE_IMPORT, MEMORY: b is the maximum */
-    uint8_t lift;    /* TABLE: loaded with max_table 2^32 - 1, so instantiation meets the size */
+    uint8_t lift;    /* TABLE, ELEM: loaded with max_table 2^32 - 1, so instantiation meets the size */
     uint8_t short_;  /* ELEM, DATA: the count (c) claims more entries or bytes than follow */
     uint32_t a, b, c;
     /* TABLE, TABLE_IMPORT: a = minimum, b = maximum

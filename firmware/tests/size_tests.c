@@ -108,6 +108,9 @@ static void edge_modules(void)
         {{EL, 0, 0, 0, 16, 15, 1}, WASM_OK, WASM_OK, 0},
         {{EL, 0, 0, 0, WASM_MAX_TABLE, WASM_MAX_TABLE - 1, 1}, WASM_OK, WASM_OK, 0},
         {{EL, 0, 0, 1, 16, 0, 0xffffffffu}, WASM_E_EOF, 0, 0},
+        /* the module: a 2^30 table filled at its last entry (on 32 bits, 4 bytes before a 1-byte table) */
+        {{EL, 0, 0, 0, 1u << 30, (1u << 30) - 1, 1}, WASM_E_TABLE_LIMIT, 0, 0},
+        {{EL, 0, 1, 0, 1u << 30, (1u << 30) - 1, 1}, WASM_OK, WASM_E_NOMEM, 0},
         /* data segments: offsets at the end of the address space, lengths longer than the section */
         {{DA, 0, 0, 0, 1, 0xffffffffu, 2}, WASM_OK, WASM_TRAP_MEM_OOB, 0},
         {{DA, 0, 0, 0, 1, 0xffffff01u, 255}, WASM_OK, WASM_TRAP_MEM_OOB, 0},
@@ -172,6 +175,34 @@ static void table_limits(void)
     }
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+int __asan_address_is_poisoned(void const volatile *addr);
+#define POISONED(p) __asan_address_is_poisoned(p)
+
+/* ASan builds: what the arena hands out is addressable, the gap after it and the free space are not. */
+static void arena_poisoning(void)
+{
+    wasm_arena a;
+    wasm_arena_init(&a, arena_buf, 256);
+    SCHECK(POISONED(a.base) && POISONED(a.base + 255), "free space poisoned at init");
+    uint8_t *p = wasm_arena_alloc(&a, 13), *q = wasm_arena_alloc(&a, 8);
+    SCHECK(p && !POISONED(p) && !POISONED(p + 12), "allocation addressable");
+    SCHECK(POISONED(p + 13) && POISONED(p + 16) && POISONED(p + 23), "gap after an allocation poisoned");
+    SCHECK(q && q >= p + 24 && !POISONED(q) && !POISONED(q + 7) && POISONED(q + 8), "next allocation after the gap");
+    uint8_t *g = wasm_arena_grow(&a, 6);
+    SCHECK(g && !POISONED(g + 5) && POISONED(g + 6), "grown bytes addressable");
+    wasm_arena_trim(&a, a.used - 6);
+    SCHECK(POISONED(g), "trimmed bytes poisoned again");
+    size_t size = a.size;
+    uint8_t *t = wasm_arena_top(&a, 16);
+    SCHECK(t && !POISONED(t) && !POISONED(t + 15), "scratch addressable");
+    wasm_arena_top_free(&a, size);
+    SCHECK(POISONED(t) && a.size == size, "scratch given back poisoned");
+    wasm_arena_release(arena_buf, 256);
+    SCHECK(!POISONED(arena_buf) && !POISONED(arena_buf + 255), "released");
+}
+#endif
+
 void run_size_tests(int *checks, int *failures)
 {
     n_checks = checks;
@@ -180,4 +211,7 @@ void run_size_tests(int *checks, int *failures)
     config_counts();
     edge_modules();
     table_limits();
+#if defined(__SANITIZE_ADDRESS__)
+    arena_poisoning();
+#endif
 }

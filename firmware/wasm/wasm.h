@@ -135,6 +135,12 @@ typedef struct wasm_arena {
 
 void wasm_arena_init(wasm_arena *a, void *buf, size_t size);
 void *wasm_arena_alloc(wasm_arena *a, size_t n); /* 8-byte aligned, zeroed; NULL if full */
+/*
+ * AddressSanitizer builds poison an arena's free space and a gap after each allocation, so
+ * an overrun shows; call this before the buffer is used other than as an arena again (for
+ * example wiped by memset). Other builds: nothing to do.
+ */
+void wasm_arena_release(void *buf, size_t size);
 
 /* A function signature. `params`/`results` point at value-type bytes. */
 typedef struct wasm_functype {

@@ -732,14 +732,11 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
 /* n rounded up to 8; SIZE_MAX (a size that does not fit) stays SIZE_MAX. */
 static size_t up8(size_t n) { return n > SIZE_MAX - 7u ? SIZE_MAX : (n + 7u) & ~(size_t)7u; }
 
-/* n bytes from the top of the arena's free space (scratch, given back by restoring a->size). */
+/* n zeroed bytes from the top of the arena's free space (scratch, given back by wasm_arena_top_free). */
 static void *scratch(wasm_arena *a, size_t n)
 {
-    size_t used = up8(a->used);
-    n = up8(n);
-    if (used > a->size || n > a->size - used) return NULL;
-    a->size -= n;
-    return memset(a->base + a->size, 0, n);
+    void *p = wasm_arena_top(a, n);
+    return p ? memset(p, 0, up8(n)) : NULL;
 }
 
 static const wasm_code *end_of(const wasm_module *m, uint32_t i)
@@ -819,7 +816,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         if (!(j.map = scratch(a, map_bytes(m, i)))) { /* sized above: not expected */
             for (i = 0; i < nown; i++) inst->own[i].native = NULL;
             count = 0;
-            a->used = (size_t)((uint8_t *)code - a->base);
+            wasm_arena_trim(a, (size_t)((uint8_t *)code - a->base));
             goto out;
         }
         j.base = j.ent[i];
@@ -828,14 +825,14 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         j.out = code + j.base;
         function(&j, &m->funcs[i], end_of(m, i));
         j.map = NULL;
-        a->size = keep;
+        wasm_arena_top_free(a, keep);
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
         count++;
     }
     inst->native_bytes = (uint32_t)total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 out:
-    a->size = size;
+    wasm_arena_top_free(a, size);
     return count;
 }
 

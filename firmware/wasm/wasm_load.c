@@ -11,6 +11,35 @@
 /* ---------------------------------------------------------------- arena */
 
 /*
+ * AddressSanitizer sees the arena as one buffer, so an overrun from one allocation into
+ * the next, or into the free space, would go unnoticed. ASan builds (gcc: __SANITIZE_ADDRESS__,
+ * clang: __has_feature) therefore poison the free space at wasm_arena_init, leave an
+ * ARENA_REDZONE-byte poisoned gap after every allocation, and unpoison only what is handed
+ * out; other builds lay the arena out exactly as before (no gap).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WASM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WASM_ASAN 1
+#endif
+#endif
+#if defined(WASM_ASAN)
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define ARENA_REDZONE 8u
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define ARENA_REDZONE 0u
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* n rounded up to a multiple of 8; SIZE_MAX (a size that does not fit) stays SIZE_MAX. */
+static size_t up8(size_t n) { return n > SIZE_MAX - 7u ? SIZE_MAX : (n + 7u) & ~(size_t)7u; }
+
+/*
  * The arena's base is aligned up to 8 bytes and its size rounded down to 8: the
  * validator keeps its scratch at the top, and Cortex-M faults on ldrd/strd at an
  * address that is not word-aligned.
@@ -21,16 +50,51 @@ void wasm_arena_init(wasm_arena *a, void *buf, size_t size)
     a->base = (uint8_t *)q;
     a->size = size > q - p ? (size - (q - p)) & ~(size_t)7u : 0;
     a->used = 0;
+    POISON(a->base, a->size);
 }
+
+void wasm_arena_release(void *buf, size_t size) { UNPOISON(buf, size); }
 
 void *wasm_arena_alloc(wasm_arena *a, size_t n)
 {
-    size_t off = (a->used + 7u) & ~(size_t)7u;
+    size_t off = up8(a->used);
     if (off > a->size || n > a->size - off)
         return NULL;
-    a->used = off + n;
+    a->used = n + ARENA_REDZONE > a->size - off ? a->size : off + n + ARENA_REDZONE;
+    UNPOISON(a->base + off, n);
     memset(a->base + off, 0, n);
     return a->base + off;
+}
+
+void *wasm_arena_grow(wasm_arena *a, size_t n)
+{
+    if (a->used > a->size || n > a->size - a->used) return NULL;
+    uint8_t *p = a->base + a->used;
+    a->used += n;
+    UNPOISON(p, n);
+    return p;
+}
+
+void wasm_arena_trim(wasm_arena *a, size_t used)
+{
+    POISON(a->base + used, a->used - used);
+    a->used = used;
+}
+
+void *wasm_arena_top(wasm_arena *a, size_t n)
+{
+    size_t used = up8(a->used);
+    n = up8(n);
+    if (used > a->size || n > a->size - used) return NULL;
+    a->size -= n;
+    UNPOISON(a->base + a->size, n);
+    return a->base + a->size;
+}
+
+void wasm_arena_top_free(wasm_arena *a, size_t size)
+{
+    POISON(a->base + a->size, size - a->size);
+    a->size = size;
 }
 
 void *wasm_arena_array(wasm_arena *a, size_t count, size_t size)
@@ -724,11 +788,8 @@ static uint32_t get32(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; 
 /* Append an instruction of n units (code grows at the arena's end). */
 static wasm_code *emit(ld *L, uint32_t n)
 {
-    wasm_arena *a = L->a;
-    size_t bytes = wb_size_mul(n, sizeof(wasm_code));
-    if (a->size - a->used < bytes) return NULL;
-    wasm_code *p = L->m->code + L->m->ncode;
-    a->used += bytes;
+    wasm_code *p = wasm_arena_grow(L->a, wb_size_mul(n, sizeof(wasm_code))); /* right after the code so far */
+    if (!p) return NULL;
     L->last = L->m->ncode;
     L->m->ncode += n;
     L->fuse = WASM_NONE;
@@ -830,7 +891,7 @@ static wasm_err cond_of(ld *L, const vval *v, uint32_t h, int fused, cbr *c)
         if (op == 0x45) c->zero = 1;
         else if (op <= 0x4f) { c->cmp = op; c->b = p[3]; }
         else { c->cmp = (uint8_t)(op - X_RI + 0x46); c->ri = 1; c->b = get32(p + 3); }
-        L->a->used -= n * sizeof(wasm_code);
+        wasm_arena_trim(L->a, L->a->used - n * sizeof(wasm_code));
         L->m->ncode -= n;
         L->fuse = WASM_NONE;
         return WASM_OK;
@@ -1505,7 +1566,7 @@ static wasm_err sec_code(ld *L)
 
     /* Validator scratch at the top of the free arena; the translated code grows from the bottom. */
     wasm_arena *a = L->a;
-    size_t used = (a->used + 7u) & ~(size_t)7u;
+    size_t used = up8(a->used);
     if (used > a->size) return WASM_E_NOMEM;
     size_t free_ = a->size - used, s = free_ / 2;
     if (s > 49152) s = 49152;
@@ -1513,9 +1574,8 @@ static wasm_err sec_code(ld *L)
     size_t saved_size = a->size;
     L->cs_cap = (uint32_t)(s / 4 / sizeof(vctrl));
     L->vs_cap = (uint32_t)((s - L->cs_cap * sizeof(vctrl)) / sizeof(vval));
-    L->vs = (vval *)(a->base + a->size - s);
+    L->vs = wasm_arena_top(a, s); /* fits: s <= half the free space */
     L->cs = (vctrl *)(L->vs + L->vs_cap);
-    a->size -= s;
     a->used = used;
     m->code = (wasm_code *)(a->base + used);
     m->ncode = 0;
@@ -1550,7 +1610,7 @@ static wasm_err sec_code(ld *L)
         *r = outer;
         r->p = body.end;
     }
-    a->size = saved_size;
+    wasm_arena_top_free(a, saved_size);
     return err;
 }
 
