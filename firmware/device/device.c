@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "../proto/cbor.h"
 #include "sha256.h"
 
@@ -75,7 +76,7 @@ static uint32_t utf8_clean(uint8_t *dst, uint32_t cap, const uint8_t *s, uint32_
     uint32_t i = 0, o = 0;
     while (i < n && o < cap) {
         uint32_t k = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 : 4;
-        if (k <= n - i && cbor_utf8_valid(s + i, k)) {
+        if (k <= n - i && wb_utf8_valid(s + i, k)) {
             if (k > cap - o)
                 break;
             memcpy(dst + o, s + i, k);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "wasm_int.h"
 #include "../common/size.h"
+#include "../common/utf8.h"
 
 /* ---------------------------------------------------------------- arena */
 
@@ -264,35 +265,13 @@ static wasm_err rd_u32(rd *r, uint32_t *out)
     return WASM_OK;
 }
 
-static int utf8_ok(const uint8_t *s, uint32_t n)
-{
-    uint32_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        uint32_t len, cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i < len) return 0;
-        for (uint32_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static wasm_err rd_name(rd *r, const uint8_t **s, uint32_t *n)
 {
     TRY(rd_u32(r, n));
     if ((uint32_t)(r->end - r->p) < *n) return WASM_E_EOF;
     *s = r->p;
     r->p += *n;
-    return utf8_ok(*s, *n) ? WASM_OK : WASM_E_UTF8;
+    return wb_utf8_valid(*s, *n) ? WASM_OK : WASM_E_UTF8;
 }
 
 /* ---------------------------------------------------------------- loader state */
