@@ -10,6 +10,11 @@ declare -A need=(
   [wast2json]=wabt
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
   [qemu-system-arm]=qemu-system-arm
+  [cc]=gcc
+  [xxd]=xxd
+  # The firmware's 32-bit host tests (make -C firmware test32): cross compiler and qemu-user.
+  [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
+  [qemu-arm]=qemu-user
   [clang-14]=clang-14
   [wasm-ld-14]=lld-14
   [wasm-opt]=binaryen
@@ -22,6 +27,10 @@ declare -A need=(
 # Files (not commands) -> package.
 declare -A need_files=(
   [/usr/lib/picolibc/arm-none-eabi/picolibc.specs]=picolibc-arm-none-eabi
+  # newlib-nano: the firmware's bare-metal test images and `make size` link --specs=nano.specs.
+  [/usr/lib/arm-none-eabi/newlib/nano.specs]=libnewlib-arm-none-eabi
+  # The C library for the 32-bit host tests (not pulled in without recommends).
+  [/usr/arm-linux-gnueabihf/include/stdio.h]=libc6-dev-armhf-cross
   # Debian's rustc, called by absolute path (a rustup rustc may come first on PATH).
   [/usr/bin/rustc]=rustc
   [/usr/lib/rustlib/wasm32-unknown-unknown]=libstd-rust-dev-wasm32

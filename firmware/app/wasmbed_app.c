@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "wasmbed_app.h"
+#include "../common/utf8.h"
 
 static const uint8_t T_I = WASM_I32;
 static const uint8_t P_I[] = {WASM_I32, WASM_I32, WASM_I32, WASM_I32};
@@ -20,27 +21,6 @@ static const wasm_functype types[WB_NFUNCS] = {
 
 #define I32(x) ((int32_t)(uint32_t)(x))
 #define RET(v) (sp[0] = (uint32_t)(int32_t)(v))
-
-static int utf8_valid(const uint8_t *s, uint32_t n)
-{
-    for (uint32_t i = 0; i < n;) {
-        uint8_t c = s[i];
-        uint32_t len, cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i < len) return 0;
-        for (uint32_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
 
 /*
  * All host functions share one callback; ctx is the app's wasm_func, whose
@@ -92,7 +72,7 @@ static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
         const uint8_t *topic = wasm_mem_ptr(inst, (uint32_t)sp[0], tl);
         const uint8_t *data = wasm_mem_ptr(inst, (uint32_t)sp[2], dl);
         if (!topic || !data) return WASM_TRAP_MEM_OOB;
-        if (tl == 0 || tl > WB_MAX_TOPIC || dl > WB_MAX_DATA || !utf8_valid(topic, tl)) { RET(WB_ERR_INVALID); return WASM_OK; }
+        if (tl == 0 || tl > WB_MAX_TOPIC || dl > WB_MAX_DATA || !wb_utf8_valid(topic, tl)) { RET(WB_ERR_INVALID); return WASM_OK; }
         /* at most 10 accepted records in any 1 s window */
         uint64_t now = b->clock_ms(b->ctx);
         if (app->pub_count == WB_PUBLISH_PER_SECOND && now - app->pub_times[app->pub_next] < 1000) {
@@ -164,7 +144,8 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
         app->funcs[i].index = (uint32_t)i;
     }
     wasm_arena_init(&a, arena, arena_size);
-    if ((e = wasm_module_load(bin, len, &a, &app->mod))) return fail(app, e);
+    const wasm_load_limits lim = {WB_MAX_TABLE};
+    if ((e = wasm_module_load_limited(bin, len, &lim, &a, &app->mod))) return fail(app, e);
 
     app->loop_idx = export_of(app->mod, "loop");
     app->setup_idx = export_of(app->mod, "setup");

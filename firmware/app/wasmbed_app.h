@@ -31,6 +31,14 @@
 #ifndef WB_CALL_DEPTH
 #define WB_CALL_DEPTH 64u
 #endif
+/*
+ * Largest table a module may declare or import, in elements (wasm_load_limits.max_table): a
+ * module over it fails to load with "table size exceeds the device limit". Set per board to
+ * about a quarter of what its arena leaves beside linear memory (an element is a pointer).
+ */
+#ifndef WB_MAX_TABLE
+#define WB_MAX_TABLE 512u
+#endif
 /* Machine stack the native tier may use in a call (wasm_config.machine_stack; 0: the engine's default). */
 #ifndef WB_MACHINE_STACK
 #define WB_MACHINE_STACK 0u

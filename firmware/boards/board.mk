@@ -43,8 +43,8 @@ FW_LDFLAGS := $(strip -nostartfiles -Wl,--gc-sections -T boards/$(BOARD)/board.l
 SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c $(BOARD_STORE_SRC) \
        device/device.c device/sha256.c crypto/ed25519.c crypto/sha512.c \
        proto/cbor.c proto/wbp.c app/wasmbed_app.c \
-       wasm/wasm_load.c wasm/wasm_exec.c wasm/wasm_num.c wasm/wasm_jit.c
-HDR := $(wildcard boards/common/*.h boards/$(BOARD)/*.h device/*.h crypto/*.h proto/*.h app/*.h wasm/*.h) \
+       wasm/wasm_load.c wasm/wasm_exec.c wasm/wasm_num.c wasm/wasm_jit.c common/utf8.c
+HDR := $(wildcard boards/common/*.h boards/$(BOARD)/*.h common/*.h device/*.h crypto/*.h proto/*.h app/*.h wasm/*.h) \
        boards/common/sections.ld boards/$(BOARD)/board.ld boards/$(BOARD)/board.mk boards/board.mk \
        $(if $(BUDGET_OF),boards/$(BUDGET_OF)/board.mk)
 OBJ := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC))

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "../common/utf8.h"
 #include "../proto/cbor.h"
 #include "sha256.h"
 
@@ -75,7 +76,7 @@ static uint32_t utf8_clean(uint8_t *dst, uint32_t cap, const uint8_t *s, uint32_
     uint32_t i = 0, o = 0;
     while (i < n && o < cap) {
         uint32_t k = s[i] < 0x80 ? 1 : (s[i] & 0xe0) == 0xc0 ? 2 : (s[i] & 0xf0) == 0xe0 ? 3 : 4;
-        if (k <= n - i && cbor_utf8_valid(s + i, k)) {
+        if (k <= n - i && wb_utf8_valid(s + i, k)) {
             if (k > cap - o)
                 break;
             memcpy(dst + o, s + i, k);
@@ -324,6 +325,8 @@ static const char *signature_check(const wbd_device *d, int is_signed, const uin
 
 #if WBD_STORE
 _Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 192, "store headers have no padding");
+/* Store offsets are uint32 sums within size = 2 areas, each checked to hold WBD_AREA_NEED (store_restore). */
+_Static_assert(WBD_AREA_NEED <= 0xffffffffu / 2, "two store areas must be addressable with 32-bit offsets");
 
 /* First WBD_SUM bytes of sha256(a || b). */
 static void store_sum(const void *a, uint32_t an, const void *b, uint32_t bn, uint8_t out[WBD_SUM])
@@ -852,6 +855,8 @@ static void on_frame(wbd_device *d, size_t n)
 
 void wbd_init(wbd_device *d, const wbd_config *cfg)
 {
+    for (int i = 0; i < WBD_MAX_APPS; i++) /* wiped below: plain memory again (ASan builds poison arenas) */
+        wasm_arena_release(d->arenas[i], sizeof d->arenas[i]);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
 #ifdef WBD_SIGNING_KEY

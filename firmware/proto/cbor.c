@@ -1,5 +1,6 @@
 /* CBOR subset codec: see cbor.h. */
 #include "cbor.h"
+#include "../common/utf8.h"
 
 #include <string.h>
 
@@ -87,40 +88,6 @@ void cbor_dec_init(cbor_dec *d, const uint8_t *p, size_t n)
     d->end = p + n;
 }
 
-int cbor_utf8_valid(const uint8_t *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = p[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t k;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) {
-            k = 1, cp = c & 0x1f, min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            k = 2, cp = c & 0x0f, min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            k = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (k > n - i - 1)
-            return 0;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xc0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (p[i + j] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += k + 1;
-    }
-    return 1;
-}
-
 cbor_err cbor_read(cbor_dec *d, cbor_item *it)
 {
     if (d->p >= d->end)
@@ -157,7 +124,7 @@ cbor_err cbor_read(cbor_dec *d, cbor_item *it)
             return CBOR_E_EOF;
         it->ptr = d->p;
         d->p += v;
-        if (it->major == CBOR_TEXT && !cbor_utf8_valid(it->ptr, (size_t)v))
+        if (it->major == CBOR_TEXT && !wb_utf8_valid(it->ptr, (size_t)v))
             return CBOR_E_UTF8;
         break;
     case CBOR_ARRAY:

@@ -87,7 +87,6 @@ cbor_err cbor_get_text(cbor_dec *d, const char **p, uint32_t *n);
 cbor_err cbor_get_bool(cbor_dec *d, int *b);
 cbor_err cbor_get_container(cbor_dec *d, unsigned major, uint32_t *n);
 
-int cbor_utf8_valid(const uint8_t *p, size_t n);
 const char *cbor_err_str(cbor_err e);
 
 #endif

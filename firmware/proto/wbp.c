@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cbor.h"
+#include "../common/utf8.h"
 
 /* ---- field tables ---- */
 
@@ -263,7 +264,7 @@ wbp_err wbp_decode(const uint8_t *body, size_t n, wbp_msg *m, uint8_t *related)
 
 static int text_ok(wbp_str s, uint32_t min, uint32_t max)
 {
-    return s.n >= min && s.n <= max && (s.n == 0 || s.p) && (s.n == 0 || cbor_utf8_valid(s.p, s.n));
+    return s.n >= min && s.n <= max && (s.n == 0 || s.p) && (s.n == 0 || wb_utf8_valid(s.p, s.n));
 }
 
 int wbp_app_name_valid(wbp_str s)

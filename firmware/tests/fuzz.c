@@ -12,6 +12,8 @@
  * linear memory must be the same.
  * Usage: fuzz <iterations> file.wasm... (or @list: a file of paths, one a line)
  *        fuzz -g <modules>: random valid modules from tests/gen.c instead of mutants
+ *        fuzz -e <modules>: size-edge modules from tests/gen.c, each with the outcome it must
+ *                           have (load error, instantiation, table, memory, call)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,8 +194,38 @@ static void run_module(const uint8_t *b, uint32_t len, unsigned long *loaded, un
 }
 #endif
 
+/* Size-edge modules (gen.h): every one must load, instantiate and run as its generator says. */
+static int run_edges(long n)
+{
+#if defined(WASM_JIT)
+    uint8_t *buf = arenas[0];
+    size_t size = ARENA_BYTES;
+#else
+    uint8_t *buf = arena;
+    size_t size = sizeof arena;
+#endif
+    unsigned long failed = 0, loaded = 0;
+    for (long it = 0; it < n; it++) {
+        static uint8_t mod[4096];
+        gen_edge e;
+        gen_edge_want want;
+        char why[160], name[96];
+        gen_edge_pick(&e, next);
+        uint32_t len = gen_edge_module(&e, mod, sizeof mod, &want);
+        loaded += want.load == WASM_OK;
+        if (!len || gen_edge_check(&e, mod, len, &want, buf, size, why, sizeof why)) {
+            gen_edge_name(&e, name, sizeof name);
+            printf("size-edge module %ld (%s): %s\n", it, name, len ? why : "does not fit the buffer");
+            if (++failed == 20) break;
+        }
+    }
+    printf("fuzz: %ld size-edge modules, %lu load, %lu not as expected\n", n, loaded, failed);
+    return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "-e")) return run_edges(atol(argv[2]));
     int generate = argc > 2 && !strcmp(argv[1], "-g");
     long iters = argc > 1 + generate ? atol(argv[1 + generate]) : 1000;
     inputs in = {NULL, NULL, 0, 0};

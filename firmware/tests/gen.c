@@ -1,12 +1,18 @@
 /*
- * Random valid WebAssembly modules for differential fuzzing (tests/fuzz.c -g):
+ * Random WebAssembly modules for fuzzing (tests/fuzz.c).
+ *
+ * Valid modules for differential fuzzing (fuzz -g):
  * two functions (i32 i32) -> i32 over one page of memory, two mutable globals
  * and a table holding both. Bodies are typed expression trees of the integer
  * instruction set, with edge constants and offsets, loads and stores near the
  * end of memory, blocks left by br_if, br_table, if/else, a counted loop,
  * direct and indirect calls (f1 may reach f0 and itself), memory.grow, and at
  * times a float conversion that keeps a function out of the native tier.
+ *
+ * Size-edge modules (fuzz -e, tests/size_tests.c): one count at or past a limit where
+ * it becomes a size, with the outcome the interpreter must give (see gen.h).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "gen.h"
@@ -229,4 +235,276 @@ uint32_t gen_module(uint8_t *out, uint32_t cap, uint32_t (*rnd)(void))
     uleb(&o, n);
     for (uint32_t i = 0; i < n; i++) b(&o, code[i]);
     return (uint32_t)(o.p - out);
+}
+
+/* ---------------------------------------------------------------- size-edge modules */
+
+static uint32_t pick_of(uint32_t (*rnd)(void), const uint32_t *v, uint32_t n) { return v[rnd() % n]; }
+#define PICK(rnd, arr) pick_of(rnd, arr, sizeof arr / sizeof arr[0])
+
+void gen_edge_pick(gen_edge *e, uint32_t (*rnd)(void))
+{
+    static const uint32_t tables[] = {0, 1, 2, WASM_MAX_TABLE - 1, WASM_MAX_TABLE, WASM_MAX_TABLE + 1, 0x10000000u,
+                                      0x3fffffffu, 0x40000000u, 0x40000001u, 0x7fffffffu, 0x80000000u, 0xfffffffeu,
+                                      0xffffffffu};
+    static const uint32_t elem_tables[] = {1, 2, 16, WASM_MAX_TABLE};
+    static const uint32_t counts[] = {0, 1, 2, 64}, short_counts[] = {2, 65536, 0x40000000u, 0x7fffffffu, 0xffffffffu};
+    static const uint32_t locals[] = {0, 1, 1000, 1022, 1023, 65533, 65534, 65535, 0x7fffffffu, 0x80000000u,
+                                      0xfffffffeu, 0xffffffffu};
+    static const uint32_t pages[] = {0, 1, 2, 65535, 65536, 65537, 0x7fffffffu, 0xffffffffu};
+    static const uint32_t sections[] = {1, 2, 3, 4, 5, 6, 7, 9, 10, 11};
+    static const uint32_t vec_counts[] = {0, 1, 0x10000, 0x40000000u, 0xffffffffu};
+    memset(e, 0, sizeof *e);
+    e->kind = (uint8_t)(rnd() % EDGE_KINDS);
+    e->has_max = (uint8_t)(rnd() % 2);
+    switch (e->kind) {
+    case EDGE_TABLE:
+    case EDGE_TABLE_IMPORT:
+        e->a = rnd() % 4 ? PICK(rnd, tables) : rnd();
+        e->b = rnd() % 4 ? PICK(rnd, tables) : rnd();
+        e->lift = (uint8_t)(e->kind == EDGE_TABLE && rnd() % 3 == 0);
+        if (e->lift && e->a > WASM_MAX_TABLE && e->a < 0x10000000u) e->a |= 0x10000000u; /* fits or never fits */
+        break;
+    case EDGE_ELEM:
+    case EDGE_DATA: {
+        static const uint32_t huge_tables[] = {0x10000000u, 0x40000000u, 0x80000000u, 0xffffffffu};
+        e->lift = (uint8_t)(e->kind == EDGE_ELEM && rnd() % 4 == 0); /* a table that never fits the arena */
+        uint32_t n = e->lift ? PICK(rnd, huge_tables) : e->kind == EDGE_ELEM ? PICK(rnd, elem_tables) : rnd() % 3;
+        uint32_t end = e->kind == EDGE_ELEM ? n : n * 65536u;
+        e->a = n;
+        e->short_ = (uint8_t)(rnd() % 4 == 0);
+        e->c = e->short_ ? PICK(rnd, short_counts) : e->kind == EDGE_DATA && rnd() % 2 ? 255 : PICK(rnd, counts);
+        const uint32_t offs[] = {0, 1, end - 1, end, end + 1, end - e->c, 0x7fffffffu, 0x80000000u, 0xfffffff0u,
+                                 0xffffffffu, 0u - e->c, 0u - e->c + 1};
+        e->b = rnd() % 8 ? PICK(rnd, offs) : rnd();
+        break;
+    }
+    case EDGE_LOCALS:
+        e->a = PICK(rnd, locals);
+        e->b = rnd() % 2 ? PICK(rnd, locals) : 0;
+        break;
+    case EDGE_MEMORY:
+        e->a = PICK(rnd, pages);
+        e->b = PICK(rnd, pages);
+        break;
+    default:
+        e->a = PICK(rnd, vec_counts);
+        e->b = PICK(rnd, sections);
+        break;
+    }
+}
+
+void gen_edge_name(const gen_edge *e, char *buf, size_t size)
+{
+    static const char *const kinds[EDGE_KINDS] = {"table", "imported table", "element segment", "data segment",
+                                                  "locals", "memory", "vector count"};
+    snprintf(buf, size, "%s a=%lu b=%lu c=%lu%s%s%s", kinds[e->kind], (unsigned long)e->a, (unsigned long)e->b,
+             (unsigned long)e->c, e->has_max ? " max" : "", e->lift ? " lifted" : "", e->short_ ? " short" : "");
+}
+
+/* A section of n bytes of content (written to a scratch buffer first: its size leads it). */
+static void section(gen *o, uint8_t id, const uint8_t *c, uint32_t n)
+{
+    b(o, id);
+    uleb(o, n);
+    for (uint32_t i = 0; i < n; i++) b(o, c[i]);
+}
+
+static void limits(gen *g, int has_max, uint32_t min, uint32_t max)
+{
+    b(g, has_max ? 1 : 0);
+    uleb(g, min);
+    if (has_max) uleb(g, max);
+}
+
+/* The i32 constant expression of a segment offset: offsets at 2^31 and above are negative i32s. */
+static void offset_expr(gen *g, uint32_t off)
+{
+    b(g, 0x41);
+    sleb(g, (int32_t)off);
+    b(g, 0x0b);
+}
+
+static wasm_err table_load_want(const gen_edge *e, int has_max)
+{
+    if (has_max && e->a > e->b) return WASM_E_LIMITS_ORDER;
+    if (e->a > (e->lift ? 0xffffffffu : WASM_MAX_TABLE)) return WASM_E_TABLE_LIMIT;
+    return WASM_OK;
+}
+
+/* A table of n elements in GEN_EDGE_ARENA: whole with room to spare, or not at all (gen_edge_pick). */
+static wasm_err table_inst_want(uint32_t n)
+{
+    return (uint64_t)n * sizeof(void *) + 65536u <= GEN_EDGE_ARENA ? WASM_OK : WASM_E_NOMEM;
+}
+
+/* Content of the one section an edge case is about, into c; returns its id. */
+static uint8_t edge_section(const gen_edge *e, gen *c, gen_edge_want *w)
+{
+    uint32_t k;
+    switch (e->kind) {
+    case EDGE_TABLE:
+        uleb(c, 1); b(c, 0x70); limits(c, e->has_max, e->a, e->b);
+        w->load = table_load_want(e, e->has_max);
+        w->inst = table_inst_want(e->a);
+        return 4;
+    case EDGE_TABLE_IMPORT: /* gen_edge_check offers a table of 4 with maximum 4 */
+        uleb(c, 1); uleb(c, 1); b(c, 'e'); uleb(c, 1); b(c, 't'); b(c, 1); b(c, 0x70); limits(c, e->has_max, e->a, e->b);
+        w->load = table_load_want(e, e->has_max);
+        w->inst = e->a <= 4 && (!e->has_max || e->b >= 4) ? WASM_OK : WASM_E_IMPORT_TYPE;
+        return 2;
+    case EDGE_ELEM:
+        uleb(c, 1); uleb(c, 0); offset_expr(c, e->b); uleb(c, e->c);
+        for (k = 0; k < (e->short_ ? 1 : e->c); k++) uleb(c, 0);
+        w->load = table_load_want(e, 0) ? table_load_want(e, 0) : e->short_ ? WASM_E_EOF : WASM_OK;
+        w->inst = table_inst_want(e->a) ? table_inst_want(e->a) /* the table comes before the segments */
+                : (uint64_t)e->b + e->c > e->a ? WASM_TRAP_TABLE_OOB : WASM_OK;
+        return 9;
+    case EDGE_DATA:
+        uleb(c, 1); uleb(c, 0); offset_expr(c, e->b); uleb(c, e->c);
+        for (k = 0; k < (e->short_ ? 1 : e->c); k++) b(c, k * 7 + 1);
+        w->load = e->short_ ? WASM_E_EOF : WASM_OK;
+        w->inst = (uint64_t)e->b + e->c > (uint64_t)e->a * 65536u ? WASM_TRAP_MEM_OOB : WASM_OK;
+        return 11;
+    case EDGE_MEMORY:
+        uleb(c, 1); limits(c, e->has_max, e->a, e->b);
+        w->load = e->a > 65536 || (e->has_max && e->b > 65536) ? WASM_E_MEM_LIMITS
+                : e->has_max && e->a > e->b ? WASM_E_LIMITS_ORDER : WASM_OK;
+        return 5;
+    default: /* EDGE_COUNT: a vector count, then nothing */
+        uleb(c, e->a);
+        w->load = !e->a ? WASM_OK : e->b == 10 ? WASM_E_FUNC_COUNT : WASM_E_EOF;
+        return (uint8_t)e->b;
+    }
+}
+
+uint32_t gen_edge_module(const gen_edge *e, uint8_t *out, uint32_t cap, gen_edge_want *w)
+{
+    static const uint8_t type[] = {1, 0x60, 0, 1, 0x7f}, func[] = {1, 0}, export_f[] = {1, 1, 'f', 0, 0};
+    uint8_t buf[512];
+    gen o = {out, out + cap, NULL, 0, 0, 0}, c = {buf, buf + sizeof buf, NULL, 0, 0, 0};
+    w->load = w->inst = w->call = WASM_OK;
+    static const uint8_t head[] = {0, 'a', 's', 'm', 1, 0, 0, 0};
+    for (uint32_t i = 0; i < sizeof head; i++) b(&o, head[i]);
+    if (e->kind == EDGE_LOCALS) {
+        uint64_t total = (uint64_t)e->a + e->b;
+        section(&o, 1, type, sizeof type);
+        section(&o, 3, func, sizeof func);
+        section(&o, 7, export_f, sizeof export_f);
+        uleb(&c, 1);                                  /* one body */
+        uint8_t body[32];
+        gen bd = {body, body + sizeof body, NULL, 0, 0, 0};
+        uleb(&bd, (e->a != 0) + (e->b != 0));         /* groups */
+        if (e->a) { uleb(&bd, e->a); b(&bd, 0x7f); }
+        if (e->b) { uleb(&bd, e->b); b(&bd, 0x7e); }
+        if (e->a) { b(&bd, 0x20); uleb(&bd, 0); } else { b(&bd, 0x41); sleb(&bd, 7); } /* local.get 0, or 7 */
+        b(&bd, 0x0b);
+        uleb(&c, (uint32_t)(bd.p - body));
+        for (uint8_t *q = body; q < bd.p; q++) b(&c, *q);
+        section(&o, 10, buf, (uint32_t)(c.p - buf));
+        w->load = total > 0xffffffffu ? WASM_E_TOO_MANY_LOCALS : total >= 0xffffu ? WASM_E_IMPL_LIMIT : WASM_OK;
+        w->call = total + 1 > GEN_EDGE_STACK_SLOTS ? WASM_TRAP_STACK_OVERFLOW : WASM_OK; /* frame: locals + 1 */
+        return o.p < o.end ? (uint32_t)(o.p - out) : 0;
+    }
+    if (e->kind == EDGE_ELEM) { /* a function to put in the table, and the table */
+        section(&o, 1, type, sizeof type);
+        section(&o, 3, func, sizeof func);
+        gen t = {buf, buf + sizeof buf, NULL, 0, 0, 0};
+        uleb(&t, 1); b(&t, 0x70); limits(&t, 0, e->a, 0);
+        section(&o, 4, buf, (uint32_t)(t.p - buf));
+    }
+    if (e->kind == EDGE_DATA) {
+        gen t = {buf, buf + sizeof buf, NULL, 0, 0, 0};
+        uleb(&t, 1); limits(&t, 0, e->a, 0);
+        section(&o, 5, buf, (uint32_t)(t.p - buf));
+    }
+    c.p = buf;
+    uint8_t id = edge_section(e, &c, w);
+    section(&o, id, buf, (uint32_t)(c.p - buf));
+    if (e->kind == EDGE_ELEM) { /* the function's body: i32.const 7 */
+        static const uint8_t code[] = {1, 4, 0, 0x41, 7, 0x0b};
+        section(&o, 10, code, sizeof code);
+    }
+    if (w->load) w->inst = WASM_OK;
+    return o.p < o.end ? (uint32_t)(o.p - out) : 0;
+}
+
+static wasm_func *edge_elems[4];
+static wasm_table edge_table = {edge_elems, 4, 4, 1};
+
+static wasm_err edge_resolve(void *ctx, const wasm_import *im, wasm_extern *out)
+{
+    (void)ctx;
+    if (im->kind != WASM_EXTERN_TABLE) return WASM_E_UNKNOWN_IMPORT;
+    out->kind = WASM_EXTERN_TABLE;
+    out->table = &edge_table;
+    return WASM_OK;
+}
+
+#define EDGE_FAIL(...) do { snprintf(why, why_size, __VA_ARGS__); return 1; } while (0)
+
+/* What a module that instantiated left: the table's and memory's sizes, the segments' contents. */
+static int edge_after(const gen_edge *e, wasm_instance *inst, const wasm_module *m, char *why, size_t why_size)
+{
+    wasm_table *t = wasm_instance_table(inst);
+    wasm_memory *mem = wasm_instance_memory(inst);
+    switch (e->kind) {
+    case EDGE_TABLE:
+        if (!t || t->size != e->a) EDGE_FAIL("table size %lu", t ? (unsigned long)t->size : 0ul);
+        if (e->a && t->elems[e->a - 1]) EDGE_FAIL("last element set"); /* read at the end: a short table faults */
+        break;
+    case EDGE_ELEM:
+        if (e->c && (t->elems[e->b] != wasm_instance_func(inst, 0) || t->elems[e->b + e->c - 1] != wasm_instance_func(inst, 0)))
+            EDGE_FAIL("segment not in the table");
+        break;
+    case EDGE_DATA: {
+        uint64_t end = (uint64_t)e->b + e->c;
+        if (wasm_module_data_end(m) != (end > 0xffffffffu ? 0xffffffffu : end))
+            EDGE_FAIL("data end %lu", (unsigned long)wasm_module_data_end(m));
+        if (!mem || mem->bytes != e->a * 65536u) EDGE_FAIL("memory bytes %lu", mem ? (unsigned long)mem->bytes : 0ul);
+        for (uint32_t k = 0; k < e->c; k++)
+            if (mem->data[e->b + k] != (uint8_t)(k * 7 + 1)) EDGE_FAIL("data byte %lu", (unsigned long)k);
+        break;
+    }
+    case EDGE_MEMORY: {
+        uint64_t want = (uint64_t)e->a * 65536u;
+        if (want > GEN_EDGE_MEM_CAP) want = GEN_EDGE_MEM_CAP;
+        if (!mem || mem->pages != e->a || mem->bytes != want)
+            EDGE_FAIL("memory pages %lu bytes %lu", mem ? (unsigned long)mem->pages : 0ul, mem ? (unsigned long)mem->bytes : 0ul);
+        break;
+    }
+    }
+    return 0;
+}
+
+int gen_edge_check(const gen_edge *e, const uint8_t *bin, uint32_t len, const gen_edge_want *want,
+                   uint8_t *arena, size_t arena_size, char *why, size_t why_size)
+{
+    wasm_arena a;
+    wasm_module *m;
+    wasm_instance *inst = NULL;
+    wasm_config cfg;
+    wasm_load_limits lim = {e->lift ? 0xffffffffu : 0};
+    if (arena_size < GEN_EDGE_ARENA) EDGE_FAIL("arena of %lu bytes, %lu needed", (unsigned long)arena_size, (unsigned long)GEN_EDGE_ARENA);
+    wasm_arena_init(&a, arena, GEN_EDGE_ARENA);
+    wasm_err err = wasm_module_load_limited(bin, len, &lim, &a, &m);
+    if (err != want->load) EDGE_FAIL("load: got '%s', want '%s'", wasm_err_str(err), wasm_err_str(want->load));
+    if (err) return 0;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.resolve = edge_resolve;
+    cfg.mem_cap = GEN_EDGE_MEM_CAP;
+    cfg.stack_slots = GEN_EDGE_STACK_SLOTS;
+    err = wasm_instantiate(m, &cfg, &a, 1000, &inst);
+    if (err != want->inst) EDGE_FAIL("instantiate: got '%s', want '%s'", wasm_err_str(err), wasm_err_str(want->inst));
+    if (a.used > GEN_EDGE_ARENA) EDGE_FAIL("arena overrun");
+    if (err) return 0;
+    if (edge_after(e, inst, m, why, why_size)) return 1;
+    int32_t f = wasm_module_export(m, "f", 1, WASM_EXTERN_FUNC);
+    if (f < 0) return 0;
+    wasm_slot r[1] = {0xdead};
+    wasm_set_fuel(inst, 1000);
+    err = wasm_call(inst, (uint32_t)f, r);
+    if (err != want->call) EDGE_FAIL("call: got '%s', want '%s'", wasm_err_str(err), wasm_err_str(want->call));
+    if (!err && r[0] != (e->a ? 0u : 7u)) EDGE_FAIL("call result %llu", (unsigned long long)r[0]);
+    return 0;
 }

@@ -10,6 +10,8 @@
 
 /* tests/app_tests.c */
 void run_app_tests(const char *wasm_dir, int *checks, int *failures);
+/* tests/size_tests.c */
+void run_size_tests(int *checks, int *failures);
 
 static const char *wasm_dir;
 #include "check.h"
@@ -249,6 +251,14 @@ static const bin_case bins[] = {
     {"missing code", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0}, 18, WASM_E_FUNC_COUNT},
     /* (memory 2 1) */
     {"limits order", {HDR, 5, 4, 1, 1, 2, 1}, 14, WASM_E_LIMITS_ORDER},
+    /* (memory 1) (func i32.const 0 i32.load align=2^k drop): natural, over natural, 2^31 (invalid),
+     * 2^32 and 2^64 (malformed memop flags: the exponent does not fit 32 bits) */
+#define LOAD_ALIGN(k) {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 5, 3, 1, 0, 1, 10, 10, 1, 8, 0, 0x41, 0, 0x28, k, 0, 0x1a, 0x0b}, 35
+    {"load align 4", LOAD_ALIGN(2), WASM_OK},
+    {"load align 8", LOAD_ALIGN(3), WASM_E_ALIGNMENT},
+    {"load align 2^31", LOAD_ALIGN(31), WASM_E_ALIGNMENT},
+    {"load align 2^32", LOAD_ALIGN(32), WASM_E_MEMOP_FLAGS},
+    {"load align 2^64", LOAD_ALIGN(0x40), WASM_E_MEMOP_FLAGS},
     /* (func (result i32 i32)) : multi-value is out of scope */
     {"multi-value", {HDR, 1, 6, 1, 0x60, 0, 2, 0x7f, 0x7f}, 16, WASM_E_UNSUP_MULTI_VALUE},
 };
@@ -319,6 +329,7 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_LIMITS_FLAG, "malformed limits flags"},
     {WASM_E_END_EXPECTED, "END opcode expected"},
     {WASM_E_FORM, "malformed type form"},
+    {WASM_E_MEMOP_FLAGS, "malformed memop flags"},
     {WASM_E_UNSUPPORTED, "unsupported feature"},
     {WASM_E_UNSUP_MULTI_VALUE, "unsupported feature: multi-value"},
     {WASM_E_UNSUP_REF_TYPES, "unsupported feature: reference types"},
@@ -344,6 +355,7 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_NOMEM, "arena exhausted"},
     {WASM_E_IMPL_LIMIT, "implementation limit exceeded"},
     {WASM_E_ARG, "bad argument"},
+    {WASM_E_TABLE_LIMIT, "table size exceeds the device limit"},
     {WASM_E_UNKNOWN_IMPORT, "unknown import"},
     {WASM_E_IMPORT_TYPE, "incompatible import type"},
     {WASM_E_MEMORY_BUDGET, "memory does not fit the buffer"},
@@ -366,7 +378,7 @@ static void run_err_strings(void)
     for (size_t i = 0; i < sizeof err_msgs_want / sizeof err_msgs_want[0]; i++)
         CHECK(!strcmp(wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg), "wasm_err_str(%d) = %s, want %s",
               (int)err_msgs_want[i].e, wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg);
-    CHECK(!strcmp(wasm_err_str((wasm_err)21), "unknown error"), "code 21: %s", wasm_err_str((wasm_err)21));
+    CHECK(!strcmp(wasm_err_str((wasm_err)22), "unknown error"), "code 22: %s", wasm_err_str((wasm_err)22));
     CHECK(!strcmp(wasm_err_str((wasm_err)200), "unknown error"), "code 200: %s", wasm_err_str((wasm_err)200));
 }
 
@@ -378,6 +390,7 @@ int main(int argc, char **argv)
     run_bins();
     run_err_strings();
     run_app_tests(wasm_dir, &checks, &failures);
+    run_size_tests(&checks, &failures);
     printf("unit tests: %d checks, %d failures\n", checks, failures);
     return failures ? 1 : 0;
 }

@@ -47,6 +47,7 @@ typedef enum wasm_err {
     WASM_E_LIMITS_FLAG,     /* malformed limits flags */
     WASM_E_END_EXPECTED,    /* END opcode expected */
     WASM_E_FORM,            /* malformed type form (0x60 expected) */
+    WASM_E_MEMOP_FLAGS,     /* malformed memop flags (alignment exponent of 32 or more) */
 
     /* 40..49: valid WebAssembly 2.0+, but a feature this interpreter does not implement */
     WASM_E_UNSUPPORTED = 40,  /* other */
@@ -78,6 +79,7 @@ typedef enum wasm_err {
     WASM_E_NOMEM = 80,      /* arena exhausted */
     WASM_E_IMPL_LIMIT,      /* implementation limit exceeded (e.g. stack height) */
     WASM_E_ARG,             /* bad API argument */
+    WASM_E_TABLE_LIMIT,     /* table size exceeds the device limit (wasm_load_limits.max_table) */
 
     /* 100..119: linking / instantiation */
     WASM_E_UNKNOWN_IMPORT = 100, /* unknown import */
@@ -133,6 +135,12 @@ typedef struct wasm_arena {
 
 void wasm_arena_init(wasm_arena *a, void *buf, size_t size);
 void *wasm_arena_alloc(wasm_arena *a, size_t n); /* 8-byte aligned, zeroed; NULL if full */
+/*
+ * AddressSanitizer builds poison an arena's free space and a gap after each allocation, so
+ * an overrun shows; call this before the buffer is used other than as an arena again (for
+ * example wiped by memset). Other builds: nothing to do.
+ */
+void wasm_arena_release(void *buf, size_t size);
 
 /* A function signature. `params`/`results` point at value-type bytes. */
 typedef struct wasm_functype {
@@ -219,8 +227,25 @@ typedef struct wasm_extern {
 /* Return WASM_OK and fill *out, or WASM_E_UNKNOWN_IMPORT. Types are checked by the interpreter. */
 typedef wasm_err (*wasm_resolver)(void *ctx, const wasm_import *imp, wasm_extern *out);
 
+/*
+ * Limits a module must keep to be loaded. A table is allocated whole at instantiation (a
+ * pointer per element) and never grows here (table.grow is reference types), so the
+ * minimum of the module's table, defined or imported, is bounded at load as a memory's
+ * size is (65536 pages): more is refused with WASM_E_TABLE_LIMIT. The maximum is not
+ * bounded. Boards set their own limit (WB_MAX_TABLE in the ABI layer).
+ */
+#ifndef WASM_MAX_TABLE
+#define WASM_MAX_TABLE 65536u /* default max_table: 256 KiB of elements on a 32-bit target */
+#endif
+typedef struct wasm_load_limits {
+    uint32_t max_table; /* largest table minimum, in elements; 0: WASM_MAX_TABLE */
+} wasm_load_limits;
+
 /* Decode and fully validate a module. Allocates the module from `a`. */
 wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_module **out);
+/* The same under the given limits (NULL: the defaults). */
+wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_load_limits *lim, wasm_arena *a,
+                                  wasm_module **out);
 
 /* Type of function `index` (imports first), NULL if out of range. */
 const wasm_functype *wasm_module_func_type(const wasm_module *m, uint32_t index);

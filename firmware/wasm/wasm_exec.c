@@ -6,6 +6,7 @@
 #include <string.h>
 #include "wasm_int.h"
 #include "wasm_num.h"
+#include "../common/size.h"
 
 typedef struct frame {
     const wasm_code *ip;
@@ -70,6 +71,14 @@ static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const w
 
 static wasm_err run(wasm_instance *owner, wasm_func *f, wasm_slot *slots);
 
+/* Machine stack for any mix of compiled and interpreted calls at full depth: depth x 160 + 1 KiB,
+ * saturated at 4 GiB - 1 (a budget that large only means "unbounded"). */
+static uint32_t default_machine_stack(uint32_t depth)
+{
+    size_t b = wb_size_add(wb_size_mul(depth, 160u), 1024u);
+    return b > 0xffffffffu ? 0xffffffffu : (uint32_t)b;
+}
+
 wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_arena *a, uint64_t fuel,
                           wasm_instance **out)
 {
@@ -82,16 +91,15 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     if (!(inst = wasm_arena_alloc(a, sizeof *inst))) return WASM_E_NOMEM;
     inst->mod = m;
     inst->fuel = fuel;
-    inst->machine_stack = cfg->machine_stack ? cfg->machine_stack : depth * 160u + 1024u; /* any mix, at full depth */
+    inst->machine_stack = cfg->machine_stack ? cfg->machine_stack : default_machine_stack(depth);
     inst->depth_max = depth;
-    if (!(inst->stack = wasm_arena_alloc(a, (size_t)stack_slots * sizeof(wasm_slot)))) return WASM_E_NOMEM;
+    if (!(inst->stack = wasm_arena_array(a, stack_slots, sizeof(wasm_slot)))) return WASM_E_NOMEM;
     inst->stack_end = inst->stack + stack_slots;
-    if (!(inst->frames = wasm_arena_alloc(a, (size_t)depth * sizeof(frame)))) return WASM_E_NOMEM;
-    if (!(inst->funcs = wasm_arena_alloc(a, (size_t)m->nfuncs * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
-    if (!(inst->own = wasm_arena_alloc(a, (size_t)(m->nfuncs - m->nfunc_imports) * sizeof(wasm_func) + 1)))
-        return WASM_E_NOMEM;
-    if (!(inst->globals = wasm_arena_alloc(a, (size_t)m->nglobals * sizeof(wasm_global *) + 1))) return WASM_E_NOMEM;
-    if (!(inst->own_globals = wasm_arena_alloc(a, (size_t)(m->nglobals - m->nglobal_imports) * sizeof(wasm_global) + 1)))
+    if (!(inst->frames = wasm_arena_array(a, depth, sizeof(frame)))) return WASM_E_NOMEM;
+    if (!(inst->funcs = wasm_arena_array(a, m->nfuncs, sizeof(wasm_func *)))) return WASM_E_NOMEM;
+    if (!(inst->own = wasm_arena_array(a, m->nfuncs - m->nfunc_imports, sizeof(wasm_func)))) return WASM_E_NOMEM;
+    if (!(inst->globals = wasm_arena_array(a, m->nglobals, sizeof(wasm_global *)))) return WASM_E_NOMEM;
+    if (!(inst->own_globals = wasm_arena_array(a, m->nglobals - m->nglobal_imports, sizeof(wasm_global))))
         return WASM_E_NOMEM;
 
     for (i = 0; i < m->nimports; i++) TRY(link_import(inst, cfg, &m->imports[i], &nf, &ng));
@@ -113,7 +121,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     }
     if (m->table.present && !m->table.imported) {
         wasm_table *t = &inst->own_table;
-        if (!(t->elems = wasm_arena_alloc(a, (size_t)m->table.min * sizeof(wasm_func *) + 1))) return WASM_E_NOMEM;
+        if (!(t->elems = wasm_arena_array(a, m->table.min, sizeof(wasm_func *)))) return WASM_E_NOMEM;
         t->size = m->table.min;
         t->max = m->table.max;
         t->has_max = m->table.has_max;
@@ -346,13 +354,13 @@ static wasm_err run(wasm_instance *owner, wasm_func *entry, wasm_slot *slots)
     wasm_err err;
     if (entry->host) return entry->host(owner, entry->host_ctx, slots);
     if ((size_t)(owner->stack_end - owner->stack) < entry->type->nparams) return WASM_TRAP_STACK_OVERFLOW;
-    memcpy(owner->stack, slots, entry->type->nparams * sizeof *slots);
+    memcpy(owner->stack, slots, wb_size_mul(entry->type->nparams, sizeof *slots));
 #if defined(WASM_JIT)
     uintptr_t here = (uintptr_t)__builtin_frame_address(0);
     owner->stack_floor = here > owner->machine_stack ? here - owner->machine_stack : 0;
 #endif
     if ((err = wasm_interp(owner, entry, owner->stack, 0, owner->depth_max))) return err;
-    memcpy(slots, owner->stack, entry->type->nresults * sizeof *slots);
+    memcpy(slots, owner->stack, wb_size_mul(entry->type->nresults, sizeof *slots));
     mask32(slots, entry->type->results, entry->type->nresults);
     return WASM_OK;
 }
@@ -768,6 +776,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
             err = WASM_TRAP_STACK_OVERFLOW;
             goto trap;
         }
+        /* nlocals < 65535 (the loader bounds a frame by X_NOSLOT) and fits the stack just checked */
         if (R.fd->nlocals) memset(nfp + R.fd->nparams, 0, R.fd->nlocals * sizeof *nfp);
         fp = nfp;
         ip = R.fd->code;

@@ -232,4 +232,18 @@ const uint8_t *wasm_leb_skip(const uint8_t *p);
 
 int wasm_functype_eq(const wasm_functype *a, const wasm_functype *b);
 
+/* count elements of size bytes from the arena (at least 1 byte); NULL when the product does
+ * not fit size_t or the arena. */
+void *wasm_arena_array(wasm_arena *a, size_t count, size_t size);
+/* n more bytes right after the arena's last allocation (no alignment, no gap): the loader's
+ * translated code grows this way. NULL if they do not fit. */
+void *wasm_arena_grow(wasm_arena *a, size_t n);
+/* Gives back everything from byte `used` on (used <= a->used). */
+void wasm_arena_trim(wasm_arena *a, size_t used);
+/* Scratch: n bytes (rounded up to 8) taken from the top of the free space, not zeroed; NULL
+ * if they do not fit. wasm_arena_top_free(a, size) gives back all scratch above `size`, the
+ * arena's size before it was taken. */
+void *wasm_arena_top(wasm_arena *a, size_t n);
+void wasm_arena_top_free(wasm_arena *a, size_t size);
+
 #endif

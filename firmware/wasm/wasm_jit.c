@@ -23,6 +23,7 @@
 #include <string.h>
 #include "wasm_int.h"
 #include "wasm_num.h"
+#include "../common/size.h"
 
 #if defined(WASM_JIT)
 #if !defined(__thumb2__)
@@ -728,14 +729,14 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
 
 /* ---------------------------------------------------------------- compilation */
 
-/* n bytes from the top of the arena's free space (scratch, given back by restoring a->size). */
+/* n rounded up to 8; SIZE_MAX (a size that does not fit) stays SIZE_MAX. */
+static size_t up8(size_t n) { return n > SIZE_MAX - 7u ? SIZE_MAX : (n + 7u) & ~(size_t)7u; }
+
+/* n zeroed bytes from the top of the arena's free space (scratch, given back by wasm_arena_top_free). */
 static void *scratch(wasm_arena *a, size_t n)
 {
-    size_t used = (a->used + 7u) & ~(size_t)7u;
-    n = (n + 7u) & ~(size_t)7u;
-    if (used > a->size || n > a->size - used) return NULL;
-    a->size -= n;
-    return memset(a->base + a->size, 0, n);
+    void *p = wasm_arena_top(a, n);
+    return p ? memset(p, 0, up8(n)) : NULL;
 }
 
 static const wasm_code *end_of(const wasm_module *m, uint32_t i)
@@ -743,18 +744,23 @@ static const wasm_code *end_of(const wasm_module *m, uint32_t i)
     return i + 1 < m->nfuncs - m->nfunc_imports ? m->funcs[i + 1].code : m->code + m->ncode;
 }
 
-static size_t up8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
+/* Bytes of the branch map of own function i: one word per code unit, and one for its end. */
+static size_t map_bytes(const wasm_module *m, uint32_t i)
+{
+    return wb_size_mul(wb_size_add((size_t)(end_of(m, i) - m->funcs[i].code), 1), 4);
+}
 
 uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
 {
     const wasm_module *m = inst->mod;
-    uint32_t nown = m->nfuncs - m->nfunc_imports, i, total, count = 0;
-    size_t size = a->size;
+    uint32_t nown = m->nfuncs - m->nfunc_imports, i, count = 0;
+    size_t size = a->size, total; /* halfwords of native code */
     uint16_t *code;
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
-    if (!nown || !(j.ent = scratch(a, (size_t)nown * 4))) goto out;
+    if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -780,11 +786,12 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
             j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
-            total += j.ent[i];
-            if ((size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4 > map) map = (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4;
+            total = wb_size_add(total, j.ent[i]);
+            if (map_bytes(m, i) > map) map = map_bytes(m, i);
         }
         if (!total) goto out;
-        over = up8((size_t)total * 2) + up8(map) > room ? up8((size_t)total * 2) + up8(map) - room : 0;
+        size_t need = wb_size_add(up8(wb_size_mul(total, 2)), up8(map));
+        over = need > room ? need - room : 0;
         if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
         if (!over) break;
         while (over) { /* drop the largest until their code covers the shortfall */
@@ -796,20 +803,20 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
             j.ent[big] = WASM_NONE;
         }
     }
-    for (i = 0, total = 0; i < nown; i++) {
+    for (i = 0, total = 0; i < nown; i++) { /* total < MAX_CODE_HW from here on */
         if (j.ent[i] == WASM_NONE) continue;
         uint32_t n = j.ent[i];
-        j.ent[i] = total;
+        j.ent[i] = (uint32_t)total;
         total += n;
     }
-    if (!(code = wasm_arena_alloc(a, (size_t)total * 2))) goto out; /* below the scratch */
+    if (!(code = wasm_arena_alloc(a, total * 2))) goto out; /* below the scratch */
     for (i = 0; i < nown; i++) {
         size_t keep = a->size;
         if (j.ent[i] == WASM_NONE) continue;
-        if (!(j.map = scratch(a, (size_t)(end_of(m, i) - m->funcs[i].code + 1) * 4))) { /* sized above: not expected */
+        if (!(j.map = scratch(a, map_bytes(m, i)))) { /* sized above: not expected */
             for (i = 0; i < nown; i++) inst->own[i].native = NULL;
             count = 0;
-            a->used = (size_t)((uint8_t *)code - a->base);
+            wasm_arena_trim(a, (size_t)((uint8_t *)code - a->base));
             goto out;
         }
         j.base = j.ent[i];
@@ -818,14 +825,14 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         j.out = code + j.base;
         function(&j, &m->funcs[i], end_of(m, i));
         j.map = NULL;
-        a->size = keep;
+        wasm_arena_top_free(a, keep);
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
         count++;
     }
-    inst->native_bytes = total * 2;
+    inst->native_bytes = (uint32_t)total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 out:
-    a->size = size;
+    wasm_arena_top_free(a, size);
     return count;
 }
 

@@ -6,8 +6,39 @@
  */
 #include <string.h>
 #include "wasm_int.h"
+#include "../common/size.h"
+#include "../common/utf8.h"
 
 /* ---------------------------------------------------------------- arena */
+
+/*
+ * AddressSanitizer sees the arena as one buffer, so an overrun from one allocation into
+ * the next, or into the free space, would go unnoticed. ASan builds (gcc: __SANITIZE_ADDRESS__,
+ * clang: __has_feature) therefore poison the free space at wasm_arena_init, leave an
+ * ARENA_REDZONE-byte poisoned gap after every allocation, and unpoison only what is handed
+ * out; other builds lay the arena out exactly as before (no gap).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WASM_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WASM_ASAN 1
+#endif
+#endif
+#if defined(WASM_ASAN)
+void __asan_poison_memory_region(void const volatile *addr, size_t size);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#define ARENA_REDZONE 8u
+#define POISON(p, n) __asan_poison_memory_region((p), (n))
+#define UNPOISON(p, n) __asan_unpoison_memory_region((p), (n))
+#else
+#define ARENA_REDZONE 0u
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* n rounded up to a multiple of 8; SIZE_MAX (a size that does not fit) stays SIZE_MAX. */
+static size_t up8(size_t n) { return n > SIZE_MAX - 7u ? SIZE_MAX : (n + 7u) & ~(size_t)7u; }
 
 /*
  * The arena's base is aligned up to 8 bytes and its size rounded down to 8: the
@@ -20,16 +51,56 @@ void wasm_arena_init(wasm_arena *a, void *buf, size_t size)
     a->base = (uint8_t *)q;
     a->size = size > q - p ? (size - (q - p)) & ~(size_t)7u : 0;
     a->used = 0;
+    POISON(a->base, a->size);
 }
+
+void wasm_arena_release(void *buf, size_t size) { UNPOISON(buf, size); }
 
 void *wasm_arena_alloc(wasm_arena *a, size_t n)
 {
-    size_t off = (a->used + 7u) & ~(size_t)7u;
+    size_t off = up8(a->used);
     if (off > a->size || n > a->size - off)
         return NULL;
-    a->used = off + n;
+    a->used = n + ARENA_REDZONE > a->size - off ? a->size : off + n + ARENA_REDZONE;
+    UNPOISON(a->base + off, n);
     memset(a->base + off, 0, n);
     return a->base + off;
+}
+
+void *wasm_arena_grow(wasm_arena *a, size_t n)
+{
+    if (a->used > a->size || n > a->size - a->used) return NULL;
+    uint8_t *p = a->base + a->used;
+    a->used += n;
+    UNPOISON(p, n);
+    return p;
+}
+
+void wasm_arena_trim(wasm_arena *a, size_t used)
+{
+    POISON(a->base + used, a->used - used);
+    a->used = used;
+}
+
+void *wasm_arena_top(wasm_arena *a, size_t n)
+{
+    size_t used = up8(a->used);
+    n = up8(n);
+    if (used > a->size || n > a->size - used) return NULL;
+    a->size -= n;
+    UNPOISON(a->base + a->size, n);
+    return a->base + a->size;
+}
+
+void wasm_arena_top_free(wasm_arena *a, size_t size)
+{
+    POISON(a->base + a->size, size - a->size);
+    a->size = size;
+}
+
+void *wasm_arena_array(wasm_arena *a, size_t count, size_t size)
+{
+    return wasm_arena_alloc(a, count ? wb_size_mul(count, size) : 1);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -60,6 +131,7 @@ static const char err_msgs[] =
     "malformed limits flags\0"
     "END opcode expected\0"
     "malformed type form\0"
+    "malformed memop flags\0"
     "unsupported feature\0"
     "unsupported feature: multi-value\0"
     "unsupported feature: reference types\0"
@@ -85,6 +157,7 @@ static const char err_msgs[] =
     "arena exhausted\0"
     "implementation limit exceeded\0"
     "bad argument\0"
+    "table size exceeds the device limit\0"
     "unknown import\0"
     "incompatible import type\0"
     "memory does not fit the buffer\0"
@@ -101,11 +174,11 @@ static const char err_msgs[] =
     "fuel exhausted\0"
     "host function failed\0";
 static const struct { uint8_t first, count; } err_ranges[] = {
-    {WASM_OK, WASM_E_FORM + 1},
+    {WASM_OK, WASM_E_MEMOP_FLAGS + 1},
     {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
     {WASM_E_UNSUP_LAST, 1},
     {WASM_E_TYPE_MISMATCH, WASM_E_START_TYPE - WASM_E_TYPE_MISMATCH + 1},
-    {WASM_E_NOMEM, WASM_E_ARG - WASM_E_NOMEM + 1},
+    {WASM_E_NOMEM, WASM_E_TABLE_LIMIT - WASM_E_NOMEM + 1},
     {WASM_E_UNKNOWN_IMPORT, WASM_E_MEMORY_BUDGET - WASM_E_UNKNOWN_IMPORT + 1},
     {WASM_TRAP_UNREACHABLE, WASM_TRAP_HOST - WASM_TRAP_UNREACHABLE + 1},
 };
@@ -192,35 +265,13 @@ static wasm_err rd_u32(rd *r, uint32_t *out)
     return WASM_OK;
 }
 
-static int utf8_ok(const uint8_t *s, uint32_t n)
-{
-    uint32_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        uint32_t len, cp, min;
-        if (c < 0x80) { i++; continue; }
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i < len) return 0;
-        for (uint32_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static wasm_err rd_name(rd *r, const uint8_t **s, uint32_t *n)
 {
     TRY(rd_u32(r, n));
     if ((uint32_t)(r->end - r->p) < *n) return WASM_E_EOF;
     *s = r->p;
     r->p += *n;
-    return utf8_ok(*s, *n) ? WASM_OK : WASM_E_UTF8;
+    return wb_utf8_valid(*s, *n) ? WASM_OK : WASM_E_UTF8;
 }
 
 /* ---------------------------------------------------------------- loader state */
@@ -256,6 +307,7 @@ typedef struct ld {
     wasm_arena *a;
     rd r;
     uint32_t nfuncdefs, ntables, nmems;
+    uint32_t max_table;                    /* largest table minimum (wasm_load_limits) */
     uint32_t data_count; uint8_t has_data_count;
     /* validator scratch */
     vval *vs; uint32_t vs_cap, vh;         /* operands (absolute height) */
@@ -272,11 +324,7 @@ typedef struct ld {
     const uint8_t *locals; uint32_t nlocal_groups, nlocals;
 } ld;
 
-static void *alloc_n(ld *L, uint32_t count, size_t size)
-{
-    if (count && size > (size_t)-1 / count) return NULL;
-    return wasm_arena_alloc(L->a, (size_t)count * size + (count == 0));
-}
+static void *alloc_n(ld *L, size_t count, size_t size) { return wasm_arena_array(L->a, count, size); }
 
 static wasm_err rd_valtype(rd *r, uint8_t *t)
 {
@@ -310,6 +358,7 @@ static wasm_err rd_tabletype(ld *L, wasm_limits *l)
     if (t != 0x70) return WASM_E_VALTYPE;
     TRY(rd_limits(&L->r, l, 0));
     if (++L->ntables > 1) return WASM_E_UNSUP_REF_TYPES; /* multiple tables */
+    if (l->min > L->max_table) return WASM_E_TABLE_LIMIT; /* allocated whole at instantiation */
     return WASM_OK;
 }
 
@@ -464,11 +513,11 @@ static wasm_err sec_function(ld *L)
     uint32_t n;
     TRY(rd_u32(r, &n));
     if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
-    uint32_t *ft = alloc_n(L, m->nfunc_imports + n, sizeof *ft);
+    uint32_t *ft = alloc_n(L, wb_size_add(m->nfunc_imports, n), sizeof *ft);
     if (!ft) return WASM_E_NOMEM;
-    if (m->nfunc_imports) memcpy(ft, m->func_type, m->nfunc_imports * sizeof *ft);
+    if (m->nfunc_imports) memcpy(ft, m->func_type, wb_size_mul(m->nfunc_imports, sizeof *ft));
     m->func_type = ft;
-    m->nfuncs = m->nfunc_imports + n;
+    m->nfuncs = m->nfunc_imports + n; /* both bounded by bytes of this module: fits */
     L->nfuncdefs = n;
     if (!(m->funcs = alloc_n(L, n, sizeof *m->funcs))) return WASM_E_NOMEM;
     for (uint32_t i = 0; i < n; i++) {
@@ -509,9 +558,9 @@ static wasm_err sec_global(ld *L)
     uint32_t n;
     TRY(rd_u32(r, &n));
     if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
-    wasm_globaldef *g = alloc_n(L, m->nglobal_imports + n, sizeof *g);
+    wasm_globaldef *g = alloc_n(L, wb_size_add(m->nglobal_imports, n), sizeof *g);
     if (!g) return WASM_E_NOMEM;
-    if (m->nglobal_imports) memcpy(g, m->globals, m->nglobal_imports * sizeof *g);
+    if (m->nglobal_imports) memcpy(g, m->globals, wb_size_mul(m->nglobal_imports, sizeof *g));
     m->globals = g;
     for (uint32_t i = 0; i < n; i++) {
         wasm_globaldef *d = &g[m->nglobal_imports + i];
@@ -718,11 +767,8 @@ static uint32_t get32(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; 
 /* Append an instruction of n units (code grows at the arena's end). */
 static wasm_code *emit(ld *L, uint32_t n)
 {
-    wasm_arena *a = L->a;
-    size_t bytes = (size_t)n * sizeof(wasm_code);
-    if (a->size - a->used < bytes) return NULL;
-    wasm_code *p = L->m->code + L->m->ncode;
-    a->used += bytes;
+    wasm_code *p = wasm_arena_grow(L->a, wb_size_mul(n, sizeof(wasm_code))); /* right after the code so far */
+    if (!p) return NULL;
     L->last = L->m->ncode;
     L->m->ncode += n;
     L->fuse = WASM_NONE;
@@ -824,7 +870,7 @@ static wasm_err cond_of(ld *L, const vval *v, uint32_t h, int fused, cbr *c)
         if (op == 0x45) c->zero = 1;
         else if (op <= 0x4f) { c->cmp = op; c->b = p[3]; }
         else { c->cmp = (uint8_t)(op - X_RI + 0x46); c->ri = 1; c->b = get32(p + 3); }
-        L->a->used -= n * sizeof(wasm_code);
+        wasm_arena_trim(L->a, L->a->used - n * sizeof(wasm_code));
         L->m->ncode -= n;
         L->fuse = WASM_NONE;
         return WASM_OK;
@@ -1443,6 +1489,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
                 uint32_t align, off, sa = 0, sv = 0;
                 const uint8_t *mo = memop[op - 0x28];
                 TRY(rd_u32(r, &align));
+                if (align >= 32) return WASM_E_MEMOP_FLAGS; /* 2^align does not fit 32 bits: malformed (2.0 suite) */
                 TRY(rd_u32(r, &off));
                 if (!L->nmems) return WASM_E_UNKNOWN_MEMORY;
                 if (align > mo[1]) return WASM_E_ALIGNMENT;
@@ -1498,7 +1545,7 @@ static wasm_err sec_code(ld *L)
 
     /* Validator scratch at the top of the free arena; the translated code grows from the bottom. */
     wasm_arena *a = L->a;
-    size_t used = (a->used + 7u) & ~(size_t)7u;
+    size_t used = up8(a->used);
     if (used > a->size) return WASM_E_NOMEM;
     size_t free_ = a->size - used, s = free_ / 2;
     if (s > 49152) s = 49152;
@@ -1506,9 +1553,8 @@ static wasm_err sec_code(ld *L)
     size_t saved_size = a->size;
     L->cs_cap = (uint32_t)(s / 4 / sizeof(vctrl));
     L->vs_cap = (uint32_t)((s - L->cs_cap * sizeof(vctrl)) / sizeof(vval));
-    L->vs = (vval *)(a->base + a->size - s);
+    L->vs = wasm_arena_top(a, s); /* fits: s <= half the free space */
     L->cs = (vctrl *)(L->vs + L->vs_cap);
-    a->size -= s;
     a->used = used;
     m->code = (wasm_code *)(a->base + used);
     m->ncode = 0;
@@ -1543,7 +1589,7 @@ static wasm_err sec_code(ld *L)
         *r = outer;
         r->p = body.end;
     }
-    a->size = saved_size;
+    wasm_arena_top_free(a, saved_size);
     return err;
 }
 
@@ -1553,6 +1599,12 @@ static const uint8_t sec_rank[13] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 10};
 
 wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_module **out)
 {
+    return wasm_module_load_limited(bin, len, NULL, a, out);
+}
+
+wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_load_limits *lim, wasm_arena *a,
+                                  wasm_module **out)
+{
     ld L;
     wasm_err err = WASM_OK;
     uint8_t last = 0;
@@ -1560,6 +1612,7 @@ wasm_err wasm_module_load(const uint8_t *bin, uint32_t len, wasm_arena *a, wasm_
     *out = NULL;
     if (!(L.m = wasm_arena_alloc(a, sizeof *L.m))) return WASM_E_NOMEM;
     L.a = a;
+    L.max_table = lim && lim->max_table ? lim->max_table : WASM_MAX_TABLE;
     L.m->bin = bin;
     L.m->len = len;
     L.m->start = WASM_NONE;
@@ -1619,7 +1672,7 @@ int wasm_module_memory(const wasm_module *m, uint32_t *min_pages, uint32_t *max_
 
 size_t wasm_module_code_bytes(const wasm_module *m)
 {
-    return (size_t)m->ncode * sizeof(wasm_code);
+    return wb_size_mul(m->ncode, sizeof(wasm_code));
 }
 
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind)

@@ -6,10 +6,11 @@
 # code sections up to ~4.5 KiB). Frames up to 8 KiB, 8 KiB stack.
 # Budget: 48 + 168 + 8 (rx) + 2 (tx) + ~5 (app and message state) + 8 (stack)
 # = ~239 KiB of 256 (`make footprint` has the exact static figure).
+# Tables (WB_MAX_TABLE): at most 1024 elements of 4 bytes (4 KiB of the 20 KiB left); a larger one is refused at load.
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=2 -DWBD_SLOT_SIZE=16384 -DWBD_ARENA_SIZE=86016 -DWBD_MEM_CAP=65536 \
               -DWBD_MAX_FRAME=8192 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512 \
-              -DWB_UART_RX_RING=1024
+              -DWB_MAX_TABLE=1024 -DWB_UART_RX_RING=1024
 # Native tier: functions compiled to Thumb-2 at load time (wasm/wasm_jit.c), in SRAM, which executes;
 # 10 KiB of the 12 KiB stack are its machine stack budget (compiled and interpreted functions
 # recursing into each other to the full call depth of 64 need ~9.4 KiB).

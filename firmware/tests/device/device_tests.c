@@ -473,6 +473,8 @@ static void reboot(const uint8_t *key, int require, boot_info *b)
     memset(b, 0, sizeof *b);
     to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
     closed = 0;
+    for (int i = 0; i < WBD_MAX_APPS; i++) /* the arenas were poisoned by their last use (ASan builds) */
+        wasm_arena_release(dev.arenas[i], sizeof dev.arenas[i]);
     memset(&dev, 0x5a, sizeof dev); /* RAM does not survive */
     rx_stats = (wbd_rx_stats){0, 0, 64};
     wbd_init(&dev, &c);
