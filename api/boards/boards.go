@@ -47,6 +47,10 @@ type Board struct {
 	AppMemoryBytes int64
 	// MaxModuleBytes is the largest module the firmware accepts (its WBD_SLOT_SIZE).
 	MaxModuleBytes int64
+	// MaxTableElements is the largest table a module may declare (the firmware's
+	// WB_MAX_TABLE); a module over it fails to load with "table size exceeds the
+	// device limit". Zero means no limit (the virtual board).
+	MaxTableElements uint32
 	// Emulator runs the board for development; Machine is the emulator's machine name
 	// (QEMU -M value or the Renode platform file).
 	Emulator Emulator
@@ -64,15 +68,16 @@ type Board struct {
 // catalogue holds every supported board. Figures are the parts' datasheet values.
 var catalogue = []Board{
 	{
-		Name:           "stm32f4-discovery",
-		Description:    "STMicroelectronics STM32F4 Discovery",
-		MCU:            "STM32F407VG",
-		CPU:            "cortex-m4",
-		FPU:            true,
-		RAMBytes:       192 * KiB, // 128 KiB SRAM + 64 KiB CCM
-		FlashBytes:     1 * MiB,
-		AppMemoryBytes: 12 * KiB, // firmware/boards/stm32f4-discovery/board.mk: WBD_MEM_CAP
-		MaxModuleBytes: 16 * KiB, // WBD_SLOT_SIZE
+		Name:             "stm32f4-discovery",
+		Description:      "STMicroelectronics STM32F4 Discovery",
+		MCU:              "STM32F407VG",
+		CPU:              "cortex-m4",
+		FPU:              true,
+		RAMBytes:         192 * KiB, // 128 KiB SRAM + 64 KiB CCM
+		FlashBytes:       1 * MiB,
+		AppMemoryBytes:   12 * KiB, // firmware/boards/stm32f4-discovery/board.mk: WBD_MEM_CAP
+		MaxModuleBytes:   16 * KiB, // WBD_SLOT_SIZE
+		MaxTableElements: 512,      // WB_MAX_TABLE
 		// QEMU has no STM32F407 Discovery model; netduinoplus2 is an STM32F405 with
 		// the same core, memory map and USART.
 		Emulator:       EmulatorQEMU,
@@ -83,54 +88,57 @@ var catalogue = []Board{
 		GPIOs:          16,
 	},
 	{
-		Name:           "mps2-an386",
-		Description:    "Arm MPS2 FPGA board with the AN386 Cortex-M4 image",
-		MCU:            "AN386",
-		CPU:            "cortex-m4",
-		FPU:            true,
-		RAMBytes:       4 * MiB,
-		FlashBytes:     4 * MiB,
-		AppMemoryBytes: 128 * KiB, // firmware/boards/mps2-an386/board.mk: WBD_MEM_CAP
-		MaxModuleBytes: 64 * KiB,  // WBD_SLOT_SIZE
-		Emulator:       EmulatorQEMU,
-		Machine:        "mps2-an386",
-		UART:           "UART0",
-		LEDs:           2,
-		GPIOs:          16,
+		Name:             "mps2-an386",
+		Description:      "Arm MPS2 FPGA board with the AN386 Cortex-M4 image",
+		MCU:              "AN386",
+		CPU:              "cortex-m4",
+		FPU:              true,
+		RAMBytes:         4 * MiB,
+		FlashBytes:       4 * MiB,
+		AppMemoryBytes:   128 * KiB, // firmware/boards/mps2-an386/board.mk: WBD_MEM_CAP
+		MaxModuleBytes:   64 * KiB,  // WBD_SLOT_SIZE
+		MaxTableElements: 2048,      // WB_MAX_TABLE
+		Emulator:         EmulatorQEMU,
+		Machine:          "mps2-an386",
+		UART:             "UART0",
+		LEDs:             2,
+		GPIOs:            16,
 	},
 	{
-		Name:           "nrf52840-nano33ble",
-		Description:    "Arduino Nano 33 BLE",
-		MCU:            "nRF52840",
-		CPU:            "cortex-m4",
-		FPU:            true,
-		RAMBytes:       256 * KiB,
-		FlashBytes:     1 * MiB,
-		AppMemoryBytes: 64 * KiB, // firmware/boards/nrf52840-nano33ble/board.mk: WBD_MEM_CAP
-		MaxModuleBytes: 16 * KiB, // WBD_SLOT_SIZE
-		Emulator:       EmulatorRenode,
-		Machine:        "arduino_nano_33_ble.repl",
-		UART:           "uart0",
-		RenodePlatform: "arduino_nano_33_ble.repl",
-		LEDs:           1,
-		GPIOs:          14,
+		Name:             "nrf52840-nano33ble",
+		Description:      "Arduino Nano 33 BLE",
+		MCU:              "nRF52840",
+		CPU:              "cortex-m4",
+		FPU:              true,
+		RAMBytes:         256 * KiB,
+		FlashBytes:       1 * MiB,
+		AppMemoryBytes:   64 * KiB, // firmware/boards/nrf52840-nano33ble/board.mk: WBD_MEM_CAP
+		MaxModuleBytes:   16 * KiB, // WBD_SLOT_SIZE
+		MaxTableElements: 1024,     // WB_MAX_TABLE
+		Emulator:         EmulatorRenode,
+		Machine:          "arduino_nano_33_ble.repl",
+		UART:             "uart0",
+		RenodePlatform:   "arduino_nano_33_ble.repl",
+		LEDs:             1,
+		GPIOs:            14,
 	},
 	{
-		Name:           "arduino-uno-r4",
-		Description:    "Arduino Uno R4 Minima",
-		MCU:            "R7FA4M1AB (RA4M1)",
-		CPU:            "cortex-m4",
-		FPU:            true,
-		RAMBytes:       32 * KiB,
-		FlashBytes:     256 * KiB,
-		AppMemoryBytes: 6 * KiB, // firmware/boards/arduino-uno-r4/board.mk: WBD_MEM_CAP
-		MaxModuleBytes: 3 * KiB, // WBD_SLOT_SIZE
-		Emulator:       EmulatorRenode,
-		Machine:        "arduino_uno_r4_minima.repl",
-		UART:           "sci2",
-		RenodePlatform: "arduino_uno_r4_minima.repl",
-		LEDs:           1,
-		GPIOs:          14,
+		Name:             "arduino-uno-r4",
+		Description:      "Arduino Uno R4 Minima",
+		MCU:              "R7FA4M1AB (RA4M1)",
+		CPU:              "cortex-m4",
+		FPU:              true,
+		RAMBytes:         32 * KiB,
+		FlashBytes:       256 * KiB,
+		AppMemoryBytes:   6 * KiB, // firmware/boards/arduino-uno-r4/board.mk: WBD_MEM_CAP
+		MaxModuleBytes:   3 * KiB, // WBD_SLOT_SIZE
+		MaxTableElements: 512,     // WB_MAX_TABLE
+		Emulator:         EmulatorRenode,
+		Machine:          "arduino_uno_r4_minima.repl",
+		UART:             "sci2",
+		RenodePlatform:   "arduino_uno_r4_minima.repl",
+		LEDs:             1,
+		GPIOs:            14,
 	},
 	{
 		Name:           "virtual",

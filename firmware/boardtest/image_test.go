@@ -357,6 +357,9 @@ func TestCatalogueBudgetsMatchFirmware(t *testing.T) {
 			if mem := boardDefine(t, im.board, "WBD_MEM_CAP"); b.AppMemoryBytes != mem {
 				t.Errorf("catalogue AppMemoryBytes %d, firmware linear memory (WBD_MEM_CAP) %d", b.AppMemoryBytes, mem)
 			}
+			if tab := boardDefine(t, im.board, "WB_MAX_TABLE"); int64(b.MaxTableElements) != tab {
+				t.Errorf("catalogue MaxTableElements %d, firmware table limit (WB_MAX_TABLE) %d", b.MaxTableElements, tab)
+			}
 		})
 	}
 }

@@ -15,6 +15,7 @@ type moduleInfo struct {
 	hasMax         bool
 	dataEnd        uint64 // end of the highest active data segment
 	highestI32Init uint32 // highest i32.const global initializer (C's stack pointer)
+	tableMin       uint32 // the largest minimum size of a table the module defines
 }
 
 // usedBytes estimates the linear memory the module touches at start: its data and, for
@@ -140,6 +141,8 @@ func inspect(b []byte) (moduleInfo, error) {
 		}
 		sec := &reader{b: b[start : start+int(size)]}
 		switch id {
+		case 4:
+			err = info.readTables(sec)
 		case 5:
 			err = info.readMemory(sec)
 		case 6:
@@ -152,6 +155,33 @@ func inspect(b []byte) (moduleInfo, error) {
 		}
 	}
 	return info, nil
+}
+
+func (m *moduleInfo) readTables(r *reader) error {
+	n, err := r.u32()
+	if err != nil {
+		return err
+	}
+	for i := uint32(0); i < n; i++ {
+		if _, err := r.byte(); err != nil { // element type
+			return err
+		}
+		flags, err := r.byte()
+		if err != nil {
+			return err
+		}
+		lo, err := r.u32()
+		if err != nil {
+			return err
+		}
+		m.tableMin = max(m.tableMin, lo)
+		if flags&1 != 0 {
+			if _, err := r.u32(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (m *moduleInfo) readMemory(r *reader) error {

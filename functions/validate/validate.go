@@ -222,6 +222,11 @@ func fitOn(b boards.Board, size int64, info moduleInfo) events.BoardFit {
 		fit.Fits = false
 		msgs = append(msgs, fmt.Sprintf("the module is %s; the board accepts modules up to %s", kib(size), kib(b.MaxModuleBytes)))
 	}
+	if b.MaxTableElements > 0 && info.tableMin > b.MaxTableElements {
+		// The firmware's loader refuses it with this reason (firmware/README.md).
+		fit.Fits = false
+		msgs = append(msgs, fmt.Sprintf("the module's table has %d elements; the board allows %d (table size exceeds the device limit)", info.tableMin, b.MaxTableElements))
+	}
 	if fit.MemoryBytes > b.AppMemoryBytes {
 		used := int64(info.usedBytes())
 		compact := (used + 1023) / 1024 * 1024

@@ -123,6 +123,11 @@ func TestVerdicts(t *testing.T) {
 		{"oversize for a small board", hugeData(80 * 1024), []string{"arduino-uno-r4"}, false, "accepts modules up to 3 KiB"},
 		{"not wasm", []byte("#!/bin/sh\necho hi\n"), []string{"virtual"}, false, "not a valid WebAssembly module"},
 		{"unknown board", fixtures.Blink, []string{"esp32"}, false, `unknown board "esp32"`},
+		// A 2^30-entry table wrapped the firmware's 32-bit size arithmetic (issue 13); the
+		// boards refuse tables over WB_MAX_TABLE at load, so validation refuses them too.
+		{"a 2^30-element table", withTable(1 << 30), []string{"mps2-an386"}, false, "table size exceeds the device limit"},
+		{"a table over the STM32's limit", withTable(513), []string{"stm32f4-discovery"}, false, "the board allows 512"},
+		{"the same table on the MPS2", withTable(513), []string{"mps2-an386"}, true, ""},
 	}
 	f, store := newFunction(t)
 	for _, tc := range cases {
@@ -321,4 +326,30 @@ func TestOnlyPassingModulesAreAttested(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withTable is a module with a loop export and a funcref table of min elements.
+func withTable(min uint32) []byte {
+	leb := func(v uint32) []byte {
+		var b []byte
+		for {
+			c := byte(v & 0x7f)
+			v >>= 7
+			if v != 0 {
+				b = append(b, c|0x80)
+				continue
+			}
+			return append(b, c)
+		}
+	}
+	section := func(id byte, body ...byte) []byte {
+		return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
+	}
+	m := []byte("\x00asm\x01\x00\x00\x00")
+	m = append(m, section(1, 1, 0x60, 0, 1, 0x7f)...)                        // type () -> i32
+	m = append(m, section(3, 1, 0)...)                                       // one function
+	m = append(m, section(4, append([]byte{1, 0x70, 0}, leb(min)...)...)...) // table funcref min
+	m = append(m, section(7, 1, 4, 'l', 'o', 'o', 'p', 0, 0)...)             // export loop
+	m = append(m, section(10, 1, 4, 0, 0x41, 100, 0x0b)...)                  // i32.const 100
+	return m
 }
