@@ -66,6 +66,13 @@ func withCustomSection(m []byte, i int) []byte {
 
 func newFunction(t testing.TB) (*validate.Function, artifacts.Store) {
 	t.Helper()
+	f, store, _ := newFunctionWithKey(t)
+	return f, store
+}
+
+// newFunctionWithKey is newFunction, also returning the validator's attestation key.
+func newFunctionWithKey(t testing.TB) (*validate.Function, artifacts.Store, *pki.SigningKey) {
+	t.Helper()
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +86,7 @@ func newFunction(t testing.TB) (*validate.Function, artifacts.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close(context.Background()) })
-	return f, store
+	return f, store, key
 }
 
 var app = events.AppRef{Namespace: "default", Name: "blink", Generation: 3}
@@ -280,19 +287,7 @@ func BenchmarkValidate(b *testing.B) {
 // TestOnlyPassingModulesAreAttested: a module that passes gets the validator's signed
 // attestation beside it in the store; one that is rejected gets none.
 func TestOnlyPassingModulesAreAttested(t *testing.T) {
-	store, err := artifacts.NewDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := pki.NewSigningKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := validate.New(validate.Config{Store: store, Attester: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close(context.Background())
+	f, store, key := newFunctionWithKey(t)
 	if _, err := validate.New(validate.Config{Store: store}); err == nil {
 		t.Fatal("a validator without a key to attest with was accepted")
 	}
@@ -330,26 +325,10 @@ func TestOnlyPassingModulesAreAttested(t *testing.T) {
 
 // withTable is a module with a loop export and a funcref table of min elements.
 func withTable(min uint32) []byte {
-	leb := func(v uint32) []byte {
-		var b []byte
-		for {
-			c := byte(v & 0x7f)
-			v >>= 7
-			if v != 0 {
-				b = append(b, c|0x80)
-				continue
-			}
-			return append(b, c)
-		}
-	}
-	section := func(id byte, body ...byte) []byte {
-		return append(append([]byte{id}, leb(uint32(len(body)))...), body...)
-	}
 	m := []byte("\x00asm\x01\x00\x00\x00")
-	m = append(m, section(1, 1, 0x60, 0, 1, 0x7f)...)                        // type () -> i32
-	m = append(m, section(3, 1, 0)...)                                       // one function
-	m = append(m, section(4, append([]byte{1, 0x70, 0}, leb(min)...)...)...) // table funcref min
-	m = append(m, section(7, 1, 4, 'l', 'o', 'o', 'p', 0, 0)...)             // export loop
-	m = append(m, section(10, 1, 4, 0, 0x41, 100, 0x0b)...)                  // i32.const 100
-	return m
+	m = append(m, section(1, []byte{1, 0x60, 0, 1, 0x7f})...)              // type () -> i32
+	m = append(m, section(3, []byte{1, 0})...)                             // one function
+	m = append(m, section(4, append([]byte{1, 0x70, 0}, uleb(min)...))...) // table funcref min
+	m = append(m, section(7, []byte{1, 4, 'l', 'o', 'o', 'p', 0, 0})...)   // export loop
+	return append(m, section(10, []byte{1, 4, 0, 0x41, 100, 0x0b})...)     // i32.const 100
 }
