@@ -744,7 +744,6 @@ static const wasm_code *end_of(const wasm_module *m, uint32_t i)
     return i + 1 < m->nfuncs - m->nfunc_imports ? m->funcs[i + 1].code : m->code + m->ncode;
 }
 
-
 /* Bytes of the branch map of own function i: one word per code unit, and one for its end. */
 static size_t map_bytes(const wasm_module *m, uint32_t i)
 {

@@ -61,7 +61,8 @@ void *wasm_arena_alloc(wasm_arena *a, size_t n)
     size_t off = up8(a->used);
     if (off > a->size || n > a->size - off)
         return NULL;
-    a->used = n + ARENA_REDZONE > a->size - off ? a->size : off + n + ARENA_REDZONE;
+    size_t end = off + n; /* <= a->size */
+    a->used = a->size - end > ARENA_REDZONE ? end + ARENA_REDZONE : a->size; /* the gap, where it fits */
     UNPOISON(a->base + off, n);
     memset(a->base + off, 0, n);
     return a->base + off;
