@@ -4,16 +4,15 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/wasmbed/wasmbed/api/digest"
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
 )
 
@@ -51,25 +50,8 @@ func (h *harness) deployWith(moduleURL string, module []byte) (int, string) {
 // the compile function, and its answer quotes nothing the server sent.
 func TestModuleURLIsGuarded(t *testing.T) {
 	const secret = "SECRET-internal-answer"
-	var unlistedRequests atomic.Int64
-	unlisted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		unlistedRequests.Add(1)
-		_, _ = w.Write(wasmfix.Blink)
-	}))
-	defer unlisted.Close()
-	listed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/blink.wasm":
-			_, _ = w.Write(wasmfix.Blink)
-		case "/redirect":
-			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
-		case "/fail":
-			http.Error(w, secret, http.StatusInternalServerError)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer listed.Close()
+	origins := testenv.StartOrigins(t, wasmfix.Blink, secret)
+	listed, unlisted, unlistedRequests := origins.Listed, origins.Unlisted, origins.Reached
 	lu, _ := url.Parse(listed.URL)
 	uu, _ := url.Parse(unlisted.URL)
 	allow, err := artifacts.NewAllowList(lu.Host)

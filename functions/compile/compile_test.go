@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -291,25 +290,8 @@ func hostOf(t *testing.T, rawurl string) string {
 // server answered.
 func TestPrebuiltSourcesAreGuarded(t *testing.T) {
 	const secret = "SECRET-internal-answer"
-	var unlistedRequests atomic.Int64
-	unlisted := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		unlistedRequests.Add(1)
-		_, _ = w.Write(fixtures.Blink)
-	}))
-	defer unlisted.Close()
-	listed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/blink.wasm":
-			_, _ = w.Write(fixtures.Blink)
-		case "/redirect":
-			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
-		case "/fail":
-			http.Error(w, secret, http.StatusInternalServerError)
-		default:
-			http.NotFound(w, r)
-		}
-	}))
-	defer listed.Close()
+	origins := testenv.StartOrigins(t, fixtures.Blink, secret)
+	listed, unlisted, unlistedRequests := origins.Listed, origins.Unlisted, origins.Reached
 	store, err := artifacts.NewDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
