@@ -86,11 +86,7 @@ func setup(m *testing.M) (int, error) {
 	}
 	gw := fakeGateway()
 	defer gw.Close()
-	v, err := eventauth.NewVerifier(env.Client, events.ReceiverAudience("console"))
-	if err != nil {
-		return 0, err
-	}
-	policy, err := eventauth.NewPolicy(v, eventauth.ReceiverAllow("console"))
+	policy, err := eventauth.NewReceiverPolicy(env.Client, events.ReceiverAudience("console"), eventauth.ReceiverAllow("console"))
 	if err != nil {
 		return 0, err
 	}

@@ -35,13 +35,8 @@ type CloudEvent struct {
 // out to the stream clients. A contract violation is a 400, which the broker does not
 // retry; the console never answers 5xx, it has nothing to retry.
 func (s *Server) receiveEvent(w http.ResponseWriter, r *http.Request) {
-	if s.cfg.EventAuth == nil {
-		writeJSON(w, http.StatusUnauthorized, Error{Error: "no sender policy", Detail: "this console refuses every event"})
-		return
-	}
-	sender, err := s.cfg.EventAuth.Authenticate(r.Context(), r)
-	if err != nil {
-		eventauth.Write(w, err)
+	sender, ok := eventauth.Admit(s.cfg.EventAuth, w, r)
+	if !ok {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxEventBytes)

@@ -168,7 +168,8 @@ func newHarness(t *testing.T, opts ...func(gateway.Config) gateway.Config) *harn
 	}
 	h := &harness{t: t, ca: ca, cert: cert, reg: prometheus.NewRegistry(), logs: &syncBuffer{}, events: &recorder{}, store: store}
 	_, h.auth = trigger(t)
-	policy, err := eventauth.NewPolicy(verifierOf(t, gatewayRef), eventauth.GatewayAllow(gatewayRef.Namespace, gatewayRef.Name))
+	policy, err := eventauth.NewReceiverPolicy(env.Client, events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name),
+		eventauth.GatewayAllow(gatewayRef.Namespace, gatewayRef.Name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,13 +518,3 @@ func hasAll(line string, substrings ...string) bool {
 var _ = testutil.ToFloat64
 var _ = http.StatusAccepted
 var _ = fmt.Sprintf
-
-// verifierOf returns a TokenVerifier for a gateway's audience on the test apiserver.
-func verifierOf(t testing.TB, gw v1.Ref) *eventauth.Verifier {
-	t.Helper()
-	v, err := eventauth.NewVerifier(env.Client, events.GatewayAudience(gw.Namespace, gw.Name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}

@@ -66,6 +66,10 @@ const (
 // GatewayName is the embedded gateway's Gateway object, "<namespace>/<name>".
 const GatewayName = "wasmbed-system/gateway"
 
+// gatewayRef is GatewayName as a reference; the gateway's Trigger and ServiceAccount are
+// named after it, as the operator names them in a cluster.
+var gatewayRef = v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
+
 // Ports are the loopback ports of the components.
 type Ports struct {
 	Broker, Compile, Validate, Dispatch, Operator, Gateway, GatewayHTTP, Console int
@@ -431,16 +435,15 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 				Identity: eventauth.TriggerUser(events.SystemNamespace, name), Tokens: tokens})
 		}
 	}
-	gwRef := v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
-	gwTokens, err := ids.trigger(ctx, gwRef.Namespace, gwRef.Name, events.GatewayAudience(gwRef.Namespace, gwRef.Name))
+	gwTokens, err := ids.trigger(ctx, gatewayRef.Namespace, gatewayRef.Name, events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name))
 	if err != nil {
 		return err
 	}
-	triggers = append(triggers, broker.Trigger{Name: gwRef.Name,
-		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: gwRef.Extension()},
+	triggers = append(triggers, broker.Trigger{Name: gatewayRef.Name,
+		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: gatewayRef.Extension()},
 		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d,
-		Identity: eventauth.TriggerUser(gwRef.Namespace, gwRef.Name), Tokens: gwTokens})
-	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(eventauth.GatewayUser(gwRef.Namespace, gwRef.Name)), logs, "broker")
+		Identity: eventauth.TriggerUser(gatewayRef.Namespace, gatewayRef.Name), Tokens: gwTokens})
+	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(eventauth.GatewayUser(gatewayRef.Namespace, gatewayRef.Name)), logs, "broker")
 	if err != nil {
 		return err
 	}
@@ -488,7 +491,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	}
 	// The gateway runs as its own ServiceAccount, named as its Gateway, as the operator
 	// runs gateways in a cluster.
-	gwTokens, err := p.ids.tokens(ctx, events.SystemNamespace, "gateway", events.BrokerAudience())
+	gwTokens, err := p.ids.tokens(ctx, gatewayRef.Namespace, gatewayRef.Name, events.BrokerAudience())
 	if err != nil {
 		return err
 	}
@@ -496,8 +499,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	gwRef := v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
-	deployAuth, err := p.ids.policy(events.GatewayAudience(gwRef.Namespace, gwRef.Name), eventauth.GatewayAllow(gwRef.Namespace, gwRef.Name), p.cfg.Logs, "gateway")
+	deployAuth, err := p.ids.policy(events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name), eventauth.GatewayAllow(gatewayRef.Namespace, gatewayRef.Name), p.cfg.Logs, "gateway")
 	if err != nil {
 		return err
 	}
@@ -720,7 +722,7 @@ func (p *Platform) startConsole(st *stage) error {
 	}
 	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"), EventAuth: consoleAuth,
 		GatewayURL: func(gw v1.Ref) string {
-			if gw.String() == GatewayName {
+			if gw == gatewayRef {
 				return "http://" + p.addrs["gateway-http"]
 			}
 			return ""

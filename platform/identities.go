@@ -60,11 +60,7 @@ func (id *identities) trigger(ctx context.Context, namespace, trigger, audience 
 
 // policy is a receiver's policy: tokens for audience, checked by this apiserver.
 func (id *identities) policy(audience string, allow map[string][]string, logs *Logs, receiver string) (*eventauth.Policy, error) {
-	v, err := eventauth.NewVerifier(id.c, audience)
-	if err != nil {
-		return nil, err
-	}
-	p, err := eventauth.NewPolicy(v, allow)
+	p, err := eventauth.NewReceiverPolicy(id.c, audience, allow)
 	if err != nil {
 		return nil, err
 	}

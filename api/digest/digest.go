@@ -91,14 +91,6 @@ func (d Digest) Verify(b []byte) error {
 	return nil
 }
 
-// Short is the digest's first 12 hex digits, for logs and tables.
-func (d Digest) Short() string {
-	if h := d.Hex(); h != "" {
-		return Prefix + h[:12]
-	}
-	return string(d)
-}
-
 // String returns d as it is written everywhere.
 func (d Digest) String() string { return string(d) }
 

@@ -199,18 +199,6 @@ func CheckDigest(field string, d digest.Digest) error {
 	return nil
 }
 
-// checkNamespacedName checks "<namespace>/<name>".
-func checkNamespacedName(field, v string) error {
-	ns, name, ok := strings.Cut(v, "/")
-	if !ok {
-		return fmt.Errorf("%s %q must be <namespace>/<name>", field, v)
-	}
-	if err := checkNamespace(field+" namespace", ns); err != nil {
-		return err
-	}
-	return checkName(field+" name", name)
-}
-
 func required(field, v string) error {
 	if v == "" {
 		return fmt.Errorf("%s is required", field)

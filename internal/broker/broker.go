@@ -393,13 +393,8 @@ func (b *Broker) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "POST a CloudEvent", http.StatusMethodNotAllowed)
 		return
 	}
-	if b.cfg.Ingress == nil {
-		http.Error(w, "this broker has no sender policy: every event is refused", http.StatusUnauthorized)
-		return
-	}
-	sender, err := b.cfg.Ingress.Authenticate(r.Context(), r)
-	if err != nil {
-		eventauth.Write(w, err)
+	sender, ok := eventauth.Admit(b.cfg.Ingress, w, r)
+	if !ok {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)

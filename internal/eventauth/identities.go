@@ -94,9 +94,5 @@ func InCluster(audience string, allow map[string][]string) (*Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eventauth: kubernetes client: %w", err)
 	}
-	v, err := NewVerifier(c, audience)
-	if err != nil {
-		return nil, err
-	}
-	return NewPolicy(v, allow)
+	return NewReceiverPolicy(c, audience, allow)
 }

@@ -7,8 +7,9 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -57,6 +58,31 @@ func NewPolicy(v TokenVerifier, allow map[string][]string) (*Policy, error) {
 	return &Policy{verifier: v, allow: cp, log: slog.New(slog.DiscardHandler)}, nil
 }
 
+// NewReceiverPolicy is the policy of a receiver whose tokens the apiserver behind c
+// checks: tokens for audience, from the identities allow names per event type.
+func NewReceiverPolicy(c client.Client, audience string, allow map[string][]string) (*Policy, error) {
+	v, err := NewVerifier(c, audience)
+	if err != nil {
+		return nil, err
+	}
+	return NewPolicy(v, allow)
+}
+
+// Admit authenticates r's sender under p and returns its identity; when it cannot,
+// it has answered r (401 without a policy or a valid token) and returns false.
+func Admit(p *Policy, w http.ResponseWriter, r *http.Request) (string, bool) {
+	if p == nil {
+		http.Error(w, "this receiver has no sender policy: every request is refused", http.StatusUnauthorized)
+		return "", false
+	}
+	id, err := p.Authenticate(r.Context(), r)
+	if err != nil {
+		Write(w, err)
+		return "", false
+	}
+	return id, true
+}
+
 // WithObservability counts refusals on reg (wasmbed_event_auth_refusals_total, by
 // receiver and reason) and logs each on log. It returns p.
 func (p *Policy) WithObservability(receiver string, reg prometheus.Registerer, log *slog.Logger) *Policy {
@@ -76,16 +102,6 @@ func (p *Policy) WithObservability(receiver string, reg prometheus.Registerer, l
 		}
 	}
 	return p
-}
-
-// Types lists the event types the policy admits from anyone, sorted.
-func (p *Policy) Types() []string {
-	ts := make([]string, 0, len(p.allow))
-	for t := range p.allow {
-		ts = append(ts, t)
-	}
-	sort.Strings(ts)
-	return ts
 }
 
 // Authenticate returns the identity of the request's bearer token, or a *Refusal (401

@@ -44,17 +44,13 @@ func (e *Env) NewSender(t testing.TB, namespace, name, audience string) Sender {
 // allow, the listed senders, verified by this apiserver.
 func (e *Env) Policy(t testing.TB, audience string, allow map[string][]Sender) *eventauth.Policy {
 	t.Helper()
-	v, err := eventauth.NewVerifier(e.Client, audience)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ids := map[string][]string{}
 	for typ, senders := range allow {
 		for _, s := range senders {
 			ids[typ] = append(ids[typ], s.User)
 		}
 	}
-	p, err := eventauth.NewPolicy(v, ids)
+	p, err := eventauth.NewReceiverPolicy(e.Client, audience, ids)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,11 +68,7 @@ func (e *Env) Receiver(t testing.TB, consumer string, typ events.Type) (string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := eventauth.NewVerifier(e.Client, aud)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := eventauth.NewPolicy(v, eventauth.ReceiverAllow(consumer))
+	p, err := eventauth.NewReceiverPolicy(e.Client, aud, eventauth.ReceiverAllow(consumer))
 	if err != nil {
 		t.Fatal(err)
 	}

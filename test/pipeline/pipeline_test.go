@@ -75,11 +75,7 @@ func (r *recorder) find(typ events.Type) []cloudevents.Event {
 // serveFn serves a function behind the sender policy it has in a cluster: the Triggers
 // of its subscriptions, with tokens the test apiserver issued.
 func serveFn(t *testing.T, env *testenv.Env, name string, h eventserver.Handler) string {
-	v, err := eventauth.NewVerifier(env.Client, events.ReceiverAudience(name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	policy, err := eventauth.NewPolicy(v, eventauth.ReceiverAllow(name))
+	policy, err := eventauth.NewReceiverPolicy(env.Client, events.ReceiverAudience(name), eventauth.ReceiverAllow(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +126,7 @@ func TestChainFromSourceToGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifier, err := eventauth.NewVerifier(env.Client, events.BrokerAudience())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ingressPolicy, err := eventauth.NewPolicy(verifier, eventauth.BrokerAllow(eventauth.GatewayUser(events.SystemNamespace, "gateway")))
+	ingressPolicy, err := eventauth.NewReceiverPolicy(env.Client, events.BrokerAudience(), eventauth.BrokerAllow(eventauth.GatewayUser(events.SystemNamespace, "gateway")))
 	if err != nil {
 		t.Fatal(err)
 	}
