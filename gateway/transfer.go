@@ -198,7 +198,7 @@ func (ss *session) sendDeployLocked(t *transfer) {
 	t.progress = time.Now()
 	ss.sendMessageLocked(&protocol.Deploy{
 		App: t.app.Name, Digest: t.digest, Size: t.size(), ChunkSize: t.chunks.chunkSize,
-		Config: t.app.Config, Signature: t.app.Signature,
+		Config: t.app.Config, Signature: t.app.Signature, Manifest: t.app.Manifest,
 	})
 }
 
@@ -341,7 +341,15 @@ func (ss *session) onDeviceError(m *protocol.Error) {
 	switch m.Code {
 	case protocol.CodeBadOffset:
 		ss.restartLocked(t, why)
-	case protocol.CodeDigestMismatch, protocol.CodeBadSignature:
+	case protocol.CodeBadSignature:
+		if m.Related == protocol.TypeDeploy {
+			// Refused before any byte moved (the manifest): nothing else follows.
+			ss.failLocked(t, why)
+			return
+		}
+		t.lastErr = why // AppStatus Failed follows
+		t.progress = time.Now()
+	case protocol.CodeDigestMismatch:
 		t.lastErr = why // AppStatus Failed follows
 		t.progress = time.Now()
 	case protocol.CodeBusy:

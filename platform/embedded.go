@@ -508,7 +508,8 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		// Every device of this machine connects from 127.0.0.1.
 		WithMaxPendingPerSource(0).
-		WithArtifacts(p.store).WithFetch(p.fetch).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
+		WithArtifacts(p.store).WithFetch(p.fetch).WithDeploymentKey(p.signing.Public()).
+		WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
 		p.gwHTTP.Close()
@@ -608,6 +609,7 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	bm, err := boardmanager.New(boardmanager.Options{
 		Config: p.cfg.REST, CA: p.ca, Gateway: p.addrs["gateway"], ServerName: "localhost",
 		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"),
+		DeploymentKey: p.signing.Public(), ProvisionDir: filepath.Join(p.cfg.Dir, "boards"),
 		SkipNameValidation: true, // several platforms per test process
 	})
 	if err != nil {
@@ -647,8 +649,8 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
 		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
 		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
-		SigningKey: p.signing.Public(), RequireSignatures: true,
-		Logger: p.cfg.Logs.For("devices"),
+		DeploymentKey: p.signing.Public(),
+		Logger:        p.cfg.Logs.For("devices"),
 	})
 	if err != nil {
 		return fmt.Errorf("virtual devices: %w", err)

@@ -11,13 +11,6 @@
 /* The Ed25519 verifier: every build links crypto/ed25519.c and crypto/sha512.c. */
 #include "../crypto/ed25519.h"
 
-#ifdef WBD_SIGNING_KEY
-static const uint8_t wbd_builtin_key[] = {WBD_SIGNING_KEY};
-_Static_assert(sizeof wbd_builtin_key == WB_ED25519_KEY_SIZE, "WBD_SIGNING_KEY must be 32 bytes");
-#endif
-#ifndef WBD_REQUIRE_SIGNATURES
-#define WBD_REQUIRE_SIGNATURES 0
-#endif
 
 static uint64_t now(wbd_device *d) { return d->cfg.hal->now_ms(d->cfg.hal->ctx); }
 
@@ -321,10 +314,14 @@ static void run_due(wbd_device *d, uint64_t t)
 
 /* ---- persistence (WBD_STORE): firmware/README.md, "Persistence" ---- */
 
-static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest);
+#if WBD_STORE
+static const char *manifest_check(const wbd_device *d, const wbd_manifest *man, wbp_str app, const uint8_t *digest,
+                                  wbp_str config);
+#endif
+static const char *manifest_of(const wbd_device *d, const wbp_deploy *m, const wbd_app *a, wbd_app_manifest *man);
 
 #if WBD_STORE
-_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 192, "store headers have no padding");
+_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 280, "store headers have no padding");
 /* Store offsets are uint32 sums within size = 2 areas, each checked to hold WBD_AREA_NEED (store_restore). */
 _Static_assert(WBD_AREA_NEED <= 0xffffffffu / 2, "two store areas must be addressable with 32-bit offsets");
 
@@ -385,10 +382,9 @@ static int store_save(wbd_device *d)
         h.config_len = a->config_len;
         h.name_len = a->name_len;
         h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
-        h.is_signed = a->is_signed;
         memcpy(h.name, a->name, a->name_len);
         memcpy(h.digest, a->digest, WBP_DIGEST);
-        memcpy(h.sig, a->sig, WBP_SIGNATURE);
+        h.man = a->man;
         store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, a->config_len, h.sum);
         if (store_program(s, r + sizeof h + WBD_ALIGN4(WBD_CONFIG_SIZE), d->slots[a->slot], a->size) ||
             store_program(s, r + sizeof h, a->config, a->config_len) ||
@@ -444,7 +440,7 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     }
     store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, h.config_len, sum);
     if (memcmp(sum, h.sum, WBD_SUM) != 0 || !wbp_app_name_valid(wbp_mem(h.name, h.name_len)) ||
-        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING) || h.is_signed > 1) {
+        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING) || h.man.uid_len > WBP_MAX_UID) {
         store_note(d, 'w', rec, "", ": header checksum mismatch, not restored");
         return 0;
     }
@@ -456,8 +452,8 @@ static int store_load(wbd_device *d, uint32_t base, int i)
         wb_sha256(d->slots[slot], h.size, sum);
         if (memcmp(sum, h.digest, WBP_DIGEST) != 0)
             why = ": module sha256 differs from its digest, not restored";
-        else if (signature_check(d, h.is_signed, h.sig, h.digest))
-            why = ": signature refused, not restored";
+        else if (manifest_check(d, &h.man, wbp_mem(h.name, h.name_len), h.digest, wbp_mem(a->config, h.config_len)))
+            why = ": manifest refused, not restored";
     }
     if (why) {
         free_slot(d, &slot);
@@ -474,8 +470,7 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     a->config_len = h.config_len;
     a->state = h.state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
     a->run = h.state == WBP_RUNNING;
-    a->is_signed = h.is_signed;
-    memcpy(a->sig, h.sig, WBP_SIGNATURE);
+    a->man = h.man;
     return a->run;
 }
 
@@ -540,6 +535,13 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         return;
     }
     wbd_app *a = find_app(d, m->app);
+    wbd_app_manifest man;
+    const char *why = manifest_of(d, m, a, &man);
+    if (why) {
+        /* Nothing changes: the app keeps what it holds, and only the Error answers. */
+        send_error(d, WBP_E_BAD_SIGNATURE, WBP_DEPLOY, m->app, why);
+        return;
+    }
     if (!a) {
         for (int i = 0; i < WBD_MAX_APPS && !a; i++)
             if (!d->apps[i].used)
@@ -556,12 +558,15 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         a->used = 1;
     }
     uint32_t offset = 0;
-    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0, changed = 0;
+    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0, changed = 0, config_changed = 0;
     if (have) {
         /* Senders encode canonically, so equal configurations have equal bytes. */
-        changed = a->config_len != m->config_raw.n || memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0;
+        config_changed = a->config_len != m->config_raw.n || memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0;
+        changed = config_changed;
         memcpy(a->config, m->config_raw.p, m->config_raw.n);
         a->config_len = (uint16_t)m->config_raw.n;
+        changed |= a->man.version != man.version;
+        a->man = man;
         free_slot(d, &a->pend_slot);
         offset = m->size;
     } else if (a->pend_slot >= 0 && memcmp(a->pend_digest, m->digest.p, WBP_DIGEST) == 0 &&
@@ -583,11 +588,7 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     if (!have) {
         memcpy(a->pend_config, m->config_raw.p, m->config_raw.n);
         a->pend_config_len = (uint16_t)m->config_raw.n;
-        /* the decoder admits only 0 or 64 bytes; the latest Deploy's signature counts */
-        a->pend_signed = m->signature.n == WBP_SIGNATURE;
-        memset(a->pend_sig, 0, sizeof a->pend_sig);
-        if (a->pend_signed)
-            memcpy(a->pend_sig, m->signature.p, WBP_SIGNATURE);
+        a->pend_man = man; /* the latest Deploy's manifest counts */
     }
     wbp_msg *o = &d->out;
     memset(o, 0, sizeof *o);
@@ -598,7 +599,7 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     o->u.deploy_ack.window = WBD_WINDOW;
     /* the digest view points into rx, which stays untouched while we answer */
     send(d, o);
-    if (have && changed && a->state == WBP_RUNNING)
+    if (config_changed && a->state == WBP_RUNNING)
         start_app(d, a); /* protocol section 6 rule 7: restart with the new configuration */
     else if (have)
         report(d, a);
@@ -631,17 +632,84 @@ static void fail_transfer(wbd_device *d, wbd_app *a, wbp_err code, const char *m
         a->error[0] = 0;
 }
 
-/* NULL when the completed transfer (digest already checked) may be kept, else why not.
- * The signature covers the 32-byte sha256 digest (docs/protocol.md, Deploy key 6). */
-static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest)
+/* The device's namespace: device_id up to its '/'. */
+static wbp_str dev_namespace(const wbd_device *d)
 {
-    const uint8_t *key = d->cfg.signing_key;
-    if (!is_signed)
-        return d->cfg.require_signatures ? "signature required" : NULL;
-    if (!key) /* no key: the signature cannot be checked and is ignored, unless signatures are required */
-        return d->cfg.require_signatures ? "no verification key" : NULL;
-    if (wb_ed25519_verify(sig, digest, WBP_DIGEST, key) != 0)
-        return "ed25519 signature does not verify";
+    const char *id = d->cfg.device_id ? d->cfg.device_id : "";
+    uint32_t n = 0;
+    while (id[n] && id[n] != '/' && n <= WBP_MAX_NAMESPACE)
+        n++;
+    return wbp_mem(id, n);
+}
+
+#if WBD_STORE
+/* NULL when a module may run under man on this device (the signature and the fields
+ * the Deploy does not carry are in man; the rest is the Deploy's or the store's), else
+ * why not. The manifest is encoded again from those parts and its signature checked,
+ * so what was verified is exactly what the device holds. Without a key, everything may. */
+static const char *manifest_check(const wbd_device *d, const wbd_manifest *man, wbp_str app, const uint8_t *digest,
+                                  wbp_str config)
+{
+    static const char type[] = WBP_MANIFEST_TYPE;
+    const uint8_t *key = d->cfg.deploy_key;
+    if (!key)
+        return NULL;
+    if (man->version == 0)
+        return "not signed: the device requires a deployment manifest";
+    uint8_t hash[WBP_DIGEST], buf[WBP_MAX_MANIFEST];
+    wb_sha256(config.p, config.n, hash);
+    wbp_manifest m = {
+        .type = wbp_mem(type, sizeof type - 1), .ns = dev_namespace(d), .app = app,
+        .uid = wbp_mem(man->uid, man->uid_len), .generation = man->generation, .version = man->version,
+        .digest = wbp_mem(digest, WBP_DIGEST), .config_hash = wbp_mem(hash, WBP_DIGEST),
+    };
+    size_t n = wbp_manifest_encode(&m, buf, sizeof buf);
+    if (n == 0 || wb_ed25519_verify(man->sig, buf, n, key) != 0)
+        return "manifest signature does not verify";
+    return NULL;
+}
+#endif
+
+/* NULL when Deploy m may proceed for app a (NULL: not on the device), with *man set to
+ * its manifest; else why it is refused (docs/protocol.md, "Deployment manifest": the
+ * device rule). Without a key nothing is refused, but a manifest that decodes is still
+ * kept, so a key provisioned later verifies it at boot like any other. */
+static const char *manifest_of(const wbd_device *d, const wbp_deploy *m, const wbd_app *a, wbd_app_manifest *man)
+{
+    const uint8_t *key = d->cfg.deploy_key;
+    wbp_manifest v;
+    memset(man, 0, sizeof *man);
+    if (m->signature.n == 0)
+        return key ? "not signed: the device requires a deployment manifest" : NULL;
+    if (key && wb_ed25519_verify(m->signature.p, m->manifest.p, m->manifest.n, key) != 0)
+        return "manifest signature does not verify";
+    if (wbp_manifest_decode(m->manifest.p, m->manifest.n, &v) != WBP_OK)
+        return key ? "manifest malformed or out of range" : NULL;
+    man->version = v.version;
+#if WBD_STORE
+    man->generation = v.generation;
+    man->uid_len = (uint8_t)v.uid.n;
+    memcpy(man->uid, v.uid.p, v.uid.n);
+    memcpy(man->sig, m->signature.p, WBP_SIGNATURE);
+#endif
+    if (!key)
+        return NULL;
+    uint8_t hash[WBP_DIGEST];
+    wb_sha256(m->config_raw.p, m->config_raw.n, hash);
+    if (!wbp_str_eq(v.ns, dev_namespace(d)))
+        return "manifest for another namespace";
+    if (!wbp_str_eq(v.app, m->app))
+        return "manifest for another app";
+    if (memcmp(v.digest.p, m->digest.p, WBP_DIGEST) != 0)
+        return "manifest for another module digest";
+    if (memcmp(v.config_hash.p, hash, WBP_DIGEST) != 0)
+        return "manifest for another configuration";
+    if (a && a->slot >= 0 && a->man.version != 0 &&
+        (v.version < a->man.version ||
+         (v.version == a->man.version && (memcmp(a->digest, m->digest.p, WBP_DIGEST) != 0 ||
+                                          a->config_len != m->config_raw.n ||
+                                          memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0))))
+        return "manifest version below the held one: a rollback needs a newer manifest";
     return NULL;
 }
 
@@ -672,11 +740,6 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
         fail_transfer(d, a, WBP_E_DIGEST_MISMATCH, "sha256 differs", "digest mismatch");
         return;
     }
-    const char *why = signature_check(d, a->pend_signed, a->pend_sig, a->pend_digest);
-    if (why) {
-        fail_transfer(d, a, WBP_E_BAD_SIGNATURE, why, "bad signature");
-        return;
-    }
     /* verified: the new module replaces the old one, which stops */
     stop_app(a);
     free_slot(d, &a->slot);
@@ -689,10 +752,9 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     a->state = WBP_RECEIVED;
     a->error[0] = 0;
     a->loops = a->traps = a->fuel = 0;
+    a->man = a->pend_man;
 #if WBD_STORE
     a->run = 0;
-    a->is_signed = a->pend_signed;
-    memcpy(a->sig, a->pend_sig, WBP_SIGNATURE);
 #endif
     send_chunk_ack(d, a, held);
     report(d, a);
@@ -859,12 +921,6 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
         wasm_arena_release(d->arenas[i], sizeof d->arenas[i]);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
-#ifdef WBD_SIGNING_KEY
-    if (!d->cfg.signing_key)
-        d->cfg.signing_key = wbd_builtin_key;
-#endif
-    if (WBD_REQUIRE_SIGNATURES)
-        d->cfg.require_signatures = 1;
     for (int i = 0; i < WBD_MAX_APPS; i++)
         d->apps[i].slot = d->apps[i].pend_slot = -1;
     d->limit = WBP_DEFAULT_MAX_FRAME;

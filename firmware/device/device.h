@@ -91,26 +91,46 @@ typedef struct {
  * sizeof(wbd_area_hdr) + i * WBD_REC_STRIDE: a wbd_rec_hdr, the config (WBD_CONFIG_SIZE
  * bytes reserved), the module (WBD_SLOT_SIZE bytes reserved). */
 #define WBD_AREA_MAGIC 0x31534257u /* "WBS1" */
-#define WBD_REC_MAGIC 0x31524257u  /* "WBR1" */
+#define WBD_REC_MAGIC 0x32524257u  /* "WBR2": records with a manifest */
 #define WBD_SUM 16                 /* bytes of sha256 kept as a checksum */
 typedef struct {
     uint32_t magic, seq, napps, stride;
     uint8_t sum[WBD_SUM]; /* sha256 of the 16 bytes above */
 } wbd_area_hdr;
+/* What a verified module's manifest says beyond the Deploy: enough, with the device's
+ * namespace and the app's name, module and configuration, to encode the manifest again
+ * and check its signature (at boot), and to refuse a lower version. */
+typedef struct {
+    uint64_t generation, version; /* 0: no manifest (no key) */
+    uint8_t uid_len, pad[7];
+    char uid[WBP_MAX_UID];
+    uint8_t sig[WBP_SIGNATURE];
+} wbd_manifest;
+
 typedef struct {
     uint32_t magic, size; /* module bytes */
     uint16_t config_len;
     uint8_t name_len;
     uint8_t state; /* Received, Stopped, or Running: start at boot */
-    uint8_t is_signed, pad[3];
     char name[64];
     uint8_t digest[WBP_DIGEST];
-    uint8_t sig[WBP_SIGNATURE];
+    uint8_t pad[4]; /* zero: man starts 8-aligned */
+    wbd_manifest man;
     uint8_t sum[WBD_SUM]; /* sha256 of the header above this field and of the config bytes */
 } wbd_rec_hdr;
 #define WBD_ALIGN4(n) (((uint32_t)(n) + 3u) & ~3u)
 #define WBD_REC_STRIDE (sizeof(wbd_rec_hdr) + WBD_ALIGN4(WBD_CONFIG_SIZE) + WBD_ALIGN4(WBD_SLOT_SIZE))
 #define WBD_AREA_NEED (sizeof(wbd_area_hdr) + WBD_MAX_APPS * WBD_REC_STRIDE) /* bytes an area needs */
+
+/* An app's manifest as the app keeps it: all of it with a store (saved, and verified again
+ * at boot); without one only the version, which is all the version rule needs. */
+#if WBD_STORE
+typedef wbd_manifest wbd_app_manifest;
+#else
+typedef struct {
+    uint64_t version;
+} wbd_app_manifest;
+#endif
 
 /* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
 typedef struct {
@@ -131,15 +151,13 @@ typedef struct {
     uint64_t fuel; /* per start/setup/loop call; 0 = WB_DEFAULT_FUEL */
     const wbd_hal *hal;
     const wbd_transport *io;
-    /* Ed25519 platform verification key (32 bytes, RFC 8032 encoding) that signs module
-     * digests. NULL: no key, a Deploy's signature is accepted and ignored. When NULL,
-     * wbd_init takes the build-time key, if any (-DWBD_SIGNING_KEY=0x..,0x.., 32 bytes;
-     * `make boards SIGNING_KEY=<64 hex>`). */
-    const uint8_t *signing_key;
-    /* 1: a Deploy without a signature is refused with bad_signature when its transfer
-     * completes; without a key every transfer is then refused (fail closed). wbd_init
-     * sets it when built with -DWBD_REQUIRE_SIGNATURES=1 (`make boards REQUIRE_SIGNATURES=1`). */
-    uint8_t require_signatures;
+    /* The platform's deployment verification key (Ed25519, 32 bytes, RFC 8032
+     * encoding), NULL: none. With a key, every Deploy must carry a deployment manifest
+     * it signed, for this device's namespace and the Deploy's app, module and
+     * configuration, at a version not below the app's (docs/protocol.md, "Deployment
+     * manifest"); without one, nothing is checked (development only). Boards take it
+     * from their provisioned .wb_keys section (boards/common/main.c). */
+    const uint8_t *deploy_key;
     /* Optional (NULL: none): appended to the firmware log line sent after every Welcome,
      * "wasmbed firmware ready; <boot_note>" (the board reports its clock there). */
     const char *boot_note;
@@ -171,12 +189,10 @@ typedef struct wbd_app {
     uint32_t pend_size, pend_chunk, pend_held;
     uint16_t pend_config_len;
     uint8_t pend_config[WBD_CONFIG_SIZE];
-    uint8_t pend_signed;                /* the latest Deploy of this transfer carried a signature */
-    uint8_t pend_sig[WBP_SIGNATURE];    /* ed25519 signature of pend_digest */
+    wbd_app_manifest pend_man;          /* the latest Deploy's verified manifest */
+    wbd_app_manifest man;               /* the verified module's */
 #if WBD_STORE
     uint8_t run;                      /* started by Start, not stopped since: start again at boot */
-    uint8_t is_signed;                /* the verified module's signature (kept for the store) */
-    uint8_t sig[WBP_SIGNATURE];
 #endif
     /* run */
     char error[WBP_MAX_ERROR_MSG + 1];

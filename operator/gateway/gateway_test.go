@@ -202,6 +202,7 @@ func TestClusterMode(t *testing.T) {
 		Image:          "ko.local/gateway:test",
 		BrokerURL:      "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
 		DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local",
+		DeploymentKey:  testKey,
 		Resync:         time.Second,
 	}, ns)
 	gw := createGateway(t, ns, "edge", nil)
@@ -217,6 +218,9 @@ func TestClusterMode(t *testing.T) {
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK" && strings.HasSuffix(e.Value, "/"+ns+"/wasmbed") }) {
 		t.Errorf("env %+v has no K_SINK", c.Env)
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvDeploymentKey && e.Value == testKey }) {
+		t.Errorf("env %+v does not give the gateway the deployment key", c.Env)
 	}
 	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" || c.LivenessProbe.HTTPGet.Port.String() != "ops" {
 		t.Errorf("probes %+v %+v, want them on the ops port", c.ReadinessProbe, c.LivenessProbe)
@@ -365,7 +369,7 @@ func TestClusterMode(t *testing.T) {
 		recorder: record.NewFakeRecorder(100),
 		opts: mustDefaults(t, Options{
 			Image: "ko.local/gateway:test", BrokerURL: "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
-			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local",
+			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local", DeploymentKey: testKey,
 		}),
 	}
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "edge"}}); err != nil {
@@ -519,7 +523,7 @@ func (l indexedLister) List(ctx context.Context, list client.ObjectList, opts ..
 func TestResourceNotOwned(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t)
-	startManager(t, Options{Image: "ko.local/gateway:test", BrokerURL: "http://broker"}, ns)
+	startManager(t, Options{Image: "ko.local/gateway:test", BrokerURL: "http://broker", DeploymentKey: testKey}, ns)
 	squatter := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken"},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
@@ -600,16 +604,21 @@ func TestEmbeddedMode(t *testing.T) {
 	})
 }
 
+// testKey is a deployment verification key, as signing.pub holds it.
+const testKey = "1e985ffbe45a77ee58253c6b392ae9272442cee842cec49dbf88fbb0fffd16a8"
+
 func TestOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts Options
 		err  string
 	}{
-		{"cluster", Options{Image: "img", BrokerURL: "http://b"}, ""},
-		{"cluster without image", Options{BrokerURL: "http://b"}, "Image"},
-		{"cluster without broker", Options{Image: "img"}, "BrokerURL"},
-		{"bad dead letter sink", Options{Image: "img", BrokerURL: "http://b", DeadLetterSink: "::"}, "dead letter"},
+		{"cluster", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey}, ""},
+		{"cluster without image", Options{BrokerURL: "http://b", DeploymentKey: testKey}, "Image"},
+		{"cluster without deployment key", Options{Image: "img", BrokerURL: "http://b"}, "DeploymentKey"},
+		{"cluster with a short deployment key", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey[:62]}, "DeploymentKey"},
+		{"cluster without broker", Options{Image: "img", DeploymentKey: testKey}, "BrokerURL"},
+		{"bad dead letter sink", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey, DeadLetterSink: "::"}, "dead letter"},
 		{"embedded", Options{Mode: ModeEmbedded, Endpoint: "localhost:8443"}, ""},
 		{"embedded without endpoint", Options{Mode: ModeEmbedded}, "Endpoint"},
 		{"unknown mode", Options{Mode: "cloud"}, "unknown mode"},

@@ -13,6 +13,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
 // Mode says where gateways run.
@@ -66,6 +68,10 @@ type Options struct {
 	// Broker is the name of the Broker, in each Gateway's namespace, that the
 	// gateway's Trigger subscribes to (default "wasmbed").
 	Broker string
+	// DeploymentKey is the platform's deployment verification key, hex (`wasmbed pki
+	// keys`' signing.pub): every gateway gets it and records only deployments whose
+	// manifest it signed (cluster mode, required).
+	DeploymentKey string
 	// DeadLetterSink is a URL that receives deployment requests the gateway could not
 	// take after the retries; none when empty.
 	DeadLetterSink string
@@ -108,6 +114,11 @@ func (o Options) withDefaults() (Options, error) {
 		if o.BrokerURL == "" {
 			return o, errors.New("gateway controller: cluster mode needs Options.BrokerURL")
 		}
+		k, err := pki.ParsePublicKeyHex(o.DeploymentKey)
+		if err != nil {
+			return o, fmt.Errorf("gateway controller: cluster mode needs Options.DeploymentKey: %w", err)
+		}
+		o.DeploymentKey = hex.EncodeToString(k)
 		if o.DeadLetterSink != "" {
 			if _, err := apis.ParseURL(o.DeadLetterSink); err != nil {
 				return o, fmt.Errorf("gateway controller: dead letter sink: %w", err)
