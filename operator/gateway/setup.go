@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
@@ -72,6 +73,10 @@ type Options struct {
 	// keys`' signing.pub): every gateway gets it and records only deployments whose
 	// manifest it signed (cluster mode, required).
 	DeploymentKey string
+	// BrokerNamespace is the namespace of the Broker gateways send their events to
+	// (BrokerURL's), where each Gateway gets an EventPolicy admitting its events
+	// (default events.SystemNamespace).
+	BrokerNamespace string
 	// DeadLetterSink is a URL that receives deployment requests the gateway could not
 	// take after the retries; none when empty.
 	DeadLetterSink string
@@ -106,6 +111,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ClusterRole == "" {
 		o.ClusterRole = DefaultClusterRole
 	}
+	if o.BrokerNamespace == "" {
+		o.BrokerNamespace = events.SystemNamespace
+	}
 	switch o.Mode {
 	case ModeCluster:
 		if o.Image == "" {
@@ -138,6 +146,7 @@ func (o Options) withDefaults() (Options, error) {
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/finalizers,verbs=update
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=eventing.knative.dev,resources=eventpolicies,verbs=get;create;update;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch
