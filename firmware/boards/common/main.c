@@ -1,5 +1,6 @@
 /*
- * Firmware entry point: the device runtime over the board's protocol UART, forever.
+ * Firmware entry point: the device runtime over the board's protocol UART, forever,
+ * feeding the watchdog after every poll.
  * The device identity is a build-time string (WB_DEVICE_ID) kept in its own flash
  * section, so a provisioning step can patch it in firmware.bin without a rebuild.
  */
@@ -39,8 +40,11 @@ int main(void)
 #if WBD_STORE
         .store = board_store(),
 #endif
+        .crash = &board_crash,
     };
     wbd_init(&dev, &cfg);
-    for (;;)
+    for (;;) { /* each pass makes progress: a call or a driver that stops it resets the board */
         wbd_poll(&dev, 1000);
+        board_watchdog_feed();
+    }
 }
