@@ -269,6 +269,7 @@ static void stop_app(wbd_app *a)
 
 static void delete_app(wbd_device *d, wbd_app *a)
 {
+    d->crash_named = NULL; /* the slot may hold another app next */
     free_slot(d, &a->slot);
     free_slot(d, &a->pend_slot);
     memset(a, 0, sizeof *a);
@@ -277,17 +278,19 @@ static void delete_app(wbd_device *d, wbd_app *a)
 
 /* ---- the crash record (device.h, wbd_crash): which app a fault interrupts ---- */
 
-/* Before a call into app a: the record names it (copied only when another app was last). */
+/* Before a call into app a: the record names it. The name and digest are copied only when
+ * another app (or another module of it: crash_named is cleared then) was named last, so a
+ * call costs two stores. */
 static void crash_enter(wbd_device *d, const wbd_app *a)
 {
     wbd_crash *c = d->cfg.crash;
     if (!c)
         return;
-    if (c->name_len != a->name_len || memcmp(c->name, a->name, a->name_len) ||
-        memcmp(c->digest, a->slot >= 0 ? a->digest : zero_digest, WBP_DIGEST)) {
+    if (d->crash_named != a) {
         c->name_len = a->name_len;
         memcpy(c->name, a->name, a->name_len);
-        memcpy(c->digest, a->slot >= 0 ? a->digest : zero_digest, WBP_DIGEST);
+        memcpy(c->digest, a->digest, WBP_DIGEST);
+        d->crash_named = a;
     }
     c->app = (int32_t)(a - d->apps);
 }
@@ -805,6 +808,7 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     }
     /* verified: the new module replaces the old one, which stops */
     stop_app(a);
+    d->crash_named = NULL; /* another digest to name */
     free_slot(d, &a->slot);
     a->slot = a->pend_slot;
     a->pend_slot = -1;

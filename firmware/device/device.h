@@ -251,6 +251,7 @@ typedef struct wbd_device {
 #endif
     wbp_reader reader;
     wbd_crash fault;    /* the sealed crash record found at boot (magic 0: none) */
+    const struct wbd_app *crash_named; /* the app whose name and digest the record holds */
     uint8_t fault_told; /* reported after the first Welcome */
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;
