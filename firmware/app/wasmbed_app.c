@@ -164,6 +164,7 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
     cfg.stack_slots = WB_STACK_SLOTS;
     cfg.call_depth = WB_CALL_DEPTH;
     cfg.machine_stack = WB_MACHINE_STACK;
+    cfg.code_guard = board->code_guard;
     app->started_ms = board->clock_ms(board->ctx);
     e = wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst);
     if (app->inst) wasm_instance_set_user(app->inst, app);

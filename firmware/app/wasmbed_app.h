@@ -44,7 +44,7 @@
 #define WB_MACHINE_STACK 0u
 #endif
 
-/* Board abstraction. Every callback is required; ctx is passed back. */
+/* Board abstraction. Every callback is required (code_guard may be NULL); ctx is passed back. */
 typedef struct wb_board {
     void *ctx;
     void (*log)(void *ctx, int32_t level, const uint8_t *msg, uint32_t len);
@@ -58,6 +58,7 @@ typedef struct wb_board {
     int (*publish)(void *ctx, const uint8_t *topic, uint32_t tlen, const uint8_t *data, uint32_t dlen);
     /* value of configuration key, -1 if absent */
     int (*config_get)(void *ctx, const uint8_t *key, uint32_t klen, const uint8_t **val, uint32_t *vlen);
+    const wasm_code_guard *code_guard; /* optional: where the native tier's code goes, sealed (wasm.h) */
 } wb_board;
 
 typedef enum { WB_STATE_RUNNING, WB_STATE_EXITED, WB_STATE_FAILED } wb_state;

@@ -102,6 +102,15 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
+/* Writes " <label>0x" and v in 8 hex digits at p; returns the end. */
+static char *put_hex(char *p, const char *label, uint32_t v)
+{
+    p = put_str(put_str(p, label), "0x");
+    for (int i = 7; i >= 0; i--)
+        *p++ = "0123456789abcdef"[(v >> (4 * i)) & 15u];
+    return p;
+}
+
 void wbd_log(wbd_device *d, uint8_t level, const char *msg)
 {
     if (d->session != WBD_WELCOMED)
@@ -253,23 +262,54 @@ static void stop_app(wbd_app *a)
 
 static void delete_app(wbd_device *d, wbd_app *a)
 {
+    d->crash_named = NULL; /* the slot may hold another app next */
     free_slot(d, &a->slot);
     free_slot(d, &a->pend_slot);
     memset(a, 0, sizeof *a);
     a->slot = a->pend_slot = -1;
 }
 
+/* ---- the crash record (device.h, wbd_crash): which app a fault interrupts ---- */
+
+/* Before a call into app a: the record names it. The name and digest are copied only when
+ * another app (or another module of it: crash_named is cleared then) was named last, so a
+ * call costs two stores. */
+static void crash_enter(wbd_device *d, const wbd_app *a)
+{
+    wbd_crash *c = d->cfg.crash;
+    if (!c)
+        return;
+    if (d->crash_named != a) {
+        c->name_len = a->name_len;
+        memcpy(c->name, a->name, a->name_len);
+        memcpy(c->digest, a->digest, WBP_DIGEST);
+        d->crash_named = a;
+    }
+    c->app = (int32_t)(a - d->apps);
+}
+
+static void crash_leave(wbd_device *d)
+{
+    if (d->cfg.crash)
+        d->cfg.crash->app = -1;
+}
+
 static void start_app(wbd_device *d, wbd_app *a)
 {
     int idx = (int)(a - d->apps);
-    a->board = (wb_board){a,          b_log,       b_clock, b_sleep,   b_yield,  b_gpio_write,
-                          b_gpio_read, b_led,      b_sensor, b_publish, b_config};
+    const wbd_hal *h = d->cfg.hal;
+    a->board = (wb_board){a,           b_log, b_clock,  b_sleep,   b_yield,  b_gpio_write,
+                          b_gpio_read, b_led, b_sensor, b_publish, b_config, h->code_guard};
     a->loops = 0;
     a->fuel = 0;
     a->error[0] = 0;
     a->state = WBP_RUNNING; /* so that log lines from start/setup carry the app */
+    if (h->code_release) /* the arena's code from the last start is sealed read-only */
+        h->code_release(d->arenas[idx], WBD_ARENA_SIZE);
+    crash_enter(d, a);
     wasm_err e = wb_app_start(&a->rt, &a->board, d->slots[a->slot], a->size, d->arenas[idx], WBD_ARENA_SIZE,
                               WBD_MEM_CAP, d->cfg.fuel);
+    crash_leave(d);
     if (e) {
         a->state = WBP_FAILED;
         a->traps++;
@@ -293,7 +333,9 @@ static void run_due(wbd_device *d, uint64_t t)
         if (!a->used || a->state != WBP_RUNNING || t < a->next_loop_ms)
             continue;
         int32_t delay = 0;
+        crash_enter(d, a);
         wasm_err e = wb_app_loop(&a->rt, &delay);
+        crash_leave(d);
         a->loops++;
         a->fuel += a->rt.fuel - wasm_get_fuel(a->rt.inst);
         if (a->state != WBP_RUNNING)
@@ -312,6 +354,88 @@ static void run_due(wbd_device *d, uint64_t t)
     }
 }
 
+static void persist(wbd_device *d);
+
+/* Boot: a sealed record is kept for the first session and the record rearmed. */
+static void crash_take(wbd_device *d)
+{
+    wbd_crash *c = d->cfg.crash;
+    if (!c)
+        return;
+    if (c->magic == WBD_CRASH_MAGIC && c->sum == wbd_crash_sum(c) && c->cause >= WBD_CAUSE_HARDFAULT &&
+        c->cause <= WBD_CAUSE_WATCHDOG && c->name_len <= WBP_MAX_APP_NAME)
+        d->fault = *c;
+    c->magic = 0;
+    c->app = -1;
+}
+
+/* The fault as an error (at most 80 bytes): "fault: MemManage pc=0x... addr=0x... cfsr=0x...",
+ * "watchdog reset pc=0x...": what the handler knew. */
+static void crash_text(const wbd_crash *c, char *out)
+{
+    static const char *const what[] = {"HardFault", "MemManage", "BusFault", "UsageFault", "NMI"};
+    char *p = c->cause == WBD_CAUSE_WATCHDOG ? put_str(out, "watchdog reset")
+                                             : put_str(put_str(out, "fault: "), what[c->cause - 1]);
+    if (c->flags & WBD_CRASH_PC)
+        p = put_hex(p, " pc=", c->pc);
+    if (c->flags & WBD_CRASH_ADDR)
+        p = put_hex(p, " addr=", c->addr);
+    if (c->cfsr)
+        p = put_hex(p, " cfsr=", c->cfsr);
+    if (c->hfsr)
+        p = put_hex(p, " hfsr=", c->hfsr);
+    *p = 0;
+}
+
+/* The app the fault interrupted, if the device still holds it (restored from the store):
+ * Failed with the fault, and kept so across resets until a Start or a new module. */
+static void crash_blame(wbd_device *d)
+{
+    const wbd_crash *c = &d->fault;
+    if (c->magic != WBD_CRASH_MAGIC || c->app < 0)
+        return;
+    wbd_app *a = find_app(d, wbp_mem(c->name, c->name_len));
+    if (!a || a->slot < 0 || memcmp(a->digest, c->digest, WBP_DIGEST) != 0)
+        return;
+    char why[96];
+    crash_text(c, why);
+    a->state = WBP_FAILED;
+    a->traps++;
+    set_error(a, why);
+#if WBD_STORE
+    a->run = 0;
+#endif
+    persist(d);
+}
+
+/* After the first Welcome: a firmware Log line (error) for every fault, and the AppStatus
+ * Failed of an app the device no longer holds (no store), which the record still names;
+ * one it holds was reported Failed with the session's other apps (on_welcome). */
+static void crash_report(wbd_device *d)
+{
+    const wbd_crash *c = &d->fault;
+    if (c->magic != WBD_CRASH_MAGIC || d->fault_told)
+        return;
+    d->fault_told = 1;
+    char line[96 + 16 + WBP_MAX_APP_NAME];
+    crash_text(c, line);
+    char *p = put_str(line + strlen(line), c->app >= 0 ? " in app " : " in the firmware");
+    if (c->app >= 0)
+        memcpy(p, c->name, c->name_len), p += c->name_len;
+    *p = 0;
+    wbd_log(d, 3, line);
+    wbd_app *a = c->app >= 0 ? find_app(d, wbp_mem(c->name, c->name_len)) : NULL;
+    if (c->app < 0 || (a && a->slot >= 0 && memcmp(a->digest, c->digest, WBP_DIGEST) == 0))
+        return;
+    wbd_app gone; /* only what send_status reads */
+    memset(&gone, 0, sizeof gone);
+    gone.name_len = c->name_len;
+    memcpy(gone.name, c->name, c->name_len);
+    crash_text(c, gone.error);
+    gone.traps = 1;
+    send_status(d, &gone, WBP_FAILED, c->digest);
+}
+
 /* ---- persistence (WBD_STORE): firmware/README.md, "Persistence" ---- */
 
 #if WBD_STORE
@@ -321,7 +445,7 @@ static const char *manifest_check(const wbd_device *d, const wbd_manifest *man, 
 static const char *manifest_of(const wbd_device *d, const wbp_deploy *m, const wbd_app *a, wbd_app_manifest *man);
 
 #if WBD_STORE
-_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 280, "store headers have no padding");
+_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 408, "store headers have no padding");
 /* Store offsets are uint32 sums within size = 2 areas, each checked to hold WBD_AREA_NEED (store_restore). */
 _Static_assert(WBD_AREA_NEED <= 0xffffffffu / 2, "two store areas must be addressable with 32-bit offsets");
 
@@ -381,7 +505,9 @@ static int store_save(wbd_device *d)
         h.size = a->size;
         h.config_len = a->config_len;
         h.name_len = a->name_len;
-        h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
+        h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED || a->state == WBP_FAILED ? a->state : WBP_RECEIVED;
+        if (h.state == WBP_FAILED)
+            memcpy(h.error, a->error, strlen(a->error));
         memcpy(h.name, a->name, a->name_len);
         memcpy(h.digest, a->digest, WBP_DIGEST);
         h.man = a->man;
@@ -416,8 +542,8 @@ static void set_run(wbd_device *d, wbd_app *a, uint8_t run)
     }
 }
 
-/* Record i of the area at base, if valid, into app i; returns 1 if it wants to run. */
-static int store_load(wbd_device *d, uint32_t base, int i)
+/* Record i of the area at base, if valid, into app i (a->run: start it). */
+static void store_load(wbd_device *d, uint32_t base, int i)
 {
     const wbd_store *s = d->cfg.store;
     wbd_app *a = &d->apps[i];
@@ -428,21 +554,22 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     uint32_t r = base + (uint32_t)sizeof(wbd_area_hdr) + (uint32_t)i * (uint32_t)WBD_REC_STRIDE;
     if (s->read(s->ctx, r, &h, sizeof h)) {
         store_note(d, 'w', rec, "", ": read failed, not restored");
-        return 0;
+        return;
     }
     if (h.magic == 0xffffffffu)
-        return 0; /* empty */
+        return; /* empty */
     h.name[sizeof h.name - 1] = 0;
     if (h.magic != WBD_REC_MAGIC || h.size == 0 || h.size > WBD_SLOT_SIZE || h.config_len > WBD_CONFIG_SIZE ||
         s->read(s->ctx, r + sizeof h, a->config, h.config_len)) {
         store_note(d, 'w', rec, "", ": bad header, not restored");
-        return 0;
+        return;
     }
     store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, h.config_len, sum);
     if (memcmp(sum, h.sum, WBD_SUM) != 0 || !wbp_app_name_valid(wbp_mem(h.name, h.name_len)) ||
-        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING) || h.man.uid_len > WBP_MAX_UID) {
+        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING && h.state != WBP_FAILED) ||
+        h.man.uid_len > WBP_MAX_UID) {
         store_note(d, 'w', rec, "", ": header checksum mismatch, not restored");
-        return 0;
+        return;
     }
     const char *why = NULL;
     int8_t slot = take_slot(d);
@@ -458,7 +585,7 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     if (why) {
         free_slot(d, &slot);
         store_note(d, 'w', "app ", h.name, why);
-        return 0;
+        return;
     }
     a->dev = d;
     a->used = 1;
@@ -468,10 +595,11 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     memcpy(a->digest, h.digest, WBP_DIGEST);
     a->size = h.size;
     a->config_len = h.config_len;
-    a->state = h.state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
+    a->state = h.state == WBP_STOPPED || h.state == WBP_FAILED ? h.state : WBP_RECEIVED;
     a->run = h.state == WBP_RUNNING;
+    h.error[sizeof h.error - 1] = 0;
+    set_error(a, h.state == WBP_FAILED ? h.error : "");
     a->man = h.man;
-    return a->run;
 }
 
 /* Boot: the newest valid area's apps, verified as a completed transfer is, started if
@@ -504,13 +632,14 @@ static void store_restore(wbd_device *d)
     }
     if (d->store_area < 0)
         return;
-    int run[WBD_MAX_APPS], n = 0;
+    int n = 0;
     for (int i = 0; i < WBD_MAX_APPS; i++) {
-        run[i] = store_load(d, (uint32_t)d->store_area * half, i);
+        store_load(d, (uint32_t)d->store_area * half, i);
         n += d->apps[i].used;
     }
+    crash_blame(d);
     for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (run[i])
+        if (d->apps[i].used && d->apps[i].run)
             start_app(d, &d->apps[i]);
     char num[12];
     *put_u32(num, (uint32_t)n) = 0;
@@ -519,7 +648,7 @@ static void store_restore(wbd_device *d)
 #else
 static void persist(wbd_device *d) { (void)d; }
 static void set_run(wbd_device *d, wbd_app *a, uint8_t run) { (void)d, (void)a, (void)run; }
-static void store_restore(wbd_device *d) { (void)d; }
+static void store_restore(wbd_device *d) { crash_blame(d); } /* no app is held at boot: finds none */
 #endif
 
 /* ---- message handlers ---- */
@@ -742,6 +871,7 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     }
     /* verified: the new module replaces the old one, which stops */
     stop_app(a);
+    d->crash_named = NULL; /* another digest to name */
     free_slot(d, &a->slot);
     a->slot = a->pend_slot;
     a->pend_slot = -1;
@@ -857,8 +987,8 @@ static void on_welcome(wbd_device *d, const wbp_welcome *w)
     d->next_hb_ms = t + d->hb_interval_ms;
     d->time_offset = w->server_time ? w->server_time - t : 0;
     d->backoff_ms = WBD_MIN_BACKOFF_MS;
-    for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+    for (int i = 0; i < WBD_MAX_APPS; i++) /* a Failed app again with its error: Hello carries none */
+        if (d->apps[i].used && (d->apps[i].state == WBP_RUNNING || d->apps[i].state == WBP_FAILED))
             report(d, &d->apps[i]);
 }
 
@@ -876,6 +1006,7 @@ static void on_frame(wbd_device *d, size_t n)
                 wbd_log(d, d->store_log[i][0] == 'w' ? 2 : 1, d->store_log[i] + 1);
             d->store_nlog = 0;
 #endif
+            crash_report(d);
             return;
         }
         if (e)
@@ -926,7 +1057,8 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
     d->limit = WBP_DEFAULT_MAX_FRAME;
     d->backoff_ms = WBD_MIN_BACKOFF_MS;
     wbp_reader_init(&d->reader, d->rx, sizeof d->rx, WBP_DEFAULT_MAX_FRAME);
-    store_restore(d);
+    crash_take(d);
+    store_restore(d); /* blames the app a fault interrupted before starting the others */
 }
 
 /* The transport's receive counters as a firmware Log line (device.h, rx_stats). */

@@ -91,7 +91,7 @@ typedef struct {
  * sizeof(wbd_area_hdr) + i * WBD_REC_STRIDE: a wbd_rec_hdr, the config (WBD_CONFIG_SIZE
  * bytes reserved), the module (WBD_SLOT_SIZE bytes reserved). */
 #define WBD_AREA_MAGIC 0x31534257u /* "WBS1" */
-#define WBD_REC_MAGIC 0x32524257u  /* "WBR2": records with a manifest */
+#define WBD_REC_MAGIC 0x32524257u  /* "WBR2": WBR1 had no manifest and no error field */
 #define WBD_SUM 16                 /* bytes of sha256 kept as a checksum */
 typedef struct {
     uint32_t magic, seq, napps, stride;
@@ -111,11 +111,12 @@ typedef struct {
     uint32_t magic, size; /* module bytes */
     uint16_t config_len;
     uint8_t name_len;
-    uint8_t state; /* Received, Stopped, or Running: start at boot */
+    uint8_t state; /* Received, Stopped, Running (start at boot), or Failed (a fault: do not start) */
     char name[64];
     uint8_t digest[WBP_DIGEST];
     uint8_t pad[4]; /* zero: man starts 8-aligned */
     wbd_manifest man;
+    char error[WBP_MAX_ERROR_MSG]; /* state Failed: why, NUL-padded */
     uint8_t sum[WBD_SUM]; /* sha256 of the header above this field and of the config bytes */
 } wbd_rec_hdr;
 #define WBD_ALIGN4(n) (((uint32_t)(n) + 3u) & ~3u)
@@ -132,6 +133,46 @@ typedef struct {
 } wbd_app_manifest;
 #endif
 
+/*
+ * Why the firmware last stopped, kept across the reset in RAM that start-up does not clear
+ * (wbd_config.crash; the boards' is boards/common/fault.c). The device writes which app it
+ * is calling; a board's fault or watchdog handler writes the cause and the registers and
+ * seals the record (wbd_crash_seal) before it resets the core, or its start-up does from a
+ * reset flag (a watchdog that resets at once). wbd_init takes a sealed record: the app is
+ * Failed with the fault as its error (firmware/README.md, "Faults and the watchdog").
+ */
+enum { WBD_CAUSE_HARDFAULT = 1, WBD_CAUSE_MEMMANAGE, WBD_CAUSE_BUSFAULT, WBD_CAUSE_USAGEFAULT, WBD_CAUSE_NMI,
+       WBD_CAUSE_WATCHDOG };
+#define WBD_CRASH_MAGIC 0x48535243u /* "CRSH" */
+#define WBD_CRASH_PC 1u             /* flags: pc holds the faulting instruction's address */
+#define WBD_CRASH_ADDR 2u           /* addr holds the faulting data address (MMFAR or BFAR) */
+typedef struct {
+    /* the device's part: the app in a call (-1: none, the firmware) and the last one called */
+    int32_t app;
+    uint8_t name_len;
+    char name[WBP_MAX_APP_NAME];
+    uint8_t digest[WBP_DIGEST];
+    /* the handler's part */
+    uint32_t cause, cfsr, hfsr, addr, pc, flags;
+    uint32_t magic, sum; /* WBD_CRASH_MAGIC, wbd_crash_sum: sealed */
+} wbd_crash;
+
+/* FNV-1a over the record up to magic: no table, a few instructions a byte, usable in a
+ * fault handler. */
+static inline uint32_t wbd_crash_sum(const wbd_crash *c)
+{
+    const uint8_t *p = (const uint8_t *)c;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < (uint32_t)((const uint8_t *)&c->magic - p); i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static inline void wbd_crash_seal(wbd_crash *c)
+{
+    c->magic = WBD_CRASH_MAGIC;
+    c->sum = wbd_crash_sum(c);
+}
+
 /* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
 typedef struct {
     void *ctx;
@@ -141,6 +182,10 @@ typedef struct {
     int (*gpio_read)(void *ctx, int32_t pin, int *high);
     int (*led_set)(void *ctx, int32_t led, int on);
     int (*sensor_read)(void *ctx, int32_t sensor, int32_t *milli);
+    /* Optional (NULL: none): places and seals the native tier's code (wasm.h), and
+     * code_release undoes the seals inside an arena before the device reuses it. */
+    const wasm_code_guard *code_guard;
+    void (*code_release)(const void *buf, size_t n);
 } wbd_hal;
 
 typedef struct {
@@ -165,6 +210,8 @@ typedef struct {
     /* Non-volatile storage; NULL: apps live in RAM only, as in WBD_STORE=0 builds. */
     const wbd_store *store;
 #endif
+    /* Optional (NULL: none): the crash record above, in RAM a reset keeps. */
+    wbd_crash *crash;
 } wbd_config;
 
 enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };
@@ -219,6 +266,9 @@ typedef struct wbd_device {
     char store_log[WBD_MAX_APPS + 1][96];
 #endif
     wbp_reader reader;
+    wbd_crash fault;    /* the sealed crash record found at boot (magic 0: none) */
+    const struct wbd_app *crash_named; /* the app whose name and digest the record holds */
+    uint8_t fault_told; /* reported after the first Welcome */
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;
     wbd_app apps[WBD_MAX_APPS];

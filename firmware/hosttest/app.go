@@ -66,7 +66,7 @@ static int b_config(void *c, const uint8_t *k, uint32_t kl, const uint8_t **v, u
 
 static tb *tb_new(void) {
 	tb *t = calloc(1, sizeof *t);
-	t->board = (wb_board){ t, b_log, b_clock, b_sleep, b_yield, b_gpio_write, b_gpio_read, b_led, b_sensor, b_publish, b_config };
+	t->board = (wb_board){ t, b_log, b_clock, b_sleep, b_yield, b_gpio_write, b_gpio_read, b_led, b_sensor, b_publish, b_config, NULL };
 	t->arena = malloc(1u << 20);
 	return t;
 }

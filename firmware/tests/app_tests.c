@@ -71,7 +71,7 @@ void run_app_tests(const char *dir, int *checks, int *failures)
 {
 #define ACHECK(c, ...) do { (*checks)++; if (!(c)) { (*failures)++; printf("FAIL app: " __VA_ARGS__); printf("\n"); } } while (0)
     fake f;
-    wb_board b = {&f, f_log, f_clock, f_sleep, f_yield, f_gpio_w, f_gpio_r, f_led, f_sensor, f_publish, f_config};
+    wb_board b = {&f, f_log, f_clock, f_sleep, f_yield, f_gpio_w, f_gpio_r, f_led, f_sensor, f_publish, f_config, NULL};
     wb_app app;
     uint32_t len;
     int32_t delay = 0;

@@ -262,6 +262,24 @@ size_t wasm_module_code_bytes(const wasm_module *m);
 /* Find an export by name and kind; returns the index in its index space or -1. */
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind);
 
+/*
+ * WASM_JIT builds: where compiled code goes and how it is protected once written, for a
+ * memory protection unit that keeps RAM never writable and executable at once (W^X;
+ * firmware/boards/common/mpu.c). wasm_config.code_guard; NULL: anywhere in the arena,
+ * left as the arena's memory is.
+ *   place: the block for n bytes of code at or after address `from`: its start, and in
+ *          *size its length (at least n); the arena gives up the gap before it too.
+ *   seal:  the code in [code, code + size) is written: from now on read-only and
+ *          executable, before any of it runs. 0, or <0 when it cannot be (then no
+ *          function of the instance is compiled: all are interpreted).
+ * The arena's owner undoes a seal before it reuses the buffer (the guard's own call).
+ */
+typedef struct wasm_code_guard {
+    void *ctx;
+    uintptr_t (*place)(void *ctx, uintptr_t from, size_t n, size_t *size);
+    int (*seal)(void *ctx, void *code, size_t size);
+} wasm_code_guard;
+
 typedef struct wasm_config {
     wasm_resolver resolve;    /* may be NULL if the module has no imports */
     void *resolve_ctx;
@@ -275,6 +293,7 @@ typedef struct wasm_config {
      * "call stack exhausted". Default call_depth x 160 + 1024: enough for any mix of
      * compiled and interpreted calls at full depth (the machine stack must have it). */
     uint32_t machine_stack;
+    const wasm_code_guard *code_guard; /* WASM_JIT builds: see wasm_code_guard; NULL: none */
 } wasm_config;
 
 /*

@@ -144,7 +144,7 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
         inst->mem = mem;
     }
 #if defined(WASM_JIT)
-    if (!cfg->interpret_only) inst->nnative = wasm_jit_compile(inst, a);
+    if (!cfg->interpret_only) inst->nnative = wasm_jit_compile(inst, a, cfg->code_guard);
 #endif
     *out = inst;
 

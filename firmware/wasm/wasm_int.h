@@ -145,8 +145,9 @@ uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta);
 
 /*
  * Native tier (wasm_jit.c, -DWASM_JIT on ARMv7-M). wasm_jit_compile compiles
- * what it can of an instance into its arena and returns how many functions it
- * compiled (their wasm_func.native is set). wasm_jit_call runs compiled f on
+ * what it can of an instance into its arena, where g (may be NULL) places and
+ * seals it, and returns how many functions it compiled (their wasm_func.native
+ * is set). wasm_jit_call runs compiled f on
  * the frame fp of owner's stack with `depth` more calls allowed; the fuel
  * counter and its reserve travel in c (the caller sets c->fuel, c->reserve).
  */
@@ -163,7 +164,7 @@ typedef struct wasm_jit_ctx {
     uint64_t reserve;     /* fuel beyond the 32-bit counter */
     uint32_t frames;      /* interpreter frames in use below (owner->frames) */
 } wasm_jit_ctx;
-uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a);
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_guard *g);
 wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *fp, uint32_t depth);
 
 /* LEB128 readers shared by loader and interpreter (no checks: code was validated). */

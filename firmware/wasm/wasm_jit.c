@@ -750,12 +750,27 @@ static size_t map_bytes(const wasm_module *m, uint32_t i)
     return wb_size_mul(wb_size_add((size_t)(end_of(m, i) - m->funcs[i].code), 1), 4);
 }
 
-uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
+/*
+ * Arena bytes that `bytes` of code take at the arena's end, the guard's alignment gap
+ * included (SIZE_MAX when that does not fit size_t); *at is where the code starts and
+ * *len its block's length.
+ */
+static size_t code_span(const wasm_code_guard *g, const wasm_arena *a, size_t bytes, uint8_t **at, size_t *len)
+{
+    uintptr_t from = (uintptr_t)a->base + up8(a->used), start = from;
+    *len = up8(bytes);
+    if (g) start = g->place(g->ctx, from, bytes, len);
+    *at = (uint8_t *)start;
+    return start < from ? SIZE_MAX : wb_size_add((size_t)(start - from), *len);
+}
+
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_guard *g)
 {
     const wasm_module *m = inst->mod;
     uint32_t nown = m->nfuncs - m->nfunc_imports, i, count = 0;
-    size_t size = a->size, total; /* halfwords of native code */
+    size_t size = a->size, total, span, len; /* total: halfwords of native code */
     uint16_t *code;
+    uint8_t *at;
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
@@ -789,7 +804,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
         }
         if (!total) goto out;
-        size_t need = wb_size_add(up8(wb_size_mul(total, 2)), up8(map));
+        size_t need = wb_size_add(code_span(g, a, wb_size_mul(total, 2), &at, &len), up8(map));
         over = need > room ? need - room : 0;
         if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
         if (!over) break;
@@ -808,16 +823,13 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         j.ent[i] = (uint32_t)total;
         total += n;
     }
-    if (!(code = wasm_arena_alloc(a, total * 2))) goto out; /* below the scratch */
+    span = code_span(g, a, total * 2, &at, &len);
+    if (!(code = wasm_arena_alloc(a, span))) goto out; /* below the scratch */
+    code = (uint16_t *)(void *)at;                      /* past the guard's gap */
     for (i = 0; i < nown; i++) {
         size_t keep = a->size;
         if (j.ent[i] == WASM_NONE) continue;
-        if (!(j.map = scratch(a, map_bytes(m, i)))) { /* sized above: not expected */
-            for (i = 0; i < nown; i++) inst->own[i].native = NULL;
-            count = 0;
-            wasm_arena_trim(a, (size_t)((uint8_t *)code - a->base));
-            goto out;
-        }
+        if (!(j.map = scratch(a, map_bytes(m, i)))) goto undo; /* sized above: not expected */
         j.base = j.ent[i];
         j.out = NULL;
         function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
@@ -828,11 +840,18 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
         count++;
     }
+    /* W^X: once sealed the code is no longer writable, and not executable before */
+    if (g && g->seal(g->ctx, code, len)) goto undo;
     inst->native_bytes = (uint32_t)total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 out:
     wasm_arena_top_free(a, size);
     return count;
+undo: /* every function interpreted, the code's arena bytes given back */
+    for (i = 0; i < nown; i++) inst->own[i].native = NULL;
+    count = 0;
+    wasm_arena_trim(a, (size_t)(at - a->base) + len - span); /* where the span began */
+    goto out;
 }
 
 #endif /* WASM_JIT */

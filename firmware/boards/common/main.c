@@ -1,5 +1,6 @@
 /*
- * Firmware entry point: the device runtime over the board's protocol UART, forever.
+ * Firmware entry point: the device runtime over the board's protocol UART, forever,
+ * feeding the watchdog after every poll.
  * The device identity (WB_DEVICE_ID) and the deployment key (WB_DEPLOY_KEY) are
  * build-time defaults kept in flash sections of their own, so a provisioning step can
  * patch them in the image without a rebuild.
@@ -60,8 +61,11 @@ int main(void)
 #if WBD_STORE
         .store = board_store(),
 #endif
+        .crash = &board_crash,
     };
     wbd_init(&dev, &cfg);
-    for (;;)
+    for (;;) { /* each pass makes progress: a call or a driver that stops it resets the board */
         wbd_poll(&dev, 1000);
+        board_watchdog_feed();
+    }
 }

@@ -105,3 +105,18 @@ func Image(t testing.TB, board string) string {
 	}
 	return elf
 }
+
+// FaultImage builds board's image with fault injection (board.mk FAULT_INJECT=1: sensors
+// that provoke faults, boards/common/inject.h) in build/faults/, and returns its ELF.
+func FaultImage(t testing.TB, board string) string {
+	t.Helper()
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := filepath.Join("build", "faults")
+	if err := run(dir, "-f", "boards/board.mk", "BOARD="+board, "FAULT_INJECT=1", "BUILD="+build); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, build, board, "firmware.elf")
+}

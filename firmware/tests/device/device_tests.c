@@ -93,7 +93,7 @@ static void t_rx_stats(void *ctx, wbd_rx_stats *out)
 }
 
 static const wbd_transport io = {NULL, t_read, t_write, t_rx_stats};
-static const wbd_hal hal = {NULL, h_now, h_delay, NULL, NULL, h_led, h_sensor};
+static const wbd_hal hal = {NULL, h_now, h_delay, NULL, NULL, h_led, h_sensor, NULL, NULL};
 static wbd_device dev;
 
 /* ---- scripted gateway ---- */
@@ -363,7 +363,7 @@ static void test_signer(void)
 static void restart(const uint8_t *key)
 {
     static wbd_config c;
-    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, NULL, NULL};
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, NULL, NULL, NULL};
     c = z;
     to_dev.head = to_dev.tail = to_gw.head = to_gw.tail = 0;
     closed = 0;
@@ -581,13 +581,19 @@ typedef struct {
     uint8_t digest[WBD_MAX_APPS][32], state[WBD_MAX_APPS];
     char logs[8][160];
     int nlogs;
+    char st_app[4][64], st_err[4][WBP_MAX_ERROR_MSG + 1]; /* AppStatus right after Welcome */
+    uint8_t st_state[4];
+    int nst;
 } boot_info;
+
+/* The crash record, in RAM that a reboot here keeps (device.h, wbd_crash). */
+static wbd_crash crash;
 
 /* Reboots the device on the simulated flash (power back, no cut) and welcomes it. */
 static void reboot(const uint8_t *key, boot_info *b)
 {
     static wbd_config c;
-    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, NULL, &sim_store};
+    wbd_config z = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, key, NULL, &sim_store, &crash};
     wbp_msg m;
     c = z;
     fl_cut = -1;
@@ -617,7 +623,21 @@ static void reboot(const uint8_t *key, boot_info *b)
         if (m.type == WBP_LOG && m.u.log.app.n == 0 && m.u.log.message.n < 160) {
             memcpy(b->logs[b->nlogs], m.u.log.message.p, m.u.log.message.n);
             b->logs[b->nlogs++][m.u.log.message.n] = 0;
+        } else if (m.type == WBP_APP_STATUS && b->nst < 4) {
+            memcpy(b->st_app[b->nst], m.u.app_status.app.p, m.u.app_status.app.n);
+            if (m.u.app_status.error.n) /* an absent error is a NULL view */
+                memcpy(b->st_err[b->nst], m.u.app_status.error.p, m.u.app_status.error.n);
+            b->st_state[b->nst++] = m.u.app_status.state;
         }
+}
+
+/* The AppStatus b saw for app right after Welcome: its index, or -1. */
+static int status_of(const boot_info *b, const char *app)
+{
+    for (int i = 0; i < b->nst; i++)
+        if (strcmp(b->st_app[i], app) == 0)
+            return i;
+    return -1;
 }
 
 static int has_log(const boot_info *b, const char *line)
@@ -755,6 +775,75 @@ static void test_store_power_cuts(const uint8_t *tick, uint32_t tlen, const uint
            "%d old, %d new, 0 corrupt\n", n, olds, news);
 }
 
+/* As a board's fault handler leaves the record: the device's part as it last wrote it. */
+static void fault_in(int32_t app, uint32_t cause, uint32_t pc, uint32_t addr)
+{
+    crash.app = app;
+    crash.cause = cause;
+    crash.cfsr = cause == WBD_CAUSE_MEMMANAGE ? 0x82u : 0;
+    crash.hfsr = 0;
+    crash.pc = pc;
+    crash.addr = addr;
+    crash.flags = (pc ? WBD_CRASH_PC : 0) | (addr ? WBD_CRASH_ADDR : 0);
+    wbd_crash_seal(&crash);
+}
+
+/* A fault in an app's call, the reset, and what the gateway is told: the app Failed with
+ * the fault (AppStatus after Welcome, a firmware Log line at error level), not started
+ * again at boot, still Failed after the next reset, until a Start; a fault outside any
+ * app is a Log line only; a record that does not check out is ignored. */
+static void test_crash_report(const uint8_t *tick, uint32_t tlen)
+{
+    static const char why[] = "fault: MemManage pc=0x00001234 addr=0x20001000 cfsr=0x00000082";
+    boot_info b;
+    wbp_msg m;
+    memset(flash, 0xff, sizeof flash);
+    memset(&crash, 0x5a, sizeof crash); /* power on: no record */
+    reboot(NULL, &b);
+    CHECK(b.nlogs == 1 && crash.app == -1, "cold boot: no fault reported, the record rearmed");
+    CHECK(transfer("ticker", tick, tlen, NULL) == WBP_RECEIVED, "ticker received");
+    command(WBP_START, "ticker", WBP_RUNNING);
+    CHECK(gw_expect(&m, WBP_LOG, 50) && crash.app == -1 && crash.name_len == 6 && memcmp(crash.name, "ticker", 6) == 0,
+          "a call names its app in the record, and un-names it after");
+
+    fault_in(0, WBD_CAUSE_MEMMANAGE, 0x1234, 0x20001000);
+    reboot(NULL, &b);
+    int st = status_of(&b, "ticker");
+    CHECK(b.napps == 1 && b.state[0] == WBP_FAILED, "Hello lists the faulted app Failed (%u)", b.state[0]);
+    CHECK(st >= 0 && b.st_state[st] == WBP_FAILED && strcmp(b.st_err[st], why) == 0,
+          "AppStatus Failed with the fault (\"%s\")", st >= 0 ? b.st_err[st] : "none");
+    CHECK(has_log(&b, "fault: MemManage pc=0x00001234 addr=0x20001000 cfsr=0x00000082 in app ticker"),
+          "the fault as a firmware log line");
+    CHECK(!gw_expect(&m, WBP_LOG, 30), "the faulted app is not started again");
+
+    reboot(NULL, &b); /* the record was taken: no second report, but the app stays Failed */
+    st = status_of(&b, "ticker");
+    CHECK(b.nlogs == 2 && b.state[0] == WBP_FAILED && st >= 0 && strcmp(b.st_err[st], why) == 0,
+          "after another reset: still Failed with its fault (stored), no new fault line");
+    command(WBP_START, "ticker", WBP_RUNNING);
+    reboot(NULL, &b);
+    CHECK(b.state[0] == WBP_RUNNING, "a Start clears it: Running after the next reset");
+
+    fault_in(-1, WBD_CAUSE_WATCHDOG, 0x4321, 0);
+    reboot(NULL, &b);
+    CHECK(has_log(&b, "watchdog reset pc=0x00004321 in the firmware") && b.state[0] == WBP_RUNNING,
+          "a firmware fault: a log line, the apps untouched");
+
+    fault_in(0, WBD_CAUSE_HARDFAULT, 0x99, 0);
+    crash.pc ^= 1; /* a bit flipped after sealing */
+    reboot(NULL, &b);
+    CHECK(b.nlogs == 2 && b.state[0] == WBP_RUNNING, "a record whose sum fails is ignored");
+
+    /* no store (or the app lost with it): the record still names the app */
+    fault_in(0, WBD_CAUSE_USAGEFAULT, 0x2000, 0);
+    memset(flash, 0xff, sizeof flash);
+    reboot(NULL, &b);
+    st = status_of(&b, "ticker");
+    CHECK(b.napps == 0 && st >= 0 && b.st_state[st] == WBP_FAILED &&
+              strcmp(b.st_err[st], "fault: UsageFault pc=0x00002000") == 0,
+          "an app the device no longer holds: AppStatus Failed from the record (\"%s\")", st >= 0 ? b.st_err[st] : "");
+}
+
 /* A tampered record is refused with a log line; the device comes up without it. */
 static void test_store_tamper(const uint8_t *tick, uint32_t tlen)
 {
@@ -885,7 +974,7 @@ int main(int argc, char **argv)
     }
     /* a boot note longer than the ready line holds: cut at 95 bytes */
     wbd_config cfg = {"test/dev-1", "host", "0.1.0", 256 * 1024, 1024 * 1024, 100000, &hal, &io, NULL,
-                      "clock test 1 MHz, and a note long enough to be cut where the line ends: 0123456789abcdef", NULL};
+                      "clock test 1 MHz, and a note long enough to be cut where the line ends: 0123456789abcdef", NULL, NULL};
     wbd_init(&dev, &cfg);
     wbp_msg m;
 
@@ -1027,6 +1116,7 @@ int main(int argc, char **argv)
     test_store_round_trip(tick, tlen, blink, blen);
     test_store_power_cuts(tick, tlen, blink, blen);
     test_store_tamper(tick, tlen);
+    test_crash_report(tick, tlen);
     printf("device_tests: %d checks, %d failures\n", checks, failures);
     free(blink);
     free(spin);

@@ -34,7 +34,7 @@ static int f_cfg(void *c, const uint8_t *k, uint32_t kl, const uint8_t **v, uint
     return 0;
 }
 
-static const wb_board board = {NULL, f_log, f_clock, f_sleep, f_yield, f_gw, f_gr, f_led, f_sensor, f_pub, f_cfg};
+static const wb_board board = {NULL, f_log, f_clock, f_sleep, f_yield, f_gw, f_gr, f_led, f_sensor, f_pub, f_cfg, NULL};
 static uint8_t arena[64 * 1024];
 static wb_app app;
 
