@@ -223,7 +223,7 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
 
 const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 static void clock_init(void)
 {
