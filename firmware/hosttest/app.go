@@ -75,6 +75,7 @@ static int tb_start(tb *t, const void *bin, uint32_t len) {
 	return wb_app_start(&t->app, &t->board, bin, len, t->arena, 1u << 20, 0, NULL);
 }
 static int tb_loop(tb *t, int32_t *delay) { return wb_app_loop(&t->app, delay); }
+static const char *tb_failure(tb *t) { return t->app.state == WB_STATE_FAILED ? wb_app_reason(&t->app, t->app.reason) : ""; }
 static void tb_free(tb *t) { free(t->arena); free(t); }
 */
 import "C"
@@ -118,6 +119,22 @@ func (b *Board) Loop() (int32, error) {
 	}
 	return int32(d), nil
 }
+
+// The C runtime's wall-clock limits (firmware/app/wasmbed_app.h), which api/abi must repeat.
+const (
+	CallTimeMs      = C.WB_CALL_TIME_MS
+	LogPeriodMs     = C.WB_LOG_PERIOD_MS
+	LogBurst        = C.WB_LOG_BURST
+	PublishPeriodMs = C.WB_PUBLISH_PERIOD_MS
+	PublishBurst    = C.WB_PUBLISH_BURST
+)
+
+// Failure returns the AppStatus text of the app's failure (wb_app_reason), or "" when it
+// has not failed.
+func (b *Board) Failure() string { return C.GoString(C.tb_failure(b.t)) }
+
+// Now returns the board's clock, in ms.
+func (b *Board) Now() int64 { return int64(b.t.now) }
 
 // Advance moves the board's clock.
 func (b *Board) Advance(ms int64) { b.t.now += C.uint64_t(ms) }
