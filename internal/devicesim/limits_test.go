@@ -154,7 +154,9 @@ func TestSleeperOnVirtualDevice(t *testing.T) {
 		t.Errorf("no heartbeat in the first 1.5 s of sleep (interval 1 s)")
 	}
 	st := g.status("sleeper", protocol.StateFailed)
-	if took := time.Since(started); st.Error != abi.ReasonTimeBudget || took > budget+2*time.Second {
+	// Not before the budget: a sleep counts as asked for, however late this loaded
+	// machine wakes the app from it.
+	if took := time.Since(started); st.Error != abi.ReasonTimeBudget || took < budget-100*time.Millisecond || took > budget+2*time.Second {
 		t.Fatalf("%q after %v, want %q within about %v", st.Error, took.Round(time.Millisecond), abi.ReasonTimeBudget, budget)
 	}
 

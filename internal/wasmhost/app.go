@@ -73,8 +73,10 @@ type App struct {
 
 	// budget of the call in progress, for sleep_ms to pause.
 	budget *budget
-	// callStart is when the call in progress started, on the board's clock.
+	// callStart is when the call in progress started, on the board's clock; overslept
+	// how much longer than asked its sleeps took (see overTime).
 	callStart time.Time
+	overslept time.Duration
 	limits    limits
 
 	mu     sync.Mutex
@@ -197,7 +199,7 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 	}
 	callCtx, cancel := context.WithCancelCause(context.WithValue(ctx, appKey{}, a))
 	defer cancel(nil)
-	a.callStart = a.clock.Now()
+	a.callStart, a.overslept = a.clock.Now(), 0
 	a.reportDrops(a.callStart)
 	a.budget = startBudget(a.host.cfg.callBudget, cancel)
 	res, err := f(callCtx)

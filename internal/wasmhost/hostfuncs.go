@@ -113,9 +113,11 @@ func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
 		return
 	}
 	d := time.Duration(ms) * time.Millisecond
-	if a.overTime(a.clock.Now(), d) { // it would end past the budget: fail now
+	before := a.clock.Now()
+	if a.overTime(before, d) { // it would end past the budget: fail now
 		panic(timeTrap)
 	}
+	defer func() { a.overslept += max(a.clock.Now().Sub(before)-d, 0) }()
 	if a.budget != nil {
 		a.budget.pause()
 		defer a.budget.resume()

@@ -135,3 +135,28 @@ func TestLogRateLimit(t *testing.T) {
 		t.Errorf("the report is line %d, want it first in the second call", abi.LogBurst)
 	}
 }
+
+// lateClock is a simulated clock whose sleeps end late, as a loaded machine's do.
+type lateClock struct {
+	*wasmhost.SimClock
+	late time.Duration
+}
+
+func (c *lateClock) Sleep(ctx context.Context, d time.Duration) error {
+	return c.SimClock.Sleep(ctx, d+c.late)
+}
+
+// TestLateWakeUpIsNotCounted: a sleep counts as long as it asked for, so a host that
+// wakes the app 60 ms late does not fail it earlier than a device would.
+func TestLateWakeUpIsNotCounted(t *testing.T) {
+	clock := &lateClock{SimClock: wasmhost.NewSimClock(t0), late: 60 * time.Millisecond}
+	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: clock})
+	app := instantiate(t, newHost(t, wasmhost.NewHostConfig()), fixtures.Sleeper, board)
+	_, _, err := app.Loop(context.Background())
+	if !errors.Is(err, wasmhost.ErrTimeBudget) {
+		t.Fatalf("err = %v, want ErrTimeBudget", err)
+	}
+	if slept := clock.Now().Sub(t0); slept != 2*(time.Second+clock.late) {
+		t.Errorf("slept %v: want two 1 s sleeps, each 60 ms late, before the third is refused", slept)
+	}
+}
