@@ -93,14 +93,24 @@ static wasm_err cut_short(wb_app *app, wb_trap why)
     return WASM_TRAP_HOST;
 }
 
+/* The time budget's clock: a sleep counts as long as it asked for, a late wake-up (the
+ * session served meanwhile sent a long frame) moves the deadline. */
+static int over_time(const wb_app *app, uint64_t now, uint32_t more_ms)
+{
+    return now + more_ms > app->deadline_ms;
+}
+
 /* sleep_ms: a sleep that would end past the call's time budget fails the call at once. */
 static wasm_err sleep_for(wb_app *app, uint64_t now, int32_t ms)
 {
     const wb_board *b = app->board;
     if (ms > WB_MAX_SLEEP_MS) ms = WB_MAX_SLEEP_MS;
     if (ms <= 0) return WASM_OK;
-    if (now + (uint32_t)ms > app->deadline_ms) return cut_short(app, WB_TRAP_TIME);
-    return b->sleep_ms(b->ctx, (uint32_t)ms) ? cut_short(app, WB_TRAP_STOP) : WASM_OK;
+    if (over_time(app, now, (uint32_t)ms)) return cut_short(app, WB_TRAP_TIME);
+    if (b->sleep_ms(b->ctx, (uint32_t)ms)) return cut_short(app, WB_TRAP_STOP);
+    uint64_t slept = b->clock_ms(b->ctx) - now;
+    if (slept > (uint32_t)ms) app->deadline_ms += slept - (uint32_t)ms;
+    return WASM_OK;
 }
 
 /*
@@ -115,7 +125,7 @@ static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
     wb_app *app = (wb_app *)(void *)((char *)(f - which) - offsetof(wb_app, funcs));
     const wb_board *b = app->board;
     uint64_t now = b->clock_ms(b->ctx);
-    if (now > app->deadline_ms) return cut_short(app, WB_TRAP_TIME);
+    if (over_time(app, now, 0)) return cut_short(app, WB_TRAP_TIME);
     switch (which) {
     case F_LOG: {
         int32_t level = I32(sp[0]);
@@ -214,7 +224,7 @@ static void begin_call(wb_app *app)
  * last host call, not their time. */
 static wasm_err end_call(wb_app *app, wasm_err e)
 {
-    if (!e && app->board->clock_ms(app->board->ctx) > app->deadline_ms) return cut_short(app, WB_TRAP_TIME);
+    if (!e && over_time(app, app->board->clock_ms(app->board->ctx), 0)) return cut_short(app, WB_TRAP_TIME);
     return e;
 }
 

@@ -114,7 +114,7 @@ typedef struct wb_app {
     uint64_t started_ms;
     uint64_t fuel;              /* per call of start, setup and each loop */
     uint32_t time_ms;           /* wall-clock budget of each of those calls */
-    uint64_t deadline_ms;       /* the call in progress must end by then */
+    uint64_t deadline_ms;       /* the call in progress must end by then (plus late wake-ups from sleep_ms) */
     int32_t loop_idx, setup_idx;
     wb_bucket log_tokens, pub_tokens;
     uint32_t lines_dropped;     /* log lines dropped since the last report */

@@ -9,6 +9,7 @@ typedef struct fake {
     uint64_t now;
     uint32_t tick;      /* ms every clock reading adds: a slow board or slow host calls */
     int stop_after;     /* sleeps after which sleep_ms asks the app to stop; 0: never */
+    uint32_t late;      /* ms every sleep lasts longer than asked */
     int log_full;       /* 1: the transport refuses every line */
     int led0, logs, publishes, yields, sleeps;
     int32_t last_level;
@@ -39,7 +40,7 @@ static uint64_t f_clock(void *c)
 static int f_sleep(void *c, uint32_t ms)
 {
     fake *f = c;
-    f->now += ms;
+    f->now += ms + f->late;
     f->sleeps++;
     return f->stop_after && f->sleeps >= f->stop_after ? -1 : 0;
 }
@@ -151,6 +152,15 @@ static void run_time_tests(const char *dir, int *checks, int *failures)
     e = e ? e : wb_app_loop(&app, &delay);
     ACHECK(e == WASM_TRAP_HOST && !strcmp(wb_app_reason(&app, e), "stopped") && f.sleeps == 3,
            "stopped while sleeping: %s after %d sleeps", wb_app_reason(&app, e), f.sleeps);
+
+    /* a sleep counts as long as it asked for: waking 60 ms late each time (serving the
+     * session meanwhile) still gives the app its 20 sleeps */
+    b = fake_board(&f);
+    f.late = 60;
+    e = wb_app_start(&app, &b, bin, len, arena, sizeof arena, 0, NULL);
+    e = e ? e : wb_app_loop(&app, &delay);
+    ACHECK(!strcmp(wb_app_reason(&app, e), "time budget exceeded") && f.sleeps == 20,
+           "late wake-ups: %s after %d sleeps", wb_app_reason(&app, e), f.sleeps);
 
     /* a smaller budget of the embedder is honoured */
     b = fake_board(&f);
