@@ -1030,7 +1030,8 @@ static void keep_session(wbd_device *d)
             end_session(d);
         break;
     case WBD_WELCOMED:
-        if (t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
+        /* While a frame is held no input is read: bytes waiting are no sign of silence. */
+        if (!d->held && t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
             end_session(d); /* the gateway is gone: say Hello again */
             break;
         }

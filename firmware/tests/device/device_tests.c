@@ -55,10 +55,25 @@ static int t_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout)
     return (int)n;
 }
 
+static void gw_send(const wbp_msg *m);
+
+/* 1: the link answers every heartbeat the moment the device sends it, as a gateway does
+ * while the device is inside an app call (the scripted gateway only runs between polls). */
+static int ack_on_write;
+
 static int t_write(void *ctx, const uint8_t *buf, uint32_t len)
 {
     (void)ctx;
     q_put(&to_gw, buf, len);
+    wbp_msg m;
+    uint8_t rel;
+    if (ack_on_write && wbp_decode_frame(buf, len, WBP_HARD_MAX_FRAME, &m, &rel) == WBP_OK && m.type == WBP_HEARTBEAT) {
+        wbp_msg ack;
+        memset(&ack, 0, sizeof ack);
+        ack.type = WBP_HEARTBEAT_ACK;
+        ack.u.heartbeat.seq = m.u.heartbeat.seq;
+        gw_send(&ack);
+    }
     return 0;
 }
 
@@ -197,15 +212,15 @@ static void welcome(uint32_t max_frame)
     send_welcome(max_frame);
 }
 
-/* The heartbeat interval send_welcome announces, in seconds. */
-static uint32_t hb_interval = 2;
+/* The heartbeat interval and timeout send_welcome announces, in seconds. */
+static uint32_t hb_interval = 2, hb_timeout = 6;
 
 static void send_welcome(uint32_t max_frame)
 {
     wbp_msg m;
     memset(&m, 0, sizeof m);
     m.type = WBP_WELCOME;
-    m.u.welcome = (wbp_welcome){7, hb_interval, 6, 1767225600000ull, max_frame};
+    m.u.welcome = (wbp_welcome){7, hb_interval, hb_timeout, 1767225600000ull, max_frame};
     gw_send(&m);
     /* the ready line, with the board's boot note when it has one (main: a long one, cut) */
     char ready[96] = "wasmbed firmware ready";
@@ -841,6 +856,29 @@ static void test_time_budget(const uint8_t *sleepy, uint32_t len, const uint8_t 
     CHECK(failed, "sleepy fails first");
     CHECK(gw_expect(&m, WBP_DEPLOY_ACK, 50) && wbp_str_eq(m.u.deploy_ack.app, wbp_cstr("ticker")),
           "then the held deploy is answered");
+
+    /* A frame held for a whole 2 s call, with a heartbeat timeout of 2 s: the gateway's
+     * acks wait unread behind it, which is no reason to end the session. */
+    hb_interval = 1, hb_timeout = 2;
+    restart(NULL, 0);
+    hb_interval = 2, hb_timeout = 6;
+    ack_on_write = 1;
+    auto_ack = 0;
+    int running = deploy_and_start("sleepy", sleepy, len);
+    CHECK(running, "sleepy runs, its first call answered by acks while it sleeps");
+    msg_app(&m, WBP_START, "sleepy");
+    gw_send(&m);
+    msg_app(&m, WBP_START, "nope"); /* held behind the call, then answered not_found */
+    gw_send(&m);
+    int hello = 0, answered = 0;
+    for (int i = 0; i < 50 && !answered && gw_recv(&m, 50); i++) {
+        hello |= m.type == WBP_HELLO;
+        answered = m.type == WBP_ERROR && m.u.error.code == WBP_E_NOT_FOUND;
+    }
+    CHECK(answered && !hello, "held through a call as long as the heartbeat timeout: answered %d, hello again %d",
+          answered, hello);
+    ack_on_write = 0;
+    auto_ack = 1;
 }
 
 /* docs/abi.md, "Limits": log and publish floods are cut by the token buckets, what was
