@@ -30,11 +30,31 @@ const (
 
 // Limits of the host functions.
 const (
-	MaxLogBytes      = 256
-	MaxTopicBytes    = 64
-	MaxPublishBytes  = 512
-	PublishPerSecond = 10
-	MaxSleepMs       = 1000
+	MaxLogBytes     = 256
+	MaxTopicBytes   = 64
+	MaxPublishBytes = 512
+	MaxSleepMs      = 1000
+)
+
+// Wall-clock limits (docs/abi.md, "Limits"), the same on every host: the firmware's
+// WB_CALL_TIME_MS, WB_LOG_* and WB_PUBLISH_* (firmware/app/wasmbed_app.h).
+const (
+	// CallTimeMs bounds one call (the start function, setup, one loop), time in sleep_ms
+	// and in host calls included.
+	CallTimeMs = 2000
+	// log and publish each take a token of a bucket per application that gets one token
+	// back every period and holds at most burst: 10 lines a second, 20 at once; 10
+	// records a second, 10 at once.
+	LogPeriodMs     = 100
+	LogBurst        = 20
+	PublishPeriodMs = 100
+	PublishBurst    = 10
+)
+
+// Reasons an application fails with on every host, in AppStatus.
+const (
+	ReasonFuel       = "fuel exhausted"
+	ReasonTimeBudget = "time budget exceeded"
 )
 
 // CoreFeatures are the WebAssembly features an application may use: WebAssembly 1.0

@@ -26,6 +26,19 @@ static int send(wbd_device *d, const wbp_msg *m)
     return d->cfg.io->write(d->cfg.io->ctx, d->tx, (uint32_t)len);
 }
 
+/* An app's Log or Telemetry frame: dropped (-1) rather than waited for when the transport
+ * has no room for it now, so that an app never stalls the device on a full UART. */
+static int send_if_room(wbd_device *d, const wbp_msg *m)
+{
+    const wbd_transport *io = d->cfg.io;
+    size_t len;
+    if (wbp_encode_frame(m, d->tx, sizeof d->tx, d->limit, &len))
+        return -1;
+    if (io->tx_room && io->tx_room(io->ctx) < len)
+        return -1;
+    return io->write(io->ctx, d->tx, (uint32_t)len);
+}
+
 static void send_error(wbd_device *d, wbp_err code, uint8_t related, wbp_str app, const char *msg)
 {
     wbp_msg *m = &d->out;
@@ -138,13 +151,16 @@ static void log_ready(wbd_device *d)
 
 /* ---- board callbacks for the ABI layer (ctx is the wbd_app) ---- */
 
-static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
+static int serve(wbd_device *d, uint32_t max_wait_ms);
+
+/* 0 sent (or no session: dropped as the protocol allows, not counted), -1 no room. */
+static int b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
 {
     wbd_app *a = ctx;
     wbd_device *d = a->dev;
     uint8_t line[WBP_MAX_LOG];
     if (d->session != WBD_WELCOMED)
-        return;
+        return 0;
     uint32_t n = utf8_clean(line, sizeof line, msg, len);
     wbp_msg *m = &d->out;
     memset(m, 0, sizeof *m);
@@ -152,7 +168,7 @@ static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
     m->u.log.level = level >= 0 && level <= 3 ? (uint8_t)level : 1;
     m->u.log.app = app_str(a);
     m->u.log.message = wbp_mem(line, n);
-    send(d, m);
+    return send_if_room(d, m);
 }
 
 static uint64_t b_clock(void *ctx)
@@ -161,13 +177,26 @@ static uint64_t b_clock(void *ctx)
     return now(a->dev);
 }
 
-static void b_sleep(void *ctx, uint32_t ms)
+/* sleep_ms serves the session until the sleep ends (device.h, busy); -1 when a Stop or
+ * Remove of this app arrived, which ends the call. */
+static int b_sleep(void *ctx, uint32_t ms)
 {
     wbd_app *a = ctx;
-    a->dev->cfg.hal->delay_ms(a->dev->cfg.hal->ctx, ms);
+    wbd_device *d = a->dev;
+    uint64_t end = now(d) + ms;
+    for (uint64_t t = now(d); t < end && !d->stop_busy; t = now(d))
+        if (serve(d, (uint32_t)(end - t)) < 0) /* no transport: just wait */
+            d->cfg.hal->delay_ms(d->cfg.hal->ctx, (uint32_t)(end - t));
+    return d->stop_busy ? -1 : 0;
 }
 
-static void b_yield(void *ctx) { (void)ctx; }
+/* yield serves the session once, without waiting. */
+static int b_yield(void *ctx)
+{
+    wbd_app *a = ctx;
+    serve(a->dev, 0);
+    return a->dev->stop_busy ? -1 : 0;
+}
 
 static int b_gpio_write(void *ctx, int32_t pin, int high)
 {
@@ -206,7 +235,7 @@ static int b_publish(void *ctx, const uint8_t *topic, uint32_t tlen, const uint8
     m->u.telemetry.topic = wbp_mem(topic, tlen);
     m->u.telemetry.payload = wbp_mem(data, dlen);
     m->u.telemetry.time = d->time_offset ? d->time_offset + now(d) : 0;
-    return send(d, m) ? -1 : 0;
+    return send_if_room(d, m) ? -1 : 0;
 }
 
 static int b_config(void *ctx, const uint8_t *key, uint32_t klen, const uint8_t **val, uint32_t *vlen)
@@ -294,6 +323,34 @@ static void crash_leave(wbd_device *d)
         d->cfg.crash->app = -1;
 }
 
+static void on_frame(wbd_device *d, size_t n);
+
+/* Applies the frame held during an app call (device.h, busy). A frame held when the
+ * session ended is dropped: it was meant for a session that no longer is. */
+static void apply_held(wbd_device *d)
+{
+    uint32_t n = d->held;
+    d->held = 0;
+    d->stop_busy = 0;
+    if (n && d->session == WBD_WELCOMED)
+        on_frame(d, n);
+}
+
+/* After a call of app a: the Stop or Remove that cut it short is applied first. Returns 1
+ * when a no longer runs (stopped or removed meanwhile): the call's result does not count. */
+static int stopped_during_call(wbd_device *d, wbd_app *a)
+{
+    d->busy = NULL;
+    if (d->stop_busy) {
+        apply_held(d);
+        if (a->used && a->state == WBP_RUNNING) { /* its Stop was dropped with its session */
+            a->state = WBP_STOPPED;
+            report(d, a);
+        }
+    }
+    return !a->used || a->state != WBP_RUNNING;
+}
+
 static void start_app(wbd_device *d, wbd_app *a)
 {
     int idx = (int)(a - d->apps);
@@ -306,14 +363,18 @@ static void start_app(wbd_device *d, wbd_app *a)
     a->state = WBP_RUNNING; /* so that log lines from start/setup carry the app */
     if (h->code_release) /* the arena's code from the last start is sealed read-only */
         h->code_release(d->arenas[idx], WBD_ARENA_SIZE);
+    const wb_limits lim = {d->cfg.fuel, 0};
+    d->busy = a;
     crash_enter(d, a);
     wasm_err e = wb_app_start(&a->rt, &a->board, d->slots[a->slot], a->size, d->arenas[idx], WBD_ARENA_SIZE,
-                              WBD_MEM_CAP, d->cfg.fuel);
+                              WBD_MEM_CAP, &lim);
     crash_leave(d);
+    if (stopped_during_call(d, a))
+        return;
     if (e) {
         a->state = WBP_FAILED;
         a->traps++;
-        set_error(a, wasm_err_str(e));
+        set_error(a, wb_app_reason(&a->rt, e));
     } else {
         a->next_loop_ms = now(d);
 #if defined(WASM_JIT)
@@ -333,17 +394,18 @@ static void run_due(wbd_device *d, uint64_t t)
         if (!a->used || a->state != WBP_RUNNING || t < a->next_loop_ms)
             continue;
         int32_t delay = 0;
+        d->busy = a;
         crash_enter(d, a);
         wasm_err e = wb_app_loop(&a->rt, &delay);
         crash_leave(d);
         a->loops++;
         a->fuel += a->rt.fuel - wasm_get_fuel(a->rt.inst);
-        if (a->state != WBP_RUNNING)
-            continue; /* stopped or removed from inside the call (not possible today) */
+        if (stopped_during_call(d, a))
+            continue;
         if (e) {
             a->state = WBP_FAILED;
             a->traps++;
-            set_error(a, wasm_err_str(e));
+            set_error(a, wb_app_reason(&a->rt, e));
             report(d, a);
         } else if (delay < 0) {
             a->state = WBP_EXITED;
@@ -351,6 +413,7 @@ static void run_due(wbd_device *d, uint64_t t)
         } else {
             a->next_loop_ms = now(d) + (uint32_t)delay;
         }
+        apply_held(d); /* before the next app's call, which could hold another */
     }
 }
 
@@ -904,7 +967,8 @@ static void on_command(wbd_device *d, uint8_t type, wbp_str name)
             report(d, a);
         else
             start_app(d, a);
-        set_run(d, a, 1);
+        if (a->used && a->state != WBP_STOPPED) /* not stopped or removed during its setup */
+            set_run(d, a, 1);
         break;
     case WBP_STOP:
         if (a->state != WBP_RUNNING) {
@@ -1081,24 +1145,44 @@ static void report_rx(wbd_device *d)
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
+/* A Deploy, Chunk, Start, Stop or Remove received during an app call waits for the call
+ * to end (device.h, busy): it may replace, restart or delete the app under the running
+ * engine. Returns 1 when the frame of n bytes is held. */
+static int hold(wbd_device *d, size_t n)
 {
-    uint64_t t = now(d);
-    if (d->session == WBD_IDLE && t >= d->retry_ms)
-        send_hello(d);
-    /* how long we may wait for input */
-    uint64_t until = t + max_wait_ms;
-    if (d->session == WBD_WELCOMED)
-        until = min64(until, d->next_hb_ms);
-    else if (d->session == WBD_IDLE)
-        until = min64(until, d->retry_ms);
-    else
-        until = min64(until, d->hello_ms + WBD_HELLO_TIMEOUT_MS);
-    for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
-            until = min64(until, d->apps[i].next_loop_ms);
+    wbp_msg *m = &d->msg;
+    uint8_t related;
+    if (!d->busy || d->session != WBD_WELCOMED || wbp_decode(d->rx, n, m, &related) != WBP_OK)
+        return 0;
+    switch (m->type) {
+    case WBP_STOP:
+    case WBP_REMOVE:
+        if (wbp_str_eq(m->u.cmd.app, app_str(d->busy)))
+            d->stop_busy = 1;
+        break;
+    case WBP_DEPLOY:
+    case WBP_CHUNK:
+    case WBP_START:
+        break;
+    default:
+        return 0;
+    }
+    d->held = (uint32_t)n;
+    return 1;
+}
+
+/* Waits up to wait_ms for input and takes at most one frame from it. While a frame is held
+ * no input is read (its body is in rx): the wait is a plain delay, bytes wait in the
+ * transport. <0 when the transport is closed. */
+static int take_input(wbd_device *d, uint32_t wait_ms)
+{
+    if (d->held) {
+        if (wait_ms)
+            d->cfg.hal->delay_ms(d->cfg.hal->ctx, wait_ms);
+        return 0;
+    }
     if (d->stage_pos == d->stage_len) {
-        int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, until > t ? (uint32_t)(until - t) : 0);
+        int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, wait_ms);
         if (r < 0)
             return -1;
         d->stage_pos = 0;
@@ -1116,19 +1200,26 @@ int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
             break;
         }
         if (body) {
-            if (d->session != WBD_IDLE)
+            if (d->session != WBD_IDLE && !hold(d, body))
                 on_frame(d, body);
             break; /* one frame per poll: heartbeats and loops stay on time */
         }
     }
-    t = now(d);
+    return 0;
+}
+
+/* Timeouts and heartbeats of the session. */
+static void keep_session(wbd_device *d)
+{
+    uint64_t t = now(d);
     switch (d->session) {
     case WBD_WAIT_WELCOME:
         if (t >= d->hello_ms + WBD_HELLO_TIMEOUT_MS)
             end_session(d);
         break;
     case WBD_WELCOMED:
-        if (t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
+        /* While a frame is held no input is read: bytes waiting are no sign of silence. */
+        if (!d->held && t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
             end_session(d); /* the gateway is gone: say Hello again */
             break;
         }
@@ -1147,6 +1238,37 @@ int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
         }
         break;
     }
+}
+
+/* Serves the session for at most max_wait_ms: says Hello when due, takes input, keeps the
+ * session. Outside an app call the wait also ends when an app is due. */
+static int serve(wbd_device *d, uint32_t max_wait_ms)
+{
+    uint64_t t = now(d);
+    if (d->session == WBD_IDLE && t >= d->retry_ms)
+        send_hello(d);
+    /* how long we may wait for input */
+    uint64_t until = t + max_wait_ms;
+    if (d->session == WBD_WELCOMED)
+        until = min64(until, d->next_hb_ms);
+    else if (d->session == WBD_IDLE)
+        until = min64(until, d->retry_ms);
+    else
+        until = min64(until, d->hello_ms + WBD_HELLO_TIMEOUT_MS);
+    for (int i = 0; i < WBD_MAX_APPS && !d->busy; i++)
+        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+            until = min64(until, d->apps[i].next_loop_ms);
+    if (take_input(d, until > t ? (uint32_t)(until - t) : 0) < 0)
+        return -1;
+    keep_session(d);
+    return 0;
+}
+
+int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
+{
+    apply_held(d);
+    if (serve(d, max_wait_ms) < 0)
+        return -1;
     run_due(d, now(d));
     report_rx(d);
     return 0;

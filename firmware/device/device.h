@@ -66,6 +66,11 @@ typedef struct {
      * (warn) or the peak has doubled since it (debug; first at 32 bytes):
      * "rx: <lost> lost, peak <peak> of <size> bytes". */
     void (*rx_stats)(void *ctx, wbd_rx_stats *out);
+    /* Optional (NULL: write never waits): how many bytes write takes now without waiting
+     * (a UART's free transmit ring). An app's Log and Telemetry frames are sent only when
+     * they fit, else dropped and counted (docs/abi.md, "Limits"); the protocol's own
+     * frames wait for room. */
+    uint32_t (*tx_room)(void *ctx);
 } wbd_transport;
 
 /* Non-volatile storage for the applications (NOR flash semantics), optional: with
@@ -271,6 +276,13 @@ typedef struct wbd_device {
     uint8_t fault_told; /* reported after the first Welcome */
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;
+    /* The app whose call (start, setup, loop) is running: its sleep_ms and yield serve the
+     * session meanwhile. A Deploy, Chunk, Start, Stop or Remove received then is held
+     * (its body stays in rx, no more input is read) and applied when the call ends; a
+     * Stop or Remove of the busy app also ends its call at once (stop_busy). */
+    wbd_app *busy;
+    uint32_t held; /* body length of the held frame, 0: none */
+    uint8_t stop_busy;
     wbd_app apps[WBD_MAX_APPS];
     uint8_t slot_used[WBD_SLOTS];
     wbp_msg msg; /* decoded input (views into rx) */

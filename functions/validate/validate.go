@@ -309,6 +309,10 @@ func trapText(err error) string {
 	if errors.Is(err, wasmhost.ErrBudgetExceeded) {
 		return "fuel exhausted: the call ran longer than its budget; return from loop with a delay instead of waiting in a busy loop"
 	}
+	if errors.Is(err, wasmhost.ErrTimeBudget) {
+		return fmt.Sprintf("time budget exceeded: the call lasted over %d ms, sleep_ms included; return from loop with a delay instead of sleeping in it",
+			abi.CallTimeMs)
+	}
 	var trap *wasmhost.TrapError
 	if errors.As(err, &trap) {
 		return trap.Reason

@@ -119,6 +119,7 @@ func TestVerdicts(t *testing.T) {
 		{"compact memory on a 32 KiB board", fixtures.Compact, []string{"arduino-uno-r4"}, true, ""},
 		{"infinite loop in loop", fixtures.Spin, []string{"virtual"}, false, "fuel exhausted"},
 		{"infinite loop in start", fixtures.StartSpin, []string{"virtual"}, false, "instantiating"},
+		{"3 s of sleep in one loop call", fixtures.Sleeper, []string{"virtual"}, false, "time budget exceeded"},
 		{"trap in setup", fixtures.TrapSetup, []string{"virtual"}, false, "traps in setup"},
 		{"trap in start", fixtures.TrapStart, []string{"virtual"}, false, "instantiating"},
 		{"memory.grow bomb", fixtures.GrowBomb, []string{"virtual"}, true, ""}, // grow returns -1: harmless

@@ -45,6 +45,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 				if !ok {
 					panic(&hostTrap{reason: "wasmbed host function called outside an application"})
 				}
+				a.checkTime(a.clock.Now())
 				f(ctx, a, mod, stack)
 			}), im.Type.Params, im.Type.Results).
 			Export(im.Name)
@@ -93,6 +94,12 @@ func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
 		}
 		msg = msg[:cut]
 	}
+	now := a.clock.Now()
+	a.reportDrops(now)
+	if !a.limits.logs.take(now) {
+		count(&a.limits.lines)
+		return
+	}
 	a.board.Log(level, string(msg))
 }
 
@@ -105,12 +112,18 @@ func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
 	if ms == 0 {
 		return
 	}
+	d := time.Duration(ms) * time.Millisecond
+	before := a.clock.Now()
+	if a.overTime(before, d) { // it would end past the budget: fail now
+		panic(timeTrap)
+	}
+	defer func() { a.overslept += max(a.clock.Now().Sub(before)-d, 0) }()
 	if a.budget != nil {
 		a.budget.pause()
 		defer a.budget.resume()
 	}
 	// A cancelled sleep ends early; wazero then ends the call since ctx is done.
-	_ = a.clock.Sleep(ctx, time.Duration(ms)*time.Millisecond)
+	_ = a.clock.Sleep(ctx, d)
 }
 
 func hostGPIOWrite(_ context.Context, a *App, _ api.Module, stack []uint64) {
@@ -156,19 +169,11 @@ func hostPublish(_ context.Context, a *App, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrInvalid)
 		return
 	}
-	now := a.clock.Now()
-	if len(a.publishes) == abi.PublishPerSecond && now.Sub(a.publishes[0]) < time.Second {
+	if !a.limits.publishes.take(a.clock.Now()) || a.board.Publish(string(topic), append([]byte(nil), data...)) != nil {
+		count(&a.limits.records)
 		result(stack, abi.ErrBusy)
 		return
 	}
-	if err := a.board.Publish(string(topic), append([]byte(nil), data...)); err != nil {
-		result(stack, abi.ErrBusy)
-		return
-	}
-	if len(a.publishes) == abi.PublishPerSecond {
-		a.publishes = append(a.publishes[:0], a.publishes[1:]...)
-	}
-	a.publishes = append(a.publishes, now)
 	result(stack, abi.OK)
 }
 

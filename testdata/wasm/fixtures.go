@@ -41,4 +41,8 @@ var (
 	StartSpin []byte
 	//go:embed compact.wasm
 	Compact []byte
+	//go:embed sleeper.wasm
+	Sleeper []byte
+	//go:embed log_flood.wasm
+	LogFlood []byte
 )

@@ -257,7 +257,7 @@ uint32_t board_reset_flags(void)
     return r & RSTSR1_WDTRF ? WBD_CAUSE_WATCHDOG : 0;
 }
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 static void clock_init(void)
 {

@@ -14,6 +14,6 @@
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=1 -DWBD_SLOT_SIZE=3072 -DWBD_ARENA_SIZE=15360 -DWBD_MEM_CAP=6144 \
               -DWBD_MAX_FRAME=2048 -DWBD_TX_SIZE=1024 -DWBD_CONFIG_SIZE=256 \
-              -DWB_STACK_SLOTS=256 -DWB_CALL_DEPTH=32 -DWB_MAX_TABLE=512 -DWB_UART_RX_RING=512
+              -DWB_STACK_SLOTS=256 -DWB_CALL_DEPTH=32 -DWB_MAX_TABLE=512 -DWB_UART_RX_RING=512 -DWB_UART_TX_RING=512
 # No native tier (wasm/wasm_jit.c): 32 KiB of RAM leaves no room for compiled code.
 BOARD_CFLAGS :=

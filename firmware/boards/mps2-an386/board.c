@@ -123,7 +123,7 @@ const wbd_hal board_hal = {0,         hal_now,    hal_delay,          gpio_write
                            gpio_read, led_set,    sensor_read,        &wb_mpu_code_guard,
                            wb_mpu_release};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 const wb_reg_write board_wdt_start[] = {
     {WDOG_LOCK, WDOG_UNLOCK, 4},

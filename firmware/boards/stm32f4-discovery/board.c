@@ -134,7 +134,7 @@ uint32_t board_reset_flags(void)
     return csr & CSR_IWDGRSTF ? WBD_CAUSE_WATCHDOG : 0;
 }
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 /* The boot log line's clock part, per STM32_CLK_* path (main.c, WB_BOOT_NOTE). */
 static const char *const clock_notes[3] = {"clock pll 168 MHz", "clock hsi 16 MHz (fallback)", "clock emulator, no rcc"};

@@ -2,7 +2,7 @@
  * Device runtime on the host: the C device (device/) against a scripted gateway written
  * with the same codec, over in-memory byte queues and a simulated clock (a read that
  * times out advances the clock, so heartbeats and loop delays run in no real time).
- * Usage: device_tests <dir with app_blink.wasm, app_spin.wasm>
+ * Usage: device_tests <dir with the app_*.wasm test modules>
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -46,7 +46,7 @@ static int t_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout)
     if (!avail) {
         if (closed)
             return -1;
-        clock_ms += timeout ? timeout : 1;
+        clock_ms += timeout; /* a look without waiting (yield) takes no time */
         return 0;
     }
     /* deliver in small pieces to exercise the reader */
@@ -58,10 +58,25 @@ static int t_read(void *ctx, uint8_t *buf, uint32_t cap, uint32_t timeout)
     return (int)n;
 }
 
+static void gw_send(const wbp_msg *m);
+
+/* 1: the link answers every heartbeat the moment the device sends it, as a gateway does
+ * while the device is inside an app call (the scripted gateway only runs between polls). */
+static int ack_on_write;
+
 static int t_write(void *ctx, const uint8_t *buf, uint32_t len)
 {
     (void)ctx;
     q_put(&to_gw, buf, len);
+    wbp_msg m;
+    uint8_t rel;
+    if (ack_on_write && wbp_decode_frame(buf, len, WBP_HARD_MAX_FRAME, &m, &rel) == WBP_OK && m.type == WBP_HEARTBEAT) {
+        wbp_msg ack;
+        memset(&ack, 0, sizeof ack);
+        ack.type = WBP_HEARTBEAT_ACK;
+        ack.u.heartbeat.seq = m.u.heartbeat.seq;
+        gw_send(&ack);
+    }
     return 0;
 }
 
@@ -92,7 +107,15 @@ static void t_rx_stats(void *ctx, wbd_rx_stats *out)
     *out = rx_stats;
 }
 
-static const wbd_transport io = {NULL, t_read, t_write, t_rx_stats};
+/* Free room of the transmit ring the transport reports (wbd_transport.tx_room). */
+static uint32_t tx_room = UINT32_MAX;
+static uint32_t t_tx_room(void *ctx)
+{
+    (void)ctx;
+    return tx_room;
+}
+
+static const wbd_transport io = {NULL, t_read, t_write, t_rx_stats, t_tx_room};
 static const wbd_hal hal = {NULL, h_now, h_delay, NULL, NULL, h_led, h_sensor, NULL, NULL};
 static wbd_device dev;
 
@@ -192,12 +215,15 @@ static void welcome(uint32_t max_frame)
     send_welcome(max_frame);
 }
 
+/* The heartbeat interval and timeout send_welcome announces, in seconds. */
+static uint32_t hb_interval = 2, hb_timeout = 6;
+
 static void send_welcome(uint32_t max_frame)
 {
     wbp_msg m;
     memset(&m, 0, sizeof m);
     m.type = WBP_WELCOME;
-    m.u.welcome = (wbp_welcome){7, 2, 6, 1767225600000ull, max_frame};
+    m.u.welcome = (wbp_welcome){7, hb_interval, hb_timeout, 1767225600000ull, max_frame};
     gw_send(&m);
     /* the ready line, with the board's boot note when it has one (main: a long one, cut) */
     char ready[96] = "wasmbed firmware ready";
@@ -962,14 +988,181 @@ static void test_rx_stats(void)
           "lost bytes reported: %s (level %u)", line, level);
 }
 
+/* Deploys and starts bin as app on the current session; 1 when it reports Running. */
+static int deploy_and_start(const char *app, const uint8_t *bin, uint32_t len)
+{
+    wbp_msg m;
+    CHECK(deploy(app, bin, len, 512, NULL, NULL) == 0, "%s: deploy", app);
+    send_chunks(app, bin, len, 512, 0, len);
+    CHECK(expect_status(app, "received") == WBP_RECEIVED, "%s received", app);
+    msg_app(&m, WBP_START, app);
+    gw_send(&m);
+    return expect_status(app, "start") == WBP_RUNNING;
+}
+
+/* The next AppStatus of app, with the heartbeats sent before it: their uptimes go to hb
+ * (at most nhb), their count to *n. 0 when none came. */
+static int status_and_heartbeats(const char *app, wbp_msg *st, uint64_t *hb, int nhb, int *n)
+{
+    for (int i = 0; i < 200 && gw_recv(st, 50); i++) {
+        if (st->type == WBP_HEARTBEAT && *n < nhb)
+            hb[(*n)++] = st->u.heartbeat.time;
+        if (st->type == WBP_APP_STATUS && wbp_str_eq(st->u.app_status.app, wbp_cstr(app)))
+            return 1;
+    }
+    return 0;
+}
+
+/* docs/abi.md, "Limits": an app sleeping inside one loop call is stopped at its time
+ * budget; meanwhile sleep_ms serves the session (heartbeats on time), a Stop or Remove of
+ * the app ends the call at once, and a Deploy waits for the call to end. */
+static void test_time_budget(const uint8_t *sleepy, uint32_t len, const uint8_t *tick, uint32_t tlen)
+{
+    wbp_msg m;
+    uint64_t hb[16];
+    int nhb = 0;
+    hb_interval = 1; /* shorter than a call: heartbeats must go out from inside it */
+    restart(NULL);
+    hb_interval = 2;
+    CHECK(deploy("sleepy", sleepy, len, 512, NULL, NULL) == 0, "sleepy: deploy");
+    send_chunks("sleepy", sleepy, len, 512, 0, len);
+    CHECK(expect_status("sleepy", "received") == WBP_RECEIVED, "sleepy received");
+    uint64_t t0 = clock_ms;
+    for (int run = 0; run < 3; run++) { /* three calls of 2 s: 6 s asleep, three heartbeat intervals */
+        msg_app(&m, WBP_START, "sleepy");
+        gw_send(&m);
+        CHECK(status_and_heartbeats("sleepy", &m, hb, 16, &nhb) && m.u.app_status.state == WBP_RUNNING,
+              "sleepy run %d: state %u", run, m.u.app_status.state);
+        while (status_and_heartbeats("sleepy", &m, hb, 16, &nhb) && m.u.app_status.state == WBP_RUNNING)
+            ; /* the periodic reports */
+        CHECK(m.u.app_status.state == WBP_FAILED && wbp_str_eq(m.u.app_status.error, wbp_cstr("time budget exceeded")),
+              "sleepy run %d: state %u, error '%.*s'", run, m.u.app_status.state, (int)m.u.app_status.error.n,
+              m.u.app_status.error.p);
+    }
+    CHECK(clock_ms - t0 >= 3 * WB_CALL_TIME_MS && clock_ms - t0 < 3 * WB_CALL_TIME_MS + 500,
+          "three calls over their budget took %u ms", (unsigned)(clock_ms - t0));
+    CHECK(nhb >= 5, "heartbeats while the app slept: %d", nhb);
+    for (int i = 1; i < nhb; i++) /* the Welcome's interval, met to the millisecond */
+        CHECK(hb[i] - hb[i - 1] == 1000, "heartbeat %d came %u ms after the one before", i,
+              (unsigned)(hb[i] - hb[i - 1]));
+
+    /* Stop and Remove sent right behind Start arrive while the first call sleeps: it ends
+     * at once, the app is Stopped / Removed, no failure */
+    static const uint8_t cmds[] = {WBP_STOP, WBP_REMOVE};
+    for (int k = 0; k < 2; k++) {
+        msg_app(&m, WBP_START, "sleepy");
+        gw_send(&m);
+        msg_app(&m, cmds[k], "sleepy");
+        gw_send(&m);
+        t0 = clock_ms;
+        CHECK(expect_status("sleepy", "start") == WBP_RUNNING, "sleepy restarted");
+        uint8_t want = k ? WBP_REMOVED : WBP_STOPPED;
+        CHECK(gw_expect(&m, WBP_APP_STATUS, 50) && m.u.app_status.state == want && m.u.app_status.error.n == 0,
+              "%s while asleep: state %u", k ? "remove" : "stop", m.u.app_status.state);
+        CHECK(clock_ms - t0 < 200, "the call ended %u ms after the %s", (unsigned)(clock_ms - t0), k ? "remove" : "stop");
+    }
+
+    /* a Deploy for another app during the call is answered when the call ends */
+    if (!deploy_and_start("sleepy", sleepy, len))
+        return;
+    memset(&m, 0, sizeof m);
+    m.type = WBP_DEPLOY;
+    uint8_t sum[32];
+    wb_sha256(tick, tlen, sum);
+    m.u.deploy = (wbp_deploy){.app = wbp_cstr("ticker"), .digest = wbp_mem(sum, 32), .size = tlen, .chunk_size = 512};
+    gw_send(&m);
+    int failed = 0; /* skipping the periodic Running reports */
+    for (int i = 0; i < 5 && !failed && gw_expect(&m, WBP_APP_STATUS, 50);)
+        failed = m.u.app_status.state == WBP_FAILED;
+    CHECK(failed, "sleepy fails first");
+    CHECK(gw_expect(&m, WBP_DEPLOY_ACK, 50) && wbp_str_eq(m.u.deploy_ack.app, wbp_cstr("ticker")),
+          "then the held deploy is answered");
+
+    /* A frame held for a whole 2 s call, with a heartbeat timeout of 2 s: the gateway's
+     * acks wait unread behind it, which is no reason to end the session. */
+    hb_interval = 1, hb_timeout = 2;
+    restart(NULL);
+    hb_interval = 2, hb_timeout = 6;
+    ack_on_write = 1;
+    auto_ack = 0;
+    int running = deploy_and_start("sleepy", sleepy, len);
+    CHECK(running, "sleepy runs, its first call answered by acks while it sleeps");
+    msg_app(&m, WBP_START, "sleepy");
+    gw_send(&m);
+    msg_app(&m, WBP_START, "nope"); /* held behind the call, then answered not_found */
+    gw_send(&m);
+    int hello = 0, answered = 0;
+    for (int i = 0; i < 50 && !answered && gw_recv(&m, 50); i++) {
+        hello |= m.type == WBP_HELLO;
+        answered = m.type == WBP_ERROR && m.u.error.code == WBP_E_NOT_FOUND;
+    }
+    CHECK(answered && !hello, "held through a call as long as the heartbeat timeout: answered %d, hello again %d",
+          answered, hello);
+    ack_on_write = 0;
+    auto_ack = 1;
+}
+
+/* docs/abi.md, "Limits": log and publish floods are cut by the token buckets, what was
+ * dropped is reported, and a full transmit ring drops app frames, never the session's. */
+static void test_flood(const uint8_t *flood, uint32_t len)
+{
+    wbp_msg m;
+    restart(NULL);
+    if (!deploy_and_start("flood", flood, len))
+        return;
+    int lines = 0, records = 0, reports = 0;
+    /* the app is always due (loop returns 0): the clock moves only as the test moves it,
+     * a second at a time, for 10 s */
+    for (int s = 0; s < 10; s++, clock_ms += 1000) {
+        for (int i = 0; i < 400 && gw_recv(&m, 5); i++) {
+            if (m.type == WBP_LOG && wbp_str_eq(m.u.log.app, wbp_cstr("flood"))) {
+                wbp_str t = m.u.log.message;
+                if (m.u.log.level == 2) {
+                    reports++;
+                    CHECK((t.n > 14 && !memcmp(t.p + t.n - 13, "lines dropped", 13)) ||
+                              (t.n > 16 && !memcmp(t.p + t.n - 15, "records dropped", 15)),
+                          "report '%.*s'", (int)t.n, t.p);
+                } else
+                    lines++;
+            }
+            records += m.type == WBP_TELEMETRY;
+        }
+    }
+    /* 20 + 10/s lines, 10 + 10/s records; the reports come with the lines */
+    CHECK(lines == (int)WB_LOG_BURST + 9 * 10, "%d lines went out", lines);
+    CHECK(records == (int)WB_PUBLISH_BURST + 9 * 10, "%d records went out", records);
+    CHECK(reports == 2 * 9, "%d drop reports", reports);
+
+    /* a full transmit ring: the app's frames are dropped, heartbeats still go out */
+    tx_room = 0;
+    int hbs = 0, app_frames = 0;
+    for (int s = 0; s < 5; s++, clock_ms += 1000)
+        for (int i = 0; i < 200 && gw_recv(&m, 5); i++) {
+            hbs += m.type == WBP_HEARTBEAT;
+            app_frames += (m.type == WBP_LOG && m.u.log.app.n) || m.type == WBP_TELEMETRY;
+        }
+    tx_room = UINT32_MAX;
+    CHECK(hbs >= 2 && app_frames == 0, "ring full: %d heartbeats, %d app frames", hbs, app_frames);
+    clock_ms += 1000;
+    int seen = 0;
+    for (int i = 0; i < 50 && !seen && gw_recv(&m, 5); i++)
+        seen = m.type == WBP_LOG && m.u.log.level == 2 && wbp_str_eq(m.u.log.app, wbp_cstr("flood"));
+    CHECK(seen, "the drops of the full ring reported once it drains");
+    msg_app(&m, WBP_STOP, "flood");
+    gw_send(&m);
+    CHECK(gw_expect(&m, WBP_APP_STATUS, 400) && m.u.app_status.state == WBP_STOPPED, "flood stops");
+}
+
 int main(int argc, char **argv)
 {
     const char *dir = argc > 1 ? argv[1] : "build/wat";
     uint32_t blen, slen, tlen;
     uint8_t *blink = load(dir, "app_blink.wasm", &blen), *spin = load(dir, "app_spin.wasm", &slen);
     uint8_t *tick = load(dir, "app_tick.wasm", &tlen);
-    if (!blink || !spin || !tick) {
-        printf("missing app_blink.wasm / app_spin.wasm in %s\n", dir);
+    uint32_t sleepy_len, flood_len;
+    uint8_t *sleepy = load(dir, "app_sleepy.wasm", &sleepy_len), *flood = load(dir, "app_flood.wasm", &flood_len);
+    if (!blink || !spin || !tick || !sleepy || !flood) {
+        printf("missing app_blink.wasm, app_spin.wasm, app_tick.wasm, app_sleepy.wasm or app_flood.wasm in %s\n", dir);
         return 1;
     }
     /* a boot note longer than the ready line holds: cut at 95 bytes */
@@ -1113,6 +1306,8 @@ int main(int argc, char **argv)
     CHECK(wbd_poll(&dev, 10) < 0 || wbd_poll(&dev, 10) < 0, "closed transport reported");
     test_signer();
     test_manifests();
+    test_time_budget(sleepy, sleepy_len, tick, tlen);
+    test_flood(flood, flood_len);
     test_store_round_trip(tick, tlen, blink, blen);
     test_store_power_cuts(tick, tlen, blink, blen);
     test_store_tamper(tick, tlen);
@@ -1121,5 +1316,7 @@ int main(int argc, char **argv)
     free(blink);
     free(spin);
     free(tick);
+    free(sleepy);
+    free(flood);
     return failures ? 1 : 0;
 }
