@@ -429,8 +429,8 @@ uint32_t gen_edge_module(const gen_edge *e, uint8_t *out, uint32_t cap, gen_edge
     return o.p < o.end ? (uint32_t)(o.p - out) : 0;
 }
 
-static wasm_func *edge_elems[4];
-static wasm_table edge_table = {edge_elems, 4, 4, 1};
+static wasm_ref edge_elems[4];
+static wasm_table edge_table = {.elems = edge_elems, .size = 4, .max = 4, .cap = 4, .has_max = 1, .type = WASM_FUNCREF};
 
 static wasm_err edge_resolve(void *ctx, const wasm_import *im, wasm_extern *out)
 {
