@@ -1,6 +1,8 @@
 /*
  * Runs the official WebAssembly core spec tests (converted by wast2json)
- * against the interpreter. Usage: spec_runner [-v] file.json...
+ * against the interpreter. Usage: spec_runner [-v] [-1] file.json...
+ * -1 runs the 1.0 suite: modules are loaded under 1.0's rules where 2.0
+ * changed them (wasm_load_limits.mvp).
  *
  * An argument @list names a file of JSON paths, one per line (the Cortex-M4
  * build gets its arguments over semihosting, whose command line is short).
@@ -114,6 +116,7 @@ static counts file_counts;
 static unsigned nomem;      /* skipped for lack of memory (also counted in skip) */
 static unsigned native_funcs, all_funcs; /* functions instantiated, and of those compiled (WASM_JIT) */
 static int verbose;
+static int mvp; /* -1: the 1.0 suite, run under 1.0's rules where 2.0 changed them (wasm_load_limits.mvp) */
 
 static const char *cur_file;
 static char dir[4096];
@@ -310,7 +313,8 @@ static wasm_err load_module(const char *file, modent *e, int instantiate, int *s
     e->base = e->arena = malloc(ARENA_SIZE);
     wasm_arena_init(&a, e->arena, ARENA_SIZE);
 #endif
-    wasm_err err = wasm_module_load(bin, (uint32_t)len, &a, &e->mod);
+    wasm_load_limits lim = {.mvp = (uint8_t)mvp};
+    wasm_err err = wasm_module_load_limited(bin, (uint32_t)len, &lim, &a, &e->mod);
     e->used = a.used;
     if (err || !instantiate) return err;
     *stage = 1;
@@ -621,8 +625,9 @@ static int run_cmd(const jval *c, int kind, int line, const char **why)
                      json_str(c, "text"));
             *why = buf;
         }
-        if (kind == C_UNINST && e.inst) {
-            /* keep it: instantiation side effects on shared tables/memories stay visible */
+        if (e.inst) {
+            /* keep it: instantiation side effects on shared tables/memories stay visible (a
+             * failed instantiation may have put its functions in an imported table) */
             size_t ci = cur_mod ? (size_t)(cur_mod - mods) : 0;
             int had = cur_mod != NULL;
             keep_module(&e);
@@ -760,6 +765,7 @@ int main(int argc, char **argv)
     counts all = {0, 0, 0};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-v")) { verbose = 1; continue; }
+        if (!strcmp(argv[i], "-1")) { mvp = 1; continue; }
         if (each_path(argv[i], run_path, NULL)) { printf("%s: cannot open\n", argv[i] + 1); total[C_OTHER].fail++; }
     }
     printf("\n%-24s %8s %8s %8s\n", "command", "passed", "failed", "skipped");

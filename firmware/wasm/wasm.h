@@ -78,6 +78,8 @@ typedef enum wasm_err {
     WASM_E_UNKNOWN_DATA,    /* unknown data segment */
     WASM_E_UNKNOWN_ELEM,    /* unknown elem segment */
     WASM_E_UNDECLARED_REF,  /* undeclared function reference (ref.func of a function no segment, export or global names) */
+    WASM_E_RESULT_ARITY,    /* invalid result arity (wasm_load_limits.mvp: more than one result) */
+    WASM_E_MULTI_TABLE,     /* multiple tables (wasm_load_limits.mvp) */
 
     /* 80..99: resource limits of this implementation */
     WASM_E_NOMEM = 80,      /* arena exhausted */
@@ -89,6 +91,8 @@ typedef enum wasm_err {
     WASM_E_UNKNOWN_IMPORT = 100, /* unknown import */
     WASM_E_IMPORT_TYPE,          /* incompatible import type */
     WASM_E_MEMORY_BUDGET,        /* memory does not fit the embedder's buffer */
+    WASM_E_ELEM_FIT,             /* elements segment does not fit (a module loaded with wasm_load_limits.mvp) */
+    WASM_E_DATA_FIT,             /* data segment does not fit (the same) */
 
     /* 120..: traps */
     WASM_TRAP_UNREACHABLE = 120, /* unreachable */
@@ -256,6 +260,13 @@ typedef wasm_err (*wasm_resolver)(void *ctx, const wasm_import *imp, wasm_extern
 #endif
 typedef struct wasm_load_limits {
     uint32_t max_table; /* largest table minimum, in elements; 0: WASM_MAX_TABLE */
+    /*
+     * 1: WebAssembly 1.0's rules where 2.0 changed them (the 1.0 spec suite runs so): one
+     * result per type, one table, a zero byte for call_indirect's table, br_table labels
+     * of identical types, and segments that do not fit fail instantiation as a link
+     * error before anything is written (2.0: a trap, earlier segments written).
+     */
+    uint8_t mvp;
 } wasm_load_limits;
 
 /* Decode and fully validate a module. Allocates the module from `a`. */

@@ -39,6 +39,9 @@ static uint64_t eval_const(wasm_instance *inst, const uint8_t **pp)
 
 static uint32_t eval_i32(wasm_instance *inst, const uint8_t *p) { return (uint32_t)eval_const(inst, &p); }
 
+/* A range [a, a + n) within size, computed without wrapping. */
+static int fits(uint32_t a, uint32_t n, uint32_t size) { return (uint64_t)a + n <= size; }
+
 static int limits_match(uint32_t have_min, uint32_t have_max, int have_has_max, const wasm_import *im)
 {
     if (have_min < im->min) return 0;
@@ -140,10 +143,27 @@ static wasm_err memory_init(wasm_instance *inst, uint32_t seg, uint32_t d, uint3
 
 /* Segments, in order: active ones are copied (a failing one traps and leaves earlier writes in place), then every
  * active and declarative segment is dropped, as the spec's instantiation does. */
+/* WebAssembly 1.0 (wasm_load_limits.mvp): every active segment must fit before any is written. */
+static wasm_err segments_fit(wasm_instance *inst)
+{
+    const wasm_module *m = inst->mod;
+    for (uint32_t i = 0; i < m->nelems; i++) {
+        const wasm_elemseg *s = &m->elems[i];
+        if (s->mode == SEG_ACTIVE && !fits(eval_i32(inst, s->offset), s->count, inst->tables[s->table]->size))
+            return WASM_E_ELEM_FIT;
+    }
+    for (uint32_t i = 0; i < m->ndatas; i++) {
+        const wasm_dataseg *s = &m->datas[i];
+        if (s->offset && !fits(eval_i32(inst, s->offset), s->len, inst->mem->bytes)) return WASM_E_DATA_FIT;
+    }
+    return WASM_OK;
+}
+
 static wasm_err init_segments(wasm_instance *inst)
 {
     const wasm_module *m = inst->mod;
     uint32_t i;
+    if (m->mvp) TRY(segments_fit(inst));
     for (i = 0; i < m->nelems; i++) {
         const wasm_elemseg *s = &m->elems[i];
         if (s->mode == SEG_ACTIVE)
@@ -336,9 +356,6 @@ static uint32_t table_grow(wasm_table *t, uint32_t n, wasm_ref init)
     t->size = (uint32_t)size;
     return old;
 }
-
-/* A range [a, a + n) within size, computed without wrapping. */
-static int fits(uint32_t a, uint32_t n, uint32_t size) { return (uint64_t)a + n <= size; }
 
 static wasm_ref ref_of(wasm_slot v) { return (wasm_ref)(uintptr_t)v; }
 

@@ -143,6 +143,7 @@ struct wasm_module {
     wasm_limits *tables;        /* imported first */
     wasm_limits memory;
     uint8_t grows_tables;       /* some function has table.grow */
+    uint8_t mvp;                /* loaded under WebAssembly 1.0's rules (wasm_load_limits.mvp) */
 };
 
 struct wasm_instance {

@@ -157,6 +157,8 @@ static const char err_msgs[] =
     "unknown data segment\0"
     "unknown elem segment\0"
     "undeclared function reference\0"
+    "invalid result arity\0"
+    "multiple tables\0"
     "arena exhausted\0"
     "implementation limit exceeded\0"
     "bad argument\0"
@@ -164,6 +166,8 @@ static const char err_msgs[] =
     "unknown import\0"
     "incompatible import type\0"
     "memory does not fit the buffer\0"
+    "elements segment does not fit\0"
+    "data segment does not fit\0"
     "unreachable\0"
     "out of bounds memory access\0"
     "integer divide by zero\0"
@@ -180,9 +184,9 @@ static const struct { uint8_t first, count; } err_ranges[] = {
     {WASM_OK, WASM_E_REFTYPE + 1},
     {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
     {WASM_E_UNSUP_LAST, 1},
-    {WASM_E_TYPE_MISMATCH, WASM_E_UNDECLARED_REF - WASM_E_TYPE_MISMATCH + 1},
+    {WASM_E_TYPE_MISMATCH, WASM_E_MULTI_TABLE - WASM_E_TYPE_MISMATCH + 1},
     {WASM_E_NOMEM, WASM_E_TABLE_LIMIT - WASM_E_NOMEM + 1},
-    {WASM_E_UNKNOWN_IMPORT, WASM_E_MEMORY_BUDGET - WASM_E_UNKNOWN_IMPORT + 1},
+    {WASM_E_UNKNOWN_IMPORT, WASM_E_DATA_FIT - WASM_E_UNKNOWN_IMPORT + 1},
     {WASM_TRAP_UNREACHABLE, WASM_TRAP_HOST - WASM_TRAP_UNREACHABLE + 1},
 };
 
@@ -314,6 +318,8 @@ typedef struct ld {
     uint32_t data_count; uint8_t has_data_count;
     uint8_t data_ref, has_data;            /* code names a data segment; the module has a data section */
     uint8_t *refs;                         /* bit per function: declared for ref.func (NULL: none yet) */
+    uint32_t mvp_tables;                   /* tables read, under wasm_load_limits.mvp */
+    wasm_err deferred;                     /* an unknown br_table label: reported unless the body is malformed */
     /* validator scratch */
     vval *vs; uint32_t vs_cap, vh;         /* operands (absolute height) */
     vctrl *cs; uint32_t cs_cap, ch;        /* control frames */
@@ -369,6 +375,7 @@ static wasm_err rd_tabletype(ld *L, wasm_limits *l)
     TRY(rd_reftype(&L->r, &t));
     TRY(rd_limits(&L->r, l, 0));
     l->type = t;
+    if (L->m->mvp && ++L->mvp_tables > 1) return WASM_E_MULTI_TABLE;
     if (l->min > L->max_table) return WASM_E_TABLE_LIMIT; /* allocated whole at instantiation */
     return WASM_OK;
 }
@@ -462,6 +469,7 @@ static wasm_err sec_type(ld *L)
             else { ft->results = r->p; ft->nresults = (uint16_t)n; }
             for (uint32_t j = 0; j < n; j++) TRY(rd_valtype(r, &t));
         }
+        if (L->m->mvp && ft->nresults > 1) return WASM_E_RESULT_ARITY;
     }
     return WASM_OK;
 }
@@ -497,6 +505,7 @@ static wasm_err sec_import(ld *L)
             }
             case 1: {
                 wasm_limits l;
+                if (pass == 1) L->mvp_tables--; /* counted in pass 0 */
                 TRY(rd_tabletype(L, &l));
                 if (pass == 1) {
                     l.imported = 1; m->tables[ti] = l;
@@ -1268,15 +1277,21 @@ static wasm_err br_table(ld *L)
     hi = L->vh;
     const uint8_t *labels = r->p;
     for (uint32_t i = 0; i <= n; i++) TRY(rd_u32(r, &d)); /* default last */
-    if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
     uint32_t na, nt;
-    label_types(&L->cs[L->ch - 1 - d], &na);
-    const uint8_t *q = labels;
+    const uint8_t *q = labels, *dts;
+    for (uint32_t i = 0; i <= n; i++)
+        if (wasm_rd_u32(&q) >= L->ch) { /* a miscounted label vector reads on into the code: decode it first */
+            L->deferred = WASM_E_UNKNOWN_LABEL;
+            set_unreachable(L);
+            L->cs[L->ch - 1].dead_in = 1;
+            return WASM_OK;
+        }
+    dts = label_types(&L->cs[L->ch - 1 - d], &na);
+    q = labels;
     for (uint32_t i = 0; i <= n; i++) { /* every label takes operands of its types from the same stack */
         d = wasm_rd_u32(&q);
-        if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
         const uint8_t *ts = label_types(&L->cs[L->ch - 1 - d], &nt);
-        if (nt != na) return WASM_E_TYPE_MISMATCH;
+        if (nt != na || (L->m->mvp && !same_types(ts, nt, dts, na))) return WASM_E_TYPE_MISMATCH;
         TRY(pop_types(L, ts, nt));
         L->vh = hi;
     }
@@ -1607,7 +1622,15 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
         case 0x11: {                          /* call_indirect */
             uint32_t tab;
             TRY(rd_u32(r, &x));
-            TRY(rd_table(L, &tab));
+            if (m->mvp) { /* 1.0: a reserved zero byte */
+                uint8_t z;
+                TRY(rd_byte(r, &z));
+                if (z) return WASM_E_ZERO_BYTE;
+                if (!m->ntables) return WASM_E_UNKNOWN_TABLE;
+                tab = 0;
+            } else {
+                TRY(rd_table(L, &tab));
+            }
             if (x >= m->ntypes) return WASM_E_UNKNOWN_TYPE;
             if (m->tables[tab].type != WASM_FUNCREF) return WASM_E_TYPE_MISMATCH;
             TRY(pop(L, WASM_I32, &cnd));
@@ -1803,6 +1826,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             return WASM_E_OPCODE;
         }
     }
+    if (L->deferred) return L->deferred;
     fd->max_height = L->maxh;
     fd->nparams = L->ft->nparams;
     fd->frame_slots = L->nloc + L->maxh;
@@ -1888,6 +1912,7 @@ wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_l
     if (!(L.m = wasm_arena_alloc(a, sizeof *L.m))) return WASM_E_NOMEM;
     L.a = a;
     L.max_table = lim && lim->max_table ? lim->max_table : WASM_MAX_TABLE;
+    L.m->mvp = lim && lim->mvp;
     L.m->bin = bin;
     L.m->len = len;
     L.m->start = WASM_NONE;
