@@ -484,7 +484,7 @@ int gen_edge_check(const gen_edge *e, const uint8_t *bin, uint32_t len, const ge
     wasm_module *m;
     wasm_instance *inst = NULL;
     wasm_config cfg;
-    wasm_load_limits lim = {e->lift ? 0xffffffffu : 0};
+    wasm_load_limits lim = {.max_table = e->lift ? 0xffffffffu : 0};
     if (arena_size < GEN_EDGE_ARENA) EDGE_FAIL("arena of %lu bytes, %lu needed", (unsigned long)arena_size, (unsigned long)GEN_EDGE_ARENA);
     wasm_arena_init(&a, arena, GEN_EDGE_ARENA);
     wasm_err err = wasm_module_load_limited(bin, len, &lim, &a, &m);
