@@ -332,3 +332,28 @@ func withTable(min uint32) []byte {
 	m = append(m, section(7, []byte{1, 4, 'l', 'o', 'o', 'p', 0, 0})...)   // export loop
 	return append(m, section(10, []byte{1, 4, 0, 0x41, 100, 0x0b})...)     // i32.const 100
 }
+
+// A board reporting an older ABI refuses a module that uses a feature outside it, and the
+// reason names the feature; the current ABI admits it.
+func TestABIFitNamesTheFeature(t *testing.T) {
+	ctx := context.Background()
+	// (type (func (result i32 i32))): multi-value, new in ABI 2
+	multi := []byte{0, 'a', 's', 'm', 1, 0, 0, 0, 1, 6, 1, 0x60, 0, 2, 0x7f, 0x7f}
+	tests := []struct {
+		name    string
+		module  []byte
+		version int
+		want    string // "" admits
+	}{
+		{"multi-value on ABI 2", multi, abi.Version, ""},
+		{"multi-value on ABI 1", multi, 1, "uses multiple return values, which the board's firmware (ABI 1) cannot run"},
+		{"unknown ABI", multi, 7, "its firmware implements ABI 7, which this validator does not know"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := validate.ABIFit(ctx, tt.module, tt.version); got != tt.want {
+				t.Fatalf("ABIFit = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

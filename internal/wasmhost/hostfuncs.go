@@ -2,7 +2,6 @@ package wasmhost
 
 import (
 	"github.com/wasmbed/wasmbed/api/abi"
-	"reflect"
 
 	"context"
 	"fmt"
