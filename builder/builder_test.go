@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/builder"
 )
 
@@ -155,12 +156,13 @@ func TestHostReadMemoryKept(t *testing.T) {
 	}
 }
 
-// checkModule compiles module with wazero's WebAssembly 1.0 + sign-extension
-// features and checks the application contract; it returns the memory's pages.
+// checkModule compiles module with the features of the ABI (abi.CoreFeatures: wasm-opt
+// may use them, a data count section at least) and checks the application contract; it
+// returns the memory's pages.
 func checkModule(t *testing.T, module []byte) uint32 {
 	t.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV1|api.CoreFeatureSignExtensionOps))
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(abi.CoreFeatures))
 	defer rt.Close(ctx)
 	cm, err := rt.CompileModule(ctx, module)
 	if err != nil {
