@@ -14,7 +14,7 @@ import (
 )
 
 // Version is the version of docs/abi.md this package describes (ABI_VERSION).
-const Version = 1
+const Version = 2
 
 // HostModule is the module name every Wasmbed import comes from.
 const HostModule = "wasmbed"
@@ -57,9 +57,23 @@ const (
 	ReasonTimeBudget = "time budget exceeded"
 )
 
-// CoreFeatures are the WebAssembly features an application may use: WebAssembly 1.0
-// (which includes mutable-global import/export) plus the sign-extension operators.
-const CoreFeatures = api.CoreFeaturesV1 | api.CoreFeatureSignExtensionOps
+// CoreFeatures are the WebAssembly features an application may use under Version:
+// WebAssembly 2.0 without SIMD (v128), which no board's engine implements.
+const CoreFeatures = api.CoreFeaturesV2 &^ api.CoreFeatureSIMD
+
+// Features returns the WebAssembly features ABI version v allows, and false for a version
+// that does not exist. Version 1 is WebAssembly 1.0 (with mutable-global import/export)
+// plus the sign-extension operators; version 2 adds multi-value, non-trapping
+// float-to-int conversions, bulk memory and reference types.
+func Features(v int) (api.CoreFeatures, bool) {
+	switch v {
+	case 1:
+		return api.CoreFeaturesV1 | api.CoreFeatureSignExtensionOps, true
+	case Version:
+		return CoreFeatures, true
+	}
+	return 0, false
+}
 
 // FuncType is a WebAssembly function type.
 type FuncType struct {

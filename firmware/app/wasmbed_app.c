@@ -246,7 +246,7 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
         app->funcs[i].index = (uint32_t)i;
     }
     wasm_arena_init(&a, arena, arena_size);
-    const wasm_load_limits ll = {WB_MAX_TABLE};
+    const wasm_load_limits ll = {.max_table = WB_MAX_TABLE};
     if ((e = wasm_module_load_limited(bin, len, &ll, &a, &app->mod))) return fail(app, e);
 
     app->loop_idx = export_of(app->mod, "loop");
@@ -263,6 +263,7 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
     cfg.resolve = resolve;
     cfg.resolve_ctx = app;
     cfg.mem_cap = mem_cap;
+    cfg.table_cap = WB_MAX_TABLE; /* table.grow up to the board's table limit (only a table that can grow gets it) */
     cfg.stack_slots = WB_STACK_SLOTS;
     cfg.call_depth = WB_CALL_DEPTH;
     cfg.machine_stack = WB_MACHINE_STACK;

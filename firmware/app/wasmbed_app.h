@@ -12,7 +12,8 @@
 
 #include "../wasm/wasm.h"
 
-#define WB_ABI_VERSION 1
+/* docs/abi.md: 2 is WebAssembly 2.0 without SIMD (reported in Hello caps.abi) */
+#define WB_ABI_VERSION 2
 #define WB_OK 0
 #define WB_ERR_NOT_FOUND (-1)
 #define WB_ERR_INVALID (-2)

@@ -13,8 +13,9 @@ import (
 
 // flashBudget is the target for the interpreter, the protocol and the HAL together
 // (docs/performance.md): what every board image carries before the device runtime,
-// the crypto and the ABI layer.
-const flashBudget = 32 << 10
+// the crypto and the ABI layer. It was 32 KiB for WebAssembly 1.0; 2.0 (multi-value,
+// reference types, bulk memory: what current compilers emit by default) added 3.6 KiB.
+const flashBudget = 36 << 10
 
 // interpreterProtocolHAL are the objects of that budget, under build/<board>/obj; the
 // board's own board.o is added per board. The native tier (wasm_jit.o) and the app store
@@ -83,7 +84,7 @@ func linkedFlash(t *testing.T, mapPath string) map[string]uint64 {
 	return out
 }
 
-// TestFlashBudget holds every board image to the 32 KiB target for interpreter, protocol
+// TestFlashBudget holds every board image to the 36 KiB target for interpreter, protocol
 // and HAL, and logs the native tier's size where the board has it.
 func TestFlashBudget(t *testing.T) {
 	for _, im := range images {

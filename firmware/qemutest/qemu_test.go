@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/builder"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
@@ -415,7 +416,7 @@ func TestBoardsInQEMU(t *testing.T) {
 
 			// Hello is the first frame; the board names itself and its limits.
 			hello, maxFrame := b.hello()
-			if hello.Board != bd.name || hello.Caps.ABI != 1 || hello.DeviceID != "default/"+bd.name {
+			if hello.Board != bd.name || hello.Caps.ABI != abi.Version || hello.DeviceID != "default/"+bd.name {
 				t.Fatalf("Hello %+v", hello)
 			}
 			if bd.maxModule != 0 && (hello.Caps.MaxModule != bd.maxModule || hello.Caps.MaxFrame != bd.maxFrame) {

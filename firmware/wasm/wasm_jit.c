@@ -5,9 +5,11 @@
  * instance's arena. Each register instruction becomes a fixed template over
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
- * access, and the value stack and call depth have the same limits. A function
- * with anything else (floats, conversions) stays interpreted; compiled and
- * interpreted functions call each other both ways.
+ * access, and the value stack and call depth have the same limits. Bulk
+ * memory, table and reference instructions (X_EXT) call the interpreter's
+ * own implementation. A function with anything else (floats, conversions,
+ * call_indirect through a table other than 0) stays interpreted; compiled
+ * and interpreted functions call each other both ways.
  *
  * Registers while native code runs:
  *   r0-r3  scratch            r4  fp (the frame's slots)
@@ -400,11 +402,19 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             len = 4 + 2 * (n + 1);
             break;
         }
-        case X_RETURN:
-            if (p[1] != X_NOSLOT && p[1]) { slot64(j, 1, 0, 1, p[1]); slot64(j, 0, 0, 1, 0); }
+        case X_RETURN: case X_RETN: {                     /* results to fp[0..n), ascending */
+            uint32_t n = op == X_RETN ? p[2] : p[1] != X_NOSLOT;
+            for (uint32_t k = 0; k < n && p[1]; k++) { slot64(j, 1, 0, 1, p[1] + k); slot64(j, 0, 0, 1, k); }
             h16(j, 0x2000);                               /* movs r0, #0 */
             h16(j, 0xbd10);                               /* pop {r4, pc} */
-            len = 2;
+            len = op == X_RETN ? 3 : 2;
+            break;
+        }
+        case X_EXT:                                       /* wasm_ext(inst, p, fp) through the helper */
+            konst(j, 1, (uint32_t)(uintptr_t)p);
+            h16(j, 0x4622);                               /* mov r2, r4 */
+            helper_call(j, offsetof(wasm_jit_ctx, ext));
+            len = X_EXT_LEN(*p);
             break;
         case X_CALL: {
             uint32_t f = imm(p + 2);
@@ -423,7 +433,8 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             len = 4;
             break;
         }
-        case X_CALLI: {                                   /* the callee from the table, then as above */
+        case X_CALLI: {                                   /* the callee from table 0, then as above */
+            if (p[5]) return 0;                           /* another table: interpreted */
             LD(1, p[2]);
             konst(j, 2, imm(p + 3));
             h16(j, 0x4640);                               /* mov r0, r8 */
@@ -452,7 +463,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
             helper_call(j, offsetof(wasm_jit_ctx, call));
             land(j, done, EQ);
-            len = 5;
+            len = 6;
             break;
         }
         case X_SELECT: {
@@ -668,7 +679,7 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
  */
 static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
 {
-    const wasm_table *tab = c->inst->table;
+    const wasm_table *tab = c->inst->tables[0];
     const wasm_functype *want = &c->inst->mod->types[t];
     if (i >= tab->size) return WASM_TRAP_UNDEF_ELEMENT;
     wasm_func *f = tab->elems[i];
@@ -677,6 +688,8 @@ static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
     if (f->native && f->inst == c->inst) return (uintptr_t)f->native;
     return (uintptr_t)f;
 }
+
+static wasm_err ext(wasm_jit_ctx *c, const wasm_code *ip, wasm_slot *fp) { return wasm_ext(c->inst, ip, fp); }
 
 static uint32_t grow(wasm_jit_ctx *c, uint32_t delta)
 {
@@ -724,6 +737,7 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
     c->arith = (void *)arith64;
     c->call = (void *)call;
     c->lookup = (void *)lookup;
+    c->ext = (void *)ext;
     return enter(c, f->native, fp);
 }
 

@@ -252,7 +252,7 @@ func (d *Device) hello() *protocol.Hello {
 		DeviceID: d.claim, Board: b.Name, Firmware: DefaultFirmware,
 		Caps: protocol.Capabilities{
 			RAM: uint32(b.RAMBytes), Flash: uint32(b.FlashBytes), MaxModule: uint32(b.MaxModuleBytes),
-			ABI: 1, MaxFrame: d.fleet.cfg.MaxFrame,
+			ABI: uint32(b.ABIVersion), MaxFrame: d.fleet.cfg.MaxFrame,
 		},
 	}
 	d.mu.Lock()

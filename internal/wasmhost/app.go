@@ -177,7 +177,7 @@ func (a *App) Close(ctx context.Context) error {
 // ReadMemory copies n bytes at offset from the application's memory 0; ok is false when
 // the range is out of bounds or the module has no memory. It is for tools and tests.
 func (a *App) ReadMemory(offset, n uint32) (data []byte, ok bool) {
-	mem := a.mod.Memory()
+	mem := memoryOf(a.mod)
 	if mem == nil {
 		return nil, false
 	}

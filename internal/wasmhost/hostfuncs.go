@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"time"
 	"unicode/utf8"
@@ -58,11 +59,21 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 
 var errOutOfBounds = &hostTrap{reason: "out of bounds memory access"}
 
+// memoryOf returns the module's memory 0, or nil when it has none: wazero then returns
+// a nil *MemoryInstance inside a non-nil api.Memory, which panics on first use.
+func memoryOf(mod api.Module) api.Memory {
+	mem := mod.Memory()
+	if mem == nil || reflect.ValueOf(mem).IsNil() {
+		return nil
+	}
+	return mem
+}
+
 // read returns the bytes of a (ptr, len) pair of memory 0, trapping when the pair is out
 // of bounds. The slice aliases the module's memory.
 func read(mod api.Module, ptr, n uint64) []byte {
 	p, l := uint32(ptr), uint32(n)
-	mem := mod.Memory()
+	mem := memoryOf(mod)
 	if mem == nil {
 		if l == 0 {
 			return nil

@@ -216,6 +216,11 @@ func TestRun(t *testing.T) {
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
 		},
 		{
+			name: "log without a memory traps", wasm: fixtures.NoMemory,
+			wantState: protocol.StateFailed, wantReason: "out of bounds memory access",
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
+		},
+		{
 			name: "memory.grow bomb hits the memory limit", wasm: fixtures.GrowBomb,
 			wantState: protocol.StateExited, wantLoops: 1,
 			check: func(t *testing.T, b *wasmhost.SimBoard, app *wasmhost.App) {

@@ -207,7 +207,7 @@ static void welcome(uint32_t max_frame)
     wbp_msg m;
     CHECK(gw_expect(&m, WBP_HELLO, 50), "hello first");
     if (m.type == WBP_HELLO) {
-        CHECK(m.u.hello.caps.abi == 1 && m.u.hello.caps.max_frame == WBD_MAX_FRAME &&
+        CHECK(m.u.hello.caps.abi == 2 && m.u.hello.caps.max_frame == WBD_MAX_FRAME &&
                   m.u.hello.caps.max_module == WBD_SLOT_SIZE,
               "hello caps");
         CHECK(wbp_str_eq(m.u.hello.device_id, wbp_cstr("test/dev-1")), "device id");
