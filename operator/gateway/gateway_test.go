@@ -309,7 +309,8 @@ func TestClusterMode(t *testing.T) {
 	}
 	d := trig.Spec.Delivery
 	if d == nil || *d.Retry != 5 || *d.BackoffPolicy != eventingduckv1.BackoffPolicyExponential || *d.BackoffDelay != "PT0.2S" ||
-		d.DeadLetterSink == nil || d.DeadLetterSink.URI.String() != "http://dead-letters."+ns+".svc.cluster.local" {
+		d.DeadLetterSink == nil || d.DeadLetterSink.URI.String() != "http://dead-letters."+ns+".svc.cluster.local" ||
+		d.DeadLetterSink.Audience == nil || *d.DeadLetterSink.Audience != events.ReceiverAudience("operator") {
 		t.Errorf("delivery %+v", d)
 	}
 

@@ -288,7 +288,9 @@ func (r *Reconciler) triggerSpec(gw *v1.Gateway) eventingv1.TriggerSpec {
 	}
 	if r.opts.DeadLetterSink != "" {
 		u, _ := apis.ParseURL(r.opts.DeadLetterSink) // checked by withDefaults
-		delivery.DeadLetterSink = &duckv1.Destination{URI: u}
+		// With the audience, Knative sends a token the receiver admits (the operator's
+		// admits only its own audience), as the Broker's dead letters carry.
+		delivery.DeadLetterSink = &duckv1.Destination{URI: u, Audience: ptr.To(r.opts.DeadLetterAudience)}
 	}
 	return eventingv1.TriggerSpec{
 		Broker: r.opts.Broker,

@@ -80,6 +80,9 @@ type Options struct {
 	// DeadLetterSink is a URL that receives deployment requests the gateway could not
 	// take after the retries; none when empty.
 	DeadLetterSink string
+	// DeadLetterAudience is the OIDC audience Knative delivers dead letters with
+	// (default, with a DeadLetterSink: the operator receiver's, events.ReceiverAudience).
+	DeadLetterAudience string
 	// ClusterRole may read Devices in every namespace (config/200-rbac); each
 	// Gateway's ServiceAccount is bound to it (default "wasmbed-gateway").
 	ClusterRole string
@@ -130,6 +133,9 @@ func (o Options) withDefaults() (Options, error) {
 		if o.DeadLetterSink != "" {
 			if _, err := apis.ParseURL(o.DeadLetterSink); err != nil {
 				return o, fmt.Errorf("gateway controller: dead letter sink: %w", err)
+			}
+			if o.DeadLetterAudience == "" {
+				o.DeadLetterAudience = events.ReceiverAudience("operator")
 			}
 		}
 	case ModeEmbedded:
