@@ -8,6 +8,7 @@ package platform
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -315,6 +316,11 @@ func (p *Platform) startPKIAndStore() error {
 	// Every module dispatched is signed; the virtual devices hold the public key and
 	// refuse what does not verify.
 	if p.signing, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "signing.key")); err != nil {
+		return fmt.Errorf("embedded: module signing key: %w", err)
+	}
+	// Its public half, as `wasmbed pki keys` writes it: `make -C firmware boards` bakes it
+	// into the images by default.
+	if err := pki.WriteFile(filepath.Join(pkiDir, "signing.pub"), []byte(hex.EncodeToString(p.signing.Public())+"\n"), 0o644); err != nil {
 		return fmt.Errorf("embedded: module signing key: %w", err)
 	}
 	// The validator has a key of its own: dispatch signs only what it attested.
