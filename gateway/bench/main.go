@@ -9,12 +9,10 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +32,8 @@ var (
 	modes       = flag.String("modes", "baseline,gateway", "servers to measure")
 	heapProfile = flag.String("heap-profile", "", "write each server's heap profile with idle sessions to FILE.<mode>")
 	run         = flag.Bool("run-apps", false, "gateway fan-out: instantiate the module on every device (default: verify and report Running without running it)")
+	device      = flag.String("device", "lean", "gateway clients: lean (the protocol and nothing else, see device.go) or sim (internal/devicesim, a whole virtual device)")
+	cpuProfile  = flag.String("fanout-profile", "", "write CPU profiles of each server and its clients during the fan-out to FILE.<mode>.server and FILE.<mode>.client")
 )
 
 func main() {
@@ -123,6 +123,8 @@ type result struct {
 	handshakes           int
 	serverCPU            float64
 	fanout               time.Duration
+	fanoutServerCPU      float64
+	fanoutClientCPU      float64
 }
 
 func coordinate() error {
@@ -188,7 +190,8 @@ func measure(m, dir string) (result, error) {
 		return r, err
 	}
 	address := f[1]
-	cli, err := start("-role", "client", "-mode", m, "-pki", dir, "-addr", address, fmt.Sprintf("-run-apps=%v", *run))
+	cli, err := start("-role", "client", "-mode", m, "-pki", dir, "-addr", address, fmt.Sprintf("-run-apps=%v", *run),
+		"-device", *device, "-fanout-module", strconv.Itoa(*moduleSize))
 	if err != nil {
 		return r, err
 	}
@@ -222,12 +225,11 @@ func measure(m, dir string) (result, error) {
 		}
 	}
 
-	f, err = srv.ask("fanout %d", *sessions)
-	if err != nil {
+	if err := measureFanout(&r, srv, cli); err != nil {
 		return r, err
 	}
-	r.fanout = time.Duration(num(f, "seconds") * float64(time.Second))
-	fmt.Printf("%s: fan-out %v\n", m, r.fanout.Round(time.Millisecond))
+	fmt.Printf("%s: fan-out %v, CPU %.2f s server + %.2f s clients\n", m, r.fanout.Round(time.Millisecond),
+		r.fanoutServerCPU, r.fanoutClientCPU)
 
 	if _, err := cli.ask("close"); err != nil {
 		return r, err
@@ -253,5 +255,48 @@ func measure(m, dir string) (result, error) {
 	return r, nil
 }
 
-var _ = filepath.Join
-var _ = context.Background
+// measureFanout times one delivery to every session and the CPU time the server and
+// its clients spent on it (both share the machine's cores), profiling both if asked.
+func measureFanout(r *result, srv, cli *proc) error {
+	if *cpuProfile != "" {
+		for _, p := range []struct {
+			p    *proc
+			role string
+		}{{srv, "server"}, {cli, "client"}} {
+			if _, err := p.p.ask("profile start %s.%s.%s", *cpuProfile, r.mode, p.role); err != nil {
+				return err
+			}
+		}
+	}
+	s0, err := srv.ask("cpu")
+	if err != nil {
+		return err
+	}
+	c0, err := cli.ask("cpu")
+	if err != nil {
+		return err
+	}
+	f, err := srv.ask("fanout %d", *sessions)
+	if err != nil {
+		return err
+	}
+	r.fanout = time.Duration(num(f, "seconds") * float64(time.Second))
+	s1, err := srv.ask("cpu")
+	if err != nil {
+		return err
+	}
+	c1, err := cli.ask("cpu")
+	if err != nil {
+		return err
+	}
+	r.fanoutServerCPU = num(s1, "seconds") - num(s0, "seconds")
+	r.fanoutClientCPU = num(c1, "seconds") - num(c0, "seconds")
+	if *cpuProfile != "" {
+		for _, p := range []*proc{srv, cli} {
+			if _, err := p.ask("profile stop"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
