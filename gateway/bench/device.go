@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"strconv"
@@ -40,12 +41,14 @@ type leanDevice struct {
 	wmu sync.Mutex // the read loop and the heartbeat timer both write
 	hb  *time.Timer
 
-	// Owned by the read loop: the transfer in progress.
+	// Owned by the read loop: the transfer in progress. The module is hashed as it
+	// arrives and not kept: the baseline's clients keep nothing either.
 	app       string
 	digest    []byte
 	size      uint32
 	chunkSize uint32
-	data      []byte
+	held      uint32
+	sum       hash.Hash
 	unacked   int
 	state     protocol.AppState
 }
@@ -204,28 +207,30 @@ func (d *leanDevice) handle(m protocol.Message) error {
 
 func (d *leanDevice) onDeploy(m *protocol.Deploy) error {
 	d.app, d.digest, d.size, d.chunkSize = m.App, m.Digest, m.Size, m.ChunkSize
-	d.data, d.unacked, d.state = make([]byte, 0, m.Size), 0, protocol.StateReceiving
+	d.held, d.unacked, d.state = 0, 0, protocol.StateReceiving
+	if d.sum == nil {
+		d.sum = sha256.New()
+	}
+	d.sum.Reset()
 	return d.write(&protocol.DeployAck{App: m.App, Digest: m.Digest, Offset: 0, Window: leanWindow})
 }
 
 func (d *leanDevice) onChunk(m *protocol.Chunk) error {
-	held := uint32(len(d.data))
-	if d.state != protocol.StateReceiving || m.App != d.app || m.Offset != held || uint32(len(m.Data)) != min(d.chunkSize, d.size-held) {
-		return d.write(appError(protocol.CodeBadOffset, protocol.TypeChunk, m.App, "expected offset "+strconv.Itoa(int(held))))
+	if d.state != protocol.StateReceiving || m.App != d.app || m.Offset != d.held || uint32(len(m.Data)) != min(d.chunkSize, d.size-d.held) {
+		return d.write(appError(protocol.CodeBadOffset, protocol.TypeChunk, m.App, "expected offset "+strconv.Itoa(int(d.held))))
 	}
-	d.data = append(d.data, m.Data...)
+	d.sum.Write(m.Data)
+	d.held += uint32(len(m.Data))
 	d.unacked++
-	ack := &protocol.ChunkAck{App: d.app, Next: uint32(len(d.data))}
-	if len(d.data) < int(d.size) {
+	ack := &protocol.ChunkAck{App: d.app, Next: d.held}
+	if d.held < d.size {
 		if d.unacked < leanWindow {
 			return nil // cumulative: the window's last chunk, or the module's, is acknowledged
 		}
 		d.unacked = 0
 		return d.write(ack)
 	}
-	sum := sha256.Sum256(d.data)
-	d.data = nil
-	if !bytes.Equal(sum[:], d.digest) {
+	if !bytes.Equal(d.sum.Sum(nil), d.digest) {
 		d.state = protocol.StateFailed
 		return d.write(ack, &protocol.AppStatus{App: d.app, Digest: d.digest, State: d.state, Error: "digest mismatch"})
 	}
