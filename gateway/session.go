@@ -251,11 +251,11 @@ func (ss *session) sendLocked(frame []byte) {
 	}
 }
 
-// writeBufSize is the most bytes one Write hands to TLS: four full records. TLS cuts
-// a Write into records of 16 KiB, so writing every 16 KiB of frames sent a record of
-// a few bytes after each (two 8 KiB chunk frames are a little over 16 KiB); a larger
-// Write fills every record but the last.
-const writeBufSize = 64 << 10
+// writeBufSize is the most bytes one Write hands to TLS: one full record. Larger
+// writes (four records) saved the gateway a record per module but arrived at the
+// device in one burst, and Go's TLS client grew its input buffer to hold all of it:
+// the bench's devices spent more than the gateway saved.
+const writeBufSize = 16 << 10
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize+protocol.HardMaxFrame+protocol.HeaderSize); return &b }}
 

@@ -4,6 +4,8 @@
 // deliver a module to every connected device. Servers and clients run in separate
 // processes (this program re-executes itself) so that each server is measured alone.
 //
+// It fails when the fan-out takes more than -max-ratio times the baseline's.
+//
 //	go run ./gateway/bench -sessions 10000 -fanout-module 32768
 package main
 
@@ -33,6 +35,7 @@ var (
 	heapProfile = flag.String("heap-profile", "", "write each server's heap profile with idle sessions to FILE.<mode>")
 	run         = flag.Bool("run-apps", false, "gateway fan-out: instantiate the module on every device (default: verify and report Running without running it)")
 	device      = flag.String("device", "lean", "gateway clients: lean (the protocol and nothing else, see device.go) or sim (internal/devicesim, a whole virtual device)")
+	maxRatio    = flag.Float64("max-ratio", 1.5, "fail when the gateway's fan-out takes longer than this many times the baseline's in the same run (0: report only)")
 	cpuProfile  = flag.String("fanout-profile", "", "write CPU profiles of each server and its clients during the fan-out to FILE.<mode>.server and FILE.<mode>.client")
 )
 
@@ -128,6 +131,9 @@ type result struct {
 }
 
 func coordinate() error {
+	if *run && *device == "lean" {
+		return fmt.Errorf("-run-apps needs -device sim: lean devices never run a module")
+	}
 	dir, err := os.MkdirTemp("", "wasmbed-bench-")
 	if err != nil {
 		return err
@@ -157,6 +163,32 @@ func coordinate() error {
 		fmt.Printf("| %s | %.1f KiB | %.1f KiB | %.2f | %.0f (%d in %.2f s CPU) | %.2f s |\n", r.mode,
 			r.heapPerSession/1024, r.rssPerSession/1024, r.goroutinesPerSession,
 			float64(r.handshakes)/r.serverCPU, r.handshakes, r.serverCPU, r.fanout.Seconds())
+	}
+	return checkRatio(results)
+}
+
+// checkRatio reports the gateway's fan-out against the baseline's of the same run, as
+// a ratio because absolute times on shared machines vary by half between runs, and
+// fails when it is above -max-ratio. The CPU ratios say which side the difference is
+// on: the devices run on the same cores and are part of the wall time.
+func checkRatio(results []result) error {
+	var base, gw *result
+	for i := range results {
+		switch results[i].mode {
+		case "baseline":
+			base = &results[i]
+		case "gateway":
+			gw = &results[i]
+		}
+	}
+	if base == nil || gw == nil || base.fanout <= 0 {
+		return nil
+	}
+	ratio := gw.fanout.Seconds() / base.fanout.Seconds()
+	fmt.Printf("\nfan-out, gateway / baseline: %.2fx wall time (target <= %.2fx, %s devices), CPU %.2fx server, %.2fx clients\n",
+		ratio, *maxRatio, *device, gw.fanoutServerCPU/base.fanoutServerCPU, gw.fanoutClientCPU/base.fanoutClientCPU)
+	if *maxRatio > 0 && ratio > *maxRatio {
+		return fmt.Errorf("fan-out ratio %.2fx is above the target %.2fx", ratio, *maxRatio)
 	}
 	return nil
 }
