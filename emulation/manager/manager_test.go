@@ -24,6 +24,23 @@ import (
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
+// runManager runs m until the test ends, then checks it stopped cleanly; onFailure,
+// when set, explains a failed test.
+func runManager(t *testing.T, m *Manager, onFailure func()) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager run: %v", err)
+		}
+		if t.Failed() && onFailure != nil {
+			onFailure()
+		}
+	})
+}
+
 func running(m *Manager) []string {
 	var out []string
 	for _, b := range m.Boards() {
@@ -70,18 +87,7 @@ func TestManagerFollowsDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager run: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("manager logs:\n%s\ngateway logs:\n%s", logs, gw.logs)
-		}
-	}()
+	runManager(t, m, func() { t.Logf("manager logs:\n%s\ngateway logs:\n%s", logs, gw.logs) })
 
 	device := func(ns, name string, emulate bool, firmware string) *v1.Device {
 		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -205,15 +211,7 @@ func TestManagerProvisionsTheDeploymentKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager run: %v", err)
-		}
-	}()
+	runManager(t, m, nil)
 	id := pki.Identity{Namespace: "keyed", Name: "board"}
 	d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name},
 		Spec: v1.DeviceSpec{Board: "stm32f4-discovery", Emulation: &v1.DeviceEmulation{Enabled: true}}}
