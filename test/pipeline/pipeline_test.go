@@ -4,7 +4,9 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -252,6 +254,25 @@ func BenchmarkFunctionStartToReady(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	// Configured as in the cluster (config/600-functions.yaml): the broker token file and
+	// the trust chain's keys, each function reading what it is given there.
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("t"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	validation, err := pki.LoadOrCreateSigningKey(filepath.Join(dir, "validation.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pki.LoadOrCreateSigningKey(filepath.Join(dir, "signing.key")); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "validation.pub"), []byte(hex.EncodeToString(validation.Public())), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	env := []string{"ARTIFACTS=" + dir + "/store", "K_SINK=http://127.0.0.1:1", "K_SINK_TOKEN_FILE=" + token, "KUBECONFIG=" + kubeconfig,
+		"VALIDATION_KEY_FILE=" + dir + "/validation.key", "SIGNING_KEY_FILE=" + dir + "/signing.key",
+		"VALIDATOR_PUBLIC_KEY_FILE=" + dir + "/validation.pub"}
 	for _, name := range []string{"compile", "validate", "dispatch"} {
 		bin := filepath.Join(dir, name)
 		build := exec.Command("go", "build", "-o", bin, "github.com/wasmbed/wasmbed/cmd/"+name)
@@ -265,7 +286,9 @@ func BenchmarkFunctionStartToReady(b *testing.B) {
 				port := l.Addr().(*net.TCPAddr).Port
 				l.Close()
 				cmd := exec.Command(bin)
-				cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "ARTIFACTS="+dir+"/store", "K_SINK=http://127.0.0.1:1", "KUBECONFIG="+kubeconfig)
+				cmd.Env = append(append(os.Environ(), fmt.Sprintf("PORT=%d", port)), env...)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
 				start := time.Now()
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
@@ -281,7 +304,8 @@ func BenchmarkFunctionStartToReady(b *testing.B) {
 					}
 					if time.Since(start) > 10*time.Second {
 						_ = cmd.Process.Kill()
-						b.Fatalf("%s not ready after 10 s", name)
+						_ = cmd.Wait()
+						b.Fatalf("%s not ready after 10 s: %s", name, stderr.String())
 					}
 					time.Sleep(time.Millisecond)
 				}
