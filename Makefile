@@ -43,11 +43,12 @@ generate: $(CONTROLLER_GEN) ## Generate deep-copy code, CRDs and event schemas f
 	go test ./config -run '^TestEventPoliciesAreCurrent$$' -update
 
 .PHONY: verify
-verify: generate ## Fail when generated files are stale, code is unformatted or go vet complains.
+verify: generate ## Fail when generated files are stale, code is unformatted, go vet complains or deps.sh misses a tool the build calls.
 	@git diff --exit-code -- api config/300-crds config/200-rbac config/500-eventing docs/events || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events >&2; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; }
 	go vet ./...
+	go run ./hack/depscheck
 
 ##@ Build
 
