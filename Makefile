@@ -10,8 +10,6 @@ OUT            := $(CURDIR)/_output
 RUN_DIR        := $(CURDIR)/.run
 CONTROLLER_GEN := $(BIN)/controller-gen
 CONTROLLER_GEN_VERSION := v0.20.1
-KO             := $(BIN)/ko
-KO_VERSION     := v0.19.1
 # hack/k8s-binaries.sh builds kube-apiserver, etcd and kubectl once into ~/.cache and
 # prints the folder; recipes call it in their own shell so a failed build stops make.
 K8S_BIN        := hack/k8s-binaries.sh
@@ -88,14 +86,17 @@ fuzz: ## Run every fuzz target: Go's for FUZZTIME each (default 10s), then the f
 
 ##@ Deployment
 
+.PHONY: images
+images: ## Build the base images (no Docker) and every ko:// image, resolve config/ into _output/wasmbed.yaml (IMAGE_REPO=registry/prefix, default a local registry).
+	hack/images.sh
+
 .PHONY: deploy
-deploy: $(KO) ## Build images with ko and apply config/ to the current cluster (needs Knative).
-	$(KO) apply -Rf config/
+deploy: ## Push every image to IMAGE_REPO and apply the resolved config/ to the current cluster (needs Knative).
+	@test -n "$${IMAGE_REPO:-}" || { echo "deploy: set IMAGE_REPO to a registry the cluster can pull from, e.g. IMAGE_REPO=ghcr.io/you/wasmbed" >&2; exit 1; }
+	hack/images.sh
+	k8s="$$($(K8S_BIN))" && "$$k8s/kubectl" apply -f $(OUT)/wasmbed.yaml
 
 ##@ Tools
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
-
-$(KO):
-	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)

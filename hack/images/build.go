@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -96,17 +97,7 @@ func build(ctx context.Context, o buildOptions) ([]builtImage, error) {
 	var built []builtImage
 
 	if o.only == "" || o.only == "static" {
-		imgs := map[string]v1.Image{}
-		for _, arch := range []string{"amd64", "arm64"} {
-			p, err := platform(arch)
-			if err != nil {
-				return nil, err
-			}
-			if imgs[arch], err = image(p, imageEnv, base); err != nil {
-				return nil, err
-			}
-		}
-		idx, err := index(imgs)
+		idx, err := staticIndex(base)
 		if err != nil {
 			return nil, err
 		}
@@ -129,6 +120,22 @@ func build(ctx context.Context, o buildOptions) ([]builtImage, error) {
 		built = append(built, builtImage{"builder", ref})
 	}
 	return built, nil
+}
+
+// staticIndex is the static base for linux/amd64 and linux/arm64: one layer, whose
+// files are the same for both.
+func staticIndex(base layerFile) (v1.ImageIndex, error) {
+	imgs := map[string]v1.Image{}
+	for _, arch := range []string{"amd64", "arm64"} {
+		p, err := platform(arch)
+		if err != nil {
+			return nil, err
+		}
+		if imgs[arch], err = image(p, imageEnv, base); err != nil {
+			return nil, err
+		}
+	}
+	return index(imgs)
 }
 
 // builderImage is the static base, the toolchains' packages, and Node.js with the
@@ -223,12 +230,12 @@ func push(ctx context.Context, repo string, t remote.Taggable) (string, error) {
 	var d v1.Hash
 	switch x := t.(type) {
 	case v1.ImageIndex:
-		if err := remote.WriteIndex(tag, x, remote.WithContext(ctx)); err != nil {
+		if err := remote.WriteIndex(tag, x, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 			return "", fmt.Errorf("push %s: %w", repo, err)
 		}
 		d, err = x.Digest()
 	case v1.Image:
-		if err := remote.Write(tag, x, remote.WithContext(ctx)); err != nil {
+		if err := remote.Write(tag, x, remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
 			return "", fmt.Errorf("push %s: %w", repo, err)
 		}
 		d, err = x.Digest()

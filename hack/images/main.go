@@ -4,6 +4,8 @@
 //
 //	go run ./hack/images build -repo 127.0.0.1:5000/wasmbed [-only static] [-check ko.yaml]
 //	go run ./hack/images lock
+//	go run ./hack/images refs -repo 127.0.0.1:5000/wasmbed _output/wasmbed.yaml
+//	go run ./hack/images smoke 127.0.0.1:5000/wasmbed/builder@sha256:...
 //
 // build pushes REPO/static (linux/amd64 and linux/arm64: CA certificates, tzdata,
 // netbase, a nonroot user; for the static Go binaries) and REPO/builder (linux/amd64:
@@ -11,7 +13,10 @@
 // AssemblyScript; the compile function's base) and prints "name ref@digest" for each.
 // With -check it fails when ko.yaml pins other digests. lock re-pins the packages
 // to what apt's lists hold now (hack/images/static.lock, builder/image/packages.lock).
-// hack/images.sh (make images) runs build, then ko.
+// refs fails unless every image reference in manifests ko resolved is a digest in
+// REPO. smoke unpacks the builder image and runs its toolchains in it with bubblewrap
+// (no container runtime): each must build a module. hack/images.sh (make images) runs
+// build, smoke, ko resolve, then refs.
 package main
 
 import (
@@ -38,7 +43,7 @@ func main() {
 
 func run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: images build -repo REGISTRY/PREFIX [-only static|builder] [-check ko.yaml] | images lock")
+		return errors.New("usage: images build -repo REGISTRY/PREFIX [-only static|builder] [-check ko.yaml] | images lock | images refs -repo REGISTRY/PREFIX FILE")
 	}
 	root, err := repoRoot()
 	if err != nil {
@@ -47,6 +52,21 @@ func run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "lock":
 		return relock(ctx, root)
+	case "smoke":
+		if len(args) != 2 {
+			return errors.New("usage: images smoke REF (the builder image)")
+		}
+		return smoke(ctx, args[1])
+	case "refs":
+		fs := flag.NewFlagSet("refs", flag.ContinueOnError)
+		repo := fs.String("repo", "", "the repository every reference must be in")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		if *repo == "" || fs.NArg() != 1 {
+			return errors.New("usage: images refs -repo REGISTRY/PREFIX FILE")
+		}
+		return checkRefsFile(strings.TrimSuffix(*repo, "/"), fs.Arg(0))
 	case "build":
 		fs := flag.NewFlagSet("build", flag.ContinueOnError)
 		repo := fs.String("repo", "", "where to push: REGISTRY/PREFIX (plain HTTP for localhost and 127.0.0.1)")
@@ -71,7 +91,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		return nil
 	}
-	return fmt.Errorf("unknown command %q (build or lock)", args[0])
+	return fmt.Errorf("unknown command %q (build, lock or refs)", args[0])
 }
 
 func defaultDebCache() string {
