@@ -126,3 +126,41 @@ func TestTriggersMatchSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// orderedTypes are the events a gateway sends about one device, with the device as
+// their partitionkey (gateway.Server.emitFor).
+var orderedTypes = map[string]bool{
+	string(events.DeviceConnected):     true,
+	string(events.DeviceDisconnected):  true,
+	string(events.DeviceTelemetry):     true,
+	string(events.DeploymentSucceeded): true,
+	string(events.DeploymentFailed):    true,
+}
+
+// TestDeviceTriggersAskForOrder: the Triggers of events partitioned by device ask
+// for ordered delivery, and no other Trigger does (it would serialise them for nothing).
+func TestDeviceTriggersAskForOrder(t *testing.T) {
+	const annotation = "kafka.eventing.knative.dev/delivery.order"
+	seen := 0
+	for _, file := range manifests(t) {
+		for _, obj := range objects(t, file) {
+			if obj.GetKind() != "Trigger" {
+				continue
+			}
+			typ, _, _ := unstructured.NestedString(obj.Object, "spec", "filter", "attributes", "type")
+			got := obj.GetAnnotations()[annotation]
+			switch {
+			case orderedTypes[typ] && got != "ordered":
+				t.Errorf("Trigger %s (%s): %s is %q, want ordered", obj.GetName(), typ, annotation, got)
+			case !orderedTypes[typ] && got != "":
+				t.Errorf("Trigger %s (%s): %s is set, but its events are not partitioned by device", obj.GetName(), typ, annotation)
+			}
+			if orderedTypes[typ] {
+				seen++
+			}
+		}
+	}
+	if seen < len(orderedTypes) {
+		t.Errorf("%d Triggers of device events; every type has at least one", seen)
+	}
+}
