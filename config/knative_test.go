@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,7 +64,7 @@ func TestKnativeAdmitsEveryManifest(t *testing.T) {
 			t.Errorf("%s: Knative warns: %s", name, w)
 		}
 	}
-	for _, k := range []string{"Service", "Broker", "Trigger", "EventPolicy"} {
+	for _, k := range []string{"Service", "Broker", "Trigger", "EventPolicy", "SinkBinding"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s in config/: the test read nothing it should check (read %v)", k, kinds)
 		}
@@ -127,4 +128,45 @@ func TestKnativeRefusesBrokenManifests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrokerAddressIsBound: no manifest writes the broker's address; SinkBindings
+// give it (K_SINK) to every workload that sends events.
+func TestBrokerAddressIsBound(t *testing.T) {
+	bound := map[string]bool{}
+	for _, obj := range knativeObjects(t) {
+		if obj.GetKind() == "SinkBinding" {
+			name, _, _ := unstructured.NestedString(obj.Object, "spec", "subject", "name")
+			sink, _, _ := unstructured.NestedString(obj.Object, "spec", "sink", "ref", "kind")
+			if sink == "Broker" {
+				bound[name] = true
+			}
+		}
+	}
+	for _, file := range manifests(t) {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(raw), "broker-ingress") {
+			t.Errorf("%s writes the broker's address; a SinkBinding gives it", file)
+		}
+		for _, obj := range objects(t, file) {
+			if strings.Contains(string(mustJSON(t, obj.Object)), "K_SINK_TOKEN_FILE") && !bound[obj.GetName()] {
+				t.Errorf("%s %s sends events (K_SINK_TOKEN_FILE) but no SinkBinding gives it K_SINK", obj.GetKind(), obj.GetName())
+			}
+		}
+	}
+	if len(bound) == 0 {
+		t.Error("no SinkBinding to the Broker in config/")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
