@@ -15,6 +15,7 @@
 #   IMAGE_REPO=ghcr.io/you/wasmbed ...   push there instead (log in first)
 #   OUT=/some/dir ...                    where wasmbed.yaml goes (default _output)
 #   KO=/path/to/ko                       a ko binary (default: hack/ko.sh builds it)
+#   PLATFORMS=linux/amd64 ...            ko's --platform (default ko.yaml's platforms)
 #
 # ko.yaml names the bases where releases publish them; the same digests are pinned
 # under REPO for the build (a digest names the same image in any registry).
@@ -82,8 +83,10 @@ log "the builder image's toolchains built a module each, in $((SECONDS - start))
 sed "s#ghcr.io/wasmbed/#$repo/#g" "$root/ko.yaml" >"$work/ko.yaml"
 start=$SECONDS
 log "ko resolve -Rf config/ (pushing to $repo)"
+platform=()
+[ -z "${PLATFORMS:-}" ] || platform=(--platform "$PLATFORMS")
 KO_CONFIG_PATH="$work/ko.yaml" KO_DOCKER_REPO="$repo" \
-  "$ko" resolve --base-import-paths --recursive --filename config/ >"$out/wasmbed.yaml"
+  "$ko" resolve --base-import-paths --recursive --filename config/ "${platform[@]}" >"$out/wasmbed.yaml"
 log "ko resolve took $((SECONDS - start)) s"
 
 # Every image reference is REPO/...@sha256:<64 hex>, and nothing is left unresolved.
