@@ -64,6 +64,8 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 test: deps $(CONTROLLER_GEN) ## Run every test: the firmware's host tests and spec suite, then Go (real apiserver, QEMU, Chromium).
 	$(MAKE) -C firmware test boards
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
+	@# every benchmark once, so that none stops compiling or passing unnoticed (make bench measures)
+	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 -run='^$$' -bench=. -benchtime=1x ./...
 
 .PHONY: bench
 bench: deps ## Run the benchmarks (Go's, and the firmware's speed on the emulated Cortex-M4F, held to 8x native).

@@ -363,9 +363,15 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		if err != nil {
 			return Result{}, err
 		}
-		out = opt
-		res.Optimized = true
-		res.Toolchain += ", " + b.version(ctx, ToolWasmOpt, wasmOpt)
+		kept, err := job.keepsMemory(out, opt, opts.MaxOutputSize)
+		if err != nil {
+			return Result{}, err
+		}
+		if kept {
+			out = opt
+			res.Optimized = true
+			res.Toolchain += ", " + b.version(ctx, ToolWasmOpt, wasmOpt)
+		}
 	} else if opts.Optimize {
 		job.logf("wasm-opt not installed (apt-get install binaryen): module not optimized\n")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/builder"
 )
 
@@ -125,12 +126,43 @@ func TestExamples(t *testing.T) {
 	t.Logf("module sizes:\n%s", strings.Join(report, "\n"))
 }
 
-// checkModule compiles module with wazero's WebAssembly 1.0 + sign-extension
-// features and checks the application contract; it returns the memory's pages.
+// A WAT module whose memory is neither exported nor used by its own instructions, only
+// read by the host through log's pointer, keeps that memory through wasm-opt.
+func TestHostReadMemoryKept(t *testing.T) {
+	const src = `(module
+  (import "wasmbed" "log" (func $log (param i32 i32 i32)))
+  (memory 1)
+  (data (i32.const 16) "hello")
+  (func (export "loop") (result i32)
+    (call $log (i32.const 1) (i32.const 16) (i32.const 5))
+    (i32.const -1)))`
+	res := build(t, builder.New(builder.NewConfig()), builder.Request{Language: builder.WAT, Source: []byte(src), Options: builder.Options{Optimize: true}})
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	h := &host{leds: map[int32]int32{}, published: map[string]string{}}
+	if err := h.instantiate(ctx, rt); err != nil {
+		t.Fatalf("host module: %v", err)
+	}
+	mod, err := rt.InstantiateWithConfig(ctx, res.Module, wazero.NewModuleConfig().WithName("app"))
+	if err != nil {
+		t.Fatalf("instantiate: %v", err)
+	}
+	if _, err := mod.ExportedFunction("loop").Call(ctx); err != nil {
+		t.Fatalf("loop: %v (log: %s)", err, res.Log)
+	}
+	if len(h.logs) != 1 || h.logs[0] != "hello" {
+		t.Fatalf("logs %q, want [hello]", h.logs)
+	}
+}
+
+// checkModule compiles module with the features of the ABI (abi.CoreFeatures: wasm-opt
+// may use them, a data count section at least) and checks the application contract; it
+// returns the memory's pages.
 func checkModule(t *testing.T, module []byte) uint32 {
 	t.Helper()
 	ctx := context.Background()
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(api.CoreFeaturesV1|api.CoreFeatureSignExtensionOps))
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCoreFeatures(abi.CoreFeatures))
 	defer rt.Close(ctx)
 	cm, err := rt.CompileModule(ctx, module)
 	if err != nil {

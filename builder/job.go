@@ -3,7 +3,9 @@ package builder
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -116,15 +118,114 @@ func hasLine(out []byte, prefixes ...string) bool {
 	return false
 }
 
-// wasmOpt shrinks the module with binaryen, keeping to the features the ABI allows.
+// wasmOpt shrinks the module with binaryen, keeping to the features the ABI allows
+// (abi.CoreFeatures: WebAssembly 2.0 without SIMD).
 func (j *job) wasmOpt(ctx context.Context, path, in string) (string, error) {
 	const out = "opt.wasm"
 	argv := []string{path, "-Oz", "--mvp-features", "--enable-sign-ext", "--enable-mutable-globals",
+		"--enable-multivalue", "--enable-nontrapping-float-to-int", "--enable-bulk-memory", "--enable-reference-types",
 		"--strip-debug", "--strip-producers", in, "-o", out}
 	if err := j.step(ctx, ToolWasmOpt, argv, parseGCC); err != nil {
 		return "", err
 	}
 	return out, nil
+}
+
+// keepsMemory reports whether the optimized module opt still has the memory the module in
+// had. wasm-opt removes a memory no instruction uses and no export names, but the ABI's
+// host functions (log, publish, config_get) read memory 0 through their pointers: a
+// module that loses it would trap on its first host call, so it is kept unoptimized.
+func (j *job) keepsMemory(in, opt string, max int) (bool, error) {
+	before, err := j.sb.readOutput(in, max)
+	if err != nil {
+		return false, err
+	}
+	after, err := j.sb.readOutput(opt, max)
+	if err != nil {
+		return false, err
+	}
+	if hasMemory(before) && !hasMemory(after) {
+		j.logf("wasm-opt removed memory 0, which the host functions read (export it to let wasm-opt run): module not optimized\n")
+		return false, nil
+	}
+	return true, nil
+}
+
+// hasMemory reports whether a well-formed module defines or imports a memory: a
+// non-empty memory section (5), or an import of kind 2 (a memory) in the import section (2).
+func hasMemory(b []byte) bool {
+	r := bytes.NewReader(b)
+	if _, err := r.Seek(8, io.SeekStart); err != nil {
+		return false
+	}
+	for {
+		id, err := r.ReadByte()
+		if err != nil {
+			return false
+		}
+		size, err := binary.ReadUvarint(r)
+		if err != nil || size > uint64(r.Len()) {
+			return false
+		}
+		sec := make([]byte, size)
+		_, _ = io.ReadFull(r, sec)
+		switch id {
+		case 5:
+			if n, _ := binary.Uvarint(sec); n > 0 {
+				return true
+			}
+		case 2:
+			if importsMemory(sec) {
+				return true
+			}
+		}
+	}
+}
+
+// importsMemory walks an import section: a vector of (module name, field name, kind, type).
+func importsMemory(sec []byte) bool {
+	r := bytes.NewReader(sec)
+	n, err := binary.ReadUvarint(r)
+	for i := uint64(0); err == nil && i < n; i++ {
+		for k := 0; k < 2 && err == nil; k++ { // the two names
+			var l uint64
+			if l, err = binary.ReadUvarint(r); err == nil {
+				_, err = r.Seek(int64(l), io.SeekCurrent)
+			}
+		}
+		kind, kerr := r.ReadByte()
+		if err != nil || kerr != nil {
+			return false
+		}
+		switch kind {
+		case 0: // function: a type index
+			_, err = binary.ReadUvarint(r)
+		case 2:
+			return true
+		case 1: // table: element type, then limits
+			_, err = r.ReadByte()
+			err = skipLimits(r, err)
+		case 3: // global: value type, mutability
+			_, err = r.Seek(2, io.SeekCurrent)
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func skipLimits(r *bytes.Reader, err error) error {
+	if err != nil {
+		return err
+	}
+	flags, err := r.ReadByte()
+	if err != nil {
+		return err
+	}
+	if _, err = binary.ReadUvarint(r); err == nil && flags&1 != 0 {
+		_, err = binary.ReadUvarint(r)
+	}
+	return err
 }
 
 // logBuffer keeps at most maxCapture bytes of log; tail returns the end of it.

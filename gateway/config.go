@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
 	"log/slog"
@@ -73,6 +74,7 @@ type Config struct {
 	eventAuth           *eventauth.Policy
 	store               artifacts.Store
 	fetch               artifacts.ClientConfig
+	deploymentKey       ed25519.PublicKey
 	sink                Sink
 	registry            Registry
 	registryTimeout     time.Duration
@@ -198,6 +200,12 @@ func (c Config) WithArtifacts(s artifacts.Store) Config { c.store = s; return c 
 // the module is already in the artifact store. To let a moduleURL name the artifact
 // store's own registry, list that registry.
 func (c Config) WithFetch(fetch artifacts.ClientConfig) Config { c.fetch = fetch; return c }
+
+// WithDeploymentKey sets the platform's deployment verification key: every deployment
+// request must then carry a manifest it signed for exactly that request (namespace,
+// name, uid, generation, module and configuration), or it is refused before anything
+// is recorded. Without a key, manifests are passed to devices unchecked.
+func (c Config) WithDeploymentKey(key ed25519.PublicKey) Config { c.deploymentKey = key; return c }
 
 // WithSink sets where events go; nil drops them.
 func (c Config) WithSink(s Sink) Config { c.sink = s; return c }

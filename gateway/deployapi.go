@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
@@ -95,8 +96,12 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 	}
 	app := DesiredApp{
 		Namespace: d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
-		Digest: d.Digest, Size: d.Size, Config: d.Config, Signature: d.Signature, Remove: d.Remove,
+		Digest: d.Digest, Size: d.Size, Config: d.Config, Manifest: d.Manifest, Signature: d.Signature, Remove: d.Remove,
 		UID: d.Application.UID, Rollback: d.Rollback,
+	}
+	if err := s.checkManifest(d); err != nil {
+		s.cfg.logger.Warn("deployment request refused", "application", app.Subject(), "reason", err)
+		return DesiredApp{}, eventserver.Permanent(err)
 	}
 	for _, dev := range d.Devices {
 		// Devices are names in the Application's namespace; a device of another
@@ -155,4 +160,25 @@ func (s *Server) deliver(ctx context.Context, app DesiredApp, devices []string) 
 	for _, ss := range targets {
 		ss.apply(ctx, app, true)
 	}
+}
+
+// checkManifest verifies, when the gateway holds the deployment key, that the platform
+// signed this very request: a module for a device is recorded only under a manifest
+// that names it. Removals carry none: they put no code on a device.
+func (s *Server) checkManifest(d *events.DeploymentRequestedData) error {
+	if s.cfg.deploymentKey == nil || d.Remove {
+		return nil
+	}
+	m, err := protocol.VerifyManifest(s.cfg.deploymentKey, d.Manifest, d.Signature)
+	if err != nil {
+		return fmt.Errorf("deployment of %s: %w", d.Application.Subject(), err)
+	}
+	if err := m.Matches(d.Application.Namespace, d.Application.Name, d.Digest.Bytes(), d.Config); err != nil {
+		return fmt.Errorf("deployment of %s: %w", d.Application.Subject(), err)
+	}
+	if m.UID != d.Application.UID || m.Generation != uint64(max(d.Application.Generation, 0)) {
+		return fmt.Errorf("deployment of %s: %w: it is for uid %s generation %d, the request for uid %s generation %d",
+			d.Application.Subject(), protocol.ErrManifestMismatch, m.UID, m.Generation, d.Application.UID, d.Application.Generation)
+	}
+	return nil
 }

@@ -28,9 +28,10 @@ type DesiredApp struct {
 	// Digest names the module; Size is its length in bytes.
 	Digest digest.Digest `json:"digest"`
 	Size   int64         `json:"size"`
-	// Config is passed to the application; Signature is the optional ed25519
-	// signature of the digest.
+	// Config is passed to the application. Manifest is the signed deployment manifest
+	// (docs/protocol.md) and Signature its ed25519 signature; both empty when unsigned.
 	Config    map[string]string `json:"config,omitempty"`
+	Manifest  []byte            `json:"manifest,omitempty"`
 	Signature []byte            `json:"signature,omitempty"`
 	// Remove asks for the application to be removed from the device.
 	Remove bool `json:"remove,omitempty"`
@@ -47,7 +48,8 @@ func (d DesiredApp) same(o DesiredApp) bool {
 	return d.Namespace == o.Namespace && d.Name == o.Name && d.Generation == o.Generation &&
 		d.Digest == o.Digest && d.Size == o.Size && d.Remove == o.Remove &&
 		d.UID == o.UID && d.Rollback == o.Rollback &&
-		maps.Equal(d.Config, o.Config) && string(d.Signature) == string(o.Signature)
+		maps.Equal(d.Config, o.Config) && string(d.Signature) == string(o.Signature) &&
+		string(d.Manifest) == string(o.Manifest)
 }
 
 // maxRetired bounds how many deleted objects of one Application name a record

@@ -38,11 +38,15 @@ type session struct {
 
 	closeOnce sync.Once
 
-	mu        sync.Mutex
-	closed    bool
-	writing   bool
-	queue     [][]byte
-	apps      []protocol.AppInfo
+	mu      sync.Mutex
+	closed  bool
+	writing bool
+	queue   [][]byte
+	apps    []protocol.AppInfo
+	// failures are the errors of the Failed apps reported in this session: Hello carries
+	// no error, so a device that resets because of an app's fault lists it Failed and then
+	// says why in an AppStatus, which is news although the state is not.
+	failures  map[string]string
 	transfers map[string]*transfer
 }
 

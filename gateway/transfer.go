@@ -198,7 +198,7 @@ func (ss *session) sendDeployLocked(t *transfer) {
 	t.progress = time.Now()
 	ss.sendMessageLocked(&protocol.Deploy{
 		App: t.app.Name, Digest: t.digest, Size: t.size(), ChunkSize: t.chunks.chunkSize,
-		Config: t.app.Config, Signature: t.app.Signature,
+		Config: t.app.Config, Signature: t.app.Signature, Manifest: t.app.Manifest,
 	})
 }
 
@@ -259,6 +259,7 @@ func (ss *session) onChunkAck(m *protocol.ChunkAck) {
 func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	ss.mu.Lock()
 	prev, same := ss.setAppLocked(m.App, m.Digest, m.State)
+	newFailure := ss.failureLocked(m)
 	t := ss.transfers[m.App]
 	switch {
 	case t != nil && t.phase == phaseRemove:
@@ -277,8 +278,8 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 		return
 	}
 	ss.mu.Unlock()
-	// No delivery in flight: report a desired app that later trapped or exited.
-	changed := prev != m.State || !same
+	// No delivery in flight: report a desired app that later trapped, faulted or exited.
+	changed := prev != m.State || !same || newFailure
 	if !changed || (m.State != protocol.StateFailed && m.State != protocol.StateExited) {
 		return
 	}
@@ -293,6 +294,23 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 			ss.result(d, m.State == protocol.StateExited, platformState(m.State), m.Error)
 		}
 	}
+}
+
+// failureLocked records the error of a Failed AppStatus and reports whether this
+// session had not heard it yet (the first one after a Hello that listed the app Failed).
+func (ss *session) failureLocked(m *protocol.AppStatus) bool {
+	if m.State != protocol.StateFailed {
+		delete(ss.failures, m.App)
+		return false
+	}
+	if old, ok := ss.failures[m.App]; ok && old == m.Error {
+		return false
+	}
+	if ss.failures == nil {
+		ss.failures = map[string]string{}
+	}
+	ss.failures[m.App] = m.Error
+	return true
 }
 
 // progressLocked advances t on an AppStatus for its digest.
@@ -341,7 +359,15 @@ func (ss *session) onDeviceError(m *protocol.Error) {
 	switch m.Code {
 	case protocol.CodeBadOffset:
 		ss.restartLocked(t, why)
-	case protocol.CodeDigestMismatch, protocol.CodeBadSignature:
+	case protocol.CodeBadSignature:
+		if m.Related == protocol.TypeDeploy {
+			// Refused before any byte moved (the manifest): nothing else follows.
+			ss.failLocked(t, why)
+			return
+		}
+		t.lastErr = why // AppStatus Failed follows
+		t.progress = time.Now()
+	case protocol.CodeDigestMismatch:
 		t.lastErr = why // AppStatus Failed follows
 		t.progress = time.Now()
 	case protocol.CodeBusy:

@@ -42,8 +42,9 @@ type Options struct {
 	// EventsAddr is where the CloudEvents receiver listens (the Trigger subscriber), e.g. ":8080".
 	EventsAddr string
 	// Auth says who may send which events to the receiver (eventauth.ReceiverAllow of
-	// "operator"); the dead-letter and steps-done endpoints admit any sender it
-	// authenticates. Without it every event is refused.
+	// "operator"); the dead-letter endpoint admits any sender it authenticates, the
+	// steps-done one only the Sequence of the Application an event names. Without it
+	// every event is refused.
 	Auth *eventauth.Policy
 	// MetricsAddr and HealthAddr serve Prometheus metrics and /healthz, /readyz; "0" turns them off.
 	MetricsAddr, HealthAddr string
@@ -130,7 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", eventserver.NewHTTPHandler("operator", rcv, eventserver.Options{Logger: slogFrom(o.Logger), Auth: o.Auth}))
 	mux.Handle("POST /dead-letters", authenticated(o.Auth, deadLetters(slogFrom(o.Logger))))
-	mux.Handle("POST /steps-done", authenticated(o.Auth, steps.DoneHandler(o.Sender)))
+	mux.Handle("POST /steps-done", steps.DoneHandler(o.Sender, mgr.GetAPIReader(), o.Auth))
 	handler := mux
 	l, err := net.Listen("tcp", o.EventsAddr)
 	if err != nil {

@@ -866,7 +866,8 @@ func TestStepsAsKnativeSequence(t *testing.T) {
 		return env.Client.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "seq-steps"}, &seq) == nil &&
 			env.Client.Get(h.ctx, client.ObjectKey{Namespace: "wasmbed-system", Name: "steps-" + h.ns + "-seq"}, &trig) == nil
 	})
-	if len(seq.Spec.Steps) != 2 || seq.Spec.Steps[0].Ref.Name != "scanner" || seq.Spec.Reply.URI.String() != "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done" {
+	if len(seq.Spec.Steps) != 2 || seq.Spec.Steps[0].Ref.Name != "scanner" || seq.Spec.Reply.URI.String() != "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done" ||
+		seq.Spec.Reply.Audience == nil || *seq.Spec.Reply.Audience != events.ReceiverAudience("operator") {
 		t.Errorf("sequence = %+v", seq.Spec)
 	}
 	if trig.Spec.Subscriber.Ref.Kind != "Sequence" || len(trig.Spec.Filters) != 1 {

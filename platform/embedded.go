@@ -8,6 +8,7 @@ package platform
 import (
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -317,6 +318,11 @@ func (p *Platform) startPKIAndStore() error {
 	if p.signing, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "signing.key")); err != nil {
 		return fmt.Errorf("embedded: module signing key: %w", err)
 	}
+	// Its public half, as `wasmbed pki keys` writes it: `make -C firmware boards` bakes it
+	// into the images by default.
+	if err := pki.WriteFile(filepath.Join(pkiDir, "signing.pub"), []byte(hex.EncodeToString(p.signing.Public())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("embedded: module signing key: %w", err)
+	}
 	// The validator has a key of its own: dispatch signs only what it attested.
 	if p.attester, err = pki.LoadOrCreateSigningKey(filepath.Join(pkiDir, "validation.key")); err != nil {
 		return fmt.Errorf("embedded: validation key: %w", err)
@@ -508,7 +514,8 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		// Every device of this machine connects from 127.0.0.1.
 		WithMaxPendingPerSource(0).
-		WithArtifacts(p.store).WithFetch(p.fetch).WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
+		WithArtifacts(p.store).WithFetch(p.fetch).WithDeploymentKey(p.signing.Public()).
+		WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
 	if err != nil {
 		devL.Close()
 		p.gwHTTP.Close()
@@ -608,6 +615,7 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	bm, err := boardmanager.New(boardmanager.Options{
 		Config: p.cfg.REST, CA: p.ca, Gateway: p.addrs["gateway"], ServerName: "localhost",
 		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"),
+		DeploymentKey: p.signing.Public(), ProvisionDir: filepath.Join(p.cfg.Dir, "boards"),
 		SkipNameValidation: true, // several platforms per test process
 	})
 	if err != nil {
@@ -647,8 +655,8 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
 		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
 		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
-		SigningKey: p.signing.Public(), RequireSignatures: true,
-		Logger: p.cfg.Logs.For("devices"),
+		DeploymentKey: p.signing.Public(),
+		Logger:        p.cfg.Logs.For("devices"),
 	})
 	if err != nil {
 		return fmt.Errorf("virtual devices: %w", err)

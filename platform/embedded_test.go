@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,11 +15,13 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/pki"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/wasmbed/wasmbed/api/digest"
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/functions/compile"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
@@ -43,8 +46,9 @@ func TestPlatformFetchesFromItsOwnRegistryOnly(t *testing.T) {
 	}))
 	defer other.Close()
 
+	stateDir := t.TempDir()
 	p, err := platform.Start(ctx, platform.Config{
-		REST: env.Config, Dir: t.TempDir(), Resync: time.Second,
+		REST: env.Config, Dir: stateDir, Resync: time.Second,
 		Artifacts: "oci+http://" + reg.Host + "/wasmbed/modules",
 		Logs:      platform.NewLogs(io.Discard, slog.LevelInfo),
 	})
@@ -114,8 +118,24 @@ func TestPlatformFetchesFromItsOwnRegistryOnly(t *testing.T) {
 	})
 
 	t.Run("gateway moduleURL", func(t *testing.T) {
-		app := events.AppRef{Namespace: "default", Name: "sensor", Generation: 1}
+		app := events.AppRef{Namespace: "default", Name: "sensor", Generation: 1, UID: "uid-sensor"}
 		gw, err := v1.ParseRef(platform.GatewayName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Signed as dispatch signs, with the platform's deployment key: the gateway
+		// fetches nothing for a request no manifest vouches for.
+		key, err := pki.LoadSigningKey(filepath.Join(stateDir, "pki", "signing.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, _ := protocol.ConfigHash(nil)
+		manifest, err := protocol.EncodeManifest(&protocol.Manifest{Type: protocol.ManifestType, Namespace: app.Namespace,
+			App: app.Name, UID: "uid-sensor", Generation: 1, Version: 2, Digest: digest.Of(wasmfix.Sensor).Bytes(), ConfigHash: hash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		signature, err := key.Sign(manifest)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +143,7 @@ func TestPlatformFetchesFromItsOwnRegistryOnly(t *testing.T) {
 			t.Helper()
 			e, err := events.New(events.DeploymentRequested, "/test", app.Subject(), &events.DeploymentRequestedData{
 				Application: app, Gateway: gw, Digest: digest.Of(wasmfix.Sensor), Size: int64(len(wasmfix.Sensor)),
-				ModuleURL: moduleURL, Devices: []string{"sim-0"},
+				ModuleURL: moduleURL, Devices: []string{"sim-0"}, Manifest: manifest, Signature: signature,
 			})
 			if err != nil {
 				t.Fatal(err)

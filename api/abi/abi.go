@@ -14,7 +14,7 @@ import (
 )
 
 // Version is the version of docs/abi.md this package describes (ABI_VERSION).
-const Version = 1
+const Version = 2
 
 // HostModule is the module name every Wasmbed import comes from.
 const HostModule = "wasmbed"
@@ -30,16 +30,50 @@ const (
 
 // Limits of the host functions.
 const (
-	MaxLogBytes      = 256
-	MaxTopicBytes    = 64
-	MaxPublishBytes  = 512
-	PublishPerSecond = 10
-	MaxSleepMs       = 1000
+	MaxLogBytes     = 256
+	MaxTopicBytes   = 64
+	MaxPublishBytes = 512
+	MaxSleepMs      = 1000
 )
 
-// CoreFeatures are the WebAssembly features an application may use: WebAssembly 1.0
-// (which includes mutable-global import/export) plus the sign-extension operators.
-const CoreFeatures = api.CoreFeaturesV1 | api.CoreFeatureSignExtensionOps
+// Wall-clock limits (docs/abi.md, "Limits"), the same on every host: the firmware's
+// WB_CALL_TIME_MS, WB_LOG_* and WB_PUBLISH_* (firmware/app/wasmbed_app.h).
+const (
+	// CallTimeMs bounds one call (the start function, setup, one loop), time in sleep_ms
+	// and in host calls included.
+	CallTimeMs = 2000
+	// log and publish each take a token of a bucket per application that gets one token
+	// back every period and holds at most burst: 10 lines a second, 20 at once; 10
+	// records a second, 10 at once.
+	LogPeriodMs     = 100
+	LogBurst        = 20
+	PublishPeriodMs = 100
+	PublishBurst    = 10
+)
+
+// Reasons an application fails with on every host, in AppStatus.
+const (
+	ReasonFuel       = "fuel exhausted"
+	ReasonTimeBudget = "time budget exceeded"
+)
+
+// CoreFeatures are the WebAssembly features an application may use under Version:
+// WebAssembly 2.0 without SIMD (v128), which no board's engine implements.
+const CoreFeatures = api.CoreFeaturesV2 &^ api.CoreFeatureSIMD
+
+// Features returns the WebAssembly features ABI version v allows, and false for a version
+// that does not exist. Version 1 is WebAssembly 1.0 (with mutable-global import/export)
+// plus the sign-extension operators; version 2 adds multi-value, non-trapping
+// float-to-int conversions, bulk memory and reference types.
+func Features(v int) (api.CoreFeatures, bool) {
+	switch v {
+	case 1:
+		return api.CoreFeaturesV1 | api.CoreFeatureSignExtensionOps, true
+	case Version:
+		return CoreFeatures, true
+	}
+	return 0, false
+}
 
 // FuncType is a WebAssembly function type.
 type FuncType struct {

@@ -63,6 +63,10 @@ type Board struct {
 	RenodePlatform string
 	// LEDs and GPIOs are the user LEDs and GPIO pins the board exposes to applications.
 	LEDs, GPIOs int
+	// ABIVersion is the application ABI (docs/abi.md) the board's firmware implements and
+	// reports in its Hello; the validator refuses a module that uses a WebAssembly feature
+	// outside it.
+	ABIVersion int
 }
 
 // catalogue holds every supported board. Figures are the parts' datasheet values.
@@ -86,6 +90,7 @@ var catalogue = []Board{
 		RenodePlatform: "stm32f4_discovery.repl",
 		LEDs:           4,
 		GPIOs:          16,
+		ABIVersion:     2,
 	},
 	{
 		Name:             "mps2-an386",
@@ -103,6 +108,7 @@ var catalogue = []Board{
 		UART:             "UART0",
 		LEDs:             2,
 		GPIOs:            16,
+		ABIVersion:       2,
 	},
 	{
 		Name:             "nrf52840-nano33ble",
@@ -121,6 +127,7 @@ var catalogue = []Board{
 		RenodePlatform:   "arduino_nano_33_ble.repl",
 		LEDs:             1,
 		GPIOs:            14,
+		ABIVersion:       2,
 	},
 	{
 		Name:             "arduino-uno-r4",
@@ -139,6 +146,7 @@ var catalogue = []Board{
 		RenodePlatform:   "arduino_uno_r4_minima.repl",
 		LEDs:             1,
 		GPIOs:            14,
+		ABIVersion:       2,
 	},
 	{
 		Name:           "virtual",
@@ -153,6 +161,7 @@ var catalogue = []Board{
 		Emulator:       EmulatorVirtual,
 		LEDs:           4,
 		GPIOs:          16,
+		ABIVersion:     2,
 	},
 }
 

@@ -209,7 +209,8 @@ type DeploymentRequestedData struct {
 	Size        int64             `json:"size,omitempty" desc:"module size in bytes; 0 when not known (read it from the artifact store)"`
 	ModuleURL   string            `json:"moduleURL,omitempty" desc:"where the gateway fetches the module; empty: its own artifact store"`
 	Config      map[string]string `json:"config,omitempty"`
-	Signature   []byte            `json:"signature,omitempty" desc:"ed25519 signature of the module, base64"`
+	Manifest    []byte            `json:"manifest,omitempty" desc:"the deployment manifest (docs/protocol.md), base64: what the signature vouches for"`
+	Signature   []byte            `json:"signature,omitempty" desc:"the deployment key's ed25519 signature of the manifest, base64"`
 	Devices     []string          `json:"devices" desc:"device names in the Application's namespace"`
 	Remove      bool              `json:"remove,omitempty" desc:"remove the application from these devices instead"`
 	Rollback    bool              `json:"rollback,omitempty" desc:"a rollback after a failed rollout: it outranks every other request of the same generation, so a late step request never undoes it"`

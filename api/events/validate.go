@@ -3,6 +3,8 @@ package events
 import (
 	"fmt"
 
+	"github.com/wasmbed/wasmbed/api/protocol"
+
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 )
 
@@ -136,8 +138,14 @@ func (d *DeploymentRequestedData) Validate() error {
 			return err
 		}
 	}
-	if n := len(d.Signature); n != 0 && n != 64 {
-		return fmt.Errorf("signature is %d bytes; an ed25519 signature is 64", n)
+	if n := len(d.Signature); n != 0 && n != protocol.SignatureSize {
+		return fmt.Errorf("signature is %d bytes; an ed25519 signature is %d", n, protocol.SignatureSize)
+	}
+	if n := len(d.Manifest); n > protocol.MaxManifestSize {
+		return fmt.Errorf("manifest is %d bytes; the limit is %d", n, protocol.MaxManifestSize)
+	}
+	if (len(d.Signature) == 0) != (len(d.Manifest) == 0) {
+		return fmt.Errorf("a signature and a manifest go together")
 	}
 	return nil
 }

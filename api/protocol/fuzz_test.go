@@ -75,3 +75,33 @@ func FuzzDecodeMessage(f *testing.F) {
 		checkStable(t, m)
 	})
 }
+
+// FuzzDecodeManifest: any bytes are refused with an *Error or decode to a manifest that
+// encodes canonically (never longer than the input) and decodes again to the same one.
+func FuzzDecodeManifest(f *testing.F) {
+	for _, m := range []*Manifest{goldenSensorHub()} {
+		b, err := EncodeManifest(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0xa0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := DecodeManifest(b)
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("error %T is not *Error: %v", err, err)
+			}
+			return
+		}
+		again, err := EncodeManifest(m)
+		if err != nil || len(again) > len(b) {
+			t.Fatalf("decoded manifest encodes to %d bytes (input %d): %v", len(again), len(b), err)
+		}
+		m2, err := DecodeManifest(again)
+		if err != nil || !reflect.DeepEqual(m, m2) {
+			t.Fatalf("re-decoded %+v, %v; want %+v", m2, err, m)
+		}
+	})
+}

@@ -78,9 +78,9 @@ func goldenExamples() []goldenExample {
 			App: "blinky", Digest: digest(0x10), Size: 5000, ChunkSize: 1024,
 			Config: map[string]string{"period_ms": "500", "led": "0"},
 		}},
-		{"deploy_signed_empty_config", "ed25519 signature, empty config map", &Deploy{
+		{"deploy_signed", "signed: the manifest of golden manifest \"sensor_hub\" and its signature", goldenSignedDeploy()},
+		{"deploy_empty_config", "empty config map", &Deploy{
 			App: "sensor-hub", Digest: digest(0xa0), Size: 70000, ChunkSize: 8192,
-			Signature: seq(SignatureSize, 0x40),
 		}},
 		{"deploy_unicode_config", "unicode config keys and values, empty value, key order by encoded bytes", &Deploy{
 			App: "x", Digest: digest(0), Size: 1, ChunkSize: 1,
@@ -229,11 +229,13 @@ func errorKind(err error) string {
 	return "other: " + err.Error()
 }
 
-type manifest struct {
+type goldenFile struct {
 	Comment string          `json:"comment"`
 	Valid   []manifestEntry `json:"valid"`
 	Lenient []manifestEntry `json:"lenient"`
 	Invalid []manifestEntry `json:"invalid"`
+	// Manifests are deployment manifests with their signatures by GoldenKey.
+	Manifests goldenManifests `json:"manifests"`
 }
 
 type manifestEntry struct {
@@ -248,12 +250,14 @@ type manifestEntry struct {
 	Error     string          `json:"error,omitempty"`
 }
 
-func buildManifest(t *testing.T) (manifest, map[string][]byte) {
+func buildManifest(t *testing.T) (goldenFile, map[string][]byte) {
 	files := map[string][]byte{}
-	m := manifest{Comment: "Golden frames of the Wasmbed device protocol (docs/protocol.md). " +
+	m := goldenFile{Comment: "Golden frames of the Wasmbed device protocol (docs/protocol.md). " +
 		"valid: decode, then re-encode to the same bytes. lenient: decode to value, re-encode to canonical_hex. " +
 		"invalid: refuse with error (an error code name, or truncated) using the default 2048-byte limit. " +
+		"manifests: deployment manifests signed by public_key; a valid one decodes to value, verifies, and its config_hash is the sha256 of config encoded as in Deploy; an invalid one is refused. " +
 		"Regenerate with: go test ./api/protocol -run TestGolden -update"}
+	m.Manifests = buildGoldenManifests(t)
 	for _, ex := range goldenExamples() {
 		frame, err := EncodeFrame(ex.msg)
 		if err != nil {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"fmt"
 	"unicode/utf8"
 )
 
@@ -95,8 +96,11 @@ type Deploy struct {
 	ChunkSize uint32 `cbor:"4,keyasint"`
 	// Config is the application's configuration, possibly empty.
 	Config map[string]string `cbor:"5,keyasint"`
-	// Signature is an optional ed25519 signature of the digest.
+	// Signature is the deployment key's ed25519 signature of Manifest; a Deploy
+	// carries both or neither.
 	Signature []byte `cbor:"6,keyasint,omitempty"`
+	// Manifest is the encoded deployment manifest the signature covers (Manifest).
+	Manifest []byte `cbor:"7,keyasint,omitempty"`
 }
 
 // DeployAck accepts a Deploy, sent by the device. Offset says how many bytes
@@ -325,6 +329,12 @@ func (m *Deploy) Validate() error {
 	if len(m.Signature) != 0 && len(m.Signature) != SignatureSize {
 		return invalid(t, "signature is %d bytes, want %d", len(m.Signature), SignatureSize)
 	}
+	if len(m.Manifest) > MaxManifestSize {
+		return invalid(t, "manifest is %d bytes, limit %d", len(m.Manifest), MaxManifestSize)
+	}
+	if (len(m.Signature) == 0) != (len(m.Manifest) == 0) {
+		return invalid(t, "a signature and a manifest go together")
+	}
 	return nil
 }
 
@@ -438,19 +448,27 @@ func checkText(t MessageType, field, s string, min, max int) error {
 // checkAppName accepts an RFC 1123 label: lower-case letters, digits and
 // inner hyphens, 1 to MaxAppNameLen bytes.
 func checkAppName(t MessageType, name string) error {
-	if len(name) == 0 || len(name) > MaxAppNameLen {
-		return invalid(t, "app name is %d bytes, want 1 to %d", len(name), MaxAppNameLen)
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case c == '-' && i > 0 && i < len(name)-1:
-		default:
-			return invalid(t, "app name %q is not an rfc 1123 label", name)
-		}
+	if why := labelProblem(name, MaxAppNameLen); why != "" {
+		return invalid(t, "app name %q %s", truncate(name, 64), why)
 	}
 	return nil
+}
+
+// labelProblem says why s is not an RFC 1123 label of 1 to max bytes, or "".
+func labelProblem(s string, max int) string {
+	if len(s) == 0 || len(s) > max {
+		return fmt.Sprintf("is %d bytes, want 1 to %d", len(s), max)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case c == '-' && i > 0 && i < len(s)-1:
+		default:
+			return "is not an rfc 1123 label"
+		}
+	}
+	return ""
 }
 
 func checkDigest(t MessageType, d []byte) error {

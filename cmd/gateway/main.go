@@ -82,6 +82,7 @@ type options struct {
 	seen                time.Duration
 	level               string
 	httpTLS             bool
+	deploymentKey       string
 }
 
 // newFlags defines the gateway's flags into o.
@@ -101,6 +102,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.artifactsURL, "artifacts", env("WASMBED_ARTIFACTS", ""), "artifact store: a directory or oci://registry/repo (default STATE-DIR/artifacts)")
 	fs.StringVar(&o.name, "name", env("WASMBED_GATEWAY_NAME", gateway.DefaultName), "this gateway's <namespace>/<name>")
 	fs.StringVar(&o.fetchAllow, "fetch-allow", env("WASMBED_GATEWAY_FETCH_ALLOW", ""), "hosts a deployment request's moduleURL may be fetched from, besides an OCI artifact store's own registry: host, host:port, *.domain or *, separated by commas (default none)")
+	fs.StringVar(&o.deploymentKey, "deployment-key", env("WASMBED_DEPLOYMENT_KEY", ""), "the platform's deployment verification key, 64 hex digits (signing.pub of `wasmbed pki keys`; required): only deployments whose manifest it signed are recorded")
 	fs.StringVar(&o.sink, "sink", env("K_SINK", ""), "CloudEvents sink URL (K_SINK)")
 	fs.StringVar(&o.sinkToken, "sink-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the gateway's projected service-account token for the sink's audience")
 	fs.BoolVar(&o.eventAuth, "event-auth", true, "check the senders of deployment requests against the Kubernetes apiserver (TokenReview); without it the deploy API refuses every event")
@@ -175,8 +177,12 @@ func run(ctx context.Context, args []string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	deploymentKey, err := pki.ParsePublicKeyHex(o.deploymentKey)
+	if err != nil {
+		return fmt.Errorf("--deployment-key: %w", err)
+	}
 	pool := pkiPool(caCert)
-	cfg := gateway.NewConfig(pool, cert).
+	cfg := gateway.NewConfig(pool, cert).WithDeploymentKey(deploymentKey).
 		WithAddr(o.addr).WithName(o.name).WithTLS12(o.tls12).
 		WithHeartbeat(o.heartbeat, o.heartbeatTimeout).WithMaxSessions(o.maxSessions).WithSeenInterval(o.seen).
 		WithMaxPending(o.maxPending).WithMaxPendingPerSource(o.maxPendingPerSource).WithSourceRate(o.sourceRate, o.sourceBurst).

@@ -20,6 +20,9 @@ func TestOperatorArgs(t *testing.T) {
 		Spec: v1.GatewaySpec{Port: 9443, AllowTLS12: true, MaxDevices: 500,
 			HeartbeatInterval: &metav1.Duration{Duration: 10 * time.Second}, HeartbeatTimeout: &metav1.Duration{Duration: 25 * time.Second}},
 	}
+	// The key reaches the gateway in the environment the operator sets.
+	const key = "1e985ffbe45a77ee58253c6b392ae9272442cee842cec49dbf88fbb0fffd16a8"
+	t.Setenv(gatewayctl.EnvDeploymentKey, key)
 	var o options
 	fs := newFlags(&o)
 	fs.SetOutput(io.Discard)
@@ -29,6 +32,9 @@ func TestOperatorArgs(t *testing.T) {
 	}
 	if fs.NArg() != 0 {
 		t.Fatalf("arguments left over: %v", fs.Args())
+	}
+	if o.deploymentKey != key {
+		t.Fatalf("deployment key %q from %s, want %q", o.deploymentKey, gatewayctl.EnvDeploymentKey, key)
 	}
 	want := options{
 		name: "edge/gw", addr: ":9443", httpAddr: ":8080", opsAddr: ":9090", tls12: true, maxSessions: 500,

@@ -37,35 +37,46 @@ func env(key, def string) string {
 }
 
 func main() {
+	var o options
 	fs := flag.NewFlagSet("operator", flag.ExitOnError)
-	eventsAddr := fs.String("events-addr", env("EVENTS_ADDR", ":8080"), "CloudEvents receiver (Trigger subscriber) address")
-	metricsAddr := fs.String("metrics-addr", ":9090", "Prometheus metrics address (0 turns it off)")
-	healthAddr := fs.String("health-addr", ":8081", "health probe address")
-	leader := fs.Bool("leader-elect", true, "elect a leader among replicas")
-	caSecret := fs.String("ca-secret", env("WASMBED_CA_SECRET", "wasmbed-system/wasmbed-ca"), "Secret <namespace>/<name> with the platform CA (ca.crt, ca.key)")
-	gatewayImage := fs.String("gateway-image", env("WASMBED_GATEWAY_IMAGE", ""), "container image of the gateway (ko resolves it in config/)")
-	brokerURL := fs.String("broker-url", env("K_SINK", ""), "the broker ingress (K_SINK)")
-	brokerToken := fs.String("broker-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the operator's projected service-account token for the broker's audience")
-	deadLetter := fs.String("dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
-	gatewayRole := fs.String("gateway-cluster-role", env("WASMBED_GATEWAY_CLUSTER_ROLE", gatewayctl.DefaultClusterRole), "ClusterRole that reads Devices, bound to each gateway's service account")
-	resync := fs.Duration("resync", 30*time.Second, "how often rollouts in progress are looked at")
-	stepsReply := fs.String("steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
+	fs.StringVar(&o.eventsAddr, "events-addr", env("EVENTS_ADDR", ":8080"), "CloudEvents receiver (Trigger subscriber) address")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "Prometheus metrics address (0 turns it off)")
+	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "health probe address")
+	fs.BoolVar(&o.leader, "leader-elect", true, "elect a leader among replicas")
+	fs.StringVar(&o.caSecret, "ca-secret", env("WASMBED_CA_SECRET", "wasmbed-system/wasmbed-ca"), "Secret <namespace>/<name> with the platform CA (ca.crt, ca.key)")
+	fs.StringVar(&o.gatewayImage, "gateway-image", env("WASMBED_GATEWAY_IMAGE", ""), "container image of the gateway (ko resolves it in config/)")
+	fs.StringVar(&o.brokerURL, "broker-url", env("K_SINK", ""), "the broker ingress (K_SINK)")
+	fs.StringVar(&o.brokerToken, "broker-token-file", env("K_SINK_TOKEN_FILE", "/var/run/secrets/wasmbed/broker/token"), "the operator's projected service-account token for the broker's audience")
+	fs.StringVar(&o.deploymentKey, "deployment-key", env("WASMBED_DEPLOYMENT_KEY", ""), "the deployment verification key, 64 hex digits (signing.pub of `wasmbed pki keys`), given to every gateway")
+	fs.StringVar(&o.deadLetter, "dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
+	fs.StringVar(&o.gatewayRole, "gateway-cluster-role", env("WASMBED_GATEWAY_CLUSTER_ROLE", gatewayctl.DefaultClusterRole), "ClusterRole that reads Devices, bound to each gateway's service account")
+	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often rollouts in progress are looked at")
+	fs.StringVar(&o.stepsReply, "steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
 	_ = fs.Parse(os.Args[1:])
 
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	if err := run(*eventsAddr, *metricsAddr, *healthAddr, *leader, *caSecret, *gatewayImage, *brokerURL, *brokerToken, *deadLetter, *gatewayRole, *stepsReply, *resync, log); err != nil {
+	if err := run(o, log); err != nil {
 		log.Error("operator stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gatewayImage, brokerURL, brokerToken, deadLetter, gatewayRole, stepsReply string, resync time.Duration, log *slog.Logger) error {
-	secret, err := v1.ParseRef(caSecret)
+// options are the operator's flags.
+type options struct {
+	eventsAddr, metricsAddr, healthAddr                string
+	leader                                             bool
+	caSecret, gatewayImage, brokerURL, brokerToken     string
+	deploymentKey, deadLetter, gatewayRole, stepsReply string
+	resync                                             time.Duration
+}
+
+func run(o options, log *slog.Logger) error {
+	secret, err := v1.ParseRef(o.caSecret)
 	if err != nil {
 		return fmt.Errorf("--ca-secret: %w", err)
 	}
 	ns, name := secret.Namespace, secret.Name
-	s, err := sink.NewHTTP(brokerURL, 0, eventauth.File(brokerToken))
+	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken))
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
 	}
@@ -80,18 +91,18 @@ func run(eventsAddr, metricsAddr, healthAddr string, leader bool, caSecret, gate
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return operator.Run(ctx, operator.Options{
-		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: eventsAddr, MetricsAddr: metricsAddr, HealthAddr: healthAddr,
-		LeaderElection: leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: resync,
+		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: o.eventsAddr, MetricsAddr: o.metricsAddr, HealthAddr: o.healthAddr,
+		LeaderElection: o.leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: o.resync,
 		Logger: logr.FromSlogHandler(log.Handler()),
-		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: stepsReply},
+		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: o.stepsReply},
 		Setup: []func(ctrl.Manager) error{
 			func(mgr ctrl.Manager) error {
 				return devicectl.SetupWithManager(mgr, devicectl.Options{CASecret: types.NamespacedName{Namespace: ns, Name: name}})
 			},
 			func(mgr ctrl.Manager) error {
 				return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{
-					Mode: gatewayctl.ModeCluster, Image: gatewayImage, BrokerURL: brokerURL,
-					DeadLetterSink: deadLetter, ClusterRole: gatewayRole,
+					Mode: gatewayctl.ModeCluster, Image: o.gatewayImage, BrokerURL: o.brokerURL,
+					DeadLetterSink: o.deadLetter, ClusterRole: o.gatewayRole, DeploymentKey: o.deploymentKey,
 				})
 			},
 		},

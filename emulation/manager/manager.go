@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/boards"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/firmware/provision"
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
@@ -59,6 +61,11 @@ type Options struct {
 	// FirmwareDir holds the default image of each board, <FirmwareDir>/<board>/firmware.elf,
 	// used when spec.emulation.firmware is empty (default DefaultFirmwareDir).
 	FirmwareDir string
+	// DeploymentKey, when set, is provisioned into every image before it boots (its
+	// .wb_keys section, as a factory writes flash), so each board runs only modules under
+	// a manifest that key signed. The provisioned copies go to ProvisionDir, required then.
+	DeploymentKey ed25519.PublicKey
+	ProvisionDir  string
 	// Retry is how soon a board that could not start is tried again (default 30 s).
 	Retry time.Duration
 	// Emulator restart backoff, stop grace period and bridge backoff (zero: defaults).
@@ -108,6 +115,9 @@ type BoardStatus struct {
 func New(opts Options) (*Manager, error) {
 	if opts.Config == nil || opts.CA == nil || opts.Gateway == "" {
 		return nil, errors.New("new board manager: a rest config, a ca and a gateway address are required")
+	}
+	if opts.DeploymentKey != nil && (len(opts.DeploymentKey) != ed25519.PublicKeySize || opts.ProvisionDir == "") {
+		return nil, errors.New("new board manager: a deployment key is 32 bytes and needs a provision directory")
 	}
 	if opts.RootCAs == nil {
 		opts.RootCAs = opts.CA.Pool()
@@ -226,6 +236,14 @@ func (m *Manager) start(key types.NamespacedName, model, firmware string) error 
 	id, err := pki.NewIdentity(key.Namespace, key.Name)
 	if err != nil {
 		return err
+	}
+	if m.opts.DeploymentKey != nil {
+		// Every start provisions afresh: a rebuilt image or a new key takes effect.
+		dst := filepath.Join(m.opts.ProvisionDir, id.Namespace, id.Name, "firmware.elf")
+		if err := provision.File(firmware, dst, m.opts.DeploymentKey); err != nil {
+			return err
+		}
+		firmware = dst
 	}
 	cert, err := IssueCertificate(m.opts.CA, id, m.opts.CertValidity)
 	if err != nil {

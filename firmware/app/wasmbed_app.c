@@ -22,10 +22,101 @@ static const wasm_functype types[WB_NFUNCS] = {
 #define I32(x) ((int32_t)(uint32_t)(x))
 #define RET(v) (sp[0] = (uint32_t)(int32_t)(v))
 
+void wb_bucket_init(wb_bucket *b, uint64_t now, uint32_t period_ms, uint32_t burst)
+{
+    b->credit = period_ms * burst;
+    b->at = now;
+}
+
+int wb_bucket_ready(wb_bucket *b, uint64_t now, uint32_t period_ms, uint32_t burst)
+{
+    uint32_t full = period_ms * burst;
+    /* a clock that went back (it should not) adds nothing rather than wrapping */
+    uint64_t add = now > b->at ? now - b->at : 0;
+    b->credit = add >= full - b->credit ? full : b->credit + (uint32_t)add;
+    b->at = now;
+    return b->credit >= period_ms;
+}
+
+int wb_bucket_take(wb_bucket *b, uint64_t now, uint32_t period_ms, uint32_t burst)
+{
+    if (!wb_bucket_ready(b, now, period_ms, burst))
+        return 0;
+    b->credit -= period_ms;
+    return 1;
+}
+
+static void count(uint32_t *n)
+{
+    if (*n != UINT32_MAX) (*n)++;
+}
+
+/* Sends "<n> <what> dropped" as a warning of the app; 0 when it went out. */
+static int log_dropped(wb_app *app, uint32_t n, const char *what)
+{
+    char line[48], num[10];
+    uint32_t len = 0, k = 0;
+    do
+        num[k++] = (char)('0' + n % 10);
+    while ((n /= 10) != 0);
+    while (k) line[len++] = num[--k];
+    line[len++] = ' ';
+    for (; *what; what++) line[len++] = *what;
+    return app->board->log(app->board->ctx, 2, (const uint8_t *)line, len);
+}
+
+/*
+ * Reports what the rate limits and the transport dropped, once a log token is free again
+ * (the report takes none: there is at most one per accepted line or call, so it stays
+ * within the bucket's rate). A report that cannot go out keeps its count.
+ */
+static void report_drops(wb_app *app, uint64_t now)
+{
+    if (!(app->lines_dropped || app->records_dropped) ||
+        !wb_bucket_ready(&app->log_tokens, now, WB_LOG_PERIOD_MS, WB_LOG_BURST))
+        return;
+    if (app->lines_dropped && !log_dropped(app, app->lines_dropped, "lines dropped")) app->lines_dropped = 0;
+    if (app->records_dropped && !log_dropped(app, app->records_dropped, "records dropped")) app->records_dropped = 0;
+}
+
+static void log_line(wb_app *app, uint64_t now, int32_t level, const uint8_t *msg, uint32_t n)
+{
+    const wb_board *b = app->board;
+    report_drops(app, now);
+    if (!wb_bucket_take(&app->log_tokens, now, WB_LOG_PERIOD_MS, WB_LOG_BURST) || b->log(b->ctx, level, msg, n))
+        count(&app->lines_dropped);
+}
+
+static wasm_err cut_short(wb_app *app, wb_trap why)
+{
+    app->trap = why;
+    return WASM_TRAP_HOST;
+}
+
+/* The time budget's clock: a sleep counts as long as it asked for, a late wake-up (the
+ * session served meanwhile sent a long frame) moves the deadline. */
+static int over_time(const wb_app *app, uint64_t now, uint32_t more_ms)
+{
+    return now + more_ms > app->deadline_ms;
+}
+
+/* sleep_ms: a sleep that would end past the call's time budget fails the call at once. */
+static wasm_err sleep_for(wb_app *app, uint64_t now, int32_t ms)
+{
+    const wb_board *b = app->board;
+    if (ms > WB_MAX_SLEEP_MS) ms = WB_MAX_SLEEP_MS;
+    if (ms <= 0) return WASM_OK;
+    if (over_time(app, now, (uint32_t)ms)) return cut_short(app, WB_TRAP_TIME);
+    if (b->sleep_ms(b->ctx, (uint32_t)ms)) return cut_short(app, WB_TRAP_STOP);
+    uint64_t slept = b->clock_ms(b->ctx) - now;
+    if (slept > (uint32_t)ms) app->deadline_ms += slept - (uint32_t)ms;
+    return WASM_OK;
+}
+
 /*
  * All host functions share one callback; ctx is the app's wasm_func, whose
  * index selects the function (this works during `start`, before
- * wasm_instantiate returns).
+ * wasm_instantiate returns). Each one first checks the call's time budget.
  */
 static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
 {
@@ -33,6 +124,8 @@ static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
     uint32_t which = f->index;
     wb_app *app = (wb_app *)(void *)((char *)(f - which) - offsetof(wb_app, funcs));
     const wb_board *b = app->board;
+    uint64_t now = b->clock_ms(b->ctx);
+    if (over_time(app, now, 0)) return cut_short(app, WB_TRAP_TIME);
     switch (which) {
     case F_LOG: {
         int32_t level = I32(sp[0]);
@@ -44,17 +137,12 @@ static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
             n = WB_MAX_LOG; /* back off to a character boundary */
             while (n > WB_MAX_LOG - 3 && (msg[n] & 0xc0) == 0x80) n--;
         }
-        b->log(b->ctx, level, msg, n);
+        log_line(app, now, level, msg, n);
         return WASM_OK;
     }
-    case F_CLOCK: sp[0] = b->clock_ms(b->ctx) - app->started_ms; return WASM_OK;
-    case F_SLEEP: {
-        int32_t ms = I32(sp[0]);
-        if (ms > WB_MAX_SLEEP_MS) ms = WB_MAX_SLEEP_MS;
-        if (ms > 0) b->sleep_ms(b->ctx, (uint32_t)ms);
-        return WASM_OK;
-    }
-    case F_YIELD: b->yield(b->ctx); return WASM_OK;
+    case F_CLOCK: sp[0] = now - app->started_ms; return WASM_OK;
+    case F_SLEEP: return sleep_for(app, now, I32(sp[0]));
+    case F_YIELD: return b->yield(b->ctx) ? cut_short(app, WB_TRAP_STOP) : WASM_OK;
     case F_GPIO_W: RET(b->gpio_write(b->ctx, I32(sp[0]), I32(sp[1]) != 0) ? WB_ERR_NOT_FOUND : WB_OK); return WASM_OK;
     case F_GPIO_R: {
         int high = 0;
@@ -73,16 +161,12 @@ static wasm_err host(wasm_instance *inst, void *ctx, wasm_slot *sp)
         const uint8_t *data = wasm_mem_ptr(inst, (uint32_t)sp[2], dl);
         if (!topic || !data) return WASM_TRAP_MEM_OOB;
         if (tl == 0 || tl > WB_MAX_TOPIC || dl > WB_MAX_DATA || !wb_utf8_valid(topic, tl)) { RET(WB_ERR_INVALID); return WASM_OK; }
-        /* at most 10 accepted records in any 1 s window */
-        uint64_t now = b->clock_ms(b->ctx);
-        if (app->pub_count == WB_PUBLISH_PER_SECOND && now - app->pub_times[app->pub_next] < 1000) {
+        if (!wb_bucket_take(&app->pub_tokens, now, WB_PUBLISH_PERIOD_MS, WB_PUBLISH_BURST) ||
+            b->publish(b->ctx, topic, tl, data, dl)) {
+            count(&app->records_dropped);
             RET(WB_ERR_BUSY);
             return WASM_OK;
         }
-        if (b->publish(b->ctx, topic, tl, data, dl)) { RET(WB_ERR_BUSY); return WASM_OK; }
-        app->pub_times[app->pub_next] = now;
-        app->pub_next = (app->pub_next + 1) % WB_PUBLISH_PER_SECOND;
-        if (app->pub_count < WB_PUBLISH_PER_SECOND) app->pub_count++;
         RET(WB_OK);
         return WASM_OK;
     }
@@ -127,8 +211,25 @@ static int32_t export_of(const wasm_module *m, const char *name)
     return wasm_module_export(m, name, (uint32_t)strlen(name), WASM_EXTERN_FUNC);
 }
 
+/* Opens the time budget of a call (start, setup or loop) and reports pending drops. */
+static void begin_call(wb_app *app)
+{
+    uint64_t now = app->board->clock_ms(app->board->ctx);
+    app->deadline_ms = now + app->time_ms;
+    app->trap = WB_TRAP_NONE;
+    report_drops(app, now);
+}
+
+/* A call that returned after its budget fails too: fuel bounds the instructions since the
+ * last host call, not their time. */
+static wasm_err end_call(wb_app *app, wasm_err e)
+{
+    if (!e && over_time(app, app->board->clock_ms(app->board->ctx), 0)) return cut_short(app, WB_TRAP_TIME);
+    return e;
+}
+
 wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, uint32_t len,
-                      void *arena, size_t arena_size, uint32_t mem_cap, uint64_t fuel)
+                      void *arena, size_t arena_size, uint32_t mem_cap, const wb_limits *lim)
 {
     wasm_arena a;
     wasm_config cfg;
@@ -136,7 +237,8 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
 
     memset(app, 0, sizeof *app);
     app->board = board;
-    app->fuel = fuel ? fuel : WB_DEFAULT_FUEL;
+    app->fuel = lim && lim->fuel ? lim->fuel : WB_DEFAULT_FUEL;
+    app->time_ms = lim && lim->time_ms ? lim->time_ms : WB_CALL_TIME_MS;
     for (int i = 0; i < WB_NFUNCS; i++) {
         app->funcs[i].type = &types[i];
         app->funcs[i].host = host;
@@ -144,8 +246,8 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
         app->funcs[i].index = (uint32_t)i;
     }
     wasm_arena_init(&a, arena, arena_size);
-    const wasm_load_limits lim = {WB_MAX_TABLE};
-    if ((e = wasm_module_load_limited(bin, len, &lim, &a, &app->mod))) return fail(app, e);
+    const wasm_load_limits ll = {.max_table = WB_MAX_TABLE};
+    if ((e = wasm_module_load_limited(bin, len, &ll, &a, &app->mod))) return fail(app, e);
 
     app->loop_idx = export_of(app->mod, "loop");
     app->setup_idx = export_of(app->mod, "setup");
@@ -161,18 +263,24 @@ wasm_err wb_app_start(wb_app *app, const wb_board *board, const uint8_t *bin, ui
     cfg.resolve = resolve;
     cfg.resolve_ctx = app;
     cfg.mem_cap = mem_cap;
+    cfg.table_cap = WB_MAX_TABLE; /* table.grow up to the board's table limit (only a table that can grow gets it) */
     cfg.stack_slots = WB_STACK_SLOTS;
     cfg.call_depth = WB_CALL_DEPTH;
     cfg.machine_stack = WB_MACHINE_STACK;
+    cfg.code_guard = board->code_guard;
     app->started_ms = board->clock_ms(board->ctx);
-    e = wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst);
+    wb_bucket_init(&app->log_tokens, app->started_ms, WB_LOG_PERIOD_MS, WB_LOG_BURST);
+    wb_bucket_init(&app->pub_tokens, app->started_ms, WB_PUBLISH_PERIOD_MS, WB_PUBLISH_BURST);
+    begin_call(app);
+    e = end_call(app, wasm_instantiate(app->mod, &cfg, &a, app->fuel, &app->inst));
     if (app->inst) wasm_instance_set_user(app->inst, app);
     if (e) return fail(app, e);
 
     if (app->setup_idx >= 0) {
         wasm_slot none[1];
         wasm_set_fuel(app->inst, app->fuel);
-        if ((e = wasm_call(app->inst, (uint32_t)app->setup_idx, none))) return fail(app, e);
+        begin_call(app);
+        if ((e = end_call(app, wasm_call(app->inst, (uint32_t)app->setup_idx, none)))) return fail(app, e);
     }
     app->state = WB_STATE_RUNNING;
     return WASM_OK;
@@ -184,8 +292,16 @@ wasm_err wb_app_loop(wb_app *app, int32_t *delay_ms)
     wasm_err e;
     if (app->state != WB_STATE_RUNNING) return WASM_E_ARG;
     wasm_set_fuel(app->inst, app->fuel);
-    if ((e = wasm_call(app->inst, (uint32_t)app->loop_idx, r))) return fail(app, e);
+    begin_call(app);
+    if ((e = end_call(app, wasm_call(app->inst, (uint32_t)app->loop_idx, r)))) return fail(app, e);
     *delay_ms = (int32_t)(uint32_t)r[0];
     if (*delay_ms < 0) app->state = WB_STATE_EXITED;
     return WASM_OK;
+}
+
+const char *wb_app_reason(const wb_app *app, wasm_err e)
+{
+    if (e == WASM_TRAP_HOST && app->trap == WB_TRAP_TIME) return "time budget exceeded";
+    if (e == WASM_TRAP_HOST && app->trap == WB_TRAP_STOP) return "stopped";
+    return wasm_err_str(e);
 }

@@ -11,6 +11,8 @@
 # DEFS carries build-wide defines from the caller (the platform signing key).
 # BUDGET_OF=<board> builds BOARD's image with another board's BOARD_DEFS (the QEMU test
 # runs the RA4M1's buffer budget on mps2-an386); use its own BUILD directory.
+# FAULT_INJECT=1 adds boards/common/inject.c, faults an app provokes through sensor_read
+# (the QEMU fault tests); never in a shipped image. Its own BUILD directory too.
 BUILD ?= build
 BOARD ?= stm32f4-discovery
 BOARD_CPU :=
@@ -36,11 +38,12 @@ OUT := $(BUILD)/$(BOARD)
 
 FW_CFLAGS := $(strip $(BOARD_CPU) -Os -g -std=c11 \
              -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -ffunction-sections -fdata-sections \
-             --specs=picolibc.specs $(BOARD_DEFS) $(BOARD_CFLAGS) $(DEFS) \
+             --specs=picolibc.specs $(BOARD_DEFS) $(BOARD_CFLAGS) $(DEFS) $(if $(filter 1,$(FAULT_INJECT)),-DWB_FAULT_INJECT) \
              -DWB_DEVICE_ID='"$(WB_DEVICE_ID)"')
 FW_LDFLAGS := $(strip -nostartfiles -Wl,--gc-sections -T boards/$(BOARD)/board.ld -Wl,-Map=$(OUT)/firmware.map $(BOARD_LDFLAGS))
 
-SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c $(BOARD_STORE_SRC) \
+SRC := boards/$(BOARD)/board.c boards/common/startup.c boards/common/main.c boards/common/fault.c boards/common/mpu.c \
+       $(BOARD_STORE_SRC) $(if $(filter 1,$(FAULT_INJECT)),boards/common/inject.c) \
        device/device.c device/sha256.c crypto/ed25519.c crypto/sha512.c \
        proto/cbor.c proto/wbp.c app/wasmbed_app.c \
        wasm/wasm_load.c wasm/wasm_exec.c wasm/wasm_num.c wasm/wasm_jit.c common/utf8.c

@@ -11,13 +11,6 @@
 /* The Ed25519 verifier: every build links crypto/ed25519.c and crypto/sha512.c. */
 #include "../crypto/ed25519.h"
 
-#ifdef WBD_SIGNING_KEY
-static const uint8_t wbd_builtin_key[] = {WBD_SIGNING_KEY};
-_Static_assert(sizeof wbd_builtin_key == WB_ED25519_KEY_SIZE, "WBD_SIGNING_KEY must be 32 bytes");
-#endif
-#ifndef WBD_REQUIRE_SIGNATURES
-#define WBD_REQUIRE_SIGNATURES 0
-#endif
 
 static uint64_t now(wbd_device *d) { return d->cfg.hal->now_ms(d->cfg.hal->ctx); }
 
@@ -31,6 +24,19 @@ static int send(wbd_device *d, const wbp_msg *m)
     if (wbp_encode_frame(m, d->tx, sizeof d->tx, d->limit, &len))
         return -1;
     return d->cfg.io->write(d->cfg.io->ctx, d->tx, (uint32_t)len);
+}
+
+/* An app's Log or Telemetry frame: dropped (-1) rather than waited for when the transport
+ * has no room for it now, so that an app never stalls the device on a full UART. */
+static int send_if_room(wbd_device *d, const wbp_msg *m)
+{
+    const wbd_transport *io = d->cfg.io;
+    size_t len;
+    if (wbp_encode_frame(m, d->tx, sizeof d->tx, d->limit, &len))
+        return -1;
+    if (io->tx_room && io->tx_room(io->ctx) < len)
+        return -1;
+    return io->write(io->ctx, d->tx, (uint32_t)len);
 }
 
 static void send_error(wbd_device *d, wbp_err code, uint8_t related, wbp_str app, const char *msg)
@@ -109,6 +115,15 @@ static char *put_str(char *p, const char *s)
     return p + n;
 }
 
+/* Writes " <label>0x" and v in 8 hex digits at p; returns the end. */
+static char *put_hex(char *p, const char *label, uint32_t v)
+{
+    p = put_str(put_str(p, label), "0x");
+    for (int i = 7; i >= 0; i--)
+        *p++ = "0123456789abcdef"[(v >> (4 * i)) & 15u];
+    return p;
+}
+
 void wbd_log(wbd_device *d, uint8_t level, const char *msg)
 {
     if (d->session != WBD_WELCOMED)
@@ -136,13 +151,16 @@ static void log_ready(wbd_device *d)
 
 /* ---- board callbacks for the ABI layer (ctx is the wbd_app) ---- */
 
-static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
+static int serve(wbd_device *d, uint32_t max_wait_ms);
+
+/* 0 sent (or no session: dropped as the protocol allows, not counted), -1 no room. */
+static int b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
 {
     wbd_app *a = ctx;
     wbd_device *d = a->dev;
     uint8_t line[WBP_MAX_LOG];
     if (d->session != WBD_WELCOMED)
-        return;
+        return 0;
     uint32_t n = utf8_clean(line, sizeof line, msg, len);
     wbp_msg *m = &d->out;
     memset(m, 0, sizeof *m);
@@ -150,7 +168,7 @@ static void b_log(void *ctx, int32_t level, const uint8_t *msg, uint32_t len)
     m->u.log.level = level >= 0 && level <= 3 ? (uint8_t)level : 1;
     m->u.log.app = app_str(a);
     m->u.log.message = wbp_mem(line, n);
-    send(d, m);
+    return send_if_room(d, m);
 }
 
 static uint64_t b_clock(void *ctx)
@@ -159,13 +177,26 @@ static uint64_t b_clock(void *ctx)
     return now(a->dev);
 }
 
-static void b_sleep(void *ctx, uint32_t ms)
+/* sleep_ms serves the session until the sleep ends (device.h, busy); -1 when a Stop or
+ * Remove of this app arrived, which ends the call. */
+static int b_sleep(void *ctx, uint32_t ms)
 {
     wbd_app *a = ctx;
-    a->dev->cfg.hal->delay_ms(a->dev->cfg.hal->ctx, ms);
+    wbd_device *d = a->dev;
+    uint64_t end = now(d) + ms;
+    for (uint64_t t = now(d); t < end && !d->stop_busy; t = now(d))
+        if (serve(d, (uint32_t)(end - t)) < 0) /* no transport: just wait */
+            d->cfg.hal->delay_ms(d->cfg.hal->ctx, (uint32_t)(end - t));
+    return d->stop_busy ? -1 : 0;
 }
 
-static void b_yield(void *ctx) { (void)ctx; }
+/* yield serves the session once, without waiting. */
+static int b_yield(void *ctx)
+{
+    wbd_app *a = ctx;
+    serve(a->dev, 0);
+    return a->dev->stop_busy ? -1 : 0;
+}
 
 static int b_gpio_write(void *ctx, int32_t pin, int high)
 {
@@ -204,7 +235,7 @@ static int b_publish(void *ctx, const uint8_t *topic, uint32_t tlen, const uint8
     m->u.telemetry.topic = wbp_mem(topic, tlen);
     m->u.telemetry.payload = wbp_mem(data, dlen);
     m->u.telemetry.time = d->time_offset ? d->time_offset + now(d) : 0;
-    return send(d, m) ? -1 : 0;
+    return send_if_room(d, m) ? -1 : 0;
 }
 
 static int b_config(void *ctx, const uint8_t *key, uint32_t klen, const uint8_t **val, uint32_t *vlen)
@@ -260,27 +291,90 @@ static void stop_app(wbd_app *a)
 
 static void delete_app(wbd_device *d, wbd_app *a)
 {
+    d->crash_named = NULL; /* the slot may hold another app next */
     free_slot(d, &a->slot);
     free_slot(d, &a->pend_slot);
     memset(a, 0, sizeof *a);
     a->slot = a->pend_slot = -1;
 }
 
+/* ---- the crash record (device.h, wbd_crash): which app a fault interrupts ---- */
+
+/* Before a call into app a: the record names it. The name and digest are copied only when
+ * another app (or another module of it: crash_named is cleared then) was named last, so a
+ * call costs two stores. */
+static void crash_enter(wbd_device *d, const wbd_app *a)
+{
+    wbd_crash *c = d->cfg.crash;
+    if (!c)
+        return;
+    if (d->crash_named != a) {
+        c->name_len = a->name_len;
+        memcpy(c->name, a->name, a->name_len);
+        memcpy(c->digest, a->digest, WBP_DIGEST);
+        d->crash_named = a;
+    }
+    c->app = (int32_t)(a - d->apps);
+}
+
+static void crash_leave(wbd_device *d)
+{
+    if (d->cfg.crash)
+        d->cfg.crash->app = -1;
+}
+
+static void on_frame(wbd_device *d, size_t n);
+
+/* Applies the frame held during an app call (device.h, busy). A frame held when the
+ * session ended is dropped: it was meant for a session that no longer is. */
+static void apply_held(wbd_device *d)
+{
+    uint32_t n = d->held;
+    d->held = 0;
+    d->stop_busy = 0;
+    if (n && d->session == WBD_WELCOMED)
+        on_frame(d, n);
+}
+
+/* After a call of app a: the Stop or Remove that cut it short is applied first. Returns 1
+ * when a no longer runs (stopped or removed meanwhile): the call's result does not count. */
+static int stopped_during_call(wbd_device *d, wbd_app *a)
+{
+    d->busy = NULL;
+    if (d->stop_busy) {
+        apply_held(d);
+        if (a->used && a->state == WBP_RUNNING) { /* its Stop was dropped with its session */
+            a->state = WBP_STOPPED;
+            report(d, a);
+        }
+    }
+    return !a->used || a->state != WBP_RUNNING;
+}
+
 static void start_app(wbd_device *d, wbd_app *a)
 {
     int idx = (int)(a - d->apps);
-    a->board = (wb_board){a,          b_log,       b_clock, b_sleep,   b_yield,  b_gpio_write,
-                          b_gpio_read, b_led,      b_sensor, b_publish, b_config};
+    const wbd_hal *h = d->cfg.hal;
+    a->board = (wb_board){a,           b_log, b_clock,  b_sleep,   b_yield,  b_gpio_write,
+                          b_gpio_read, b_led, b_sensor, b_publish, b_config, h->code_guard};
     a->loops = 0;
     a->fuel = 0;
     a->error[0] = 0;
     a->state = WBP_RUNNING; /* so that log lines from start/setup carry the app */
+    if (h->code_release) /* the arena's code from the last start is sealed read-only */
+        h->code_release(d->arenas[idx], WBD_ARENA_SIZE);
+    const wb_limits lim = {d->cfg.fuel, 0};
+    d->busy = a;
+    crash_enter(d, a);
     wasm_err e = wb_app_start(&a->rt, &a->board, d->slots[a->slot], a->size, d->arenas[idx], WBD_ARENA_SIZE,
-                              WBD_MEM_CAP, d->cfg.fuel);
+                              WBD_MEM_CAP, &lim);
+    crash_leave(d);
+    if (stopped_during_call(d, a))
+        return;
     if (e) {
         a->state = WBP_FAILED;
         a->traps++;
-        set_error(a, wasm_err_str(e));
+        set_error(a, wb_app_reason(&a->rt, e));
     } else {
         a->next_loop_ms = now(d);
 #if defined(WASM_JIT)
@@ -300,15 +394,18 @@ static void run_due(wbd_device *d, uint64_t t)
         if (!a->used || a->state != WBP_RUNNING || t < a->next_loop_ms)
             continue;
         int32_t delay = 0;
+        d->busy = a;
+        crash_enter(d, a);
         wasm_err e = wb_app_loop(&a->rt, &delay);
+        crash_leave(d);
         a->loops++;
         a->fuel += a->rt.fuel - wasm_get_fuel(a->rt.inst);
-        if (a->state != WBP_RUNNING)
-            continue; /* stopped or removed from inside the call (not possible today) */
+        if (stopped_during_call(d, a))
+            continue;
         if (e) {
             a->state = WBP_FAILED;
             a->traps++;
-            set_error(a, wasm_err_str(e));
+            set_error(a, wb_app_reason(&a->rt, e));
             report(d, a);
         } else if (delay < 0) {
             a->state = WBP_EXITED;
@@ -316,15 +413,102 @@ static void run_due(wbd_device *d, uint64_t t)
         } else {
             a->next_loop_ms = now(d) + (uint32_t)delay;
         }
+        apply_held(d); /* before the next app's call, which could hold another */
     }
+}
+
+static void persist(wbd_device *d);
+
+/* Boot: a sealed record is kept for the first session and the record rearmed. */
+static void crash_take(wbd_device *d)
+{
+    wbd_crash *c = d->cfg.crash;
+    if (!c)
+        return;
+    if (c->magic == WBD_CRASH_MAGIC && c->sum == wbd_crash_sum(c) && c->cause >= WBD_CAUSE_HARDFAULT &&
+        c->cause <= WBD_CAUSE_WATCHDOG && c->name_len <= WBP_MAX_APP_NAME)
+        d->fault = *c;
+    c->magic = 0;
+    c->app = -1;
+}
+
+/* The fault as an error (at most 80 bytes): "fault: MemManage pc=0x... addr=0x... cfsr=0x...",
+ * "watchdog reset pc=0x...": what the handler knew. */
+static void crash_text(const wbd_crash *c, char *out)
+{
+    static const char *const what[] = {"HardFault", "MemManage", "BusFault", "UsageFault", "NMI"};
+    char *p = c->cause == WBD_CAUSE_WATCHDOG ? put_str(out, "watchdog reset")
+                                             : put_str(put_str(out, "fault: "), what[c->cause - 1]);
+    if (c->flags & WBD_CRASH_PC)
+        p = put_hex(p, " pc=", c->pc);
+    if (c->flags & WBD_CRASH_ADDR)
+        p = put_hex(p, " addr=", c->addr);
+    if (c->cfsr)
+        p = put_hex(p, " cfsr=", c->cfsr);
+    if (c->hfsr)
+        p = put_hex(p, " hfsr=", c->hfsr);
+    *p = 0;
+}
+
+/* The app the fault interrupted, if the device still holds it (restored from the store):
+ * Failed with the fault, and kept so across resets until a Start or a new module. */
+static void crash_blame(wbd_device *d)
+{
+    const wbd_crash *c = &d->fault;
+    if (c->magic != WBD_CRASH_MAGIC || c->app < 0)
+        return;
+    wbd_app *a = find_app(d, wbp_mem(c->name, c->name_len));
+    if (!a || a->slot < 0 || memcmp(a->digest, c->digest, WBP_DIGEST) != 0)
+        return;
+    char why[96];
+    crash_text(c, why);
+    a->state = WBP_FAILED;
+    a->traps++;
+    set_error(a, why);
+#if WBD_STORE
+    a->run = 0;
+#endif
+    persist(d);
+}
+
+/* After the first Welcome: a firmware Log line (error) for every fault, and the AppStatus
+ * Failed of an app the device no longer holds (no store), which the record still names;
+ * one it holds was reported Failed with the session's other apps (on_welcome). */
+static void crash_report(wbd_device *d)
+{
+    const wbd_crash *c = &d->fault;
+    if (c->magic != WBD_CRASH_MAGIC || d->fault_told)
+        return;
+    d->fault_told = 1;
+    char line[96 + 16 + WBP_MAX_APP_NAME];
+    crash_text(c, line);
+    char *p = put_str(line + strlen(line), c->app >= 0 ? " in app " : " in the firmware");
+    if (c->app >= 0)
+        memcpy(p, c->name, c->name_len), p += c->name_len;
+    *p = 0;
+    wbd_log(d, 3, line);
+    wbd_app *a = c->app >= 0 ? find_app(d, wbp_mem(c->name, c->name_len)) : NULL;
+    if (c->app < 0 || (a && a->slot >= 0 && memcmp(a->digest, c->digest, WBP_DIGEST) == 0))
+        return;
+    wbd_app gone; /* only what send_status reads */
+    memset(&gone, 0, sizeof gone);
+    gone.name_len = c->name_len;
+    memcpy(gone.name, c->name, c->name_len);
+    crash_text(c, gone.error);
+    gone.traps = 1;
+    send_status(d, &gone, WBP_FAILED, c->digest);
 }
 
 /* ---- persistence (WBD_STORE): firmware/README.md, "Persistence" ---- */
 
-static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest);
+#if WBD_STORE
+static const char *manifest_check(const wbd_device *d, const wbd_manifest *man, wbp_str app, const uint8_t *digest,
+                                  wbp_str config);
+#endif
+static const char *manifest_of(const wbd_device *d, const wbp_deploy *m, const wbd_app *a, wbd_app_manifest *man);
 
 #if WBD_STORE
-_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 192, "store headers have no padding");
+_Static_assert(sizeof(wbd_area_hdr) == 32 && sizeof(wbd_rec_hdr) == 408, "store headers have no padding");
 /* Store offsets are uint32 sums within size = 2 areas, each checked to hold WBD_AREA_NEED (store_restore). */
 _Static_assert(WBD_AREA_NEED <= 0xffffffffu / 2, "two store areas must be addressable with 32-bit offsets");
 
@@ -384,11 +568,12 @@ static int store_save(wbd_device *d)
         h.size = a->size;
         h.config_len = a->config_len;
         h.name_len = a->name_len;
-        h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
-        h.is_signed = a->is_signed;
+        h.state = a->run ? WBP_RUNNING : a->state == WBP_STOPPED || a->state == WBP_FAILED ? a->state : WBP_RECEIVED;
+        if (h.state == WBP_FAILED)
+            memcpy(h.error, a->error, strlen(a->error));
         memcpy(h.name, a->name, a->name_len);
         memcpy(h.digest, a->digest, WBP_DIGEST);
-        memcpy(h.sig, a->sig, WBP_SIGNATURE);
+        h.man = a->man;
         store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, a->config_len, h.sum);
         if (store_program(s, r + sizeof h + WBD_ALIGN4(WBD_CONFIG_SIZE), d->slots[a->slot], a->size) ||
             store_program(s, r + sizeof h, a->config, a->config_len) ||
@@ -420,8 +605,8 @@ static void set_run(wbd_device *d, wbd_app *a, uint8_t run)
     }
 }
 
-/* Record i of the area at base, if valid, into app i; returns 1 if it wants to run. */
-static int store_load(wbd_device *d, uint32_t base, int i)
+/* Record i of the area at base, if valid, into app i (a->run: start it). */
+static void store_load(wbd_device *d, uint32_t base, int i)
 {
     const wbd_store *s = d->cfg.store;
     wbd_app *a = &d->apps[i];
@@ -432,21 +617,22 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     uint32_t r = base + (uint32_t)sizeof(wbd_area_hdr) + (uint32_t)i * (uint32_t)WBD_REC_STRIDE;
     if (s->read(s->ctx, r, &h, sizeof h)) {
         store_note(d, 'w', rec, "", ": read failed, not restored");
-        return 0;
+        return;
     }
     if (h.magic == 0xffffffffu)
-        return 0; /* empty */
+        return; /* empty */
     h.name[sizeof h.name - 1] = 0;
     if (h.magic != WBD_REC_MAGIC || h.size == 0 || h.size > WBD_SLOT_SIZE || h.config_len > WBD_CONFIG_SIZE ||
         s->read(s->ctx, r + sizeof h, a->config, h.config_len)) {
         store_note(d, 'w', rec, "", ": bad header, not restored");
-        return 0;
+        return;
     }
     store_sum(&h, offsetof(wbd_rec_hdr, sum), a->config, h.config_len, sum);
     if (memcmp(sum, h.sum, WBD_SUM) != 0 || !wbp_app_name_valid(wbp_mem(h.name, h.name_len)) ||
-        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING) || h.is_signed > 1) {
+        (h.state != WBP_RECEIVED && h.state != WBP_STOPPED && h.state != WBP_RUNNING && h.state != WBP_FAILED) ||
+        h.man.uid_len > WBP_MAX_UID) {
         store_note(d, 'w', rec, "", ": header checksum mismatch, not restored");
-        return 0;
+        return;
     }
     const char *why = NULL;
     int8_t slot = take_slot(d);
@@ -456,13 +642,13 @@ static int store_load(wbd_device *d, uint32_t base, int i)
         wb_sha256(d->slots[slot], h.size, sum);
         if (memcmp(sum, h.digest, WBP_DIGEST) != 0)
             why = ": module sha256 differs from its digest, not restored";
-        else if (signature_check(d, h.is_signed, h.sig, h.digest))
-            why = ": signature refused, not restored";
+        else if (manifest_check(d, &h.man, wbp_mem(h.name, h.name_len), h.digest, wbp_mem(a->config, h.config_len)))
+            why = ": manifest refused, not restored";
     }
     if (why) {
         free_slot(d, &slot);
         store_note(d, 'w', "app ", h.name, why);
-        return 0;
+        return;
     }
     a->dev = d;
     a->used = 1;
@@ -472,11 +658,11 @@ static int store_load(wbd_device *d, uint32_t base, int i)
     memcpy(a->digest, h.digest, WBP_DIGEST);
     a->size = h.size;
     a->config_len = h.config_len;
-    a->state = h.state == WBP_STOPPED ? WBP_STOPPED : WBP_RECEIVED;
+    a->state = h.state == WBP_STOPPED || h.state == WBP_FAILED ? h.state : WBP_RECEIVED;
     a->run = h.state == WBP_RUNNING;
-    a->is_signed = h.is_signed;
-    memcpy(a->sig, h.sig, WBP_SIGNATURE);
-    return a->run;
+    h.error[sizeof h.error - 1] = 0;
+    set_error(a, h.state == WBP_FAILED ? h.error : "");
+    a->man = h.man;
 }
 
 /* Boot: the newest valid area's apps, verified as a completed transfer is, started if
@@ -509,13 +695,14 @@ static void store_restore(wbd_device *d)
     }
     if (d->store_area < 0)
         return;
-    int run[WBD_MAX_APPS], n = 0;
+    int n = 0;
     for (int i = 0; i < WBD_MAX_APPS; i++) {
-        run[i] = store_load(d, (uint32_t)d->store_area * half, i);
+        store_load(d, (uint32_t)d->store_area * half, i);
         n += d->apps[i].used;
     }
+    crash_blame(d);
     for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (run[i])
+        if (d->apps[i].used && d->apps[i].run)
             start_app(d, &d->apps[i]);
     char num[12];
     *put_u32(num, (uint32_t)n) = 0;
@@ -524,7 +711,7 @@ static void store_restore(wbd_device *d)
 #else
 static void persist(wbd_device *d) { (void)d; }
 static void set_run(wbd_device *d, wbd_app *a, uint8_t run) { (void)d, (void)a, (void)run; }
-static void store_restore(wbd_device *d) { (void)d; }
+static void store_restore(wbd_device *d) { crash_blame(d); } /* no app is held at boot: finds none */
 #endif
 
 /* ---- message handlers ---- */
@@ -540,6 +727,13 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         return;
     }
     wbd_app *a = find_app(d, m->app);
+    wbd_app_manifest man;
+    const char *why = manifest_of(d, m, a, &man);
+    if (why) {
+        /* Nothing changes: the app keeps what it holds, and only the Error answers. */
+        send_error(d, WBP_E_BAD_SIGNATURE, WBP_DEPLOY, m->app, why);
+        return;
+    }
     if (!a) {
         for (int i = 0; i < WBD_MAX_APPS && !a; i++)
             if (!d->apps[i].used)
@@ -556,12 +750,15 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
         a->used = 1;
     }
     uint32_t offset = 0;
-    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0, changed = 0;
+    int have = a->slot >= 0 && memcmp(a->digest, m->digest.p, WBP_DIGEST) == 0, changed = 0, config_changed = 0;
     if (have) {
         /* Senders encode canonically, so equal configurations have equal bytes. */
-        changed = a->config_len != m->config_raw.n || memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0;
+        config_changed = a->config_len != m->config_raw.n || memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0;
+        changed = config_changed;
         memcpy(a->config, m->config_raw.p, m->config_raw.n);
         a->config_len = (uint16_t)m->config_raw.n;
+        changed |= a->man.version != man.version;
+        a->man = man;
         free_slot(d, &a->pend_slot);
         offset = m->size;
     } else if (a->pend_slot >= 0 && memcmp(a->pend_digest, m->digest.p, WBP_DIGEST) == 0 &&
@@ -583,11 +780,7 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     if (!have) {
         memcpy(a->pend_config, m->config_raw.p, m->config_raw.n);
         a->pend_config_len = (uint16_t)m->config_raw.n;
-        /* the decoder admits only 0 or 64 bytes; the latest Deploy's signature counts */
-        a->pend_signed = m->signature.n == WBP_SIGNATURE;
-        memset(a->pend_sig, 0, sizeof a->pend_sig);
-        if (a->pend_signed)
-            memcpy(a->pend_sig, m->signature.p, WBP_SIGNATURE);
+        a->pend_man = man; /* the latest Deploy's manifest counts */
     }
     wbp_msg *o = &d->out;
     memset(o, 0, sizeof *o);
@@ -598,7 +791,7 @@ static void on_deploy(wbd_device *d, const wbp_deploy *m)
     o->u.deploy_ack.window = WBD_WINDOW;
     /* the digest view points into rx, which stays untouched while we answer */
     send(d, o);
-    if (have && changed && a->state == WBP_RUNNING)
+    if (config_changed && a->state == WBP_RUNNING)
         start_app(d, a); /* protocol section 6 rule 7: restart with the new configuration */
     else if (have)
         report(d, a);
@@ -631,17 +824,84 @@ static void fail_transfer(wbd_device *d, wbd_app *a, wbp_err code, const char *m
         a->error[0] = 0;
 }
 
-/* NULL when the completed transfer (digest already checked) may be kept, else why not.
- * The signature covers the 32-byte sha256 digest (docs/protocol.md, Deploy key 6). */
-static const char *signature_check(const wbd_device *d, int is_signed, const uint8_t *sig, const uint8_t *digest)
+/* The device's namespace: device_id up to its '/'. */
+static wbp_str dev_namespace(const wbd_device *d)
 {
-    const uint8_t *key = d->cfg.signing_key;
-    if (!is_signed)
-        return d->cfg.require_signatures ? "signature required" : NULL;
-    if (!key) /* no key: the signature cannot be checked and is ignored, unless signatures are required */
-        return d->cfg.require_signatures ? "no verification key" : NULL;
-    if (wb_ed25519_verify(sig, digest, WBP_DIGEST, key) != 0)
-        return "ed25519 signature does not verify";
+    const char *id = d->cfg.device_id ? d->cfg.device_id : "";
+    uint32_t n = 0;
+    while (id[n] && id[n] != '/' && n <= WBP_MAX_NAMESPACE)
+        n++;
+    return wbp_mem(id, n);
+}
+
+#if WBD_STORE
+/* NULL when a module may run under man on this device (the signature and the fields
+ * the Deploy does not carry are in man; the rest is the Deploy's or the store's), else
+ * why not. The manifest is encoded again from those parts and its signature checked,
+ * so what was verified is exactly what the device holds. Without a key, everything may. */
+static const char *manifest_check(const wbd_device *d, const wbd_manifest *man, wbp_str app, const uint8_t *digest,
+                                  wbp_str config)
+{
+    static const char type[] = WBP_MANIFEST_TYPE;
+    const uint8_t *key = d->cfg.deploy_key;
+    if (!key)
+        return NULL;
+    if (man->version == 0)
+        return "not signed: the device requires a deployment manifest";
+    uint8_t hash[WBP_DIGEST], buf[WBP_MAX_MANIFEST];
+    wb_sha256(config.p, config.n, hash);
+    wbp_manifest m = {
+        .type = wbp_mem(type, sizeof type - 1), .ns = dev_namespace(d), .app = app,
+        .uid = wbp_mem(man->uid, man->uid_len), .generation = man->generation, .version = man->version,
+        .digest = wbp_mem(digest, WBP_DIGEST), .config_hash = wbp_mem(hash, WBP_DIGEST),
+    };
+    size_t n = wbp_manifest_encode(&m, buf, sizeof buf);
+    if (n == 0 || wb_ed25519_verify(man->sig, buf, n, key) != 0)
+        return "manifest signature does not verify";
+    return NULL;
+}
+#endif
+
+/* NULL when Deploy m may proceed for app a (NULL: not on the device), with *man set to
+ * its manifest; else why it is refused (docs/protocol.md, "Deployment manifest": the
+ * device rule). Without a key nothing is refused, but a manifest that decodes is still
+ * kept, so a key provisioned later verifies it at boot like any other. */
+static const char *manifest_of(const wbd_device *d, const wbp_deploy *m, const wbd_app *a, wbd_app_manifest *man)
+{
+    const uint8_t *key = d->cfg.deploy_key;
+    wbp_manifest v;
+    memset(man, 0, sizeof *man);
+    if (m->signature.n == 0)
+        return key ? "not signed: the device requires a deployment manifest" : NULL;
+    if (key && wb_ed25519_verify(m->signature.p, m->manifest.p, m->manifest.n, key) != 0)
+        return "manifest signature does not verify";
+    if (wbp_manifest_decode(m->manifest.p, m->manifest.n, &v) != WBP_OK)
+        return key ? "manifest malformed or out of range" : NULL;
+    man->version = v.version;
+#if WBD_STORE
+    man->generation = v.generation;
+    man->uid_len = (uint8_t)v.uid.n;
+    memcpy(man->uid, v.uid.p, v.uid.n);
+    memcpy(man->sig, m->signature.p, WBP_SIGNATURE);
+#endif
+    if (!key)
+        return NULL;
+    uint8_t hash[WBP_DIGEST];
+    wb_sha256(m->config_raw.p, m->config_raw.n, hash);
+    if (!wbp_str_eq(v.ns, dev_namespace(d)))
+        return "manifest for another namespace";
+    if (!wbp_str_eq(v.app, m->app))
+        return "manifest for another app";
+    if (memcmp(v.digest.p, m->digest.p, WBP_DIGEST) != 0)
+        return "manifest for another module digest";
+    if (memcmp(v.config_hash.p, hash, WBP_DIGEST) != 0)
+        return "manifest for another configuration";
+    if (a && a->slot >= 0 && a->man.version != 0 &&
+        (v.version < a->man.version ||
+         (v.version == a->man.version && (memcmp(a->digest, m->digest.p, WBP_DIGEST) != 0 ||
+                                          a->config_len != m->config_raw.n ||
+                                          memcmp(a->config, m->config_raw.p, m->config_raw.n) != 0))))
+        return "manifest version below the held one: a rollback needs a newer manifest";
     return NULL;
 }
 
@@ -672,13 +932,9 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
         fail_transfer(d, a, WBP_E_DIGEST_MISMATCH, "sha256 differs", "digest mismatch");
         return;
     }
-    const char *why = signature_check(d, a->pend_signed, a->pend_sig, a->pend_digest);
-    if (why) {
-        fail_transfer(d, a, WBP_E_BAD_SIGNATURE, why, "bad signature");
-        return;
-    }
     /* verified: the new module replaces the old one, which stops */
     stop_app(a);
+    d->crash_named = NULL; /* another digest to name */
     free_slot(d, &a->slot);
     a->slot = a->pend_slot;
     a->pend_slot = -1;
@@ -689,10 +945,9 @@ static void on_chunk(wbd_device *d, const wbp_chunk *m)
     a->state = WBP_RECEIVED;
     a->error[0] = 0;
     a->loops = a->traps = a->fuel = 0;
+    a->man = a->pend_man;
 #if WBD_STORE
     a->run = 0;
-    a->is_signed = a->pend_signed;
-    memcpy(a->sig, a->pend_sig, WBP_SIGNATURE);
 #endif
     send_chunk_ack(d, a, held);
     report(d, a);
@@ -712,7 +967,8 @@ static void on_command(wbd_device *d, uint8_t type, wbp_str name)
             report(d, a);
         else
             start_app(d, a);
-        set_run(d, a, 1);
+        if (a->used && a->state != WBP_STOPPED) /* not stopped or removed during its setup */
+            set_run(d, a, 1);
         break;
     case WBP_STOP:
         if (a->state != WBP_RUNNING) {
@@ -795,8 +1051,8 @@ static void on_welcome(wbd_device *d, const wbp_welcome *w)
     d->next_hb_ms = t + d->hb_interval_ms;
     d->time_offset = w->server_time ? w->server_time - t : 0;
     d->backoff_ms = WBD_MIN_BACKOFF_MS;
-    for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+    for (int i = 0; i < WBD_MAX_APPS; i++) /* a Failed app again with its error: Hello carries none */
+        if (d->apps[i].used && (d->apps[i].state == WBP_RUNNING || d->apps[i].state == WBP_FAILED))
             report(d, &d->apps[i]);
 }
 
@@ -814,6 +1070,7 @@ static void on_frame(wbd_device *d, size_t n)
                 wbd_log(d, d->store_log[i][0] == 'w' ? 2 : 1, d->store_log[i] + 1);
             d->store_nlog = 0;
 #endif
+            crash_report(d);
             return;
         }
         if (e)
@@ -859,18 +1116,13 @@ void wbd_init(wbd_device *d, const wbd_config *cfg)
         wasm_arena_release(d->arenas[i], sizeof d->arenas[i]);
     memset(d, 0, sizeof *d);
     d->cfg = *cfg;
-#ifdef WBD_SIGNING_KEY
-    if (!d->cfg.signing_key)
-        d->cfg.signing_key = wbd_builtin_key;
-#endif
-    if (WBD_REQUIRE_SIGNATURES)
-        d->cfg.require_signatures = 1;
     for (int i = 0; i < WBD_MAX_APPS; i++)
         d->apps[i].slot = d->apps[i].pend_slot = -1;
     d->limit = WBP_DEFAULT_MAX_FRAME;
     d->backoff_ms = WBD_MIN_BACKOFF_MS;
     wbp_reader_init(&d->reader, d->rx, sizeof d->rx, WBP_DEFAULT_MAX_FRAME);
-    store_restore(d);
+    crash_take(d);
+    store_restore(d); /* blames the app a fault interrupted before starting the others */
 }
 
 /* The transport's receive counters as a firmware Log line (device.h, rx_stats). */
@@ -893,24 +1145,44 @@ static void report_rx(wbd_device *d)
 
 static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
-int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
+/* A Deploy, Chunk, Start, Stop or Remove received during an app call waits for the call
+ * to end (device.h, busy): it may replace, restart or delete the app under the running
+ * engine. Returns 1 when the frame of n bytes is held. */
+static int hold(wbd_device *d, size_t n)
 {
-    uint64_t t = now(d);
-    if (d->session == WBD_IDLE && t >= d->retry_ms)
-        send_hello(d);
-    /* how long we may wait for input */
-    uint64_t until = t + max_wait_ms;
-    if (d->session == WBD_WELCOMED)
-        until = min64(until, d->next_hb_ms);
-    else if (d->session == WBD_IDLE)
-        until = min64(until, d->retry_ms);
-    else
-        until = min64(until, d->hello_ms + WBD_HELLO_TIMEOUT_MS);
-    for (int i = 0; i < WBD_MAX_APPS; i++)
-        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
-            until = min64(until, d->apps[i].next_loop_ms);
+    wbp_msg *m = &d->msg;
+    uint8_t related;
+    if (!d->busy || d->session != WBD_WELCOMED || wbp_decode(d->rx, n, m, &related) != WBP_OK)
+        return 0;
+    switch (m->type) {
+    case WBP_STOP:
+    case WBP_REMOVE:
+        if (wbp_str_eq(m->u.cmd.app, app_str(d->busy)))
+            d->stop_busy = 1;
+        break;
+    case WBP_DEPLOY:
+    case WBP_CHUNK:
+    case WBP_START:
+        break;
+    default:
+        return 0;
+    }
+    d->held = (uint32_t)n;
+    return 1;
+}
+
+/* Waits up to wait_ms for input and takes at most one frame from it. While a frame is held
+ * no input is read (its body is in rx): the wait is a plain delay, bytes wait in the
+ * transport. <0 when the transport is closed. */
+static int take_input(wbd_device *d, uint32_t wait_ms)
+{
+    if (d->held) {
+        if (wait_ms)
+            d->cfg.hal->delay_ms(d->cfg.hal->ctx, wait_ms);
+        return 0;
+    }
     if (d->stage_pos == d->stage_len) {
-        int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, until > t ? (uint32_t)(until - t) : 0);
+        int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, wait_ms);
         if (r < 0)
             return -1;
         d->stage_pos = 0;
@@ -928,19 +1200,26 @@ int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
             break;
         }
         if (body) {
-            if (d->session != WBD_IDLE)
+            if (d->session != WBD_IDLE && !hold(d, body))
                 on_frame(d, body);
             break; /* one frame per poll: heartbeats and loops stay on time */
         }
     }
-    t = now(d);
+    return 0;
+}
+
+/* Timeouts and heartbeats of the session. */
+static void keep_session(wbd_device *d)
+{
+    uint64_t t = now(d);
     switch (d->session) {
     case WBD_WAIT_WELCOME:
         if (t >= d->hello_ms + WBD_HELLO_TIMEOUT_MS)
             end_session(d);
         break;
     case WBD_WELCOMED:
-        if (t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
+        /* While a frame is held no input is read: bytes waiting are no sign of silence. */
+        if (!d->held && t >= d->last_rx_ms + d->hb_timeout_ms && t >= d->next_hb_ms) {
             end_session(d); /* the gateway is gone: say Hello again */
             break;
         }
@@ -959,6 +1238,37 @@ int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
         }
         break;
     }
+}
+
+/* Serves the session for at most max_wait_ms: says Hello when due, takes input, keeps the
+ * session. Outside an app call the wait also ends when an app is due. */
+static int serve(wbd_device *d, uint32_t max_wait_ms)
+{
+    uint64_t t = now(d);
+    if (d->session == WBD_IDLE && t >= d->retry_ms)
+        send_hello(d);
+    /* how long we may wait for input */
+    uint64_t until = t + max_wait_ms;
+    if (d->session == WBD_WELCOMED)
+        until = min64(until, d->next_hb_ms);
+    else if (d->session == WBD_IDLE)
+        until = min64(until, d->retry_ms);
+    else
+        until = min64(until, d->hello_ms + WBD_HELLO_TIMEOUT_MS);
+    for (int i = 0; i < WBD_MAX_APPS && !d->busy; i++)
+        if (d->apps[i].used && d->apps[i].state == WBP_RUNNING)
+            until = min64(until, d->apps[i].next_loop_ms);
+    if (take_input(d, until > t ? (uint32_t)(until - t) : 0) < 0)
+        return -1;
+    keep_session(d);
+    return 0;
+}
+
+int wbd_poll(wbd_device *d, uint32_t max_wait_ms)
+{
+    apply_held(d);
+    if (serve(d, max_wait_ms) < 0)
+        return -1;
     run_due(d, now(d));
     report_rx(d);
     return 0;

@@ -66,6 +66,11 @@ typedef struct {
      * (warn) or the peak has doubled since it (debug; first at 32 bytes):
      * "rx: <lost> lost, peak <peak> of <size> bytes". */
     void (*rx_stats)(void *ctx, wbd_rx_stats *out);
+    /* Optional (NULL: write never waits): how many bytes write takes now without waiting
+     * (a UART's free transmit ring). An app's Log and Telemetry frames are sent only when
+     * they fit, else dropped and counted (docs/abi.md, "Limits"); the protocol's own
+     * frames wait for room. */
+    uint32_t (*tx_room)(void *ctx);
 } wbd_transport;
 
 /* Non-volatile storage for the applications (NOR flash semantics), optional: with
@@ -91,26 +96,87 @@ typedef struct {
  * sizeof(wbd_area_hdr) + i * WBD_REC_STRIDE: a wbd_rec_hdr, the config (WBD_CONFIG_SIZE
  * bytes reserved), the module (WBD_SLOT_SIZE bytes reserved). */
 #define WBD_AREA_MAGIC 0x31534257u /* "WBS1" */
-#define WBD_REC_MAGIC 0x31524257u  /* "WBR1" */
+#define WBD_REC_MAGIC 0x32524257u  /* "WBR2": WBR1 had no manifest and no error field */
 #define WBD_SUM 16                 /* bytes of sha256 kept as a checksum */
 typedef struct {
     uint32_t magic, seq, napps, stride;
     uint8_t sum[WBD_SUM]; /* sha256 of the 16 bytes above */
 } wbd_area_hdr;
+/* What a verified module's manifest says beyond the Deploy: enough, with the device's
+ * namespace and the app's name, module and configuration, to encode the manifest again
+ * and check its signature (at boot), and to refuse a lower version. */
+typedef struct {
+    uint64_t generation, version; /* 0: no manifest (no key) */
+    uint8_t uid_len, pad[7];
+    char uid[WBP_MAX_UID];
+    uint8_t sig[WBP_SIGNATURE];
+} wbd_manifest;
+
 typedef struct {
     uint32_t magic, size; /* module bytes */
     uint16_t config_len;
     uint8_t name_len;
-    uint8_t state; /* Received, Stopped, or Running: start at boot */
-    uint8_t is_signed, pad[3];
+    uint8_t state; /* Received, Stopped, Running (start at boot), or Failed (a fault: do not start) */
     char name[64];
     uint8_t digest[WBP_DIGEST];
-    uint8_t sig[WBP_SIGNATURE];
+    uint8_t pad[4]; /* zero: man starts 8-aligned */
+    wbd_manifest man;
+    char error[WBP_MAX_ERROR_MSG]; /* state Failed: why, NUL-padded */
     uint8_t sum[WBD_SUM]; /* sha256 of the header above this field and of the config bytes */
 } wbd_rec_hdr;
 #define WBD_ALIGN4(n) (((uint32_t)(n) + 3u) & ~3u)
 #define WBD_REC_STRIDE (sizeof(wbd_rec_hdr) + WBD_ALIGN4(WBD_CONFIG_SIZE) + WBD_ALIGN4(WBD_SLOT_SIZE))
 #define WBD_AREA_NEED (sizeof(wbd_area_hdr) + WBD_MAX_APPS * WBD_REC_STRIDE) /* bytes an area needs */
+
+/* An app's manifest as the app keeps it: all of it with a store (saved, and verified again
+ * at boot); without one only the version, which is all the version rule needs. */
+#if WBD_STORE
+typedef wbd_manifest wbd_app_manifest;
+#else
+typedef struct {
+    uint64_t version;
+} wbd_app_manifest;
+#endif
+
+/*
+ * Why the firmware last stopped, kept across the reset in RAM that start-up does not clear
+ * (wbd_config.crash; the boards' is boards/common/fault.c). The device writes which app it
+ * is calling; a board's fault or watchdog handler writes the cause and the registers and
+ * seals the record (wbd_crash_seal) before it resets the core, or its start-up does from a
+ * reset flag (a watchdog that resets at once). wbd_init takes a sealed record: the app is
+ * Failed with the fault as its error (firmware/README.md, "Faults and the watchdog").
+ */
+enum { WBD_CAUSE_HARDFAULT = 1, WBD_CAUSE_MEMMANAGE, WBD_CAUSE_BUSFAULT, WBD_CAUSE_USAGEFAULT, WBD_CAUSE_NMI,
+       WBD_CAUSE_WATCHDOG };
+#define WBD_CRASH_MAGIC 0x48535243u /* "CRSH" */
+#define WBD_CRASH_PC 1u             /* flags: pc holds the faulting instruction's address */
+#define WBD_CRASH_ADDR 2u           /* addr holds the faulting data address (MMFAR or BFAR) */
+typedef struct {
+    /* the device's part: the app in a call (-1: none, the firmware) and the last one called */
+    int32_t app;
+    uint8_t name_len;
+    char name[WBP_MAX_APP_NAME];
+    uint8_t digest[WBP_DIGEST];
+    /* the handler's part */
+    uint32_t cause, cfsr, hfsr, addr, pc, flags;
+    uint32_t magic, sum; /* WBD_CRASH_MAGIC, wbd_crash_sum: sealed */
+} wbd_crash;
+
+/* FNV-1a over the record up to magic: no table, a few instructions a byte, usable in a
+ * fault handler. */
+static inline uint32_t wbd_crash_sum(const wbd_crash *c)
+{
+    const uint8_t *p = (const uint8_t *)c;
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < (uint32_t)((const uint8_t *)&c->magic - p); i++) h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+static inline void wbd_crash_seal(wbd_crash *c)
+{
+    c->magic = WBD_CRASH_MAGIC;
+    c->sum = wbd_crash_sum(c);
+}
 
 /* Board services. gpio/led/sensor return 0, or -1 when the board lacks the pin/LED/sensor. */
 typedef struct {
@@ -121,6 +187,10 @@ typedef struct {
     int (*gpio_read)(void *ctx, int32_t pin, int *high);
     int (*led_set)(void *ctx, int32_t led, int on);
     int (*sensor_read)(void *ctx, int32_t sensor, int32_t *milli);
+    /* Optional (NULL: none): places and seals the native tier's code (wasm.h), and
+     * code_release undoes the seals inside an arena before the device reuses it. */
+    const wasm_code_guard *code_guard;
+    void (*code_release)(const void *buf, size_t n);
 } wbd_hal;
 
 typedef struct {
@@ -131,15 +201,13 @@ typedef struct {
     uint64_t fuel; /* per start/setup/loop call; 0 = WB_DEFAULT_FUEL */
     const wbd_hal *hal;
     const wbd_transport *io;
-    /* Ed25519 platform verification key (32 bytes, RFC 8032 encoding) that signs module
-     * digests. NULL: no key, a Deploy's signature is accepted and ignored. When NULL,
-     * wbd_init takes the build-time key, if any (-DWBD_SIGNING_KEY=0x..,0x.., 32 bytes;
-     * `make boards SIGNING_KEY=<64 hex>`). */
-    const uint8_t *signing_key;
-    /* 1: a Deploy without a signature is refused with bad_signature when its transfer
-     * completes; without a key every transfer is then refused (fail closed). wbd_init
-     * sets it when built with -DWBD_REQUIRE_SIGNATURES=1 (`make boards REQUIRE_SIGNATURES=1`). */
-    uint8_t require_signatures;
+    /* The platform's deployment verification key (Ed25519, 32 bytes, RFC 8032
+     * encoding), NULL: none. With a key, every Deploy must carry a deployment manifest
+     * it signed, for this device's namespace and the Deploy's app, module and
+     * configuration, at a version not below the app's (docs/protocol.md, "Deployment
+     * manifest"); without one, nothing is checked (development only). Boards take it
+     * from their provisioned .wb_keys section (boards/common/main.c). */
+    const uint8_t *deploy_key;
     /* Optional (NULL: none): appended to the firmware log line sent after every Welcome,
      * "wasmbed firmware ready; <boot_note>" (the board reports its clock there). */
     const char *boot_note;
@@ -147,6 +215,8 @@ typedef struct {
     /* Non-volatile storage; NULL: apps live in RAM only, as in WBD_STORE=0 builds. */
     const wbd_store *store;
 #endif
+    /* Optional (NULL: none): the crash record above, in RAM a reset keeps. */
+    wbd_crash *crash;
 } wbd_config;
 
 enum { WBD_IDLE, WBD_WAIT_WELCOME, WBD_WELCOMED };
@@ -171,12 +241,10 @@ typedef struct wbd_app {
     uint32_t pend_size, pend_chunk, pend_held;
     uint16_t pend_config_len;
     uint8_t pend_config[WBD_CONFIG_SIZE];
-    uint8_t pend_signed;                /* the latest Deploy of this transfer carried a signature */
-    uint8_t pend_sig[WBP_SIGNATURE];    /* ed25519 signature of pend_digest */
+    wbd_app_manifest pend_man;          /* the latest Deploy's verified manifest */
+    wbd_app_manifest man;               /* the verified module's */
 #if WBD_STORE
     uint8_t run;                      /* started by Start, not stopped since: start again at boot */
-    uint8_t is_signed;                /* the verified module's signature (kept for the store) */
-    uint8_t sig[WBP_SIGNATURE];
 #endif
     /* run */
     char error[WBP_MAX_ERROR_MSG + 1];
@@ -203,8 +271,18 @@ typedef struct wbd_device {
     char store_log[WBD_MAX_APPS + 1][96];
 #endif
     wbp_reader reader;
+    wbd_crash fault;    /* the sealed crash record found at boot (magic 0: none) */
+    const struct wbd_app *crash_named; /* the app whose name and digest the record holds */
+    uint8_t fault_told; /* reported after the first Welcome */
     uint8_t stage[64];
     uint32_t stage_pos, stage_len;
+    /* The app whose call (start, setup, loop) is running: its sleep_ms and yield serve the
+     * session meanwhile. A Deploy, Chunk, Start, Stop or Remove received then is held
+     * (its body stays in rx, no more input is read) and applied when the call ends; a
+     * Stop or Remove of the busy app also ends its call at once (stop_busy). */
+    wbd_app *busy;
+    uint32_t held; /* body length of the held frame, 0: none */
+    uint8_t stop_busy;
     wbd_app apps[WBD_MAX_APPS];
     uint8_t slot_used[WBD_SLOTS];
     wbp_msg msg; /* decoded input (views into rx) */

@@ -34,12 +34,13 @@ static void tb_printf_u(tb *t, const char *pre, int64_t v) {
 	while (k) buf[n++] = tmp[--k];
 	tb_put(t, buf, (uint32_t)n);
 }
-static void b_log(void *c, int32_t level, const uint8_t *m, uint32_t n) {
+static int b_log(void *c, int32_t level, const uint8_t *m, uint32_t n) {
 	tb *t = c; tb_printf_u(t, "log ", level); tb_put(t, " ", 1); tb_put(t, (const char *)m, n); tb_put(t, "\n", 1);
+	return 0;
 }
 static uint64_t b_clock(void *c) { return ((tb *)c)->now; }
-static void b_sleep(void *c, uint32_t ms) { ((tb *)c)->now += ms; }
-static void b_yield(void *c) { (void)c; }
+static int b_sleep(void *c, uint32_t ms) { ((tb *)c)->now += ms; return 0; }
+static int b_yield(void *c) { (void)c; return 0; }
 static int b_gpio_write(void *c, int32_t pin, int high) {
 	tb *t = c; if (pin < 0 || pin >= 16) return -1; t->gpio[pin] = high != 0; return 0;
 }
@@ -66,14 +67,15 @@ static int b_config(void *c, const uint8_t *k, uint32_t kl, const uint8_t **v, u
 
 static tb *tb_new(void) {
 	tb *t = calloc(1, sizeof *t);
-	t->board = (wb_board){ t, b_log, b_clock, b_sleep, b_yield, b_gpio_write, b_gpio_read, b_led, b_sensor, b_publish, b_config };
+	t->board = (wb_board){ t, b_log, b_clock, b_sleep, b_yield, b_gpio_write, b_gpio_read, b_led, b_sensor, b_publish, b_config, NULL };
 	t->arena = malloc(1u << 20);
 	return t;
 }
 static int tb_start(tb *t, const void *bin, uint32_t len) {
-	return wb_app_start(&t->app, &t->board, bin, len, t->arena, 1u << 20, 0, 0);
+	return wb_app_start(&t->app, &t->board, bin, len, t->arena, 1u << 20, 0, NULL);
 }
 static int tb_loop(tb *t, int32_t *delay) { return wb_app_loop(&t->app, delay); }
+static const char *tb_failure(tb *t) { return t->app.state == WB_STATE_FAILED ? wb_app_reason(&t->app, t->app.reason) : ""; }
 static void tb_free(tb *t) { free(t->arena); free(t); }
 */
 import "C"
@@ -117,6 +119,22 @@ func (b *Board) Loop() (int32, error) {
 	}
 	return int32(d), nil
 }
+
+// The C runtime's wall-clock limits (firmware/app/wasmbed_app.h), which api/abi must repeat.
+const (
+	CallTimeMs      = C.WB_CALL_TIME_MS
+	LogPeriodMs     = C.WB_LOG_PERIOD_MS
+	LogBurst        = C.WB_LOG_BURST
+	PublishPeriodMs = C.WB_PUBLISH_PERIOD_MS
+	PublishBurst    = C.WB_PUBLISH_BURST
+)
+
+// Failure returns the AppStatus text of the app's failure (wb_app_reason), or "" when it
+// has not failed.
+func (b *Board) Failure() string { return C.GoString(C.tb_failure(b.t)) }
+
+// Now returns the board's clock, in ms.
+func (b *Board) Now() int64 { return int64(b.t.now) }
 
 // Advance moves the board's clock.
 func (b *Board) Advance(ms int64) { b.t.now += C.uint64_t(ms) }

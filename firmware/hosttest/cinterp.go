@@ -15,9 +15,9 @@ typedef struct ti {
 	wasm_slot slots[64];
 } ti;
 
-#define TI_ARENA (4u << 20)
+#define TI_ARENA (16u << 20)
 
-static int ti_load(const void *bin, uint32_t len, ti **out, int instantiate) {
+static int ti_load(const void *bin, uint32_t len, ti **out, int instantiate, int mvp) {
 	ti *t = calloc(1, sizeof *t);
 	wasm_arena a;
 	*out = t;
@@ -25,12 +25,14 @@ static int ti_load(const void *bin, uint32_t len, ti **out, int instantiate) {
 	t->bin = malloc(len + 1);
 	memcpy(t->bin, bin, len);
 	wasm_arena_init(&a, t->arena, TI_ARENA);
-	wasm_err e = wasm_module_load(t->bin, len, &a, &t->m);
+	wasm_load_limits lim = {.mvp = (uint8_t)mvp};
+	wasm_err e = wasm_module_load_limited(t->bin, len, &lim, &a, &t->m);
 	if (e || !instantiate) return e;
 	wasm_config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	cfg.stack_slots = 16384;
 	cfg.call_depth = 1000;
+	cfg.table_cap = 1u << 18; // wazero bounds no table below 2^27 elements: enough for the tests' table.grow
 	uint32_t minp, maxp; int has_max;
 	if (wasm_module_memory(t->m, &minp, &maxp, &has_max)) {
 		uint64_t pages = has_max && maxp < 64 ? maxp : 64;
@@ -90,15 +92,23 @@ type Instance struct{ t *C.ti }
 
 // Load decodes and validates bin, and instantiates it when instantiate is set. The
 // returned Instance must be closed even when err is not nil.
-func Load(bin []byte, instantiate bool) (*Instance, error) {
+func Load(bin []byte, instantiate bool) (*Instance, error) { return load(bin, instantiate, false) }
+
+// LoadMVP is Load under WebAssembly 1.0's rules where 2.0 changed them (wasm_load_limits.mvp).
+func LoadMVP(bin []byte, instantiate bool) (*Instance, error) { return load(bin, instantiate, true) }
+
+func load(bin []byte, instantiate, mvp bool) (*Instance, error) {
 	var t *C.ti
 	p := C.CBytes(bin)
 	defer C.free(p)
-	inst := 0
+	inst, v1 := 0, 0
 	if instantiate {
 		inst = 1
 	}
-	e := C.ti_load(p, C.uint32_t(len(bin)), &t, C.int(inst))
+	if mvp {
+		v1 = 1
+	}
+	e := C.ti_load(p, C.uint32_t(len(bin)), &t, C.int(inst), C.int(v1))
 	in := &Instance{t: t}
 	if e != 0 {
 		return in, Err(e)

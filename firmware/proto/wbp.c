@@ -42,6 +42,7 @@ static const field heartbeat_f[] = {F(1, K_U32, 0, heartbeat.seq), F(2, K_U64, 0
 static const field deploy_f[] = {
     F(1, K_TEXT, 0, deploy.app),        F(2, K_BYTES, 0, deploy.digest), F(3, K_U32, 0, deploy.size),
     F(4, K_U32, 0, deploy.chunk_size),  F(5, K_CONFIG, 0, deploy),       F(6, K_BYTES, 1, deploy.signature),
+    F(7, K_BYTES, 1, deploy.manifest),
 };
 static const field deploy_ack_f[] = {
     F(1, K_TEXT, 0, deploy_ack.app),   F(2, K_BYTES, 0, deploy_ack.digest),
@@ -64,6 +65,14 @@ static const field error_f[] = {
     F(1, K_U16, 0, error.code), F(2, K_TEXT, 1, error.message), F(3, K_U8, 1, error.related),
     F(4, K_TEXT, 1, error.app),
 };
+
+static const field manifest_f[] = {
+    N(1, K_TEXT, wbp_manifest, type),       N(2, K_TEXT, wbp_manifest, ns),
+    N(3, K_TEXT, wbp_manifest, app),        N(4, K_TEXT, wbp_manifest, uid),
+    N(5, K_U64, wbp_manifest, generation),  N(6, K_U64, wbp_manifest, version),
+    N(7, K_BYTES, wbp_manifest, digest),    N(8, K_BYTES, wbp_manifest, config_hash),
+};
+#define MANIFEST_FIELDS ((unsigned)(sizeof manifest_f / sizeof manifest_f[0]))
 
 typedef struct {
     const field *f;
@@ -252,7 +261,8 @@ wbp_err wbp_decode(const uint8_t *body, size_t n, wbp_msg *m, uint8_t *related)
     m->type = (uint8_t)type;
     *related = m->type;
     cbor_dec_init(&d, body, n);
-    field f[8];
+    field f[10];
+    _Static_assert(sizeof deploy_f / sizeof deploy_f[0] < 10, "field tables fit f with key 0");
     memcpy(f, t->f, t->n * sizeof f[0]);
     f[t->n] = (field){0, K_U8, 0, offsetof(wbp_msg, type)}; /* key 0 again, same value */
     if (decode_map(&d, 1, f, t->n + 1u, m))
@@ -321,7 +331,8 @@ wbp_err wbp_validate(const wbp_msg *m)
         const wbp_deploy *p = &m->u.deploy;
         if (!wbp_app_name_valid(p->app) || !digest_ok(p->digest) || p->size == 0 || p->size > WBP_MAX_MODULE ||
             p->chunk_size == 0 || p->chunk_size > max_chunk || p->nconfig > WBP_MAX_CONFIG ||
-            (p->signature.n != 0 && p->signature.n != WBP_SIGNATURE))
+            (p->signature.n != 0 && p->signature.n != WBP_SIGNATURE) || p->manifest.n > WBP_MAX_MANIFEST ||
+            (p->signature.n == 0) != (p->manifest.n == 0))
             return bad;
         for (uint32_t i = 0; i < p->nconfig; i++)
             if (!text_ok(p->config[i].key, 1, WBP_MAX_CONFIG_KEY) ||
@@ -666,4 +677,42 @@ const char *wbp_type_name(unsigned t)
         "chunk-ack", "start", "stop", "remove", "app-status", "telemetry", "log", "error",
     };
     return t < 16 ? names[t] : "?";
+}
+
+/* ---- deployment manifest ---- */
+
+static int manifest_ok(const wbp_manifest *m)
+{
+    static const char type[] = WBP_MANIFEST_TYPE;
+    if (!wbp_str_eq(m->type, wbp_mem(type, sizeof type - 1)) || !wbp_app_name_valid(m->ns) ||
+        !wbp_app_name_valid(m->app) || m->uid.n == 0 || m->uid.n > WBP_MAX_UID || m->generation == 0 ||
+        m->version == 0 || !digest_ok(m->digest) || !digest_ok(m->config_hash))
+        return 0; /* a namespace is a label of at most 63 bytes, as an app name is */
+    for (uint32_t i = 0; i < m->uid.n; i++)
+        if (m->uid.p[i] < 0x21 || m->uid.p[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+wbp_err wbp_manifest_decode(const uint8_t *p, size_t n, wbp_manifest *m)
+{
+    cbor_dec d;
+    memset(m, 0, sizeof *m);
+    if (n == 0 || n > WBP_MAX_MANIFEST)
+        return WBP_E_INVALID_VALUE;
+    cbor_dec_init(&d, p, n);
+    /* the manifest is the value of Deploy key 7: whatever is wrong with it is a bad value */
+    if (decode_map(&d, 1, manifest_f, MANIFEST_FIELDS, m) || d.p != d.end)
+        return WBP_E_INVALID_VALUE;
+    return manifest_ok(m) ? WBP_OK : WBP_E_INVALID_VALUE;
+}
+
+size_t wbp_manifest_encode(const wbp_manifest *m, uint8_t *buf, size_t cap)
+{
+    cbor_enc e;
+    if (!manifest_ok(m))
+        return 0;
+    cbor_enc_init(&e, buf, cap);
+    encode_fields(&e, manifest_f, MANIFEST_FIELDS, m);
+    return e.err ? 0 : e.len;
 }

@@ -33,6 +33,10 @@
 #define WBP_MAX_CONFIG_KEY 64u
 #define WBP_MAX_CONFIG_VALUE 256u
 #define WBP_MAX_HEARTBEAT_S 86400u
+#define WBP_MAX_MANIFEST 320u  /* encoded deployment manifest (Deploy key 7) */
+#define WBP_MAX_NAMESPACE 63u
+#define WBP_MAX_UID 64u
+#define WBP_MANIFEST_TYPE "wasmbed.dev/deploy/v1"
 
 typedef enum {
     WBP_HELLO = 1,
@@ -131,8 +135,17 @@ typedef struct {
     uint32_t nconfig;
     wbp_kv config[WBP_MAX_CONFIG];
     wbp_str config_raw; /* decoded: the config map's encoded bytes */
-    wbp_str signature;  /* optional */
+    wbp_str signature;  /* optional: ed25519 signature of manifest */
+    wbp_str manifest;   /* optional, present exactly when signature is */
 } wbp_deploy;
+
+/* A deployment manifest (docs/protocol.md, "Deployment manifest"): what the platform's
+ * deployment key vouches for. Views point into the decoded bytes. */
+typedef struct {
+    wbp_str type, ns, app, uid;
+    uint64_t generation, version;
+    wbp_str digest, config_hash;
+} wbp_manifest;
 
 typedef struct {
     wbp_str app, digest;
@@ -209,6 +222,13 @@ wbp_err wbp_encode_frame(const wbp_msg *m, uint8_t *buf, size_t cap, size_t limi
 wbp_err wbp_check_header(const uint8_t h[WBP_HEADER], size_t limit, size_t *n);
 /* Decode a buffer holding exactly one frame (trailing bytes are malformed). */
 wbp_err wbp_decode_frame(const uint8_t *b, size_t n, size_t limit, wbp_msg *m, uint8_t *related);
+
+/* Decode a manifest strictly (unknown keys skipped) and check its ranges: WBP_OK, or
+ * WBP_E_INVALID_VALUE for anything wrong with it (it is the value of Deploy key 7). */
+wbp_err wbp_manifest_decode(const uint8_t *p, size_t n, wbp_manifest *m);
+/* Encode a manifest canonically, the bytes its signature covers; 0 when it does not
+ * fit cap or is out of range. */
+size_t wbp_manifest_encode(const wbp_manifest *m, uint8_t *buf, size_t cap);
 
 /* Helpers for building messages. */
 wbp_str wbp_cstr(const char *s);

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/builder"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
@@ -334,12 +335,22 @@ func allNative(line string) bool {
 
 func (b *board) deploy(ctx context.Context, app string, module []byte, maxFrame int) {
 	b.t.Helper()
+	b.deployWith(ctx, app, module, maxFrame, nil)
+}
+
+// deployWith is deploy with a change to the Deploy message (a manifest, say).
+func (b *board) deployWith(ctx context.Context, app string, module []byte, maxFrame int, edit func(*protocol.Deploy)) {
+	b.t.Helper()
 	sum := sha256.Sum256(module)
 	chunk := protocol.ChunkSizeFor(maxFrame)
 	start := time.Now()
 	defer func() { b.t.Logf("deployed %d bytes in chunks of %d in %v", len(module), chunk, time.Since(start)) }()
-	b.send(&protocol.Deploy{App: app, Digest: sum[:], Size: uint32(len(module)), ChunkSize: chunk,
-		Config: map[string]string{"greeting": "hi"}})
+	d := &protocol.Deploy{App: app, Digest: sum[:], Size: uint32(len(module)), ChunkSize: chunk,
+		Config: map[string]string{"greeting": "hi"}}
+	if edit != nil {
+		edit(d)
+	}
+	b.send(d)
 	ack := b.next(ctx, "DeployAck", func(m protocol.Message) bool {
 		_, ok := m.(*protocol.DeployAck)
 		return ok
@@ -405,7 +416,7 @@ func TestBoardsInQEMU(t *testing.T) {
 
 			// Hello is the first frame; the board names itself and its limits.
 			hello, maxFrame := b.hello()
-			if hello.Board != bd.name || hello.Caps.ABI != 1 || hello.DeviceID != "default/"+bd.name {
+			if hello.Board != bd.name || hello.Caps.ABI != abi.Version || hello.DeviceID != "default/"+bd.name {
 				t.Fatalf("Hello %+v", hello)
 			}
 			if bd.maxModule != 0 && (hello.Caps.MaxModule != bd.maxModule || hello.Caps.MaxFrame != bd.maxFrame) {

@@ -54,16 +54,29 @@ typedef struct {
     uint32_t mem;
 } outcome;
 
-/* What a call left behind: trap, result, fuel, a sum of the globals, a hash of memory. */
-static void observe(wasm_instance *inst, wasm_err err, const wasm_slot *res, outcome *o)
+/* A value as both instances can compare it: a funcref to one of inst's functions is its
+ * index (+1; 0 is null), not the address of that instance's wasm_func. */
+static uint64_t comparable(wasm_instance *inst, uint8_t type, wasm_slot v)
+{
+    const wasm_func *f;
+    if (type != WASM_FUNCREF || !v) return v;
+    for (uint32_t i = 0; (f = wasm_instance_func(inst, i)) != NULL; i++)
+        if ((uintptr_t)f == v) return (uint64_t)i + 1;
+    return v;
+}
+
+/* What a call of fn left behind: trap, result, fuel, a sum of the globals, a hash of memory. */
+static void observe(wasm_instance *inst, const wasm_func *fn, wasm_err err, const wasm_slot *res, outcome *o)
 {
     wasm_memory *mem = wasm_instance_memory(inst);
+    const wasm_functype *ft = wasm_func_type(fn);
     wasm_global *g;
     memset(o, 0, sizeof *o);
     o->err = err;
-    o->res = err ? 0 : res[0];
+    o->res = err || !ft->nresults ? 0 : comparable(inst, ft->results[0], res[0]);
     o->fuel = wasm_get_fuel(inst);
-    for (uint32_t i = 0; (g = wasm_instance_global(inst, i)) != NULL; i++) o->globals = o->globals * 31 + g->val;
+    for (uint32_t i = 0; (g = wasm_instance_global(inst, i)) != NULL; i++)
+        o->globals = o->globals * 31 + comparable(inst, g->type, g->val);
     o->mem = 2166136261u;
     if (mem)
         for (uint32_t i = 0; i + 4 <= mem->bytes; i += 4) { /* FNV-1a over words: a whole page per call */
@@ -108,8 +121,10 @@ static unsigned differ(const uint8_t *b, uint32_t len, unsigned long *ran)
                 wasm_slot slots[16];
                 if (!fn || wasm_func_type(fn)->nparams > 16 || wasm_func_type(fn)->nresults > 1) goto next_func;
                 memcpy(slots, args, sizeof slots);
+                for (uint32_t i = 0; i < wasm_func_type(fn)->nparams; i++) /* a reference the caller passes is valid: null */
+                    if (wasm_func_type(fn)->params[i] == WASM_FUNCREF || wasm_func_type(fn)->params[i] == WASM_EXTERNREF) slots[i] = 0;
                 wasm_set_fuel(inst[e], 20000);
-                observe(inst[e], wasm_call_func(inst[e], fn, slots), slots, &o[e]);
+                observe(inst[e], fn, wasm_call_func(inst[e], fn, slots), slots, &o[e]);
             }
             (*ran)++;
             if (o[0].err != o[1].err || o[0].res != o[1].res || o[0].fuel != o[1].fuel ||

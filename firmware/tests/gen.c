@@ -429,8 +429,8 @@ uint32_t gen_edge_module(const gen_edge *e, uint8_t *out, uint32_t cap, gen_edge
     return o.p < o.end ? (uint32_t)(o.p - out) : 0;
 }
 
-static wasm_func *edge_elems[4];
-static wasm_table edge_table = {edge_elems, 4, 4, 1};
+static wasm_ref edge_elems[4];
+static wasm_table edge_table = {.elems = edge_elems, .size = 4, .max = 4, .cap = 4, .has_max = 1, .type = WASM_FUNCREF};
 
 static wasm_err edge_resolve(void *ctx, const wasm_import *im, wasm_extern *out)
 {
@@ -484,7 +484,7 @@ int gen_edge_check(const gen_edge *e, const uint8_t *bin, uint32_t len, const ge
     wasm_module *m;
     wasm_instance *inst = NULL;
     wasm_config cfg;
-    wasm_load_limits lim = {e->lift ? 0xffffffffu : 0};
+    wasm_load_limits lim = {.max_table = e->lift ? 0xffffffffu : 0};
     if (arena_size < GEN_EDGE_ARENA) EDGE_FAIL("arena of %lu bytes, %lu needed", (unsigned long)arena_size, (unsigned long)GEN_EDGE_ARENA);
     wasm_arena_init(&a, arena, GEN_EDGE_ARENA);
     wasm_err err = wasm_module_load_limited(bin, len, &lim, &a, &m);

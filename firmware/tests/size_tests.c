@@ -157,7 +157,7 @@ static void table_limits(void)
     for (uint32_t n = 9; n <= 11; n++) {
         gen_edge e = {EDGE_TABLE, 0, 0, 0, n, 0, 0};
         uint32_t len = gen_edge_module(&e, mod, sizeof mod, &want);
-        const wasm_load_limits ten = {10};
+        const wasm_load_limits ten = {.max_table = 10};
         wasm_arena_init(&a, arena_buf, sizeof arena_buf);
         wasm_err err = wasm_module_load_limited(mod, len, &ten, &a, &m);
         SCHECK(err == (n > 10 ? WASM_E_TABLE_LIMIT : WASM_OK), "table %u, limit 10: %s", (unsigned)n, wasm_err_str(err));

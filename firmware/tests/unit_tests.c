@@ -259,8 +259,19 @@ static const bin_case bins[] = {
     {"load align 2^31", LOAD_ALIGN(31), WASM_E_ALIGNMENT},
     {"load align 2^32", LOAD_ALIGN(32), WASM_E_MEMOP_FLAGS},
     {"load align 2^64", LOAD_ALIGN(0x40), WASM_E_MEMOP_FLAGS},
-    /* (func (result i32 i32)) : multi-value is out of scope */
-    {"multi-value", {HDR, 1, 6, 1, 0x60, 0, 2, 0x7f, 0x7f}, 16, WASM_E_UNSUP_MULTI_VALUE},
+    /* (type (func (result i32 i32))): multi-value loads */
+    {"multi-value", {HDR, 1, 6, 1, 0x60, 0, 2, 0x7f, 0x7f}, 16, WASM_OK},
+    /* (type (func (param v128))): SIMD is the one 2.0 feature refused, by name */
+    {"v128", {HDR, 1, 5, 1, 0x60, 1, 0x7b, 0}, 15, WASM_E_UNSUP_SIMD},
+    /* (table 1 externref) (global funcref (ref.func 0)): a global declares the function for ref.func */
+    {"reference types", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 4, 4, 1, 0x6f, 0, 1, 6, 6, 1, 0x70, 0, 0xd2, 0, 0x0b,
+                         10, 4, 1, 2, 0, 0x0b}, 38, WASM_OK},
+    /* (func ref.func 0 drop): a function no segment, export or global names */
+    {"undeclared ref.func", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 10, 7, 1, 5, 0, 0xd2, 0, 0x1a, 0x0b}, 27,
+     WASM_E_UNDECLARED_REF},
+    /* (memory 1) (func i32.const 0 i32.const 0 i32.const 0 memory.init 0) (data "") without a data count section */
+    {"memory.init, no data count", {HDR, 1, 4, 1, 0x60, 0, 0, 3, 2, 1, 0, 5, 3, 1, 0, 1, 10, 14, 1, 12, 0, 0x41, 0,
+                                    0x41, 0, 0x41, 0, 0xfc, 8, 0, 0, 0x0b, 11, 3, 1, 1, 0}, 44, WASM_E_DATA_COUNT_REQ},
 };
 
 static void run_bins(void)
@@ -330,10 +341,9 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_END_EXPECTED, "END opcode expected"},
     {WASM_E_FORM, "malformed type form"},
     {WASM_E_MEMOP_FLAGS, "malformed memop flags"},
+    {WASM_E_DATA_COUNT_REQ, "data count section required"},
+    {WASM_E_REFTYPE, "malformed reference type"},
     {WASM_E_UNSUPPORTED, "unsupported feature"},
-    {WASM_E_UNSUP_MULTI_VALUE, "unsupported feature: multi-value"},
-    {WASM_E_UNSUP_REF_TYPES, "unsupported feature: reference types"},
-    {WASM_E_UNSUP_BULK, "unsupported feature: bulk memory"},
     {WASM_E_UNSUP_SIMD, "unsupported feature: SIMD"},
     {WASM_E_UNSUP_LAST, "unsupported feature"},
     {WASM_E_TYPE_MISMATCH, "type mismatch"},
@@ -352,6 +362,11 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_DUP_EXPORT, "duplicate export name"},
     {WASM_E_MULTI_MEMORY, "multiple memories"},
     {WASM_E_START_TYPE, "start function must have type [] -> []"},
+    {WASM_E_UNKNOWN_DATA, "unknown data segment"},
+    {WASM_E_UNKNOWN_ELEM, "unknown elem segment"},
+    {WASM_E_UNDECLARED_REF, "undeclared function reference"},
+    {WASM_E_RESULT_ARITY, "invalid result arity"},
+    {WASM_E_MULTI_TABLE, "multiple tables"},
     {WASM_E_NOMEM, "arena exhausted"},
     {WASM_E_IMPL_LIMIT, "implementation limit exceeded"},
     {WASM_E_ARG, "bad argument"},
@@ -359,6 +374,8 @@ static const struct { wasm_err e; const char *msg; } err_msgs_want[] = {
     {WASM_E_UNKNOWN_IMPORT, "unknown import"},
     {WASM_E_IMPORT_TYPE, "incompatible import type"},
     {WASM_E_MEMORY_BUDGET, "memory does not fit the buffer"},
+    {WASM_E_ELEM_FIT, "elements segment does not fit"},
+    {WASM_E_DATA_FIT, "data segment does not fit"},
     {WASM_TRAP_UNREACHABLE, "unreachable"},
     {WASM_TRAP_MEM_OOB, "out of bounds memory access"},
     {WASM_TRAP_DIV_ZERO, "integer divide by zero"},
@@ -378,7 +395,8 @@ static void run_err_strings(void)
     for (size_t i = 0; i < sizeof err_msgs_want / sizeof err_msgs_want[0]; i++)
         CHECK(!strcmp(wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg), "wasm_err_str(%d) = %s, want %s",
               (int)err_msgs_want[i].e, wasm_err_str(err_msgs_want[i].e), err_msgs_want[i].msg);
-    CHECK(!strcmp(wasm_err_str((wasm_err)22), "unknown error"), "code 22: %s", wasm_err_str((wasm_err)22));
+    CHECK(!strcmp(wasm_err_str((wasm_err)(WASM_E_REFTYPE + 1)), "unknown error"), "code %d: %s", WASM_E_REFTYPE + 1,
+          wasm_err_str((wasm_err)(WASM_E_REFTYPE + 1)));
     CHECK(!strcmp(wasm_err_str((wasm_err)200), "unknown error"), "code 200: %s", wasm_err_str((wasm_err)200));
 }
 

@@ -1,8 +1,10 @@
 /*
  * Wasmbed on-device WebAssembly interpreter: public API.
  *
- * WebAssembly 1.0 (MVP) + sign-extension operators + mutable-global
- * import/export + non-trapping float-to-int conversions + numeric typed select.
+ * WebAssembly 2.0 without SIMD: 1.0 (MVP), sign-extension operators,
+ * mutable-global import/export, non-trapping float-to-int conversions,
+ * multi-value, bulk memory and reference types (several tables, funcref and
+ * externref values, table.* instructions). v128 is refused at load time.
  *
  * The interpreter never allocates: every structure comes from a caller-owned
  * arena (wasm_arena). Loading validates every function and translates it
@@ -48,13 +50,12 @@ typedef enum wasm_err {
     WASM_E_END_EXPECTED,    /* END opcode expected */
     WASM_E_FORM,            /* malformed type form (0x60 expected) */
     WASM_E_MEMOP_FLAGS,     /* malformed memop flags (alignment exponent of 32 or more) */
+    WASM_E_DATA_COUNT_REQ,  /* data count section required (memory.init, data.drop without one) */
+    WASM_E_REFTYPE,         /* malformed reference type */
 
-    /* 40..49: valid WebAssembly 2.0+, but a feature this interpreter does not implement */
+    /* 40..49: valid WebAssembly, but a feature this interpreter does not implement */
     WASM_E_UNSUPPORTED = 40,  /* other */
-    WASM_E_UNSUP_MULTI_VALUE, /* multi-value block or function results */
-    WASM_E_UNSUP_REF_TYPES,   /* funcref/externref values, ref.*, table.*, multiple tables */
-    WASM_E_UNSUP_BULK,        /* bulk memory: passive segments, memory.copy/fill/init... */
-    WASM_E_UNSUP_SIMD,        /* v128 */
+    WASM_E_UNSUP_SIMD,        /* v128 (WebAssembly 2.0's vector instructions) */
     WASM_E_UNSUP_LAST = 49,
 
     /* 50..79: invalid module (validation) */
@@ -74,6 +75,11 @@ typedef enum wasm_err {
     WASM_E_DUP_EXPORT,      /* duplicate export name */
     WASM_E_MULTI_MEMORY,    /* multiple memories */
     WASM_E_START_TYPE,      /* start function must be () -> () */
+    WASM_E_UNKNOWN_DATA,    /* unknown data segment */
+    WASM_E_UNKNOWN_ELEM,    /* unknown elem segment */
+    WASM_E_UNDECLARED_REF,  /* undeclared function reference (ref.func of a function no segment, export or global names) */
+    WASM_E_RESULT_ARITY,    /* invalid result arity (wasm_load_limits.mvp: more than one result) */
+    WASM_E_MULTI_TABLE,     /* multiple tables (wasm_load_limits.mvp) */
 
     /* 80..99: resource limits of this implementation */
     WASM_E_NOMEM = 80,      /* arena exhausted */
@@ -85,6 +91,8 @@ typedef enum wasm_err {
     WASM_E_UNKNOWN_IMPORT = 100, /* unknown import */
     WASM_E_IMPORT_TYPE,          /* incompatible import type */
     WASM_E_MEMORY_BUDGET,        /* memory does not fit the embedder's buffer */
+    WASM_E_ELEM_FIT,             /* elements segment does not fit (a module loaded with wasm_load_limits.mvp) */
+    WASM_E_DATA_FIT,             /* data segment does not fit (the same) */
 
     /* 120..: traps */
     WASM_TRAP_UNREACHABLE = 120, /* unreachable */
@@ -95,7 +103,7 @@ typedef enum wasm_err {
     WASM_TRAP_INDIRECT_TYPE,     /* indirect call type mismatch */
     WASM_TRAP_UNDEF_ELEMENT,     /* undefined element */
     WASM_TRAP_UNINIT_ELEMENT,    /* uninitialized element */
-    WASM_TRAP_TABLE_OOB,         /* out of bounds table access (elem init) */
+    WASM_TRAP_TABLE_OOB,         /* out of bounds table access (segments, table.* instructions) */
     WASM_TRAP_STACK_OVERFLOW,    /* call stack exhausted */
     WASM_TRAP_FUEL,              /* fuel exhausted */
     WASM_TRAP_HOST               /* host function failed */
@@ -115,16 +123,23 @@ const char *wasm_err_str(wasm_err e);
 wasm_err_class wasm_err_classify(wasm_err e);
 
 /* Value types, as encoded in the binary format. */
-enum { WASM_I32 = 0x7f, WASM_I64 = 0x7e, WASM_F32 = 0x7d, WASM_F64 = 0x7c };
+enum { WASM_I32 = 0x7f, WASM_I64 = 0x7e, WASM_F32 = 0x7d, WASM_F64 = 0x7c, WASM_FUNCREF = 0x70, WASM_EXTERNREF = 0x6f };
 
 /* Extern kinds (import/export descriptors). */
 typedef enum { WASM_EXTERN_FUNC = 0, WASM_EXTERN_TABLE = 1, WASM_EXTERN_MEMORY = 2, WASM_EXTERN_GLOBAL = 3 } wasm_extern_kind;
 
 /*
  * A value slot: every value is 64 bits; i32/f32 use the low 32 bits, floats
- * are carried as their IEEE bit patterns (so NaN payloads survive).
+ * are carried as their IEEE bit patterns (so NaN payloads survive), and a
+ * reference is its wasm_ref, zero-extended.
  */
 typedef uint64_t wasm_slot;
+
+/*
+ * A reference: a funcref is a wasm_func *, an externref an opaque pointer-sized
+ * value the embedder passed in; NULL is ref.null of either type.
+ */
+typedef void *wasm_ref;
 
 /* Bump allocator over a caller buffer. */
 typedef struct wasm_arena {
@@ -183,12 +198,18 @@ typedef struct wasm_global {
     uint8_t mut;
 } wasm_global;
 
-/* Table of function references (NULL = uninitialized element). */
+/*
+ * A table of references (NULL = ref.null, an uninitialized element). Like a
+ * memory it is backed by a fixed buffer: table.grow succeeds only within `cap`
+ * elements (and the maximum), otherwise it returns -1 as the spec allows.
+ */
 typedef struct wasm_table {
-    wasm_func **elems;
+    wasm_ref *elems;
     uint32_t size;
     uint32_t max;       /* 0xffffffff when unbounded */
+    uint32_t cap;       /* elements `elems` holds (>= size) */
     uint8_t has_max;
+    uint8_t type;       /* WASM_FUNCREF or WASM_EXTERNREF */
 } wasm_table;
 
 /*
@@ -211,7 +232,7 @@ typedef struct wasm_import {
     const uint8_t *name; uint32_t name_len;
     wasm_extern_kind kind;
     const wasm_functype *func_type; /* kind FUNC */
-    uint8_t global_type, global_mut; /* kind GLOBAL */
+    uint8_t global_type, global_mut; /* kind GLOBAL; kind TABLE: global_type is the element type */
     uint32_t min, max; uint8_t has_max; /* kind TABLE / MEMORY */
 } wasm_import;
 
@@ -229,16 +250,23 @@ typedef wasm_err (*wasm_resolver)(void *ctx, const wasm_import *imp, wasm_extern
 
 /*
  * Limits a module must keep to be loaded. A table is allocated whole at instantiation (a
- * pointer per element) and never grows here (table.grow is reference types), so the
- * minimum of the module's table, defined or imported, is bounded at load as a memory's
- * size is (65536 pages): more is refused with WASM_E_TABLE_LIMIT. The maximum is not
- * bounded. Boards set their own limit (WB_MAX_TABLE in the ABI layer).
+ * pointer per element) and grows only within that buffer, so the minimum of each of the
+ * module's tables, defined or imported, is bounded at load as a memory's size is (65536
+ * pages): more is refused with WASM_E_TABLE_LIMIT. The maximum is not bounded. Boards set
+ * their own limit (WB_MAX_TABLE in the ABI layer).
  */
 #ifndef WASM_MAX_TABLE
 #define WASM_MAX_TABLE 65536u /* default max_table: 256 KiB of elements on a 32-bit target */
 #endif
 typedef struct wasm_load_limits {
     uint32_t max_table; /* largest table minimum, in elements; 0: WASM_MAX_TABLE */
+    /*
+     * 1: WebAssembly 1.0's rules where 2.0 changed them (the 1.0 spec suite runs so): one
+     * result per type, one table, a zero byte for call_indirect's table, br_table labels
+     * of identical types, and segments that do not fit fail instantiation as a link
+     * error before anything is written (2.0: a trap, earlier segments written).
+     */
+    uint8_t mvp;
 } wasm_load_limits;
 
 /* Decode and fully validate a module. Allocates the module from `a`. */
@@ -262,11 +290,33 @@ size_t wasm_module_code_bytes(const wasm_module *m);
 /* Find an export by name and kind; returns the index in its index space or -1. */
 int32_t wasm_module_export(const wasm_module *m, const char *name, uint32_t name_len, wasm_extern_kind kind);
 
+/*
+ * WASM_JIT builds: where compiled code goes and how it is protected once written, for a
+ * memory protection unit that keeps RAM never writable and executable at once (W^X;
+ * firmware/boards/common/mpu.c). wasm_config.code_guard; NULL: anywhere in the arena,
+ * left as the arena's memory is.
+ *   place: the block for n bytes of code at or after address `from`: its start, and in
+ *          *size its length (at least n); the arena gives up the gap before it too.
+ *   seal:  the code in [code, code + size) is written: from now on read-only and
+ *          executable, before any of it runs. 0, or <0 when it cannot be (then no
+ *          function of the instance is compiled: all are interpreted).
+ * The arena's owner undoes a seal before it reuses the buffer (the guard's own call).
+ */
+typedef struct wasm_code_guard {
+    void *ctx;
+    uintptr_t (*place)(void *ctx, uintptr_t from, size_t n, size_t *size);
+    int (*seal)(void *ctx, void *code, size_t size);
+} wasm_code_guard;
+
 typedef struct wasm_config {
     wasm_resolver resolve;    /* may be NULL if the module has no imports */
     void *resolve_ctx;
     uint8_t *mem_buf;         /* backing for a defined memory (NULL: taken from the arena) */
     uint32_t mem_cap;         /* bytes in mem_buf, or bytes to take from the arena */
+    /* Elements to back each defined table with, for table.grow: a table gets
+     * max(minimum, min(table_cap, maximum)), and only when the module can grow it (it
+     * has table.grow, or exports the table); otherwise its minimum. */
+    uint32_t table_cap;
     uint32_t stack_slots;     /* value stack (locals + operands), in 8-byte slots (default 512) */
     uint32_t call_depth;      /* max nested wasm calls (default 64; a frame is 5 pointers) */
     uint8_t interpret_only;   /* WASM_JIT builds: compile nothing, interpret every function */
@@ -275,6 +325,7 @@ typedef struct wasm_config {
      * "call stack exhausted". Default call_depth x 160 + 1024: enough for any mix of
      * compiled and interpreted calls at full depth (the machine stack must have it). */
     uint32_t machine_stack;
+    const wasm_code_guard *code_guard; /* WASM_JIT builds: see wasm_code_guard; NULL: none */
 } wasm_config;
 
 /*
@@ -306,7 +357,7 @@ const wasm_module *wasm_instance_module(const wasm_instance *inst);
  */
 uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined, uint32_t *bytes);
 wasm_memory *wasm_instance_memory(wasm_instance *inst);   /* NULL if none */
-wasm_table *wasm_instance_table(wasm_instance *inst);     /* NULL if none */
+wasm_table *wasm_instance_table(wasm_instance *inst);     /* table 0, NULL if none */
 wasm_global *wasm_instance_global(wasm_instance *inst, uint32_t index);
 wasm_func *wasm_instance_func(wasm_instance *inst, uint32_t index);
 const wasm_functype *wasm_func_type(const wasm_func *f);

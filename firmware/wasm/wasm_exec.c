@@ -18,19 +18,29 @@ typedef struct frame {
 
 /* ---------------------------------------------------------------- instantiation */
 
-static uint64_t eval_const(wasm_instance *inst, const uint8_t *p)
+/* The value of the (validated) constant expression at *pp, which is left after its end. */
+static uint64_t eval_const(wasm_instance *inst, const uint8_t **pp)
 {
+    const uint8_t *p = *pp;
     uint8_t op = *p++;
     uint64_t v = 0;
     switch (op) {
     case 0x41: v = wasm_rd_s32(&p); break;
     case 0x42: v = wasm_rd_s64(&p); break;
-    case 0x43: { uint32_t u; memcpy(&u, p, 4); v = u; break; }
-    case 0x44: memcpy(&v, p, 8); break;
+    case 0x43: { uint32_t u; memcpy(&u, p, 4); v = u; p += 4; break; }
+    case 0x44: memcpy(&v, p, 8); p += 8; break;
     case 0x23: v = inst->globals[wasm_rd_u32(&p)]->val; break;
+    case 0xd0: p++; break; /* ref.null t */
+    case 0xd2: v = (uintptr_t)inst->funcs[wasm_rd_u32(&p)]; break;
     }
+    *pp = p + 1; /* end */
     return v;
 }
+
+static uint32_t eval_i32(wasm_instance *inst, const uint8_t *p) { return (uint32_t)eval_const(inst, &p); }
+
+/* A range [a, a + n) within size, computed without wrapping. */
+static int fits(uint32_t a, uint32_t n, uint32_t size) { return (uint64_t)a + n <= size; }
 
 static int limits_match(uint32_t have_min, uint32_t have_max, int have_has_max, const wasm_import *im)
 {
@@ -39,7 +49,8 @@ static int limits_match(uint32_t have_min, uint32_t have_max, int have_has_max, 
     return 1;
 }
 
-static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const wasm_import *im, uint32_t *nf, uint32_t *ng)
+static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const wasm_import *im, uint32_t *nf, uint32_t *ng,
+                            uint32_t *nt)
 {
     wasm_extern ex;
     memset(&ex, 0, sizeof ex);
@@ -61,9 +72,10 @@ static wasm_err link_import(wasm_instance *inst, const wasm_config *cfg, const w
         inst->mem = ex.memory;
         break;
     case WASM_EXTERN_TABLE:
-        if (!ex.table || !limits_match(ex.table->size, ex.table->max, ex.table->has_max, im))
+        if (!ex.table || ex.table->type != im->global_type ||
+            !limits_match(ex.table->size, ex.table->max, ex.table->has_max, im))
             return WASM_E_IMPORT_TYPE;
-        inst->table = ex.table;
+        inst->tables[(*nt)++] = ex.table;
         break;
     }
     return WASM_OK;
@@ -79,11 +91,99 @@ static uint32_t default_machine_stack(uint32_t depth)
     return b > 0xffffffffu ? 0xffffffffu : (uint32_t)b;
 }
 
+/*
+ * Whether table i can grow: by the module's own table.grow, or through an export (another
+ * module or the embedder). Only then is it backed beyond its minimum (wasm_config.table_cap).
+ */
+static int may_grow(const wasm_module *m, uint32_t i)
+{
+    if (m->grows_tables) return 1;
+    for (uint32_t k = 0; k < m->nexports; k++)
+        if (m->exports[k].kind == WASM_EXTERN_TABLE && m->exports[k].index == i) return 1;
+    return 0;
+}
+
+static wasm_err new_table(const wasm_module *m, uint32_t i, uint32_t table_cap, wasm_arena *a, wasm_table *t)
+{
+    const wasm_limits *l = &m->tables[i];
+    uint32_t cap = l->min;
+    if (may_grow(m, i) && table_cap > cap) cap = table_cap < l->max ? table_cap : l->max;
+    if (!(t->elems = wasm_arena_array(a, cap, sizeof(wasm_ref)))) return WASM_E_NOMEM;
+    t->size = l->min;
+    t->cap = cap;
+    t->max = l->max;
+    t->has_max = l->has_max;
+    t->type = l->type;
+    return WASM_OK;
+}
+
+/* table.init of element segment `seg` (also at instantiation): n of its items from s on, to d on. */
+static wasm_err table_init(wasm_instance *inst, wasm_table *t, uint32_t seg, uint32_t d, uint32_t s, uint32_t n)
+{
+    const wasm_elemseg *e = &inst->mod->elems[seg];
+    const uint8_t *p = e->items;
+    uint32_t count = inst->dropped[seg] ? 0 : e->count;
+    if ((uint64_t)s + n > count || (uint64_t)d + n > t->size) return WASM_TRAP_TABLE_OOB;
+    for (uint32_t k = 0; k < s + n; k++) {
+        wasm_ref r = e->exprs ? (wasm_ref)(uintptr_t)eval_const(inst, &p) : inst->funcs[wasm_rd_u32(&p)];
+        if (k >= s) t->elems[d + k - s] = r;
+    }
+    return WASM_OK;
+}
+
+/* memory.init of data segment `seg` (also at instantiation). */
+static wasm_err memory_init(wasm_instance *inst, uint32_t seg, uint32_t d, uint32_t s, uint32_t n)
+{
+    const wasm_dataseg *g = &inst->mod->datas[seg];
+    uint32_t len = inst->dropped[inst->mod->nelems + seg] ? 0 : g->len;
+    if ((uint64_t)s + n > len || (uint64_t)d + n > inst->mem->bytes) return WASM_TRAP_MEM_OOB;
+    if (n) memcpy(inst->mem->data + d, g->data + s, n);
+    return WASM_OK;
+}
+
+/* Segments, in order: active ones are copied (a failing one traps and leaves earlier writes in place), then every
+ * active and declarative segment is dropped, as the spec's instantiation does. */
+/* WebAssembly 1.0 (wasm_load_limits.mvp): every active segment must fit before any is written. */
+static wasm_err segments_fit(wasm_instance *inst)
+{
+    const wasm_module *m = inst->mod;
+    for (uint32_t i = 0; i < m->nelems; i++) {
+        const wasm_elemseg *s = &m->elems[i];
+        if (s->mode == SEG_ACTIVE && !fits(eval_i32(inst, s->offset), s->count, inst->tables[s->table]->size))
+            return WASM_E_ELEM_FIT;
+    }
+    for (uint32_t i = 0; i < m->ndatas; i++) {
+        const wasm_dataseg *s = &m->datas[i];
+        if (s->offset && !fits(eval_i32(inst, s->offset), s->len, inst->mem->bytes)) return WASM_E_DATA_FIT;
+    }
+    return WASM_OK;
+}
+
+static wasm_err init_segments(wasm_instance *inst)
+{
+    const wasm_module *m = inst->mod;
+    uint32_t i;
+    if (m->mvp) TRY(segments_fit(inst));
+    for (i = 0; i < m->nelems; i++) {
+        const wasm_elemseg *s = &m->elems[i];
+        if (s->mode == SEG_ACTIVE)
+            TRY(table_init(inst, inst->tables[s->table], i, eval_i32(inst, s->offset), 0, s->count));
+        if (s->mode != SEG_PASSIVE) inst->dropped[i] = 1;
+    }
+    for (i = 0; i < m->ndatas; i++) {
+        const wasm_dataseg *s = &m->datas[i];
+        if (!s->offset) continue; /* passive */
+        TRY(memory_init(inst, i, eval_i32(inst, s->offset), 0, s->len));
+        inst->dropped[m->nelems + i] = 1;
+    }
+    return WASM_OK;
+}
+
 wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_arena *a, uint64_t fuel,
                           wasm_instance **out)
 {
     wasm_instance *inst;
-    uint32_t nf = 0, ng = 0, i;
+    uint32_t nf = 0, ng = 0, nt = 0, i;
     uint32_t stack_slots = cfg->stack_slots ? cfg->stack_slots : 512;
     uint32_t depth = cfg->call_depth ? cfg->call_depth : 64;
 
@@ -101,8 +201,10 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
     if (!(inst->globals = wasm_arena_array(a, m->nglobals, sizeof(wasm_global *)))) return WASM_E_NOMEM;
     if (!(inst->own_globals = wasm_arena_array(a, m->nglobals - m->nglobal_imports, sizeof(wasm_global))))
         return WASM_E_NOMEM;
+    if (!(inst->tables = wasm_arena_array(a, m->ntables, sizeof(wasm_table *)))) return WASM_E_NOMEM;
+    if (!(inst->dropped = wasm_arena_array(a, wb_size_add(m->nelems, m->ndatas), 1))) return WASM_E_NOMEM;
 
-    for (i = 0; i < m->nimports; i++) TRY(link_import(inst, cfg, &m->imports[i], &nf, &ng));
+    for (i = 0; i < m->nimports; i++) TRY(link_import(inst, cfg, &m->imports[i], &nf, &ng, &nt));
 
     for (i = m->nfunc_imports; i < m->nfuncs; i++) {
         wasm_func *f = &inst->own[i - m->nfunc_imports];
@@ -116,16 +218,15 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
         wasm_global *g = &inst->own_globals[i - m->nglobal_imports];
         g->type = m->globals[i].type;
         g->mut = m->globals[i].mut;
-        g->val = eval_const(inst, m->globals[i].init);
+        const uint8_t *init = m->globals[i].init;
+        g->val = eval_const(inst, &init);
         inst->globals[i] = g;
     }
-    if (m->table.present && !m->table.imported) {
-        wasm_table *t = &inst->own_table;
-        if (!(t->elems = wasm_arena_array(a, m->table.min, sizeof(wasm_func *)))) return WASM_E_NOMEM;
-        t->size = m->table.min;
-        t->max = m->table.max;
-        t->has_max = m->table.has_max;
-        inst->table = t;
+    if (m->ntables > nt && !(inst->own_tables = wasm_arena_array(a, m->ntables - nt, sizeof(wasm_table))))
+        return WASM_E_NOMEM;
+    for (i = nt; i < m->ntables; i++) {
+        TRY(new_table(m, i, cfg->table_cap, a, &inst->own_tables[i - nt]));
+        inst->tables[i] = &inst->own_tables[i - nt];
     }
     if (m->memory.present && !m->memory.imported) {
         wasm_memory *mem = &inst->own_mem;
@@ -144,24 +245,10 @@ wasm_err wasm_instantiate(const wasm_module *m, const wasm_config *cfg, wasm_are
         inst->mem = mem;
     }
 #if defined(WASM_JIT)
-    if (!cfg->interpret_only) inst->nnative = wasm_jit_compile(inst, a);
+    if (!cfg->interpret_only) inst->nnative = wasm_jit_compile(inst, a, cfg->code_guard);
 #endif
     *out = inst;
-
-    /* segments, in order; a failing segment traps and leaves earlier writes in place */
-    for (i = 0; i < m->nelems; i++) {
-        const wasm_elemseg *s = &m->elems[i];
-        uint32_t off = (uint32_t)eval_const(inst, s->offset);
-        const uint8_t *p = s->funcs;
-        if ((uint64_t)off + s->count > inst->table->size) return WASM_TRAP_TABLE_OOB;
-        for (uint32_t k = 0; k < s->count; k++) inst->table->elems[off + k] = inst->funcs[wasm_rd_u32(&p)];
-    }
-    for (i = 0; i < m->ndatas; i++) {
-        const wasm_dataseg *s = &m->datas[i];
-        uint32_t off = (uint32_t)eval_const(inst, s->offset);
-        if ((uint64_t)off + s->len > inst->mem->bytes) return WASM_TRAP_MEM_OOB;
-        memcpy(inst->mem->data + off, s->data, s->len);
-    }
+    TRY(init_segments(inst));
     if (m->start != WASM_NONE) {
         wasm_slot none[1];
         return run(inst, inst->funcs[m->start], none);
@@ -174,7 +261,7 @@ uint32_t wasm_module_data_end(const wasm_module *m)
     uint32_t end = 0;
     for (uint32_t i = 0; i < m->ndatas; i++) {
         const uint8_t *p = m->datas[i].offset;
-        if (*p++ != 0x41) continue; /* global-relative: unknown until instantiation */
+        if (!p || *p++ != 0x41) continue; /* passive, or global-relative: unknown until instantiation */
         uint64_t e = (uint64_t)wasm_rd_s32(&p) + m->datas[i].len;
         if (e > end) end = e > 0xffffffffu ? 0xffffffffu : (uint32_t)e;
     }
@@ -193,7 +280,7 @@ uint32_t wasm_instance_native_funcs(const wasm_instance *inst, uint32_t *defined
     return inst->nnative;
 }
 wasm_memory *wasm_instance_memory(wasm_instance *inst) { return inst->mem; }
-wasm_table *wasm_instance_table(wasm_instance *inst) { return inst->table; }
+wasm_table *wasm_instance_table(wasm_instance *inst) { return inst->mod->ntables ? inst->tables[0] : NULL; }
 void *wasm_instance_user(wasm_instance *inst) { return inst->user; }
 void wasm_instance_set_user(wasm_instance *inst, void *user) { inst->user = user; }
 const wasm_functype *wasm_func_type(const wasm_func *f) { return f->type; }
@@ -218,7 +305,7 @@ wasm_err wasm_instance_export(wasm_instance *inst, const char *name, uint32_t na
         out->kind = (wasm_extern_kind)e->kind;
         switch (e->kind) {
         case WASM_EXTERN_FUNC: out->func = inst->funcs[e->index]; break;
-        case WASM_EXTERN_TABLE: out->table = inst->table; break;
+        case WASM_EXTERN_TABLE: out->table = inst->tables[e->index]; break;
         case WASM_EXTERN_MEMORY: out->memory = inst->mem; break;
         case WASM_EXTERN_GLOBAL: out->global = inst->globals[e->index]; break;
         }
@@ -257,6 +344,76 @@ uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta)
     m->bytes = (uint32_t)(nb > 0xffffffffu ? 0xffffffffu : nb);
     m->pages = (uint32_t)np;
     return old;
+}
+
+/* table.grow: the old size, or 0xffffffff when the table cannot grow by n (its backing or maximum). */
+static uint32_t table_grow(wasm_table *t, uint32_t n, wasm_ref init)
+{
+    uint32_t old = t->size;
+    uint64_t size = (uint64_t)old + n;
+    if (size > t->cap || size > t->max) return 0xffffffffu;
+    for (uint32_t k = old; k < size; k++) t->elems[k] = init;
+    t->size = (uint32_t)size;
+    return old;
+}
+
+static wasm_ref ref_of(wasm_slot v) { return (wasm_ref)(uintptr_t)v; }
+
+/* An i32 operand of the X_EXT instruction at ip (the low half of its slot), and a 32-bit immediate. */
+#define XV(i) ((uint32_t)fp[ip[i]])
+#define XIMM(i) (ip[i] | (uint32_t)ip[(i) + 1] << 16)
+
+wasm_err wasm_ext(wasm_instance *inst, const wasm_code *ip, wasm_slot *fp)
+{
+    wasm_memory *m = inst->mem;
+    wasm_table *t, *from;
+    wasm_ref r;
+    uint32_t d, s, n;
+    /* each case reads all its operands before it writes a result (the slots may be the same) */
+    switch (X_EXT_SUB(*ip)) {
+    case XS_MCOPY:
+        d = XV(1), s = XV(2), n = XV(3);
+        if (!fits(s, n, m->bytes) || !fits(d, n, m->bytes)) return WASM_TRAP_MEM_OOB;
+        if (n) memmove(m->data + d, m->data + s, n);
+        return WASM_OK;
+    case XS_MFILL:
+        d = XV(1), s = XV(2), n = XV(3);
+        if (!fits(d, n, m->bytes)) return WASM_TRAP_MEM_OOB;
+        if (n) memset(m->data + d, (uint8_t)s, n);
+        return WASM_OK;
+    case XS_MINIT: return memory_init(inst, XIMM(4), XV(1), XV(2), XV(3));
+    case XS_DDROP: inst->dropped[inst->mod->nelems + XIMM(1)] = 1; return WASM_OK;
+    case XS_EDROP: inst->dropped[XIMM(1)] = 1; return WASM_OK;
+    case XS_REFFUNC: fp[ip[1]] = (uintptr_t)inst->funcs[XIMM(2)]; return WASM_OK;
+    case XS_TINIT: return table_init(inst, inst->tables[ip[4]], XIMM(5), XV(1), XV(2), XV(3));
+    case XS_TGET:
+        t = inst->tables[ip[3]];
+        if ((s = XV(2)) >= t->size) return WASM_TRAP_TABLE_OOB;
+        fp[ip[1]] = (uintptr_t)t->elems[s];
+        return WASM_OK;
+    case XS_TSET:
+        t = inst->tables[ip[3]];
+        if ((d = XV(1)) >= t->size) return WASM_TRAP_TABLE_OOB;
+        t->elems[d] = ref_of(fp[ip[2]]);
+        return WASM_OK;
+    case XS_TSIZE: fp[ip[1]] = inst->tables[ip[2]]->size; return WASM_OK;
+    case XS_TGROW:
+        r = ref_of(fp[ip[2]]), n = XV(3);
+        fp[ip[1]] = table_grow(inst->tables[ip[4]], n, r);
+        return WASM_OK;
+    case XS_TFILL:
+        t = inst->tables[ip[4]];
+        d = XV(1), r = ref_of(fp[ip[2]]), n = XV(3);
+        if (!fits(d, n, t->size)) return WASM_TRAP_TABLE_OOB;
+        while (n--) t->elems[d++] = r;
+        return WASM_OK;
+    default: /* XS_TCOPY */
+        t = inst->tables[ip[4]], from = inst->tables[ip[5]];
+        d = XV(1), s = XV(2), n = XV(3);
+        if (!fits(s, n, from->size) || !fits(d, n, t->size)) return WASM_TRAP_TABLE_OOB;
+        if (n) memmove(t->elems + d, from->elems + s, (size_t)n * sizeof(wasm_ref));
+        return WASM_OK;
+    }
 }
 
 static uint32_t rotl32(uint32_t a, uint32_t k) { k &= 31; return (a << k) | (a >> ((32 - k) & 31)); }
@@ -344,8 +501,8 @@ static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8);
  * table branch with no range check.
  */
 #define UNUSED_OPS \
-    case 0x02: case 0x03: case 0x04: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09: \
-    case 0x0a: case 0x0b: case 0x16: case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1c: \
+    case 0x03: case 0x04: case 0x05: case 0x06: case 0x07: case 0x08: case 0x09: \
+    case 0x0a: case 0x0b: case 0x17: case 0x18: case 0x19: case 0x1a: case 0x1c: \
     case 0x1d: case 0x1e: case 0x1f: case 0x21: case 0x22: case 0x25: case 0x26: case 0x27: \
     case 0x43: case 0x44: case 0xdf: case 0xf4: case 0xf5: case 0xf6: case 0xf7:
 
@@ -457,9 +614,15 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
             JUMP(0);
             break;
         }
+        case X_RETN: { /* several results: fp[0..n) from fp[src..], ascending (src > 0) */
+            uint32_t s = ip[1], n = ip[2];
+            for (uint32_t k = 0; k < n; k++) fp[k] = fp[s + k];
+            goto ret;
+        }
         case X_RETURN: {
             uint32_t s = ip[1];
             if (s != X_NOSLOT) fp[0] = fp[s];
+        ret:
             if (!R.nframes) goto done;
             R.nframes--;
             ip = R.frames[R.nframes].ip;
@@ -475,18 +638,23 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
             goto do_call;
         case X_CALLI: {
             const wasm_functype *want = &R.mod->types[I32(3)];
+            const wasm_table *t = R.inst->tables[ip[5]];
             uint32_t i = U(2);
-            if (i >= R.inst->table->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
-            callee = R.inst->table->elems[i];
+            if (i >= t->size) { err = WASM_TRAP_UNDEF_ELEMENT; goto trap; }
+            callee = t->elems[i];
             if (!callee) { err = WASM_TRAP_UNINIT_ELEMENT; goto trap; }
             if (callee->type != want && !wasm_functype_eq(callee->type, want)) {
                 err = WASM_TRAP_INDIRECT_TYPE;
                 goto trap;
             }
             nfp = fp + ip[1];
-            ip += 5;
+            ip += 6;
             goto do_call;
         }
+        case X_EXT: /* bulk memory and tables: rare enough for a call, and the native tier calls the same */
+            if ((err = wasm_ext(R.inst, ip, fp))) goto trap;
+            ip += X_EXT_LEN(*ip);
+            break;
         case X_SELECT: { wasm_slot v = U(4) ? S(2) : S(3); S(1) = v; ip += 5; break; }
         case X_COPY: S(1) = S(2); ip += 3; break;
         case X_GGET: S(1) = R.inst->globals[ip[2]]->val; ip += 3; break;

@@ -28,16 +28,19 @@ typedef uint16_t wasm_code;
 enum {
     X_UNREACHABLE = 0x00, /* - */
     X_FUEL = 0x01,        /* n32: charge n (a function's or a loop body's instructions) */
+    X_EXT = 0x02,         /* bulk memory, table and reference operations, run by wasm_ext (below):
+                           * first unit op | len << 8 | sub << 12 (sub: XS_*, len: units), then as listed there */
     X_BR = 0x0c,          /* off32 */
     X_BRNZ = 0x0d,        /* cond off32 */
     X_BRTABLE = 0x0e,     /* idx n32 off32 x (n + 1), the default last */
     X_RETURN = 0x0f,      /* src (X_NOSLOT: no result); fp[0] = fp[src] */
     X_CALL = 0x10,        /* base func32: the callee's frame starts at fp[base] */
-    X_CALLI = 0x11,       /* base idx type32 */
+    X_CALLI = 0x11,       /* base idx type32 table16 */
     X_BRZ = 0x12,         /* cond off32 */
     X_BRL = 0x13,         /* X_BR, X_BRNZ, X_BRZ back to a loop header: they also run its X_FUEL */
     X_BRNZL = 0x14,
     X_BRZL = 0x15,
+    X_RETN = 0x16,        /* src n: fp[0..n) = fp[src..src+n), then return (n >= 2 results) */
     X_SELECT = 0x1b,      /* dst a b cond */
     X_COPY = 0x20,        /* dst src */
     X_GGET = 0x23,        /* dst global16 */
@@ -53,6 +56,28 @@ enum {
     X_TRUNC_SAT = 0xf8    /* 0xf8..0xff: 0xfc 0..7, dst src */
 };
 #define X_NOSLOT 0xffffu
+
+/*
+ * Sub-operations of X_EXT, with their operand units (slots unless noted). Bounds are
+ * checked before anything is written, as WebAssembly 2.0 requires.
+ */
+enum {
+    XS_MCOPY,   /* d s n                 memory.copy */
+    XS_MFILL,   /* d val n               memory.fill */
+    XS_MINIT,   /* d s n data32          memory.init */
+    XS_DDROP,   /* data32                data.drop */
+    XS_TGET,    /* dst i table16         table.get */
+    XS_TSET,    /* i val table16         table.set */
+    XS_TSIZE,   /* dst table16           table.size */
+    XS_TGROW,   /* dst val n table16     table.grow */
+    XS_TFILL,   /* i val n table16       table.fill */
+    XS_TCOPY,   /* d s n dst16 src16     table.copy */
+    XS_TINIT,   /* d s n table16 elem32  table.init */
+    XS_EDROP,   /* elem32                elem.drop */
+    XS_REFFUNC  /* dst func32            ref.func */
+};
+#define X_EXT_LEN(unit0) (((unit0) >> 8) & 15u)
+#define X_EXT_SUB(unit0) ((unit0) >> 12)
 
 typedef struct wasm_funcdef {
     const wasm_code *code; /* translated body */
@@ -75,14 +100,20 @@ typedef struct wasm_export {
     uint32_t index;
 } wasm_export;
 
+enum { SEG_ACTIVE, SEG_PASSIVE, SEG_DECLARATIVE };
+
 typedef struct wasm_elemseg {
-    const uint8_t *offset; /* constant expression */
-    const uint8_t *funcs;  /* LEB-encoded function indices */
+    const uint8_t *offset; /* active: constant expression */
+    const uint8_t *items;  /* LEB-encoded function indices, or constant expressions (exprs) */
     uint32_t count;
+    uint32_t table;        /* active: the table it initializes */
+    uint8_t mode;          /* SEG_* */
+    uint8_t exprs;
+    uint8_t type;          /* WASM_FUNCREF or WASM_EXTERNREF */
 } wasm_elemseg;
 
 typedef struct wasm_dataseg {
-    const uint8_t *offset;
+    const uint8_t *offset; /* active: constant expression; NULL: passive */
     const uint8_t *data;
     uint32_t len;
 } wasm_dataseg;
@@ -90,13 +121,14 @@ typedef struct wasm_dataseg {
 typedef struct wasm_limits {
     uint32_t min, max;
     uint8_t has_max, present, imported;
+    uint8_t type;          /* tables: the element type */
 } wasm_limits;
 
 struct wasm_module {
     const uint8_t *bin;
     uint32_t len;
     uint32_t ntypes, nimports, nfuncs, nfunc_imports, nglobals, nglobal_imports;
-    uint32_t nexports, nelems, ndatas;
+    uint32_t nexports, nelems, ndatas, ntables;
     uint32_t ncode;             /* translated code units, all functions */
     uint32_t start;             /* WASM_NONE if absent */
     wasm_functype *types;
@@ -108,7 +140,10 @@ struct wasm_module {
     wasm_elemseg *elems;
     wasm_dataseg *datas;
     wasm_code *code;            /* translated code of every defined function */
-    wasm_limits table, memory;
+    wasm_limits *tables;        /* imported first */
+    wasm_limits memory;
+    uint8_t grows_tables;       /* some function has table.grow */
+    uint8_t mvp;                /* loaded under WebAssembly 1.0's rules (wasm_load_limits.mvp) */
 };
 
 struct wasm_instance {
@@ -118,9 +153,10 @@ struct wasm_instance {
     wasm_global **globals;
     wasm_global *own_globals;
     wasm_memory *mem;
-    wasm_table *table;
+    wasm_table **tables;        /* index space: imported, then own */
     wasm_memory own_mem;
-    wasm_table own_table;
+    wasm_table *own_tables;
+    uint8_t *dropped;           /* per element segment, then per data segment: 1 once dropped */
     wasm_slot *stack, *stack_end;
     void *frames;               /* call frames (interpreter private) */
     uint32_t depth_max;
@@ -143,10 +179,14 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
 /* memory.grow: the old size in pages, or 0xffffffff when the memory cannot grow by delta. */
 uint32_t wasm_memory_grow(wasm_memory *m, uint32_t delta);
 
+/* Runs the X_EXT instruction at ip on the frame fp of a function of inst: WASM_OK or a trap. */
+wasm_err wasm_ext(wasm_instance *inst, const wasm_code *ip, wasm_slot *fp);
+
 /*
  * Native tier (wasm_jit.c, -DWASM_JIT on ARMv7-M). wasm_jit_compile compiles
- * what it can of an instance into its arena and returns how many functions it
- * compiled (their wasm_func.native is set). wasm_jit_call runs compiled f on
+ * what it can of an instance into its arena, where g (may be NULL) places and
+ * seals it, and returns how many functions it compiled (their wasm_func.native
+ * is set). wasm_jit_call runs compiled f on
  * the frame fp of owner's stack with `depth` more calls allowed; the fuel
  * counter and its reserve travel in c (the caller sets c->fuel, c->reserve).
  */
@@ -159,11 +199,11 @@ typedef struct wasm_jit_ctx {
     uintptr_t floor;      /* lowest machine stack address native frames and re-entries may use */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
-    void *refuel, *host, *grow, *arith, *call, *lookup; /* helpers the code calls */
+    void *refuel, *host, *grow, *arith, *call, *lookup, *ext; /* helpers the code calls */
     uint64_t reserve;     /* fuel beyond the 32-bit counter */
     uint32_t frames;      /* interpreter frames in use below (owner->frames) */
 } wasm_jit_ctx;
-uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a);
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_guard *g);
 wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm_slot *fp, uint32_t depth);
 
 /* LEB128 readers shared by loader and interpreter (no checks: code was validated). */

@@ -5,9 +5,11 @@
  * instance's arena. Each register instruction becomes a fixed template over
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
- * access, and the value stack and call depth have the same limits. A function
- * with anything else (floats, conversions) stays interpreted; compiled and
- * interpreted functions call each other both ways.
+ * access, and the value stack and call depth have the same limits. Bulk
+ * memory, table and reference instructions (X_EXT) call the interpreter's
+ * own implementation. A function with anything else (floats, conversions,
+ * call_indirect through a table other than 0) stays interpreted; compiled
+ * and interpreted functions call each other both ways.
  *
  * Registers while native code runs:
  *   r0-r3  scratch            r4  fp (the frame's slots)
@@ -400,11 +402,19 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             len = 4 + 2 * (n + 1);
             break;
         }
-        case X_RETURN:
-            if (p[1] != X_NOSLOT && p[1]) { slot64(j, 1, 0, 1, p[1]); slot64(j, 0, 0, 1, 0); }
+        case X_RETURN: case X_RETN: {                     /* results to fp[0..n), ascending */
+            uint32_t n = op == X_RETN ? p[2] : p[1] != X_NOSLOT;
+            for (uint32_t k = 0; k < n && p[1]; k++) { slot64(j, 1, 0, 1, p[1] + k); slot64(j, 0, 0, 1, k); }
             h16(j, 0x2000);                               /* movs r0, #0 */
             h16(j, 0xbd10);                               /* pop {r4, pc} */
-            len = 2;
+            len = op == X_RETN ? 3 : 2;
+            break;
+        }
+        case X_EXT:                                       /* wasm_ext(inst, p, fp) through the helper */
+            konst(j, 1, (uint32_t)(uintptr_t)p);
+            h16(j, 0x4622);                               /* mov r2, r4 */
+            helper_call(j, offsetof(wasm_jit_ctx, ext));
+            len = X_EXT_LEN(*p);
             break;
         case X_CALL: {
             uint32_t f = imm(p + 2);
@@ -423,7 +433,8 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             len = 4;
             break;
         }
-        case X_CALLI: {                                   /* the callee from the table, then as above */
+        case X_CALLI: {                                   /* the callee from table 0, then as above */
+            if (p[5]) return 0;                           /* another table: interpreted */
             LD(1, p[2]);
             konst(j, 2, imm(p + 3));
             h16(j, 0x4640);                               /* mov r0, r8 */
@@ -452,7 +463,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h32(j, 0xebad, 0x030a);                       /* sub r3, sp, r10 */
             helper_call(j, offsetof(wasm_jit_ctx, call));
             land(j, done, EQ);
-            len = 5;
+            len = 6;
             break;
         }
         case X_SELECT: {
@@ -668,7 +679,7 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
  */
 static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
 {
-    const wasm_table *tab = c->inst->table;
+    const wasm_table *tab = c->inst->tables[0];
     const wasm_functype *want = &c->inst->mod->types[t];
     if (i >= tab->size) return WASM_TRAP_UNDEF_ELEMENT;
     wasm_func *f = tab->elems[i];
@@ -677,6 +688,8 @@ static uintptr_t lookup(wasm_jit_ctx *c, uint32_t i, uint32_t t)
     if (f->native && f->inst == c->inst) return (uintptr_t)f->native;
     return (uintptr_t)f;
 }
+
+static wasm_err ext(wasm_jit_ctx *c, const wasm_code *ip, wasm_slot *fp) { return wasm_ext(c->inst, ip, fp); }
 
 static uint32_t grow(wasm_jit_ctx *c, uint32_t delta)
 {
@@ -724,6 +737,7 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
     c->arith = (void *)arith64;
     c->call = (void *)call;
     c->lookup = (void *)lookup;
+    c->ext = (void *)ext;
     return enter(c, f->native, fp);
 }
 
@@ -750,12 +764,27 @@ static size_t map_bytes(const wasm_module *m, uint32_t i)
     return wb_size_mul(wb_size_add((size_t)(end_of(m, i) - m->funcs[i].code), 1), 4);
 }
 
-uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
+/*
+ * Arena bytes that `bytes` of code take at the arena's end, the guard's alignment gap
+ * included (SIZE_MAX when that does not fit size_t); *at is where the code starts and
+ * *len its block's length.
+ */
+static size_t code_span(const wasm_code_guard *g, const wasm_arena *a, size_t bytes, uint8_t **at, size_t *len)
+{
+    uintptr_t from = (uintptr_t)a->base + up8(a->used), start = from;
+    *len = up8(bytes);
+    if (g) start = g->place(g->ctx, from, bytes, len);
+    *at = (uint8_t *)start;
+    return start < from ? SIZE_MAX : wb_size_add((size_t)(start - from), *len);
+}
+
+uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_guard *g)
 {
     const wasm_module *m = inst->mod;
     uint32_t nown = m->nfuncs - m->nfunc_imports, i, count = 0;
-    size_t size = a->size, total; /* halfwords of native code */
+    size_t size = a->size, total, span, len; /* total: halfwords of native code */
     uint16_t *code;
+    uint8_t *at;
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
@@ -789,7 +818,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
         }
         if (!total) goto out;
-        size_t need = wb_size_add(up8(wb_size_mul(total, 2)), up8(map));
+        size_t need = wb_size_add(code_span(g, a, wb_size_mul(total, 2), &at, &len), up8(map));
         over = need > room ? need - room : 0;
         if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
         if (!over) break;
@@ -808,16 +837,13 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         j.ent[i] = (uint32_t)total;
         total += n;
     }
-    if (!(code = wasm_arena_alloc(a, total * 2))) goto out; /* below the scratch */
+    span = code_span(g, a, total * 2, &at, &len);
+    if (!(code = wasm_arena_alloc(a, span))) goto out; /* below the scratch */
+    code = (uint16_t *)(void *)at;                      /* past the guard's gap */
     for (i = 0; i < nown; i++) {
         size_t keep = a->size;
         if (j.ent[i] == WASM_NONE) continue;
-        if (!(j.map = scratch(a, map_bytes(m, i)))) { /* sized above: not expected */
-            for (i = 0; i < nown; i++) inst->own[i].native = NULL;
-            count = 0;
-            wasm_arena_trim(a, (size_t)((uint8_t *)code - a->base));
-            goto out;
-        }
+        if (!(j.map = scratch(a, map_bytes(m, i)))) goto undo; /* sized above: not expected */
         j.base = j.ent[i];
         j.out = NULL;
         function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
@@ -828,11 +854,18 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a)
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
         count++;
     }
+    /* W^X: once sealed the code is no longer writable, and not executable before */
+    if (g && g->seal(g->ctx, code, len)) goto undo;
     inst->native_bytes = (uint32_t)total * 2;
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 out:
     wasm_arena_top_free(a, size);
     return count;
+undo: /* every function interpreted, the code's arena bytes given back */
+    for (i = 0; i < nown; i++) inst->own[i].native = NULL;
+    count = 0;
+    wasm_arena_trim(a, (size_t)(at - a->base) + len - span); /* where the span began */
+    goto out;
 }
 
 #endif /* WASM_JIT */

@@ -133,10 +133,9 @@ static const char err_msgs[] =
     "END opcode expected\0"
     "malformed type form\0"
     "malformed memop flags\0"
+    "data count section required\0"
+    "malformed reference type\0"
     "unsupported feature\0"
-    "unsupported feature: multi-value\0"
-    "unsupported feature: reference types\0"
-    "unsupported feature: bulk memory\0"
     "unsupported feature: SIMD\0"
     "unsupported feature\0"
     "type mismatch\0"
@@ -155,6 +154,11 @@ static const char err_msgs[] =
     "duplicate export name\0"
     "multiple memories\0"
     "start function must have type [] -> []\0"
+    "unknown data segment\0"
+    "unknown elem segment\0"
+    "undeclared function reference\0"
+    "invalid result arity\0"
+    "multiple tables\0"
     "arena exhausted\0"
     "implementation limit exceeded\0"
     "bad argument\0"
@@ -162,6 +166,8 @@ static const char err_msgs[] =
     "unknown import\0"
     "incompatible import type\0"
     "memory does not fit the buffer\0"
+    "elements segment does not fit\0"
+    "data segment does not fit\0"
     "unreachable\0"
     "out of bounds memory access\0"
     "integer divide by zero\0"
@@ -175,12 +181,12 @@ static const char err_msgs[] =
     "fuel exhausted\0"
     "host function failed\0";
 static const struct { uint8_t first, count; } err_ranges[] = {
-    {WASM_OK, WASM_E_MEMOP_FLAGS + 1},
+    {WASM_OK, WASM_E_REFTYPE + 1},
     {WASM_E_UNSUPPORTED, WASM_E_UNSUP_SIMD - WASM_E_UNSUPPORTED + 1},
     {WASM_E_UNSUP_LAST, 1},
-    {WASM_E_TYPE_MISMATCH, WASM_E_START_TYPE - WASM_E_TYPE_MISMATCH + 1},
+    {WASM_E_TYPE_MISMATCH, WASM_E_MULTI_TABLE - WASM_E_TYPE_MISMATCH + 1},
     {WASM_E_NOMEM, WASM_E_TABLE_LIMIT - WASM_E_NOMEM + 1},
-    {WASM_E_UNKNOWN_IMPORT, WASM_E_MEMORY_BUDGET - WASM_E_UNKNOWN_IMPORT + 1},
+    {WASM_E_UNKNOWN_IMPORT, WASM_E_DATA_FIT - WASM_E_UNKNOWN_IMPORT + 1},
     {WASM_TRAP_UNREACHABLE, WASM_TRAP_HOST - WASM_TRAP_UNREACHABLE + 1},
 };
 
@@ -295,8 +301,8 @@ typedef struct vctrl {
     uint32_t fuel_pos; /* loop or function: count field of its X_FUEL, WASM_NONE if not emitted */
     uint32_t fuel_n;   /* instructions counted for that X_FUEL */
     uint32_t fuel_up;  /* the enclosing frame that counts instructions */
+    wasm_functype bt;  /* block type: its params are the operands it starts with */
     uint8_t kind;      /* K_* */
-    uint8_t rtype;     /* result type, 0 for none */
     uint8_t unreach;   /* rest of the frame unreachable (polymorphic operand stack) */
     uint8_t dead_in;   /* entered in unreachable code: nothing is emitted for it */
 } vctrl;
@@ -307,9 +313,13 @@ typedef struct ld {
     wasm_module *m;
     wasm_arena *a;
     rd r;
-    uint32_t nfuncdefs, ntables, nmems;
+    uint32_t nfuncdefs, nmems;
     uint32_t max_table;                    /* largest table minimum (wasm_load_limits) */
     uint32_t data_count; uint8_t has_data_count;
+    uint8_t data_ref, has_data;            /* code names a data segment; the module has a data section */
+    uint8_t *refs;                         /* bit per function: declared for ref.func (NULL: none yet) */
+    uint32_t mvp_tables;                   /* tables read, under wasm_load_limits.mvp */
+    wasm_err deferred;                     /* an unknown br_table label: reported unless the body is malformed */
     /* validator scratch */
     vval *vs; uint32_t vs_cap, vh;         /* operands (absolute height) */
     vctrl *cs; uint32_t cs_cap, ch;        /* control frames */
@@ -327,13 +337,21 @@ typedef struct ld {
 
 static void *alloc_n(ld *L, size_t count, size_t size) { return wasm_arena_array(L->a, count, size); }
 
+static int is_ref(uint8_t t) { return t == WASM_FUNCREF || t == WASM_EXTERNREF; }
+static int is_valtype(uint8_t t) { return (t >= WASM_F64 && t <= WASM_I32) || is_ref(t); }
+
 static wasm_err rd_valtype(rd *r, uint8_t *t)
 {
     TRY(rd_byte(r, t));
-    if (*t >= WASM_F64 && *t <= WASM_I32) return WASM_OK;
-    if (*t == 0x70 || *t == 0x6f) return WASM_E_UNSUP_REF_TYPES;
+    if (is_valtype(*t)) return WASM_OK;
     if (*t == 0x7b) return WASM_E_UNSUP_SIMD;
     return WASM_E_VALTYPE;
+}
+
+static wasm_err rd_reftype(rd *r, uint8_t *t)
+{
+    TRY(rd_byte(r, t));
+    return is_ref(*t) ? WASM_OK : WASM_E_REFTYPE;
 }
 
 static wasm_err rd_limits(rd *r, wasm_limits *l, int is_mem)
@@ -354,12 +372,26 @@ static wasm_err rd_limits(rd *r, wasm_limits *l, int is_mem)
 static wasm_err rd_tabletype(ld *L, wasm_limits *l)
 {
     uint8_t t;
-    TRY(rd_byte(&L->r, &t));
-    if (t == 0x6f) return WASM_E_UNSUP_REF_TYPES;
-    if (t != 0x70) return WASM_E_VALTYPE;
+    TRY(rd_reftype(&L->r, &t));
     TRY(rd_limits(&L->r, l, 0));
-    if (++L->ntables > 1) return WASM_E_UNSUP_REF_TYPES; /* multiple tables */
+    l->type = t;
+    if (L->m->mvp && ++L->mvp_tables > 1) return WASM_E_MULTI_TABLE;
     if (l->min > L->max_table) return WASM_E_TABLE_LIMIT; /* allocated whole at instantiation */
+    return WASM_OK;
+}
+
+/* Whether a byte is an instruction of WebAssembly 2.0 (or a prefix of some), whatever its context. */
+static int is_opcode(uint8_t op)
+{
+    return op <= 0x11 || (op >= 0x1a && op <= 0x1c) || (op >= 0x20 && op <= 0x26) || (op >= 0x28 && op <= 0xc4) ||
+           (op >= 0xd0 && op <= 0xd2) || op == 0xfc || op == 0xfd;
+}
+
+/* Function x may be named by ref.func in code: an element segment, export or global names it. */
+static wasm_err declare(ld *L, uint32_t x)
+{
+    if (!L->refs && !(L->refs = alloc_n(L, L->m->nfuncs / 8 + 1, 1))) return WASM_E_NOMEM;
+    L->refs[x / 8] |= (uint8_t)(1u << (x % 8));
     return WASM_OK;
 }
 
@@ -372,7 +404,7 @@ static wasm_err rd_memtype(ld *L, wasm_limits *l)
 
 /*
  * Constant expression producing `want`. Only imported immutable globals may be
- * read (`nglobals_visible`).
+ * read; a function it references is declared for ref.func.
  */
 static wasm_err rd_const(ld *L, uint8_t want, const uint8_t **start)
 {
@@ -397,8 +429,16 @@ static wasm_err rd_const(ld *L, uint8_t want, const uint8_t **start)
             t = L->m->globals[g].type;
             break;
         }
-        case 0xd0: case 0xd2: return WASM_E_UNSUP_REF_TYPES;
-        default: return WASM_E_CONST_EXPR;
+        case 0xd0: TRY(rd_reftype(r, &t)); break;
+        case 0xd2: {
+            uint32_t f;
+            TRY(rd_u32(r, &f));
+            if (f >= L->m->nfuncs) return WASM_E_UNKNOWN_FUNC;
+            TRY(declare(L, f));
+            t = WASM_FUNCREF;
+            break;
+        }
+        default: return is_opcode(op) ? WASM_E_CONST_EXPR : WASM_E_OPCODE;
         }
         n++;
     }
@@ -429,7 +469,7 @@ static wasm_err sec_type(ld *L)
             else { ft->results = r->p; ft->nresults = (uint16_t)n; }
             for (uint32_t j = 0; j < n; j++) TRY(rd_valtype(r, &t));
         }
-        if (ft->nresults > 1) return WASM_E_UNSUP_MULTI_VALUE;
+        if (L->m->mvp && ft->nresults > 1) return WASM_E_RESULT_ARITY;
     }
     return WASM_OK;
 }
@@ -441,10 +481,10 @@ static wasm_err sec_import(ld *L)
     TRY(rd_u32(r, &m->nimports));
     if (m->nimports > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
     if (!(m->imports = alloc_n(L, m->nimports, sizeof *m->imports))) return WASM_E_NOMEM;
-    /* globals: imported ones are indexed first; count them in a first pass */
+    /* globals and tables: imported ones are indexed first; count them in a first pass */
     const uint8_t *save = r->p;
     for (int pass = 0; pass < 2; pass++) {
-        uint32_t gi = 0;
+        uint32_t gi = 0, ti = 0;
         r->p = save;
         for (uint32_t i = 0; i < m->nimports; i++) {
             wasm_import *im = &m->imports[i];
@@ -465,10 +505,13 @@ static wasm_err sec_import(ld *L)
             }
             case 1: {
                 wasm_limits l;
+                if (pass == 1) L->mvp_tables--; /* counted in pass 0 */
                 TRY(rd_tabletype(L, &l));
-                if (pass == 0) { L->ntables--; break; }
-                l.imported = 1; m->table = l;
-                im->min = l.min; im->max = l.max; im->has_max = l.has_max;
+                if (pass == 1) {
+                    l.imported = 1; m->tables[ti] = l;
+                    im->min = l.min; im->max = l.max; im->has_max = l.has_max; im->global_type = l.type;
+                }
+                ti++;
                 break;
             }
             case 2: {
@@ -498,7 +541,9 @@ static wasm_err sec_import(ld *L)
         if (pass == 0) {
             m->nglobal_imports = gi;
             m->nglobals = gi;
+            m->ntables = ti;
             if (!(m->globals = alloc_n(L, gi, sizeof *m->globals))) return WASM_E_NOMEM;
+            if (!(m->tables = alloc_n(L, ti, sizeof *m->tables))) return WASM_E_NOMEM;
             m->nfuncs = m->nfunc_imports;
             if (!(m->func_type = alloc_n(L, m->nfuncs, sizeof *m->func_type))) return WASM_E_NOMEM;
             m->nfunc_imports = 0;
@@ -532,11 +577,19 @@ static wasm_err sec_function(ld *L)
 
 static wasm_err sec_table(ld *L)
 {
+    wasm_module *m = L->m;
     uint32_t n;
     TRY(rd_u32(&L->r, &n));
+    if (n > (uint32_t)(L->r.end - L->r.p)) return WASM_E_EOF;
+    wasm_limits *t = alloc_n(L, wb_size_add(m->ntables, n), sizeof *t);
+    if (!t) return WASM_E_NOMEM;
+    if (m->ntables) memcpy(t, m->tables, wb_size_mul(m->ntables, sizeof *t));
+    m->tables = t;
     for (uint32_t i = 0; i < n; i++) {
-        TRY(rd_tabletype(L, &L->m->table));
-        L->m->table.imported = 0;
+        wasm_limits *l = &t[m->ntables];
+        TRY(rd_tabletype(L, l));
+        l->present = 1;
+        m->ntables++;
     }
     return WASM_OK;
 }
@@ -587,8 +640,11 @@ static wasm_err sec_export(ld *L)
         TRY(rd_byte(r, &e->kind));
         TRY(rd_u32(r, &e->index));
         switch (e->kind) {
-        case 0: if (e->index >= m->nfuncs) return WASM_E_UNKNOWN_FUNC; break;
-        case 1: if (e->index >= L->ntables) return WASM_E_UNKNOWN_TABLE; break;
+        case 0:
+            if (e->index >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
+            TRY(declare(L, e->index));
+            break;
+        case 1: if (e->index >= m->ntables) return WASM_E_UNKNOWN_TABLE; break;
         case 2: if (e->index >= L->nmems) return WASM_E_UNKNOWN_MEMORY; break;
         case 3: if (e->index >= m->nglobals) return WASM_E_UNKNOWN_GLOBAL; break;
         default: return WASM_E_IMPORT_KIND;
@@ -610,6 +666,48 @@ static wasm_err sec_start(ld *L)
     return WASM_OK;
 }
 
+/*
+ * One element segment. Its flags (0..7): bit 0 passive or declarative, bit 1 an
+ * explicit table index (active) or declarative (else), bit 2 items are constant
+ * expressions instead of function indices.
+ */
+static wasm_err rd_elemseg(ld *L, wasm_elemseg *s)
+{
+    wasm_module *m = L->m;
+    rd *r = &L->r;
+    uint32_t flags;
+    const uint8_t *e;
+    TRY(rd_u32(r, &flags));
+    if (flags > 7) return WASM_E_LEB_RANGE;
+    s->mode = !(flags & 1) ? SEG_ACTIVE : (flags & 2) ? SEG_DECLARATIVE : SEG_PASSIVE;
+    s->exprs = (uint8_t)(flags >> 2);
+    s->type = WASM_FUNCREF;
+    if (s->mode == SEG_ACTIVE) {
+        if (flags & 2) TRY(rd_u32(r, &s->table));
+        if (s->table >= m->ntables) return WASM_E_UNKNOWN_TABLE;
+        TRY(rd_const(L, WASM_I32, &s->offset));
+    }
+    if (flags & 3) { /* a reference type, or for function indices an element kind (0: funcref) */
+        uint8_t kind;
+        if (s->exprs) TRY(rd_reftype(r, &s->type));
+        else {
+            TRY(rd_byte(r, &kind));
+            if (kind) return WASM_E_REFTYPE;
+        }
+    }
+    if (s->mode == SEG_ACTIVE && m->tables[s->table].type != s->type) return WASM_E_TYPE_MISMATCH;
+    TRY(rd_u32(r, &s->count));
+    s->items = r->p;
+    for (uint32_t k = 0; k < s->count; k++) {
+        uint32_t f;
+        if (s->exprs) { TRY(rd_const(L, s->type, &e)); continue; }
+        TRY(rd_u32(r, &f));
+        if (f >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
+        TRY(declare(L, f));
+    }
+    return WASM_OK;
+}
+
 static wasm_err sec_elem(ld *L)
 {
     wasm_module *m = L->m;
@@ -617,21 +715,8 @@ static wasm_err sec_elem(ld *L)
     TRY(rd_u32(r, &m->nelems));
     if (m->nelems > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
     if (!(m->elems = alloc_n(L, m->nelems, sizeof *m->elems))) return WASM_E_NOMEM;
-    for (uint32_t i = 0; i < m->nelems; i++) {
-        wasm_elemseg *s = &m->elems[i];
-        uint32_t flags;
-        TRY(rd_u32(r, &flags));
-        if (flags != 0) return flags < 8 ? WASM_E_UNSUP_BULK : WASM_E_LEB_RANGE;
-        if (!L->ntables) return WASM_E_UNKNOWN_TABLE;
-        TRY(rd_const(L, WASM_I32, &s->offset));
-        TRY(rd_u32(r, &s->count));
-        s->funcs = r->p;
-        for (uint32_t k = 0; k < s->count; k++) {
-            uint32_t f;
-            TRY(rd_u32(r, &f));
-            if (f >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
-        }
-    }
+    for (uint32_t i = 0; i < m->nelems; i++)
+        TRY(rd_elemseg(L, &m->elems[i]));
     return WASM_OK;
 }
 
@@ -647,11 +732,12 @@ static wasm_err sec_data(ld *L)
         wasm_dataseg *s = &m->datas[i];
         uint32_t flags, mem = 0;
         TRY(rd_u32(r, &flags));
-        if (flags == 1) return WASM_E_UNSUP_BULK; /* passive segment */
         if (flags > 2) return WASM_E_LEB_RANGE;
-        if (flags == 2) TRY(rd_u32(r, &mem));
-        if (mem >= L->nmems) return WASM_E_UNKNOWN_MEMORY;
-        TRY(rd_const(L, WASM_I32, &s->offset));
+        if (flags != 1) { /* active (1: passive, for memory.init) */
+            if (flags == 2) TRY(rd_u32(r, &mem));
+            if (mem >= L->nmems) return WASM_E_UNKNOWN_MEMORY;
+            TRY(rd_const(L, WASM_I32, &s->offset));
+        }
         TRY(rd_u32(r, &s->len));
         if ((uint32_t)(r->end - r->p) < s->len) return WASM_E_EOF;
         s->data = r->p;
@@ -722,16 +808,7 @@ static wasm_err pop(ld *L, uint8_t want, vval **out)
     return WASM_OK;
 }
 
-/* Undo a pop that only checked a type (br_if and br_table keep their operand); from a
- * polymorphic stack, push type t instead. */
-static wasm_err unpop(ld *L, vval *v, uint8_t t)
-{
-    if (v == &L->any) return push(L, t);
-    L->vh++;
-    return WASM_OK;
-}
-
-static wasm_err push_ctrl(ld *L, uint8_t kind, uint8_t rtype)
+static wasm_err push_ctrl(ld *L, uint8_t kind, const wasm_functype *bt)
 {
     if (L->ch >= L->cs_cap) return WASM_E_IMPL_LIMIT;
     uint8_t d = L->ch ? (uint8_t)dead(L) : 0;
@@ -744,7 +821,7 @@ static wasm_err push_ctrl(ld *L, uint8_t kind, uint8_t rtype)
     c->fuel_n = 0;
     c->fuel_up = L->fuelc;
     c->kind = kind;
-    c->rtype = rtype;
+    c->bt = *bt;
     c->unreach = 0;
     c->dead_in = d;
     return WASM_OK;
@@ -800,8 +877,8 @@ static int fusable(const ld *L)
 static wasm_err move(ld *L, const vval *v, uint32_t h, uint32_t dst)
 {
     wasm_code *p;
-    if (v->k == V_CONST) {
-        int wide = v->t == WASM_I64 || v->t == WASM_F64;
+    if (v->k == V_CONST) { /* a reference (ref.null) fills its slot: ref.is_null tests all 64 bits */
+        int wide = v->t == WASM_I64 || v->t == WASM_F64 || is_ref(v->t);
         EMIT(p, wide ? 6 : 4);
         p[0] = wide ? X_CONST64 : X_CONST32;
         p[1] = (wasm_code)dst;
@@ -939,20 +1016,88 @@ static void resolve(ld *L, uint32_t chain, uint32_t target)
     }
 }
 
-static uint8_t label_type(vctrl *c)
+/* The types a branch to label c carries: a loop's params (it jumps back to the start), else the results. */
+static const uint8_t *label_types(const vctrl *c, uint32_t *n)
 {
-    return c->kind == K_LOOP ? 0 : c->rtype;
+    *n = c->kind == K_LOOP ? c->bt.nparams : c->bt.nresults;
+    return c->kind == K_LOOP ? c->bt.params : c->bt.results;
 }
 
-static wasm_err rd_blocktype(ld *L, uint8_t *t)
+static int same_types(const uint8_t *a, uint32_t na, const uint8_t *b, uint32_t nb)
 {
-    TRY(rd_byte(&L->r, t));
-    if (*t == 0x40) { *t = 0; return WASM_OK; }
-    if (*t >= WASM_F64 && *t <= WASM_I32) return WASM_OK;
-    if (*t == 0x70 || *t == 0x6f) return WASM_E_UNSUP_REF_TYPES;
-    if (*t == 0x7b) return WASM_E_UNSUP_SIMD;
-    if (!(*t & 0x40)) return WASM_E_UNSUP_MULTI_VALUE; /* type index */
-    return WASM_E_VALTYPE;
+    return na == nb && (!na || !memcmp(a, b, na));
+}
+
+/* A block type: empty (0x40), one result type (pointing into the binary), or a type index (s33). */
+static wasm_err rd_blocktype(ld *L, wasm_functype *bt)
+{
+    const uint8_t *at = L->r.p;
+    uint8_t b;
+    uint64_t x;
+    memset(bt, 0, sizeof *bt);
+    TRY(rd_byte(&L->r, &b));
+    if (b == 0x40) return WASM_OK;
+    if (is_valtype(b)) {
+        bt->results = at;
+        bt->nresults = 1;
+        return WASM_OK;
+    }
+    if (b == 0x7b) return WASM_E_UNSUP_SIMD;
+    L->r.p = at;
+    TRY(rd_leb(&L->r, 33, 1, &x));
+    if ((int64_t)x < 0) return WASM_E_VALTYPE;
+    if (x >= L->m->ntypes) return WASM_E_UNKNOWN_TYPE;
+    *bt = L->m->types[x];
+    return WASM_OK;
+}
+
+/* Pops operands of types ts[0..n) (the last on top); they stay in L->vs from L->vh on. */
+static wasm_err pop_types(ld *L, const uint8_t *ts, uint32_t n)
+{
+    for (uint32_t i = n; i-- > 0;) TRY(pop(L, ts[i], NULL));
+    return WASM_OK;
+}
+
+/* Pushes operands of types ts[0..n), each in its own slot. */
+static wasm_err push_types(ld *L, const uint8_t *ts, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) TRY(push(L, ts[i]));
+    return WASM_OK;
+}
+
+/*
+ * Moves the n operands from height `from` (just popped) to the slots from height `to`
+ * on (to <= from, so in ascending order no move overwrites a value still to be read).
+ */
+static wasm_err move_vals(ld *L, uint32_t from, uint32_t n, uint32_t to)
+{
+    for (uint32_t i = 0; i < n; i++) TRY(move(L, &L->vs[from + i], from + i, home(L, to + i)));
+    return WASM_OK;
+}
+
+/* Whether the n operands from height `from` already are in the slots from height `to` on. */
+static int in_place(const ld *L, uint32_t from, uint32_t n, uint32_t to)
+{
+    if (n && from != to) return 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (L->vs[from + i].k != V_SLOT) return 0;
+    return 1;
+}
+
+/*
+ * Enters a block, loop or if of type bt (an if's condition already popped): its
+ * params are popped, put in their own slots (a loop's back edges and an if's other
+ * arm find them there) and pushed again above the new frame's height.
+ */
+static wasm_err enter_block(ld *L, uint8_t kind, const wasm_functype *bt)
+{
+    TRY(pop_types(L, bt->params, bt->nparams));
+    if (!dead(L)) {
+        TRY(settle_locals(L, WASM_NONE));
+        for (uint32_t i = 0; i < bt->nparams; i++) TRY(settle(L, L->vh + i));
+    }
+    TRY(push_ctrl(L, kind, bt));
+    return push_types(L, bt->params, bt->nparams);
 }
 
 static uint8_t local_type(ld *L, uint32_t idx)
@@ -1080,19 +1225,16 @@ static const uint8_t memop[23][2] = {
 static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t hc, int fused)
 {
     vctrl *c = &L->cs[L->ch - 1 - d];
-    uint8_t t = label_type(c);
-    vval *v = NULL;
-    uint32_t hv = 0, f, skip;
+    uint32_t n, hv, f, skip;
+    const uint8_t *ts = label_types(c, &n);
     int need;
     wasm_code *p;
-    if (t) {
-        TRY(pop(L, t, &v));
-        hv = L->vh;
-    }
+    TRY(pop_types(L, ts, n));
+    hv = L->vh;
     if (!dead(L)) {
-        need = t && !(v->k == V_SLOT && hv == c->height); /* the carried value must move */
+        need = !in_place(L, hv, n, c->height); /* the carried values must move */
         if (op == 0x0c) {
-            if (need) TRY(move(L, v, hv, home(L, c->height)));
+            if (need) TRY(move_vals(L, hv, n, c->height));
             EMIT(p, 3);
             p[0] = X_BR;
             link_label(L, c, L->last + 1, 1);
@@ -1102,9 +1244,9 @@ static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t
             if (!need) {
                 TRY(emit_cbr(L, &cb, 1, &f));
                 link_label(L, c, f, !cb.cmp);
-            } else { /* not taken: skip the move and the jump */
+            } else { /* not taken: skip the moves and the jump */
                 TRY(emit_cbr(L, &cb, 0, &skip));
-                TRY(move(L, v, hv, home(L, c->height)));
+                TRY(move_vals(L, hv, n, c->height));
                 EMIT(p, 3);
                 p[0] = X_BR;
                 link_label(L, c, L->last + 1, 1);
@@ -1112,8 +1254,14 @@ static wasm_err branch(ld *L, uint8_t op, uint32_t d, const vval *cond, uint32_t
             }
         }
     }
-    if (op == 0x0c) set_unreachable(L);
-    else if (t) TRY(unpop(L, v, t));
+    if (op == 0x0c) {
+        set_unreachable(L);
+    } else if (L->cs[L->ch - 1].unreach) { /* br_if leaves the label's types (popped ones may be unknown) */
+        L->vh = hv;
+        TRY(push_types(L, ts, n));
+    } else {
+        L->vh = hv + n; /* the values stay where they were */
+    }
     return WASM_OK;
 }
 
@@ -1121,7 +1269,7 @@ static wasm_err br_table(ld *L)
 {
     rd *r = &L->r;
     uint32_t n, d, hi, s;
-    vval *idx, *v;
+    vval *idx;
     wasm_code *p;
     TRY(rd_u32(r, &n));
     if (n > (uint32_t)(r->end - r->p)) return WASM_E_EOF;
@@ -1129,18 +1277,23 @@ static wasm_err br_table(ld *L)
     hi = L->vh;
     const uint8_t *labels = r->p;
     for (uint32_t i = 0; i <= n; i++) TRY(rd_u32(r, &d)); /* default last */
-    if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
-    uint8_t dt = label_type(&L->cs[L->ch - 1 - d]);
-    const uint8_t *q = labels;
-    for (uint32_t i = 0; i <= n; i++) {
-        d = wasm_rd_u32(&q);
-        if (d >= L->ch) return WASM_E_UNKNOWN_LABEL;
-        uint8_t t = label_type(&L->cs[L->ch - 1 - d]);
-        if (!t != !dt) return WASM_E_TYPE_MISMATCH;
-        if (t) {
-            TRY(pop(L, t, &v));
-            TRY(unpop(L, v, T_ANY));
+    uint32_t na, nt;
+    const uint8_t *q = labels, *dts;
+    for (uint32_t i = 0; i <= n; i++)
+        if (wasm_rd_u32(&q) >= L->ch) { /* a miscounted label vector reads on into the code: decode it first */
+            L->deferred = WASM_E_UNKNOWN_LABEL;
+            set_unreachable(L);
+            L->cs[L->ch - 1].dead_in = 1;
+            return WASM_OK;
         }
+    dts = label_types(&L->cs[L->ch - 1 - d], &na);
+    q = labels;
+    for (uint32_t i = 0; i <= n; i++) { /* every label takes operands of its types from the same stack */
+        d = wasm_rd_u32(&q);
+        const uint8_t *ts = label_types(&L->cs[L->ch - 1 - d], &nt);
+        if (nt != na || (L->m->mvp && !same_types(ts, nt, dts, na))) return WASM_E_TYPE_MISMATCH;
+        TRY(pop_types(L, ts, nt));
+        L->vh = hi;
     }
     if (!dead(L)) {
         TRY(src_slot(L, idx, hi, &s));
@@ -1150,14 +1303,13 @@ static wasm_err br_table(ld *L)
         p[1] = (wasm_code)s;
         put32(p + 2, n);
         uint32_t tab = L->last + 4;
-        v = dt ? &L->vs[hi - 1] : NULL;
         q = labels;
         for (uint32_t i = 0; i <= n; i++) {
             vctrl *c = &L->cs[L->ch - 1 - wasm_rd_u32(&q)];
             uint32_t f = tab + 2 * i;
-            if (dt && !(v->k == V_SLOT && hi - 1 == c->height)) { /* a pad moves the value, then jumps */
+            if (!in_place(L, hi - na, na, c->height)) { /* a pad moves the values, then jumps */
                 put32(L->m->code + f, L->m->ncode - f);
-                TRY(move(L, v, hi - 1, home(L, c->height)));
+                TRY(move_vals(L, hi - na, na, c->height));
                 EMIT(p, 3);
                 p[0] = X_BR;
                 link_label(L, c, L->last + 1, 1);
@@ -1166,47 +1318,169 @@ static wasm_err br_table(ld *L)
             }
         }
     }
-    if (dt) TRY(pop(L, dt, NULL));
     set_unreachable(L);
     return WASM_OK;
 }
 
-/* call / call_indirect of type ft: arguments move to their slots, the callee's frame starts at the first. */
-static wasm_err call(ld *L, const wasm_functype *ft, uint8_t op, uint32_t x, const vval *idx, uint32_t hi)
+/*
+ * call / call_indirect (table `tab`) of type ft: arguments move to their slots, the
+ * callee's frame starts at the first, and its results are left from there on.
+ */
+static wasm_err call(ld *L, const wasm_functype *ft, uint8_t op, uint32_t x, const vval *idx, uint32_t hi, uint32_t tab)
 {
     wasm_code *p;
     uint32_t s = 0;
-    for (uint32_t i = ft->nparams; i-- > 0;) TRY(pop(L, ft->params[i], NULL));
+    TRY(pop_types(L, ft->params, ft->nparams));
     if (!dead(L)) {
         for (uint32_t i = 0; i < ft->nparams; i++) TRY(settle(L, L->vh + i));
         if (op == 0x11) TRY(src_slot(L, idx, hi, &s));
-        EMIT(p, op == 0x10 ? 4 : 5);
+        EMIT(p, op == 0x10 ? 4 : 6);
         p[0] = op == 0x10 ? X_CALL : X_CALLI;
         p[1] = (wasm_code)home(L, L->vh);
         if (op == 0x10) put32(p + 2, x);
-        else { p[2] = (wasm_code)s; put32(p + 3, x); }
+        else { p[2] = (wasm_code)s; put32(p + 3, x); p[5] = (wasm_code)tab; }
     }
-    return ft->nresults ? push(L, ft->results[0]) : WASM_OK;
+    return push_types(L, ft->results, ft->nresults);
 }
 
-static wasm_err end_func(ld *L, const vval *v)
+/*
+ * Returns the n results just popped from height h (a function's end: h = 0): one is
+ * copied to fp[0] by X_RETURN from wherever it is, several are first put in their own
+ * slots and copied to fp[0..n) by X_RETN.
+ */
+static wasm_err emit_return(ld *L, uint32_t h, uint32_t n)
 {
-    vctrl *c = &L->cs[0];
     wasm_code *p;
     uint32_t src = X_NOSLOT;
-    if (!c->dead_in) {
-        if (c->rtype) {
-            if (c->pending == WASM_NONE && !c->unreach) {
-                TRY(src_slot(L, v, 0, &src));
-            } else {
-                if (!c->unreach) TRY(move(L, v, 0, home(L, 0)));
-                src = home(L, 0);
-            }
-        }
-        resolve(L, c->pending, L->m->ncode);
+    if (n == 1) TRY(src_slot(L, &L->vs[h], h, &src));
+    if (n <= 1) {
         EMIT(p, 2);
         p[0] = X_RETURN;
         p[1] = (wasm_code)src;
+        return WASM_OK;
+    }
+    TRY(move_vals(L, h, n, h));
+    EMIT(p, 3);
+    p[0] = X_RETN;
+    p[1] = (wasm_code)home(L, h);
+    p[2] = (wasm_code)n;
+    return WASM_OK;
+}
+
+/* A table index of an instruction: in range, and small enough for a 16-bit operand. */
+static wasm_err rd_table(ld *L, uint32_t *x)
+{
+    TRY(rd_u32(&L->r, x));
+    if (*x >= L->m->ntables) return WASM_E_UNKNOWN_TABLE;
+    if (*x > 0xffff) return WASM_E_IMPL_LIMIT;
+    return WASM_OK;
+}
+
+/*
+ * An X_EXT instruction: pops operands of types in[0..nin) (nin <= 3), pushes one of
+ * type `out` (0: none), and emits sub-operation `sub` with the result's slot (if any),
+ * the operands' slots, then the units imm[0..nimm).
+ */
+static wasm_err ext(ld *L, uint8_t sub, const uint8_t *in, uint32_t nin, uint8_t out, const wasm_code *imm,
+                    uint32_t nimm)
+{
+    uint32_t h, sl[3], first = 1 + (out != 0), len = first + nin + nimm;
+    wasm_code *p;
+    TRY(pop_types(L, in, nin));
+    h = L->vh;
+    if (dead(L)) return out ? push(L, out) : WASM_OK;
+    for (uint32_t i = 0; i < nin; i++) TRY(src_slot(L, &L->vs[h + i], h + i, &sl[i]));
+    if (out) {
+        TRY(push(L, out));
+        TRY(emit_def(L, len, &p));
+    } else {
+        EMIT(p, len);
+    }
+    p[0] = (wasm_code)(X_EXT | len << 8 | (uint32_t)sub << 12);
+    for (uint32_t i = 0; i < nin; i++) p[first + i] = (wasm_code)sl[i];
+    for (uint32_t i = 0; i < nimm; i++) p[first + nin + i] = imm[i];
+    return WASM_OK;
+}
+
+static const uint8_t i32x3[3] = {WASM_I32, WASM_I32, WASM_I32};
+
+/* memory.init, data.drop, memory.copy, memory.fill (0xfc 8..11). */
+static wasm_err bulk_memory(ld *L, uint32_t x)
+{
+    static const uint8_t zeros[4] = {1, 0, 2, 1}, subs[4] = {XS_MINIT, XS_DDROP, XS_MCOPY, XS_MFILL};
+    uint32_t seg = 0;
+    uint8_t z;
+    wasm_code imm[2];
+    if (x <= 9) { /* a data segment: the data section follows the code, so its count comes first */
+        TRY(rd_u32(&L->r, &seg));
+        L->data_ref = 1; /* without a count: judged at the module's end (wasm_module_load_limited) */
+        if (L->has_data_count && seg >= L->data_count) return WASM_E_UNKNOWN_DATA;
+        put32(imm, seg);
+    }
+    for (uint32_t k = 0; k < zeros[x - 8]; k++) { /* memory indices: 0, the only memory */
+        TRY(rd_byte(&L->r, &z));
+        if (z) return WASM_E_ZERO_BYTE;
+    }
+    if (x == 9) return ext(L, XS_DDROP, NULL, 0, 0, imm, 2);
+    if (!L->nmems) return WASM_E_UNKNOWN_MEMORY;
+    return ext(L, subs[x - 8], i32x3, 3, 0, imm, x == 8 ? 2 : 0);
+}
+
+/* table.init, elem.drop, table.copy/grow/size/fill (0xfc 12..17) and table.get/set (0x25, 0x26). */
+static wasm_err table_op(ld *L, uint32_t x)
+{
+    wasm_module *m = L->m;
+    uint32_t tab, y;
+    wasm_code imm[3];
+    uint8_t t, in[3];
+    if (x == 12 || x == 13) { /* an element segment, then (table.init) the table */
+        TRY(rd_u32(&L->r, &y));
+        if (x == 12) TRY(rd_table(L, &tab));
+        if (y >= m->nelems) return WASM_E_UNKNOWN_ELEM;
+        put32(imm + 1, y);
+        if (x == 13) return ext(L, XS_EDROP, NULL, 0, 0, imm + 1, 2);
+        if (m->elems[y].type != m->tables[tab].type) return WASM_E_TYPE_MISMATCH;
+        imm[0] = (wasm_code)tab;
+        return ext(L, XS_TINIT, i32x3, 3, 0, imm, 3);
+    }
+    TRY(rd_table(L, &tab));
+    t = m->tables[tab].type;
+    imm[0] = (wasm_code)tab;
+    in[0] = WASM_I32;
+    in[1] = t;
+    in[2] = WASM_I32;
+    switch (x) {
+    case 14: /* table.copy dst src */
+        TRY(rd_table(L, &y));
+        if (m->tables[y].type != t) return WASM_E_TYPE_MISMATCH;
+        imm[1] = (wasm_code)y;
+        return ext(L, XS_TCOPY, i32x3, 3, 0, imm, 2);
+    case 15: m->grows_tables = 1; return ext(L, XS_TGROW, in + 1, 2, WASM_I32, imm, 1);
+    case 16: return ext(L, XS_TSIZE, NULL, 0, WASM_I32, imm, 1);
+    case 17: return ext(L, XS_TFILL, in, 3, 0, imm, 1);
+    case 0x25: return ext(L, XS_TGET, in, 1, t, imm, 1);
+    default: return ext(L, XS_TSET, in, 2, 0, imm, 1); /* 0x26 */
+    }
+}
+
+/* The function's end, its results popped: they are in slots from height 0 on when branches carried them there. */
+static wasm_err end_func(ld *L)
+{
+    vctrl *c = &L->cs[0];
+    uint32_t n = c->bt.nresults;
+    wasm_code *p;
+    if (c->pending != WASM_NONE) { /* branches carried the results to their slots: the end takes them there too */
+        if (!c->unreach) TRY(move_vals(L, 0, n, 0));
+        for (uint32_t i = 0; i < n; i++) L->vs[i].k = V_SLOT; /* n <= the height the branches had */
+        c->unreach = 0;
+        resolve(L, c->pending, L->m->ncode);
+    }
+    if (!c->unreach) {
+        TRY(emit_return(L, 0, n));
+    } else { /* never reached; the code still ends with a return */
+        EMIT(p, 2);
+        p[0] = X_RETURN;
+        p[1] = X_NOSLOT;
     }
     put32(L->m->code + c->fuel_pos, c->fuel_n);
     return WASM_OK;
@@ -1221,6 +1495,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
     uint64_t v;
     vval *a, *b, *cnd;
     wasm_code *p;
+    wasm_functype bt = {NULL, L->ft->results, 0, L->ft->nresults}; /* the function's frame: no params */
     int fused;
 
     if ((uint64_t)L->ft->nparams + L->nlocals >= X_NOSLOT) return WASM_E_IMPL_LIMIT;
@@ -1230,7 +1505,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
     L->maxh = 0;
     L->fuelc = 0;
     L->fuse = WASM_NONE;
-    TRY(push_ctrl(L, K_FUNC, L->ft->nresults ? L->ft->results[0] : 0));
+    TRY(push_ctrl(L, K_FUNC, &bt));
     fd->code = m->code + m->ncode;
     EMIT(p, 3);
     p[0] = X_FUEL;
@@ -1246,9 +1521,8 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             break;
         case 0x01: break;                     /* nop */
         case 0x02: case 0x03:                 /* block, loop */
-            TRY(rd_blocktype(L, &t));
-            if (!dead(L)) TRY(settle_locals(L, WASM_NONE));
-            TRY(push_ctrl(L, op == 0x02 ? K_BLOCK : K_LOOP, t));
+            TRY(rd_blocktype(L, &bt));
+            TRY(enter_block(L, op == 0x02 ? K_BLOCK : K_LOOP, &bt));
             L->fuse = WASM_NONE;
             if (op == 0x03) {
                 vctrl *c = &L->cs[L->ch - 1];
@@ -1261,30 +1535,26 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
                 }
             }
             break;
-        case 0x04:                            /* if */
-            TRY(rd_blocktype(L, &t));
+        case 0x04: {                          /* if */
+            cbr cb;
+            int live;
+            TRY(rd_blocktype(L, &bt));
             fused = fusable(L);
             TRY(pop(L, WASM_I32, &cnd));
             h = L->vh;
-            if (!dead(L)) {
-                cbr cb;
-                TRY(cond_of(L, cnd, h, fused, &cb));
-                TRY(settle_locals(L, WASM_NONE));
-                TRY(emit_cbr(L, &cb, 0, &x));
-            } else {
-                x = WASM_NONE;
-            }
-            TRY(push_ctrl(L, K_IF, t));
+            if ((live = !dead(L))) TRY(cond_of(L, cnd, h, fused, &cb));
+            TRY(enter_block(L, K_IF, &bt)); /* the params settle before the branch: both arms find them */
+            x = WASM_NONE;
+            if (live) TRY(emit_cbr(L, &cb, 0, &x));
             L->cs[L->ch - 1].if_br = x;
             break;
+        }
         case 0x05: {                          /* else */
             vctrl *c = &L->cs[L->ch - 1];
             if (c->kind != K_IF) return WASM_E_END_EXPECTED;
-            if (c->rtype) {
-                TRY(pop(L, c->rtype, &a));
-                if (!dead(L)) TRY(move(L, a, L->vh, home(L, c->height)));
-            }
+            TRY(pop_types(L, c->bt.results, c->bt.nresults));
             if (L->vh != c->height) return WASM_E_TYPE_MISMATCH;
+            if (!dead(L)) TRY(move_vals(L, L->vh, c->bt.nresults, c->height));
             if (!dead(L)) {
                 EMIT(p, 3);
                 p[0] = X_BR;
@@ -1294,30 +1564,32 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             c->if_br = WASM_NONE;
             c->kind = K_ELSE;
             c->unreach = 0;
+            TRY(push_types(L, c->bt.params, c->bt.nparams)); /* still in their slots */
             L->fuse = WASM_NONE;
             break;
         }
         case 0x0b: {                          /* end */
             vctrl *c = &L->cs[L->ch - 1];
-            a = NULL;
-            if (c->rtype) TRY(pop(L, c->rtype, &a));
+            bt = c->bt;
+            TRY(pop_types(L, bt.results, bt.nresults));
             if (L->vh != c->height) return WASM_E_TYPE_MISMATCH;
-            if (c->kind == K_IF && c->rtype) return WASM_E_TYPE_MISMATCH;
+            /* an if without else passes its params on as its results */
+            if (c->kind == K_IF && !same_types(bt.params, bt.nparams, bt.results, bt.nresults))
+                return WASM_E_TYPE_MISMATCH;
             if (c->kind == K_FUNC) {
-                TRY(end_func(L, a));
+                TRY(end_func(L));
                 L->ch--;
                 break;
             }
-            if (a && !dead(L)) TRY(move(L, a, L->vh, home(L, c->height)));
+            if (!dead(L)) TRY(move_vals(L, L->vh, bt.nresults, c->height));
             resolve(L, c->if_br, m->ncode);
             resolve(L, c->pending, m->ncode);
             if (c->kind == K_LOOP) {
                 if (c->fuel_pos != WASM_NONE) put32(m->code + c->fuel_pos, c->fuel_n);
                 L->fuelc = c->fuel_up;
             }
-            t = c->rtype;
             L->ch--;
-            if (t) TRY(push(L, t));
+            TRY(push_types(L, bt.results, bt.nresults));
             L->fuse = WASM_NONE;
             break;
         }
@@ -1338,32 +1610,32 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             TRY(br_table(L));
             break;
         case 0x0f:                            /* return */
-            s = X_NOSLOT;
-            if (L->ft->nresults) {
-                TRY(pop(L, L->ft->results[0], &a));
-                if (!dead(L)) TRY(src_slot(L, a, L->vh, &s));
-            }
-            if (!dead(L)) {
-                EMIT(p, 2);
-                p[0] = X_RETURN;
-                p[1] = (wasm_code)s;
-            }
+            TRY(pop_types(L, L->ft->results, L->ft->nresults));
+            if (!dead(L)) TRY(emit_return(L, L->vh, L->ft->nresults));
             set_unreachable(L);
             break;
         case 0x10:                            /* call */
             TRY(rd_u32(r, &x));
             if (x >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
-            TRY(call(L, &m->types[m->func_type[x]], op, x, NULL, 0));
+            TRY(call(L, &m->types[m->func_type[x]], op, x, NULL, 0, 0));
             break;
         case 0x11: {                          /* call_indirect */
             uint32_t tab;
             TRY(rd_u32(r, &x));
-            TRY(rd_u32(r, &tab));
-            if (tab >= L->ntables) return WASM_E_UNKNOWN_TABLE;
+            if (m->mvp) { /* 1.0: a reserved zero byte */
+                uint8_t z;
+                TRY(rd_byte(r, &z));
+                if (z) return WASM_E_ZERO_BYTE;
+                if (!m->ntables) return WASM_E_UNKNOWN_TABLE;
+                tab = 0;
+            } else {
+                TRY(rd_table(L, &tab));
+            }
             if (x >= m->ntypes) return WASM_E_UNKNOWN_TYPE;
+            if (m->tables[tab].type != WASM_FUNCREF) return WASM_E_TYPE_MISMATCH;
             TRY(pop(L, WASM_I32, &cnd));
             h = L->vh;
-            TRY(call(L, &m->types[x], op, x, cnd, h));
+            TRY(call(L, &m->types[x], op, x, cnd, h, tab));
             break;
         }
         case 0x1a:                            /* drop */
@@ -1380,6 +1652,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             TRY(pop(L, WASM_I32, &cnd));
             TRY(pop(L, want, &b));
             TRY(pop(L, want != T_ANY ? want : b->t, &a));
+            if (op == 0x1b && (is_ref(a->t) || is_ref(b->t))) return WASM_E_TYPE_MISMATCH; /* references need select t */
             if (want == T_ANY) want = b->t != T_ANY ? b->t : a->t;
             h = L->vh;
             if (dead(L)) {
@@ -1478,11 +1751,35 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
         case 0xfc:
             TRY(rd_u32(r, &x));
             if (x < 8) { TRY(numeric(L, 0, (uint8_t)(X_TRUNC_SAT + x), satsig[x])); break; }
-            if (x <= 11) return WASM_E_UNSUP_BULK;
-            if (x <= 17) return WASM_E_UNSUP_REF_TYPES; /* table.init/copy/grow/size/fill, elem.drop */
+            if (x <= 11) { TRY(bulk_memory(L, x)); break; }
+            if (x <= 17) { TRY(table_op(L, x)); break; }
             return WASM_E_OPCODE;
-        case 0x25: case 0x26: case 0xd0: case 0xd1: case 0xd2:
-            return WASM_E_UNSUP_REF_TYPES;
+        case 0x25: TRY(table_op(L, 0x25)); break; /* table.get */
+        case 0x26: TRY(table_op(L, 0x26)); break; /* table.set */
+        case 0xd0:                            /* ref.null t */
+            TRY(rd_reftype(r, &t));
+            TRY(push_v(L, t, V_CONST, 0, 0));
+            break;
+        case 0xd1:                            /* ref.is_null: i64.eqz of the slot, a reference fills it */
+            TRY(pop(L, T_ANY, &a));
+            if (a->t != T_ANY && !is_ref(a->t)) return WASM_E_TYPE_MISMATCH;
+            h = L->vh;
+            if (dead(L)) { TRY(push(L, WASM_I32)); break; }
+            TRY(src_slot(L, a, h, &s));
+            TRY(push(L, WASM_I32));
+            TRY(emit_def(L, 3, &p));
+            p[0] = 0x50;
+            p[2] = (wasm_code)s;
+            break;
+        case 0xd2: {                          /* ref.func */
+            wasm_code f[2];
+            TRY(rd_u32(r, &x));
+            if (x >= m->nfuncs) return WASM_E_UNKNOWN_FUNC;
+            if (!L->refs || !(L->refs[x / 8] & (1u << (x % 8)))) return WASM_E_UNDECLARED_REF;
+            put32(f, x);
+            TRY(ext(L, XS_REFFUNC, NULL, 0, WASM_FUNCREF, f, 2));
+            break;
+        }
         case 0xfd:
             return WASM_E_UNSUP_SIMD;
         default:
@@ -1529,6 +1826,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             return WASM_E_OPCODE;
         }
     }
+    if (L->deferred) return L->deferred;
     fd->max_height = L->maxh;
     fd->nparams = L->ft->nparams;
     fd->frame_slots = L->nloc + L->maxh;
@@ -1614,6 +1912,7 @@ wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_l
     if (!(L.m = wasm_arena_alloc(a, sizeof *L.m))) return WASM_E_NOMEM;
     L.a = a;
     L.max_table = lim && lim->max_table ? lim->max_table : WASM_MAX_TABLE;
+    L.m->mvp = lim && lim->mvp;
     L.m->bin = bin;
     L.m->len = len;
     L.m->start = WASM_NONE;
@@ -1648,7 +1947,7 @@ wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_l
         case 8: err = sec_start(&L); break;
         case 9: err = sec_elem(&L); break;
         case 10: err = sec_code(&L); break;
-        case 11: err = sec_data(&L); break;
+        case 11: err = sec_data(&L); L.has_data = 1; break;
         case 12: err = rd_u32(&L.r, &L.data_count); L.has_data_count = 1; break;
         }
         if (err) return err;
@@ -1657,6 +1956,12 @@ wasm_err wasm_module_load_limited(const uint8_t *bin, uint32_t len, const wasm_l
     }
     if (L.nfuncdefs && !L.m->code) return WASM_E_FUNC_COUNT;
     if (L.has_data_count && L.data_count && !L.m->datas) return WASM_E_DATA_COUNT;
+    /*
+     * Code naming a data segment needs the data count section: without one, a module with
+     * a data section is malformed; one without any has no segment to name (the spec
+     * suite's text modules, converted without the section, expect that verdict).
+     */
+    if (L.data_ref && !L.has_data_count) return L.has_data ? WASM_E_DATA_COUNT_REQ : WASM_E_UNKNOWN_DATA;
     L.m->nfuncs = L.m->nfunc_imports + L.nfuncdefs;
     *out = L.m;
     return WASM_OK;

@@ -16,10 +16,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/api/attestation"
 	"github.com/wasmbed/wasmbed/api/digest"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
@@ -47,9 +49,9 @@ type Config struct {
 	// DefaultGateway ("<namespace>/<name>") serves devices that name no gateway and
 	// have not connected yet. Empty leaves them unassigned.
 	DefaultGateway string
-	// Signer, when set, signs the digest of every module dispatched, so devices holding
-	// the platform's verification key can check it (docs/protocol.md, Deploy). It needs
-	// Attestations and Validator: only a module the validator attested is signed.
+	// Signer, when set, signs a deployment manifest for every module dispatched
+	// (docs/protocol.md, "Deployment manifest"), which gateways and devices verify. It
+	// needs Attestations and Validator: only a module the validator attested is signed.
 	Signer *pki.SigningKey
 	// Attestations holds the validator's signed attestations, and Validator is its
 	// public key. When set, a module is dispatched only if an attestation signed by it
@@ -163,18 +165,19 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			return nil, err
 		}
 	}
-	var signature []byte
+	rollback := len(req.Devices) > 0 && !req.Remove
+	var manifest, signature []byte
 	if f.cfg.Signer != nil && !req.Remove {
-		if signature, err = f.cfg.Signer.SignDigest(req.Digest); err != nil {
-			return nil, eventserver.Permanent(fmt.Errorf("sign %s: %w", req.Digest, err))
+		if manifest, signature, err = f.sign(&app, req.Digest, rollback); err != nil {
+			return nil, eventserver.Permanent(fmt.Errorf("sign the deployment of %s to %s: %w", req.Digest, ref.Subject(), err))
 		}
 	}
 	out := &events.DeploymentDispatchedData{Application: ref, Digest: req.Digest, Step: req.Step, Remove: req.Remove, Targeted: len(targets), Unassigned: unassigned}
 	for _, gw := range gateways {
 		data := &events.DeploymentRequestedData{
 			Application: ref, Gateway: gw, Digest: req.Digest, Size: req.Size,
-			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove, Signature: signature,
-			Rollback: len(req.Devices) > 0 && !req.Remove,
+			Config: app.Spec.Config, Devices: byGateway[gw], Remove: req.Remove, Manifest: manifest, Signature: signature,
+			Rollback: rollback,
 		}
 		de, err := events.New(events.DeploymentRequested, events.SourceDispatch, ref.Subject(), data)
 		if err != nil {
@@ -193,6 +196,56 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		return nil, err
 	}
 	return &reply, nil
+}
+
+// sign returns the signed deployment manifest of this module, with the Application's
+// configuration, for the Application as it is now.
+func (f *Function) sign(app *v1.Application, d digest.Digest, rollback bool) (manifest, signature []byte, err error) {
+	version, err := ManifestVersion(app.CreationTimestamp.Time, app.Generation, rollback)
+	if err != nil {
+		return nil, nil, err
+	}
+	hash, err := protocol.ConfigHash(app.Spec.Config)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := &protocol.Manifest{
+		Type: protocol.ManifestType, Namespace: app.Namespace, App: app.Name, UID: string(app.UID),
+		Generation: uint64(app.Generation), Version: version, Digest: d.Bytes(), ConfigHash: hash,
+	}
+	if manifest, err = protocol.EncodeManifest(m); err != nil {
+		return nil, nil, err
+	}
+	if signature, err = f.cfg.Signer.Sign(manifest); err != nil {
+		return nil, nil, err
+	}
+	return manifest, signature, nil
+}
+
+// Version layout: the Application's creation time in seconds, its generation, and one
+// bit for a rollback. Versions so grow with every generation of one object, a rollback
+// outranks the rollout of its own generation, and an Application deleted and created
+// again under the same name starts above everything its predecessor signed.
+const (
+	versionGenerationBits = 30
+	versionSecondsBits    = 64 - versionGenerationBits - 1
+)
+
+// ManifestVersion returns the version a deployment manifest carries: it only grows for
+// one Application name, whichever dispatch replica signs, without any stored counter.
+func ManifestVersion(created time.Time, generation int64, rollback bool) (uint64, error) {
+	secs := created.Unix()
+	if secs <= 0 || secs >= 1<<versionSecondsBits {
+		return 0, fmt.Errorf("creation time %s is outside the manifest version's range", created.UTC().Format(time.RFC3339))
+	}
+	if generation <= 0 || generation >= 1<<versionGenerationBits {
+		return 0, fmt.Errorf("generation %d is outside the manifest version's range 1..%d", generation, 1<<versionGenerationBits-1)
+	}
+	v := uint64(secs)<<(versionGenerationBits+1) | uint64(generation)<<1
+	if rollback {
+		v |= 1
+	}
+	return v, nil
 }
 
 func batchFor(app *v1.Application, targets []v1.Device, req events.RolloutRequestedData) ([]v1.Device, error) {

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/functions/dispatch"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
@@ -403,12 +404,67 @@ func TestDispatchSignsOnlyAttestedModules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !pki.VerifyDigest(key.Public(), d.Digest.Bytes(), d.Signature) {
-				t.Errorf("the deployment request's signature does not verify over %s", d.Digest)
+			m, err := protocol.VerifyManifest(key.Public(), d.Manifest, d.Signature)
+			if err != nil {
+				t.Fatalf("the deployment request's manifest: %v", err)
+			}
+			if err := m.Matches(app.Namespace, app.Name, d.Digest.Bytes(), app.Spec.Config); err != nil {
+				t.Error(err)
+			}
+			want, _ := dispatch.ManifestVersion(app.CreationTimestamp.Time, app.Generation, false)
+			if m.UID != string(app.UID) || m.Generation != uint64(app.Generation) || m.Version != want {
+				t.Errorf("manifest names uid %s generation %d version %d, want %s %d %d", m.UID, m.Generation, m.Version, app.UID, app.Generation, want)
 			}
 		})
 	}
 	if _, err := dispatch.New(dispatch.Config{Reader: env.Client, Sender: &sink{}, Signer: key}); err == nil {
 		t.Error("a signer without the validator's attestations was accepted")
+	}
+}
+
+// TestManifestVersionOnlyGrows: the version orders every deployment of one Application
+// name, including a rollback within a generation and an object created again.
+func TestManifestVersionOnlyGrows(t *testing.T) {
+	created := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	v := func(at time.Time, gen int64, rollback bool) uint64 {
+		t.Helper()
+		n, err := dispatch.ManifestVersion(at, gen, rollback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	ordered := []struct {
+		name         string
+		lower, upper uint64
+	}{
+		{"next generation", v(created, 1, false), v(created, 2, false)},
+		{"rollback outranks its generation's rollout", v(created, 7, false), v(created, 7, true)},
+		{"next generation outranks a rollback", v(created, 7, true), v(created, 8, false)},
+		{"created again a second later", v(created, 1<<30-1, true), v(created.Add(time.Second), 1, false)},
+	}
+	for _, tt := range ordered {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.lower >= tt.upper {
+				t.Fatalf("%d is not below %d", tt.lower, tt.upper)
+			}
+		})
+	}
+	refused := []struct {
+		name string
+		at   time.Time
+		gen  int64
+	}{
+		{"generation 0", created, 0},
+		{"generation 2^30", created, 1 << 30},
+		{"before 1970", time.Unix(-5, 0), 1},
+		{"zero time", time.Time{}, 1},
+	}
+	for _, tt := range refused {
+		t.Run("refused/"+tt.name, func(t *testing.T) {
+			if n, err := dispatch.ManifestVersion(tt.at, tt.gen, false); err == nil {
+				t.Fatalf("version %d, want an error", n)
+			}
+		})
 	}
 }

@@ -179,6 +179,10 @@ func (f *Function) Validate(ctx context.Context, module []byte, boardNames []str
 			continue
 		}
 		fit := fitOn(b, int64(len(module)), info)
+		if msg := abiFit(ctx, module, b.ABIVersion); msg != "" {
+			fit.Fits = false
+			fit.Message = strings.TrimPrefix(fit.Message+"; "+msg, "; ")
+		}
 		report.Boards = append(report.Boards, fit)
 		if !fit.Fits {
 			reject("does not fit %s: %s", b.Name, fit.Message)
@@ -250,6 +254,53 @@ func kib(n int64) string {
 	return fmt.Sprintf("%.1f KiB", float64(n)/1024)
 }
 
+// features names the WebAssembly features by the words wazero's errors use for them.
+var features = []struct{ needle, feature string }{
+	{"simd", "SIMD (v128 instructions)"},
+	{"threads", "threads and atomics"},
+	{"reference-types", "reference types"},
+	{"bulk-memory", "bulk memory operations (memory.copy, memory.fill)"},
+	{"multi-value", "multiple return values"},
+	{"nontrapping-float-to-int", "saturating float-to-int conversions"},
+	{"sign-extension-ops", "sign-extension operators"},
+	{"tail-call", "tail calls"},
+}
+
+// featureIn returns the feature a wazero error names, and its needle.
+func featureIn(msg string) (feature, needle string) {
+	for _, f := range features {
+		if strings.Contains(msg, f.needle) {
+			return f.feature, f.needle
+		}
+	}
+	return "", ""
+}
+
+// abiFit checks module against the features of ABI version v, that of a board whose
+// firmware may implement an older ABI than this validator's: "" when it compiles under
+// them (or fails for a reason the main compile reports), else a sentence naming the
+// feature the board cannot run.
+func abiFit(ctx context.Context, module []byte, v int) string {
+	if v == abi.Version {
+		return ""
+	}
+	allowed, ok := abi.Features(v)
+	if !ok {
+		return fmt.Sprintf("its firmware implements ABI %d, which this validator does not know", v)
+	}
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfigInterpreter().WithCoreFeatures(allowed))
+	defer rt.Close(ctx)
+	cm, err := rt.CompileModule(ctx, module)
+	if err == nil {
+		cm.Close(ctx)
+		return ""
+	}
+	if feature, _ := featureIn(err.Error()); feature != "" {
+		return fmt.Sprintf("uses %s, which the board's firmware (ABI %d) cannot run", feature, v)
+	}
+	return ""
+}
+
 // compileReasons turns a wazero or ABI error into sentences a user can act on.
 func compileReasons(err error) []string {
 	var abiErr *abi.Error
@@ -257,18 +308,8 @@ func compileReasons(err error) []string {
 		return abiErr.Problems
 	}
 	msg := err.Error()
-	for _, f := range []struct{ needle, feature string }{
-		{"simd", "SIMD (v128 instructions)"},
-		{"threads", "threads and atomics"},
-		{"reference-types", "reference types"},
-		{"bulk-memory", "bulk memory operations (memory.copy, memory.fill)"},
-		{"multi-value", "multiple return values"},
-		{"nontrapping-float-to-int", "saturating float-to-int conversions"},
-		{"tail-call", "tail calls"},
-	} {
-		if strings.Contains(msg, f.needle) {
-			return []string{fmt.Sprintf("uses %s, which the device interpreter does not support: build for WebAssembly 1.0 (clang: -mcpu=mvp; wat2wasm: --disable-%s) (%s)", f.feature, f.needle, msg)}
-		}
+	if feature, needle := featureIn(msg); feature != "" {
+		return []string{fmt.Sprintf("uses %s, which is outside the Wasmbed ABI %d (WebAssembly 2.0 without SIMD): build without it (clang: no -msimd128 or -mcpu=mvp; wat2wasm: --disable-%s) (%s)", feature, abi.Version, needle, msg)}
 	}
 	if strings.Contains(msg, "memory") && strings.Contains(msg, "limit") {
 		return []string{"declares more linear memory than any target board has: " + msg}
@@ -308,6 +349,10 @@ func (f *Function) smoke(ctx context.Context, host *wasmhost.Host, mod *wasmhost
 func trapText(err error) string {
 	if errors.Is(err, wasmhost.ErrBudgetExceeded) {
 		return "fuel exhausted: the call ran longer than its budget; return from loop with a delay instead of waiting in a busy loop"
+	}
+	if errors.Is(err, wasmhost.ErrTimeBudget) {
+		return fmt.Sprintf("time budget exceeded: the call lasted over %d ms, sleep_ms included; return from loop with a delay instead of sleeping in it",
+			abi.CallTimeMs)
 	}
 	var trap *wasmhost.TrapError
 	if errors.As(err, &trap) {

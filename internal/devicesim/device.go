@@ -3,7 +3,6 @@ package devicesim
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/tls"
 	"errors"
@@ -61,7 +60,7 @@ type image struct {
 	size      uint32
 	chunkSize uint32
 	config    map[string]string
-	signature []byte
+	manifest  *protocol.Manifest // the verified manifest it came under; nil without a key
 	data      []byte
 }
 
@@ -253,7 +252,7 @@ func (d *Device) hello() *protocol.Hello {
 		DeviceID: d.claim, Board: b.Name, Firmware: DefaultFirmware,
 		Caps: protocol.Capabilities{
 			RAM: uint32(b.RAMBytes), Flash: uint32(b.FlashBytes), MaxModule: uint32(b.MaxModuleBytes),
-			ABI: 1, MaxFrame: d.fleet.cfg.MaxFrame,
+			ABI: uint32(b.ABIVersion), MaxFrame: d.fleet.cfg.MaxFrame,
 		},
 	}
 	d.mu.Lock()
@@ -315,6 +314,17 @@ func (d *Device) onDeploy(w *protocol.Writer, m *protocol.Deploy) {
 	}
 	d.mu.Lock()
 	a := d.apps[m.App]
+	man, why := d.checkManifest(m, a)
+	if why != "" {
+		if a != nil && a.module == nil {
+			delete(d.apps, m.App)
+		}
+		d.mu.Unlock()
+		// The Error alone answers: the app keeps what it holds, and no AppStatus names
+		// a module the device never took.
+		_ = w.WriteMessage(appError(protocol.CodeBadSignature, protocol.TypeDeploy, m.App, why))
+		return
+	}
 	if a == nil {
 		if len(d.apps) >= protocol.MaxApps {
 			d.mu.Unlock()
@@ -332,18 +342,17 @@ func (d *Device) onDeploy(w *protocol.Writer, m *protocol.Deploy) {
 		// The module is here already. A new configuration restarts a running app with
 		// it (docs/protocol.md, Deploy); otherwise the app's state is the answer.
 		restart = a.state == protocol.StateRunning && !maps.Equal(a.module.config, m.Config)
-		a.module.config = m.Config
+		a.module.config, a.module.manifest = m.Config, man
 		a.pending = nil
 		offset = m.Size
 		if !restart {
 			status = d.statusLocked(a)
 		}
 	case a.pending != nil && bytes.Equal(a.pending.digest, m.Digest) && a.pending.chunkSize == m.ChunkSize && a.pending.size == m.Size:
-		a.pending.config = m.Config
-		a.pending.signature = m.Signature
+		a.pending.config, a.pending.manifest = m.Config, man
 		offset = uint32(len(a.pending.data))
 	default:
-		a.pending = &image{digest: m.Digest, size: m.Size, chunkSize: m.ChunkSize, config: m.Config, signature: m.Signature, data: make([]byte, 0, m.Size)}
+		a.pending = &image{digest: m.Digest, size: m.Size, chunkSize: m.ChunkSize, config: m.Config, manifest: man, data: make([]byte, 0, m.Size)}
 	}
 	d.mu.Unlock()
 	_ = w.WriteMessage(&protocol.DeployAck{App: m.App, Digest: m.Digest, Offset: offset, Window: d.fleet.cfg.Window})
@@ -395,16 +404,6 @@ func (d *Device) onChunk(w *protocol.Writer, m *protocol.Chunk) {
 		d.mu.Unlock()
 		_ = w.WriteMessage(appError(protocol.CodeDigestMismatch, protocol.TypeChunk, m.App, "sha256 differs"))
 		d.status(w, &protocol.AppStatus{App: m.App, Digest: p.digest, State: protocol.StateFailed, Error: "digest mismatch"})
-		return
-	}
-	if why := d.signatureProblem(p); why != "" {
-		a.state, a.errMsg = protocol.StateFailed, why
-		if a.module == nil {
-			delete(d.apps, a.name)
-		}
-		d.mu.Unlock()
-		_ = w.WriteMessage(appError(protocol.CodeBadSignature, protocol.TypeChunk, m.App, why))
-		d.status(w, &protocol.AppStatus{App: m.App, Digest: p.digest, State: protocol.StateFailed, Error: why})
 		return
 	}
 	d.stopLocked(a)
@@ -652,27 +651,25 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
-// signatureProblem checks a received module's signature the way the firmware does
-// (docs/protocol.md, the signature table). It returns why the module is refused.
-func (d *Device) signatureProblem(p *image) string {
-	return signatureProblem(d.fleet.cfg.SigningKey, d.fleet.cfg.RequireSignatures, p.digest, p.signature)
-}
-
-// signatureProblem applies the device rule: without a key a signature is ignored, unless
-// signatures are required (then every module fails closed); with a key a signature must
-// verify over the digest and, when required, must be present.
-func signatureProblem(key ed25519.PublicKey, require bool, digest, sig []byte) string {
-	switch {
-	case len(key) == 0 && require:
-		return "bad_signature: signatures are required but the device has no platform key"
-	case len(key) == 0:
-		return "" // no key: signatures are not checked
-	case len(sig) == 0 && require:
-		return "bad_signature: the module is not signed"
-	case len(sig) == 0:
-		return ""
-	case !pki.VerifyDigest(key, digest, sig):
-		return "bad_signature: the signature does not verify with the platform key"
+// checkManifest applies the device rule of docs/protocol.md ("Deployment manifest")
+// to a Deploy for app a (nil: not on the device): with a deployment key, the Deploy
+// must carry a manifest that verifies, names this device's namespace and the Deploy's
+// app, module and configuration, and does not go below the version the app holds. It
+// returns the verified manifest, or why the Deploy is refused.
+func (d *Device) checkManifest(m *protocol.Deploy, a *app) (*protocol.Manifest, string) {
+	key := d.fleet.cfg.DeploymentKey
+	if len(key) == 0 {
+		return nil, ""
 	}
-	return ""
+	man, err := protocol.VerifyManifest(key, m.Manifest, m.Signature)
+	if err == nil {
+		err = man.Matches(d.id.Namespace, m.App, m.Digest, m.Config)
+	}
+	if err != nil {
+		return nil, truncate(err.Error(), protocol.MaxErrorMessageLen)
+	}
+	if a != nil && a.module != nil && !man.Supersedes(a.module.manifest) {
+		return nil, fmt.Sprintf("manifest version %d is below the held %d: a rollback needs a newer manifest", man.Version, a.module.manifest.Version)
+	}
+	return man, ""
 }

@@ -66,11 +66,12 @@ type Config struct {
 	// CutTransferAt, when positive, makes each device drop its connection once, the
 	// first time a transfer holds at least that many bytes (tests of resume).
 	CutTransferAt int
-	// SigningKey is the platform's module verification key; with it, a Deploy's
-	// signature must verify over the module digest. RequireSignatures also refuses
-	// unsigned modules, and without a key refuses every module (as the firmware does).
-	SigningKey        ed25519.PublicKey
-	RequireSignatures bool
+	// DeploymentKey is the platform's deployment verification key, provisioned as in
+	// the firmware: with it, every Deploy must carry a manifest it signed that names
+	// this device's namespace and the Deploy's app, module and configuration, at a
+	// version not lower than the one the app holds (docs/protocol.md). Without it,
+	// manifests are not checked.
+	DeploymentKey ed25519.PublicKey
 	// Logger receives connection and application events.
 	Logger *slog.Logger
 	// OnStatus, when set, sees every AppStatus a device sends.

@@ -28,6 +28,16 @@ func TriggerUser(namespace, trigger string) string {
 	return ServiceAccountUser(namespace, TriggerServiceAccount(trigger))
 }
 
+// subscriptionSASuffix is what Knative Eventing appends to a Subscription's name for
+// the ServiceAccount its channel delivers with (subscriber and reply).
+const subscriptionSASuffix = "-oidc-messaging.knative.dev-subscription"
+
+// SubscriptionUser is the user name of a channel Subscription's deliveries in
+// namespace: a Sequence step's, and the reply of its last step.
+func SubscriptionUser(namespace, subscription string) string {
+	return ServiceAccountUser(namespace, strings.ToLower(kmeta.ChildName(subscription, subscriptionSASuffix)))
+}
+
 // ComponentUser is the user name of a platform component's own ServiceAccount.
 func ComponentUser(component string) string {
 	return ServiceAccountUser(events.SystemNamespace, events.ServiceAccount(component))

@@ -20,6 +20,9 @@ const (
 	ReasonInvalidToken  = "invalid_token"
 	ReasonReviewFailed  = "review_failed"
 	ReasonForbiddenType = "forbidden_type"
+	// ReasonForbiddenSender: the sender may send the type, but not about this object
+	// (Forbid).
+	ReasonForbiddenSender = "forbidden_sender"
 )
 
 // Refusal is why a request was not admitted, with the HTTP status to answer.
@@ -142,6 +145,13 @@ func (p *Policy) Authorize(r *http.Request, id, t string) error {
 		Err: fmt.Errorf("%s may not send %.100s here", id, t)})
 }
 
+// Forbid refuses an authenticated sender that may not send this event about what it
+// names (a receiver's own rule beyond the type table): 403, counted and logged like
+// every refusal.
+func (p *Policy) Forbid(r *http.Request, id string, why error) error {
+	return p.refuse(r, id, &Refusal{Code: http.StatusForbidden, Reason: ReasonForbiddenSender, Err: why})
+}
+
 func (p *Policy) refuse(r *http.Request, id string, ref *Refusal) error {
 	if p.refused != nil {
 		p.refused.WithLabelValues(ref.Reason).Inc()
@@ -162,7 +172,7 @@ func Write(w http.ResponseWriter, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="wasmbed"`)
 	}
 	msg := ref.Err.Error()
-	if ref.Reason != ReasonForbiddenType {
+	if ref.Code != http.StatusForbidden {
 		msg = strings.ReplaceAll(ref.Reason, "_", " ")
 	}
 	http.Error(w, msg, ref.Code)

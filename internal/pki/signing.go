@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"github.com/wasmbed/wasmbed/api/digest"
 )
 
 // SigningKey is the platform's module signing key: it signs the sha256 digest of each
@@ -74,21 +72,7 @@ func LoadOrCreateSigningKey(path string) (*SigningKey, error) {
 // Public returns the verification key.
 func (k *SigningKey) Public() ed25519.PublicKey { return k.priv.Public().(ed25519.PublicKey) }
 
-// SignDigest signs a module digest: the signature covers its 32 bytes.
-func (k *SigningKey) SignDigest(d digest.Digest) ([]byte, error) {
-	if err := d.Validate(); err != nil {
-		return nil, fmt.Errorf("sign: %w", err)
-	}
-	return ed25519.Sign(k.priv, d.Bytes()), nil
-}
-
-// VerifyDigest reports whether sig is pub's signature of the 32-byte digest.
-func VerifyDigest(pub ed25519.PublicKey, digest []byte, sig []byte) bool {
-	return len(pub) == ed25519.PublicKeySize && len(digest) == 32 && len(sig) == ed25519.SignatureSize &&
-		ed25519.Verify(pub, digest, sig)
-}
-
-// Sign signs message, for signatures over more than a digest (attestation envelopes).
+// Sign signs message (a deployment manifest, an attestation envelope).
 func (k *SigningKey) Sign(message []byte) ([]byte, error) { return ed25519.Sign(k.priv, message), nil }
 
 // KeyID names the key in signatures: the first 16 hex digits of the SHA-256 of its
@@ -119,9 +103,19 @@ func LoadPublicKey(path string) (ed25519.PublicKey, error) {
 		}
 		return pub, nil
 	}
-	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(raw) != ed25519.PublicKeySize {
+	pub, err := ParsePublicKeyHex(string(b))
+	if err != nil {
 		return nil, fmt.Errorf("public key %s: neither PEM nor %d hex digits", path, 2*ed25519.PublicKeySize)
+	}
+	return pub, nil
+}
+
+// ParsePublicKeyHex parses an ed25519 public key given as the 64 hex digits of its raw
+// bytes (surrounding space ignored), as `wasmbed pki keys` writes signing.pub.
+func ParsePublicKeyHex(s string) (ed25519.PublicKey, error) {
+	raw, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("an ed25519 public key is %d hex digits", 2*ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(raw), nil
 }

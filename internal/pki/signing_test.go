@@ -1,11 +1,11 @@
 package pki_test
 
 import (
+	"crypto/ed25519"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/wasmbed/wasmbed/api/digest"
 
 	"github.com/wasmbed/wasmbed/internal/pki"
 )
@@ -23,29 +23,27 @@ func TestSigningKeyRoundTrip(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v", fi.Mode().Perm())
 	}
-	dg := digest.Of([]byte("module"))
-	sig, err := k.SignDigest(dg)
-	if err != nil {
-		t.Fatal(err)
+	msg := []byte("manifest")
+	sig, err := k.Sign(msg)
+	if err != nil || !ed25519.Verify(again.Public(), msg, sig) {
+		t.Fatalf("the reloaded key does not verify the key's signature: %v", err)
 	}
-	cases := []struct {
-		name   string
-		digest []byte
-		sig    []byte
-		ok     bool
+	hexKey := hex.EncodeToString(k.Public())
+	parse := []struct {
+		in string
+		ok bool
 	}{
-		{"good", dg.Bytes(), sig, true},
-		{"other digest", make([]byte, 32), sig, false},
-		{"flipped signature", dg.Bytes(), append([]byte{sig[0] ^ 1}, sig[1:]...), false},
-		{"short signature", dg.Bytes(), sig[:63], false},
+		{hexKey, true},
+		{" " + hexKey + "\n", true},
+		{hexKey[:62], false},
+		{hexKey + "00", false},
+		{"zz" + hexKey[2:], false},
 	}
-	for _, tc := range cases {
-		if got := pki.VerifyDigest(k.Public(), tc.digest, tc.sig); got != tc.ok {
-			t.Errorf("%s: verify = %v", tc.name, got)
+	for _, tc := range parse {
+		pub, err := pki.ParsePublicKeyHex(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && !pub.Equal(k.Public())) {
+			t.Errorf("ParsePublicKeyHex(%q) = %x, %v; want ok=%v", tc.in, pub, err, tc.ok)
 		}
-	}
-	if _, err := k.SignDigest("md5:abc"); err == nil {
-		t.Error("signed a malformed digest")
 	}
 	if err := os.WriteFile(path, []byte("junk"), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/wasmbed/wasmbed/api/abi"
 	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
@@ -17,9 +18,13 @@ import (
 // engine reports it: Running, then Stopped (the host stopped it: context cancelled),
 // Exited (loop returned a negative delay) or Failed (a trap, or an exhausted budget).
 
-// ErrBudgetExceeded is the cause of a call cut short by its run budget; the TrapError
-// that reports it wraps it.
-var ErrBudgetExceeded = errors.New("fuel exhausted")
+// ErrBudgetExceeded is the cause of a call cut short by its compute budget (the stand-in
+// for a device's fuel); the TrapError that reports it wraps it.
+var ErrBudgetExceeded = errors.New(abi.ReasonFuel)
+
+// ErrTimeBudget is the cause of a call that ran past its wall-clock time budget, sleep_ms
+// and host calls included (HostConfig.WithTimeBudget); the TrapError wraps it.
+var ErrTimeBudget = errors.New(abi.ReasonTimeBudget)
 
 // ErrNotRunning is returned when calling into an application that has already exited,
 // failed or been stopped.
@@ -68,9 +73,11 @@ type App struct {
 
 	// budget of the call in progress, for sleep_ms to pause.
 	budget *budget
-	// publishes holds the times of the last abi.PublishPerSecond accepted records, oldest
-	// first, for the rate limit.
-	publishes []time.Time
+	// callStart is when the call in progress started, on the board's clock; overslept
+	// how much longer than asked its sleeps took (see overTime).
+	callStart time.Time
+	overslept time.Duration
+	limits    limits
 
 	mu     sync.Mutex
 	state  protocol.AppState
@@ -170,7 +177,7 @@ func (a *App) Close(ctx context.Context) error {
 // ReadMemory copies n bytes at offset from the application's memory 0; ok is false when
 // the range is out of bounds or the module has no memory. It is for tools and tests.
 func (a *App) ReadMemory(offset, n uint32) (data []byte, ok bool) {
-	mem := a.mod.Memory()
+	mem := memoryOf(a.mod)
 	if mem == nil {
 		return nil, false
 	}
@@ -192,10 +199,17 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 	}
 	callCtx, cancel := context.WithCancelCause(context.WithValue(ctx, appKey{}, a))
 	defer cancel(nil)
+	a.callStart, a.overslept = a.clock.Now(), 0
+	a.reportDrops(a.callStart)
 	a.budget = startBudget(a.host.cfg.callBudget, cancel)
 	res, err := f(callCtx)
 	a.budget.stop()
 	a.budget = nil
+	if err == nil && a.overTime(a.clock.Now(), 0) {
+		// Returned late: the compute budget bounds the time since the last host call, not
+		// the sum, as fuel on a device.
+		err = timeTrap
+	}
 	if err == nil {
 		return res, nil
 	}
@@ -205,8 +219,8 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 	}
 	trap := &TrapError{Func: name, Reason: trapReason(err), Err: err}
 	if errors.Is(context.Cause(callCtx), ErrBudgetExceeded) {
-		trap.Reason = fmt.Sprintf("%v: call ran over its %v time budget", ErrBudgetExceeded, a.host.cfg.callBudget)
-		trap.Err = fmt.Errorf("%w: %w", ErrBudgetExceeded, err)
+		trap.Reason = abi.ReasonFuel
+		trap.Err = fmt.Errorf("%w: call ran over its %v compute budget: %w", ErrBudgetExceeded, a.host.cfg.callBudget, err)
 	}
 	a.finish(protocol.StateFailed, trap.Reason)
 	return nil, trap
@@ -214,9 +228,14 @@ func (a *App) call(ctx context.Context, name string, f func(context.Context) ([]
 
 // hostTrap is the value host functions panic with to trap; wazero recovers it and
 // returns it wrapped from the call.
-type hostTrap struct{ reason string }
+type hostTrap struct {
+	reason string
+	cause  error // nil, or a sentinel such as ErrTimeBudget
+}
 
 func (t *hostTrap) Error() string { return t.reason }
+
+func (t *hostTrap) Unwrap() error { return t.cause }
 
 // trapReason extracts the one-line reason from a wazero error.
 func trapReason(err error) string {

@@ -3,17 +3,27 @@
 // the limits on memory and running time. The validator's smoke test and the virtual
 // devices both use it, so that they agree with each other and with the firmware.
 //
-// # Run budget
+// # Run budgets
 //
-// The firmware bounds each call into an application with instruction fuel. wazero has
-// no fuel, so this package bounds each call (the start function, setup, one loop) by
-// wall-clock time instead: the call runs under a context that is cancelled when its
-// budget (HostConfig.WithCallBudget, default DefaultCallBudget) runs out, and the runtime
-// is created with WithCloseOnContextDone(true) so that wazero interrupts the module even
-// inside a tight loop. Time the application spends blocked in sleep_ms does not count.
-// Running out of budget fails the application with the reason "fuel exhausted", as on
-// a device. A time budget is an approximation: it is looser than fuel on a fast host and
-// can be stricter on a loaded one, so the default is generous.
+// Each call (the start function, setup, one loop) runs under two budgets, as on a device
+// (docs/abi.md, "Limits"):
+//
+//   - Compute, the stand-in for a device's instruction fuel, which wazero cannot count:
+//     the call runs under a context that is cancelled when its budget
+//     (HostConfig.WithCallBudget, default DefaultCallBudget) runs out, and the runtime is
+//     created with WithCloseOnContextDone(true) so that wazero interrupts the module even
+//     inside a tight loop. Time blocked in sleep_ms does not count. Running out fails the
+//     application with "fuel exhausted", as on a device. A compute budget is an
+//     approximation: looser than fuel on a fast host, stricter on a loaded one, so the
+//     default is generous.
+//   - Time, the devices' own wall-clock budget (HostConfig.WithTimeBudget, default
+//     DefaultTimeBudget, 2 s), on the board's Clock, sleep_ms and host calls included:
+//     checked at every host call and when the call returns, a sleep that would end past
+//     it failing at once, as the firmware does. Running out fails the application with
+//     "time budget exceeded" (ErrTimeBudget). With a SimClock it costs no real time.
+//
+// log and publish are rate-limited by token buckets per application with the devices'
+// numbers (api/abi), and what they drop is reported as the application's warning lines.
 //
 // # Memory
 //

@@ -55,5 +55,5 @@ func ExampleTrapError() {
 	_, _, err := app.Loop(ctx)
 	fmt.Println(err)
 	// Output:
-	// loop: fuel exhausted: call ran over its 10ms time budget
+	// loop: fuel exhausted
 }

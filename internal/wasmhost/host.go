@@ -21,14 +21,19 @@ const (
 	// DefaultMemoryLimitPages is 4 pages (256 KiB), the RAM of the largest supported
 	// board (nRF52840).
 	DefaultMemoryLimitPages = 4
-	// DefaultCallBudget bounds one call into an application.
+	// DefaultCallBudget bounds the computing of one call into an application, the
+	// stand-in for a device's fuel (time in sleep_ms not counted).
 	DefaultCallBudget = 100 * time.Millisecond
+	// DefaultTimeBudget bounds one call on the board's clock, sleep_ms and host calls
+	// included: the devices' budget (abi.CallTimeMs).
+	DefaultTimeBudget = abi.CallTimeMs * time.Millisecond
 )
 
 // HostConfig configures a Host. It is immutable: each With method returns a copy.
 type HostConfig struct {
 	memoryLimitPages uint32
 	callBudget       time.Duration
+	timeBudget       time.Duration
 	features         api.CoreFeatures
 	cache            wazero.CompilationCache
 }
@@ -38,6 +43,7 @@ func NewHostConfig() HostConfig {
 	return HostConfig{
 		memoryLimitPages: DefaultMemoryLimitPages,
 		callBudget:       DefaultCallBudget,
+		timeBudget:       DefaultTimeBudget,
 		features:         abi.CoreFeatures,
 	}
 }
@@ -48,9 +54,18 @@ func (c HostConfig) WithMemoryLimitPages(n uint32) HostConfig {
 	return c
 }
 
-// WithCallBudget sets how long one call into an application may run.
+// WithCallBudget sets how long one call into an application may compute (sleep_ms not
+// counted) before it fails with "fuel exhausted".
 func (c HostConfig) WithCallBudget(d time.Duration) HostConfig {
 	c.callBudget = d
+	return c
+}
+
+// WithTimeBudget sets how long one call may last on the board's clock, sleep_ms and host
+// calls included, before it fails with "time budget exceeded". Devices use
+// DefaultTimeBudget; a smaller one suits tests.
+func (c HostConfig) WithTimeBudget(d time.Duration) HostConfig {
+	c.timeBudget = d
 	return c
 }
 
@@ -88,6 +103,9 @@ func NewHost(ctx context.Context, cfg HostConfig) (*Host, error) {
 	}
 	if cfg.callBudget <= 0 {
 		return nil, fmt.Errorf("new host: call budget %v is not positive", cfg.callBudget)
+	}
+	if cfg.timeBudget <= 0 {
+		return nil, fmt.Errorf("new host: time budget %v is not positive", cfg.timeBudget)
 	}
 	h := &Host{cfg: cfg, cache: cfg.cache, compiled: map[digest.Digest]*Module{}}
 	if h.cache == nil {
@@ -202,12 +220,14 @@ func (h *Host) Instantiate(ctx context.Context, m *Module, board Board) (*App, e
 	if clock == nil {
 		return nil, errors.New("instantiate: board has no clock")
 	}
+	now := clock.Now()
 	a := &App{
 		host:     h,
 		board:    board,
 		clock:    clock,
-		started:  clock.Now(),
+		started:  now,
 		hasSetup: m.hasSetup,
+		limits:   newLimits(now),
 		state:    protocol.StateRunning,
 	}
 	cfg := wazero.NewModuleConfig().

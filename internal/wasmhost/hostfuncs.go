@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"runtime"
 	"time"
 	"unicode/utf8"
@@ -45,6 +46,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 				if !ok {
 					panic(&hostTrap{reason: "wasmbed host function called outside an application"})
 				}
+				a.checkTime(a.clock.Now())
 				f(ctx, a, mod, stack)
 			}), im.Type.Params, im.Type.Results).
 			Export(im.Name)
@@ -57,11 +59,21 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 
 var errOutOfBounds = &hostTrap{reason: "out of bounds memory access"}
 
+// memoryOf returns the module's memory 0, or nil when it has none: wazero then returns
+// a nil *MemoryInstance inside a non-nil api.Memory, which panics on first use.
+func memoryOf(mod api.Module) api.Memory {
+	mem := mod.Memory()
+	if mem == nil || reflect.ValueOf(mem).IsNil() {
+		return nil
+	}
+	return mem
+}
+
 // read returns the bytes of a (ptr, len) pair of memory 0, trapping when the pair is out
 // of bounds. The slice aliases the module's memory.
 func read(mod api.Module, ptr, n uint64) []byte {
 	p, l := uint32(ptr), uint32(n)
-	mem := mod.Memory()
+	mem := memoryOf(mod)
 	if mem == nil {
 		if l == 0 {
 			return nil
@@ -93,6 +105,12 @@ func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
 		}
 		msg = msg[:cut]
 	}
+	now := a.clock.Now()
+	a.reportDrops(now)
+	if !a.limits.logs.take(now) {
+		count(&a.limits.lines)
+		return
+	}
 	a.board.Log(level, string(msg))
 }
 
@@ -105,12 +123,18 @@ func hostSleepMs(ctx context.Context, a *App, _ api.Module, stack []uint64) {
 	if ms == 0 {
 		return
 	}
+	d := time.Duration(ms) * time.Millisecond
+	before := a.clock.Now()
+	if a.overTime(before, d) { // it would end past the budget: fail now
+		panic(timeTrap)
+	}
+	defer func() { a.overslept += max(a.clock.Now().Sub(before)-d, 0) }()
 	if a.budget != nil {
 		a.budget.pause()
 		defer a.budget.resume()
 	}
 	// A cancelled sleep ends early; wazero then ends the call since ctx is done.
-	_ = a.clock.Sleep(ctx, time.Duration(ms)*time.Millisecond)
+	_ = a.clock.Sleep(ctx, d)
 }
 
 func hostGPIOWrite(_ context.Context, a *App, _ api.Module, stack []uint64) {
@@ -156,19 +180,11 @@ func hostPublish(_ context.Context, a *App, mod api.Module, stack []uint64) {
 		result(stack, abi.ErrInvalid)
 		return
 	}
-	now := a.clock.Now()
-	if len(a.publishes) == abi.PublishPerSecond && now.Sub(a.publishes[0]) < time.Second {
+	if !a.limits.publishes.take(a.clock.Now()) || a.board.Publish(string(topic), append([]byte(nil), data...)) != nil {
+		count(&a.limits.records)
 		result(stack, abi.ErrBusy)
 		return
 	}
-	if err := a.board.Publish(string(topic), append([]byte(nil), data...)); err != nil {
-		result(stack, abi.ErrBusy)
-		return
-	}
-	if len(a.publishes) == abi.PublishPerSecond {
-		a.publishes = append(a.publishes[:0], a.publishes[1:]...)
-	}
-	a.publishes = append(a.publishes, now)
 	result(stack, abi.OK)
 }
 

@@ -208,10 +208,15 @@ func TestRun(t *testing.T) {
 		},
 		{
 			name: "infinite loop is stopped by the budget", wasm: fixtures.Spin, budget: 50 * time.Millisecond,
-			wantState: protocol.StateFailed, wantReason: "fuel exhausted: call ran over its 50ms time budget",
+			wantState: protocol.StateFailed, wantReason: "fuel exhausted",
 		},
 		{
 			name: "out of bounds pointer to log", wasm: fixtures.OOBLog,
+			wantState: protocol.StateFailed, wantReason: "out of bounds memory access",
+			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
+		},
+		{
+			name: "log without a memory traps", wasm: fixtures.NoMemory,
 			wantState: protocol.StateFailed, wantReason: "out of bounds memory access",
 			check: func(t *testing.T, b *wasmhost.SimBoard, _ *wasmhost.App) { wantLogs(t, b) },
 		},
@@ -391,6 +396,8 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestPublishRateLimit follows the publish bucket (10 at once, then one every 100 ms) and
+// the report of what it refused.
 func TestPublishRateLimit(t *testing.T) {
 	clock := wasmhost.NewSimClock(t0)
 	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{Clock: clock})
@@ -403,22 +410,42 @@ func TestPublishRateLimit(t *testing.T) {
 			}
 		}
 	}
-	loop(15) // no time passes: 10 accepted, 5 refused
-	if n := len(board.Records()); n != 10 {
-		t.Fatalf("%d records in the first second, want 10", n)
+	refused := func() (n int) {
+		for _, l := range board.Logs() {
+			if l.Message == "publish refused" {
+				n++
+			}
+		}
+		return n
 	}
-	if n := len(board.Logs()); n != 5 {
+	loop(15) // no time passes: 10 accepted, 5 refused
+	if n := len(board.Records()); n != abi.PublishBurst {
+		t.Fatalf("%d records at once, want %d", n, abi.PublishBurst)
+	}
+	if n := refused(); n != 5 {
 		t.Fatalf("%d refusals logged, want 5", n)
 	}
-	clock.Advance(999 * time.Millisecond)
+	clock.Advance(99 * time.Millisecond)
 	loop(1)
-	if n := len(board.Records()); n != 10 {
-		t.Fatalf("a record was accepted within the same second")
+	if n := len(board.Records()); n != abi.PublishBurst {
+		t.Fatalf("a record was accepted within 99 ms")
 	}
 	clock.Advance(time.Millisecond)
 	loop(1)
-	if n := len(board.Records()); n != 11 {
-		t.Fatalf("%d records after a second, want 11", n)
+	if n := len(board.Records()); n != abi.PublishBurst+1 {
+		t.Fatalf("%d records after 100 ms, want %d", n, abi.PublishBurst+1)
+	}
+	// The 6 refusals are reported, each once: the app's "publish refused" line after each
+	// one brings the report of it first.
+	reported := 0
+	for _, l := range board.Logs() {
+		var n int
+		if _, err := fmt.Sscanf(l.Message, "%d records dropped", &n); err == nil && l.Level == wasmhost.LevelWarn {
+			reported += n
+		}
+	}
+	if reported != 6 {
+		t.Errorf("reports add up to %d refused records, want 6", reported)
 	}
 }
 
@@ -430,7 +457,8 @@ func TestPublishBoardRefusal(t *testing.T) {
 	if _, _, err := app.Loop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	wantLogs(t, board, "warn:publish refused")
+	// A refused record counts as dropped: reported before the app's next line.
+	wantLogs(t, board, "warn:1 records dropped", "warn:publish refused")
 }
 
 func TestSleepIsNotCountedInBudget(t *testing.T) {

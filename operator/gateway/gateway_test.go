@@ -21,7 +21,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	k8slabels "k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/record"
@@ -202,7 +204,11 @@ func TestClusterMode(t *testing.T) {
 		Image:          "ko.local/gateway:test",
 		BrokerURL:      "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
 		DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local",
-		Resync:         time.Second,
+		DeploymentKey:  testKey,
+		// The broker gateways send to, here in the test's namespace: each Gateway gets
+		// an EventPolicy there.
+		BrokerNamespace: ns,
+		Resync:          time.Second,
 	}, ns)
 	gw := createGateway(t, ns, "edge", nil)
 
@@ -217,6 +223,9 @@ func TestClusterMode(t *testing.T) {
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK" && strings.HasSuffix(e.Value, "/"+ns+"/wasmbed") }) {
 		t.Errorf("env %+v has no K_SINK", c.Env)
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvDeploymentKey && e.Value == testKey }) {
+		t.Errorf("env %+v does not give the gateway the deployment key", c.Env)
 	}
 	if p := c.ReadinessProbe; p == nil || p.HTTPGet == nil || p.HTTPGet.Port.String() != "ops" || c.LivenessProbe.HTTPGet.Port.String() != "ops" {
 		t.Errorf("probes %+v %+v, want them on the ops port", c.ReadinessProbe, c.LivenessProbe)
@@ -245,6 +254,36 @@ func TestClusterMode(t *testing.T) {
 	gatewayMayReadDevices(t, ns, "edge")
 	networkPolicyFits(t, dep)
 
+	// Its events reach the broker under its own identity only, and only the types a
+	// gateway emits: an EventPolicy the real Knative CRD accepted.
+	policy := &unstructured.Unstructured{}
+	policy.SetGroupVersionKind(schema.GroupVersionKind{Group: "eventing.knative.dev", Version: "v1alpha1", Kind: "EventPolicy"})
+	policy.SetNamespace(ns)
+	policy.SetName("wasmbed-gateway-" + ns + "--edge")
+	get(t, "event policy", policy, func(p *unstructured.Unstructured) error {
+		from, _, _ := unstructured.NestedSlice(p.Object, "spec", "from")
+		to, _, _ := unstructured.NestedSlice(p.Object, "spec", "to")
+		filters, _, _ := unstructured.NestedSlice(p.Object, "spec", "filters")
+		if len(from) != 1 || from[0].(map[string]any)["sub"] != "system:serviceaccount:"+ns+":edge" {
+			return fmt.Errorf("from %v", from)
+		}
+		if len(to) != 1 || fmt.Sprint(to[0]) != "map[ref:map[apiVersion:eventing.knative.dev/v1 kind:Broker name:wasmbed]]" {
+			return fmt.Errorf("to %v", to)
+		}
+		var types []string
+		for _, f := range filters[0].(map[string]any)["any"].([]any) {
+			types = append(types, f.(map[string]any)["exact"].(map[string]any)["type"].(string))
+		}
+		want := []string{}
+		for _, t := range events.Emitters["gateway"] {
+			want = append(want, string(t))
+		}
+		if !slices.Equal(types, want) {
+			return fmt.Errorf("types %v, want %v", types, want)
+		}
+		return nil
+	})
+
 	svc := get(t, "device service", &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "edge"}}, func(*corev1.Service) error { return nil })
 	owned(t, svc, gw)
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != 8443 {
@@ -270,7 +309,8 @@ func TestClusterMode(t *testing.T) {
 	}
 	d := trig.Spec.Delivery
 	if d == nil || *d.Retry != 5 || *d.BackoffPolicy != eventingduckv1.BackoffPolicyExponential || *d.BackoffDelay != "PT0.2S" ||
-		d.DeadLetterSink == nil || d.DeadLetterSink.URI.String() != "http://dead-letters."+ns+".svc.cluster.local" {
+		d.DeadLetterSink == nil || d.DeadLetterSink.URI.String() != "http://dead-letters."+ns+".svc.cluster.local" ||
+		d.DeadLetterSink.Audience == nil || *d.DeadLetterSink.Audience != events.ReceiverAudience("operator") {
 		t.Errorf("delivery %+v", d)
 	}
 
@@ -365,7 +405,7 @@ func TestClusterMode(t *testing.T) {
 		recorder: record.NewFakeRecorder(100),
 		opts: mustDefaults(t, Options{
 			Image: "ko.local/gateway:test", BrokerURL: "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
-			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local",
+			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local", DeploymentKey: testKey, BrokerNamespace: ns,
 		}),
 	}
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "edge"}}); err != nil {
@@ -380,13 +420,17 @@ func TestClusterMode(t *testing.T) {
 		}
 	}
 
-	// Deleting the Gateway removes its binding, which it cannot own, then lets it go.
+	// Deleting the Gateway removes its binding and event policy, which it cannot own,
+	// then lets it go.
 	if err := env.Client.Delete(ctx, gw); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "binding and Gateway deleted", func() error {
+	eventually(t, "binding, event policy and Gateway deleted", func() error {
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(crb), &rbacv1.ClusterRoleBinding{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("binding: %v", err)
+		}
+		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(policy), policy.DeepCopy()); !apierrors.IsNotFound(err) {
+			return fmt.Errorf("event policy: %v", err)
 		}
 		if err := env.Client.Get(ctx, client.ObjectKeyFromObject(gw), &v1.Gateway{}); !apierrors.IsNotFound(err) {
 			return fmt.Errorf("gateway: %v", err)
@@ -519,7 +563,7 @@ func (l indexedLister) List(ctx context.Context, list client.ObjectList, opts ..
 func TestResourceNotOwned(t *testing.T) {
 	ctx := context.Background()
 	ns := namespace(t)
-	startManager(t, Options{Image: "ko.local/gateway:test", BrokerURL: "http://broker"}, ns)
+	startManager(t, Options{Image: "ko.local/gateway:test", BrokerURL: "http://broker", DeploymentKey: testKey, BrokerNamespace: ns}, ns)
 	squatter := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "taken"},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
@@ -600,16 +644,21 @@ func TestEmbeddedMode(t *testing.T) {
 	})
 }
 
+// testKey is a deployment verification key, as signing.pub holds it.
+const testKey = "1e985ffbe45a77ee58253c6b392ae9272442cee842cec49dbf88fbb0fffd16a8"
+
 func TestOptions(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts Options
 		err  string
 	}{
-		{"cluster", Options{Image: "img", BrokerURL: "http://b"}, ""},
-		{"cluster without image", Options{BrokerURL: "http://b"}, "Image"},
-		{"cluster without broker", Options{Image: "img"}, "BrokerURL"},
-		{"bad dead letter sink", Options{Image: "img", BrokerURL: "http://b", DeadLetterSink: "::"}, "dead letter"},
+		{"cluster", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey}, ""},
+		{"cluster without image", Options{BrokerURL: "http://b", DeploymentKey: testKey}, "Image"},
+		{"cluster without deployment key", Options{Image: "img", BrokerURL: "http://b"}, "DeploymentKey"},
+		{"cluster with a short deployment key", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey[:62]}, "DeploymentKey"},
+		{"cluster without broker", Options{Image: "img", DeploymentKey: testKey}, "BrokerURL"},
+		{"bad dead letter sink", Options{Image: "img", BrokerURL: "http://b", DeploymentKey: testKey, DeadLetterSink: "::"}, "dead letter"},
 		{"embedded", Options{Mode: ModeEmbedded, Endpoint: "localhost:8443"}, ""},
 		{"embedded without endpoint", Options{Mode: ModeEmbedded}, "Endpoint"},
 		{"unknown mode", Options{Mode: "cloud"}, "unknown mode"},

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -11,10 +12,10 @@ import (
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
-// TestKnativeAdmitsTrigger runs Knative's admission rules (its webhook's SetDefaults
-// and Validate, with the feature flags config/ asks for) on the Trigger the operator
-// makes for each Gateway.
-func TestKnativeAdmitsTrigger(t *testing.T) {
+// TestKnativeAdmitsGatewayObjects runs Knative's admission rules (its webhook's SetDefaults
+// and Validate, with the feature flags config/ asks for) on the Knative objects the
+// operator makes for each Gateway: its Trigger and its EventPolicy.
+func TestKnativeAdmitsGatewayObjects(t *testing.T) {
 	tests := []struct {
 		name string
 		opts Options
@@ -27,7 +28,7 @@ func TestKnativeAdmitsTrigger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := tt.opts
-			o.Image, o.BrokerURL = "ko.local/gateway:test", "http://broker-ingress.knative-eventing.svc.cluster.local/wasmbed-system/wasmbed"
+			o.Image, o.BrokerURL, o.DeploymentKey = "ko.local/gateway:test", "https://broker-ingress.knative-eventing.svc.cluster.local/wasmbed-system/wasmbed", testKey
 			o, err := o.withDefaults()
 			if err != nil {
 				t.Fatal(err)
@@ -39,12 +40,22 @@ func TestKnativeAdmitsTrigger(t *testing.T) {
 				ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name},
 				Spec:       r.triggerSpec(gw),
 			}
-			warnings, err := knativeadmission.Admit(ctx, trig, "system:serviceaccount:wasmbed-system:wasmbed-operator")
+			raw, err := json.Marshal(r.eventPolicy(gw).Object)
 			if err != nil {
-				t.Error(err)
+				t.Fatal(err)
 			}
-			for _, w := range warnings {
-				t.Errorf("Knative warns: %s", w)
+			policy, err := knativeadmission.Decode(eventPolicyGVK, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, obj := range []knativeadmission.Object{trig, policy} {
+				warnings, err := knativeadmission.Admit(ctx, obj, "system:serviceaccount:wasmbed-system:wasmbed-operator")
+				if err != nil {
+					t.Error(err)
+				}
+				for _, w := range warnings {
+					t.Errorf("%T: Knative warns: %s", obj, w)
+				}
 			}
 		})
 	}

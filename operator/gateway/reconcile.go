@@ -133,8 +133,8 @@ func (r *Reconciler) countConnected(ctx context.Context, gw *v1.Gateway) (int32,
 	return int32(len(devs.Items)), nil
 }
 
-// finalize removes what the Gateway cannot own (its ClusterRoleBinding), then its
-// finalizer.
+// finalize removes what the Gateway cannot own (its ClusterRoleBinding and its
+// EventPolicy in the broker's namespace), then its finalizer.
 func (r *Reconciler) finalize(ctx context.Context, gw *v1.Gateway) error {
 	if !controllerutil.ContainsFinalizer(gw, finalizer) {
 		return nil
@@ -149,6 +149,9 @@ func (r *Reconciler) finalize(ctx context.Context, gw *v1.Gateway) error {
 		if err := r.client.Delete(ctx, &crb, client.Preconditions{UID: &crb.UID}); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete cluster role binding of gateway %s: %w", gw.Ref(), err)
 		}
+	}
+	if err := r.deleteEventPolicy(ctx, gw); err != nil {
+		return err
 	}
 	base := gw.DeepCopy()
 	controllerutil.RemoveFinalizer(gw, finalizer)
@@ -205,6 +208,9 @@ func (r *Reconciler) reconcileCluster(ctx context.Context, gw *v1.Gateway) (endp
 		return "", "", err
 	}
 	if err := r.applyClusterRoleBinding(ctx, gw); err != nil {
+		return "", "", err
+	}
+	if err := r.applyEventPolicy(ctx, gw); err != nil {
 		return "", "", err
 	}
 	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gw.Name}}

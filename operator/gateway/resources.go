@@ -151,6 +151,9 @@ func selector(gw *v1.Gateway) map[string]string {
 	return map[string]string{"app.kubernetes.io/name": "wasmbed-gateway", LabelGateway: gw.Name}
 }
 
+// EnvDeploymentKey carries the deployment verification key to cmd/gateway.
+const EnvDeploymentKey = "WASMBED_DEPLOYMENT_KEY"
+
 // Args is the gateway's command line for gw (cmd/gateway's flags).
 func Args(gw *v1.Gateway) []string {
 	maxDevices := gw.Spec.MaxDevices
@@ -213,6 +216,8 @@ func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
 						{Name: "K_SINK_TOKEN_FILE", Value: BrokerTokenDir + "/token"},
 						// Session goroutines start with the smallest stack (docs/gateway.md).
 						{Name: "GODEBUG", Value: "adaptivestackstart=0"},
+						// Only deployments the platform signed are recorded (docs/security.md).
+						{Name: EnvDeploymentKey, Value: r.opts.DeploymentKey},
 						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 						{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
 					},
@@ -283,7 +288,9 @@ func (r *Reconciler) triggerSpec(gw *v1.Gateway) eventingv1.TriggerSpec {
 	}
 	if r.opts.DeadLetterSink != "" {
 		u, _ := apis.ParseURL(r.opts.DeadLetterSink) // checked by withDefaults
-		delivery.DeadLetterSink = &duckv1.Destination{URI: u}
+		// With the audience, Knative sends a token the receiver admits (the operator's
+		// admits only its own audience), as the Broker's dead letters carry.
+		delivery.DeadLetterSink = &duckv1.Destination{URI: u, Audience: ptr.To(r.opts.DeadLetterAudience)}
 	}
 	return eventingv1.TriggerSpec{
 		Broker: r.opts.Broker,

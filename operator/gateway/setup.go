@@ -13,6 +13,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -27,7 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
+	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/pki"
 )
 
 // Mode says where gateways run.
@@ -66,9 +69,20 @@ type Options struct {
 	// Broker is the name of the Broker, in each Gateway's namespace, that the
 	// gateway's Trigger subscribes to (default "wasmbed").
 	Broker string
+	// DeploymentKey is the platform's deployment verification key, hex (`wasmbed pki
+	// keys`' signing.pub): every gateway gets it and records only deployments whose
+	// manifest it signed (cluster mode, required).
+	DeploymentKey string
+	// BrokerNamespace is the namespace of the Broker gateways send their events to
+	// (BrokerURL's), where each Gateway gets an EventPolicy admitting its events
+	// (default events.SystemNamespace).
+	BrokerNamespace string
 	// DeadLetterSink is a URL that receives deployment requests the gateway could not
 	// take after the retries; none when empty.
 	DeadLetterSink string
+	// DeadLetterAudience is the OIDC audience Knative delivers dead letters with
+	// (default, with a DeadLetterSink: the operator receiver's, events.ReceiverAudience).
+	DeadLetterAudience string
 	// ClusterRole may read Devices in every namespace (config/200-rbac); each
 	// Gateway's ServiceAccount is bound to it (default "wasmbed-gateway").
 	ClusterRole string
@@ -100,6 +114,9 @@ func (o Options) withDefaults() (Options, error) {
 	if o.ClusterRole == "" {
 		o.ClusterRole = DefaultClusterRole
 	}
+	if o.BrokerNamespace == "" {
+		o.BrokerNamespace = events.SystemNamespace
+	}
 	switch o.Mode {
 	case ModeCluster:
 		if o.Image == "" {
@@ -108,9 +125,17 @@ func (o Options) withDefaults() (Options, error) {
 		if o.BrokerURL == "" {
 			return o, errors.New("gateway controller: cluster mode needs Options.BrokerURL")
 		}
+		k, err := pki.ParsePublicKeyHex(o.DeploymentKey)
+		if err != nil {
+			return o, fmt.Errorf("gateway controller: cluster mode needs Options.DeploymentKey: %w", err)
+		}
+		o.DeploymentKey = hex.EncodeToString(k)
 		if o.DeadLetterSink != "" {
 			if _, err := apis.ParseURL(o.DeadLetterSink); err != nil {
 				return o, fmt.Errorf("gateway controller: dead letter sink: %w", err)
+			}
+			if o.DeadLetterAudience == "" {
+				o.DeadLetterAudience = events.ReceiverAudience("operator")
 			}
 		}
 	case ModeEmbedded:
@@ -127,6 +152,7 @@ func (o Options) withDefaults() (Options, error) {
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/finalizers,verbs=update
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=gateways/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
+// +kubebuilder:rbac:groups=eventing.knative.dev,resources=eventpolicies,verbs=get;create;update;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;update;patch
 // +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=get;list;watch;create;update;patch

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	flowsv1 "knative.dev/eventing/pkg/apis/flows/v1"
 	messagingv1 "knative.dev/eventing/pkg/apis/messaging/v1"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 )
 
 // ClusterOptions say where the Sequence's input comes from and its result goes.
@@ -32,6 +34,15 @@ func Names(app *v1.Application) (sequence, trigger string) {
 	return app.Name + "-steps", fmt.Sprintf("steps-%s-%s", app.Namespace, app.Name)
 }
 
+// ReplyUser is who sends the reply of app's Sequence in a cluster: the Subscription of
+// its last step (Knative names a Sequence's Subscriptions "<sequence>-kn-sequence-<i>").
+// Only that identity may hand the operator an Application's steps result.
+func ReplyUser(app *v1.Application) string {
+	seq, _ := Names(app)
+	last := max(len(app.Spec.Steps)-1, 0)
+	return eventauth.SubscriptionUser(app.Namespace, fmt.Sprintf("%s-kn-sequence-%d", seq, last))
+}
+
 // Objects returns the Knative Sequence that runs app's steps and the Trigger that sends
 // it the Application's module.validated events.
 func Objects(app *v1.Application, o ClusterOptions) (*flowsv1.Sequence, *eventingv1.Trigger, error) {
@@ -47,7 +58,9 @@ func Objects(app *v1.Application, o ClusterOptions) (*flowsv1.Sequence, *eventin
 			ChannelTemplate: &messagingv1.ChannelTemplateSpec{
 				TypeMeta: metav1.TypeMeta{APIVersion: "messaging.knative.dev/v1", Kind: "InMemoryChannel"},
 			},
-			Reply: &duckv1.Destination{URI: reply},
+			// The channel sends the reply with the last step's Subscription's token for
+			// this audience, which the operator's receiver requires (ReplyUser).
+			Reply: &duckv1.Destination{URI: reply, Audience: ptr.To(events.ReceiverAudience("operator"))},
 		},
 	}
 	for i, st := range app.Spec.Steps {

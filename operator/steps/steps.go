@@ -10,13 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/eventauth"
 )
 
 // Sender delivers events to the broker.
@@ -98,16 +102,41 @@ func Done(ctx context.Context, sender Sender, e cloudevents.Event, subject strin
 }
 
 // DoneHandler is the reply target of the Knative Sequences: it marks the event done
-// and sends it to the broker. It answers 400 to anything but a module.validated event.
-func DoneHandler(sender Sender) http.Handler {
+// and sends it to the broker. Only the Sequence of the Application the event names may
+// answer for it (ReplyUser): an authenticated sender that is not that Sequence's last
+// Subscription gets 403, whatever else it may send. It answers 400 to anything but a
+// module.validated event.
+func DoneHandler(sender Sender, reader client.Reader, auth *eventauth.Policy) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		id, ok := eventauth.Admit(auth, w, req)
+		if !ok {
+			return
+		}
 		req.Body = http.MaxBytesReader(w, req.Body, 2<<20)
 		e, err := cehttp.NewEventFromHTTPRequest(req)
 		if err != nil {
 			http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		if err := Done(req.Context(), sender, *e, ""); err != nil {
+		ns, name, found := strings.Cut(e.Subject(), "/")
+		if !found {
+			http.Error(w, fmt.Sprintf("subject %.100q does not name an Application", e.Subject()), http.StatusBadRequest)
+			return
+		}
+		var app v1.Application
+		if err := reader.Get(req.Context(), client.ObjectKey{Namespace: ns, Name: name}, &app); err != nil {
+			code := http.StatusBadGateway
+			if apierrors.IsNotFound(err) {
+				code = http.StatusUnprocessableEntity
+			}
+			http.Error(w, fmt.Sprintf("application %.100s: %v", e.Subject(), err), code)
+			return
+		}
+		if want := ReplyUser(&app); id != want {
+			eventauth.Write(w, auth.Forbid(req, id, fmt.Errorf("%s may not answer for %s's steps, only %s", id, e.Subject(), want)))
+			return
+		}
+		if err := Done(req.Context(), sender, *e, e.Subject()); err != nil {
 			var bad *events.BadEventError
 			if errors.As(err, &bad) {
 				http.Error(w, err.Error(), http.StatusBadRequest)

@@ -25,6 +25,8 @@ var (
 	Spin []byte
 	//go:embed oob_log.wasm
 	OOBLog []byte
+	//go:embed no_memory.wasm
+	NoMemory []byte
 	//go:embed grow_bomb.wasm
 	GrowBomb []byte
 	//go:embed big_memory.wasm
@@ -41,4 +43,8 @@ var (
 	StartSpin []byte
 	//go:embed compact.wasm
 	Compact []byte
+	//go:embed sleeper.wasm
+	Sleeper []byte
+	//go:embed log_flood.wasm
+	LogFlood []byte
 )

@@ -19,6 +19,10 @@
  *   115385 baud (+0.16%).
  * - The user LED ("L", D13) is P111, active high. GPIO pins 0..13 are the header's
  *   D0..D13; D0 and D1 carry the protocol UART and are refused.
+ * - Watchdog: the WDT, which OFS0 leaves in register-start mode (stopped after reset),
+ *   is started by board_init on PCLKB (24 MHz) / 8192 with 16384 cycles: 5.59 s, no
+ *   refresh window, reset on expiry (WDTRCR.RSTIRQS); RSTSR1.WDTRF tells the next boot.
+ *   The IWDT, which only OFS0 could start, stays off.
  *
  * The image is linked at 0 and replaces the Arduino bootloader (flash it over SWD or in
  * the RA's serial boot mode); it carries its own option-setting memory at 0x400.
@@ -46,6 +50,16 @@
 #define SCKSCR_HOCO 0x00u
 /* FCK /2 | ICK /1 | PCKA /2 | PCKB /2 | PCKC /1 | PCKD /1 */
 #define SCKDIVCR_48MHZ ((1u << 28) | (0u << 24) | (1u << 12) | (1u << 8) | (0u << 4) | (0u << 0))
+
+/* WDT (register-start mode) and the reset flags */
+#define WDT_WDTRR 0x40044200u    /* 8-bit: 0x00 then 0xff refreshes (the first one starts it) */
+#define WDT_WDTCR 0x40044202u    /* 16-bit */
+#define WDT_WDTRCR 0x40044206u   /* 8-bit: RSTIRQS 0x80, reset on expiry */
+#define WDT_WDTCSTPR 0x40044208u /* 8-bit: SLCSTP 0x80 would stop counting in sleep */
+/* TOPS 3 (16384 cycles) | CKS 8 (PCLKB / 8192) | RPES 3 (window end 0%) | RPSS 3 (start 100%): no window */
+#define WDTCR_5S ((3u << 0) | (8u << 4) | (3u << 8) | (3u << 12))
+#define SYS_RSTSR1 (SYSTEM + 0x0c0u) /* 16-bit; cleared by writing 0 */
+#define RSTSR1_WDTRF (1u << 1)
 
 /* Module stop control */
 #define MSTPCRB 0x40047000u
@@ -111,7 +125,8 @@ const uint32_t board_ram = 32u * 1024u, board_flash = 256u * 1024u;
 /*
  * Option-setting memory: code flash 0x400..0x4ff, read by the MCU at reset. Placed by
  * boards/common/sections.ld (section .board_head at BOARD_HEAD_OFFSET, see board.ld).
- *   OFS0 0xffffffff: IWDT and WDT stay stopped after reset.
+ *   OFS0 0xffffffff: IWDT and WDT stay stopped after reset (the WDT in register-start
+ *     mode: board_init starts it).
  *   OFS1 0xffffceff: HOCO oscillates after reset (HOCOEN 0) at 48 MHz (HOCOFRQ1 100b),
  *        voltage monitor 0 reset off.
  *   Security MPU: every region and program-counter range set to the manual's unused
@@ -221,9 +236,28 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
     return -1; /* the internal temperature sensor needs the ADC: not wired up yet */
 }
 
-const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+/* No native tier on this board: nothing to seal. */
+const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read, NULL, NULL};
+
+/* WDTCR, WDTRCR and WDTCSTPR are writable once, before the first refresh starts the count. */
+const wb_reg_write board_wdt_start[] = {
+    {WDT_WDTCR, WDTCR_5S, 2},
+    {WDT_WDTRCR, 0x80u, 1},
+    {WDT_WDTCSTPR, 0x00u, 1},
+    {WDT_WDTRR, 0x00u, 1},
+    {WDT_WDTRR, 0xffu, 1},
+    {0, 0, 0},
+};
+const wb_reg_write board_wdt_feed[] = {{WDT_WDTRR, 0x00u, 1}, {WDT_WDTRR, 0xffu, 1}, {0, 0, 0}};
+
+uint32_t board_reset_flags(void)
+{
+    uint16_t r = REG16(SYS_RSTSR1);
+    REG16(SYS_RSTSR1) = (uint16_t)(r & ~RSTSR1_WDTRF); /* next time it is news */
+    return r & RSTSR1_WDTRF ? WBD_CAUSE_WATCHDOG : 0;
+}
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)SCI2, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 static void clock_init(void)
 {
@@ -276,4 +310,5 @@ void board_init(void)
     pins_init();
     sci2_init();
     cm_systick_start(CORE_HZ);
+    wb_reg_writes(board_wdt_start);
 }

@@ -1,7 +1,9 @@
 /*
- * Firmware entry point: the device runtime over the board's protocol UART, forever.
- * The device identity is a build-time string (WB_DEVICE_ID) kept in its own flash
- * section, so a provisioning step can patch it in firmware.bin without a rebuild.
+ * Firmware entry point: the device runtime over the board's protocol UART, forever,
+ * feeding the watchdog after every poll.
+ * The device identity (WB_DEVICE_ID) and the deployment key (WB_DEPLOY_KEY) are
+ * build-time defaults kept in flash sections of their own, so a provisioning step can
+ * patch them in the image without a rebuild.
  */
 #include "board.h"
 
@@ -14,6 +16,25 @@
 
 /* "<namespace>/<device>", NUL-padded; patchable (section .wb_identity). */
 __attribute__((section(".wb_identity"), used)) const char wb_device_id[128] = WB_DEVICE_ID;
+
+/* The platform's deployment verification key (docs/protocol.md, "Deployment manifest"):
+ * "WBK1" and the 32-byte Ed25519 public key, in its own flash section so that
+ * provisioning writes it at flash time (the board manager does, emulation/manager) without
+ * a rebuild; a build-time key (-DWB_DEPLOY_KEY=0x..,..., `make boards SIGNING_KEY=...`)
+ * is the default. Any other content: no key, and the device checks no manifest. */
+__attribute__((section(".wb_keys"), used)) const uint8_t wb_deploy_key[36] = {
+#ifdef WB_DEPLOY_KEY
+    'W', 'B', 'K', '1', WB_DEPLOY_KEY
+#endif
+};
+
+static const uint8_t *provisioned_key(void)
+{
+    const uint8_t *k = wb_deploy_key;
+    /* What flash holds after provisioning, not the initializer: hide the value. */
+    __asm__("" : "+r"(k));
+    return k[0] == 'W' && k[1] == 'B' && k[2] == 'K' && k[3] == '1' ? k + 4 : NULL;
+}
 
 #ifdef WB_BOOT_NOTE
 const char *board_boot_note; /* set by board_init */
@@ -33,14 +54,18 @@ int main(void)
         .fuel = 0,
         .hal = &board_hal,
         .io = &board_uart,
+        .deploy_key = provisioned_key(),
 #ifdef WB_BOOT_NOTE
         .boot_note = board_boot_note,
 #endif
 #if WBD_STORE
         .store = board_store(),
 #endif
+        .crash = &board_crash,
     };
     wbd_init(&dev, &cfg);
-    for (;;)
+    for (;;) { /* each pass makes progress: a call or a driver that stops it resets the board */
         wbd_poll(&dev, 1000);
+        board_watchdog_feed();
+    }
 }

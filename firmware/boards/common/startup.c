@@ -1,19 +1,20 @@
 /*
  * Cortex-M4 start-up shared by the boards: vector table (core exceptions, SysTick;
  * each board's board.c continues it with its external interrupts, section
- * .vectors.irq), reset handler (.data copy, .bss clear, FPU on in
- * hard-float builds), SysTick millisecond counter, and a fault handler that resets
- * the MCU.
+ * .vectors.irq), reset handler (.data copy, .bss clear, FPU on in hard-float builds,
+ * then the MPU and the fault handlers: protect()), SysTick millisecond counter. Every
+ * fault and NMI goes to fault.c, which records it and resets the MCU.
  */
 #include <stdint.h>
 #include <string.h>
 
 #include "board.h"
+#include "mpu.h"
 
 extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _estack;
+extern char _flash_start[], _flash_size[], _sstack[];
 int main(void);
 void reset_handler(void);
-void fault_handler(void);
 void systick_handler(void);
 
 #define REG(a) (*(volatile uint32_t *)(a))
@@ -22,20 +23,25 @@ void systick_handler(void);
 #define SYST_CVR 0xe000e018u
 #define SCB_CPACR 0xe000ed88u
 #define SCB_AIRCR 0xe000ed0cu
+#define SCB_SHCSR 0xe000ed24u
+#define SHCSR_FAULTS (7u << 16) /* MEMFAULTENA, BUSFAULTENA, USGFAULTENA: each fault its own handler */
+/* No-access block right below RAM, where the stack starts (sections.ld): a frame that
+ * overflows by up to this much still faults rather than reach other memory. */
+#define STACK_GUARD (32u * 1024u)
 
 __attribute__((section(".vectors"), used)) const void *const vectors[16] = {
     &_estack,              /* initial stack pointer */
     (void *)reset_handler, /* reset */
-    (void *)fault_handler, /* NMI */
-    (void *)fault_handler, /* HardFault */
-    (void *)fault_handler, /* MemManage */
-    (void *)fault_handler, /* BusFault */
-    (void *)fault_handler, /* UsageFault */
+    (void *)fault_entry,   /* NMI (the MPS2's watchdog) */
+    (void *)fault_entry,   /* HardFault */
+    (void *)fault_entry,   /* MemManage */
+    (void *)fault_entry,   /* BusFault */
+    (void *)fault_entry,   /* UsageFault */
     0, 0, 0, 0,
-    (void *)fault_handler, /* SVCall */
-    (void *)fault_handler, /* DebugMonitor */
+    (void *)fault_entry,   /* SVCall: not used, recorded as a HardFault */
+    (void *)fault_entry,   /* DebugMonitor: likewise */
     0,
-    (void *)fault_handler, /* PendSV */
+    (void *)fault_entry,   /* PendSV: likewise */
     (void *)systick_handler,
 };
 
@@ -72,7 +78,16 @@ void cm_reset(void)
     }
 }
 
-void fault_handler(void) { cm_reset(); }
+/* The MPU (mpu.h) over this image's flash and the guard below the stack, then the
+ * configurable faults enabled, so that each reports its own cause. */
+static void protect(void)
+{
+    const wb_mpu_layout l = {(uintptr_t)_flash_start, (uintptr_t)_flash_size, (uintptr_t)_sstack - STACK_GUARD,
+                             STACK_GUARD};
+    wb_mpu_init(&l);
+    REG(SCB_SHCSR) |= SHCSR_FAULTS;
+    __asm__ volatile("dsb\n isb");
+}
 
 void reset_handler(void)
 {
@@ -83,6 +98,8 @@ void reset_handler(void)
     REG(SCB_CPACR) |= 0xfu << 20;
     __asm__ volatile("dsb\n isb");
 #endif
+    fault_boot();
+    protect();
     main();
     cm_reset();
 }

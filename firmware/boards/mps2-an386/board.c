@@ -2,9 +2,11 @@
  * Arm MPS2 AN386 board support (QEMU mps2-an386): CMSDK APB UART0 at 0x40004000
  * speaks the protocol (receive interrupt UART0 RX, NVIC line 0, into the ring of
  * boards/common/uart.h; polled transmit), the two user LEDs are the FPGA I/O LED register
- * (0x40028000, modelled by QEMU), GPIO pins 0..15 are CMSDK GPIO0 at 0x40010000.
+ * (0x40028000, modelled by QEMU), GPIO pins 0..15 are CMSDK GPIO0 at 0x40010000, the
+ * CMSDK watchdog at 0x40008000 raises the NMI.
  */
 #include "../common/board.h"
+#include "../common/mpu.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
 
@@ -24,6 +26,17 @@
 #define CTRL_RXINTEN (1u << 3)
 #define INT_RX (1u << 1)
 #define UART0_RX_IRQ 0u /* AN386: UART0 RX 0, TX 1, UART0-2 overrun combined 12 */
+
+/* CMSDK APB watchdog (QEMU models it, clocked at the 25 MHz system clock): its interrupt is
+ * the NMI, raised when the counter first reaches 0; a second expiry would reset. The NMI
+ * handler (fault.c) records it and resets at once. Registers are locked between writes. */
+#define WDOG 0x40008000u
+#define WDOG_LOAD (WDOG + 0x00u)
+#define WDOG_CONTROL (WDOG + 0x08u) /* INTEN 1, RESEN 2 */
+#define WDOG_INTCLR (WDOG + 0x0cu)  /* any write: clear the interrupt, reload the counter */
+#define WDOG_RIS (WDOG + 0x10u)
+#define WDOG_LOCK (WDOG + 0xc00u)
+#define WDOG_UNLOCK 0x1acce551u
 
 #define FPGAIO_LED 0x40028000u
 
@@ -96,9 +109,41 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
     return -1; /* no sensors on the MPS2 */
 }
 
-const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+#ifdef WB_FAULT_INJECT
+#include "../common/inject.h"
+/* The fault test image: sensors WB_INJECT_* provoke faults (inject.c). */
+static int sensor_or_fault(void *ctx, int32_t sensor, int32_t *milli)
+{
+    return wb_inject(sensor, milli) ? sensor_read(ctx, sensor, milli) : 0;
+}
+#define sensor_read sensor_or_fault
+#endif
+
+const wbd_hal board_hal = {0,         hal_now,    hal_delay,          gpio_write,
+                           gpio_read, led_set,    sensor_read,        &wb_mpu_code_guard,
+                           wb_mpu_release};
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)UART0, uart_read, uart_write, uart_rx_stats, uart_tx_free};
+
+const wb_reg_write board_wdt_start[] = {
+    {WDOG_LOCK, WDOG_UNLOCK, 4},
+    {WDOG_LOAD, CORE_HZ / 1000u * WB_WATCHDOG_MS, 4},
+    {WDOG_CONTROL, 3u, 4}, /* INTEN | RESEN */
+    {WDOG_LOCK, 0, 4},
+    {0, 0, 0},
+};
+const wb_reg_write board_wdt_feed[] = {
+    {WDOG_LOCK, WDOG_UNLOCK, 4},
+    {WDOG_INTCLR, 1u, 4},
+    {WDOG_LOCK, 0, 4},
+    {0, 0, 0},
+};
+
+/* The watchdog is the only NMI source of this board. */
+uint32_t board_nmi_cause(void)
+{
+    return REG(WDOG_RIS) & 1u ? WBD_CAUSE_WATCHDOG : WBD_CAUSE_NMI;
+}
 
 void board_init(void)
 {
@@ -107,4 +152,5 @@ void board_init(void)
     cm_irq_enable(UART0_RX_IRQ);
     REG(FPGAIO_LED) = 0;
     cm_systick_start(CORE_HZ);
+    wb_reg_writes(board_wdt_start);
 }

@@ -5,7 +5,7 @@
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=4 -DWBD_SLOT_SIZE=65536 -DWBD_ARENA_SIZE=163840 -DWBD_MEM_CAP=131072 \
               -DWBD_MAX_FRAME=16384 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=1024 \
-              -DWB_MAX_TABLE=2048 -DWB_UART_RX_RING=1024 -DWBD_STORE=1
+              -DWB_MAX_TABLE=2048 -DWB_UART_RX_RING=1024 -DWB_UART_TX_RING=2048 -DWBD_STORE=1
 # Native tier: functions compiled to Thumb-2 at load time (wasm/wasm_jit.c), in SRAM, which executes;
 # 12 KiB of the 16 KiB stack are its machine stack budget (compiled and interpreted functions
 # recursing into each other to the full call depth of 64 need ~9.4 KiB).

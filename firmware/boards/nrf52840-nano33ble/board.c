@@ -18,14 +18,30 @@
  *   (WFI), so this board waits busily (BOARD_IDLE) instead of sleeping.
  * - The high-frequency crystal (HFXO, 32 MHz) is started for an accurate baud rate; if
  *   it does not report started, the internal oscillator (HFINT) stays in use.
+ * - The watchdog (WDT) counts the 32.768 kHz low-frequency clock, which starting it
+ *   starts, and also while the core sleeps; it resets the chip when it expires, and
+ *   POWER.RESETREAS.DOG tells the next boot.
  *
  * The image is linked at 0 and replaces the Arduino bootloader (flash it over SWD).
  */
 #include "../common/board.h"
+#include "../common/mpu.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
 
 #define CORE_HZ 64000000u
+
+/* WDT and the reset reason */
+#define WDT 0x40010000u
+#define WDT_TASKS_START (WDT + 0x000u)
+#define WDT_CRV (WDT + 0x504u)    /* timeout = (CRV + 1) / 32768 s */
+#define WDT_RREN (WDT + 0x508u)   /* reload requests enabled: RR[0] only */
+#define WDT_CONFIG (WDT + 0x50cu) /* SLEEP 1: keep counting while the core sleeps */
+#define WDT_RR0 (WDT + 0x600u)
+#define WDT_RELOAD 0x6e524635u
+#define LFCLK_HZ 32768u
+#define POWER_RESETREAS 0x40000400u
+#define RESETREAS_DOG (1u << 1)
 
 /* CLOCK */
 #define CLOCK 0x40000000u
@@ -200,9 +216,27 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
     return -1; /* the on-board sensors (IMU, ...) sit on I2C: not wired up yet */
 }
 
-const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+const wbd_hal board_hal = {0,         hal_now, hal_delay,   gpio_write,        gpio_read,
+                           led_set,   sensor_read, &wb_mpu_code_guard, wb_mpu_release};
+
+/* CRV, RREN and CONFIG are writable until the start only. */
+const wb_reg_write board_wdt_start[] = {
+    {WDT_CRV, LFCLK_HZ / 1000u * WB_WATCHDOG_MS - 1u, 4},
+    {WDT_RREN, 1u, 4},
+    {WDT_CONFIG, 1u, 4},
+    {WDT_TASKS_START, 1u, 4},
+    {0, 0, 0},
+};
+const wb_reg_write board_wdt_feed[] = {{WDT_RR0, WDT_RELOAD, 4}, {0, 0, 0}};
+
+uint32_t board_reset_flags(void)
+{
+    uint32_t r = REG(POWER_RESETREAS);
+    REG(POWER_RESETREAS) = r; /* cleared by writing 1s: next time they are news */
+    return r & RESETREAS_DOG ? WBD_CAUSE_WATCHDOG : 0;
+}
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)UARTE0, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)UARTE0, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 void board_init(void)
 {
@@ -231,4 +265,5 @@ void board_init(void)
     cm_irq_enable(UARTE0_IRQ);
 
     cm_systick_start(CORE_HZ);
+    wb_reg_writes(board_wdt_start);
 }

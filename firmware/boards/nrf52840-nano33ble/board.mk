@@ -10,7 +10,7 @@
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=2 -DWBD_SLOT_SIZE=16384 -DWBD_ARENA_SIZE=86016 -DWBD_MEM_CAP=65536 \
               -DWBD_MAX_FRAME=8192 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512 \
-              -DWB_MAX_TABLE=1024 -DWB_UART_RX_RING=1024
+              -DWB_MAX_TABLE=1024 -DWB_UART_RX_RING=1024 -DWB_UART_TX_RING=2048
 # Native tier: functions compiled to Thumb-2 at load time (wasm/wasm_jit.c), in SRAM, which executes;
 # 10 KiB of the 12 KiB stack are its machine stack budget (compiled and interpreted functions
 # recursing into each other to the full call depth of 64 need ~9.4 KiB).

@@ -6,10 +6,13 @@
  * boards/common/uart.h and sends polled (TXE).
  * Clocks (clock.h): HSE 8 MHz + PLL, SYSCLK 168 MHz, USART1 on APB2 at 84 MHz, else
  * the HSI at 16 MHz; SysTick and the baud rate follow the clock actually running.
- * QEMU 7.2 models USART1, SysTick and the core; RCC and GPIO are unimplemented
+ * QEMU 7.2 models USART1, SysTick and the core; RCC, GPIO and the IWDG are unimplemented
  * devices there, so those writes are accepted and ignored (reads return 0).
+ * Watchdog: the IWDG (RM0090 section 19) on the 32 kHz LSI, which it starts itself,
+ * resets at once when it expires; RCC_CSR's IWDGRSTF tells the next boot.
  */
 #include "../common/board.h"
+#include "../common/mpu.h"
 #include "clock.h"
 
 #define REG(a) (*(volatile uint32_t *)(a))
@@ -24,6 +27,18 @@
 #define GPIO_IDR 0x10u
 #define GPIO_ODR 0x14u
 #define GPIO_BSRR 0x18u
+
+#define IWDG_KR 0x40003000u
+#define IWDG_PR 0x40003004u  /* divider 4 << PR */
+#define IWDG_RLR 0x40003008u /* 12 bits */
+#define IWDG_START 0xccccu
+#define IWDG_UNLOCK 0x5555u /* PR and RLR writable */
+#define IWDG_RELOAD 0xaaaau
+#define LSI_HZ 32000u
+#define IWDG_DIV_LOG2 6u /* /64: 500 Hz, 8.19 s at most */
+#define RCC_CSR 0x40023874u
+#define CSR_RMVF (1u << 24)
+#define CSR_IWDGRSTF (1u << 29)
 
 #define USART1 0x40011000u
 #define USART_SR (USART1 + 0x00u)
@@ -98,9 +113,28 @@ static int sensor_read(void *ctx, int32_t sensor, int32_t *milli)
     return -1; /* the internal temperature sensor needs the ADC: not wired up yet */
 }
 
-const wbd_hal board_hal = {0, hal_now, hal_delay, gpio_write, gpio_read, led_set, sensor_read};
+const wbd_hal board_hal = {0,         hal_now, hal_delay,   gpio_write,        gpio_read,
+                           led_set,   sensor_read, &wb_mpu_code_guard, wb_mpu_release};
+
+/* Started once (it cannot be stopped): divider and reload first, then the first reload. */
+const wb_reg_write board_wdt_start[] = {
+    {IWDG_KR, IWDG_START, 4},
+    {IWDG_KR, IWDG_UNLOCK, 4},
+    {IWDG_PR, IWDG_DIV_LOG2 - 2u, 4},
+    {IWDG_RLR, LSI_HZ / (1u << IWDG_DIV_LOG2) * WB_WATCHDOG_MS / 1000u - 1u, 4},
+    {IWDG_KR, IWDG_RELOAD, 4},
+    {0, 0, 0},
+};
+const wb_reg_write board_wdt_feed[] = {{IWDG_KR, IWDG_RELOAD, 4}, {0, 0, 0}};
+
+uint32_t board_reset_flags(void)
+{
+    uint32_t csr = REG(RCC_CSR);
+    REG(RCC_CSR) = csr | CSR_RMVF; /* the flags are kept until cleared: next time they are news */
+    return csr & CSR_IWDGRSTF ? WBD_CAUSE_WATCHDOG : 0;
+}
 /* ctx is the protocol UART's base address (not used by the driver; tests read it). */
-const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats};
+const wbd_transport board_uart = {(void *)USART1, uart_read, uart_write, uart_rx_stats, uart_tx_free};
 
 /* The boot log line's clock part, per STM32_CLK_* path (main.c, WB_BOOT_NOTE). */
 static const char *const clock_notes[3] = {"clock pll 168 MHz", "clock hsi 16 MHz (fallback)", "clock emulator, no rcc"};
@@ -123,4 +157,5 @@ void board_init(void)
     REG(USART_CR1) = CR1_UE | CR1_TE | CR1_RE | CR1_RXNEIE;
     cm_irq_enable(USART1_IRQ);
     cm_systick_start(stm32_sysclk_hz[clk]);
+    wb_reg_writes(board_wdt_start);
 }

@@ -5,7 +5,7 @@
 BOARD_CPU  := -mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16
 BOARD_DEFS := -DWBD_MAX_APPS=2 -DWBD_SLOT_SIZE=16384 -DWBD_ARENA_SIZE=24576 -DWBD_MEM_CAP=12288 \
               -DWBD_MAX_FRAME=4096 -DWBD_TX_SIZE=2048 -DWBD_CONFIG_SIZE=512 \
-              -DWB_MAX_TABLE=512 -DWB_UART_RX_RING=1024 -DWBD_STORE=1
+              -DWB_MAX_TABLE=512 -DWB_UART_RX_RING=1024 -DWB_UART_TX_RING=1024 -DWBD_STORE=1
 # Native tier: functions compiled to Thumb-2 at load time (wasm/wasm_jit.c) into the arena, in SRAM;
 # 10 KiB of the 12 KiB stack are its machine stack budget (compiled and interpreted functions
 # recursing into each other to the full call depth of 64 need ~9.4 KiB).

@@ -48,7 +48,9 @@ func build() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return dir, run(dir, "boards")
+	// No baked-in key, whatever the machine's make run holds (the Makefile's default):
+	// tests provision the images they need with a key (firmware/provision).
+	return dir, run(dir, "boards", "SIGNING_KEY=")
 }
 
 // run runs make in the firmware directory with args, holding the build lock.
@@ -104,4 +106,19 @@ func Image(t testing.TB, board string) string {
 		t.Fatalf("firmware image missing after make -C firmware boards: %v", err)
 	}
 	return elf
+}
+
+// FaultImage builds board's image with fault injection (board.mk FAULT_INJECT=1: sensors
+// that provoke faults, boards/common/inject.h) in build/faults/, and returns its ELF.
+func FaultImage(t testing.TB, board string) string {
+	t.Helper()
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := filepath.Join("build", "faults")
+	if err := run(dir, "-f", "boards/board.mk", "BOARD="+board, "FAULT_INJECT=1", "BUILD="+build); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, build, board, "firmware.elf")
 }

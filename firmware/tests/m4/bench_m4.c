@@ -40,6 +40,7 @@ static wasm_instance *instance(const uint8_t *bin, uint32_t len, wasm_arena *a, 
     cfg.mem_buf = mem;
     cfg.mem_cap = cap;
     cfg.interpret_only = (uint8_t)interpret_only;
+    cfg.code_guard = M4_CODE_GUARD;
     if (wasm_module_load(bin, len, a, &m) || wasm_instantiate(m, &cfg, a, 1000, &inst)) return NULL;
     return inst;
 }
@@ -65,6 +66,7 @@ static int run(const char *engine, int interpret_only, uint32_t fib_native, uint
 {
     wasm_arena a;
     int fails = 0;
+    m4_release(arena_buf, sizeof arena_buf);
     wasm_arena_init(&a, arena_buf, sizeof arena_buf);
     uint32_t t_load = m4_now();
     wasm_instance *fib = instance(fib_wasm, fib_wasm_len, &a, NULL, 0, interpret_only);

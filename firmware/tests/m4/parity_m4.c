@@ -95,6 +95,8 @@ static int run_in(const kase *k, uint64_t fuel, int interpret_only, size_t arena
     cfg.call_depth = 40;
     cfg.stack_slots = 300;
     cfg.machine_stack = machine_stack;
+    cfg.code_guard = M4_CODE_GUARD;
+    m4_release(arena_buf[interpret_only], sizeof arena_buf[0]);
     wasm_arena_init(&a, arena_buf[interpret_only], arena ? arena : sizeof arena_buf[0]);
     if (wasm_module_load(k->bin, *k->len, &a, &m) || wasm_instantiate(m, &cfg, &a, fuel, &inst)) return -1;
     int32_t f = wasm_module_export(m, k->func, (uint32_t)strlen(k->func), WASM_EXTERN_FUNC);
@@ -250,6 +252,8 @@ static uint32_t check_big(void)
                 wasm_slot s[2] = {args[c][0], args[c][1]};
                 memset(&cfg, 0, sizeof cfg);
                 cfg.interpret_only = (uint8_t)interp;
+                cfg.code_guard = M4_CODE_GUARD;
+                m4_release(PSRAM + (1u << 20), 14u << 20);
                 wasm_arena_init(&a, PSRAM + (1u << 20), 14u << 20);
                 if (wasm_module_load(PSRAM, len, &a, &m) || wasm_instantiate(m, &cfg, &a, 10000000, &inst)) {
                     m4_puts("FAIL: cannot instantiate the big function\n");

@@ -1,6 +1,7 @@
 /*
  * Bare-metal start-up for the QEMU mps2-an386 (Cortex-M4F) benchmark:
- * vector table, .data/.bss set-up, FPU on, semihosting output and exit.
+ * vector table, .data/.bss set-up, FPU on, the MPU as on the boards (-DWB_MPU, m4.h),
+ * semihosting output and exit.
  */
 #include <stdint.h>
 #include <string.h>
@@ -64,5 +65,14 @@ void reset_handler(void)
     memset(&_sbss, 0, (size_t)((char *)&_ebss - (char *)&_sbss));
     *(volatile uint32_t *)0xe000ed88 |= 0xfu << 20; /* CPACR: CP10, CP11 full access */
     __asm__ volatile("dsb\n isb");
+#ifdef WB_MPU
+    /* the code in the first 4 MiB read-only and executable, RAM never executable but for
+     * sealed code; the stack is at the top of RAM here, so no guard */
+    static const wb_mpu_layout l = {0, 4u << 20, 0, 0};
+    if (wb_mpu_init(&l)) {
+        m4_puts("no MPU on this core\n");
+        m4_exit(1);
+    }
+#endif
     m4_exit(main());
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../crypto/ed25519.h"
+#include "../../device/sha256.h"
 #include "../../proto/cbor.h"
 #include "../../proto/wbp.h"
 #include "../json.h"
@@ -76,6 +78,70 @@ static wbp_err read_stream(const uint8_t *b, size_t n, size_t limit, wbp_msg *m)
     return WBP_E_TRUNCATED;
 }
 
+/* The golden deployment manifests: valid ones decode, encode back to the same bytes and
+ * verify under the golden key, and "sensor_hub" is what Deploy "deploy_signed" carries,
+ * for its module and configuration; invalid ones are refused as the Go side refuses them. */
+static void golden_manifests(const jval *root)
+{
+    const jval *g = json_get(root, "manifests");
+    CHECK(g != NULL, "golden.json has no manifests");
+    if (!g)
+        return;
+    uint8_t key[32], man[WBP_MAX_MANIFEST + 8], sig[64], again[WBP_MAX_MANIFEST], hash[32];
+    CHECK(unhex(json_str(g, "public_key"), key, sizeof key) == 32, "manifests: public key");
+    const jval *valid = json_get(g, "valid"), *invalid = json_get(g, "invalid");
+    CHECK(valid && valid->n >= 2 && invalid && invalid->n >= 6, "manifests: fewer cases than expected");
+    for (size_t i = 0; valid && i < valid->n; i++) {
+        const jval *c = valid->items[i];
+        const char *name = json_str(c, "name");
+        size_t n = unhex(json_str(c, "hex"), man, sizeof man);
+        CHECK(unhex(json_str(c, "signature"), sig, sizeof sig) == 64, "manifest %s: signature", name);
+        wbp_manifest m;
+        wbp_err e = wbp_manifest_decode(man, n, &m);
+        CHECK(e == WBP_OK, "manifest %s: decode: %s", name, wbp_err_name(e));
+        if (e)
+            continue;
+        CHECK(wbp_manifest_encode(&m, again, sizeof again) == n && memcmp(again, man, n) == 0,
+              "manifest %s: re-encoding differs", name);
+        CHECK(wb_ed25519_verify(sig, man, n, key) == 0, "manifest %s: signature does not verify", name);
+        uint8_t want[32];
+        CHECK(unhex(json_str(c, "config_hash"), want, sizeof want) == 32 && memcmp(m.config_hash.p, want, 32) == 0,
+              "manifest %s: config hash", name);
+        if (strcmp(name, "empty_config") == 0) {
+            const uint8_t empty = 0xa0;
+            wb_sha256(&empty, 1, hash);
+            CHECK(memcmp(hash, want, 32) == 0, "manifest %s: the hash of an empty config is sha256(a0)", name);
+        }
+        if (strcmp(name, "sensor_hub") == 0) {
+            const jval *vs = json_get(root, "valid");
+            for (size_t j = 0; vs && j < vs->n; j++) {
+                if (strcmp(json_str(vs->items[j], "name"), "deploy_signed") != 0)
+                    continue;
+                static wbp_msg dm;
+                uint8_t rel;
+                size_t fn = unhex(json_str(vs->items[j], "hex"), frame, sizeof frame);
+                CHECK(wbp_decode_frame(frame, fn, WBP_DEFAULT_MAX_FRAME, &dm, &rel) == WBP_OK, "deploy_signed decodes");
+                const wbp_deploy *d = &dm.u.deploy;
+                wb_sha256(d->config_raw.p, d->config_raw.n, hash);
+                CHECK(d->manifest.n == n && memcmp(d->manifest.p, man, n) == 0 && memcmp(d->signature.p, sig, 64) == 0 &&
+                          memcmp(hash, m.config_hash.p, 32) == 0 && memcmp(d->digest.p, m.digest.p, 32) == 0 &&
+                          wbp_str_eq(d->app, m.app),
+                      "deploy_signed carries manifest sensor_hub, for its app, module and configuration");
+            }
+        }
+    }
+    for (size_t i = 0; invalid && i < invalid->n; i++) {
+        const jval *c = invalid->items[i];
+        const char *name = json_str(c, "name"), *want = json_str(c, "error");
+        size_t n = unhex(json_str(c, "hex"), man, sizeof man);
+        CHECK(unhex(json_str(c, "signature"), sig, sizeof sig) == 64, "manifest %s: signature", name);
+        wbp_manifest m;
+        const char *got = wb_ed25519_verify(sig, man, n, key) != 0 ? "bad_signature"
+                          : wbp_manifest_decode(man, n, &m) != WBP_OK ? "invalid_value" : "accepted";
+        CHECK(strcmp(got, want) == 0, "invalid manifest %s: %s, want %s", name, got, want);
+    }
+}
+
 static void golden(const char *dir)
 {
     size_t len;
@@ -142,6 +208,7 @@ static void golden(const char *dir)
         CHECK(got == want, "invalid %s (stream): got %s, want %s", name, wbp_err_name(got), wbp_err_name(want));
         ninvalid++;
     }
+    golden_manifests(root);
     printf("golden: %d valid round-trip byte for byte, %d lenient re-encode canonically, %d invalid refused\n",
            nvalid, nlenient, ninvalid);
     CHECK(nvalid >= 30 && nlenient >= 3 && ninvalid >= 30, "golden file has fewer cases than expected");
