@@ -41,8 +41,12 @@ type session struct {
 	mu      sync.Mutex
 	closed  bool
 	writing bool
-	queue   [][]byte
-	apps    []protocol.AppInfo
+	// handling is set while the read loop handles a message; frames queued meanwhile
+	// are written by the read loop when it is done (flushHandled), not by a writer
+	// goroutine of their own.
+	handling bool
+	queue    [][]byte
+	apps     []protocol.AppInfo
 	// failures are the errors of the Failed apps reported in this session: Hello carries
 	// no error, so a device that resets because of an app's fault lists it Failed and then
 	// says why in an AppStatus, which is news although the state is not.
@@ -66,9 +70,21 @@ func (ss *session) logger() *slog.Logger {
 	return ss.srv.log.With("device", ss.id.String(), "session", ss.sid)
 }
 
+// log logs with the session's attributes, building them only when the level is
+// enabled: a fan-out reports every device, and the attributes cost more than the
+// discarded line.
+func (ss *session) log(level slog.Level, msg string, args ...any) {
+	if !ss.srv.log.Enabled(context.Background(), level) {
+		return
+	}
+	ss.logger().Log(context.Background(), level, msg, args...)
+}
+
 // run reconciles the device with its desired state, then reads until the session ends.
 func (ss *session) run() {
+	ss.beginHandling()
 	ss.reconcile()
+	ss.flushHandled()
 	ss.readLoop()
 }
 
@@ -101,8 +117,36 @@ func (ss *session) readLoop() {
 			continue
 		}
 		ss.srv.m.frameIn(msg.Type(), n)
+		ss.beginHandling()
 		ss.handle(msg)
+		ss.flushHandled()
 	}
+}
+
+// beginHandling makes the read loop the writer of whatever handling a message queues.
+// Most frames a session sends answer the device (acknowledgements, the next chunks,
+// Start after Received); writing them from the goroutine that read the device's
+// message spares a writer goroutine per answer, and its stack growth, which made up a
+// large part of a fan-out's gateway CPU (docs/performance.md).
+func (ss *session) beginHandling() {
+	ss.mu.Lock()
+	ss.handling = true
+	ss.mu.Unlock()
+}
+
+// flushHandled writes what was queued while the read loop handled a message, unless a
+// writer goroutine is already at it. A write that blocks holds only this session's
+// read loop, and the write timeout bounds it as it bounds a writer goroutine.
+func (ss *session) flushHandled() {
+	ss.mu.Lock()
+	ss.handling = false
+	if ss.writing || ss.closed || len(ss.queue) == 0 {
+		ss.mu.Unlock()
+		return
+	}
+	ss.writing = true
+	ss.mu.Unlock()
+	ss.writeLoop()
 }
 
 func (ss *session) handle(msg protocol.Message) {
@@ -199,7 +243,7 @@ func (ss *session) sendLocked(frame []byte) {
 		return
 	}
 	ss.queue = append(ss.queue, frame)
-	if !ss.writing {
+	if !ss.writing && !ss.handling {
 		ss.writing = true
 		if !ss.srv.tr.Go(ss.writeLoop) {
 			ss.writing = false
@@ -207,13 +251,17 @@ func (ss *session) sendLocked(frame []byte) {
 	}
 }
 
-// writeBufSize is the most bytes one Write hands to TLS: one full record.
+// writeBufSize is the most bytes one Write hands to TLS: one full record. Larger
+// writes (four records) saved the gateway a record per module but arrived at the
+// device in one burst, and Go's TLS client grew its input buffer to hold all of it:
+// the bench's devices spent more than the gateway saved.
 const writeBufSize = 16 << 10
 
 var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize+protocol.HardMaxFrame+protocol.HeaderSize); return &b }}
 
-// writeLoop drains the queue, coalescing frames into record-sized writes, and exits
-// when the queue is empty, so an idle session has no writer goroutine.
+// writeLoop drains the queue, coalescing frames into writes of whole records, and
+// returns when the queue is empty, so an idle session has no writer goroutine. It runs
+// on a goroutine of its own or on the read loop (flushHandled).
 func (ss *session) writeLoop() {
 	for {
 		ss.mu.Lock()

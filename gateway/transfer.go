@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -443,9 +444,9 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg st
 	}
 	ss.srv.m.deployments.WithLabelValues(result, string(state)).Inc()
 	if ok {
-		ss.logger().Info("deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
+		ss.log(slog.LevelInfo, "deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
 	} else {
-		ss.logger().Warn("deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
+		ss.log(slog.LevelWarn, "deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
 	}
 	ss.srv.emitFor(ss.id, t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},

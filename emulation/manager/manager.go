@@ -237,20 +237,20 @@ func (m *Manager) start(key types.NamespacedName, model, firmware string) error 
 	if err != nil {
 		return err
 	}
+	image := firmware // what the board boots; firmware stays the Device's, for comparisons
 	if m.opts.DeploymentKey != nil {
 		// Every start provisions afresh: a rebuilt image or a new key takes effect.
-		dst := filepath.Join(m.opts.ProvisionDir, id.Namespace, id.Name, "firmware.elf")
-		if err := provision.File(firmware, dst, m.opts.DeploymentKey); err != nil {
+		image = filepath.Join(m.opts.ProvisionDir, id.Namespace, id.Name, "firmware.elf")
+		if err := provision.File(firmware, image, m.opts.DeploymentKey); err != nil {
 			return err
 		}
-		firmware = dst
 	}
 	cert, err := IssueCertificate(m.opts.CA, id, m.opts.CertValidity)
 	if err != nil {
 		return err
 	}
 	board, err := StartBoard(m.runCtx, BoardConfig{
-		Board: model, Firmware: firmware, Identity: id, Certificate: cert,
+		Board: model, Firmware: image, Identity: id, Certificate: cert,
 		Gateway: m.opts.Gateway, ServerName: m.opts.ServerName, RootCAs: m.opts.RootCAs, Runner: m.opts.Runner,
 		RestartMin: m.opts.RestartMin, RestartMax: m.opts.RestartMax, GracePeriod: m.opts.GracePeriod,
 		BridgeMinBackoff: m.opts.BridgeMinBackoff, BridgeMaxBackoff: m.opts.BridgeMaxBackoff,

@@ -1,6 +1,9 @@
 package manager
 
 import (
+	"crypto/ed25519"
+	"sync"
+
 	"context"
 	"log/slog"
 	"os"
@@ -8,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wasmbed/wasmbed/api/boards"
+	"github.com/wasmbed/wasmbed/firmware/provision"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +23,23 @@ import (
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
+
+// runManager runs m until the test ends, then checks it stopped cleanly; onFailure,
+// when set, explains a failed test.
+func runManager(t *testing.T, m *Manager, onFailure func()) {
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("manager run: %v", err)
+		}
+		if t.Failed() && onFailure != nil {
+			onFailure()
+		}
+	})
+}
 
 func running(m *Manager) []string {
 	var out []string
@@ -64,18 +87,7 @@ func TestManagerFollowsDevices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- m.Run(mctx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("manager run: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("manager logs:\n%s\ngateway logs:\n%s", logs, gw.logs)
-		}
-	}()
+	runManager(t, m, func() { t.Logf("manager logs:\n%s\ngateway logs:\n%s", logs, gw.logs) })
 
 	device := func(ns, name string, emulate bool, firmware string) *v1.Device {
 		d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -160,5 +172,75 @@ func TestManagerFollowsDevices(t *testing.T) {
 func TestNewManagerErrors(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
 		t.Error("New without config, ca and gateway: no error")
+	}
+}
+
+// TestManagerProvisionsTheDeploymentKey: with a deployment key, every board boots a copy
+// of its image with the key in its .wb_keys section, and a Device that does not change
+// keeps its board (the provisioned copy is not "another firmware").
+func TestManagerProvisionsTheDeploymentKey(t *testing.T) {
+	env := testenv.Start(t)
+	gw := newTestGateway(t)
+	ctx := context.Background()
+	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "keyed"}}); err != nil {
+		t.Fatal(err)
+	}
+	image := filepath.Join(testenv.RepoRoot(), "firmware", "build", "stm32f4-discovery", "firmware.elf")
+	if _, err := os.Stat(image); err != nil {
+		t.Fatalf("no firmware image (%v): build it with `make -C firmware boards` (make test does)", err)
+	}
+	key, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var booted []string
+	command := func(b boards.Board, firmware string, port int) ([]string, error) {
+		mu.Lock()
+		booted = append(booted, firmware)
+		mu.Unlock()
+		return fakeCommand()(b, firmware, port)
+	}
+	provisioned := t.TempDir()
+	m, err := New(Options{
+		Config: env.Config, Namespaces: []string{"keyed"}, CA: testCA(t), Gateway: gw.addr, ServerName: "localhost",
+		Runner: NewRunner().WithCommand(command), FirmwareDir: filepath.Dir(filepath.Dir(image)), Retry: 200 * time.Millisecond,
+		RestartMin: 50 * time.Millisecond, GracePeriod: 2 * time.Second, DeploymentKey: key, ProvisionDir: provisioned,
+		SkipNameValidation: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runManager(t, m, nil)
+	id := pki.Identity{Namespace: "keyed", Name: "board"}
+	d := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name},
+		Spec: v1.DeviceSpec{Board: "stm32f4-discovery", Emulation: &v1.DeviceEmulation{Enabled: true}}}
+	if err := env.Client.Create(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() bool { return gw.connected(id) }, "board never connected: %v", running(m))
+	// Another reconcile of the unchanged Device (a status write) must not restart it.
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(d), d); err != nil {
+		t.Fatal(err)
+	}
+	d.Labels = map[string]string{"touched": "yes"}
+	if err := env.Client.Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(booted) != 1 {
+		t.Fatalf("the board was started %d times (%v), want once", len(booted), booted)
+	}
+	if st := m.Boards(); len(st) != 1 || st[0].Firmware != image {
+		t.Errorf("boards = %+v, want the Device's image %s", st, image)
+	}
+	got, err := os.ReadFile(booted[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := provision.ReadKey(got); err != nil || !k.Equal(key) || !strings.HasPrefix(booted[0], provisioned) {
+		t.Fatalf("booted %s with key %x (%v), want a copy under %s with %x", booted[0], k, err, provisioned, key)
 	}
 }

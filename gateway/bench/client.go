@@ -25,12 +25,17 @@ func clientMain() error {
 		cancel context.CancelFunc
 		done   chan struct{}
 		conns  []net.Conn
+		lean   *leanFleet
 	)
 	closeAll := func() {
 		if cancel != nil {
 			cancel()
 			<-done
 			cancel = nil
+		}
+		if lean != nil {
+			lean.close()
+			lean = nil
 		}
 		for _, c := range conns {
 			c.Close()
@@ -41,6 +46,14 @@ func clientMain() error {
 		switch cmd[0] {
 		case "connect":
 			n, _ := strconv.Atoi(cmd[1])
+			if *mode == "gateway" && *device == "lean" {
+				f, err := connectLean(ca, n)
+				if err != nil {
+					return "", err
+				}
+				lean = f
+				return "connected", nil
+			}
 			if *mode == "gateway" {
 				fleet, err := devicesim.NewFleet(context.Background(), devicesim.Config{
 					Gateway: *addr, ServerName: "localhost", CA: ca, Namespace: "bench", NamePrefix: "d-", Count: n,

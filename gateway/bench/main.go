@@ -4,17 +4,17 @@
 // deliver a module to every connected device. Servers and clients run in separate
 // processes (this program re-executes itself) so that each server is measured alone.
 //
+// It fails when the fan-out takes more than -max-ratio times the baseline's.
+//
 //	go run ./gateway/bench -sessions 10000 -fanout-module 32768
 package main
 
 import (
 	"bufio"
-	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +34,9 @@ var (
 	modes       = flag.String("modes", "baseline,gateway", "servers to measure")
 	heapProfile = flag.String("heap-profile", "", "write each server's heap profile with idle sessions to FILE.<mode>")
 	run         = flag.Bool("run-apps", false, "gateway fan-out: instantiate the module on every device (default: verify and report Running without running it)")
+	device      = flag.String("device", "lean", "gateway clients: lean (the protocol and nothing else, see device.go) or sim (internal/devicesim, a whole virtual device)")
+	maxRatio    = flag.Float64("max-ratio", 1.5, "fail when the gateway's fan-out takes longer than this many times the baseline's in the same run (0: report only)")
+	cpuProfile  = flag.String("fanout-profile", "", "write CPU profiles of each server and its clients during the fan-out to FILE.<mode>.server and FILE.<mode>.client")
 )
 
 func main() {
@@ -123,9 +126,14 @@ type result struct {
 	handshakes           int
 	serverCPU            float64
 	fanout               time.Duration
+	fanoutServerCPU      float64
+	fanoutClientCPU      float64
 }
 
 func coordinate() error {
+	if *run && *device == "lean" {
+		return fmt.Errorf("-run-apps needs -device sim: lean devices never run a module")
+	}
 	dir, err := os.MkdirTemp("", "wasmbed-bench-")
 	if err != nil {
 		return err
@@ -155,6 +163,32 @@ func coordinate() error {
 		fmt.Printf("| %s | %.1f KiB | %.1f KiB | %.2f | %.0f (%d in %.2f s CPU) | %.2f s |\n", r.mode,
 			r.heapPerSession/1024, r.rssPerSession/1024, r.goroutinesPerSession,
 			float64(r.handshakes)/r.serverCPU, r.handshakes, r.serverCPU, r.fanout.Seconds())
+	}
+	return checkRatio(results)
+}
+
+// checkRatio reports the gateway's fan-out against the baseline's of the same run, as
+// a ratio because absolute times on shared machines vary by half between runs, and
+// fails when it is above -max-ratio. The CPU ratios say which side the difference is
+// on: the devices run on the same cores and are part of the wall time.
+func checkRatio(results []result) error {
+	var base, gw *result
+	for i := range results {
+		switch results[i].mode {
+		case "baseline":
+			base = &results[i]
+		case "gateway":
+			gw = &results[i]
+		}
+	}
+	if base == nil || gw == nil || base.fanout <= 0 {
+		return nil
+	}
+	ratio := gw.fanout.Seconds() / base.fanout.Seconds()
+	fmt.Printf("\nfan-out, gateway / baseline: %.2fx wall time (target <= %.2fx, %s devices), CPU %.2fx server, %.2fx clients\n",
+		ratio, *maxRatio, *device, gw.fanoutServerCPU/base.fanoutServerCPU, gw.fanoutClientCPU/base.fanoutClientCPU)
+	if *maxRatio > 0 && ratio > *maxRatio {
+		return fmt.Errorf("fan-out ratio %.2fx is above the target %.2fx", ratio, *maxRatio)
 	}
 	return nil
 }
@@ -188,7 +222,8 @@ func measure(m, dir string) (result, error) {
 		return r, err
 	}
 	address := f[1]
-	cli, err := start("-role", "client", "-mode", m, "-pki", dir, "-addr", address, fmt.Sprintf("-run-apps=%v", *run))
+	cli, err := start("-role", "client", "-mode", m, "-pki", dir, "-addr", address, fmt.Sprintf("-run-apps=%v", *run),
+		"-device", *device, "-fanout-module", strconv.Itoa(*moduleSize))
 	if err != nil {
 		return r, err
 	}
@@ -222,12 +257,11 @@ func measure(m, dir string) (result, error) {
 		}
 	}
 
-	f, err = srv.ask("fanout %d", *sessions)
-	if err != nil {
+	if err := measureFanout(&r, srv, cli); err != nil {
 		return r, err
 	}
-	r.fanout = time.Duration(num(f, "seconds") * float64(time.Second))
-	fmt.Printf("%s: fan-out %v\n", m, r.fanout.Round(time.Millisecond))
+	fmt.Printf("%s: fan-out %v, CPU %.2f s server + %.2f s clients\n", m, r.fanout.Round(time.Millisecond),
+		r.fanoutServerCPU, r.fanoutClientCPU)
 
 	if _, err := cli.ask("close"); err != nil {
 		return r, err
@@ -253,5 +287,48 @@ func measure(m, dir string) (result, error) {
 	return r, nil
 }
 
-var _ = filepath.Join
-var _ = context.Background
+// measureFanout times one delivery to every session and the CPU time the server and
+// its clients spent on it (both share the machine's cores), profiling both if asked.
+func measureFanout(r *result, srv, cli *proc) error {
+	if *cpuProfile != "" {
+		for _, p := range []struct {
+			p    *proc
+			role string
+		}{{srv, "server"}, {cli, "client"}} {
+			if _, err := p.p.ask("profile start %s.%s.%s", *cpuProfile, r.mode, p.role); err != nil {
+				return err
+			}
+		}
+	}
+	s0, err := srv.ask("cpu")
+	if err != nil {
+		return err
+	}
+	c0, err := cli.ask("cpu")
+	if err != nil {
+		return err
+	}
+	f, err := srv.ask("fanout %d", *sessions)
+	if err != nil {
+		return err
+	}
+	r.fanout = time.Duration(num(f, "seconds") * float64(time.Second))
+	s1, err := srv.ask("cpu")
+	if err != nil {
+		return err
+	}
+	c1, err := cli.ask("cpu")
+	if err != nil {
+		return err
+	}
+	r.fanoutServerCPU = num(s1, "seconds") - num(s0, "seconds")
+	r.fanoutClientCPU = num(c1, "seconds") - num(c0, "seconds")
+	if *cpuProfile != "" {
+		for _, p := range []*proc{srv, cli} {
+			if _, err := p.ask("profile stop"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -72,11 +72,6 @@ func serverMain() error {
 			return "addr " + t.addr(), nil
 		case "mem":
 			return memLine(), nil
-		case "cpu":
-			var ru syscall.Rusage
-			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-			s := float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
-			return fmt.Sprintf("cpu seconds=%f", s), nil
 		case "wait":
 			n, _ := strconv.Atoi(cmd[1])
 			deadline := time.Now().Add(3 * time.Minute)
@@ -107,7 +102,9 @@ func serverMain() error {
 	})
 }
 
-// commandLoop answers one line per command until "quit" or end of input.
+// commandLoop answers one line per command until "quit" or end of input. Both roles
+// answer "cpu" and "profile", so that the coordinator can tell which process spent a
+// phase's CPU time and where.
 func commandLoop(do func([]string) (string, error)) error {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -119,7 +116,17 @@ func commandLoop(do func([]string) (string, error)) error {
 			fmt.Println("bye")
 			return nil
 		}
-		out, err := do(cmd)
+		var out string
+		var err error
+		switch cmd[0] {
+		case "cpu":
+			out = fmt.Sprintf("cpu seconds=%f", cpuSeconds())
+		case "profile":
+			err = profile(cmd[1:])
+			out = "ok"
+		default:
+			out, err = do(cmd)
+		}
 		if err != nil {
 			out = "error " + strings.ReplaceAll(err.Error(), "\n", " ")
 		}
@@ -127,6 +134,39 @@ func commandLoop(do func([]string) (string, error)) error {
 	}
 	return sc.Err()
 }
+
+// cpuSeconds is the user and system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
+// profile starts ("start FILE") or stops ("stop") this process's CPU profile.
+func profile(args []string) error {
+	switch {
+	case len(args) == 2 && args[0] == "start":
+		f, err := os.Create(args[1])
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		profileFile = f
+		return nil
+	case len(args) == 1 && args[0] == "stop" && profileFile != nil:
+		pprof.StopCPUProfile()
+		err := profileFile.Close()
+		profileFile = nil
+		return err
+	}
+	return fmt.Errorf("profile %q: want start FILE or stop while profiling", args)
+}
+
+// profileFile is the CPU profile being written; commands run one at a time.
+var profileFile *os.File
 
 func memLine() string {
 	runtime.GC()

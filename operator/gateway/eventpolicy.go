@@ -2,8 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"maps"
 
@@ -24,12 +22,7 @@ import (
 // "wasmbed-gateway-<namespace>-<name>", shortened with a hash past 253 characters.
 // Namespaces and names cannot hold "--", so no two Gateways share one.
 func eventPolicyName(gw *v1.Gateway) string {
-	n := "wasmbed-gateway-" + gw.Namespace + "--" + gw.Name
-	if len(n) <= 253 {
-		return n
-	}
-	sum := sha256.Sum256([]byte(n))
-	return n[:236] + "-" + hex.EncodeToString(sum[:8])
+	return boundedName("wasmbed-gateway-" + gw.Namespace + "--" + gw.Name)
 }
 
 // eventPolicyGVK is Knative Eventing's EventPolicy. The operator handles it as

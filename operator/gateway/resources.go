@@ -119,7 +119,12 @@ const LabelGatewayNamespace = "wasmbed.dev/gateway-namespace"
 // Devices-reading ClusterRole: "wasmbed-gateway:<namespace>:<name>", shortened with a
 // hash past the 253 characters of an object name.
 func clusterRoleBindingName(gw *v1.Gateway) string {
-	n := "wasmbed-gateway:" + gw.Namespace + ":" + gw.Name
+	return boundedName("wasmbed-gateway:" + gw.Namespace + ":" + gw.Name)
+}
+
+// boundedName returns n, or past the 253 characters of an object name, its first 236
+// and a hash of the whole: distinct names stay distinct.
+func boundedName(n string) string {
 	if len(n) <= 253 {
 		return n
 	}
