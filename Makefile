@@ -10,8 +10,6 @@ OUT            := $(CURDIR)/_output
 RUN_DIR        := $(CURDIR)/.run
 CONTROLLER_GEN := $(BIN)/controller-gen
 CONTROLLER_GEN_VERSION := v0.20.1
-KO             := $(BIN)/ko
-KO_VERSION     := v0.19.1
 # hack/k8s-binaries.sh builds kube-apiserver, etcd and kubectl once into ~/.cache and
 # prints the folder; recipes call it in their own shell so a failed build stops make.
 K8S_BIN        := hack/k8s-binaries.sh
@@ -43,11 +41,12 @@ generate: $(CONTROLLER_GEN) ## Generate deep-copy code, CRDs and event schemas f
 	go test ./config -run '^TestEventPoliciesAreCurrent$$' -update
 
 .PHONY: verify
-verify: generate ## Fail when generated files are stale, code is unformatted or go vet complains.
+verify: generate ## Fail when generated files are stale, code is unformatted, go vet complains or deps.sh misses a tool the build calls.
 	@git diff --exit-code -- api config/300-crds config/200-rbac config/500-eventing docs/events || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events >&2; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; }
 	go vet ./...
+	go run ./hack/depscheck
 
 ##@ Build
 
@@ -89,14 +88,17 @@ fuzz: ## Run every fuzz target: Go's for FUZZTIME each (default 10s), then the f
 
 ##@ Deployment
 
+.PHONY: images
+images: ## Build the base images (no Docker) and every ko:// image, resolve config/ into _output/wasmbed.yaml (IMAGE_REPO=registry/prefix, default a local registry).
+	hack/images.sh
+
 .PHONY: deploy
-deploy: $(KO) ## Build images with ko and apply config/ to the current cluster (needs Knative).
-	$(KO) apply -Rf config/
+deploy: ## Push every image to IMAGE_REPO and apply the resolved config/ to the current cluster (needs Knative).
+	@test -n "$${IMAGE_REPO:-}" || { echo "deploy: set IMAGE_REPO to a registry the cluster can pull from, e.g. IMAGE_REPO=ghcr.io/you/wasmbed" >&2; exit 1; }
+	hack/images.sh
+	k8s="$$($(K8S_BIN))" && "$$k8s/kubectl" apply -f $(OUT)/wasmbed.yaml
 
 ##@ Tools
 
 $(CONTROLLER_GEN):
 	GOBIN=$(BIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
-
-$(KO):
-	GOBIN=$(BIN) go install github.com/google/ko@$(KO_VERSION)

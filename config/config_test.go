@@ -126,3 +126,100 @@ func TestTriggersMatchSubscriptions(t *testing.T) {
 		}
 	}
 }
+
+// orderedTypes are the events a gateway sends about one device, with the device as
+// their partitionkey (gateway.Server.emitFor).
+var orderedTypes = map[string]bool{
+	string(events.DeviceConnected):     true,
+	string(events.DeviceDisconnected):  true,
+	string(events.DeviceTelemetry):     true,
+	string(events.DeploymentSucceeded): true,
+	string(events.DeploymentFailed):    true,
+}
+
+// TestDeviceTriggersAskForOrder: the Triggers of events partitioned by device ask
+// for ordered delivery, and no other Trigger does (it would serialise them for nothing).
+func TestDeviceTriggersAskForOrder(t *testing.T) {
+	const annotation = "kafka.eventing.knative.dev/delivery.order"
+	seen := 0
+	for _, file := range manifests(t) {
+		for _, obj := range objects(t, file) {
+			if obj.GetKind() != "Trigger" {
+				continue
+			}
+			typ, _, _ := unstructured.NestedString(obj.Object, "spec", "filter", "attributes", "type")
+			got := obj.GetAnnotations()[annotation]
+			switch {
+			case orderedTypes[typ] && got != "ordered":
+				t.Errorf("Trigger %s (%s): %s is %q, want ordered", obj.GetName(), typ, annotation, got)
+			case !orderedTypes[typ] && got != "":
+				t.Errorf("Trigger %s (%s): %s is set, but its events are not partitioned by device", obj.GetName(), typ, annotation)
+			}
+			if orderedTypes[typ] {
+				seen++
+			}
+		}
+	}
+	if seen < len(orderedTypes) {
+		t.Errorf("%d Triggers of device events; every type has at least one", seen)
+	}
+}
+
+// TestConfigMapsComeFirst: a ConfigMap config/ defines is applied before the objects
+// that read it, so that no revision starts without it.
+func TestConfigMapsComeFirst(t *testing.T) {
+	defined := map[string]string{} // ConfigMap name -> file
+	files := manifests(t)
+	for _, file := range files {
+		for _, obj := range objects(t, file) {
+			if obj.GetKind() == "ConfigMap" {
+				defined[obj.GetName()] = file
+			}
+		}
+	}
+	if len(defined) == 0 {
+		t.Fatal("no ConfigMap in config/")
+	}
+	checked := 0
+	for _, file := range files {
+		for _, obj := range objects(t, file) {
+			for _, name := range configMapsRead(obj.Object) {
+				def, ok := defined[name]
+				if !ok {
+					continue // made by the admin or by Kubernetes (kube-root-ca.crt)
+				}
+				checked++
+				if def >= file {
+					t.Errorf("%s reads ConfigMap %s, defined in %s, which ko applies later", file, name, def)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Error("no object reads a ConfigMap config/ defines: the check read nothing")
+	}
+}
+
+// configMapsRead returns the names of ConfigMaps an object refers to (configMapKeyRef,
+// configMapRef, configMap volumes and projections).
+func configMapsRead(v any) []string {
+	var out []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "configMapKeyRef" || k == "configMapRef" || k == "configMap" {
+				if m, ok := e.(map[string]any); ok {
+					if n, ok := m["name"].(string); ok {
+						out = append(out, n)
+					}
+				}
+			}
+			out = append(out, configMapsRead(e)...)
+		}
+	case []any:
+		for _, e := range x {
+			out = append(out, configMapsRead(e)...)
+		}
+	}
+	return out
+}

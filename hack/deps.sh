@@ -9,6 +9,9 @@ declare -A need=(
   [wat2wasm]=wabt
   [wast2json]=wabt
   [arm-none-eabi-gcc]=gcc-arm-none-eabi
+  # The board images' objcopy and the size reports (gcc-arm-none-eabi pulls it in today).
+  [arm-none-eabi-objcopy]=binutils-arm-none-eabi
+  [arm-none-eabi-size]=binutils-arm-none-eabi
   [qemu-system-arm]=qemu-system-arm
   [cc]=gcc
   [xxd]=xxd
@@ -26,14 +29,14 @@ declare -A need=(
 )
 # Files (not commands) -> package.
 declare -A need_files=(
-  [/usr/lib/picolibc/arm-none-eabi/picolibc.specs]=picolibc-arm-none-eabi
+  ["/usr/lib/picolibc/arm-none-eabi/picolibc.specs"]=picolibc-arm-none-eabi
   # newlib-nano: the firmware's bare-metal test images and `make size` link --specs=nano.specs.
-  [/usr/lib/arm-none-eabi/newlib/nano.specs]=libnewlib-arm-none-eabi
+  ["/usr/lib/arm-none-eabi/newlib/nano.specs"]=libnewlib-arm-none-eabi
   # The C library for the 32-bit host tests (not pulled in without recommends).
-  [/usr/arm-linux-gnueabihf/include/stdio.h]=libc6-dev-armhf-cross
+  ["/usr/arm-linux-gnueabihf/include/stdio.h"]=libc6-dev-armhf-cross
   # Debian's rustc, called by absolute path (a rustup rustc may come first on PATH).
-  [/usr/bin/rustc]=rustc
-  [/usr/lib/rustlib/wasm32-unknown-unknown]=libstd-rust-dev-wasm32
+  ["/usr/bin/rustc"]=rustc
+  ["/usr/lib/rustlib/wasm32-unknown-unknown"]=libstd-rust-dev-wasm32
 )
 
 missing=()
