@@ -252,6 +252,15 @@ func BenchmarkFunctionStartToReady(b *testing.B) {
 	if err := os.WriteFile(kubeconfig, []byte(kc), 0o600); err != nil {
 		b.Fatal(err)
 	}
+	// What validate and dispatch refuse to start without: the validator's key and a
+	// token for the broker.
+	validationKey, token := filepath.Join(dir, "validation.key"), filepath.Join(dir, "token")
+	if _, err := pki.LoadOrCreateSigningKey(validationKey); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(token, []byte("t"), 0o600); err != nil {
+		b.Fatal(err)
+	}
 	for _, name := range []string{"compile", "validate", "dispatch"} {
 		bin := filepath.Join(dir, name)
 		build := exec.Command("go", "build", "-o", bin, "github.com/wasmbed/wasmbed/cmd/"+name)
@@ -265,7 +274,8 @@ func BenchmarkFunctionStartToReady(b *testing.B) {
 				port := l.Addr().(*net.TCPAddr).Port
 				l.Close()
 				cmd := exec.Command(bin)
-				cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "ARTIFACTS="+dir+"/store", "K_SINK=http://127.0.0.1:1", "KUBECONFIG="+kubeconfig)
+				cmd.Env = append(os.Environ(), fmt.Sprintf("PORT=%d", port), "ARTIFACTS="+dir+"/store", "K_SINK=http://127.0.0.1:1", "KUBECONFIG="+kubeconfig,
+					"VALIDATION_KEY_FILE="+validationKey, "K_SINK_TOKEN_FILE="+token)
 				start := time.Now()
 				if err := cmd.Start(); err != nil {
 					b.Fatal(err)
