@@ -52,6 +52,7 @@ type Server struct {
 	sessionID  atomic.Uint64
 	limits     Limits
 	logLimit   *logLimiter
+	faults     faultMarks // modules that reset their device (faults.go)
 
 	baseCtx context.Context
 	stop    context.CancelFunc

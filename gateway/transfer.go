@@ -100,6 +100,12 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 		ss.sendMessageLocked(&protocol.Remove{App: d.Name})
 		return
 	}
+	if requested {
+		ss.srv.faults.clear(ss.id, d.Name) // a new decision: deliver even a module that faulted
+	} else if ss.srv.faults.faulted(ss.id, d.Name, d.Digest) {
+		ss.logger().Warn("not delivered again: the module reset this device", "app", d.Subject(), "digest", d.Digest)
+		return
+	}
 	// A superseded request does nothing, not even report a failure (checked again below,
 	// under the same lock as the delivery, after the module is at hand).
 	ss.mu.Lock()
@@ -261,6 +267,9 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	ss.mu.Lock()
 	prev, same := ss.setAppLocked(m.App, m.Digest, m.State)
 	newFailure := ss.failureLocked(m)
+	if m.State == protocol.StateFailed && deviceFault(m.Error) {
+		ss.srv.faults.mark(ss.id, m.App, wireDigest(m.Digest))
+	}
 	t := ss.transfers[m.App]
 	switch {
 	case t != nil && t.phase == phaseRemove:

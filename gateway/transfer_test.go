@@ -246,6 +246,55 @@ func TestFailureAfterResetReported(t *testing.T) {
 	}
 }
 
+// TestFaultedModuleNotRedelivered: a board without an app store forgets the module that
+// reset it, and reports the fault after the reboot. The gateway then does not deliver
+// that module to it again on its own (it would fault again, for ever); a new
+// deployment request does.
+func TestFaultedModuleNotRedelivered(t *testing.T) {
+	h := newHarness(t)
+	digest := h.put(wasmfix.Blink)
+	app := events.AppRef{Namespace: "default", Name: "blink", Generation: 1}
+	h.deploy(app, digest, len(wasmfix.Blink), []string{"flt-1"})
+
+	d := h.connect(id("default", "flt-1"), 2048)
+	if m := d.expect(protocol.TypeDeploy).(*protocol.Deploy); m.App != "blink" {
+		t.Fatalf("Deploy of %q", m.App)
+	}
+	// The board took it, ran it and reset; after the reboot it holds nothing (no store)
+	// and says why, as the firmware does from its crash record.
+	d.conn.Close()
+	d = h.connect(id("default", "flt-1"), 2048)
+	d.send(&protocol.AppStatus{App: "blink", Digest: digest.Bytes(), State: protocol.StateFailed,
+		Error: "fault: HardFault pc=0x000008a6 cfsr=0x00000000", Traps: 1})
+	// The reconnect's reconciliation may have sent a Deploy before the report arrived;
+	// once the report is in (the heartbeat after it is answered), the module is marked.
+	d.send(&protocol.Heartbeat{Seq: 7})
+	for {
+		m, err := d.read()
+		if err != nil {
+			t.Fatalf("waiting for the heartbeat's answer: %v", err)
+		}
+		if a, ok := m.(*protocol.HeartbeatAck); ok && a.Seq == 7 {
+			break
+		}
+	}
+	d.conn.Close()
+	d = h.connect(id("default", "flt-1"), 2048)
+	d.send(&protocol.Heartbeat{Seq: 1})
+	if m, err := d.read(); err != nil || m.Type() != protocol.TypeHeartbeatAck {
+		t.Fatalf("after the fault, the reconnect got %v (%v), want only a HeartbeatAck", m, err)
+	}
+	eventually(t, 5*time.Second, func() bool { return hasLog(h, "not delivered again: the module reset this device") },
+		"the skipped delivery is logged")
+
+	// A new request is a new decision: delivered.
+	app.Generation = 2
+	if code := h.deploy(app, digest, len(wasmfix.Blink), []string{"flt-1"}); code != 202 {
+		t.Fatalf("deploy answered %d", code)
+	}
+	d.expect(protocol.TypeDeploy)
+}
+
 func TestRemove(t *testing.T) {
 	h := newHarness(t)
 	digest := h.put(wasmfix.Blink)
