@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/sink"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -71,6 +72,9 @@ type HTTPSinkOptions struct {
 	// Tokens gives the gateway's tokens for the target's audience; the broker refuses
 	// events without one.
 	Tokens eventauth.TokenSource
+	// CACerts are PEM certificates trusted for an https target besides the system's
+	// roots (K_CA_CERTS from a SinkBinding under transport encryption).
+	CACerts string
 }
 
 // NewHTTPSink returns a sink for target and starts its workers; Close stops them.
@@ -93,9 +97,16 @@ func NewHTTPSink(target string, o HTTPSinkOptions) (*HTTPSink, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	base, err := sink.CATransport(o.CACerts)
+	if err != nil {
+		return nil, fmt.Errorf("http sink: %w", err)
+	}
 	hc := http.Client{Timeout: o.Timeout}
+	if base != nil {
+		hc.Transport = base
+	}
 	if o.Tokens != nil {
-		hc.Transport = eventauth.Transport(nil, o.Tokens)
+		hc.Transport = eventauth.Transport(base, o.Tokens)
 	}
 	p, err := cehttp.New(cehttp.WithTarget(target), cehttp.WithClient(hc))
 	if err != nil {

@@ -203,7 +203,8 @@ func run(ctx context.Context, args []string) error {
 	}
 	var httpSink *gateway.HTTPSink
 	if o.sink != "" {
-		if httpSink, err = gateway.NewHTTPSink(o.sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg, Tokens: eventauth.File(o.sinkToken)}); err != nil {
+		if httpSink, err = gateway.NewHTTPSink(o.sink, gateway.HTTPSinkOptions{Logger: log, Registerer: reg, Tokens: eventauth.File(o.sinkToken),
+			CACerts: os.Getenv("K_CA_CERTS")}); err != nil {
 			return err
 		}
 		cfg = cfg.WithSink(httpSink)

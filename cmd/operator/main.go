@@ -76,7 +76,7 @@ func run(o options, log *slog.Logger) error {
 		return fmt.Errorf("--ca-secret: %w", err)
 	}
 	ns, name := secret.Namespace, secret.Name
-	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken))
+	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken), sink.WithCACerts(os.Getenv("K_CA_CERTS")))
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
 	}

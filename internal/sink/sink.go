@@ -4,11 +4,14 @@ package sink
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
@@ -27,9 +30,37 @@ type HTTP struct {
 	client  cloudevents.Client
 }
 
+// Option adjusts a sender made by NewHTTP.
+type Option func(*options)
+
+type options struct{ caCerts string }
+
+// WithCACerts makes the sender trust the PEM certificates in pem as well as the system's
+// roots: the broker's CA, which Knative's SinkBinding gives as K_CA_CERTS when K_SINK
+// is https (transport encryption). Empty changes nothing.
+func WithCACerts(pem string) Option { return func(o *options) { o.caCerts = pem } }
+
+// CATransport returns a transport that trusts the system's roots and the PEM
+// certificates in pem, or nil (the default transport) when pem is empty.
+func CATransport(pem string) (http.RoundTripper, error) {
+	if strings.TrimSpace(pem) == "" {
+		return nil, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM([]byte(pem)) {
+		return nil, errors.New("the sink's CA certificates (K_CA_CERTS) hold no PEM certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tr, nil
+}
+
 // NewHTTP returns a sender to target, an absolute http(s) URL, that attaches a token of
 // tokens to every event (receivers refuse events without one).
-func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource) (*HTTP, error) {
+func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource, opts ...Option) (*HTTP, error) {
 	u, err := url.Parse(target)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("sink %q is not an absolute http(s) URL", target)
@@ -37,9 +68,20 @@ func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource)
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	base, err := CATransport(o.caCerts)
+	if err != nil {
+		return nil, fmt.Errorf("sink %s: %w", target, err)
+	}
 	hc := http.Client{}
+	if base != nil {
+		hc.Transport = base
+	}
 	if tokens != nil {
-		hc.Transport = eventauth.Transport(nil, tokens)
+		hc.Transport = eventauth.Transport(base, tokens)
 	}
 	p, err := cehttp.New(cehttp.WithClient(hc))
 	if err != nil {
@@ -53,7 +95,8 @@ func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource)
 }
 
 // FromEnv returns a sender to $K_SINK, as Knative's SinkBinding sets it, with the token
-// Kubernetes projects for the broker's audience at $K_SINK_TOKEN_FILE.
+// Kubernetes projects for the broker's audience at $K_SINK_TOKEN_FILE, trusting the CA
+// the SinkBinding gives in $K_CA_CERTS.
 func FromEnv() (*HTTP, error) {
 	s := os.Getenv("K_SINK")
 	if s == "" {
@@ -63,7 +106,7 @@ func FromEnv() (*HTTP, error) {
 	if f == "" {
 		return nil, errors.New("K_SINK_TOKEN_FILE is not set: it must name this component's projected token for the broker's audience")
 	}
-	return NewHTTP(s, DefaultTimeout, eventauth.File(f))
+	return NewHTTP(s, DefaultTimeout, eventauth.File(f), WithCACerts(os.Getenv("K_CA_CERTS")))
 }
 
 // URL returns the sink's address.

@@ -2,6 +2,7 @@ package sink_test
 
 import (
 	"context"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
+	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
 )
 
@@ -101,5 +103,51 @@ func TestSendsItsToken(t *testing.T) {
 	}
 	if err := s.Send(context.Background(), ev("gone")); err == nil {
 		t.Fatal("sent without a token")
+	}
+}
+
+// TestTrustsTheSinkBindingsCA: under transport encryption the broker's address is https
+// with a CA of its own (K_CA_CERTS); the sender trusts exactly what it is given.
+func TestTrustsTheSinkBindingsCA(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	defer srv.Close()
+	ca := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}))
+	other, err := pki.NewCA("another CA", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA := string(other.CertPEM())
+
+	cases := []struct {
+		name string
+		ca   string
+		ok   bool
+	}{
+		{"the broker's CA", ca, true},
+		{"no CA given", "", false},
+		{"another CA", otherCA, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := sink.NewHTTP(srv.URL, 0, nil, sink.WithCACerts(tc.ca))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = s.Send(context.Background(), ev("ok"))
+			if (err == nil) != tc.ok {
+				t.Fatalf("send: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	if _, err := sink.NewHTTP(srv.URL, 0, nil, sink.WithCACerts("not a certificate")); err == nil || !strings.Contains(err.Error(), "K_CA_CERTS") {
+		t.Fatalf("a CA bundle without a certificate: %v, want an error naming K_CA_CERTS", err)
+	}
+	t.Setenv("K_SINK", srv.URL)
+	t.Setenv("K_SINK_TOKEN_FILE", filepath.Join(t.TempDir(), "token"))
+	t.Setenv("K_CA_CERTS", ca)
+	if _, err := sink.FromEnv(); err != nil {
+		t.Fatalf("FromEnv with K_CA_CERTS: %v", err)
 	}
 }
