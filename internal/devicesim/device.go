@@ -509,7 +509,7 @@ func (d *Device) start(a *app) {
 	board := wasmhost.NewSimBoard(wasmhost.SimBoardConfig{
 		Pins: d.fleet.board.GPIOs, LEDs: d.fleet.board.LEDs, Config: mod.config, Clock: wasmhost.RealClock{},
 		OnLog: func(l wasmhost.LogRecord) {
-			d.send(&protocol.Log{Level: logLevel(l.Level), App: a.name, Message: truncate(l.Message, protocol.MaxLogMessageLen)})
+			d.send(&protocol.Log{Level: l.Level, App: a.name, Message: truncate(l.Message, protocol.MaxLogMessageLen)})
 		},
 		OnPublish: func(r wasmhost.Record) error {
 			d.send(&protocol.Telemetry{App: a.name, Topic: r.Topic, Payload: r.Data, Time: uint64(time.Now().UnixMilli())})
@@ -623,13 +623,6 @@ func (d *Device) sendStatus(s *protocol.AppStatus) {
 		f(d, s)
 	}
 	d.send(s)
-}
-
-func logLevel(l wasmhost.LogLevel) protocol.LogLevel {
-	if l >= wasmhost.LevelDebug && l <= wasmhost.LevelError {
-		return protocol.LogLevel(l)
-	}
-	return protocol.LevelInfo
 }
 
 func shortReason(err error) string {

@@ -2,36 +2,24 @@ package wasmhost
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/wasmbed/wasmbed/api/protocol"
 )
 
-// LogLevel is the level argument of the log host function.
-type LogLevel int32
+// LogLevel is a log line's level: the protocol's, which the ABI's log shares
+// (docs/abi.md); any other value an application passes is taken as LevelInfo.
+type LogLevel = protocol.LogLevel
 
-// Log levels; any other value an application passes is treated as LevelInfo.
+// The log levels, as the protocol names them.
 const (
-	LevelDebug LogLevel = 0
-	LevelInfo  LogLevel = 1
-	LevelWarn  LogLevel = 2
-	LevelError LogLevel = 3
+	LevelDebug = protocol.LevelDebug
+	LevelInfo  = protocol.LevelInfo
+	LevelWarn  = protocol.LevelWarn
+	LevelError = protocol.LevelError
 )
-
-func (l LogLevel) String() string {
-	switch l {
-	case LevelDebug:
-		return "debug"
-	case LevelInfo:
-		return "info"
-	case LevelWarn:
-		return "warn"
-	case LevelError:
-		return "error"
-	}
-	return fmt.Sprintf("level(%d)", int32(l))
-}
 
 // Sensor identifies a sensor of sensor_read.
 type Sensor int32

@@ -92,9 +92,9 @@ func i32Arg(v uint64) int32 { return api.DecodeI32(v) }
 func result(stack []uint64, v int32) { stack[0] = api.EncodeI32(v) }
 
 func hostLog(_ context.Context, a *App, mod api.Module, stack []uint64) {
-	level := LogLevel(i32Arg(stack[0]))
-	if level < LevelDebug || level > LevelError {
-		level = LevelInfo
+	level := LevelInfo
+	if l := i32Arg(stack[0]); l >= int32(LevelDebug) && l <= int32(LevelError) {
+		level = LogLevel(l)
 	}
 	msg := read(mod, stack[1], stack[2])
 	if len(msg) > abi.MaxLogBytes {
