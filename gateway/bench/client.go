@@ -115,50 +115,38 @@ func baselineConnect(ca *pki.CA, n int) ([]net.Conn, error) {
 		return nil, err
 	}
 	conns := make([]net.Conn, n)
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	sem := make(chan struct{}, 256)
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
+	failed, first := parallel(n, 256, func(i int) error {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
+		if err != nil {
+			return err
+		}
+		var b [1]byte
+		if _, err := c.Write([]byte{'x'}); err != nil {
+			return err
+		}
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return err
+		}
+		conns[i] = c
 		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			var b [1]byte
-			if _, err := c.Write([]byte{'x'}); err != nil {
-				failed.Add(1)
-				return
-			}
-			if _, err := io.ReadFull(c, b[:]); err != nil {
-				failed.Add(1)
-				return
-			}
-			conns[i] = c
-			go func() {
-				buf := make([]byte, 16<<10)
-				got := 0
-				for {
-					k, err := c.Read(buf)
-					if err != nil {
+			buf := make([]byte, 16<<10)
+			got := 0
+			for {
+				k, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				for got += k; got >= *moduleSize; got -= *moduleSize {
+					if _, err := c.Write([]byte{'a'}); err != nil {
 						return
 					}
-					for got += k; got >= *moduleSize; got -= *moduleSize {
-						if _, err := c.Write([]byte{'a'}); err != nil {
-							return
-						}
-					}
 				}
-			}()
+			}
 		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		return conns, fmt.Errorf("%d connections failed", f)
+		return nil
+	})
+	if failed > 0 {
+		return conns, fmt.Errorf("%d connections failed, first: %v", failed, first)
 	}
 	return conns, nil
 }

@@ -56,33 +56,47 @@ type leanDevice struct {
 // connectLean connects n lean devices named bench/d-<i>, 256 handshakes at a time.
 func connectLean(ca *pki.CA, n int) (*leanFleet, error) {
 	f := &leanFleet{conns: make([]*leanDevice, n)}
+	failed, first := parallel(n, 256, func(i int) error {
+		d, err := dialLean(ca, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
+		if err != nil {
+			return err
+		}
+		f.conns[i] = d
+		f.wg.Add(1)
+		go func() { defer f.wg.Done(); d.run() }()
+		return nil
+	})
+	if failed > 0 {
+		f.close()
+		return nil, fmt.Errorf("%d of %d lean devices failed to connect, first: %v", failed, n, first)
+	}
+	return f, nil
+}
+
+// parallel runs do(0..n-1) with at most width at a time and returns how many failed
+// and the first error.
+func parallel(n, width int, do func(i int) error) (failed int64, first error) {
 	var wg sync.WaitGroup
-	var failed atomic.Int64
+	var count atomic.Int64
 	var firstErr atomic.Value
-	sem := make(chan struct{}, 256)
+	sem := make(chan struct{}, width)
 	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			d, err := dialLean(ca, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
-			if err != nil {
-				failed.Add(1)
+			if err := do(i); err != nil {
+				count.Add(1)
 				firstErr.CompareAndSwap(nil, err)
-				return
 			}
-			f.conns[i] = d
-			f.wg.Add(1)
-			go func() { defer f.wg.Done(); d.run() }()
 		}()
 	}
 	wg.Wait()
-	if k := failed.Load(); k > 0 {
-		f.close()
-		return nil, fmt.Errorf("%d of %d lean devices failed to connect, first: %v", k, n, firstErr.Load())
+	if e, ok := firstErr.Load().(error); ok {
+		first = e
 	}
-	return f, nil
+	return count.Load(), first
 }
 
 func (f *leanFleet) close() {
