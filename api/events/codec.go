@@ -76,8 +76,9 @@ func (e *BadEventError) Error() string {
 	return fmt.Sprintf("bad %s event: %s", e.Type, e.Reason)
 }
 
-// New builds a CloudEvent of type t with a fresh id, the given source and subject, and
-// data encoded as JSON. It refuses data that does not validate.
+// New builds a CloudEvent of type t with a fresh id, the given source and subject, data
+// encoded as JSON and dataschema naming the payload's schema. It refuses data that does
+// not validate.
 func New(t Type, source, subject string, data Payload) (cloudevents.Event, error) {
 	if err := data.Validate(); err != nil {
 		return cloudevents.Event{}, fmt.Errorf("new %s event: %w", t, err)
@@ -88,6 +89,7 @@ func New(t Type, source, subject string, data Payload) (cloudevents.Event, error
 	e.SetType(string(t))
 	e.SetSource(source)
 	e.SetSubject(subject)
+	e.SetDataSchema(SchemaID(t))
 	if ns, _, ok := strings.Cut(subject, "/"); ok {
 		e.SetExtension(ExtNamespace, ns)
 	}
@@ -114,6 +116,9 @@ func Decode(e cloudevents.Event, want ...Type) (Payload, error) {
 	p, ok := PayloadFor(t)
 	if !ok {
 		return nil, &BadEventError{Type: e.Type(), Reason: "unknown event type"}
+	}
+	if ds := e.DataSchema(); ds != "" && ds != SchemaID(t) {
+		return nil, &BadEventError{Type: e.Type(), Reason: fmt.Sprintf("dataschema %q is not this type's schema %s", ds, SchemaID(t))}
 	}
 	if ct := e.DataContentType(); ct != "" && !strings.HasPrefix(ct, cloudevents.ApplicationJSON) {
 		return nil, &BadEventError{Type: e.Type(), Reason: fmt.Sprintf("datacontenttype %q, want application/json", ct)}

@@ -59,6 +59,9 @@ func TestNewAndDecodeRoundTrip(t *testing.T) {
 	if err := e.Validate(); err != nil {
 		t.Fatalf("not a valid CloudEvent: %v", err)
 	}
+	if e.DataSchema() != events.SchemaID(events.ModuleBuilt) {
+		t.Errorf("dataschema %q, want %q", e.DataSchema(), events.SchemaID(events.ModuleBuilt))
+	}
 	out, err := events.DecodeAs[*events.ModuleBuiltData](e, events.ModuleBuilt)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +86,11 @@ func raw(typ, data string) cloudevents.Event {
 	if data != "" {
 		_ = e.SetData(cloudevents.ApplicationJSON, []byte(data))
 	}
+	return e
+}
+
+func withSchema(e cloudevents.Event, s string) cloudevents.Event {
+	e.SetDataSchema(s)
 	return e
 }
 
@@ -112,6 +120,8 @@ func TestDecodeRefusals(t *testing.T) {
 		{"no state", raw(string(events.DeploymentFailed), `{`+okApp+`,"device":"d1","gateway":"ns/gw","digest":"`+digest+`"}`), nil, "state: application state is empty"},
 		{"hello with an unknown state", raw(string(events.DeviceConnected), `{"namespace":"default","device":"d1","gateway":"ns/gw","applications":[{"name":"blink","state":"Receiving"}]}`), nil, `applications[0].state: application state "Receiving"`},
 		{"hello with a bad digest", raw(string(events.DeviceConnected), `{"namespace":"default","device":"d1","gateway":"ns/gw","applications":[{"name":"blink","state":"Running","digest":"sha256:00"}]}`), nil, "applications[0].digest"},
+		{"another type's schema", withSchema(raw(string(events.ModuleBuilt), `{`+okApp+`,"digest":"`+digest+`","size":3,"boards":["virtual"]}`), events.SchemaID(events.BuildRequested)), nil, `dataschema "https://wasmbed.dev/schemas/events/dev.wasmbed.build.requested.json" is not this type's schema`},
+		{"foreign schema", withSchema(raw(string(events.ModuleBuilt), `{`+okApp+`,"digest":"`+digest+`","size":3,"boards":["virtual"]}`), "https://example.com/evil.json"), nil, "dataschema"},
 		{"short signature", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","size":10,"devices":["d1"],"signature":"AAAA"}`), nil, "ed25519"},
 	}
 	for _, tc := range cases {

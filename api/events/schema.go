@@ -19,9 +19,15 @@ func Schema(t Type) ([]byte, error) {
 	}
 	s := schemaOf(reflect.TypeOf(p).Elem())
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-	s["$id"] = "https://wasmbed.dev/schemas/events/" + string(t) + ".json"
+	s["$id"] = SchemaID(t)
 	s["title"] = string(t)
 	return json.MarshalIndent(s, "", "  ")
+}
+
+// SchemaID is the `$id` of type t's payload schema, which events of that type carry in
+// their dataschema attribute.
+func SchemaID(t Type) string {
+	return "https://wasmbed.dev/schemas/events/" + string(t) + ".json"
 }
 
 var (
