@@ -41,7 +41,7 @@ const (
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=app;apps,categories=wasmbed
+// +kubebuilder:resource:shortName=wbapp;wbapps,categories=wasmbed
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Digest",type=string,JSONPath=`.status.build.digest`
 // +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.rollout.progress`

@@ -43,7 +43,7 @@ const DeviceReenrollAnnotation = "wasmbed.dev/reenroll"
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=dev;devs,categories=wasmbed
+// +kubebuilder:resource:shortName=wbdev;wbdevs,categories=wasmbed
 // +kubebuilder:printcolumn:name="Board",type=string,JSONPath=`.spec.board`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Gateway",type=string,JSONPath=`.status.gateway`

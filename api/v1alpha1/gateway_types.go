@@ -11,7 +11,7 @@ import (
 // +genclient
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=gw;gws,categories=wasmbed
+// +kubebuilder:resource:shortName=wbgw;wbgws,categories=wasmbed
 // +kubebuilder:printcolumn:name="Endpoint",type=string,JSONPath=`.status.endpoint`
 // +kubebuilder:printcolumn:name="Devices",type=integer,JSONPath=`.status.connectedDevices`
 // +kubebuilder:printcolumn:name="Max",type=integer,JSONPath=`.spec.maxDevices`,priority=1
