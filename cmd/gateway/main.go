@@ -10,7 +10,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -22,6 +21,7 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/logging"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -80,7 +80,7 @@ type options struct {
 	sourceBurst         int
 	tls12               bool
 	seen                time.Duration
-	level               string
+	level               logging.Level
 	httpTLS             bool
 	deploymentKey       string
 }
@@ -117,7 +117,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.sourceBurst, "source-burst", 20, "burst of --source-rate")
 	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
 	fs.DurationVar(&o.seen, "seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
-	fs.StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	fs.Var(&o.level, "log-level", "debug, info, warn, error, or a verbosity 0-10 as klog's -v (default info)")
 	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
 	return fs
 }
@@ -128,11 +128,7 @@ func run(ctx context.Context, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(o.level)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv}))
+	log := logging.New(os.Stderr, &o.level)
 	// Every session holds a descriptor: use all the process may have; New fits the
 	// session limit into it.
 	if _, err := gateway.RaiseFileLimit(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/wasmbed/wasmbed/internal/logging"
 	"github.com/wasmbed/wasmbed/internal/sink"
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
@@ -51,10 +52,18 @@ func main() {
 	fs.StringVar(&o.deadLetter, "dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
 	fs.StringVar(&o.gatewayRole, "gateway-cluster-role", env("WASMBED_GATEWAY_CLUSTER_ROLE", gatewayctl.DefaultClusterRole), "ClusterRole that reads Devices, bound to each gateway's service account")
 	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often rollouts in progress are looked at")
+	fs.Var(&o.level, "log-level", "debug, info, warn, error, or a verbosity 0-10 as klog's -v (default info; env LOG_LEVEL)")
 	fs.StringVar(&o.stepsReply, "steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
+	if v := os.Getenv("LOG_LEVEL"); v != "" {
+		if err := o.level.Set(v); err != nil {
+			fmt.Fprintln(os.Stderr, "LOG_LEVEL:", err)
+			os.Exit(2)
+		}
+	}
 	_ = fs.Parse(os.Args[1:])
 
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// One JSON logger for the operator, controller-runtime and client-go (klog).
+	log := logging.New(os.Stderr, &o.level)
 	if err := run(o, log); err != nil {
 		log.Error("operator stopped", "err", err)
 		os.Exit(1)
@@ -68,6 +77,7 @@ type options struct {
 	caSecret, gatewayImage, brokerURL, brokerToken     string
 	deploymentKey, deadLetter, gatewayRole, stepsReply string
 	resync                                             time.Duration
+	level                                              logging.Level
 }
 
 func run(o options, log *slog.Logger) error {

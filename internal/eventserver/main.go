@@ -2,6 +2,7 @@ package eventserver
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -10,18 +11,27 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/logging"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
-// Main is the whole main function of a function binary: JSON logs, metrics, $PORT,
+// Main is the whole main function of a function binary: JSON logs (level from
+// $LOG_LEVEL), metrics, $PORT,
 // graceful stop on SIGTERM, and sender authentication: the Triggers of the function's
 // subscriptions (events.Subscriptions[name]) may send it their event types, with tokens
 // for events.ReceiverAudience(name), checked against the cluster's apiserver.
 // newHandler builds the function from its environment.
 func Main(name string, newHandler func(*slog.Logger) (Handler, error)) {
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name)
+	var level logging.Level
+	if v := os.Getenv("LOG_LEVEL"); v != "" {
+		if err := level.Set(v); err != nil {
+			slog.Error("configure", "function", name, "err", fmt.Errorf("LOG_LEVEL: %w", err))
+			os.Exit(1)
+		}
+	}
+	log := logging.New(os.Stderr, &level).With("function", name)
 	h, err := newHandler(log)
 	if err != nil {
 		log.Error("configure", "err", err)
