@@ -7,8 +7,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
@@ -18,8 +20,11 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -29,9 +34,14 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/operator/application"
+	devicectl "github.com/wasmbed/wasmbed/operator/device"
+	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
 	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
 )
+
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // Options configure the operator.
 type Options struct {
@@ -46,8 +56,13 @@ type Options struct {
 	// steps-done one only the Sequence of the Application an event names. Without it
 	// every event is refused.
 	Auth *eventauth.Policy
-	// MetricsAddr and HealthAddr serve Prometheus metrics and /healthz, /readyz; "0" turns them off.
+	// MetricsAddr serves Prometheus metrics over HTTPS, to callers the apiserver
+	// authenticates (TokenReview) and authorizes for GET /metrics (SubjectAccessReview);
+	// HealthAddr serves /healthz and /readyz. "0" turns either off.
 	MetricsAddr, HealthAddr string
+	// MetricsCertDir holds tls.crt and tls.key for the metrics server, reloaded when they
+	// change; empty: a self-signed certificate made in memory at start.
+	MetricsCertDir string
 	// LeaderElection makes only one replica reconcile at a time.
 	LeaderElection bool
 	// LeaderElectionNamespace holds the lease (default: the pod's namespace).
@@ -95,10 +110,20 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("operator: scheme: %w", err)
 	}
 	ctrl.SetLogger(o.Logger)
+	// The cache holds only what the operator acts on: CertificateSigningRequests of its
+	// signer and the objects it made for Gateways, not every one of the cluster.
+	byObject := devicectl.CacheByObject()
+	maps.Copy(byObject, gatewayctl.CacheByObject())
 	mgr, err := ctrl.NewManager(o.Config, ctrl.Options{
-		Scheme:                  scheme,
-		Logger:                  o.Logger,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		Scheme: scheme,
+		Logger: o.Logger,
+		Cache:  cache.Options{ByObject: byObject},
+		Metrics: metricsserver.Options{
+			BindAddress:    o.MetricsAddr,
+			SecureServing:  true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization,
+			CertDir:        o.MetricsCertDir,
+		},
 		HealthProbeBindAddress:  o.HealthAddr,
 		LeaderElection:          o.LeaderElection,
 		LeaderElectionID:        "wasmbed-operator.wasmbed.dev",
@@ -116,11 +141,19 @@ func Run(ctx context.Context, o Options) error {
 			return fmt.Errorf("operator: %w", err)
 		}
 	}
+	var serving atomic.Bool
 	if o.HealthAddr != "0" {
 		if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 			return err
 		}
-		if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		// Ready means serving: the receiver answers the broker only once the cache is in
+		// sync, and the broker must not send events here before.
+		if err := mgr.AddReadyzCheck("events-receiver", func(*http.Request) error {
+			if !serving.Load() {
+				return errors.New("the events receiver is not serving yet: waiting for the cache to sync")
+			}
+			return nil
+		}); err != nil {
 			return err
 		}
 	}
@@ -139,6 +172,17 @@ func Run(ctx context.Context, o Options) error {
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	if err := mgr.Add(runnable(func(ctx context.Context) error {
+		// The receiver reads Applications and Devices from the cache: wait until their
+		// informers hold the cluster's state (controllers start theirs concurrently, so
+		// WaitForCacheSync alone may see none yet).
+		for _, obj := range []client.Object{&v1.Application{}, &v1.Device{}} {
+			if _, err := mgr.GetCache().GetInformer(ctx, obj, cache.BlockUntilSynced(true)); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("operator: cache of %T: %w", obj, err)
+			}
+		}
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("operator: cache did not sync")
 		}
@@ -147,6 +191,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 		errc := make(chan error, 1)
 		go func() { errc <- srv.Serve(l) }()
+		serving.Store(true)
+		defer serving.Store(false)
 		select {
 		case err := <-errc:
 			return fmt.Errorf("operator: events server: %w", err)

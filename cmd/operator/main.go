@@ -41,7 +41,8 @@ func main() {
 	var o options
 	fs := flag.NewFlagSet("operator", flag.ExitOnError)
 	fs.StringVar(&o.eventsAddr, "events-addr", env("EVENTS_ADDR", ":8080"), "CloudEvents receiver (Trigger subscriber) address")
-	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "Prometheus metrics address (0 turns it off)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", ":9090", "Prometheus metrics address, HTTPS for callers allowed GET /metrics (0 turns it off)")
+	fs.StringVar(&o.metricsCertDir, "metrics-cert-dir", env("WASMBED_METRICS_CERT_DIR", ""), "directory with tls.crt and tls.key for the metrics server (default: a self-signed certificate)")
 	fs.StringVar(&o.healthAddr, "health-addr", ":8081", "health probe address")
 	fs.BoolVar(&o.leader, "leader-elect", true, "elect a leader among replicas")
 	fs.StringVar(&o.caSecret, "ca-secret", env("WASMBED_CA_SECRET", "wasmbed-system/wasmbed-ca"), "Secret <namespace>/<name> with the platform CA (ca.crt, ca.key)")
@@ -72,12 +73,12 @@ func main() {
 
 // options are the operator's flags.
 type options struct {
-	eventsAddr, metricsAddr, healthAddr                string
-	leader                                             bool
-	caSecret, gatewayImage, brokerURL, brokerToken     string
-	deploymentKey, deadLetter, gatewayRole, stepsReply string
-	resync                                             time.Duration
-	level                                              logging.Level
+	eventsAddr, metricsAddr, healthAddr, metricsCertDir string
+	leader                                              bool
+	caSecret, gatewayImage, brokerURL, brokerToken      string
+	deploymentKey, deadLetter, gatewayRole, stepsReply  string
+	resync                                              time.Duration
+	level                                               logging.Level
 }
 
 func run(o options, log *slog.Logger) error {
@@ -102,6 +103,7 @@ func run(o options, log *slog.Logger) error {
 	defer stop()
 	return operator.Run(ctx, operator.Options{
 		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: o.eventsAddr, MetricsAddr: o.metricsAddr, HealthAddr: o.healthAddr,
+		MetricsCertDir: o.metricsCertDir,
 		LeaderElection: o.leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: o.resync,
 		Logger: logr.FromSlogHandler(log.Handler()),
 		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: o.stepsReply},

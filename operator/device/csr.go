@@ -18,7 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -60,6 +60,16 @@ const (
 	ReasonUnsupportedKey = "WasmbedUnsupportedKey"
 	// ReasonSignFailed marks an approved request that cannot be signed (Failed condition).
 	ReasonSignFailed = "WasmbedSignFailed"
+)
+
+// Actions of this package's Events (events.k8s.io "action": what the controller did).
+const (
+	// ActionApprove and ActionDeny judge a CertificateSigningRequest; ActionSign signs it.
+	ActionApprove = "Approve"
+	ActionDeny    = "Deny"
+	ActionSign    = "Sign"
+	// ActionStoreCertificate writes an issued certificate to a Device's identity Secret.
+	ActionStoreCertificate = "StoreCertificate"
 )
 
 // allowedUsages are the key usages a device may ask for; client auth is required.
@@ -171,7 +181,7 @@ func addCondition(csr *certificatesv1.CertificateSigningRequest, t certificatesv
 type csrReconciler struct {
 	client   client.Client
 	reader   client.Reader
-	recorder record.EventRecorder
+	recorder events.EventRecorder
 	ca       *caSource
 	opts     Options
 	now      func() time.Time
@@ -245,9 +255,9 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 			return false, fmt.Errorf("deny %s: %w", csr.Name, err)
 		}
 		logger.Info("denied certificate signing request", "reason", why.reason, "message", why.message)
-		r.recorder.Event(csr, corev1.EventTypeWarning, why.reason, why.message)
+		r.recorder.Eventf(csr, dev, corev1.EventTypeWarning, why.reason, ActionDeny, "%s", why.message)
 		if dev != nil {
-			r.recorder.Eventf(dev, corev1.EventTypeWarning, why.reason, "denied CertificateSigningRequest %s: %s", csr.Name, why.message)
+			r.recorder.Eventf(dev, csr, corev1.EventTypeWarning, why.reason, ActionDeny, "denied CertificateSigningRequest %s: %s", csr.Name, why.message)
 		}
 		return false, nil
 	}
@@ -264,7 +274,7 @@ func (r *csrReconciler) decide(ctx context.Context, csr *certificatesv1.Certific
 		return false, fmt.Errorf("approve %s: %w", csr.Name, err)
 	}
 	logger.Info("approved certificate signing request", "device", id.String(), "reason", approval)
-	r.recorder.Event(csr, corev1.EventTypeNormal, approval, "approved: "+msg)
+	r.recorder.Eventf(csr, nil, corev1.EventTypeNormal, approval, ActionApprove, "approved: %s", msg)
 	return true, nil
 }
 
@@ -361,7 +371,7 @@ func (r *csrReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 	logger := log.FromContext(ctx)
 	ca, err := r.ca.get(ctx)
 	if err != nil {
-		r.recorder.Event(csr, corev1.EventTypeWarning, ReasonSignFailed, err.Error())
+		r.recorder.Eventf(csr, nil, corev1.EventTypeWarning, ReasonSignFailed, ActionSign, "%s", err)
 		return fmt.Errorf("sign %s: %w", csr.Name, err)
 	}
 	// The request may have been approved by someone else: check it all the same.
@@ -396,7 +406,7 @@ func (r *csrReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 			return fmt.Errorf("mark %s failed: %w", csr.Name, err)
 		}
 		logger.Info("could not sign an approved certificate signing request", "reason", why.reason, "message", why.message)
-		r.recorder.Event(csr, corev1.EventTypeWarning, why.reason, why.message)
+		r.recorder.Eventf(csr, nil, corev1.EventTypeWarning, why.reason, ActionSign, "%s", why.message)
 		return nil
 	}
 	if err := r.record(ctx, csr, &dev, req.keyHash, certPEM); err != nil {
@@ -407,7 +417,7 @@ func (r *csrReconciler) sign(ctx context.Context, csr *certificatesv1.Certificat
 		return fmt.Errorf("store certificate of %s: %w", csr.Name, err)
 	}
 	logger.Info("issued device certificate", "device", id.String())
-	r.recorder.Eventf(csr, corev1.EventTypeNormal, v1.ReasonCertificateIssued, "issued a certificate for %s", id.URI())
+	r.recorder.Eventf(csr, nil, corev1.EventTypeNormal, v1.ReasonCertificateIssued, ActionSign, "issued a certificate for %s", id.URI())
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -44,7 +44,7 @@ type deviceReconciler struct {
 	client   client.Client
 	reader   client.Reader
 	scheme   *runtime.Scheme
-	recorder record.EventRecorder
+	recorder events.EventRecorder
 	ca       *caSource
 	now      func() time.Time
 }
@@ -79,7 +79,7 @@ func (r *deviceReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 
 	cert, err := r.reconcileIdentity(ctx, &dev)
 	if err != nil {
-		r.recorder.Event(&dev, corev1.EventTypeWarning, ReasonIdentityError, err.Error())
+		r.recorder.Eventf(&dev, nil, corev1.EventTypeWarning, ReasonIdentityError, ActionStoreCertificate, "%s", err)
 		if meta.FindStatusCondition(dev.Status.Conditions, v1.ConditionEnrolled) == nil {
 			// A new Device is Pending even when its identity cannot be looked at yet.
 			dev.Status.MarkAwaitingCertificate(dev.Generation)
@@ -171,7 +171,7 @@ func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device
 
 	if exists && !metav1.IsControlledBy(&sec, dev) {
 		if want != current {
-			r.recorder.Eventf(dev, corev1.EventTypeWarning, ReasonSecretNotOwned,
+			r.recorder.Eventf(dev, &sec, corev1.EventTypeWarning, ReasonSecretNotOwned, ActionStoreCertificate,
 				"Secret %s is not owned by this Device: the certificate issued until %s was not stored; delete the Secret or set spec.identity.secretName",
 				key.Name, want.NotAfter.UTC().Format(time.RFC3339))
 		}
@@ -207,7 +207,7 @@ func (r *deviceReconciler) reconcileIdentity(ctx context.Context, dev *v1.Device
 	}
 	log.FromContext(ctx).Info("stored device certificate", "secret", key.Name, "notAfter", want.NotAfter)
 	if want != current {
-		r.recorder.Eventf(dev, corev1.EventTypeNormal, v1.ReasonCertificateIssued,
+		r.recorder.Eventf(dev, nil, corev1.EventTypeNormal, v1.ReasonCertificateIssued, ActionStoreCertificate,
 			"certificate valid until %s stored in Secret %s", want.NotAfter.UTC().Format(time.RFC3339), key.Name)
 	}
 	return want, nil

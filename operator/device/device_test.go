@@ -33,7 +33,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -421,7 +421,7 @@ func TestEnrollExistingDevice(t *testing.T) {
 // Reconcile by hand.
 func directReconcilers() (*csrReconciler, *deviceReconciler) {
 	src := &caSource{ca: ca}
-	rec := record.NewFakeRecorder(100)
+	rec := events.NewFakeRecorder(100)
 	return &csrReconciler{client: env.Client, reader: env.Client, recorder: rec, ca: src, now: time.Now},
 		&deviceReconciler{client: indexedLister{env.Client}, reader: env.Client, scheme: env.Scheme, recorder: rec, ca: src, now: time.Now}
 }
@@ -694,7 +694,7 @@ func TestMissingCAIsReported(t *testing.T) {
 	// names the Secret and an Event says what went wrong.
 	createDevice(t, ns, "lost", nil)
 	_, devices := directReconcilers()
-	rec := record.NewFakeRecorder(10)
+	rec := events.NewFakeRecorder(10)
 	devices.recorder = rec
 	devices.ca = &caSource{reader: env.Client, secret: types.NamespacedName{Namespace: ns, Name: "no-such-ca"}}
 	key := types.NamespacedName{Namespace: ns, Name: "lost"}

@@ -40,7 +40,7 @@ import (
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=certificatesigningrequests/status,verbs=update
 // +kubebuilder:rbac:groups=certificates.k8s.io,resources=signers,resourceNames=wasmbed.dev/device,verbs=approve;sign
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;create;update
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 // SetupWithManager registers the CertificateSigningRequest approver and signer and the
@@ -58,7 +58,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	csrs := &csrReconciler{
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
-		recorder: mgr.GetEventRecorderFor("wasmbed-device-signer"), //nolint:staticcheck // record.EventRecorder like the other reconcilers
+		recorder: mgr.GetEventRecorder("wasmbed-device-signer"),
 		ca:       ca,
 		opts:     opts,
 		now:      time.Now,
@@ -78,7 +78,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
 		scheme:   mgr.GetScheme(),
-		recorder: mgr.GetEventRecorderFor("wasmbed-device"), //nolint:staticcheck // record.EventRecorder like the other reconcilers
+		recorder: mgr.GetEventRecorder("wasmbed-device"),
 		ca:       ca,
 		now:      time.Now,
 	}

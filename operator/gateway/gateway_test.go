@@ -26,7 +26,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/record"
+	k8sevents "k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
@@ -75,7 +75,7 @@ func TestMain(m *testing.M) {
 // namespaces (all when none).
 func startManager(t *testing.T, opts Options, namespaces ...string) {
 	t.Helper()
-	var cacheOpts cache.Options
+	cacheOpts := cache.Options{ByObject: CacheByObject()} // as the operator runs it
 	if len(namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
 		for _, ns := range namespaces {
@@ -402,7 +402,7 @@ func TestClusterMode(t *testing.T) {
 		client:   countingClient{Client: indexedLister{env.Client}, t: t},
 		reader:   env.Client,
 		scheme:   env.Scheme,
-		recorder: record.NewFakeRecorder(100),
+		recorder: k8sevents.NewFakeRecorder(100),
 		opts: mustDefaults(t, Options{
 			Image: "ko.local/gateway:test", BrokerURL: "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
 			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local", DeploymentKey: testKey, BrokerNamespace: ns,

@@ -18,7 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/tools/events"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,6 +36,10 @@ const (
 	ReasonNotOwned = "ResourceNotOwned"
 )
 
+// ActionReconcile is the action (events.k8s.io) of the Gateway reconciler's Events:
+// making the objects that run a gateway.
+const ActionReconcile = "Reconcile"
+
 // finalizer removes the gateway's ClusterRoleBinding before the Gateway goes (cluster
 // mode).
 const finalizer = "wasmbed.dev/gateway-rbac"
@@ -50,7 +54,7 @@ type Reconciler struct {
 	client   client.Client
 	reader   client.Reader
 	scheme   *runtime.Scheme
-	recorder record.EventRecorder
+	recorder events.EventRecorder
 	opts     Options
 }
 
@@ -105,10 +109,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		switch {
 		case errors.As(err, &notOwned):
 			why, err = err.Error(), nil
-			r.recorder.Event(&gw, corev1.EventTypeWarning, ReasonNotOwned, why)
+			r.recorder.Eventf(&gw, nil, corev1.EventTypeWarning, ReasonNotOwned, ActionReconcile, "%s", why)
 		case err != nil:
 			gw.Status.MarkUnavailable(gw.Generation, err.Error())
-			r.recorder.Event(&gw, corev1.EventTypeWarning, ReasonReconcileFailed, err.Error())
+			r.recorder.Eventf(&gw, nil, corev1.EventTypeWarning, ReasonReconcileFailed, ActionReconcile, "%s", err)
 			return ctrl.Result{}, err
 		}
 	}
@@ -315,6 +319,14 @@ func (r *Reconciler) apply(ctx context.Context, gw *v1.Gateway, obj client.Objec
 		mutate()
 		return controllerutil.SetControllerReference(gw, obj, r.scheme)
 	})
+	if apierrors.IsAlreadyExists(err) {
+		// The cache holds only objects labelled as ours (CacheByObject): one it did not
+		// show is someone else's.
+		foreign := obj.DeepCopyObject().(client.Object)
+		if gerr := r.reader.Get(ctx, client.ObjectKeyFromObject(obj), foreign); gerr == nil && !metav1.IsControlledBy(foreign, gw) {
+			return &notOwnedError{kind: kind, name: obj.GetName()}
+		}
+	}
 	if err != nil {
 		var notOwned *notOwnedError
 		if errors.As(err, &notOwned) {

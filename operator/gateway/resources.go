@@ -147,7 +147,7 @@ func labels(gw *v1.Gateway) map[string]string {
 	return map[string]string{
 		"app.kubernetes.io/name":       "wasmbed-gateway",
 		"app.kubernetes.io/instance":   gw.Name,
-		"app.kubernetes.io/managed-by": "wasmbed-operator",
+		"app.kubernetes.io/managed-by": ManagedBy,
 		LabelGateway:                   gw.Name,
 	}
 }

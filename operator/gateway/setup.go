@@ -21,10 +21,12 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	k8slabels "k8s.io/apimachinery/pkg/labels"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	"knative.dev/pkg/apis"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -160,7 +162,7 @@ func (o Options) withDefaults() (Options, error) {
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=wasmbed-gateway
 // +kubebuilder:rbac:groups="",resources=nodes,verbs=list
 // +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // SetupWithManager registers the Gateway reconciler with mgr.
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
@@ -175,7 +177,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		client:   mgr.GetClient(),
 		reader:   mgr.GetAPIReader(),
 		scheme:   mgr.GetScheme(),
-		recorder: mgr.GetEventRecorderFor("wasmbed-gateway"), //nolint:staticcheck // record.EventRecorder like the other reconcilers
+		recorder: mgr.GetEventRecorder("wasmbed-gateway"),
 		opts:     opts,
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
@@ -188,6 +190,21 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		return fmt.Errorf("gateway controller: %w", err)
 	}
 	return nil
+}
+
+// ManagedBy is the app.kubernetes.io/managed-by label of every object the operator
+// makes for a Gateway.
+const ManagedBy = "wasmbed-operator"
+
+// CacheByObject restricts the manager's cache of Deployments, Services,
+// ServiceAccounts and Triggers to the ones the operator made for Gateways (their
+// managed-by label), so that the operator does not hold every such object of the
+// cluster in memory. Pass it as cache.Options.ByObject.
+func CacheByObject() map[client.Object]cache.ByObject {
+	mine := cache.ByObject{Label: k8slabels.SelectorFromSet(k8slabels.Set{"app.kubernetes.io/managed-by": ManagedBy})}
+	return map[client.Object]cache.ByObject{
+		&appsv1.Deployment{}: mine, &corev1.Service{}: mine, &corev1.ServiceAccount{}: mine, &eventingv1.Trigger{}: mine,
+	}
 }
 
 // connectedIndex indexes Devices that are Connected by their status.gateway.
