@@ -52,7 +52,10 @@ type Options struct {
 
 // Reconciler reconciles Applications.
 type Reconciler struct {
-	client   client.Client
+	client client.Client
+	// reader reads ConfigMaps straight from the apiserver: caching them would watch
+	// every ConfigMap of the cluster.
+	reader   client.Reader
 	recorder record.EventRecorder
 	opts     Options
 	// requested remembers the generation whose build was last requested per
@@ -77,7 +80,7 @@ type removal struct {
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=applications/finalizers,verbs=update
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices/status,verbs=get;update;patch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=flows.knative.dev,resources=sequences,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch;delete
@@ -94,7 +97,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Reconciler{client: mgr.GetClient(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
+	r := &Reconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Application{}).
 		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).

@@ -133,7 +133,7 @@ func (r *Reconciler) source(ctx context.Context, app *v1.Application) (src event
 		return events.Source{Language: string(s.Inline.Language), Code: s.Inline.Code}, "", nil
 	case s.ConfigMap != nil:
 		var cm corev1.ConfigMap
-		err := r.client.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: s.ConfigMap.Name}, &cm)
+		err := r.reader.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: s.ConfigMap.Name}, &cm)
 		if apierrors.IsNotFound(err) {
 			return src, fmt.Sprintf("spec.source.configMap: ConfigMap %s/%s not found; create it or fix the name", app.Namespace, s.ConfigMap.Name), nil
 		}
