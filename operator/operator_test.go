@@ -941,3 +941,29 @@ func ref(s string) v1.Ref {
 	}
 	return r
 }
+
+func TestSourceFromConfigMap(t *testing.T) {
+	h := start(t)
+	h.devices(1, "virtual")
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "blink-src", Namespace: h.ns}, Data: map[string]string{"main.c": "int from_configmap;"}}
+	if err := env.Client.Create(h.ctx, cm); err != nil {
+		t.Fatal(err)
+	}
+	fromCM := func(key string) func(*v1.Application) {
+		return func(a *v1.Application) {
+			a.Spec.Source = v1.ApplicationSource{ConfigMap: &v1.ConfigMapSource{Name: "blink-src", Key: key, Language: v1.LanguageC}}
+		}
+	}
+	h.app("blink", fromCM("main.c"))
+	ref := h.waitBuild("blink", 1)
+	d, err := events.DecodeAs[*events.BuildRequestedData](h.broker.of(events.BuildRequested, ref.Subject())[0], events.BuildRequested)
+	if err != nil || d.Source.Code != "int from_configmap;" {
+		t.Fatalf("build request %+v (%v), want the ConfigMap's code", d, err)
+	}
+
+	h.app("nokey", fromCM("other.c"))
+	h.eventually("Built=False naming the missing key", func() bool {
+		c := h.cond("nokey", v1.ConditionBuilt)
+		return c != nil && c.Status == metav1.ConditionFalse && c.Reason == v1.ReasonSourceNotFound && strings.Contains(c.Message, `no key "other.c"`)
+	})
+}
