@@ -151,8 +151,12 @@ const (
 	// ToolAssemblyScript is the directory holding node_modules/assemblyscript.
 	ToolAssemblyScript Tool = "assemblyscript"
 	ToolRustc          Tool = "rustc"
-	ToolWasmOpt        Tool = "wasm-opt"
-	ToolPrlimit        Tool = "prlimit"
+	// ToolRustSysroot is the directory holding rustc's wasm32 core, compiler_builtins
+	// and alloc (lib/rustlib/wasm32-unknown-unknown/lib), which hack/rust-sysroot.sh
+	// builds. Empty: ${XDG_CACHE_HOME:-~/.cache}/wasmbed/rust-wasm32/<rustc version>.
+	ToolRustSysroot Tool = "rust-sysroot"
+	ToolWasmOpt     Tool = "wasm-opt"
+	ToolPrlimit     Tool = "prlimit"
 	// ToolBwrap is bubblewrap, which puts every compiler step in its own namespaces.
 	ToolBwrap Tool = "bwrap"
 )
@@ -169,19 +173,21 @@ type Config struct {
 	user          *[2]int
 }
 
-// NewConfig returns the defaults: Debian's tool names on PATH (clang-14,
-// wasm-ld-14, wat2wasm, node, /usr/bin/rustc, wasm-opt, prlimit, bwrap), AssemblyScript
-// in $WASMBED_ASC_DIR or ${XDG_CACHE_HOME:-~/.cache}/wasmbed/builder, and the
+// NewConfig returns the defaults: Debian's tool names on PATH (clang-19,
+// wasm-ld-19, wat2wasm, node, /usr/bin/rustc of rustc-web, wasm-opt, prlimit, bwrap),
+// AssemblyScript in $WASMBED_ASC_DIR or ${XDG_CACHE_HOME:-~/.cache}/wasmbed/builder, Rust's
+// wasm32 sysroot in $WASMBED_RUST_SYSROOT or the cache (ToolRustSysroot), and the
 // Default* limits.
 func NewConfig() Config {
 	return Config{
 		tools: map[Tool]string{
-			ToolClang:          "clang-14",
-			ToolWasmLD:         "wasm-ld-14",
+			ToolClang:          "clang-19",
+			ToolWasmLD:         "wasm-ld-19",
 			ToolWat2Wasm:       "wat2wasm",
 			ToolNode:           "node",
 			ToolAssemblyScript: defaultASCDir(),
 			ToolRustc:          "/usr/bin/rustc",
+			ToolRustSysroot:    os.Getenv("WASMBED_RUST_SYSROOT"),
 			ToolWasmOpt:        "wasm-opt",
 			ToolPrlimit:        "prlimit",
 			ToolBwrap:          "bwrap",
@@ -209,7 +215,8 @@ func defaultASCDir() string {
 }
 
 // WithTool sets the program (a name on PATH or an absolute path) used for t.
-// For ToolAssemblyScript it is the directory that holds node_modules.
+// For ToolAssemblyScript it is the directory that holds node_modules, for
+// ToolRustSysroot the wasm32 sysroot.
 func (c Config) WithTool(t Tool, path string) Config {
 	tools := make(map[Tool]string, len(c.tools))
 	for k, v := range c.tools {
@@ -352,7 +359,7 @@ func (b *Builder) Build(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 
-	job := &job{sb: sb, lang: req.Language, src: src, opts: opts, tools: tc.paths, views: views, timeout: timeout}
+	job := &job{sb: sb, lang: req.Language, src: src, source: req.Source, opts: opts, tools: tc.paths, views: views, timeout: timeout}
 	out, err := lang.build(ctx, job)
 	if err != nil {
 		return Result{}, err

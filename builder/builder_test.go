@@ -1,6 +1,7 @@
 package builder_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -254,6 +255,9 @@ func TestCompileErrors(t *testing.T) {
 		{"wat foreign import", builder.WAT, "(module\n  (import \"env\" \"f\" (func))\n  (func (export \"loop\") (result i32) (i32.const 0)))\n", "main.wat: error:", "env.f"},
 		{"assemblyscript", builder.AssemblyScript, "import { ledSet } from \"./wasmbed\";\n\nexport function loop(): i32 {\n  ledSet(0, truee);\n  return 500;\n}\n", "main.ts:4:13: error:", "truee"},
 		{"rust", builder.Rust, "#![no_std]\nmod wasmbed;\n#[export_name = \"loop\"]\npub extern \"C\" fn app_loop() -> i32 {\n    let x: i32 = \"500\";\n    x\n}\n", "main.rs:5:18: error:", "mismatched types"},
+		{"rust unknown edition", builder.Rust, "//! blink\n//@ edition: 2027\n#![no_std]\n", "main.rs:2: error:", `edition "2027": want one of 2015, 2018, 2021, 2024`},
+		// Edition 2024 wants extern blocks marked unsafe; 2021 (the default) does not.
+		{"rust edition 2024", builder.Rust, "//@ edition: 2024\n#![no_std]\nmod wasmbed;\nextern \"C\" {\n    fn helper() -> i32;\n}\n#[unsafe(export_name = \"loop\")]\npub extern \"C\" fn app_loop() -> i32 { unsafe { helper() } }\n", "main.rs:4:1: error:", "unsafe"},
 	}
 	b := builder.New(builder.NewConfig())
 	for _, tt := range tests {
@@ -452,12 +456,13 @@ func TestMissingToolchain(t *testing.T) {
 		lang builder.Language
 		want string
 	}{
-		{builder.ToolClang, builder.C, "apt-get install clang-14"},
-		{builder.ToolWasmLD, builder.C, "apt-get install lld-14"},
+		{builder.ToolClang, builder.C, "apt-get install clang-19"},
+		{builder.ToolWasmLD, builder.C, "apt-get install lld-19"},
 		{builder.ToolWat2Wasm, builder.WAT, "apt-get install wabt"},
 		{builder.ToolNode, builder.AssemblyScript, "apt-get install nodejs"},
 		{builder.ToolAssemblyScript, builder.AssemblyScript, "builder/assemblyscript/install.sh"},
-		{builder.ToolRustc, builder.Rust, "apt-get install rustc libstd-rust-dev-wasm32"},
+		{builder.ToolRustc, builder.Rust, "apt-get install rustc-web rust-web-src"},
+		{builder.ToolRustSysroot, builder.Rust, "run hack/rust-sysroot.sh"},
 		{builder.ToolPrlimit, builder.WAT, "apt-get install util-linux"},
 		{builder.ToolBwrap, builder.WAT, "apt-get install bubblewrap"},
 	}
@@ -529,6 +534,51 @@ func BenchmarkBuild(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				build(b, bld, builder.Request{Language: lang, Source: src, Options: builder.Options{Optimize: true}})
+			}
+		})
+	}
+}
+
+// TestSDKsDeclareTheABIVersion checks that every language's SDK file names the ABI
+// version the platform implements (api/abi.Version).
+func TestSDKsDeclareTheABIVersion(t *testing.T) {
+	want := map[builder.Language]string{
+		builder.C:              fmt.Sprintf("#define WASMBED_ABI_VERSION %d\n", abi.Version),
+		builder.Rust:           fmt.Sprintf("pub const ABI_VERSION: i32 = %d;\n", abi.Version),
+		builder.AssemblyScript: fmt.Sprintf("export const ABI_VERSION: i32 = %d;\n", abi.Version),
+	}
+	for lang, line := range want {
+		name, content, err := builder.SDKFile(lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(content), line) {
+			t.Errorf("%s does not declare %q", name, strings.TrimSpace(line))
+		}
+	}
+}
+
+// TestRustEditions checks that a Rust source chooses its edition with a `//@ edition:`
+// header, and that the SDK compiles under each.
+func TestRustEditions(t *testing.T) {
+	body := "#![no_std]\nmod wasmbed;\n%s\npub extern \"C\" fn app_loop() -> i32 {\n    let v = [3u8, 1, 2];\n    let mut s = v;\n    s.sort_unstable();\n    wasmbed::log(wasmbed::Level::Info, if s == [1, 2, 3] { \"sorted\" } else { \"not sorted\" });\n    500\n}\n"
+	tests := []struct {
+		name, header, attr string
+	}{
+		{"default 2021", "", `#[export_name = "loop"]`},
+		{"2018", "//@ edition: 2018\n", `#[export_name = "loop"]`},
+		{"2024", "//! an app\n//@ edition: 2024\n", `#[unsafe(export_name = "loop")]`},
+	}
+	b := builder.New(builder.NewConfig())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := tt.header + fmt.Sprintf(body, tt.attr)
+			res, err := b.Build(context.Background(), builder.Request{Language: builder.Rust, Source: []byte(src)})
+			if err != nil {
+				t.Fatalf("build: %v", err)
+			}
+			if !bytes.Contains(res.Module, []byte("loop")) || !strings.Contains(res.Toolchain, "rustc 1.") {
+				t.Errorf("module of %d bytes from %q exports no loop", res.Size, res.Toolchain)
 			}
 		})
 	}

@@ -1,7 +1,7 @@
 // Package builder compiles a Wasmbed application's single source file (C,
-// AssemblyScript, WAT or Rust) into a small WebAssembly 1.0 module for
-// microcontrollers, with the real toolchains (clang-14 and wasm-ld-14, wabt,
-// the pinned AssemblyScript compiler, Debian's rustc), optionally shrunk with
+// AssemblyScript, WAT or Rust) into a small WebAssembly 2.0 module (no SIMD) for
+// microcontrollers, with the real toolchains (clang-19 and wasm-ld-19, wabt,
+// the pinned AssemblyScript compiler, Debian's rustc 1.96), optionally shrunk with
 // binaryen's wasm-opt.
 //
 // Every compiler step runs in a bubblewrap sandbox: its own user, mount, PID,

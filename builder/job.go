@@ -17,6 +17,7 @@ type job struct {
 	sb      *sandbox
 	lang    Language
 	src     string
+	source  []byte // the request's source text
 	opts    Options
 	tools   map[Tool]string
 	views   map[Tool]*view

@@ -17,12 +17,13 @@ import (
 
 // install says how to get each tool, for ToolchainError.Install.
 var install = map[Tool]string{
-	ToolClang:          "apt-get install clang-14",
-	ToolWasmLD:         "apt-get install lld-14",
+	ToolClang:          "apt-get install clang-19",
+	ToolWasmLD:         "apt-get install lld-19",
 	ToolWat2Wasm:       "apt-get install wabt",
 	ToolNode:           "apt-get install nodejs",
 	ToolAssemblyScript: "run builder/assemblyscript/install.sh (npm ci of assemblyscript " + AssemblyScriptVersion + " into the builder cache)",
-	ToolRustc:          "apt-get install rustc libstd-rust-dev-wasm32",
+	ToolRustc:          "apt-get install rustc-web rust-web-src",
+	ToolRustSysroot:    "run hack/rust-sysroot.sh (it builds rustc's wasm32 core and alloc from rust-web-src)",
 	ToolWasmOpt:        "apt-get install binaryen",
 	ToolPrlimit:        "apt-get install util-linux",
 	ToolBwrap:          "apt-get install bubblewrap",
@@ -39,6 +40,16 @@ func (b *Builder) resolve(t Tool) (string, error) {
 	}
 	if name == "" {
 		return "", missing(errors.New("not configured"))
+	}
+	if t == ToolRustSysroot {
+		p, err := filepath.Abs(name)
+		if err != nil {
+			return "", missing(err)
+		}
+		if libs, _ := filepath.Glob(filepath.Join(p, rustWasmLib, "libcore-*.rlib")); len(libs) == 0 {
+			return "", missing(fmt.Errorf("no wasm32 core library in %s", p))
+		}
+		return p, nil
 	}
 	if t == ToolAssemblyScript {
 		p, err := filepath.Abs(filepath.Join(name, ascEntry))
@@ -72,6 +83,14 @@ func (b *Builder) toolchain(ctx context.Context, lang *langSpec) (toolchainInfo,
 	info := toolchainInfo{paths: map[Tool]string{}}
 	var versions []string
 	for _, t := range lang.tools {
+		if t == ToolRustSysroot && b.cfg.tools[t] == "" {
+			p, err := b.defaultRustSysroot(ctx, info.paths[ToolRustc])
+			if err != nil {
+				return info, err
+			}
+			info.paths[t] = p
+			continue
+		}
 		p, err := b.resolve(t)
 		if err != nil {
 			return info, err
@@ -89,6 +108,31 @@ func (b *Builder) toolchain(ctx context.Context, lang *langSpec) (toolchainInfo,
 	}
 	info.version = strings.Join(versions, ", ")
 	return info, nil
+}
+
+// rustWasmLib is where a sysroot holds its wasm32 libraries.
+var rustWasmLib = filepath.Join("lib", "rustlib", "wasm32-unknown-unknown", "lib")
+
+// defaultRustSysroot is hack/rust-sysroot.sh's default place for the sysroot of the
+// rustc at path: the cache, under the compiler's version.
+func (b *Builder) defaultRustSysroot(ctx context.Context, rustc string) (string, error) {
+	v, err := b.probe(ctx, ToolRustc, rustc)
+	if err != nil {
+		return "", err
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", &ToolchainError{Tool: string(ToolRustSysroot), Install: install[ToolRustSysroot], Missing: true, Err: err}
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	dir := filepath.Join(cache, "wasmbed", "rust-wasm32", strings.TrimPrefix(v, "rustc "))
+	if libs, _ := filepath.Glob(filepath.Join(dir, rustWasmLib, "libcore-*.rlib")); len(libs) == 0 {
+		return "", &ToolchainError{Tool: "rust wasm32 sysroot " + dir, Install: install[ToolRustSysroot], Missing: true}
+	}
+	return dir, nil
 }
 
 // version is probe without the error, for optional tools.
@@ -128,6 +172,9 @@ func (b *Builder) probe(ctx context.Context, t Tool, path string) (string, error
 func (b *Builder) probeUncached(ctx context.Context, t Tool, path string) (string, error) {
 	label := map[Tool]string{ToolClang: "clang", ToolWasmLD: "wasm-ld", ToolWat2Wasm: "wabt", ToolNode: "node",
 		ToolRustc: "rustc", ToolWasmOpt: "binaryen"}[t]
+	if t == ToolRustSysroot {
+		return "", nil // a directory, checked by resolve
+	}
 	if t == ToolAssemblyScript {
 		pkgJSON := filepath.Join(filepath.Dir(filepath.Dir(path)), "package.json")
 		data, err := os.ReadFile(pkgJSON)
@@ -152,16 +199,6 @@ func (b *Builder) probeUncached(ctx context.Context, t Tool, path string) (strin
 	}
 	first, _, _ := strings.Cut(string(out), "\n")
 	ver := versionRE.FindString(first)
-	if t == ToolRustc {
-		sysroot, err := quickRun(ctx, path, "--print", "sysroot")
-		if err != nil {
-			return "", &ToolchainError{Tool: path, Install: install[t], Err: fmt.Errorf("sysroot: %w", err)}
-		}
-		std := filepath.Join(strings.TrimSpace(string(sysroot)), "lib", "rustlib", "wasm32-unknown-unknown", "lib")
-		if entries, err := os.ReadDir(std); err != nil || len(entries) == 0 {
-			return "", &ToolchainError{Tool: "rustc wasm32-unknown-unknown std", Install: "apt-get install libstd-rust-dev-wasm32", Missing: true}
-		}
-	}
 	if label == "" {
 		return "", nil
 	}
@@ -191,7 +228,7 @@ func quickRun(ctx context.Context, path string, args ...string) ([]byte, error) 
 func (b *Builder) stepViews(ctx context.Context, steps []Tool, paths map[Tool]string) (map[Tool]*view, error) {
 	views := map[Tool]*view{}
 	for _, t := range steps {
-		key := string(t) + "\x00" + paths[t] + "\x00" + paths[ToolNode]
+		key := strings.Join([]string{string(t), paths[t], paths[ToolNode], paths[ToolWasmLD], paths[ToolRustSysroot]}, "\x00")
 		b.mu.Lock()
 		v, ok := b.views[key]
 		b.mu.Unlock()
@@ -236,10 +273,13 @@ func (b *Builder) stepView(ctx context.Context, t Tool, paths map[Tool]string) (
 			return nil, err
 		}
 	case ToolRustc:
-		if err := v.addExecutable(paths[t]); err != nil {
-			return nil, err
+		// rustc, the wasm32 sysroot it links against, and wasm-ld, which it runs.
+		for _, exe := range []string{paths[t], paths[ToolWasmLD]} {
+			if err := v.addExecutable(exe); err != nil {
+				return nil, err
+			}
 		}
-		if err := addRustToolchain(ctx, v, paths[t]); err != nil {
+		if _, err := v.add(filepath.Join(paths[ToolRustSysroot], rustWasmLib)); err != nil {
 			return nil, err
 		}
 	default:
@@ -248,35 +288,4 @@ func (b *Builder) stepView(ctx context.Context, t Tool, paths map[Tool]string) (
 		}
 	}
 	return v, nil
-}
-
-// addRustToolchain adds the wasm32 standard library and the linker rustc runs,
-// found where rustc looks for it: its sysroot's host tools, then PATH.
-func addRustToolchain(ctx context.Context, v *view, rustc string) error {
-	out, err := quickRun(ctx, rustc, "--print", "sysroot")
-	if err != nil {
-		return fmt.Errorf("rustc sysroot: %w", err)
-	}
-	sysroot := strings.TrimSpace(string(out))
-	if _, err := v.add(filepath.Join(sysroot, "lib", "rustlib", "wasm32-unknown-unknown")); err != nil {
-		return err
-	}
-	out, err = quickRun(ctx, rustc, "-vV")
-	if err != nil {
-		return fmt.Errorf("rustc host: %w", err)
-	}
-	var host string
-	for _, line := range strings.Split(string(out), "\n") {
-		if h, ok := strings.CutPrefix(line, "host: "); ok {
-			host = strings.TrimSpace(h)
-		}
-	}
-	bin := filepath.Join(sysroot, "lib", "rustlib", host, "bin")
-	for _, dir := range []string{bin, filepath.Join(bin, "self-contained"), "/usr/local/bin", "/usr/bin", "/bin"} {
-		p := filepath.Join(dir, "rust-lld")
-		if _, err := os.Stat(p); err == nil {
-			return v.addExecutable(p)
-		}
-	}
-	return errors.New("rust-lld not found (apt-get install rustc)")
 }

@@ -18,8 +18,9 @@ declare -A need=(
   # The firmware's 32-bit host tests (make -C firmware test32): cross compiler and qemu-user.
   [arm-linux-gnueabihf-gcc]=gcc-arm-linux-gnueabihf
   [qemu-arm]=qemu-user
-  [clang-14]=clang-14
-  [wasm-ld-14]=lld-14
+  # The builder's C toolchain, and the linker of its Rust builds.
+  [clang-19]=clang-19
+  [wasm-ld-19]=lld-19
   [wasm-opt]=binaryen
   [flock]=util-linux
   [prlimit]=util-linux
@@ -34,9 +35,11 @@ declare -A need_files=(
   ["/usr/lib/arm-none-eabi/newlib/nano.specs"]=libnewlib-arm-none-eabi
   # The C library for the 32-bit host tests (not pulled in without recommends).
   ["/usr/arm-linux-gnueabihf/include/stdio.h"]=libc6-dev-armhf-cross
-  # Debian's rustc, called by absolute path (a rustup rustc may come first on PATH).
-  ["/usr/bin/rustc"]=rustc
-  ["/usr/lib/rustlib/wasm32-unknown-unknown"]=libstd-rust-dev-wasm32
+  # Debian's current rustc (rustc-web, which replaces the old rustc package), called by
+  # absolute path (a rustup rustc may come first on PATH), and its library sources, from
+  # which hack/rust-sysroot.sh builds the wasm32 core and alloc Debian does not ship.
+  ["/usr/share/doc/rustc-web"]=rustc-web
+  ["/usr/share/doc/rust-web-src"]=rust-web-src
 )
 
 missing=()
@@ -69,8 +72,14 @@ install_npm() {
   fi
 }
 
+install_rust_sysroot() {
+  # Rust's wasm32 sysroot for the builder, built once per rustc version into the cache.
+  "$(dirname "$0")/rust-sysroot.sh" >/dev/null
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   install_npm
+  install_rust_sysroot
   exit 0
 fi
 
@@ -85,3 +94,4 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
 install_npm
+install_rust_sysroot

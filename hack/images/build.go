@@ -170,8 +170,45 @@ func builderImage(ctx context.Context, o buildOptions, work string, base layerFi
 	if err != nil {
 		return nil, err
 	}
-	env := append(append([]string(nil), imageEnv...), "WASMBED_ASC_DIR=/"+ascDir)
-	return image(p, env, base, toolchains, js)
+	sysroot, err := rustSysroot(ctx, o.root, work, lock)
+	if err != nil {
+		return nil, err
+	}
+	rust, err := treeLayer(work, "rust-wasm32", "wasmbed builder: the wasm32 core and alloc of rustc-web (hack/rust-sysroot.sh)", map[string]string{rustSysrootDir: sysroot})
+	if err != nil {
+		return nil, err
+	}
+	env := append(append([]string(nil), imageEnv...), "WASMBED_ASC_DIR=/"+ascDir, "WASMBED_RUST_SYSROOT=/"+rustSysrootDir)
+	return image(p, env, base, toolchains, js, rust)
+}
+
+// rustSysrootDir is where the builder finds Rust's wasm32 sysroot in the image
+// (WASMBED_RUST_SYSROOT).
+const rustSysrootDir = "opt/wasmbed/rust-wasm32"
+
+// rustSysroot builds the wasm32 sysroot with this machine's rustc-web and rust-web-src,
+// which must be the versions the lock pins: the image's rustc links against it.
+func rustSysroot(ctx context.Context, root, work string, lock debian.Lock) (string, error) {
+	want := ""
+	for _, p := range lock {
+		if p.Name == "rustc-web" {
+			want = p.Version
+		}
+	}
+	if want == "" {
+		return "", fmt.Errorf("%s pins no rustc-web", lockFile("builder"))
+	}
+	for _, pkg := range []string{"rustc-web", "rust-web-src"} {
+		out, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f=${Version}", pkg).Output()
+		if err != nil || string(out) != want {
+			return "", fmt.Errorf("the builder image pins rustc-web %s and its wasm32 sysroot is built here: apt-get install %s=%s (installed: %q)", want, pkg, want, out)
+		}
+	}
+	dir := filepath.Join(work, "rust-wasm32")
+	if err := runLogged(ctx, "", nil, filepath.Join(root, "hack", "rust-sysroot.sh"), dir); err != nil {
+		return "", fmt.Errorf("rust wasm32 sysroot: %w", err)
+	}
+	return dir, nil
 }
 
 // ascDir is where the builder finds AssemblyScript in the image (WASMBED_ASC_DIR).

@@ -29,11 +29,12 @@ var smokeSources = map[string]string{
 // function runs them: every toolchain starts (its shared libraries are all there) and
 // builds a module.
 var smokeCommands = [][]string{
-	{"clang-14", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--export=loop", "-o", "/work/c.wasm", "/work/a.c"},
-	{"wasm-ld-14", "--version"},
+	{"clang-19", "--target=wasm32", "-O2", "-nostdlib", "-Wl,--no-entry", "-Wl,--export=loop", "-o", "/work/c.wasm", "/work/a.c"},
+	{"wasm-ld-19", "--version"},
 	{"wat2wasm", "/work/a.wat", "-o", "/work/wat.wasm"},
 	{"wasm-opt", "-Oz", "/work/c.wasm", "-o", "/work/c.opt.wasm"},
-	{"/usr/bin/rustc", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib", "-O", "-o", "/work/rs.wasm", "/work/a.rs"},
+	{"/usr/bin/rustc", "--target", "wasm32-unknown-unknown", "--crate-type", "cdylib", "-O", "--sysroot", "/" + rustSysrootDir,
+		"-C", "linker=wasm-ld-19", "-o", "/work/rs.wasm", "/work/a.rs"},
 	{"node", "/" + ascDir + "/node_modules/assemblyscript/bin/asc.js", "/work/a.ts", "--outFile", "/work/ts.wasm"},
 	{"prlimit", "--version"},
 	{"bwrap", "--version"},

@@ -1,4 +1,4 @@
-// The Wasmbed application ABI, version 1, for AssemblyScript (docs/abi.md).
+// The Wasmbed application ABI, version 2, for AssemblyScript (docs/abi.md).
 //
 // The builder writes this file next to your main.ts; import what you need from it:
 //
@@ -13,7 +13,7 @@
 // buffers once, at module level, rather than in every loop call.
 
 /** The ABI version this file implements. */
-export const ABI_VERSION: i32 = 1;
+export const ABI_VERSION: i32 = 2;
 
 /** Result code: success. */
 export const OK: i32 = 0;

@@ -1,5 +1,5 @@
 /*
- * wasmbed.h - the Wasmbed application ABI, version 1, for C (docs/abi.md).
+ * wasmbed.h - the Wasmbed application ABI, version 2, for C (docs/abi.md).
  *
  * Include it, export loop() (and optionally setup()) with WASMBED_EXPORT, and let the
  * builder compile with clang --target=wasm32. Every function below is imported from the
@@ -15,7 +15,7 @@
 #ifndef WASMBED_H
 #define WASMBED_H
 
-#define WASMBED_ABI_VERSION 1
+#define WASMBED_ABI_VERSION 2
 
 /* clang's freestanding headers: the builder compiles with -ffreestanding -nostdlib. */
 #include <stdbool.h>

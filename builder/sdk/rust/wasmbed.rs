@@ -1,4 +1,4 @@
-//! The Wasmbed application ABI, version 1, for Rust (docs/abi.md).
+//! The Wasmbed application ABI, version 2, for Rust (docs/abi.md).
 //!
 //! The builder writes this file next to your `main.rs`; declare it with `mod wasmbed;`.
 //! Your crate is `#![no_std]` and compiled for `wasm32-unknown-unknown` with
@@ -17,7 +17,7 @@
 #![allow(dead_code)]
 
 /// The ABI version this module implements.
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = 2;
 
 /// Result code: success.
 pub const OK: i32 = 0;
@@ -56,7 +56,7 @@ pub enum Level {
 /// The raw host functions imported from module `wasmbed`.
 pub mod sys {
     #[link(wasm_import_module = "wasmbed")]
-    extern "C" {
+    unsafe extern "C" {
         /// Writes a UTF-8 message (truncated to 256 bytes) to the device log.
         pub fn log(level: i32, ptr: *const u8, len: i32);
         /// Milliseconds since the application was started (monotonic).
