@@ -235,6 +235,7 @@ func Enroll(ctx context.Context, cfg EnrollConfig, creds *Credentials) {
 // requestCertificate creates one request and waits, polling with backoff, until it is
 // issued, denied or failed, or the timeout passes.
 func requestCertificate(ctx context.Context, cfg EnrollConfig, creds *Credentials) (*x509.Certificate, error) {
+	cfg.defaults()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	reqPEM, err := pki.NewCSR(creds.key, creds.id)

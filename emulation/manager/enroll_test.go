@@ -115,7 +115,8 @@ const boardManagerUser = "system:serviceaccount:wasmbed-system:wasmbed-board-man
 // CertificateSigningRequest the board manager sends under its own ServiceAccount, with
 // only what config/200-rbac grants it, and the operator approves and signs; the
 // Device's status records the key the board manager generated, and the board reaches
-// the gateway as its Device.
+// the gateway as its Device. A request for the same key is approved as a renewal, and a
+// board restarted with new firmware keeps its key.
 func TestBoardEnrollsThroughAnApprovedCSR(t *testing.T) {
 	env := testenv.Start(t)
 	startOperator(t, env)
@@ -191,7 +192,31 @@ func TestBoardEnrollsThroughAnApprovedCSR(t *testing.T) {
 		return env.Client.Get(ctx, client.ObjectKeyFromObject(d), &got) == nil && got.Status.PublicKeyHash == want
 	}, "the Device's status does not record the board's key %s", want)
 
-	// A new firmware restarts the board with the same key: its request is a renewal.
+	// A renewal: a new request for the same key, while the Device holds a valid
+	// certificate for it, is approved as a renewal and signed for that key.
+	before := creds.Certificate().Leaf
+	leaf, err := requestCertificate(ctx, EnrollConfig{Client: m.direct, RootCAs: testCA(t).Pool(),
+		Validity: DefaultCertValidity, Timeout: 20 * time.Second}, creds)
+	if err != nil {
+		t.Fatalf("renewal: %v", err)
+	}
+	if leaf.SerialNumber.Cmp(before.SerialNumber) == 0 || creds.Certificate().Leaf != leaf {
+		t.Errorf("renewal did not replace the certificate (serial %v, before %v)", leaf.SerialNumber, before.SerialNumber)
+	}
+	if err := env.Client.List(ctx, &csrs); err != nil {
+		t.Fatal(err)
+	}
+	renewals := 0
+	for _, c := range csrs.Items {
+		if a := condition(&c, certificatesv1.CertificateApproved); a != nil && a.Reason == devicectl.ReasonRenewal && len(c.Status.Certificate) > 0 {
+			renewals++
+		}
+	}
+	if renewals != 1 {
+		t.Errorf("%d requests approved as %s, want 1", renewals, devicectl.ReasonRenewal)
+	}
+
+	// A new firmware restarts the board with the same key and certificate.
 	other := filepath.Join(t.TempDir(), "other.elf")
 	if err := os.WriteFile(other, []byte("\x7fELF other"), 0o644); err != nil {
 		t.Fatal(err)
