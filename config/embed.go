@@ -8,3 +8,10 @@ import "embed"
 //
 //go:embed 300-crds/*.yaml
 var CRDs embed.FS
+
+// BoardManagerRBAC holds the board manager's ServiceAccount and bindings
+// (200-rbac/400-board-manager.yaml) and the enroller ClusterRoles they bind
+// (200-rbac/300-device-enroller.yaml).
+//
+//go:embed 200-rbac/300-device-enroller.yaml 200-rbac/400-board-manager.yaml
+var BoardManagerRBAC embed.FS

@@ -612,8 +612,18 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	}
 	// Devices that ask for an emulated board (spec.emulation.enabled) get one: QEMU (or
 	// Renode) running the firmware, bridged to the gateway with the device's certificate.
+	// The board manager acts as its own ServiceAccount and enrolls each board's key,
+	// generated in its memory, through a CertificateSigningRequest the operator signs:
+	// it is given the CA's certificate, never its key.
+	bmREST, err := p.ids.boardManager(ctx, p.cfg.REST)
+	if err != nil {
+		return fmt.Errorf("board manager: %w", err)
+	}
+	if err := p.reenrollBoards(ctx); err != nil {
+		return err
+	}
 	bm, err := boardmanager.New(boardmanager.Options{
-		Config: p.cfg.REST, CA: p.ca, Gateway: p.addrs["gateway"], ServerName: "localhost",
+		Config: bmREST, RootCAs: p.ca.Pool(), Gateway: p.addrs["gateway"], ServerName: "localhost",
 		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"),
 		DeploymentKey: p.signing.Public(), ProvisionDir: filepath.Join(p.cfg.Dir, "boards"),
 		SkipNameValidation: true, // several platforms per test process
@@ -686,6 +696,35 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	}
 	return nil
 }
+
+// reenrollBoards marks for re-enrollment every emulated Device that holds a
+// certificate from an earlier run: the board manager's keys lived in its memory and are
+// gone, and without the mark the operator would refuse the new keys until the old
+// certificates expire. The platform does this as the administrator it is; the board
+// manager itself may not.
+func (p *Platform) reenrollBoards(ctx context.Context) error {
+	var list v1.DeviceList
+	if err := p.client.List(ctx, &list); err != nil {
+		return fmt.Errorf("list devices: %w", err)
+	}
+	for i := range list.Items {
+		d := &list.Items[i]
+		if d.Spec.Emulation == nil || !d.Spec.Emulation.Enabled || d.Status.PublicKeyHash == "" || reenrolling(d) {
+			continue
+		}
+		before := d.DeepCopy()
+		if d.Annotations == nil {
+			d.Annotations = map[string]string{}
+		}
+		d.Annotations[v1.DeviceReenrollAnnotation] = "true"
+		if err := p.client.Patch(ctx, d, client.MergeFrom(before)); err != nil {
+			return fmt.Errorf("mark device %s/%s for re-enrollment: %w", d.Namespace, d.Name, err)
+		}
+	}
+	return nil
+}
+
+func reenrolling(d *v1.Device) bool { return d.Annotations[v1.DeviceReenrollAnnotation] != "" }
 
 // recordIdentity writes the device's identity Secret (Opaque: tls.crt and ca.crt; the
 // key stays with the device), then records its key in the Device's status: the gateway

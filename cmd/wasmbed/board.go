@@ -2,12 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/wasmbed/wasmbed/api/boards"
 	"github.com/wasmbed/wasmbed/emulation/manager"
@@ -25,7 +34,8 @@ func runBoardRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	device := fs.String("device", "", "the device the board is, <namespace>/<name> (required)")
 	gw := fs.String("gateway", "127.0.0.1:18443", "gateway host:port")
 	serverName := fs.String("server-name", "", "name in the gateway's certificate (default: the host of --gateway)")
-	caDir := fs.String("ca-dir", defaultPKIDir, "directory holding the CA (ca.crt, ca.key) that issues the device's certificate")
+	caCert := fs.String("ca-cert", filepath.Join(defaultPKIDir, pki.CACertFile), "the platform CA's certificate, which verifies the gateway (its key is not needed)")
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig of the apiserver whose operator signs the board's certificate request; the user needs wasmbed-device-enroller and wasmbed-device-csr-requester (default: $KUBECONFIG, ~/.kube/config)")
 	firmware := fs.String("firmware", "", "firmware ELF (default: "+manager.DefaultFirmwareDir+"/<board>/firmware.elf)")
 	port := fs.Int("uart-port", 0, "loopback port of the board's UART (default: a free port)")
 	preferRenode := fs.Bool("renode", false, "run on Renode when installed, for boards QEMU also runs")
@@ -47,11 +57,29 @@ func runBoardRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *firmware == "" {
 		*firmware = manager.DefaultFirmwareDir + "/" + *board + "/firmware.elf"
 	}
-	ca, err := pki.LoadCA(*caDir)
+	caPEM, err := os.ReadFile(*caCert)
 	if err != nil {
+		return fmt.Errorf("ca certificate: %w", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return fmt.Errorf("ca certificate %s: no PEM certificate", *caCert)
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = *kubeconfig
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	if err != nil {
+		return fmt.Errorf("kubeconfig: %w", err)
+	}
+	scheme := k8sruntime.NewScheme()
+	if err := certificatesv1.AddToScheme(scheme); err != nil {
 		return err
 	}
-	cert, err := manager.IssueCertificate(ca, id, 0)
+	kc, err := client.New(rc, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	creds, err := manager.NewCredentials(id)
 	if err != nil {
 		return err
 	}
@@ -61,8 +89,8 @@ func runBoardRun(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	b, err := manager.StartBoard(ctx, manager.BoardConfig{
-		Board: *board, Firmware: *firmware, Identity: id, Certificate: cert,
-		Gateway: *gw, ServerName: *serverName, RootCAs: ca.Pool(), Port: *port,
+		Board: *board, Firmware: *firmware, Credentials: creds, Enroll: &manager.EnrollConfig{Client: kc},
+		Gateway: *gw, ServerName: *serverName, RootCAs: roots, Port: *port,
 		Runner: manager.NewRunner().WithPreferRenode(*preferRenode), Logger: log,
 	})
 	if err != nil {

@@ -27,7 +27,7 @@ func TestBoardRunUsage(t *testing.T) {
 		{[]string{"board", "run"}, "--device must be"},
 		{[]string{"board", "run", "--device", "Bad/x"}, "invalid namespace"},
 		{[]string{"board", "run", "--device", "default/b", "--board", "esp32"}, `unknown board "esp32"`},
-		{[]string{"board", "run", "--device", "default/b", "--ca-dir", "/nonexistent"}, "wasmbed board run:"},
+		{[]string{"board", "run", "--device", "default/b", "--ca-cert", "/nonexistent"}, "ca certificate"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), tc.args, &out, &errb)

@@ -21,9 +21,12 @@ import (
 type BoardConfig struct {
 	// Board is the catalogue name; Firmware the ELF image it boots.
 	Board, Firmware string
-	// Identity is the device; Certificate its certificate and key (IssueCertificate).
-	Identity    pki.Identity
-	Certificate tls.Certificate
+	// Credentials are the device's key, in memory, and its certificate (required).
+	Credentials *Credentials
+	// Enroll, when set, obtains and renews the certificate of Credentials through a
+	// CertificateSigningRequest (Enroll) while the board runs; unset, Credentials
+	// must already hold one. Its Board, Logger and Metrics default to the board's.
+	Enroll *EnrollConfig
 	// Gateway is the gateway's host:port, ServerName the name in its certificate
 	// (default: the host of Gateway); RootCAs verifies it.
 	Gateway, ServerName string
@@ -41,8 +44,8 @@ type BoardConfig struct {
 	Metrics                             *Metrics
 }
 
-// Board is a running emulated board: one goroutine supervises its emulator process and
-// one runs its bridge; Stop ends both.
+// Board is a running emulated board: one goroutine supervises its emulator process, one
+// runs its bridge and one, when enrolling, keeps its certificate; Stop ends them all.
 type Board struct {
 	cfg    BoardConfig
 	emu    *Emulator
@@ -52,7 +55,9 @@ type Board struct {
 	once   sync.Once
 }
 
-// StartBoard starts the emulator and the bridge, which run until ctx is done or Stop.
+// StartBoard starts the emulator, the bridge and, with cfg.Enroll, the enrollment of
+// the board's key, which run until ctx is done or Stop. The bridge holds the board's
+// Hello until the key has a certificate.
 func StartBoard(ctx context.Context, cfg BoardConfig) (*Board, error) {
 	b, err := boards.Lookup(cfg.Board)
 	if err != nil {
@@ -70,6 +75,15 @@ func StartBoard(ctx context.Context, cfg BoardConfig) (*Board, error) {
 	if cfg.RootCAs == nil {
 		return nil, errors.New("start board: root cas for the gateway are required")
 	}
+	if cfg.Credentials == nil {
+		return nil, errors.New("start board: the device's credentials are required")
+	}
+	if cfg.Enroll == nil && cfg.Credentials.Certificate() == nil {
+		return nil, errors.New("start board: the credentials hold no certificate and no enrollment is configured")
+	}
+	if cfg.Enroll != nil && cfg.Enroll.Client == nil {
+		return nil, errors.New("start board: enrollment needs a kubernetes client")
+	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(cfg.Gateway)
 		if err != nil {
@@ -77,22 +91,31 @@ func StartBoard(ctx context.Context, cfg BoardConfig) (*Board, error) {
 		}
 		cfg.ServerName = host
 	}
-	tc, err := pki.ClientTLSConfig(cfg.RootCAs, cfg.Certificate, cfg.ServerName, pki.TLSOptions{AllowTLS12: cfg.TLS12})
-	if err != nil {
-		return nil, fmt.Errorf("start board: %w", err)
-	}
-	if cfg.TLS12 {
-		tc.MaxVersion = tls.VersionTLS12
+	creds := cfg.Credentials
+	clientTLS := func() (*tls.Config, error) {
+		cert := creds.Certificate()
+		if cert == nil {
+			return nil, ErrNotEnrolled
+		}
+		tc, err := pki.ClientTLSConfig(cfg.RootCAs, *cert, cfg.ServerName, pki.TLSOptions{AllowTLS12: cfg.TLS12})
+		if err != nil {
+			return nil, err
+		}
+		if cfg.TLS12 {
+			tc.MaxVersion = tls.VersionTLS12
+		}
+		return tc, nil
 	}
 	if cfg.Port == 0 {
 		if cfg.Port, err = freePort(); err != nil {
 			return nil, fmt.Errorf("start board: %w", err)
 		}
 	}
-	log := cfg.Logger.With("device", cfg.Identity.String(), "board", b.Name)
+	id := creds.Identity()
+	log := cfg.Logger.With("device", id.String(), "board", b.Name)
 	bridge, err := NewBridge(BridgeConfig{
-		UART: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)), Gateway: cfg.Gateway, TLS: tc,
-		Identity: cfg.Identity, Board: b.Name, MinBackoff: cfg.BridgeMinBackoff, MaxBackoff: cfg.BridgeMaxBackoff,
+		UART: net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.Port)), Gateway: cfg.Gateway, TLS: clientTLS,
+		Identity: id, Board: b.Name, MinBackoff: cfg.BridgeMinBackoff, MaxBackoff: cfg.BridgeMaxBackoff,
 		Logger: cfg.Logger, Metrics: cfg.Metrics,
 	})
 	if err != nil {
@@ -106,13 +129,28 @@ func StartBoard(ctx context.Context, cfg BoardConfig) (*Board, error) {
 	})
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("start board %s: %w", cfg.Identity, err)
+		return nil, fmt.Errorf("start board %s: %w", id, err)
 	}
 	bd := &Board{cfg: cfg, emu: emu, bridge: bridge, cancel: cancel, done: make(chan struct{})}
+	enrolled := make(chan struct{})
+	if cfg.Enroll != nil {
+		ec := *cfg.Enroll
+		ec.Board, ec.Logger, ec.Metrics = b.Name, cfg.Logger, cfg.Metrics
+		if ec.RootCAs == nil {
+			ec.RootCAs = cfg.RootCAs
+		}
+		go func() {
+			defer close(enrolled)
+			Enroll(ctx, ec, creds)
+		}()
+	} else {
+		close(enrolled)
+	}
 	go func() {
 		defer close(bd.done)
 		_ = bridge.Run(ctx)
 		<-emu.Done()
+		<-enrolled
 	}()
 	log.Info("board started", "firmware", cfg.Firmware, "uart_port", cfg.Port)
 	return bd, nil
@@ -133,7 +171,7 @@ func (b *Board) Stop() {
 	b.once.Do(func() {
 		b.cancel()
 		<-b.done
-		b.cfg.Logger.Info("board stopped", "device", b.cfg.Identity.String(), "board", b.cfg.Board)
+		b.cfg.Logger.Info("board stopped", "device", b.cfg.Credentials.Identity().String(), "board", b.cfg.Board)
 	})
 }
 
@@ -141,7 +179,10 @@ func (b *Board) Stop() {
 func (b *Board) Done() <-chan struct{} { return b.done }
 
 // Identity returns the device the board is.
-func (b *Board) Identity() pki.Identity { return b.cfg.Identity }
+func (b *Board) Identity() pki.Identity { return b.cfg.Credentials.Identity() }
+
+// Enrolled reports whether the board holds a certificate.
+func (b *Board) Enrolled() bool { return b.cfg.Credentials.Certificate() != nil }
 
 // Port returns the loopback port of the board's UART.
 func (b *Board) Port() int { return b.cfg.Port }

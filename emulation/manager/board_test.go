@@ -15,12 +15,8 @@ import (
 func TestBoardSurvivesEmulatorCrash(t *testing.T) {
 	gw := newTestGateway(t)
 	id := pki.Identity{Namespace: "lab", Name: "crashy"}
-	cert, err := IssueCertificate(testCA(t), id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b, err := StartBoard(context.Background(), BoardConfig{
-		Board: "stm32f4-discovery", Firmware: "/fw.elf", Identity: id, Certificate: cert,
+		Board: "stm32f4-discovery", Firmware: "/fw.elf", Credentials: testCredentials(t, id),
 		Gateway: gw.addr, ServerName: "localhost", RootCAs: testCA(t).Pool(),
 		Runner:     NewRunner().WithCommand(fakeCommand("crash-after", "1500ms")),
 		RestartMin: 100 * time.Millisecond, RestartMax: 400 * time.Millisecond, GracePeriod: time.Second,

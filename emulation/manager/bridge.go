@@ -29,10 +29,11 @@ const (
 type BridgeConfig struct {
 	// UART is the host:port the emulator serves the board's UART on.
 	UART string
-	// Gateway is the gateway's host:port; TLS the device's client configuration
-	// (pki.ClientTLSConfig with the device's certificate).
+	// Gateway is the gateway's host:port; TLS returns the device's client configuration
+	// for a new session (pki.ClientTLSConfig with the device's current certificate), or
+	// an error wrapping ErrNotEnrolled while the device has none yet.
 	Gateway string
-	TLS     *tls.Config
+	TLS     func() (*tls.Config, error)
 	// Identity is the device the certificate names; Board its model (logs, metrics).
 	Identity pki.Identity
 	Board    string
@@ -73,8 +74,8 @@ func NewBridge(cfg BridgeConfig) (*Bridge, error) {
 	if cfg.UART == "" || cfg.Gateway == "" {
 		return nil, errors.New("new bridge: uart and gateway addresses are required")
 	}
-	if cfg.TLS == nil || len(cfg.TLS.Certificates) == 0 {
-		return nil, errors.New("new bridge: a tls configuration with the device certificate is required")
+	if cfg.TLS == nil {
+		return nil, errors.New("new bridge: a source of the device's tls configuration is required")
 	}
 	if err := cfg.Identity.Validate(); err != nil {
 		return nil, fmt.Errorf("new bridge: %w", err)
@@ -233,6 +234,7 @@ func (b *Bridge) serveUART(ctx context.Context, uart net.Conn) error {
 	var notBefore time.Time
 	var retry *time.Timer
 	var retryC <-chan time.Time
+	waitingCert := false
 	defer func() {
 		if retry != nil {
 			retry.Stop()
@@ -281,6 +283,22 @@ func (b *Bridge) serveUART(ctx context.Context, uart net.Conn) error {
 		}
 		retryC = nil
 		s, err := b.open(ctx, hello)
+		if errors.Is(err, ErrNotEnrolled) {
+			// Not a failed session: the board waits for its certificate, quietly.
+			if !waitingCert {
+				b.log.Info("holding the board's hello until the device certificate is issued")
+				waitingCert = true
+			}
+			notBefore = time.Now().Add(b.cfg.UARTRetry * 5)
+			if retry == nil {
+				retry = time.NewTimer(time.Until(notBefore))
+			} else {
+				retry.Reset(time.Until(notBefore))
+			}
+			retryC = retry.C
+			return
+		}
+		waitingCert = false
 		if err != nil {
 			b.cfg.Metrics.sessions.WithLabelValues("failed").Inc()
 			b.log.Warn("gateway session failed", "err", err, "retry_in", backoff)
@@ -399,9 +417,13 @@ func (b *Bridge) endSession(s *session) {
 // open dials the gateway with the device's certificate, sends the Hello and starts
 // reading the gateway's frames.
 func (b *Bridge) open(ctx context.Context, hello []byte) (*session, error) {
+	tc, err := b.cfg.TLS()
+	if err != nil {
+		return nil, err
+	}
 	dctx, cancel := context.WithTimeout(ctx, b.cfg.DialTimeout)
 	defer cancel()
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: b.cfg.DialTimeout}, Config: b.cfg.TLS}
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: b.cfg.DialTimeout}, Config: tc}
 	c, err := d.DialContext(dctx, "tcp", b.cfg.Gateway)
 	if err != nil {
 		return nil, fmt.Errorf("dial gateway: %w", err)
@@ -447,9 +469,11 @@ func (b *Bridge) open(ctx context.Context, hello []byte) (*session, error) {
 	return &session{conn: conn, r: startReader(next, nil)}, nil
 }
 
-// claim returns the Hello frame with the device id of the certificate: the firmware
-// image is the same for every device, and only the certificate names the device anyway.
-// A Hello that does not decode is forwarded unchanged for the gateway to refuse.
+// claim returns the Hello frame with the device id of the certificate. The bridge is
+// the host-side transport of a UART board and holds its key: the firmware image is the
+// same for every such board and claims a placeholder id, and the gateway takes the
+// identity from the certificate anyway (docs/protocol.md, Hello). A Hello that does not
+// decode is forwarded unchanged for the gateway to refuse.
 func (b *Bridge) claim(frame []byte) []byte {
 	m, err := protocol.Decode(frame[protocol.HeaderSize:])
 	if err != nil {

@@ -118,18 +118,39 @@ func (g *testGateway) connected(id pki.Identity) bool {
 	return g.srv != nil && g.srv.Connected(id)
 }
 
-// deviceTLS issues a certificate for id and returns the device's client configuration.
-func deviceTLS(t testing.TB, id pki.Identity) *tls.Config {
+// testCredentials returns credentials for id holding a certificate the test CA signed
+// for their key, as the operator signs an approved request: for tests of the bridge
+// and the emulator, which do not enroll.
+func testCredentials(t testing.TB, id pki.Identity) *Credentials {
 	t.Helper()
-	cert, err := IssueCertificate(testCA(t), id, 0)
+	creds, err := NewCredentials(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := pki.ClientTLSConfig(testCA(t).Pool(), cert, "localhost", pki.TLSOptions{})
+	csr, err := pki.NewCSR(creds.key, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tc
+	certPEM, err := pki.NewSigner(testCA(t), pki.AllowAll).Sign(context.Background(), csr, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := creds.use(certPEM, testCA(t).Pool()); err != nil {
+		t.Fatal(err)
+	}
+	return creds
+}
+
+// deviceTLS returns a source of the client configuration of a device with a
+// certificate from the test CA.
+func deviceTLS(t testing.TB, id pki.Identity) func() (*tls.Config, error) {
+	t.Helper()
+	cert := testCredentials(t, id).Certificate()
+	tc, err := pki.ClientTLSConfig(testCA(t).Pool(), *cert, "localhost", pki.TLSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() (*tls.Config, error) { return tc, nil }
 }
 
 func eventually(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {

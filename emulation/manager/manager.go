@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	certificatesv1 "k8s.io/api/certificates/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -41,21 +42,25 @@ const (
 	DefaultRetry = 30 * time.Second
 )
 
-// Options configure a Manager. Config, CA and Gateway are required.
+// Options configure a Manager. Config, RootCAs and Gateway are required.
 type Options struct {
-	// Config reaches the apiserver; the Manager needs get, list and watch on Devices.
+	// Config reaches the apiserver as the board manager: it needs get, list and watch
+	// on Devices, and enrolls each board's key with it, so it also needs the ClusterRoles
+	// wasmbed-device-csr-requester and wasmbed-device-enroller (config/200-rbac).
 	Config *rest.Config
 	// Namespaces limits the watch to these namespaces; empty watches all.
 	Namespaces []string
-	// CA issues each board's device certificate (identity wasmbed://<ns>/<name>); it
-	// also verifies the gateway unless RootCAs is set.
-	CA      *pki.CA
+	// RootCAs holds the platform CA's certificate: it verifies the gateway and the
+	// certificates issued to the boards. The board manager holds no CA key.
 	RootCAs *x509.CertPool
 	// Gateway is the gateway's host:port; ServerName the name in its certificate
 	// (default: the host of Gateway).
 	Gateway, ServerName string
-	// CertValidity of the issued certificates (zero: the CA's default).
-	CertValidity time.Duration
+	// CertValidity is the lifetime each board's certificate request asks for (default
+	// DefaultCertValidity); EnrollTimeout bounds the wait for one request, and
+	// EnrollMinBackoff and EnrollMaxBackoff the pauses after one that did not succeed.
+	CertValidity, EnrollTimeout        time.Duration
+	EnrollMinBackoff, EnrollMaxBackoff time.Duration
 	// Runner builds emulator command lines (default NewRunner()).
 	Runner Runner
 	// FirmwareDir holds the default image of each board, <FirmwareDir>/<board>/firmware.elf,
@@ -87,10 +92,14 @@ type Manager struct {
 	log     *slog.Logger
 	metrics *Metrics
 	client  client.Client
+	direct  client.Client // uncached: certificate signing requests
 	runCtx  context.Context
 
 	mu     sync.Mutex
 	boards map[types.NamespacedName]*managed
+	// creds keeps each Device's key across restarts of its board, so that its
+	// certificate is renewed for the key the operator recorded; forgotten with the Device.
+	creds map[types.NamespacedName]*Credentials
 }
 
 // managed is a running board and the spec it was started from.
@@ -106,21 +115,19 @@ type BoardStatus struct {
 	// Board is the catalogue name, Firmware the image path.
 	Board, Firmware string
 	// Running reports the emulator process is up; Connected that the gateway welcomed
-	// the device; Restarts counts emulator restarts; Port is the UART's loopback port.
-	Running, Connected bool
-	Restarts, Port     int
+	// the device; Enrolled that its key has a certificate; Restarts counts emulator
+	// restarts; Port is the UART's loopback port.
+	Running, Connected, Enrolled bool
+	Restarts, Port               int
 }
 
 // New checks opts and returns a Manager; Run starts it.
 func New(opts Options) (*Manager, error) {
-	if opts.Config == nil || opts.CA == nil || opts.Gateway == "" {
-		return nil, errors.New("new board manager: a rest config, a ca and a gateway address are required")
+	if opts.Config == nil || opts.RootCAs == nil || opts.Gateway == "" {
+		return nil, errors.New("new board manager: a rest config, the ca certificates and a gateway address are required")
 	}
 	if opts.DeploymentKey != nil && (len(opts.DeploymentKey) != ed25519.PublicKeySize || opts.ProvisionDir == "") {
 		return nil, errors.New("new board manager: a deployment key is 32 bytes and needs a provision directory")
-	}
-	if opts.RootCAs == nil {
-		opts.RootCAs = opts.CA.Pool()
 	}
 	if opts.Runner.lookPath == nil {
 		opts.Runner = NewRunner().WithCommand(opts.Runner.command)
@@ -138,7 +145,8 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new board manager: %w", err)
 	}
-	return &Manager{opts: opts, log: opts.Logger, metrics: m, boards: map[types.NamespacedName]*managed{}}, nil
+	return &Manager{opts: opts, log: opts.Logger, metrics: m,
+		boards: map[types.NamespacedName]*managed{}, creds: map[types.NamespacedName]*Credentials{}}, nil
 }
 
 // Run watches Devices and runs their boards until ctx is done, then stops every board.
@@ -147,6 +155,14 @@ func (m *Manager) Run(ctx context.Context) error {
 	if err := v1.AddToScheme(scheme); err != nil {
 		return fmt.Errorf("board manager: scheme: %w", err)
 	}
+	if err := certificatesv1.AddToScheme(scheme); err != nil {
+		return fmt.Errorf("board manager: scheme: %w", err)
+	}
+	direct, err := client.New(m.opts.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		return fmt.Errorf("board manager: %w", err)
+	}
+	m.direct = direct
 	cacheOpts := cache.Options{}
 	if len(m.opts.Namespaces) > 0 {
 		cacheOpts.DefaultNamespaces = map[string]cache.Config{}
@@ -185,6 +201,7 @@ func (m *Manager) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	if err := m.client.Get(ctx, req.NamespacedName, &d); err != nil {
 		if apierrors.IsNotFound(err) {
 			m.stop(req.NamespacedName, "device deleted")
+			m.forget(req.NamespacedName)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("get device %s: %w", req.NamespacedName, err)
@@ -192,6 +209,7 @@ func (m *Manager) Reconcile(ctx context.Context, req reconcile.Request) (reconci
 	switch {
 	case d.DeletionTimestamp != nil:
 		m.stop(req.NamespacedName, "device deleted")
+		m.forget(req.NamespacedName)
 		return reconcile.Result{}, nil
 	case d.Spec.Emulation == nil || !d.Spec.Emulation.Enabled:
 		m.stop(req.NamespacedName, "emulation disabled")
@@ -245,12 +263,21 @@ func (m *Manager) start(key types.NamespacedName, model, firmware string) error 
 			return err
 		}
 	}
-	cert, err := IssueCertificate(m.opts.CA, id, m.opts.CertValidity)
-	if err != nil {
-		return err
+	m.mu.Lock()
+	creds := m.creds[key]
+	m.mu.Unlock()
+	if creds == nil {
+		if creds, err = NewCredentials(id); err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.creds[key] = creds
+		m.mu.Unlock()
 	}
 	board, err := StartBoard(m.runCtx, BoardConfig{
-		Board: model, Firmware: image, Identity: id, Certificate: cert,
+		Board: model, Firmware: image, Credentials: creds,
+		Enroll: &EnrollConfig{Client: m.direct, Validity: m.opts.CertValidity, Timeout: m.opts.EnrollTimeout,
+			MinBackoff: m.opts.EnrollMinBackoff, MaxBackoff: m.opts.EnrollMaxBackoff},
 		Gateway: m.opts.Gateway, ServerName: m.opts.ServerName, RootCAs: m.opts.RootCAs, Runner: m.opts.Runner,
 		RestartMin: m.opts.RestartMin, RestartMax: m.opts.RestartMax, GracePeriod: m.opts.GracePeriod,
 		BridgeMinBackoff: m.opts.BridgeMinBackoff, BridgeMaxBackoff: m.opts.BridgeMaxBackoff,
@@ -277,6 +304,14 @@ func (m *Manager) stop(key types.NamespacedName, why string) {
 	}
 }
 
+// forget drops the key of a deleted Device: a Device created again under the name is
+// another device.
+func (m *Manager) forget(key types.NamespacedName) {
+	m.mu.Lock()
+	delete(m.creds, key)
+	m.mu.Unlock()
+}
+
 // stopAll stops every board, in parallel, and waits for them.
 func (m *Manager) stopAll() {
 	m.mu.Lock()
@@ -301,7 +336,7 @@ func (m *Manager) Boards() []BoardStatus {
 	out := make([]BoardStatus, 0, len(m.boards))
 	for key, cur := range m.boards {
 		out = append(out, BoardStatus{Device: key.String(), Board: cur.model, Firmware: cur.firmware,
-			Running: cur.board.Emulator().Running(), Connected: cur.board.Connected(),
+			Running: cur.board.Emulator().Running(), Connected: cur.board.Connected(), Enrolled: cur.board.Enrolled(),
 			Restarts: cur.board.Emulator().Restarts(), Port: cur.board.Port()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Device < out[j].Device })

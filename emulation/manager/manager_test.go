@@ -54,6 +54,8 @@ func running(m *Manager) []string {
 // start, restart and stop boards, and each board reaches the gateway as its Device.
 func TestManagerFollowsDevices(t *testing.T) {
 	env := testenv.Start(t)
+	startOperator(t, env)
+	applyRBAC(t, env, "300-device-enroller.yaml", "400-board-manager.yaml")
 	gw := newTestGateway(t)
 	c := env.Client
 	ctx := context.Background()
@@ -77,7 +79,7 @@ func TestManagerFollowsDevices(t *testing.T) {
 	}
 	logs := &syncBuffer{}
 	m, err := New(Options{
-		Config: env.Config, Namespaces: []string{"lab"}, CA: testCA(t), Gateway: gw.addr, ServerName: "localhost",
+		Config: actAs(t, env, boardManagerUser), Namespaces: []string{"lab"}, RootCAs: testCA(t).Pool(), Gateway: gw.addr, ServerName: "localhost",
 		Runner: NewRunner().WithCommand(fakeCommand()), FirmwareDir: dir, Retry: 200 * time.Millisecond,
 		RestartMin: 50 * time.Millisecond, GracePeriod: 2 * time.Second,
 		BridgeMinBackoff: 20 * time.Millisecond, BridgeMaxBackoff: 200 * time.Millisecond,
@@ -171,7 +173,7 @@ func TestManagerFollowsDevices(t *testing.T) {
 
 func TestNewManagerErrors(t *testing.T) {
 	if _, err := New(Options{}); err == nil {
-		t.Error("New without config, ca and gateway: no error")
+		t.Error("New without config, ca certificates and gateway: no error")
 	}
 }
 
@@ -180,6 +182,7 @@ func TestNewManagerErrors(t *testing.T) {
 // keeps its board (the provisioned copy is not "another firmware").
 func TestManagerProvisionsTheDeploymentKey(t *testing.T) {
 	env := testenv.Start(t)
+	startOperator(t, env)
 	gw := newTestGateway(t)
 	ctx := context.Background()
 	if err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "keyed"}}); err != nil {
@@ -203,7 +206,7 @@ func TestManagerProvisionsTheDeploymentKey(t *testing.T) {
 	}
 	provisioned := t.TempDir()
 	m, err := New(Options{
-		Config: env.Config, Namespaces: []string{"keyed"}, CA: testCA(t), Gateway: gw.addr, ServerName: "localhost",
+		Config: env.Config, Namespaces: []string{"keyed"}, RootCAs: testCA(t).Pool(), Gateway: gw.addr, ServerName: "localhost",
 		Runner: NewRunner().WithCommand(command), FirmwareDir: filepath.Dir(filepath.Dir(image)), Retry: 200 * time.Millisecond,
 		RestartMin: 50 * time.Millisecond, GracePeriod: 2 * time.Second, DeploymentKey: key, ProvisionDir: provisioned,
 		SkipNameValidation: true,

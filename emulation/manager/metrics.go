@@ -15,6 +15,7 @@ const (
 	MetricBridgeBytes       = "wasmbed_board_bridge_bytes_total"
 	MetricBridgeSessions    = "wasmbed_board_bridge_sessions_total"
 	MetricBridgeFrameErrors = "wasmbed_board_bridge_framing_errors_total"
+	MetricEnrollments       = "wasmbed_board_enrollments_total"
 )
 
 // Directions of bridged frames.
@@ -32,6 +33,7 @@ type Metrics struct {
 	bytes       *prometheus.CounterVec
 	sessions    *prometheus.CounterVec
 	frameErrors *prometheus.CounterVec
+	enrollments *prometheus.CounterVec
 }
 
 // discardMetrics is used when no Metrics are given; it is registered nowhere.
@@ -61,6 +63,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Gateway sessions opened for boards, by result: welcomed, refused (an Error instead of Welcome) or failed."}, []string{"result"}),
 		frameErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricBridgeFrameErrors,
 			Help: "Framing errors on boards' UARTs (bad version, empty or oversized frame) that ended a session."}, []string{"board"}),
+		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEnrollments,
+			Help: "Boards' certificate signing requests, by result: issued, denied, failed (approved but not signed), timeout or error."}, []string{"result"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -82,7 +86,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 		*p = c.(*prometheus.GaugeVec)
 	}
-	for _, p := range []**prometheus.CounterVec{&m.restarts, &m.frames, &m.bytes, &m.sessions, &m.frameErrors} {
+	for _, p := range []**prometheus.CounterVec{&m.restarts, &m.frames, &m.bytes, &m.sessions, &m.frameErrors, &m.enrollments} {
 		c, err := register(*p)
 		if err != nil {
 			return nil, err

@@ -81,12 +81,8 @@ func TestQEMUFirmwareConnects(t *testing.T) {
 	needQEMU(t)
 	gw := newTestGateway(t)
 	id := pki.Identity{Namespace: "default", Name: "qemu-board"}
-	cert, err := IssueCertificate(testCA(t), id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := StartBoard(context.Background(), BoardConfig{Board: "stm32f4-discovery", Firmware: fw, Identity: id,
-		Certificate: cert, Gateway: gw.addr, ServerName: "localhost", RootCAs: testCA(t).Pool()})
+	b, err := StartBoard(context.Background(), BoardConfig{Board: "stm32f4-discovery", Firmware: fw,
+		Credentials: testCredentials(t, id), Gateway: gw.addr, ServerName: "localhost", RootCAs: testCA(t).Pool()})
 	if err != nil {
 		t.Fatal(err)
 	}

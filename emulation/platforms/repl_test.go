@@ -61,6 +61,57 @@ uart0:
 	}
 }
 
+// TestUsing: a file that includes a recorded Renode CPU file resolves to its
+// peripherals, extended by the file's own; includes that are not recorded, peripherals
+// defined twice and extensions of nothing are errors.
+func TestUsing(t *testing.T) {
+	const board = `using "platforms/cpus/nrf52840.repl"
+
+nvic:
+    systickFrequency: 64000000
+
+led: Miscellaneous.LED @ gpio0 13
+
+gpio0:
+    13 -> led@0
+`
+	f, errs := platforms.ParseFile("board.repl", board)
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	d, err := platforms.Resolve(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := d["nvic"]; n == nil || n.Address != 0xE000E000 || n.Attrs["systickFrequency"] != "64000000" || len(n.IRQs) != 1 {
+		t.Errorf("nvic = %+v", n)
+	}
+	if g := d["gpio0"]; g == nil || g.Address != 0x50000500 || len(g.IRQs) != 1 || g.IRQs[0] != "led@0" {
+		t.Errorf("gpio0 = %+v", g)
+	}
+	if _, errs := platforms.Parse("board.repl", board); len(errs) == 0 {
+		t.Error("Parse of a file with using: want an error pointing at ParseFile")
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"unrecorded", "using \"platforms/cpus/other.repl\"\n", "not a Renode CPU file recorded"},
+		{"twice", "using \"platforms/cpus/nrf52840.repl\"\n\nuart0: UART.NRF52840_UART @ sysbus 0x40002000\n", "already defined by an included file"},
+		{"extends nothing", "using \"platforms/cpus/nrf52840.repl\"\n\nnothing:\n    size: 1\n", "extends a peripheral no included file defines"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, errs := platforms.ParseFile("x.repl", tc.text)
+			if len(errs) != 0 {
+				t.Fatal(errs)
+			}
+			if _, err := platforms.Resolve(f); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if _, errs := platforms.ParseFile("x.repl", "a: X.Y @ sysbus 0x0\n\nusing \"platforms/cpus/nrf52840.repl\"\n"); len(errs) == 0 {
+		t.Error("using after a peripheral: want an error")
+	}
+}
+
 func TestDescribe(t *testing.T) {
 	d, err := platforms.Describe("arduino_uno_r4_minima.repl")
 	if err != nil {

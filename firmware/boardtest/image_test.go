@@ -208,8 +208,8 @@ func uartIRQs(t *testing.T, b boards.Board, fallback []uint64) []uint64 {
 	return irqs
 }
 
-// boardMap returns the board's memory map: from its Renode platform ("flash", "sram" and
-// the catalogue's UART), or fallback for a board without one.
+// boardMap returns the board's memory map: from its Renode platform (its code flash, RAM
+// and the catalogue's UART), or fallback for a board without one.
 func boardMap(t *testing.T, b boards.Board, fallback *memoryMap) memoryMap {
 	t.Helper()
 	if b.RenodePlatform == "" {
@@ -222,10 +222,17 @@ func boardMap(t *testing.T, b boards.Board, fallback *memoryMap) memoryMap {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mem := func(name string) region {
-		e := d[name]
+	// Memories keep the names of the Renode CPU file a platform includes: "flash" or
+	// "code_flash", "sram" or "ram".
+	mem := func(names ...string) region {
+		var e *platforms.Peripheral
+		for _, name := range names {
+			if e = d[name]; e != nil {
+				break
+			}
+		}
 		if e == nil {
-			t.Fatalf("%s: no %q memory", b.RenodePlatform, name)
+			t.Fatalf("%s: no memory named any of %q", b.RenodePlatform, names)
 		}
 		n, err := e.Size()
 		if err != nil {
@@ -237,7 +244,7 @@ func boardMap(t *testing.T, b boards.Board, fallback *memoryMap) memoryMap {
 	if u == nil || !u.HasAddress {
 		t.Fatalf("%s: no UART %q with an address", b.RenodePlatform, b.UART)
 	}
-	return memoryMap{flash: mem("flash"), ram: mem("sram"), uart: u.Address}
+	return memoryMap{flash: mem("flash", "code_flash"), ram: mem("sram", "ram"), uart: u.Address}
 }
 
 // image is a linked firmware ELF.
