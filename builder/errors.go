@@ -118,7 +118,7 @@ func (e *LimitError) Unwrap() error {
 // It is the builder's problem, not the user's: retry elsewhere or alert.
 type ToolchainError struct {
 	Tool string
-	// Install is how to install the tool, e.g. "apt-get install clang-14".
+	// Install is how to install the tool, e.g. "apt-get install clang-19".
 	Install string
 	Missing bool
 	Err     error

@@ -6,9 +6,10 @@
 # this one (builder.Config.WithRustSysroot, WASMBED_RUST_SYSROOT).
 #
 #   hack/rust-sysroot.sh [DEST]
+#   WASM_FEATURES=mvp hack/rust-sysroot.sh [DEST]   WebAssembly 1.0 only (the corpus)
 #
-# DEST defaults to ${XDG_CACHE_HOME:-~/.cache}/wasmbed/rust-wasm32/<rustc version>; a
-# sysroot already there is reused. The libraries are compiled for the builder's feature
+# DEST defaults to ${XDG_CACHE_HOME:-~/.cache}/wasmbed/rust-wasm32/<rustc version>[-mvp];
+# a sysroot already there is reused. The libraries are compiled for the builder's feature
 # set (WebAssembly 2.0 without SIMD: docs/abi.md), size-optimised, panic=abort, with
 # LLVM bitcode so that a module's LTO keeps only what it uses, and with the source path
 # remapped so the bytes do not depend on where the sources sit.
@@ -17,6 +18,12 @@ set -o errexit -o nounset -o pipefail
 RUSTC="${RUSTC:-/usr/bin/rustc}"
 # The target features of builder/lang.go's rustFeatures: keep them equal.
 FEATURES="+sign-ext,+mutable-globals,+multivalue,+reference-types,+bulk-memory,+nontrapping-fptoint"
+suffix=""
+case "${WASM_FEATURES:-abi}" in
+  abi) ;;
+  mvp) FEATURES="-sign-ext,-mutable-globals,-multivalue,-reference-types,-bulk-memory,-nontrapping-fptoint" suffix="-mvp" ;;
+  *) echo "rust-sysroot: WASM_FEATURES is abi or mvp, not ${WASM_FEATURES}" >&2; exit 2 ;;
+esac
 
 log() { printf 'rust-sysroot: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -30,7 +37,7 @@ esac
 src="/usr/src/rustc-$version/library"
 [ -f "$src/core/src/lib.rs" ] || die "$src is missing: the library sources of rustc $version (apt-get install rust-web-src)"
 
-dest="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/rust-wasm32/$version}"
+dest="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/rust-wasm32/$version$suffix}"
 lib="$dest/lib/rustlib/wasm32-unknown-unknown/lib"
 stamp="$dest/.complete"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version $FEATURES" ]; then

@@ -101,7 +101,7 @@ func buildApp(ctx context.Context, t *testing.T, version string, table int) []by
 	src = strings.ReplaceAll(src, "TABLE", fmt.Sprint(table))
 	res, err := builder.Build(ctx, builder.Request{Language: builder.C, Source: []byte(src)})
 	if err != nil {
-		t.Fatalf("build the %s app (needs clang-14 and lld-14, see hack/deps.sh): %v", version, err)
+		t.Fatalf("build the %s app (needs clang-19 and lld-19, see hack/deps.sh): %v", version, err)
 	}
 	return res.Module
 }
