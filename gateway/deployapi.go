@@ -15,6 +15,7 @@ import (
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 )
 
 // APIHandler serves the deploy API: POST / takes dev.wasmbed.deployment.requested
@@ -95,7 +96,8 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 		return DesiredApp{}, eventserver.Permanent(fmt.Errorf("request is for gateway %s, this is %s", d.Gateway, s.cfg.name))
 	}
 	app := DesiredApp{
-		Namespace: d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
+		TraceParent: tracing.TraceParent(ctx),
+		Namespace:   d.Application.Namespace, Name: d.Application.Name, Generation: d.Application.Generation,
 		Digest: d.Digest, Size: d.Size, Config: d.Config, Manifest: d.Manifest, Signature: d.Signature, Remove: d.Remove,
 		UID: d.Application.UID, Rollback: d.Rollback,
 	}

@@ -39,6 +39,9 @@ type DesiredApp struct {
 	UID string `json:"uid,omitempty"`
 	// Rollback marks the redeployment of the previous module after a failed rollout.
 	Rollback bool `json:"rollback,omitempty"`
+	// TraceParent is the W3C trace context of the request (its handling span): the
+	// device's result, reported later, continues that trace.
+	TraceParent string `json:"traceparent,omitempty"`
 }
 
 // Subject returns "<namespace>/<name>", the Application's name in events.

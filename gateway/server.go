@@ -24,6 +24,7 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
 	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 )
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -346,6 +347,12 @@ func (s *Server) emit(t events.Type, subject string, data events.Payload) {
 // emitFor emits an event about one device: its partition key is the device, so the
 // events of a device stay in order while different devices' flow in parallel.
 func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data events.Payload) {
+	s.emitTraced(dev, "", t, subject, data)
+}
+
+// emitTraced is emitFor continuing the trace traceparent names (a deployment's): the
+// sink sends the event in a span of that trace.
+func (s *Server) emitTraced(dev pki.Identity, traceparent string, t events.Type, subject string, data events.Payload) {
 	e, err := events.New(t, s.source, subject, data)
 	if err != nil {
 		s.log.Error("build event", "type", t, "subject", subject, "err", err)
@@ -353,6 +360,9 @@ func (s *Server) emitFor(dev pki.Identity, t events.Type, subject string, data e
 	}
 	if dev.Name != "" {
 		e.SetExtension(events.ExtPartitionKey, dev.String())
+	}
+	if traceparent != "" {
+		tracing.Inject(tracing.FromTraceParent(context.Background(), traceparent), &e)
 	}
 	s.cfg.sink.Emit(e)
 }

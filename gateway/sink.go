@@ -12,6 +12,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/sink"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -55,6 +56,7 @@ type HTTPSink struct {
 	timeout  time.Duration
 	backoff  time.Duration
 	counter  *prometheus.CounterVec
+	tracer   *tracing.Tracer
 
 	mu      sync.Mutex
 	closed  bool
@@ -118,7 +120,7 @@ func NewHTTPSink(target string, o HTTPSinkOptions) (*HTTPSink, error) {
 	}
 	s := &HTTPSink{
 		target: target, client: c, logger: o.Logger,
-		attempts: o.Attempts, timeout: o.Timeout, backoff: o.Backoff,
+		attempts: o.Attempts, timeout: o.Timeout, backoff: o.Backoff, tracer: tracing.New("gateway"),
 		counter: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEvents,
 			Help: "CloudEvents by type and result (sent, dropped, failed)."}, []string{"type", "result"}),
 	}
@@ -193,12 +195,18 @@ func (s *HTTPSink) work(lane chan cloudevents.Event) {
 }
 
 func (s *HTTPSink) send(e cloudevents.Event) {
+	// One span for every attempt, continuing the trace the event carries (a
+	// deployment's), and named in the traceparent it goes out with.
+	base, end := s.tracer.Send(tracing.Continue(context.Background(), e), &e)
+	var res error
+	defer func() { end(res) }()
 	delay := s.backoff
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
-		res := s.client.Send(ctx, e)
+		ctx, cancel := context.WithTimeout(base, s.timeout)
+		res = s.client.Send(ctx, e)
 		cancel()
 		if cloudevents.IsACK(res) {
+			res = nil
 			s.counter.WithLabelValues(e.Type(), "sent").Inc()
 			return
 		}

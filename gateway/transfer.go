@@ -457,7 +457,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg st
 	} else {
 		ss.log(slog.LevelWarn, "deployment failed", "app", d.Subject(), "digest", d.Digest, "state", state, "message", msg)
 	}
-	ss.srv.emitFor(ss.id, t, d.Subject(), &events.DeploymentResultData{
+	ss.srv.emitTraced(ss.id, d.TraceParent, t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},
 		Device:      ss.id.Name, Gateway: ss.srv.ref, Digest: d.Digest, State: state, Message: msg,
 	})

@@ -366,7 +366,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	toBroker, err := sink.NewHTTP("http://"+p.addrs["broker"], 0, dispatchTokens)
+	toBroker, err := sink.NewHTTP("http://"+p.addrs["broker"], 0, dispatchTokens, sink.WithComponent("dispatch"))
 	if err != nil {
 		return err
 	}
@@ -462,7 +462,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	if p.sender, err = sink.NewHTTP("http://"+p.addrs["broker"], 0, operatorTokens); err != nil {
+	if p.sender, err = sink.NewHTTP("http://"+p.addrs["broker"], 0, operatorTokens, sink.WithComponent("operator")); err != nil {
 		return err
 	}
 	st.wg.Add(1)

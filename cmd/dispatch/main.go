@@ -28,7 +28,7 @@ import (
 
 func main() {
 	eventserver.Main("dispatch", func(log *slog.Logger) (eventserver.Handler, error) {
-		s, err := sink.FromEnv()
+		s, err := sink.FromEnv(sink.WithComponent("dispatch"))
 		if err != nil {
 			return nil, err
 		}

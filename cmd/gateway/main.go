@@ -22,6 +22,7 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/logging"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -129,6 +130,11 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	log := logging.New(os.Stderr, &o.level)
+	stopTracing, err := tracing.Setup(ctx, "wasmbed-gateway")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 	// Every session holds a descriptor: use all the process may have; New fits the
 	// session limit into it.
 	if _, err := gateway.RaiseFileLimit(); err != nil {

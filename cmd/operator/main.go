@@ -10,8 +10,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
+	"strings"
 	"syscall"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
@@ -24,6 +28,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/internal/logging"
 	"github.com/wasmbed/wasmbed/internal/sink"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
@@ -87,7 +92,7 @@ func run(o options, log *slog.Logger) error {
 		return fmt.Errorf("--ca-secret: %w", err)
 	}
 	ns, name := secret.Namespace, secret.Name
-	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken), sink.WithCACerts(os.Getenv("K_CA_CERTS")))
+	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken), sink.WithCACerts(os.Getenv("K_CA_CERTS")), sink.WithComponent("operator"))
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
 	}
@@ -101,6 +106,11 @@ func run(o options, log *slog.Logger) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	stopTracing, err := tracing.Setup(ctx, "wasmbed-operator")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 	return operator.Run(ctx, operator.Options{
 		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: o.eventsAddr, MetricsAddr: o.metricsAddr, HealthAddr: o.healthAddr,
 		MetricsCertDir: o.metricsCertDir,
@@ -115,8 +125,23 @@ func run(o options, log *slog.Logger) error {
 				return gatewayctl.SetupWithManager(mgr, gatewayctl.Options{
 					Mode: gatewayctl.ModeCluster, Image: o.gatewayImage, BrokerURL: o.brokerURL,
 					DeadLetterSink: o.deadLetter, ClusterRole: o.gatewayRole, DeploymentKey: o.deploymentKey,
+					Env: otelEnv(os.Environ()),
 				})
 			},
 		},
 	})
+}
+
+// otelEnv returns the OTEL_* variables of env: the operator hands its tracing settings
+// on to the gateways it runs (docs/tracing.md).
+func otelEnv(env []string) []corev1.EnvVar {
+	var out []corev1.EnvVar
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "OTEL_") {
+			out = append(out, corev1.EnvVar{Name: k, Value: v})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
 }

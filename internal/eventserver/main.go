@@ -12,6 +12,7 @@ import (
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
 	"github.com/wasmbed/wasmbed/internal/logging"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -32,6 +33,14 @@ func Main(name string, newHandler func(*slog.Logger) (Handler, error)) {
 		}
 	}
 	log := logging.New(os.Stderr, &level).With("function", name)
+	// Traces go where the OTEL_* variables say (none by default); the trace context
+	// rides on the events either way.
+	stopTracing, err := tracing.Setup(context.Background(), "wasmbed-"+name)
+	if err != nil {
+		log.Error("configure tracing", "err", err)
+		os.Exit(1)
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 	h, err := newHandler(log)
 	if err != nil {
 		log.Error("configure", "err", err)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 )
 
 // Handler is a function: it receives one event and returns the next one, or nil.
@@ -92,6 +93,7 @@ func NewHTTPHandler(name string, h Handler, o Options) http.Handler {
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Minute
 	}
+	tracer := tracing.New(name)
 	requests := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "wasmbed_function_requests_total", Help: "Events handled, by function, event type and HTTP status.",
 		ConstLabels: prometheus.Labels{"function": name},
@@ -146,7 +148,14 @@ func NewHTTPHandler(name string, h Handler, o Options) http.Handler {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), o.Timeout)
 		defer cancel()
+		// The handling continues the trace the event carries; what the handler sends
+		// with ctx, and its reply, continue it further.
+		ctx, endSpan := tracer.Process(ctx, e)
 		reply, err := h.Handle(ctx, *e)
+		endSpan(err)
+		if reply != nil {
+			tracing.Inject(ctx, reply)
+		}
 		latency.WithLabelValues(e.Type()).Observe(time.Since(start).Seconds())
 		if err != nil {
 			code := StatusOf(err)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/wasmbed/wasmbed/internal/eventauth"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -28,12 +29,16 @@ type HTTP struct {
 	url     string
 	timeout time.Duration
 	client  cloudevents.Client
+	tracer  *tracing.Tracer
 }
 
 // Option adjusts a sender made by NewHTTP.
 type Option func(*options)
 
-type options struct{ caCerts string }
+type options struct{ caCerts, component string }
+
+// WithComponent names the component that sends, on its spans (default "wasmbed").
+func WithComponent(name string) Option { return func(o *options) { o.component = name } }
 
 // WithCACerts makes the sender trust the PEM certificates in pem as well as the system's
 // roots: the broker's CA, which Knative's SinkBinding gives as K_CA_CERTS when K_SINK
@@ -68,7 +73,7 @@ func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource,
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	var o options
+	o := options{component: "wasmbed"}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -91,13 +96,13 @@ func NewHTTP(target string, timeout time.Duration, tokens eventauth.TokenSource,
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	return &HTTP{url: target, timeout: timeout, client: c}, nil
+	return &HTTP{url: target, timeout: timeout, client: c, tracer: tracing.New(o.component)}, nil
 }
 
 // FromEnv returns a sender to $K_SINK, as Knative's SinkBinding sets it, with the token
 // Kubernetes projects for the broker's audience at $K_SINK_TOKEN_FILE, trusting the CA
 // the SinkBinding gives in $K_CA_CERTS.
-func FromEnv() (*HTTP, error) {
+func FromEnv(opts ...Option) (*HTTP, error) {
 	s := os.Getenv("K_SINK")
 	if s == "" {
 		return nil, errors.New("K_SINK is not set: it must name the broker that receives this component's events")
@@ -106,14 +111,18 @@ func FromEnv() (*HTTP, error) {
 	if f == "" {
 		return nil, errors.New("K_SINK_TOKEN_FILE is not set: it must name this component's projected token for the broker's audience")
 	}
-	return NewHTTP(s, DefaultTimeout, eventauth.File(f), WithCACerts(os.Getenv("K_CA_CERTS")))
+	return NewHTTP(s, DefaultTimeout, eventauth.File(f), append([]Option{WithCACerts(os.Getenv("K_CA_CERTS"))}, opts...)...)
 }
 
 // URL returns the sink's address.
 func (h *HTTP) URL() string { return h.url }
 
-// Send delivers e and fails unless the sink acknowledged it with a 2xx.
-func (h *HTTP) Send(ctx context.Context, e cloudevents.Event) error {
+// Send delivers e and fails unless the sink acknowledged it with a 2xx. e continues
+// the trace of ctx: a producer span is started and e's traceparent names it.
+func (h *HTTP) Send(ctx context.Context, e cloudevents.Event) (err error) {
+	e = e.Clone()
+	ctx, end := h.tracer.Send(ctx, &e)
+	defer func() { end(err) }()
 	ctx, cancel := context.WithTimeout(ctx, h.timeout)
 	defer cancel()
 	res := h.client.Send(cloudevents.ContextWithTarget(ctx, h.url), e)

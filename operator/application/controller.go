@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
 )
@@ -63,6 +66,9 @@ type Reconciler struct {
 	// write does not request the same build twice. It is an optimisation only: after a
 	// restart one duplicate request is possible, and the pipeline tolerates it.
 	requested sync.Map // types.UID -> int64
+	// traces holds, per Application, the trace of its current generation's change
+	// (changeTrace): every event sent for that generation belongs to it.
+	traces sync.Map // types.UID -> changeTrace
 	// removing remembers when the removal of a deleted Application was last requested,
 	// so the stream of Device updates its removal causes does not request it again on
 	// every reconcile.
@@ -171,6 +177,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 }
 
 func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Type, data events.Payload) error {
+	ctx = r.changeContext(ctx, app)
 	e, err := events.New(t, events.SourceOperator, ref(app).Subject(), data)
 	if err != nil {
 		return err
@@ -180,6 +187,30 @@ func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Typ
 		return fmt.Errorf("send %s for %s/%s: %w", t, app.Namespace, app.Name, err)
 	}
 	return nil
+}
+
+// changeTrace is the trace of one generation of an Application.
+type changeTrace struct {
+	generation  int64
+	traceparent string
+}
+
+// tracer makes the operator's spans.
+var tracer = tracing.New("operator")
+
+// changeContext returns ctx in the trace of app's current generation: the first event
+// of a generation starts it (a span "operator change"), the later ones (rollout steps,
+// a rollback, the removal) continue it, so that one change of an Application is one
+// trace across the pipeline and the devices.
+func (r *Reconciler) changeContext(ctx context.Context, app *v1.Application) context.Context {
+	if v, ok := r.traces.Load(app.UID); ok && v.(changeTrace).generation == app.Generation {
+		return tracing.FromTraceParent(ctx, v.(changeTrace).traceparent)
+	}
+	ctx, span := tracer.Start(ctx, "change", attribute.String("wasmbed.application", app.Namespace+"/"+app.Name),
+		attribute.Int64("wasmbed.generation", app.Generation))
+	defer span.End()
+	r.traces.Store(app.UID, changeTrace{generation: app.Generation, traceparent: tracing.TraceParent(ctx)})
+	return ctx
 }
 
 func ref(app *v1.Application) events.AppRef {

@@ -209,6 +209,7 @@ func TestClusterMode(t *testing.T) {
 		// an EventPolicy there.
 		BrokerNamespace: ns,
 		Resync:          time.Second,
+		Env:             []corev1.EnvVar{{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://collector:4318"}},
 	}, ns)
 	gw := createGateway(t, ns, "edge", nil)
 
@@ -223,6 +224,11 @@ func TestClusterMode(t *testing.T) {
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "K_SINK" && strings.HasSuffix(e.Value, "/"+ns+"/wasmbed") }) {
 		t.Errorf("env %+v has no K_SINK", c.Env)
+	}
+	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+		return e.Name == "OTEL_EXPORTER_OTLP_ENDPOINT" && e.Value == "http://collector:4318"
+	}) {
+		t.Errorf("env %+v lacks the operator's tracing settings", c.Env)
 	}
 	if !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == EnvDeploymentKey && e.Value == testKey }) {
 		t.Errorf("env %+v does not give the gateway the deployment key", c.Env)

@@ -214,7 +214,7 @@ func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
 					Name:  containerName,
 					Image: r.opts.Image,
 					Args:  Args(gw),
-					Env: []corev1.EnvVar{
+					Env: append([]corev1.EnvVar{
 						{Name: "K_SINK", Value: r.opts.BrokerURL},
 						// The gateway's events carry its own ServiceAccount's token for the
 						// broker's audience (docs/security.md).
@@ -225,7 +225,7 @@ func (r *Reconciler) deploymentSpec(gw *v1.Gateway) appsv1.DeploymentSpec {
 						{Name: EnvDeploymentKey, Value: r.opts.DeploymentKey},
 						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 						{Name: "POD_NAMESPACE", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
-					},
+					}, r.opts.Env...),
 					Ports: []corev1.ContainerPort{
 						{Name: portNameDevices, ContainerPort: portOf(gw), Protocol: corev1.ProtocolTCP},
 						{Name: portNameHTTP, ContainerPort: HTTPPort, Protocol: corev1.ProtocolTCP},

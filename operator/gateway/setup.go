@@ -92,6 +92,10 @@ type Options struct {
 	// (default "cluster.local").
 	ClusterDomain string
 
+	// Env is added to every gateway container's environment, e.g. the operator's own
+	// OTEL_* settings so gateways export traces where it does (cluster mode).
+	Env []corev1.EnvVar
+
 	// Endpoint is the host:port of the in-process gateway (embedded mode, required).
 	Endpoint string
 

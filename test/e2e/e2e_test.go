@@ -19,6 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -30,6 +34,9 @@ import (
 )
 
 const devices = 50
+
+// spans records every span the platform's components end.
+var spans = tracetest.NewSpanRecorder()
 
 var (
 	env  *testenv.Env
@@ -60,6 +67,9 @@ func run(m *testing.M) (int, error) {
 	if os.Getenv("E2E_LOGS") != "" {
 		logOut = os.Stderr
 	}
+	// Every component's spans, as an OTLP exporter would get them (tracing_test.go).
+	otel.SetTracerProvider(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans)))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	plat, err = platform.Start(ctx, platform.Config{
