@@ -412,6 +412,7 @@ func TestClusterMode(t *testing.T) {
 		opts: mustDefaults(t, Options{
 			Image: "ko.local/gateway:test", BrokerURL: "http://broker-ingress.knative-eventing.svc.cluster.local/" + ns + "/wasmbed",
 			DeadLetterSink: "http://dead-letters." + ns + ".svc.cluster.local", DeploymentKey: testKey, BrokerNamespace: ns,
+			Env: []corev1.EnvVar{{Name: "OTEL_EXPORTER_OTLP_ENDPOINT", Value: "http://collector:4318"}},
 		}),
 	}
 	if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: "edge"}}); err != nil {
