@@ -25,20 +25,31 @@ func init() {
 	if encMode, err = eo.EncMode(); err != nil {
 		panic("protocol: cbor encoder options: " + err.Error())
 	}
-	decMode, err = cbor.DecOptions{
+	do := cbor.DecOptions{
 		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
 		IndefLength:       cbor.IndefLengthForbidden,
 		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   8,
+		MaxNestedLevels:   maxNesting,
 		MaxArrayElements:  256,
 		MaxMapPairs:       256,
 		UTF8:              cbor.UTF8RejectInvalid,
 		ExtraReturnErrors: cbor.ExtraDecErrorNone,
-	}.DecMode()
-	if err != nil {
+	}
+	if decMode, err = do.DecMode(); err != nil {
+		panic("protocol: cbor decoder options: " + err.Error())
+	}
+	// A top-level value sits one level down: it may nest one level less.
+	do.MaxNestedLevels = maxNesting - 1
+	if valueMode, err = do.DecMode(); err != nil {
 		panic("protocol: cbor decoder options: " + err.Error())
 	}
 }
+
+// maxNesting is how deep a body's items may nest, the top-level map included.
+const maxNesting = 8
+
+// valueMode checks one value of a body's top-level map (scanTop).
+var valueMode cbor.DecMode
 
 // New returns a new zero message of type t, or nil if t is unknown.
 func New(t MessageType) Message {
@@ -148,11 +159,16 @@ func appendHead(dst []byte, major byte, v uint64) []byte {
 // for bad CBOR or a body of the wrong shape, CodeInvalidValue for a value out
 // of range. Byte slices in the result never alias body.
 func Decode(body []byte) (Message, error) {
-	var top map[uint64]cbor.RawMessage
-	if err := decMode.Unmarshal(body, &top); err != nil {
-		return nil, newError(CodeMalformed, 0, describe(err), err)
+	top, ok := scanTop(body)
+	if !ok {
+		// Not a well-formed map of unique unsigned keys: the full decode says why.
+		var m map[uint64]cbor.RawMessage
+		if err := decMode.Unmarshal(body, &m); err != nil {
+			return nil, newError(CodeMalformed, 0, describe(err), err)
+		}
+		top = fieldsOfMap(m)
 	}
-	rawType, ok := top[0]
+	rawType, ok := top.get(0)
 	if !ok {
 		return nil, NewError(CodeMalformed, 0, "missing key 0")
 	}
@@ -177,6 +193,70 @@ func Decode(body []byte) (Message, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// topFields are the key-value pairs of a message's top-level map, in body order; the
+// values alias the body. A message has a handful of keys, so a scan beats a map.
+type topFields []topField
+
+type topField struct {
+	key uint64
+	raw []byte
+}
+
+func (f topFields) get(key uint64) ([]byte, bool) {
+	for _, e := range f {
+		if e.key == key {
+			return e.raw, true
+		}
+	}
+	return nil, false
+}
+
+func fieldsOfMap(m map[uint64]cbor.RawMessage) topFields {
+	out := make(topFields, 0, len(m))
+	for k, v := range m {
+		out = append(out, topField{key: k, raw: v})
+	}
+	return out
+}
+
+// skipItem accepts any well-formed item without copying it (the library checks it
+// before calling UnmarshalCBOR).
+type skipItem struct{}
+
+func (*skipItem) UnmarshalCBOR([]byte) error { return nil }
+
+// scanTop splits body, a definite map of unique unsigned keys and nothing after it,
+// into its pairs without copying the values; ok is false for anything else (Decode
+// then decodes it the slow way to name the problem).
+func scanTop(body []byte) (topFields, bool) {
+	n, rest, ok := splitMapHeader(body)
+	if !ok || n > 16 {
+		return nil, false
+	}
+	out := make(topFields, 0, n)
+	var skip skipItem
+	for range n {
+		var key uint64
+		after, err := decMode.UnmarshalFirst(rest, &key)
+		if err != nil || len(rest) == 0 || rest[0]&0xe0 != 0x00 {
+			return nil, false
+		}
+		if _, dup := out.get(key); dup {
+			return nil, false
+		}
+		next, err := valueMode.UnmarshalFirst(after, &skip)
+		if err != nil {
+			return nil, false
+		}
+		out = append(out, topField{key: key, raw: after[:len(after)-len(next)]})
+		rest = next
+	}
+	if len(rest) != 0 {
+		return nil, false
+	}
+	return out, true
 }
 
 // fieldInfo describes one keyed field of a message struct.
@@ -217,9 +297,9 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 // checkFields enforces what the CBOR library does not: every required key is
 // present, no known key holds null or undefined, and nested maps follow the
 // same rules. Keys must be unsigned integers.
-func checkFields(m map[uint64]cbor.RawMessage, t reflect.Type) error {
+func checkFields(m topFields, t reflect.Type) error {
 	for _, f := range fieldsOf(t) {
-		raw, ok := m[f.key]
+		raw, ok := m.get(f.key)
 		if !ok {
 			if f.required {
 				return &fieldError{path: "key " + strconv.FormatUint(f.key, 10), err: errors.New("missing")}
@@ -233,7 +313,7 @@ func checkFields(m map[uint64]cbor.RawMessage, t reflect.Type) error {
 	return nil
 }
 
-func checkValue(raw cbor.RawMessage, t reflect.Type) error {
+func checkValue(raw []byte, t reflect.Type) error {
 	if len(raw) == 1 && (raw[0] == 0xf6 || raw[0] == 0xf7) {
 		return errors.New("null value")
 	}
@@ -243,7 +323,7 @@ func checkValue(raw cbor.RawMessage, t reflect.Type) error {
 		if err := decMode.Unmarshal(raw, &m); err != nil {
 			return err
 		}
-		return checkFields(m, t)
+		return checkFields(fieldsOfMap(m), t)
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			return nil

@@ -1,10 +1,13 @@
 package protocol
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // addGoldenSeeds adds every golden frame (valid, lenient and invalid) to the
@@ -73,6 +76,30 @@ func FuzzDecodeMessage(f *testing.F) {
 			return
 		}
 		checkStable(t, m)
+	})
+}
+
+// FuzzScanTop: the fast split of a body's top-level map accepts only what the strict
+// decoder accepts, with the same pairs.
+func FuzzScanTop(f *testing.F) {
+	addGoldenSeeds(f, true)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		top, ok := scanTop(b)
+		if !ok {
+			return
+		}
+		var m map[uint64]cbor.RawMessage
+		if err := decMode.Unmarshal(b, &m); err != nil {
+			t.Fatalf("scanTop accepted what the decoder refuses: %v", err)
+		}
+		if len(m) != len(top) {
+			t.Fatalf("scanTop found %d pairs, the decoder %d", len(top), len(m))
+		}
+		for _, e := range top {
+			if !bytes.Equal(m[e.key], e.raw) {
+				t.Fatalf("key %d: scanTop %x, decoder %x", e.key, e.raw, m[e.key])
+			}
+		}
 	})
 }
 

@@ -124,7 +124,7 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 		return nil, manifestError("%s", describe(err))
 	}
 	m := new(Manifest)
-	if err := checkFields(top, reflect.TypeOf(*m)); err != nil {
+	if err := checkFields(fieldsOfMap(top), reflect.TypeOf(*m)); err != nil {
 		return nil, manifestError("%s", describe(err))
 	}
 	if err := decMode.Unmarshal(b, m); err != nil {
