@@ -6,6 +6,9 @@
  * patch them in the image without a rebuild.
  */
 #include "board.h"
+#ifdef WB_NET
+#include "../../net/net.h"
+#endif
 
 #ifndef WB_DEVICE_ID
 #define WB_DEVICE_ID "default/device"
@@ -45,15 +48,20 @@ static wbd_device dev;
 int main(void)
 {
     board_init();
+    const char *device_id = wb_device_id;
+    const wbd_transport *io = &board_uart;
+#ifdef WB_NET
+    io = wbn_start(&device_id); /* the network image: TLS to the gateway, the UART its console */
+#endif
     wbd_config cfg = {
-        .device_id = wb_device_id,
+        .device_id = device_id,
         .board = board_name,
         .firmware = WB_FIRMWARE_VERSION,
         .ram = board_ram,
         .flash = board_flash,
         .fuel = 0,
         .hal = &board_hal,
-        .io = &board_uart,
+        .io = io,
         .deploy_key = provisioned_key(),
 #ifdef WB_BOOT_NOTE
         .boot_note = board_boot_note,

@@ -1,0 +1,560 @@
+package nettest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wasmbed/wasmbed/api/events"
+	"github.com/wasmbed/wasmbed/api/protocol"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/builder"
+	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
+	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/internal/artifacts"
+	"github.com/wasmbed/wasmbed/internal/pki"
+)
+
+const (
+	gatewayName = "wasmbed-system/gw-net"
+	serverName  = "gateway.wasmbed.test"
+	// forwardIP is the one address the board may reach: QEMU forwards its TCP ports to
+	// the gateway's loopback ports (guestfwd), and nothing else leaves the guest.
+	forwardIP  = "10.0.2.100"
+	devicePort = 8443
+	enrollPort = 8080
+)
+
+var gatewayRef = v1.Ref{Namespace: "wasmbed-system", Name: "gw-net"}
+
+func requireTools(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"qemu-system-arm", "arm-none-eabi-gcc", "make", "socat"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not found: run hack/deps.sh", tool)
+		}
+	}
+}
+
+// sink keeps the gateway's events.
+type sink struct {
+	mu     sync.Mutex
+	events []cloudevents.Event
+}
+
+func (s *sink) Emit(e cloudevents.Event) {
+	s.mu.Lock()
+	s.events = append(s.events, e)
+	s.mu.Unlock()
+}
+
+// count returns how many events of type t mention every one of want in their data.
+func (s *sink) count(t events.Type, want ...string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, e := range s.events {
+		if e.Type() != string(t) {
+			continue
+		}
+		ok := true
+		for _, w := range want {
+			ok = ok && bytes.Contains(e.Data(), []byte(w))
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// keys is the gateway's registry in this test: it admits every device with a valid
+// certificate, as the "none" registry does, and records the public key of each
+// certificate a session presented; and the enrollment approver's record of the keys
+// it let the CA sign.
+type keys struct {
+	mu       sync.Mutex
+	sessions []*ecdsa.PublicKey
+	signed   []*ecdsa.PublicKey
+}
+
+func (k *keys) Check(_ context.Context, _ pki.Identity, cert *x509.Certificate) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
+		k.sessions = append(k.sessions, pub)
+	}
+	return nil
+}
+
+func (k *keys) Watch(ctx context.Context, _ func(pki.Identity)) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (k *keys) snapshot() (sessions, signed []*ecdsa.PublicKey) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return append([]*ecdsa.PublicKey(nil), k.sessions...), append([]*ecdsa.PublicKey(nil), k.signed...)
+}
+
+// gw is a real gateway (the gateway package, as cmd/gateway assembles it with
+// --tls12 --http-tls --enroll-ca-dir --enroll-tokens) on two loopback ports, with its
+// state in a directory that outlives a restart.
+type gw struct {
+	t        *testing.T
+	ca       *pki.CA
+	state    string
+	tokens   string // the token file
+	key      *pki.SigningKey
+	keys     *keys
+	events   *sink
+	store    *artifacts.Dir
+	dev, api net.Listener
+	srv      *gateway.Server
+	tok      *gateway.Tokens
+	logs     *logBuffer
+	done     chan struct{}
+}
+
+func newGateway(t *testing.T, ca *pki.CA, key *pki.SigningKey, tokens string) *gw {
+	t.Helper()
+	g := &gw{t: t, ca: ca, state: t.TempDir(), key: key, keys: &keys{}, events: &sink{}}
+	g.tokens = filepath.Join(g.state, "tokens")
+	if err := os.WriteFile(g.tokens, []byte(tokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if g.store, err = artifacts.NewDir(filepath.Join(g.state, "artifacts")); err != nil {
+		t.Fatal(err)
+	}
+	g.start("127.0.0.1:0", "127.0.0.1:0")
+	t.Cleanup(g.stop)
+	return g
+}
+
+func (g *gw) start(devAddr, apiAddr string) {
+	t := g.t
+	t.Helper()
+	certPEM, keyPEM, err := g.ca.IssueServer([]string{serverName}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired, err := gateway.NewDirDesired(filepath.Join(g.state, "desired"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.logs = &logBuffer{}
+	cfg := gateway.NewConfig(g.ca.Pool(), cert).WithName(gatewayName).WithTLS12(true).
+		WithDeploymentKey(g.key.Public()).WithDesired(desired).WithArtifacts(g.store).
+		WithSink(g.events).WithRegistry(g.keys).WithRegisterer(prometheus.NewRegistry()).
+		WithHeartbeat(2*time.Second, 10*time.Second).
+		WithLogger(slog.New(slog.NewTextHandler(g.logs, nil))).
+		WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if g.srv, err = gateway.New(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if g.tok, err = gateway.OpenTokens(filepath.Join(g.state, "enroll"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	list, err := gateway.ParseTokenFile([]byte(mustRead(t, g.tokens)))
+	if err == nil {
+		err = g.tok.Add(list...)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The approver is the tokens, as in cmd/gateway; the wrapper records which key the
+	// CA is asked to sign (a CSR's self-signature is checked before it gets here).
+	approve := pki.ApproverFunc(func(ctx context.Context, req pki.SignRequest) error {
+		err := g.tok.Approve(ctx, req)
+		if pub, ok := req.CSR.PublicKey.(*ecdsa.PublicKey); ok && err == nil {
+			g.keys.mu.Lock()
+			g.keys.signed = append(g.keys.signed, pub)
+			g.keys.mu.Unlock()
+		}
+		return err
+	})
+	g.srv.SetEnroller(gateway.NewEnroller(pki.NewSigner(g.ca, approve), g.tok, g.ca.CertPEM(), gateway.EnrollerOptions{}))
+	if g.dev, err = net.Listen("tcp", devAddr); err != nil {
+		t.Fatal(err)
+	}
+	if g.api, err = net.Listen("tcp", apiAddr); err != nil {
+		t.Fatal(err)
+	}
+	g.done = make(chan struct{}, 2)
+	srv, dev, api := g.srv, g.dev, g.api
+	go func() { _ = srv.Serve(dev); g.done <- struct{}{} }()
+	go func() { _ = srv.ServeAPI(api); g.done <- struct{}{} }()
+}
+
+func (g *gw) stop() {
+	if g.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = g.srv.Shutdown(ctx)
+	g.dev.Close()
+	g.api.Close()
+	<-g.done
+	<-g.done
+	g.tok.Close()
+	g.srv = nil
+}
+
+// restart stops the gateway and starts a new one on the same ports and state.
+func (g *gw) restart() {
+	dev, api := g.dev.Addr().String(), g.api.Addr().String()
+	g.stop()
+	g.start(dev, api)
+}
+
+func (g *gw) devicePort() int { return g.dev.Addr().(*net.TCPAddr).Port }
+func (g *gw) apiPort() int    { return g.api.Addr().(*net.TCPAddr).Port }
+
+// deploy records a signed deployment of module for device, as dispatch's request does.
+func (g *gw) deploy(ctx context.Context, app, device string, module []byte) {
+	t := g.t
+	t.Helper()
+	d, err := g.store.Put(ctx, module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := events.AppRef{Namespace: "default", Name: app, Generation: 1, UID: "uid-" + app}
+	hash, err := protocol.ConfigHash(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &protocol.Manifest{Type: protocol.ManifestType, Namespace: ref.Namespace, App: ref.Name, UID: ref.UID,
+		Generation: 1, Version: 1, Digest: d.Bytes(), ConfigHash: hash}
+	raw, err := protocol.EncodeManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := g.key.Sign(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := &events.DeploymentRequestedData{Application: ref, Gateway: gatewayRef, Digest: d, Size: int64(len(module)),
+		Devices: []string{device}, Manifest: raw, Signature: sig}
+	e, err := events.New(events.DeploymentRequested, "/test", ref.Subject(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.srv.Handle(ctx, e); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+}
+
+// logBuffer is the gateway's log, safe for its writers and the test's reads.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// board is the network image running in QEMU: its UART (the console) and its QMP.
+type board struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+	qmp   string
+	cmd   *exec.Cmd
+}
+
+// boot starts QEMU with the LAN9118 on a user-mode network that reaches nothing but
+// forwardIP, whose two ports go to the gateway's loopback ports (one socat per
+// connection, started by QEMU).
+func boot(ctx context.Context, t *testing.T, elf string, g *gw) *board {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wbnet") // short: a unix socket path has ~100 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	b := &board{t: t, qmp: filepath.Join(dir, "qmp.sock")}
+	nic := fmt.Sprintf("user,restrict=on,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d",
+		forwardIP, devicePort, g.devicePort(), forwardIP, enrollPort, g.apiPort())
+	b.cmd = exec.CommandContext(ctx, "qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
+		"-serial", "stdio", "-kernel", elf, "-nic", nic, "-qmp", "unix:"+b.qmp+",server=on,wait=off")
+	out, err := b.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.cmd.Stderr = b.cmd.Stdout
+	if err := b.cmd.Start(); err != nil {
+		t.Fatalf("start qemu-system-arm: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			b.mu.Lock()
+			b.lines = append(b.lines, strings.TrimRight(sc.Text(), "\r"))
+			b.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = b.cmd.Process.Kill()
+		<-done
+		_ = b.cmd.Wait()
+		if t.Failed() {
+			t.Logf("UART:\n%s", strings.Join(b.console(), "\n"))
+		}
+	})
+	return b
+}
+
+func (b *board) console() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.lines...)
+}
+
+// wait returns once the console has n lines containing s, failing after timeout.
+func (b *board) wait(s string, n int, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c := 0
+		for _, l := range b.console() {
+			if strings.Contains(l, s) {
+				c++
+			}
+		}
+		if c >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the console did not say %q %d time(s) within %v", s, n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *board) count(s string) int {
+	c := 0
+	for _, l := range b.console() {
+		if strings.Contains(l, s) {
+			c++
+		}
+	}
+	return c
+}
+
+// warmReset resets the machine over QMP (system_reset: RAM outside the image's
+// segments, where the identity and app stores live, is kept).
+func (b *board) warmReset() {
+	b.t.Helper()
+	conn, err := net.DialTimeout("unix", b.qmp, 5*time.Second)
+	if err != nil {
+		b.t.Fatalf("QMP: %v", err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	dec := json.NewDecoder(conn)
+	var greeting map[string]any
+	if err := dec.Decode(&greeting); err != nil {
+		b.t.Fatalf("QMP greeting: %v", err)
+	}
+	for _, cmd := range []string{"qmp_capabilities", "system_reset"} {
+		if err := json.NewEncoder(conn).Encode(map[string]string{"execute": cmd}); err != nil {
+			b.t.Fatalf("QMP %s: %v", cmd, err)
+		}
+		for {
+			var m map[string]any
+			if err := dec.Decode(&m); err != nil {
+				b.t.Fatalf("QMP %s: %v", cmd, err)
+			}
+			if e, ok := m["error"]; ok {
+				b.t.Fatalf("QMP %s: %v", cmd, e)
+			}
+			if _, ok := m["return"]; ok {
+				break
+			}
+		}
+	}
+}
+
+// provisioned writes the network image provisioned for id with token and ca.
+func provisioned(t *testing.T, elf string, id pki.Identity, token string, ca *pki.CA, key *pki.SigningKey) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "firmware.elf")
+	err := provision.NetFile(elf, out, key.Public(), provision.Net{
+		Identity: id, Gateway: netip.AddrPortFrom(netip.MustParseAddr(forwardIP), devicePort), EnrollPort: enrollPort,
+		ServerName: serverName, Token: token, CA: ca.Cert,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+const appSource = `#include "wasmbed.h"
+
+WASMBED_EXPORT(loop) int32_t loop(void) {
+    static const char msg[] = "net tick";
+    wasmbed_log(WASMBED_LOG_INFO, msg, sizeof msg - 1);
+    return 500;
+}
+`
+
+// TestEnrollConnectRun is the network image's life: first boot (key, enrollment,
+// session), a deployment that runs, a gateway restart, a warm reset of the board.
+func TestEnrollConnectRun(t *testing.T) {
+	requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	elf := fwbuild.NetImage(t, "mps2-an386")
+	res, err := builder.Build(ctx, builder.Request{Language: builder.C, Source: []byte(appSource)})
+	if err != nil {
+		t.Fatalf("build the app (needs clang-14 and lld-14, see hack/deps.sh): %v", err)
+	}
+	ca, err := pki.NewCA("platform", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pki.Identity{Namespace: "default", Name: "mps2-net-1"}
+	token := "net-test-token-0123456789abcdef"
+	g := newGateway(t, ca, key, token+" "+id.String()+"\n")
+	b := boot(ctx, t, provisioned(t, elf, id, token, ca, key), g)
+
+	b.wait("net: generated a P-256 device key", 1, 30*time.Second)
+	b.wait("net: enroll: certificate for default/mps2-net-1 stored", 1, 60*time.Second)
+	b.wait("net: gateway: connected, TLSv1.2, TLS-ECDHE-ECDSA-WITH-AES-", 1, 60*time.Second)
+	waitFor(t, 30*time.Second, func() bool { return g.srv.Connected(id) }, "the gateway holds no session of %s", id)
+
+	// The key of the session is the key the enrollment signed: the board's, whose
+	// private half only the board had (the CSR's self-signature was checked, and no
+	// process here ever made or saw a key for this device).
+	sessions, signed := g.keys.snapshot()
+	if len(signed) != 1 || len(sessions) == 0 {
+		t.Fatalf("%d key(s) signed and %d session(s): want one enrollment and a session", len(signed), len(sessions))
+	}
+	for _, s := range sessions {
+		if !s.Equal(signed[0]) {
+			t.Fatal("a session presented another key than the one the enrollment signed")
+		}
+	}
+
+	g.deploy(ctx, "tick", id.Name, res.Module)
+	waitFor(t, 60*time.Second, func() bool {
+		return g.events.count(events.DeploymentSucceeded, `"device":"mps2-net-1"`, "Running") > 0
+	}, "no Running report from the board; gateway log:\n%s", g.logs)
+
+	// A gateway restart: same state directory (spent token, desired state), same ports.
+	g.restart()
+	b.wait("net: gateway: connected", 2, 60*time.Second)
+	waitFor(t, 30*time.Second, func() bool { return g.srv.Connected(id) }, "no session after the gateway's restart")
+
+	// A warm reset of the board: key and certificate from its identity store, no new
+	// enrollment (the token is spent and stays spent).
+	ticks := strings.Count(g.logs.String(), `app=tick message="net tick"`)
+	b.warmReset()
+	b.wait("net: using the stored certificate for default/mps2-net-1", 1, 30*time.Second)
+	b.wait("net: gateway: connected", 3, 60*time.Second)
+	if n := b.count("net: generated a P-256 device key"); n != 1 {
+		t.Fatalf("the board generated %d keys, want 1", n)
+	}
+	if n := b.count("net: enroll: POST"); n != 1 {
+		t.Fatalf("the board enrolled %d times, want 1", n)
+	}
+	sessions, signed = g.keys.snapshot()
+	if len(signed) != 1 || !sessions[len(sessions)-1].Equal(signed[0]) {
+		t.Fatal("after the reset the board presented another key than the enrolled one")
+	}
+	// The app came back from the board's app store and runs: its log lines reach the
+	// gateway over the new session.
+	waitFor(t, 60*time.Second, func() bool {
+		return strings.Count(g.logs.String(), `app=tick message="net tick"`) > ticks+2
+	}, "the app does not run after the reset; gateway log:\n%s", g.logs)
+}
+
+// TestRefusesAnotherCA: a gateway whose certificate another CA signed is refused in
+// the handshake, and the board says why on its console.
+func TestRefusesAnotherCA(t *testing.T) {
+	requireTools(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	elf := fwbuild.NetImage(t, "mps2-an386")
+	platform, err := pki.NewCA("platform", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := pki.NewCA("another platform", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pki.Identity{Namespace: "default", Name: "mps2-net-2"}
+	token := "net-test-token-fedcba9876543210"
+	g := newGateway(t, other, key, token+" "+id.String()+"\n")
+	b := boot(ctx, t, provisioned(t, elf, id, token, platform, key), g)
+	b.wait("net: enroll: TLS handshake failed: the gateway's certificate is not signed by the platform CA", 1, 60*time.Second)
+	if _, signed := g.keys.snapshot(); len(signed) != 0 {
+		t.Fatal("the gateway of another CA signed a certificate")
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: "+format, append([]any{timeout}, args...)...)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
