@@ -168,12 +168,16 @@ func (g *gw) start(devAddr, apiAddr string) {
 		t.Fatal(err)
 	}
 	g.logs = &logBuffer{}
+	apiTLS, err := pki.APITLSConfig(cert, pki.TLSOptions{AllowTLS12: true}) // cmd/gateway --http-tls --tls12
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := gateway.NewConfig(g.ca.Pool(), cert).WithName(gatewayName).WithTLS12(true).
 		WithDeploymentKey(g.key.Public()).WithDesired(desired).WithArtifacts(g.store).
 		WithSink(g.events).WithRegistry(g.keys).WithRegisterer(prometheus.NewRegistry()).
 		WithHeartbeat(2*time.Second, 10*time.Second).
 		WithLogger(slog.New(slog.NewTextHandler(g.logs, nil))).
-		WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		WithAPITLS(apiTLS)
 	if g.srv, err = gateway.New(cfg); err != nil {
 		t.Fatal(err)
 	}
