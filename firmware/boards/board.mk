@@ -91,7 +91,7 @@ $(file >$(FLAGS_FILE),$(FW_CFLAGS) $(FW_LDFLAGS))
 endif
 
 ifeq ($(NET),1)
-SRC += net/net.c net/tls.c net/ident.c net/lan9118.c
+SRC += net/net.c net/tls.c net/ident.c net/json.c net/lan9118.c
 HDR += $(wildcard net/*.h net/arch/*.h)
 OBJ := $(patsubst %.c,$(OUT)/obj/%.o,$(SRC)) $(EXT_OBJ)
 $(OUT)/obj/ext/lwip/%.o: $(LWIP)/%.c net/lwipopts.h net/arch/cc.h $(FLAGS_FILE)

@@ -21,6 +21,7 @@
 #include "mbedtls/pem.h"
 #include "mbedtls/sha256.h"
 #include "mbedtls/x509_csr.h"
+#include "json.h"
 #include "net.h"
 
 /* ---- provisioned section ---- */
@@ -315,78 +316,6 @@ static int make_csr(mbedtls_pk_context *key, unsigned char *pem, size_t cap)
     return r;
 }
 
-/* Appends s to the JSON string being built, escaping what JSON requires. */
-static size_t json_put(char *out, size_t at, size_t cap, const char *s)
-{
-    for (; *s && at + 7 < cap; s++) {
-        if (*s == '\n') {
-            out[at++] = '\\';
-            out[at++] = 'n';
-        } else if (*s == '"' || *s == '\\') {
-            out[at++] = '\\';
-            out[at++] = *s;
-        } else if ((unsigned char)*s >= 0x20 && (unsigned char)*s < 0x7f) {
-            out[at++] = *s;
-        }
-    }
-    return at;
-}
-
-/* The string value of "name" in a flat JSON object, unescaped into out (NUL-terminated):
- * its length, or -1 when missing, malformed or too long. Only the escapes JSON has;
- * \u only for ASCII (PEM is ASCII). */
-static int json_get(const char *js, size_t n, const char *name, char *out, size_t cap)
-{
-    size_t nl = strlen(name);
-    for (size_t i = 0; i + nl + 2 < n; i++) {
-        if (js[i] != '"' || memcmp(js + i + 1, name, nl) != 0 || js[i + 1 + nl] != '"')
-            continue;
-        size_t j = i + nl + 2;
-        while (j < n && (js[j] == ' ' || js[j] == ':'))
-            j++;
-        if (j >= n || js[j] != '"')
-            return -1;
-        size_t o = 0;
-        for (j++; j < n && js[j] != '"'; j++) {
-            char ch = js[j];
-            if (ch == '\\') {
-                if (++j >= n)
-                    return -1;
-                switch (js[j]) {
-                case 'n': ch = '\n'; break;
-                case 'r': ch = '\r'; break;
-                case 't': ch = '\t'; break;
-                case '/': case '"': case '\\': ch = js[j]; break;
-                case 'u': {
-                    unsigned v = 0;
-                    if (j + 4 >= n)
-                        return -1;
-                    for (int k = 1; k <= 4; k++) {
-                        char h = js[j + k];
-                        v = v * 16u + (unsigned)(h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                                : h >= 'A' && h <= 'F' ? h - 'A' + 10 : 99);
-                    }
-                    if (v > 0x7f)
-                        return -1;
-                    ch = (char)v;
-                    j += 4;
-                    break;
-                }
-                default: return -1;
-                }
-            }
-            if (o + 1 >= cap)
-                return -1;
-            out[o++] = ch;
-        }
-        if (j >= n)
-            return -1;
-        out[o] = 0;
-        return (int)o;
-    }
-    return -1;
-}
-
 /* The certificate's one URI SAN is wasmbed://<id> (what internal/pki issues). */
 static int names_me(const mbedtls_x509_crt *c)
 {
@@ -423,9 +352,9 @@ int wbn_enroll(mbedtls_pk_context *key, mbedtls_x509_crt *cert)
     size_t bl = 0, cap = sizeof http - 256;
     static const char k1[] = "{\"token\":\"", k2[] = "\",\"csr\":\"";
     memcpy(body, k1, sizeof k1 - 1);
-    bl = json_put(body, sizeof k1 - 1, cap, wbn_cfg->token); /* printable, NUL-padded (checked at boot) */
+    bl = wbn_json_put(body, sizeof k1 - 1, cap, wbn_cfg->token); /* printable, NUL-padded (checked at boot) */
     memcpy(body + bl, k2, sizeof k2 - 1);
-    bl = json_put(body, bl + sizeof k2 - 1, cap, (const char *)csr);
+    bl = wbn_json_put(body, bl + sizeof k2 - 1, cap, (const char *)csr);
     if (bl + 3 > cap)
         return -1;
     memcpy(body + bl, "\"}", 2);
@@ -472,35 +401,33 @@ int wbn_enroll(mbedtls_pk_context *key, mbedtls_x509_crt *cert)
         return -1;
     }
     int status = 0;
-    if (sscanf(http, "HTTP/1.%*d %d", &status) != 1) {
-        wbn_log("enroll: not an HTTP answer");
+    size_t at = 0;
+    if (wbn_http_response(http, n, &status, &at)) {
+        wbn_log("enroll: not an HTTP answer (%u bytes)", (unsigned)n);
         return -1;
     }
-    const char *b = strstr(http, "\r\n\r\n");
-    if (!b) {
-        wbn_log("enroll: answer cut short (%u bytes)", (unsigned)n);
-        return -1;
-    }
-    b += 4;
+    const char *b = http + at;
     if (status != 200) {
         char msg[100];
-        size_t ml = strcspn(b, "\r\n");
-        snprintf(msg, sizeof msg, "%.*s", (int)(ml < 90 ? ml : 90), b);
+        size_t ml = 0;
+        while (at + ml < n && ml < 90 && b[ml] >= 0x20 && b[ml] < 0x7f)
+            ml++;
+        snprintf(msg, sizeof msg, "%.*s", (int)ml, b);
         wbn_log("enroll: refused, HTTP %d: %s", status, msg);
         return status == 403 || status == 400 ? -2 : -1; /* a refused token stays refused */
     }
-    size_t bn = n - (size_t)(b - http);
+    size_t bn = n - at;
     mbedtls_x509_crt got, ca;
     mbedtls_x509_crt_init(&got);
     mbedtls_x509_crt_init(&ca);
     const char *fail = NULL;
     uint32_t flags = 0;
-    if (json_get(b, bn, "ca", pem_buf, sizeof pem_buf) < 0 ||
+    if (wbn_json_get(b, bn, "ca", pem_buf, sizeof pem_buf) < 0 ||
         mbedtls_x509_crt_parse(&ca, (const unsigned char *)pem_buf, strlen(pem_buf) + 1))
         fail = "no CA certificate in the answer";
     else if (ca.raw.len != wbn_cfg->ca_len || memcmp(ca.raw.p, wbn_cfg->ca, ca.raw.len) != 0)
         fail = "the answer names another CA than the provisioned one";
-    else if (json_get(b, bn, "certificate", pem_buf, sizeof pem_buf) < 0 ||
+    else if (wbn_json_get(b, bn, "certificate", pem_buf, sizeof pem_buf) < 0 ||
              mbedtls_x509_crt_parse(&got, (const unsigned char *)pem_buf, strlen(pem_buf) + 1))
         fail = "no certificate in the answer";
     else if (mbedtls_x509_crt_verify(&got, &wbn_ca, NULL, NULL, &flags, NULL, NULL))
