@@ -250,7 +250,7 @@ int wbn_ident_start(mbedtls_pk_context *key, mbedtls_x509_crt *cert, int *have_c
         }
     }
     if (!rec.has_key) {
-        uint32_t t0 = wbn_now();
+        uint64_t t0 = wbn_clocks();
         r = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, ec, mbedtls_ctr_drbg_random, &wbn_drbg);
         if (!r)
             r = mbedtls_mpi_write_binary(&ec->d, rec.key, 32);
@@ -260,7 +260,8 @@ int wbn_ident_start(mbedtls_pk_context *key, mbedtls_x509_crt *cert, int *have_c
         }
         rec.has_key = 1;
         rec.cert_len = 0;
-        wbn_log("generated a P-256 device key (%u ms); it never leaves the board", (unsigned)(wbn_now() - t0));
+        wbn_log("generated a P-256 device key (%lu core clocks); it never leaves the board",
+                (unsigned long)(wbn_clocks() - t0));
     } else {
         wbn_log("using the stored P-256 device key");
     }
@@ -342,7 +343,9 @@ static char pem_buf[2600];
 int wbn_enroll(mbedtls_pk_context *key, mbedtls_x509_crt *cert)
 {
     unsigned char csr[1100];
+    uint64_t t0 = wbn_clocks();
     int r = make_csr(key, csr, sizeof csr);
+    uint64_t csr_clocks = wbn_clocks() - t0;
     if (r) {
         wbn_log("enroll: CSR failed: -0x%04x", (unsigned)-r);
         return -1;
@@ -372,8 +375,8 @@ int wbn_enroll(mbedtls_pk_context *key, mbedtls_x509_crt *cert)
         mbedtls_ssl_config_free(&conf);
         return -1;
     }
-    wbn_log("enroll: POST /enroll to %u.%u.%u.%u:%u as %s", wbn_cfg->ip[0], wbn_cfg->ip[1], wbn_cfg->ip[2],
-            wbn_cfg->ip[3], wbn_cfg->enroll_port, wbn_cfg->id);
+    wbn_log("enroll: POST /enroll to %u.%u.%u.%u:%u as %s (CSR signed in %lu core clocks)", wbn_cfg->ip[0],
+            wbn_cfg->ip[1], wbn_cfg->ip[2], wbn_cfg->ip[3], wbn_cfg->enroll_port, wbn_cfg->id, (unsigned long)csr_clocks);
     if (wbn_conn_open(&enroll_conn, &conf, wbn_cfg->enroll_port, 20000u, why, sizeof why)) {
         wbn_log("enroll: %s", why);
         mbedtls_ssl_config_free(&conf);
@@ -451,6 +454,7 @@ int wbn_enroll(mbedtls_pk_context *key, mbedtls_x509_crt *cert)
     mbedtls_x509_crt_free(cert);
     mbedtls_x509_crt_init(cert);
     *cert = got; /* ownership of the parsed chain moves */
-    wbn_log("enroll: certificate for %s stored (%u bytes)", wbn_cfg->id, (unsigned)rec.cert_len);
+    wbn_log("enroll: certificate for %s stored (%u bytes); handshake %lu core clocks of CPU", wbn_cfg->id,
+            (unsigned)rec.cert_len, (unsigned long)enroll_conn.hs_clocks);
     return 0;
 }

@@ -10,6 +10,8 @@
 #define TX_DATA 0x20u
 #define RX_STATUS 0x40u
 #define TX_STATUS 0x48u
+#define IRQ_CFG 0x54u
+#define INT_STS 0x58u
 #define ID_REV 0x50u
 #define INT_EN 0x5cu
 #define BYTE_TEST 0x64u
@@ -36,6 +38,25 @@
 #define CMDA_FIRST (1u << 13)
 #define CMDA_LAST (1u << 12)
 #define RXS_ERROR (1u << 15)
+#define IRQ_CFG_EN (1u << 8)
+#define IRQ_CFG_POL (1u << 4)  /* active high */
+#define IRQ_CFG_TYPE (1u << 0) /* push-pull */
+#define INT_RSFL (1u << 3)     /* RX status FIFO above its level (0: any frame) */
+
+volatile uint32_t lan9118_irqs;
+
+void lan9118_irq_on(void)
+{
+    REG(INT_STS) = 0xffffffffu;
+    REG(IRQ_CFG) = IRQ_CFG_EN | IRQ_CFG_POL | IRQ_CFG_TYPE;
+    REG(INT_EN) = INT_RSFL;
+}
+
+void lan9118_irq_handler(void)
+{
+    REG(INT_STS) = INT_RSFL; /* the frames stay in the FIFO for the main loop */
+    lan9118_irqs++;
+}
 
 static int csr_wait(void)
 {

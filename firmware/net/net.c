@@ -34,6 +34,16 @@ static uint8_t frame[LAN9118_MAX_FRAME + 2] __attribute__((aligned(4)));
 uint32_t wbn_now(void) { return (uint32_t)board_millis(); }
 u32_t sys_now(void) { return (u32_t)board_millis(); }
 
+uint64_t wbn_clocks(void)
+{
+    for (;;) {
+        uint64_t ms = board_millis();
+        uint32_t v = *(volatile uint32_t *)0xe000e018u; /* SYST_CVR: counts down from 24999 */
+        if (board_millis() == ms && !(*(volatile uint32_t *)0xe000e010u & (1u << 16)))
+            return ms * 25000u + (24999u - v);
+    }
+}
+
 void wbn_log(const char *fmt, ...)
 {
     char line[200];
@@ -194,8 +204,10 @@ static int t_write(void *ctx, const uint8_t *buf, uint32_t len)
         size_t cur = 0, peak = 0, cnt = 0;
         mbedtls_memory_buffer_alloc_max_get(&peak, &cnt);
         mbedtls_memory_buffer_alloc_cur_get(&cur, &cnt);
-        wbn_log("gateway: connected, %s, %s; TLS heap %u B in use, peak %u B", mbedtls_ssl_get_version(&c->ssl),
-                mbedtls_ssl_get_ciphersuite(&c->ssl), (unsigned)cur, (unsigned)peak);
+        wbn_log("gateway: connected, %s, %s; handshake %lu core clocks of CPU; TLS heap %u B in use, peak %u B; "
+                "%lu ethernet interrupts",
+                mbedtls_ssl_get_version(&c->ssl), mbedtls_ssl_get_ciphersuite(&c->ssl), (unsigned long)c->hs_clocks,
+                (unsigned)cur, (unsigned)peak, (unsigned long)lan9118_irqs);
     }
     if (wbn_conn_write(c, buf, len, WRITE_MS)) {
         drop(c, "connection lost while sending");
@@ -238,6 +250,8 @@ const wbd_transport *wbn_start(const char **device_id)
     uint8_t mac[6];
     if (lan9118_init(mac))
         halt("no LAN9118 at 0x40200000: run QEMU with a network device (-nic user,...)");
+    lan9118_irq_on();
+    cm_irq_enable(LAN9118_IRQ);
     lwip_init();
     ip4_addr_t ip, mask, gw;
     IP4_ADDR(&ip, 10, 0, 2, 15); /* QEMU user networking (slirp): the guest, its /24, the host side */

@@ -56,6 +56,9 @@ extern mbedtls_x509_crt wbn_ca;            /* the provisioned CA */
 void wbn_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void wbn_poll(void); /* the LAN9118 and lwIP's timers, once */
 uint32_t wbn_now(void);
+/* Core clocks (25 MHz) since boot, from SysTick: under QEMU -icount shift=0 one clock is
+ * 40 instructions, which is how docs/performance.md counts the handshake's cost. */
+uint64_t wbn_clocks(void);
 void wbn_wait_step(void); /* polls, feeds the watchdog, sleeps until the next tick */
 
 /* One TLS connection over lwIP's raw TCP (net/tls.c). */
@@ -66,6 +69,7 @@ typedef struct {
     uint32_t rx_off;
     volatile int state;
     int ssl_ready;
+    uint64_t hs_clocks; /* core clocks spent inside the last handshake's calls, not waiting */
     mbedtls_ssl_context ssl;
 } wbn_conn;
 /* Connects to the provisioned gateway address on port and completes the handshake

@@ -194,7 +194,13 @@ int wbn_conn_open(wbn_conn *c, const mbedtls_ssl_config *conf, uint16_t port, ui
         return -1;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
-    while ((r = mbedtls_ssl_handshake(&c->ssl)) == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) {
+    c->hs_clocks = 0;
+    for (;;) {
+        uint64_t t0 = wbn_clocks();
+        r = mbedtls_ssl_handshake(&c->ssl);
+        c->hs_clocks += wbn_clocks() - t0;
+        if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
+            break;
         if (wbn_now() - start >= timeout_ms)
             break;
         wbn_wait_step();

@@ -46,7 +46,7 @@ const (
 
 var gatewayRef = v1.Ref{Namespace: "wasmbed-system", Name: "gw-net"}
 
-func requireTools(t *testing.T) {
+func requireTools(t testing.TB) {
 	t.Helper()
 	for _, tool := range []string{"qemu-system-arm", "arm-none-eabi-gcc", "make", "socat"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -121,7 +121,7 @@ func (k *keys) snapshot() (sessions, signed []*ecdsa.PublicKey) {
 // --tls12 --http-tls --enroll-ca-dir --enroll-tokens) on two loopback ports, with its
 // state in a directory that outlives a restart.
 type gw struct {
-	t        *testing.T
+	t        testing.TB
 	ca       *pki.CA
 	state    string
 	tokens   string // the token file
@@ -136,7 +136,7 @@ type gw struct {
 	done     chan struct{}
 }
 
-func newGateway(t *testing.T, ca *pki.CA, key *pki.SigningKey, tokens string) *gw {
+func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string) *gw {
 	t.Helper()
 	g := &gw{t: t, ca: ca, state: t.TempDir(), key: key, keys: &keys{}, events: &sink{}}
 	g.tokens = filepath.Join(g.state, "tokens")
@@ -292,7 +292,7 @@ func (l *logBuffer) String() string {
 	return l.buf.String()
 }
 
-func mustRead(t *testing.T, path string) string {
+func mustRead(t testing.TB, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -303,7 +303,7 @@ func mustRead(t *testing.T, path string) string {
 
 // board is the network image running in QEMU: its UART (the console) and its QMP.
 type board struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex
 	lines []string
 	qmp   string
@@ -313,7 +313,7 @@ type board struct {
 // boot starts QEMU with the LAN9118 on a user-mode network that reaches nothing but
 // forwardIP, whose two ports go to the gateway's loopback ports (one socat per
 // connection, started by QEMU).
-func boot(ctx context.Context, t *testing.T, elf string, g *gw) *board {
+func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string) *board {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wbnet") // short: a unix socket path has ~100 bytes
 	if err != nil {
@@ -321,10 +321,11 @@ func boot(ctx context.Context, t *testing.T, elf string, g *gw) *board {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	b := &board{t: t, qmp: filepath.Join(dir, "qmp.sock")}
-	nic := fmt.Sprintf("user,restrict=on,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d",
+	nic := fmt.Sprintf("user,restrict=on,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,,nodelay,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,,nodelay",
 		forwardIP, devicePort, g.devicePort(), forwardIP, enrollPort, g.apiPort())
-	b.cmd = exec.CommandContext(ctx, "qemu-system-arm", "-M", "mps2-an386", "-nographic", "-monitor", "none",
-		"-serial", "stdio", "-kernel", elf, "-nic", nic, "-qmp", "unix:"+b.qmp+",server=on,wait=off")
+	args := append([]string{"-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "stdio", "-kernel", elf,
+		"-nic", nic, "-qmp", "unix:" + b.qmp + ",server=on,wait=off"}, extra...)
+	b.cmd = exec.CommandContext(ctx, "qemu-system-arm", args...)
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -426,7 +427,7 @@ func (b *board) warmReset() {
 }
 
 // provisioned writes the network image provisioned for id with token and ca.
-func provisioned(t *testing.T, elf string, id pki.Identity, token string, ca *pki.CA, key *pki.SigningKey) string {
+func provisioned(t testing.TB, elf string, id pki.Identity, token string, ca *pki.CA, key *pki.SigningKey) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "firmware.elf")
 	err := provision.NetFile(elf, out, key.Public(), provision.Net{
@@ -475,6 +476,9 @@ func TestEnrollConnectRun(t *testing.T) {
 	b.wait("net: generated a P-256 device key", 1, 30*time.Second)
 	b.wait("net: enroll: certificate for default/mps2-net-1 stored", 1, 60*time.Second)
 	b.wait("net: gateway: connected, TLSv1.2, TLS-ECDHE-ECDSA-WITH-AES-", 1, 60*time.Second)
+	if b.count(" 0 ethernet interrupts") != 0 {
+		t.Fatal("the LAN9118 raised no interrupt on line 13 while frames arrived")
+	}
 	waitFor(t, 30*time.Second, func() bool { return g.srv.Connected(id) }, "the gateway holds no session of %s", id)
 
 	// The key of the session is the key the enrollment signed: the board's, whose
@@ -521,6 +525,7 @@ func TestEnrollConnectRun(t *testing.T) {
 	waitFor(t, 60*time.Second, func() bool {
 		return strings.Count(g.logs.String(), `app=tick message="net tick"`) > ticks+2
 	}, "the app does not run after the reset; gateway log:\n%s", g.logs)
+	t.Logf("UART:\n%s", strings.Join(b.console(), "\n"))
 }
 
 // TestRefusesAnotherCA: a gateway whose certificate another CA signed is refused in
@@ -552,7 +557,7 @@ func TestRefusesAnotherCA(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool, format string, args ...any) {
+func waitFor(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
