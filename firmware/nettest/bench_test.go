@@ -2,6 +2,8 @@ package nettest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -110,12 +112,12 @@ func BenchmarkTransferEthernet(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		app := fmt.Sprintf("big%d", i)
 		start := time.Now()
-		g.deploy(ctx, app, id.Name, res.Module)
+		g.deploy(ctx, "big", id.Name, res.Module, int64(i+1)) // a new version replaces the last
+		digest := sha256.Sum256(res.Module)
 		waitFor(b, 2*time.Minute, func() bool {
-			return g.events.count(events.DeploymentSucceeded, `"device":"bench-transfer"`, `"name":"`+app+`"`, "Running") > 0
-		}, "%s not Running; gateway log:\n%s", app, g.logs)
+			return g.events.count(events.DeploymentSucceeded, `"device":"bench-transfer"`, hex.EncodeToString(digest[:]), "Running") > 0
+		}, "version %d not Running; gateway log:\n%s", i+1, g.logs)
 		took += time.Since(start)
 		bytes += len(res.Module)
 		if i == 0 {
