@@ -22,6 +22,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
@@ -30,8 +31,10 @@ import (
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
 	"github.com/wasmbed/wasmbed/firmware/provision"
 	"github.com/wasmbed/wasmbed/gateway"
+	"github.com/wasmbed/wasmbed/gateway/kube"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
 const (
@@ -87,26 +90,33 @@ func (s *sink) count(t events.Type, want ...string) int {
 	return n
 }
 
-// keys is the gateway's registry in this test: it admits every device with a valid
-// certificate, as the "none" registry does, and records the public key of each
-// certificate a session presented; and the enrollment approver's record of the keys
-// it let the CA sign.
+// keys is the gateway's registry in this test: it records the public key of each
+// certificate a device presents, then admits it as the registry it wraps decides (none:
+// every device with a valid certificate, as --registry=none); and the enrollment
+// approver's record of the keys it let the CA sign.
 type keys struct {
+	inner    gateway.Registry
 	mu       sync.Mutex
 	sessions []*ecdsa.PublicKey
 	signed   []*ecdsa.PublicKey
 }
 
-func (k *keys) Check(_ context.Context, _ pki.Identity, cert *x509.Certificate) error {
+func (k *keys) Check(ctx context.Context, id pki.Identity, cert *x509.Certificate) error {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); ok {
 		k.sessions = append(k.sessions, pub)
+	}
+	k.mu.Unlock()
+	if k.inner != nil {
+		return k.inner.Check(ctx, id, cert)
 	}
 	return nil
 }
 
-func (k *keys) Watch(ctx context.Context, _ func(pki.Identity)) error {
+func (k *keys) Watch(ctx context.Context, revoked func(pki.Identity)) error {
+	if k.inner != nil {
+		return k.inner.Watch(ctx, revoked)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -136,9 +146,14 @@ type gw struct {
 	done     chan struct{}
 }
 
-func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string) *gw {
+// newGateway starts a gateway of ca with the deployment key, the bootstrap tokens (a
+// token file's text) and, when registry is given, that registry's decisions.
+func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string, registry ...gateway.Registry) *gw {
 	t.Helper()
 	g := &gw{t: t, ca: ca, state: t.TempDir(), key: key, keys: &keys{}, events: &sink{}}
+	if len(registry) > 0 {
+		g.keys.inner = registry[0]
+	}
 	g.tokens = filepath.Join(g.state, "tokens")
 	if err := os.WriteFile(g.tokens, []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
@@ -571,5 +586,57 @@ func waitFor(t testing.TB, timeout time.Duration, cond func() bool, format strin
 			t.Fatalf("timed out after %v: "+format, append([]any{timeout}, args...)...)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDisabledDeviceRefused runs the gateway with the Kubernetes registry (a real
+// apiserver): a board whose Device is disabled enrolls with its token (enrollment does
+// not consult the registry) but gets no session; once the Device is enabled it connects
+// with the key it enrolled.
+func TestDisabledDeviceRefused(t *testing.T) {
+	requireTools(t)
+	env := testenv.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	elf := fwbuild.NetImage(t, "mps2-an386")
+	id := pki.Identity{Namespace: "default", Name: "mps2-net-3"}
+	dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name},
+		Spec: v1.DeviceSpec{Board: "mps2-an386", Disabled: true}}
+	if err := env.Client.Create(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := kube.New(env.Config, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := pki.NewCA("platform", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := pki.NewSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := "net-test-token-disabled-0123456"
+	g := newGateway(t, ca, key, token+" "+id.String()+"\n", reg)
+	b := boot(ctx, t, provisioned(t, elf, id, token, ca, key), g)
+	b.wait("net: enroll: certificate for default/mps2-net-3 stored", 1, time.Minute)
+	waitFor(t, time.Minute, func() bool {
+		sessions, _ := g.keys.snapshot()
+		return len(sessions) >= 2 && strings.Contains(g.logs.String(), "Device default/mps2-net-3 is disabled")
+	}, "the board did not try twice, or was not refused as disabled; gateway log:\n%s", g.logs)
+	if g.srv.Connected(id) {
+		t.Fatal("a disabled Device's board holds a session")
+	}
+
+	dev.Spec.Disabled = false
+	if err := env.Client.Update(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 90*time.Second, func() bool { return g.srv.Connected(id) },
+		"no session once the Device is enabled; gateway log:\n%s", g.logs)
+	sessions, signed := g.keys.snapshot()
+	if len(signed) != 1 || !sessions[len(sessions)-1].Equal(signed[0]) {
+		t.Fatal("the enabled board presented another key than the one it enrolled")
 	}
 }
