@@ -293,15 +293,21 @@ static int make_csr(mbedtls_pk_context *key, unsigned char *pem, size_t cap)
 {
     char cn[8 + WBN_ID_MAX];
     uint8_t san[16 + WBN_ID_MAX];
-    size_t ul = 10u + wbn_cfg->id_len; /* "wasmbed://" + id */
-    if (ul > 120)
+    size_t ul = 10u + wbn_cfg->id_len; /* "wasmbed://" + id: at most 137 bytes */
+    size_t h = 0;                      /* SEQUENCE { [6] IA5String uri }, DER lengths */
+    size_t inner = 1 + (ul > 127 ? 2 : 1) + ul; /* the [6] element: tag, length, URI */
+    san[h++] = 0x30;
+    if (inner > 127)
+        san[h++] = 0x81;
+    san[h++] = (uint8_t)inner;
+    san[h++] = 0x86;
+    if (ul > 127)
+        san[h++] = 0x81;
+    san[h++] = (uint8_t)ul;
+    if (h + ul > sizeof san)
         return -1;
-    san[0] = 0x30; /* SEQUENCE { [6] IA5String uri } */
-    san[1] = (uint8_t)(ul + 2);
-    san[2] = 0x86;
-    san[3] = (uint8_t)ul;
-    memcpy(san + 4, "wasmbed://", 10);
-    memcpy(san + 14, wbn_cfg->id, wbn_cfg->id_len);
+    memcpy(san + h, "wasmbed://", 10);
+    memcpy(san + h + 10, wbn_cfg->id, wbn_cfg->id_len);
     snprintf(cn, sizeof cn, "CN=%s", wbn_cfg->id);
     mbedtls_x509write_csr csr;
     mbedtls_x509write_csr_init(&csr);
@@ -310,7 +316,7 @@ static int make_csr(mbedtls_pk_context *key, unsigned char *pem, size_t cap)
     int r = mbedtls_x509write_csr_set_subject_name(&csr, cn);
     if (!r)
         r = mbedtls_x509write_csr_set_extension(&csr, MBEDTLS_OID_SUBJECT_ALT_NAME,
-                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), san, ul + 4);
+                                                MBEDTLS_OID_SIZE(MBEDTLS_OID_SUBJECT_ALT_NAME), san, h + ul);
     if (!r)
         r = mbedtls_x509write_csr_pem(&csr, pem, cap, mbedtls_ctr_drbg_random, &wbn_drbg);
     mbedtls_x509write_csr_free(&csr);

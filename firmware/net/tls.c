@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../boards/common/board.h"
 #include "lwip/ip_addr.h"
 #include "lwip/pbuf.h"
 #include "lwip/tcp.h"
@@ -194,11 +195,17 @@ int wbn_conn_open(wbn_conn *c, const mbedtls_ssl_config *conf, uint16_t port, ui
         return -1;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    /* Step by step, feeding the watchdog between steps: on a 25 MHz core one step (the
+     * key exchange after ServerHelloDone) takes seconds of CPU. */
     c->hs_clocks = 0;
-    for (;;) {
+    r = 0;
+    while (c->ssl.state != MBEDTLS_SSL_HANDSHAKE_OVER) {
         uint64_t t0 = wbn_clocks();
-        r = mbedtls_ssl_handshake(&c->ssl);
+        r = mbedtls_ssl_handshake_step(&c->ssl);
         c->hs_clocks += wbn_clocks() - t0;
+        board_watchdog_feed();
+        if (r == 0)
+            continue;
         if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE)
             break;
         if (wbn_now() - start >= timeout_ms)

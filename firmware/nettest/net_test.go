@@ -144,15 +144,26 @@ type gw struct {
 	tok      *gateway.Tokens
 	logs     *logBuffer
 	done     chan struct{}
+	// serverName is the DNS name in the gateway's certificate.
+	serverName string
 }
 
-// newGateway starts a gateway of ca with the deployment key, the bootstrap tokens (a
-// token file's text) and, when registry is given, that registry's decisions.
-func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string, registry ...gateway.Registry) *gw {
+// gwOption changes a test gateway before it starts.
+type gwOption func(*gw)
+
+// withRegistry has the gateway admit devices as r decides.
+func withRegistry(r gateway.Registry) gwOption { return func(g *gw) { g.keys.inner = r } }
+
+// withServerName has the gateway's certificate name host instead of serverName.
+func withServerName(host string) gwOption { return func(g *gw) { g.serverName = host } }
+
+// newGateway starts a gateway of ca with the deployment key and the bootstrap tokens (a
+// token file's text).
+func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string, opts ...gwOption) *gw {
 	t.Helper()
-	g := &gw{t: t, ca: ca, state: t.TempDir(), key: key, keys: &keys{}, events: &sink{}}
-	if len(registry) > 0 {
-		g.keys.inner = registry[0]
+	g := &gw{t: t, ca: ca, state: t.TempDir(), key: key, keys: &keys{}, events: &sink{}, serverName: serverName}
+	for _, o := range opts {
+		o(g)
 	}
 	g.tokens = filepath.Join(g.state, "tokens")
 	if err := os.WriteFile(g.tokens, []byte(tokens), 0o600); err != nil {
@@ -170,7 +181,7 @@ func newGateway(t testing.TB, ca *pki.CA, key *pki.SigningKey, tokens string, re
 func (g *gw) start(devAddr, apiAddr string) {
 	t := g.t
 	t.Helper()
-	certPEM, keyPEM, err := g.ca.IssueServer([]string{serverName}, nil, 0)
+	certPEM, keyPEM, err := g.ca.IssueServer([]string{g.serverName}, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -549,12 +560,11 @@ func TestEnrollConnectRun(t *testing.T) {
 	t.Logf("UART:\n%s", strings.Join(b.console(), "\n"))
 }
 
-// TestRefusesAnotherCA: a gateway whose certificate another CA signed is refused in
-// the handshake, and the board says why on its console.
-func TestRefusesAnotherCA(t *testing.T) {
+// TestRefusesGateway: a gateway whose certificate another CA signed, or that names
+// another host than the provisioned one, is refused in the handshake; the board says why
+// on its console, and the gateway signs nothing.
+func TestRefusesGateway(t *testing.T) {
 	requireTools(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	elf := fwbuild.NetImage(t, "mps2-an386")
 	platform, err := pki.NewCA("platform", time.Hour)
 	if err != nil {
@@ -568,13 +578,28 @@ func TestRefusesAnotherCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := pki.Identity{Namespace: "default", Name: "mps2-net-2"}
-	token := "net-test-token-fedcba9876543210"
-	g := newGateway(t, other, key, token+" "+id.String()+"\n")
-	b := boot(ctx, t, provisioned(t, elf, id, token, platform, key), g)
-	b.wait("net: enroll: TLS handshake failed: the gateway's certificate is not signed by the platform CA", 1, 60*time.Second)
-	if _, signed := g.keys.snapshot(); len(signed) != 0 {
-		t.Fatal("the gateway of another CA signed a certificate")
+	for i, tc := range []struct {
+		name string
+		ca   *pki.CA
+		opts []gwOption
+		want string
+	}{
+		{"another CA", other, nil, "net: enroll: TLS handshake failed: the gateway's certificate is not signed by the platform CA"},
+		{"another host", platform, []gwOption{withServerName("other.wasmbed.test")},
+			"net: enroll: TLS handshake failed: the gateway's certificate does not name the provisioned host"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			id := pki.Identity{Namespace: "default", Name: fmt.Sprintf("mps2-net-refuse-%d", i)}
+			token := fmt.Sprintf("net-test-token-refuse-%d-0123456789", i)
+			g := newGateway(t, tc.ca, key, token+" "+id.String()+"\n", tc.opts...)
+			b := boot(ctx, t, provisioned(t, elf, id, token, platform, key), g)
+			b.wait(tc.want, 1, time.Minute)
+			if _, signed := g.keys.snapshot(); len(signed) != 0 {
+				t.Fatal("the gateway signed a certificate for a board that refused it")
+			}
+		})
 	}
 }
 
@@ -599,7 +624,8 @@ func TestDisabledDeviceRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	elf := fwbuild.NetImage(t, "mps2-an386")
-	id := pki.Identity{Namespace: "default", Name: "mps2-net-3"}
+	// A long name (118 characters of identity): the CSR's SAN takes DER's long-form lengths.
+	id := pki.Identity{Namespace: "default", Name: "mps2-net-3-" + strings.Repeat("x", 99)}
 	dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: id.Namespace, Name: id.Name},
 		Spec: v1.DeviceSpec{Board: "mps2-an386", Disabled: true}}
 	if err := env.Client.Create(ctx, dev); err != nil {
@@ -618,12 +644,12 @@ func TestDisabledDeviceRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	token := "net-test-token-disabled-0123456"
-	g := newGateway(t, ca, key, token+" "+id.String()+"\n", reg)
+	g := newGateway(t, ca, key, token+" "+id.String()+"\n", withRegistry(reg))
 	b := boot(ctx, t, provisioned(t, elf, id, token, ca, key), g)
-	b.wait("net: enroll: certificate for default/mps2-net-3 stored", 1, time.Minute)
+	b.wait("net: enroll: certificate for "+id.String()+" stored", 1, time.Minute)
 	waitFor(t, time.Minute, func() bool {
 		sessions, _ := g.keys.snapshot()
-		return len(sessions) >= 2 && strings.Contains(g.logs.String(), "Device default/mps2-net-3 is disabled")
+		return len(sessions) >= 2 && strings.Contains(g.logs.String(), "Device "+id.String()+" is disabled")
 	}, "the board did not try twice, or was not refused as disabled; gateway log:\n%s", g.logs)
 	if g.srv.Connected(id) {
 		t.Fatal("a disabled Device's board holds a session")
