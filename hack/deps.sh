@@ -116,7 +116,7 @@ fetch_net_sources() {
     sums="$(printf '%s\n' "$entry" | tail -n +2 | sed 's/^ *//; s/ /  /')"
     echo "deps: fetching the source of $pkg $ver into $dir" >&2
     ( cd "$dir" && rm -rf "$out" &&
-      { printf '%s\n' "$sums" | sha256sum --quiet -c 2>/dev/null ||
+      { printf '%s\n' "$sums" | sha256sum --quiet -c >/dev/null 2>&1 ||
         { apt-get source --download-only -qq "$pkg=$ver" >/dev/null || { $sudo apt-get update -qq &&
           apt-get source --download-only -qq "$pkg=$ver" >/dev/null; }; }; } &&
       printf '%s\n' "$sums" | sha256sum --quiet -c &&
