@@ -29,6 +29,7 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/builder"
 	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
+	"github.com/wasmbed/wasmbed/firmware/netboot"
 	"github.com/wasmbed/wasmbed/firmware/provision"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/gateway/kube"
@@ -40,9 +41,8 @@ import (
 const (
 	gatewayName = "wasmbed-system/gw-net"
 	serverName  = "gateway.wasmbed.test"
-	// forwardIP is the one address the board may reach: QEMU forwards its TCP ports to
-	// the gateway's loopback ports (guestfwd), and nothing else leaves the guest.
-	forwardIP  = "10.0.2.100"
+	// The ports the board dials on netboot.GuestGateway, the one address it reaches:
+	// QEMU forwards them to the gateway's loopback ports, and nothing else leaves the guest.
 	devicePort = 8443
 	enrollPort = 8080
 )
@@ -338,7 +338,7 @@ type board struct {
 }
 
 // boot starts QEMU with the LAN9118 on a user-mode network that reaches nothing but
-// forwardIP, whose two ports go to the gateway's loopback ports (one socat per
+// netboot.GuestGateway, whose two ports go to the gateway's loopback ports (one socat per
 // connection, started by QEMU).
 func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string) *board {
 	t.Helper()
@@ -348,10 +348,13 @@ func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	b := &board{t: t, qmp: filepath.Join(dir, "qmp.sock")}
-	nic := fmt.Sprintf("user,restrict=on,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,,nodelay,guestfwd=tcp:%s:%d-cmd:socat - TCP:127.0.0.1:%d,,nodelay",
-		forwardIP, devicePort, g.devicePort(), forwardIP, enrollPort, g.apiPort())
-	args := append([]string{"-M", "mps2-an386", "-nographic", "-monitor", "none", "-serial", "stdio", "-kernel", elf,
-		"-nic", nic, "-qmp", "unix:" + b.qmp + ",server=on,wait=off"}, extra...)
+	lo := func(port int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)) }
+	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(g.devicePort())},
+		netboot.Forward{Port: enrollPort, To: lo(g.apiPort())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = append(append(args, "-qmp", "unix:"+b.qmp+",server=on,wait=off"), extra...)
 	b.cmd = exec.CommandContext(ctx, "qemu-system-arm", args...)
 	out, err := b.cmd.StdoutPipe()
 	if err != nil {
@@ -458,7 +461,7 @@ func provisioned(t testing.TB, elf string, id pki.Identity, token string, ca *pk
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "firmware.elf")
 	err := provision.NetFile(elf, out, key.Public(), provision.Net{
-		Identity: id, Gateway: netip.AddrPortFrom(netip.MustParseAddr(forwardIP), devicePort), EnrollPort: enrollPort,
+		Identity: id, Gateway: netip.AddrPortFrom(netboot.GuestGateway, devicePort), EnrollPort: enrollPort,
 		ServerName: serverName, Token: token, CA: ca.Cert,
 	})
 	if err != nil {
