@@ -348,7 +348,9 @@ func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	b := &board{t: t, qmp: filepath.Join(dir, "qmp.sock")}
-	lo := func(port int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)) }
+	lo := func(port int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	}
 	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(g.devicePort())},
 		netboot.Forward{Port: enrollPort, To: lo(g.apiPort())})
 	if err != nil {
