@@ -5,12 +5,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -254,6 +257,35 @@ func (g *gw) stop() {
 	<-g.done
 	g.tok.Close()
 	g.srv = nil
+}
+
+// enroll posts a CSR for a key of its own with token to the gateway's /enroll, as a
+// device would, and returns the HTTP status.
+func (g *gw) enroll(ctx context.Context, token string, id pki.Identity) int {
+	t := g.t
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.NewCSR(k, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"token": token, "csr": string(csr)})
+	url := fmt.Sprintf("https://127.0.0.1:%d/enroll", g.apiPort())
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: g.ca.Pool(), ServerName: g.serverName, MinVersion: tls.VersionTLS13}}}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("enroll: %v", err)
+	}
+	res.Body.Close()
+	return res.StatusCode
 }
 
 // restart stops the gateway and starts a new one on the same ports and state.
@@ -534,6 +566,9 @@ func TestEnrollConnectRun(t *testing.T) {
 	// A gateway restart: same state directory (spent token, desired state), same ports.
 	g.restart()
 	b.wait("net: gateway: connected", 2, 60*time.Second)
+	if status := g.enroll(ctx, token, id); status != http.StatusForbidden {
+		t.Fatalf("the board's token enrolled another key after the restart (HTTP %d): it was not kept spent", status)
+	}
 	waitFor(t, 30*time.Second, func() bool { return g.srv.Connected(id) }, "no session after the gateway's restart")
 
 	// A warm reset of the board: key and certificate from its identity store, no new
