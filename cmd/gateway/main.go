@@ -116,7 +116,7 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.maxPendingPerSource, "max-pending-per-source", gateway.DefaultMaxPendingPerSource, "most unauthenticated connections per source address (IPv4, IPv6 /64); 0: no limit")
 	fs.Float64Var(&o.sourceRate, "source-rate", 0, "new connections per second allowed per source address (token bucket); 0: no limit")
 	fs.IntVar(&o.sourceBurst, "source-burst", 20, "burst of --source-rate")
-	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM only)")
+	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM over P-256 only), on the device port and --http-tls")
 	fs.DurationVar(&o.seen, "seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
 	fs.Var(&o.level, "log-level", "debug, info, warn, error, or a verbosity 0-10 as klog's -v (default info)")
 	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
@@ -252,7 +252,13 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("--registry %q: want none, file or kube", o.registry)
 	}
 	if o.httpTLS {
-		cfg = cfg.WithAPITLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		// The device port's TLS policy: TLS 1.3, or with --tls12 also TLS 1.2 (ECDHE-ECDSA,
+		// AES-GCM, P-256), so a device enrolls with the TLS stack it connects with.
+		apiTLS, err := pki.APITLSConfig(cert, pki.TLSOptions{AllowTLS12: o.tls12})
+		if err != nil {
+			return err
+		}
+		cfg = cfg.WithAPITLS(apiTLS)
 	}
 	srv, err := gateway.New(cfg)
 	if err != nil {

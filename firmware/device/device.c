@@ -1183,8 +1183,13 @@ static int take_input(wbd_device *d, uint32_t wait_ms)
     }
     if (d->stage_pos == d->stage_len) {
         int r = d->cfg.io->read(d->cfg.io->ctx, d->stage, sizeof d->stage, wait_ms);
-        if (r < 0)
+        if (r < 0) {
+#if WBD_END_ON_CLOSE
+            if (d->session != WBD_IDLE) /* the stream is gone, and the session with it */
+                end_session(d);
+#endif
             return -1;
+        }
         d->stage_pos = 0;
         d->stage_len = (uint32_t)r;
         if (r > 0)

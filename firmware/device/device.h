@@ -41,6 +41,12 @@
 #ifndef WBD_STORE
 #define WBD_STORE 0 /* 1: compile the persistent store (wbd_config.store); boards set it in board.mk */
 #endif
+#ifndef WBD_END_ON_CLOSE
+/* 1: a transport whose read reports it closed (< 0) ends the session, so the next stream
+ * starts with Hello (the network image, whose TLS connections come and go; a UART never
+ * closes, and its images do without the code). */
+#define WBD_END_ON_CLOSE 0
+#endif
 #define WBD_SLOTS (WBD_MAX_APPS + 1) /* one spare slot receives a new version while the old one runs */
 
 #define WBD_HELLO_TIMEOUT_MS 10000u

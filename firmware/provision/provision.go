@@ -1,13 +1,13 @@
 // Package provision writes what a factory writes into a board's flash before it first
 // boots: the platform's deployment verification key, into the firmware image's .wb_keys
-// section (firmware/boards/common/main.c), so one image serves every platform.
+// section (firmware/boards/common/main.c), so one image serves every platform; and, for
+// a network image, the device's identity, bootstrap token, gateway address and platform
+// CA, into its .wb_net section (firmware/net).
 package provision
 
 import (
 	"bytes"
 	"crypto/ed25519"
-	"debug/elf"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -79,30 +79,5 @@ func File(src, dst string, key ed25519.PublicKey) error {
 // keyOffset finds the file offset of the .wb_keys section, checking that it is loaded
 // from the file (into flash) and large enough.
 func keyOffset(image []byte) (int, error) {
-	f, err := elf.NewFile(bytes.NewReader(image))
-	if err != nil {
-		return 0, fmt.Errorf("not an ELF firmware image: %w", err)
-	}
-	defer f.Close()
-	s := f.Section(Section)
-	if s == nil {
-		return 0, errors.New("the image has no " + Section + " section: built before deployment keys, rebuild it")
-	}
-	need := uint64(len(Magic) + ed25519.PublicKeySize)
-	if s.Type == elf.SHT_NOBITS || s.Flags&elf.SHF_ALLOC == 0 || s.Size < need {
-		return 0, fmt.Errorf("the image's %s section cannot hold a key (type %s, %d bytes)", Section, s.Type, s.Size)
-	}
-	if s.Offset > uint64(len(image)) || uint64(len(image))-s.Offset < need {
-		return 0, fmt.Errorf("the image's %s section lies outside the file", Section)
-	}
-	loaded := false
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_LOAD && p.Off <= s.Offset && s.Offset+need <= p.Off+p.Filesz {
-			loaded = true
-		}
-	}
-	if !loaded {
-		return 0, fmt.Errorf("the image's %s section is not in a loaded segment", Section)
-	}
-	return int(s.Offset), nil
+	return sectionOffset(image, Section, uint64(len(Magic)+ed25519.PublicKeySize))
 }

@@ -462,6 +462,7 @@ func TestHandshake(t *testing.T) {
 		clientCert *tls.Certificate
 		clientMax  uint16
 		suites     []uint16
+		curves     []tls.CurveID
 		wantErr    string // in the server's error; empty means success
 		wantVer    uint16
 	}{
@@ -478,6 +479,14 @@ func TestHandshake(t *testing.T) {
 		{name: "tls 1.2 cbc suite refused", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice, clientMax: tls.VersionTLS12,
 			suites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA}, wantErr: "cipher suite"},
 		{name: "tls 1.3 still preferred with option", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice, wantVer: tls.VersionTLS13},
+		{name: "tls 1.2 over p-256", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice, clientMax: tls.VersionTLS12,
+			curves: []tls.CurveID{tls.CurveP256}, wantVer: tls.VersionTLS12},
+		{name: "tls 1.2 over x25519 refused", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice, clientMax: tls.VersionTLS12,
+			curves: []tls.CurveID{tls.X25519}, wantErr: "no cipher suite"}, // Go drops ECDHE suites without a shared curve
+		{name: "tls 1.2 over p-384 refused", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice, clientMax: tls.VersionTLS12,
+			curves: []tls.CurveID{tls.CurveP384}, wantErr: "no cipher suite"},
+		{name: "tls 1.3 over x25519 unaffected", serverOpts: pki.TLSOptions{AllowTLS12: true}, clientCert: &goodDevice,
+			curves: []tls.CurveID{tls.X25519}, wantVer: tls.VersionTLS13},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -494,6 +503,7 @@ func TestHandshake(t *testing.T) {
 				if tt.suites != nil {
 					client.CipherSuites = tt.suites
 				}
+				client.CurvePreferences = tt.curves
 			}
 			got, cs, err := handshake(t, server, client)
 			if tt.wantErr != "" {
@@ -510,6 +520,9 @@ func TestHandshake(t *testing.T) {
 			}
 			if cs.Version != tt.wantVer {
 				t.Errorf("version = %x, want %x", cs.Version, tt.wantVer)
+			}
+			if cs.Version == tls.VersionTLS12 && cs.CurveID != tls.CurveP256 {
+				t.Errorf("tls 1.2 key exchange over %s, want P-256", cs.CurveID)
 			}
 			if cs.Version == tls.VersionTLS12 && cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 &&
 				cs.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
@@ -542,3 +555,56 @@ func TestIdentityFromConnStateUnverified(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAPITLSConfig: the HTTP port (POST /enroll) follows the device port's version policy,
+// with no client certificate asked for.
+func TestAPITLSConfig(t *testing.T) {
+	ca := newCA(t)
+	srvCert := keyPairs(t)(ca.IssueServer([]string{"localhost"}, nil, 0))
+	if _, err := pki.APITLSConfig(tls.Certificate{}, pki.TLSOptions{}); err == nil {
+		t.Fatal("an API TLS config without a certificate")
+	}
+	tests := []struct {
+		name    string
+		opts    pki.TLSOptions
+		max     uint16
+		curves  []tls.CurveID
+		wantErr string
+		wantVer uint16
+	}{
+		{name: "tls 1.3", wantVer: tls.VersionTLS13},
+		{name: "tls 1.2 refused by default", max: tls.VersionTLS12, wantErr: "unsupported versions"},
+		{name: "tls 1.2 with the option", opts: pki.TLSOptions{AllowTLS12: true}, max: tls.VersionTLS12, wantVer: tls.VersionTLS12},
+		{name: "tls 1.2 over p-384 refused", opts: pki.TLSOptions{AllowTLS12: true}, max: tls.VersionTLS12,
+			curves: []tls.CurveID{tls.CurveP384}, wantErr: "no cipher suite"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server, err := pki.APITLSConfig(srvCert, tt.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MaxVersion: tt.max, CurvePreferences: tt.curves}
+			c1, c2 := net.Pipe()
+			defer c1.Close()
+			defer c2.Close()
+			errc := make(chan error, 1)
+			go func() { errc <- tls.Server(c1, server).Handshake() }()
+			cc := tls.Client(c2, client)
+			cerr := cc.Handshake()
+			serr := <-errc
+			if tt.wantErr != "" {
+				if serr == nil || !strings.Contains(serr.Error(), tt.wantErr) {
+					t.Fatalf("server err = %v, want it to contain %q", serr, tt.wantErr)
+				}
+				return
+			}
+			if serr != nil || cerr != nil {
+				t.Fatalf("handshake: server %v, client %v", serr, cerr)
+			}
+			if v := cc.ConnectionState().Version; v != tt.wantVer {
+				t.Fatalf("version %x, want %x", v, tt.wantVer)
+			}
+		})
+	}
+}

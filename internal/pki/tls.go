@@ -4,13 +4,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"slices"
 )
 
 // TLSOptions adjusts the TLS configurations built by this package.
 type TLSOptions struct {
 	// AllowTLS12 lets peers that cannot do TLS 1.3 (small devices' TLS stacks) connect
-	// with TLS 1.2, restricted to ECDHE-ECDSA with AES-GCM. TLS 1.3 is the minimum
-	// otherwise.
+	// with TLS 1.2, restricted to ECDHE-ECDSA with AES-GCM over P-256 (what the
+	// network firmware's Mbed TLS offers). TLS 1.3 is the minimum otherwise.
 	AllowTLS12 bool
 }
 
@@ -27,6 +28,36 @@ func (o TLSOptions) apply(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS12
 		c.CipherSuites = tls12Suites
 	}
+}
+
+// applyServer is apply for a server, which also holds a TLS 1.2 handshake to P-256 for
+// its key exchange: a client that offers TLS 1.3 gets the usual configuration, one that
+// does not gets a copy whose only curve is P-256.
+func (o TLSOptions) applyServer(c *tls.Config) {
+	o.apply(c)
+	if !o.AllowTLS12 {
+		return
+	}
+	tls12 := c.Clone()
+	tls12.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	c.GetConfigForClient = func(h *tls.ClientHelloInfo) (*tls.Config, error) {
+		if slices.Contains(h.SupportedVersions, tls.VersionTLS13) {
+			return nil, nil
+		}
+		return tls12, nil
+	}
+}
+
+// APITLSConfig returns the TLS configuration of the gateway's HTTP port (--http-tls,
+// which serves POST /enroll): it presents cert, asks for no client certificate, and
+// follows opts as the device port does, so a device enrolls with the TLS it connects with.
+func APITLSConfig(cert tls.Certificate, opts TLSOptions) (*tls.Config, error) {
+	if len(cert.Certificate) == 0 {
+		return nil, errors.New("api tls config: no certificate")
+	}
+	c := &tls.Config{Certificates: []tls.Certificate{cert}}
+	opts.applyServer(c)
+	return c, nil
 }
 
 // ServerTLSConfig returns the gateway's TLS configuration: it presents cert and requires
@@ -49,7 +80,7 @@ func ServerTLSConfig(caPool *x509.CertPool, cert tls.Certificate, opts TLSOption
 			return err
 		},
 	}
-	opts.apply(c)
+	opts.applyServer(c)
 	return c, nil
 }
 

@@ -6,6 +6,9 @@
  * patch them in the image without a rebuild.
  */
 #include "board.h"
+#ifdef WB_NET
+#include "../../net/net.h"
+#endif
 
 #ifndef WB_DEVICE_ID
 #define WB_DEVICE_ID "default/device"
@@ -45,15 +48,25 @@ static wbd_device dev;
 int main(void)
 {
     board_init();
+#ifdef WB_NET
+    /* The network image: TLS to the gateway, its own identity; the UART is its console. */
+    const char *net_id = 0;
+    const wbd_transport *net_io = wbn_start(&net_id);
+#define MAIN_DEVICE_ID net_id
+#define MAIN_IO net_io
+#else
+#define MAIN_DEVICE_ID wb_device_id
+#define MAIN_IO (&board_uart)
+#endif
     wbd_config cfg = {
-        .device_id = wb_device_id,
+        .device_id = MAIN_DEVICE_ID,
         .board = board_name,
         .firmware = WB_FIRMWARE_VERSION,
         .ram = board_ram,
         .flash = board_flash,
         .fuel = 0,
         .hal = &board_hal,
-        .io = &board_uart,
+        .io = MAIN_IO,
         .deploy_key = provisioned_key(),
 #ifdef WB_BOOT_NOTE
         .boot_note = board_boot_note,

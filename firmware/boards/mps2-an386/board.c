@@ -68,10 +68,19 @@ void uart_irq_handler(void)
         uart_ring_put(&board_uart_rx, (uint8_t)REG(UART_DATA));
 }
 
-/* Vector table entries 16.. (external interrupts), after startup.c's. */
+/* Vector table entries 16.. (external interrupts), after startup.c's. The network image
+ * (WB_NET) adds the LAN9118's, external interrupt 13 (net/lan9118.h). */
+#ifdef WB_NET
+#include "../../net/lan9118.h"
+__attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[LAN9118_IRQ + 1] = {
+    [UART0_RX_IRQ] = (void *)uart_irq_handler,
+    [LAN9118_IRQ] = (void *)lan9118_irq_handler,
+};
+#else
 __attribute__((section(".vectors.irq"), used)) const void *const board_irq_vectors[UART0_RX_IRQ + 1] = {
     [UART0_RX_IRQ] = (void *)uart_irq_handler,
 };
+#endif
 
 static int led_set(void *ctx, int32_t led, int on)
 {

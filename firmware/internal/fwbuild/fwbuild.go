@@ -122,3 +122,18 @@ func FaultImage(t testing.TB, board string) string {
 	}
 	return filepath.Join(dir, build, board, "firmware.elf")
 }
+
+// NetImage builds board's network image (board.mk NET=1: LAN9118, lwIP, Mbed TLS, the
+// device's own key and enrollment) in build/<board>-net/ and returns its ELF; without a
+// baked-in deployment key, as the board images.
+func NetImage(t testing.TB, board string) string {
+	t.Helper()
+	dir, err := Dir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run(dir, "-f", "boards/board.mk", "BOARD="+board, "NET=1", "-j2"); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "build", board+"-net", "firmware.elf")
+}

@@ -1304,6 +1304,20 @@ int main(int argc, char **argv)
 
     closed = 1;
     CHECK(wbd_poll(&dev, 10) < 0 || wbd_poll(&dev, 10) < 0, "closed transport reported");
+    /* WBD_END_ON_CLOSE (the network image): a stream that closes ends the session, so the
+     * next stream starts with Hello even when the old one had been welcomed. */
+    closed = 0;
+    CHECK(gw_expect(&m, WBP_HELLO, 400), "hello on the next stream");
+    send_welcome(2048);
+    CHECK(gw_expect(&m, WBP_HEARTBEAT, 100), "welcomed again");
+    closed = 1;
+    int ended = 0;
+    for (int i = 0; i < 20 && !ended; i++) /* the bytes already queued are read first */
+        ended = wbd_poll(&dev, 10) < 0;
+    CHECK(ended, "closed transport reported while welcomed");
+    closed = 0;
+    CHECK(gw_expect(&m, WBP_HELLO, 400), "hello, not a heartbeat, on the stream after a welcomed one");
+    send_welcome(2048);
     test_signer();
     test_manifests();
     test_time_budget(sleepy, sleepy_len, tick, tlen);
