@@ -79,11 +79,11 @@ install_npm() {
   fi
 }
 
-<<<<<<< HEAD
 install_rust_sysroot() {
   # Rust's wasm32 sysroot for the builder, built once per rustc version into the cache.
   "$(dirname "$0")/rust-sysroot.sh" >/dev/null
-=======
+}
+
 # lwIP 2.1.3 and Mbed TLS 2.28.3 for the mps2-an386 network image (firmware/net), from
 # Debian's source packages, pinned by exact version and checked by the SHA-256 of the
 # .dsc and every tarball, unpacked (Debian's patches applied) into a cache outside the
@@ -132,7 +132,6 @@ fetch_net_sources() {
       touch "$out/.wasmbed-verified" ) ||
       { echo "deps: the source of $pkg $ver is missing or does not match its pinned SHA-256" >&2; return 1; }
   done
->>>>>>> fw-net
 }
 
 if [ "${#missing[@]}" -eq 0 ]; then
