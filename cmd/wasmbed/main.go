@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-
 )
 
 // command is one `wasmbed <name>` subcommand that parses its own Go flag set: the
