@@ -102,7 +102,10 @@ and run the platform, virtual devices and emulated boards on this machine.`,
 		}
 		parent(group).AddCommand(legacyCommand(leaf, commands[n]))
 	}
-	//NATIVE
+	k := &kubeFlags{}
+	for _, c := range []*cobra.Command{newVersionCommand(), newCompletionCommand(root), newGetCommand(k)} {
+		root.AddCommand(c)
+	}
 
 	if name != "wasmbed" {
 		renameExamples(root, name)
