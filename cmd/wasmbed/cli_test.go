@@ -63,7 +63,7 @@ func walk(c *cobra.Command, fn func(*cobra.Command)) {
 func TestCommandTreeKeepsEveryCommandAndShowsExamples(t *testing.T) {
 	root := newRoot("wasmbed")
 	want := []string{"pki init", "pki gateway", "pki device", "pki keys", "dev", "device sim", "board run", "board list",
-		"version", "completion", "get"}
+		"version", "completion", "get", "deploy", "rollout status"}
 	for _, w := range want {
 		c, rest, err := root.Find(strings.Fields(w))
 		if err != nil || len(rest) > 0 || c.CommandPath() != "wasmbed "+w {

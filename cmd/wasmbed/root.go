@@ -103,9 +103,11 @@ and run the platform, virtual devices and emulated boards on this machine.`,
 		parent(group).AddCommand(legacyCommand(leaf, commands[n]))
 	}
 	k := &kubeFlags{}
-	for _, c := range []*cobra.Command{newVersionCommand(), newCompletionCommand(root), newGetCommand(k)} {
+	for _, c := range []*cobra.Command{newVersionCommand(), newCompletionCommand(root), newGetCommand(k), newDeployCommand(k)} {
+
 		root.AddCommand(c)
 	}
+	parent("rollout").AddCommand(newRolloutStatusCommand(k))
 
 	if name != "wasmbed" {
 		renameExamples(root, name)
