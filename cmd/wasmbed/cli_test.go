@@ -14,6 +14,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
@@ -30,10 +31,19 @@ func TestMain(m *testing.M) { testenv.Main(m, &env) }
 // namespace and returns its path.
 func kubeconfig(t *testing.T, namespace string) string {
 	t.Helper()
-	c := env.Config
+	return kubeconfigFor(t, env.Config, namespace, "")
+}
+
+// kubeconfigFor writes a kubeconfig for the apiserver of c, as c's user or, when token
+// is set, as the holder of token.
+func kubeconfigFor(t *testing.T, c *rest.Config, namespace, token string) string {
+	t.Helper()
 	kc := clientcmdapi.NewConfig()
 	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: c.Host, CertificateAuthorityData: c.CAData}
 	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: c.CertData, ClientKeyData: c.KeyData, Token: c.BearerToken}
+	if token != "" {
+		kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
+	}
 	kc.Contexts["test"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin", Namespace: namespace}
 	kc.CurrentContext = "test"
 	path := filepath.Join(t.TempDir(), "kubeconfig")
@@ -63,7 +73,7 @@ func walk(c *cobra.Command, fn func(*cobra.Command)) {
 func TestCommandTreeKeepsEveryCommandAndShowsExamples(t *testing.T) {
 	root := newRoot("wasmbed")
 	want := []string{"pki init", "pki gateway", "pki device", "pki keys", "dev", "device sim", "board run", "board list",
-		"version", "completion", "get", "deploy", "rollout status"}
+		"version", "completion", "get", "deploy", "rollout status", "logs"}
 	for _, w := range want {
 		c, rest, err := root.Find(strings.Fields(w))
 		if err != nil || len(rest) > 0 || c.CommandPath() != "wasmbed "+w {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/digest"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/wasmfile"
 )
 
 // Labels and names of the ConfigMap holding a deployed module: the console's
@@ -139,7 +141,10 @@ func runDeploy(cmd *cobra.Command, k *kubeFlags, file string, o *deployOptions) 
 	if o.timeout < 0 {
 		return usageError("--timeout must not be negative")
 	}
-	art, err := readArtifact(file, o.language)
+	art, err := wasmfile.Read(file, o.language)
+	if errors.Is(err, wasmfile.ErrUsage) {
+		return usageError("%s", strings.TrimPrefix(err.Error(), wasmfile.ErrUsage.Error()+": "))
+	}
 	if err != nil {
 		return err
 	}
@@ -249,7 +254,7 @@ type deployment struct {
 	force bool
 }
 
-func (d *deployment) apply(ctx context.Context, art *artifact, selector, config, rollout map[string]any, out io.Writer) error {
+func (d *deployment) apply(ctx context.Context, art *wasmfile.File, selector, config, rollout map[string]any, out io.Writer) error {
 	var existing v1.Application
 	err := d.c.Get(ctx, client.ObjectKey{Namespace: d.ns, Name: d.name}, &existing)
 	switch {
@@ -258,19 +263,19 @@ func (d *deployment) apply(ctx context.Context, art *artifact, selector, config,
 		return fmt.Errorf("get application %s/%s: %w", d.ns, d.name, err)
 	}
 	var source map[string]any
-	if art.wasm != nil {
+	if art.Module != nil {
 		if err := d.checkModuleConfigMap(ctx); err != nil {
 			return err
 		}
-		if err := d.applyModule(ctx, art.wasm, existing.UID); err != nil {
+		if err := d.applyModule(ctx, art.Module, existing.UID); err != nil {
 			return err
 		}
 		source = map[string]any{"module": map[string]any{
 			"configMap": map[string]any{"name": moduleConfigMapName(d.name), "key": moduleKey},
-			"digest":    digest.Of(art.wasm).String(),
+			"digest":    digest.Of(art.Module).String(),
 		}}
 	} else {
-		source = map[string]any{"inline": map[string]any{"language": string(art.language), "code": art.code}}
+		source = map[string]any{"inline": map[string]any{"language": string(art.Language), "code": art.Code}}
 	}
 	spec := map[string]any{"source": source, "selector": selector}
 	if config != nil {
@@ -298,14 +303,14 @@ func (d *deployment) apply(ctx context.Context, art *artifact, selector, config,
 	if err := d.c.Get(ctx, client.ObjectKey{Namespace: d.ns, Name: d.name}, &app); err != nil {
 		return fmt.Errorf("get application %s/%s: %w", d.ns, d.name, err)
 	}
-	if art.wasm != nil {
+	if art.Module != nil {
 		if existing.UID != app.UID {
 			// A new Application: now that it has a UID, it owns its module.
-			if err := d.applyModule(ctx, art.wasm, app.UID); err != nil {
+			if err := d.applyModule(ctx, art.Module, app.UID); err != nil {
 				return err
 			}
 		}
-		fmt.Fprintf(out, "configmap/%s serverside-applied (%s, %d bytes)\n", moduleConfigMapName(d.name), digest.Of(art.wasm), len(art.wasm))
+		fmt.Fprintf(out, "configmap/%s serverside-applied (%s, %d bytes)\n", moduleConfigMapName(d.name), digest.Of(art.Module), len(art.Module))
 	}
 	verb := "configured"
 	if existing.UID == "" {

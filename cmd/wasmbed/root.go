@@ -103,7 +103,7 @@ and run the platform, virtual devices and emulated boards on this machine.`,
 		parent(group).AddCommand(legacyCommand(leaf, commands[n]))
 	}
 	k := &kubeFlags{}
-	for _, c := range []*cobra.Command{newVersionCommand(), newCompletionCommand(root), newGetCommand(k), newDeployCommand(k)} {
+	for _, c := range []*cobra.Command{newVersionCommand(), newCompletionCommand(root), newGetCommand(k), newDeployCommand(k), newLogsCommand(k)} {
 
 		root.AddCommand(c)
 	}

@@ -1,4 +1,6 @@
-package main
+// Package wasmfile reads the file a user deploys: a WebAssembly module or source code,
+// checked to be what its extension says and within the size the platform takes.
+package wasmfile
 
 import (
 	"bytes"
@@ -16,17 +18,21 @@ import (
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 )
 
-// Size limits of what deploy sends.
+// Size limits.
 const (
-	// maxModuleBytes leaves room for the ConfigMap's metadata under the apiserver's
-	// 1 MiB limit on a ConfigMap (the console keeps the same bound).
-	maxModuleBytes = 1000 << 10
-	// maxSourceBytes is spec.source.inline.code's limit.
-	maxSourceBytes = 256 << 10
+	// MaxModuleBytes leaves room for a ConfigMap's metadata under the apiserver's 1 MiB
+	// limit on a ConfigMap (the console keeps the same bound).
+	MaxModuleBytes = 1000 << 10
+	// MaxSourceBytes is spec.source.inline.code's limit.
+	MaxSourceBytes = 256 << 10
 )
 
-// wasmHeader starts every WebAssembly core module: the magic and version 1.
-var wasmHeader = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+// Header starts every WebAssembly core module: the magic and version 1.
+var Header = []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
+
+// ErrUsage marks an error in how the file was named (an unknown extension or
+// language), as opposed to its content.
+var ErrUsage = errors.New("usage")
 
 // languageOfExtension maps a source file's extension to its language.
 var languageOfExtension = map[string]v1.Language{
@@ -37,51 +43,51 @@ var languageOfExtension = map[string]v1.Language{
 	".wast": v1.LanguageWAT,
 }
 
-// artifact is what deploy sends: a module, or source code with its language.
-type artifact struct {
-	wasm     []byte
-	language v1.Language
-	code     string
+// File is a module (Module set) or source code with its language.
+type File struct {
+	Module   []byte
+	Language v1.Language
+	Code     string
 }
 
-// readArtifact reads the file deploy was given and checks that it is what its
-// extension (or language, when not empty) says, within the size the platform takes.
-func readArtifact(path string, language string) (*artifact, error) {
+// Read reads path: a .wasm module, or source in the language of its extension
+// (.c, .rs, .ts for AssemblyScript, .wat) or of language when not empty.
+func Read(path string, language string) (*File, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	isModule := ext == ".wasm"
 	var lang v1.Language
 	switch {
 	case isModule && language != "":
-		return nil, usageError("--language is for source files; %s is a compiled module", path)
+		return nil, fmt.Errorf("%w: --language is for source files; %s is a compiled module", ErrUsage, path)
 	case language != "":
 		lang = v1.Language(language)
 		if !knownLanguage(lang) {
-			return nil, usageError("--language %q: use c, rust, assemblyscript or wat", language)
+			return nil, fmt.Errorf("%w: --language %q: use c, rust, assemblyscript or wat", ErrUsage, language)
 		}
 	case !isModule:
 		var ok bool
 		if lang, ok = languageOfExtension[ext]; !ok {
-			return nil, usageError("%s: cannot tell what %q files are: give a .wasm module, a .c, .rs, .ts (AssemblyScript) or .wat source, or --language", path, ext)
+			return nil, fmt.Errorf("%w: %s: cannot tell what %q files are: give a .wasm module, a .c, .rs, .ts (AssemblyScript) or .wat source, or --language", ErrUsage, path, ext)
 		}
 	}
-	limit := int64(maxSourceBytes)
+	limit := int64(MaxSourceBytes)
 	if isModule {
-		limit = maxModuleBytes
+		limit = MaxModuleBytes
 	}
 	b, err := readLimited(path, limit)
 	if err != nil {
 		return nil, err
 	}
 	if isModule {
-		if err := checkModule(b); err != nil {
+		if err := CheckModule(b); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		return &artifact{wasm: b}, nil
+		return &File{Module: b}, nil
 	}
-	if err := checkSource(b); err != nil {
+	if err := CheckSource(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &artifact{language: lang, code: string(b)}, nil
+	return &File{Language: lang, Code: string(b)}, nil
 }
 
 func knownLanguage(l v1.Language) bool {
@@ -120,16 +126,16 @@ func readLimited(path string, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-// checkModule refuses bytes that are not a WebAssembly core module that compiles.
-func checkModule(b []byte) error {
+// CheckModule refuses bytes that are not a WebAssembly core module that compiles.
+func CheckModule(b []byte) error {
 	switch {
 	case len(b) == 0:
 		return errors.New("the file is empty, not a WebAssembly module")
 	case bytes.HasPrefix(bytes.TrimSpace(b), []byte("(module")):
 		return errors.New("this is WebAssembly text, not a binary module: name it .wat to deploy it as source")
-	case len(b) >= 8 && bytes.HasPrefix(b, wasmHeader[:4]) && !bytes.Equal(b[4:8], wasmHeader[4:]):
+	case len(b) >= 8 && bytes.HasPrefix(b, Header[:4]) && !bytes.Equal(b[4:8], Header[4:]):
 		return fmt.Errorf("not a WebAssembly core module (version bytes % x; components and other versions are not supported)", b[4:8])
-	case !bytes.HasPrefix(b, wasmHeader):
+	case !bytes.HasPrefix(b, Header):
 		return errors.New("not a WebAssembly module: it does not start with the magic bytes \\0asm and version 1")
 	}
 	ctx := context.Background()
@@ -142,12 +148,12 @@ func checkModule(b []byte) error {
 	return m.Close(ctx)
 }
 
-// checkSource refuses source that is not text.
-func checkSource(b []byte) error {
+// CheckSource refuses source that is not text.
+func CheckSource(b []byte) error {
 	switch {
 	case len(bytes.TrimSpace(b)) == 0:
 		return errors.New("the file is empty")
-	case bytes.HasPrefix(b, wasmHeader[:4]):
+	case bytes.HasPrefix(b, Header[:4]):
 		return errors.New("this is a compiled WebAssembly module, not source: name it .wasm")
 	case !utf8.Valid(b):
 		return errors.New("source must be UTF-8 text; this file is not")
