@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -262,6 +263,12 @@ func (d *deployment) apply(ctx context.Context, art *wasmfile.File, selector, co
 	case err != nil:
 		return fmt.Errorf("get application %s/%s: %w", d.ns, d.name, err)
 	}
+	// Apply removes only the fields the CLI set: another manager's source of another
+	// kind would stay next to the new one, which the CRD refuses.
+	if was, now := sourceKind(existing.Spec.Source), sourceKind(newSource(art)); was != "" && was != now && !ownsField(&existing, "spec", "source", was) {
+		return fmt.Errorf("application %s/%s has a source.%s that another manager than %s set, and deploy would add source.%s next to it: remove it (kubectl edit) or delete the Application first",
+			d.ns, d.name, was, fieldManager, now)
+	}
 	var source map[string]any
 	if art.Module != nil {
 		if err := d.checkModuleConfigMap(ctx); err != nil {
@@ -360,4 +367,51 @@ func (d *deployment) applyModule(ctx context.Context, wasm []byte, owner types.U
 		return fmt.Errorf("apply configmap %s/%s: %w", d.ns, moduleConfigMapName(d.name), err)
 	}
 	return nil
+}
+
+// sourceKind names the kind of an Application's source: inline, configMap or module.
+func sourceKind(s v1.ApplicationSource) string {
+	switch {
+	case s.Inline != nil:
+		return "inline"
+	case s.ConfigMap != nil:
+		return "configMap"
+	case s.Module != nil:
+		return "module"
+	}
+	return ""
+}
+
+// newSource is the kind of source a deployed file becomes.
+func newSource(f *wasmfile.File) v1.ApplicationSource {
+	if f.Module != nil {
+		return v1.ApplicationSource{Module: &v1.ModuleSource{}}
+	}
+	return v1.ApplicationSource{Inline: &v1.InlineSource{}}
+}
+
+// ownsField reports whether the CLI's server-side apply owns the field at path of obj.
+func ownsField(obj metav1.Object, path ...string) bool {
+	for _, mf := range obj.GetManagedFields() {
+		if mf.Manager != fieldManager || mf.Operation != metav1.ManagedFieldsOperationApply || mf.FieldsV1 == nil {
+			continue
+		}
+		var cur map[string]any
+		if json.Unmarshal(mf.FieldsV1.Raw, &cur) != nil {
+			continue
+		}
+		owned := true
+		for _, p := range path {
+			next, ok := cur["f:"+p].(map[string]any)
+			if !ok {
+				owned = false
+				break
+			}
+			cur = next
+		}
+		if owned {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -151,6 +152,14 @@ func TestDeploySourceInItsLanguageToNamedDevices(t *testing.T) {
 		len(devs.Items) != 1 || devs.Items[0].Name != "d1" {
 		t.Errorf("d1 is not labelled with its name: %v %d", err, len(devs.Items))
 	}
+	// From source to a module: the inline source the CLI set goes.
+	mod := writeFile(t, dir, "blink.wasm", wasmfix.Blink)
+	if code, _, stderr := runCLI(t, "deploy", mod, "--name", "src", "--device", "d1", "--kubeconfig", kc); code != 0 {
+		t.Fatalf("to a module: %q", stderr)
+	}
+	if app := getApp(t, "deploy-b", "src"); app.Spec.Source.Inline != nil || app.Spec.Source.Module == nil {
+		t.Errorf("after deploying a module: %+v", app.Spec.Source)
+	}
 	if code, _, stderr := runCLI(t, "deploy", filepath.Join(dir, "blink.wat"), "--name", "src", "--device", "d3", "--kubeconfig", kc); code != 1 ||
 		!strings.Contains(stderr, "device deploy-b/d3 not found") {
 		t.Errorf("missing device: exit %d, %q", code, stderr)
@@ -260,6 +269,23 @@ func TestDeployTakesOverFieldsOnlyWithForceConflicts(t *testing.T) {
 	}
 	if got := getApp(t, "deploy-d", "mine"); got.Spec.Source.Inline.Code != "int y;" || got.Spec.Selector.MatchLabels["a"] != "c" {
 		t.Fatalf("forced apply: %+v", got.Spec)
+	}
+	// A module cannot replace source another manager set: the apply would leave both.
+	app2 := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "deploy-d"}, TypeMeta: app.TypeMeta, Spec: app.Spec}
+	if err := env.Client.Patch(context.Background(), app2, client.Apply, client.FieldOwner("kubectl")); err != nil { //nolint:staticcheck // kubectl's apply
+		t.Fatal(err)
+	}
+	mod := writeFile(t, t.TempDir(), "m.wasm", wasmfix.Blink)
+	code, _, stderr := runCLI(t, "deploy", mod, "--name", "theirs", "--selector", "a=b", "--force-conflicts", "--kubeconfig", kc)
+	if code != 1 || !strings.Contains(stderr, "has a source.inline that another manager than wasmbed-cli set, and deploy would add source.module") {
+		t.Fatalf("module over another manager's source: exit %d, %q", code, stderr)
+	}
+	if got := getApp(t, "deploy-d", "theirs"); got.Spec.Source.Inline == nil || got.Spec.Source.Module != nil {
+		t.Errorf("the refused deploy changed the source: %+v", got.Spec.Source)
+	}
+	var cm corev1.ConfigMap
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "deploy-d", Name: "theirs-module"}, &cm); !apierrors.IsNotFound(err) {
+		t.Errorf("the refused deploy wrote its ConfigMap: %v", err)
 	}
 }
 

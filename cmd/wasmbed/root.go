@@ -136,7 +136,11 @@ type flagCapture struct {
 // captured once, makes the help and shell completion list the command's flags.
 func legacyCommand(use string, c command) *cobra.Command {
 	capture := &flagCapture{Writer: io.Discard}
-	_ = c.run(context.Background(), nil, io.Discard, capture)
+	// parseFlags stops the function before it does anything; the context is cancelled
+	// anyway, should a command ever start work first.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = c.run(ctx, nil, io.Discard, capture)
 	flags := pflag.NewFlagSet(c.name, pflag.ContinueOnError)
 	if capture.fs != nil {
 		flags.AddGoFlagSet(capture.fs)
