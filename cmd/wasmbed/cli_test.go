@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -19,13 +22,58 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/config"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 )
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { testenv.Main(m, &env) }
+func TestMain(m *testing.M) {
+	// Linked as kubectl-wasmbed, the test binary is the tool, so that kubectl can run
+	// it as a plugin (TestKubectlRunsThePlugin).
+	if name := commandName(os.Args[0]); name != "wasmbed" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := runAs(ctx, name, os.Args[1:], os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
+	testenv.Main(m, &env)
+}
+
+// TestKubectlRunsThePlugin runs the real kubectl with kubectl-wasmbed on PATH.
+func TestKubectlRunsThePlugin(t *testing.T) {
+	kubectl := filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := t.TempDir()
+	if err := os.Symlink(self, filepath.Join(bin, pluginName)); err != nil {
+		t.Fatal(err)
+	}
+	createNamespace(t, "plugin")
+	create(t, &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "board-7", Namespace: "plugin"}, Spec: v1.DeviceSpec{Board: "virtual"}}, nil)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"plugin", "list", "--name-only"}, 0, pluginName},
+		{[]string{"wasmbed", "version"}, 0, runtime.Version()},
+		{[]string{"wasmbed", "get", "--help"}, 0, "  kubectl wasmbed get devices -A -o wide"},
+		{[]string{"wasmbed", "get", "devices", "-n", "plugin", "--kubeconfig", kubeconfig(t, "default")}, 0, "board-7"},
+		{[]string{"wasmbed", "get", "pods"}, 2, `kubectl wasmbed get: usage: unknown resource type "pods"`},
+	} {
+		cmd := exec.Command(kubectl, tc.args...)
+		cmd.Env = append(os.Environ(), "PATH="+bin)
+		out, err := cmd.CombinedOutput()
+		code := cmd.ProcessState.ExitCode()
+		if code != tc.code || !strings.Contains(string(out), tc.want) {
+			t.Errorf("kubectl %v: exit %d (%v), want %d with %q:\n%s", tc.args, code, err, tc.code, tc.want, out)
+		}
+	}
+}
 
 // kubeconfig writes a kubeconfig for the test apiserver whose context's namespace is
 // namespace and returns its path.
