@@ -42,7 +42,7 @@ func TestGet(t *testing.T) {
 		app.Status.MarkValidated(app.Generation, v1.ValidationStatus{Digest: d, Passed: true})
 		app.Status.MarkRollingOut(app.Generation, v1.RolloutStatus{Digest: d, Steps: 1, Targeted: 4, Dispatched: 4, Succeeded: 3})
 	})
-	now := metav1.NewTime(time.Now().Add(-90 * time.Second))
+	now := metav1.NewTime(time.Now().Add(-90 * time.Minute)) // shown as "90m" for a minute
 	dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "sim-0", Namespace: "get-a", Labels: map[string]string{"env": "lab"}},
 		Spec: v1.DeviceSpec{Board: "virtual"}}
 	create(t, dev, func() {
@@ -68,10 +68,10 @@ func TestGet(t *testing.T) {
 		{name: "apps wide", args: []string{"get", "wbapp", "-o", "wide"},
 			lines: []string{"NAME PHASE DIGEST PROGRESS READY REASON AGE", "blink RollingOut " + d.String() + " 3/4 Unknown RollingOut"}},
 		{name: "devices table", args: []string{"get", "devices"},
-			lines: []string{"NAME BOARD PHASE GATEWAY LAST SEEN AGE", "sim-0 virtual Connected get-a/gw 90s", "sim-1 stm32f4-discovery"},
+			lines: []string{"NAME BOARD PHASE GATEWAY LAST SEEN AGE", "sim-0 virtual Connected get-a/gw 90m", "sim-1 stm32f4-discovery"},
 			not:   []string{"other", "fw-1.2"}},
 		{name: "devices wide", args: []string{"get", "devices", "-o", "wide"},
-			lines: []string{"NAME BOARD PHASE GATEWAY LAST SEEN FIRMWARE KEY AGE", "sim-0 virtual Connected get-a/gw 90s fw-1.2"}},
+			lines: []string{"NAME BOARD PHASE GATEWAY LAST SEEN FIRMWARE KEY AGE", "sim-0 virtual Connected get-a/gw 90m fw-1.2"}},
 		{name: "all namespaces with a selector", args: []string{"get", "devices", "-A", "-l", "env=lab"},
 			lines: []string{"NAMESPACE NAME BOARD", "get-a sim-0 virtual", "get-b other virtual"}, not: []string{"sim-1"}},
 		{name: "namespace flag", args: []string{"get", "devices", "-n", "get-b", "-o", "name"},
