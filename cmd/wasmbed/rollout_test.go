@@ -102,16 +102,12 @@ func TestRolloutStatusExitsWithTheOutcome(t *testing.T) {
 		{"negative timeout", []string{"done", "--timeout", "-1s"}, 2, "", "--timeout must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
 			code, stdout, stderr := runCLI(t, append([]string{"rollout", "status", "--kubeconfig", kc}, tc.args...)...)
 			if code != tc.code || !strings.Contains(stdout, tc.stdout) || !strings.Contains(stderr, tc.stderr) {
 				t.Fatalf("exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", code, tc.code, stdout, tc.stdout, stderr, tc.stderr)
 			}
 			if strings.Count(stdout, "\n") > 1 {
 				t.Errorf("an unchanging status printed more than one line:\n%s", stdout)
-			}
-			if d := time.Since(start); tc.name != "times out" && d > 5*time.Second {
-				t.Errorf("took %s", d)
 			}
 		})
 	}
