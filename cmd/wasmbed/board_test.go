@@ -58,4 +58,3 @@ func TestBoardListOutputFormats(t *testing.T) {
 		}
 	}
 }
-

@@ -154,7 +154,9 @@ func runDeploy(cmd *cobra.Command, k *kubeFlags, file string, o *deployOptions) 
 	if err != nil {
 		return err
 	}
-	ctx, ns, out := cmd.Context(), kc.namespace, cmd.OutOrStdout()
+	ns, out := kc.namespace, cmd.OutOrStdout()
+	ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+	defer cancel()
 	if len(o.devices) > 0 {
 		if err := labelDevices(ctx, kc.client, ns, o.devices, out); err != nil {
 			return err
@@ -167,7 +169,7 @@ func runDeploy(cmd *cobra.Command, k *kubeFlags, file string, o *deployOptions) 
 	if !o.wait {
 		return nil
 	}
-	return rolloutStatus(ctx, kc.client, ns, o.name, out, true, o.timeout)
+	return rolloutStatus(cmd.Context(), kc.client, ns, o.name, out, true, o.timeout)
 }
 
 func toAny(s []string) []any {

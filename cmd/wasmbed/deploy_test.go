@@ -254,7 +254,7 @@ func TestDeployTakesOverFieldsOnlyWithForceConflicts(t *testing.T) {
 	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "mine", Namespace: "deploy-d"}, TypeMeta: metav1.TypeMeta{APIVersion: "wasmbed.dev/v1alpha1", Kind: "Application"},
 		Spec: v1.ApplicationSpec{Source: v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: "int x;"}},
 			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"a": "b"}}}}
-	if err := env.Client.Patch(context.Background(), app, client.Apply, client.FieldOwner("kubectl")); err != nil { //nolint:staticcheck // kubectl's apply
+	if err := env.Client.Patch(context.Background(), app, client.Apply, client.FieldOwner("kubectl")); err != nil {
 		t.Fatal(err)
 	}
 	src := writeFile(t, t.TempDir(), "main.c", []byte("int y;"))
@@ -272,7 +272,7 @@ func TestDeployTakesOverFieldsOnlyWithForceConflicts(t *testing.T) {
 	}
 	// A module cannot replace source another manager set: the apply would leave both.
 	app2 := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "theirs", Namespace: "deploy-d"}, TypeMeta: app.TypeMeta, Spec: app.Spec}
-	if err := env.Client.Patch(context.Background(), app2, client.Apply, client.FieldOwner("kubectl")); err != nil { //nolint:staticcheck // kubectl's apply
+	if err := env.Client.Patch(context.Background(), app2, client.Apply, client.FieldOwner("kubectl")); err != nil {
 		t.Fatal(err)
 	}
 	mod := writeFile(t, t.TempDir(), "m.wasm", wasmfix.Blink)

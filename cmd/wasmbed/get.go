@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -162,7 +164,8 @@ Gateway's session limit).`,
 }
 
 func runGet(cmd *cobra.Command, kc *kube, res *resource, names []string, o getOptions) error {
-	ctx := cmd.Context()
+	ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+	defer cancel()
 	scheme := kc.client.Scheme()
 	var objs []client.Object
 	if len(names) > 0 {
@@ -215,8 +218,10 @@ func completeNames(cmd *cobra.Command, k *kubeFlags, kind string) []cobra.Comple
 	if err != nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
+	defer cancel()
 	list := res.newList()
-	if err := kc.client.List(cmd.Context(), list, client.InNamespace(kc.namespace)); err != nil {
+	if err := kc.client.List(ctx, list, client.InNamespace(kc.namespace)); err != nil {
 		return nil
 	}
 	var out []cobra.Completion

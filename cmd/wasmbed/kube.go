@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -15,6 +16,10 @@ import (
 
 // fieldManager owns the fields the CLI writes with server-side apply.
 const fieldManager = "wasmbed-cli"
+
+// requestTimeout bounds the apiserver calls of one command step (a get, a list, a
+// deploy's applies); waiting for a rollout is bounded by its own --timeout instead.
+const requestTimeout = time.Minute
 
 // kubeFlags are kubectl's connection flags: --kubeconfig (else $KUBECONFIG, else
 // ~/.kube/config), --context, -n/--namespace (else the context's namespace), --server,

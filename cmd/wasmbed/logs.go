@@ -197,6 +197,8 @@ func proxyLogSource(kc *kube, ns, device string) (logSource, error) {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	return func(ctx context.Context) (*devicelog.Log, error) {
+		ctx, cancel := context.WithTimeout(ctx, logRequestTimeout)
+		defer cancel()
 		var d v1.Device
 		if err := kc.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: device}, &d); err != nil {
 			if apierrors.IsNotFound(err) || apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
@@ -210,9 +212,7 @@ func proxyLogSource(kc *kube, ns, device string) (logSource, error) {
 				Note: "the device has not connected to a gateway yet: start it and check its certificate"}, nil
 		}
 		path := "devices/" + url.PathEscape(ns) + "/" + url.PathEscape(device) + "/log"
-		rctx, cancel := context.WithTimeout(ctx, logRequestTimeout)
-		defer cancel()
-		stream, err := cs.CoreV1().Services(gw.Namespace).ProxyGet("http", gw.Name+"-http", gatewayHTTPPort, path, nil).Stream(rctx)
+		stream, err := cs.CoreV1().Services(gw.Namespace).ProxyGet("http", gw.Name+"-http", gatewayHTTPPort, path, nil).Stream(ctx)
 		if err != nil {
 			err = fmt.Errorf("gateway %s through the apiserver's service proxy: %w", gw, err)
 			if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {

@@ -96,7 +96,10 @@ func rolloutStatus(ctx context.Context, c client.WithWatch, ns, name string, out
 	}
 	for {
 		var app v1.Application
-		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &app); err != nil {
+		gctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		err := c.Get(gctx, client.ObjectKey{Namespace: ns, Name: name}, &app)
+		cancel()
+		if err != nil {
 			if ctx.Err() != nil {
 				return ended()
 			}
