@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,6 +139,11 @@ func TestCommandTreeKeepsEveryCommandAndShowsExamples(t *testing.T) {
 			t.Errorf("%s --help: exit %d, stderr %q, no example of the command:\n%s", c.CommandPath(), code, stderr, stdout)
 		}
 	})
+	// The cluster commands list kubectl's connection flags apart from their own.
+	if _, stdout, _ := runCLI(t, "get", "--help"); !regexp.MustCompile(`(?s)Flags:\n.*--output.*\n\nConnection flags \(as kubectl's\):\n.*--kubeconfig.*-n, --namespace`).MatchString(stdout) ||
+		strings.Contains(stdout[:strings.Index(stdout, "Connection flags")], "--kubeconfig") {
+		t.Errorf("get --help:\n%s", stdout)
+	}
 	// The wrapped commands list their own flags in the help.
 	if _, stdout, _ := runCLI(t, "board", "run", "--help"); !strings.Contains(stdout, "--ca-dir string") || !strings.Contains(stdout, "--uart-port int") {
 		t.Errorf("board run --help lacks its flags:\n%s", stdout)

@@ -29,10 +29,16 @@ type kubeFlags struct {
 	overrides  clientcmd.ConfigOverrides
 }
 
+// connectionFlag annotates the flags bind adds, which the help lists apart.
+const connectionFlag = "wasmbed.dev/connection-flag"
+
 // bind adds the flags to fs.
 func (k *kubeFlags) bind(fs *pflag.FlagSet) {
-	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
-	clientcmd.BindOverrideFlags(&k.overrides, fs, clientcmd.RecommendedConfigOverrideFlags(""))
+	kfs := pflag.NewFlagSet("connection", pflag.ContinueOnError)
+	kfs.StringVar(&k.kubeconfig, "kubeconfig", "", "path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	clientcmd.BindOverrideFlags(&k.overrides, kfs, clientcmd.RecommendedConfigOverrideFlags(""))
+	kfs.VisitAll(func(f *pflag.Flag) { f.Annotations = map[string][]string{connectionFlag: {"true"}} })
+	fs.AddFlagSet(kfs)
 }
 
 func (k *kubeFlags) clientConfig() clientcmd.ClientConfig {

@@ -68,6 +68,7 @@ and run the platform, virtual devices and emulated boards on this machine.`,
 		Annotations:   map[string]string{cobra.CommandDisplayNameAnnotation: name},
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetUsageTemplate(usageTemplate)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %v", errUsage, err) })
 
 	parents := map[string]*cobra.Command{"": root}
@@ -186,3 +187,47 @@ func wantsHelp(args []string) bool {
 	}
 	return false
 }
+
+func init() {
+	cobra.AddTemplateFunc("commandFlags", func(c *cobra.Command) string { return flagUsages(c, false) })
+	cobra.AddTemplateFunc("connectionFlags", func(c *cobra.Command) string { return flagUsages(c, true) })
+}
+
+// flagUsages lists a command's own flags, or its cluster connection flags.
+func flagUsages(c *cobra.Command, connection bool) string {
+	fs := pflag.NewFlagSet(c.Name(), pflag.ContinueOnError)
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if _, ok := f.Annotations[connectionFlag]; ok == connection {
+			fs.AddFlag(f)
+		}
+	})
+	return fs.FlagUsages()
+}
+
+// usageTemplate is cobra's, with the kubeconfig flags of the cluster commands listed
+// after the command's own.
+const usageTemplate = `Usage:{{if .Runnable}}
+  {{.UseLine}}{{end}}{{if .HasAvailableSubCommands}}
+  {{.CommandPath}} [command]{{end}}{{if gt (len .Aliases) 0}}
+
+Aliases:
+  {{.NameAndAliases}}{{end}}{{if .HasExample}}
+
+Examples:
+{{.Example}}{{end}}{{if .HasAvailableSubCommands}}
+
+Available Commands:{{range .Commands}}{{if (or .IsAvailableCommand (eq .Name "help"))}}
+  {{rpad .Name .NamePadding }} {{.Short}}{{end}}{{end}}{{end}}{{if .HasAvailableLocalFlags}}
+
+Flags:
+{{commandFlags . | trimTrailingWhitespaces}}{{end}}{{with connectionFlags .}}
+
+Connection flags (as kubectl's):
+{{. | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableInheritedFlags}}
+
+Global Flags:
+{{.InheritedFlags.FlagUsages | trimTrailingWhitespaces}}{{end}}{{if .HasAvailableSubCommands}}
+
+Use "{{.CommandPath}} [command] --help" for more information about a command.{{end}}
+`
+
