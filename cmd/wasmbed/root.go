@@ -20,6 +20,21 @@ var groups = map[string]string{
 	"rollout": "follow an Application's rollout",
 }
 
+// groupExamples are the --help examples of the parent commands.
+var groupExamples = map[string]string{
+	"pki": `  # A CA, a gateway certificate and the signing keys in .wasmbed/pki
+  wasmbed pki init
+  wasmbed pki gateway --dns localhost --ip 127.0.0.1
+  wasmbed pki keys`,
+	"device": `  # A hundred virtual devices against a local gateway
+  wasmbed device sim --count 100 --gateway 127.0.0.1:18443`,
+	"board": `  # The catalogue, then one emulated board
+  wasmbed board list
+  wasmbed board run --board mps2-an386 --device default/emu-1`,
+	"rollout": `  # Wait until every device of blink runs its module
+  wasmbed rollout status blink`,
+}
+
 // legacyExamples are the --help examples of the commands that parse their own flags.
 var legacyExamples = map[string]string{
 	"pki init": `  # Create the platform CA in .wasmbed/pki
@@ -77,9 +92,10 @@ and run the platform, virtual devices and emulated boards on this machine.`,
 			return p
 		}
 		p := &cobra.Command{
-			Use:   word,
-			Short: groups[word],
-			Args:  cobra.ArbitraryArgs,
+			Use:     word,
+			Short:   groups[word],
+			Example: groupExamples[word],
+			Args:    cobra.ArbitraryArgs,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				if len(args) > 0 {
 					return usageError("unknown command %q for %q", args[0], cmd.CommandPath())
