@@ -163,6 +163,8 @@ func TestCommandTreeKeepsEveryCommandAndShowsExamples(t *testing.T) {
 		{[]string{"get", "apps", "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"pki", "init", "--bogus"}, 2, "wasmbed pki init: usage: flag provided but not defined: -bogus"},
 		{[]string{"completion", "tcsh"}, 2, `unknown shell "tcsh"`},
+		{[]string{"logs", "sim-0/../x"}, 2, `device "sim-0/../x" is not a valid name`},
+		{[]string{"logs", "a", "b"}, 2, "want 1 argument (the Device's name), got 2"},
 	} {
 		code, _, stderr := runCLI(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {

@@ -90,6 +90,9 @@ Two paths reach the gateway:
 			return completeNames(cmd, k, "devices"), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := objectName("device", args[0]); err != nil {
+				return err
+			}
 			if o.since < 0 {
 				return usageError("--since must not be negative")
 			}

@@ -51,6 +51,9 @@ watch), it does not poll.`,
 			return completeNames(cmd, k, "applications"), cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := objectName("application", args[0]); err != nil {
+				return err
+			}
 			if timeout < 0 {
 				return usageError("--timeout must not be negative")
 			}

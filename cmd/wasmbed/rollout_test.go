@@ -100,6 +100,7 @@ func TestRolloutStatusExitsWithTheOutcome(t *testing.T) {
 		{"once", []string{"rolling", "--watch=false"}, 0, "phase RollingOut, step 2 of 3", ""},
 		{"missing", []string{"nope"}, 1, "", "application rollout-a/nope not found"},
 		{"negative timeout", []string{"done", "--timeout", "-1s"}, 2, "", "--timeout must not be negative"},
+		{"not a name", []string{"../../secrets"}, 2, "", `application "../../secrets" is not a valid name`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, append([]string{"rollout", "status", "--kubeconfig", kc}, tc.args...)...)

@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // version and commit are set by the Makefile with -ldflags "-X main.version=... -X
@@ -95,6 +96,15 @@ func printVersion(w io.Writer, v buildVersion) error {
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
 		return usageError("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// objectName refuses an argument that cannot name a Kubernetes object, before it
+// reaches a URL.
+func objectName(what, name string) error {
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return usageError("%s %q is not a valid name: %s", what, name, errs[0])
 	}
 	return nil
 }
