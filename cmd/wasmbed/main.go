@@ -26,6 +26,10 @@ type command struct {
 	summary string
 	// run executes the command with the arguments after its name.
 	run func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+	// example is the --help example ("  # what\n  wasmbed ..."); without it
+	// legacyExamples has the command's. TestCommandTreeKeepsEveryCommandAndShowsExamples
+	// fails for a command with neither.
+	example string
 }
 
 var commands = map[string]command{}

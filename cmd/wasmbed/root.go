@@ -162,10 +162,14 @@ func legacyCommand(use string, c command) *cobra.Command {
 	if capture.fs != nil {
 		flags.AddGoFlagSet(capture.fs)
 	}
+	example := c.example
+	if example == "" {
+		example = legacyExamples[c.name]
+	}
 	cmd := &cobra.Command{
 		Use:                use + " [flags]",
 		Short:              c.summary,
-		Example:            legacyExamples[c.name],
+		Example:            example,
 		DisableFlagParsing: true,
 		Args:               cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
