@@ -14,6 +14,12 @@ CONTROLLER_GEN_VERSION := v0.20.1
 # prints the folder; recipes call it in their own shell so a failed build stops make.
 K8S_BIN        := hack/k8s-binaries.sh
 FUZZTIME       ?= 10s
+# `wasmbed version` prints these; ko builds and `go install` use the module's build info.
+VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT         ?= $(shell git rev-parse HEAD 2>/dev/null)
+GO_LDFLAGS     := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# make install puts wasmbed, its kubectl plugin link and completion helper here.
+PREFIX         ?= $(HOME)/.local
 
 ##@ General
 
@@ -52,7 +58,16 @@ verify: generate ## Fail when generated files are stale, code is unformatted, go
 
 .PHONY: build
 build: ## Build every binary into _output/.
-	go build -o $(OUT)/ ./cmd/...
+	go build -ldflags "$(GO_LDFLAGS)" -o $(OUT)/ ./cmd/...
+
+.PHONY: install
+install: build ## Install wasmbed into PREFIX/bin (default ~/.local/bin) as the kubectl plugin too: kubectl-wasmbed links to it, kubectl_complete-wasmbed completes `kubectl wasmbed`.
+	install -d $(PREFIX)/bin
+	install -m 0755 $(OUT)/wasmbed $(PREFIX)/bin/wasmbed
+	ln -sf wasmbed $(PREFIX)/bin/kubectl-wasmbed
+	printf '#!/bin/sh\n# kubectl (1.26+) runs this to complete `kubectl wasmbed ...`.\nexec kubectl-wasmbed __complete "$$@"\n' > $(PREFIX)/bin/kubectl_complete-wasmbed
+	chmod 0755 $(PREFIX)/bin/kubectl_complete-wasmbed
+	@echo "installed $(PREFIX)/bin/wasmbed and the kubectl plugin kubectl-wasmbed; $(PREFIX)/bin must be on PATH"
 
 .PHONY: deps
 deps: ## Install the Debian packages the build and tests need (only what is missing).

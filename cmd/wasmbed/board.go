@@ -123,8 +123,13 @@ func boardTail(b []byte, n int) []byte {
 
 func runBoardList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("board list", stderr)
+	output := fs.String("output", "", "output format: json, yaml, wide or name (default: a table)")
+	fs.StringVar(output, "o", "", "output format (as --output)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *output != "" {
+		return printBoards(stdout, *output)
 	}
 	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "BOARD\tMCU\tRAM\tFLASH\tAPP MEMORY\tEMULATOR\tMACHINE\tUART\tRENODE PLATFORM")

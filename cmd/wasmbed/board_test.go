@@ -36,3 +36,25 @@ func TestBoardRunUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestBoardListOutputFormats(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{[]string{"-o", "json"}, 0, []string{`"name": "stm32f4-discovery"`, `"ramBytes": 196608`, `"emulator": "renode"`}},
+		{[]string{"--output", "yaml"}, 0, []string{"boards:\n- appMemoryBytes:", "  name: mps2-an386\n"}},
+		{[]string{"-o", "name"}, 0, []string{"stm32f4-discovery\n", "virtual\n"}},
+		{[]string{"-o", "wide"}, 0, []string{"DESCRIPTION", "MAX MODULE", "cortex-m4"}},
+		{[]string{"-o", "xml"}, 2, []string{`--output "xml"`}},
+	} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), append([]string{"board", "list"}, tc.args...), &out, &errb)
+		for _, want := range tc.want {
+			if code != tc.code || !strings.Contains(out.String()+errb.String(), want) {
+				t.Errorf("board list %v: exit %d, lacks %q:\n%s%s", tc.args, code, want, out.String(), errb.String())
+			}
+		}
+	}
+}

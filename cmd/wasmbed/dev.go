@@ -99,9 +99,10 @@ In another terminal:
   alias kubectl=%s
   kubectl apply -f %s/blink-c.yaml
   kubectl get applications,devices -w
+  wasmbed logs sim-0 -f --console http://%s   (more in docs/cli.md)
 
 Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
-`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, splitList(*emulated), p.Addr("console"), cp.Token(), fetchFrom, cp.Kubeconfig(), kubectl, examples, abs)
+`, cp.Endpoint(), p.Addr("gateway"), p.Addr("broker"), *devices, splitList(*emulated), p.Addr("console"), cp.Token(), fetchFrom, cp.Kubeconfig(), kubectl, examples, p.Addr("console"), abs)
 
 	select {
 	case <-ctx.Done():
