@@ -145,7 +145,7 @@ func TestCommandTreeKeepsEveryCommandAndShowsExamples(t *testing.T) {
 		t.Errorf("get --help:\n%s", stdout)
 	}
 	// The wrapped commands list their own flags in the help.
-	if _, stdout, _ := runCLI(t, "board", "run", "--help"); !strings.Contains(stdout, "--ca-dir string") || !strings.Contains(stdout, "--uart-port int") {
+	if _, stdout, _ := runCLI(t, "board", "run", "--help"); !strings.Contains(stdout, "--ca-cert string") || !strings.Contains(stdout, "--uart-port int") {
 		t.Errorf("board run --help lacks its flags:\n%s", stdout)
 	}
 	if _, stdout, _ := runCLI(t, "__complete", "pki", "device", "--na"); !strings.Contains(stdout, "--name") || !strings.Contains(stdout, "--namespace") {

@@ -11,6 +11,7 @@ import (
 	"github.com/wasmbed/wasmbed/config"
 	"github.com/wasmbed/wasmbed/internal/artifacts"
 	"github.com/wasmbed/wasmbed/internal/controlplane"
+	"github.com/wasmbed/wasmbed/internal/tracing"
 	"github.com/wasmbed/wasmbed/platform"
 )
 
@@ -54,6 +55,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logs := platform.NewLogs(stderr, level)
 	log := logs.For("dev")
+	// Every component runs here: one tracer provider, exporting where OTEL_* says
+	// (docs/tracing.md), e.g. OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318.
+	stopTracing, err := tracing.Setup(ctx, "wasmbed")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
 
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Dir: abs, BinDir: *binDir, APIServerPort: *apiPort, EtcdPort: *etcdPort,
