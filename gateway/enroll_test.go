@@ -367,3 +367,38 @@ func TestEnrollSpentLogSurvivesATornLine(t *testing.T) {
 		}
 	}
 }
+
+// TestServeEnroll: the enrollment listener serves POST /enroll over TLS and nothing of
+// the deploy API, and refuses to start without TLS.
+func TestServeEnroll(t *testing.T) {
+	h := newHarness(t)
+	e := enroll(t, h, t.TempDir(), gateway.EnrollerOptions{}, gateway.Token{Secret: tokenA, Identity: id("default", "a")})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := pki.APITLSConfig(h.cert, pki.TLSOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = h.srv.ServeEnroll(l, tc) }()
+	url := "https://" + l.Addr().String()
+	if r, _ := post(t, e.client("127.0.0.1"), url, tokenA); r.status != http.StatusOK {
+		t.Fatalf("enroll on the enrollment listener: %d %s", r.status, r.body)
+	}
+	resp, err := e.client("127.0.0.1").Get(url + "/devices/default/a/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("device logs on the enrollment listener: %s, want 404", resp.Status)
+	}
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.ServeEnroll(plain, nil); err == nil || !strings.Contains(err.Error(), "tls configuration is required") {
+		t.Errorf("ServeEnroll without TLS: %v, want a refusal", err)
+	}
+}

@@ -50,6 +50,25 @@ func (s *Server) ServeAPI(l net.Listener) error {
 	return s.serveHTTP("api", l, s.apiHandler, s.cfg.apiTLS)
 }
 
+// ServeEnroll serves only POST /enroll on l, over TLS with tc (pki.APITLSConfig), until
+// Shutdown: a listener of its own for devices outside a cluster, where the deploy API
+// stays on its own listener. It needs SetEnroller.
+func (s *Server) ServeEnroll(l net.Listener, tc *tls.Config) error {
+	if tc == nil {
+		l.Close()
+		return errors.New("serve enroll: a tls configuration is required: a bootstrap token must not travel in the clear")
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /enroll", func(w http.ResponseWriter, r *http.Request) {
+		if e := s.enroller(); e != nil {
+			e.ServeHTTP(w, r)
+			return
+		}
+		http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
+	})
+	return s.serveHTTP("enroll", l, mux, tc)
+}
+
 // ServeOps serves OpsHandler on l until Shutdown, and returns ErrServerClosed then:
 // /healthz, /readyz and /metrics, apart from the deploy API so that probes and
 // scrapers need no access to it (and the other way round).

@@ -7,7 +7,10 @@ package platform
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -116,6 +119,12 @@ type Config struct {
 	// Device "emu-<board>" with spec.emulation.enabled is created for each, and the board
 	// manager boots its firmware (QEMU here).
 	EmulatedBoards []string
+	// NetworkBoards lets boards that hold their own identity connect, as the
+	// mps2-an386 network image does: the gateway also accepts TLS 1.2
+	// (ECDHE-ECDSA-AES-GCM over P-256 only) and serves POST /enroll over TLS on a
+	// listener of its own (Addr("gateway-enroll")), where a board trades a bootstrap
+	// token from IssueEnrollToken for a certificate of the key it generated.
+	NetworkBoards bool
 	// Logs gives each component its logger.
 	Logs *Logs
 }
@@ -139,19 +148,24 @@ type Platform struct {
 	err      error
 	done     chan struct{}
 
-	sender *sink.HTTP   // to the broker ingress, as the operator
-	ids    *identities  // ServiceAccounts, tokens and policies
-	gwHTTP net.Listener // reserved for the gateway's deploy API
-	gwOps  net.Listener // reserved for the gateway's health and metrics
-	gwDev  net.Listener // reserved for the gateway's device sessions
-	consL  net.Listener // reserved for the console
-	opL    net.Listener // reserved for the operator's receiver
+	sender *sink.HTTP      // to the broker ingress, as the operator
+	ids    *identities     // ServiceAccounts, tokens and policies
+	gwHTTP net.Listener    // reserved for the gateway's deploy API
+	gwOps  net.Listener    // reserved for the gateway's health and metrics
+	gwDev  net.Listener    // reserved for the gateway's device sessions
+	consL  net.Listener    // reserved for the console
+	opL    net.Listener    // reserved for the operator's receiver
+	tokens *gateway.Tokens // bootstrap tokens, with NetworkBoards
 }
 
 // Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
 // validate, dispatch, operator, gateway, gateway-http (deploy API, device logs),
-// gateway-ops (health, metrics), console.
+// gateway-ops (health, metrics), gateway-enroll (with NetworkBoards), console.
 func (p *Platform) Addr(component string) string { return p.addrs[component] }
+
+// DeploymentKey returns the key that verifies the platform's deployment manifests,
+// which a board's image is provisioned with.
+func (p *Platform) DeploymentKey() ed25519.PublicKey { return p.signing.Public() }
 
 // FetchAllow returns the hosts the compile function and the gateway may fetch
 // prebuilt modules from: Config.FetchAllow and the platform's own registry.
@@ -510,7 +524,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		return err
 	}
 	devL := p.gwDev
-	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).
+	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).WithTLS12(p.cfg.NetworkBoards).
 		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		// Every device of this machine connects from 127.0.0.1.
 		WithMaxPendingPerSource(0).
@@ -532,10 +546,15 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 			}
 		}()
 	}
-	// Shutdown stops all three.
+	// Shutdown stops them all.
 	serve("gateway", gw.Serve, devL)
 	serve("gateway-http", gw.ServeAPI, p.gwHTTP)
 	serve("gateway-ops", gw.ServeOps, p.gwOps)
+	if p.cfg.NetworkBoards {
+		if err := p.serveEnroll(gw, cert, log, serve); err != nil {
+			return err
+		}
+	}
 	st.wg.Add(1)
 	go func() {
 		defer st.wg.Done()
@@ -544,8 +563,50 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		defer cancel()
 		_ = gw.Shutdown(sctx)
 		_ = evSink.Close(sctx)
+		if p.tokens != nil {
+			_ = p.tokens.Close()
+		}
 	}()
 	return nil
+}
+
+// serveEnroll serves the gateway's POST /enroll over TLS on a listener of its own, with
+// bootstrap tokens kept (hashed, spent marks synced) under DIR/gateway/enroll, signing
+// with the platform CA: the platform is this machine's CA signer.
+func (p *Platform) serveEnroll(gw *gateway.Server, cert tls.Certificate, log *slog.Logger, serve func(string, func(net.Listener) error, net.Listener)) error {
+	tokens, err := gateway.OpenTokens(filepath.Join(p.cfg.Dir, "gateway", "enroll"), time.Hour)
+	if err != nil {
+		return err
+	}
+	p.tokens = tokens
+	gw.SetEnroller(gateway.NewEnroller(pki.NewSigner(p.ca, tokens), tokens, p.ca.CertPEM(), gateway.EnrollerOptions{Logger: log}))
+	apiTLS, err := pki.APITLSConfig(cert, pki.TLSOptions{AllowTLS12: true})
+	if err != nil {
+		return fmt.Errorf("enrollment tls: %w", err)
+	}
+	l, err := p.listen("gateway-enroll", 0)
+	if err != nil {
+		return err
+	}
+	serve("gateway-enroll", func(l net.Listener) error { return gw.ServeEnroll(l, apiTLS) }, l)
+	return nil
+}
+
+// IssueEnrollToken returns a new single-use bootstrap token, valid for an hour, bound to
+// the device id: what a factory writes into a board's flash with the image (NetworkBoards).
+func (p *Platform) IssueEnrollToken(id pki.Identity) (string, error) {
+	if p.tokens == nil {
+		return "", errors.New("issue enrollment token: the platform runs without NetworkBoards")
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("issue enrollment token: %w", err)
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	if err := p.tokens.Add(gateway.Token{Secret: secret, Identity: id, Expires: time.Now().Add(time.Hour)}); err != nil {
+		return "", fmt.Errorf("issue enrollment token for %s: %w", id, err)
+	}
+	return secret, nil
 }
 
 // startOperator runs the operator in-process, its receiver on the reserved port.

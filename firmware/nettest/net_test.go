@@ -374,6 +374,12 @@ type board struct {
 // connection, started by QEMU).
 func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string) *board {
 	t.Helper()
+	return bootTo(ctx, t, elf, g.devicePort(), g.apiPort(), extra...)
+}
+
+// bootTo is boot with the gateway's device and enrollment ports on loopback.
+func bootTo(ctx context.Context, t testing.TB, elf string, devPort, enrollTo int, extra ...string) *board {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "wbnet") // short: a unix socket path has ~100 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -383,8 +389,8 @@ func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string)
 	lo := func(port int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	}
-	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(g.devicePort())},
-		netboot.Forward{Port: enrollPort, To: lo(g.apiPort())})
+	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(devPort)},
+		netboot.Forward{Port: enrollPort, To: lo(enrollTo)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +528,7 @@ func TestEnrollConnectRun(t *testing.T) {
 	elf := fwbuild.NetImage(t, "mps2-an386")
 	res, err := builder.Build(ctx, builder.Request{Language: builder.C, Source: []byte(appSource)})
 	if err != nil {
-		t.Fatalf("build the app (needs clang-14 and lld-14, see hack/deps.sh): %v", err)
+		t.Fatalf("build the app (needs clang-19 and lld-19, see hack/deps.sh): %v", err)
 	}
 	ca, err := pki.NewCA("platform", time.Hour)
 	if err != nil {

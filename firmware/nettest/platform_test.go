@@ -1,0 +1,175 @@
+package nettest
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
+	"github.com/wasmbed/wasmbed/firmware/netboot"
+	"github.com/wasmbed/wasmbed/firmware/provision"
+	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/testenv"
+	"github.com/wasmbed/wasmbed/platform"
+)
+
+// portOf returns the port of a "127.0.0.1:port" address.
+func portOf(t *testing.T, addr string) int {
+	t.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		t.Fatalf("address %q: %v", addr, err)
+	}
+	return n
+}
+
+// TestNetworkBoardThroughThePlatform runs the network image as a user's board on the
+// whole embedded platform: a Device created as a user would, an image provisioned with
+// a bootstrap token the platform issued, its CA and its deployment key; the board
+// generates its key, enrolls, connects over its own TLS, and an Application written in
+// C goes through compile, validate, dispatch and the gateway to run on it.
+func TestNetworkBoardThroughThePlatform(t *testing.T) {
+	requireTools(t)
+	elf := fwbuild.NetImage(t, "mps2-an386")
+	env := testenv.Start(t)
+	var logs io.Writer = io.Discard
+	if os.Getenv("E2E_LOGS") != "" {
+		logs = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	p, err := platform.Start(ctx, platform.Config{
+		REST: env.Config, Dir: t.TempDir(), NetworkBoards: true, Resync: time.Second,
+		Logs: platform.NewLogs(logs, slog.LevelInfo),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	c := p.Client()
+
+	dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "net-1", Namespace: "default", Labels: map[string]string{"link": "ethernet"}},
+		Spec: v1.DeviceSpec{Board: "mps2-an386"}}
+	if err := c.Create(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	id := pki.Identity{Namespace: "default", Name: "net-1"}
+	if _, err := p.IssueEnrollToken(pki.Identity{Namespace: "default", Name: "Bad_Name"}); err == nil {
+		t.Error("a token was issued for an identity that is not a device name")
+	}
+	token, err := p.IssueEnrollToken(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "firmware.elf")
+	if err := provision.NetFile(elf, img, p.DeploymentKey(), provision.Net{
+		Identity: id, Gateway: netip.AddrPortFrom(netboot.GuestGateway, devicePort), EnrollPort: enrollPort,
+		ServerName: "localhost", Token: token, CA: p.CA().Cert,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b := bootTo(ctx, t, img, portOf(t, p.Addr("gateway")), portOf(t, p.Addr("gateway-enroll")))
+	b.wait("net: enroll: certificate for default/net-1 stored", 1, 90*time.Second)
+	b.wait("net: gateway: connected, TLSv1.2", 1, 60*time.Second)
+
+	eventually := func(what string, timeout time.Duration, cond func() (bool, string)) {
+		t.Helper()
+		deadline := time.Now().Add(timeout)
+		for {
+			ok, state := cond()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, state)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	eventually("the Device Connected", time.Minute, func() (bool, string) {
+		var d v1.Device
+		if err := c.Get(ctx, client.ObjectKeyFromObject(dev), &d); err != nil {
+			return false, err.Error()
+		}
+		return d.Status.Phase == v1.DeviceConnected, string(d.Status.Phase)
+	})
+
+	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "net-tick", Namespace: "default"},
+		Spec: v1.ApplicationSpec{
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: appSource}},
+			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"link": "ethernet"}},
+		}}
+	if err := c.Create(ctx, app); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the Application Ready on the board", 2*time.Minute, func() (bool, string) {
+		var a v1.Application
+		if err := c.Get(ctx, client.ObjectKeyFromObject(app), &a); err != nil {
+			return false, err.Error()
+		}
+		r := meta.FindStatusCondition(a.Status.Conditions, v1.ConditionReady)
+		if r == nil {
+			return false, "no Ready condition"
+		}
+		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == a.Generation, r.Reason + ": " + r.Message
+	})
+	eventually("the board's log line", 30*time.Second, func() (bool, string) {
+		lines := p.Gateway().DeviceLog(id)
+		for _, l := range lines {
+			if l.App == "net-tick" && strings.Contains(l.Message, "net tick") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d log lines", len(lines))
+	})
+	// The board's token is spent: another key offered with it is refused, over the
+	// enrollment listener's TLS, which the platform CA verifies.
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.NewCSR(k, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]string{"token": token, "csr": string(csr)})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+p.Addr("gateway-enroll")+"/enroll", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: p.CA().Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13}}}
+	res, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusForbidden {
+		t.Errorf("enrollment with the spent token: %s, want 403", res.Status)
+	}
+}
