@@ -207,7 +207,7 @@ func (r *Reconciler) changeContext(ctx context.Context, app *v1.Application) con
 		return tracing.FromTraceParent(ctx, v.(changeTrace).traceparent)
 	}
 	ctx, span := tracer.Start(ctx, "change", attribute.String("wasmbed.application", app.Namespace+"/"+app.Name),
-		attribute.Int64("wasmbed.generation", app.Generation))
+		attribute.String("wasmbed.uid", string(app.UID)), attribute.Int64("wasmbed.generation", app.Generation))
 	defer span.End()
 	r.traces.Store(app.UID, changeTrace{generation: app.Generation, traceparent: tracing.TraceParent(ctx)})
 	return ctx

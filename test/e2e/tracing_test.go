@@ -48,7 +48,7 @@ func TestOneChangeIsOneTrace(t *testing.T) {
 	// The change's root span, and every span of its trace.
 	var root sdktrace.ReadOnlySpan
 	for _, s := range spans.Ended() {
-		if s.Name() == "operator change" && attr(s, "wasmbed.application") == "default/traced" {
+		if s.Name() == "operator change" && attr(s, "wasmbed.uid") == string(app.UID) {
 			if root != nil {
 				t.Fatalf("two traces for one change: %s and %s", root.SpanContext().TraceID(), s.SpanContext().TraceID())
 			}
