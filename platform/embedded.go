@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -683,9 +684,24 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 	if err := p.reenrollBoards(ctx); err != nil {
 		return err
 	}
+	// With NetworkBoards, a Device whose firmware is the network image boots as a board
+	// that holds its own identity: the board manager writes a token the platform issues
+	// into each start's image, and the board enrolls and connects by itself.
+	var netBoards *boardmanager.NetBoards
+	if p.cfg.NetworkBoards {
+		gwAP, err := netip.ParseAddrPort(p.addrs["gateway"])
+		if err != nil {
+			return fmt.Errorf("board manager: gateway address: %w", err)
+		}
+		enAP, err := netip.ParseAddrPort(p.addrs["gateway-enroll"])
+		if err != nil {
+			return fmt.Errorf("board manager: enrollment address: %w", err)
+		}
+		netBoards = &boardmanager.NetBoards{Tokens: p, Gateway: gwAP, Enroll: enAP, ServerName: "localhost", CA: p.ca.Cert}
+	}
 	bm, err := boardmanager.New(boardmanager.Options{
 		Config: bmREST, RootCAs: p.ca.Pool(), Gateway: p.addrs["gateway"], ServerName: "localhost",
-		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"),
+		FirmwareDir: p.cfg.FirmwareDir, Logger: p.cfg.Logs.For("boards"), Net: netBoards,
 		DeploymentKey: p.signing.Public(), ProvisionDir: filepath.Join(p.cfg.Dir, "boards"),
 		SkipNameValidation: true, // several platforms per test process
 	})

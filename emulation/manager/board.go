@@ -48,6 +48,7 @@ type BoardConfig struct {
 // runs its bridge and one, when enrolling, keeps its certificate; Stop ends them all.
 type Board struct {
 	cfg    BoardConfig
+	id     pki.Identity // the device the board is
 	emu    *Emulator
 	bridge *Bridge
 	cancel context.CancelFunc
@@ -131,7 +132,7 @@ func StartBoard(ctx context.Context, cfg BoardConfig) (*Board, error) {
 		cancel()
 		return nil, fmt.Errorf("start board %s: %w", id, err)
 	}
-	bd := &Board{cfg: cfg, emu: emu, bridge: bridge, cancel: cancel, done: make(chan struct{})}
+	bd := &Board{cfg: cfg, id: id, emu: emu, bridge: bridge, cancel: cancel, done: make(chan struct{})}
 	enrolled := make(chan struct{})
 	if cfg.Enroll != nil {
 		ec := *cfg.Enroll
@@ -171,7 +172,7 @@ func (b *Board) Stop() {
 	b.once.Do(func() {
 		b.cancel()
 		<-b.done
-		b.cfg.Logger.Info("board stopped", "device", b.cfg.Credentials.Identity().String(), "board", b.cfg.Board)
+		b.cfg.Logger.Info("board stopped", "device", b.id.String(), "board", b.cfg.Board)
 	})
 }
 
@@ -179,10 +180,11 @@ func (b *Board) Stop() {
 func (b *Board) Done() <-chan struct{} { return b.done }
 
 // Identity returns the device the board is.
-func (b *Board) Identity() pki.Identity { return b.cfg.Credentials.Identity() }
+func (b *Board) Identity() pki.Identity { return b.id }
 
-// Enrolled reports whether the board holds a certificate.
-func (b *Board) Enrolled() bool { return b.cfg.Credentials.Certificate() != nil }
+// Enrolled reports whether the board manager holds a certificate for the board; a
+// network board holds its own, which the manager never sees (false).
+func (b *Board) Enrolled() bool { return b.cfg.Credentials != nil && b.cfg.Credentials.Certificate() != nil }
 
 // Port returns the loopback port of the board's UART.
 func (b *Board) Port() int { return b.cfg.Port }
@@ -190,11 +192,12 @@ func (b *Board) Port() int { return b.cfg.Port }
 // Emulator returns the board's emulator supervisor.
 func (b *Board) Emulator() *Emulator { return b.emu }
 
-// Bridge returns the board's UART-to-gateway bridge.
+// Bridge returns the board's UART-to-gateway bridge; nil for a network board.
 func (b *Board) Bridge() *Bridge { return b.bridge }
 
 // ConsoleLog returns the emulator's recent console output.
 func (b *Board) ConsoleLog() []byte { return b.emu.ConsoleLog() }
 
 // Connected reports whether the board has a welcomed gateway session.
-func (b *Board) Connected() bool { return b.bridge.Connected() }
+// A network board's session is its own: false here, its Device says.
+func (b *Board) Connected() bool { return b.bridge != nil && b.bridge.Connected() }

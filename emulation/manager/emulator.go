@@ -37,6 +37,9 @@ type EmulatorConfig struct {
 	Port     int
 	// Runner builds the command line.
 	Runner Runner
+	// Prepare, when set, runs before every start of the process (the first and each
+	// restart), e.g. to provision the image afresh; an error counts as a crashed run.
+	Prepare func(ctx context.Context) error
 	// ConsoleBytes bounds the kept console output (stdout and stderr together).
 	ConsoleBytes                        int
 	RestartMin, RestartMax, StableAfter time.Duration
@@ -163,6 +166,11 @@ func (e *Emulator) supervise(ctx context.Context) {
 // runOnce runs the process until it exits or ctx is done, then makes sure it and its
 // process group are gone.
 func (e *Emulator) runOnce(ctx context.Context) error {
+	if e.cfg.Prepare != nil {
+		if err := e.cfg.Prepare(ctx); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
 	cmd := exec.Command(e.argv[0], e.argv[1:]...)
 	cmd.Stdout, cmd.Stderr = e.console, e.console
 	// Renode's console monitor reads stdin: give it one that stays open (never EOF)

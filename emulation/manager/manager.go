@@ -71,6 +71,10 @@ type Options struct {
 	// a manifest that key signed. The provisioned copies go to ProvisionDir, required then.
 	DeploymentKey ed25519.PublicKey
 	ProvisionDir  string
+	// Net, when set, runs Devices whose firmware is a network image (IsNetImage) as
+	// boards that hold their own identity (needs DeploymentKey and ProvisionDir); without
+	// it such a Device is refused.
+	Net *NetBoards
 	// Retry is how soon a board that could not start is tried again (default 30 s).
 	Retry time.Duration
 	// Emulator restart backoff, stop grace period and bridge backoff (zero: defaults).
@@ -125,6 +129,14 @@ type BoardStatus struct {
 func New(opts Options) (*Manager, error) {
 	if opts.Config == nil || opts.RootCAs == nil || opts.Gateway == "" {
 		return nil, errors.New("new board manager: a rest config, the ca certificates and a gateway address are required")
+	}
+	if opts.Net != nil {
+		if err := opts.Net.check(); err != nil {
+			return nil, fmt.Errorf("new board manager: %w", err)
+		}
+		if opts.DeploymentKey == nil {
+			return nil, errors.New("new board manager: network boards need the deployment key")
+		}
 	}
 	if opts.DeploymentKey != nil && (len(opts.DeploymentKey) != ed25519.PublicKeySize || opts.ProvisionDir == "") {
 		return nil, errors.New("new board manager: a deployment key is 32 bytes and needs a provision directory")
@@ -254,6 +266,19 @@ func (m *Manager) start(key types.NamespacedName, model, firmware string) error 
 	id, err := pki.NewIdentity(key.Namespace, key.Name)
 	if err != nil {
 		return err
+	}
+	if isNet, err := IsNetImage(firmware); err != nil {
+		return err
+	} else if isNet {
+		image := filepath.Join(m.opts.ProvisionDir, id.Namespace, id.Name, "firmware.elf")
+		board, err := m.startNetBoard(b, id, firmware, image)
+		if err != nil {
+			return err
+		}
+		m.mu.Lock()
+		m.boards[key] = &managed{board: board, model: model, firmware: firmware}
+		m.mu.Unlock()
+		return nil
 	}
 	image := firmware // what the board boots; firmware stays the Device's, for comparisons
 	if m.opts.DeploymentKey != nil {

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -238,5 +239,38 @@ func TestRenodePlatformFilesWritten(t *testing.T) {
 		if _, err := exec.Command("test", "-s", filepath.Join(dir, f)).Output(); err != nil {
 			t.Errorf("%s not written: %v", f, err)
 		}
+	}
+}
+
+// TestEmulatorPreparesEveryStart checks that Prepare runs before each start of the
+// process (a network board's image is provisioned afresh), and that a failed Prepare is
+// retried like a crash, with the process not started.
+func TestEmulatorPreparesEveryStart(t *testing.T) {
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := boards.Lookup("mps2-an386")
+	var prepared atomic.Int32
+	e, err := StartEmulator(context.Background(), EmulatorConfig{Board: b, Firmware: "/fw.elf", Port: port,
+		Runner: NewRunner().WithCommand(fakeCommand("crash-after", "50ms")), RestartMin: 20 * time.Millisecond,
+		RestartMax: 40 * time.Millisecond, GracePeriod: time.Second,
+		Prepare: func(context.Context) error {
+			if prepared.Add(1) == 2 {
+				return errors.New("no token")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Stop()
+	eventually(t, 20*time.Second, func() bool { return len(starts(t, string(e.ConsoleLog()))) >= 3 },
+		"want 3 runs, console:\n%s", e.ConsoleLog())
+	e.Stop()
+	runs, prep := len(starts(t, string(e.ConsoleLog()))), int(prepared.Load())
+	// One Prepare per attempt: every run had one, and the failed one started nothing.
+	if prep != runs+1 && prep != runs+2 {
+		t.Errorf("%d prepares for %d runs, want one per run plus the failed one", prep, runs)
 	}
 }

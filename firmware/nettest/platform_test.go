@@ -48,11 +48,12 @@ func portOf(t *testing.T, addr string) int {
 	return n
 }
 
-// TestNetworkBoardThroughThePlatform runs the network image as a user's board on the
-// whole embedded platform: a Device created as a user would, an image provisioned with
-// a bootstrap token the platform issued, its CA and its deployment key; the board
-// generates its key, enrolls, connects over its own TLS, and an Application written in
-// C goes through compile, validate, dispatch and the gateway to run on it.
+// TestNetworkBoardThroughThePlatform runs the network image on the whole embedded
+// platform, twice: a board a user provisioned (a Device, an image with a bootstrap token
+// the platform issued, its CA and its deployment key) and a board the board manager runs
+// from its Device's spec.emulation. Each generates its key, enrolls, connects over its
+// own TLS, and an Application written in C goes through compile, validate, dispatch and
+// the gateway to run on both.
 func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	requireTools(t)
 	elf := fwbuild.NetImage(t, "mps2-an386")
@@ -119,6 +120,22 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		return d.Status.Phase == v1.DeviceConnected, string(d.Status.Phase)
 	})
 
+	// A second board, as the board manager runs it from its Device: the network image
+	// it provisions with a fresh token at each start, then leaves alone.
+	managed := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "net-2", Namespace: "default", Labels: map[string]string{"link": "ethernet"}},
+		Spec: v1.DeviceSpec{Board: "mps2-an386", Emulation: &v1.DeviceEmulation{Enabled: true, Firmware: elf}}}
+	if err := c.Create(ctx, managed); err != nil {
+		t.Fatal(err)
+	}
+	eventually("the managed network board Connected", 2*time.Minute, func() (bool, string) {
+		var d v1.Device
+		if err := c.Get(ctx, client.ObjectKeyFromObject(managed), &d); err != nil {
+			return false, err.Error()
+		}
+		out, _ := p.Boards().ConsoleLog(pki.Identity{Namespace: "default", Name: "net-2"})
+		return d.Status.Phase == v1.DeviceConnected, fmt.Sprintf("%s; console: %.300q", d.Status.Phase, out)
+	})
+
 	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "net-tick", Namespace: "default"},
 		Spec: v1.ApplicationSpec{
 			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: appSource}},
@@ -138,15 +155,17 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		}
 		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == a.Generation, r.Reason + ": " + r.Message
 	})
-	eventually("the board's log line", 30*time.Second, func() (bool, string) {
-		lines := p.Gateway().DeviceLog(id)
-		for _, l := range lines {
-			if l.App == "net-tick" && strings.Contains(l.Message, "net tick") {
-				return true, ""
+	for _, dev := range []pki.Identity{id, {Namespace: "default", Name: "net-2"}} {
+		eventually(dev.Name+"'s log line", 30*time.Second, func() (bool, string) {
+			lines := p.Gateway().DeviceLog(dev)
+			for _, l := range lines {
+				if l.App == "net-tick" && strings.Contains(l.Message, "net tick") {
+					return true, ""
+				}
 			}
-		}
-		return false, fmt.Sprintf("%d log lines", len(lines))
-	})
+			return false, fmt.Sprintf("%d log lines", len(lines))
+		})
+	}
 	// The board's token is spent: another key offered with it is refused, over the
 	// enrollment listener's TLS, which the platform CA verifies.
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

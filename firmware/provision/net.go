@@ -215,6 +215,17 @@ func ReadNet(image []byte) (*Net, error) {
 	return n, nil
 }
 
+// IsNetImage reports whether image is a network image: an ELF with a .wb_net section,
+// provisioned or not. Bytes that are not an ELF are an error.
+func IsNetImage(image []byte) (bool, error) {
+	f, err := elf.NewFile(bytes.NewReader(image))
+	if err != nil {
+		return false, fmt.Errorf("not an ELF firmware image: %w", err)
+	}
+	defer f.Close()
+	return f.Section(NetSection) != nil, nil
+}
+
 // NetFile provisions the network image at src with the deployment key and n and
 // writes it to dst (replaced atomically, mode 0600: it holds a bootstrap token).
 func NetFile(src, dst string, key []byte, n Net) error {
