@@ -31,7 +31,7 @@ help: ## Show this help.
 
 .PHONY: run
 run: deps build ## Run the whole platform on this machine (first run builds the apiserver, ~6 min).
-	$(MAKE) -C firmware boards
+	$(MAKE) -C firmware boards net
 	k8s="$$($(K8S_BIN))" && $(OUT)/wasmbed dev --dir $(RUN_DIR) --bin-dir "$$k8s"
 
 .PHONY: clean-run

@@ -126,9 +126,16 @@ type Config struct {
 	// listener of its own (Addr("gateway-enroll")), where a board trades a bootstrap
 	// token from IssueEnrollToken for a certificate of the key it generated.
 	NetworkBoards bool
+	// NetworkBoardFirmware, with NetworkBoards, is a network image (make -C firmware net)
+	// for which a Device emu-mps2-an386-net is created: the board manager boots it as a
+	// board that holds its own identity.
+	NetworkBoardFirmware string
 	// Logs gives each component its logger.
 	Logs *Logs
 }
+
+// NetworkBoardDevice is the Device of Config.NetworkBoardFirmware's board.
+const NetworkBoardDevice = "emu-mps2-an386-net"
 
 // Platform is a running embedded platform.
 type Platform struct {
@@ -721,6 +728,16 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 			ObjectMeta: metav1.ObjectMeta{Name: "emu-" + board, Namespace: p.cfg.DeviceNamespace,
 				Labels: map[string]string{"wasmbed.dev/kind": "emulated"}},
 			Spec: v1.DeviceSpec{Board: board, Emulation: &v1.DeviceEmulation{Enabled: true}},
+		}
+		if err := p.client.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create device %s: %w", d.Name, err)
+		}
+	}
+	if p.cfg.NetworkBoards && p.cfg.NetworkBoardFirmware != "" {
+		d := &v1.Device{
+			ObjectMeta: metav1.ObjectMeta{Name: NetworkBoardDevice, Namespace: p.cfg.DeviceNamespace,
+				Labels: map[string]string{"wasmbed.dev/kind": "emulated"}},
+			Spec: v1.DeviceSpec{Board: "mps2-an386", Emulation: &v1.DeviceEmulation{Enabled: true, Firmware: p.cfg.NetworkBoardFirmware}},
 		}
 		if err := p.client.Create(ctx, d); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create device %s: %w", d.Name, err)

@@ -32,6 +32,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	devices := fs.Int("devices", 5, "number of virtual devices (sim-0, sim-1... in namespace default)")
 	emulated := fs.String("emulated", "stm32f4-discovery,mps2-an386", "boards to emulate with QEMU next to the virtual devices (Devices emu-<board>; empty for none)")
 	firmwareDir := fs.String("firmware-dir", "firmware/build", "firmware images of emulated boards (make -C firmware boards)")
+	netBoard := fs.Bool("network-board", true, "also run the mps2-an386 network image (make -C firmware net) as Device emu-mps2-an386-net: a board that generates its key, enrolls with a bootstrap token and connects over its own TLS")
 	artifactsURL := fs.String("artifacts", "", "artifact store: oci+http://127.0.0.1:<port>/<repository> for a registry on this machine, oci://... (default DIR/artifacts, a directory)")
 	fetchAllow := fs.String("fetch-allow", "", "hosts prebuilt modules (oci and url sources) may be fetched from: host, host:port, *.domain or *, comma-separated; an OCI --artifacts registry is always added (default none)")
 	verbose := fs.Bool("v", false, "debug logs")
@@ -84,6 +85,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	p, err := platform.Start(ctx, platform.Config{
 		REST: cp.RESTConfig(), Dir: abs, Ports: platform.DefaultPorts(), Devices: *devices, Logs: logs,
 		EmulatedBoards: splitList(*emulated), FirmwareDir: *firmwareDir,
+		NetworkBoards: *netBoard, NetworkBoardFirmware: netFirmware(*netBoard, *firmwareDir),
 		Artifacts: *artifactsURL, FetchAllow: allow,
 	})
 	if err != nil {
@@ -98,7 +100,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	kubectl := filepath.Join(*binDir, "kubectl")
 	examples, _ := filepath.Abs("examples")
 	fmt.Fprintf(stdout, `
-Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices, emulated boards %v.
+Wasmbed is running: apiserver %s, gateway %s (mTLS), broker http://%s, %d virtual devices, emulated boards %v
+(and, with --network-board, emu-mps2-an386-net: a board with its own key and TLS).
 Console: http://%s  (sign in with the token %s)
 Prebuilt modules (oci, url) may be fetched from: %s
 In another terminal:
@@ -121,4 +124,12 @@ Ctrl-C stops everything; state is kept in %s (make clean-run wipes it).
 	case why := <-cp.Exited():
 		return fmt.Errorf("control plane stopped: %s", why)
 	}
+}
+
+// netFirmware is the network image make -C firmware net builds, when asked for.
+func netFirmware(on bool, firmwareDir string) string {
+	if !on {
+		return ""
+	}
+	return filepath.Join(firmwareDir, "mps2-an386-net", "firmware.elf")
 }

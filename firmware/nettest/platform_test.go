@@ -65,7 +65,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	p, err := platform.Start(ctx, platform.Config{
-		REST: env.Config, Dir: t.TempDir(), NetworkBoards: true, Resync: time.Second,
+		REST: env.Config, Dir: t.TempDir(), NetworkBoards: true, NetworkBoardFirmware: elf, Resync: time.Second,
 		Logs: platform.NewLogs(logs, slog.LevelInfo),
 	})
 	if err != nil {
@@ -120,11 +120,15 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		return d.Status.Phase == v1.DeviceConnected, string(d.Status.Phase)
 	})
 
-	// A second board, as the board manager runs it from its Device: the network image
-	// it provisions with a fresh token at each start, then leaves alone.
-	managed := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: "net-2", Namespace: "default", Labels: map[string]string{"link": "ethernet"}},
-		Spec: v1.DeviceSpec{Board: "mps2-an386", Emulation: &v1.DeviceEmulation{Enabled: true, Firmware: elf}}}
-	if err := c.Create(ctx, managed); err != nil {
+	// A second board, as the board manager runs it from its Device (the platform's
+	// emu-mps2-an386-net, as `make run` has it): the network image it provisions with a
+	// fresh token at each start, then leaves alone.
+	managed := &v1.Device{ObjectMeta: metav1.ObjectMeta{Name: platform.NetworkBoardDevice, Namespace: "default"}}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(managed), managed); err != nil {
+		t.Fatal(err)
+	}
+	managed.Labels = map[string]string{"link": "ethernet"}
+	if err := c.Update(ctx, managed); err != nil {
 		t.Fatal(err)
 	}
 	eventually("the managed network board Connected", 2*time.Minute, func() (bool, string) {
@@ -132,7 +136,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		if err := c.Get(ctx, client.ObjectKeyFromObject(managed), &d); err != nil {
 			return false, err.Error()
 		}
-		out, _ := p.Boards().ConsoleLog(pki.Identity{Namespace: "default", Name: "net-2"})
+		out, _ := p.Boards().ConsoleLog(pki.Identity{Namespace: "default", Name: platform.NetworkBoardDevice})
 		return d.Status.Phase == v1.DeviceConnected, fmt.Sprintf("%s; console: %.300q", d.Status.Phase, out)
 	})
 
@@ -155,7 +159,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		}
 		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == a.Generation, r.Reason + ": " + r.Message
 	})
-	for _, dev := range []pki.Identity{id, {Namespace: "default", Name: "net-2"}} {
+	for _, dev := range []pki.Identity{id, {Namespace: "default", Name: platform.NetworkBoardDevice}} {
 		eventually(dev.Name+"'s log line", 30*time.Second, func() (bool, string) {
 			lines := p.Gateway().DeviceLog(dev)
 			for _, l := range lines {
