@@ -27,8 +27,8 @@ func names(n int) []rollout.DeviceView {
 }
 
 func dur(d time.Duration) *metav1.Duration { return &metav1.Duration{Duration: d} }
-func ptr[T any](v T) *T                   { return &v }
-func at(t time.Time) *metav1.Time         { m := metav1.NewTime(t); return &m }
+func ptr[T any](v T) *T                    { return &v }
+func at(t time.Time) *metav1.Time          { m := metav1.NewTime(t); return &m }
 
 // fleet runs the policy against a simulated fleet on a simulated clock: devices the
 // policy starts report what outcome says after react.

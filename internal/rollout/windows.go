@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
 	// The operator's image has no zoneinfo: the time zones travel in the binary, so the
 	// operator and the apiserver's CEL agree on which names exist.
 	_ "time/tzdata"
