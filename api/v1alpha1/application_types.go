@@ -617,9 +617,10 @@ type RolloutStatus struct {
 type RateStatus struct {
 	// DevicesPerMinute is the current rate.
 	DevicesPerMinute int32 `json:"devicesPerMinute"`
-	// NextStartAt is the earliest time the next device may start.
+	// NextStartAt is the earliest time the next device may start (microseconds: devices
+	// may start a few milliseconds apart).
 	// +optional
-	NextStartAt *metav1.Time `json:"nextStartAt,omitempty"`
+	NextStartAt *metav1.MicroTime `json:"nextStartAt,omitempty"`
 	// BaseSucceeded and BaseStarted are the succeeded and started counts when the current
 	// rate began; growth compares against them.
 	// +optional
@@ -633,7 +634,7 @@ type RolloutDevice struct {
 	// Name is the Device's name.
 	Name string `json:"name"`
 	// StartedAt is when the device was last asked to start the module (operator's clock).
-	StartedAt metav1.Time `json:"startedAt"`
+	StartedAt metav1.MicroTime `json:"startedAt"`
 	// Attempts is how many times it was asked (1 + retries).
 	Attempts int32 `json:"attempts"`
 	// Failure is the type of its last failure, empty while in flight.
@@ -645,7 +646,7 @@ type RolloutDevice struct {
 	FailedReport *metav1.MicroTime `json:"failedReport,omitempty"`
 	// RetryAt is when the next retry is due.
 	// +optional
-	RetryAt *metav1.Time `json:"retryAt,omitempty"`
+	RetryAt *metav1.MicroTime `json:"retryAt,omitempty"`
 	// Final is true when the device failed for good (its retries are spent).
 	// +optional
 	Final bool `json:"final,omitempty"`

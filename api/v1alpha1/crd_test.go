@@ -136,15 +136,15 @@ func TestRolloutPolicyExampleIsAccepted(t *testing.T) {
 	if r.Maintenance.TimeZone != "Europe/Berlin" || r.Schedule.EndBehavior != v1.EndCancel || *r.Rate.Growth.AfterSucceeded != 50 {
 		t.Errorf("round trip lost fields: %+v", r)
 	}
-	now := metav1.Now()
+	now, micro := metav1.Now(), metav1.NowMicro()
 	app.Status.InitializeConditions(app.Generation)
 	app.Status.MarkRolloutWaiting(app.Generation, v1.RolloutStatus{
 		Digest: digest.Digest("sha256:" + strings.Repeat("cd", 32)), Steps: 2, Targeted: 3,
 		WaitingFor: "waiting for approval of step 2 of 2", NextActionAt: &now, ApprovedStep: 1, Started: 2, Retries: 1,
 		FailuresByType: map[v1.FailureType]int32{v1.FailureTimeout: 1},
-		Rate:           &v1.RateStatus{DevicesPerMinute: 40, NextStartAt: &now, BaseSucceeded: 50},
-		Devices: []v1.RolloutDevice{{Name: "d1", StartedAt: now, Attempts: 2, Failure: v1.FailureTimeout, Final: true, Message: "not Running"},
-			{Name: "d2", StartedAt: now, Attempts: 1}},
+		Rate:           &v1.RateStatus{DevicesPerMinute: 40, NextStartAt: &micro, BaseSucceeded: 50},
+		Devices: []v1.RolloutDevice{{Name: "d1", StartedAt: micro, Attempts: 2, Failure: v1.FailureTimeout, Final: true, Message: "not Running"},
+			{Name: "d2", StartedAt: micro, Attempts: 1, RetryAt: &micro}},
 	}, v1.ReasonWaitingForApproval, "waiting for approval of step 2 of 2")
 	if err := env.Client.Status().Update(ctx(t), &app); err != nil {
 		t.Fatalf("status with the policy's fields: %v", err)

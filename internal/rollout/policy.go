@@ -288,7 +288,7 @@ func (p *planner) decide() Plan {
 			continue
 		}
 		e.Attempts++
-		e.StartedAt, e.Failure, e.RetryAt = metav1.NewTime(now), "", nil
+		e.StartedAt, e.Failure, e.RetryAt = metav1.NewMicroTime(now), "", nil
 		ro.Retries++
 		p.plan.Retry = append(p.plan.Retry, e.Name)
 	}
@@ -306,7 +306,7 @@ func (p *planner) decide() Plan {
 		allow, nextAt := p.rate(succeeded, min(room, len(candidates)))
 		start := candidates[:min(allow, room, len(candidates))]
 		for _, name := range start {
-			ro.Devices = append(ro.Devices, v1.RolloutDevice{Name: name, StartedAt: metav1.NewTime(now), Attempts: 1})
+			ro.Devices = append(ro.Devices, v1.RolloutDevice{Name: name, StartedAt: metav1.NewMicroTime(now), Attempts: 1})
 		}
 		ro.Started += int32(len(start))
 		p.plan.Start = start
@@ -350,7 +350,7 @@ func (p *planner) track() int {
 	// A device that failed without being tracked: it trapped after it had succeeded.
 	for _, d := range p.in.Devices {
 		if d.Outcome == Failed && !seen[d.Name] && len(kept) < MaxTracked {
-			e := v1.RolloutDevice{Name: d.Name, StartedAt: metav1.NewTime(now), Attempts: 1}
+			e := v1.RolloutDevice{Name: d.Name, StartedAt: metav1.NewMicroTime(now), Attempts: 1}
 			p.fail(&e, d.Failure, d.Message, d.ReportedAt)
 			kept = append(kept, e)
 		}
@@ -404,7 +404,7 @@ func (p *planner) fail(e *v1.RolloutDevice, typ v1.FailureType, msg string, repo
 		for i := int32(1); i < e.Attempts && backoff < maxBackoff; i++ {
 			backoff *= 2
 		}
-		at := metav1.NewTime(p.now.Add(min(backoff, maxBackoff)))
+		at := metav1.NewMicroTime(p.now.Add(min(backoff, maxBackoff)))
 		e.RetryAt = &at
 		return
 	}
@@ -516,7 +516,7 @@ func (p *planner) rate(succeeded, want int) (int, time.Time) {
 		from = floor
 	}
 	allow := min(want, burst, 1+int(now.Sub(from)/interval))
-	next := metav1.NewTime(from.Add(time.Duration(allow) * interval))
+	next := metav1.NewMicroTime(from.Add(time.Duration(allow) * interval))
 	rs.NextStartAt = &next
 	return allow, next.Time
 }

@@ -1,6 +1,7 @@
 package rollout_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -72,7 +73,16 @@ func (f *fleet) step() rollout.Plan {
 	for _, n := range append(slices.Clone(p.Start), p.Retry...) {
 		f.started[n] = append(f.started[n], f.now)
 	}
-	f.status = p.Status
+	// The status goes through JSON, as it does through the apiserver: times keep only
+	// what their encoding keeps.
+	raw, err := json.Marshal(p.Status)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.status = v1.RolloutStatus{}
+	if err := json.Unmarshal(raw, &f.status); err != nil {
+		f.t.Fatal(err)
+	}
 	f.plans = append(f.plans, p)
 	return p
 }
@@ -331,11 +341,11 @@ func TestScheduleAndWindows(t *testing.T) {
 			now:  t0, wantReason: v1.ReasonCannotFinish, wantMsg: "passed before any device started"},
 		{name: "endBy passed: cancel keeps what runs",
 			spec:   v1.RolloutSpec{Schedule: &v1.RolloutSchedule{EndBy: at(t0.Add(-time.Minute)), EndBehavior: v1.EndCancel}},
-			status: v1.RolloutStatus{Started: 1, Devices: []v1.RolloutDevice{{Name: "d00", StartedAt: metav1.NewTime(t0), Attempts: 1}}},
+			status: v1.RolloutStatus{Started: 1, Devices: []v1.RolloutDevice{{Name: "d00", StartedAt: metav1.NewMicroTime(t0), Attempts: 1}}},
 			now:    t0, wantReason: v1.ReasonScheduleEnded, wantMsg: "no more devices start"},
 		{name: "endBy passed: continue is overdue",
 			spec:   v1.RolloutSpec{Schedule: &v1.RolloutSchedule{EndBy: at(t0.Add(-time.Minute)), EndBehavior: v1.EndContinue}},
-			status: v1.RolloutStatus{Started: 1, Devices: []v1.RolloutDevice{{Name: "d00", StartedAt: metav1.NewTime(t0), Attempts: 1}}},
+			status: v1.RolloutStatus{Started: 1, Devices: []v1.RolloutDevice{{Name: "d00", StartedAt: metav1.NewMicroTime(t0), Attempts: 1}}},
 			now:    t0, wantReason: v1.ReasonRollingOut, wantMsg: "overdue", wantStart: 2},
 		{name: "approval before the first step",
 			spec: v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 50, RequireApproval: true}, {Percent: 100}}},

@@ -140,6 +140,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		}
 	}
 
+	if err := r.consumeApproval(ctx, &app); err != nil {
+		return ctrl.Result{}, err
+	}
+
 	orig := app.DeepCopy()
 	// The status patch always runs, with optimistic locking so that an event applied by
 	// the receiver meanwhile is never overwritten: a conflict just reconciles again.

@@ -121,7 +121,8 @@ func (r *Reconciler) reuse(app *v1.Application, boards []string) bool {
 
 func terminal(c *metav1.Condition) bool {
 	return c != nil && c.Status == metav1.ConditionFalse &&
-		(c.Reason == v1.ReasonRolledBack || c.Reason == v1.ReasonRolloutFailed || c.Reason == v1.ReasonRolloutAborted)
+		(c.Reason == v1.ReasonRolledBack || c.Reason == v1.ReasonRolloutFailed || c.Reason == v1.ReasonRolloutAborted ||
+			c.Reason == v1.ReasonScheduleEnded)
 }
 
 // source turns spec.source into the build request's source. missing explains a source
@@ -200,6 +201,9 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 		st.MarkNoTargets(gen)
 		return ctrl.Result{}, nil
 	}
+	if rollout.Paced(spec) {
+		return r.reconcilePaced(ctx, app, ro, targets)
+	}
 	steps := rollout.Steps(spec)
 	ro.Steps = int32(steps)
 	if int(ro.Step) >= steps {
@@ -238,10 +242,10 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 
 	switch {
 	case spec.Abort:
-		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutAborted, "rollout aborted by spec.rollout.abort")
+		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutAborted, "rollout aborted by spec.rollout.abort", true)
 	case int(ro.Failed) > maxFail:
 		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutFailed,
-			fmt.Sprintf("%d of %d devices failed to run %s (maxFailures %d); first: %s", ro.Failed, n, ro.Digest, maxFail, ro.FirstFailure))
+			fmt.Sprintf("%d of %d devices failed to run %s (maxFailures %d); first: %s", ro.Failed, n, ro.Digest, maxFail, ro.FirstFailure), true)
 	case spec.Paused:
 		st.Rollout = &ro
 		st.MarkRolloutPaused(gen, fmt.Sprintf("paused by spec.rollout.paused at step %d of %d (%d of %d devices run %s)", ro.Step+1, steps, ro.Succeeded, n, ro.Digest))
@@ -284,13 +288,13 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 	return ctrl.Result{RequeueAfter: r.opts.Resync}, nil
 }
 
-// stop ends a rollout; with autoRollback it redeploys the previous good module to the
-// devices of the current batch.
-func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.RolloutStatus, batch []v1.Device, reason, msg string) (ctrl.Result, error) {
+// stop ends a rollout; with rollback and autoRollback it redeploys the previous good
+// module to the devices of the current batch.
+func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.RolloutStatus, batch []v1.Device, reason, msg string, rollback bool) (ctrl.Result, error) {
 	st, gen := &app.Status, app.Generation
 	auto := app.Spec.Rollout.AutoRollback == nil || *app.Spec.Rollout.AutoRollback
 	prev := st.PreviousGoodDigest
-	if auto && prev != "" && prev != ro.Digest && !ro.RolledBack {
+	if rollback && auto && prev != "" && prev != ro.Digest && !ro.RolledBack {
 		names := make([]string, len(batch))
 		for i, d := range batch {
 			names[i] = d.Name
@@ -305,8 +309,10 @@ func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.Rollo
 		msg = fmt.Sprintf("%s; rolled %d devices back to %s", msg, len(names), prev)
 	}
 	st.Rollout = ro
+	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut); c == nil || c.Reason != reason || c.Message != msg {
+		r.recorder.Event(app, corev1.EventTypeWarning, reason, msg)
+	}
 	st.MarkRolloutFailed(gen, reason, msg)
-	r.recorder.Event(app, corev1.EventTypeWarning, reason, msg)
 	return ctrl.Result{}, nil
 }
 
