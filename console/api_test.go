@@ -341,6 +341,20 @@ func TestRolloutActionsSetTheSpec(t *testing.T) {
 	if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/explode", nil, &e); code != 404 || !strings.Contains(e.Detail, "pause") {
 		t.Fatalf("unknown action: %d %+v", code, e)
 	}
+	// Approve sets the annotation the operator records and removes (kubectl annotate).
+	var app v1.Application
+	if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step=2", nil, &app); code != 200 ||
+		app.Annotations["wasmbed.dev/approve-step"] != "2" {
+		t.Fatalf("approve: %d, annotations %v", code, app.Annotations)
+	}
+	for _, step := range []string{"", "0", "11", "two", "2%22,%22x"} {
+		if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step="+step, nil, &e); code != 400 || !strings.Contains(e.Detail, "?step=N") {
+			t.Fatalf("approve step %q: %d %+v", step, code, e)
+		}
+	}
+	if code := call(t, viewerToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step=1", nil, &e); code != 403 {
+		t.Fatalf("a viewer approves a step: %d %+v", code, e)
+	}
 }
 
 func TestEventsOfAnObject(t *testing.T) {

@@ -1,6 +1,6 @@
 // Pure functions behind the pages: status from conditions, rollout progress, form
 // validation, fleet summaries. Tested in logic.test.ts.
-import type { Application, Condition, Device } from './types';
+import type { Application, Condition, Device, RolloutSpec } from './types';
 
 export type Tone = 'success' | 'error' | 'warning' | 'info' | 'default';
 
@@ -86,6 +86,66 @@ export function rolloutProgress(app: Application): Progress {
   const step = r && r.steps > 1 ? `step ${Math.min(r.step + 1, r.steps)} of ${r.steps}` : '';
   const current = r !== undefined && r.digest === app.status?.build?.digest;
   return { percent: current ? percent : 0, succeeded, failed, targeted, step, stage, done: phase === 'Running' };
+}
+
+/** policySummary describes an Application's rollout policy, one line per setting. */
+export function policySummary(r: RolloutSpec | undefined): string[] {
+  if (!r) return [];
+  const out: string[] = [];
+  const approvals = (r.steps ?? []).map((s, i) => (s.requireApproval ? i + 1 : 0)).filter((n) => n > 0);
+  if (approvals.length) out.push(`approval before step ${approvals.join(', ')}`);
+  if (r.rate) {
+    const g = r.rate.growth;
+    let line = `${r.rate.devicesPerMinute} devices/min`;
+    if (g) {
+      const when = g.afterSucceeded ? `${g.afterSucceeded} succeeded` : `${g.afterStarted} started`;
+      line += `, ×${g.factor} after every ${when} (at most ${g.maxDevicesPerMinute ?? 1000}/min)`;
+    }
+    out.push(line);
+  }
+  for (const c of r.abortCriteria ?? []) out.push(`abort at ${c.thresholdPercent}% ${c.failureType} failures after ${c.minFinished ?? 1} finished`);
+  for (const x of r.retries ?? []) out.push(`retry ${x.failureType} failures ${x.attempts}× (backoff ${x.backoff ?? '30s'}, doubling)`);
+  if (r.deviceTimeout) out.push(`a device must run within ${r.deviceTimeout}`);
+  const s = r.schedule;
+  if (s?.notBefore) out.push(`not before ${new Date(s.notBefore).toLocaleString()}`);
+  if (s?.endBy) out.push(`end by ${new Date(s.endBy).toLocaleString()}, then ${(s.endBehavior ?? 'Cancel').toLowerCase()}`);
+  const m = r.maintenance;
+  if (m) {
+    const ws = m.windows.map((w) => `${w.days?.length ? w.days.join('/') : 'daily'} ${w.start} for ${w.duration}`);
+    out.push(`maintenance windows (${m.timeZone ?? 'UTC'}): ${ws.join('; ')}`);
+  }
+  return out;
+}
+
+/** Waiting is what a rollout waits for, for the rollout view. */
+export interface Waiting {
+  /** the RolledOut condition's reason, e.g. WaitingForApproval */
+  reason: string;
+  message: string;
+  /** the 1-based step an Approve button approves, when a step waits for approval */
+  approveStep?: number;
+  /** when the rollout moves by itself next */
+  nextAt?: string;
+  /** the policy can never finish (reason CannotFinish) */
+  blocked: boolean;
+}
+
+const waitReasons = ['WaitingForApproval', 'WaitingForSchedule', 'OutsideMaintenanceWindow', 'RateLimited', 'RolloutPaused', 'CannotFinish', 'ScheduleEnded'];
+
+/** rolloutWaiting says what an Application's rollout waits for, or undefined. */
+export function rolloutWaiting(app: Application): Waiting | undefined {
+  const c = app.status?.conditions?.find((x) => x.type === 'RolledOut');
+  const r = app.status?.rollout;
+  if (!c || !waitReasons.includes(c.reason ?? '')) {
+    return r?.waitingFor ? { reason: c?.reason ?? '', message: r.waitingFor, nextAt: r.nextActionAt, blocked: false } : undefined;
+  }
+  return {
+    reason: c.reason!,
+    message: r?.waitingFor || c.message || '',
+    approveStep: c.reason === 'WaitingForApproval' && r ? r.step + 1 : undefined,
+    nextAt: r?.nextActionAt,
+    blocked: c.reason === 'CannotFinish',
+  };
 }
 
 export type SourceMode = 'source' | 'upload';

@@ -68,7 +68,12 @@ export function AppForm({ existing }: { existing?: Application }) {
         config: parsePairs(f.config, /\n/).pairs,
         rollout:
           f.strategy === 'Canary'
-            ? { ...existing?.spec.rollout, strategy: 'Canary', steps: f.canarySteps.split(',').map((s) => ({ percent: Number(s.trim()) })) }
+            ? {
+                ...existing?.spec.rollout,
+                strategy: 'Canary',
+                // A step keeps its pause and approval when its position stays.
+                steps: f.canarySteps.split(',').map((s, i) => ({ ...existing?.spec.rollout?.steps?.[i], percent: Number(s.trim()) })),
+              }
             : { ...existing?.spec.rollout, strategy: 'AllAtOnce', steps: undefined },
       };
       if (f.mode === 'source') body.source = { language: f.language, code: f.code };
