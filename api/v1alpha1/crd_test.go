@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -364,5 +365,59 @@ func TestBoardEnumMatchesCatalogue(t *testing.T) {
 	slices.Sort(enum)
 	if !slices.Equal(enum, boards.Names()) {
 		t.Errorf("Device spec.board enum %v != board catalogue %v: update the kubebuilder:validation:Enum marker in device_types.go", enum, boards.Names())
+	}
+}
+
+// TestKubectlShowsTheRolloutPolicy runs the project's kubectl against the test apiserver:
+// `get -o wide` shows the failed count, the rate and what the rollout waits for, and
+// `describe` the policy's status and the RolledOut condition.
+func TestKubectlShowsTheRolloutPolicy(t *testing.T) {
+	app := validApp("kubectl-policy")
+	app.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary,
+		Steps: []v1.CanaryStep{{Percent: 10}, {Percent: 100, RequireApproval: true}},
+		Rate:  &v1.RolloutRate{DevicesPerMinute: 20}}
+	if err := env.Client.Create(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	const waiting = "waiting for approval of step 2 of 2"
+	app.Status.InitializeConditions(app.Generation)
+	app.Status.MarkRolloutWaiting(app.Generation, v1.RolloutStatus{
+		Digest: digest.Digest("sha256:" + strings.Repeat("ef", 32)), Step: 1, Steps: 2, Targeted: 10, Succeeded: 1, Failed: 1,
+		WaitingFor: waiting, Rate: &v1.RateStatus{DevicesPerMinute: 20}, FailuresByType: map[v1.FailureType]int32{v1.FailureStart: 1},
+	}, v1.ReasonWaitingForApproval, waiting)
+	if err := env.Client.Status().Update(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := env.Environment.ControlPlane.KubeCtl()
+	run := func(args ...string) string {
+		stdout, stderr, err := kubectl.Run(args...)
+		if err != nil {
+			b, _ := io.ReadAll(stderr)
+			t.Fatalf("kubectl %v: %v: %s", args, err, b)
+		}
+		b, _ := io.ReadAll(stdout)
+		return string(b)
+	}
+	wide := run("get", "applications", "kubectl-policy", "-n", "default", "-o", "wide")
+	lines := strings.Split(strings.TrimSpace(wide), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("kubectl get -o wide:\n%s", wide)
+	}
+	for _, col := range []string{"PHASE", "PROGRESS", "REASON", "FAILED", "RATE", "WAITING"} {
+		if !strings.Contains(lines[0], col) {
+			t.Errorf("column %s missing:\n%s", col, wide)
+		}
+	}
+	for _, cell := range []string{"Paused", "1/10", "WaitingForApproval", " 1 ", " 20 ", waiting} {
+		if !strings.Contains(lines[1], cell) {
+			t.Errorf("%q missing from the row:\n%s", cell, wide)
+		}
+	}
+	t.Logf("kubectl get -o wide:\n%s", wide)
+	desc := run("describe", "application", "kubectl-policy", "-n", "default")
+	for _, s := range []string{"Waiting For:", waiting, "Failures By Type:", "Require Approval:", "Devices Per Minute:  20"} {
+		if !strings.Contains(desc, s) {
+			t.Errorf("kubectl describe lacks %q:\n%s", s, desc)
+		}
 	}
 }
