@@ -287,3 +287,45 @@ func TestDeviceJoiningLaterGetsTheCurrentVersion(t *testing.T) {
 		})
 	}
 }
+
+// TestScheduleWithAnInjectedClock: nothing starts before notBefore; at the operator's
+// notBefore one device starts a minute; when endBy passes with Cancel, no more devices
+// start and those that run keep the module.
+func TestScheduleWithAnInjectedClock(t *testing.T) {
+	const key = "e2e-schedule"
+	label(t, key, sims(30, 34)...)
+	start := clk.Now().Add(time.Hour)
+	app := cApp("scheduled", goodC, func(a *v1.Application) {
+		a.Spec.Selector = selecting(key)
+		a.Spec.Rollout = v1.RolloutSpec{Rate: &v1.RolloutRate{DevicesPerMinute: 1},
+			Schedule: &v1.RolloutSchedule{NotBefore: &metav1.Time{Time: start}, EndBy: &metav1.Time{Time: start.Add(90 * time.Second)}, EndBehavior: v1.EndCancel}}
+	})
+	if err := c().Create(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "waiting for notBefore", 2*time.Minute, func() (bool, string) {
+		r, msg := rolledOutReason(t, "scheduled")
+		return r == v1.ReasonWaitingForSchedule, r + ": " + msg
+	})
+	dg := getApp(t, "scheduled").Status.Build.Digest.String()
+	clk.Advance(time.Hour + time.Second)
+	eventually(t, "the first device runs", time.Minute, func() (bool, string) {
+		n := len(runningAt(t, key, "scheduled", dg))
+		return n == 1, fmt.Sprintf("%d run it", n)
+	})
+	clk.Advance(time.Minute)
+	eventually(t, "the second device runs", time.Minute, func() (bool, string) {
+		n := len(runningAt(t, key, "scheduled", dg))
+		return n == 2, fmt.Sprintf("%d run it", n)
+	})
+	clk.Advance(time.Minute) // past endBy
+	eventually(t, "the schedule ended", time.Minute, func() (bool, string) {
+		r, msg := rolledOutReason(t, "scheduled")
+		return r == v1.ReasonScheduleEnded && strings.Contains(msg, "no more devices start"), r + ": " + msg
+	})
+	time.Sleep(2 * time.Second)
+	if n := len(runningAt(t, key, "scheduled", dg)); n != 2 {
+		t.Errorf("%d devices run it after the end, want the 2 started before", n)
+	}
+	remove(t, getApp(t, "scheduled"))
+}
