@@ -136,7 +136,7 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
         )}
         {waiting && (
           <Alert severity={waiting.blocked ? 'error' : 'info'} sx={{ mt: 1 }} data-testid="rollout-waiting">
-            {waiting.blocked ? 'This rollout can never finish: ' : 'Waiting: '}
+            {waiting.blocked ? 'This rollout can never finish: ' : ''}
             {waiting.message}
             {waiting.nextAt && !waiting.blocked ? ` (looks again at ${new Date(waiting.nextAt).toLocaleString()})` : ''}
           </Alert>
@@ -183,7 +183,7 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
           </Field>
           <Field label="Rollout">
             {r.strategy ?? 'AllAtOnce'}
-            {r.steps?.length ? ` (${r.steps.map((s) => (s.requireApproval ? '✋' : '') + s.percent + '%').join(' → ')})` : ''}
+            {r.steps?.length ? ` (${r.steps.map((s) => s.percent + '%' + (s.requireApproval ? ' after approval' : '')).join(' → ')})` : ''}
           </Field>
           {policy.length > 0 && (
             <Field label="Policy">
