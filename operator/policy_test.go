@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/wasmbed/wasmbed/api/events"
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
@@ -172,6 +173,36 @@ func TestFailureTypesDriveRetriesAndAbort(t *testing.T) {
 	if ro.Retries != 1 || ro.FailuresByType[v1.FailureStart] != 1 || ro.Failed != 1 {
 		t.Errorf("rollout status %+v", ro)
 	}
+	// The operator's metrics count the retry and the stop (other tests of this process
+	// add to them too).
+	if n := metric(t, "wasmbed_rollout_policy_device_starts_total", "kind", "retry"); n < 1 {
+		t.Errorf("retries counted: %v", n)
+	}
+	if n := metric(t, "wasmbed_rollout_policy_stops_total", "reason", v1.ReasonRolloutFailed); n < 1 {
+		t.Errorf("stops counted: %v", n)
+	}
+}
+
+// metric returns the value of a counter of the operator's metrics registry with one label.
+func metric(t *testing.T, name, label, value string) float64 {
+	t.Helper()
+	families, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // TestPolicyThatCannotFinish: an endBy in the past, or windows that do not open before

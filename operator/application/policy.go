@@ -49,12 +49,14 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 	now := r.opts.Now()
 	plan := rollout.Decide(rollout.Input{Now: now, Spec: spec, Status: ro, Devices: views})
 	start := append(slices.Clone(plan.Start), plan.Retry...)
+	again := 0
 	if len(start) == 0 && ro.RequestedAt != nil && now.Sub(ro.RequestedAt.Time) > 3*redispatchAfter {
 		// Devices in flight without any report for a while: ask again in case the request
 		// was lost (the gateway ignores a request it already holds).
 		for _, e := range plan.Status.Devices {
 			if !e.Final && e.Failure == "" && now.Sub(e.StartedAt.Time) > 3*redispatchAfter {
 				start = append(start, e.Name)
+				again++
 			}
 		}
 	}
@@ -70,6 +72,9 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 		}
 		at := metav1.NewTime(now)
 		plan.Status.RequestedAt = &at
+		policyStarts.WithLabelValues("first").Add(float64(len(plan.Start)))
+		policyStarts.WithLabelValues("retry").Add(float64(len(plan.Retry)))
+		policyStarts.WithLabelValues("again").Add(float64(again))
 		if len(plan.Retry) > 0 {
 			r.recorder.Eventf(app, corev1.EventTypeNormal, "Retrying", "retrying %d devices: %v", len(plan.Retry), plan.Retry)
 		}
@@ -77,6 +82,9 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 	ro = plan.Status
 	switch {
 	case plan.Stop != nil:
+		if c := meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut); c == nil || c.Reason != plan.Stop.Reason {
+			policyStops.WithLabelValues(plan.Stop.Reason).Inc()
+		}
 		return r.stop(ctx, app, &ro, batch(ro.Step), plan.Stop.Reason, plan.Stop.Message, plan.Stop.Rollback)
 	case plan.Done:
 		st.MarkRolledOut(gen, ro)
