@@ -64,6 +64,9 @@ type Reconciler struct {
 	// so the stream of Device updates its removal causes does not request it again on
 	// every reconcile.
 	removing sync.Map // types.NamespacedName -> removal
+	// joined remembers, per Application rolled back, when which joining devices were
+	// sent its good module.
+	joined sync.Map // types.UID -> *joinedDevices
 }
 
 // removal is one requested removal: the object's uid and when it was requested.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/digest"
@@ -189,7 +190,7 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 		return ctrl.Result{}, nil
 	}
 	if terminal(meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut)) {
-		return ctrl.Result{}, nil
+		return r.joinersAfterRollback(ctx, app)
 	}
 	ro := *st.Rollout
 	targets, err := rollout.Targets(ctx, r.client, app)
@@ -316,6 +317,63 @@ func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.Rollo
 	return ctrl.Result{}, nil
 }
 
+// joinersAfterRollback gives the devices that came to match the selector after a
+// rollout was rolled back the module the others were rolled back to, the Application's
+// current good version. Devices that have any entry for the Application are left alone.
+func (r *Reconciler) joinersAfterRollback(ctx context.Context, app *v1.Application) (ctrl.Result, error) {
+	st := &app.Status
+	ro, prev := st.Rollout, st.PreviousGoodDigest
+	if ro == nil || !ro.RolledBack || prev == "" || prev == ro.Digest {
+		return ctrl.Result{}, nil
+	}
+	targets, err := rollout.Targets(ctx, r.client, app)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.opts.Now()
+	v, _ := r.joined.LoadOrStore(app.UID, &joinedDevices{at: map[string]time.Time{}})
+	jd := v.(*joinedDevices)
+	jd.mu.Lock()
+	defer jd.mu.Unlock()
+	var joiners []string
+	waiting := false
+	for i := range targets {
+		if appOn(&targets[i], app.Name) != nil {
+			continue
+		}
+		waiting = true
+		// Asked already: the gateway keeps it for a device that is offline; ask again
+		// only after a while, in case the request was lost.
+		if at, ok := jd.at[targets[i].Name]; !ok || now.Sub(at) > joinerResend {
+			joiners = append(joiners, targets[i].Name)
+		}
+	}
+	if len(joiners) > 0 {
+		if err := r.send(ctx, app, events.RolloutRequested, &events.RolloutRequestedData{Application: ref(app), Digest: prev, Devices: joiners}); err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, n := range joiners {
+			jd.at[n] = now
+		}
+		r.recorder.Eventf(app, corev1.EventTypeNormal, "JoinedAfterRollback", "%d devices joined after the rollback: sent them %s", len(joiners), prev)
+	}
+	if waiting {
+		return ctrl.Result{RequeueAfter: joinerResend}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// joinerResend is how long a device that joined after a rollback may go without a
+// report before it is sent the good module again.
+const joinerResend = 5 * time.Minute
+
+// joinedDevices remembers when the devices that joined an Application after its
+// rollback were sent its good module (in memory: after a restart, one more request).
+type joinedDevices struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
 func appOn(d *v1.Device, name string) *v1.DeviceApplication {
 	for i := range d.Status.Applications {
 		if d.Status.Applications[i].Name == name {
@@ -332,6 +390,7 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 		return nil
 	}
 	r.requested.Delete(app.UID)
+	r.joined.Delete(app.UID)
 	var digest digest.Digest
 	switch {
 	case app.Status.Rollout != nil:

@@ -212,6 +212,12 @@ func TestStartFailuresRetriedThenRolledBack(t *testing.T) {
 		n := len(runningAt(t, key, "retried", good.String()))
 		return n == 10, fmt.Sprintf("%d of 10 run %s", n, good)
 	})
+	// A device that joins after the rollback gets the good module, not the failed one.
+	label(t, key, "sim-10")
+	eventually(t, "the joiner runs the good module", time.Minute, func() (bool, string) {
+		n := len(runningAt(t, key, "retried", good.String()))
+		return n == 11, fmt.Sprintf("%d of 11 run %s", n, good)
+	})
 	remove(t, a)
 }
 
