@@ -41,6 +41,13 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 		views[i] = r.view(app, &targets[i], &ro)
 	}
 	if spec.Paused {
+		// Nothing starts or is retried; the counts stay current.
+		ro.Succeeded, ro.Targeted = 0, int32(len(views))
+		for _, v := range views {
+			if v.Outcome == rollout.Succeeded {
+				ro.Succeeded++
+			}
+		}
 		ro.WaitingFor = "paused by spec.rollout.paused"
 		st.Rollout = &ro
 		st.MarkRolloutPaused(gen, fmt.Sprintf("paused by spec.rollout.paused at step %d of %d", ro.Step+1, rollout.Steps(spec)))
