@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AppForm } from './logic';
-import { policySummary, rolloutProgress, rolloutWaiting, statusFromConditions, validateAppForm, words } from './logic';
+import { parseApprovalSteps, parsePolicy, policySummary, policyText, rolloutProgress, rolloutWaiting, statusFromConditions, validateAppForm, words } from './logic';
 import { parseSSE } from './stream';
 import type { Application } from './types';
 
@@ -55,7 +55,8 @@ describe('rolloutProgress', () => {
 });
 
 const form = (f: Partial<AppForm>): AppForm => ({
-  name: 'blink', mode: 'source', language: 'c', code: 'int x;', selector: '', config: '', strategy: 'AllAtOnce', canarySteps: '', ...f,
+  name: 'blink', mode: 'source', language: 'c', code: 'int x;', selector: '', config: '', strategy: 'AllAtOnce', canarySteps: '',
+  approvalSteps: '', policy: '', ...f,
 });
 
 describe('validateAppForm', () => {
@@ -71,6 +72,19 @@ describe('validateAppForm', () => {
     expect(validateAppForm(form({ config: 'ok=1\nbad' })).config).toMatch(/"bad"/);
     expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '50, 10' })).canarySteps).toMatch(/increase/);
     expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '' })).canarySteps).toMatch(/at least one/);
+    expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '10, 100', approvalSteps: '3' })).approvalSteps).toMatch(/from 1 to 2/);
+    expect(validateAppForm(form({ policy: '{"rate": ' })).policy).toMatch(/not JSON/);
+    expect(validateAppForm(form({ policy: '[1]' })).policy).toMatch(/JSON object/);
+    expect(validateAppForm(form({ policy: '{"paused": true}' })).policy).toMatch(/unknown field paused/);
+    expect(validateAppForm(form({ strategy: 'Canary', canarySteps: '10, 100', approvalSteps: '2', policy: '{"rate": {"devicesPerMinute": 5}}' }))).toEqual({});
+  });
+  it('shows and reads the rollout policy as JSON', () => {
+    const r = { strategy: 'Canary' as const, paused: true, rate: { devicesPerMinute: 5 }, deviceTimeout: '1m' };
+    const text = policyText(r);
+    expect(JSON.parse(text)).toEqual({ rate: { devicesPerMinute: 5 }, deviceTimeout: '1m' });
+    expect(parsePolicy(text).policy).toEqual({ rate: { devicesPerMinute: 5 }, deviceTimeout: '1m' });
+    expect(policyText({ strategy: 'AllAtOnce' })).toBe('');
+    expect(parseApprovalSteps('2, 3', 3)).toEqual({ steps: [2, 3] });
   });
   it('checks an uploaded module is WebAssembly', () => {
     expect(validateAppForm(form({ mode: 'upload' })).wasm).toMatch(/choose/);

@@ -164,6 +164,42 @@ export interface AppForm {
   strategy: 'AllAtOnce' | 'Canary';
   /** "10, 50, 100" */
   canarySteps: string;
+  /** the Canary steps that wait for approval, "2, 3" (1-based) */
+  approvalSteps: string;
+  /** the rollout policy as JSON: rate, abortCriteria, retries, deviceTimeout, schedule, maintenance */
+  policy: string;
+}
+
+/** The spec.rollout fields the form edits as JSON (docs/crds.md, "Rollout policy"). */
+export const policyKeys = ['rate', 'abortCriteria', 'retries', 'deviceTimeout', 'schedule', 'maintenance'] as const;
+
+/** policyText is the JSON the form shows for a rollout's policy, "" without one. */
+export function policyText(r: RolloutSpec | undefined): string {
+  const p: Record<string, unknown> = {};
+  for (const k of policyKeys) if (r?.[k] !== undefined) p[k] = r[k];
+  return Object.keys(p).length ? JSON.stringify(p, null, 2) : '';
+}
+
+/** parsePolicy reads the form's policy JSON; the apiserver checks the values. */
+export function parsePolicy(text: string): { policy: Partial<RolloutSpec>; error?: string } {
+  if (!text.trim()) return { policy: {} };
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { policy: {}, error: `not JSON: ${(e as Error).message}` };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { policy: {}, error: 'write a JSON object, e.g. {"rate": {"devicesPerMinute": 10}}' };
+  const unknown = Object.keys(v).filter((k) => !(policyKeys as readonly string[]).includes(k));
+  if (unknown.length) return { policy: {}, error: `unknown field ${unknown.join(', ')}: use ${policyKeys.join(', ')}` };
+  return { policy: v as Partial<RolloutSpec> };
+}
+
+/** parseApprovalSteps reads "2, 3": the 1-based steps, of n, that wait for approval. */
+export function parseApprovalSteps(text: string, n: number): { steps: number[]; error?: string } {
+  const steps = text.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (steps.some((x) => !Number.isInteger(x) || x < 1 || x > n)) return { steps: [], error: `step numbers from 1 to ${n}, e.g. 2` };
+  return { steps };
 }
 
 export type FormErrors = Partial<Record<keyof AppForm, string>>;
@@ -218,7 +254,11 @@ export function validateAppForm(f: AppForm): FormErrors {
     if (steps.length === 0) e.canarySteps = 'a canary rollout needs at least one step, e.g. 10, 50, 100';
     else if (steps.some((p) => !Number.isInteger(p) || p < 1 || p > 100)) e.canarySteps = 'each step is a percentage from 1 to 100';
     else if (steps.some((p, i) => i > 0 && p <= steps[i - 1])) e.canarySteps = 'the percentages must increase';
+    const approvals = parseApprovalSteps(f.approvalSteps, steps.length);
+    if (approvals.error) e.approvalSteps = approvals.error;
   }
+  const policy = parsePolicy(f.policy);
+  if (policy.error) e.policy = policy.error;
   return e;
 }
 
