@@ -38,13 +38,25 @@ func startAt(t *testing.T, at time.Time) (*harness, *clock) {
 	return startWith(t, func(o *operator.Options) { o.Now = c.Now }), c
 }
 
-// pacedStarts returns the devices the operator asked dispatch to start, in order.
+// pacedStarts returns the devices the operator asked dispatch to start, in the order of
+// their first request; with retries, a device is listed once per attempt.
 func (h *harness) pacedStarts(subject string) []string {
 	var out []string
 	for _, e := range h.broker.of(events.RolloutRequested, subject) {
 		d, err := events.DecodeAs[*events.RolloutRequestedData](e)
 		if err == nil && d.Paced {
 			out = append(out, d.Devices...)
+		}
+	}
+	return out
+}
+
+// pacedDevices is pacedStarts without repeats.
+func (h *harness) pacedDevices(subject string) []string {
+	var out []string
+	for _, d := range h.pacedStarts(subject) {
+		if !slices.Contains(out, d) {
+			out = append(out, d)
 		}
 	}
 	return out
@@ -78,20 +90,20 @@ func TestPolicyWithInjectedClock(t *testing.T) {
 	})
 	a := h.get("policy")
 	if a.Status.Phase != v1.ApplicationPaused || !strings.Contains(a.Status.Rollout.WaitingFor, "2026-12-07T22:00:00+01:00") ||
-		a.Status.Rollout.NextActionAt == nil || len(h.pacedStarts(ref.Subject())) != 0 {
-		t.Fatalf("outside the window: phase %s, rollout %+v, started %v", a.Status.Phase, a.Status.Rollout, h.pacedStarts(ref.Subject()))
+		a.Status.Rollout.NextActionAt == nil || len(h.pacedDevices(ref.Subject())) != 0 {
+		t.Fatalf("outside the window: phase %s, rollout %+v, started %v", a.Status.Phase, a.Status.Rollout, h.pacedDevices(ref.Subject()))
 	}
 
 	// 21:00 UTC is 22:00 in Berlin: one device starts, the next a minute later.
 	clk.Add(11 * time.Hour)
-	h.eventually("the first device started", func() bool { return len(h.pacedStarts(ref.Subject())) == 1 })
+	h.eventually("the first device started", func() bool { return len(h.pacedDevices(ref.Subject())) == 1 })
 	h.eventually("rate limited", func() bool {
 		c := h.rolledOut("policy")
 		return c != nil && c.Reason == v1.ReasonRateLimited && strings.Contains(h.get("policy").Status.Rollout.WaitingFor, "next device at 2026-12-07T21:01:00Z")
 	})
 	clk.Add(time.Minute)
-	h.eventually("the second device started", func() bool { return len(h.pacedStarts(ref.Subject())) == 2 })
-	for _, d := range h.pacedStarts(ref.Subject()) {
+	h.eventually("the second device started", func() bool { return len(h.pacedDevices(ref.Subject())) == 2 })
+	for _, d := range h.pacedDevices(ref.Subject()) {
 		h.report(ref, d, dg, "Running", "")
 	}
 
@@ -102,7 +114,7 @@ func TestPolicyWithInjectedClock(t *testing.T) {
 	})
 	clk.Add(time.Hour)
 	time.Sleep(500 * time.Millisecond)
-	if n := len(h.pacedStarts(ref.Subject())); n != 2 {
+	if n := len(h.pacedDevices(ref.Subject())); n != 2 {
 		t.Fatalf("%d devices started before the approval", n)
 	}
 	h.update("policy", func(a *v1.Application) {
@@ -113,10 +125,10 @@ func TestPolicyWithInjectedClock(t *testing.T) {
 		_, still := a.Annotations[rollout.ApproveAnnotation]
 		return a.Status.Rollout.ApprovedStep == 2 && !still
 	})
-	h.eventually("step 2's first device", func() bool { return len(h.pacedStarts(ref.Subject())) == 3 })
+	h.eventually("step 2's first device", func() bool { return len(h.pacedDevices(ref.Subject())) == 3 })
 	clk.Add(time.Minute)
-	h.eventually("step 2's second device", func() bool { return len(h.pacedStarts(ref.Subject())) == 4 })
-	starts := h.pacedStarts(ref.Subject())
+	h.eventually("step 2's second device", func() bool { return len(h.pacedDevices(ref.Subject())) == 4 })
+	starts := h.pacedDevices(ref.Subject())
 	for _, d := range starts[2:] {
 		h.report(ref, d, dg, "Running", "")
 	}

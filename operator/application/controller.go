@@ -52,7 +52,10 @@ type Options struct {
 
 // Reconciler reconciles Applications.
 type Reconciler struct {
-	client   client.Client
+	client client.Client
+	// live reads from the apiserver, not the cache: a rollout policy checks that it
+	// decides on the latest status before it starts devices.
+	live     client.Reader
 	recorder record.EventRecorder
 	opts     Options
 	// requested remembers the generation whose build was last requested per
@@ -97,7 +100,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Reconciler{client: mgr.GetClient(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
+	r := &Reconciler{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Application{}).
 		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).

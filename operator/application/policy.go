@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -68,6 +69,15 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 		}
 	}
 	if len(start) > 0 {
+		// The cache may not show this reconciler's last status write yet: deciding on it
+		// would start the same devices twice. Wait for it instead.
+		var latest v1.Application
+		if err := r.live.Get(ctx, client.ObjectKeyFromObject(app), &latest); err != nil {
+			return ctrl.Result{}, fmt.Errorf("read application %s/%s: %w", app.Namespace, app.Name, err)
+		}
+		if latest.ResourceVersion != app.ResourceVersion {
+			return ctrl.Result{RequeueAfter: 50 * time.Millisecond}, nil
+		}
 		size := int64(0)
 		if st.Build != nil && st.Build.Digest == ro.Digest {
 			size = st.Build.Size
