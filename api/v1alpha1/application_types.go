@@ -174,6 +174,7 @@ const (
 // RolloutSpec configures rollouts.
 // +kubebuilder:validation:XValidation:rule="self.strategy != 'Canary' || (has(self.steps) && size(self.steps) > 0)",message="rollout.steps must list at least one step when rollout.strategy is Canary"
 // +kubebuilder:validation:XValidation:rule="!has(self.steps) || [0, 1, 2, 3, 4, 5, 6, 7, 8].all(i, i + 1 >= size(self.steps) || self.steps[i].percent < self.steps[i + 1].percent)",message="rollout.steps percentages must increase from step to step"
+// +kubebuilder:validation:XValidation:rule="(has(self.strategy) && self.strategy == 'Canary') || !has(self.steps) || self.steps.all(s, !has(s.requireApproval) || !s.requireApproval)",message="rollout.steps[].requireApproval needs strategy Canary (an AllAtOnce rollout has no steps to hold)"
 type RolloutSpec struct {
 	// Strategy is AllAtOnce (default) or Canary.
 	// +kubebuilder:default=AllAtOnce

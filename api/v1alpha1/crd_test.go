@@ -238,6 +238,9 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 			a.Spec.Rollout.MaxFailures = &neg
 			return a
 		}(), []string{"spec.rollout.maxFailures"}},
+		{"approval without Canary", policy("approval-allatonce", func(r *v1.RolloutSpec) {
+			r.Steps = []v1.CanaryStep{{Percent: 100, RequireApproval: true}}
+		}), []string{"spec.rollout", "requireApproval needs strategy Canary"}},
 		{"rate of zero", policy("rate-zero", func(r *v1.RolloutSpec) { r.Rate = &v1.RolloutRate{} }),
 			[]string{"spec.rollout.rate.devicesPerMinute"}},
 		{"growth with two conditions", policy("growth-two", func(r *v1.RolloutSpec) {
