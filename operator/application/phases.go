@@ -319,7 +319,8 @@ func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.Rollo
 
 // joinersAfterRollback gives the devices that came to match the selector after a
 // rollout was rolled back the module the others were rolled back to, the Application's
-// current good version. Devices that have any entry for the Application are left alone.
+// current good version. Devices that report anything of this Application object are
+// left alone.
 func (r *Reconciler) joinersAfterRollback(ctx context.Context, app *v1.Application) (ctrl.Result, error) {
 	st := &app.Status
 	ro, prev := st.Rollout, st.PreviousGoodDigest
@@ -338,7 +339,9 @@ func (r *Reconciler) joinersAfterRollback(ctx context.Context, app *v1.Applicati
 	var joiners []string
 	waiting := false
 	for i := range targets {
-		if appOn(&targets[i], app.Name) != nil {
+		// A joiner has nothing of this object: no entry, a Removed one, or another
+		// (deleted) object's of the same name.
+		if a := appOn(&targets[i], app.Name); a != nil && a.State != v1.AppRemoved && (a.UID == "" || a.UID == string(app.UID)) {
 			continue
 		}
 		waiting = true

@@ -27,15 +27,24 @@ func (c *opClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 var clk opClock
 
-// label puts key=yes on the named Devices, so that a test's Application selects them.
+// label puts key=yes on the named Devices, so that a test's Application selects them,
+// and takes it off when the test ends (tests run again with -count).
 func label(t *testing.T, key string, names ...string) {
 	t.Helper()
-	for _, n := range names {
-		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"yes"}}}`, key)
+	set := func(n, value string) error {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:%s}}}`, key, value)
 		dev := &v1.Device{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: n}}
-		if err := c().Patch(context.Background(), dev, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+		return client.IgnoreNotFound(c().Patch(context.Background(), dev, client.RawPatch(types.MergePatchType, []byte(patch))))
+	}
+	for _, n := range names {
+		if err := set(n, `"yes"`); err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() {
+			if err := set(n, "null"); err != nil {
+				t.Errorf("unlabel %s: %v", n, err)
+			}
+		})
 	}
 }
 
