@@ -2,6 +2,7 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -421,6 +422,27 @@ func TestKubectlShowsTheRolloutPolicy(t *testing.T) {
 	for _, s := range []string{"Waiting For:", waiting, "Failures By Type:", "Require Approval:", "Devices Per Minute:  20"} {
 		if !strings.Contains(desc, s) {
 			t.Errorf("kubectl describe lacks %q:\n%s", s, desc)
+		}
+	}
+}
+
+// TestRolloutPolicySnippetsAreAccepted applies the smaller examples of docs/crds.md.
+func TestRolloutPolicySnippetsAreAccepted(t *testing.T) {
+	for i, snippet := range []string{
+		`{maintenance: {timeZone: America/New_York, windows: [{start: "02:00", duration: 3h}]}}`,
+		`{rate: {devicesPerMinute: 60}, deviceTimeout: 10m, retries: [{failureType: any, attempts: 2}]}`,
+		`{strategy: Canary, steps: [{percent: 100, requireApproval: true}]}`,
+		`{maintenance: {timeZone: America/Argentina/Buenos_Aires, windows: [{days: [Sun], start: "23:30", duration: 168h}]}}`,
+		`{schedule: {endBy: "2030-01-01T00:00:00Z", endBehavior: Continue}, abortCriteria: [{failureType: timeout, thresholdPercent: 100}]}`,
+	} {
+		var r v1.RolloutSpec
+		if err := yaml.UnmarshalStrict([]byte(snippet), &r); err != nil {
+			t.Fatalf("snippet %d: %v", i, err)
+		}
+		app := validApp(fmt.Sprintf("snippet-%d", i))
+		app.Spec.Rollout = r
+		if err := env.Client.Create(ctx(t), app); err != nil {
+			t.Errorf("snippet %d %s: %v", i, snippet, err)
 		}
 	}
 }
