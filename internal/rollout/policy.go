@@ -150,9 +150,11 @@ func (p *planner) decide() Plan {
 	n := len(p.in.Devices)
 	steps := Steps(spec)
 	ro.Steps, ro.Targeted = int32(steps), int32(n)
+	// Status can be written by anyone allowed to: a step out of range is clamped.
 	if int(ro.Step) >= steps {
 		ro.Step = int32(steps - 1)
 	}
+	ro.Step = max(ro.Step, 0)
 	ro.Overdue, ro.WaitingFor, ro.NextActionAt = false, "", nil
 	if ro.FailuresByType == nil {
 		ro.FailuresByType = map[v1.FailureType]int32{}
@@ -502,6 +504,7 @@ func (p *planner) rate(succeeded, want int) (int, time.Time) {
 		}
 		rs.DevicesPerMinute = min(rs.DevicesPerMinute, limit)
 	}
+	rs.DevicesPerMinute = max(rs.DevicesPerMinute, 1)
 	ro.Rate = rs
 	interval := time.Minute / time.Duration(rs.DevicesPerMinute)
 	burst := max(1, int(math.Ceil(float64(rs.DevicesPerMinute)*burstWindow.Seconds()/60)))

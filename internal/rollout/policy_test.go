@@ -452,3 +452,50 @@ func TestClassifyFailure(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecide feeds the policy any spec and status (status can be written by anyone
+// allowed to) and any device reports: it must not panic, start only target devices that
+// have not succeeded, and never start and stop at once.
+func FuzzDecide(f *testing.F) {
+	f.Add([]byte(`{"strategy":"Canary","steps":[{"percent":50,"requireApproval":true},{"percent":100}],"rate":{"devicesPerMinute":6,"growth":{"factor":"2","afterStarted":1}}}`),
+		[]byte(`{"digest":"sha256:00","step":1,"steps":2,"approvedStep":2,"devices":[{"name":"d00","startedAt":"2026-12-07T10:00:00Z","attempts":1}]}`), uint8(5), uint16(3))
+	f.Add([]byte(`{"retries":[{"failureType":"any","attempts":3}],"deviceTimeout":"1m","maintenance":{"timeZone":"Europe/Berlin","windows":[{"start":"22:00","duration":"4h"}]}}`),
+		[]byte(`{"step":-7,"rate":{"devicesPerMinute":0},"devices":[{"name":"x","attempts":-3,"failure":"start","retryAt":"2026-12-07T09:00:00Z"}]}`), uint8(9), uint16(0xffff))
+	f.Fuzz(func(t *testing.T, specJSON, statusJSON []byte, n uint8, reports uint16) {
+		var spec v1.RolloutSpec
+		var status v1.RolloutStatus
+		if json.Unmarshal(specJSON, &spec) != nil || json.Unmarshal(statusJSON, &status) != nil {
+			return
+		}
+		if spec.Strategy == v1.RolloutCanary && len(spec.Steps) == 0 {
+			return // the CRD refuses it
+		}
+		for _, s := range spec.Steps {
+			if s.Percent < 1 || s.Percent > 100 {
+				return // the CRD refuses it
+			}
+		}
+		devs := names(int(n % 40))
+		for i := range devs {
+			switch (reports >> (i % 16)) & 3 {
+			case 1:
+				devs[i].Outcome = rollout.Succeeded
+			case 2:
+				devs[i].Outcome, devs[i].Failure, devs[i].ReportedAt = rollout.Failed, v1.FailureTrap, t0
+			}
+		}
+		p := rollout.Decide(rollout.Input{Now: t0, Spec: spec, Status: status, Devices: devs})
+		if p.Stop != nil && (len(p.Start) > 0 || len(p.Retry) > 0) {
+			t.Fatalf("stops and starts devices at once: %+v", p)
+		}
+		if p.RequeueAfter < 0 {
+			t.Fatalf("requeue after %s", p.RequeueAfter)
+		}
+		for _, name := range p.Start {
+			i := slices.IndexFunc(devs, func(d rollout.DeviceView) bool { return d.Name == name })
+			if i < 0 || devs[i].Outcome == rollout.Succeeded {
+				t.Fatalf("started %s, which is not a target or succeeded", name)
+			}
+		}
+	})
+}
