@@ -344,3 +344,40 @@ func TestScheduleWithAnInjectedClock(t *testing.T) {
 	}
 	remove(t, getApp(t, "scheduled"))
 }
+
+// TestScheduleEndRollsBack: with endBehavior Rollback, a rollout not done by endBy stops
+// and the devices it reached get the previous good module back.
+func TestScheduleEndRollsBack(t *testing.T) {
+	const key = "e2e-endrollback"
+	label(t, key, sims(35, 38)...)
+	app := cApp("endrollback", goodC, func(a *v1.Application) { a.Spec.Selector = selecting(key) })
+	if err := c().Create(context.Background(), app); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "v1 Ready", 2*time.Minute, func() (bool, string) { return ready(t, "endrollback") })
+	good := getApp(t, "endrollback").Status.Build.Digest.String()
+	end := clk.Now().Add(90 * time.Second)
+	update(t, "endrollback", func(a *v1.Application) {
+		a.Spec.Source.Inline.Code = greeterC
+		a.Spec.Rollout = v1.RolloutSpec{Rate: &v1.RolloutRate{DevicesPerMinute: 1},
+			Schedule: &v1.RolloutSchedule{EndBy: &metav1.Time{Time: end}, EndBehavior: v1.EndRollback}}
+	})
+	eventually(t, "the first device runs v2", 2*time.Minute, func() (bool, string) {
+		a := getApp(t, "endrollback")
+		if a.Status.Build == nil || a.Status.Build.Digest.String() == good {
+			return false, "v2 not built yet"
+		}
+		n := len(runningAt(t, key, "endrollback", a.Status.Build.Digest.String()))
+		return n == 1, fmt.Sprintf("%d run v2", n)
+	})
+	clk.Advance(2 * time.Minute)
+	eventually(t, "the schedule ended with a rollback", time.Minute, func() (bool, string) {
+		r, msg := rolledOutReason(t, "endrollback")
+		return r == v1.ReasonScheduleEnded && strings.Contains(msg, "rolled 3 devices back"), r + ": " + msg
+	})
+	eventually(t, "v1 everywhere again", time.Minute, func() (bool, string) {
+		n := len(runningAt(t, key, "endrollback", good))
+		return n == 3, fmt.Sprintf("%d of 3 run v1", n)
+	})
+	remove(t, getApp(t, "endrollback"))
+}
