@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -250,4 +251,28 @@ func TestPolicyThatCannotFinish(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestApprovalWithoutAGateIsRemoved: an approval for an Application whose steps wait
+// for none is removed with a Warning, not kept for ever.
+func TestApprovalWithoutAGateIsRemoved(t *testing.T) {
+	h := start(t)
+	h.devices(2, "virtual")
+	h.app("nogate", func(a *v1.Application) {
+		a.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 50}, {Percent: 100}}}
+	})
+	ref := h.waitBuild("nogate", 1)
+	h.buildAndValidate(ref, digestOf("e"))
+	h.update("nogate", func(a *v1.Application) { a.Annotations = map[string]string{rollout.ApproveAnnotation: "2"} })
+	h.eventually("the approval removed", func() bool {
+		_, still := h.get("nogate").Annotations[rollout.ApproveAnnotation]
+		return !still
+	})
+	var list corev1.EventList
+	h.eventually("a Warning InvalidApproval", func() bool {
+		_ = env.Client.List(h.ctx, &list, client.InNamespace(h.ns))
+		return slices.ContainsFunc(list.Items, func(e corev1.Event) bool {
+			return e.Reason == "InvalidApproval" && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "no step")
+		})
+	})
 }

@@ -167,6 +167,8 @@ func (r *Reconciler) consumeApproval(ctx context.Context, app *v1.Application) e
 		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "%s=%q is not a step number (1, 2, ...); removed", rollout.ApproveAnnotation, raw)
 	case ro == nil || terminal(rolled) || (rolled != nil && rolled.Status == metav1.ConditionTrue):
 		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "no rollout in progress: the approval of step %d is removed", n)
+	case !slices.ContainsFunc(app.Spec.Rollout.Steps, func(s v1.CanaryStep) bool { return s.RequireApproval }):
+		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "no step of spec.rollout.steps requires approval: the approval of step %d is removed", n)
 	case ro.ApprovedStep >= min(n, int32(rollout.Steps(app.Spec.Rollout))):
 		r.recorder.Eventf(app, corev1.EventTypeNormal, "Approved", "step %d approved", ro.ApprovedStep)
 	default:
