@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 
 	"github.com/wasmbed/wasmbed/api/digest"
 
@@ -26,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/internal/rollout"
 )
 
 // kind is one of the Wasmbed kinds the API lists and gets.
@@ -444,11 +446,29 @@ var rolloutPatches = map[string]string{
 	"rollback": `{"spec":{"rollout":{"abort":true,"autoRollback":true}}}`,
 }
 
+// approvePatch approves step n of the current rollout, as kubectl annotate does: the
+// operator records the approval in status.rollout.approvedStep and removes the annotation.
+func approvePatch(step string) (string, error) {
+	n, err := strconv.Atoi(step)
+	if err != nil || n < 1 || n > 10 {
+		return "", &httpError{code: http.StatusBadRequest, msg: "bad step",
+			detail: fmt.Sprintf("step %q: approve takes ?step=N, the number (1 to 10) of the step that waits for approval", step)}
+	}
+	return fmt.Sprintf(`{"metadata":{"annotations":{%q:"%d"}}}`, rollout.ApproveAnnotation, n), nil
+}
+
 func (s *Server) rolloutAction(w http.ResponseWriter, r *http.Request) error {
 	patch, ok := rolloutPatches[r.PathValue("action")]
+	if r.PathValue("action") == "approve" {
+		p, err := approvePatch(r.URL.Query().Get("step"))
+		if err != nil {
+			return err
+		}
+		patch, ok = p, true
+	}
 	if !ok {
 		return &httpError{code: http.StatusNotFound, msg: "unknown rollout action",
-			detail: fmt.Sprintf("%q: use pause, resume, abort or rollback", r.PathValue("action"))}
+			detail: fmt.Sprintf("%q: use pause, resume, abort, rollback or approve", r.PathValue("action"))}
 	}
 	c, ctx, cancel, err := s.userClient(r)
 	if err != nil {

@@ -341,6 +341,36 @@ func TestRolloutActionsSetTheSpec(t *testing.T) {
 	if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/explode", nil, &e); code != 404 || !strings.Contains(e.Detail, "pause") {
 		t.Fatalf("unknown action: %d %+v", code, e)
 	}
+	// The edit form sends the rollout policy; the apiserver's CEL refusals come back
+	// naming the field, and a valid policy is stored.
+	three := int32(3)
+	bad := console.ApplicationRequest{Name: "roll", Source: &v1.InlineSource{Language: v1.LanguageC, Code: blink},
+		Rollout: &v1.RolloutSpec{Rate: &v1.RolloutRate{DevicesPerMinute: 5, Growth: &v1.RateGrowth{Factor: "20", AfterStarted: &three}}}}
+	if code := call(t, adminToken, "PUT", "/api/v1/namespaces/default/applications/roll", bad, &e); code != 422 ||
+		len(e.Causes) == 0 || e.Causes[0].Field != "spec.rollout.rate.growth.factor" || !strings.Contains(e.Causes[0].Message, "between 1.1 and 10") {
+		t.Fatalf("bad policy: %d %+v", code, e)
+	}
+	good := bad
+	good.Rollout = &v1.RolloutSpec{Rate: &v1.RolloutRate{DevicesPerMinute: 5}, DeviceTimeout: &metav1.Duration{Duration: time.Minute}}
+	var stored v1.Application
+	if code := call(t, adminToken, "PUT", "/api/v1/namespaces/default/applications/roll", good, &stored); code != 200 ||
+		stored.Spec.Rollout.Rate == nil || stored.Spec.Rollout.DeviceTimeout.Duration != time.Minute {
+		t.Fatalf("policy: %d %+v", code, stored.Spec.Rollout)
+	}
+	// Approve sets the annotation the operator records and removes (kubectl annotate).
+	var app v1.Application
+	if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step=2", nil, &app); code != 200 ||
+		app.Annotations["wasmbed.dev/approve-step"] != "2" {
+		t.Fatalf("approve: %d, annotations %v", code, app.Annotations)
+	}
+	for _, step := range []string{"", "0", "11", "two", "2%22,%22x"} {
+		if code := call(t, adminToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step="+step, nil, &e); code != 400 || !strings.Contains(e.Detail, "?step=N") {
+			t.Fatalf("approve step %q: %d %+v", step, code, e)
+		}
+	}
+	if code := call(t, viewerToken, "POST", "/api/v1/namespaces/default/applications/roll/rollout/approve?step=1", nil, &e); code != 403 {
+		t.Fatalf("a viewer approves a step: %d %+v", code, e)
+	}
 }
 
 func TestEventsOfAnObject(t *testing.T) {

@@ -91,7 +91,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 		}
 		if ss.appLocked(d.Name) == nil {
 			if requested {
-				ss.resultLocked(d, true, v1.AppRemoved, "not on the device")
+				ss.resultLocked(d, true, v1.AppRemoved, "not on the device", "")
 			}
 			return
 		}
@@ -116,23 +116,23 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 	}
 	sum := d.Digest.Bytes()
 	if len(sum) != protocol.DigestSize {
-		ss.result(d, false, v1.AppTransferring, "bad digest "+d.Digest.String())
+		ss.result(d, false, v1.AppTransferring, "bad digest "+d.Digest.String(), v1.FailureTransfer)
 		return
 	}
 	if ss.maxModule != 0 && d.Size > int64(ss.maxModule) {
-		ss.result(d, false, v1.AppTransferring, "too_large: module exceeds the device's max_module")
+		ss.result(d, false, v1.AppTransferring, "too_large: module exceeds the device's max_module", v1.FailureTransfer)
 		return
 	}
 	mod, err := ss.srv.modules.get(ctx, d.Digest)
 	if err != nil {
 		ss.logger().Error("module unavailable", "app", d.Subject(), "digest", d.Digest, "err", err)
-		ss.result(d, false, v1.AppTransferring, "module unavailable")
+		ss.result(d, false, v1.AppTransferring, "module unavailable", v1.FailureTransfer)
 		return
 	}
 	chunks, err := ss.srv.modules.chunks(mod, d.Name, protocol.ChunkSizeFor(ss.maxFrame))
 	if err != nil {
 		ss.logger().Error("encode module", "app", d.Subject(), "err", err)
-		ss.result(d, false, v1.AppTransferring, "module cannot be sent")
+		ss.result(d, false, v1.AppTransferring, "module cannot be sent", v1.FailureTransfer)
 		return
 	}
 	ss.mu.Lock()
@@ -157,7 +157,7 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 			}
 			delete(ss.transfers, d.Name)
 			if requested {
-				ss.resultLocked(d, true, platformState(a.State), "")
+				ss.resultLocked(d, true, platformState(a.State), "", "")
 			}
 			return
 		case protocol.StateFailed:
@@ -301,7 +301,12 @@ func (ss *session) onAppStatus(m *protocol.AppStatus) {
 	}
 	for _, d := range desired {
 		if d.Name == m.App && !d.Remove && d.Digest == wireDigest(m.Digest) {
-			ss.result(d, m.State == protocol.StateExited, platformState(m.State), m.Error)
+			// No delivery in flight: the app had started, so a failure now is a trap.
+			var failure v1.FailureType
+			if m.State == protocol.StateFailed {
+				failure = v1.FailureTrap
+			}
+			ss.result(d, m.State == protocol.StateExited, platformState(m.State), m.Error, failure)
 		}
 	}
 }
@@ -425,11 +430,26 @@ func (ss *session) failLocked(t *transfer, why string) {
 	ss.finishLocked(t, false, t.state(), why)
 }
 
+// failure is where a delivery that ends in state failed: before the device held the
+// module verified (transfer: it is still Transferring, or a digest or signature error
+// preceded the Failed), or once it held it (start: the Start, or the restart of a module
+// the device already held with a new configuration, failed).
+func (t *transfer) failure(state v1.AppState) v1.FailureType {
+	if state == v1.AppTransferring || t.lastErr != "" || t.phase < phaseVerify || t.phase == phaseStop {
+		return v1.FailureTransfer
+	}
+	return v1.FailureStart
+}
+
 func (ss *session) finishLocked(t *transfer, ok bool, state v1.AppState, msg string) {
 	if ss.transfers[t.app.Name] == t {
 		delete(ss.transfers, t.app.Name)
 	}
-	ss.resultLocked(t.app, ok, state, msg)
+	var failure v1.FailureType
+	if !ok {
+		failure = t.failure(state)
+	}
+	ss.resultLocked(t.app, ok, state, msg, failure)
 }
 
 func (ss *session) sendErrorLocked(code protocol.ErrorCode, related protocol.MessageType, app, msg string) {
@@ -439,14 +459,15 @@ func (ss *session) sendErrorLocked(code protocol.ErrorCode, related protocol.Mes
 	ss.sendMessageLocked(e)
 }
 
-func (ss *session) result(d DesiredApp, ok bool, state v1.AppState, msg string) {
+func (ss *session) result(d DesiredApp, ok bool, state v1.AppState, msg string, failure v1.FailureType) {
 	ss.mu.Lock()
-	ss.resultLocked(d, ok, state, msg)
+	ss.resultLocked(d, ok, state, msg, failure)
 	ss.mu.Unlock()
 }
 
-// resultLocked reports a deployment result; the sink does not block.
-func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg string) {
+// resultLocked reports a deployment result; the sink does not block. failure says where
+// a failed deployment failed (docs/events.md), "" on success.
+func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg string, failure v1.FailureType) {
 	t, result := events.DeploymentSucceeded, "succeeded"
 	if !ok {
 		t, result = events.DeploymentFailed, "failed"
@@ -459,7 +480,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg st
 	}
 	ss.srv.emitTraced(ss.id, d.TraceParent, t, d.Subject(), &events.DeploymentResultData{
 		Application: events.AppRef{Namespace: d.Namespace, Name: d.Name, Generation: d.Generation, UID: d.UID},
-		Device:      ss.id.Name, Gateway: ss.srv.ref, Digest: d.Digest, State: state, Message: msg,
+		Device:      ss.id.Name, Gateway: ss.srv.ref, Digest: d.Digest, State: state, Message: msg, Failure: failure,
 	})
 }
 

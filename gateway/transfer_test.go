@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/wasmbed/wasmbed/api/events"
 	"github.com/wasmbed/wasmbed/api/protocol"
+	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
 	wasmfix "github.com/wasmbed/wasmbed/testdata/wasm"
@@ -23,6 +25,15 @@ func failedWith(substr string) func(cloudevents.Event) bool {
 	return func(e cloudevents.Event) bool {
 		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentFailed)
 		return err == nil && strings.Contains(d.Message, substr)
+	}
+}
+
+// failedAs matches a deployment.failed whose message contains substr and whose failure
+// type is failure.
+func failedAs(substr string, failure v1.FailureType) func(cloudevents.Event) bool {
+	return func(e cloudevents.Event) bool {
+		d, err := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentFailed)
+		return err == nil && strings.Contains(d.Message, substr) && d.Failure == failure
 	}
 }
 
@@ -201,7 +212,9 @@ func TestDigestMismatchFailsDeployment(t *testing.T) {
 	e.App = "blink"
 	d.send(e)
 	d.send(&protocol.AppStatus{App: "blink", Digest: dep.Digest, State: protocol.StateFailed, Error: "digest mismatch"})
-	eventually(t, 5*time.Second, func() bool { return h.events.count(events.DeploymentFailed, failedWith("digest_mismatch")) == 1 }, "deployment.failed")
+	eventually(t, 5*time.Second, func() bool {
+		return h.events.count(events.DeploymentFailed, failedAs("digest_mismatch", v1.FailureTransfer)) == 1
+	}, "deployment.failed")
 	if h.counter(gateway.MetricDeployments, "result=failed") != 1 || !hasLog(h, "deployment failed", "digest_mismatch") {
 		t.Fatal("failure not counted or logged")
 	}
@@ -210,18 +223,43 @@ func TestDigestMismatchFailsDeployment(t *testing.T) {
 	}
 }
 
-func TestTrapReportsFailure(t *testing.T) {
-	h := newHarness(t)
-	digest := h.put(wasmfix.TrapSetup)
-	h.fleet("trap-", 1)
-	eventually(t, 10*time.Second, func() bool { return h.srv.Sessions() == 1 }, "session")
-	h.deploy(events.AppRef{Namespace: "default", Name: "trap", Generation: 1}, digest, len(wasmfix.TrapSetup), []string{"trap-0"})
-	eventually(t, 10*time.Second, func() bool {
-		return h.events.count(events.DeploymentFailed, func(e cloudevents.Event) bool {
-			d, _ := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentFailed)
-			return d != nil && d.State == "Failed" && d.Message != ""
-		}) == 1
-	}, "deployment.failed with the trap")
+// TestFailureTypes: deployment.failed says where a deployment failed, which rollout
+// policies (abort criteria, retries) act on: a module that cannot start, whose setup
+// traps, or that traps once running.
+func TestFailureTypes(t *testing.T) {
+	cases := []struct {
+		name   string
+		module []byte
+		want   v1.FailureType
+	}{
+		{"setup traps", wasmfix.TrapSetup, v1.FailureStart},
+		{"missing import", wasmfix.BadImport, v1.FailureStart},
+		{"loop traps after Running", wasmfix.OOBLog, v1.FailureTrap},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			digest := h.put(tc.module)
+			prefix := fmt.Sprintf("ft%d-", i)
+			h.fleet(prefix, 1)
+			eventually(t, 10*time.Second, func() bool { return h.srv.Sessions() == 1 }, "session")
+			h.deploy(events.AppRef{Namespace: "default", Name: "trap", Generation: 1}, digest, len(tc.module), []string{prefix + "0"})
+			var got *events.DeploymentResultData
+			eventually(t, 10*time.Second, func() bool {
+				return h.events.count(events.DeploymentFailed, func(e cloudevents.Event) bool {
+					d, _ := events.DecodeAs[*events.DeploymentResultData](e, events.DeploymentFailed)
+					if d != nil && d.State == "Failed" && d.Message != "" {
+						got = d
+						return true
+					}
+					return false
+				}) == 1
+			}, "deployment.failed with the trap")
+			if got.Failure != tc.want {
+				t.Errorf("failure %q (%s), want %q", got.Failure, got.Message, tc.want)
+			}
+		})
+	}
 }
 
 // A device that reset because of an app's fault lists it Failed in Hello, which has no
@@ -236,7 +274,7 @@ func TestFailureAfterResetReported(t *testing.T) {
 	const why = "fault: MemManage pc=0x000008a6 addr=0x2007d800 cfsr=0x00000082"
 	status := &protocol.AppStatus{App: "blink", Digest: digest.Bytes(), State: protocol.StateFailed, Error: why, Traps: 1}
 	d.send(status)
-	eventually(t, 5*time.Second, func() bool { return h.events.count(events.DeploymentFailed, failedWith(why)) == 1 },
+	eventually(t, 5*time.Second, func() bool { return h.events.count(events.DeploymentFailed, failedAs(why, v1.FailureTrap)) == 1 },
 		"deployment.failed with the fault")
 	d.send(status)
 	d.send(&protocol.Heartbeat{Seq: 1})

@@ -69,6 +69,8 @@ type Options struct {
 	LeaderElectionNamespace string
 	// Resync is how often rollouts in progress are looked at without a change.
 	Resync time.Duration
+	// Now is the Application reconciler's clock (default time.Now; tests move it).
+	Now func() time.Time
 	// SeenInterval is how stale a device's lastSeen may get (default 5 minutes).
 	SeenInterval time.Duration
 	// Steps, in a cluster, runs Applications' spec.steps as Knative Sequences; StepRunner
@@ -133,7 +135,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("operator: manager: %w", err)
 	}
-	if err := application.SetupWithManager(mgr, application.Options{Sender: o.Sender, Resync: o.Resync, Steps: o.Steps}); err != nil {
+	if err := application.SetupWithManager(mgr, application.Options{Sender: o.Sender, Resync: o.Resync, Now: o.Now, Steps: o.Steps}); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
 	for _, setup := range o.Setup {

@@ -113,6 +113,9 @@ type Config struct {
 	Heartbeat, HeartbeatTimeout time.Duration
 	// Resync is the operator's rollout resync period (default 5 s).
 	Resync time.Duration
+	// Now is the operator's clock for rollout policies (windows, schedules, rates,
+	// timeouts); default time.Now. Tests move it to cross a window or a deadline.
+	Now func() time.Time
 	// FirmwareDir holds the firmware images of emulated boards, <dir>/<board>/firmware.elf
 	// (default firmware/build, relative to the working directory).
 	FirmwareDir string
@@ -636,7 +639,7 @@ func (p *Platform) startOperator(ctx context.Context, st *stage) error {
 		defer st.wg.Done()
 		err := operator.Run(st.ctx, operator.Options{
 			Config: p.cfg.REST, Sender: p.sender, EventsAddr: addr, MetricsAddr: "0", HealthAddr: "0", Auth: opAuth,
-			Resync: p.cfg.Resync, Logger: logr.FromSlogHandler(log.Handler()),
+			Resync: p.cfg.Resync, Now: p.cfg.Now, Logger: logr.FromSlogHandler(log.Handler()),
 			// Tests run several platforms in one process.
 			SkipNameValidation: true,
 			// No Knative here: the operator calls spec.steps itself.

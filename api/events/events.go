@@ -198,6 +198,7 @@ type RolloutRequestedData struct {
 	Step        int32         `json:"step" desc:"0-based rollout step whose devices get the module"`
 	Devices     []string      `json:"devices,omitempty" desc:"explicit device names (rollback); when set, step is ignored"`
 	Remove      bool          `json:"remove,omitempty" desc:"remove the application from every target (or the listed devices) instead"`
+	Paced       bool          `json:"paced,omitempty" desc:"devices are the step's devices the rollout policy starts now (rate, windows, retries), not a rollback"`
 }
 
 // DeploymentRequestedData is the payload of dev.wasmbed.deployment.requested, one per
@@ -236,12 +237,13 @@ type DeploymentDispatchedData struct {
 // DeploymentResultData is the payload of dev.wasmbed.deployment.succeeded and
 // dev.wasmbed.deployment.failed.
 type DeploymentResultData struct {
-	Application AppRef        `json:"application"`
-	Device      string        `json:"device" desc:"device name, in the Application's namespace"`
-	Gateway     v1.Ref        `json:"gateway"`
-	Digest      digest.Digest `json:"digest"`
-	State       v1.AppState   `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
-	Message     string        `json:"message,omitempty" desc:"the trap, error code or reason"`
+	Application AppRef         `json:"application"`
+	Device      string         `json:"device" desc:"device name, in the Application's namespace"`
+	Gateway     v1.Ref         `json:"gateway"`
+	Digest      digest.Digest  `json:"digest"`
+	State       v1.AppState    `json:"state" desc:"Running, Exited or Removed on success; Failed or Transferring on failure"`
+	Message     string         `json:"message,omitempty" desc:"the trap, error code or reason"`
+	Failure     v1.FailureType `json:"failure,omitempty" desc:"on failure, where it failed: transfer (the module never reached the device verified), start (it did not start) or trap (it ran, then trapped or reset the device)"`
 }
 
 // AppOnDevice is one application as a device reports it.

@@ -114,6 +114,9 @@ func (d *RolloutRequestedData) Validate() error {
 	if d.Step < 0 {
 		return fmt.Errorf("step must not be negative")
 	}
+	if d.Paced && (len(d.Devices) == 0 || d.Remove) {
+		return fmt.Errorf("paced names the devices to start: it needs devices and excludes remove")
+	}
 	for i, dev := range d.Devices {
 		if err := checkName(fmt.Sprintf("devices[%d]", i), dev); err != nil {
 			return err
@@ -157,7 +160,14 @@ func (d *DeploymentDispatchedData) Validate() error {
 
 // Validate checks the deployment result.
 func (d *DeploymentResultData) Validate() error {
-	return firstErr(d.Application.Validate(), checkName("device", d.Device), CheckDigest("digest", d.Digest), checkState("state", d.State))
+	if err := firstErr(d.Application.Validate(), checkName("device", d.Device), CheckDigest("digest", d.Digest), checkState("state", d.State)); err != nil {
+		return err
+	}
+	switch d.Failure {
+	case "", v1.FailureTransfer, v1.FailureStart, v1.FailureTrap:
+		return nil
+	}
+	return fmt.Errorf("failure %q is not transfer, start or trap", d.Failure)
 }
 
 // Validate checks the connection report.

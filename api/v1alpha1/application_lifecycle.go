@@ -101,6 +101,16 @@ func (s *ApplicationStatus) MarkRolloutPaused(gen int64, msg string) {
 	s.summarize(gen)
 }
 
+// MarkRolloutWaiting records a rollout held by its policy (approval, schedule,
+// maintenance window, rate); reason is one of the Reason* constants of the policy and msg
+// says what it waits for. Waits for a person or a time window make the phase Paused.
+func (s *ApplicationStatus) MarkRolloutWaiting(gen int64, r RolloutStatus, reason, msg string) {
+	r.Progress = fmt.Sprintf("%d/%d", r.Succeeded, r.Targeted)
+	s.Rollout = &r
+	s.set(ConditionRolledOut, metav1.ConditionUnknown, gen, reason, msg)
+	s.summarize(gen)
+}
+
 // MarkRolledOut records that every target device runs digest, which becomes the
 // previous good digest for later rollbacks.
 func (s *ApplicationStatus) MarkRolledOut(gen int64, r RolloutStatus) {
@@ -113,7 +123,8 @@ func (s *ApplicationStatus) MarkRolledOut(gen int64, r RolloutStatus) {
 }
 
 // MarkRolloutFailed records a rollout stopped by failures, aborted or rolled back;
-// reason is one of ReasonRolloutFailed, ReasonRolledBack or ReasonRolloutAborted.
+// reason is one of ReasonRolloutFailed, ReasonRolledBack, ReasonRolloutAborted,
+// ReasonScheduleEnded or ReasonCannotFinish.
 func (s *ApplicationStatus) MarkRolloutFailed(gen int64, reason, msg string) {
 	s.set(ConditionRolledOut, metav1.ConditionFalse, gen, reason, msg)
 	s.summarize(gen)
@@ -149,7 +160,8 @@ func (s *ApplicationStatus) summarize(gen int64) {
 		s.set(ConditionReady, metav1.ConditionTrue, gen, rolled.Reason, rolled.Message)
 		s.Phase = ApplicationRunning
 		return
-	case rolled != nil && rolled.Reason == ReasonRolloutPaused:
+	case rolled != nil && (rolled.Reason == ReasonRolloutPaused || rolled.Reason == ReasonWaitingForApproval ||
+		rolled.Reason == ReasonWaitingForSchedule || rolled.Reason == ReasonOutsideMaintenanceWindow):
 		s.Phase = ApplicationPaused
 	case rolled != nil && rolled.Reason == ReasonRunningSteps:
 		s.Phase = ApplicationValidating

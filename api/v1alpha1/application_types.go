@@ -47,6 +47,9 @@ const (
 // +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.rollout.progress`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Failed",type=integer,JSONPath=`.status.rollout.failed`,priority=1
+// +kubebuilder:printcolumn:name="Rate",type=integer,JSONPath=`.status.rollout.rate.devicesPerMinute`,priority=1
+// +kubebuilder:printcolumn:name="Waiting",type=string,JSONPath=`.status.rollout.waitingFor`,priority=1
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Application struct {
 	metav1.TypeMeta   `json:",inline"`
@@ -171,6 +174,7 @@ const (
 // RolloutSpec configures rollouts.
 // +kubebuilder:validation:XValidation:rule="self.strategy != 'Canary' || (has(self.steps) && size(self.steps) > 0)",message="rollout.steps must list at least one step when rollout.strategy is Canary"
 // +kubebuilder:validation:XValidation:rule="!has(self.steps) || [0, 1, 2, 3, 4, 5, 6, 7, 8].all(i, i + 1 >= size(self.steps) || self.steps[i].percent < self.steps[i + 1].percent)",message="rollout.steps percentages must increase from step to step"
+// +kubebuilder:validation:XValidation:rule="(has(self.strategy) && self.strategy == 'Canary') || !has(self.steps) || self.steps.all(s, !has(s.requireApproval) || !s.requireApproval)",message="rollout.steps[].requireApproval needs strategy Canary (an AllAtOnce rollout has no steps to hold)"
 type RolloutSpec struct {
 	// Strategy is AllAtOnce (default) or Canary.
 	// +kubebuilder:default=AllAtOnce
@@ -184,7 +188,8 @@ type RolloutSpec struct {
 	Steps []CanaryStep `json:"steps,omitempty"`
 
 	// MaxFailures is how many devices of the rollout may fail (a count, or a percentage
-	// of the targets such as "10%") before the rollout stops. Default 0.
+	// of the targets such as "10%") before the rollout stops. Default 0; with
+	// abortCriteria, 0 means no limit beyond the criteria.
 	// +optional
 	// +kubebuilder:default=0
 	// +kubebuilder:validation:XIntOrString
@@ -205,6 +210,200 @@ type RolloutSpec struct {
 	// module. Clear it (or change the source) to roll out again.
 	// +optional
 	Abort bool `json:"abort,omitempty"`
+
+	// Rate limits how fast devices start the new module: a constant number of devices
+	// per minute, or a rate that grows by a factor each time enough devices succeeded
+	// or started at the current rate. Unset: every device of a step starts at once.
+	// +optional
+	Rate *RolloutRate `json:"rate,omitempty"`
+
+	// AbortCriteria stop the rollout (and roll back with autoRollback) when the devices
+	// that failed with one failure type reach a percentage of the finished devices, once
+	// at least minFinished devices finished. With criteria, maxFailures applies only when
+	// set above 0.
+	// +optional
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=map
+	// +listMapKey=failureType
+	AbortCriteria []AbortCriterion `json:"abortCriteria,omitempty"`
+
+	// Retries start a device again after a failure of a given type, up to a number of
+	// attempts, waiting backoff before the first retry and twice as long before each
+	// next one (at most 1h). A device counts as failed once its retries are spent.
+	// +optional
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=map
+	// +listMapKey=failureType
+	Retries []RetryPolicy `json:"retries,omitempty"`
+
+	// DeviceTimeout is how long a started device may take to report the module Running
+	// (or Exited); one that does not fails with the failure type "timeout". Unset: no limit.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('168h')",message="rollout.deviceTimeout must be between 1s and 168h"
+	DeviceTimeout *metav1.Duration `json:"deviceTimeout,omitempty"`
+
+	// Schedule bounds when devices may start: not before notBefore, and what happens to a
+	// rollout not done by endBy.
+	// +optional
+	Schedule *RolloutSchedule `json:"schedule,omitempty"`
+
+	// Maintenance lists recurring windows, in a time zone, outside which no device starts
+	// a new module. Devices already started finish; the rollout waits for the next window.
+	// +optional
+	Maintenance *MaintenanceWindows `json:"maintenance,omitempty"`
+}
+
+// FailureType classifies why a device did not run the module of a rollout.
+//   - transfer: the module did not reach the device whole and verified (too large, no
+//     space, a bad signature or digest, the transfer stalled);
+//   - start: the device holds the module but could not start it (instantiation failed);
+//   - trap: the module ran and then trapped, faulted or reset the device;
+//   - timeout: the device did not report Running within spec.rollout.deviceTimeout;
+//   - any (criteria and retries only): every type.
+type FailureType string
+
+// Failure types.
+const (
+	FailureTransfer FailureType = "transfer"
+	FailureStart    FailureType = "start"
+	FailureTrap     FailureType = "trap"
+	FailureTimeout  FailureType = "timeout"
+	FailureAny      FailureType = "any"
+)
+
+// RolloutRate is how many devices start the new module per minute.
+type RolloutRate struct {
+	// DevicesPerMinute is the constant rate, or the starting rate with growth.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	DevicesPerMinute int32 `json:"devicesPerMinute"`
+	// Growth makes the rate exponential.
+	// +optional
+	Growth *RateGrowth `json:"growth,omitempty"`
+}
+
+// RateGrowth multiplies the rate by factor each time its condition is met at the
+// current rate: afterSucceeded devices succeeded, or afterStarted devices started.
+// +kubebuilder:validation:XValidation:rule="has(self.afterSucceeded) != has(self.afterStarted)",message="rollout.rate.growth needs exactly one of afterSucceeded or afterStarted"
+type RateGrowth struct {
+	// Factor multiplies the rate, a decimal between 1.1 and 10, e.g. "2" or "1.5".
+	// +kubebuilder:validation:Pattern=`^[0-9]{1,2}(\.[0-9]{1,3})?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) >= 1.1 && double(self) <= 10.0",message="rollout.rate.growth.factor must be between 1.1 and 10"
+	Factor string `json:"factor"`
+	// AfterSucceeded grows the rate once this many devices succeeded at the current rate.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	AfterSucceeded *int32 `json:"afterSucceeded,omitempty"`
+	// AfterStarted grows the rate once this many devices started at the current rate.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	AfterStarted *int32 `json:"afterStarted,omitempty"`
+	// MaxDevicesPerMinute caps the rate. Default 1000.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100000
+	MaxDevicesPerMinute *int32 `json:"maxDevicesPerMinute,omitempty"`
+}
+
+// AbortCriterion stops a rollout when too many finished devices failed one way.
+type AbortCriterion struct {
+	// FailureType is transfer, start, trap, timeout or any.
+	// +kubebuilder:validation:Enum=transfer;start;trap;timeout;any
+	FailureType FailureType `json:"failureType"`
+	// ThresholdPercent is the share of finished devices (succeeded or failed for good)
+	// that, failed with this type, stops the rollout.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	ThresholdPercent int32 `json:"thresholdPercent"`
+	// MinFinished is how many devices must have finished before the criterion applies.
+	// Default 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MinFinished int32 `json:"minFinished,omitempty"`
+}
+
+// RetryPolicy starts a device again after a failure of one type.
+type RetryPolicy struct {
+	// FailureType is transfer, start, trap, timeout or any; a specific type wins over any.
+	// +kubebuilder:validation:Enum=transfer;start;trap;timeout;any
+	FailureType FailureType `json:"failureType"`
+	// Attempts is how many times a device is retried after failing this way.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	Attempts int32 `json:"attempts"`
+	// Backoff is the wait before the first retry, doubled for each next one. Default 30s.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	Backoff *metav1.Duration `json:"backoff,omitempty"`
+}
+
+// EndBehavior is what a rollout does when schedule.endBy passes before it is done.
+// +kubebuilder:validation:Enum=Cancel;Rollback;Continue
+type EndBehavior string
+
+// End behaviours.
+const (
+	// EndCancel stops starting devices and keeps what runs.
+	EndCancel EndBehavior = "Cancel"
+	// EndRollback stops and restores the previous good module on the devices that got the new one.
+	EndRollback EndBehavior = "Rollback"
+	// EndContinue goes on and reports the rollout overdue.
+	EndContinue EndBehavior = "Continue"
+)
+
+// RolloutSchedule bounds a rollout in time.
+// +kubebuilder:validation:XValidation:rule="!has(self.notBefore) || !has(self.endBy) || timestamp(self.notBefore) < timestamp(self.endBy)",message="rollout.schedule.endBy must be after rollout.schedule.notBefore"
+type RolloutSchedule struct {
+	// NotBefore: no device starts before this time (RFC 3339).
+	// +optional
+	NotBefore *metav1.Time `json:"notBefore,omitempty"`
+	// EndBy is when the rollout should be done.
+	// +optional
+	EndBy *metav1.Time `json:"endBy,omitempty"`
+	// EndBehavior is Cancel (default: stop starting devices, keep what runs), Rollback or
+	// Continue (go on, reported overdue).
+	// +optional
+	// +kubebuilder:default=Cancel
+	EndBehavior EndBehavior `json:"endBehavior,omitempty"`
+}
+
+// MaintenanceWindows are recurring windows in one time zone.
+type MaintenanceWindows struct {
+	// TimeZone is an IANA time zone name such as "Europe/Berlin". Default UTC.
+	// +optional
+	// +kubebuilder:default=UTC
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self == 'UTC' || (self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$') && timestamp('2000-01-01T00:00:00Z').getHours(self) >= 0)",message="rollout.maintenance.timeZone must be an IANA time zone such as Europe/Berlin"
+	TimeZone string `json:"timeZone,omitempty"`
+	// Windows: a device starts the new module only while one of them is open.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	Windows []MaintenanceWindow `json:"windows"`
+}
+
+// Weekday is a day of the week, Mon to Sun.
+// +kubebuilder:validation:Enum=Mon;Tue;Wed;Thu;Fri;Sat;Sun
+type Weekday string
+
+// MaintenanceWindow opens at start on each of days (every day when empty), local time,
+// for duration.
+type MaintenanceWindow struct {
+	// Days the window opens on; empty means every day.
+	// +optional
+	// +kubebuilder:validation:MaxItems=7
+	// +listType=set
+	Days []Weekday `json:"days,omitempty"`
+	// Start is the local opening time, "HH:MM" (24 h).
+	// +kubebuilder:validation:Pattern=`^([01][0-9]|2[0-3]):[0-5][0-9]$`
+	Start string `json:"start"`
+	// Duration is how long the window stays open, from 1m to 168h, e.g. "4h".
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('168h')",message="rollout.maintenance.windows[].duration must be between 1m and 168h"
+	Duration metav1.Duration `json:"duration"`
 }
 
 // CanaryStep is one step of a Canary rollout.
@@ -219,6 +418,11 @@ type CanaryStep struct {
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
 	Pause *metav1.Duration `json:"pause,omitempty"`
+	// RequireApproval holds the step before it starts until a user approves it: the
+	// annotation wasmbed.dev/approve-step set to the step's number (1-based), or the
+	// console's Approve button.
+	// +optional
+	RequireApproval bool `json:"requireApproval,omitempty"`
 }
 
 // PipelineStep is an extra step in the Application's pipeline: a Knative-addressable
@@ -371,6 +575,86 @@ type RolloutStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	FirstFailure string `json:"firstFailure,omitempty"`
+
+	// WaitingFor says what the rollout waits for now, e.g. "waiting for approval of step
+	// 2", "outside the maintenance window until 2026-12-08T22:00:00+01:00" or "rate
+	// limit: next device at ...". Empty when devices are starting or it is done.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	WaitingFor string `json:"waitingFor,omitempty"`
+	// NextActionAt is when the rollout next moves by itself (a window opens, the rate
+	// lets the next device start, a retry is due).
+	// +optional
+	NextActionAt *metav1.Time `json:"nextActionAt,omitempty"`
+	// ApprovedStep is the highest step (1-based) approved for this rollout.
+	// +optional
+	ApprovedStep int32 `json:"approvedStep,omitempty"`
+	// Started is how many devices the policy started (retries not counted).
+	// +optional
+	Started int32 `json:"started,omitempty"`
+	// Retries is how many retries were requested.
+	// +optional
+	Retries int32 `json:"retries,omitempty"`
+	// FailuresByType counts the devices that failed for good, by failure type.
+	// +optional
+	FailuresByType map[FailureType]int32 `json:"failuresByType,omitempty"`
+	// Rate is the policy's rate state: the current rate and when the next device may start.
+	// +optional
+	Rate *RateStatus `json:"rate,omitempty"`
+	// Overdue is true when schedule.endBy passed and endBehavior is Continue.
+	// +optional
+	Overdue bool `json:"overdue,omitempty"`
+	// Devices are the devices the policy started that have not succeeded: in flight,
+	// waiting for a retry, or failed for good (at most 1000; no device starts while the
+	// list is full).
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=1000
+	Devices []RolloutDevice `json:"devices,omitempty"`
+}
+
+// RateStatus is the state of a rate-limited rollout.
+type RateStatus struct {
+	// DevicesPerMinute is the current rate.
+	DevicesPerMinute int32 `json:"devicesPerMinute"`
+	// NextStartAt is the earliest time the next device may start (microseconds: devices
+	// may start a few milliseconds apart).
+	// +optional
+	NextStartAt *metav1.MicroTime `json:"nextStartAt,omitempty"`
+	// BaseSucceeded and BaseStarted are the succeeded and started counts when the current
+	// rate began; growth compares against them.
+	// +optional
+	BaseSucceeded int32 `json:"baseSucceeded,omitempty"`
+	// +optional
+	BaseStarted int32 `json:"baseStarted,omitempty"`
+}
+
+// RolloutDevice is a device the rollout policy started that has not succeeded yet.
+type RolloutDevice struct {
+	// Name is the Device's name.
+	Name string `json:"name"`
+	// StartedAt is when the device was last asked to start the module (operator's clock).
+	StartedAt metav1.MicroTime `json:"startedAt"`
+	// Attempts is how many times it was asked (1 + retries).
+	Attempts int32 `json:"attempts"`
+	// Failure is the type of its last failure, empty while in flight.
+	// +optional
+	Failure FailureType `json:"failure,omitempty"`
+	// FailedReport is the reportedAt of the failure report being retried, so that only a
+	// newer report counts for the retry.
+	// +optional
+	FailedReport *metav1.MicroTime `json:"failedReport,omitempty"`
+	// RetryAt is when the next retry is due.
+	// +optional
+	RetryAt *metav1.MicroTime `json:"retryAt,omitempty"`
+	// Final is true when the device failed for good (its retries are spent).
+	// +optional
+	Final bool `json:"final,omitempty"`
+	// Message is the last failure's message.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Message string `json:"message,omitempty"`
 }
 
 // ApplicationList is a list of Applications.

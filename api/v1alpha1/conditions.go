@@ -43,6 +43,14 @@ const (
 	ReasonRunningSteps     = "RunningSteps"
 	ReasonStepFailed       = "StepFailed"
 
+	// Rollout policy (spec.rollout: rate, schedule, maintenance, approval).
+	ReasonWaitingForApproval       = "WaitingForApproval"
+	ReasonWaitingForSchedule       = "WaitingForSchedule"
+	ReasonOutsideMaintenanceWindow = "OutsideMaintenanceWindow"
+	ReasonRateLimited              = "RateLimited"
+	ReasonScheduleEnded            = "ScheduleEnded"
+	ReasonCannotFinish             = "CannotFinish"
+
 	ReasonAwaitingCSR           = "AwaitingCSR"
 	ReasonCertificateIssued     = "CertificateIssued"
 	ReasonKeyRevoked            = "KeyRevoked"

@@ -2,6 +2,8 @@ package v1alpha1_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,9 +120,63 @@ func TestValidObjectsRoundTripWithDefaults(t *testing.T) {
 	}
 }
 
+// TestRolloutPolicyExampleIsAccepted applies examples/rollout-policy.yaml (every setting
+// of the rollout policy) and a status with every policy field, as the operator writes it.
+func TestRolloutPolicyExampleIsAccepted(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples", "rollout-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var app v1.Application
+	if err := yaml.UnmarshalStrict(raw, &app); err != nil {
+		t.Fatalf("examples/rollout-policy.yaml: %v", err)
+	}
+	if err := env.Client.Create(ctx(t), &app); err != nil {
+		t.Fatalf("create the example: %v", err)
+	}
+	r := app.Spec.Rollout
+	if r.Maintenance.TimeZone != "Europe/Berlin" || r.Schedule.EndBehavior != v1.EndCancel || *r.Rate.Growth.AfterSucceeded != 50 {
+		t.Errorf("round trip lost fields: %+v", r)
+	}
+	now, micro := metav1.Now(), metav1.NowMicro()
+	app.Status.InitializeConditions(app.Generation)
+	app.Status.MarkRolloutWaiting(app.Generation, v1.RolloutStatus{
+		Digest: digest.Digest("sha256:" + strings.Repeat("cd", 32)), Steps: 2, Targeted: 3,
+		WaitingFor: "waiting for approval of step 2 of 2", NextActionAt: &now, ApprovedStep: 1, Started: 2, Retries: 1,
+		FailuresByType: map[v1.FailureType]int32{v1.FailureTimeout: 1},
+		Rate:           &v1.RateStatus{DevicesPerMinute: 40, NextStartAt: &micro, BaseSucceeded: 50},
+		Devices: []v1.RolloutDevice{{Name: "d1", StartedAt: micro, Attempts: 2, Failure: v1.FailureTimeout, Final: true, Message: "not Running"},
+			{Name: "d2", StartedAt: micro, Attempts: 1, RetryAt: &micro}},
+	}, v1.ReasonWaitingForApproval, "waiting for approval of step 2 of 2")
+	if err := env.Client.Status().Update(ctx(t), &app); err != nil {
+		t.Fatalf("status with the policy's fields: %v", err)
+	}
+	if app.Status.Phase != v1.ApplicationPaused {
+		t.Errorf("waiting for approval: phase %s, want Paused", app.Status.Phase)
+	}
+	// Devices report failure types.
+	dev := validDevice("failure-type")
+	if err := env.Client.Create(ctx(t), dev); err != nil {
+		t.Fatal(err)
+	}
+	dev.Status.Applications = []v1.DeviceApplication{{Name: "x", State: v1.AppFailed, Failure: v1.FailureStart, Message: "missing import"}}
+	if err := env.Client.Status().Update(ctx(t), dev); err != nil {
+		t.Fatalf("device status with a failure type: %v", err)
+	}
+}
+
 func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 	pct := intstr.FromString("ten")
 	neg := intstr.FromInt32(-1)
+	policy := func(name string, mutate func(r *v1.RolloutSpec)) client.Object {
+		a := validApp(name)
+		mutate(&a.Spec.Rollout)
+		return a
+	}
+	i32 := func(v int32) *int32 { return &v }
+	window := func(start string, d time.Duration) v1.MaintenanceWindow {
+		return v1.MaintenanceWindow{Start: start, Duration: metav1.Duration{Duration: d}}
+	}
 	cases := []struct {
 		name string
 		obj  client.Object
@@ -183,6 +239,63 @@ func TestInvalidObjectsAreRejectedNamingTheField(t *testing.T) {
 			a.Spec.Rollout.MaxFailures = &neg
 			return a
 		}(), []string{"spec.rollout.maxFailures"}},
+		{"approval without Canary", policy("approval-allatonce", func(r *v1.RolloutSpec) {
+			r.Steps = []v1.CanaryStep{{Percent: 100, RequireApproval: true}}
+		}), []string{"spec.rollout", "requireApproval needs strategy Canary"}},
+		{"rate of zero", policy("rate-zero", func(r *v1.RolloutSpec) { r.Rate = &v1.RolloutRate{} }),
+			[]string{"spec.rollout.rate.devicesPerMinute"}},
+		{"growth with two conditions", policy("growth-two", func(r *v1.RolloutSpec) {
+			r.Rate = &v1.RolloutRate{DevicesPerMinute: 5, Growth: &v1.RateGrowth{Factor: "2", AfterSucceeded: i32(5), AfterStarted: i32(5)}}
+		}), []string{"spec.rollout.rate.growth", "exactly one of afterSucceeded or afterStarted"}},
+		{"growth without a condition", policy("growth-none", func(r *v1.RolloutSpec) {
+			r.Rate = &v1.RolloutRate{DevicesPerMinute: 5, Growth: &v1.RateGrowth{Factor: "2"}}
+		}), []string{"spec.rollout.rate.growth", "exactly one of afterSucceeded or afterStarted"}},
+		{"growth factor below 1.1", policy("growth-small", func(r *v1.RolloutSpec) {
+			r.Rate = &v1.RolloutRate{DevicesPerMinute: 5, Growth: &v1.RateGrowth{Factor: "1.05", AfterStarted: i32(5)}}
+		}), []string{"spec.rollout.rate.growth.factor", "between 1.1 and 10"}},
+		{"growth factor not a number", policy("growth-text", func(r *v1.RolloutSpec) {
+			r.Rate = &v1.RolloutRate{DevicesPerMinute: 5, Growth: &v1.RateGrowth{Factor: "double", AfterStarted: i32(5)}}
+		}), []string{"spec.rollout.rate.growth.factor"}},
+		{"abort criterion unknown type", policy("abort-type", func(r *v1.RolloutSpec) {
+			r.AbortCriteria = []v1.AbortCriterion{{FailureType: "disk", ThresholdPercent: 5}}
+		}), []string{"spec.rollout.abortCriteria[0].failureType", "Unsupported value"}},
+		{"abort criterion over 100%", policy("abort-pct", func(r *v1.RolloutSpec) {
+			r.AbortCriteria = []v1.AbortCriterion{{FailureType: v1.FailureTrap, ThresholdPercent: 101}}
+		}), []string{"spec.rollout.abortCriteria[0].thresholdPercent"}},
+		{"abort criteria twice for one type", policy("abort-dup", func(r *v1.RolloutSpec) {
+			r.AbortCriteria = []v1.AbortCriterion{{FailureType: v1.FailureTrap, ThresholdPercent: 5}, {FailureType: v1.FailureTrap, ThresholdPercent: 10}}
+		}), []string{"spec.rollout.abortCriteria[1]", "Duplicate value"}},
+		{"too many retries", policy("retry-many", func(r *v1.RolloutSpec) {
+			r.Retries = []v1.RetryPolicy{{FailureType: v1.FailureTransfer, Attempts: 11}}
+		}), []string{"spec.rollout.retries[0].attempts"}},
+		{"device timeout too short", policy("timeout-short", func(r *v1.RolloutSpec) {
+			r.DeviceTimeout = &metav1.Duration{Duration: 100 * time.Millisecond}
+		}), []string{"spec.rollout.deviceTimeout", "between 1s and 168h"}},
+		{"endBy before notBefore", policy("sched-order", func(r *v1.RolloutSpec) {
+			r.Schedule = &v1.RolloutSchedule{NotBefore: &metav1.Time{Time: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC)},
+				EndBy: &metav1.Time{Time: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}}
+		}), []string{"spec.rollout.schedule", "endBy must be after rollout.schedule.notBefore"}},
+		{"unknown end behaviour", policy("sched-end", func(r *v1.RolloutSpec) { r.Schedule = &v1.RolloutSchedule{EndBehavior: "Explode"} }),
+			[]string{"spec.rollout.schedule.endBehavior", "Unsupported value"}},
+		{"unknown time zone", policy("tz-mars", func(r *v1.RolloutSpec) {
+			r.Maintenance = &v1.MaintenanceWindows{TimeZone: "Mars/Olympus_Mons", Windows: []v1.MaintenanceWindow{window("22:00", time.Hour)}}
+		}), []string{"spec.rollout.maintenance.timeZone", "IANA time zone"}},
+		{"time zone that is not a name", policy("tz-path", func(r *v1.RolloutSpec) {
+			r.Maintenance = &v1.MaintenanceWindows{TimeZone: "../../etc/passwd", Windows: []v1.MaintenanceWindow{window("22:00", time.Hour)}}
+		}), []string{"spec.rollout.maintenance.timeZone", "IANA time zone"}},
+		{"no windows", policy("win-none", func(r *v1.RolloutSpec) { r.Maintenance = &v1.MaintenanceWindows{TimeZone: "UTC"} }),
+			[]string{"spec.rollout.maintenance.windows"}},
+		{"window start not a time", policy("win-start", func(r *v1.RolloutSpec) {
+			r.Maintenance = &v1.MaintenanceWindows{Windows: []v1.MaintenanceWindow{window("24:00", time.Hour)}}
+		}), []string{"spec.rollout.maintenance.windows[0].start"}},
+		{"window too short", policy("win-short", func(r *v1.RolloutSpec) {
+			r.Maintenance = &v1.MaintenanceWindows{Windows: []v1.MaintenanceWindow{window("22:00", time.Second)}}
+		}), []string{"spec.rollout.maintenance.windows[0].duration", "between 1m and 168h"}},
+		{"window on an unknown day", policy("win-day", func(r *v1.RolloutSpec) {
+			w := window("22:00", time.Hour)
+			w.Days = []v1.Weekday{"Funday"}
+			r.Maintenance = &v1.MaintenanceWindows{Windows: []v1.MaintenanceWindow{w}}
+		}), []string{"spec.rollout.maintenance.windows[0].days[0]", "Unsupported value"}},
 		{"config value too long", func() client.Object {
 			a := validApp("cfg-long")
 			a.Spec.Config = map[string]string{"k": strings.Repeat("v", 300)}
@@ -256,5 +369,80 @@ func TestBoardEnumMatchesCatalogue(t *testing.T) {
 	slices.Sort(enum)
 	if !slices.Equal(enum, boards.Names()) {
 		t.Errorf("Device spec.board enum %v != board catalogue %v: update the kubebuilder:validation:Enum marker in device_types.go", enum, boards.Names())
+	}
+}
+
+// TestKubectlShowsTheRolloutPolicy runs the project's kubectl against the test apiserver:
+// `get -o wide` shows the failed count, the rate and what the rollout waits for, and
+// `describe` the policy's status and the RolledOut condition.
+func TestKubectlShowsTheRolloutPolicy(t *testing.T) {
+	app := validApp("kubectl-policy")
+	app.Spec.Rollout = v1.RolloutSpec{Strategy: v1.RolloutCanary,
+		Steps: []v1.CanaryStep{{Percent: 10}, {Percent: 100, RequireApproval: true}},
+		Rate:  &v1.RolloutRate{DevicesPerMinute: 20}}
+	if err := env.Client.Create(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	const waiting = "waiting for approval of step 2 of 2"
+	app.Status.InitializeConditions(app.Generation)
+	app.Status.MarkRolloutWaiting(app.Generation, v1.RolloutStatus{
+		Digest: digest.Digest("sha256:" + strings.Repeat("ef", 32)), Step: 1, Steps: 2, Targeted: 10, Succeeded: 1, Failed: 1,
+		WaitingFor: waiting, Rate: &v1.RateStatus{DevicesPerMinute: 20}, FailuresByType: map[v1.FailureType]int32{v1.FailureStart: 1},
+	}, v1.ReasonWaitingForApproval, waiting)
+	if err := env.Client.Status().Update(ctx(t), app); err != nil {
+		t.Fatal(err)
+	}
+	kubectl := env.Environment.ControlPlane.KubeCtl()
+	run := func(args ...string) string {
+		stdout, stderr, err := kubectl.Run(args...)
+		if err != nil {
+			b, _ := io.ReadAll(stderr)
+			t.Fatalf("kubectl %v: %v: %s", args, err, b)
+		}
+		b, _ := io.ReadAll(stdout)
+		return string(b)
+	}
+	wide := run("get", "applications", "kubectl-policy", "-n", "default", "-o", "wide")
+	lines := strings.Split(strings.TrimSpace(wide), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("kubectl get -o wide:\n%s", wide)
+	}
+	for _, col := range []string{"PHASE", "PROGRESS", "REASON", "FAILED", "RATE", "WAITING"} {
+		if !strings.Contains(lines[0], col) {
+			t.Errorf("column %s missing:\n%s", col, wide)
+		}
+	}
+	for _, cell := range []string{"Paused", "1/10", "WaitingForApproval", " 1 ", " 20 ", waiting} {
+		if !strings.Contains(lines[1], cell) {
+			t.Errorf("%q missing from the row:\n%s", cell, wide)
+		}
+	}
+	t.Logf("kubectl get -o wide:\n%s", wide)
+	desc := run("describe", "application", "kubectl-policy", "-n", "default")
+	for _, s := range []string{"Waiting For:", waiting, "Failures By Type:", "Require Approval:", "Devices Per Minute:  20"} {
+		if !strings.Contains(desc, s) {
+			t.Errorf("kubectl describe lacks %q:\n%s", s, desc)
+		}
+	}
+}
+
+// TestRolloutPolicySnippetsAreAccepted applies the smaller examples of docs/crds.md.
+func TestRolloutPolicySnippetsAreAccepted(t *testing.T) {
+	for i, snippet := range []string{
+		`{maintenance: {timeZone: America/New_York, windows: [{start: "02:00", duration: 3h}]}}`,
+		`{rate: {devicesPerMinute: 60}, deviceTimeout: 10m, retries: [{failureType: any, attempts: 2}]}`,
+		`{strategy: Canary, steps: [{percent: 100, requireApproval: true}]}`,
+		`{maintenance: {timeZone: America/Argentina/Buenos_Aires, windows: [{days: [Sun], start: "23:30", duration: 168h}]}}`,
+		`{schedule: {endBy: "2030-01-01T00:00:00Z", endBehavior: Continue}, abortCriteria: [{failureType: timeout, thresholdPercent: 100}]}`,
+	} {
+		var r v1.RolloutSpec
+		if err := yaml.UnmarshalStrict([]byte(snippet), &r); err != nil {
+			t.Fatalf("snippet %d: %v", i, err)
+		}
+		app := validApp(fmt.Sprintf("snippet-%d", i))
+		app.Spec.Rollout = r
+		if err := env.Client.Create(ctx(t), app); err != nil {
+			t.Errorf("snippet %d %s: %v", i, snippet, err)
+		}
 	}
 }

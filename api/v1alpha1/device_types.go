@@ -231,6 +231,11 @@ type DeviceApplication struct {
 	// Message explains a Failed state (the trap or error).
 	// +optional
 	Message string `json:"message,omitempty"`
+	// Failure is, for a failed deployment, where it failed as the gateway saw it:
+	// transfer, start or trap. Empty otherwise, or when the gateway did not say.
+	// +optional
+	// +kubebuilder:validation:Enum=transfer;start;trap
+	Failure FailureType `json:"failure,omitempty"`
 	// Generation is the Application generation whose deployment the device last
 	// reported on (it says which configuration the device runs).
 	// +optional

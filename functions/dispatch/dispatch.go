@@ -1,5 +1,6 @@
 // Package function is the dispatch function: it turns a validated module (rollout step
-// 0) or a rollout request (a later Canary step, or a rollback to explicit devices) into
+// 0) or a rollout request (a later Canary step, the devices a rollout policy starts now,
+// or a rollback to explicit devices) into
 // one dev.wasmbed.deployment.requested event per gateway, sent to the broker, and
 // replies with dev.wasmbed.deployment.dispatched.
 //
@@ -134,6 +135,12 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		// back as module.validated with wasmbedsteps=done.
 		return nil, nil
 	}
+	if fromValidate && rollout.Paced(app.Spec.Rollout) {
+		// The rollout policy (rate, windows, schedule, approval...) decides when each
+		// device starts: the operator asks for them by name.
+		f.cfg.Logger.Info("step 0 left to the rollout policy", "application", ref.Subject())
+		return nil, nil
+	}
 	targets, err := rollout.Targets(ctx, f.cfg.Reader, &app)
 	var selErr *rollout.SelectorError
 	if errors.As(err, &selErr) {
@@ -165,7 +172,7 @@ func (f *Function) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			return nil, err
 		}
 	}
-	rollback := len(req.Devices) > 0 && !req.Remove
+	rollback := len(req.Devices) > 0 && !req.Remove && !req.Paced
 	var manifest, signature []byte
 	if f.cfg.Signer != nil && !req.Remove {
 		if manifest, signature, err = f.sign(&app, req.Digest, rollback); err != nil {

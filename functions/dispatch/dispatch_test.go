@@ -247,6 +247,33 @@ func TestRollbackToExplicitDevices(t *testing.T) {
 	}
 }
 
+// TestPacedRolloutStartsOnlyNamedDevices: with a rollout policy, module.validated starts
+// nothing (the operator's policy decides when each device starts), and a paced request
+// reaches exactly its devices as a step request, not a rollback.
+func TestPacedRolloutStartsOnlyNamedDevices(t *testing.T) {
+	app := fleet(t, "paced", 5, v1.RolloutSpec{Strategy: v1.RolloutAllAtOnce, Rate: &v1.RolloutRate{DevicesPerMinute: 2}}, nil)
+	s := &sink{}
+	f, _ := dispatch.New(dispatch.Config{Reader: env.Client, Sender: s, DefaultGateway: "wasmbed-system/gateway"})
+	reply, err := f.Handle(ctx(t), validated(t, app))
+	if err != nil || reply != nil || len(s.got) != 0 {
+		t.Fatalf("module.validated of a paced rollout: reply %v, err %v, %d deployment requests; want nothing", reply, err, len(s.got))
+	}
+	ref := events.AppRef{Namespace: app.Namespace, Name: app.Name, Generation: app.Generation}
+	e, err := events.New(events.RolloutRequested, events.SourceOperator, ref.Subject(),
+		&events.RolloutRequestedData{Application: ref, Digest: digest, Size: 100, Devices: []string{"dev-02", "outsider"}, Paced: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, byGw := run(t, f, s, e)
+	if got := byGw["wasmbed-system/gateway"]; len(got) != 1 || got[0] != "dev-02" || out.Targeted != 5 {
+		t.Fatalf("paced request went to %v (targeted %d), want dev-02 of 5", byGw, out.Targeted)
+	}
+	d, err := events.DecodeAs[*events.DeploymentRequestedData](s.got[0], events.DeploymentRequested)
+	if err != nil || d.Rollback {
+		t.Errorf("paced request dispatched as rollback=%v (%v)", d.Rollback, err)
+	}
+}
+
 // TestEventOfDeletedObject: an event about an Application that was deleted and created
 // again under the same name (another uid) is acknowledged and does nothing, removals
 // included.

@@ -522,6 +522,18 @@ func (d *Device) start(a *app) {
 		fail(shortReason(err))
 		return
 	}
+	// setup is part of starting, as on the firmware: an app whose setup traps is
+	// reported Failed in answer to Start, never Running.
+	if err := inst.Setup(ctx); err != nil {
+		reason := shortReason(err)
+		if st := inst.Status(); st.State == protocol.StateFailed && st.Reason != "" {
+			reason = truncate(st.Reason, protocol.MaxErrorMessageLen)
+		}
+		cancel()
+		_ = inst.Close(context.Background())
+		fail(reason)
+		return
+	}
 	d.mu.Lock()
 	if a.runID != run || d.apps[a.name] != a {
 		d.mu.Unlock()

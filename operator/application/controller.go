@@ -56,9 +56,10 @@ type Options struct {
 // Reconciler reconciles Applications.
 type Reconciler struct {
 	client client.Client
-	// reader reads ConfigMaps straight from the apiserver: caching them would watch
-	// every ConfigMap of the cluster.
-	reader   client.Reader
+	// live reads from the apiserver, not the cache: ConfigMaps (caching them would
+	// watch every ConfigMap of the cluster), and the latest status a rollout policy
+	// decides on before it starts devices.
+	live     client.Reader
 	recorder record.EventRecorder
 	opts     Options
 	// requested remembers the generation whose build was last requested per
@@ -73,6 +74,9 @@ type Reconciler struct {
 	// so the stream of Device updates its removal causes does not request it again on
 	// every reconcile.
 	removing sync.Map // types.NamespacedName -> removal
+	// joined remembers, per Application rolled back, when which joining devices were
+	// sent its good module.
+	joined sync.Map // types.UID -> *joinedDevices
 }
 
 // removal is one requested removal: the object's uid and when it was requested.
@@ -103,7 +107,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Reconciler{client: mgr.GetClient(), reader: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
+	r := &Reconciler{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Application{}).
 		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
@@ -147,6 +151,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if err := r.client.Update(ctx, &app); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+	}
+
+	if err := r.consumeApproval(ctx, &app); err != nil {
+		return ctrl.Result{}, err
 	}
 
 	orig := app.DeepCopy()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/wasmbed/wasmbed/api/digest"
@@ -121,7 +122,8 @@ func (r *Reconciler) reuse(app *v1.Application, boards []string) bool {
 
 func terminal(c *metav1.Condition) bool {
 	return c != nil && c.Status == metav1.ConditionFalse &&
-		(c.Reason == v1.ReasonRolledBack || c.Reason == v1.ReasonRolloutFailed || c.Reason == v1.ReasonRolloutAborted)
+		(c.Reason == v1.ReasonRolledBack || c.Reason == v1.ReasonRolloutFailed || c.Reason == v1.ReasonRolloutAborted ||
+			c.Reason == v1.ReasonScheduleEnded)
 }
 
 // source turns spec.source into the build request's source. missing explains a source
@@ -133,7 +135,7 @@ func (r *Reconciler) source(ctx context.Context, app *v1.Application) (src event
 		return events.Source{Language: string(s.Inline.Language), Code: s.Inline.Code}, "", nil
 	case s.ConfigMap != nil:
 		var cm corev1.ConfigMap
-		err := r.reader.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: s.ConfigMap.Name}, &cm)
+		err := r.live.Get(ctx, client.ObjectKey{Namespace: app.Namespace, Name: s.ConfigMap.Name}, &cm)
 		if apierrors.IsNotFound(err) {
 			return src, fmt.Sprintf("spec.source.configMap: ConfigMap %s/%s not found; create it or fix the name", app.Namespace, s.ConfigMap.Name), nil
 		}
@@ -188,7 +190,7 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 		return ctrl.Result{}, nil
 	}
 	if terminal(meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut)) {
-		return ctrl.Result{}, nil
+		return r.joinersAfterRollback(ctx, app)
 	}
 	ro := *st.Rollout
 	targets, err := rollout.Targets(ctx, r.client, app)
@@ -199,6 +201,9 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 	if n == 0 {
 		st.MarkNoTargets(gen)
 		return ctrl.Result{}, nil
+	}
+	if rollout.Paced(spec) {
+		return r.reconcilePaced(ctx, app, ro, targets)
 	}
 	steps := rollout.Steps(spec)
 	ro.Steps = int32(steps)
@@ -238,10 +243,10 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 
 	switch {
 	case spec.Abort:
-		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutAborted, "rollout aborted by spec.rollout.abort")
+		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutAborted, "rollout aborted by spec.rollout.abort", true)
 	case int(ro.Failed) > maxFail:
 		return r.stop(ctx, app, &ro, targets[:size], v1.ReasonRolloutFailed,
-			fmt.Sprintf("%d of %d devices failed to run %s (maxFailures %d); first: %s", ro.Failed, n, ro.Digest, maxFail, ro.FirstFailure))
+			fmt.Sprintf("%d of %d devices failed to run %s (maxFailures %d); first: %s", ro.Failed, n, ro.Digest, maxFail, ro.FirstFailure), true)
 	case spec.Paused:
 		st.Rollout = &ro
 		st.MarkRolloutPaused(gen, fmt.Sprintf("paused by spec.rollout.paused at step %d of %d (%d of %d devices run %s)", ro.Step+1, steps, ro.Succeeded, n, ro.Digest))
@@ -284,13 +289,13 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 	return ctrl.Result{RequeueAfter: r.opts.Resync}, nil
 }
 
-// stop ends a rollout; with autoRollback it redeploys the previous good module to the
-// devices of the current batch.
-func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.RolloutStatus, batch []v1.Device, reason, msg string) (ctrl.Result, error) {
+// stop ends a rollout; with rollback and autoRollback it redeploys the previous good
+// module to the devices of the current batch.
+func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.RolloutStatus, batch []v1.Device, reason, msg string, rollback bool) (ctrl.Result, error) {
 	st, gen := &app.Status, app.Generation
 	auto := app.Spec.Rollout.AutoRollback == nil || *app.Spec.Rollout.AutoRollback
 	prev := st.PreviousGoodDigest
-	if auto && prev != "" && prev != ro.Digest && !ro.RolledBack {
+	if rollback && auto && prev != "" && prev != ro.Digest && !ro.RolledBack {
 		names := make([]string, len(batch))
 		for i, d := range batch {
 			names[i] = d.Name
@@ -305,9 +310,71 @@ func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.Rollo
 		msg = fmt.Sprintf("%s; rolled %d devices back to %s", msg, len(names), prev)
 	}
 	st.Rollout = ro
+	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut); c == nil || c.Reason != reason || c.Message != msg {
+		r.recorder.Event(app, corev1.EventTypeWarning, reason, msg)
+	}
 	st.MarkRolloutFailed(gen, reason, msg)
-	r.recorder.Event(app, corev1.EventTypeWarning, reason, msg)
 	return ctrl.Result{}, nil
+}
+
+// joinersAfterRollback gives the devices that came to match the selector after a
+// rollout was rolled back the module the others were rolled back to, the Application's
+// current good version. Devices that report anything of this Application object are
+// left alone.
+func (r *Reconciler) joinersAfterRollback(ctx context.Context, app *v1.Application) (ctrl.Result, error) {
+	st := &app.Status
+	ro, prev := st.Rollout, st.PreviousGoodDigest
+	if ro == nil || !ro.RolledBack || prev == "" || prev == ro.Digest {
+		return ctrl.Result{}, nil
+	}
+	targets, err := rollout.Targets(ctx, r.client, app)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	now := r.opts.Now()
+	v, _ := r.joined.LoadOrStore(app.UID, &joinedDevices{at: map[string]time.Time{}})
+	jd := v.(*joinedDevices)
+	jd.mu.Lock()
+	defer jd.mu.Unlock()
+	var joiners []string
+	waiting := false
+	for i := range targets {
+		// A joiner has nothing of this object: no entry, a Removed one, or another
+		// (deleted) object's of the same name.
+		if a := appOn(&targets[i], app.Name); a != nil && a.State != v1.AppRemoved && (a.UID == "" || a.UID == string(app.UID)) {
+			continue
+		}
+		waiting = true
+		// Asked already: the gateway keeps it for a device that is offline; ask again
+		// only after a while, in case the request was lost.
+		if at, ok := jd.at[targets[i].Name]; !ok || now.Sub(at) > joinerResend {
+			joiners = append(joiners, targets[i].Name)
+		}
+	}
+	if len(joiners) > 0 {
+		if err := r.send(ctx, app, events.RolloutRequested, &events.RolloutRequestedData{Application: ref(app), Digest: prev, Devices: joiners}); err != nil {
+			return ctrl.Result{}, err
+		}
+		for _, n := range joiners {
+			jd.at[n] = now
+		}
+		r.recorder.Eventf(app, corev1.EventTypeNormal, "JoinedAfterRollback", "%d devices joined after the rollback: sent them %s", len(joiners), prev)
+	}
+	if waiting {
+		return ctrl.Result{RequeueAfter: joinerResend}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// joinerResend is how long a device that joined after a rollback may go without a
+// report before it is sent the good module again.
+const joinerResend = 5 * time.Minute
+
+// joinedDevices remembers when the devices that joined an Application after its
+// rollback were sent its good module (in memory: after a restart, one more request).
+type joinedDevices struct {
+	mu sync.Mutex
+	at map[string]time.Time
 }
 
 func appOn(d *v1.Device, name string) *v1.DeviceApplication {
@@ -326,6 +393,7 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 		return nil
 	}
 	r.requested.Delete(app.UID)
+	r.joined.Delete(app.UID)
 	var digest digest.Digest
 	switch {
 	case app.Status.Rollout != nil:

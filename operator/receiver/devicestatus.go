@@ -84,6 +84,8 @@ type report struct {
 	uid string
 	// at is the event's time; zero when the event had none.
 	at time.Time
+	// failure is where a failed deployment failed, as the gateway saw it.
+	failure v1.FailureType
 }
 
 // setApp records a report in a device's status, unless the entry there is newer:
@@ -114,7 +116,7 @@ func setApp(dev *v1.Device, name string, rep report, now time.Time) {
 	if len(msg) > 1024 {
 		msg = msg[:1024]
 	}
-	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen, UID: rep.uid}
+	entry := v1.DeviceApplication{Name: name, Digest: rep.digest, State: st, Message: msg, Generation: rep.gen, UID: rep.uid, Failure: rep.failure}
 	if !rep.at.IsZero() {
 		at := metav1.NewMicroTime(rep.at)
 		entry.ReportedAt = &at

@@ -143,8 +143,8 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 				app.Status.MarkRollingOut(app.Generation, r.rolloutFor(app, d.Digest))
 				ro = app.Status.Rollout
 			}
-			if ro == nil || ro.Digest != d.Digest || ro.Step != d.Step {
-				return
+			if ro == nil || ro.Digest != d.Digest || ro.Step != d.Step || rollout.Paced(app.Spec.Rollout) {
+				return // a paced rollout counts the devices it started itself
 			}
 			n := 0
 			for _, b := range d.Batches {
@@ -154,7 +154,8 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 		})
 	case *events.DeploymentResultData:
 		err = r.updateDevice(ctx, d.Application.Namespace, d.Device, func(dev *v1.Device) {
-			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation, uid: d.Application.UID, at: e.Time()}, r.now().Time)
+			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation,
+				uid: d.Application.UID, at: e.Time(), failure: d.Failure}, r.now().Time)
 		})
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {

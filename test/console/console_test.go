@@ -100,6 +100,18 @@ func TestConsoleInChromium(t *testing.T) {
 	url := "http://" + l.Addr().String()
 	t.Logf("console at %s", url)
 
+	// An Application whose second step waits for approval: the browser approves it.
+	gated := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "gated-ui", Namespace: "default"},
+		Spec: v1.ApplicationSpec{
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageWAT, Code: `(module (func (export "loop") (result i32) i32.const 500))`}},
+			Selector: metav1.LabelSelector{},
+			Rollout: v1.RolloutSpec{Strategy: v1.RolloutCanary, Steps: []v1.CanaryStep{{Percent: 34}, {Percent: 100, RequireApproval: true}},
+				Rate: &v1.RolloutRate{DevicesPerMinute: 600}},
+		}}
+	if err := env.Client.Create(ctx, gated); err != nil {
+		t.Fatal(err)
+	}
+
 	token := adminToken(ctx, t, env)
 	artifacts := filepath.Join(dir, "artifacts")
 	if err := os.MkdirAll(artifacts, 0o755); err != nil {
@@ -111,7 +123,7 @@ func TestConsoleInChromium(t *testing.T) {
 	cmd := exec.CommandContext(bctx, node, filepath.Join(dir, "e2e.mjs"))
 	cmd.Env = append(os.Environ(), "CONSOLE_URL="+url, "TOKEN="+token, "CHROMIUM="+chromium, "ARTIFACTS="+artifacts,
 		"BLINK_FILE="+filepath.Join(testenv.RepoRoot(), "examples", "c", "blink.c"),
-		fmt.Sprintf("DEVICES=%d", devices), "APP=blink-ui")
+		fmt.Sprintf("DEVICES=%d", devices), "APP=blink-ui", "GATED="+gated.Name)
 	out, err := cmd.CombinedOutput()
 	t.Logf("browser script (%s):\n%s", time.Since(start).Round(time.Millisecond), out)
 	t.Logf("screenshots in %s", artifacts)

@@ -1,11 +1,12 @@
 // Drives the Wasmbed console in headless Chromium: sign in with a token, create an
 // Application from the C blink example, watch it reach Running on every virtual
-// device, open a device's page. Screenshots go to $ARTIFACTS. Run by console_test.go.
+// device, open a device's page, approve the waiting step of another Application's
+// rollout. Screenshots go to $ARTIFACTS. Run by console_test.go.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { CONSOLE_URL, TOKEN, BLINK_FILE, ARTIFACTS, CHROMIUM, DEVICES, APP } = process.env;
+const { CONSOLE_URL, TOKEN, BLINK_FILE, ARTIFACTS, CHROMIUM, DEVICES, APP, GATED } = process.env;
 const devices = Number(DEVICES);
 const step = (s) => console.log(`e2e: ${s}`);
 
@@ -54,13 +55,24 @@ try {
   await page.getByTestId('app-devices').getByRole('link', { name: 'sim-0' }).click();
   await page.getByTestId('device-title').waitFor();
   await page.getByTestId('device-apps').getByText(APP).waitFor();
-  await page.getByTestId('device-apps').getByText('Running').waitFor();
+  await page.getByTestId('device-apps').getByRole('row').filter({ hasText: APP }).getByText('Running').waitFor();
   await page.getByTestId('device-log').getByText('blink: started').waitFor({ timeout: 20000 });
   await page.screenshot({ path: join(ARTIFACTS, '05-device.png'), fullPage: true });
 
   await page.getByTestId('nav-devices').click();
   await page.getByTestId('devices-table').waitFor();
   await page.screenshot({ path: join(ARTIFACTS, '06-devices.png'), fullPage: true });
+  step(`approve step 2 of ${GATED}'s rollout`);
+  await page.goto(`${CONSOLE_URL}/#/applications/default/${GATED}`);
+  await page.getByTestId('rollout-waiting').filter({ hasText: 'waiting for approval of step 2 of 2' }).waitFor({ timeout: 60000 });
+  await page.getByTestId('rollout-policy').filter({ hasText: 'approval before step 2' }).waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, '07-waiting-for-approval.png'), fullPage: true });
+  await page.getByTestId('approve').click();
+  await page.getByTestId('confirm').click();
+  await page.getByTestId('status-chip').filter({ hasText: /^Ready$/ }).first().waitFor({ timeout: 60000 });
+  await page.getByTestId('progress-text').filter({ hasText: `${devices}/${devices}` }).waitFor();
+  await page.screenshot({ path: join(ARTIFACTS, '08-approved.png'), fullPage: true });
+
   if (external.length > 0) throw new Error(`the UI fetched from elsewhere: ${external.join(', ')}`);
   step('ok');
 } catch (e) {

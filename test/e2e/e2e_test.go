@@ -73,7 +73,7 @@ func run(m *testing.M) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	plat, err = platform.Start(ctx, platform.Config{
-		REST: env.Config, Dir: dir, Devices: devices, Resync: time.Second,
+		REST: env.Config, Dir: dir, Devices: devices, Resync: time.Second, Now: clk.Now,
 		Logs: platform.NewLogs(logOut, slog.LevelInfo),
 	})
 	if err != nil {

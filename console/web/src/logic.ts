@@ -1,6 +1,6 @@
 // Pure functions behind the pages: status from conditions, rollout progress, form
 // validation, fleet summaries. Tested in logic.test.ts.
-import type { Application, Condition, Device } from './types';
+import type { Application, Condition, Device, RolloutSpec } from './types';
 
 export type Tone = 'success' | 'error' | 'warning' | 'info' | 'default';
 
@@ -88,6 +88,66 @@ export function rolloutProgress(app: Application): Progress {
   return { percent: current ? percent : 0, succeeded, failed, targeted, step, stage, done: phase === 'Running' };
 }
 
+/** policySummary describes an Application's rollout policy, one line per setting. */
+export function policySummary(r: RolloutSpec | undefined): string[] {
+  if (!r) return [];
+  const out: string[] = [];
+  const approvals = (r.steps ?? []).map((s, i) => (s.requireApproval ? i + 1 : 0)).filter((n) => n > 0);
+  if (approvals.length) out.push(`approval before step ${approvals.join(', ')}`);
+  if (r.rate) {
+    const g = r.rate.growth;
+    let line = `${r.rate.devicesPerMinute} devices/min`;
+    if (g) {
+      const when = g.afterSucceeded ? `${g.afterSucceeded} succeeded` : `${g.afterStarted} started`;
+      line += `, ×${g.factor} after every ${when} (at most ${g.maxDevicesPerMinute ?? 1000}/min)`;
+    }
+    out.push(line);
+  }
+  for (const c of r.abortCriteria ?? []) out.push(`abort at ${c.thresholdPercent}% ${c.failureType} failures after ${c.minFinished ?? 1} finished`);
+  for (const x of r.retries ?? []) out.push(`retry ${x.failureType} failures ${x.attempts}× (backoff ${x.backoff ?? '30s'}, doubling)`);
+  if (r.deviceTimeout) out.push(`a device must run within ${r.deviceTimeout}`);
+  const s = r.schedule;
+  if (s?.notBefore) out.push(`not before ${new Date(s.notBefore).toLocaleString()}`);
+  if (s?.endBy) out.push(`end by ${new Date(s.endBy).toLocaleString()}, then ${(s.endBehavior ?? 'Cancel').toLowerCase()}`);
+  const m = r.maintenance;
+  if (m) {
+    const ws = m.windows.map((w) => `${w.days?.length ? w.days.join('/') : 'daily'} ${w.start} for ${w.duration}`);
+    out.push(`maintenance windows (${m.timeZone ?? 'UTC'}): ${ws.join('; ')}`);
+  }
+  return out;
+}
+
+/** Waiting is what a rollout waits for, for the rollout view. */
+export interface Waiting {
+  /** the RolledOut condition's reason, e.g. WaitingForApproval */
+  reason: string;
+  message: string;
+  /** the 1-based step an Approve button approves, when a step waits for approval */
+  approveStep?: number;
+  /** when the rollout moves by itself next */
+  nextAt?: string;
+  /** the policy can never finish (reason CannotFinish) */
+  blocked: boolean;
+}
+
+const waitReasons = ['WaitingForApproval', 'WaitingForSchedule', 'OutsideMaintenanceWindow', 'RateLimited', 'RolloutPaused', 'CannotFinish', 'ScheduleEnded'];
+
+/** rolloutWaiting says what an Application's rollout waits for, or undefined. */
+export function rolloutWaiting(app: Application): Waiting | undefined {
+  const c = app.status?.conditions?.find((x) => x.type === 'RolledOut');
+  const r = app.status?.rollout;
+  if (!c || !waitReasons.includes(c.reason ?? '')) {
+    return r?.waitingFor ? { reason: c?.reason ?? '', message: r.waitingFor, nextAt: r.nextActionAt, blocked: false } : undefined;
+  }
+  return {
+    reason: c.reason!,
+    message: r?.waitingFor || c.message || '',
+    approveStep: c.reason === 'WaitingForApproval' && r ? r.step + 1 : undefined,
+    nextAt: r?.nextActionAt,
+    blocked: c.reason === 'CannotFinish',
+  };
+}
+
 export type SourceMode = 'source' | 'upload';
 
 export interface AppForm {
@@ -104,6 +164,42 @@ export interface AppForm {
   strategy: 'AllAtOnce' | 'Canary';
   /** "10, 50, 100" */
   canarySteps: string;
+  /** the Canary steps that wait for approval, "2, 3" (1-based) */
+  approvalSteps: string;
+  /** the rollout policy as JSON: rate, abortCriteria, retries, deviceTimeout, schedule, maintenance */
+  policy: string;
+}
+
+/** The spec.rollout fields the form edits as JSON (docs/crds.md, "Rollout policy"). */
+export const policyKeys = ['rate', 'abortCriteria', 'retries', 'deviceTimeout', 'schedule', 'maintenance'] as const;
+
+/** policyText is the JSON the form shows for a rollout's policy, "" without one. */
+export function policyText(r: RolloutSpec | undefined): string {
+  const p: Record<string, unknown> = {};
+  for (const k of policyKeys) if (r?.[k] !== undefined) p[k] = r[k];
+  return Object.keys(p).length ? JSON.stringify(p, null, 2) : '';
+}
+
+/** parsePolicy reads the form's policy JSON; the apiserver checks the values. */
+export function parsePolicy(text: string): { policy: Partial<RolloutSpec>; error?: string } {
+  if (!text.trim()) return { policy: {} };
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    return { policy: {}, error: `not JSON: ${(e as Error).message}` };
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return { policy: {}, error: 'write a JSON object, e.g. {"rate": {"devicesPerMinute": 10}}' };
+  const unknown = Object.keys(v).filter((k) => !(policyKeys as readonly string[]).includes(k));
+  if (unknown.length) return { policy: {}, error: `unknown field ${unknown.join(', ')}: use ${policyKeys.join(', ')}` };
+  return { policy: v as Partial<RolloutSpec> };
+}
+
+/** parseApprovalSteps reads "2, 3": the 1-based steps, of n, that wait for approval. */
+export function parseApprovalSteps(text: string, n: number): { steps: number[]; error?: string } {
+  const steps = text.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  if (steps.some((x) => !Number.isInteger(x) || x < 1 || x > n)) return { steps: [], error: `step numbers from 1 to ${n}, e.g. 2` };
+  return { steps };
 }
 
 export type FormErrors = Partial<Record<keyof AppForm, string>>;
@@ -158,7 +254,11 @@ export function validateAppForm(f: AppForm): FormErrors {
     if (steps.length === 0) e.canarySteps = 'a canary rollout needs at least one step, e.g. 10, 50, 100';
     else if (steps.some((p) => !Number.isInteger(p) || p < 1 || p > 100)) e.canarySteps = 'each step is a percentage from 1 to 100';
     else if (steps.some((p, i) => i > 0 && p <= steps[i - 1])) e.canarySteps = 'the percentages must increase';
+    const approvals = parseApprovalSteps(f.approvalSteps, steps.length);
+    if (approvals.error) e.approvalSteps = approvals.error;
   }
+  const policy = parsePolicy(f.policy);
+  if (policy.error) e.policy = policy.error;
   return e;
 }
 

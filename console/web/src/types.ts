@@ -17,13 +17,18 @@ export interface ObjectMeta {
   resourceVersion?: string;
   creationTimestamp?: string;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
+
+/** Where a deployment failed (a device's report), or why a rollout counts it failed. */
+export type FailureType = 'transfer' | 'start' | 'trap' | 'timeout';
 
 export interface DeviceApplication {
   name: string;
   digest?: string;
   state: string;
   message?: string;
+  failure?: FailureType;
 }
 
 export interface Device {
@@ -43,13 +48,65 @@ export interface Device {
 
 export type Language = 'c' | 'assemblyscript' | 'wat' | 'rust';
 
+export interface CanaryStep {
+  percent: number;
+  pause?: string;
+  requireApproval?: boolean;
+}
+
 export interface RolloutSpec {
   strategy?: 'AllAtOnce' | 'Canary';
-  steps?: { percent: number; pause?: string }[];
+  steps?: CanaryStep[];
   maxFailures?: number | string;
   autoRollback?: boolean;
   paused?: boolean;
   abort?: boolean;
+  rate?: {
+    devicesPerMinute: number;
+    growth?: { factor: string; afterSucceeded?: number; afterStarted?: number; maxDevicesPerMinute?: number };
+  };
+  abortCriteria?: { failureType: FailureType | 'any'; thresholdPercent: number; minFinished?: number }[];
+  retries?: { failureType: FailureType | 'any'; attempts: number; backoff?: string }[];
+  deviceTimeout?: string;
+  schedule?: { notBefore?: string; endBy?: string; endBehavior?: 'Cancel' | 'Rollback' | 'Continue' };
+  maintenance?: {
+    timeZone?: string;
+    windows: { days?: ('Mon' | 'Tue' | 'Wed' | 'Thu' | 'Fri' | 'Sat' | 'Sun')[]; start: string; duration: string }[];
+  };
+}
+
+/** A device the rollout policy started that has not succeeded yet. */
+export interface RolloutDevice {
+  name: string;
+  startedAt: string;
+  attempts: number;
+  failure?: FailureType;
+  retryAt?: string;
+  final?: boolean;
+  message?: string;
+}
+
+export interface RolloutStatus {
+  digest: string;
+  step: number;
+  steps: number;
+  targeted: number;
+  dispatched: number;
+  succeeded: number;
+  failed: number;
+  progress: string;
+  pausedUntil?: string;
+  rolledBack?: boolean;
+  firstFailure?: string;
+  waitingFor?: string;
+  nextActionAt?: string;
+  approvedStep?: number;
+  started?: number;
+  retries?: number;
+  failuresByType?: Partial<Record<FailureType, number>>;
+  rate?: { devicesPerMinute: number; nextStartAt?: string };
+  overdue?: boolean;
+  devices?: RolloutDevice[];
 }
 
 export interface Application {
@@ -74,19 +131,7 @@ export interface Application {
       reasons?: string[];
       boards?: { board: string; fits: boolean; memoryBytes: number; message?: string }[];
     };
-    rollout?: {
-      digest: string;
-      step: number;
-      steps: number;
-      targeted: number;
-      dispatched: number;
-      succeeded: number;
-      failed: number;
-      progress: string;
-      pausedUntil?: string;
-      rolledBack?: boolean;
-      firstFailure?: string;
-    };
+    rollout?: RolloutStatus;
     previousGoodDigest?: string;
     conditions?: Condition[];
   };

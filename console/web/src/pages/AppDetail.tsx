@@ -6,19 +6,20 @@ import { useState } from 'react';
 import { api, objPath } from '../api';
 import { ConditionsTable, ErrorAlert, EventsTable, Field, NavLink, PhaseChip, Section, StatusChip } from '../components/common';
 import { useFetch } from '../hooks';
-import { bytes, rolloutProgress, shortDigest } from '../logic';
+import { bytes, policySummary, rolloutProgress, rolloutWaiting, shortDigest } from '../logic';
 import { remove, upsert, useStore } from '../store';
 import type { Application, KubeEvent } from '../types';
 import { AppForm } from './AppForm';
 import { ProgressCell, sourceLabel } from './Applications';
 
-type Action = 'pause' | 'resume' | 'abort' | 'rollback' | 'delete';
+type Action = 'pause' | 'resume' | 'abort' | 'rollback' | 'approve' | 'delete';
 
 const confirmText: Record<Action, string> = {
   pause: 'Hold the rollout: devices that have the new module keep it; no more devices get it until you resume.',
   resume: 'Continue the rollout from where it stopped.',
   abort: 'Stop the rollout where it is. Devices that got the new module keep it (no rollback).',
   rollback: 'Stop the rollout and put the previous good module back on the devices that got the new one.',
+  approve: 'Let the waiting step start: its devices get the new module, within the rollout policy (rate, maintenance windows).',
   delete: 'Delete the application: it is removed from every device. This cannot be undone.',
 };
 
@@ -38,6 +39,8 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
   if (edit) return <AppForm existing={a} />;
   const st = a.status ?? {};
   const p = rolloutProgress(a);
+  const waiting = rolloutWaiting(a);
+  const policy = policySummary(a.spec.rollout);
   const run = async (act: Action) => {
     setBusy(true);
     setError(undefined);
@@ -47,7 +50,8 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
         remove('Application', namespace, name);
         location.hash = '#/applications';
       } else {
-        upsert('Application', 'MODIFIED', await api<Application>('POST', objPath('applications', namespace, name) + `/rollout/${act}`));
+        const query = act === 'approve' ? `?step=${waiting?.approveStep ?? 0}` : '';
+        upsert('Application', 'MODIFIED', await api<Application>('POST', objPath('applications', namespace, name) + `/rollout/${act}${query}`));
       }
     } catch (e) {
       setError(e);
@@ -87,6 +91,11 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
             Resume
           </Button>
         )}
+        {waiting?.approveStep && (
+          <Button size="small" variant="contained" onClick={() => setPending('approve')} data-testid="approve">
+            Approve step {waiting.approveStep}
+          </Button>
+        )}
         <Button size="small" variant="outlined" color="warning" onClick={() => setPending('abort')} disabled={r.abort}>
           Abort
         </Button>
@@ -119,9 +128,44 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
             {p.step ? ` · ${p.step}` : ''}
             {st.rollout.rolledBack ? ' · rolled back' : ''}
             {st.rollout.pausedUntil ? ` · next step at ${new Date(st.rollout.pausedUntil).toLocaleTimeString()}` : ''}
+            {st.rollout.retries ? ` · ${st.rollout.retries} retries` : ''}
+            {st.rollout.rate ? ` · ${st.rollout.rate.devicesPerMinute} devices/min` : ''}
+            {Object.entries(st.rollout.failuresByType ?? {}).map(([k, v]) => ` · ${v} ${k}`).join('')}
+            {st.rollout.overdue ? ' · overdue' : ''}
           </Typography>
         )}
+        {waiting && (
+          <Alert severity={waiting.blocked ? 'error' : 'info'} sx={{ mt: 1 }} data-testid="rollout-waiting">
+            {waiting.blocked ? 'This rollout can never finish: ' : ''}
+            {waiting.message}
+            {waiting.nextAt && !waiting.blocked ? ` (looks again at ${new Date(waiting.nextAt).toLocaleString()})` : ''}
+          </Alert>
+        )}
         {st.rollout?.firstFailure && <Alert severity="error" sx={{ mt: 1 }}>First failure: {st.rollout.firstFailure}</Alert>}
+        {(st.rollout?.devices?.length ?? 0) > 0 && (
+          <Table size="small" sx={{ mt: 1 }} data-testid="rollout-devices">
+            <TableHead>
+              <TableRow>
+                <TableCell>Started, not running yet</TableCell>
+                <TableCell>Attempts</TableCell>
+                <TableCell>Failure</TableCell>
+                <TableCell>Next</TableCell>
+              </TableRow>
+            </TableHead>
+            <TableBody>
+              {st.rollout!.devices!.map((x) => (
+                <TableRow key={x.name}>
+                  <TableCell>
+                    <NavLink to={`/devices/${namespace}/${x.name}`}>{x.name}</NavLink>
+                  </TableCell>
+                  <TableCell>{x.attempts}</TableCell>
+                  <TableCell title={x.message}>{x.failure ?? 'in flight'}</TableCell>
+                  <TableCell>{x.final ? 'failed for good' : x.retryAt ? `retry at ${new Date(x.retryAt).toLocaleTimeString()}` : `since ${new Date(x.startedAt).toLocaleTimeString()}`}</TableCell>
+                </TableRow>
+              ))}
+            </TableBody>
+          </Table>
+        )}
       </Section>
       <Box sx={{ display: 'grid', gridTemplateColumns: { md: '1fr 1fr', xs: '1fr' }, gap: 2 }}>
         <Section title="Module">
@@ -139,8 +183,17 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
           </Field>
           <Field label="Rollout">
             {r.strategy ?? 'AllAtOnce'}
-            {r.steps?.length ? ` (${r.steps.map((s) => s.percent + '%').join(' → ')})` : ''}
+            {r.steps?.length ? ` (${r.steps.map((s) => s.percent + '%' + (s.requireApproval ? ' after approval' : '')).join(' → ')})` : ''}
           </Field>
+          {policy.length > 0 && (
+            <Field label="Policy">
+              <Box component="ul" sx={{ m: 0, pl: 2 }} data-testid="rollout-policy">
+                {policy.map((x) => (
+                  <li key={x}>{x}</li>
+                ))}
+              </Box>
+            </Field>
+          )}
         </Section>
         <Section title="Validation per board">
           {!st.validation ? (
@@ -195,6 +248,7 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
                 <TableCell>Device</TableCell>
                 <TableCell>State</TableCell>
                 <TableCell>Module</TableCell>
+                <TableCell>Failure</TableCell>
                 <TableCell>Message</TableCell>
               </TableRow>
             </TableHead>
@@ -210,6 +264,7 @@ export function AppDetail({ namespace, name, edit }: { namespace: string; name: 
                   <TableCell sx={{ fontFamily: 'monospace' }}>
                     {shortDigest(app!.digest)} {app!.digest && app!.digest === st.build?.digest ? '(current)' : app!.digest ? '(other)' : ''}
                   </TableCell>
+                  <TableCell>{app!.failure ?? (st.rollout?.devices?.find((x) => x.name === d.metadata.name)?.failure || '')}</TableCell>
                   <TableCell>{app!.message}</TableCell>
                 </TableRow>
               ))}

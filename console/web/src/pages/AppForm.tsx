@@ -3,10 +3,10 @@ import { useState } from 'react';
 import { api, ApiError, objPath } from '../api';
 import { ErrorAlert } from '../components/common';
 import type { AppForm as Form, FormErrors } from '../logic';
-import { languages, parsePairs, validateAppForm } from '../logic';
+import { languages, parseApprovalSteps, parsePairs, parsePolicy, policyKeys, policyText, validateAppForm } from '../logic';
 import { upsert, useStore } from '../store';
 import { templates } from '../templates';
-import type { Application, Language } from '../types';
+import type { Application, Language, RolloutSpec } from '../types';
 
 const languageNames: Record<string, string> = { c: 'C', assemblyscript: 'AssemblyScript', wat: 'WebAssembly text (WAT)', rust: 'Rust' };
 
@@ -22,6 +22,8 @@ function toForm(a?: Application): Form {
     config: Object.entries(a?.spec.config ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'),
     strategy: r?.strategy ?? 'AllAtOnce',
     canarySteps: (r?.steps ?? []).map((s) => s.percent).join(', '),
+    approvalSteps: (r?.steps ?? []).flatMap((s, i) => (s.requireApproval ? [i + 1] : [])).join(', '),
+    policy: policyText(r),
   };
 }
 
@@ -62,14 +64,29 @@ export function AppForm({ existing }: { existing?: Application }) {
     setBusy(true);
     setError(undefined);
     try {
+      // The rollout: what the form edits, over what it does not (paused, abort...).
+      const base: RolloutSpec = { ...existing?.spec.rollout };
+      for (const k of policyKeys) delete base[k];
+      const percents = f.canarySteps.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+      const approvals = parseApprovalSteps(f.approvalSteps, percents.length).steps;
+      const rollout: RolloutSpec = { ...base, ...parsePolicy(f.policy).policy };
+      if (f.strategy === 'Canary') {
+        rollout.strategy = 'Canary';
+        // A step keeps its pause when its position stays.
+        rollout.steps = percents.map((percent, i) => {
+          const step = { ...existing?.spec.rollout?.steps?.[i], percent };
+          delete step.requireApproval;
+          return approvals.includes(i + 1) ? { ...step, requireApproval: true } : step;
+        });
+      } else {
+        rollout.strategy = 'AllAtOnce';
+        delete rollout.steps;
+      }
       const body: Record<string, unknown> = {
         name: f.name,
         selector: { matchLabels: parsePairs(f.selector, /,/).pairs },
         config: parsePairs(f.config, /\n/).pairs,
-        rollout:
-          f.strategy === 'Canary'
-            ? { ...existing?.spec.rollout, strategy: 'Canary', steps: f.canarySteps.split(',').map((s) => ({ percent: Number(s.trim()) })) }
-            : { ...existing?.spec.rollout, strategy: 'AllAtOnce', steps: undefined },
+        rollout,
       };
       if (f.mode === 'source') body.source = { language: f.language, code: f.code };
       else body.module = { wasm: base64(await file!.arrayBuffer()) };
@@ -191,7 +208,32 @@ export function AppForm({ existing }: { existing?: Application }) {
             helperText={errors.canarySteps ?? 'cumulative percentages, e.g. 10, 50, 100'}
           />
         )}
+        {f.strategy === 'Canary' && (
+          <TextField
+            size="small"
+            label="Steps that wait for approval"
+            value={f.approvalSteps}
+            onChange={(e) => set({ approvalSteps: e.target.value })}
+            error={!!errors.approvalSteps}
+            helperText={errors.approvalSteps ?? 'step numbers, e.g. 2: the step starts once someone presses Approve'}
+            inputProps={{ 'data-testid': 'approval-steps' }}
+          />
+        )}
       </Box>
+      <TextField
+        label="Rollout policy (JSON)"
+        multiline
+        fullWidth
+        minRows={3}
+        maxRows={20}
+        sx={{ mt: 2 }}
+        value={f.policy}
+        onChange={(e) => set({ policy: e.target.value })}
+        error={!!errors.policy}
+        placeholder={'{"rate": {"devicesPerMinute": 20}, "deviceTimeout": "10m",\n "maintenance": {"timeZone": "Europe/Berlin", "windows": [{"start": "22:00", "duration": "4h"}]}}'}
+        helperText={errors.policy ?? `optional: ${policyKeys.join(', ')}, as in docs/crds.md; the apiserver checks the values`}
+        inputProps={{ spellCheck: false, 'data-testid': 'rollout-policy-json', style: { fontFamily: 'ui-monospace, SFMono-Regular, Menlo, Consolas, monospace', fontSize: 13 } }}
+      />
       {apiFieldErrors.length > 0 && (
         <Alert severity="warning" sx={{ mt: 2 }}>
           {apiFieldErrors.map((c) => (
