@@ -19,7 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/record"
+	k8sevents "k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -53,6 +53,21 @@ type Options struct {
 	Steps *steps.ClusterOptions
 }
 
+// Actions (events.k8s.io "action") of the Application controller's Events.
+const (
+	// ActionBuild requests a build; ActionSend sends a pipeline event.
+	ActionBuild = "Build"
+	ActionSend  = "Send"
+	// ActionRollout moves a rollout on (a step, retries, a stop, a rollback).
+	ActionRollout = "Rollout"
+	// ActionApprove takes a user's approval of a step.
+	ActionApprove = "Approve"
+	// ActionRemove removes the Application from its devices.
+	ActionRemove = "Remove"
+	// ActionApplySteps applies the Knative Sequence of spec.steps.
+	ActionApplySteps = "ApplySteps"
+)
+
 // Reconciler reconciles Applications.
 type Reconciler struct {
 	client client.Client
@@ -60,7 +75,7 @@ type Reconciler struct {
 	// watch every ConfigMap of the cluster), and the latest status a rollout policy
 	// decides on before it starts devices.
 	live     client.Reader
-	recorder record.EventRecorder
+	recorder k8sevents.EventRecorder
 	opts     Options
 	// requested remembers the generation whose build was last requested per
 	// Application, so a reconcile that reads a cache not yet showing its own status
@@ -91,7 +106,7 @@ type removal struct {
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=wasmbed.dev,resources=devices/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get
-// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=flows.knative.dev,resources=sequences,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=eventing.knative.dev,resources=triggers,verbs=get;list;watch;create;update;patch;delete
 
@@ -107,7 +122,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	r := &Reconciler{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorderFor("wasmbed-application"), opts: opts}
+	r := &Reconciler{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorder("wasmbed-application"), opts: opts}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Application{}).
 		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
@@ -191,7 +206,7 @@ func (r *Reconciler) send(ctx context.Context, app *v1.Application, t events.Typ
 		return err
 	}
 	if err := r.opts.Sender.Send(ctx, e); err != nil {
-		r.recorder.Eventf(app, corev1.EventTypeWarning, v1.ReasonPipelineError, "send %s: %v", t, err)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, v1.ReasonPipelineError, ActionSend, "send %s: %v", t, err)
 		return fmt.Errorf("send %s for %s/%s: %w", t, app.Namespace, app.Name, err)
 	}
 	return nil

@@ -65,7 +65,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, app *v1.Application) (c
 			st.ObservedGeneration = gen
 		}
 		st.MarkBuildFailed(gen, v1.ReasonSourceNotFound, missing)
-		r.recorder.Event(app, corev1.EventTypeWarning, v1.ReasonSourceNotFound, missing)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, v1.ReasonSourceNotFound, ActionBuild, "%s", missing)
 		return ctrl.Result{RequeueAfter: 30 * time.Second}, nil
 	}
 	if prev, ok := r.requested.Load(app.UID); !ok || prev.(int64) != gen {
@@ -79,7 +79,7 @@ func (r *Reconciler) reconcileBuild(ctx context.Context, app *v1.Application) (c
 	st.Rollout = nil
 	st.MarkBuilding(gen)
 	st.ObservedGeneration = gen
-	r.recorder.Eventf(app, corev1.EventTypeNormal, v1.ReasonBuilding, "build requested for generation %d (boards %v)", gen, boards)
+	r.recorder.Eventf(app, nil, corev1.EventTypeNormal, v1.ReasonBuilding, ActionBuild, "build requested for generation %d (boards %v)", gen, boards)
 	return ctrl.Result{}, nil
 }
 
@@ -311,7 +311,7 @@ func (r *Reconciler) stop(ctx context.Context, app *v1.Application, ro *v1.Rollo
 	}
 	st.Rollout = ro
 	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut); c == nil || c.Reason != reason || c.Message != msg {
-		r.recorder.Event(app, corev1.EventTypeWarning, reason, msg)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, reason, ActionRollout, "%s", msg)
 	}
 	st.MarkRolloutFailed(gen, reason, msg)
 	return ctrl.Result{}, nil
@@ -358,7 +358,7 @@ func (r *Reconciler) joinersAfterRollback(ctx context.Context, app *v1.Applicati
 		for _, n := range joiners {
 			jd.at[n] = now
 		}
-		r.recorder.Eventf(app, corev1.EventTypeNormal, "JoinedAfterRollback", "%d devices joined after the rollback: sent them %s", len(joiners), prev)
+		r.recorder.Eventf(app, nil, corev1.EventTypeNormal, "JoinedAfterRollback", ActionRollout, "%d devices joined after the rollback: sent them %s", len(joiners), prev)
 	}
 	if waiting {
 		return ctrl.Result{RequeueAfter: joinerResend}, nil
@@ -418,7 +418,7 @@ func (r *Reconciler) finalize(ctx context.Context, app *v1.Application) error {
 		return err
 	}
 	r.removing.Store(key, removal{uid: app.UID, at: now})
-	r.recorder.Event(app, corev1.EventTypeNormal, "Removing", "removal from the devices requested")
+	r.recorder.Eventf(app, nil, corev1.EventTypeNormal, "Removing", ActionRemove, "%s", "removal from the devices requested")
 	return nil
 }
 

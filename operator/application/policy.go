@@ -93,7 +93,7 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 		policyStarts.WithLabelValues("retry").Add(float64(len(plan.Retry)))
 		policyStarts.WithLabelValues("again").Add(float64(again))
 		if len(plan.Retry) > 0 {
-			r.recorder.Eventf(app, corev1.EventTypeNormal, "Retrying", "retrying %d devices: %v", len(plan.Retry), plan.Retry)
+			r.recorder.Eventf(app, nil, corev1.EventTypeNormal, "Retrying", ActionRollout, "retrying %d devices: %v", len(plan.Retry), plan.Retry)
 		}
 	}
 	ro = plan.Status
@@ -109,7 +109,7 @@ func (r *Reconciler) reconcilePaced(ctx context.Context, app *v1.Application, ro
 	}
 	if c := meta.FindStatusCondition(st.Conditions, v1.ConditionRolledOut); plan.Reason != v1.ReasonRollingOut &&
 		plan.Reason != v1.ReasonRateLimited && (c == nil || c.Reason != plan.Reason) {
-		r.recorder.Event(app, corev1.EventTypeNormal, plan.Reason, plan.Message)
+		r.recorder.Eventf(app, nil, corev1.EventTypeNormal, plan.Reason, ActionRollout, "%s", plan.Message)
 	}
 	st.MarkRolloutWaiting(gen, ro, plan.Reason, plan.Message)
 	after := r.opts.Resync
@@ -164,13 +164,13 @@ func (r *Reconciler) consumeApproval(ctx context.Context, app *v1.Application) e
 	n, valid := approvedStep(app)
 	switch {
 	case !valid:
-		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "%s=%q is not a step number (1, 2, ...); removed", rollout.ApproveAnnotation, raw)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, "InvalidApproval", ActionApprove, "%s=%q is not a step number (1, 2, ...); removed", rollout.ApproveAnnotation, raw)
 	case ro == nil || terminal(rolled) || (rolled != nil && rolled.Status == metav1.ConditionTrue):
-		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "no rollout in progress: the approval of step %d is removed", n)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, "InvalidApproval", ActionApprove, "no rollout in progress: the approval of step %d is removed", n)
 	case !slices.ContainsFunc(app.Spec.Rollout.Steps, func(s v1.CanaryStep) bool { return s.RequireApproval }):
-		r.recorder.Eventf(app, corev1.EventTypeWarning, "InvalidApproval", "no step of spec.rollout.steps requires approval: the approval of step %d is removed", n)
+		r.recorder.Eventf(app, nil, corev1.EventTypeWarning, "InvalidApproval", ActionApprove, "no step of spec.rollout.steps requires approval: the approval of step %d is removed", n)
 	case ro.ApprovedStep >= min(n, int32(rollout.Steps(app.Spec.Rollout))):
-		r.recorder.Eventf(app, corev1.EventTypeNormal, "Approved", "step %d approved", ro.ApprovedStep)
+		r.recorder.Eventf(app, nil, corev1.EventTypeNormal, "Approved", ActionApprove, "step %d approved", ro.ApprovedStep)
 	default:
 		return nil // the rollout phase records it first
 	}

@@ -37,7 +37,7 @@ func (r *Reconciler) reconcileSteps(ctx context.Context, app *v1.Application) (c
 	}
 	for _, obj := range []client.Object{seq, trig} {
 		if err := r.client.Patch(ctx, obj, client.Apply, client.FieldOwner("wasmbed-operator"), client.ForceOwnership); err != nil {
-			r.recorder.Eventf(app, corev1.EventTypeWarning, v1.ReasonPipelineError, "apply %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
+			r.recorder.Eventf(app, nil, corev1.EventTypeWarning, v1.ReasonPipelineError, ActionApplySteps, "apply %s %s: %v", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetName(), err)
 			return ctrl.Result{}, fmt.Errorf("apply steps %s: %w", obj.GetName(), err)
 		}
 	}
