@@ -45,11 +45,13 @@ generate: $(CONTROLLER_GEN) ## Generate deep-copy code, CRDs and event schemas f
 	$(CONTROLLER_GEN) rbac:roleName=wasmbed-operator paths=./operator/... output:rbac:dir=config/200-rbac
 	go test ./api/events -run '^TestSchemasAreCurrent$$' -update
 	go test ./config -run '^TestEventPoliciesAreCurrent$$' -update
+	go test ./console -run '^TestOpenAPIObjectsAreTheCRDs$$' -update
+	npm --prefix console/web run --silent gen:api
 
 .PHONY: verify
 verify: generate ## Fail when generated files are stale, code is unformatted, go vet complains or deps.sh misses a tool the build calls.
-	@git diff --exit-code -- api config/300-crds config/200-rbac config/500-eventing docs/events || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events >&2; exit 1; }
+	@git diff --exit-code -- api config/300-crds config/200-rbac config/500-eventing docs/events console/openapi.yaml console/web/src/api-types.ts || { echo "generated files are stale: run make generate and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events console/openapi.yaml console/web/src/api-types.ts)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config/300-crds config/200-rbac config/500-eventing docs/events console/openapi.yaml console/web/src/api-types.ts >&2; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$out" || { echo "gofmt needed:" >&2; echo "$$out" >&2; exit 1; }
 	go vet ./...
 	go run ./hack/depscheck

@@ -1,27 +1,30 @@
-import { useEffect, useState } from 'react';
-import { api } from './api';
+import { QueryClient, keepPreviousData, useQuery } from '@tanstack/react-query';
+import { ApiError, api } from './api';
 
-/** useFetch GETs path (again every pollMs when set, and when path or bump changes). */
+/** newQueryClient is the console's TanStack Query client: a 4xx is not retried (the
+ * request was refused, asking again changes nothing), anything else twice; refetching on
+ * window focus is off, since the live stream and the polls keep data current. */
+export function newQueryClient(): QueryClient {
+  return new QueryClient({
+    defaultOptions: {
+      queries: {
+        retry: (failures, error) => !(error instanceof ApiError && error.status >= 400 && error.status < 500) && failures < 2,
+        refetchOnWindowFocus: false,
+      },
+    },
+  });
+}
+
+/** useFetch GETs path through TanStack Query (again every pollMs when set, and when
+ * path or bump changes, keeping the previous data meanwhile); a null path fetches
+ * nothing. */
 export function useFetch<T>(path: string | null, pollMs?: number, bump?: unknown): { data?: T; error?: unknown; loading: boolean } {
-  const [res, setRes] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
-  useEffect(() => {
-    if (!path) return;
-    let stop = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const run = async () => {
-      try {
-        const data = await api<T>('GET', path);
-        if (!stop) setRes({ data, loading: false });
-      } catch (error) {
-        if (!stop) setRes((r) => ({ data: r.data, error, loading: false }));
-      }
-      if (!stop && pollMs) timer = setTimeout(run, pollMs);
-    };
-    void run();
-    return () => {
-      stop = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, [path, pollMs, bump]);
-  return res;
+  const q = useQuery({
+    queryKey: ['console', path, bump],
+    queryFn: () => api<T>('GET', path as string),
+    enabled: path !== null,
+    refetchInterval: pollMs ?? false,
+    placeholderData: keepPreviousData,
+  });
+  return { data: q.data, error: q.error ?? undefined, loading: path !== null && q.isPending };
 }

@@ -4,22 +4,25 @@ import { parseApprovalSteps, parsePolicy, policySummary, policyText, rolloutProg
 import { parseSSE } from './stream';
 import type { Application } from './types';
 
+/** When a fixture's condition last changed. */
+const T0 = '2026-12-01T00:00:00Z';
+
 describe('statusFromConditions', () => {
   it('is Ready and green when Ready is True for the current generation', () => {
-    expect(statusFromConditions([{ type: 'Ready', status: 'True', reason: 'RolloutSucceeded', observedGeneration: 2 }], 2)).toMatchObject({ label: 'Ready', tone: 'success' });
+    expect(statusFromConditions([{ type: 'Ready', status: 'True', reason: 'RolloutSucceeded', observedGeneration: 2, message: '', lastTransitionTime: T0 }], 2)).toMatchObject({ label: 'Ready', tone: 'success' });
   });
   it('says Updating when the condition is about an older generation', () => {
-    expect(statusFromConditions([{ type: 'Ready', status: 'True', observedGeneration: 1 }], 2)).toMatchObject({ label: 'Updating', tone: 'info' });
+    expect(statusFromConditions([{ type: 'Ready', status: 'True', observedGeneration: 1, reason: '', message: '', lastTransitionTime: T0 }], 2)).toMatchObject({ label: 'Updating', tone: 'info' });
   });
   it('shows work in progress, held and failed states differently', () => {
-    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'Building' }])).toMatchObject({ label: 'Building', tone: 'info' });
-    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'RolloutPaused' }])).toMatchObject({ label: 'Rollout paused', tone: 'warning' });
-    const f = statusFromConditions([{ type: 'Ready', status: 'False', reason: 'BuildFailed', message: 'blink.c:3: error' }]);
+    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'Building', message: '', lastTransitionTime: T0 }])).toMatchObject({ label: 'Building', tone: 'info' });
+    expect(statusFromConditions([{ type: 'Ready', status: 'False', reason: 'RolloutPaused', message: '', lastTransitionTime: T0 }])).toMatchObject({ label: 'Rollout paused', tone: 'warning' });
+    const f = statusFromConditions([{ type: 'Ready', status: 'False', reason: 'BuildFailed', message: 'blink.c:3: error', lastTransitionTime: T0 }]);
     expect(f).toMatchObject({ label: 'Build failed', tone: 'error', message: 'blink.c:3: error' });
   });
   it('is Unknown without a Ready condition', () => {
     expect(statusFromConditions(undefined).label).toBe('Unknown');
-    expect(statusFromConditions([{ type: 'Built', status: 'True' }]).tone).toBe('default');
+    expect(statusFromConditions([{ type: 'Built', status: 'True', reason: '', message: '', lastTransitionTime: T0 }]).tone).toBe('default');
   });
   it('splits reasons into words', () => {
     expect(words('ModuleRejected')).toBe('Module rejected');
@@ -28,7 +31,7 @@ describe('statusFromConditions', () => {
 
 const app = (status: Application['status']): Application => ({
   metadata: { name: 'a', namespace: 'default', generation: 1 },
-  spec: { source: { inline: { language: 'c', code: '' } } },
+  spec: { source: { inline: { language: 'c', code: '' } }, selector: {} },
   status,
 });
 

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { templates } from '../templates';
 import type { Application } from '../types';
 import { AppForm } from './AppForm';
+import { withQueries } from '../testing';
 
 afterEach(() => {
   cleanup();
@@ -12,7 +13,7 @@ afterEach(() => {
 describe('AppForm', () => {
   it('starts from the C template and refuses a bad name without calling the API', () => {
     const fetchSpy = vi.spyOn(globalThis, 'fetch');
-    render(<AppForm />);
+    render(withQueries(<AppForm />));
     expect((screen.getByTestId('code') as HTMLTextAreaElement).value).toBe(templates.c);
     fireEvent.change(screen.getByTestId('app-name'), { target: { value: 'Not_Valid' } });
     fireEvent.click(screen.getByTestId('submit-app'));
@@ -23,7 +24,7 @@ describe('AppForm', () => {
     vi.spyOn(globalThis, 'fetch').mockResolvedValue(
       new Response(JSON.stringify({ error: 'invalid', detail: 'Application.wasmbed.dev "x" is invalid: spec.config: Too many', causes: [{ field: 'spec.config', message: 'Too many' }] }), { status: 422 }),
     );
-    render(<AppForm />);
+    render(withQueries(<AppForm />));
     fireEvent.change(screen.getByTestId('app-name'), { target: { value: 'x' } });
     fireEvent.click(screen.getByTestId('submit-app'));
     expect(await screen.findByText('spec.config')).toBeTruthy();
@@ -34,11 +35,12 @@ describe('AppForm', () => {
       metadata: { name: 'fleet', namespace: 'default', generation: 1 },
       spec: {
         source: { inline: { language: 'c', code: 'int x;' } },
+        selector: {},
         rollout: { strategy: 'Canary', paused: true, steps: [{ percent: 10, pause: '1m' }, { percent: 100, requireApproval: true }], deviceTimeout: '5m' },
       },
     };
     const fetchSpy = vi.spyOn(globalThis, 'fetch').mockResolvedValue(new Response(JSON.stringify(existing), { status: 200 }));
-    render(<AppForm existing={existing} />);
+    render(withQueries(<AppForm existing={existing} />));
     expect((screen.getByTestId('approval-steps') as HTMLInputElement).value).toBe('2');
     expect(JSON.parse((screen.getByTestId('rollout-policy-json') as HTMLTextAreaElement).value)).toEqual({ deviceTimeout: '5m' });
     fireEvent.change(screen.getByTestId('approval-steps'), { target: { value: '1' } });

@@ -40,9 +40,9 @@ export function Gateways() {
                   <TableCell sx={{ fontFamily: 'monospace' }}>{g.status?.endpoint ?? '—'}</TableCell>
                   <TableCell>
                     {g.status?.connectedDevices ?? 0}
-                    {g.spec.maxDevices ? ` / ${g.spec.maxDevices}` : ''}
+                    {g.spec?.maxDevices ? ` / ${g.spec.maxDevices}` : ''}
                   </TableCell>
-                  <TableCell>{g.spec.replicas ?? 1}</TableCell>
+                  <TableCell>{g.spec?.replicas ?? 1}</TableCell>
                   <TableCell>
                     <StatusChip conditions={g.status?.conditions} generation={g.metadata.generation} />
                   </TableCell>
