@@ -79,7 +79,7 @@ deps: ## Install the Debian packages the build and tests need (only what is miss
 
 .PHONY: test
 test: deps $(CONTROLLER_GEN) ## Run every test: the firmware's host tests and spec suite, then Go (real apiserver, QEMU, Chromium).
-	$(MAKE) -C firmware test boards
+	$(MAKE) -C firmware test boards net
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 ./...
 	@# every benchmark once, so that none stops compiling or passing unnoticed (make bench measures)
 	k8s="$$($(K8S_BIN))" && reg="$$(hack/registry.sh)" && KUBEBUILDER_ASSETS="$$k8s" WASMBED_REGISTRY_BIN="$$reg" go test -count=1 -run='^$$' -bench=. -benchtime=1x ./...

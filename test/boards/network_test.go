@@ -1,6 +1,7 @@
-package nettest
+package boards_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -15,9 +16,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,7 +29,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
-	"github.com/wasmbed/wasmbed/firmware/internal/fwbuild"
 	"github.com/wasmbed/wasmbed/firmware/netboot"
 	"github.com/wasmbed/wasmbed/firmware/provision"
 	"github.com/wasmbed/wasmbed/internal/pki"
@@ -55,8 +57,13 @@ func portOf(t *testing.T, addr string) int {
 // own TLS, and an Application written in C goes through compile, validate, dispatch and
 // the gateway to run on both.
 func TestNetworkBoardThroughThePlatform(t *testing.T) {
-	requireTools(t)
-	elf := fwbuild.NetImage(t, "mps2-an386")
+	elf := filepath.Join(testenv.RepoRoot(), "firmware", "build", "mps2-an386-net", "firmware.elf")
+	if _, err := os.Stat(elf); err != nil {
+		t.Fatalf("no network image (%v): run `make -C firmware net` (make test does)", err)
+	}
+	if _, err := exec.LookPath("socat"); err != nil {
+		t.Fatal("socat not found: run hack/deps.sh (QEMU hands each forwarded connection to it)")
+	}
 	env := testenv.Start(t)
 	var logs io.Writer = io.Discard
 	if os.Getenv("E2E_LOGS") != "" {
@@ -94,7 +101,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	b := bootTo(ctx, t, img, portOf(t, p.Addr("gateway")), portOf(t, p.Addr("gateway-enroll")))
+	b := bootNet(ctx, t, img, portOf(t, p.Addr("gateway")), portOf(t, p.Addr("gateway-enroll")))
 	b.wait("net: enroll: certificate for default/net-1 stored", 1, 90*time.Second)
 	b.wait("net: gateway: connected, TLSv1.2", 1, 60*time.Second)
 
@@ -142,7 +149,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 
 	app := &v1.Application{ObjectMeta: metav1.ObjectMeta{Name: "net-tick", Namespace: "default"},
 		Spec: v1.ApplicationSpec{
-			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: appSource}},
+			Source:   v1.ApplicationSource{Inline: &v1.InlineSource{Language: v1.LanguageC, Code: netAppSource}},
 			Selector: metav1.LabelSelector{MatchLabels: map[string]string{"link": "ethernet"}},
 		}}
 	if err := c.Create(ctx, app); err != nil {
@@ -194,5 +201,94 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("enrollment with the spent token: %s, want 403", res.Status)
+	}
+}
+
+// The ports the network image dials on netboot.GuestGateway.
+const (
+	devicePort = 8443
+	enrollPort = 8080
+)
+
+const netAppSource = `#include "wasmbed.h"
+
+WASMBED_EXPORT(loop) int32_t loop(void) {
+    static const char msg[] = "net tick";
+    wasmbed_log(WASMBED_LOG_INFO, msg, sizeof msg - 1);
+    return 500;
+}
+`
+
+// netBoard is the network image in QEMU and its console (the UART).
+type netBoard struct {
+	t     *testing.T
+	mu    sync.Mutex
+	lines []string
+}
+
+// bootNet starts QEMU with the network image on a user network that reaches only
+// netboot.GuestGateway, whose two ports go to devPort and enrollTo on loopback.
+func bootNet(ctx context.Context, t *testing.T, elf string, devPort, enrollTo int) *netBoard {
+	t.Helper()
+	lo := func(port int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+	}
+	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(devPort)}, netboot.Forward{Port: enrollPort, To: lo(enrollTo)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "qemu-system-arm", args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start qemu-system-arm: %v", err)
+	}
+	b := &netBoard{t: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			b.mu.Lock()
+			b.lines = append(b.lines, strings.TrimRight(sc.Text(), "\r"))
+			b.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		_ = cmd.Wait()
+		if t.Failed() {
+			b.mu.Lock()
+			t.Logf("UART:\n%s", strings.Join(b.lines, "\n"))
+			b.mu.Unlock()
+		}
+	})
+	return b
+}
+
+// wait returns once the console has n lines containing s, failing after timeout.
+func (b *netBoard) wait(s string, n int, timeout time.Duration) {
+	b.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b.mu.Lock()
+		c := 0
+		for _, l := range b.lines {
+			if strings.Contains(l, s) {
+				c++
+			}
+		}
+		b.mu.Unlock()
+		if c >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the console did not say %q %d time(s) within %v", s, n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
