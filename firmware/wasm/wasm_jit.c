@@ -1,15 +1,22 @@
 /*
  * Native tier (-DWASM_JIT, ARMv7-M only). At instantiation every function
- * whose register code (wasm_int.h) uses only integer operations, memory
- * accesses, globals, branches and calls is compiled to Thumb-2 in the
- * instance's arena. Each register instruction becomes a fixed template over
+ * whose register code (wasm_int.h) it has templates for is compiled to Thumb-2 in
+ * the instance's arena. Each register instruction becomes a fixed template over
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
  * access, and the value stack and call depth have the same limits. Bulk
  * memory, table and reference instructions (X_EXT) call the interpreter's
- * own implementation. A function with anything else (floats, conversions,
- * call_indirect through a table other than 0) stays interpreted; compiled
- * and interpreted functions call each other both ways.
+ * own implementation. f32 arithmetic, compares, sqrt, abs/neg/copysign and the
+ * i32 <-> f32 conversions run on the FPU (VADD/VSUB/VMUL/VDIV/VSQRT/VCMP/VCVT, s0-s1
+ * only, which C calls may clobber); they rely on FPSCR as at reset (round to
+ * nearest, no flush-to-zero, no default NaN), as the interpreter's own float code
+ * does: ARM then gives wasm's results, quieting a NaN operand (the first of two,
+ * as the interpreter's f32 add and mul are pinned to), and VCVT to integer rounds
+ * toward zero, saturates and maps NaN to 0, as trunc_sat does. The other float
+ * operators (f64, min/max, rounding, trapping or i64 conversions) call a C helper
+ * that computes them as the interpreter does. A function with a call_indirect
+ * through a table other than 0, or more than 511 frame slots, stays interpreted;
+ * compiled and interpreted functions call each other both ways.
  *
  * Registers while native code runs:
  *   r0-r3  scratch            r4  fp (the frame's slots)
@@ -198,6 +205,29 @@ static void address(jit *j, uint32_t as, uint32_t off, uint32_t n)
     h16(j, 0x4429);                                           /* add r1, r5 */
 }
 
+/* vldr/vstr s<sd> (s0-s3), fp[slot]'s low word; through r0 beyond vldr's reach. */
+static void fslot(jit *j, int load, uint32_t sd, uint32_t s)
+{
+    if (s <= 127) {
+        h32(j, (load ? 0xed90 : 0xed80) | (sd & 1) << 6 | FP, (sd >> 1) << 12 | 0x0a00 | s * 2);
+    } else if (load) {
+        LD(0, s);
+        h32(j, 0xee00 | sd >> 1, 0x0a10 | (sd & 1) << 7); /* vmov s<sd>, r0 */
+    } else {
+        h32(j, 0xee10 | sd >> 1, 0x0a10 | (sd & 1) << 7); /* vmov r0, s<sd> */
+        ST(0, s);
+    }
+}
+
+/* A VFP data-processing instruction on single registers: first halfword base | D | Vn, second base2 | Vd | N | M | Vm. */
+static void vfp(jit *j, uint32_t hw1, uint32_t hw2, uint32_t d, uint32_t n, uint32_t m)
+{
+    h32(j, hw1 | (d & 1) << 6 | n >> 1, hw2 | (d >> 1) << 12 | (n & 1) << 7 | (m & 1) << 5 | m >> 1);
+}
+
+/* Condition that holds after vcmp a, b; vmrs for f32 eq ne lt gt le ge (unordered: only ne). */
+static const uint8_t fcmp_cc[6] = {EQ, NE, 4 /* MI */, GT, LS, GE};
+
 /* A load or store of rt at [r1, #-d]; op is its T3/T4 first halfword with Rn = 0. */
 static void mem_op(jit *j, uint32_t op, uint32_t rt, uint32_t d) { h32(j, op | 1, rt << 12 | 0xc00 | d); }
 
@@ -374,6 +404,47 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
     } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
         if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
         len = 4;
+    } else if (op >= 0x5b && op <= 0x60) {               /* f32 compares: vcmp, vmrs */
+        fslot(j, 1, 0, p[2]);
+        fslot(j, 1, 1, p[3]);
+        vfp(j, 0xeeb4, 0x0a40, 0, 0, 1);                  /* vcmp.f32 s0, s1 */
+        h32(j, 0xeef1, 0xfa10);                           /* vmrs APSR_nzcv, fpscr */
+        setcc(j, fcmp_cc[op - 0x5b]);
+        ST(0, p[1]);
+        len = 4;
+    } else if (op >= 0x92 && op <= 0x95) {               /* f32 add sub mul div */
+        static const uint16_t fop[4][2] = {{0xee30, 0x0a00}, {0xee30, 0x0a40}, {0xee20, 0x0a00}, {0xee80, 0x0a00}};
+        fslot(j, 1, 0, p[2]);
+        fslot(j, 1, 1, p[3]);
+        vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1);
+        fslot(j, 0, 0, p[1]);
+        len = 4;
+    } else if (op == 0x91 || op == 0xb2 || op == 0xb3 || op == X_TRUNC_SAT || op == X_TRUNC_SAT + 1) {
+        /* f32 sqrt; i32 -> f32; f32 -> i32 saturating (vcvt rounds toward zero, saturates, NaN -> 0) */
+        fslot(j, 1, 1, p[2]);
+        if (op == 0x91) vfp(j, 0xeeb1, 0x0ac0, 0, 0, 1);      /* vsqrt.f32 s0, s1 */
+        else if (op == 0xb2) vfp(j, 0xeeb8, 0x0ac0, 0, 0, 1); /* vcvt.f32.s32 s0, s1 */
+        else if (op == 0xb3) vfp(j, 0xeeb8, 0x0a40, 0, 0, 1); /* vcvt.f32.u32 s0, s1 */
+        else vfp(j, op == X_TRUNC_SAT ? 0xeebd : 0xeebc, 0x0ac0, 0, 0, 1); /* vcvt.s32/u32.f32 s0, s1 */
+        fslot(j, 0, 0, p[1]);
+        len = 3;
+    } else if (op == 0x8b || op == 0x8c || op == 0x98) {  /* f32 abs neg copysign: the sign bit */
+        LD(0, p[2]);
+        if (op == 0x8c) h32(j, 0xf080, 0x4000);           /* eor r0, r0, #0x80000000 */
+        else h32(j, 0xf020, 0x4000);                      /* bic r0, r0, #0x80000000 */
+        if (op == 0x98) {
+            LD(1, p[3]);
+            h32(j, 0xf001, 0x4100);                       /* and r1, r1, #0x80000000 */
+            h16(j, 0x4308);                               /* orrs r0, r1 */
+        }
+        ST(0, p[1]);
+        len = op == 0x98 ? 4 : 3;
+    } else if ((op >= 0x61 && op <= 0x66) || op == 0x96 || op == 0x97 || (op >= 0xa0 && op <= 0xa6)) { /* by the helper */
+        arith(j, op, p[1], p[2], p[3]);
+        len = 4;
+    } else if ((op >= 0x8d && op <= 0xbb && op != 0xa7 && op != 0xac && op != 0xad) || op >= X_TRUNC_SAT) {
+        arith(j, op, p[1], p[2], p[2]);                   /* rounding, f64, conversions: by the helper */
+        len = 3;
     } else if (op == 0x69 || (op >= 0x79 && op <= 0x7b)) { /* popcnt, i64 clz ctz popcnt */
         arith(j, op, p[1], p[2], p[2]);
         len = 3;
@@ -620,9 +691,74 @@ static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
 }
 
 /* *d = op(*a, *b) for i32.popcnt and the i64 operators 0x79..0x8a without a template, with their traps. */
+/*
+ * The float operators without a template, as the interpreter computes them (wasm_exec.c):
+ * f64 arithmetic and compares, f32 and f64 rounding, min and max, and the conversions
+ * that involve i64 or f64 or trap.
+ */
+static wasm_err fnum(uint32_t op, wasm_slot *d, uint64_t a, uint64_t b)
+{
+    static const uint8_t kind[10] = {0, 1, 0, 1, 0, 0, 2, 3, 2, 3}, sat[8] = {0, 1, 0, 1, 2, 3, 2, 3};
+    float x = f32_of(a);
+    double dx = f64_of(a), dy = f64_of(b);
+    wasm_slot out;
+    int rc;
+    switch (op) {
+    case 0x61: *d = dx == dy; break;
+    case 0x62: *d = dx != dy; break;
+    case 0x63: *d = dx < dy; break;
+    case 0x64: *d = dx > dy; break;
+    case 0x65: *d = dx <= dy; break;
+    case 0x66: *d = dx >= dy; break;
+    case 0x8d: case 0x8e: case 0x8f: case 0x90: {
+        static const uint8_t mode[4] = {WR_CEIL, WR_FLOOR, WR_TRUNC, WR_NEAREST};
+        *d = wasm_f32_round((uint32_t)a, mode[op - 0x8d]);
+        break;
+    }
+    case 0x96: case 0x97: *d = wasm_f32_minmax((uint32_t)a, (uint32_t)b, op == 0x97); break;
+    case 0x99: *d = a & ~F64_SIGN; break;
+    case 0x9a: *d = a ^ F64_SIGN; break;
+    case 0x9b: case 0x9c: case 0x9d: case 0x9e: {
+        static const uint8_t mode[4] = {WR_CEIL, WR_FLOOR, WR_TRUNC, WR_NEAREST};
+        *d = wasm_f64_round(a, mode[op - 0x9b]);
+        break;
+    }
+    case 0x9f: *d = wasm_f64_sqrt(a); break;
+    case 0xa0: *d = slot_f64(dx + dy); break;
+    case 0xa1: *d = slot_f64(dx - dy); break;
+    case 0xa2: *d = slot_f64(dx * dy); break;
+    case 0xa3: *d = slot_f64(dx / dy); break;
+    case 0xa4: case 0xa5: *d = wasm_f64_minmax(a, b, op == 0xa5); break;
+    case 0xa6: *d = (a & ~F64_SIGN) | (b & F64_SIGN); break;
+    case 0xa8: case 0xa9: case 0xaa: case 0xab: case 0xae: case 0xaf: case 0xb0: case 0xb1: {
+        uint32_t k = op - 0xa8;
+        rc = wasm_trunc((k == 2 || k == 3 || k >= 8) ? dx : (double)x, kind[k], 0, &out);
+        if (rc) return rc == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW;
+        *d = out;
+        break;
+    }
+    case 0xb4: *d = slot_f32((float)(int64_t)a); break;
+    case 0xb5: *d = slot_f32((float)a); break;
+    case 0xb6: *d = slot_f32((float)dx); break;
+    case 0xb7: *d = slot_f64((double)(int32_t)a); break;
+    case 0xb8: *d = slot_f64((double)(uint32_t)a); break;
+    case 0xb9: *d = slot_f64((double)(int64_t)a); break;
+    case 0xba: *d = slot_f64((double)a); break;
+    case 0xbb: *d = slot_f64((double)x); break;
+    default: { /* X_TRUNC_SAT + k */
+        uint32_t k = op - X_TRUNC_SAT;
+        (void)wasm_trunc((k & 2) ? dx : (double)x, sat[k], 1, &out);
+        *d = out;
+        break;
+    }
+    }
+    return WASM_OK;
+}
+
 static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wasm_slot *pb)
 {
     uint64_t a = *pa, b = *pb, k = b & 63;
+    if ((op >= 0x61 && op <= 0x66) || (op >= 0x8d && op != 0xa7 && op != 0xac && op != 0xad)) return fnum(op, d, a, b);
     if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
     switch (op) {
     case 0x69: *d = wasm_popcnt64((uint32_t)a); break;
