@@ -197,6 +197,7 @@ typedef struct wasm_jit_ctx {
     uint32_t depth;       /* native calls allowed below the entry, plus one */
     wasm_slot *stack_end; /* end of the value stack */
     uintptr_t floor;      /* lowest machine stack address native frames and re-entries may use */
+    uint32_t msz4;        /* msz - 3 (0 below 3): the limit of a 4-byte access's address */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
     void *refuel, *host, *grow, *arith, *call, *lookup, *ext; /* helpers the code calls */

@@ -23,6 +23,7 @@
  *   r5     linear memory base r6  accessible bytes
  *   r7     fuel (32-bit part) r8  wasm_jit_ctx
  *   r9     value stack end    r10 lowest sp allowed (call depth)
+ *   r11    accessible bytes - 3 (0 below 3): 4-byte accesses are checked against it
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
  * the machine stack and returns a wasm_err in r0 (its result in fp[0]).
  * C code it calls preserves r4-r11 (AAPCS), so builds must not reserve r9
@@ -39,7 +40,7 @@
 #error "WASM_JIT generates Thumb-2 code: build it for an ARMv7-M core"
 #endif
 
-enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8 };
+enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8, MSZ4 = 11 };
 enum { EQ = 0, NE = 1, CS = 2, CC = 3, HI = 8, LS = 9, GE = 10, LT = 11, GT = 12, LE = 13, AL = 14 };
 enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, NSTUB };
 static const uint8_t stub_err[T_EXIT] = {WASM_TRAP_UNREACHABLE, WASM_TRAP_MEM_OOB, WASM_TRAP_DIV_ZERO,
@@ -49,7 +50,8 @@ static const uint8_t cmp_cc[10] = {EQ, NE, LT, CC, GT, HI, LE, LS, GE, CS};
 
 _Static_assert(offsetof(wasm_jit_ctx, mb) == 0 && offsetof(wasm_jit_ctx, msz) == 4 &&
                offsetof(wasm_jit_ctx, fuel) == 8 && offsetof(wasm_jit_ctx, depth) == 12 &&
-               offsetof(wasm_jit_ctx, stack_end) == 16 && offsetof(wasm_jit_ctx, floor) == 20,
+               offsetof(wasm_jit_ctx, stack_end) == 16 && offsetof(wasm_jit_ctx, floor) == 20 &&
+               offsetof(wasm_jit_ctx, msz4) == 24,
                "the entry sequence below reads these offsets");
 _Static_assert(_Alignof(wasm_func) >= 2, "lookup tells a wasm_func (even) from a Thumb entry (odd)");
 
@@ -62,6 +64,10 @@ typedef struct jit {
     wasm_instance *inst;
     uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
     int bound;            /* sizing for an upper bound: every X_CALL in its longer (helper) form */
+    uint32_t *tgt;        /* bit per code unit of the function: a branch lands there (NULL: none kept) */
+    int marking;          /* walking the function to set tgt */
+    uint32_t r0;          /* the slot whose low word r0 holds at this point of the code, or WASM_NONE */
+    uint32_t have;        /* that slot as the instruction being emitted began */
 } jit;
 
 /*
@@ -127,6 +133,16 @@ static void slot32(jit *j, int load, uint32_t rt, uint32_t off)
 #define LD(r, s) slot32(j, 1, (r), (uint32_t)(s) * 8u)
 #define ST(r, s) slot32(j, 0, (r), (uint32_t)(s) * 8u)
 
+/*
+ * r0 = fp[s]'s low word, unless r0 holds it already: a template that ends storing r0 to
+ * a slot says so in j->r0, and the next instruction's first load of it is left out
+ * (not where a branch lands: j->r0 is forgotten there).
+ */
+static void ld0(jit *j, uint32_t s)
+{
+    if (j->have != s) LD(0, s);
+}
+
 /* ldrd/strd lo, hi, [fp, #slot*8] */
 static void slot64(jit *j, int load, uint32_t lo, uint32_t hi, uint32_t s)
 {
@@ -167,6 +183,7 @@ static void helper_call(jit *j, uint32_t fn_off)
     ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
     ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
     ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+    ctx32(j, 1, MSZ4, offsetof(wasm_jit_ctx, msz4));
     h16(j, 0x2800);                                           /* cmp r0, #0 */
     fail(j, NE, T_EXIT);
 }
@@ -174,11 +191,12 @@ static void helper_call(jit *j, uint32_t fn_off)
 /* Charge n fuel: subs from r7, and on a borrow ask the helper (the 64-bit reserve, or a trap). */
 static void fuel(jit *j, uint32_t n)
 {
-    konst(j, 1, n);
-    h16(j, 0x1a7f);                                           /* subs r7, r7, r1 */
+    if (n < 256) h16(j, 0x3f00 | n);                          /* subs r7, #n */
+    else { konst(j, 1, n); h16(j, 0x1a7f); }                  /* subs r7, r7, r1 */
     uint32_t at = j->n;
     h16(j, 0);
-    h16(j, 0x187f);                                           /* adds r7, r7, r1 */
+    if (n < 256) { h16(j, 0x3700 | n); h16(j, 0x2100 | n); }  /* adds r7, #n; movs r1, #n */
+    else h16(j, 0x187f);                                      /* adds r7, r7, r1 */
     h16(j, 0x463a);                                           /* mov r2, r7 */
     helper_call(j, offsetof(wasm_jit_ctx, refuel));
     land(j, at, CS);
@@ -191,8 +209,14 @@ static void fuel(jit *j, uint32_t n)
 static void address(jit *j, uint32_t as, uint32_t off, uint32_t n)
 {
     uint64_t k = (uint64_t)off + n - 1;
-    LD(0, as);
+    ld0(j, as);
     if (k > 0xffffffffu) { fail(j, AL, T_OOB); return; }
+    if (!k) {                                                 /* no carry to check */
+        h16(j, 0x42b0);                                       /* cmp r0, r6 */
+        fail(j, CS, T_OOB);
+        h16(j, 0x1941);                                       /* adds r1, r0, r5 */
+        return;
+    }
     if (k < 8) {
         h16(j, 0x1c01 | (uint32_t)k << 6);                    /* adds r1, r0, #k */
     } else {
@@ -227,6 +251,31 @@ static void vfp(jit *j, uint32_t hw1, uint32_t hw2, uint32_t d, uint32_t n, uint
 
 /* Condition that holds after vcmp a, b; vmrs for f32 eq ne lt gt le ge (unordered: only ne). */
 static const uint8_t fcmp_cc[6] = {EQ, NE, 4 /* MI */, GT, LS, GE};
+
+/*
+ * A 1- or 4-byte access at [fp[as] + off]: the effective address into r0 (off 0) or r1,
+ * checked against the accessible bytes (r6) or those less 3 (r11); returns that register,
+ * to be used as [r5, r<it>]. Otherwise (2 and 8 bytes, or an offset of 4096 or more) 0,
+ * nothing emitted.
+ */
+static uint32_t fast_address(jit *j, uint32_t as, uint32_t off, uint32_t n)
+{
+    uint32_t lim = n == 1 ? MSZ : MSZ4, r = 0;
+    if ((n != 1 && n != 4) || off >= 4096) return 0;
+    ld0(j, as);
+    if (off) {
+        r = 1;
+        if (off < 8) h16(j, 0x1c01 | off << 6);           /* adds r1, r0, #off */
+        else { konst(j, 1, off); h16(j, 0x1841); }        /* adds r1, r0, r1 */
+        fail(j, CS, T_OOB);
+    }
+    h16(j, 0x4500 | lim << 3 | r);                        /* cmp r<r>, r6 / r11 */
+    fail(j, CS, T_OOB);
+    return r + 16;                                        /* +16: never 0 */
+}
+
+/* A load or store of rt at [r5, rm]; op is its T2 first halfword with Rn = 0. */
+static void mem_reg(jit *j, uint32_t op, uint32_t rt, uint32_t rm) { h32(j, op | 5, rt << 12 | rm); }
 
 /* A load or store of rt at [r1, #-d]; op is its T3/T4 first halfword with Rn = 0. */
 static void mem_op(jit *j, uint32_t op, uint32_t rt, uint32_t d) { h32(j, op | 1, rt << 12 | 0xc00 | d); }
@@ -333,6 +382,13 @@ static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 
 static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
 
+/* The halfword where code unit u's template starts (0 while sizing); marks u a target while marking. */
+static uint32_t target(jit *j, uint32_t u)
+{
+    if (j->marking) j->tgt[u >> 5] |= 1u << (u & 31);
+    return j->map && !j->marking ? j->map[u] : 0;
+}
+
 /*
  * Emits (or sizes) the template of the register instruction at p, in the function
  * whose code starts at c: its length in code units, 0 if it has none (the function
@@ -342,30 +398,45 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
 {
     const wasm_module *m = j->inst->mod;
     uint32_t op = *p & 0xff, len;
-#define TARGET(k) (j->map ? j->map[(uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k))] : 0)
+    j->have = j->r0;
+    j->r0 = WASM_NONE;
+#define TARGET(k) target(j, (uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k)))
     if (op >= 0x28 && op <= 0x35) {                       /* loads */
-        uint32_t k = op - 0x28, n = loads[k].n;
-        address(j, p[2], imm(p + 3), n);
-        mem_op(j, loads[k].op, 2, n - 1);
-        if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
-        if (loads[k].hi == 0) ST(2, p[1]);
-        else {
+        uint32_t k = op - 0x28, n = loads[k].n, r;
+        if (loads[k].hi == 0 && (r = fast_address(j, p[2], imm(p + 3), n))) {
+            mem_reg(j, loads[k].op, 0, r - 16);
+            ST(0, p[1]);
+            j->r0 = p[1];
+        } else if ((address(j, p[2], imm(p + 3), n), loads[k].hi == 0)) {
+            mem_op(j, loads[k].op, 0, n - 1);
+            ST(0, p[1]);
+            j->r0 = p[1];
+        } else {
+            mem_op(j, loads[k].op, 2, n - 1);
+            if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
             if (loads[k].hi == 1) h16(j, 0x2300);         /* movs r3, #0 */
             if (loads[k].hi == 2) h16(j, 0x17d3);         /* asrs r3, r2, #31 */
             slot64(j, 0, 2, 3, p[1]);
+            if (p[1] != p[2]) j->r0 = p[2];
         }
         len = 5;
     } else if (op >= 0x36 && op <= 0x3e) {                /* stores */
-        uint32_t k = op - 0x36, n = stores[k].n;
+        uint32_t k = op - 0x36, n = stores[k].n, r;
         if (n == 8) slot64(j, 1, 2, 3, p[2]);
+        else if (j->have == p[2]) h16(j, 0x4602);         /* mov r2, r0 */
         else LD(2, p[2]);
-        address(j, p[1], imm(p + 3), n);
-        mem_op(j, stores[k].op, 2, n - 1);
-        if (n == 8) mem_op(j, stores[k].op, 3, 3);
+        if ((r = fast_address(j, p[1], imm(p + 3), n))) {
+            mem_reg(j, stores[k].op, 2, r - 16);
+        } else {
+            address(j, p[1], imm(p + 3), n);
+            mem_op(j, stores[k].op, 2, n - 1);
+            if (n == 8) mem_op(j, stores[k].op, 3, 3);
+        }
+        j->r0 = p[1];
         len = 5;
     } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
         uint32_t k = op - X_RI, v = imm(p + 3);
-        LD(0, p[2]);
+        ld0(j, p[2]);
         if (op == X_RSUB) {
             konst(j, 1, v);
             h16(j, 0x1a08);                               /* subs r0, r1, r0 */
@@ -384,22 +455,26 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             alu32(j, 0x6a + k - 10);
         }
         ST(0, p[1]);
+        j->r0 = p[1];
         len = 5;
     } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
         int ri = op >= X_BCMPI;
         uint32_t v = ri ? imm(p + 2) : 0;
-        LD(0, p[1]);
-        if (!ri) { LD(1, p[2]); h16(j, 0x4288); }         /* cmp r0, r1 */
+        if (!ri && j->have == p[2] && p[1] != p[2]) { h16(j, 0x4601); LD(0, p[1]); } /* mov r1, r0 */
+        else { ld0(j, p[1]); if (!ri) LD(1, p[2]); }
+        if (!ri) h16(j, 0x4288);                          /* cmp r0, r1 */
         else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
         else { konst(j, 1, v); h16(j, 0x4288); }
         len = ri ? 6 : 5;
         branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+        j->r0 = p[1];
     } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
-        LD(0, p[2]);
-        LD(1, p[3]);
+        if (j->have == p[3] && p[2] != p[3]) { h16(j, 0x4601); LD(0, p[2]); } /* mov r1, r0 */
+        else { ld0(j, p[2]); if (p[3] == p[2]) h16(j, 0x4601); else LD(1, p[3]); }
         if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
         else alu32(j, op);
         ST(0, p[1]);
+        j->r0 = p[1];
         len = 4;
     } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
         if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
@@ -454,9 +529,10 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
         case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
         case X_BRNZ: case X_BRNZL: case X_BRZ: case X_BRZL:
-            LD(0, p[1]);
+            ld0(j, p[1]);
             h16(j, 0x2800);                               /* cmp r0, #0 */
             branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+            j->r0 = p[1];
             len = 4;
             break;
         case X_BRTABLE: {
@@ -552,6 +628,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_COPY: case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations copy the bits */
             slot64(j, 1, 0, 1, p[2]);
             slot64(j, 0, 0, 1, p[1]);
+            j->r0 = p[1];
             len = 3;
             break;
         case X_GGET: case X_GSET: {
@@ -582,9 +659,10 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             ST(0, p[1]);
             ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
             ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+            ctx32(j, 1, MSZ4, offsetof(wasm_jit_ctx, msz4));
             len = 3;
             break;
-        case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); len = 4; break;
+        case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); j->r0 = p[1]; len = 4; break;
         case X_CONST64:
             konst(j, 0, imm(p + 2));
             konst(j, 1, imm(p + 4));
@@ -593,14 +671,15 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             break;
         case 0x45: case 0x50: case 0x67: case 0x68:       /* eqz, clz, ctz */
             if (op == 0x50) { slot64(j, 1, 0, 1, p[2]); h16(j, 0x4308); } /* orrs r0, r1 */
-            else LD(0, p[2]);
+            else ld0(j, p[2]);
             if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
             h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
             if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
             ST(0, p[1]);
+            j->r0 = p[1];
             len = 3;
             break;
-        case 0xa7: LD(0, p[2]); ST(0, p[1]); len = 3; break; /* wrap */
+        case 0xa7: ld0(j, p[2]); ST(0, p[1]); j->r0 = p[1]; len = 3; break; /* wrap */
         case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
             LD(0, p[2]);
             h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
@@ -632,6 +711,18 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     uint32_t len;
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
+    if (j->tgt) { /* where branches land, for ld0 */
+        uint16_t *out = j->out;
+        memset(j->tgt, 0, ((size_t)(end - c) / 32 + 1) * 4);
+        j->marking = 1;
+        j->out = NULL;
+        for (p = c; p < end; p += len)
+            if (!(len = insn(j, c, p))) break;
+        j->marking = 0;
+        j->out = out;
+        j->n = 0;
+        if (p < end) return 0;
+    }
 
     h16(j, 0xb510);                                           /* push {r4, lr} */
     h16(j, 0x45d5);                                           /* cmp sp, r10 */
@@ -650,8 +741,11 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         h16(j, 0xd1fb);                                       /* bne 1b */
     }
 
+    j->r0 = WASM_NONE;
     for (p = c; p < end; p += len) {
-        if (j->map) j->map[p - c] = j->n;
+        uint32_t u = (uint32_t)(p - c);
+        if (j->map) j->map[u] = j->n;
+        if (!j->tgt || (j->tgt[u >> 5] >> (u & 31)) & 1) j->r0 = WASM_NONE;
         if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
@@ -677,7 +771,7 @@ static wasm_err refuel(wasm_jit_ctx *c, uint32_t n, uint32_t fuel_left)
 static void reload(wasm_jit_ctx *c)
 {
     wasm_memory *mem = c->inst->mem;
-    if (mem) { c->mb = mem->data; c->msz = mem->bytes; }
+    if (mem) { c->mb = mem->data; c->msz = mem->bytes; c->msz4 = c->msz >= 3 ? c->msz - 3 : 0; }
 }
 
 static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
@@ -847,6 +941,7 @@ __attribute__((naked, noinline)) static wasm_err enter(__attribute__((unused)) w
         "ldr r3, [r0, #12]\n\t"
         "ldr r9, [r0, #16]\n\t"
         "sub r10, sp, r3, lsl #3\n\t"
+        "ldr r11, [r0, #24]\n\t"
         "ldr r3, [r0, #20]\n\t"        /* but not below the machine stack's floor */
         "cmp r10, r3\n\t"
         "it lo\n\t"
@@ -862,6 +957,7 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
     wasm_memory *m = f->inst->mem;
     c->mb = m ? m->data : NULL;
     c->msz = m ? m->bytes : 0;
+    c->msz4 = c->msz >= 3 ? c->msz - 3 : 0;
     c->depth = depth + 1;
     c->stack_end = owner->stack_end;
     c->floor = owner->stack_floor + REENTRY;
@@ -925,6 +1021,10 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
     memset(&j, 0, sizeof j);
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
+    /* the branch-target bitmap, for the largest function (without it: no load is left out) */
+    for (i = 0, len = 0; i < nown; i++)
+        if ((size_t)(end_of(m, i) - m->funcs[i].code) > len) len = (size_t)(end_of(m, i) - m->funcs[i].code);
+    j.tgt = scratch(a, wb_size_mul(len / 32 + 1, 4));
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code

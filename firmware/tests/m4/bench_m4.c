@@ -142,6 +142,18 @@ static int run(engine *e, const uint32_t *want)
         for (uint32_t g = f + 1; g < nf && !q; g++) q = wasm_instance_func(inst, g)->native;
         uint32_t bytes = q ? (uint32_t)(q - p) : (uint32_t)(lo + e->code - (p - 1) - 1);
         if (owner >= 0) e->code_of[owner] += bytes;
+#ifdef BENCH_DUMP
+        /* the code of every compiled function in hex, for objdump -b binary -m arm -M force-thumb */
+        if (!e->interpret_only) {
+            m4_put_u("code of function ", f);
+            m4_puts(": ");
+            for (uint32_t b = 0; b < bytes; b++) {
+                char hx[3] = {"0123456789abcdef"[(p - 1)[b] >> 4], "0123456789abcdef"[(p - 1)[b] & 15], 0};
+                m4_puts(hx);
+            }
+            m4_puts("\n");
+        }
+#endif
         else first += bytes;
     }
     (void)first;
