@@ -25,7 +25,8 @@
  *   r9     value stack end    r10 lowest sp allowed (call depth)
  *   r11    accessible bytes - 3 (0 below 3): 4-byte accesses are checked against it
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
- * the machine stack and returns a wasm_err in r0 (its result in fp[0]).
+ * the machine stack and returns a wasm_err in r0 (its result in fp[0]), with
+ * the Z flag set if it is 0 (compiled callers branch on it without a compare).
  * C code it calls preserves r4-r11 (AAPCS), so builds must not reserve r9
  * (-ffixed-r9, ROPI/RWPI position independence).
  */
@@ -68,6 +69,7 @@ typedef struct jit {
     int marking;          /* walking the function to set tgt */
     uint32_t r0;          /* the slot whose low word r0 holds at this point of the code, or WASM_NONE */
     uint32_t have;        /* that slot as the instruction being emitted began */
+    const wasm_code *c, *end; /* the function's register code */
 } jit;
 
 /*
@@ -291,6 +293,27 @@ static const struct { uint8_t n; uint16_t op; } stores[9] = {
     {4, 0xf840}, {8, 0xf840}, {4, 0xf840}, {8, 0xf840}, {1, 0xf800}, {2, 0xf820}, {1, 0xf800}, {2, 0xf820}, {4, 0xf840},
 };
 
+/* v as a Thumb-2 modified immediate (i:imm3:imm8), or -1 if it has none. */
+static int32_t modimm(uint32_t v)
+{
+    uint32_t b = v & 0xff;
+    if (v < 256) return (int32_t)v;
+    if (v == (b | b << 16)) return (int32_t)(0x100 | b);
+    if (v == (b << 8 | b << 24)) return (int32_t)(0x200 | (v >> 8 & 0xff));
+    if (v == b * 0x01010101u) return (int32_t)(0x300 | b);
+    for (uint32_t rot = 8; rot < 32; rot++) {
+        uint32_t u = v << rot | v >> (32 - rot); /* v = u ror rot */
+        if (u >= 0x80 && u <= 0xff) return (int32_t)(rot << 7 | (u & 0x7f));
+    }
+    return -1;
+}
+
+/* <op>{s} rd, rn, #imm12 (a modified immediate): op is the data-processing opcode (AND 0, ORR 2, EOR 4, ADD 8, SUB 13). */
+static void dp_imm(jit *j, uint32_t op, uint32_t s, uint32_t rd, uint32_t rn, uint32_t imm12)
+{
+    h32(j, 0xf000 | (imm12 >> 11 & 1) << 10 | op << 5 | s << 4 | rn, (imm12 >> 8 & 7) << 12 | rd << 8 | (imm12 & 0xff));
+}
+
 /* i32 r0 = r0 <op> r1 for the binary operators 0x6a..0x78; 0 if not compiled. */
 static int alu32(jit *j, uint32_t op)
 {
@@ -382,6 +405,73 @@ static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 
 static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
 
+/* Whether a branch lands on code unit u (always so without the bitmap). */
+static int landing(const jit *j, uint32_t u) { return !j->tgt || ((j->tgt[u >> 5] >> (u & 31)) & 1); }
+
+/*
+ * How the instruction at q uses slot s: bit 0 it reads it, bit 1 it writes it; *len its
+ * length, 0 for an instruction not listed here (a branch, call, return, X_EXT...: it may
+ * read any slot, or leave the straight line).
+ */
+static uint32_t uses(const wasm_code *q, uint32_t s, uint32_t *len)
+{
+    uint32_t op = *q & 0xff, r = 0, w = 1, n = 0; /* reads: units 1 + w .. 1 + w + n - 1, unless w == 0 */
+    if ((op >= 0x46 && op <= 0x4f) || (op >= 0x51 && op <= 0x66) || (op >= 0x6a && op <= 0x78) ||
+        (op >= 0x7c && op <= 0x8a) || (op >= 0x92 && op <= 0x98) || (op >= 0xa0 && op <= 0xa6)) {
+        *len = 4; n = 2;                                  /* dst a b */
+    } else if (op == 0x45 || op == 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b) ||
+               (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4) ||
+               op >= X_TRUNC_SAT || op == X_COPY || op == X_MGROW) {
+        *len = 3; n = 1;                                  /* dst src */
+    } else if ((op >= X_RI && op <= X_RSUB) || (op >= 0x28 && op <= 0x35)) {
+        *len = 5; n = 1;                                  /* dst a imm32 / dst addr off32 */
+    } else if (op >= 0x36 && op <= 0x3e) {
+        *len = 5; w = 0; n = 2;                           /* addr val off32 */
+    } else if (op == X_SELECT) {
+        *len = 5; n = 3;
+    } else if (op == X_CONST32 || op == X_CONST64 || op == X_GGET || op == X_MSIZE) {
+        *len = op == X_CONST32 ? 4 : op == X_CONST64 ? 6 : op == X_GGET ? 3 : 2;
+    } else if (op == X_GSET) {
+        *len = 3; w = 0; n = 1;
+    } else if (op == X_FUEL) {
+        *len = 3; w = 0;
+    } else {
+        *len = 0;
+        return 3;
+    }
+    for (uint32_t i = 0; i < n; i++) r |= q[1 + w + i] == s;
+    return r | (w && q[1] == s) << 1;
+}
+
+/*
+ * Whether the instruction at q, which reads slot s in the template begun with s in r0
+ * (j->have), takes every read of s from r0 (its first operand, or moved from r0).
+ */
+static int reads_r0(const wasm_code *q, uint32_t s)
+{
+    uint32_t op = *q & 0xff;
+    if (op == 0x37 || op == 0x39) return q[2] != s;       /* 8-byte stores load their value pair */
+    return (op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78) || (op >= X_RI && op <= X_RSUB) ||
+           (op >= 0x28 && op <= 0x3e) || op == 0x45 || op == 0x67 || op == 0x68 || op == 0xa7;
+}
+
+/*
+ * After a template leaves slot d's new low word in r0: the store to d is left out when
+ * no read of d from the frame can follow before d is written again, on the straight
+ * line of code after q (no branch lands in it or leaves it; at most 32 instructions):
+ * the next instruction may read d, from r0.
+ */
+static void st0(jit *j, const wasm_code *q, uint32_t d)
+{
+    for (uint32_t k = 0, len, f; k < 32 && q < j->end && j->tgt && !j->marking; k++, q += len) {
+        if (landing(j, (uint32_t)(q - j->c)) || !(len = 0, f = uses(q, d, &len), len)) break;
+        if ((f & 1) && (k || !reads_r0(q, d))) break;
+        if (f & 2) { j->r0 = d; return; }
+    }
+    ST(0, d);
+    j->r0 = d;
+}
+
 /* The halfword where code unit u's template starts (0 while sizing); marks u a target while marking. */
 static uint32_t target(jit *j, uint32_t u)
 {
@@ -405,12 +495,10 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         uint32_t k = op - 0x28, n = loads[k].n, r;
         if (loads[k].hi == 0 && (r = fast_address(j, p[2], imm(p + 3), n))) {
             mem_reg(j, loads[k].op, 0, r - 16);
-            ST(0, p[1]);
-            j->r0 = p[1];
+            st0(j, p + 5, p[1]);
         } else if ((address(j, p[2], imm(p + 3), n), loads[k].hi == 0)) {
             mem_op(j, loads[k].op, 0, n - 1);
-            ST(0, p[1]);
-            j->r0 = p[1];
+            st0(j, p + 5, p[1]);
         } else {
             mem_op(j, loads[k].op, 2, n - 1);
             if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
@@ -437,11 +525,14 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
     } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
         uint32_t k = op - X_RI, v = imm(p + 3);
         ld0(j, p[2]);
-        if (op == X_RSUB) {
+        if (op == X_RSUB && !v) {
+            h16(j, 0x4240);                               /* negs r0, r0 */
+        } else if (op == X_RSUB) {
             konst(j, 1, v);
             h16(j, 0x1a08);                               /* subs r0, r1, r0 */
         } else if (k < 10) {
             if (v < 256) h16(j, 0x2800 | v);              /* cmp r0, #v */
+            else if (modimm(v) >= 0) dp_imm(j, 13, 1, 15, 0, (uint32_t)modimm(v)); /* cmp.w r0, #v */
             else { konst(j, 1, v); h16(j, 0x4288); }      /* cmp r0, r1 */
             setcc(j, cmp_cc[k]);
         } else if ((k == 10 || k == 11) && (v < 256 || -v < 256)) {
@@ -450,18 +541,34 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         } else if (k >= 20 && k <= 22) {
             static const uint16_t sh[3] = {0x0000, 0x1000, 0x0800}; /* lsls, asrs, lsrs r0, r0, #s */
             if (v & 31) h16(j, sh[k - 20] | (v & 31) << 6);
+        } else if (k == 23 || k == 24) {                  /* rotl, rotr: ror.w r0, r0, #n */
+            uint32_t n = (k == 23 ? 32 - (v & 31) : v) & 31;
+            if (n) h32(j, 0xea4f, (n >> 2) << 12 | (n & 3) << 6 | 0x30);
+        } else if (k >= 13 && k <= 16 && v && !(v == 0xffffffffu && (k == 13 || k == 15))) {
+            /* by a constant that cannot trap: no checks; unsigned by a power of two, a shift or a mask */
+            int pow2 = !(v & (v - 1)) && (k == 14 || k == 16);
+            if (pow2 && k == 14) { if (v > 1) h16(j, 0x0800 | (uint32_t)__builtin_ctz(v) << 6); } /* lsrs r0, r0, #s */
+            else if (pow2 && modimm(v - 1) >= 0) dp_imm(j, 0, 0, 0, 0, (uint32_t)modimm(v - 1)); /* and r0, r0, #v-1 */
+            else {
+                konst(j, 1, v);
+                h32(j, (k == 13 || k == 15) ? 0xfb90 : 0xfbb0, 0xf2f1); /* sdiv/udiv r2, r0, r1 */
+                if (k <= 14) h16(j, 0x4610);              /* mov r0, r2 */
+                else h32(j, 0xfb02, 0x0011);              /* mls r0, r2, r1, r0 */
+            }
+        } else if ((k == 10 || k == 11 || (k >= 17 && k <= 19)) && modimm(v) >= 0) {
+            static const uint8_t dp[10] = {8, 13, 0, 0, 0, 0, 0, 0, 2, 4}; /* add sub . . . . . and orr eor */
+            dp_imm(j, dp[k - 10], 0, 0, 0, (uint32_t)modimm(v));
         } else {
             konst(j, 1, v);
             alu32(j, 0x6a + k - 10);
         }
-        ST(0, p[1]);
-        j->r0 = p[1];
+        st0(j, p + 5, p[1]);
         len = 5;
     } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
         int ri = op >= X_BCMPI;
         uint32_t v = ri ? imm(p + 2) : 0;
         if (!ri && j->have == p[2] && p[1] != p[2]) { h16(j, 0x4601); LD(0, p[1]); } /* mov r1, r0 */
-        else { ld0(j, p[1]); if (!ri) LD(1, p[2]); }
+        else { ld0(j, p[1]); if (!ri && p[2] == p[1]) h16(j, 0x4601); else if (!ri) LD(1, p[2]); }
         if (!ri) h16(j, 0x4288);                          /* cmp r0, r1 */
         else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
         else { konst(j, 1, v); h16(j, 0x4288); }
@@ -469,12 +576,19 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
         j->r0 = p[1];
     } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
-        if (j->have == p[3] && p[2] != p[3]) { h16(j, 0x4601); LD(0, p[2]); } /* mov r1, r0 */
-        else { ld0(j, p[2]); if (p[3] == p[2]) h16(j, 0x4601); else LD(1, p[3]); }
-        if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
-        else alu32(j, op);
-        ST(0, p[1]);
-        j->r0 = p[1];
+        if (j->have == p[3] && p[2] != p[3] && (op <= 0x4f || op <= 0x6c || (op >= 0x71 && op <= 0x73))) {
+            /* b is in r0: a into r1, and the operation turned around */
+            LD(1, p[2]);
+            if (op <= 0x4f) { h16(j, 0x4281); setcc(j, cmp_cc[op - 0x46]); } /* cmp r1, r0 */
+            else if (op == 0x6b) h16(j, 0x1a08);          /* subs r0, r1, r0 */
+            else alu32(j, op);                            /* commutative */
+        } else {
+            if (j->have == p[3] && p[2] != p[3]) { h16(j, 0x4601); LD(0, p[2]); } /* mov r1, r0 */
+            else { ld0(j, p[2]); if (p[3] == p[2]) h16(j, 0x4601); else LD(1, p[3]); }
+            if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
+            else alu32(j, op);
+        }
+        st0(j, p + 4, p[1]);
         len = 4;
     } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
         if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
@@ -569,8 +683,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
                 addw(j, 0, FP, p[1] * 8u);
                 branch(j, AL, j->ent[f - m->nfunc_imports], 1);
-                h16(j, 0x2800);                           /* cmp r0, #0 */
-                fail(j, NE, T_EXIT);
+                fail(j, NE, T_EXIT);                      /* compiled code returns Z = (r0 == 0) */
             } else {                                      /* host, interpreted, another instance's */
                 konst(j, 1, (uint32_t)(uintptr_t)callee);
                 addw(j, 2, FP, p[1] * 8u);
@@ -600,8 +713,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h16(j, 0x4601);                               /* mov r1, r0 */
             addw(j, 0, FP, p[1] * 8u);
             h16(j, 0x4788);                               /* blx r1 */
-            h16(j, 0x2800);                               /* cmp r0, #0 */
-            fail(j, NE, T_EXIT);
+            fail(j, NE, T_EXIT);                          /* Z = (r0 == 0), as after a direct call */
             uint32_t done = j->n;
             h16(j, 0);                                    /* (Z is set) */
             land(j, slow, EQ);
@@ -662,7 +774,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             ctx32(j, 1, MSZ4, offsetof(wasm_jit_ctx, msz4));
             len = 3;
             break;
-        case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); j->r0 = p[1]; len = 4; break;
+        case X_CONST32: konst(j, 0, imm(p + 2)); st0(j, p + 4, p[1]); len = 4; break;
         case X_CONST64:
             konst(j, 0, imm(p + 2));
             konst(j, 1, imm(p + 4));
@@ -675,11 +787,10 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
             h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
             if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
-            ST(0, p[1]);
-            j->r0 = p[1];
+            st0(j, p + 3, p[1]);
             len = 3;
             break;
-        case 0xa7: ld0(j, p[2]); ST(0, p[1]); j->r0 = p[1]; len = 3; break; /* wrap */
+        case 0xa7: ld0(j, p[2]); st0(j, p + 3, p[1]); len = 3; break; /* wrap */
         case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
             LD(0, p[2]);
             h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
@@ -742,15 +853,17 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     }
 
     j->r0 = WASM_NONE;
+    j->c = c;
+    j->end = end;
     for (p = c; p < end; p += len) {
         uint32_t u = (uint32_t)(p - c);
         if (j->map) j->map[u] = j->n;
-        if (!j->tgt || (j->tgt[u >> 5] >> (u & 31)) & 1) j->r0 = WASM_NONE;
+        if (landing(j, u)) j->r0 = WASM_NONE;
         if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
         j->stub[k] = j->n;
-        if (k < T_EXIT) h16(j, 0x2000 | stub_err[k]);         /* movs r0, #err */
+        h16(j, k < T_EXIT ? 0x2000 | stub_err[k] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
         h16(j, 0xbd10);                                       /* pop {r4, pc} */
     }
     return j->n;

@@ -311,8 +311,8 @@ static uint32_t check_stack(void)
 
 /*
  * A function of n loads in a loop, built here (its binary is ~10 n bytes): at n = 25000
- * its code is ~800 KiB and every B<cond>.W to its trap stubs needs the high offset bits;
- * at n = 36000 it is past the +-1 MiB those branches reach and must stay interpreted.
+ * its code is ~500 KiB and every B<cond>.W to its trap stubs needs the high offset bits;
+ * at n = 60000 it is past the +-1 MiB those branches reach and must stay interpreted.
  * (param a, b) (result i32): a = 12345 loads out of bounds before the loop, a = 777 hits
  * unreachable after it, else the sum of the loads at b, twice. Module, arena and memory
  * live in the board's 16 MiB PSRAM at 0x21000000, which tests/m4/m4.ld leaves alone.
@@ -359,7 +359,7 @@ static uint32_t big_module(uint8_t *out, uint32_t n)
 
 static uint32_t check_big(void)
 {
-    static const uint32_t sizes[] = {25000, 36000};
+    static const uint32_t sizes[] = {25000, 60000};
     static const uint32_t args[][2] = {{0, 100}, {12345, 0}, {777, 0}, {0, 65533}, {1, 65000}};
     uint32_t fails = 0;
     for (uint32_t z = 0; z < 2; z++) {
