@@ -66,6 +66,9 @@ typedef struct jit {
     uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
     int bound;            /* sizing for an upper bound: every X_CALL in its longer (helper) form */
     uint32_t *tgt;        /* bit per code unit of the function: a branch lands there (NULL: none kept) */
+    uint32_t *tgt_all, *toff; /* every function's bitmap (NULL: none), and where each one's starts, in words */
+    uint8_t *marked;      /* per function: its bitmap is filled in (once, for every pass) */
+    uint32_t fi;          /* the function being emitted */
     int marking;          /* walking the function to set tgt */
     uint32_t r0;          /* the slot whose low word r0 holds at this point of the code, or WASM_NONE */
     uint32_t have;        /* that slot as the instruction being emitted began */
@@ -1073,7 +1076,8 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     uint32_t len;
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
-    if (j->tgt) { /* where branches land, for ld0 */
+    j->tgt = j->tgt_all ? j->tgt_all + j->toff[j->fi] : NULL;
+    if (j->tgt && !j->marked[j->fi]) { /* where branches land: found once, kept for every pass */
         uint16_t *out = j->out;
         memset(j->tgt, 0, ((size_t)(end - c) / 32 + 1) * 4);
         j->marking = 1;
@@ -1084,6 +1088,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         j->out = out;
         j->n = 0;
         if (p < end) return 0;
+        j->marked[j->fi] = 1;
     }
 
     h16(j, 0xb510);                                           /* push {r4, lr} */
@@ -1386,10 +1391,14 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
     memset(&j, 0, sizeof j);
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
-    /* the branch-target bitmap, for the largest function (without it: no load is left out) */
-    for (i = 0, len = 0; i < nown; i++)
-        if ((size_t)(end_of(m, i) - m->funcs[i].code) > len) len = (size_t)(end_of(m, i) - m->funcs[i].code);
-    j.tgt = scratch(a, wb_size_mul(len / 32 + 1, 4));
+    /* the branch-target bitmaps, a word-aligned one per function (without them: no cache, no store left out) */
+    if ((j.toff = scratch(a, wb_size_mul(nown, 4))) && (j.marked = scratch(a, nown))) {
+        for (i = 0, len = 0; i < nown && len < SIZE_MAX / 8; i++) {
+            j.toff[i] = (uint32_t)len;
+            len += (size_t)(end_of(m, i) - m->funcs[i].code) / 32 + 1;
+        }
+        if (i == nown) j.tgt_all = scratch(a, wb_size_mul(len, 4));
+    }
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -1398,6 +1407,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
      */
     j.bound = 1;
     for (i = 0; i < nown; i++) {
+        j.fi = i;
         uint32_t n = function(&j, &m->funcs[i], end_of(m, i));
         j.ent[i] = n && n < MAX_FUNC_HW ? 0 : WASM_NONE;
     }
@@ -1414,6 +1424,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         total = 0;
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
+            j.fi = i;
             j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
             total = wb_size_add(total, j.ent[i]);
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
@@ -1446,6 +1457,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         if (j.ent[i] == WASM_NONE) continue;
         if (!(j.map = scratch(a, map_bytes(m, i)))) goto undo; /* sized above: not expected */
         j.base = j.ent[i];
+        j.fi = i;
         j.out = NULL;
         function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
         j.out = code + j.base;
