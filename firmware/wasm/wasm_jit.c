@@ -69,6 +69,7 @@ typedef struct jit {
     uint32_t *tgt_all, *toff; /* every function's bitmap (NULL: none), and where each one's starts, in words */
     uint8_t *marked;      /* per function: its bitmap is filled in (once, for every pass) */
     uint32_t fi;          /* the function being emitted */
+    int ret32;            /* it returns one i32 or f32 */
     int marking;          /* walking the function to set tgt */
     uint32_t r0;          /* the slot whose low word r0 holds at this point of the code, or WASM_NONE */
     uint32_t have;        /* that slot as the instruction being emitted began */
@@ -458,11 +459,12 @@ static uint32_t target(jit *j, uint32_t u)
  * dirty is never stored; so is one that the straight line of code after the point
  * writes before any read (dead).
  */
-static const uint8_t pool[5] = {0, 1, 2, 3, 12};
+#define NPOOL 6
+static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between calls: {r4, lr} are pushed */
 
 static void forget(jit *j)
 {
-    for (uint32_t k = 0; k < 5; k++) j->cs[pool[k]] = WASM_NONE;
+    for (uint32_t k = 0; k < NPOOL; k++) j->cs[pool[k]] = WASM_NONE;
     j->dirty = 0;
 }
 
@@ -482,7 +484,7 @@ static int dead_from(const jit *j, const wasm_code *q, uint32_t d)
 /* Stores every dirty register of the cache (but those dead from q, if q is not NULL). */
 static void sync(jit *j, const wasm_code *q)
 {
-    for (uint32_t k = 0; k < 5; k++) {
+    for (uint32_t k = 0; k < NPOOL; k++) {
         uint32_t r = pool[k];
         if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_from(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
     }
@@ -492,7 +494,7 @@ static void sync(jit *j, const wasm_code *q)
 /* The register of the cache holding slot s, as a mask (0: none). */
 static uint32_t held(const jit *j, uint32_t s)
 {
-    for (uint32_t k = 0; k < 5; k++)
+    for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == s) return 1u << pool[k];
     return 0;
 }
@@ -507,7 +509,7 @@ static uint32_t victim(jit *j, uint32_t mask)
 {
     uint32_t best = 16, far = 0, dist[16], pend = 0, k, r, i, len, w, n;
     const wasm_code *q = j->next;
-    for (k = 0; k < 5; k++) {
+    for (k = 0; k < NPOOL; k++) {
         r = pool[k];
         if ((mask >> r) & 1) continue;
         if (j->cs[r] == WASM_NONE) { best = r; goto take; }
@@ -528,7 +530,7 @@ static uint32_t victim(jit *j, uint32_t mask)
             pend &= ~(1u << r);
         }
     }
-    for (k = 0; k < 5; k++) {
+    for (k = 0; k < NPOOL; k++) {
         r = pool[k];
         if ((mask >> r) & 1) continue;
         if (best == 16 || dist[r] > far || (dist[r] == far && j->age[r] < j->age[best])) { best = r; far = dist[r]; }
@@ -607,7 +609,7 @@ static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t 
 /* The result in register r is slot d's new value (unstored: dirty); copies of the old one are forgotten. */
 static void result(jit *j, uint32_t d, uint32_t r)
 {
-    for (uint32_t k = 0; k < 5; k++)
+    for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == d) { j->cs[pool[k]] = WASM_NONE; j->dirty &= ~(1u << pool[k]); }
     j->cs[r] = d;
     j->dirty |= 1u << r;
@@ -846,6 +848,15 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
     const wasm_module *m = j->inst->mod;
     uint32_t op = *p & 0xff, len = hot_len(p);
     if (len) return hot(j, c, p, len);
+    if (op == X_RETURN && (p[1] == X_NOSLOT || j->ret32)) { /* the frame is left: only the result is stored */
+        if (p[1] != X_NOSLOT) {
+            uint32_t mask = held(j, p[1]);
+            slot_any(j, 0, get(j, p[1], &mask), 0);       /* str r, [fp] */
+        }
+        h16(j, 0x2000);                                   /* movs r0, #0 */
+        h16(j, 0xbd10);                                   /* pop {r4, pc} */
+        return 2;
+    }
     sync(j, p);
     j->have = j->cs[0]; /* the other templates use r0-r3 and r12 as they please: only r0 is known */
     forget(j);
@@ -1110,6 +1121,11 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
 
     j->r0 = WASM_NONE;
     forget(j);
+    {
+        const wasm_module *m = j->inst->mod;
+        const wasm_functype *ft = &m->types[m->func_type[m->nfunc_imports + j->fi]];
+        j->ret32 = ft->nresults == 1 && (ft->results[0] == WASM_I32 || ft->results[0] == WASM_F32);
+    }
     j->c = c;
     j->end = end;
     for (p = c; p < end; p += len) {
