@@ -574,7 +574,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
     wasm_slot *nfp;
     wasm_func *callee;
     uint8_t *p;
-    uint32_t fuel = owner->fuel > 0xffffffffu ? 0xffffffffu : (uint32_t)owner->fuel;
+    uint32_t fuel = owner->fuel > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)owner->fuel;
     wasm_err err = WASM_OK;
     R.frames = (frame *)owner->frames + base;
     R.nframes = 0;
@@ -609,7 +609,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
                 uint64_t total = R.reserve + fuel;
                 if (total < n) { fuel = 0; R.reserve = 0; err = WASM_TRAP_FUEL; goto trap; }
                 total -= n;
-                fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+                fuel = total > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)total;
                 R.reserve = total - fuel;
             } else {
                 fuel -= n;

@@ -58,6 +58,15 @@ enum {
 #define X_NOSLOT 0xffffu
 
 /*
+ * The most fuel the engines keep in their 32-bit counters; the rest waits in a reserve
+ * that refills them. Test builds lower it (-DWASM_FUEL_WORD=37: make parity-m4) so that a
+ * refill, otherwise seen once per 2^32 units, happens all the time.
+ */
+#ifndef WASM_FUEL_WORD
+#define WASM_FUEL_WORD 0xffffffffu
+#endif
+
+/*
  * Sub-operations of X_EXT, with their operand units (slots unless noted). Bounds are
  * checked before anything is written, as WebAssembly 2.0 requires.
  */

@@ -1149,7 +1149,7 @@ static wasm_err refuel(wasm_jit_ctx *c, uint32_t n, uint32_t fuel_left)
     uint64_t total = c->reserve + fuel_left;
     if (total < n) { c->fuel = 0; c->reserve = 0; return WASM_TRAP_FUEL; }
     total -= n;
-    c->fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+    c->fuel = total > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)total;
     c->reserve = total - c->fuel;
     return WASM_OK;
 }
@@ -1281,7 +1281,7 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
     c->owner->fuel = c->reserve + c->fuel;
     e = wasm_interp(c->owner, f, sp, c->frames, room / 8 - 1);
     uint64_t left = c->owner->fuel;
-    c->fuel = left > 0xffffffffu ? 0xffffffffu : (uint32_t)left;
+    c->fuel = left > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)left;
     c->reserve = left - c->fuel;
     reload(c);
     return e;
