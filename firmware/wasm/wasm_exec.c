@@ -466,6 +466,18 @@ static inline uint64_t imm64(const wasm_code *p) { uint64_t v; memcpy(&v, p, 8);
 /* Compare-and-branch: operands a (slot) and b (slot, or immediate for the I form). */
 #define BCMP(e) do { uint32_t a = U(1), b = U(2); if (e) JUMP(3); else ip += 5; } while (0)
 #define BCMPI(e) do { uint32_t a = U(1), b = I32(2); if (e) JUMP(4); else ip += 6; } while (0)
+/*
+ * f32 add and mul with a as the first operand: given two NaNs, ARM's VFP returns the
+ * first one (quieted), and the compiler is free to swap commutative operands. The native
+ * tier's templates put a first; so does this, so that both engines give the same bits.
+ */
+#if defined(WASM_JIT) && defined(__ARM_FP) && (__ARM_FP & 4)
+static inline float f32_add(float a, float b) { float r; __asm__("vadd.f32 %0, %1, %2" : "=t"(r) : "t"(a), "t"(b)); return r; }
+static inline float f32_mul(float a, float b) { float r; __asm__("vmul.f32 %0, %1, %2" : "=t"(r) : "t"(a), "t"(b)); return r; }
+#else
+#define f32_add(a, b) ((a) + (b))
+#define f32_mul(a, b) ((a) * (b))
+#endif
 #define FBIN32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); S(1) = slot_f32(e); ip += 4; } while (0)
 #define FBIN64(e) do { double a = f64_of(S(2)), b = f64_of(S(3)); S(1) = slot_f64(e); ip += 4; } while (0)
 #define FCMP32(e) do { float a = f32_of(S(2)), b = f32_of(S(3)); PUT32(&S(1), (e) ? 1 : 0); ip += 4; } while (0)
@@ -562,7 +574,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
     wasm_slot *nfp;
     wasm_func *callee;
     uint8_t *p;
-    uint32_t fuel = owner->fuel > 0xffffffffu ? 0xffffffffu : (uint32_t)owner->fuel;
+    uint32_t fuel = owner->fuel > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)owner->fuel;
     wasm_err err = WASM_OK;
     R.frames = (frame *)owner->frames + base;
     R.nframes = 0;
@@ -597,7 +609,7 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
                 uint64_t total = R.reserve + fuel;
                 if (total < n) { fuel = 0; R.reserve = 0; err = WASM_TRAP_FUEL; goto trap; }
                 total -= n;
-                fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+                fuel = total > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)total;
                 R.reserve = total - fuel;
             } else {
                 fuel -= n;
@@ -791,9 +803,9 @@ wasm_err wasm_interp(wasm_instance *owner, wasm_func *entry, wasm_slot *fp, uint
         case 0x8f: UNF(wasm_f32_round((uint32_t)a, WR_TRUNC)); break;
         case 0x90: UNF(wasm_f32_round((uint32_t)a, WR_NEAREST)); break;
         case 0x91: UNF(wasm_f32_sqrt((uint32_t)a)); break;
-        case 0x92: FBIN32(a + b); break;
+        case 0x92: FBIN32(f32_add(a, b)); break;
         case 0x93: FBIN32(a - b); break;
-        case 0x94: FBIN32(a * b); break;
+        case 0x94: FBIN32(f32_mul(a, b)); break;
         case 0x95: FBIN32(a / b); break;
         case 0x96: { uint32_t a = U(2), b = U(3); S(1) = wasm_f32_minmax(a, b, 0); ip += 4; break; }
         case 0x97: { uint32_t a = U(2), b = U(3); S(1) = wasm_f32_minmax(a, b, 1); ip += 4; break; }

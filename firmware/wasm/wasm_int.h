@@ -58,6 +58,15 @@ enum {
 #define X_NOSLOT 0xffffu
 
 /*
+ * The most fuel the engines keep in their 32-bit counters; the rest waits in a reserve
+ * that refills them. Test builds lower it (-DWASM_FUEL_WORD=37: make parity-m4) so that a
+ * refill, otherwise seen once per 2^32 units, happens all the time.
+ */
+#ifndef WASM_FUEL_WORD
+#define WASM_FUEL_WORD 0xffffffffu
+#endif
+
+/*
  * Sub-operations of X_EXT, with their operand units (slots unless noted). Bounds are
  * checked before anything is written, as WebAssembly 2.0 requires.
  */
@@ -197,6 +206,7 @@ typedef struct wasm_jit_ctx {
     uint32_t depth;       /* native calls allowed below the entry, plus one */
     wasm_slot *stack_end; /* end of the value stack */
     uintptr_t floor;      /* lowest machine stack address native frames and re-entries may use */
+    uint32_t msz4;        /* msz - 3 (0 below 3): the limit of a 4-byte access's address */
     wasm_instance *inst;  /* the compiled code's instance */
     wasm_instance *owner; /* whose stack is in use (the host sees its fuel) */
     void *refuel, *host, *grow, *arith, *call, *lookup, *ext; /* helpers the code calls */

@@ -1,23 +1,32 @@
 /*
  * Native tier (-DWASM_JIT, ARMv7-M only). At instantiation every function
- * whose register code (wasm_int.h) uses only integer operations, memory
- * accesses, globals, branches and calls is compiled to Thumb-2 in the
- * instance's arena. Each register instruction becomes a fixed template over
+ * whose register code (wasm_int.h) it has templates for is compiled to Thumb-2 in
+ * the instance's arena. Each register instruction becomes a fixed template over
  * the same frame slots, so results, traps and fuel are the interpreter's:
  * fuel is charged at the same X_FUEL points, bounds are checked on every
  * access, and the value stack and call depth have the same limits. Bulk
  * memory, table and reference instructions (X_EXT) call the interpreter's
- * own implementation. A function with anything else (floats, conversions,
- * call_indirect through a table other than 0) stays interpreted; compiled
- * and interpreted functions call each other both ways.
+ * own implementation. f32 arithmetic, compares, sqrt, abs/neg/copysign and the
+ * i32 <-> f32 conversions run on the FPU (VADD/VSUB/VMUL/VDIV/VSQRT/VCMP/VCVT, s0-s1
+ * only, which C calls may clobber); they rely on FPSCR as at reset (round to
+ * nearest, no flush-to-zero, no default NaN), as the interpreter's own float code
+ * does: ARM then gives wasm's results, quieting a NaN operand (the first of two,
+ * as the interpreter's f32 add and mul are pinned to), and VCVT to integer rounds
+ * toward zero, saturates and maps NaN to 0, as trunc_sat does. The other float
+ * operators (f64, min/max, rounding, trapping or i64 conversions) call a C helper
+ * that computes them as the interpreter does. A function with a call_indirect
+ * through a table other than 0, or more than 511 frame slots, stays interpreted;
+ * compiled and interpreted functions call each other both ways.
  *
  * Registers while native code runs:
  *   r0-r3  scratch            r4  fp (the frame's slots)
  *   r5     linear memory base r6  accessible bytes
  *   r7     fuel (32-bit part) r8  wasm_jit_ctx
  *   r9     value stack end    r10 lowest sp allowed (call depth)
+ *   r11    accessible bytes - 3 (0 below 3): 4-byte accesses are checked against it
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
- * the machine stack and returns a wasm_err in r0 (its result in fp[0]).
+ * the machine stack and returns a wasm_err in r0 (its result in fp[0]), with
+ * the Z flag set if it is 0 (compiled callers branch on it without a compare).
  * C code it calls preserves r4-r11 (AAPCS), so builds must not reserve r9
  * (-ffixed-r9, ROPI/RWPI position independence).
  */
@@ -32,7 +41,7 @@
 #error "WASM_JIT generates Thumb-2 code: build it for an ARMv7-M core"
 #endif
 
-enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8 };
+enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8, MSZ4 = 11 };
 enum { EQ = 0, NE = 1, CS = 2, CC = 3, HI = 8, LS = 9, GE = 10, LT = 11, GT = 12, LE = 13, AL = 14 };
 enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, NSTUB };
 static const uint8_t stub_err[T_EXIT] = {WASM_TRAP_UNREACHABLE, WASM_TRAP_MEM_OOB, WASM_TRAP_DIV_ZERO,
@@ -42,7 +51,8 @@ static const uint8_t cmp_cc[10] = {EQ, NE, LT, CC, GT, HI, LE, LS, GE, CS};
 
 _Static_assert(offsetof(wasm_jit_ctx, mb) == 0 && offsetof(wasm_jit_ctx, msz) == 4 &&
                offsetof(wasm_jit_ctx, fuel) == 8 && offsetof(wasm_jit_ctx, depth) == 12 &&
-               offsetof(wasm_jit_ctx, stack_end) == 16 && offsetof(wasm_jit_ctx, floor) == 20,
+               offsetof(wasm_jit_ctx, stack_end) == 16 && offsetof(wasm_jit_ctx, floor) == 20 &&
+               offsetof(wasm_jit_ctx, msz4) == 24,
                "the entry sequence below reads these offsets");
 _Static_assert(_Alignof(wasm_func) >= 2, "lookup tells a wasm_func (even) from a Thumb entry (odd)");
 
@@ -55,6 +65,19 @@ typedef struct jit {
     wasm_instance *inst;
     uint32_t stub[NSTUB]; /* where the trap stubs are (known from the pass before) */
     int bound;            /* sizing for an upper bound: every X_CALL in its longer (helper) form */
+    uint32_t *tgt;        /* bit per code unit of the function: a branch lands there (NULL: none kept) */
+    uint32_t *tgt_all, *toff; /* every function's bitmap (NULL: none), and where each one's starts, in words */
+    uint8_t *marked;      /* per function: its bitmap is filled in (once, for every pass) */
+    uint32_t fi;          /* the function being emitted */
+    int ret32;            /* it returns one i32 or f32 */
+    int marking;          /* walking the function to set tgt */
+    uint32_t r0;          /* the slot whose low word r0 holds at this point of the code, or WASM_NONE */
+    uint32_t have;        /* that slot as the instruction being emitted began */
+    const wasm_code *c, *end; /* the function's register code */
+    uint32_t cs[16];      /* per register of the cache (pool below): the slot whose low word it holds */
+    uint32_t age[16], clock; /* when each was last used */
+    uint32_t dirty;       /* registers of the cache whose slot is not stored yet (a bit each) */
+    const wasm_code *next; /* the instruction after the one being emitted (NULL: it branches) */
 } jit;
 
 /*
@@ -120,6 +143,16 @@ static void slot32(jit *j, int load, uint32_t rt, uint32_t off)
 #define LD(r, s) slot32(j, 1, (r), (uint32_t)(s) * 8u)
 #define ST(r, s) slot32(j, 0, (r), (uint32_t)(s) * 8u)
 
+/*
+ * r0 = fp[s]'s low word, unless r0 holds it already: a template that ends storing r0 to
+ * a slot says so in j->r0, and the next instruction's first load of it is left out
+ * (not where a branch lands: j->r0 is forgotten there).
+ */
+static void ld0(jit *j, uint32_t s)
+{
+    if (j->have != s) LD(0, s);
+}
+
 /* ldrd/strd lo, hi, [fp, #slot*8] */
 static void slot64(jit *j, int load, uint32_t lo, uint32_t hi, uint32_t s)
 {
@@ -160,6 +193,7 @@ static void helper_call(jit *j, uint32_t fn_off)
     ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
     ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
     ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+    ctx32(j, 1, MSZ4, offsetof(wasm_jit_ctx, msz4));
     h16(j, 0x2800);                                           /* cmp r0, #0 */
     fail(j, NE, T_EXIT);
 }
@@ -167,11 +201,12 @@ static void helper_call(jit *j, uint32_t fn_off)
 /* Charge n fuel: subs from r7, and on a borrow ask the helper (the 64-bit reserve, or a trap). */
 static void fuel(jit *j, uint32_t n)
 {
-    konst(j, 1, n);
-    h16(j, 0x1a7f);                                           /* subs r7, r7, r1 */
+    if (n < 256) h16(j, 0x3f00 | n);                          /* subs r7, #n */
+    else { konst(j, 1, n); h16(j, 0x1a7f); }                  /* subs r7, r7, r1 */
     uint32_t at = j->n;
     h16(j, 0);
-    h16(j, 0x187f);                                           /* adds r7, r7, r1 */
+    if (n < 256) { h16(j, 0x3700 | n); h16(j, 0x2100 | n); }  /* adds r7, #n; movs r1, #n */
+    else h16(j, 0x187f);                                      /* adds r7, r7, r1 */
     h16(j, 0x463a);                                           /* mov r2, r7 */
     helper_call(j, offsetof(wasm_jit_ctx, refuel));
     land(j, at, CS);
@@ -184,8 +219,14 @@ static void fuel(jit *j, uint32_t n)
 static void address(jit *j, uint32_t as, uint32_t off, uint32_t n)
 {
     uint64_t k = (uint64_t)off + n - 1;
-    LD(0, as);
+    ld0(j, as);
     if (k > 0xffffffffu) { fail(j, AL, T_OOB); return; }
+    if (!k) {                                                 /* no carry to check */
+        h16(j, 0x42b0);                                       /* cmp r0, r6 */
+        fail(j, CS, T_OOB);
+        h16(j, 0x1941);                                       /* adds r1, r0, r5 */
+        return;
+    }
     if (k < 8) {
         h16(j, 0x1c01 | (uint32_t)k << 6);                    /* adds r1, r0, #k */
     } else {
@@ -197,6 +238,15 @@ static void address(jit *j, uint32_t as, uint32_t off, uint32_t n)
     fail(j, CS, T_OOB);
     h16(j, 0x4429);                                           /* add r1, r5 */
 }
+
+/* A VFP data-processing instruction on single registers: first halfword base | D | Vn, second base2 | Vd | N | M | Vm. */
+static void vfp(jit *j, uint32_t hw1, uint32_t hw2, uint32_t d, uint32_t n, uint32_t m)
+{
+    h32(j, hw1 | (d & 1) << 6 | n >> 1, hw2 | (d >> 1) << 12 | (n & 1) << 7 | (m & 1) << 5 | m >> 1);
+}
+
+/* Condition that holds after vcmp a, b; vmrs for f32 eq ne lt gt le ge (unordered: only ne). */
+static const uint8_t fcmp_cc[6] = {EQ, NE, 4 /* MI */, GT, LS, GE};
 
 /* A load or store of rt at [r1, #-d]; op is its T3/T4 first halfword with Rn = 0. */
 static void mem_op(jit *j, uint32_t op, uint32_t rt, uint32_t d) { h32(j, op | 1, rt << 12 | 0xc00 | d); }
@@ -212,39 +262,44 @@ static const struct { uint8_t n; uint16_t op; } stores[9] = {
     {4, 0xf840}, {8, 0xf840}, {4, 0xf840}, {8, 0xf840}, {1, 0xf800}, {2, 0xf820}, {1, 0xf800}, {2, 0xf820}, {4, 0xf840},
 };
 
-/* i32 r0 = r0 <op> r1 for the binary operators 0x6a..0x78; 0 if not compiled. */
-static int alu32(jit *j, uint32_t op)
+/* v as a Thumb-2 modified immediate (i:imm3:imm8), or -1 if it has none. */
+static int32_t modimm(uint32_t v)
 {
-    static const uint16_t simple[] = {0x1840, 0x1a40, 0x4348}; /* adds, subs, muls r0, r1 */
-    static const uint16_t logic[] = {0x4008, 0x4308, 0x4048};  /* ands, orrs, eors r0, r1 */
-    static const uint16_t shift[] = {0x4088, 0x4108, 0x40c8};  /* lsls, asrs, lsrs r0, r1 */
-    if (op <= 0x6c) { h16(j, simple[op - 0x6a]); return 1; }
-    if (op <= 0x70) {
-        h16(j, 0x2900);                                       /* cmp r1, #0 */
-        fail(j, EQ, T_DIV);
-        if (op == 0x6d) {                                     /* INT_MIN / -1 */
-            h16(j, 0x1c4a);                                   /* adds r2, r1, #1 */
-            uint32_t at = j->n;
-            h16(j, 0);
-            h32(j, 0xf1b0, 0x4f00);                           /* cmp r0, #0x80000000 */
-            fail(j, EQ, T_OVF);
-            land(j, at, NE);
-        }
-        /* sdiv/udiv r2, r0, r1 */
-        h32(j, (op == 0x6d || op == 0x6f) ? 0xfb90 : 0xfbb0, 0xf2f1);
-        if (op <= 0x6e) h16(j, 0x4610);                       /* mov r0, r2 */
-        else h32(j, 0xfb02, 0x0010 | 0x0001);                 /* mls r0, r2, r1, r0 */
-        return 1;
+    uint32_t b = v & 0xff;
+    if (v < 256) return (int32_t)v;
+    if (v == (b | b << 16)) return (int32_t)(0x100 | b);
+    if (v == (b << 8 | b << 24)) return (int32_t)(0x200 | (v >> 8 & 0xff));
+    if (v == b * 0x01010101u) return (int32_t)(0x300 | b);
+    for (uint32_t rot = 8; rot < 32; rot++) {
+        uint32_t u = v << rot | v >> (32 - rot); /* v = u ror rot */
+        if (u >= 0x80 && u <= 0xff) return (int32_t)(rot << 7 | (u & 0x7f));
     }
-    if (op <= 0x73) { h16(j, logic[op - 0x71]); return 1; }
-    if (op <= 0x76) {
-        h32(j, 0xf001, 0x011f);                               /* and r1, r1, #31 */
-        h16(j, shift[op - 0x74]);
-        return 1;
+    return -1;
+}
+
+/* <op>{s} rd, rn, #imm12 (a modified immediate): op is the data-processing opcode (AND 0, ORR 2, EOR 4, ADD 8, SUB 13). */
+static void dp_imm(jit *j, uint32_t op, uint32_t s, uint32_t rd, uint32_t rn, uint32_t imm12)
+{
+    h32(j, 0xf000 | (imm12 >> 11 & 1) << 10 | op << 5 | s << 4 | rn, (imm12 >> 8 & 7) << 12 | rd << 8 | (imm12 & 0xff));
+}
+
+/* i32 r0 = r0 <op> r1 for division and remainder (0x6d..0x70), with their traps. */
+static void div32(jit *j, uint32_t op)
+{
+    h16(j, 0x2900);                                           /* cmp r1, #0 */
+    fail(j, EQ, T_DIV);
+    if (op == 0x6d) {                                         /* INT_MIN / -1 */
+        h16(j, 0x1c4a);                                       /* adds r2, r1, #1 */
+        uint32_t at = j->n;
+        h16(j, 0);
+        h32(j, 0xf1b0, 0x4f00);                               /* cmp r0, #0x80000000 */
+        fail(j, EQ, T_OVF);
+        land(j, at, NE);
     }
-    if (op == 0x77) h16(j, 0x4249);                           /* rotl: negs r1, r1 */
-    h16(j, 0x41c8);                                           /* rors r0, r1 */
-    return 1;
+    /* sdiv/udiv r2, r0, r1 */
+    h32(j, (op == 0x6d || op == 0x6f) ? 0xfb90 : 0xfbb0, 0xf2f1);
+    if (op <= 0x6e) h16(j, 0x4610);                           /* mov r0, r2 */
+    else h32(j, 0xfb02, 0x0010 | 0x0001);                     /* mls r0, r2, r1, r0 */
 }
 
 /* i64 fp[a] <op> fp[b] into fp[d] for the operators with a template; 0 if none (nothing emitted). */
@@ -303,6 +358,486 @@ static void arith(jit *j, uint32_t op, uint32_t d, uint32_t a, uint32_t b)
 
 static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
 
+/* Whether a branch lands on code unit u (always so without the bitmap). */
+/* How far down the straight line the cache and the dead-store rule look, in instructions. */
+#define LOOK 12
+
+static int landing(const jit *j, uint32_t u) { return !j->tgt || ((j->tgt[u >> 5] >> (u & 31)) & 1); }
+
+/*
+ * How the instruction at q uses slot s: bit 0 it reads it, bit 1 it writes it; *len its
+ * length, 0 for an instruction not listed here (a branch, call, return, X_EXT...: it may
+ * read any slot, or leave the straight line).
+ */
+static uint32_t decode(const wasm_code *q, uint32_t *w, uint32_t *n);
+
+static uint32_t uses(const wasm_code *q, uint32_t s, uint32_t *len)
+{
+    uint32_t w, n, r = 0;
+    if (!(*len = decode(q, &w, &n))) return 3;
+    for (uint32_t i = 0; i < n; i++) r |= q[1 + w + i] == s;
+    return r | (w && q[1] == s) << 1;
+}
+
+/*
+ * The slot operands of the instruction at q: *w 1 if unit 1 is a slot it writes, the n
+ * units after that slots it reads. Its length, 0 for one not listed (see uses).
+ */
+static uint32_t decode(const wasm_code *q, uint32_t *w, uint32_t *n)
+{
+    uint32_t op = *q & 0xff;
+    *w = 1;
+    *n = 1;
+    if ((op >= 0x46 && op <= 0x4f) || (op >= 0x51 && op <= 0x66) || (op >= 0x6a && op <= 0x78) ||
+        (op >= 0x7c && op <= 0x8a) || (op >= 0x92 && op <= 0x98) || (op >= 0xa0 && op <= 0xa6)) {
+        *n = 2;                                           /* dst a b */
+        return 4;
+    }
+    if (op == 0x45 || op == 0x50 || (op >= 0x67 && op <= 0x69) || (op >= 0x79 && op <= 0x7b) ||
+        (op >= 0x8b && op <= 0x91) || (op >= 0x99 && op <= 0x9f) || (op >= 0xa7 && op <= 0xc4) ||
+        op >= X_TRUNC_SAT || op == X_COPY || op == X_MGROW) return 3; /* dst src */
+    if ((op >= X_RI && op <= X_RSUB) || (op >= 0x28 && op <= 0x35)) return 5; /* dst a imm32 / dst addr off32 */
+    if (op >= 0x36 && op <= 0x3e) { *w = 0; *n = 2; return 5; } /* addr val off32 */
+    if (op == X_SELECT) { *n = 3; return 5; }
+    if (op == X_GSET) { *w = 0; return 3; }
+    *n = 0;
+    if (op == X_CONST32 || op == X_CONST64 || op == X_GGET || op == X_MSIZE)
+        return op == X_CONST32 ? 4 : op == X_CONST64 ? 6 : op == X_GGET ? 3 : 2;
+    if (op == X_FUEL) { *w = 0; return 3; }
+    return 0;
+}
+
+/*
+ * Whether the instruction at q, which reads slot s in the template begun with s in r0
+ * (j->have), takes every read of s from r0 (its first operand, or moved from r0).
+ */
+static int reads_r0(const wasm_code *q, uint32_t s)
+{
+    uint32_t op = *q & 0xff;
+    if (op == 0x37 || op == 0x39) return q[2] != s;       /* 8-byte stores load their value pair */
+    return (op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78) || (op >= X_RI && op <= X_RSUB) ||
+           (op >= 0x28 && op <= 0x3e) || op == 0x45 || op == 0x67 || op == 0x68 || op == 0xa7;
+}
+
+/*
+ * After a template leaves slot d's new low word in r0: the store to d is left out when
+ * no read of d from the frame can follow before d is written again, on the straight
+ * line of code after q (no branch lands in it or leaves it; at most LOOK instructions):
+ * the next instruction may read d, from r0.
+ */
+static uint32_t hot_len(const wasm_code *p);
+
+static void st0(jit *j, const wasm_code *q, uint32_t d)
+{
+    for (uint32_t k = 0, len, f; k < LOOK && q < j->end && j->tgt && !j->marking; k++, q += len) {
+        if (landing(j, (uint32_t)(q - j->c)) || !(len = 0, f = uses(q, d, &len), len)) break;
+        if ((f & 1) && (k || !(hot_len(q) || reads_r0(q, d)))) break;
+        if (f & 2) { j->r0 = d; return; }
+    }
+    ST(0, d);
+    j->r0 = d;
+}
+
+/* The halfword where code unit u's template starts (0 while sizing); marks u a target while marking. */
+static uint32_t target(jit *j, uint32_t u)
+{
+    if (j->marking) j->tgt[u >> 5] |= 1u << (u & 31);
+    return j->map && !j->marking ? j->map[u] : 0;
+}
+
+
+/* ---------------------------------------------------------------- the register cache
+ *
+ * The common i32 templates (hot_len: compares, add/sub/mul, logic, shifts and rotations,
+ * with a slot or an immediate; compare-and-branch; 1- and 4-byte loads and stores; i32
+ * constants, wrap, eqz/clz/ctz) take their operands from registers r0-r3 and r12 that
+ * hold slots' low words (j->cs), load only what is not there, and compute into one of
+ * them. A result stays in its register, unstored ("dirty"), until the register is taken
+ * for something else, or the code reaches a point where the frame must be whole: before
+ * another template (they use r0-r3 and r12 freely and read the frame), a branch, or a
+ * place a branch lands, where the cache is forgotten. A result written again while
+ * dirty is never stored; so is one that the straight line of code after the point
+ * writes before any read (dead).
+ */
+#define NPOOL 6
+static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between calls: {r4, lr} are pushed */
+
+static void forget(jit *j)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) j->cs[pool[k]] = WASM_NONE;
+    j->dirty = 0;
+}
+
+static void slot_any(jit *j, int load, uint32_t rt, uint32_t s);
+
+/* Whether slot d is written before it is read on the straight line from q (no branch lands in it or leaves it). */
+static int dead_from(const jit *j, const wasm_code *q, uint32_t d)
+{
+    uint32_t len, f;
+    for (uint32_t k = 0; k < LOOK && q < j->end && j->tgt; k++, q += len) {
+        if (landing(j, (uint32_t)(q - j->c)) || !(len = 0, f = uses(q, d, &len), len) || (f & 1)) return 0;
+        if (f & 2) return 1;
+    }
+    return 0;
+}
+
+/* Stores every dirty register of the cache (but those dead from q, if q is not NULL). */
+static void sync(jit *j, const wasm_code *q)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_from(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
+    }
+    j->dirty = 0;
+}
+
+/* The register of the cache holding slot s, as a mask (0: none). */
+static uint32_t held(const jit *j, uint32_t s)
+{
+    for (uint32_t k = 0; k < NPOOL; k++)
+        if (j->cs[pool[k]] == s) return 1u << pool[k];
+    return 0;
+}
+
+/*
+ * A register of the cache outside mask: a free one, else the one whose slot is needed
+ * last on the straight line from the next instruction (Belady's choice, within LOOK
+ * instructions; the least recently used of equals). Its slot is written back if dirty,
+ * unless written there before any read (dead), and forgotten.
+ */
+static uint32_t victim(jit *j, uint32_t mask)
+{
+    uint32_t best = 16, far = 0, dist[16], pend = 0, k, r, i, len, w, n;
+    const wasm_code *q = j->next;
+    for (k = 0; k < NPOOL; k++) {
+        r = pool[k];
+        if ((mask >> r) & 1) continue;
+        if (j->cs[r] == WASM_NONE) { best = r; goto take; }
+        dist[r] = j->marking || !q ? 0 : LOOK; /* q NULL: the instruction branches, its other way is not looked at */
+        pend |= 1u << r;
+    }
+    for (i = 0; q && !j->marking && pend && i < LOOK && q < j->end; i++, q += len) {
+        if (landing(j, (uint32_t)(q - j->c)) || !(len = decode(q, &w, &n))) {
+            for (; pend; pend &= pend - 1) dist[__builtin_ctz(pend)] = i;
+            break;
+        }
+        for (uint32_t left = pend; left; left &= left - 1) {
+            uint32_t x = 0, s = j->cs[r = (uint32_t)__builtin_ctz(left)];
+            for (k = 0; k < n; k++) x |= q[1 + w + k] == s;
+            if (x) dist[r] = i;
+            else if (w && q[1] == s) dist[r] = 33;
+            else continue;
+            pend &= ~(1u << r);
+        }
+    }
+    for (k = 0; k < NPOOL; k++) {
+        r = pool[k];
+        if ((mask >> r) & 1) continue;
+        if (best == 16 || dist[r] > far || (dist[r] == far && j->age[r] < j->age[best])) { best = r; far = dist[r]; }
+    }
+    if (((j->dirty >> best) & 1) && far != 33) slot_any(j, 0, best, j->cs[best]); /* write it back */
+take:
+    j->dirty &= ~(1u << best);
+    j->cs[best] = WASM_NONE;
+    return best;
+}
+
+/* ldr/str rt (any of r0-r12), fp[s]'s low word */
+static void slot_any(jit *j, int load, uint32_t rt, uint32_t s)
+{
+    if (rt < 8) slot32(j, load, rt, s * 8);
+    else h32(j, (load ? 0xf8d0 : 0xf8c0) | FP, rt << 12 | s * 8);
+}
+
+/* The register holding slot s, loaded into one outside *mask if none does; added to *mask. */
+static uint32_t get(jit *j, uint32_t s, uint32_t *mask)
+{
+    uint32_t m = held(j, s), r = m ? (uint32_t)__builtin_ctz(m) : victim(j, *mask);
+    if (!m) { slot_any(j, 1, r, s); j->cs[r] = s; }
+    j->age[r] = ++j->clock;
+    *mask |= 1u << r;
+    return r;
+}
+
+/* The register for a result to slot d: an operand's (in mask) that holds d itself, else a victim outside mask. */
+static uint32_t dres(jit *j, uint32_t d, uint32_t mask)
+{
+    uint32_t m = held(j, d) & mask;
+    return m ? (uint32_t)__builtin_ctz(m) : victim(j, mask);
+}
+
+/* rd (any of r0-r12) = v */
+static void kon(jit *j, uint32_t rd, uint32_t v)
+{
+    if (rd < 4) konst(j, rd, v);
+    else if (modimm(v) >= 0) dp_imm(j, 2, 0, rd, 15, (uint32_t)modimm(v)); /* mov.w rd, #v */
+    else { movw(j, 0xf240, rd, v & 0xffff); if (v >> 16) movw(j, 0xf2c0, rd, v >> 16); }
+}
+
+/* A temporary register outside *mask holding v (added to *mask). */
+static uint32_t tmp(jit *j, uint32_t v, uint32_t *mask)
+{
+    uint32_t t = victim(j, *mask);
+    kon(j, t, v);
+    *mask |= 1u << t;
+    return t;
+}
+
+/* cmp rn, #v (or through a temporary) */
+static void cmp_imm(jit *j, uint32_t rn, uint32_t v, uint32_t *mask)
+{
+    if (v < 256 && rn < 8) h16(j, 0x2800 | rn << 8 | v);
+    else if (modimm(v) >= 0) dp_imm(j, 13, 1, 15, rn, (uint32_t)modimm(v));
+    else h32(j, 0xebb0 | rn, 0x0f00 | tmp(j, v, mask));
+}
+
+/* rd = cond ? 1 : 0 from the flags */
+static void setcc_r(jit *j, uint32_t cond, uint32_t rd)
+{
+    h16(j, 0xbf00 | cond << 4 | (~cond & 1) << 3 | 4);
+    if (rd < 8) { h16(j, 0x2001 | rd << 8); h16(j, 0x2000 | rd << 8); }
+    else { h32(j, 0xf04f, rd << 8 | 1); h32(j, 0xf04f, rd << 8); }
+}
+
+/* <shift>.w rd, rm, #n (type: 0 lsl, 1 lsr, 2 asr, 3 ror; n 0: a move) */
+static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t n)
+{
+    if (!n) type = 0;
+    h32(j, 0xea4f, (n >> 2) << 12 | rd << 8 | (n & 3) << 6 | type << 4 | rm);
+}
+
+/* The result in register r is slot d's new value (unstored: dirty); copies of the old one are forgotten. */
+static void result(jit *j, uint32_t d, uint32_t r)
+{
+    for (uint32_t k = 0; k < NPOOL; k++)
+        if (j->cs[pool[k]] == d) { j->cs[pool[k]] = WASM_NONE; j->dirty &= ~(1u << pool[k]); }
+    j->cs[r] = d;
+    j->dirty |= 1u << r;
+    j->age[r] = ++j->clock;
+}
+
+/* Length of the instruction at p if it has a cached template, else 0. */
+static uint32_t hot_len(const wasm_code *p)
+{
+    uint32_t op = *p & 0xff;
+    if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x6c) || (op >= 0x71 && op <= 0x78)) return 4;
+    if (op >= X_RI && op <= X_RSUB) {
+        uint32_t k = op - X_RI, v = imm(p + 3);
+        if (k >= 13 && k <= 16 && (!v || (v == 0xffffffffu && (k == 13 || k == 15)))) return 0;
+        return 5;
+    }
+    if (op >= X_BCMP && op < X_BCMPI) return 5;
+    if (op >= X_BCMPI && op < X_BCMPI + 10) return 6;
+    if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) return 4;
+    if ((op == 0x28 || op == 0x2a || op == 0x2c || op == 0x2d || op == 0x36 || op == 0x38 || op == 0x3a ||
+         op == 0x3c || op == 0x3e) && imm(p + 3) < 4096) return 5;
+    if (op == X_CONST32 || (op >= 0x5b && op <= 0x60) || (op >= 0x92 && op <= 0x95) || op == 0x98) return 4;
+    if (op == 0xa7 || op == 0x45 || op == 0x67 || op == 0x68 || op == 0x8b || op == 0x8c || op == 0x91 || op == 0xb2 ||
+        op == 0xb3 || op == X_TRUNC_SAT || op == X_TRUNC_SAT + 1) return 3;
+    return 0;
+}
+
+/* s<sd> (s0, s1) = slot s's low word: from its register of the cache, else from the frame. */
+static void fin(jit *j, uint32_t sd, uint32_t s, uint32_t *mask)
+{
+    uint32_t m = held(j, s), r;
+    if (!m && s <= 127) {
+        h32(j, 0xed90 | (sd & 1) << 6 | FP, (sd >> 1) << 12 | 0x0a00 | s * 2); /* vldr s<sd>, [fp, #s*8] */
+        return;
+    }
+    r = get(j, s, mask);
+    h32(j, 0xee00 | sd >> 1, r << 12 | 0x0a10 | (sd & 1) << 7); /* vmov s<sd>, r */
+}
+
+/* Slot d's new value from s0, in a register of the cache outside mask. */
+static void fout(jit *j, uint32_t d, uint32_t mask)
+{
+    uint32_t r = dres(j, d, mask);
+    h32(j, 0xee10, r << 12 | 0x0a10);                    /* vmov r, s0 */
+    result(j, d, r);
+}
+
+/* The effective address of a 1- or 4-byte access at [ra + off] (off < 4096), checked: its register. */
+static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask)
+{
+    uint32_t x = ra;
+    if (off) {
+        x = victim(j, *mask);
+        *mask |= 1u << x;
+        if (modimm(off) >= 0) dp_imm(j, 8, 1, x, ra, (uint32_t)modimm(off)); /* adds.w x, ra, #off */
+        else { kon(j, x, off); h32(j, 0xeb10 | ra, x << 8 | x); }              /* adds.w x, ra, x */
+        fail(j, CS, T_OOB);
+    }
+    h32(j, 0xebb0 | x, 0x0f00 | (n == 1 ? MSZ : MSZ4));                        /* cmp.w x, r6 / r11 */
+    fail(j, CS, T_OOB);
+    return x;
+}
+
+/* Emits the cached template of the instruction at p (hot_len(p) == len); returns len. */
+static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len)
+{
+    uint32_t op = *p & 0xff, mask, a, b, d, t, v;
+    j->next = (op >= X_BCMP && op < X_BCMPI + 10) || op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL ? NULL : p + len;
+#define TARGET(k) target(j, (uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k)))
+    if ((op >= 0x5b && op <= 0x60) || (op >= 0x92 && op <= 0x95)) { /* f32 compares and arithmetic: dst a b */
+        static const uint16_t fop[4][2] = {{0xee30, 0x0a00}, {0xee30, 0x0a40}, {0xee20, 0x0a00}, {0xee80, 0x0a00}};
+        mask = held(j, p[2]) | held(j, p[3]);
+        fin(j, 0, p[2], &mask);
+        fin(j, 1, p[3], &mask);
+        if (op >= 0x92) { vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1); fout(j, p[1], mask); return len; }
+        vfp(j, 0xeeb4, 0x0a40, 0, 0, 1);                  /* vcmp.f32 s0, s1 */
+        h32(j, 0xeef1, 0xfa10);                           /* vmrs APSR_nzcv, fpscr */
+        d = dres(j, p[1], mask);
+        setcc_r(j, fcmp_cc[op - 0x5b], d);
+        result(j, p[1], d);
+        return len;
+    }
+    if (op == 0x91 || op == 0xb2 || op == 0xb3 || op == X_TRUNC_SAT || op == X_TRUNC_SAT + 1) {
+        /* f32 sqrt; i32 -> f32; f32 -> i32 saturating (vcvt rounds toward zero, saturates, NaN -> 0) */
+        mask = held(j, p[2]);
+        fin(j, 1, p[2], &mask);
+        if (op == 0x91) vfp(j, 0xeeb1, 0x0ac0, 0, 0, 1);      /* vsqrt.f32 s0, s1 */
+        else if (op == 0xb2) vfp(j, 0xeeb8, 0x0ac0, 0, 0, 1); /* vcvt.f32.s32 s0, s1 */
+        else if (op == 0xb3) vfp(j, 0xeeb8, 0x0a40, 0, 0, 1); /* vcvt.f32.u32 s0, s1 */
+        else vfp(j, op == X_TRUNC_SAT ? 0xeebd : 0xeebc, 0x0ac0, 0, 0, 1); /* vcvt.s32/u32.f32 s0, s1 */
+        fout(j, p[1], mask);
+        return len;
+    }
+    if (op == 0x8b || op == 0x8c || op == 0x98) {         /* f32 abs neg copysign: the sign bit */
+        mask = held(j, p[2]) | (op == 0x98 ? held(j, p[3]) : 0);
+        a = get(j, p[2], &mask);
+        t = 16;
+        if (op == 0x98) {
+            b = get(j, p[3], &mask);
+            t = victim(j, mask);
+            mask |= 1u << t;
+            dp_imm(j, 0, 0, t, b, 0x400);                 /* and.w t, b, #0x80000000 */
+        }
+        d = dres(j, p[1], mask);
+        dp_imm(j, op == 0x8c ? 4 : 1, 0, d, a, 0x400);    /* eor.w / bic.w d, a, #0x80000000 */
+        if (t < 16) h32(j, 0xea40 | d, d << 8 | t);       /* orr.w d, d, t */
+        result(j, p[1], d);
+        return len;
+    }
+    if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary: dst a b */
+        mask = held(j, p[2]) | held(j, p[3]);
+        a = get(j, p[2], &mask);
+        b = get(j, p[3], &mask);
+        if (op <= 0x4f) {
+            h32(j, 0xebb0 | a, 0x0f00 | b);               /* cmp.w a, b */
+            d = dres(j, p[1], mask);
+            setcc_r(j, cmp_cc[op - 0x46], d);
+        } else {
+            static const uint16_t dp[] = {0xeb00, 0xeba0, 0, 0, 0, 0, 0, 0xea00, 0xea40, 0xea80}; /* add sub . and orr eor */
+            static const uint16_t sh[] = {0xfa00, 0xfa40, 0xfa20, 0xfa60, 0xfa60}; /* lsl asr lsr ror ror */
+            t = op >= 0x74 && op <= 0x77 ? victim(j, mask) : 16;
+            if (t < 16) {                                 /* the count mod 32, or negated for rotl */
+                if (op == 0x77) dp_imm(j, 14, 0, t, b, 0); /* rsb.w t, b, #0 */
+                else dp_imm(j, 0, 0, t, b, 31);          /* and.w t, b, #31 */
+                b = t;
+            }
+            d = dres(j, p[1], mask);
+            if (op == 0x6c) h32(j, 0xfb00 | a, 0xf000 | d << 8 | b); /* mul */
+            else if (op >= 0x74) h32(j, sh[op - 0x74] | a, 0xf000 | d << 8 | b);
+            else h32(j, dp[op - 0x6a] | a, d << 8 | b);
+        }
+        result(j, p[1], d);
+    } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate: dst a imm32 */
+        uint32_t k = op - X_RI;
+        int32_t mi;
+        v = imm(p + 3);
+        mi = modimm(v);
+        mask = held(j, p[2]);
+        a = get(j, p[2], &mask);
+        if (k < 10) {
+            cmp_imm(j, a, v, &mask);
+            d = dres(j, p[1], mask);
+            setcc_r(j, cmp_cc[k], d);
+        } else if (op == X_RSUB) {
+            if (mi >= 0) { d = dres(j, p[1], mask); dp_imm(j, 14, 0, d, a, (uint32_t)mi); } /* rsb.w d, a, #v */
+            else { t = tmp(j, v, &mask); d = dres(j, p[1], mask); h32(j, 0xeba0 | t, d << 8 | a); }
+        } else if (k == 10 || k == 11) {                  /* add, sub */
+            if (k == 11) v = -v;
+            d = dres(j, p[1], mask);
+            if (v < 4096) addw(j, d, a, v);
+            else if (-v < 4096) h32(j, 0xf2a0 | ((-v) >> 11 & 1) << 10 | a, ((-v) >> 8 & 7) << 12 | d << 8 | ((-v) & 0xff)); /* subw */
+            else { t = tmp(j, v, &mask); d = dres(j, p[1], mask); h32(j, 0xeb00 | a, d << 8 | t); }
+        } else if (k >= 17 && k <= 19 && mi >= 0) {       /* and orr eor #imm */
+            static const uint8_t dp[3] = {0, 2, 4};
+            d = dres(j, p[1], mask);
+            dp_imm(j, dp[k - 17], 0, d, a, (uint32_t)mi);
+        } else if (k >= 20) {                              /* shifts and rotations by an immediate */
+            static const uint8_t type[5] = {0, 2, 1, 3, 3};
+            uint32_t n = (k == 23 ? 32 - (v & 31) : v) & 31;
+            d = dres(j, p[1], mask);
+            shift_imm(j, type[k - 20], d, a, n);
+        } else if ((k == 14 || k == 16) && !(v & (v - 1)) && (k == 14 || modimm(v - 1) >= 0)) {
+            d = dres(j, p[1], mask);                      /* unsigned by a power of two */
+            if (k == 14) shift_imm(j, 1, d, a, (uint32_t)__builtin_ctz(v));
+            else dp_imm(j, 0, 0, d, a, (uint32_t)modimm(v - 1));
+        } else {                                          /* mul, logic, division: by a register */
+            t = tmp(j, v, &mask);
+            if (k >= 13 && k <= 16) {                     /* v is neither 0 nor (signed) -1 */
+                uint32_t sdiv = k == 13 || k == 15 ? 0xfb90 : 0xfbb0, q = k >= 15 ? victim(j, mask) : 16;
+                d = dres(j, p[1], mask);
+                if (q == 16) h32(j, sdiv | a, 0xf0f0 | d << 8 | t);
+                else { h32(j, sdiv | a, 0xf0f0 | q << 8 | t); h32(j, 0xfb00 | q, a << 12 | d << 8 | 0x10 | t); } /* mls */
+            } else {
+                static const uint16_t dp[] = {0xfb00, 0, 0, 0, 0, 0xea00, 0xea40, 0xea80}; /* mul . . . . and orr eor */
+                d = dres(j, p[1], mask);
+                h32(j, dp[k - 12] | a, (k == 12 ? 0xf000 : 0) | d << 8 | t);
+            }
+        }
+        result(j, p[1], d);
+    } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
+        int ri = op >= X_BCMPI;
+        mask = held(j, p[1]) | (ri ? 0 : held(j, p[2]));
+        a = get(j, p[1], &mask);
+        if (ri) cmp_imm(j, a, imm(p + 2), &mask);
+        else h32(j, 0xebb0 | a, 0x0f00 | get(j, p[2], &mask));
+        sync(j, NULL);                                    /* (stores keep the flags) */
+        branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+    } else if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) {
+        mask = 0;
+        a = get(j, p[1], &mask);
+        cmp_imm(j, a, 0, &mask);
+        sync(j, NULL);
+        branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+    } else if (op >= 0x28 && op <= 0x35) {                /* 1- and 4-byte loads: dst addr off32 */
+        uint32_t k = op - 0x28, x;
+        mask = held(j, p[2]);
+        a = get(j, p[2], &mask);
+        x = ea(j, a, imm(p + 3), loads[k].n, &mask);
+        d = dres(j, p[1], mask);
+        h32(j, loads[k].op | 5, d << 12 | x);             /* ldr<> d, [r5, x] */
+        result(j, p[1], d);
+    } else if (op >= 0x36 && op <= 0x3e) {                /* 1- and 4-byte stores: addr val off32 */
+        uint32_t k = op - 0x36, x;
+        mask = held(j, p[1]) | held(j, p[2]);
+        a = get(j, p[1], &mask);
+        b = get(j, p[2], &mask);
+        x = ea(j, a, imm(p + 3), stores[k].n, &mask);
+        h32(j, stores[k].op | 5, b << 12 | x);            /* str<> b, [r5, x] */
+    } else if (op == X_CONST32) {
+        d = dres(j, p[1], 0);
+        kon(j, d, imm(p + 2));
+        result(j, p[1], d);
+    } else {                                              /* wrap, eqz, clz, ctz: dst src */
+        mask = held(j, p[2]);
+        a = get(j, p[2], &mask);
+        d = dres(j, p[1], mask);
+        if (op == 0xa7) { if (d != a) h32(j, 0xea4f, d << 8 | a); }   /* mov.w d, a */
+        else {
+            if (op == 0x68) { h32(j, 0xfa90 | a, 0xf0a0 | d << 8 | a); a = d; } /* rbit d, a */
+            h32(j, 0xfab0 | a, 0xf080 | d << 8 | a);      /* clz d, a */
+            if (op == 0x45) shift_imm(j, 1, d, d, 5);     /* lsr.w d, d, #5: 32 -> 1, else 0 */
+        }
+        result(j, p[1], d);
+    }
+    return len;
+#undef TARGET
+}
+
 /*
  * Emits (or sizes) the template of the register instruction at p, in the function
  * whose code starts at c: its length in code units, 0 if it has none (the function
@@ -311,69 +846,68 @@ static uint32_t imm(const wasm_code *p) { return p[0] | (uint32_t)p[1] << 16; }
 static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
 {
     const wasm_module *m = j->inst->mod;
-    uint32_t op = *p & 0xff, len;
-#define TARGET(k) (j->map ? j->map[(uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k))] : 0)
+    uint32_t op = *p & 0xff, len = hot_len(p);
+    if (len) return hot(j, c, p, len);
+    if (op == X_RETURN && (p[1] == X_NOSLOT || j->ret32)) { /* the frame is left: only the result is stored */
+        if (p[1] != X_NOSLOT) {
+            uint32_t mask = held(j, p[1]);
+            slot_any(j, 0, get(j, p[1], &mask), 0);       /* str r, [fp] */
+        }
+        h16(j, 0x2000);                                   /* movs r0, #0 */
+        h16(j, 0xbd10);                                   /* pop {r4, pc} */
+        return 2;
+    }
+    sync(j, p);
+    j->have = j->cs[0]; /* the other templates use r0-r3 and r12 as they please: only r0 is known */
+    forget(j);
+    j->r0 = WASM_NONE;
+#define TARGET(k) target(j, (uint32_t)(p - c) + (k) + (uint32_t)(int32_t)imm(p + (k)))
     if (op >= 0x28 && op <= 0x35) {                       /* loads */
         uint32_t k = op - 0x28, n = loads[k].n;
         address(j, p[2], imm(p + 3), n);
-        mem_op(j, loads[k].op, 2, n - 1);
-        if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
-        if (loads[k].hi == 0) ST(2, p[1]);
-        else {
+        if (loads[k].hi == 0) {
+            mem_op(j, loads[k].op, 0, n - 1);
+            st0(j, p + 5, p[1]);
+        } else {
+            mem_op(j, loads[k].op, 2, n - 1);
+            if (loads[k].hi == 3) mem_op(j, loads[k].op, 3, 3);
             if (loads[k].hi == 1) h16(j, 0x2300);         /* movs r3, #0 */
             if (loads[k].hi == 2) h16(j, 0x17d3);         /* asrs r3, r2, #31 */
             slot64(j, 0, 2, 3, p[1]);
+            if (p[1] != p[2]) j->r0 = p[2];
         }
         len = 5;
     } else if (op >= 0x36 && op <= 0x3e) {                /* stores */
         uint32_t k = op - 0x36, n = stores[k].n;
         if (n == 8) slot64(j, 1, 2, 3, p[2]);
+        else if (j->have == p[2]) h16(j, 0x4602);         /* mov r2, r0 */
         else LD(2, p[2]);
         address(j, p[1], imm(p + 3), n);
         mem_op(j, stores[k].op, 2, n - 1);
         if (n == 8) mem_op(j, stores[k].op, 3, 3);
+        j->r0 = p[1];
         len = 5;
-    } else if (op >= X_RI && op <= X_RSUB) {              /* i32 with an immediate */
-        uint32_t k = op - X_RI, v = imm(p + 3);
-        LD(0, p[2]);
-        if (op == X_RSUB) {
-            konst(j, 1, v);
-            h16(j, 0x1a08);                               /* subs r0, r1, r0 */
-        } else if (k < 10) {
-            if (v < 256) h16(j, 0x2800 | v);              /* cmp r0, #v */
-            else { konst(j, 1, v); h16(j, 0x4288); }      /* cmp r0, r1 */
-            setcc(j, cmp_cc[k]);
-        } else if ((k == 10 || k == 11) && (v < 256 || -v < 256)) {
-            int add = (k == 10) == (v < 256);
-            h16(j, (add ? 0x3000 : 0x3800) | (v < 256 ? v : -v)); /* adds/subs r0, #v */
-        } else if (k >= 20 && k <= 22) {
-            static const uint16_t sh[3] = {0x0000, 0x1000, 0x0800}; /* lsls, asrs, lsrs r0, r0, #s */
-            if (v & 31) h16(j, sh[k - 20] | (v & 31) << 6);
-        } else {
-            konst(j, 1, v);
-            alu32(j, 0x6a + k - 10);
-        }
-        ST(0, p[1]);
+    } else if (op >= X_RI && op <= X_RSUB) {              /* i32 division by 0 or -1 (the rest is hot) */
+        ld0(j, p[2]);
+        konst(j, 1, imm(p + 3));
+        div32(j, 0x6a + op - X_RI - 10);
+        st0(j, p + 5, p[1]);
         len = 5;
-    } else if (op >= X_BCMP && op < X_BCMPI + 10) {      /* compare and branch */
-        int ri = op >= X_BCMPI;
-        uint32_t v = ri ? imm(p + 2) : 0;
-        LD(0, p[1]);
-        if (!ri) { LD(1, p[2]); h16(j, 0x4288); }         /* cmp r0, r1 */
-        else if (v < 256) h16(j, 0x2800 | v);             /* cmp r0, #v */
-        else { konst(j, 1, v); h16(j, 0x4288); }
-        len = ri ? 6 : 5;
-        branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
-    } else if ((op >= 0x46 && op <= 0x4f) || (op >= 0x6a && op <= 0x78)) { /* i32 binary */
-        LD(0, p[2]);
-        LD(1, p[3]);
-        if (op <= 0x4f) { h16(j, 0x4288); setcc(j, cmp_cc[op - 0x46]); }
-        else alu32(j, op);
-        ST(0, p[1]);
+    } else if (op >= 0x6d && op <= 0x70) {                /* i32 division (the rest is hot) */
+        if (j->have == p[3] && p[2] != p[3]) { h16(j, 0x4601); LD(0, p[2]); } /* mov r1, r0 */
+        else { ld0(j, p[2]); if (p[3] == p[2]) h16(j, 0x4601); else LD(1, p[3]); }
+        div32(j, op);
+        st0(j, p + 4, p[1]);
         len = 4;
     } else if ((op >= 0x51 && op <= 0x5a) || (op >= 0x7c && op <= 0x8a)) { /* i64 binary */
         if (!alu64(j, op, p[1], p[2], p[3])) arith(j, op, p[1], p[2], p[3]);
         len = 4;
+    } else if ((op >= 0x61 && op <= 0x66) || op == 0x96 || op == 0x97 || (op >= 0xa0 && op <= 0xa6)) { /* by the helper */
+        arith(j, op, p[1], p[2], p[3]);
+        len = 4;
+    } else if ((op >= 0x8d && op <= 0xbb && op != 0xa7 && op != 0xac && op != 0xad) || op >= X_TRUNC_SAT) {
+        arith(j, op, p[1], p[2], p[2]);                   /* rounding, f64, conversions: by the helper */
+        len = 3;
     } else if (op == 0x69 || (op >= 0x79 && op <= 0x7b)) { /* popcnt, i64 clz ctz popcnt */
         arith(j, op, p[1], p[2], p[2]);
         len = 3;
@@ -382,12 +916,6 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_UNREACHABLE: fail(j, AL, T_UNREACH); len = 1; break;
         case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
         case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
-        case X_BRNZ: case X_BRNZL: case X_BRZ: case X_BRZL:
-            LD(0, p[1]);
-            h16(j, 0x2800);                               /* cmp r0, #0 */
-            branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
-            len = 4;
-            break;
         case X_BRTABLE: {
             uint32_t n = imm(p + 2);
             LD(0, p[1]);
@@ -422,8 +950,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             if (!j->bound && f >= m->nfunc_imports && j->ent[f - m->nfunc_imports] != WASM_NONE) {
                 addw(j, 0, FP, p[1] * 8u);
                 branch(j, AL, j->ent[f - m->nfunc_imports], 1);
-                h16(j, 0x2800);                           /* cmp r0, #0 */
-                fail(j, NE, T_EXIT);
+                fail(j, NE, T_EXIT);                      /* compiled code returns Z = (r0 == 0) */
             } else {                                      /* host, interpreted, another instance's */
                 konst(j, 1, (uint32_t)(uintptr_t)callee);
                 addw(j, 2, FP, p[1] * 8u);
@@ -453,8 +980,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h16(j, 0x4601);                               /* mov r1, r0 */
             addw(j, 0, FP, p[1] * 8u);
             h16(j, 0x4788);                               /* blx r1 */
-            h16(j, 0x2800);                               /* cmp r0, #0 */
-            fail(j, NE, T_EXIT);
+            fail(j, NE, T_EXIT);                          /* Z = (r0 == 0), as after a direct call */
             uint32_t done = j->n;
             h16(j, 0);                                    /* (Z is set) */
             land(j, slow, EQ);
@@ -481,6 +1007,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_COPY: case 0xbc: case 0xbd: case 0xbe: case 0xbf: /* reinterpretations copy the bits */
             slot64(j, 1, 0, 1, p[2]);
             slot64(j, 0, 0, 1, p[1]);
+            j->r0 = p[1];
             len = 3;
             break;
         case X_GGET: case X_GSET: {
@@ -511,25 +1038,23 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             ST(0, p[1]);
             ctx32(j, 1, 5, offsetof(wasm_jit_ctx, mb));
             ctx32(j, 1, MSZ, offsetof(wasm_jit_ctx, msz));
+            ctx32(j, 1, MSZ4, offsetof(wasm_jit_ctx, msz4));
             len = 3;
             break;
-        case X_CONST32: konst(j, 0, imm(p + 2)); ST(0, p[1]); len = 4; break;
         case X_CONST64:
             konst(j, 0, imm(p + 2));
             konst(j, 1, imm(p + 4));
             slot64(j, 0, 0, 1, p[1]);
             len = 6;
             break;
-        case 0x45: case 0x50: case 0x67: case 0x68:       /* eqz, clz, ctz */
-            if (op == 0x50) { slot64(j, 1, 0, 1, p[2]); h16(j, 0x4308); } /* orrs r0, r1 */
-            else LD(0, p[2]);
-            if (op == 0x68) h32(j, 0xfa90, 0xf0a0);       /* rbit r0, r0 */
+        case 0x50:                                        /* i64 eqz (i32 eqz, clz, ctz are hot) */
+            slot64(j, 1, 0, 1, p[2]);
+            h16(j, 0x4308);                               /* orrs r0, r1 */
             h32(j, 0xfab0, 0xf080);                       /* clz r0, r0 */
-            if (op == 0x45 || op == 0x50) h16(j, 0x0940); /* lsrs r0, r0, #5: 32 -> 1, else 0 */
-            ST(0, p[1]);
+            h16(j, 0x0940);                               /* lsrs r0, r0, #5: 32 -> 1, else 0 */
+            st0(j, p + 3, p[1]);
             len = 3;
             break;
-        case 0xa7: LD(0, p[2]); ST(0, p[1]); len = 3; break; /* wrap */
         case 0xac: case 0xad: case 0xc4:                  /* extend_i32_s/u, extend32_s */
             LD(0, p[2]);
             h16(j, op == 0xad ? 0x2100 : 0x17c1);         /* movs r1, #0 / asrs r1, r0, #31 */
@@ -547,6 +1072,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             return 0; /* floats, call_indirect, conversions: interpreted */
         }
     }
+    if (j->r0 != WASM_NONE) { j->cs[0] = j->r0; j->age[0] = ++j->clock; }
     return len;
 #undef TARGET
 }
@@ -561,6 +1087,20 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     uint32_t len;
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
+    j->tgt = j->tgt_all ? j->tgt_all + j->toff[j->fi] : NULL;
+    if (j->tgt && !j->marked[j->fi]) { /* where branches land: found once, kept for every pass */
+        uint16_t *out = j->out;
+        memset(j->tgt, 0, ((size_t)(end - c) / 32 + 1) * 4);
+        j->marking = 1;
+        j->out = NULL;
+        for (p = c; p < end; p += len)
+            if (!(len = insn(j, c, p))) break;
+        j->marking = 0;
+        j->out = out;
+        j->n = 0;
+        if (p < end) return 0;
+        j->marked[j->fi] = 1;
+    }
 
     h16(j, 0xb510);                                           /* push {r4, lr} */
     h16(j, 0x45d5);                                           /* cmp sp, r10 */
@@ -579,13 +1119,24 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         h16(j, 0xd1fb);                                       /* bne 1b */
     }
 
+    j->r0 = WASM_NONE;
+    forget(j);
+    {
+        const wasm_module *m = j->inst->mod;
+        const wasm_functype *ft = &m->types[m->func_type[m->nfunc_imports + j->fi]];
+        j->ret32 = ft->nresults == 1 && (ft->results[0] == WASM_I32 || ft->results[0] == WASM_F32);
+    }
+    j->c = c;
+    j->end = end;
     for (p = c; p < end; p += len) {
-        if (j->map) j->map[p - c] = j->n;
+        uint32_t u = (uint32_t)(p - c);
+        if (landing(j, u)) { sync(j, NULL); j->r0 = WASM_NONE; forget(j); } /* (stored before the label) */
+        if (j->map) j->map[u] = j->n;
         if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
         j->stub[k] = j->n;
-        if (k < T_EXIT) h16(j, 0x2000 | stub_err[k]);         /* movs r0, #err */
+        h16(j, k < T_EXIT ? 0x2000 | stub_err[k] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
         h16(j, 0xbd10);                                       /* pop {r4, pc} */
     }
     return j->n;
@@ -598,7 +1149,7 @@ static wasm_err refuel(wasm_jit_ctx *c, uint32_t n, uint32_t fuel_left)
     uint64_t total = c->reserve + fuel_left;
     if (total < n) { c->fuel = 0; c->reserve = 0; return WASM_TRAP_FUEL; }
     total -= n;
-    c->fuel = total > 0xffffffffu ? 0xffffffffu : (uint32_t)total;
+    c->fuel = total > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)total;
     c->reserve = total - c->fuel;
     return WASM_OK;
 }
@@ -606,7 +1157,7 @@ static wasm_err refuel(wasm_jit_ctx *c, uint32_t n, uint32_t fuel_left)
 static void reload(wasm_jit_ctx *c)
 {
     wasm_memory *mem = c->inst->mem;
-    if (mem) { c->mb = mem->data; c->msz = mem->bytes; }
+    if (mem) { c->mb = mem->data; c->msz = mem->bytes; c->msz4 = c->msz >= 3 ? c->msz - 3 : 0; }
 }
 
 static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
@@ -620,9 +1171,74 @@ static wasm_err host(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp)
 }
 
 /* *d = op(*a, *b) for i32.popcnt and the i64 operators 0x79..0x8a without a template, with their traps. */
+/*
+ * The float operators without a template, as the interpreter computes them (wasm_exec.c):
+ * f64 arithmetic and compares, f32 and f64 rounding, min and max, and the conversions
+ * that involve i64 or f64 or trap.
+ */
+static wasm_err fnum(uint32_t op, wasm_slot *d, uint64_t a, uint64_t b)
+{
+    static const uint8_t kind[10] = {0, 1, 0, 1, 0, 0, 2, 3, 2, 3}, sat[8] = {0, 1, 0, 1, 2, 3, 2, 3};
+    float x = f32_of(a);
+    double dx = f64_of(a), dy = f64_of(b);
+    wasm_slot out;
+    int rc;
+    switch (op) {
+    case 0x61: *d = dx == dy; break;
+    case 0x62: *d = dx != dy; break;
+    case 0x63: *d = dx < dy; break;
+    case 0x64: *d = dx > dy; break;
+    case 0x65: *d = dx <= dy; break;
+    case 0x66: *d = dx >= dy; break;
+    case 0x8d: case 0x8e: case 0x8f: case 0x90: {
+        static const uint8_t mode[4] = {WR_CEIL, WR_FLOOR, WR_TRUNC, WR_NEAREST};
+        *d = wasm_f32_round((uint32_t)a, mode[op - 0x8d]);
+        break;
+    }
+    case 0x96: case 0x97: *d = wasm_f32_minmax((uint32_t)a, (uint32_t)b, op == 0x97); break;
+    case 0x99: *d = a & ~F64_SIGN; break;
+    case 0x9a: *d = a ^ F64_SIGN; break;
+    case 0x9b: case 0x9c: case 0x9d: case 0x9e: {
+        static const uint8_t mode[4] = {WR_CEIL, WR_FLOOR, WR_TRUNC, WR_NEAREST};
+        *d = wasm_f64_round(a, mode[op - 0x9b]);
+        break;
+    }
+    case 0x9f: *d = wasm_f64_sqrt(a); break;
+    case 0xa0: *d = slot_f64(dx + dy); break;
+    case 0xa1: *d = slot_f64(dx - dy); break;
+    case 0xa2: *d = slot_f64(dx * dy); break;
+    case 0xa3: *d = slot_f64(dx / dy); break;
+    case 0xa4: case 0xa5: *d = wasm_f64_minmax(a, b, op == 0xa5); break;
+    case 0xa6: *d = (a & ~F64_SIGN) | (b & F64_SIGN); break;
+    case 0xa8: case 0xa9: case 0xaa: case 0xab: case 0xae: case 0xaf: case 0xb0: case 0xb1: {
+        uint32_t k = op - 0xa8;
+        rc = wasm_trunc((k == 2 || k == 3 || k >= 8) ? dx : (double)x, kind[k], 0, &out);
+        if (rc) return rc == 1 ? WASM_TRAP_INVALID_CONV : WASM_TRAP_INT_OVERFLOW;
+        *d = out;
+        break;
+    }
+    case 0xb4: *d = slot_f32((float)(int64_t)a); break;
+    case 0xb5: *d = slot_f32((float)a); break;
+    case 0xb6: *d = slot_f32((float)dx); break;
+    case 0xb7: *d = slot_f64((double)(int32_t)a); break;
+    case 0xb8: *d = slot_f64((double)(uint32_t)a); break;
+    case 0xb9: *d = slot_f64((double)(int64_t)a); break;
+    case 0xba: *d = slot_f64((double)a); break;
+    case 0xbb: *d = slot_f64((double)x); break;
+    default: { /* X_TRUNC_SAT + k */
+        uint32_t k = op - X_TRUNC_SAT;
+        (void)wasm_trunc((k & 2) ? dx : (double)x, sat[k], 1, &out);
+        *d = out;
+        break;
+    }
+    }
+    return WASM_OK;
+}
+
 static wasm_err arith64(uint32_t op, wasm_slot *d, const wasm_slot *pa, const wasm_slot *pb)
 {
     uint64_t a = *pa, b = *pb, k = b & 63;
+    if ((op >= 0x61 && op <= 0x66) || (op >= 0x8d && op != 0xa7 && op != 0xac && op != 0xad)) return fnum(op, d, a, b);
     if (op >= 0x7f && op <= 0x82 && !b) return WASM_TRAP_DIV_ZERO;
     switch (op) {
     case 0x69: *d = wasm_popcnt64((uint32_t)a); break;
@@ -665,7 +1281,7 @@ static wasm_err call(wasm_jit_ctx *c, wasm_func *f, wasm_slot *sp, uint32_t room
     c->owner->fuel = c->reserve + c->fuel;
     e = wasm_interp(c->owner, f, sp, c->frames, room / 8 - 1);
     uint64_t left = c->owner->fuel;
-    c->fuel = left > 0xffffffffu ? 0xffffffffu : (uint32_t)left;
+    c->fuel = left > WASM_FUEL_WORD ? WASM_FUEL_WORD : (uint32_t)left;
     c->reserve = left - c->fuel;
     reload(c);
     return e;
@@ -711,6 +1327,7 @@ __attribute__((naked, noinline)) static wasm_err enter(__attribute__((unused)) w
         "ldr r3, [r0, #12]\n\t"
         "ldr r9, [r0, #16]\n\t"
         "sub r10, sp, r3, lsl #3\n\t"
+        "ldr r11, [r0, #24]\n\t"
         "ldr r3, [r0, #20]\n\t"        /* but not below the machine stack's floor */
         "cmp r10, r3\n\t"
         "it lo\n\t"
@@ -726,6 +1343,7 @@ wasm_err wasm_jit_call(wasm_jit_ctx *c, wasm_instance *owner, wasm_func *f, wasm
     wasm_memory *m = f->inst->mem;
     c->mb = m ? m->data : NULL;
     c->msz = m ? m->bytes : 0;
+    c->msz4 = c->msz >= 3 ? c->msz - 3 : 0;
     c->depth = depth + 1;
     c->stack_end = owner->stack_end;
     c->floor = owner->stack_floor + REENTRY;
@@ -789,6 +1407,14 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
     memset(&j, 0, sizeof j);
     j.inst = inst;
     if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
+    /* the branch-target bitmaps, a word-aligned one per function (without them: no cache, no store left out) */
+    if ((j.toff = scratch(a, wb_size_mul(nown, 4))) && (j.marked = scratch(a, nown))) {
+        for (i = 0, len = 0; i < nown && len < SIZE_MAX / 8; i++) {
+            j.toff[i] = (uint32_t)len;
+            len += (size_t)(end_of(m, i) - m->funcs[i].code) / 32 + 1;
+        }
+        if (i == nown) j.tgt_all = scratch(a, wb_size_mul(len, 4));
+    }
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -797,6 +1423,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
      */
     j.bound = 1;
     for (i = 0; i < nown; i++) {
+        j.fi = i;
         uint32_t n = function(&j, &m->funcs[i], end_of(m, i));
         j.ent[i] = n && n < MAX_FUNC_HW ? 0 : WASM_NONE;
     }
@@ -813,6 +1440,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         total = 0;
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
+            j.fi = i;
             j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
             total = wb_size_add(total, j.ent[i]);
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
@@ -845,6 +1473,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         if (j.ent[i] == WASM_NONE) continue;
         if (!(j.map = scratch(a, map_bytes(m, i)))) goto undo; /* sized above: not expected */
         j.base = j.ent[i];
+        j.fi = i;
         j.out = NULL;
         function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
         j.out = code + j.base;

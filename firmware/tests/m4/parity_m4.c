@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "../../wasm/wasm.h"
-#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm, calls_wasm (xxd -i) */
+#include "parity_mods.h" /* fib_wasm, crc32_wasm, traps_wasm, translate_wasm, calls_wasm, floats_wasm (xxd -i) */
 
 #include "m4.h"
 
@@ -34,7 +34,7 @@ static const kase cases[] = {
     {traps_wasm, &traps_wasm_len, "oob", {65533}},
     {traps_wasm, &traps_wasm_len, "oob", {0xfffffffdu}},
     {traps_wasm, &traps_wasm_len, "store", {65535, 1}},
-    {traps_wasm, &traps_wasm_len, "bad_conv", {0}},   /* a float conversion: interpreted */
+    {traps_wasm, &traps_wasm_len, "bad_conv", {0}},   /* a trapping float conversion, by the helper */
     {traps_wasm, &traps_wasm_len, "indirect", {0}},
     {traps_wasm, &traps_wasm_len, "indirect", {1}},
     {traps_wasm, &traps_wasm_len, "indirect", {2}},
@@ -58,6 +58,128 @@ static const kase cases[] = {
     {translate_wasm, &translate_wasm_len, "count", {100}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {3, 4}},
     {translate_wasm, &translate_wasm_len, "cmp_branch", {0x80000000u, 1}},
+    /* floats: templates (f32) and the helper (the rest), at their edges */
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x7fc00000u, 0x3f800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x7fc00000u, 0x3f800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x7fc00000u, 0x3f800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x7fc00000u, 0x3f800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x3f800000u, 0x7fa00001u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x3f800000u, 0x7fa00001u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x3f800000u, 0x7fa00001u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x3f800000u, 0x7fa00001u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0xffc00001u, 0x7fc00002u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0xffc00001u, 0x7fc00002u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0xffc00001u, 0x7fc00002u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0xffc00001u, 0x7fc00002u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x7f800000u, 0xff800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x7f800000u, 0xff800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x7f800000u, 0xff800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x7f800000u, 0xff800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x0u, 0x80000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x0u, 0x80000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x0u, 0x80000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x0u, 0x80000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x1u, 0x3f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x1u, 0x3f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x1u, 0x3f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x1u, 0x3f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x7f7fffffu, 0x7f7fffffu}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x7f7fffffu, 0x7f7fffffu}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x7f7fffffu, 0x7f7fffffu}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x7f7fffffu, 0x7f7fffffu}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x40490fdbu, 0xc0000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x40490fdbu, 0xc0000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x40490fdbu, 0xc0000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x40490fdbu, 0xc0000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_arith", {0x3f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_misc", {0x3f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_cmp", {0x3f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_branch", {0x3f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x7fc00000u, 0x13c00000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x7fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x7fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x7fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x7f800001u, 0x45b779b1u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x7f800001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x7f800001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x7f800001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xffc00001u, 0x31f779b1u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xffc00001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xffc00001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xffc00001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x7f800000u, 0xa7800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x7f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x7f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x7f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xff800000u, 0x27800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xff800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xff800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xff800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x80000000u, 0x80000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x80000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x0u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x0u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x0u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x0u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x1u, 0x9e3779b1u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x1u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x1u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x1u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x7f7fffffu, 0x948864fu}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x7f7fffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x7f7fffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x7f7fffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x4f000000u, 0x9f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x4f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x4f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x4f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xcf000000u, 0x1f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xcf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xcf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xcf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x4f800000u, 0x77800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x4f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x4f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x4f800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xbf800000u, 0xe7800000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xbf800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xbf800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xbf800000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xbf000000u, 0xf000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xbf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xbf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xbf000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x3f000000u, 0x8f000000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x3f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x3f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x3f000000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x3fc00000u, 0xd3c00000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x3fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x3fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x3fc00000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x40200000u, 0x76200000u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x40200000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x40200000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x40200000u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0xcf000001u, 0xbd3779b1u}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0xcf000001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0xcf000001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0xcf000001u, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_conv", {0x4effffffu, 0xc8864fu}},
+    {floats_wasm, &floats_wasm_len, "f32_sqrt", {0x4effffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_s", {0x4effffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_trunc_u", {0x4effffffu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f64_ops", {0x7u, 0x9u}},
+    {floats_wasm, &floats_wasm_len, "f64_ops", {0xfffffffbu, 0x75bcd15u}},
+    {floats_wasm, &floats_wasm_len, "f64_ops", {0x80000000u, 0xffffffffu}},
+    {floats_wasm, &floats_wasm_len, "f32_sum", {0x1eu, 0x0u}},
+    {floats_wasm, &floats_wasm_len, "f32_sum", {0x186a0u, 0x0u}},
     /* call depth 40: 41 levels are allowed, whatever the kind of call */
     {calls_wasm, &calls_wasm_len, "down", {10}},
     {calls_wasm, &calls_wasm_len, "down", {40}},
@@ -189,8 +311,8 @@ static uint32_t check_stack(void)
 
 /*
  * A function of n loads in a loop, built here (its binary is ~10 n bytes): at n = 25000
- * its code is ~800 KiB and every B<cond>.W to its trap stubs needs the high offset bits;
- * at n = 36000 it is past the +-1 MiB those branches reach and must stay interpreted.
+ * its code is ~500 KiB and every B<cond>.W to its trap stubs needs the high offset bits;
+ * at n = 60000 it is past the +-1 MiB those branches reach and must stay interpreted.
  * (param a, b) (result i32): a = 12345 loads out of bounds before the loop, a = 777 hits
  * unreachable after it, else the sum of the loads at b, twice. Module, arena and memory
  * live in the board's 16 MiB PSRAM at 0x21000000, which tests/m4/m4.ld leaves alone.
@@ -237,7 +359,7 @@ static uint32_t big_module(uint8_t *out, uint32_t n)
 
 static uint32_t check_big(void)
 {
-    static const uint32_t sizes[] = {25000, 36000};
+    static const uint32_t sizes[] = {25000, 60000};
     static const uint32_t args[][2] = {{0, 100}, {12345, 0}, {777, 0}, {0, 65533}, {1, 65000}};
     uint32_t fails = 0;
     for (uint32_t z = 0; z < 2; z++) {
