@@ -26,7 +26,7 @@ const instructionsPerClock = 40
 func (b *board) clocks(s string) float64 {
 	b.t.Helper()
 	re := regexp.MustCompile(`(\d+) core clocks`)
-	for _, l := range b.console() {
+	for _, l := range b.console.Lines() {
 		if strings.Contains(l, s) {
 			if m := re.FindStringSubmatch(l); m != nil {
 				v, _ := strconv.ParseFloat(m[1], 64)

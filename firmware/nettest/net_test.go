@@ -1,7 +1,6 @@
 package nettest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -362,23 +361,16 @@ func mustRead(t testing.TB, path string) string {
 
 // board is the network image running in QEMU: its UART (the console) and its QMP.
 type board struct {
-	t     testing.TB
-	mu    sync.Mutex
-	lines []string
-	qmp   string
-	cmd   *exec.Cmd
+	t       testing.TB
+	console *netboot.Console
+	qmp     string
+	cmd     *exec.Cmd
 }
 
 // boot starts QEMU with the LAN9118 on a user-mode network that reaches nothing but
 // netboot.GuestGateway, whose two ports go to the gateway's loopback ports (one socat per
 // connection, started by QEMU).
 func boot(ctx context.Context, t testing.TB, elf string, g *gw, extra ...string) *board {
-	t.Helper()
-	return bootTo(ctx, t, elf, g.devicePort(), g.apiPort(), extra...)
-}
-
-// bootTo is boot with the gateway's device and enrollment ports on loopback.
-func bootTo(ctx context.Context, t testing.TB, elf string, devPort, enrollTo int, extra ...string) *board {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "wbnet") // short: a unix socket path has ~100 bytes
 	if err != nil {
@@ -389,8 +381,8 @@ func bootTo(ctx context.Context, t testing.TB, elf string, devPort, enrollTo int
 	lo := func(port int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
 	}
-	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(devPort)},
-		netboot.Forward{Port: enrollPort, To: lo(enrollTo)})
+	args, err := netboot.Args(elf, netboot.Forward{Port: devicePort, To: lo(g.devicePort())},
+		netboot.Forward{Port: enrollPort, To: lo(g.apiPort())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,63 +396,27 @@ func bootTo(ctx context.Context, t testing.TB, elf string, devPort, enrollTo int
 	if err := b.cmd.Start(); err != nil {
 		t.Fatalf("start qemu-system-arm: %v", err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			b.mu.Lock()
-			b.lines = append(b.lines, strings.TrimRight(sc.Text(), "\r"))
-			b.mu.Unlock()
-		}
-	}()
+	b.console = netboot.Collect(out)
 	t.Cleanup(func() {
 		_ = b.cmd.Process.Kill()
-		<-done
+		<-b.console.Done()
 		_ = b.cmd.Wait()
 		if t.Failed() {
-			t.Logf("UART:\n%s", strings.Join(b.console(), "\n"))
+			t.Logf("UART:\n%s", strings.Join(b.console.Lines(), "\n"))
 		}
 	})
 	return b
 }
 
-func (b *board) console() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.lines...)
-}
-
 // wait returns once the console has n lines containing s, failing after timeout.
 func (b *board) wait(s string, n int, timeout time.Duration) {
 	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		c := 0
-		for _, l := range b.console() {
-			if strings.Contains(l, s) {
-				c++
-			}
-		}
-		if c >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("the console did not say %q %d time(s) within %v", s, n, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := b.console.Wait(s, n, timeout); err != nil {
+		b.t.Fatal(err)
 	}
 }
 
-func (b *board) count(s string) int {
-	c := 0
-	for _, l := range b.console() {
-		if strings.Contains(l, s) {
-			c++
-		}
-	}
-	return c
-}
+func (b *board) count(s string) int { return b.console.Count(s) }
 
 // warmReset resets the machine over QMP (system_reset: RAM outside the image's
 // segments, where the identity and app stores live, is kept).
@@ -603,7 +559,7 @@ func TestEnrollConnectRun(t *testing.T) {
 	waitFor(t, 60*time.Second, func() bool {
 		return strings.Count(g.logs.String(), `app=tick message="net tick"`) > ticks+2
 	}, "the app does not run after the reset; gateway log:\n%s", g.logs)
-	t.Logf("UART:\n%s", strings.Join(b.console(), "\n"))
+	t.Logf("UART:\n%s", strings.Join(b.console.Lines(), "\n"))
 }
 
 // TestRefusesGateway: a gateway whose certificate another CA signed, or that names

@@ -1,7 +1,6 @@
 package boards_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -20,7 +19,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -102,8 +100,11 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := bootNet(ctx, t, img, portOf(t, p.Addr("gateway")), portOf(t, p.Addr("gateway-enroll")))
-	b.wait("net: enroll: certificate for default/net-1 stored", 1, 90*time.Second)
-	b.wait("net: gateway: connected, TLSv1.2", 1, 60*time.Second)
+	for _, want := range []string{"net: enroll: certificate for default/net-1 stored", "net: gateway: connected, TLSv1.2"} {
+		if err := b.Wait(want, 1, 90*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	eventually := func(what string, timeout time.Duration, cond func() (bool, string)) {
 		t.Helper()
@@ -219,16 +220,10 @@ WASMBED_EXPORT(loop) int32_t loop(void) {
 }
 `
 
-// netBoard is the network image in QEMU and its console (the UART).
-type netBoard struct {
-	t     *testing.T
-	mu    sync.Mutex
-	lines []string
-}
-
 // bootNet starts QEMU with the network image on a user network that reaches only
-// netboot.GuestGateway, whose two ports go to devPort and enrollTo on loopback.
-func bootNet(ctx context.Context, t *testing.T, elf string, devPort, enrollTo int) *netBoard {
+// netboot.GuestGateway, whose two ports go to devPort and enrollTo on loopback, and
+// returns its console.
+func bootNet(ctx context.Context, t *testing.T, elf string, devPort, enrollTo int) *netboot.Console {
 	t.Helper()
 	lo := func(port int) netip.AddrPort {
 		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
@@ -246,49 +241,14 @@ func bootNet(ctx context.Context, t *testing.T, elf string, devPort, enrollTo in
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start qemu-system-arm: %v", err)
 	}
-	b := &netBoard{t: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			b.mu.Lock()
-			b.lines = append(b.lines, strings.TrimRight(sc.Text(), "\r"))
-			b.mu.Unlock()
-		}
-	}()
+	console := netboot.Collect(out)
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		<-done
+		<-console.Done()
 		_ = cmd.Wait()
 		if t.Failed() {
-			b.mu.Lock()
-			t.Logf("UART:\n%s", strings.Join(b.lines, "\n"))
-			b.mu.Unlock()
+			t.Logf("UART:\n%s", strings.Join(console.Lines(), "\n"))
 		}
 	})
-	return b
-}
-
-// wait returns once the console has n lines containing s, failing after timeout.
-func (b *netBoard) wait(s string, n int, timeout time.Duration) {
-	b.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		b.mu.Lock()
-		c := 0
-		for _, l := range b.lines {
-			if strings.Contains(l, s) {
-				c++
-			}
-		}
-		b.mu.Unlock()
-		if c >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.t.Fatalf("the console did not say %q %d time(s) within %v", s, n, timeout)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return console
 }
