@@ -57,22 +57,8 @@ func TestApplicationOnEmulatedBoards(t *testing.T) {
 	defer p.Stop()
 	c := p.Client()
 
-	eventually := func(what string, timeout time.Duration, cond func() (bool, string)) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for {
-			ok, state := cond()
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %s waiting for %s; last: %s", timeout, what, state)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
 	// The boards boot and their Devices turn Connected.
-	eventually("every emulated board Connected", 2*time.Minute, func() (bool, string) {
+	eventually(t, "every emulated board Connected", 2*time.Minute, func() (bool, string) {
 		var list v1.DeviceList
 		if err := c.List(ctx, &list, client.InNamespace("default")); err != nil {
 			return false, err.Error()
@@ -93,7 +79,7 @@ func TestApplicationOnEmulatedBoards(t *testing.T) {
 		t.Fatal(err)
 	}
 	readyFor := func(version string) {
-		eventually("Ready with "+version, 2*time.Minute, func() (bool, string) {
+		eventually(t, "Ready with "+version, 2*time.Minute, func() (bool, string) {
 			var a v1.Application
 			if err := c.Get(ctx, client.ObjectKeyFromObject(app), &a); err != nil {
 				return false, err.Error()
@@ -106,7 +92,7 @@ func TestApplicationOnEmulatedBoards(t *testing.T) {
 		})
 		for _, b := range boards {
 			id := pki.Identity{Namespace: "default", Name: "emu-" + b}
-			eventually(b+" logs hello from "+version, 30*time.Second, func() (bool, string) {
+			eventually(t, b+" logs hello from "+version, 30*time.Second, func() (bool, string) {
 				for _, l := range p.Gateway().DeviceLog(id) {
 					if l.App == "hello" && strings.Contains(l.Message, "hello from "+version) {
 						return true, ""
@@ -142,5 +128,22 @@ func TestApplicationOnEmulatedBoards(t *testing.T) {
 		} else {
 			t.Logf("%s console (%d bytes)", b, len(out))
 		}
+	}
+}
+
+// eventually polls cond until it holds, failing the test with cond's last state after
+// timeout.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, state)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -106,21 +106,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		}
 	}
 
-	eventually := func(what string, timeout time.Duration, cond func() (bool, string)) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for {
-			ok, state := cond()
-			if ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out after %v waiting for %s; last: %s", timeout, what, state)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	eventually("the Device Connected", time.Minute, func() (bool, string) {
+	eventually(t, "the Device Connected", time.Minute, func() (bool, string) {
 		var d v1.Device
 		if err := c.Get(ctx, client.ObjectKeyFromObject(dev), &d); err != nil {
 			return false, err.Error()
@@ -139,7 +125,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	if err := c.Update(ctx, managed); err != nil {
 		t.Fatal(err)
 	}
-	eventually("the managed network board Connected", 2*time.Minute, func() (bool, string) {
+	eventually(t, "the managed network board Connected", 2*time.Minute, func() (bool, string) {
 		var d v1.Device
 		if err := c.Get(ctx, client.ObjectKeyFromObject(managed), &d); err != nil {
 			return false, err.Error()
@@ -156,7 +142,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 	if err := c.Create(ctx, app); err != nil {
 		t.Fatal(err)
 	}
-	eventually("the Application Ready on the board", 2*time.Minute, func() (bool, string) {
+	eventually(t, "the Application Ready on the board", 2*time.Minute, func() (bool, string) {
 		var a v1.Application
 		if err := c.Get(ctx, client.ObjectKeyFromObject(app), &a); err != nil {
 			return false, err.Error()
@@ -168,7 +154,7 @@ func TestNetworkBoardThroughThePlatform(t *testing.T) {
 		return r.Status == metav1.ConditionTrue && r.ObservedGeneration == a.Generation, r.Reason + ": " + r.Message
 	})
 	for _, dev := range []pki.Identity{id, {Namespace: "default", Name: platform.NetworkBoardDevice}} {
-		eventually(dev.Name+"'s log line", 30*time.Second, func() (bool, string) {
+		eventually(t, dev.Name+"'s log line", 30*time.Second, func() (bool, string) {
 			lines := p.Gateway().DeviceLog(dev)
 			for _, l := range lines {
 				if l.App == "net-tick" && strings.Contains(l.Message, "net tick") {
