@@ -51,6 +51,24 @@ var resources = []resource{
 			{header: "REASON", wide: true, cell: func(o client.Object) string {
 				return conditionReason(o.(*v1.Application).Status.Conditions, v1.ConditionReady)
 			}},
+			{header: "FAILED", wide: true, cell: func(o client.Object) string {
+				if r := o.(*v1.Application).Status.Rollout; r != nil {
+					return strconv.Itoa(int(r.Failed))
+				}
+				return ""
+			}},
+			{header: "RATE", wide: true, cell: func(o client.Object) string {
+				if r := o.(*v1.Application).Status.Rollout; r != nil && r.Rate != nil {
+					return strconv.Itoa(int(r.Rate.DevicesPerMinute))
+				}
+				return ""
+			}},
+			{header: "WAITING", wide: true, cell: func(o client.Object) string {
+				if r := o.(*v1.Application).Status.Rollout; r != nil {
+					return r.WaitingFor
+				}
+				return ""
+			}},
 			{header: "AGE", cell: func(o client.Object) string { return age(ptrTime(o.GetCreationTimestamp())) }},
 		},
 	},

@@ -66,7 +66,7 @@ func TestGet(t *testing.T) {
 		{name: "apps table", args: []string{"get", "apps"},
 			lines: []string{"NAME PHASE DIGEST PROGRESS READY AGE", "blink RollingOut " + d.String() + " 3/4 Unknown"}, not: []string{"REASON"}},
 		{name: "apps wide", args: []string{"get", "wbapp", "-o", "wide"},
-			lines: []string{"NAME PHASE DIGEST PROGRESS READY REASON AGE", "blink RollingOut " + d.String() + " 3/4 Unknown RollingOut"}},
+			lines: []string{"NAME PHASE DIGEST PROGRESS READY REASON FAILED RATE WAITING AGE", "blink RollingOut " + d.String() + " 3/4 Unknown RollingOut"}},
 		{name: "devices table", args: []string{"get", "devices"},
 			lines: []string{"NAME BOARD PHASE GATEWAY LAST SEEN AGE", "sim-0 virtual Connected get-a/gw 90m", "sim-1 stm32f4-discovery"},
 			not:   []string{"other", "fw-1.2"}},

@@ -61,7 +61,11 @@ func IsNetImage(path string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("firmware image: %w", err)
 	}
-	return provision.IsNetImage(image)
+	isNet, err := provision.IsNetImage(image)
+	if err != nil {
+		return false, nil // not an ELF at all: not a network image (booting it will say what it is)
+	}
+	return isNet, nil
 }
 
 // startNetBoard starts the network image firmware as device id: before each start of the
