@@ -184,7 +184,9 @@ func (b *Board) Identity() pki.Identity { return b.id }
 
 // Enrolled reports whether the board manager holds a certificate for the board; a
 // network board holds its own, which the manager never sees (false).
-func (b *Board) Enrolled() bool { return b.cfg.Credentials != nil && b.cfg.Credentials.Certificate() != nil }
+func (b *Board) Enrolled() bool {
+	return b.cfg.Credentials != nil && b.cfg.Credentials.Certificate() != nil
+}
 
 // Port returns the loopback port of the board's UART.
 func (b *Board) Port() int { return b.cfg.Port }
