@@ -45,7 +45,8 @@ generate: $(CONTROLLER_GEN) ## Generate deep-copy code, CRDs and event schemas f
 	$(CONTROLLER_GEN) rbac:roleName=wasmbed-operator paths=./operator/... output:rbac:dir=config/200-rbac
 	go test ./api/events -run '^TestSchemasAreCurrent$$' -update
 	go test ./config -run '^TestEventPoliciesAreCurrent$$' -update
-	go test ./console -run '^TestOpenAPIObjectsAreTheCRDs$$' -update
+	@# the console's tests start an apiserver (TestMain), this one included
+	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" go test ./console -run '^TestOpenAPIObjectsAreTheCRDs$$' -update
 	npm --prefix console/web run --silent gen:api
 
 .PHONY: verify
