@@ -38,6 +38,7 @@ src="/usr/src/rustc-$version/library"
 [ -f "$src/core/src/lib.rs" ] || die "$src is missing: the library sources of rustc $version (apt-get install rust-web-src)"
 
 dest="${1:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmbed/rust-wasm32/$version$suffix}"
+dest="$(realpath -m "$dest")" # absolute: the compiler runs from /
 lib="$dest/lib/rustlib/wasm32-unknown-unknown/lib"
 stamp="$dest/.complete"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$version $FEATURES" ]; then
@@ -66,6 +67,9 @@ common=(--target wasm32-unknown-unknown --edition 2024 --crate-type rlib
   "--remap-path-prefix=/usr/src/rustc-$version=/rustc/$version")
 # The standard library's own crates use unstable features, as in Rust's bootstrap.
 export RUSTC_BOOTSTRAP=1
+# rustc records its working directory in a crate's metadata: compile from / so that the
+# bytes do not depend on where the caller stands (every path here is absolute).
+cd /
 "$RUSTC" "${common[@]}" --crate-name core -C metadata=wasmbed-core \
   "$src/core/src/lib.rs" -o "$tlib/libcore-wasmbed.rlib"
 # compiler_builtins as Rust's bootstrap builds it for wasm: its own memcpy and friends
