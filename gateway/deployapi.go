@@ -38,13 +38,7 @@ func (s *Server) newAPIHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /{$}", fn)
 	mux.HandleFunc("GET /devices/{namespace}/{name}/log", s.serveLog)
-	mux.HandleFunc("POST /enroll", func(w http.ResponseWriter, r *http.Request) {
-		if e := s.enroller(); e != nil {
-			e.ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
-	})
+	mux.HandleFunc("POST /enroll", s.serveEnrollment)
 	return mux
 }
 
@@ -183,4 +177,13 @@ func (s *Server) checkManifest(d *events.DeploymentRequestedData) error {
 			d.Application.Subject(), protocol.ErrManifestMismatch, m.UID, m.Generation, d.Application.UID, d.Application.Generation)
 	}
 	return nil
+}
+
+// serveEnrollment is POST /enroll: the Enroller's, or 404 while none is set.
+func (s *Server) serveEnrollment(w http.ResponseWriter, r *http.Request) {
+	if e := s.enroller(); e != nil {
+		e.ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
 }

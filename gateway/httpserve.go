@@ -59,13 +59,7 @@ func (s *Server) ServeEnroll(l net.Listener, tc *tls.Config) error {
 		return errors.New("serve enroll: a tls configuration is required: a bootstrap token must not travel in the clear")
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /enroll", func(w http.ResponseWriter, r *http.Request) {
-		if e := s.enroller(); e != nil {
-			e.ServeHTTP(w, r)
-			return
-		}
-		http.Error(w, "enrollment is not enabled on this gateway", http.StatusNotFound)
-	})
+	mux.HandleFunc("POST /enroll", s.serveEnrollment)
 	return s.serveHTTP("enroll", l, mux, tc)
 }
 

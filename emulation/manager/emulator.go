@@ -31,7 +31,8 @@ const (
 // EmulatorConfig describes one supervised emulator process. Zero durations take the
 // defaults above.
 type EmulatorConfig struct {
-	// Board and Firmware are what runs; Port is the loopback TCP port of its UART.
+	// Board and Firmware are what runs; Port is the loopback TCP port of its UART (0 for
+	// a board whose UART is only its console, on the process's stdout).
 	Board    boards.Board
 	Firmware string
 	Port     int

@@ -104,7 +104,7 @@ func (m *Manager) startNetBoard(b boards.Board, id pki.Identity, firmware, image
 	ctx, cancel := context.WithCancel(m.runCtx)
 	log := m.log.With("device", id.String(), "board", b.Name)
 	emu, err := StartEmulator(ctx, EmulatorConfig{
-		Board: b, Firmware: image, Port: 1, Runner: runner, Prepare: prepare,
+		Board: b, Firmware: image, Runner: runner, Prepare: prepare, // no UART port: the console is stdout
 		RestartMin: m.opts.RestartMin, RestartMax: m.opts.RestartMax, GracePeriod: m.opts.GracePeriod,
 		Logger: log, Metrics: m.metrics,
 	})

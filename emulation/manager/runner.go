@@ -82,14 +82,17 @@ func (r Runner) CommandLine(board, firmware string, port int) ([]string, error) 
 }
 
 func (r Runner) commandLine(b boards.Board, firmware string, port int) ([]string, error) {
-	if port <= 0 || port > 65535 {
-		return nil, fmt.Errorf("board %s: uart port %d out of range", b.Name, port)
-	}
 	if firmware == "" {
 		return nil, fmt.Errorf("board %s: no firmware image", b.Name)
 	}
+	if port < 0 || port > 65535 {
+		return nil, fmt.Errorf("board %s: uart port %d out of range", b.Name, port)
+	}
 	if r.command != nil {
-		return r.command(b, firmware, port)
+		return r.command(b, firmware, port) // 0: a board whose UART is only its console
+	}
+	if port == 0 {
+		return nil, fmt.Errorf("board %s: uart port %d out of range", b.Name, port)
 	}
 	switch b.Emulator {
 	case boards.EmulatorQEMU:

@@ -36,14 +36,25 @@ const AttrComponent = attribute.Key("wasmbed.component")
 // OTEL_EXPORTER_OTLP_PROTOCOL (or ..._TRACES_PROTOCOL) http/protobuf (default) or grpc,
 // and the exporters' other OTEL_EXPORTER_OTLP_* settings; OTEL_SERVICE_NAME,
 // OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and its argument are honoured. Without
-// any of these nothing is exported, but trace context still propagates. The returned
+// any of these nothing is exported, but spans get ids and the trace context still
+// propagates (OTEL_SDK_DISABLED=true stops that too). The returned
 // function flushes and stops the exporter.
 func Setup(ctx context.Context, service string) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	noop := func(context.Context) error { return nil }
+	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
+		return noop, nil
+	}
 	exporter, err := exporterFromEnv(ctx)
-	if err != nil || exporter == nil {
+	if err != nil {
 		return noop, err
+	}
+	if exporter == nil {
+		// No exporter: spans still get real ids, so the trace context rides on the
+		// events (a broker's or another service's tracing can join it); none is kept.
+		tp := sdktrace.NewTracerProvider()
+		otel.SetTracerProvider(tp)
+		return tp.Shutdown, nil
 	}
 	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(),
 		resource.WithAttributes(semconv.ServiceName(service)))
@@ -57,9 +68,6 @@ func Setup(ctx context.Context, service string) (shutdown func(context.Context) 
 }
 
 func exporterFromEnv(ctx context.Context) (sdktrace.SpanExporter, error) {
-	if strings.EqualFold(os.Getenv("OTEL_SDK_DISABLED"), "true") {
-		return nil, nil
-	}
 	kind := os.Getenv("OTEL_TRACES_EXPORTER")
 	if kind == "" && (os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "") {
 		kind = "otlp"

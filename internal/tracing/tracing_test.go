@@ -14,28 +14,34 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/wasmbed/wasmbed/internal/tracing"
 )
 
 func TestSetupFromEnvironment(t *testing.T) {
 	cases := []struct {
-		name string
-		env  map[string]string
-		err  string
+		name       string
+		env        map[string]string
+		err        string
+		propagates bool // a span started after Setup has a trace context to send
 	}{
-		{"nothing configured", nil, ""},
-		{"disabled", map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "zipkin"}, ""},
-		{"none", map[string]string{"OTEL_TRACES_EXPORTER": "none"}, ""},
-		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, `OTEL_TRACES_EXPORTER="zipkin"`},
-		{"unknown protocol", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, `OTEL_EXPORTER_OTLP_PROTOCOL="http/json"`},
-		{"grpc", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ""},
+		{"nothing configured", nil, "", true},
+		{"disabled", map[string]string{"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "zipkin"}, "", false},
+		{"none", map[string]string{"OTEL_TRACES_EXPORTER": "none"}, "", true},
+		{"unknown exporter", map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}, `OTEL_TRACES_EXPORTER="zipkin"`, false},
+		{"unknown protocol", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, `OTEL_EXPORTER_OTLP_PROTOCOL="http/json"`, false},
+		// Nothing listens: the flush at stop gives up after the exporter's timeout.
+		{"grpc", map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TIMEOUT": "200"}, "", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+			for _, k := range []string{"OTEL_SDK_DISABLED", "OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_TIMEOUT"} {
 				t.Setenv(k, tc.env[k])
 			}
+			prev := otel.GetTracerProvider()
+			defer otel.SetTracerProvider(prev)
+			otel.SetTracerProvider(noop.NewTracerProvider())
 			stop, err := tracing.Setup(context.Background(), "wasmbed-test")
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -45,6 +51,11 @@ func TestSetupFromEnvironment(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			ctx, span := tracing.New("operator").Start(context.Background(), "change")
+			span.End()
+			if got := tracing.TraceParent(ctx) != ""; got != tc.propagates {
+				t.Errorf("a span has a trace context to send: %v, want %v", got, tc.propagates)
 			}
 			_ = stop(context.Background())
 		})
