@@ -59,6 +59,8 @@ type Config struct {
 	writeTimeout        time.Duration
 	transferTimeout     time.Duration
 	seenInterval        time.Duration
+	summaryInterval     time.Duration
+	summaryResync       time.Duration
 	maxSessions         int
 	maxPending          int
 	maxPendingPerSource int
@@ -97,6 +99,8 @@ func NewConfig(caPool *x509.CertPool, cert tls.Certificate) Config {
 		writeTimeout:        DefaultWriteTimeout,
 		transferTimeout:     DefaultTransferTimeout,
 		seenInterval:        DefaultSeenInterval,
+		summaryInterval:     DefaultSummaryInterval,
+		summaryResync:       DefaultSummaryResync,
 		maxSessions:         DefaultMaxSessions,
 		maxPending:          DefaultMaxPending,
 		maxPendingPerSource: DefaultMaxPendingPerSource,
@@ -136,6 +140,13 @@ func (c Config) WithWriteTimeout(d time.Duration) Config { c.writeTimeout = d; r
 
 // WithTransferTimeout bounds the time a module transfer may make no progress.
 func (c Config) WithTransferTimeout(d time.Duration) Config { c.transferTimeout = d; return c }
+
+// WithSummaries sets how long changed counts wait before their deployment.summarized
+// event (interval) and how often every summary is sent again (resync); zero resync never.
+func (c Config) WithSummaries(interval, resync time.Duration) Config {
+	c.summaryInterval, c.summaryResync = interval, resync
+	return c
+}
 
 // WithSeenInterval sets the period of device.seen events.
 func (c Config) WithSeenInterval(d time.Duration) Config { c.seenInterval = d; return c }

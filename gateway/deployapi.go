@@ -140,6 +140,7 @@ func (s *Server) accept(ctx context.Context, d *events.DeploymentRequestedData) 
 	if err := s.desired.Apply(ctx, app, d.Devices); err != nil {
 		return DesiredApp{}, fmt.Errorf("record desired state: %w", err)
 	}
+	s.sum.touch(app.Namespace, app.Name)
 	return app, nil
 }
 

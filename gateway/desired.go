@@ -105,6 +105,16 @@ type DesiredStore interface {
 	For(ctx context.Context, id pki.Identity) ([]DesiredApp, error)
 	// Current returns what one device should have for one Application, if anything.
 	Current(ctx context.Context, id pki.Identity, app string) (DesiredApp, bool, error)
+	// Variants returns the variants of one Application's desired state, each with the
+	// devices that should have it.
+	Variants(ctx context.Context, namespace, name string) ([]DesiredVariant, error)
+}
+
+// DesiredVariant is one variant of an Application's desired state and the devices that
+// should have it, sorted by name.
+type DesiredVariant struct {
+	App     DesiredApp
+	Devices []string
 }
 
 // appRecord is the desired state of one Application on this gateway's devices: the
@@ -245,6 +255,27 @@ func (m *MemoryDesired) Current(_ context.Context, id pki.Identity, app string) 
 		return DesiredApp{}, false, nil
 	}
 	return rec.Variants[i], true, nil
+}
+
+// Variants returns the variants of one Application with their devices.
+func (m *MemoryDesired) Variants(_ context.Context, namespace, name string) ([]DesiredVariant, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec := m.byNS[namespace][name]
+	if rec == nil {
+		return nil, nil
+	}
+	out := make([]DesiredVariant, len(rec.Variants))
+	for i, v := range rec.Variants {
+		out[i].App = v
+	}
+	for dev, i := range rec.Devices {
+		out[i].Devices = append(out[i].Devices, dev)
+	}
+	for i := range out {
+		slices.Sort(out[i].Devices)
+	}
+	return out, nil
 }
 
 // DirDesired is a durable DesiredStore: one small JSON file per Application

@@ -20,6 +20,7 @@ const (
 	MetricTransferBytes    = "wasmbed_gateway_transfer_bytes_total"
 	MetricDeployments      = "wasmbed_gateway_deployments_total"
 	MetricEvents           = "wasmbed_gateway_events_total"
+	MetricSummaries        = "wasmbed_gateway_summaries_total"
 	MetricDeployRequests   = "wasmbed_gateway_deploy_requests_total"
 	MetricEnrollments      = "wasmbed_gateway_enrollments_total"
 	MetricAcceptErrors     = "wasmbed_gateway_accept_errors_total"
@@ -44,6 +45,7 @@ type metrics struct {
 	transferSeconds prometheus.Histogram
 	transferBytes   prometheus.Counter
 	deployments     *prometheus.CounterVec
+	summaries       prometheus.Counter
 	deployRequests  *prometheus.CounterVec
 	enrollments     *prometheus.CounterVec
 	acceptErrors    *prometheus.CounterVec
@@ -72,6 +74,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		transferBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricTransferBytes, Help: "Module bytes acknowledged by devices."}),
 		deployments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeployments,
 			Help: "Deployment results by result (succeeded, failed) and state."}, []string{"result", "state"}),
+		summaries: prometheus.NewCounter(prometheus.CounterOpts{Name: MetricSummaries,
+			Help: "deployment.summarized events sent (one per Application module with changed counts, and every resync)."}),
 		deployRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricDeployRequests,
 			Help: "deployment.requested events by result (accepted, rejected, error)."}, []string{"result"}),
 		enrollments: prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricEnrollments,
@@ -88,7 +92,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m.framesOut = frames.WithLabelValues(metricDirectionOut, "any")
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.sessions, m.handshakes, m.closes, m.protocolErrors, bytes, frames,
-			m.transferSeconds, m.transferBytes, m.deployments, m.deployRequests, m.enrollments, m.acceptErrors, m.pending, m.maxSessions} {
+			m.transferSeconds, m.transferBytes, m.deployments, m.summaries, m.deployRequests, m.enrollments, m.acceptErrors, m.pending, m.maxSessions} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register metrics: %w", err)
 			}

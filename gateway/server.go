@@ -54,6 +54,7 @@ type Server struct {
 	limits     Limits
 	logLimit   *logLimiter
 	faults     faultMarks // modules that reset their device (faults.go)
+	sum        *summaries // the devices' last results, for summaries (summary.go)
 
 	baseCtx context.Context
 	stop    context.CancelFunc
@@ -86,6 +87,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.writeQueue < 1 || cfg.maxSessions < 1 || cfg.maxPending < 1 || cfg.handshakeTimeout <= 0 || cfg.helloTimeout <= 0 || cfg.writeTimeout <= 0 {
 		return nil, errors.New("new gateway: write queue, max sessions, max pending and timeouts must be positive")
+	}
+	if cfg.summaryInterval <= 0 || cfg.summaryResync < 0 {
+		return nil, fmt.Errorf("new gateway: summary interval %v must be positive and resync %v not negative", cfg.summaryInterval, cfg.summaryResync)
 	}
 	if cfg.registryTimeout <= 0 {
 		return nil, errors.New("new gateway: the registry timeout must be positive")
@@ -132,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		buckets:   map[netip.Addr]bucket{},
 		ready:     make(chan struct{}),
 		logLimit:  newLogLimiter(logEvery),
+		sum:       newSummaries(),
 
 		bucketSweep: minBucketSweep,
 	}
@@ -192,6 +197,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.bgOnce.Do(func() {
 		s.tr.Go(s.watchRegistry)
 		s.tr.Go(s.reportSeen)
+		s.tr.Go(s.reportSummaries)
 		close(s.ready)
 	})
 	var delay time.Duration

@@ -158,6 +158,9 @@ func (ss *session) apply(ctx context.Context, d DesiredApp, requested bool) {
 			delete(ss.transfers, d.Name)
 			if requested {
 				ss.resultLocked(d, true, platformState(a.State), "", "")
+			} else {
+				// Found running on a reconnect: counted, though not reported again.
+				ss.srv.sum.record(d, ss.id.Name, true, platformState(a.State), "", "")
 			}
 			return
 		case protocol.StateFailed:
@@ -473,6 +476,7 @@ func (ss *session) resultLocked(d DesiredApp, ok bool, state v1.AppState, msg st
 		t, result = events.DeploymentFailed, "failed"
 	}
 	ss.srv.m.deployments.WithLabelValues(result, string(state)).Inc()
+	ss.srv.sum.record(d, ss.id.Name, ok, state, failure, msg)
 	if ok {
 		ss.log(slog.LevelInfo, "deployment succeeded", "app", d.Subject(), "digest", d.Digest, "state", state)
 	} else {

@@ -33,6 +33,7 @@ var payloads = map[Type]func() Payload{
 	DeploymentDispatched: func() Payload { return &DeploymentDispatchedData{} },
 	DeploymentSucceeded:  func() Payload { return &DeploymentResultData{} },
 	DeploymentFailed:     func() Payload { return &DeploymentResultData{} },
+	DeploymentSummarized: func() Payload { return &DeploymentSummaryData{} },
 	DeviceConnected:      func() Payload { return &DeviceConnectedData{} },
 	DeviceDisconnected:   func() Payload { return &DeviceDisconnectedData{} },
 	DeviceSeen:           func() Payload { return &DeviceSeenData{} },

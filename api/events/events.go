@@ -41,6 +41,10 @@ const (
 	DeploymentSucceeded Type = "dev.wasmbed.deployment.succeeded"
 	// DeploymentFailed reports an application that failed to transfer, start or run.
 	DeploymentFailed Type = "dev.wasmbed.deployment.failed"
+	// DeploymentSummarized is one gateway's counts of what its devices report for one
+	// module (and generation) of an Application: rollouts are counted from it, not from
+	// each device's result.
+	DeploymentSummarized Type = "dev.wasmbed.deployment.summarized"
 	// DeviceConnected reports a device that opened a session with a gateway.
 	DeviceConnected Type = "dev.wasmbed.device.connected"
 	// DeviceDisconnected reports a device session that ended, with the reason.
@@ -246,6 +250,35 @@ type DeploymentResultData struct {
 	Failure     v1.FailureType `json:"failure,omitempty" desc:"on failure, where it failed: transfer (the module never reached the device verified), start (it did not start) or trap (it ran, then trapped or reset the device)"`
 }
 
+// DeploymentSummaryData is the payload of dev.wasmbed.deployment.summarized: for one
+// variant of an Application's desired state on one gateway (its module, generation and
+// object), how many of the gateway's devices should run it and what they last reported.
+// It is a whole state, not a change: each summary replaces the gateway's previous one
+// for the same module, in (epoch, seq) order.
+type DeploymentSummaryData struct {
+	Application AppRef        `json:"application" desc:"the Application object and the generation of the variant"`
+	Gateway     v1.Ref        `json:"gateway"`
+	Digest      digest.Digest `json:"digest"`
+	Epoch       time.Time     `json:"epoch" desc:"when the gateway process started; a summary of a later epoch, or of the same epoch with a higher seq, is newer"`
+	Seq         int64         `json:"seq" desc:"a counter of the gateway's summaries, rising within an epoch"`
+	Devices     int           `json:"devices" desc:"devices of this gateway whose desired state is this variant"`
+	Succeeded   int           `json:"succeeded" desc:"of them, those that last reported the variant Running or Exited"`
+	Failed      int           `json:"failed" desc:"of them, those whose last report of the variant was a failure"`
+	// FailuresByType counts Failed by where the deployment failed.
+	FailuresByType map[v1.FailureType]int `json:"failuresByType,omitempty" desc:"failed devices by failure type: transfer, start or trap"`
+	FirstFailures  []DeviceFailure        `json:"firstFailures,omitempty" desc:"up to 8 failed devices, in name order"`
+}
+
+// MaxSummaryFailures bounds DeploymentSummaryData.FirstFailures.
+const MaxSummaryFailures = 8
+
+// DeviceFailure is one failed device in a summary.
+type DeviceFailure struct {
+	Device  string         `json:"device"`
+	Failure v1.FailureType `json:"failure"`
+	Message string         `json:"message,omitempty"`
+}
+
 // AppOnDevice is one application as a device reports it.
 type AppOnDevice struct {
 	Name   string        `json:"name"`
@@ -304,7 +337,7 @@ var Subscriptions = map[string][]Type{
 	"validate": {ModuleBuilt},
 	"dispatch": {ModuleValidated, RolloutRequested},
 	"operator": {ModuleBuilt, BuildFailed, ModuleValidated, ModuleRejected, DeploymentDispatched,
-		DeploymentSucceeded, DeploymentFailed, DeviceConnected, DeviceDisconnected, DeviceSeen},
+		DeploymentSucceeded, DeploymentFailed, DeploymentSummarized, DeviceConnected, DeviceDisconnected, DeviceSeen},
 	// The console shows live what happens to devices and applications.
 	"console": {DeviceConnected, DeviceDisconnected, DeviceTelemetry, DeploymentSucceeded, DeploymentFailed,
 		BuildFailed, ModuleBuilt, ModuleValidated, ModuleRejected, DeploymentDispatched},

@@ -122,6 +122,13 @@ func TestDecodeRefusals(t *testing.T) {
 		{"hello with a bad digest", raw(string(events.DeviceConnected), `{"namespace":"default","device":"d1","gateway":"ns/gw","applications":[{"name":"blink","state":"Running","digest":"sha256:00"}]}`), nil, "applications[0].digest"},
 		{"another type's schema", withSchema(raw(string(events.ModuleBuilt), `{`+okApp+`,"digest":"`+digest+`","size":3,"boards":["virtual"]}`), events.SchemaID(events.BuildRequested)), nil, `dataschema "https://wasmbed.dev/schemas/events/dev.wasmbed.build.requested.json" is not this type's schema`},
 		{"foreign schema", withSchema(raw(string(events.ModuleBuilt), `{`+okApp+`,"digest":"`+digest+`","size":3,"boards":["virtual"]}`), "https://example.com/evil.json"), nil, "dataschema"},
+		{"summary counts over devices", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"succeeded":2,"failed":1}`), nil, "add up to more than devices"},
+		{"summary without epoch", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","seq":1,"devices":2}`), nil, "epoch is required"},
+		{"summary negative count", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"succeeded":-1}`), nil, "succeeded must not be negative"},
+		{"summary unknown failure type", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"failed":1,"failuresByType":{"cosmic":1}}`), nil, `failure "cosmic"`},
+		{"summary failures over failed", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"failed":1,"failuresByType":{"trap":2}}`), nil, "more than failed"},
+		{"summary lists more failures than failed", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"failed":0,"firstFailures":[{"device":"d1","failure":"trap"}]}`), nil, "firstFailures has 1 entries"},
+		{"summary bad failed device", raw(string(events.DeploymentSummarized), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","epoch":"2026-12-08T00:00:00Z","seq":1,"devices":2,"failed":1,"firstFailures":[{"device":"../x","failure":"trap"}]}`), nil, "firstFailures[0].device"},
 		{"short signature", raw(string(events.DeploymentRequested), `{`+okApp+`,"gateway":"ns/gw","digest":"`+digest+`","size":10,"devices":["d1"],"signature":"AAAA"}`), nil, "ed25519"},
 	}
 	for _, tc := range cases {
@@ -139,7 +146,7 @@ func TestDecodeRefusals(t *testing.T) {
 }
 
 func TestEveryTypeHasAPayloadAndSchema(t *testing.T) {
-	if n := len(events.Types()); n != 14 {
+	if n := len(events.Types()); n != 15 {
 		t.Errorf("%d event types; update this test and docs/events.md when the contract changes", n)
 	}
 	for _, typ := range events.Types() {

@@ -14,7 +14,7 @@ const BrokerName = "wasmbed"
 var Emitters = map[string][]Type{
 	"operator": {BuildRequested, RolloutRequested, ModuleValidated}, // module.validated: a steps Sequence's result, marked done
 	"dispatch": {DeploymentRequested},
-	"gateway":  {DeploymentSucceeded, DeploymentFailed, DeviceConnected, DeviceDisconnected, DeviceSeen, DeviceTelemetry},
+	"gateway":  {DeploymentSucceeded, DeploymentFailed, DeploymentSummarized, DeviceConnected, DeviceDisconnected, DeviceSeen, DeviceTelemetry},
 }
 
 // Replies lists, per consumer, the event types its subscriber answers with. The broker

@@ -170,6 +170,55 @@ func (d *DeploymentResultData) Validate() error {
 	return fmt.Errorf("failure %q is not transfer, start or trap", d.Failure)
 }
 
+// Validate checks the summary: counts that add up, known failure types, bounded lists.
+func (d *DeploymentSummaryData) Validate() error {
+	if err := firstErr(d.Application.Validate(), checkRef("gateway", d.Gateway), CheckDigest("digest", d.Digest),
+		nonNegative("seq", d.Seq), nonNegative("devices", int64(d.Devices)), nonNegative("succeeded", int64(d.Succeeded)),
+		nonNegative("failed", int64(d.Failed))); err != nil {
+		return err
+	}
+	if d.Epoch.IsZero() {
+		return fmt.Errorf("epoch is required")
+	}
+	if d.Succeeded+d.Failed > d.Devices {
+		return fmt.Errorf("succeeded (%d) and failed (%d) add up to more than devices (%d)", d.Succeeded, d.Failed, d.Devices)
+	}
+	byType := 0
+	for t, n := range d.FailuresByType {
+		if err := checkFailure("failuresByType", t); err != nil {
+			return err
+		}
+		if n < 0 {
+			return fmt.Errorf("failuresByType[%s] must not be negative, not %d", t, n)
+		}
+		byType += n
+	}
+	if byType > d.Failed {
+		return fmt.Errorf("failuresByType adds up to %d, more than failed (%d)", byType, d.Failed)
+	}
+	if len(d.FirstFailures) > MaxSummaryFailures || len(d.FirstFailures) > d.Failed {
+		return fmt.Errorf("firstFailures has %d entries; at most %d and at most failed (%d)", len(d.FirstFailures), MaxSummaryFailures, d.Failed)
+	}
+	for i, f := range d.FirstFailures {
+		if err := firstErr(checkName(fmt.Sprintf("firstFailures[%d].device", i), f.Device), checkFailure(fmt.Sprintf("firstFailures[%d].failure", i), f.Failure)); err != nil {
+			return err
+		}
+		if len(f.Message) > 1024 {
+			return fmt.Errorf("firstFailures[%d].message is %d bytes; the limit is 1024", i, len(f.Message))
+		}
+	}
+	return nil
+}
+
+// checkFailure checks a failure type a gateway reports.
+func checkFailure(field string, f v1.FailureType) error {
+	switch f {
+	case v1.FailureTransfer, v1.FailureStart, v1.FailureTrap:
+		return nil
+	}
+	return fmt.Errorf("%s: failure %q is not transfer, start or trap", field, f)
+}
+
 // Validate checks the connection report.
 func (d *DeviceConnectedData) Validate() error {
 	if err := firstErr(checkNamespace("namespace", d.Namespace), checkName("device", d.Device), checkRef("gateway", d.Gateway)); err != nil {

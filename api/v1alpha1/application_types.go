@@ -480,11 +480,54 @@ type ApplicationStatus struct {
 	// +optional
 	PreviousGoodDigest digest.Digest `json:"previousGoodDigest,omitempty"`
 
+	// GatewayReports are what each gateway reports of this Application's devices, per
+	// module: how many should run it and how many run it or failed. A rollout counts
+	// its devices from them rather than from every Device (RATIONALE.md, "Where a
+	// device's application state lives"). The newest generation of a module wins.
+	// +optional
+	// +listType=map
+	// +listMapKey=gateway
+	// +listMapKey=digest
+	// +kubebuilder:validation:MaxItems=64
+	GatewayReports []GatewayReport `json:"gatewayReports,omitempty"`
+
 	// Conditions: Built, Validated, RolledOut, Ready.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// GatewayReport is one gateway's count of the devices whose desired state is one module
+// (and generation) of the Application, from its dev.wasmbed.deployment.summarized events.
+type GatewayReport struct {
+	// Gateway is the Gateway, "<namespace>/<name>".
+	// +kubebuilder:validation:MaxLength=253
+	Gateway string `json:"gateway"`
+	// Digest is the module.
+	Digest digest.Digest `json:"digest"`
+	// Generation is the Application generation the gateway's desired state holds.
+	Generation int64 `json:"generation"`
+	// Devices is how many of the gateway's devices should run it.
+	Devices int32 `json:"devices"`
+	// Succeeded is how many of them last reported it Running or Exited.
+	Succeeded int32 `json:"succeeded"`
+	// Failed is how many of them last reported a failure of it.
+	Failed int32 `json:"failed"`
+	// FailuresByType counts Failed by failure type.
+	// +optional
+	FailuresByType map[FailureType]int32 `json:"failuresByType,omitempty"`
+	// FirstFailure is "<device>: <message>" of the first failed device by name.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	FirstFailure string `json:"firstFailure,omitempty"`
+	// Epoch and Seq order one gateway's reports: a later epoch (the gateway restarted),
+	// or the same epoch and a higher seq, is newer.
+	Epoch metav1.Time `json:"epoch"`
+	Seq   int64       `json:"seq"`
+	// ReportedAt is when the operator recorded it.
+	// +optional
+	ReportedAt *metav1.Time `json:"reportedAt,omitempty"`
 }
 
 // BuildStatus describes a built module.

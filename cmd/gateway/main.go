@@ -81,6 +81,8 @@ type options struct {
 	sourceBurst         int
 	tls12               bool
 	seen                time.Duration
+	summaryInterval     time.Duration
+	summaryResync       time.Duration
 	level               logging.Level
 	httpTLS             bool
 	deploymentKey       string
@@ -118,6 +120,8 @@ func newFlags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.sourceBurst, "source-burst", 20, "burst of --source-rate")
 	fs.BoolVar(&o.tls12, "tls12", false, "also accept TLS 1.2 (ECDHE-ECDSA-AES-GCM over P-256 only), on the device port and --http-tls")
 	fs.DurationVar(&o.seen, "seen-interval", gateway.DefaultSeenInterval, "period of device.seen events")
+	fs.DurationVar(&o.summaryInterval, "summary-interval", gateway.DefaultSummaryInterval, "how long changed counts wait before their deployment.summarized event")
+	fs.DurationVar(&o.summaryResync, "summary-resync", gateway.DefaultSummaryResync, "how often every deployment.summarized event is sent again (0: never)")
 	fs.Var(&o.level, "log-level", "debug, info, warn, error, or a verbosity 0-10 as klog's -v (default info)")
 	fs.BoolVar(&o.httpTLS, "http-tls", false, "serve the HTTP port over TLS with the gateway certificate (for /enroll outside a cluster)")
 	return fs
@@ -186,7 +190,7 @@ func run(ctx context.Context, args []string) error {
 	pool := pkiPool(caCert)
 	cfg := gateway.NewConfig(pool, cert).WithDeploymentKey(deploymentKey).
 		WithAddr(o.addr).WithName(o.name).WithTLS12(o.tls12).
-		WithHeartbeat(o.heartbeat, o.heartbeatTimeout).WithMaxSessions(o.maxSessions).WithSeenInterval(o.seen).
+		WithHeartbeat(o.heartbeat, o.heartbeatTimeout).WithMaxSessions(o.maxSessions).WithSeenInterval(o.seen).WithSummaries(o.summaryInterval, o.summaryResync).
 		WithMaxPending(o.maxPending).WithMaxPendingPerSource(o.maxPendingPerSource).WithSourceRate(o.sourceRate, o.sourceBurst).
 		WithDesired(desired).WithArtifacts(store).WithLogger(log).WithRegisterer(reg).
 		WithFetch(artifacts.NewClientConfig().WithAllowList(allow))

@@ -4,11 +4,12 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -30,7 +31,9 @@ func Targets(ctx context.Context, r client.Reader, app *v1.Application) ([]v1.De
 		return nil, &SelectorError{Err: err}
 	}
 	var list v1.DeviceList
-	if err := r.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	// From a cache, the Devices are not copied (a fleet of 10,000 would be copied on
+	// every reconcile): callers read them and never change them.
+	if err := r.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("list devices of %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	devs := make([]v1.Device, 0, len(list.Items))
@@ -45,12 +48,20 @@ func Targets(ctx context.Context, r client.Reader, app *v1.Application) ([]v1.De
 
 // Sort orders devices by a hash of application and device name: stable for one
 // Application across steps, while different Applications pick different canaries.
+// Each device is hashed once.
 func Sort(namespace, app string, devs []v1.Device) {
-	key := func(d v1.Device) string {
-		s := sha256.Sum256([]byte(namespace + "/" + app + "/" + d.Name))
-		return string(s[:])
+	type keyed struct {
+		key [sha256.Size]byte
+		dev v1.Device
 	}
-	sort.Slice(devs, func(i, j int) bool { return key(devs[i]) < key(devs[j]) })
+	ks := make([]keyed, len(devs))
+	for i := range devs {
+		ks[i] = keyed{key: sha256.Sum256([]byte(namespace + "/" + app + "/" + devs[i].Name)), dev: devs[i]}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int { return bytes.Compare(a.key[:], b.key[:]) })
+	for i := range ks {
+		devs[i] = ks[i].dev
+	}
 }
 
 // Steps returns the number of steps of a rollout.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -20,9 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	k8sevents "k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -125,9 +128,51 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	r := &Reconciler{client: mgr.GetClient(), live: mgr.GetAPIReader(), recorder: mgr.GetEventRecorder("wasmbed-application"), opts: opts}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&v1.Application{}).
-		Watches(&v1.Device{}, handler.EnqueueRequestsFromMapFunc(r.applicationsOf)).
+		Watches(&v1.Device{}, r.deviceEvents()).
 		Named("application").
 		Complete(r)
+}
+
+// statusDelay is how long a change of a Device's status waits before the Applications
+// that select the device are reconciled: a fleet's rollout writes thousands of them, and
+// those of one interval cost one reconcile. Rollouts count from the gateways' reports
+// (status.gatewayReports), which are not delayed.
+const statusDelay = time.Second
+
+// deviceEvents maps Device events to the Applications that select the device: at once
+// for a Device added, removed, relabelled or changed in spec, after statusDelay for a
+// change of its status alone.
+func (r *Reconciler) deviceEvents() handler.EventHandler {
+	enqueue := func(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], after time.Duration) {
+		for _, req := range r.applicationsOf(ctx, obj) {
+			if after > 0 {
+				q.AddAfter(req, after)
+			} else {
+				q.Add(req)
+			}
+		}
+	}
+	return handler.Funcs{
+		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			prev, cur := e.ObjectOld, e.ObjectNew
+			if prev.GetGeneration() != cur.GetGeneration() || !maps.Equal(prev.GetLabels(), cur.GetLabels()) ||
+				(prev.GetDeletionTimestamp() == nil) != (cur.GetDeletionTimestamp() == nil) {
+				enqueue(ctx, prev, q, 0) // an Application that no longer selects it
+				enqueue(ctx, cur, q, 0)
+				return
+			}
+			enqueue(ctx, cur, q, statusDelay)
+		},
+		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+		GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(ctx, e.Object, q, 0)
+		},
+	}
 }
 
 // applicationsOf maps a Device to the Applications of its namespace that select it.

@@ -235,6 +235,16 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, app *v1.Application) 
 			}
 		}
 	}
+	// What the gateways sum up arrives before the Devices' own status, which is written
+	// device by device: either source counts a device that is done.
+	if rep, ok := countReports(st.GatewayReports, &ro); ok {
+		ro.Succeeded = max(ro.Succeeded, min(rep.succeeded, int32(n)))
+		ro.Failed = max(ro.Failed, rep.failed)
+		batchDone = max(batchDone, min(int(rep.succeeded), size))
+		if ro.FirstFailure == "" {
+			ro.FirstFailure = rep.firstFailure
+		}
+	}
 	maxFail, err := intstr.GetScaledValueFromIntOrPercent(spec.MaxFailures, n, true)
 	if err != nil {
 		maxFail = 0
@@ -375,6 +385,29 @@ const joinerResend = 5 * time.Minute
 type joinedDevices struct {
 	mu sync.Mutex
 	at map[string]time.Time
+}
+
+// reportCounts is what the gateways report of a rollout's module.
+type reportCounts struct {
+	succeeded, failed int32
+	firstFailure      string
+}
+
+// countReports sums the gateways' reports of ro's module for ro's generation or a later
+// one; ok is false when no gateway reported it yet.
+func countReports(reports []v1.GatewayReport, ro *v1.RolloutStatus) (out reportCounts, ok bool) {
+	for _, r := range reports {
+		if r.Digest != ro.Digest || r.Generation < ro.Generation {
+			continue
+		}
+		ok = true
+		out.succeeded += r.Succeeded
+		out.failed += r.Failed
+		if out.firstFailure == "" {
+			out.firstFailure = r.FirstFailure
+		}
+	}
+	return out, ok
 }
 
 func appOn(d *v1.Device, name string) *v1.DeviceApplication {

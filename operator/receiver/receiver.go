@@ -15,6 +15,7 @@ import (
 
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
@@ -157,6 +158,8 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			setApp(dev, d.Application.Name, report{digest: d.Digest, state: d.State, msg: d.Message, gen: d.Application.Generation,
 				uid: d.Application.UID, at: e.Time(), failure: d.Failure}, r.now().Time)
 		})
+	case *events.DeploymentSummaryData:
+		err = r.applySummary(ctx, d)
 	case *events.DeviceConnectedData:
 		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
 			switch sessionOf(&dev.Status, d.Gateway.String(), d.Session, d.Since, false) {
@@ -261,19 +264,57 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 	})
 }
 
+// updateDevice applies mutate to a Device's status and writes it if it changed. The
+// first read is from the cache (Client); after a conflict, from the apiserver (Reader).
 func (r *Receiver) updateDevice(ctx context.Context, ns, name string, mutate func(*v1.Device)) error {
+	rd := client.Reader(r.Client)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var dev v1.Device
-		err := r.reader().Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dev)
+		err := rd.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &dev)
+		rd = r.reader()
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("get device %s/%s: %w", ns, name, err)
 		}
+		before := dev.Status.DeepCopy()
 		mutate(&dev)
+		if equality.Semantic.DeepEqual(before, &dev.Status) {
+			return nil
+		}
 		if err := r.Client.Status().Update(ctx, &dev); err != nil {
 			return fmt.Errorf("update device %s/%s status: %w", ns, name, err)
+		}
+		return nil
+	})
+}
+
+// applySummary records a gateway's summary of one module of an Application in its
+// status.gatewayReports, unless a newer one is there; the Application controller counts
+// the rollout from them. Any generation is recorded: a rollout kept across generations
+// counts devices of its own generation and later ones.
+func (r *Receiver) applySummary(ctx context.Context, d *events.DeploymentSummaryData) error {
+	ref := d.Application
+	rd := client.Reader(r.Client)
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var app v1.Application
+		err := rd.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, &app)
+		rd = r.reader()
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get application %s: %w", ref.Subject(), err)
+		}
+		if ref.Other(string(app.UID)) || app.DeletionTimestamp != nil {
+			return nil
+		}
+		if !setReport(&app.Status, d, r.now()) {
+			return nil
+		}
+		if err := r.Client.Status().Update(ctx, &app); err != nil {
+			return fmt.Errorf("update application %s status: %w", ref.Subject(), err)
 		}
 		return nil
 	})

@@ -1412,6 +1412,57 @@ export interface components {
                     type: string;
                 }[];
                 /**
+                 * @description GatewayReports are what each gateway reports of this Application's devices, per
+                 *     module: how many should run it and how many run it or failed. A rollout counts
+                 *     its devices from them rather than from every Device (RATIONALE.md, "Where a
+                 *     device's application state lives"). The newest generation of a module wins.
+                 */
+                gatewayReports?: {
+                    /**
+                     * Format: int32
+                     * @description Devices is how many of the gateway's devices should run it.
+                     */
+                    devices: number;
+                    /** @description Digest is the module. */
+                    digest: string;
+                    /**
+                     * Format: date-time
+                     * @description Epoch and Seq order one gateway's reports: a later epoch (the gateway restarted),
+                     *     or the same epoch and a higher seq, is newer.
+                     */
+                    epoch: string;
+                    /**
+                     * Format: int32
+                     * @description Failed is how many of them last reported a failure of it.
+                     */
+                    failed: number;
+                    /** @description FailuresByType counts Failed by failure type. */
+                    failuresByType?: {
+                        [key: string]: number;
+                    };
+                    /** @description FirstFailure is "<device>: <message>" of the first failed device by name. */
+                    firstFailure?: string;
+                    /** @description Gateway is the Gateway, "<namespace>/<name>". */
+                    gateway: string;
+                    /**
+                     * Format: int64
+                     * @description Generation is the Application generation the gateway's desired state holds.
+                     */
+                    generation: number;
+                    /**
+                     * Format: date-time
+                     * @description ReportedAt is when the operator recorded it.
+                     */
+                    reportedAt?: string;
+                    /** Format: int64 */
+                    seq: number;
+                    /**
+                     * Format: int32
+                     * @description Succeeded is how many of them last reported it Running or Exited.
+                     */
+                    succeeded: number;
+                }[];
+                /**
                  * Format: int64
                  * @description ObservedGeneration is the generation whose module status describes.
                  */
