@@ -73,6 +73,10 @@ type Options struct {
 	Now func() time.Time
 	// SeenInterval is how stale a device's lastSeen may get (default 5 minutes).
 	SeenInterval time.Duration
+	// StatusQPS bounds the Device status writes per second (default
+	// receiver.DefaultStatusQPS): rollouts count from the gateways' summaries, so these
+	// writes only bring each Device's own status up to date.
+	StatusQPS float64
 	// Steps, in a cluster, runs Applications' spec.steps as Knative Sequences; StepRunner
 	// runs them in-process instead (the embedded platform). One of them, or neither when
 	// steps need not be supported.
@@ -162,7 +166,8 @@ func Run(ctx context.Context, o Options) error {
 
 	// The receiver reads straight from the apiserver, so a retry after a conflict sees the
 	// latest object, and serves once the manager's cache is in sync.
-	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval, Steps: o.StepRunner}
+	writer := receiver.NewStatusWriter(mgr.GetClient(), mgr.GetAPIReader(), o.StatusQPS, slogFrom(o.Logger).With("component", "device-status"))
+	rcv := &receiver.Receiver{Client: mgr.GetClient(), Reader: mgr.GetAPIReader(), SeenInterval: o.SeenInterval, Steps: o.StepRunner, Writer: writer}
 	mux := http.NewServeMux()
 	mux.Handle("/", eventserver.NewHTTPHandler("operator", rcv, eventserver.Options{Logger: slogFrom(o.Logger), Auth: o.Auth}))
 	mux.Handle("POST /dead-letters", authenticated(o.Auth, deadLetters(slogFrom(o.Logger))))
@@ -188,6 +193,17 @@ func Run(ctx context.Context, o Options) error {
 		if !mgr.GetCache().WaitForCacheSync(ctx) {
 			return errors.New("operator: cache did not sync")
 		}
+		// Device status writes go on after the server stops, to drain what it queued.
+		wctx, stopWriter := context.WithCancel(context.Background())
+		writerDone := make(chan struct{})
+		go func() {
+			defer close(writerDone)
+			writer.Run(wctx, statusWorkers, 10*time.Second)
+		}()
+		defer func() {
+			stopWriter()
+			<-writerDone
+		}()
 		if o.Ready != nil {
 			o.Ready(l.Addr())
 		}
@@ -209,6 +225,9 @@ func Run(ctx context.Context, o Options) error {
 	}
 	return mgr.Start(ctx)
 }
+
+// statusWorkers is how many Device status writes run at once.
+const statusWorkers = 8
 
 // runnable adapts a function to a manager Runnable that runs on every replica (the
 // receiver must answer the broker even on replicas that are not the leader).

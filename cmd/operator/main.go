@@ -32,6 +32,7 @@ import (
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
+	"github.com/wasmbed/wasmbed/operator/receiver"
 	"github.com/wasmbed/wasmbed/operator/steps"
 )
 
@@ -58,6 +59,7 @@ func main() {
 	fs.StringVar(&o.deadLetter, "dead-letter-sink", env("WASMBED_DEAD_LETTER_SINK", ""), "dead-letter sink URL for gateway triggers")
 	fs.StringVar(&o.gatewayRole, "gateway-cluster-role", env("WASMBED_GATEWAY_CLUSTER_ROLE", gatewayctl.DefaultClusterRole), "ClusterRole that reads Devices, bound to each gateway's service account")
 	fs.DurationVar(&o.resync, "resync", 30*time.Second, "how often rollouts in progress are looked at")
+	fs.Float64Var(&o.statusQPS, "device-status-qps", receiver.DefaultStatusQPS, "Device status writes per second at most (coalesced per device; rollouts count from the gateways' summaries)")
 	fs.Var(&o.level, "log-level", "debug, info, warn, error, or a verbosity 0-10 as klog's -v (default info; env LOG_LEVEL)")
 	fs.StringVar(&o.stepsReply, "steps-reply-url", env("WASMBED_STEPS_REPLY_URL", "http://wasmbed-operator.wasmbed-system.svc.cluster.local/steps-done"), "where Applications' step Sequences reply (this operator's /steps-done)")
 	if v := os.Getenv("LOG_LEVEL"); v != "" {
@@ -83,6 +85,7 @@ type options struct {
 	caSecret, gatewayImage, brokerURL, brokerToken      string
 	deploymentKey, deadLetter, gatewayRole, stepsReply  string
 	resync                                              time.Duration
+	statusQPS                                           float64
 	level                                               logging.Level
 }
 
@@ -95,6 +98,9 @@ func run(o options, log *slog.Logger) error {
 	s, err := sink.NewHTTP(o.brokerURL, 0, eventauth.File(o.brokerToken), sink.WithCACerts(os.Getenv("K_CA_CERTS")), sink.WithComponent("operator"))
 	if err != nil {
 		return fmt.Errorf("--broker-url: %w", err)
+	}
+	if o.statusQPS <= 0 {
+		return fmt.Errorf("--device-status-qps must be positive, not %v", o.statusQPS)
 	}
 	auth, err := eventauth.InCluster(events.ReceiverAudience("operator"), eventauth.ReceiverAllow("operator"))
 	if err != nil {
@@ -114,7 +120,7 @@ func run(o options, log *slog.Logger) error {
 	return operator.Run(ctx, operator.Options{
 		Config: cfg, Sender: s, Auth: auth.WithObservability("operator", nil, log), EventsAddr: o.eventsAddr, MetricsAddr: o.metricsAddr, HealthAddr: o.healthAddr,
 		MetricsCertDir: o.metricsCertDir,
-		LeaderElection: o.leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: o.resync,
+		LeaderElection: o.leader, LeaderElectionNamespace: os.Getenv("POD_NAMESPACE"), Resync: o.resync, StatusQPS: o.statusQPS,
 		Logger: logr.FromSlogHandler(log.Handler()),
 		Steps:  &steps.ClusterOptions{BrokerNamespace: "wasmbed-system", Broker: "wasmbed", ReplyURL: o.stepsReply},
 		Setup: []func(ctrl.Manager) error{

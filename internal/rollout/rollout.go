@@ -32,8 +32,12 @@ func Targets(ctx context.Context, r client.Reader, app *v1.Application) ([]v1.De
 	}
 	var list v1.DeviceList
 	// From a cache, the Devices are not copied (a fleet of 10,000 would be copied on
-	// every reconcile): callers read them and never change them.
-	if err := r.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	// every reconcile): callers read them and never change them. From the apiserver
+	// (dispatch), resourceVersion 0 lets its watch cache answer instead of etcd: a device
+	// added a moment ago may be missed, and the operator's next request for the step
+	// covers it.
+	if err := r.List(ctx, &list, client.InNamespace(app.Namespace), client.MatchingLabelsSelector{Selector: sel},
+		client.UnsafeDisableDeepCopy, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}}); err != nil {
 		return nil, fmt.Errorf("list devices of %s/%s: %w", app.Namespace, app.Name, err)
 	}
 	devs := make([]v1.Device, 0, len(list.Items))

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -50,6 +51,9 @@ type Receiver struct {
 	// Steps runs an Application's extra pipeline steps in-process (the embedded
 	// platform); nil when a Knative Sequence runs them (a cluster).
 	Steps StepRunner
+	// Writer, when set, writes Device statuses off the event path, coalesced and paced;
+	// without it each event's Device write is done before the event is answered.
+	Writer *StatusWriter
 }
 
 // StepRunner passes a module.validated event through an Application's spec.steps and
@@ -267,6 +271,10 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 // updateDevice applies mutate to a Device's status and writes it if it changed. The
 // first read is from the cache (Client); after a conflict, from the apiserver (Reader).
 func (r *Receiver) updateDevice(ctx context.Context, ns, name string, mutate func(*v1.Device)) error {
+	if r.Writer != nil {
+		r.Writer.Enqueue(types.NamespacedName{Namespace: ns, Name: name}, mutate)
+		return nil
+	}
 	rd := client.Reader(r.Client)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var dev v1.Device

@@ -26,15 +26,32 @@ import (
 
 var (
 	once     sync.Once
+	env      *testenv.Env
 	plat     *platform.Platform
 	startErr error
 )
+
+// TestMain stops the platform and its apiserver after the benchmarks: they start them
+// once for every run of the benchmark function.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if plat != nil {
+		plat.Stop()
+	}
+	if env != nil {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "stop test apiserver:", err)
+		}
+	}
+	os.Exit(code)
+}
 
 // fleet starts one platform with n virtual devices for the whole run (the benchmark
 // function is called more than once) and waits until they are connected.
 func fleet(b *testing.B, n int) *platform.Platform {
 	once.Do(func() {
-		env, err := testenv.StartEnv()
+		var err error
+		env, err = testenv.StartEnv()
 		if err != nil {
 			startErr = err
 			return
