@@ -78,6 +78,11 @@ typedef struct jit {
     uint32_t age[16], clock; /* when each was last used */
     uint32_t dirty;       /* registers of the cache whose slot is not stored yet (a bit each) */
     const wasm_code *next; /* the instruction after the one being emitted (NULL: it branches) */
+    wasm_arena *a;        /* the instance's arena (scratch for the liveness below) */
+    uint32_t *live;       /* per place a branch lands: the slots live there, lw words each (NULL: all live) */
+    uint32_t *rank;       /* per word of tgt: the places a branch lands before it */
+    uint32_t lw;          /* words of a live set */
+    uint32_t **lv;        /* per own function: its rank words then live sets (NULL: no liveness) */
 } jit;
 
 /*
@@ -446,6 +451,176 @@ static uint32_t target(jit *j, uint32_t u)
 }
 
 
+/* ---------------------------------------------------------------- liveness
+ *
+ * Which slots are live (may be read before they are written) where each branch lands,
+ * found by the usual backward dataflow over the function's register code, once per
+ * pass over it. A register of the cache whose slot is dead at a branch or a label is
+ * not written back there: the frame only has to be right for the slots read later.
+ * Slots above a call's frame base are live before it (its arguments), everything is
+ * live before an instruction this does not know (X_EXT, or the function's end).
+ */
+static void *scratch(wasm_arena *a, size_t n);
+
+
+static const uint32_t *live_in(const jit *j, uint32_t u)
+{
+    uint32_t w = u >> 5, k = j->rank[w] + (uint32_t)__builtin_popcount(j->tgt[w] & ((1u << (u & 31)) - 1u));
+    return j->live + (size_t)k * j->lw;
+}
+
+/* Whether slot s may be read after code unit u, a place a branch lands (1 without liveness). */
+static int live_at(const jit *j, uint32_t u, uint32_t s)
+{
+    if (!j->live || s >= j->lw * 32u) return 1;
+    return (live_in(j, u)[s >> 5] >> (s & 31)) & 1;
+}
+
+/*
+ * The instruction at q that decode() does not list: its length (0 if unknown) and the
+ * code units of its branch targets, relative to q (*nt of them, the first in *t0; a
+ * branch table's are read by the caller).
+ */
+static uint32_t ctl_len(const wasm_code *q, uint32_t *nt)
+{
+    uint32_t op = *q & 0xff;
+    *nt = 0;
+    if (op == X_BR || op == X_BRL) { *nt = 1; return 3; }
+    if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) { *nt = 1; return 4; }
+    if (op >= X_BCMP && op < X_BCMPI) { *nt = 1; return 5; }
+    if (op >= X_BCMPI && op < X_BCMPI + 10) { *nt = 1; return 6; }
+    if (op == X_BRTABLE) { *nt = imm(q + 2) + 1; return 4 + 2 * *nt; }
+    if (op == X_RETURN) return 2;
+    if (op == X_RETN) return 3;
+    if (op == X_UNREACHABLE) return 1;
+    if (op == X_CALL) return 4;
+    if (op == X_CALLI) return 6;
+    if (op == X_EXT) return X_EXT_LEN(*q);
+    return 0;
+}
+
+/* The code unit branch target k (< nt) of the control instruction at unit u (q) goes to. */
+static uint32_t ctl_target(const wasm_code *q, uint32_t u, uint32_t len, uint32_t k)
+{
+    uint32_t at = (*q & 0xff) == X_BRTABLE ? 4 + 2 * k : len - 2;
+    return u + at + (uint32_t)(int32_t)imm(q + at);
+}
+
+/*
+ * The liveness of the function c..end with nslots slots (j->tgt known), kept in scratch
+ * memory from the arena for every pass (the per-instruction index it needs is given
+ * back): j->rank, j->live and j->lw set, 0 if it does not fit or does not settle.
+ */
+static int live_find(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots);
+
+__attribute__((noinline)) static uint32_t *liveness(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots)
+{
+    size_t before = j->a->size;
+    int ok = live_find(j, c, end, nslots);
+    if (!ok) { wasm_arena_top_free(j->a, before); j->live = NULL; return NULL; }
+    return j->rank;
+}
+
+__attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots)
+{
+    uint32_t units = (uint32_t)(end - c), words = units / 32 + 1, lw = (nslots + 31u) / 32u, ni = 0, i, w, k, n, nt;
+    uint32_t *rank, *starts, *cur, *live, last = nslots & 31;
+    const wasm_code *q;
+    size_t nlab = 0, keep;
+    for (w = 0; w < words; w++) nlab += (size_t)__builtin_popcount(j->tgt[w]);
+    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words, wb_size_mul(nlab, lw)), 4)))) return 0;
+    keep = j->a->size;
+    if (!(starts = scratch(j->a, wb_size_mul((size_t)units + 1 + lw, 4)))) return 0;
+    cur = starts + units + 1;
+    live = rank + words;
+    for (w = 0, n = 0; w < words; w++) { rank[w] = n; n += (uint32_t)__builtin_popcount(j->tgt[w]); }
+    j->rank = rank;
+    j->live = live;
+    j->lw = lw;
+    for (q = c; q < end; q += n) { /* where the instructions start */
+        uint32_t x, y;
+        if (!(n = decode(q, &x, &y)) && !(n = ctl_len(q, &nt))) return 0;
+        starts[ni++] = (uint32_t)(q - c);
+    }
+    if (q != end) return 0;
+#define SETALL() do { for (w = 0; w < lw; w++) cur[w] = ~0u; if (last) cur[lw - 1] = (1u << last) - 1u; } while (0)
+#define SET(s) do { if ((s) < nslots) cur[(s) >> 5] |= 1u << ((s) & 31); } while (0)
+    for (uint32_t pass = 0, changed = 1; changed; pass++) {
+        if (pass == 64) return 0;
+        changed = 0;
+        SETALL(); /* past the end */
+        for (i = ni; i-- > 0;) {
+            uint32_t u = starts[i], op, x, y, len;
+            q = c + u;
+            op = *q & 0xff;
+            if ((len = decode(q, &x, &y))) {
+                if (x && q[1] < nslots) cur[q[1] >> 5] &= ~(1u << (q[1] & 31));
+                for (k = 0; k < y; k++) SET(q[1 + x + k]);
+            } else {
+                len = ctl_len(q, &nt);
+                int cond = op != X_BR && op != X_BRL && op != X_BRTABLE;
+                if (nt && !cond) for (w = 0; w < lw; w++) cur[w] = 0;
+                for (k = 0; k < nt; k++) {
+                    uint32_t t = ctl_target(q, u, len, k);
+                    if (t >= units || !landing(j, t)) { SETALL(); break; }
+                    const uint32_t *b = live_in(j, t);
+                    for (w = 0; w < lw; w++) cur[w] |= b[w];
+                }
+                if (nt) {
+                    if (op != X_BR && op != X_BRL) SET(q[1]);
+                    if (op >= X_BCMP && op < X_BCMPI) SET(q[2]);
+                } else if (op == X_RETURN || op == X_RETN || op == X_UNREACHABLE) {
+                    for (w = 0; w < lw; w++) cur[w] = 0;
+                    for (k = 0; op != X_UNREACHABLE && q[1] != X_NOSLOT && k < (op == X_RETN ? q[2] : 1u); k++) SET(q[1] + k);
+                } else if (op == X_CALL || op == X_CALLI) {
+                    for (k = q[1]; k < nslots; k++) SET(k); /* the callee's arguments (and what it may leave) */
+                    if (op == X_CALLI) SET(q[2]);
+                } else {
+                    SETALL();
+                }
+            }
+            if (landing(j, u)) {
+                uint32_t *b = (uint32_t *)(uintptr_t)live_in(j, u);
+                for (w = 0; w < lw; w++)
+                    if (cur[w] & ~b[w]) { b[w] |= cur[w]; changed = 1; }
+            }
+        }
+    }
+#undef SET
+#undef SETALL
+    wasm_arena_top_free(j->a, keep);
+    return 1;
+}
+
+/*
+ * Whether slot d's value at q is dead for the liveness rule: on the straight line from q
+ * it is written before any read, or the line reaches a place where it is not live (a
+ * label, a branch's target it does not fall past, a return that does not give it back).
+ */
+static int dead_live(const jit *j, const wasm_code *q, uint32_t d)
+{
+    uint32_t len, w, n, nt, k;
+    for (k = 0; k < 2 * LOOK && q < j->end && j->tgt; k++, q += len) {
+        uint32_t u = (uint32_t)(q - j->c), op = *q & 0xff;
+        if (landing(j, u)) return j->live && !live_at(j, u, d);
+        if ((len = decode(q, &w, &n))) {
+            for (uint32_t i = 0; i < n; i++)
+                if (q[1 + w + i] == d) return 0;
+            if (w && q[1] == d) return 1;
+            continue;
+        }
+        if (!j->live || !(len = ctl_len(q, &nt))) return 0;
+        if (op == X_RETURN || op == X_RETN) return q[1] == X_NOSLOT || d < q[1] || d >= q[1] + (op == X_RETN ? q[2] : 1u);
+        if (op == X_UNREACHABLE) return 1;
+        if (nt != 1) return 0; /* a call, X_EXT, a branch table */
+        uint32_t t = ctl_target(q, u, len, 0);
+        if (t >= (uint32_t)(j->end - j->c) || !landing(j, t) || live_at(j, t, d)) return 0;
+        if (op == X_BR || op == X_BRL || op == X_BRTABLE) return 1;
+        if (q[1] == d || (op >= X_BCMP && op < X_BCMPI && q[2] == d)) return 0;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the register cache
  *
  * The common i32 templates (hot_len: compares, add/sub/mul, logic, shifts and rotations,
@@ -470,25 +645,31 @@ static void forget(jit *j)
 
 static void slot_any(jit *j, int load, uint32_t rt, uint32_t s);
 
-/* Whether slot d is written before it is read on the straight line from q (no branch lands in it or leaves it). */
-static int dead_from(const jit *j, const wasm_code *q, uint32_t d)
-{
-    uint32_t len, f;
-    for (uint32_t k = 0; k < LOOK && q < j->end && j->tgt; k++, q += len) {
-        if (landing(j, (uint32_t)(q - j->c)) || !(len = 0, f = uses(q, d, &len), len) || (f & 1)) return 0;
-        if (f & 2) return 1;
-    }
-    return 0;
-}
-
 /* Stores every dirty register of the cache (but those dead from q, if q is not NULL). */
 static void sync(jit *j, const wasm_code *q)
 {
     for (uint32_t k = 0; k < NPOOL; k++) {
         uint32_t r = pool[k];
-        if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_from(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
+        if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_live(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
     }
     j->dirty = 0;
+}
+
+/*
+ * Before a branch to code unit u (or a label there): stores the dirty registers whose
+ * slot is live at u. keep: a conditional branch, whose other way goes on with the
+ * cache: the registers not stored stay dirty; else they are dropped.
+ */
+static void sync_to(jit *j, uint32_t u, int keep)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if (((j->dirty >> r) & 1) && (j->marking || live_at(j, u, j->cs[r]))) {
+            slot_any(j, 0, r, j->cs[r]);
+            j->dirty &= ~(1u << r);
+        }
+    }
+    if (!keep) j->dirty = 0;
 }
 
 /* The register of the cache holding slot s, as a mask (0: none). */
@@ -535,7 +716,8 @@ static uint32_t victim(jit *j, uint32_t mask)
         if ((mask >> r) & 1) continue;
         if (best == 16 || dist[r] > far || (dist[r] == far && j->age[r] < j->age[best])) { best = r; far = dist[r]; }
     }
-    if (((j->dirty >> best) & 1) && far != 33) slot_any(j, 0, best, j->cs[best]); /* write it back */
+    if (((j->dirty >> best) & 1) && far != 33 && !(j->next && !j->marking && j->live && dead_live(j, j->next, j->cs[best])))
+        slot_any(j, 0, best, j->cs[best]); /* write it back */
 take:
     j->dirty &= ~(1u << best);
     j->cs[best] = WASM_NONE;
@@ -795,13 +977,13 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         a = get(j, p[1], &mask);
         if (ri) cmp_imm(j, a, imm(p + 2), &mask);
         else h32(j, 0xebb0 | a, 0x0f00 | get(j, p[2], &mask));
-        sync(j, NULL);                                    /* (stores keep the flags) */
+        sync_to(j, (uint32_t)(p - c) + (len - 2) + imm(p + len - 2), 1); /* (stores keep the flags) */
         branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
     } else if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) {
         mask = 0;
         a = get(j, p[1], &mask);
         cmp_imm(j, a, 0, &mask);
-        sync(j, NULL);
+        sync_to(j, (uint32_t)(p - c) + 2 + imm(p + 2), 1);
         branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
     } else if (op >= 0x28 && op <= 0x35) {                /* 1- and 4-byte loads: dst addr off32 */
         uint32_t k = op - 0x28, x;
@@ -1085,10 +1267,12 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
 {
     const wasm_code *c = fd->code, *p;
     uint32_t len;
+    int fresh = 0;
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
     j->tgt = j->tgt_all ? j->tgt_all + j->toff[j->fi] : NULL;
     if (j->tgt && !j->marked[j->fi]) { /* where branches land: found once, kept for every pass */
+        fresh = 1;
         uint16_t *out = j->out;
         memset(j->tgt, 0, ((size_t)(end - c) / 32 + 1) * 4);
         j->marking = 1;
@@ -1100,6 +1284,16 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         j->n = 0;
         if (p < end) return 0;
         j->marked[j->fi] = 1;
+    }
+    /* what is live where branches land: found the first time, kept */
+    j->live = NULL;
+    if (j->tgt && j->lv) {
+        if (fresh) j->lv[j->fi] = liveness(j, c, end, fd->frame_slots);
+        if (j->lv[j->fi]) {
+            j->lw = (fd->frame_slots + 31u) / 32u;
+            j->rank = j->lv[j->fi];
+            j->live = j->rank + (end - c) / 32 + 1;
+        }
     }
 
     h16(j, 0xb510);                                           /* push {r4, lr} */
@@ -1130,7 +1324,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     j->end = end;
     for (p = c; p < end; p += len) {
         uint32_t u = (uint32_t)(p - c);
-        if (landing(j, u)) { sync(j, NULL); j->r0 = WASM_NONE; forget(j); } /* (stored before the label) */
+        if (landing(j, u)) { sync_to(j, u, 0); j->r0 = WASM_NONE; forget(j); } /* (stored before the label) */
         if (j->map) j->map[u] = j->n;
         if (!(len = insn(j, c, p))) return 0;
     }
@@ -1141,6 +1335,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     }
     return j->n;
 }
+
 
 /* ---------------------------------------------------------------- runtime helpers */
 
@@ -1406,6 +1601,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
+    j.a = a;
     if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
     /* the branch-target bitmaps, a word-aligned one per function (without them: no cache, no store left out) */
     if ((j.toff = scratch(a, wb_size_mul(nown, 4))) && (j.marked = scratch(a, nown))) {
@@ -1413,7 +1609,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
             j.toff[i] = (uint32_t)len;
             len += (size_t)(end_of(m, i) - m->funcs[i].code) / 32 + 1;
         }
-        if (i == nown) j.tgt_all = scratch(a, wb_size_mul(len, 4));
+        if (i == nown && (j.tgt_all = scratch(a, wb_size_mul(len, 4)))) j.lv = scratch(a, wb_size_mul(nown, sizeof *j.lv));
     }
 
     /*
@@ -1441,7 +1637,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
             j.fi = i;
-            j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
+            if (!(j.ent[i] = function(&j, &m->funcs[i], end_of(m, i)))) goto out; /* compiled in the pass before: not expected */
             total = wb_size_add(total, j.ent[i]);
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
         }
@@ -1475,9 +1671,9 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         j.base = j.ent[i];
         j.fi = i;
         j.out = NULL;
-        function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
+        if (!function(&j, &m->funcs[i], end_of(m, i))) goto undo; /* lays out: branch targets and trap stubs */
         j.out = code + j.base;
-        function(&j, &m->funcs[i], end_of(m, i));
+        if (!function(&j, &m->funcs[i], end_of(m, i))) goto undo;
         j.map = NULL;
         wasm_arena_top_free(a, keep);
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */
