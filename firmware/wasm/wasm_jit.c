@@ -1611,6 +1611,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         }
         if (i == nown && (j.tgt_all = scratch(a, wb_size_mul(len, 4)))) j.lv = scratch(a, wb_size_mul(nown, sizeof *j.lv));
     }
+    size_t lvtop = a->size; /* the functions' liveness goes below this */
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -1646,6 +1647,11 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         over = need > room ? need - room : 0;
         if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
         if (!over) break;
+        if (a->size < lvtop) { /* the liveness is given back before any function stays interpreted */
+            wasm_arena_top_free(a, lvtop);
+            for (i = 0; i < nown; i++) j.lv[i] = NULL;
+            continue;
+        }
         while (over) { /* drop the largest until their code covers the shortfall */
             uint32_t big = WASM_NONE;
             for (i = 0; i < nown; i++)
