@@ -83,6 +83,9 @@ typedef struct jit {
     uint32_t *rank;       /* per word of tgt: the places a branch lands before it */
     uint32_t lw;          /* words of a live set */
     uint32_t **lv;        /* per own function: its rank words then live sets (NULL: no liveness) */
+    uint32_t pin, pinw;   /* registers of the cache a loop keeps locals in (below), those the loop writes */
+    uint32_t pin_head, pin_end; /* that loop's code units: [head, end) */
+    uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 2 words (0: not made yet) */
 } jit;
 
 /*
@@ -463,11 +466,14 @@ static uint32_t target(jit *j, uint32_t u)
 static void *scratch(wasm_arena *a, size_t n);
 
 
-static const uint32_t *live_in(const jit *j, uint32_t u)
+/* Which place a branch lands code unit u is, counted from the function's start. */
+static uint32_t label_of(const jit *j, uint32_t u)
 {
-    uint32_t w = u >> 5, k = j->rank[w] + (uint32_t)__builtin_popcount(j->tgt[w] & ((1u << (u & 31)) - 1u));
-    return j->live + (size_t)k * j->lw;
+    uint32_t w = u >> 5;
+    return j->rank[w] + (uint32_t)__builtin_popcount(j->tgt[w] & ((1u << (u & 31)) - 1u));
 }
+
+static const uint32_t *live_in(const jit *j, uint32_t u) { return j->live + (size_t)label_of(j, u) * j->lw; }
 
 /* Whether slot s may be read after code unit u, a place a branch lands (1 without liveness). */
 static int live_at(const jit *j, uint32_t u, uint32_t s)
@@ -528,7 +534,8 @@ __attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const
     const wasm_code *q;
     size_t nlab = 0, keep;
     for (w = 0; w < words; w++) nlab += (size_t)__builtin_popcount(j->tgt[w]);
-    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words, wb_size_mul(nlab, lw)), 4)))) return 0;
+    /* rank words, then lw words per label (its live set), then 2 per label (what pin_enter decided there) */
+    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words, wb_size_mul(nlab, lw + 2)), 4)))) return 0;
     keep = j->a->size;
     if (!(starts = scratch(j->a, wb_size_mul((size_t)units + 1 + lw, 4)))) return 0;
     cur = starts + units + 1;
@@ -639,7 +646,8 @@ static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between c
 
 static void forget(jit *j)
 {
-    for (uint32_t k = 0; k < NPOOL; k++) j->cs[pool[k]] = WASM_NONE;
+    for (uint32_t k = 0; k < NPOOL; k++)
+        if (!((j->pin >> pool[k]) & 1)) j->cs[pool[k]] = WASM_NONE;
     j->dirty = 0;
 }
 
@@ -650,7 +658,7 @@ static void sync(jit *j, const wasm_code *q)
 {
     for (uint32_t k = 0; k < NPOOL; k++) {
         uint32_t r = pool[k];
-        if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_live(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
+        if ((((j->dirty & ~j->pin) >> r) & 1) && !(q && !j->marking && dead_live(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
     }
     j->dirty = 0;
 }
@@ -664,7 +672,7 @@ static void sync_to(jit *j, uint32_t u, int keep)
 {
     for (uint32_t k = 0; k < NPOOL; k++) {
         uint32_t r = pool[k];
-        if (((j->dirty >> r) & 1) && (j->marking || live_at(j, u, j->cs[r]))) {
+        if ((((j->dirty & ~j->pin) >> r) & 1) && (j->marking || live_at(j, u, j->cs[r]))) {
             slot_any(j, 0, r, j->cs[r]);
             j->dirty &= ~(1u << r);
         }
@@ -690,6 +698,7 @@ static uint32_t victim(jit *j, uint32_t mask)
 {
     uint32_t best = 16, far = 0, dist[16], pend = 0, k, r, i, len, w, n;
     const wasm_code *q = j->next;
+    mask |= j->pin; /* never a register a loop keeps a local in */
     for (k = 0; k < NPOOL; k++) {
         r = pool[k];
         if ((mask >> r) & 1) continue;
@@ -744,7 +753,7 @@ static uint32_t get(jit *j, uint32_t s, uint32_t *mask)
 /* The register for a result to slot d: an operand's (in mask) that holds d itself, else a victim outside mask. */
 static uint32_t dres(jit *j, uint32_t d, uint32_t mask)
 {
-    uint32_t m = held(j, d) & mask;
+    uint32_t m = held(j, d) & (mask | j->pin);
     return m ? (uint32_t)__builtin_ctz(m) : victim(j, mask);
 }
 
@@ -781,6 +790,9 @@ static void setcc_r(jit *j, uint32_t cond, uint32_t rd)
     else { h32(j, 0xf04f, rd << 8 | 1); h32(j, 0xf04f, rd << 8); }
 }
 
+/* mov rd, rm (any registers; flags kept, so it may sit in an IT block) */
+static void mov(jit *j, uint32_t rd, uint32_t rm) { h16(j, 0x4600 | (rd >> 3) << 7 | rm << 3 | (rd & 7)); }
+
 /* <shift>.w rd, rm, #n (type: 0 lsl, 1 lsr, 2 asr, 3 ror; n 0: a move) */
 static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t n)
 {
@@ -813,6 +825,7 @@ static uint32_t hot_len(const wasm_code *p)
     if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) return 4;
     if ((op == 0x28 || op == 0x2a || op == 0x2c || op == 0x2d || op == 0x36 || op == 0x38 || op == 0x3a ||
          op == 0x3c || op == 0x3e) && imm(p + 3) < 4096) return 5;
+    if (op == X_SELECT && (*p & X_32)) return 5;          /* cond ? a : b, 32 bits */
     if (op == X_CONST32 || (op >= 0x5b && op <= 0x60) || (op >= 0x92 && op <= 0x95) || op == 0x98) return 4;
     if (op == 0xa7 || op == 0x45 || op == 0x67 || op == 0x68 || op == 0x8b || op == 0x8c || op == 0x91 || op == 0xb2 ||
         op == 0xb3 || op == X_TRUNC_SAT || op == X_TRUNC_SAT + 1) return 3;
@@ -853,6 +866,235 @@ static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask
     h32(j, 0xebb0 | x, 0x0f00 | (n == 1 ? MSZ : MSZ4));                        /* cmp.w x, r6 / r11 */
     fail(j, CS, T_OOB);
     return x;
+}
+
+/* ---------------------------------------------------------------- locals kept in registers through a loop
+ *
+ * An innermost loop whose body is made of cached templates only (hot_len), fuel charges
+ * and branches keeps its most used locals (up to NPIN) in registers of the cache for
+ * the whole loop: they are loaded where the loop is entered (before its header, which
+ * the back edges skip), never written back inside it, and stored where the loop is left,
+ * only those the loop writes and only where they are live: on the taken side of a
+ * branch out of it, and where its code ends. Nothing else reads the frame in such a
+ * loop: no call, no helper but the fuel's (around which they are saved on the stack),
+ * and a trap leaves the frame unread. The loop's code is [head, end): from its header
+ * to its last back edge; no branch from outside lands in it.
+ */
+#define NPIN 3
+static const uint8_t pin_reg[NPIN] = {14, 12, 3}; /* never r0-r2: the fuel's helper call uses them */
+#define PIN_MAX_UNITS 1024u   /* a longer loop keeps nothing */
+#define PIN_MAX_FUNC 16384u   /* nor one in a longer function (the check below walks it all) */
+
+/* The target of the control instruction at q (unit u) if it has one target, else WASM_NONE. */
+static uint32_t one_target(const wasm_code *q, uint32_t u)
+{
+    uint32_t nt, len = ctl_len(q, &nt);
+    return len && nt == 1 && (*q & 0xff) != X_BRTABLE ? ctl_target(q, u, len, 0) : WASM_NONE;
+}
+
+/*
+ * If a loop whose locals can stay in registers starts at code unit u (a place a branch
+ * lands): its end (0 if none), with the locals chosen in slot[] (*n of them) and, in
+ * *wr, a bit per chosen one the loop writes.
+ */
+static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot, uint32_t *n, uint32_t *wr)
+{
+    const wasm_code *c = j->c, *q;
+    uint32_t units = (uint32_t)(j->end - c), e = 0, len, x, y, k, t;
+    *n = 0;
+    *wr = 0;
+    if (!j->live || j->marking || units > PIN_MAX_FUNC) return 0;
+    for (q = c + u; q < j->end && (uint32_t)(q - c) < u + PIN_MAX_UNITS; q += len) {
+        uint32_t op = *q & 0xff, at = (uint32_t)(q - c);
+        if ((len = hot_len(q))) {
+            if (op == 0x98) break;                        /* copysign: it can take 4 registers */
+        } else if (op == X_FUEL) {
+            len = 3;
+        } else if (op == X_BR || op == X_BRL || (op == X_COPY && (*q & X_32))) {
+            len = 3;
+        } else {
+            break;
+        }
+        t = one_target(q, at);
+        if (t == WASM_NONE) continue;
+        if (t == u) e = at + len;                          /* a back edge */
+        else if (t > u && t <= at) break;                  /* another loop's (if inside, the check below fails) */
+    }
+    if (!e) return 0;
+    for (q = c; q < j->end; q += len) {                    /* nothing from outside lands inside */
+        uint32_t at = (uint32_t)(q - c), nt;
+        if ((len = decode(q, &x, &y))) continue;
+        if (!(len = ctl_len(q, &nt))) return 0;
+        if (at >= u && at < e) continue;
+        for (k = 0; k < nt; k++) {
+            t = ctl_target(q, at, len, k);
+            if (t >= u && t < e) return 0;
+        }
+    }
+    uint32_t ts[32], tc[32], tw[32], nts = 0, m;
+    for (q = c + u; q < c + e; q += len) {                 /* how often each local is used, and whether written */
+        uint32_t cand[4], nc = 0, op = *q & 0xff;
+        len = hot_len(q) ? hot_len(q) : 3;
+        if (decode(q, &x, &y)) for (k = 0; k < x + y && nc < 4; k++) cand[nc++] = q[1 + k];
+        else {
+            x = 0;                                         /* (decode leaves it 1) */
+            if (op != X_FUEL && op != X_BR && op != X_BRL) { cand[nc++] = q[1]; if (op >= X_BCMP && op < X_BCMPI) cand[nc++] = q[2]; }
+        }
+        for (k = 0; k < nc; k++) {
+            if (cand[k] >= nloc) continue;
+            for (m = 0; m < nts && ts[m] != cand[k]; m++) {}
+            if (m == nts) {
+                if (nts == 32) continue;
+                ts[nts] = cand[k]; tc[nts] = tw[nts] = 0; nts++;
+            }
+            tc[m]++;
+            tw[m] |= k == 0 && x;
+        }
+    }
+    for (k = 0; k < NPIN; k++) {                           /* the most used, used twice or more */
+        uint32_t best = WASM_NONE, most = 1;
+        for (m = 0; m < nts; m++)
+            if (tc[m] > most) { most = tc[m]; best = m; }
+        if (best == WASM_NONE) break;
+        slot[k] = ts[best];
+        if (tw[best]) *wr |= 1u << k;
+        tc[best] = 0;
+        (*n)++;
+    }
+    return *n ? e : 0;
+}
+
+/* Stores the pinned registers the loop writes whose slot is live at code unit u (a place a branch lands). */
+static void pin_store(jit *j, uint32_t u)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if (((j->pinw >> r) & 1) && live_at(j, u, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    }
+}
+
+/* Whether a branch to code unit u leaves the loop and has pinned registers to store first. */
+static int pin_exit(const jit *j, uint32_t u)
+{
+    if (!j->pin || (u >= j->pin_head && u < j->pin_end)) return 0;
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if (((j->pinw >> r) & 1) && live_at(j, u, j->cs[r])) return 1;
+    }
+    return 0;
+}
+
+/* B<cond> to code unit u (halfword to), storing the pinned registers first if it leaves the loop. */
+static void branch_out(jit *j, uint32_t cond, uint32_t u, uint32_t to)
+{
+    if (!pin_exit(j, u)) { branch(j, cond, to, 0); return; }
+    uint32_t at = j->n;
+    h16(j, 0);                                            /* b<!cond> over */
+    pin_store(j, u);
+    branch(j, AL, to, 0);
+    land(j, at, cond ^ 1);
+}
+
+/* Fuel as fuel() does, the pinned registers saved around the helper (r2 makes the count even). */
+static void fuel_pinned(jit *j, uint32_t n)
+{
+    uint32_t regs = j->pin, at;
+    if (__builtin_popcount(regs) & 1) regs |= 1u << 2;
+    if (n < 256) h16(j, 0x3f00 | n);                      /* subs r7, #n */
+    else { konst(j, 1, n); h16(j, 0x1a7f); }              /* subs r7, r7, r1 */
+    at = j->n;
+    h16(j, 0);
+    if (n < 256) { h16(j, 0x3700 | n); h16(j, 0x2100 | n); } /* adds r7, #n; movs r1, #n */
+    else h16(j, 0x187f);                                  /* adds r7, r7, r1 */
+    h32(j, 0xe92d, regs);                                 /* push.w {regs} */
+    h16(j, 0x463a);                                       /* mov r2, r7 */
+    ctx32(j, 0, FUEL, offsetof(wasm_jit_ctx, fuel));
+    h16(j, 0x4640);                                       /* mov r0, r8 */
+    ctx32(j, 1, 12, offsetof(wasm_jit_ctx, refuel));
+    h16(j, 0x47e0);                                       /* blx ip */
+    ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
+    h32(j, 0xe8bd, regs);                                 /* pop.w {regs} */
+    h16(j, 0x2800);                                       /* cmp r0, #0 */
+    fail(j, NE, T_EXIT);
+    land(j, at, CS);
+}
+
+static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p);
+
+/* Keeps the first n of the locals in slot[] in registers through the loop [u, e); wr: those it writes. */
+static void pin_set(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr)
+{
+    j->pin_head = u;
+    j->pin_end = e;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t r = pin_reg[k];
+        j->cs[r] = slot[k];
+        j->pin |= 1u << r;
+        if (wr >> k & 1) j->pinw |= 1u << r;
+    }
+}
+
+/* Halfwords of the loop [u, e)'s code with the first n of slot[] kept in registers (nothing emitted). */
+static uint32_t pin_trial(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr)
+{
+    jit keep = *j;
+    uint32_t len, size;
+    j->out = NULL;
+    j->n = 0;
+    pin_set(j, u, e, slot, n, wr);
+    for (const wasm_code *p = j->c + u; p < j->c + e; p += len) {
+        uint32_t at = (uint32_t)(p - j->c);
+        if (at != u && landing(j, at)) { sync_to(j, at, 0); j->r0 = WASM_NONE; forget(j); }
+        if (!(len = insn(j, j->c, p))) break;
+    }
+    size = j->n;
+    *j = keep;
+    return size;
+}
+
+/*
+ * At code unit u, where a branch lands: if a loop starts here, keeps as many of its most
+ * used locals in registers as make its code shortest (a register kept is one fewer for
+ * its other values), and loads them.
+ */
+static void pin_enter(jit *j, uint32_t u, uint32_t nloc)
+{
+    uint32_t slot[NPIN], n, wr, e, best = 0, least, *d;
+    if (!j->live || j->marking) return;
+    d = j->pinc + 2 * label_of(j, u);
+    if (!d[0]) { /* decided once, kept for every pass (the loop's code is the same in all) */
+        e = pin_loop(j, u, nloc, slot, &n, &wr);
+        if (e) {
+            least = pin_trial(j, u, e, slot, 0, wr);
+            for (uint32_t k = 1; k <= n; k++) {
+                uint32_t size = pin_trial(j, u, e, slot, k, wr);
+                if (size < least) { least = size; best = k; }
+            }
+        }
+        d[0] = best ? e | best << 28 : 0xffffffffu;
+        d[1] = best ? wr | slot[0] << 3 | (best > 1 ? slot[1] : 0) << 12 | (best > 2 ? slot[2] : 0) << 21 : 0;
+    }
+    if (d[0] == 0xffffffffu) return;
+    best = d[0] >> 28;
+    e = d[0] & 0x0fffffffu;
+    wr = d[1] & 7;
+    slot[0] = d[1] >> 3 & 511;
+    slot[1] = d[1] >> 12 & 511;
+    slot[2] = d[1] >> 21 & 511;
+    pin_set(j, u, e, slot, best, wr);
+    for (uint32_t k = 0; k < best; k++)
+        if (live_at(j, u, slot[k])) slot_any(j, 1, pin_reg[k], slot[k]);
+}
+
+/* Where the loop's code ends (q): its registers stored if written and live, then ordinary clean registers of the cache. */
+static void pin_leave(jit *j, const wasm_code *q)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if (((j->pinw >> r) & 1) && !dead_live(j, q, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    }
+    j->dirty &= ~j->pin;
+    j->pin = j->pinw = 0;
 }
 
 /* Emits the cached template of the instruction at p (hot_len(p) == len); returns len. */
@@ -978,13 +1220,13 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         if (ri) cmp_imm(j, a, imm(p + 2), &mask);
         else h32(j, 0xebb0 | a, 0x0f00 | get(j, p[2], &mask));
         sync_to(j, (uint32_t)(p - c) + (len - 2) + imm(p + len - 2), 1); /* (stores keep the flags) */
-        branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+        branch_out(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], (uint32_t)(p - c) + (len - 2) + imm(p + len - 2), TARGET(len - 2));
     } else if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) {
         mask = 0;
         a = get(j, p[1], &mask);
         cmp_imm(j, a, 0, &mask);
         sync_to(j, (uint32_t)(p - c) + 2 + imm(p + 2), 1);
-        branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+        branch_out(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, (uint32_t)(p - c) + 2 + imm(p + 2), TARGET(2));
     } else if (op >= 0x28 && op <= 0x35) {                /* 1- and 4-byte loads: dst addr off32 */
         uint32_t k = op - 0x28, x;
         mask = held(j, p[2]);
@@ -1000,6 +1242,17 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         b = get(j, p[2], &mask);
         x = ea(j, a, imm(p + 3), stores[k].n, &mask);
         h32(j, stores[k].op | 5, b << 12 | x);            /* str<> b, [r5, x] */
+    } else if (op == X_SELECT) {                          /* dst a b cond, 32 bits */
+        mask = held(j, p[2]) | held(j, p[3]) | held(j, p[4]);
+        t = get(j, p[4], &mask);
+        a = get(j, p[2], &mask);
+        b = get(j, p[3], &mask);
+        cmp_imm(j, t, 0, &mask);
+        d = dres(j, p[1], t == a || t == b ? mask : mask & ~(1u << t)); /* (the condition's register is free now) */
+        if (d == a) { if (a != b) { h16(j, 0xbf08); mov(j, d, b); } }        /* it eq; mov d, b */
+        else if (d == b) { h16(j, 0xbf18); mov(j, d, a); }                  /* it ne; mov d, a */
+        else { h16(j, 0xbf14); mov(j, d, a); mov(j, d, b); }                /* ite ne; mov d, a; mov d, b */
+        result(j, p[1], d);
     } else if (op == X_CONST32) {
         d = dres(j, p[1], 0);
         kon(j, d, imm(p + 2));
@@ -1008,7 +1261,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         mask = held(j, p[2]);
         a = get(j, p[2], &mask);
         d = dres(j, p[1], mask);
-        if (op == 0xa7) { if (d != a) h32(j, 0xea4f, d << 8 | a); }   /* mov.w d, a */
+        if (op == 0xa7 || op == X_COPY) { if (d != a) h32(j, 0xea4f, d << 8 | a); } /* mov.w d, a */
         else {
             if (op == 0x68) { h32(j, 0xfa90 | a, 0xf0a0 | d << 8 | a); a = d; } /* rbit d, a */
             h32(j, 0xfab0 | a, 0xf080 | d << 8 | a);      /* clz d, a */
@@ -1038,6 +1291,17 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         h16(j, 0x2000);                                   /* movs r0, #0 */
         h16(j, 0xbd10);                                   /* pop {r4, pc} */
         return 2;
+    }
+    if (j->pin && op == X_COPY && (*p & X_32)) return hot(j, c, p, 3); /* there a 32-bit copy is a move */
+    if (j->pin && (op == X_BR || op == X_BRL || op == X_FUEL)) { /* in a loop keeping locals in registers */
+        uint32_t t = (uint32_t)(p - c) + 1 + imm(p + 1);
+        if (op == X_FUEL) sync(j, p);
+        else sync_to(j, t, 0);
+        forget(j);
+        j->r0 = WASM_NONE;
+        if (op == X_FUEL) fuel_pinned(j, imm(p + 1));
+        else branch_out(j, AL, t, target(j, t));
+        return 3;
     }
     sync(j, p);
     j->have = j->cs[0]; /* the other templates use r0-r3 and r12 as they please: only r0 is known */
@@ -1293,6 +1557,8 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             j->lw = (fd->frame_slots + 31u) / 32u;
             j->rank = j->lv[j->fi];
             j->live = j->rank + (end - c) / 32 + 1;
+            uint32_t words = (uint32_t)(end - c) / 32 + 1, nlab = j->rank[words - 1] + (uint32_t)__builtin_popcount(j->tgt[words - 1]);
+            j->pinc = j->live + (size_t)nlab * j->lw;
         }
     }
 
@@ -1314,6 +1580,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     }
 
     j->r0 = WASM_NONE;
+    j->pin = j->pinw = 0;
     forget(j);
     {
         const wasm_module *m = j->inst->mod;
@@ -1324,7 +1591,13 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     j->end = end;
     for (p = c; p < end; p += len) {
         uint32_t u = (uint32_t)(p - c);
-        if (landing(j, u)) { sync_to(j, u, 0); j->r0 = WASM_NONE; forget(j); } /* (stored before the label) */
+        if (j->pin && u == j->pin_end) pin_leave(j, p);
+        if (landing(j, u)) { /* (stored before the label) */
+            sync_to(j, u, 0);
+            j->r0 = WASM_NONE;
+            forget(j);
+            if (!j->pin) pin_enter(j, u, fd->nparams + fd->nlocals);
+        }
         if (j->map) j->map[u] = j->n;
         if (!(len = insn(j, c, p))) return 0;
     }
