@@ -43,7 +43,7 @@
 
 enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8, MSZ4 = 11 };
 enum { EQ = 0, NE = 1, CS = 2, CC = 3, HI = 8, LS = 9, GE = 10, LT = 11, GT = 12, LE = 13, AL = 14 };
-enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, NSTUB };
+enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, T_OOB_SP, T_EXIT_SP, NSTUB }; /* _SP: with {r9, r10} pushed */
 static const uint8_t stub_err[T_EXIT] = {WASM_TRAP_UNREACHABLE, WASM_TRAP_MEM_OOB, WASM_TRAP_DIV_ZERO,
                                          WASM_TRAP_INT_OVERFLOW, WASM_TRAP_STACK_OVERFLOW};
 /* Condition that holds for i32 comparison k (0x46 + k: eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u). */
@@ -83,9 +83,12 @@ typedef struct jit {
     uint32_t *rank;       /* per word of tgt: the places a branch lands before it */
     uint32_t lw;          /* words of a live set */
     uint32_t **lv;        /* per own function: its rank words then live sets (NULL: no liveness) */
-    uint32_t pin, pinw;   /* registers of the cache a loop keeps locals in (below), those the loop writes */
+    uint32_t pin, pinw;   /* registers a loop keeps locals in (below), those the loop writes */
+    int pinsp, usedsp;    /* that loop uses r9 and r10 (pushed); some loop of the function did */
     uint32_t pin_head, pin_end; /* that loop's code units: [head, end) */
-    uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 2 words (0: not made yet) */
+    uint32_t ni;          /* instructions so far (pin_trial's measure) */
+    uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 3 words (0: not made yet) */
+    const uint32_t *entry; /* the slots live where the function starts */
 } jit;
 
 /*
@@ -99,9 +102,10 @@ static void h16(jit *j, uint32_t v)
 {
     if (j->out) j->out[j->n] = (uint16_t)v;
     j->n++;
+    j->ni++;
 }
 
-static void h32(jit *j, uint32_t hw1, uint32_t hw2) { h16(j, hw1); h16(j, hw2); }
+static void h32(jit *j, uint32_t hw1, uint32_t hw2) { h16(j, hw1); h16(j, hw2); j->ni--; }
 
 /* B<cond>.W (AL: B.W), or BL when link, to halfword `to` of the function (BL: of the instance). */
 static void branch(jit *j, uint32_t cond, uint32_t to, int link)
@@ -189,7 +193,11 @@ static void setcc(jit *j, uint32_t cond)
     h16(j, 0x2000);
 }
 
-static void fail(jit *j, uint32_t cond, uint32_t stub) { branch(j, cond, j->stub[stub], 0); }
+static void fail(jit *j, uint32_t cond, uint32_t stub)
+{
+    if (j->pinsp) stub = stub == T_OOB ? T_OOB_SP : stub == T_EXIT ? T_EXIT_SP : stub; /* (only those occur there) */
+    branch(j, cond, j->stub[stub], 0);
+}
 
 /* Calls helper ctx->fn(ctx, r1, r2, r3) with fuel saved; reloads memory; traps on a nonzero result. */
 static void helper_call(jit *j, uint32_t fn_off)
@@ -534,8 +542,11 @@ __attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const
     const wasm_code *q;
     size_t nlab = 0, keep;
     for (w = 0; w < words; w++) nlab += (size_t)__builtin_popcount(j->tgt[w]);
-    /* rank words, then lw words per label (its live set), then 2 per label (what pin_enter decided there) */
-    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words, wb_size_mul(nlab, lw + 2)), 4)))) return 0;
+    /*
+     * rank words, then lw words per label (its live set), then 3 per label (what pin_enter
+     * decided there), then lw words: the slots live where the function starts
+     */
+    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words + lw, wb_size_mul(nlab, lw + 3)), 4)))) return 0;
     keep = j->a->size;
     if (!(starts = scratch(j->a, wb_size_mul((size_t)units + 1 + lw, 4)))) return 0;
     cur = starts + units + 1;
@@ -595,6 +606,7 @@ __attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const
     }
 #undef SET
 #undef SETALL
+    memcpy(live + nlab * (lw + 3), cur, lw * 4u);
     wasm_arena_top_free(j->a, keep);
     return 1;
 }
@@ -685,6 +697,8 @@ static uint32_t held(const jit *j, uint32_t s)
 {
     for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == s) return 1u << pool[k];
+    if (j->pin >> 9 & 1 && j->cs[9] == s) return 1u << 9;
+    if (j->pin >> 10 & 1 && j->cs[10] == s) return 1u << 10;
     return 0;
 }
 
@@ -880,8 +894,23 @@ static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask
  * and a trap leaves the frame unread. The loop's code is [head, end): from its header
  * to its last back edge; no branch from outside lands in it.
  */
-#define NPIN 3
-static const uint8_t pin_reg[NPIN] = {14, 12, 3}; /* never r0-r2: the fuel's helper call uses them */
+#define NPIN 5
+/*
+ * r10 and r9 first (the call depth and value stack limits, which only calls read: a loop
+ * using them pushes them where it is entered and pops them where it is left, its traps
+ * included), then registers of the cache, never r0-r2 (the fuel's helper call uses them).
+ */
+static const uint8_t pin_reg[2][NPIN] = {{14, 12, 3}, {10, 9, 14, 12, 3}};
+static const uint8_t pin_max[2] = {3, 5};
+/*
+ * r9 and r10 cost a push and a pop where the loop is entered and left: they must save
+ * this many instructions in it, more unless it looks counted (no branch leaves it from
+ * inside and its last back edge compares with a constant: a loop that may run a few
+ * times only, as a search's or a partition's, would lose).
+ */
+#define SP_GAIN 2
+#define SP_GAIN_EXITS 6
+#define SP_REGS (1u << 9 | 1u << 10)
 #define PIN_MAX_UNITS 1024u   /* a longer loop keeps nothing */
 #define PIN_MAX_FUNC 16384u   /* nor one in a longer function (the check below walks it all) */
 
@@ -964,56 +993,56 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
     return *n ? e : 0;
 }
 
-/* Stores the pinned registers the loop writes whose slot is live at code unit u (a place a branch lands). */
+/* Stores the pinned registers the loop writes whose slot is live at code unit u (a place a branch lands); pops r9, r10. */
 static void pin_store(jit *j, uint32_t u)
 {
-    for (uint32_t k = 0; k < NPOOL; k++) {
-        uint32_t r = pool[k];
-        if (((j->pinw >> r) & 1) && live_at(j, u, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    for (uint32_t m = j->pinw; m; m &= m - 1) {
+        uint32_t r = (uint32_t)__builtin_ctz(m);
+        if (live_at(j, u, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
     }
+    if (j->pinsp) h32(j, 0xe8bd, SP_REGS);              /* pop.w {r9, r10} */
 }
 
-/* Whether a branch to code unit u leaves the loop and has pinned registers to store first. */
+/* Whether a branch to code unit u leaves the loop and has something to do first (stores, r9 and r10). */
 static int pin_exit(const jit *j, uint32_t u)
 {
     if (!j->pin || (u >= j->pin_head && u < j->pin_end)) return 0;
-    for (uint32_t k = 0; k < NPOOL; k++) {
-        uint32_t r = pool[k];
-        if (((j->pinw >> r) & 1) && live_at(j, u, j->cs[r])) return 1;
-    }
+    if (j->pinsp) return 1;
+    for (uint32_t m = j->pinw; m; m &= m - 1)
+        if (live_at(j, u, j->cs[__builtin_ctz(m)])) return 1;
     return 0;
 }
 
-/* B<cond> to code unit u (halfword to), storing the pinned registers first if it leaves the loop. */
+/* B<cond> to code unit u (halfword to), doing first what leaving the loop takes if it does. */
 static void branch_out(jit *j, uint32_t cond, uint32_t u, uint32_t to)
 {
-    if (!pin_exit(j, u)) { branch(j, cond, to, 0); return; }
     uint32_t at = j->n;
-    h16(j, 0);                                            /* b<!cond> over */
+    if (!pin_exit(j, u)) { branch(j, cond, to, 0); return; }
+    if (cond != AL) h16(j, 0);                           /* b<!cond> over */
     pin_store(j, u);
     branch(j, AL, to, 0);
-    land(j, at, cond ^ 1);
+    if (cond != AL) land(j, at, cond ^ 1);
 }
 
 /* Fuel as fuel() does, the pinned registers saved around the helper (r2 makes the count even). */
 static void fuel_pinned(jit *j, uint32_t n)
 {
-    uint32_t regs = j->pin, at;
-    if (__builtin_popcount(regs) & 1) regs |= 1u << 2;
+    uint32_t regs = j->pin & ~SP_REGS, at; /* (C keeps r9 and r10) */
+    if (regs && (__builtin_popcount(regs) & 1)) regs |= 1u << 2;
     if (n < 256) h16(j, 0x3f00 | n);                      /* subs r7, #n */
     else { konst(j, 1, n); h16(j, 0x1a7f); }              /* subs r7, r7, r1 */
     at = j->n;
     h16(j, 0);
     if (n < 256) { h16(j, 0x3700 | n); h16(j, 0x2100 | n); } /* adds r7, #n; movs r1, #n */
     else h16(j, 0x187f);                                  /* adds r7, r7, r1 */
-    h32(j, 0xe92d, regs);                                 /* push.w {regs} */
+    if (regs) h32(j, 0xe92d, regs);                       /* push.w {regs} */
     h16(j, 0x463a);                                       /* mov r2, r7 */
     ctx32(j, 0, FUEL, offsetof(wasm_jit_ctx, fuel));
     h16(j, 0x4640);                                       /* mov r0, r8 */
     ctx32(j, 1, 12, offsetof(wasm_jit_ctx, refuel));
     h16(j, 0x47e0);                                       /* blx ip */
     ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
-    h32(j, 0xe8bd, regs);                                 /* pop.w {regs} */
+    if (regs) h32(j, 0xe8bd, regs);                       /* pop.w {regs} */
     h16(j, 0x2800);                                       /* cmp r0, #0 */
     fail(j, NE, T_EXIT);
     land(j, at, CS);
@@ -1022,79 +1051,104 @@ static void fuel_pinned(jit *j, uint32_t n)
 static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p);
 
 /* Keeps the first n of the locals in slot[] in registers through the loop [u, e); wr: those it writes. */
-static void pin_set(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr)
+static void pin_set(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr, uint32_t sp)
 {
     j->pin_head = u;
     j->pin_end = e;
     for (uint32_t k = 0; k < n; k++) {
-        uint32_t r = pin_reg[k];
+        uint32_t r = pin_reg[sp][k];
         j->cs[r] = slot[k];
         j->pin |= 1u << r;
         if (wr >> k & 1) j->pinw |= 1u << r;
     }
+    j->pinsp = (j->pin & SP_REGS) != 0;
 }
 
-/* Halfwords of the loop [u, e)'s code with the first n of slot[] kept in registers (nothing emitted). */
-static uint32_t pin_trial(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr)
+/* Instructions in the loop [u, e)'s code with the first n of slot[] kept in registers (nothing emitted). */
+static uint32_t pin_trial(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr, uint32_t sp)
 {
     jit keep = *j;
     uint32_t len, size;
     j->out = NULL;
     j->n = 0;
-    pin_set(j, u, e, slot, n, wr);
+    j->ni = 0;
+    pin_set(j, u, e, slot, n, wr, sp);
     for (const wasm_code *p = j->c + u; p < j->c + e; p += len) {
         uint32_t at = (uint32_t)(p - j->c);
         if (at != u && landing(j, at)) { sync_to(j, at, 0); j->r0 = WASM_NONE; forget(j); }
         if (!(len = insn(j, j->c, p))) break;
     }
-    size = j->n;
+    size = j->ni;
     *j = keep;
     return size;
 }
 
 /*
  * At code unit u, where a branch lands: if a loop starts here, keeps as many of its most
- * used locals in registers as make its code shortest (a register kept is one fewer for
- * its other values), and loads them.
+ * used locals in registers as make its code fewest instructions (a register of the cache
+ * kept is one fewer for its other values), and loads them.
  */
 static void pin_enter(jit *j, uint32_t u, uint32_t nloc)
 {
-    uint32_t slot[NPIN], n, wr, e, best = 0, least, *d;
+    uint32_t slot[NPIN], n, wr, e, best = 0, least, *d, sp = 0;
     if (!j->live || j->marking) return;
-    d = j->pinc + 2 * label_of(j, u);
+    d = j->pinc + 3 * label_of(j, u);
     if (!d[0]) { /* decided once, kept for every pass (the loop's code is the same in all) */
         e = pin_loop(j, u, nloc, slot, &n, &wr);
         if (e) {
-            least = pin_trial(j, u, e, slot, 0, wr);
-            for (uint32_t k = 1; k <= n; k++) {
-                uint32_t size = pin_trial(j, u, e, slot, k, wr);
+            uint32_t gain = SP_GAIN, len;
+            for (const wasm_code *q = j->c + u; q < j->c + e; q += len) {
+                uint32_t t = one_target(q, (uint32_t)(q - j->c));
+                len = hot_len(q) ? hot_len(q) : 3;
+                if (t != WASM_NONE && (t < u || t >= e)) gain = SP_GAIN_EXITS;
+                if (q + len == j->c + e && !((*q & 0xff) >= X_BCMPI && (*q & 0xff) < X_BCMPI + 10)) gain = SP_GAIN_EXITS;
+            }
+            least = pin_trial(j, u, e, slot, 0, wr, 0);
+            for (uint32_t k = 1; k <= n && k <= pin_max[0]; k++) {
+                uint32_t size = pin_trial(j, u, e, slot, k, wr, 0);
                 if (size < least) { least = size; best = k; }
             }
+            for (uint32_t k = 1; k <= n; k++) {
+                uint32_t size = pin_trial(j, u, e, slot, k, wr, 1);
+                if (size + gain <= least) { least = size + gain; best = k; sp = 1; }
+            }
         }
-        d[0] = best ? e | best << 28 : 0xffffffffu;
-        d[1] = best ? wr | slot[0] << 3 | (best > 1 ? slot[1] : 0) << 12 | (best > 2 ? slot[2] : 0) << 21 : 0;
+        for (uint32_t k = best; k < NPIN; k++) slot[k] = 0;
+        d[0] = best ? e | best << 28 | sp << 27 : 0xffffffffu;
+        d[1] = best ? (wr & 31) | slot[0] << 5 | slot[1] << 14 | slot[2] << 23 : 0;
+        d[2] = best ? slot[3] | slot[4] << 9 : 0;
     }
     if (d[0] == 0xffffffffu) return;
     best = d[0] >> 28;
-    e = d[0] & 0x0fffffffu;
-    wr = d[1] & 7;
-    slot[0] = d[1] >> 3 & 511;
-    slot[1] = d[1] >> 12 & 511;
-    slot[2] = d[1] >> 21 & 511;
-    pin_set(j, u, e, slot, best, wr);
+    sp = d[0] >> 27 & 1;
+    e = d[0] & 0x07ffffffu;
+    wr = d[1] & 31;
+    slot[0] = d[1] >> 5 & 511;
+    slot[1] = d[1] >> 14 & 511;
+    slot[2] = d[1] >> 23 & 511;
+    slot[3] = d[2] & 511;
+    slot[4] = d[2] >> 9 & 511;
+    pin_set(j, u, e, slot, best, wr, sp);
+    if (sp) {
+        j->usedsp = 1;
+        h32(j, 0xe92d, SP_REGS);                          /* push.w {r9, r10} */
+    }
     for (uint32_t k = 0; k < best; k++)
-        if (live_at(j, u, slot[k])) slot_any(j, 1, pin_reg[k], slot[k]);
+        if (live_at(j, u, slot[k])) slot_any(j, 1, pin_reg[sp][k], slot[k]);
 }
 
 /* Where the loop's code ends (q): its registers stored if written and live, then ordinary clean registers of the cache. */
 static void pin_leave(jit *j, const wasm_code *q)
 {
-    for (uint32_t k = 0; k < NPOOL; k++) {
-        uint32_t r = pool[k];
-        if (((j->pinw >> r) & 1) && !dead_live(j, q, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    for (uint32_t m = j->pinw; m; m &= m - 1) {
+        uint32_t r = (uint32_t)__builtin_ctz(m);
+        if (!dead_live(j, q, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
     }
+    if (j->pinsp) h32(j, 0xe8bd, SP_REGS);              /* pop.w {r9, r10} */
     j->dirty &= ~j->pin;
+    j->cs[9] = j->cs[10] = WASM_NONE;
     j->pin = j->pinw = 0;
+    j->pinsp = 0;
 }
 
 /* Emits the cached template of the instruction at p (hot_len(p) == len); returns len. */
@@ -1559,6 +1613,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             j->live = j->rank + (end - c) / 32 + 1;
             uint32_t words = (uint32_t)(end - c) / 32 + 1, nlab = j->rank[words - 1] + (uint32_t)__builtin_popcount(j->tgt[words - 1]);
             j->pinc = j->live + (size_t)nlab * j->lw;
+            j->entry = j->pinc + 3 * (size_t)nlab;
         }
     }
 
@@ -1569,9 +1624,18 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     addw(j, 1, FP, fd->frame_slots * 8);
     h16(j, 0x4549);                                           /* cmp r1, r9 */
     fail(j, HI, T_STACK);
-    if (fd->nlocals) {
+    /* the locals are zeroed: those live where the function starts (all without liveness), one by one if few */
+    uint32_t zero = 0, first = fd->nparams, last = fd->nparams + fd->nlocals;
+    const uint32_t *entry = j->live ? j->entry : NULL;
+    for (uint32_t k = first; k < last; k++) zero += !entry || ((entry[k >> 5] >> (k & 31)) & 1);
+    if (zero) {
         h16(j, 0x2200);                                       /* movs r2, #0 */
         h16(j, 0x2300);                                       /* movs r3, #0 */
+    }
+    if (zero && zero <= 6) {
+        for (uint32_t k = first; k < last; k++)
+            if (!entry || ((entry[k >> 5] >> (k & 31)) & 1)) slot64(j, 0, 2, 3, k); /* strd r2, r3, [fp, #k*8] */
+    } else if (zero) {
         addw(j, 0, FP, fd->nparams * 8);
         addw(j, 1, FP, (fd->nparams + fd->nlocals) * 8);
         h32(j, 0xe8e0, 0x2302);                               /* 1: strd r2, r3, [r0], #8 */
@@ -1581,6 +1645,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
 
     j->r0 = WASM_NONE;
     j->pin = j->pinw = 0;
+    j->pinsp = j->usedsp = 0;
     forget(j);
     {
         const wasm_module *m = j->inst->mod;
@@ -1602,8 +1667,11 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
+        uint32_t e = k == T_OOB_SP ? T_OOB : k == T_EXIT_SP ? T_EXIT : k;
         j->stub[k] = j->n;
-        h16(j, k < T_EXIT ? 0x2000 | stub_err[k] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
+        if (k >= T_OOB_SP && !j->usedsp) continue;
+        if (k >= T_OOB_SP) h16(j, 0xb002);                   /* add sp, #8: {r9, r10} */
+        h16(j, e < T_EXIT ? 0x2000 | stub_err[e] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
         h16(j, 0xbd10);                                       /* pop {r4, pc} */
     }
     return j->n;
