@@ -89,6 +89,7 @@ typedef struct jit {
     uint32_t ni;          /* instructions so far (pin_trial's measure) */
     uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 3 words (0: not made yet) */
     const uint32_t *entry; /* the slots live where the function starts */
+    const uint32_t *src;  /* per place a branch lands: the first and last code unit a branch to it starts at */
 } jit;
 
 /*
@@ -544,9 +545,10 @@ __attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const
     for (w = 0; w < words; w++) nlab += (size_t)__builtin_popcount(j->tgt[w]);
     /*
      * rank words, then lw words per label (its live set), then 3 per label (what pin_enter
-     * decided there), then lw words: the slots live where the function starts
+     * decided there), then lw words: the slots live where the function starts, then 2 per
+     * label: the first and the last code unit a branch to it starts at
      */
-    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words + lw, wb_size_mul(nlab, lw + 3)), 4)))) return 0;
+    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words + lw, wb_size_mul(nlab, lw + 5)), 4)))) return 0;
     keep = j->a->size;
     if (!(starts = scratch(j->a, wb_size_mul((size_t)units + 1 + lw, 4)))) return 0;
     cur = starts + units + 1;
@@ -561,6 +563,21 @@ __attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const
         starts[ni++] = (uint32_t)(q - c);
     }
     if (q != end) return 0;
+    uint32_t *src = live + nlab * (lw + 3) + lw;
+    for (k = 0; k < nlab; k++) src[2 * k] = WASM_NONE;
+    for (i = 0; i < ni; i++) { /* where the branches to each label are */
+        uint32_t u = starts[i], x, y, len;
+        q = c + u;
+        if (decode(q, &x, &y)) continue;
+        len = ctl_len(q, &nt);
+        for (k = 0; k < nt; k++) {
+            uint32_t t = ctl_target(q, u, len, k), *b;
+            if (t >= units || !landing(j, t)) return 0;
+            b = src + 2 * label_of(j, t);
+            if (u < b[0]) b[0] = u;
+            if (u > b[1]) b[1] = u;
+        }
+    }
 #define SETALL() do { for (w = 0; w < lw; w++) cur[w] = ~0u; if (last) cur[lw - 1] = (1u << last) - 1u; } while (0)
 #define SET(s) do { if ((s) < nslots) cur[(s) >> 5] |= 1u << ((s) & 31); } while (0)
     for (uint32_t pass = 0, changed = 1; changed; pass++) {
@@ -912,7 +929,6 @@ static const uint8_t pin_max[2] = {3, 5};
 #define SP_GAIN_EXITS 6
 #define SP_REGS (1u << 9 | 1u << 10)
 #define PIN_MAX_UNITS 1024u   /* a longer loop keeps nothing */
-#define PIN_MAX_FUNC 16384u   /* nor one in a longer function (the check below walks it all) */
 
 /* The target of the control instruction at q (unit u) if it has one target, else WASM_NONE. */
 static uint32_t one_target(const wasm_code *q, uint32_t u)
@@ -929,10 +945,10 @@ static uint32_t one_target(const wasm_code *q, uint32_t u)
 static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot, uint32_t *n, uint32_t *wr)
 {
     const wasm_code *c = j->c, *q;
-    uint32_t units = (uint32_t)(j->end - c), e = 0, len, x, y, k, t;
+    uint32_t e = 0, len, x, y, k, t;
     *n = 0;
     *wr = 0;
-    if (!j->live || j->marking || units > PIN_MAX_FUNC) return 0;
+    if (!j->live || j->marking) return 0;
     for (q = c + u; q < j->end && (uint32_t)(q - c) < u + PIN_MAX_UNITS; q += len) {
         uint32_t op = *q & 0xff, at = (uint32_t)(q - c);
         if ((len = hot_len(q))) {
@@ -950,15 +966,10 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
         else if (t > u && t <= at) break;                  /* another loop's (if inside, the check below fails) */
     }
     if (!e) return 0;
-    for (q = c; q < j->end; q += len) {                    /* nothing from outside lands inside */
-        uint32_t at = (uint32_t)(q - c), nt;
-        if ((len = decode(q, &x, &y))) continue;
-        if (!(len = ctl_len(q, &nt))) return 0;
-        if (at >= u && at < e) continue;
-        for (k = 0; k < nt; k++) {
-            t = ctl_target(q, at, len, k);
-            if (t >= u && t < e) return 0;
-        }
+    for (t = u; t < e; t++) {                              /* nothing from outside lands inside */
+        if (!landing(j, t)) continue;
+        const uint32_t *b = j->src + 2 * label_of(j, t);
+        if (b[0] != WASM_NONE && (b[0] < u || b[1] >= e)) return 0;
     }
     uint32_t ts[32], tc[32], tw[32], nts = 0, m;
     for (q = c + u; q < c + e; q += len) {                 /* how often each local is used, and whether written */
@@ -1104,7 +1115,7 @@ static void pin_enter(jit *j, uint32_t u, uint32_t nloc)
                 if (q + len == j->c + e && !((*q & 0xff) >= X_BCMPI && (*q & 0xff) < X_BCMPI + 10)) gain = SP_GAIN_EXITS;
             }
             least = pin_trial(j, u, e, slot, 0, wr, 0);
-            for (uint32_t k = 1; k <= n && k <= pin_max[0]; k++) {
+            for (uint32_t k = 1; k <= n && k <= pin_max[0]; k++) { /* (each a trial emission: start-up time) */
                 uint32_t size = pin_trial(j, u, e, slot, k, wr, 0);
                 if (size < least) { least = size; best = k; }
             }
@@ -1614,6 +1625,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
             uint32_t words = (uint32_t)(end - c) / 32 + 1, nlab = j->rank[words - 1] + (uint32_t)__builtin_popcount(j->tgt[words - 1]);
             j->pinc = j->live + (size_t)nlab * j->lw;
             j->entry = j->pinc + 3 * (size_t)nlab;
+            j->src = j->entry + j->lw;
         }
     }
 
