@@ -87,6 +87,7 @@ typedef struct jit {
     int pinsp, usedsp;    /* that loop uses r9 and r10 (pushed); some loop of the function did */
     uint32_t pin_head, pin_end; /* that loop's code units: [head, end) */
     uint32_t ni;          /* instructions so far (pin_trial's measure) */
+    uint32_t s0;          /* the slot whose value s0 holds (an f32 template's operand or result), or WASM_NONE */
     uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 3 words (0: not made yet) */
     const uint32_t *entry; /* the slots live where the function starts */
     const uint32_t *src;  /* per place a branch lands: the first and last code unit a branch to it starts at */
@@ -675,6 +676,7 @@ static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between c
 
 static void forget(jit *j)
 {
+    j->s0 = WASM_NONE; /* (C code and the other templates may change s0) */
     for (uint32_t k = 0; k < NPOOL; k++)
         if (!((j->pin >> pool[k]) & 1)) j->cs[pool[k]] = WASM_NONE;
     j->dirty = 0;
@@ -834,6 +836,7 @@ static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t 
 /* The result in register r is slot d's new value (unstored: dirty); copies of the old one are forgotten. */
 static void result(jit *j, uint32_t d, uint32_t r)
 {
+    if (j->s0 == d) j->s0 = WASM_NONE;
     for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == d) { j->cs[pool[k]] = WASM_NONE; j->dirty &= ~(1u << pool[k]); }
     j->cs[r] = d;
@@ -867,6 +870,11 @@ static uint32_t hot_len(const wasm_code *p)
 static void fin(jit *j, uint32_t sd, uint32_t s, uint32_t *mask)
 {
     uint32_t m = held(j, s), r;
+    if (j->s0 == s) {                                     /* the f32 result just made */
+        if (sd) vfp(j, 0xeeb0, 0x0a40, 1, 0, 0);          /* vmov.f32 s1, s0 */
+        return;
+    }
+    if (!sd) j->s0 = s;
     if (!m && s <= 127) {
         h32(j, 0xed90 | (sd & 1) << 6 | FP, (sd >> 1) << 12 | 0x0a00 | s * 2); /* vldr s<sd>, [fp, #s*8] */
         return;
@@ -875,12 +883,13 @@ static void fin(jit *j, uint32_t sd, uint32_t s, uint32_t *mask)
     h32(j, 0xee00 | sd >> 1, r << 12 | 0x0a10 | (sd & 1) << 7); /* vmov s<sd>, r */
 }
 
-/* Slot d's new value from s0, in a register of the cache outside mask. */
+/* Slot d's new value from s0, in a register of the cache outside mask (s0 keeps it for the next f32 template). */
 static void fout(jit *j, uint32_t d, uint32_t mask)
 {
     uint32_t r = dres(j, d, mask);
     h32(j, 0xee10, r << 12 | 0x0a10);                    /* vmov r, s0 */
     result(j, d, r);
+    j->s0 = d;
 }
 
 /* The effective address of a 1- or 4-byte access at [ra + off] (off < 4096), checked: its register. */
@@ -901,8 +910,8 @@ static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask
 
 /* ---------------------------------------------------------------- locals kept in registers through a loop
  *
- * An innermost loop whose body is made of cached templates only (hot_len), fuel charges
- * and branches keeps its most used locals (up to NPIN) in registers of the cache for
+ * An innermost loop whose body is made of cached templates only (hot_len), fuel charges,
+ * 32-bit copies and branches (branch tables included) keeps its most used locals (up to NPIN) in registers of the cache for
  * the whole loop: they are loaded where the loop is entered (before its header, which
  * the back edges skip), never written back inside it, and stored where the loop is left,
  * only those the loop writes and only where they are live: on the taken side of a
@@ -929,6 +938,13 @@ static const uint8_t pin_max[2] = {3, 5};
 #define SP_GAIN_EXITS 6
 #define SP_REGS (1u << 9 | 1u << 10)
 #define PIN_MAX_UNITS 1024u   /* a longer loop keeps nothing */
+
+/* Length of an instruction a loop keeping locals in registers may have. */
+static uint32_t rlen(const wasm_code *q)
+{
+    uint32_t nt, n = hot_len(q);
+    return n ? n : (*q & 0xff) == X_BRTABLE ? ctl_len(q, &nt) : 3;
+}
 
 /* The target of the control instruction at q (unit u) if it has one target, else WASM_NONE. */
 static uint32_t one_target(const wasm_code *q, uint32_t u)
@@ -957,6 +973,8 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
             len = 3;
         } else if (op == X_BR || op == X_BRL || (op == X_COPY && (*q & X_32))) {
             len = 3;
+        } else if (op == X_BRTABLE) {
+            len = 4 + 2 * (imm(q + 2) + 1);
         } else {
             break;
         }
@@ -974,7 +992,7 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
     uint32_t ts[32], tc[32], tw[32], nts = 0, m;
     for (q = c + u; q < c + e; q += len) {                 /* how often each local is used, and whether written */
         uint32_t cand[4], nc = 0, op = *q & 0xff;
-        len = hot_len(q) ? hot_len(q) : 3;
+        len = rlen(q);
         if (decode(q, &x, &y)) for (k = 0; k < x + y && nc < 4; k++) cand[nc++] = q[1 + k];
         else {
             x = 0;                                         /* (decode leaves it 1) */
@@ -1110,8 +1128,8 @@ static void pin_enter(jit *j, uint32_t u, uint32_t nloc)
             uint32_t gain = SP_GAIN, len;
             for (const wasm_code *q = j->c + u; q < j->c + e; q += len) {
                 uint32_t t = one_target(q, (uint32_t)(q - j->c));
-                len = hot_len(q) ? hot_len(q) : 3;
-                if (t != WASM_NONE && (t < u || t >= e)) gain = SP_GAIN_EXITS;
+                len = rlen(q);
+                if ((t != WASM_NONE && (t < u || t >= e)) || (*q & 0xff) == X_BRTABLE) gain = SP_GAIN_EXITS;
                 if (q + len == j->c + e && !((*q & 0xff) >= X_BCMPI && (*q & 0xff) < X_BCMPI + 10)) gain = SP_GAIN_EXITS;
             }
             least = pin_trial(j, u, e, slot, 0, wr, 0);
@@ -1173,7 +1191,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         mask = held(j, p[2]) | held(j, p[3]);
         fin(j, 0, p[2], &mask);
         fin(j, 1, p[3], &mask);
-        if (op >= 0x92) { vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1); fout(j, p[1], mask); return len; }
+        if (op >= 0x92) { vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1); j->s0 = WASM_NONE; fout(j, p[1], mask); return len; }
         vfp(j, 0xeeb4, 0x0a40, 0, 0, 1);                  /* vcmp.f32 s0, s1 */
         h32(j, 0xeef1, 0xfa10);                           /* vmrs APSR_nzcv, fpscr */
         d = dres(j, p[1], mask);
@@ -1189,6 +1207,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         else if (op == 0xb2) vfp(j, 0xeeb8, 0x0ac0, 0, 0, 1); /* vcvt.f32.s32 s0, s1 */
         else if (op == 0xb3) vfp(j, 0xeeb8, 0x0a40, 0, 0, 1); /* vcvt.f32.u32 s0, s1 */
         else vfp(j, op == X_TRUNC_SAT ? 0xeebd : 0xeebc, 0x0ac0, 0, 0, 1); /* vcvt.s32/u32.f32 s0, s1 */
+        j->s0 = WASM_NONE;
         fout(j, p[1], mask);
         return len;
     }
@@ -1428,8 +1447,9 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
         case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
         case X_BRTABLE: {
-            uint32_t n = imm(p + 2);
-            LD(0, p[1]);
+            uint32_t n = imm(p + 2), pm = held(j, p[1]) & j->pin;
+            if (pm) mov(j, 0, (uint32_t)__builtin_ctz(pm)); /* (a loop keeps it in a register) */
+            else LD(0, p[1]);
             konst(j, 1, n);
             h16(j, 0x4288);                               /* cmp r0, r1 */
             h16(j, 0xbf88);                               /* it hi */
@@ -1437,7 +1457,31 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h16(j, 0x0080);                               /* lsls r0, r0, #2 */
             h16(j, 0x4487);                               /* add pc, r0: into the table of b.w below */
             h16(j, 0xbf00);                               /* nop */
-            for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+            if (!j->pin) {
+                for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+            } else { /* a target out of the loop goes through a stub after the table (stores, r9 and r10) */
+                uint32_t at = j->n + 2 * (n + 1), t;
+                for (uint32_t k = 0; k <= n; k++) {
+                    t = (uint32_t)(p - c) + 4 + 2 * k + imm(p + 4 + 2 * k);
+                    if (!pin_exit(j, t)) { branch(j, AL, TARGET(4 + 2 * k), 0); continue; }
+                    branch(j, AL, at, 0);
+                    uint16_t *o = j->out;
+                    uint32_t n0 = j->n, i0 = j->ni;
+                    j->out = NULL;
+                    pin_store(j, t);
+                    branch(j, AL, 0, 0);
+                    at += j->n - n0;
+                    j->n = n0;
+                    j->ni = i0;
+                    j->out = o;
+                }
+                for (uint32_t k = 0; k <= n; k++) {
+                    t = (uint32_t)(p - c) + 4 + 2 * k + imm(p + 4 + 2 * k);
+                    if (!pin_exit(j, t)) continue;
+                    pin_store(j, t);
+                    branch(j, AL, TARGET(4 + 2 * k), 0);
+                }
+            }
             len = 4 + 2 * (n + 1);
             break;
         }
@@ -1644,7 +1688,7 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         h16(j, 0x2200);                                       /* movs r2, #0 */
         h16(j, 0x2300);                                       /* movs r3, #0 */
     }
-    if (zero && zero <= 6) {
+    if (zero && zero <= 4) { /* (no longer than the loop below) */
         for (uint32_t k = first; k < last; k++)
             if (!entry || ((entry[k >> 5] >> (k & 31)) & 1)) slot64(j, 0, 2, 3, k); /* strd r2, r3, [fp, #k*8] */
     } else if (zero) {
