@@ -24,6 +24,8 @@
  *   r7     fuel (32-bit part) r8  wasm_jit_ctx
  *   r9     value stack end    r10 lowest sp allowed (call depth)
  *   r11    accessible bytes - 3 (0 below 3): 4-byte accesses are checked against it
+ * An innermost loop without calls may push r9 and r10 and keep locals in them (see
+ * "locals kept in registers through a loop"), popping them on every way out.
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
  * the machine stack and returns a wasm_err in r0 (its result in fp[0]), with
  * the Z flag set if it is 0 (compiled callers branch on it without a compare).
