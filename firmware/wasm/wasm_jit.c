@@ -1012,7 +1012,7 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
         }
     }
     for (k = 0; k < NPIN; k++) {                           /* the most used, used twice or more */
-        uint32_t best = WASM_NONE, most = 1;
+        uint32_t best = WASM_NONE, most = 0;
         for (m = 0; m < nts; m++)
             if (tc[m] > most) { most = tc[m]; best = m; }
         if (best == WASM_NONE) break;
