@@ -861,7 +861,6 @@ static uint32_t hot_len(const wasm_code *p)
     if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) return 4;
     if ((op == 0x28 || op == 0x2a || op == 0x2c || op == 0x2d || op == 0x36 || op == 0x38 || op == 0x3a ||
          op == 0x3c || op == 0x3e) && imm(p + 3) < 4096) return 5;
-    if (op == X_SELECT && (*p & X_32)) return 5;          /* cond ? a : b, 32 bits */
     if (op == X_CONST32 || (op >= 0x5b && op <= 0x60) || (op >= 0x92 && op <= 0x95) || op == 0x98) return 4;
     if (op == 0xa7 || op == 0x45 || op == 0x67 || op == 0x68 || op == 0x8b || op == 0x8c || op == 0x91 || op == 0xb2 ||
         op == 0xb3 || op == X_TRUNC_SAT || op == X_TRUNC_SAT + 1) return 3;
@@ -913,7 +912,7 @@ static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask
 /* ---------------------------------------------------------------- locals kept in registers through a loop
  *
  * An innermost loop whose body is made of cached templates only (hot_len), fuel charges,
- * 32-bit copies and branches (branch tables included) keeps its most used locals (up to NPIN) in registers of the cache for
+ * 32-bit copies and selects, and branches (branch tables included) keeps its most used locals (up to NPIN) in registers of the cache for
  * the whole loop: they are loaded where the loop is entered (before its header, which
  * the back edges skip), never written back inside it, and stored where the loop is left,
  * only those the loop writes and only where they are live: on the taken side of a
@@ -945,7 +944,7 @@ static const uint8_t pin_max[2] = {3, 5};
 static uint32_t rlen(const wasm_code *q)
 {
     uint32_t nt, n = hot_len(q);
-    return n ? n : (*q & 0xff) == X_BRTABLE ? ctl_len(q, &nt) : 3;
+    return n ? n : (*q & 0xff) == X_BRTABLE ? ctl_len(q, &nt) : (*q & 0xff) == X_SELECT ? 5 : 3;
 }
 
 /* The target of the control instruction at q (unit u) if it has one target, else WASM_NONE. */
@@ -975,6 +974,8 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
             len = 3;
         } else if (op == X_BR || op == X_BRL || (op == X_COPY && (*q & X_32))) {
             len = 3;
+        } else if (op == X_SELECT && (*q & X_32)) {
+            len = 5;
         } else if (op == X_BRTABLE) {
             len = 4 + 2 * (imm(q + 2) + 1);
         } else {
@@ -1379,6 +1380,7 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         return 2;
     }
     if (j->pin && op == X_COPY && (*p & X_32)) return hot(j, c, p, 3); /* there a 32-bit copy is a move */
+    if (j->pin && op == X_SELECT && (*p & X_32)) return hot(j, c, p, 5); /* and a select two */
     if (j->pin && (op == X_BR || op == X_BRL || op == X_FUEL)) { /* in a loop keeping locals in registers */
         uint32_t t = (uint32_t)(p - c) + 1 + imm(p + 1);
         if (op == X_FUEL) sync(j, p);
@@ -2008,9 +2010,10 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
             j.toff[i] = (uint32_t)len;
             len += (size_t)(end_of(m, i) - m->funcs[i].code) / 32 + 1;
         }
-        if (i == nown && (j.tgt_all = scratch(a, wb_size_mul(len, 4)))) j.lv = scratch(a, wb_size_mul(nown, sizeof *j.lv));
+        if (i == nown) j.tgt_all = scratch(a, wb_size_mul(len, 4));
     }
-    size_t lvtop = a->size; /* the functions' liveness goes below this */
+    size_t lvtop = a->size; /* the liveness goes below this */
+    if (j.tgt_all) j.lv = scratch(a, wb_size_mul(nown, sizeof *j.lv));
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -2048,7 +2051,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         if (!over) break;
         if (a->size < lvtop) { /* the liveness is given back before any function stays interpreted */
             wasm_arena_top_free(a, lvtop);
-            for (i = 0; i < nown; i++) j.lv[i] = NULL;
+            j.lv = NULL;
             continue;
         }
         while (over) { /* drop the largest until their code covers the shortfall */
