@@ -671,7 +671,8 @@ static int dead_live(const jit *j, const wasm_code *q, uint32_t d)
  * another template (they use r0-r3 and r12 freely and read the frame), a branch, or a
  * place a branch lands, where the cache is forgotten. A result written again while
  * dirty is never stored; so is one that the straight line of code after the point
- * writes before any read (dead).
+ * writes before any read, or that is not live where it leads (dead: see liveness).
+ * Inside a loop keeping locals in registers (below) those registers are not forgotten.
  */
 #define NPOOL 6
 static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between calls: {r4, lr} are pushed */
@@ -1013,7 +1014,7 @@ static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot
         }
     }
     for (k = 0; k < NPIN; k++) {                           /* the most used, used twice or more */
-        uint32_t best = WASM_NONE, most = 0;
+        uint32_t best = WASM_NONE, most = 1;
         for (m = 0; m < nts; m++)
             if (tc[m] > most) { most = tc[m]; best = m; }
         if (best == WASM_NONE) break;
