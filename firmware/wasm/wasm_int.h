@@ -56,6 +56,12 @@ enum {
     X_TRUNC_SAT = 0xf8    /* 0xf8..0xff: 0xfc 0..7, dst src */
 };
 #define X_NOSLOT 0xffffu
+/*
+ * Flag in the unit of X_COPY and X_SELECT: the value is an i32 or f32, whose slot's high
+ * word nothing reads (the native tier moves 32 bits); the interpreter dispatches on the
+ * unit's low byte and ignores it.
+ */
+#define X_32 0x100u
 
 /*
  * The most fuel the engines keep in their 32-bit counters; the rest waits in a reserve

@@ -24,6 +24,8 @@
  *   r7     fuel (32-bit part) r8  wasm_jit_ctx
  *   r9     value stack end    r10 lowest sp allowed (call depth)
  *   r11    accessible bytes - 3 (0 below 3): 4-byte accesses are checked against it
+ * An innermost loop without calls may push r9 and r10 and keep locals in them (see
+ * "locals kept in registers through a loop"), popping them on every way out.
  * A compiled function is entered with its frame in r0, keeps {r4, lr} on
  * the machine stack and returns a wasm_err in r0 (its result in fp[0]), with
  * the Z flag set if it is 0 (compiled callers branch on it without a compare).
@@ -43,7 +45,7 @@
 
 enum { FP = 4, MSZ = 6, FUEL = 7, CTX = 8, MSZ4 = 11 };
 enum { EQ = 0, NE = 1, CS = 2, CC = 3, HI = 8, LS = 9, GE = 10, LT = 11, GT = 12, LE = 13, AL = 14 };
-enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, NSTUB };
+enum { T_UNREACH, T_OOB, T_DIV, T_OVF, T_STACK, T_EXIT, T_OOB_SP, T_EXIT_SP, NSTUB }; /* _SP: with {r9, r10} pushed */
 static const uint8_t stub_err[T_EXIT] = {WASM_TRAP_UNREACHABLE, WASM_TRAP_MEM_OOB, WASM_TRAP_DIV_ZERO,
                                          WASM_TRAP_INT_OVERFLOW, WASM_TRAP_STACK_OVERFLOW};
 /* Condition that holds for i32 comparison k (0x46 + k: eq ne lt_s lt_u gt_s gt_u le_s le_u ge_s ge_u). */
@@ -78,6 +80,19 @@ typedef struct jit {
     uint32_t age[16], clock; /* when each was last used */
     uint32_t dirty;       /* registers of the cache whose slot is not stored yet (a bit each) */
     const wasm_code *next; /* the instruction after the one being emitted (NULL: it branches) */
+    wasm_arena *a;        /* the instance's arena (scratch for the liveness below) */
+    uint32_t *live;       /* per place a branch lands: the slots live there, lw words each (NULL: all live) */
+    uint32_t *rank;       /* per word of tgt: the places a branch lands before it */
+    uint32_t lw;          /* words of a live set */
+    uint32_t **lv;        /* per own function: its rank words then live sets (NULL: no liveness) */
+    uint32_t pin, pinw;   /* registers a loop keeps locals in (below), those the loop writes */
+    int pinsp, usedsp;    /* that loop uses r9 and r10 (pushed); some loop of the function did */
+    uint32_t pin_head, pin_end; /* that loop's code units: [head, end) */
+    uint32_t ni;          /* instructions so far (pin_trial's measure) */
+    uint32_t s0;          /* the slot whose value s0 holds (an f32 template's operand or result), or WASM_NONE */
+    uint32_t *pinc;       /* per place a branch lands: pin_enter's decision, 3 words (0: not made yet) */
+    const uint32_t *entry; /* the slots live where the function starts */
+    const uint32_t *src;  /* per place a branch lands: the first and last code unit a branch to it starts at */
 } jit;
 
 /*
@@ -91,9 +106,10 @@ static void h16(jit *j, uint32_t v)
 {
     if (j->out) j->out[j->n] = (uint16_t)v;
     j->n++;
+    j->ni++;
 }
 
-static void h32(jit *j, uint32_t hw1, uint32_t hw2) { h16(j, hw1); h16(j, hw2); }
+static void h32(jit *j, uint32_t hw1, uint32_t hw2) { h16(j, hw1); h16(j, hw2); j->ni--; }
 
 /* B<cond>.W (AL: B.W), or BL when link, to halfword `to` of the function (BL: of the instance). */
 static void branch(jit *j, uint32_t cond, uint32_t to, int link)
@@ -181,7 +197,11 @@ static void setcc(jit *j, uint32_t cond)
     h16(j, 0x2000);
 }
 
-static void fail(jit *j, uint32_t cond, uint32_t stub) { branch(j, cond, j->stub[stub], 0); }
+static void fail(jit *j, uint32_t cond, uint32_t stub)
+{
+    if (j->pinsp) stub = stub == T_OOB ? T_OOB_SP : stub == T_EXIT ? T_EXIT_SP : stub; /* (only those occur there) */
+    branch(j, cond, j->stub[stub], 0);
+}
 
 /* Calls helper ctx->fn(ctx, r1, r2, r3) with fuel saved; reloads memory; traps on a nonzero result. */
 static void helper_call(jit *j, uint32_t fn_off)
@@ -446,6 +466,200 @@ static uint32_t target(jit *j, uint32_t u)
 }
 
 
+/* ---------------------------------------------------------------- liveness
+ *
+ * Which slots are live (may be read before they are written) where each branch lands,
+ * found by the usual backward dataflow over the function's register code, once per
+ * pass over it. A register of the cache whose slot is dead at a branch or a label is
+ * not written back there: the frame only has to be right for the slots read later.
+ * Slots above a call's frame base are live before it (its arguments), everything is
+ * live before an instruction this does not know (X_EXT, or the function's end).
+ */
+static void *scratch(wasm_arena *a, size_t n);
+
+
+/* Which place a branch lands code unit u is, counted from the function's start. */
+static uint32_t label_of(const jit *j, uint32_t u)
+{
+    uint32_t w = u >> 5;
+    return j->rank[w] + (uint32_t)__builtin_popcount(j->tgt[w] & ((1u << (u & 31)) - 1u));
+}
+
+static const uint32_t *live_in(const jit *j, uint32_t u) { return j->live + (size_t)label_of(j, u) * j->lw; }
+
+/* Whether slot s may be read after code unit u, a place a branch lands (1 without liveness). */
+static int live_at(const jit *j, uint32_t u, uint32_t s)
+{
+    if (!j->live || s >= j->lw * 32u) return 1;
+    return (live_in(j, u)[s >> 5] >> (s & 31)) & 1;
+}
+
+/*
+ * The instruction at q that decode() does not list: its length (0 if unknown) and the
+ * code units of its branch targets, relative to q (*nt of them, the first in *t0; a
+ * branch table's are read by the caller).
+ */
+static uint32_t ctl_len(const wasm_code *q, uint32_t *nt)
+{
+    uint32_t op = *q & 0xff;
+    *nt = 0;
+    if (op == X_BR || op == X_BRL) { *nt = 1; return 3; }
+    if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) { *nt = 1; return 4; }
+    if (op >= X_BCMP && op < X_BCMPI) { *nt = 1; return 5; }
+    if (op >= X_BCMPI && op < X_BCMPI + 10) { *nt = 1; return 6; }
+    if (op == X_BRTABLE) { *nt = imm(q + 2) + 1; return 4 + 2 * *nt; }
+    if (op == X_RETURN) return 2;
+    if (op == X_RETN) return 3;
+    if (op == X_UNREACHABLE) return 1;
+    if (op == X_CALL) return 4;
+    if (op == X_CALLI) return 6;
+    if (op == X_EXT) return X_EXT_LEN(*q);
+    return 0;
+}
+
+/* The code unit branch target k (< nt) of the control instruction at unit u (q) goes to. */
+static uint32_t ctl_target(const wasm_code *q, uint32_t u, uint32_t len, uint32_t k)
+{
+    uint32_t at = (*q & 0xff) == X_BRTABLE ? 4 + 2 * k : len - 2;
+    return u + at + (uint32_t)(int32_t)imm(q + at);
+}
+
+/*
+ * The liveness of the function c..end with nslots slots (j->tgt known), kept in scratch
+ * memory from the arena for every pass (the per-instruction index it needs is given
+ * back): j->rank, j->live and j->lw set, 0 if it does not fit or does not settle.
+ */
+static int live_find(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots);
+
+__attribute__((noinline)) static uint32_t *liveness(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots)
+{
+    size_t before = j->a->size;
+    int ok = live_find(j, c, end, nslots);
+    if (!ok) { wasm_arena_top_free(j->a, before); j->live = NULL; return NULL; }
+    return j->rank;
+}
+
+__attribute__((noinline)) static int live_find(jit *j, const wasm_code *c, const wasm_code *end, uint32_t nslots)
+{
+    uint32_t units = (uint32_t)(end - c), words = units / 32 + 1, lw = (nslots + 31u) / 32u, ni = 0, i, w, k, n, nt;
+    uint32_t *rank, *starts, *cur, *live, last = nslots & 31;
+    const wasm_code *q;
+    size_t nlab = 0, keep;
+    for (w = 0; w < words; w++) nlab += (size_t)__builtin_popcount(j->tgt[w]);
+    /*
+     * rank words, then lw words per label (its live set), then 3 per label (what pin_enter
+     * decided there), then lw words: the slots live where the function starts, then 2 per
+     * label: the first and the last code unit a branch to it starts at
+     */
+    if (!lw || !(rank = scratch(j->a, wb_size_mul(wb_size_add(words + lw, wb_size_mul(nlab, lw + 5)), 4)))) return 0;
+    keep = j->a->size;
+    if (!(starts = scratch(j->a, wb_size_mul((size_t)units + 1 + lw, 4)))) return 0;
+    cur = starts + units + 1;
+    live = rank + words;
+    for (w = 0, n = 0; w < words; w++) { rank[w] = n; n += (uint32_t)__builtin_popcount(j->tgt[w]); }
+    j->rank = rank;
+    j->live = live;
+    j->lw = lw;
+    for (q = c; q < end; q += n) { /* where the instructions start */
+        uint32_t x, y;
+        if (!(n = decode(q, &x, &y)) && !(n = ctl_len(q, &nt))) return 0;
+        starts[ni++] = (uint32_t)(q - c);
+    }
+    if (q != end) return 0;
+    uint32_t *src = live + nlab * (lw + 3) + lw;
+    for (k = 0; k < nlab; k++) src[2 * k] = WASM_NONE;
+    for (i = 0; i < ni; i++) { /* where the branches to each label are */
+        uint32_t u = starts[i], x, y, len;
+        q = c + u;
+        if (decode(q, &x, &y)) continue;
+        len = ctl_len(q, &nt);
+        for (k = 0; k < nt; k++) {
+            uint32_t t = ctl_target(q, u, len, k), *b;
+            if (t >= units || !landing(j, t)) return 0;
+            b = src + 2 * label_of(j, t);
+            if (u < b[0]) b[0] = u;
+            if (u > b[1]) b[1] = u;
+        }
+    }
+#define SETALL() do { for (w = 0; w < lw; w++) cur[w] = ~0u; if (last) cur[lw - 1] = (1u << last) - 1u; } while (0)
+#define SET(s) do { if ((s) < nslots) cur[(s) >> 5] |= 1u << ((s) & 31); } while (0)
+    for (uint32_t pass = 0, changed = 1; changed; pass++) {
+        if (pass == 64) return 0;
+        changed = 0;
+        SETALL(); /* past the end */
+        for (i = ni; i-- > 0;) {
+            uint32_t u = starts[i], op, x, y, len;
+            q = c + u;
+            op = *q & 0xff;
+            if ((len = decode(q, &x, &y))) {
+                if (x && q[1] < nslots) cur[q[1] >> 5] &= ~(1u << (q[1] & 31));
+                for (k = 0; k < y; k++) SET(q[1 + x + k]);
+            } else {
+                len = ctl_len(q, &nt);
+                int cond = op != X_BR && op != X_BRL && op != X_BRTABLE;
+                if (nt && !cond) for (w = 0; w < lw; w++) cur[w] = 0;
+                for (k = 0; k < nt; k++) {
+                    uint32_t t = ctl_target(q, u, len, k);
+                    if (t >= units || !landing(j, t)) { SETALL(); break; }
+                    const uint32_t *b = live_in(j, t);
+                    for (w = 0; w < lw; w++) cur[w] |= b[w];
+                }
+                if (nt) {
+                    if (op != X_BR && op != X_BRL) SET(q[1]);
+                    if (op >= X_BCMP && op < X_BCMPI) SET(q[2]);
+                } else if (op == X_RETURN || op == X_RETN || op == X_UNREACHABLE) {
+                    for (w = 0; w < lw; w++) cur[w] = 0;
+                    for (k = 0; op != X_UNREACHABLE && q[1] != X_NOSLOT && k < (op == X_RETN ? q[2] : 1u); k++) SET(q[1] + k);
+                } else if (op == X_CALL || op == X_CALLI) {
+                    for (k = q[1]; k < nslots; k++) SET(k); /* the callee's arguments (and what it may leave) */
+                    if (op == X_CALLI) SET(q[2]);
+                } else {
+                    SETALL();
+                }
+            }
+            if (landing(j, u)) {
+                uint32_t *b = (uint32_t *)(uintptr_t)live_in(j, u);
+                for (w = 0; w < lw; w++)
+                    if (cur[w] & ~b[w]) { b[w] |= cur[w]; changed = 1; }
+            }
+        }
+    }
+#undef SET
+#undef SETALL
+    memcpy(live + nlab * (lw + 3), cur, lw * 4u);
+    wasm_arena_top_free(j->a, keep);
+    return 1;
+}
+
+/*
+ * Whether slot d's value at q is dead for the liveness rule: on the straight line from q
+ * it is written before any read, or the line reaches a place where it is not live (a
+ * label, a branch's target it does not fall past, a return that does not give it back).
+ */
+static int dead_live(const jit *j, const wasm_code *q, uint32_t d)
+{
+    uint32_t len, w, n, nt, k;
+    for (k = 0; k < 2 * LOOK && q < j->end && j->tgt; k++, q += len) {
+        uint32_t u = (uint32_t)(q - j->c), op = *q & 0xff;
+        if (landing(j, u)) return j->live && !live_at(j, u, d);
+        if ((len = decode(q, &w, &n))) {
+            for (uint32_t i = 0; i < n; i++)
+                if (q[1 + w + i] == d) return 0;
+            if (w && q[1] == d) return 1;
+            continue;
+        }
+        if (!j->live || !(len = ctl_len(q, &nt))) return 0;
+        if (op == X_RETURN || op == X_RETN) return q[1] == X_NOSLOT || d < q[1] || d >= q[1] + (op == X_RETN ? q[2] : 1u);
+        if (op == X_UNREACHABLE) return 1;
+        if (nt != 1) return 0; /* a call, X_EXT, a branch table */
+        uint32_t t = ctl_target(q, u, len, 0);
+        if (t >= (uint32_t)(j->end - j->c) || !landing(j, t) || live_at(j, t, d)) return 0;
+        if (op == X_BR || op == X_BRL || op == X_BRTABLE) return 1;
+        if (q[1] == d || (op >= X_BCMP && op < X_BCMPI && q[2] == d)) return 0;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- the register cache
  *
  * The common i32 templates (hot_len: compares, add/sub/mul, logic, shifts and rotations,
@@ -457,38 +671,47 @@ static uint32_t target(jit *j, uint32_t u)
  * another template (they use r0-r3 and r12 freely and read the frame), a branch, or a
  * place a branch lands, where the cache is forgotten. A result written again while
  * dirty is never stored; so is one that the straight line of code after the point
- * writes before any read (dead).
+ * writes before any read, or that is not live where it leads (dead: see liveness).
+ * Inside a loop keeping locals in registers (below) those registers are not forgotten.
  */
 #define NPOOL 6
 static const uint8_t pool[NPOOL] = {0, 1, 2, 3, 12, 14}; /* lr is free between calls: {r4, lr} are pushed */
 
 static void forget(jit *j)
 {
-    for (uint32_t k = 0; k < NPOOL; k++) j->cs[pool[k]] = WASM_NONE;
+    j->s0 = WASM_NONE; /* (C code and the other templates may change s0) */
+    for (uint32_t k = 0; k < NPOOL; k++)
+        if (!((j->pin >> pool[k]) & 1)) j->cs[pool[k]] = WASM_NONE;
     j->dirty = 0;
 }
 
 static void slot_any(jit *j, int load, uint32_t rt, uint32_t s);
-
-/* Whether slot d is written before it is read on the straight line from q (no branch lands in it or leaves it). */
-static int dead_from(const jit *j, const wasm_code *q, uint32_t d)
-{
-    uint32_t len, f;
-    for (uint32_t k = 0; k < LOOK && q < j->end && j->tgt; k++, q += len) {
-        if (landing(j, (uint32_t)(q - j->c)) || !(len = 0, f = uses(q, d, &len), len) || (f & 1)) return 0;
-        if (f & 2) return 1;
-    }
-    return 0;
-}
 
 /* Stores every dirty register of the cache (but those dead from q, if q is not NULL). */
 static void sync(jit *j, const wasm_code *q)
 {
     for (uint32_t k = 0; k < NPOOL; k++) {
         uint32_t r = pool[k];
-        if (((j->dirty >> r) & 1) && !(q && !j->marking && dead_from(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
+        if ((((j->dirty & ~j->pin) >> r) & 1) && !(q && !j->marking && dead_live(j, q, j->cs[r]))) slot_any(j, 0, r, j->cs[r]);
     }
     j->dirty = 0;
+}
+
+/*
+ * Before a branch to code unit u (or a label there): stores the dirty registers whose
+ * slot is live at u. keep: a conditional branch, whose other way goes on with the
+ * cache: the registers not stored stay dirty; else they are dropped.
+ */
+static void sync_to(jit *j, uint32_t u, int keep)
+{
+    for (uint32_t k = 0; k < NPOOL; k++) {
+        uint32_t r = pool[k];
+        if ((((j->dirty & ~j->pin) >> r) & 1) && (j->marking || live_at(j, u, j->cs[r]))) {
+            slot_any(j, 0, r, j->cs[r]);
+            j->dirty &= ~(1u << r);
+        }
+    }
+    if (!keep) j->dirty = 0;
 }
 
 /* The register of the cache holding slot s, as a mask (0: none). */
@@ -496,6 +719,8 @@ static uint32_t held(const jit *j, uint32_t s)
 {
     for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == s) return 1u << pool[k];
+    if (j->pin >> 9 & 1 && j->cs[9] == s) return 1u << 9;
+    if (j->pin >> 10 & 1 && j->cs[10] == s) return 1u << 10;
     return 0;
 }
 
@@ -509,6 +734,7 @@ static uint32_t victim(jit *j, uint32_t mask)
 {
     uint32_t best = 16, far = 0, dist[16], pend = 0, k, r, i, len, w, n;
     const wasm_code *q = j->next;
+    mask |= j->pin; /* never a register a loop keeps a local in */
     for (k = 0; k < NPOOL; k++) {
         r = pool[k];
         if ((mask >> r) & 1) continue;
@@ -535,7 +761,8 @@ static uint32_t victim(jit *j, uint32_t mask)
         if ((mask >> r) & 1) continue;
         if (best == 16 || dist[r] > far || (dist[r] == far && j->age[r] < j->age[best])) { best = r; far = dist[r]; }
     }
-    if (((j->dirty >> best) & 1) && far != 33) slot_any(j, 0, best, j->cs[best]); /* write it back */
+    if (((j->dirty >> best) & 1) && far != 33 && !(j->next && !j->marking && j->live && dead_live(j, j->next, j->cs[best])))
+        slot_any(j, 0, best, j->cs[best]); /* write it back */
 take:
     j->dirty &= ~(1u << best);
     j->cs[best] = WASM_NONE;
@@ -562,7 +789,7 @@ static uint32_t get(jit *j, uint32_t s, uint32_t *mask)
 /* The register for a result to slot d: an operand's (in mask) that holds d itself, else a victim outside mask. */
 static uint32_t dres(jit *j, uint32_t d, uint32_t mask)
 {
-    uint32_t m = held(j, d) & mask;
+    uint32_t m = held(j, d) & (mask | j->pin);
     return m ? (uint32_t)__builtin_ctz(m) : victim(j, mask);
 }
 
@@ -599,6 +826,9 @@ static void setcc_r(jit *j, uint32_t cond, uint32_t rd)
     else { h32(j, 0xf04f, rd << 8 | 1); h32(j, 0xf04f, rd << 8); }
 }
 
+/* mov rd, rm (any registers; flags kept, so it may sit in an IT block) */
+static void mov(jit *j, uint32_t rd, uint32_t rm) { h16(j, 0x4600 | (rd >> 3) << 7 | rm << 3 | (rd & 7)); }
+
 /* <shift>.w rd, rm, #n (type: 0 lsl, 1 lsr, 2 asr, 3 ror; n 0: a move) */
 static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t n)
 {
@@ -609,6 +839,7 @@ static void shift_imm(jit *j, uint32_t type, uint32_t rd, uint32_t rm, uint32_t 
 /* The result in register r is slot d's new value (unstored: dirty); copies of the old one are forgotten. */
 static void result(jit *j, uint32_t d, uint32_t r)
 {
+    if (j->s0 == d) j->s0 = WASM_NONE;
     for (uint32_t k = 0; k < NPOOL; k++)
         if (j->cs[pool[k]] == d) { j->cs[pool[k]] = WASM_NONE; j->dirty &= ~(1u << pool[k]); }
     j->cs[r] = d;
@@ -641,6 +872,11 @@ static uint32_t hot_len(const wasm_code *p)
 static void fin(jit *j, uint32_t sd, uint32_t s, uint32_t *mask)
 {
     uint32_t m = held(j, s), r;
+    if (j->s0 == s) {                                     /* the f32 result just made */
+        if (sd) vfp(j, 0xeeb0, 0x0a40, 1, 0, 0);          /* vmov.f32 s1, s0 */
+        return;
+    }
+    if (!sd) j->s0 = s;
     if (!m && s <= 127) {
         h32(j, 0xed90 | (sd & 1) << 6 | FP, (sd >> 1) << 12 | 0x0a00 | s * 2); /* vldr s<sd>, [fp, #s*8] */
         return;
@@ -649,12 +885,13 @@ static void fin(jit *j, uint32_t sd, uint32_t s, uint32_t *mask)
     h32(j, 0xee00 | sd >> 1, r << 12 | 0x0a10 | (sd & 1) << 7); /* vmov s<sd>, r */
 }
 
-/* Slot d's new value from s0, in a register of the cache outside mask. */
+/* Slot d's new value from s0, in a register of the cache outside mask (s0 keeps it for the next f32 template). */
 static void fout(jit *j, uint32_t d, uint32_t mask)
 {
     uint32_t r = dres(j, d, mask);
     h32(j, 0xee10, r << 12 | 0x0a10);                    /* vmov r, s0 */
     result(j, d, r);
+    j->s0 = d;
 }
 
 /* The effective address of a 1- or 4-byte access at [ra + off] (off < 4096), checked: its register. */
@@ -673,6 +910,280 @@ static uint32_t ea(jit *j, uint32_t ra, uint32_t off, uint32_t n, uint32_t *mask
     return x;
 }
 
+/* ---------------------------------------------------------------- locals kept in registers through a loop
+ *
+ * An innermost loop whose body is made of cached templates only (hot_len), fuel charges,
+ * 32-bit copies and selects, and branches (branch tables included) keeps its most used locals (up to NPIN) in registers of the cache for
+ * the whole loop: they are loaded where the loop is entered (before its header, which
+ * the back edges skip), never written back inside it, and stored where the loop is left,
+ * only those the loop writes and only where they are live: on the taken side of a
+ * branch out of it, and where its code ends. Nothing else reads the frame in such a
+ * loop: no call, no helper but the fuel's (around which they are saved on the stack),
+ * and a trap leaves the frame unread. The loop's code is [head, end): from its header
+ * to its last back edge; no branch from outside lands in it.
+ */
+#define NPIN 5
+/*
+ * r10 and r9 first (the call depth and value stack limits, which only calls read: a loop
+ * using them pushes them where it is entered and pops them where it is left, its traps
+ * included), then registers of the cache, never r0-r2 (the fuel's helper call uses them).
+ */
+static const uint8_t pin_reg[2][NPIN] = {{14, 12, 3}, {10, 9, 14, 12, 3}};
+static const uint8_t pin_max[2] = {3, 5};
+/*
+ * r9 and r10 cost a push and a pop where the loop is entered and left: they must save
+ * this many instructions in it, more unless it looks counted (no branch leaves it from
+ * inside and its last back edge compares with a constant: a loop that may run a few
+ * times only, as a search's or a partition's, would lose).
+ */
+#define SP_GAIN 2
+#define SP_GAIN_EXITS 6
+#define SP_REGS (1u << 9 | 1u << 10)
+#define PIN_MAX_UNITS 1024u   /* a longer loop keeps nothing */
+
+/* Length of an instruction a loop keeping locals in registers may have. */
+static uint32_t rlen(const wasm_code *q)
+{
+    uint32_t nt, n = hot_len(q);
+    return n ? n : (*q & 0xff) == X_BRTABLE ? ctl_len(q, &nt) : (*q & 0xff) == X_SELECT ? 5 : 3;
+}
+
+/* The target of the control instruction at q (unit u) if it has one target, else WASM_NONE. */
+static uint32_t one_target(const wasm_code *q, uint32_t u)
+{
+    uint32_t nt, len = ctl_len(q, &nt);
+    return len && nt == 1 && (*q & 0xff) != X_BRTABLE ? ctl_target(q, u, len, 0) : WASM_NONE;
+}
+
+/*
+ * If a loop whose locals can stay in registers starts at code unit u (a place a branch
+ * lands): its end (0 if none), with the locals chosen in slot[] (*n of them) and, in
+ * *wr, a bit per chosen one the loop writes.
+ */
+static uint32_t pin_loop(const jit *j, uint32_t u, uint32_t nloc, uint32_t *slot, uint32_t *n, uint32_t *wr)
+{
+    const wasm_code *c = j->c, *q;
+    uint32_t e = 0, len, x, y, k, t;
+    *n = 0;
+    *wr = 0;
+    if (!j->live || j->marking) return 0;
+    for (q = c + u; q < j->end && (uint32_t)(q - c) < u + PIN_MAX_UNITS; q += len) {
+        uint32_t op = *q & 0xff, at = (uint32_t)(q - c);
+        if ((len = hot_len(q))) {
+            if (op == 0x98) break;                        /* copysign: it can take 4 registers */
+        } else if (op == X_FUEL) {
+            len = 3;
+        } else if (op == X_BR || op == X_BRL || (op == X_COPY && (*q & X_32))) {
+            len = 3;
+        } else if (op == X_SELECT && (*q & X_32)) {
+            len = 5;
+        } else if (op == X_BRTABLE) {
+            len = 4 + 2 * (imm(q + 2) + 1);
+        } else {
+            break;
+        }
+        t = one_target(q, at);
+        if (t == WASM_NONE) continue;
+        if (t == u) e = at + len;                          /* a back edge */
+        else if (t > u && t <= at) break;                  /* another loop's (if inside, the check below fails) */
+    }
+    if (!e) return 0;
+    for (t = u; t < e; t++) {                              /* nothing from outside lands inside */
+        if (!landing(j, t)) continue;
+        const uint32_t *b = j->src + 2 * label_of(j, t);
+        if (b[0] != WASM_NONE && (b[0] < u || b[1] >= e)) return 0;
+    }
+    uint32_t ts[32], tc[32], tw[32], nts = 0, m;
+    for (q = c + u; q < c + e; q += len) {                 /* how often each local is used, and whether written */
+        uint32_t cand[4], nc = 0, op = *q & 0xff;
+        len = rlen(q);
+        if (decode(q, &x, &y)) for (k = 0; k < x + y && nc < 4; k++) cand[nc++] = q[1 + k];
+        else {
+            x = 0;                                         /* (decode leaves it 1) */
+            if (op != X_FUEL && op != X_BR && op != X_BRL) { cand[nc++] = q[1]; if (op >= X_BCMP && op < X_BCMPI) cand[nc++] = q[2]; }
+        }
+        for (k = 0; k < nc; k++) {
+            if (cand[k] >= nloc) continue;
+            for (m = 0; m < nts && ts[m] != cand[k]; m++) {}
+            if (m == nts) {
+                if (nts == 32) continue;
+                ts[nts] = cand[k]; tc[nts] = tw[nts] = 0; nts++;
+            }
+            tc[m]++;
+            tw[m] |= k == 0 && x;
+        }
+    }
+    for (k = 0; k < NPIN; k++) {                           /* the most used, used twice or more */
+        uint32_t best = WASM_NONE, most = 1;
+        for (m = 0; m < nts; m++)
+            if (tc[m] > most) { most = tc[m]; best = m; }
+        if (best == WASM_NONE) break;
+        slot[k] = ts[best];
+        if (tw[best]) *wr |= 1u << k;
+        tc[best] = 0;
+        (*n)++;
+    }
+    return *n ? e : 0;
+}
+
+/* Stores the pinned registers the loop writes whose slot is live at code unit u (a place a branch lands); pops r9, r10. */
+static void pin_store(jit *j, uint32_t u)
+{
+    for (uint32_t m = j->pinw; m; m &= m - 1) {
+        uint32_t r = (uint32_t)__builtin_ctz(m);
+        if (live_at(j, u, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    }
+    if (j->pinsp) h32(j, 0xe8bd, SP_REGS);              /* pop.w {r9, r10} */
+}
+
+/* Whether a branch to code unit u leaves the loop and has something to do first (stores, r9 and r10). */
+static int pin_exit(const jit *j, uint32_t u)
+{
+    if (!j->pin || (u >= j->pin_head && u < j->pin_end)) return 0;
+    if (j->pinsp) return 1;
+    for (uint32_t m = j->pinw; m; m &= m - 1)
+        if (live_at(j, u, j->cs[__builtin_ctz(m)])) return 1;
+    return 0;
+}
+
+/* B<cond> to code unit u (halfword to), doing first what leaving the loop takes if it does. */
+static void branch_out(jit *j, uint32_t cond, uint32_t u, uint32_t to)
+{
+    uint32_t at = j->n;
+    if (!pin_exit(j, u)) { branch(j, cond, to, 0); return; }
+    if (cond != AL) h16(j, 0);                           /* b<!cond> over */
+    pin_store(j, u);
+    branch(j, AL, to, 0);
+    if (cond != AL) land(j, at, cond ^ 1);
+}
+
+/* Fuel as fuel() does, the pinned registers saved around the helper (r2 makes the count even). */
+static void fuel_pinned(jit *j, uint32_t n)
+{
+    uint32_t regs = j->pin & ~SP_REGS, at; /* (C keeps r9 and r10) */
+    if (regs && (__builtin_popcount(regs) & 1)) regs |= 1u << 2;
+    if (n < 256) h16(j, 0x3f00 | n);                      /* subs r7, #n */
+    else { konst(j, 1, n); h16(j, 0x1a7f); }              /* subs r7, r7, r1 */
+    at = j->n;
+    h16(j, 0);
+    if (n < 256) { h16(j, 0x3700 | n); h16(j, 0x2100 | n); } /* adds r7, #n; movs r1, #n */
+    else h16(j, 0x187f);                                  /* adds r7, r7, r1 */
+    if (regs) h32(j, 0xe92d, regs);                       /* push.w {regs} */
+    h16(j, 0x463a);                                       /* mov r2, r7 */
+    ctx32(j, 0, FUEL, offsetof(wasm_jit_ctx, fuel));
+    h16(j, 0x4640);                                       /* mov r0, r8 */
+    ctx32(j, 1, 12, offsetof(wasm_jit_ctx, refuel));
+    h16(j, 0x47e0);                                       /* blx ip */
+    ctx32(j, 1, FUEL, offsetof(wasm_jit_ctx, fuel));
+    if (regs) h32(j, 0xe8bd, regs);                       /* pop.w {regs} */
+    h16(j, 0x2800);                                       /* cmp r0, #0 */
+    fail(j, NE, T_EXIT);
+    land(j, at, CS);
+}
+
+static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p);
+
+/* Keeps the first n of the locals in slot[] in registers through the loop [u, e); wr: those it writes. */
+static void pin_set(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr, uint32_t sp)
+{
+    j->pin_head = u;
+    j->pin_end = e;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t r = pin_reg[sp][k];
+        j->cs[r] = slot[k];
+        j->pin |= 1u << r;
+        if (wr >> k & 1) j->pinw |= 1u << r;
+    }
+    j->pinsp = (j->pin & SP_REGS) != 0;
+}
+
+/* Instructions in the loop [u, e)'s code with the first n of slot[] kept in registers (nothing emitted). */
+static uint32_t pin_trial(jit *j, uint32_t u, uint32_t e, const uint32_t *slot, uint32_t n, uint32_t wr, uint32_t sp)
+{
+    jit keep = *j;
+    uint32_t len, size;
+    j->out = NULL;
+    j->n = 0;
+    j->ni = 0;
+    pin_set(j, u, e, slot, n, wr, sp);
+    for (const wasm_code *p = j->c + u; p < j->c + e; p += len) {
+        uint32_t at = (uint32_t)(p - j->c);
+        if (at != u && landing(j, at)) { sync_to(j, at, 0); j->r0 = WASM_NONE; forget(j); }
+        if (!(len = insn(j, j->c, p))) break;
+    }
+    size = j->ni;
+    *j = keep;
+    return size;
+}
+
+/*
+ * At code unit u, where a branch lands: if a loop starts here, keeps as many of its most
+ * used locals in registers as make its code fewest instructions (a register of the cache
+ * kept is one fewer for its other values), and loads them.
+ */
+static void pin_enter(jit *j, uint32_t u, uint32_t nloc)
+{
+    uint32_t slot[NPIN], n, wr, e, best = 0, least, *d, sp = 0;
+    if (!j->live || j->marking) return;
+    d = j->pinc + 3 * label_of(j, u);
+    if (!d[0]) { /* decided once, kept for every pass (the loop's code is the same in all) */
+        e = pin_loop(j, u, nloc, slot, &n, &wr);
+        if (e) {
+            uint32_t gain = SP_GAIN, len;
+            for (const wasm_code *q = j->c + u; q < j->c + e; q += len) {
+                uint32_t t = one_target(q, (uint32_t)(q - j->c));
+                len = rlen(q);
+                if ((t != WASM_NONE && (t < u || t >= e)) || (*q & 0xff) == X_BRTABLE) gain = SP_GAIN_EXITS;
+                if (q + len == j->c + e && !((*q & 0xff) >= X_BCMPI && (*q & 0xff) < X_BCMPI + 10)) gain = SP_GAIN_EXITS;
+            }
+            least = pin_trial(j, u, e, slot, 0, wr, 0);
+            for (uint32_t k = 1; k <= n && k <= pin_max[0]; k++) { /* (each a trial emission: start-up time) */
+                uint32_t size = pin_trial(j, u, e, slot, k, wr, 0);
+                if (size < least) { least = size; best = k; }
+            }
+            for (uint32_t k = 1; k <= n; k++) {
+                uint32_t size = pin_trial(j, u, e, slot, k, wr, 1);
+                if (size + gain <= least) { least = size + gain; best = k; sp = 1; }
+            }
+        }
+        for (uint32_t k = best; k < NPIN; k++) slot[k] = 0;
+        d[0] = best ? e | best << 28 | sp << 27 : 0xffffffffu;
+        d[1] = best ? (wr & 31) | slot[0] << 5 | slot[1] << 14 | slot[2] << 23 : 0;
+        d[2] = best ? slot[3] | slot[4] << 9 : 0;
+    }
+    if (d[0] == 0xffffffffu) return;
+    best = d[0] >> 28;
+    sp = d[0] >> 27 & 1;
+    e = d[0] & 0x07ffffffu;
+    wr = d[1] & 31;
+    slot[0] = d[1] >> 5 & 511;
+    slot[1] = d[1] >> 14 & 511;
+    slot[2] = d[1] >> 23 & 511;
+    slot[3] = d[2] & 511;
+    slot[4] = d[2] >> 9 & 511;
+    pin_set(j, u, e, slot, best, wr, sp);
+    if (sp) {
+        j->usedsp = 1;
+        h32(j, 0xe92d, SP_REGS);                          /* push.w {r9, r10} */
+    }
+    for (uint32_t k = 0; k < best; k++)
+        if (live_at(j, u, slot[k])) slot_any(j, 1, pin_reg[sp][k], slot[k]);
+}
+
+/* Where the loop's code ends (q): its registers stored if written and live, then ordinary clean registers of the cache. */
+static void pin_leave(jit *j, const wasm_code *q)
+{
+    for (uint32_t m = j->pinw; m; m &= m - 1) {
+        uint32_t r = (uint32_t)__builtin_ctz(m);
+        if (!dead_live(j, q, j->cs[r])) slot_any(j, 0, r, j->cs[r]);
+    }
+    if (j->pinsp) h32(j, 0xe8bd, SP_REGS);              /* pop.w {r9, r10} */
+    j->dirty &= ~j->pin;
+    j->cs[9] = j->cs[10] = WASM_NONE;
+    j->pin = j->pinw = 0;
+    j->pinsp = 0;
+}
+
 /* Emits the cached template of the instruction at p (hot_len(p) == len); returns len. */
 static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len)
 {
@@ -684,7 +1195,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         mask = held(j, p[2]) | held(j, p[3]);
         fin(j, 0, p[2], &mask);
         fin(j, 1, p[3], &mask);
-        if (op >= 0x92) { vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1); fout(j, p[1], mask); return len; }
+        if (op >= 0x92) { vfp(j, fop[op - 0x92][0], fop[op - 0x92][1], 0, 0, 1); j->s0 = WASM_NONE; fout(j, p[1], mask); return len; }
         vfp(j, 0xeeb4, 0x0a40, 0, 0, 1);                  /* vcmp.f32 s0, s1 */
         h32(j, 0xeef1, 0xfa10);                           /* vmrs APSR_nzcv, fpscr */
         d = dres(j, p[1], mask);
@@ -700,6 +1211,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         else if (op == 0xb2) vfp(j, 0xeeb8, 0x0ac0, 0, 0, 1); /* vcvt.f32.s32 s0, s1 */
         else if (op == 0xb3) vfp(j, 0xeeb8, 0x0a40, 0, 0, 1); /* vcvt.f32.u32 s0, s1 */
         else vfp(j, op == X_TRUNC_SAT ? 0xeebd : 0xeebc, 0x0ac0, 0, 0, 1); /* vcvt.s32/u32.f32 s0, s1 */
+        j->s0 = WASM_NONE;
         fout(j, p[1], mask);
         return len;
     }
@@ -795,14 +1307,14 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         a = get(j, p[1], &mask);
         if (ri) cmp_imm(j, a, imm(p + 2), &mask);
         else h32(j, 0xebb0 | a, 0x0f00 | get(j, p[2], &mask));
-        sync(j, NULL);                                    /* (stores keep the flags) */
-        branch(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], TARGET(len - 2), 0);
+        sync_to(j, (uint32_t)(p - c) + (len - 2) + imm(p + len - 2), 1); /* (stores keep the flags) */
+        branch_out(j, cmp_cc[op - (ri ? X_BCMPI : X_BCMP)], (uint32_t)(p - c) + (len - 2) + imm(p + len - 2), TARGET(len - 2));
     } else if (op == X_BRNZ || op == X_BRNZL || op == X_BRZ || op == X_BRZL) {
         mask = 0;
         a = get(j, p[1], &mask);
         cmp_imm(j, a, 0, &mask);
-        sync(j, NULL);
-        branch(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, TARGET(2), 0);
+        sync_to(j, (uint32_t)(p - c) + 2 + imm(p + 2), 1);
+        branch_out(j, (op == X_BRNZ || op == X_BRNZL) ? NE : EQ, (uint32_t)(p - c) + 2 + imm(p + 2), TARGET(2));
     } else if (op >= 0x28 && op <= 0x35) {                /* 1- and 4-byte loads: dst addr off32 */
         uint32_t k = op - 0x28, x;
         mask = held(j, p[2]);
@@ -818,6 +1330,17 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         b = get(j, p[2], &mask);
         x = ea(j, a, imm(p + 3), stores[k].n, &mask);
         h32(j, stores[k].op | 5, b << 12 | x);            /* str<> b, [r5, x] */
+    } else if (op == X_SELECT) {                          /* dst a b cond, 32 bits */
+        mask = held(j, p[2]) | held(j, p[3]) | held(j, p[4]);
+        t = get(j, p[4], &mask);
+        a = get(j, p[2], &mask);
+        b = get(j, p[3], &mask);
+        cmp_imm(j, t, 0, &mask);
+        d = dres(j, p[1], t == a || t == b ? mask : mask & ~(1u << t)); /* (the condition's register is free now) */
+        if (d == a) { if (a != b) { h16(j, 0xbf08); mov(j, d, b); } }        /* it eq; mov d, b */
+        else if (d == b) { h16(j, 0xbf18); mov(j, d, a); }                  /* it ne; mov d, a */
+        else { h16(j, 0xbf14); mov(j, d, a); mov(j, d, b); }                /* ite ne; mov d, a; mov d, b */
+        result(j, p[1], d);
     } else if (op == X_CONST32) {
         d = dres(j, p[1], 0);
         kon(j, d, imm(p + 2));
@@ -826,7 +1349,7 @@ static uint32_t hot(jit *j, const wasm_code *c, const wasm_code *p, uint32_t len
         mask = held(j, p[2]);
         a = get(j, p[2], &mask);
         d = dres(j, p[1], mask);
-        if (op == 0xa7) { if (d != a) h32(j, 0xea4f, d << 8 | a); }   /* mov.w d, a */
+        if (op == 0xa7 || op == X_COPY) { if (d != a) h32(j, 0xea4f, d << 8 | a); } /* mov.w d, a */
         else {
             if (op == 0x68) { h32(j, 0xfa90 | a, 0xf0a0 | d << 8 | a); a = d; } /* rbit d, a */
             h32(j, 0xfab0 | a, 0xf080 | d << 8 | a);      /* clz d, a */
@@ -856,6 +1379,18 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         h16(j, 0x2000);                                   /* movs r0, #0 */
         h16(j, 0xbd10);                                   /* pop {r4, pc} */
         return 2;
+    }
+    if (j->pin && op == X_COPY && (*p & X_32)) return hot(j, c, p, 3); /* there a 32-bit copy is a move */
+    if (j->pin && op == X_SELECT && (*p & X_32)) return hot(j, c, p, 5); /* and a select two */
+    if (j->pin && (op == X_BR || op == X_BRL || op == X_FUEL)) { /* in a loop keeping locals in registers */
+        uint32_t t = (uint32_t)(p - c) + 1 + imm(p + 1);
+        if (op == X_FUEL) sync(j, p);
+        else sync_to(j, t, 0);
+        forget(j);
+        j->r0 = WASM_NONE;
+        if (op == X_FUEL) fuel_pinned(j, imm(p + 1));
+        else branch_out(j, AL, t, target(j, t));
+        return 3;
     }
     sync(j, p);
     j->have = j->cs[0]; /* the other templates use r0-r3 and r12 as they please: only r0 is known */
@@ -917,8 +1452,9 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
         case X_FUEL: fuel(j, imm(p + 1)); len = 3; break;
         case X_BR: case X_BRL: branch(j, AL, TARGET(1), 0); len = 3; break;
         case X_BRTABLE: {
-            uint32_t n = imm(p + 2);
-            LD(0, p[1]);
+            uint32_t n = imm(p + 2), pm = held(j, p[1]) & j->pin;
+            if (pm) mov(j, 0, (uint32_t)__builtin_ctz(pm)); /* (a loop keeps it in a register) */
+            else LD(0, p[1]);
             konst(j, 1, n);
             h16(j, 0x4288);                               /* cmp r0, r1 */
             h16(j, 0xbf88);                               /* it hi */
@@ -926,7 +1462,31 @@ static uint32_t insn(jit *j, const wasm_code *c, const wasm_code *p)
             h16(j, 0x0080);                               /* lsls r0, r0, #2 */
             h16(j, 0x4487);                               /* add pc, r0: into the table of b.w below */
             h16(j, 0xbf00);                               /* nop */
-            for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+            if (!j->pin) {
+                for (uint32_t k = 0; k <= n; k++) branch(j, AL, TARGET(4 + 2 * k), 0);
+            } else { /* a target out of the loop goes through a stub after the table (stores, r9 and r10) */
+                uint32_t at = j->n + 2 * (n + 1), t;
+                for (uint32_t k = 0; k <= n; k++) {
+                    t = (uint32_t)(p - c) + 4 + 2 * k + imm(p + 4 + 2 * k);
+                    if (!pin_exit(j, t)) { branch(j, AL, TARGET(4 + 2 * k), 0); continue; }
+                    branch(j, AL, at, 0);
+                    uint16_t *o = j->out;
+                    uint32_t n0 = j->n, i0 = j->ni;
+                    j->out = NULL;
+                    pin_store(j, t);
+                    branch(j, AL, 0, 0);
+                    at += j->n - n0;
+                    j->n = n0;
+                    j->ni = i0;
+                    j->out = o;
+                }
+                for (uint32_t k = 0; k <= n; k++) {
+                    t = (uint32_t)(p - c) + 4 + 2 * k + imm(p + 4 + 2 * k);
+                    if (!pin_exit(j, t)) continue;
+                    pin_store(j, t);
+                    branch(j, AL, TARGET(4 + 2 * k), 0);
+                }
+            }
             len = 4 + 2 * (n + 1);
             break;
         }
@@ -1085,10 +1645,12 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
 {
     const wasm_code *c = fd->code, *p;
     uint32_t len;
+    int fresh = 0;
     j->n = 0;
     if (fd->frame_slots > 511) return 0; /* slots beyond ldr's 12-bit offset */
     j->tgt = j->tgt_all ? j->tgt_all + j->toff[j->fi] : NULL;
     if (j->tgt && !j->marked[j->fi]) { /* where branches land: found once, kept for every pass */
+        fresh = 1;
         uint16_t *out = j->out;
         memset(j->tgt, 0, ((size_t)(end - c) / 32 + 1) * 4);
         j->marking = 1;
@@ -1101,6 +1663,20 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
         if (p < end) return 0;
         j->marked[j->fi] = 1;
     }
+    /* what is live where branches land: found the first time, kept */
+    j->live = NULL;
+    if (j->tgt && j->lv) {
+        if (fresh) j->lv[j->fi] = liveness(j, c, end, fd->frame_slots);
+        if (j->lv[j->fi]) {
+            j->lw = (fd->frame_slots + 31u) / 32u;
+            j->rank = j->lv[j->fi];
+            j->live = j->rank + (end - c) / 32 + 1;
+            uint32_t words = (uint32_t)(end - c) / 32 + 1, nlab = j->rank[words - 1] + (uint32_t)__builtin_popcount(j->tgt[words - 1]);
+            j->pinc = j->live + (size_t)nlab * j->lw;
+            j->entry = j->pinc + 3 * (size_t)nlab;
+            j->src = j->entry + j->lw;
+        }
+    }
 
     h16(j, 0xb510);                                           /* push {r4, lr} */
     h16(j, 0x45d5);                                           /* cmp sp, r10 */
@@ -1109,9 +1685,18 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     addw(j, 1, FP, fd->frame_slots * 8);
     h16(j, 0x4549);                                           /* cmp r1, r9 */
     fail(j, HI, T_STACK);
-    if (fd->nlocals) {
+    /* the locals are zeroed: those live where the function starts (all without liveness), one by one if few */
+    uint32_t zero = 0, first = fd->nparams, last = fd->nparams + fd->nlocals;
+    const uint32_t *entry = j->live ? j->entry : NULL;
+    for (uint32_t k = first; k < last; k++) zero += !entry || ((entry[k >> 5] >> (k & 31)) & 1);
+    if (zero) {
         h16(j, 0x2200);                                       /* movs r2, #0 */
         h16(j, 0x2300);                                       /* movs r3, #0 */
+    }
+    if (zero && zero <= 4) { /* (no longer than the loop below) */
+        for (uint32_t k = first; k < last; k++)
+            if (!entry || ((entry[k >> 5] >> (k & 31)) & 1)) slot64(j, 0, 2, 3, k); /* strd r2, r3, [fp, #k*8] */
+    } else if (zero) {
         addw(j, 0, FP, fd->nparams * 8);
         addw(j, 1, FP, (fd->nparams + fd->nlocals) * 8);
         h32(j, 0xe8e0, 0x2302);                               /* 1: strd r2, r3, [r0], #8 */
@@ -1120,6 +1705,8 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     }
 
     j->r0 = WASM_NONE;
+    j->pin = j->pinw = 0;
+    j->pinsp = j->usedsp = 0;
     forget(j);
     {
         const wasm_module *m = j->inst->mod;
@@ -1130,17 +1717,27 @@ static uint32_t function(jit *j, const wasm_funcdef *fd, const wasm_code *end)
     j->end = end;
     for (p = c; p < end; p += len) {
         uint32_t u = (uint32_t)(p - c);
-        if (landing(j, u)) { sync(j, NULL); j->r0 = WASM_NONE; forget(j); } /* (stored before the label) */
+        if (j->pin && u == j->pin_end) pin_leave(j, p);
+        if (landing(j, u)) { /* (stored before the label) */
+            sync_to(j, u, 0);
+            j->r0 = WASM_NONE;
+            forget(j);
+            if (!j->pin) pin_enter(j, u, fd->nparams + fd->nlocals);
+        }
         if (j->map) j->map[u] = j->n;
         if (!(len = insn(j, c, p))) return 0;
     }
     for (uint32_t k = 0; k < NSTUB; k++) {
+        uint32_t e = k == T_OOB_SP ? T_OOB : k == T_EXIT_SP ? T_EXIT : k;
         j->stub[k] = j->n;
-        h16(j, k < T_EXIT ? 0x2000 | stub_err[k] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
+        if (k >= T_OOB_SP && !j->usedsp) continue;
+        if (k >= T_OOB_SP) h16(j, 0xb002);                   /* add sp, #8: {r9, r10} */
+        h16(j, e < T_EXIT ? 0x2000 | stub_err[e] : 0x2800);  /* movs r0, #err / cmp r0, #0: Z = (r0 == 0) */
         h16(j, 0xbd10);                                       /* pop {r4, pc} */
     }
     return j->n;
 }
+
 
 /* ---------------------------------------------------------------- runtime helpers */
 
@@ -1406,6 +2003,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
     jit j;
     memset(&j, 0, sizeof j);
     j.inst = inst;
+    j.a = a;
     if (!nown || !(j.ent = scratch(a, wb_size_mul(nown, 4)))) goto out;
     /* the branch-target bitmaps, a word-aligned one per function (without them: no cache, no store left out) */
     if ((j.toff = scratch(a, wb_size_mul(nown, 4))) && (j.marked = scratch(a, nown))) {
@@ -1415,6 +2013,8 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         }
         if (i == nown) j.tgt_all = scratch(a, wb_size_mul(len, 4));
     }
+    size_t lvtop = a->size; /* the liveness goes below this */
+    if (j.tgt_all) j.lv = scratch(a, wb_size_mul(nown, sizeof *j.lv));
 
     /*
      * Which functions compile: those whose instructions all have templates and whose code
@@ -1441,7 +2041,7 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         for (i = 0; i < nown; i++) {
             if (j.ent[i] == WASM_NONE) continue;
             j.fi = i;
-            j.ent[i] = function(&j, &m->funcs[i], end_of(m, i));
+            if (!(j.ent[i] = function(&j, &m->funcs[i], end_of(m, i)))) goto out; /* compiled in the pass before: not expected */
             total = wb_size_add(total, j.ent[i]);
             if (map_bytes(m, i) > map) map = map_bytes(m, i);
         }
@@ -1450,6 +2050,11 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         over = need > room ? need - room : 0;
         if (total >= MAX_CODE_HW && (uint64_t)(total - MAX_CODE_HW + 1) * 2 > over) over = (uint64_t)(total - MAX_CODE_HW + 1) * 2;
         if (!over) break;
+        if (a->size < lvtop) { /* the liveness is given back before any function stays interpreted */
+            wasm_arena_top_free(a, lvtop);
+            j.lv = NULL;
+            continue;
+        }
         while (over) { /* drop the largest until their code covers the shortfall */
             uint32_t big = WASM_NONE;
             for (i = 0; i < nown; i++)
@@ -1475,9 +2080,9 @@ uint32_t wasm_jit_compile(wasm_instance *inst, wasm_arena *a, const wasm_code_gu
         j.base = j.ent[i];
         j.fi = i;
         j.out = NULL;
-        function(&j, &m->funcs[i], end_of(m, i)); /* lays out: branch targets and trap stubs */
+        if (!function(&j, &m->funcs[i], end_of(m, i))) goto undo; /* lays out: branch targets and trap stubs */
         j.out = code + j.base;
-        function(&j, &m->funcs[i], end_of(m, i));
+        if (!function(&j, &m->funcs[i], end_of(m, i))) goto undo;
         j.map = NULL;
         wasm_arena_top_free(a, keep);
         inst->own[i].native = (const uint8_t *)(code + j.base) + 1; /* Thumb */

@@ -889,7 +889,7 @@ static wasm_err move(ld *L, const vval *v, uint32_t h, uint32_t dst)
     uint32_t src = v->k == V_LOCAL ? v->x : home(L, h);
     if (src == dst) return WASM_OK;
     EMIT(p, 3);
-    p[0] = X_COPY;
+    p[0] = (wasm_code)(X_COPY | (v->t == WASM_I32 || v->t == WASM_F32 ? X_32 : 0));
     p[1] = (wasm_code)dst;
     p[2] = (wasm_code)src;
     return WASM_OK;
@@ -1664,7 +1664,7 @@ static wasm_err validate_body(ld *L, wasm_funcdef *fd)
             TRY(src_slot(L, cnd, h + 2, &s));
             TRY(push(L, want));
             TRY(emit_def(L, 5, &p));
-            p[0] = X_SELECT;
+            p[0] = (wasm_code)(X_SELECT | (want == WASM_I32 || want == WASM_F32 ? X_32 : 0));
             p[2] = (wasm_code)sa;
             p[3] = (wasm_code)sb;
             p[4] = (wasm_code)s;
