@@ -132,3 +132,43 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeShared: DecodeShared returns what Decode returns, error for error, and a
+// Chunk's Data lies inside the body.
+func FuzzDecodeShared(f *testing.F) {
+	addGoldenSeeds(f, true)
+	for _, m := range benchMessages() {
+		b, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body := bytes.Clone(b)
+		got, gerr := DecodeShared(body)
+		want, werr := Decode(b)
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("DecodeShared: %v, Decode: %v", gerr, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeShared %+v, Decode %+v", got, want)
+		}
+		if c, ok := got.(*Chunk); ok {
+			if canonical, err := Encode(c); err == nil && bytes.Equal(canonical, b) && !shares(body, c.Data) {
+				t.Fatalf("the data of a canonical chunk is a copy")
+			}
+		}
+	})
+}
+
+// shares reports whether data is the end of body, as a canonical Chunk's Data is: a
+// change to body's last byte shows in data.
+func shares(body, data []byte) bool {
+	if len(body) == 0 || len(data) == 0 {
+		return false
+	}
+	body[len(body)-1] ^= 0xff
+	defer func() { body[len(body)-1] ^= 0xff }()
+	return data[len(data)-1] == body[len(body)-1]
+}

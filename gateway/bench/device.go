@@ -25,7 +25,9 @@ const leanWindow = 8
 // (Deploy, Chunk, Start, heartbeats) and nothing else, so that the fan-out measures
 // the gateway rather than a simulator's bookkeeping. Like a device it decodes every
 // frame with the protocol's decoder, checks offsets and the module's sha256, and
-// reports Received and Running. Two things make it cheaper than devicesim, both
+// reports Received and Running. It hashes a chunk where the frame arrived
+// (protocol.DecodeShared) and keeps nothing, as a device with one frame buffer hashing
+// into flash. Two things make it cheaper than devicesim, both
 // allowed by docs/protocol.md §6: it acknowledges chunks cumulatively, once per
 // window or when the module is complete, and it sends what one received message
 // calls for in one write (the last ChunkAck with AppStatus Received).
@@ -182,7 +184,9 @@ func (d *leanDevice) run() {
 		d.conn.Close()
 	}()
 	for {
-		m, err := d.r.ReadMessage()
+		// A Chunk's data shares the frame buffer, as a device's static one: it is
+		// hashed before the next read.
+		m, err := d.r.ReadMessageShared()
 		if err != nil {
 			var pe *protocol.Error
 			if errors.As(err, &pe) && !pe.Code.Fatal() {
