@@ -173,7 +173,9 @@ func Decode(body []byte) (Message, error) {
 		return nil, NewError(CodeMalformed, 0, "missing key 0")
 	}
 	var tv uint64
-	if err := decMode.Unmarshal(rawType, &tv); err != nil {
+	if len(rawType) == 1 && rawType[0] < 24 {
+		tv = uint64(rawType[0]) // every type in its canonical form
+	} else if err := decMode.Unmarshal(rawType, &tv); err != nil {
 		return nil, newError(CodeMalformed, 0, "key 0 is not an unsigned integer", err)
 	}
 	if tv == 0 || tv > 0xff || New(MessageType(tv)) == nil {
@@ -238,25 +240,80 @@ func scanTop(body []byte) (topFields, bool) {
 	out := make(topFields, 0, n)
 	var skip skipItem
 	for range n {
-		var key uint64
-		after, err := decMode.UnmarshalFirst(rest, &key)
-		if err != nil || len(rest) == 0 || rest[0]&0xe0 != 0x00 {
+		if len(rest) == 0 || rest[0]&0xe0 != 0x00 {
 			return nil, false
 		}
+		key, h, ok := cborHead(rest)
+		if !ok {
+			return nil, false
+		}
+		after := rest[h:]
 		if _, dup := out.get(key); dup {
 			return nil, false
 		}
-		next, err := valueMode.UnmarshalFirst(after, &skip)
-		if err != nil {
-			return nil, false
+		size, ok := simpleItem(after)
+		if !ok {
+			next, err := valueMode.UnmarshalFirst(after, &skip)
+			if err != nil {
+				return nil, false
+			}
+			size = len(after) - len(next)
 		}
-		out = append(out, topField{key: key, raw: after[:len(after)-len(next)]})
-		rest = next
+		out = append(out, topField{key: key, raw: after[:size]})
+		rest = after[size:]
 	}
 	if len(rest) != 0 {
 		return nil, false
 	}
 	return out, true
+}
+
+// cborHead reads the head of the item b starts with: its argument (a value, a length)
+// and the head's size. ok is false for a truncated head, an indefinite length and the
+// reserved encodings, which the CBOR library refuses too.
+func cborHead(b []byte) (arg uint64, size int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	info := b[0] & 0x1f
+	if info < 24 {
+		return uint64(info), 1, true
+	}
+	if info > 27 {
+		return 0, 0, false
+	}
+	size = 1 + 1<<(info-24)
+	if len(b) < size {
+		return 0, 0, false
+	}
+	for _, c := range b[1:size] {
+		arg = arg<<8 | uint64(c)
+	}
+	return arg, size, true
+}
+
+// simpleItem returns the size of the item b starts with when it is an integer or a
+// definite byte or text string, the values of most fields: what the CBOR library's
+// well-formedness check finds for them, without a call into it. ok is false for
+// anything else, which the library checks.
+func simpleItem(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	arg, h, ok := cborHead(b)
+	if !ok {
+		return 0, false
+	}
+	switch b[0] >> 5 {
+	case 0, 1:
+		return h, true
+	case 2, 3:
+		if arg > uint64(len(b)-h) {
+			return 0, false
+		}
+		return h + int(arg), true
+	}
+	return 0, false
 }
 
 // fieldInfo describes one keyed field of a message struct.
