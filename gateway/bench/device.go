@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash"
@@ -58,8 +59,9 @@ type leanDevice struct {
 // connectLean connects n lean devices named bench/d-<i>, 256 handshakes at a time.
 func connectLean(ca *pki.CA, n int) (*leanFleet, error) {
 	f := &leanFleet{conns: make([]*leanDevice, n)}
+	pool := ca.Pool()
 	failed, first := parallel(n, 256, func(i int) error {
-		d, err := dialLean(ca, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
+		d, err := dialLean(ca, pool, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
 		if err != nil {
 			return err
 		}
@@ -110,12 +112,26 @@ func (f *leanFleet) close() {
 	f.wg.Wait()
 }
 
-// dialLean does the handshake, Hello and Welcome of one device.
-func dialLean(ca *pki.CA, id pki.Identity) (*leanDevice, error) {
-	tc, err := clientConfig(ca, id)
+// dialLean does the handshake, Hello and Welcome of one device. Every device has a key
+// and certificate of its own, and what the client process keeps of them is no more
+// than a device keeps: the CA pool is the fleet's, and the parsed certificate is
+// dropped (crypto/tls parses it again for the handshake). Every GC cycle of the client
+// process marks what its devices keep, and the baseline's clients share one identity.
+func dialLean(ca *pki.CA, pool *x509.CertPool, id pki.Identity) (*leanDevice, error) {
+	certPEM, keyPEM, err := ca.IssueDevice(id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	cert.Leaf = nil
+	tc, err := pki.ClientTLSConfig(pool, cert, "localhost", pki.TLSOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256} // as clientConfig
 	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: dial: %w", id, err)
@@ -140,6 +156,7 @@ func dialLean(ca *pki.CA, id pki.Identity) (*leanDevice, error) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	d.r.SetMaxBody(int(w.MaxFrame))
+	d.r.Reserve() // a device's static frame buffer, as the baseline's clients' read buffers
 	d.heartbeat(time.Duration(w.HeartbeatInterval) * time.Second)
 	return d, nil
 }
