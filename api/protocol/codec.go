@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -159,8 +161,13 @@ func appendHead(dst []byte, major byte, v uint64) []byte {
 // for bad CBOR or a body of the wrong shape, CodeInvalidValue for a value out
 // of range. Byte slices in the result never alias body.
 func Decode(body []byte) (Message, error) {
-	top, ok := scanTop(body)
-	if !ok {
+	return decode(body, false)
+}
+
+// decode is Decode; with share, a Chunk's Data is body's bytes (DecodeShared).
+func decode(body []byte, share bool) (Message, error) {
+	top, fast := scanTop(body)
+	if !fast {
 		// Not a well-formed map of unique unsigned keys: the full decode says why.
 		var m map[uint64]cbor.RawMessage
 		if err := decMode.Unmarshal(body, &m); err != nil {
@@ -187,10 +194,14 @@ func Decode(body []byte) (Message, error) {
 	if err := checkFields(top, v.Type()); err != nil {
 		return nil, newError(CodeMalformed, t, describe(err), err)
 	}
-	if err := decMode.Unmarshal(body, m); err != nil {
-		return nil, newError(CodeMalformed, t, describe(err), err)
+	if !fast || !decodeSimple(top, v, share && t == TypeChunk) {
+		m = New(t)
+		v = reflect.ValueOf(m).Elem()
+		if err := decMode.Unmarshal(body, m); err != nil {
+			return nil, newError(CodeMalformed, t, describe(err), err)
+		}
+		normalize(v)
 	}
-	normalize(v)
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -316,11 +327,62 @@ func simpleItem(b []byte) (int, bool) {
 	return 0, false
 }
 
+// decodeSimple sets v's fields from top, as the CBOR library would, when every field
+// present is an unsigned integer in range of an unsigned field, a valid text string
+// for a string, or a byte string for a []byte (a copy, or with share body's bytes),
+// and reports whether it did. Anything else (nested maps and arrays, another major
+// type, an indefinite length) is left to the library with v discarded; FuzzDecodeSimple
+// holds the two to the same results.
+func decodeSimple(top topFields, v reflect.Value, share bool) bool {
+	for _, f := range fieldsOf(v.Type()) {
+		raw, ok := top.get(f.key)
+		if !ok {
+			continue
+		}
+		arg, h, ok := cborHead(raw)
+		if !ok {
+			return false
+		}
+		fv := v.Field(f.index)
+		switch k := f.typ.Kind(); raw[0] >> 5 {
+		case 0:
+			if k < reflect.Uint || k > reflect.Uint64 || len(raw) != h || fv.OverflowUint(arg) {
+				return false
+			}
+			fv.SetUint(arg)
+		case 3:
+			b := raw[h:]
+			if k != reflect.String || uint64(len(b)) != arg || !utf8.Valid(b) {
+				return false
+			}
+			fv.SetString(string(b))
+		case 2:
+			b := raw[h:]
+			if f.typ != bytesType || uint64(len(b)) != arg {
+				return false
+			}
+			switch {
+			case len(b) == 0: // nil, as normalize leaves it
+			case share:
+				fv.SetBytes(b[:len(b):len(b)])
+			default:
+				fv.SetBytes(bytes.Clone(b))
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+var bytesType = reflect.TypeFor[[]byte]()
+
 // fieldInfo describes one keyed field of a message struct.
 type fieldInfo struct {
 	key      uint64
 	required bool
 	typ      reflect.Type
+	index    int
 }
 
 var fieldCache sync.Map // reflect.Type -> []fieldInfo
@@ -345,6 +407,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 			key:      key,
 			required: !strings.Contains(tag, "omitempty"),
 			typ:      sf.Type,
+			index:    i,
 		})
 	}
 	fieldCache.Store(t, fields)

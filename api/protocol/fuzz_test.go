@@ -172,3 +172,39 @@ func shares(body, data []byte) bool {
 	defer func() { body[len(body)-1] ^= 0xff }()
 	return data[len(data)-1] == body[len(body)-1]
 }
+
+// FuzzDecodeSimple: whatever decodeSimple decodes, as any message type, the CBOR
+// library decodes to the same message.
+func FuzzDecodeSimple(f *testing.F) {
+	addGoldenSeeds(f, true)
+	for _, m := range benchMessages() {
+		b, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		top, ok := scanTop(b)
+		if !ok {
+			return
+		}
+		for mt := MessageType(1); mt < 0xff; mt++ {
+			fast := New(mt)
+			if fast == nil {
+				continue
+			}
+			if !decodeSimple(top, reflect.ValueOf(fast).Elem(), false) {
+				continue
+			}
+			slow := New(mt)
+			if err := decMode.Unmarshal(b, slow); err != nil {
+				t.Fatalf("%s: decodeSimple took what the library refuses: %v", mt, err)
+			}
+			normalize(reflect.ValueOf(slow).Elem())
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%s: decodeSimple %+v, the library %+v", mt, fast, slow)
+			}
+		}
+	})
+}
