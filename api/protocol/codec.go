@@ -329,8 +329,8 @@ func simpleItem(b []byte) (int, bool) {
 
 // decodeSimple sets v's fields from top, as the CBOR library would, when every field
 // present is an unsigned integer in range of an unsigned field, a valid text string
-// for a string, or a byte string for a []byte (a copy, or with share body's bytes),
-// and reports whether it did. Anything else (nested maps and arrays, another major
+// for a string, a byte string for a []byte (a copy, or with share body's bytes), or
+// an empty array or map for a slice or map, and reports whether it did. Anything else (nested maps and arrays, another major
 // type, an indefinite length) is left to the library with v discarded; FuzzDecodeSimple
 // holds the two to the same results.
 func decodeSimple(top topFields, v reflect.Value, share bool) bool {
@@ -367,6 +367,12 @@ func decodeSimple(top topFields, v reflect.Value, share bool) bool {
 				fv.SetBytes(b[:len(b):len(b)])
 			default:
 				fv.SetBytes(bytes.Clone(b))
+			}
+		case 4, 5:
+			// An empty array for a slice, an empty map for a map: nil, as normalize
+			// leaves it (Deploy's config).
+			if arg != 0 || len(raw) != h || (raw[0]>>5 == 4) != (k == reflect.Slice) || (raw[0]>>5 == 5) != (k == reflect.Map) {
+				return false
 			}
 		default:
 			return false
