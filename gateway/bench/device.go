@@ -132,9 +132,9 @@ func dialLean(ca *pki.CA, pool *x509.CertPool, id pki.Identity) (*leanDevice, er
 		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
 	tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256} // as clientConfig
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
+	c, err := dialRecords(tc, 30*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: dial: %w", id, err)
+		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
 	d := &leanDevice{conn: c, r: protocol.NewReader(c, protocol.HardMaxFrame)}
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
