@@ -50,3 +50,17 @@ func (c *recordConn) release() error {
 	*b = (*b)[:0]
 	return err
 }
+
+// Close writes the records held, best effort, then closes the connection: a protocol
+// Error that a closing session wrote while a batch was being written (a framing error
+// found by the read loop) is sent after the batch's records rather than lost. The
+// write deadline of whoever wrote last bounds it.
+func (c *recordConn) Close() error {
+	c.mu.Lock()
+	if c.held != nil && len(*c.held) > 0 {
+		_, _ = c.Conn.Write(*c.held)
+		*c.held = (*c.held)[:0]
+	}
+	c.mu.Unlock()
+	return c.Conn.Close()
+}

@@ -251,10 +251,8 @@ func (ss *session) sendLocked(frame []byte) {
 	}
 }
 
-// writeBufSize is the most bytes one Write hands to TLS: one full record. Larger
-// writes (four records) saved the gateway a record per module but arrived at the
-// device in one burst, and Go's TLS client grew its input buffer to hold all of it:
-// the bench's devices spent more than the gateway saved.
+// writeBufSize is the most plaintext one Write hands to TLS: one full record's worth.
+// The records of a batch then go to the socket together (recordConn, holdLimit).
 const writeBufSize = 16 << 10
 
 // holdLimit is how many bytes of records a batch holds before it writes them.
