@@ -394,7 +394,8 @@ func (s *Server) serveConn(raw net.Conn, src netip.Addr) {
 func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 	remote := raw.RemoteAddr().String()
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.handshakeTimeout))
-	tc := tls.Server(raw, s.tlsConfig)
+	rc := &recordConn{Conn: raw}
+	tc := tls.Server(rc, s.tlsConfig)
 	// The deadline on raw bounds the handshake; HandshakeContext would also work but
 	// its context stays referenced by the connection for the session's lifetime.
 	err := tc.Handshake()
@@ -467,7 +468,7 @@ func (s *Server) open(raw net.Conn, src netip.Addr) *session {
 		return nil
 	}
 	maxFrame := min(int(hello.Caps.MaxFrame), s.cfg.maxFrame)
-	ss := newSession(s, id, raw, tc, r, hello, maxFrame)
+	ss := newSession(s, id, rc, tc, r, hello, maxFrame)
 	welcome := &protocol.Welcome{
 		SessionID:         ss.sid,
 		HeartbeatInterval: seconds(s.cfg.heartbeatInterval),

@@ -27,7 +27,7 @@ type session struct {
 	id        pki.Identity
 	sid       uint64
 	opened    int64 // Unix nanoseconds; an int64 rather than a time.Time saves 16 bytes per session
-	raw       net.Conn
+	raw       *recordConn
 	conn      *tls.Conn
 	r         *protocol.Reader
 	maxFrame  int
@@ -54,7 +54,7 @@ type session struct {
 	transfers map[string]*transfer
 }
 
-func newSession(s *Server, id pki.Identity, raw net.Conn, tc *tls.Conn, r *protocol.Reader, h *protocol.Hello, maxFrame int) *session {
+func newSession(s *Server, id pki.Identity, raw *recordConn, tc *tls.Conn, r *protocol.Reader, h *protocol.Hello, maxFrame int) *session {
 	ss := &session{
 		srv: s, id: id, sid: s.sessionID.Add(1), opened: time.Now().UnixNano(), raw: raw, conn: tc, r: r,
 		maxFrame: maxFrame, maxModule: h.Caps.MaxModule, helloApps: h.Apps,
@@ -251,13 +251,17 @@ func (ss *session) sendLocked(frame []byte) {
 	}
 }
 
-// writeBufSize is the most bytes one Write hands to TLS: one full record. Larger
-// writes (four records) saved the gateway a record per module but arrived at the
-// device in one burst, and Go's TLS client grew its input buffer to hold all of it:
-// the bench's devices spent more than the gateway saved.
+// writeBufSize is the most plaintext one Write hands to TLS: one full record's worth.
+// The records of a batch then go to the socket together (recordConn, holdLimit).
 const writeBufSize = 16 << 10
 
-var writeBufs = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize+protocol.HardMaxFrame+protocol.HeaderSize); return &b }}
+// holdLimit is how many bytes of records a batch holds before it writes them.
+const holdLimit = 64 << 10
+
+var (
+	writeBufs  = sync.Pool{New: func() any { b := make([]byte, 0, writeBufSize+protocol.HardMaxFrame+protocol.HeaderSize); return &b }}
+	recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, holdLimit+2*writeBufSize); return &b }}
+)
 
 // writeLoop drains the queue, coalescing frames into writes of whole records, and
 // returns when the queue is empty, so an idle session has no writer goroutine. It runs
@@ -288,23 +292,35 @@ func (ss *session) writeLoop() {
 	}
 }
 
+// writeBatch hands the frames to TLS a record's worth at a time and sends the records
+// they make in as few writes as holdLimit allows (recordConn).
 func (ss *session) writeBatch(batch [][]byte) error {
 	bp := writeBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	defer func() { *bp = buf[:0]; writeBufs.Put(bp) }()
+	rp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(rp)
 	_ = ss.raw.SetWriteDeadline(time.Now().Add(ss.srv.cfg.writeTimeout))
+	ss.raw.hold(rp)
 	for i, f := range batch {
 		buf = append(buf, f...)
 		if len(buf) >= writeBufSize || i == len(batch)-1 {
 			if _, err := ss.conn.Write(buf); err != nil {
+				_ = ss.raw.release() // best effort: the session closes
 				return err
 			}
 			ss.srv.m.bytesOut.Add(float64(len(buf)))
 			buf = buf[:0]
+			if len(*rp) >= holdLimit {
+				if err := ss.raw.release(); err != nil {
+					return err
+				}
+				ss.raw.hold(rp)
+			}
 		}
 		ss.srv.m.framesOut.Inc()
 	}
-	return nil
+	return ss.raw.release()
 }
 
 // close ends the session once: it records why, cancels the context, sends the

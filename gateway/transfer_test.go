@@ -74,6 +74,9 @@ func TestTenancy(t *testing.T) {
 	if st, _ := teamB.Devices()[0].AppState("blink"); st != 0 {
 		t.Fatalf("team-b/dev-0 got team-a's application (%v)", st)
 	}
+	// The device is Running before its AppStatus reaches the gateway.
+	eventually(t, 10*time.Second, func() bool { return len(h.events.all(events.DeploymentSucceeded)) > 0 }, "the result")
+	time.Sleep(100 * time.Millisecond) // let a second result show up, if any
 	ev := h.events.all(events.DeploymentSucceeded)
 	if len(ev) != 1 || ev[0].Subject() != "team-a/blink" {
 		t.Fatalf("events %v", ev)

@@ -65,3 +65,26 @@ func BenchmarkWriteReadFrame(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkDecodeShared(b *testing.B) {
+	for name, m := range map[string]Message{"chunk-8k": &Chunk{App: "sensor-hub", Offset: 8192, Data: make([]byte, 8192)}} {
+		body, err := Encode(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range []struct {
+			name   string
+			decode func([]byte) (Message, error)
+		}{{"copy", Decode}, {"shared", DecodeShared}} {
+			b.Run(name+"/"+d.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetBytes(int64(len(body)))
+				for b.Loop() {
+					if _, err := d.decode(body); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -159,8 +161,13 @@ func appendHead(dst []byte, major byte, v uint64) []byte {
 // for bad CBOR or a body of the wrong shape, CodeInvalidValue for a value out
 // of range. Byte slices in the result never alias body.
 func Decode(body []byte) (Message, error) {
-	top, ok := scanTop(body)
-	if !ok {
+	return decode(body, false)
+}
+
+// decode is Decode; with share, a Chunk's Data is body's bytes (DecodeShared).
+func decode(body []byte, share bool) (Message, error) {
+	top, fast := scanTop(body)
+	if !fast {
 		// Not a well-formed map of unique unsigned keys: the full decode says why.
 		var m map[uint64]cbor.RawMessage
 		if err := decMode.Unmarshal(body, &m); err != nil {
@@ -173,7 +180,9 @@ func Decode(body []byte) (Message, error) {
 		return nil, NewError(CodeMalformed, 0, "missing key 0")
 	}
 	var tv uint64
-	if err := decMode.Unmarshal(rawType, &tv); err != nil {
+	if len(rawType) == 1 && rawType[0] < 24 {
+		tv = uint64(rawType[0]) // every type in its canonical form
+	} else if err := decMode.Unmarshal(rawType, &tv); err != nil {
 		return nil, newError(CodeMalformed, 0, "key 0 is not an unsigned integer", err)
 	}
 	if tv == 0 || tv > 0xff || New(MessageType(tv)) == nil {
@@ -185,10 +194,14 @@ func Decode(body []byte) (Message, error) {
 	if err := checkFields(top, v.Type()); err != nil {
 		return nil, newError(CodeMalformed, t, describe(err), err)
 	}
-	if err := decMode.Unmarshal(body, m); err != nil {
-		return nil, newError(CodeMalformed, t, describe(err), err)
+	if !fast || !decodeSimple(top, v, share && t == TypeChunk) {
+		m = New(t)
+		v = reflect.ValueOf(m).Elem()
+		if err := decMode.Unmarshal(body, m); err != nil {
+			return nil, newError(CodeMalformed, t, describe(err), err)
+		}
+		normalize(v)
 	}
-	normalize(v)
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -238,20 +251,27 @@ func scanTop(body []byte) (topFields, bool) {
 	out := make(topFields, 0, n)
 	var skip skipItem
 	for range n {
-		var key uint64
-		after, err := decMode.UnmarshalFirst(rest, &key)
-		if err != nil || len(rest) == 0 || rest[0]&0xe0 != 0x00 {
+		if len(rest) == 0 || rest[0]&0xe0 != 0x00 {
 			return nil, false
 		}
+		key, h, ok := cborHead(rest)
+		if !ok {
+			return nil, false
+		}
+		after := rest[h:]
 		if _, dup := out.get(key); dup {
 			return nil, false
 		}
-		next, err := valueMode.UnmarshalFirst(after, &skip)
-		if err != nil {
-			return nil, false
+		size, ok := simpleItem(after)
+		if !ok {
+			next, err := valueMode.UnmarshalFirst(after, &skip)
+			if err != nil {
+				return nil, false
+			}
+			size = len(after) - len(next)
 		}
-		out = append(out, topField{key: key, raw: after[:len(after)-len(next)]})
-		rest = next
+		out = append(out, topField{key: key, raw: after[:size]})
+		rest = after[size:]
 	}
 	if len(rest) != 0 {
 		return nil, false
@@ -259,11 +279,116 @@ func scanTop(body []byte) (topFields, bool) {
 	return out, true
 }
 
+// cborHead reads the head of the item b starts with: its argument (a value, a length)
+// and the head's size. ok is false for a truncated head, an indefinite length and the
+// reserved encodings, which the CBOR library refuses too.
+func cborHead(b []byte) (arg uint64, size int, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	info := b[0] & 0x1f
+	if info < 24 {
+		return uint64(info), 1, true
+	}
+	if info > 27 {
+		return 0, 0, false
+	}
+	size = 1 + 1<<(info-24)
+	if len(b) < size {
+		return 0, 0, false
+	}
+	for _, c := range b[1:size] {
+		arg = arg<<8 | uint64(c)
+	}
+	return arg, size, true
+}
+
+// simpleItem returns the size of the item b starts with when it is an integer or a
+// definite byte or text string, the values of most fields: what the CBOR library's
+// well-formedness check finds for them, without a call into it. ok is false for
+// anything else, which the library checks.
+func simpleItem(b []byte) (int, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	arg, h, ok := cborHead(b)
+	if !ok {
+		return 0, false
+	}
+	switch b[0] >> 5 {
+	case 0, 1:
+		return h, true
+	case 2, 3:
+		if arg > uint64(len(b)-h) {
+			return 0, false
+		}
+		return h + int(arg), true
+	}
+	return 0, false
+}
+
+// decodeSimple sets v's fields from top, as the CBOR library would, when every field
+// present is an unsigned integer in range of an unsigned field, a valid text string
+// for a string, a byte string for a []byte (a copy, or with share body's bytes), or
+// an empty array or map for a slice or map, and reports whether it did. Anything else (nested maps and arrays, another major
+// type, an indefinite length) is left to the library with v discarded; FuzzDecodeSimple
+// holds the two to the same results.
+func decodeSimple(top topFields, v reflect.Value, share bool) bool {
+	for _, f := range fieldsOf(v.Type()) {
+		raw, ok := top.get(f.key)
+		if !ok {
+			continue
+		}
+		arg, h, ok := cborHead(raw)
+		if !ok {
+			return false
+		}
+		fv := v.Field(f.index)
+		switch k := f.typ.Kind(); raw[0] >> 5 {
+		case 0:
+			if k < reflect.Uint || k > reflect.Uint64 || len(raw) != h || fv.OverflowUint(arg) {
+				return false
+			}
+			fv.SetUint(arg)
+		case 3:
+			b := raw[h:]
+			if k != reflect.String || uint64(len(b)) != arg || !utf8.Valid(b) {
+				return false
+			}
+			fv.SetString(string(b))
+		case 2:
+			b := raw[h:]
+			if f.typ != bytesType || uint64(len(b)) != arg {
+				return false
+			}
+			switch {
+			case len(b) == 0: // nil, as normalize leaves it
+			case share:
+				fv.SetBytes(b[:len(b):len(b)])
+			default:
+				fv.SetBytes(bytes.Clone(b))
+			}
+		case 4, 5:
+			// An empty array for a slice, an empty map for a map: nil, as normalize
+			// leaves it (Deploy's config).
+			if arg != 0 || len(raw) != h || (raw[0]>>5 == 4) != (k == reflect.Slice) || (raw[0]>>5 == 5) != (k == reflect.Map) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+var bytesType = reflect.TypeFor[[]byte]()
+
 // fieldInfo describes one keyed field of a message struct.
 type fieldInfo struct {
 	key      uint64
 	required bool
 	typ      reflect.Type
+	index    int
 }
 
 var fieldCache sync.Map // reflect.Type -> []fieldInfo
@@ -288,6 +413,7 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 			key:      key,
 			required: !strings.Contains(tag, "omitempty"),
 			typ:      sf.Type,
+			index:    i,
 		})
 	}
 	fieldCache.Store(t, fields)

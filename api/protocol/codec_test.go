@@ -221,3 +221,60 @@ func TestSenders(t *testing.T) {
 		t.Fatal("wrong senders")
 	}
 }
+
+func TestDecodeShared(t *testing.T) {
+	chunk := &Chunk{App: "sensor-hub", Offset: 8192, Data: bytes.Repeat([]byte{0x5a}, 8192)}
+	canonical, err := Encode(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The type as a one-byte uint (0x18 0x07): accepted by Decode, and shared.
+	longType := append([]byte{canonical[0], 0x00, 0x18, 0x07}, canonical[3:]...)
+	// {0: 7, 1: "a", 2: 0, 3: [1, 2]}: the CBOR library takes an array of small
+	// integers for a []byte; such data is decoded by it, as by Decode, into a copy.
+	arrayData := []byte{0xa4, 0x00, 0x07, 0x01, 0x61, 'a', 0x02, 0x00, 0x03, 0x82, 0x01, 0x02}
+	heartbeat, err := Encode(&Heartbeat{Seq: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badOffset, err := Encode(&Chunk{App: "a", Offset: 1, Data: []byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badOffset[len(badOffset)-4] = 0x1a // offset 1 -> a u32 head: the bytes after it are short
+	tests := []struct {
+		name   string
+		body   []byte
+		want   Message
+		shared bool
+	}{
+		{"canonical chunk shares the body", canonical, chunk, true},
+		{"type in a longer form shares too", longType, chunk, true},
+		{"data as an array is copied", arrayData, &Chunk{App: "a", Data: []byte{1, 2}}, false},
+		{"other messages as Decode", heartbeat, &Heartbeat{Seq: 7}, false},
+		{"errors as Decode", badOffset, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := bytes.Clone(tt.body)
+			got, err := DecodeShared(body)
+			want, werr := Decode(tt.body)
+			if tt.want == nil {
+				if err == nil || werr == nil || err.Error() != werr.Error() {
+					t.Fatalf("DecodeShared error %v, Decode error %v", err, werr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) || !reflect.DeepEqual(want, tt.want) {
+				t.Fatalf("DecodeShared %+v, Decode %+v, want %+v", got, want, tt.want)
+			}
+			c, ok := got.(*Chunk)
+			if shared := ok && shares(body, c.Data); shared != tt.shared {
+				t.Fatalf("data shared with the body: %v, want %v", shared, tt.shared)
+			}
+		})
+	}
+}

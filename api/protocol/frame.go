@@ -59,6 +59,14 @@ func (r *Reader) SetMaxBody(n int) { r.limit = clampLimit(n) }
 // MaxBody returns the current body limit.
 func (r *Reader) MaxBody() int { return r.limit }
 
+// Reserve allocates the buffer for the largest body the current limit allows, as a
+// device's static frame buffer: reads then allocate nothing until the limit grows.
+func (r *Reader) Reserve() {
+	if cap(r.buf) < r.limit {
+		r.buf = make([]byte, r.limit)
+	}
+}
+
 // ReadFrame reads one frame and returns its body, which stays valid until the
 // next call. It returns io.EOF at a clean end of stream, an error wrapping
 // io.ErrUnexpectedEOF for a truncated frame, and an *Error for a wrong version,

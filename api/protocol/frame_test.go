@@ -258,3 +258,42 @@ func TestDecodeFrameLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestReaderReserve(t *testing.T) {
+	big, err := EncodeFrame(&Chunk{App: "a", Offset: 0, Data: make([]byte, MaxChunkSize(4096))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, err := EncodeFrame(&Heartbeat{Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		reserve bool
+		want    float64 // allocations: the Reader, then its buffers
+	}{
+		{"without Reserve each larger frame grows the buffer", false, 3},
+		{"with Reserve one buffer, before any read", true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var src bytes.Reader
+			got := testing.AllocsPerRun(10, func() {
+				r := NewReader(&src, 4096)
+				if tt.reserve {
+					r.Reserve()
+				}
+				for _, f := range [][]byte{small, big} {
+					src.Reset(f)
+					if _, err := r.ReadFrame(); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			if got != tt.want {
+				t.Fatalf("%v allocations, want %v", got, tt.want)
+			}
+		})
+	}
+}

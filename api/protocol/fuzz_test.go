@@ -132,3 +132,79 @@ func FuzzDecodeManifest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeShared: DecodeShared returns what Decode returns, error for error, and a
+// Chunk's Data lies inside the body.
+func FuzzDecodeShared(f *testing.F) {
+	addGoldenSeeds(f, true)
+	for _, m := range benchMessages() {
+		b, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		body := bytes.Clone(b)
+		got, gerr := DecodeShared(body)
+		want, werr := Decode(b)
+		if (gerr == nil) != (werr == nil) || (gerr != nil && gerr.Error() != werr.Error()) {
+			t.Fatalf("DecodeShared: %v, Decode: %v", gerr, werr)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("DecodeShared %+v, Decode %+v", got, want)
+		}
+		if c, ok := got.(*Chunk); ok {
+			if canonical, err := Encode(c); err == nil && bytes.Equal(canonical, b) && !shares(body, c.Data) {
+				t.Fatalf("the data of a canonical chunk is a copy")
+			}
+		}
+	})
+}
+
+// shares reports whether data is the end of body, as a canonical Chunk's Data is: a
+// change to body's last byte shows in data.
+func shares(body, data []byte) bool {
+	if len(body) == 0 || len(data) == 0 {
+		return false
+	}
+	body[len(body)-1] ^= 0xff
+	defer func() { body[len(body)-1] ^= 0xff }()
+	return data[len(data)-1] == body[len(body)-1]
+}
+
+// FuzzDecodeSimple: whatever decodeSimple decodes, as any message type, the CBOR
+// library decodes to the same message.
+func FuzzDecodeSimple(f *testing.F) {
+	addGoldenSeeds(f, true)
+	for _, m := range benchMessages() {
+		b, err := Encode(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		top, ok := scanTop(b)
+		if !ok {
+			return
+		}
+		for mt := MessageType(1); mt < 0xff; mt++ {
+			fast := New(mt)
+			if fast == nil {
+				continue
+			}
+			if !decodeSimple(top, reflect.ValueOf(fast).Elem(), false) {
+				continue
+			}
+			slow := New(mt)
+			if err := decMode.Unmarshal(b, slow); err != nil {
+				t.Fatalf("%s: decodeSimple took what the library refuses: %v", mt, err)
+			}
+			normalize(reflect.ValueOf(slow).Elem())
+			if !reflect.DeepEqual(fast, slow) {
+				t.Fatalf("%s: decodeSimple %+v, the library %+v", mt, fast, slow)
+			}
+		}
+	})
+}

@@ -116,7 +116,7 @@ func baselineConnect(ca *pki.CA, n int) ([]net.Conn, error) {
 	}
 	conns := make([]net.Conn, n)
 	failed, first := parallel(n, 256, func(i int) error {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
+		c, err := dialRecords(tc, 30*time.Second)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash"
@@ -25,7 +26,9 @@ const leanWindow = 8
 // (Deploy, Chunk, Start, heartbeats) and nothing else, so that the fan-out measures
 // the gateway rather than a simulator's bookkeeping. Like a device it decodes every
 // frame with the protocol's decoder, checks offsets and the module's sha256, and
-// reports Received and Running. Two things make it cheaper than devicesim, both
+// reports Received and Running. It hashes a chunk where the frame arrived
+// (protocol.DecodeShared) and keeps nothing, as a device with one frame buffer hashing
+// into flash. Two things make it cheaper than devicesim, both
 // allowed by docs/protocol.md §6: it acknowledges chunks cumulatively, once per
 // window or when the module is complete, and it sends what one received message
 // calls for in one write (the last ChunkAck with AppStatus Received).
@@ -56,8 +59,9 @@ type leanDevice struct {
 // connectLean connects n lean devices named bench/d-<i>, 256 handshakes at a time.
 func connectLean(ca *pki.CA, n int) (*leanFleet, error) {
 	f := &leanFleet{conns: make([]*leanDevice, n)}
+	pool := ca.Pool()
 	failed, first := parallel(n, 256, func(i int) error {
-		d, err := dialLean(ca, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
+		d, err := dialLean(ca, pool, pki.Identity{Namespace: "bench", Name: "d-" + strconv.Itoa(i)})
 		if err != nil {
 			return err
 		}
@@ -108,15 +112,29 @@ func (f *leanFleet) close() {
 	f.wg.Wait()
 }
 
-// dialLean does the handshake, Hello and Welcome of one device.
-func dialLean(ca *pki.CA, id pki.Identity) (*leanDevice, error) {
-	tc, err := clientConfig(ca, id)
+// dialLean does the handshake, Hello and Welcome of one device. Every device has a key
+// and certificate of its own, and what the client process keeps of them is no more
+// than a device keeps: the CA pool is the fleet's, and the parsed certificate is
+// dropped (crypto/tls parses it again for the handshake). Every GC cycle of the client
+// process marks what its devices keep, and the baseline's clients share one identity.
+func dialLean(ca *pki.CA, pool *x509.CertPool, id pki.Identity) (*leanDevice, error) {
+	certPEM, keyPEM, err := ca.IssueDevice(id, 0)
 	if err != nil {
 		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", *addr, tc)
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("device %s: dial: %w", id, err)
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	cert.Leaf = nil
+	tc, err := pki.ClientTLSConfig(pool, cert, "localhost", pki.TLSOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
+	}
+	tc.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256} // as clientConfig
+	c, err := dialRecords(tc, 30*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: %w", id, err)
 	}
 	d := &leanDevice{conn: c, r: protocol.NewReader(c, protocol.HardMaxFrame)}
 	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
@@ -138,6 +156,7 @@ func dialLean(ca *pki.CA, id pki.Identity) (*leanDevice, error) {
 	}
 	_ = c.SetDeadline(time.Time{})
 	d.r.SetMaxBody(int(w.MaxFrame))
+	d.r.Reserve() // a device's static frame buffer, as the baseline's clients' read buffers
 	d.heartbeat(time.Duration(w.HeartbeatInterval) * time.Second)
 	return d, nil
 }
@@ -182,7 +201,9 @@ func (d *leanDevice) run() {
 		d.conn.Close()
 	}()
 	for {
-		m, err := d.r.ReadMessage()
+		// A Chunk's data shares the frame buffer, as a device's static one: it is
+		// hashed before the next read.
+		m, err := d.r.ReadMessageShared()
 		if err != nil {
 			var pe *protocol.Error
 			if errors.As(err, &pe) && !pe.Code.Fatal() {

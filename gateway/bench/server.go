@@ -155,18 +155,42 @@ func profile(args []string) error {
 			return fmt.Errorf("cpu profile: %w", err)
 		}
 		profileFile = f
-		return nil
+		profileName = args[1]
+		return writeAllocs(args[1] + ".allocs0")
 	case len(args) == 1 && args[0] == "stop" && profileFile != nil:
 		pprof.StopCPUProfile()
 		err := profileFile.Close()
 		profileFile = nil
-		return err
+		if err != nil {
+			return err
+		}
+		return writeAllocs(profileName + ".allocs1")
 	}
 	return fmt.Errorf("profile %q: want start FILE or stop while profiling", args)
 }
 
-// profileFile is the CPU profile being written; commands run one at a time.
-var profileFile *os.File
+// profileFile is the CPU profile being written, profileName its name; commands run one
+// at a time.
+var (
+	profileFile *os.File
+	profileName string
+)
+
+// writeAllocs writes the allocation profile so far to name; the difference of the
+// profiles written when the CPU profile starts and stops says what a phase allocated
+// (go tool pprof -sample_index=alloc_space -diff_base FILE.allocs0 FILE.allocs1).
+func writeAllocs(name string) error {
+	runtime.GC() // the profile is as of the last collection
+	f, err := os.Create(name)
+	if err != nil {
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return fmt.Errorf("allocation profile: %w", err)
+	}
+	return nil
+}
 
 func memLine() string {
 	runtime.GC()

@@ -231,7 +231,9 @@ func (d *Device) session(ctx context.Context) (welcomed bool, err error) {
 			}
 			return true, err
 		}
-		m, err := protocol.Decode(body)
+		// A Chunk's data shares the frame buffer: onChunk copies it into the module
+		// before the next read.
+		m, err := protocol.DecodeShared(body)
 		if err != nil {
 			var pe *protocol.Error
 			if errors.As(err, &pe) {
