@@ -591,7 +591,13 @@ func (p *Platform) startGateway(ctx context.Context, st *stage, g *embeddedGatew
 	if err != nil {
 		return err
 	}
-	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).WithTLS12(p.cfg.NetworkBoards).
+	gwCfg := gateway.NewConfig(p.ca.Pool(), cert)
+	// The gateways share the process's file descriptors: each derives its session
+	// limit from its share.
+	if nofile, err := gateway.RaiseFileLimit(); err == nil && nofile > 0 && len(p.gws) > 1 {
+		gwCfg = gwCfg.WithFileLimit(nofile / uint64(len(p.gws)))
+	}
+	gw, err := gateway.New(gwCfg.WithTLS12(p.cfg.NetworkBoards).
 		WithName(ref.String()).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		// Every device of this machine connects from 127.0.0.1.
 		WithMaxPendingPerSource(0).
