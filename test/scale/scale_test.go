@@ -10,9 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -315,9 +316,16 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	// The Devices' own statuses, followed by one watch: its decoding counts in the
+	// platform's CPU (as much again as the operator's informer decodes).
+	dw, err := watchDevices(r.env.Config, "default", app.Name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dw.stop()
 	self0, api0, etcd0, fleet0 := selfCPU(), cpuOf(apiPIDs), cpuOf(etcdPIDs), cpuOf(fleetPIDs)
 
-	var times []time.Duration
+	var times, trueTimes []time.Duration
 	b.ResetTimer()
 	for i := 1; i <= b.N; i++ {
 		start := time.Now()
@@ -340,6 +348,24 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 				(selfCPU() - self0).Round(time.Millisecond), (cpuOf(apiPIDs) - api0).Round(time.Millisecond), (cpuOf(etcdPIDs) - etcd0).Round(time.Millisecond))
 		}
 		times = append(times, time.Since(start))
+		// Every Device's status shows the new digest Running: when did the last?
+		var a v1.Application
+		if err := c.Get(ctx, client.ObjectKeyFromObject(app), &a); err != nil {
+			b.Fatal(err)
+		}
+		if a.Status.Build == nil {
+			b.Fatalf("change %d: Ready without a build", i)
+		}
+		var last time.Time
+		if err := r.wait(time.Until(start.Add(changeTimeout)), 100*time.Millisecond, "every Device's status shows "+string(a.Status.Build.Digest)+" Running", func() (bool, string, error) {
+			var n int
+			var err error
+			last, n, err = dw.allRunning(a.Status.Build.Digest, devices)
+			return n >= devices, fmt.Sprintf("%d of %d", n, devices), err
+		}); err != nil {
+			b.Fatalf("change %d: %v", i, err)
+		}
+		trueTimes = append(trueTimes, last.Sub(start))
 	}
 	b.StopTimer()
 	changes := float64(b.N)
@@ -352,10 +378,16 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 	b.ReportMetric((cpuOf(apiPIDs)-api0).Seconds()/changes, "apiserver-cpu-s/change")
 	b.ReportMetric((cpuOf(etcdPIDs)-etcd0).Seconds()/changes, "etcd-cpu-s/change")
 	b.ReportMetric((cpuOf(fleetPIDs)-fleet0).Seconds()/changes, "fleets-cpu-s/change")
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	pct := func(p float64) float64 { return times[int(p*float64(len(times)-1))].Seconds() }
-	b.ReportMetric(pct(0.5), "p50-s")
-	b.ReportMetric(pct(0.99), "p99-s")
+	pct := func(ts []time.Duration, p float64) float64 {
+		ts = slices.Clone(ts)
+		slices.Sort(ts)
+		// Nearest rank: with few changes the p99 is the slowest, not the next.
+		return ts[max(0, int(math.Ceil(p*float64(len(ts))))-1)].Seconds()
+	}
+	b.ReportMetric(pct(times, 0.5), "p50-s")
+	b.ReportMetric(pct(times, 0.99), "p99-s")
+	b.ReportMetric(pct(trueTimes, 0.5), "devices-true-p50-s")
+	b.ReportMetric(pct(trueTimes, 0.99), "devices-true-p99-s")
 	b.ReportMetric(float64(devices), "devices")
 	b.ReportMetric(float64(gateways), "gateways")
 }
