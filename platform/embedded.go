@@ -1,8 +1,8 @@
 // Package embedded runs the whole Wasmbed platform in one process on one machine, the
 // "embedded default" behind `make run`: the in-process broker, the compile, validate
-// and dispatch functions each behind its own HTTP server, the operator, a gateway and
-// virtual devices, against a real apiserver. Only the transport differs from a
-// cluster: the handlers are the ones Knative runs.
+// and dispatch functions each behind its own HTTP server, the operator, one gateway or
+// more (Config.Gateways) and virtual devices, against a real apiserver. Only the
+// transport differs from a cluster: the handlers are the ones Knative runs.
 package platform
 
 import (

@@ -15,9 +15,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/wasmbed/wasmbed/api/boards"
 	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/internal/devicesim"
 	"github.com/wasmbed/wasmbed/internal/pki"
+	"github.com/wasmbed/wasmbed/internal/wasmhost"
 )
 
 // The benchmark runs its virtual devices in processes of their own, so that neither
@@ -33,6 +35,10 @@ const (
 	fleetFirst     = "WASMBED_SCALE_FLEET_FIRST"
 	fleetCount     = "WASMBED_SCALE_FLEET_COUNT"
 )
+
+// fleetCallBudget is the wall-clock compute and time budget of a call into a fleet
+// device's module.
+const fleetCallBudget = 30 * time.Second
 
 // fleetSpec is one child process's devices: sim-First .. sim-(First+Count-1) of
 // Namespace, connecting to Gateway with certificates the CA in CADir issues, checking
@@ -87,10 +93,24 @@ func fleetChild(log *slog.Logger) error {
 		_, _ = io.Copy(io.Discard, os.Stdin)
 		stop()
 	}()
+	// The fleets are the load, not what is measured: thousands of devices starting their
+	// module at once on a busy machine must not fail it for running out of a wall-clock
+	// call budget (devicesim's is 1 s; at 10,000 devices some starts took longer and
+	// failed the rollout with "fuel exhausted").
+	b, err := boards.Lookup("virtual")
+	if err != nil {
+		return err
+	}
+	host, err := wasmhost.NewHost(ctx, wasmhost.NewHostConfig().WithMemoryLimitPages(uint32(max(1, b.AppMemoryBytes>>16))).
+		WithCallBudget(fleetCallBudget).WithTimeBudget(fleetCallBudget))
+	if err != nil {
+		return err
+	}
+	defer host.Close(context.Background())
 	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
 		Gateway: os.Getenv(fleetGateway), ServerName: "localhost", CA: ca,
 		Namespace: os.Getenv(fleetNamespace), NamePrefix: "sim-", First: first, Count: count,
-		Board: "virtual", DeploymentKey: key, Logger: log,
+		Board: "virtual", DeploymentKey: key, Logger: log, Host: host,
 	})
 	if err != nil {
 		return err

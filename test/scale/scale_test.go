@@ -231,7 +231,8 @@ func createDevices(ctx context.Context, c client.Client, n int) error {
 // wait polls cond every interval until it holds, a child fleet exits or timeout
 // passes; the error says what was seen last.
 func (r *run) wait(timeout, interval time.Duration, what string, cond func() (bool, string, error)) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline, progress := start.Add(timeout), start.Add(30*time.Second)
 	for {
 		ok, seen, err := cond()
 		if err != nil {
@@ -248,6 +249,13 @@ func (r *run) wait(timeout, interval time.Duration, what string, cond func() (bo
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: not after %s: %s", what, timeout, seen)
+		}
+		// Long waits say how they go as they go (benchmark logs come at the end).
+		if time.Now().After(progress) {
+			fmt.Fprintf(os.Stderr, "%s waiting %s for %s: %s (CPU so far: platform %s, kube-apiserver %s, etcd %s)\n",
+				time.Now().Format(time.TimeOnly), time.Since(start).Round(time.Second), what, seen,
+				selfCPU().Round(time.Second), cpuOf(childPIDs("kube-apiserver")).Round(time.Second), cpuOf(childPIDs("etcd")).Round(time.Second))
+			progress = progress.Add(30 * time.Second)
 		}
 		time.Sleep(interval)
 	}
@@ -283,6 +291,10 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 			}
 			rd := meta.FindStatusCondition(a.Status.Conditions, v1.ConditionReady)
 			seen := fmt.Sprintf("generation %d, rollout %+v, Ready %+v", a.Generation, a.Status.Rollout, rd)
+			if a.Generation == gen && rd != nil && rd.ObservedGeneration == gen && rd.Status == metav1.ConditionFalse &&
+				(rd.Reason == v1.ReasonRolloutFailed || rd.Reason == v1.ReasonRolledBack || rd.Reason == v1.ReasonRolloutAborted) {
+				return false, "", fmt.Errorf("the rollout ended without every device: %s", seen)
+			}
 			if a.Generation == gen && rd != nil && rd.ObservedGeneration == gen && rd.Status == metav1.ConditionTrue {
 				if a.Status.Rollout == nil || a.Status.Rollout.Succeeded != int32(devices) {
 					return false, "", fmt.Errorf("Ready with not every device: %s", seen)
