@@ -16,27 +16,27 @@ import (
 )
 
 // apiserverWrites returns the kube-apiserver's count of writes (POST, PUT, PATCH,
-// APPLY) to Devices and Applications, subresources included, from its /metrics.
-func apiserverWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
+// APPLY) to Devices and Applications, subresources included, from its /metrics, and
+// how many of them it refused with 409 Conflict.
+func apiserverWrites(ctx context.Context, cfg *rest.Config) (writes, conflicts float64, err error) {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
-		return 0, fmt.Errorf("apiserver metrics: %w", err)
+		return 0, 0, fmt.Errorf("apiserver metrics: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
 	if err != nil {
-		return 0, fmt.Errorf("apiserver metrics: %w", err)
+		return 0, 0, fmt.Errorf("apiserver metrics: %w", err)
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("apiserver metrics: %w", err)
+		return 0, 0, fmt.Errorf("apiserver metrics: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("apiserver metrics: %s", resp.Status)
+		return 0, 0, fmt.Errorf("apiserver metrics: %s", resp.Status)
 	}
-	var n float64
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -46,7 +46,7 @@ func apiserverWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
 		}
 		end := strings.LastIndexByte(line, '}')
 		if end < 0 {
-			return 0, fmt.Errorf("apiserver metrics: malformed line %q", line)
+			return 0, 0, fmt.Errorf("apiserver metrics: malformed line %q", line)
 		}
 		labels := parseLabels(line[len("apiserver_request_total{"):end])
 		switch labels["verb"] {
@@ -59,14 +59,17 @@ func apiserverWrites(ctx context.Context, cfg *rest.Config) (float64, error) {
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
 		if err != nil {
-			return 0, fmt.Errorf("apiserver metrics: %q: %w", line, err)
+			return 0, 0, fmt.Errorf("apiserver metrics: %q: %w", line, err)
 		}
-		n += v
+		writes += v
+		if labels["code"] == "409" {
+			conflicts += v
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("apiserver metrics: %w", err)
+		return 0, 0, fmt.Errorf("apiserver metrics: %w", err)
 	}
-	return n, nil
+	return writes, conflicts, nil
 }
 
 // parseLabels parses `a="x",b="y"` (values without escaped quotes, as these are).
@@ -157,4 +160,50 @@ func cpuOf(pids []int) time.Duration {
 		}
 	}
 	return t
+}
+
+// metricSum sums the samples of metric whose labels include every one of match, from
+// the Prometheus text at url.
+func metricSum(ctx context.Context, url, metric string, match map[string]string) (float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var n float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric+"{") {
+			continue
+		}
+		end := strings.LastIndexByte(line, '}')
+		if end < 0 {
+			continue
+		}
+		labels := parseLabels(line[len(metric)+1 : end])
+		ok := true
+		for k, v := range match {
+			ok = ok && labels[k] == v
+		}
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", url, line, err)
+		}
+		n += v
+	}
+	return n, sc.Err()
 }

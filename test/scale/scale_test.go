@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/wasmbed/wasmbed/api/v1alpha1"
+	"github.com/wasmbed/wasmbed/gateway"
 	"github.com/wasmbed/wasmbed/internal/testenv"
 	"github.com/wasmbed/wasmbed/platform"
 )
@@ -198,6 +200,23 @@ func (r *run) start(devices, gateways int, logf func(string, ...any)) error {
 	return nil
 }
 
+// gatewayProgress says, per gateway, how many deployment requests it accepted and
+// how many deployments it saw succeed, from its /metrics: where a slow rollout waits.
+func (r *run) gatewayProgress() string {
+	var out []string
+	for g := range r.gateways {
+		url := "http://" + r.plat.Addr(platform.GatewayComponent(g)+"-ops") + "/metrics"
+		req, err1 := metricSum(context.Background(), url, gateway.MetricDeployRequests, map[string]string{"result": "accepted"})
+		ok, err2 := metricSum(context.Background(), url, gateway.MetricDeployments, map[string]string{"result": "succeeded"})
+		if err := errors.Join(err1, err2); err != nil {
+			out = append(out, fmt.Sprintf("%s: %v", platform.GatewayComponent(g), err))
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: %.0f requests accepted, %.0f deployments succeeded", platform.GatewayComponent(g), req, ok))
+	}
+	return strings.Join(out, "; ")
+}
+
 // createDevices creates Devices sim-0 .. sim-(n-1) concurrently (setup, not measured).
 func createDevices(ctx context.Context, c client.Client, n int) error {
 	var next atomic.Int64
@@ -252,9 +271,10 @@ func (r *run) wait(timeout, interval time.Duration, what string, cond func() (bo
 		}
 		// Long waits say how they go as they go (benchmark logs come at the end).
 		if time.Now().After(progress) {
-			fmt.Fprintf(os.Stderr, "%s waiting %s for %s: %s (CPU so far: platform %s, kube-apiserver %s, etcd %s)\n",
+			fmt.Fprintf(os.Stderr, "%s waiting %s for %s: %s (CPU so far: platform %s, kube-apiserver %s, etcd %s; gateways since start: %s)\n",
 				time.Now().Format(time.TimeOnly), time.Since(start).Round(time.Second), what, seen,
-				selfCPU().Round(time.Second), cpuOf(childPIDs("kube-apiserver")).Round(time.Second), cpuOf(childPIDs("etcd")).Round(time.Second))
+				selfCPU().Round(time.Second), cpuOf(childPIDs("kube-apiserver")).Round(time.Second), cpuOf(childPIDs("etcd")).Round(time.Second),
+				r.gatewayProgress())
 			progress = progress.Add(30 * time.Second)
 		}
 		time.Sleep(interval)
@@ -324,7 +344,7 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 	for _, f := range r.fleets {
 		fleetPIDs = append(fleetPIDs, f.cmd.Process.Pid)
 	}
-	writes0, err := apiserverWrites(ctx, r.env.Config)
+	writes0, conflicts0, err := apiserverWrites(ctx, r.env.Config)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -381,11 +401,12 @@ func BenchmarkApplyToAllRunning(b *testing.B) {
 	}
 	b.StopTimer()
 	changes := float64(b.N)
-	writes1, err := apiserverWrites(ctx, r.env.Config)
+	writes1, conflicts1, err := apiserverWrites(ctx, r.env.Config)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric((writes1-writes0)/(changes*float64(devices)), "writes/device")
+	b.ReportMetric((conflicts1-conflicts0)/(changes*float64(devices)), "conflicts/device")
 	b.ReportMetric((selfCPU()-self0).Seconds()/changes, "platform-cpu-s/change")
 	b.ReportMetric((cpuOf(apiPIDs)-api0).Seconds()/changes, "apiserver-cpu-s/change")
 	b.ReportMetric((cpuOf(etcdPIDs)-etcd0).Seconds()/changes, "etcd-cpu-s/change")
