@@ -99,6 +99,11 @@ console-web: deps ## Rebuild the console UI into console/web/dist (commit it) an
 bench-gateway: ## Load-test the gateway: 10,000 idle sessions, handshakes, 32 KiB fan-out (about a minute).
 	GODEBUG=adaptivestackstart=0 go run ./gateway/bench -sessions 10000
 
+.PHONY: bench-scale
+bench-scale: ## Roll an Application change out to 10,000 virtual devices on two gateways, 3 times (devices in child processes; about an hour on 2 cores).
+	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" SCALE_DEVICES=$${SCALE_DEVICES:-10000} SCALE_GATEWAYS=$${SCALE_GATEWAYS:-2} \
+		go test -count=1 -timeout 3h -run='^$$' -bench=BenchmarkApplyToAllRunning -benchtime=$${SCALE_CHANGES:-3}x -v ./test/scale/
+
 .PHONY: fuzz
 fuzz: ## Run every fuzz target: Go's for FUZZTIME each (default 10s), then the firmware's.
 	hack/fuzz.sh $(FUZZTIME)

@@ -1,8 +1,8 @@
 // Package embedded runs the whole Wasmbed platform in one process on one machine, the
 // "embedded default" behind `make run`: the in-process broker, the compile, validate
-// and dispatch functions each behind its own HTTP server, the operator, a gateway and
-// virtual devices, against a real apiserver. Only the transport differs from a
-// cluster: the handlers are the ones Knative runs.
+// and dispatch functions each behind its own HTTP server, the operator, one gateway or
+// more (Config.Gateways) and virtual devices, against a real apiserver. Only the
+// transport differs from a cluster: the handlers are the ones Knative runs.
 package platform
 
 import (
@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,6 +50,7 @@ import (
 	"github.com/wasmbed/wasmbed/internal/eventserver"
 	"github.com/wasmbed/wasmbed/internal/pki"
 	"github.com/wasmbed/wasmbed/internal/sink"
+	"github.com/wasmbed/wasmbed/internal/wasmhost"
 	"github.com/wasmbed/wasmbed/operator"
 	devicectl "github.com/wasmbed/wasmbed/operator/device"
 	gatewayctl "github.com/wasmbed/wasmbed/operator/gateway"
@@ -68,12 +70,35 @@ const (
 	DefaultConsolePort     = 18000
 )
 
-// GatewayName is the embedded gateway's Gateway object, "<namespace>/<name>".
+// GatewayName is the first embedded gateway's Gateway object, "<namespace>/<name>":
+// the gateway of devices that name none.
 const GatewayName = "wasmbed-system/gateway"
 
 // gatewayRef is GatewayName as a reference; the gateway's Trigger and ServiceAccount are
 // named after it, as the operator names them in a cluster.
 var gatewayRef = v1.Ref{Namespace: events.SystemNamespace, Name: "gateway"}
+
+// GatewayComponent names the i-th gateway (from 0) among the components of Addr, and
+// its Gateway object in namespace wasmbed-system: "gateway", then "gateway-1",
+// "gateway-2"... Its listeners are Addr(name) (device sessions), Addr(name+"-http")
+// (deploy API, device logs) and Addr(name+"-ops") (health, metrics).
+func GatewayComponent(i int) string {
+	if i == 0 {
+		return gatewayRef.Name
+	}
+	return fmt.Sprintf("%s-%d", gatewayRef.Name, i)
+}
+
+// embeddedGateway is one of the platform's gateways: its Gateway object, the listeners
+// reserved for it before the broker's Trigger names them, and the running server.
+type embeddedGateway struct {
+	ref           v1.Ref
+	dev, api, ops net.Listener
+	srv           *gateway.Server
+}
+
+// name is the gateway's component name (GatewayComponent).
+func (g *embeddedGateway) name() string { return g.ref.Name }
 
 // Ports are the loopback ports of the components.
 type Ports struct {
@@ -106,9 +131,14 @@ type Config struct {
 	// Ports of the components; zero fields pick free ports.
 	Ports Ports
 	// Devices is the number of virtual devices, in namespace DeviceNamespace (default
-	// "default"), named sim-0, sim-1...; a Device object is created for each.
+	// "default"), named sim-0, sim-1...; a Device object is created for each. Device
+	// sim-i connects to gateway i modulo Gateways.
 	Devices         int
 	DeviceNamespace string
+	// Gateways is the number of gateways (default 1), each with its own listeners,
+	// ServiceAccount, Trigger, Gateway object and desired state; see GatewayComponent
+	// for their names. Ports name the first one's ports; the others take free ports.
+	Gateways int
 	// Heartbeat and HeartbeatTimeout of the gateway (defaults 30 s and 90 s).
 	Heartbeat, HeartbeatTimeout time.Duration
 	// Resync is the operator's rollout resync period (default 5 s).
@@ -149,7 +179,7 @@ type Platform struct {
 	attester *pki.SigningKey // the validator's: signs validation attestations
 	store    artifacts.Store
 	fetch    artifacts.ClientConfig // of the compile function and the gateway
-	gw       *gateway.Server
+	gws      []*embeddedGateway
 	fleet    *devicesim.Fleet
 	boards   *boardmanager.Manager
 	addrs    map[string]string
@@ -161,9 +191,6 @@ type Platform struct {
 
 	sender *sink.HTTP      // to the broker ingress, as the operator
 	ids    *identities     // ServiceAccounts, tokens and policies
-	gwHTTP net.Listener    // reserved for the gateway's deploy API
-	gwOps  net.Listener    // reserved for the gateway's health and metrics
-	gwDev  net.Listener    // reserved for the gateway's device sessions
 	consL  net.Listener    // reserved for the console
 	opL    net.Listener    // reserved for the operator's receiver
 	tokens *gateway.Tokens // bootstrap tokens, with NetworkBoards
@@ -171,7 +198,8 @@ type Platform struct {
 
 // Addr returns the address ("127.0.0.1:port") of a component: broker, compile,
 // validate, dispatch, operator, gateway, gateway-http (deploy API, device logs),
-// gateway-ops (health, metrics), gateway-enroll (with NetworkBoards), console.
+// gateway-ops (health, metrics), gateway-enroll (with NetworkBoards), console; with
+// more Gateways, gateway-1, gateway-1-http, gateway-1-ops and so on (GatewayComponent).
 func (p *Platform) Addr(component string) string { return p.addrs[component] }
 
 // DeploymentKey returns the key that verifies the platform's deployment manifests,
@@ -188,8 +216,17 @@ func (p *Platform) Client() client.Client { return p.client }
 // CA returns the platform CA.
 func (p *Platform) CA() *pki.CA { return p.ca }
 
-// Gateway returns the embedded gateway.
-func (p *Platform) Gateway() *gateway.Server { return p.gw }
+// Gateway returns the first embedded gateway, GatewayName.
+func (p *Platform) Gateway() *gateway.Server { return p.gws[0].srv }
+
+// Gateways returns every embedded gateway, in the order of GatewayComponent.
+func (p *Platform) Gateways() []*gateway.Server {
+	out := make([]*gateway.Server, len(p.gws))
+	for i, g := range p.gws {
+		out[i] = g.srv
+	}
+	return out
+}
 
 // Boards returns the manager of emulated boards.
 func (p *Platform) Boards() *boardmanager.Manager { return p.boards }
@@ -275,6 +312,9 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if cfg.Resync <= 0 {
 		cfg.Resync = 5 * time.Second
 	}
+	if cfg.Gateways <= 0 {
+		cfg.Gateways = 1
+	}
 	scheme, err := operator.NewScheme()
 	if err != nil {
 		return nil, err
@@ -284,6 +324,9 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 		return nil, fmt.Errorf("embedded: client: %w", err)
 	}
 	p := &Platform{cfg: cfg, client: c, addrs: map[string]string{}, done: make(chan struct{})}
+	for i := range cfg.Gateways {
+		p.gws = append(p.gws, &embeddedGateway{ref: v1.Ref{Namespace: gatewayRef.Namespace, Name: GatewayComponent(i)}})
+	}
 	defer func() {
 		if err != nil {
 			p.Stop()
@@ -300,8 +343,11 @@ func Start(ctx context.Context, cfg Config) (_ *Platform, err error) {
 	if err := p.startOperator(ctx, p.newStage()); err != nil {
 		return nil, err
 	}
-	if err := p.startGateway(ctx, p.newStage()); err != nil {
-		return nil, err
+	gwStage := p.newStage()
+	for _, g := range p.gws {
+		if err := p.startGateway(ctx, gwStage, g); err != nil {
+			return nil, err
+		}
 	}
 	if err := p.startConsole(p.newStage()); err != nil {
 		return nil, err
@@ -425,17 +471,24 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 		p.serveHTTP(st, fn.name, l, eventserver.NewHTTPHandler(fn.name, fn.h, eventserver.Options{Logger: logs.For(fn.name), Auth: policy}))
 		urls[fn.name] = "http://" + p.addrs[fn.name]
 	}
-	// The gateway and operator listen later; reserve their ports now so the triggers
-	// can name them.
-	gwL, err := p.listen("gateway-http", ports.GatewayHTTP)
-	if err != nil {
-		return err
+	// The gateways and operator listen later; reserve their ports now so the triggers
+	// can name them. Ports name the first gateway's; the others take free ones.
+	for i, g := range p.gws {
+		devPort, apiPort, opsPort := ports.Gateway, ports.GatewayHTTP, ports.GatewayOps
+		if i > 0 {
+			devPort, apiPort, opsPort = 0, 0, 0
+		}
+		if g.api, err = p.listen(g.name()+"-http", apiPort); err != nil {
+			return err
+		}
+		if g.dev, err = p.listen(g.name(), devPort); err != nil {
+			return err
+		}
+		if g.ops, err = p.listen(g.name()+"-ops", opsPort); err != nil {
+			return err
+		}
 	}
 	opL, err := p.listen("operator", ports.Operator)
-	if err != nil {
-		return err
-	}
-	devL, err := p.listen("gateway", ports.Gateway)
 	if err != nil {
 		return err
 	}
@@ -443,11 +496,7 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	opsL, err := p.listen("gateway-ops", ports.GatewayOps)
-	if err != nil {
-		return err
-	}
-	p.gwHTTP, p.gwOps, p.opL, p.gwDev, p.consL = gwL, opsL, opL, devL, consL
+	p.opL, p.consL = opL, consL
 
 	urls["operator"] = "http://" + p.addrs["operator"]
 	urls["console"] = "http://" + p.addrs["console"] + "/"
@@ -466,15 +515,21 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 				Identity: eventauth.TriggerUser(events.SystemNamespace, name), Tokens: tokens})
 		}
 	}
-	gwTokens, err := ids.trigger(ctx, gatewayRef.Namespace, gatewayRef.Name, events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name))
-	if err != nil {
-		return err
+	// Each gateway has its Trigger, named as its Gateway, for the deployments dispatch
+	// addresses to it, and may send its own events into the broker.
+	var gwUsers []string
+	for _, g := range p.gws {
+		gwTokens, err := ids.trigger(ctx, g.ref.Namespace, g.ref.Name, events.GatewayAudience(g.ref.Namespace, g.ref.Name))
+		if err != nil {
+			return err
+		}
+		triggers = append(triggers, broker.Trigger{Name: g.ref.Name,
+			Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: g.ref.Extension()},
+			Subscriber: "http://" + p.addrs[g.name()+"-http"] + "/", Delivery: d,
+			Identity: eventauth.TriggerUser(g.ref.Namespace, g.ref.Name), Tokens: gwTokens})
+		gwUsers = append(gwUsers, eventauth.GatewayUser(g.ref.Namespace, g.ref.Name))
 	}
-	triggers = append(triggers, broker.Trigger{Name: gatewayRef.Name,
-		Filter:     map[string]string{"type": string(events.DeploymentRequested), events.ExtGateway: gatewayRef.Extension()},
-		Subscriber: "http://" + p.addrs["gateway-http"] + "/", Delivery: d,
-		Identity: eventauth.TriggerUser(gatewayRef.Namespace, gatewayRef.Name), Tokens: gwTokens})
-	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(eventauth.GatewayUser(gatewayRef.Namespace, gatewayRef.Name)), logs, "broker")
+	ingress, err := ids.policy(events.BrokerAudience(), eventauth.BrokerAllow(gwUsers...), logs, "broker")
 	if err != nil {
 		return err
 	}
@@ -500,10 +555,12 @@ func (p *Platform) startPipeline(ctx context.Context, st *stage) error {
 	return nil
 }
 
-// startGateway starts the gateway: device sessions with mTLS, its deploy API on the
-// port the broker's trigger names, Devices from the apiserver as its registry.
-func (p *Platform) startGateway(ctx context.Context, st *stage) error {
-	log := p.cfg.Logs.For("gateway")
+// startGateway starts gateway g: device sessions with mTLS, its deploy API on the
+// port the broker's trigger names, Devices from the apiserver as its registry. The
+// first gateway also serves enrollment, with NetworkBoards.
+func (p *Platform) startGateway(ctx context.Context, st *stage, g *embeddedGateway) error {
+	ref := g.ref
+	log := p.cfg.Logs.For(g.name())
 	certPEM, keyPEM, err := p.ca.IssueServer([]string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}, 0)
 	if err != nil {
 		return fmt.Errorf("gateway certificate: %w", err)
@@ -512,7 +569,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return fmt.Errorf("gateway certificate: %w", err)
 	}
-	desired, err := gateway.NewDirDesired(filepath.Join(p.cfg.Dir, "gateway", "desired"))
+	desired, err := gateway.NewDirDesired(filepath.Join(p.cfg.Dir, g.name(), "desired"))
 	if err != nil {
 		return err
 	}
@@ -522,7 +579,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	}
 	// The gateway runs as its own ServiceAccount, named as its Gateway, as the operator
 	// runs gateways in a cluster.
-	gwTokens, err := p.ids.tokens(ctx, gatewayRef.Namespace, gatewayRef.Name, events.BrokerAudience())
+	gwTokens, err := p.ids.tokens(ctx, ref.Namespace, ref.Name, events.BrokerAudience())
 	if err != nil {
 		return err
 	}
@@ -530,24 +587,32 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 	if err != nil {
 		return err
 	}
-	deployAuth, err := p.ids.policy(events.GatewayAudience(gatewayRef.Namespace, gatewayRef.Name), eventauth.GatewayAllow(gatewayRef.Namespace, gatewayRef.Name), p.cfg.Logs, "gateway")
+	deployAuth, err := p.ids.policy(events.GatewayAudience(ref.Namespace, ref.Name), eventauth.GatewayAllow(ref.Namespace, ref.Name), p.cfg.Logs, g.name())
 	if err != nil {
 		return err
 	}
-	devL := p.gwDev
-	gw, err := gateway.New(gateway.NewConfig(p.ca.Pool(), cert).WithTLS12(p.cfg.NetworkBoards).
-		WithName(GatewayName).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
+	gwCfg := gateway.NewConfig(p.ca.Pool(), cert)
+	// The gateways share the process's file descriptors: each derives its session
+	// limit from its share.
+	if nofile, err := gateway.RaiseFileLimit(); err == nil && nofile > 0 && len(p.gws) > 1 {
+		gwCfg = gwCfg.WithFileLimit(nofile / uint64(len(p.gws)))
+	}
+	gw, err := gateway.New(gwCfg.WithTLS12(p.cfg.NetworkBoards).
+		WithName(ref.String()).WithEventAuth(deployAuth).WithHeartbeat(p.cfg.Heartbeat, p.cfg.HeartbeatTimeout).
 		// Every device of this machine connects from 127.0.0.1.
 		WithMaxPendingPerSource(0).
 		WithArtifacts(p.store).WithFetch(p.fetch).WithDeploymentKey(p.signing.Public()).
-		WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log))
+		WithSink(evSink).WithRegistry(reg).WithDesired(desired).WithLogger(log).
+		// A registry of its own: several gateways share the process; its ops listener
+		// serves it at /metrics.
+		WithRegisterer(prometheus.NewRegistry()))
 	if err != nil {
-		devL.Close()
-		p.gwHTTP.Close()
-		p.gwOps.Close()
+		g.dev.Close()
+		g.api.Close()
+		g.ops.Close()
 		return err
 	}
-	p.gw = gw
+	g.srv = gw
 	serve := func(name string, serve func(net.Listener) error, l net.Listener) {
 		st.wg.Add(1)
 		go func() {
@@ -558,10 +623,10 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		}()
 	}
 	// Shutdown stops them all.
-	serve("gateway", gw.Serve, devL)
-	serve("gateway-http", gw.ServeAPI, p.gwHTTP)
-	serve("gateway-ops", gw.ServeOps, p.gwOps)
-	if p.cfg.NetworkBoards {
+	serve(g.name(), gw.Serve, g.dev)
+	serve(g.name()+"-http", gw.ServeAPI, g.api)
+	serve(g.name()+"-ops", gw.ServeOps, g.ops)
+	if p.cfg.NetworkBoards && g == p.gws[0] {
 		if err := p.serveEnroll(gw, cert, log, serve); err != nil {
 			return err
 		}
@@ -574,7 +639,7 @@ func (p *Platform) startGateway(ctx context.Context, st *stage) error {
 		defer cancel()
 		_ = gw.Shutdown(sctx)
 		_ = evSink.Close(sctx)
-		if p.tokens != nil {
+		if p.tokens != nil && g == p.gws[0] {
 			_ = p.tokens.Close()
 		}
 	}()
@@ -678,9 +743,11 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 			return fmt.Errorf("create namespace %s: %w", ns, err)
 		}
 	}
-	gw := &v1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: "gateway", Namespace: "wasmbed-system"}}
-	if err := p.client.Create(ctx, gw); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("create gateway object: %w", err)
+	for _, g := range p.gws {
+		gw := &v1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: g.ref.Name, Namespace: g.ref.Namespace}}
+		if err := p.client.Create(ctx, gw); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create gateway object %s: %w", g.ref, err)
+		}
 	}
 	// Devices that ask for an emulated board (spec.emulation.enabled) get one: QEMU (or
 	// Renode) running the firmware, bridged to the gateway with the device's certificate.
@@ -759,17 +826,27 @@ func (p *Platform) startDevices(ctx context.Context, st *stage) error {
 			return fmt.Errorf("create device %s: %w", d.Name, err)
 		}
 	}
-	fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
-		Gateway: p.addrs["gateway"], ServerName: "localhost", CA: p.ca,
-		Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
-		DeploymentKey: p.signing.Public(),
-		Logger:        p.cfg.Logs.For("devices"),
-	})
-	if err != nil {
-		return fmt.Errorf("virtual devices: %w", err)
+	// One fleet per gateway, sharing one wasm host: device sim-i connects to gateway
+	// i modulo Gateways; Fleet returns the first gateway's.
+	var host *wasmhost.Host
+	fleets := make([]*devicesim.Fleet, len(p.gws))
+	for j, g := range p.gws {
+		fleet, err := devicesim.NewFleet(ctx, devicesim.Config{
+			Gateway: p.addrs[g.name()], ServerName: "localhost", CA: p.ca,
+			Namespace: p.cfg.DeviceNamespace, NamePrefix: "sim-", Board: "virtual",
+			DeploymentKey: p.signing.Public(), Host: host,
+			Logger: p.cfg.Logs.For("devices"),
+		})
+		if err != nil {
+			return fmt.Errorf("virtual devices: %w", err)
+		}
+		if j == 0 {
+			p.fleet, host = fleet, fleet.Host()
+		}
+		fleets[j] = fleet
 	}
-	p.fleet = fleet
 	for i := 0; i < p.cfg.Devices; i++ {
+		fleet := fleets[i%len(fleets)]
 		id := pki.Identity{Namespace: p.cfg.DeviceNamespace, Name: fmt.Sprintf("sim-%d", i)}
 		// A virtual device is enrolled by the platform itself: its certificate is issued
 		// here and recorded in its identity Secret and its key in the Device's status, as
@@ -866,8 +943,10 @@ func (p *Platform) startConsole(st *stage) error {
 	}
 	srv, err := console.New(console.Config{REST: p.cfg.REST, Logger: p.cfg.Logs.For("console"), EventAuth: consoleAuth,
 		GatewayURL: func(gw v1.Ref) string {
-			if gw == gatewayRef {
-				return "http://" + p.addrs["gateway-http"]
+			for _, g := range p.gws {
+				if gw == g.ref {
+					return "http://" + p.addrs[g.name()+"-http"]
+				}
 			}
 			return ""
 		}})
