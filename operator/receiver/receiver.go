@@ -165,7 +165,9 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 	case *events.DeploymentSummaryData:
 		err = r.applySummary(ctx, d)
 	case *events.DeviceConnectedData:
-		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+		// Written at once, not queued: dispatch routes a device by the gateway its status
+		// names.
+		err = r.writeDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
 			switch sessionOf(&dev.Status, d.Gateway.String(), d.Session, d.Since, false) {
 			case olderSession:
 				return
@@ -194,7 +196,7 @@ func (r *Receiver) Handle(ctx context.Context, e cloudevents.Event) (*cloudevent
 			dev.Status.Applications = kept
 		})
 	case *events.DeviceDisconnectedData:
-		err = r.updateDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
+		err = r.writeDevice(ctx, d.Namespace, d.Device, func(dev *v1.Device) {
 			if sessionOf(&dev.Status, d.Gateway.String(), d.Session, d.Since, true) == olderSession {
 				return // the device has a newer session, perhaps on another gateway
 			}
@@ -268,13 +270,19 @@ func (r *Receiver) updateApp(ctx context.Context, ref events.AppRef, mutate func
 	})
 }
 
-// updateDevice applies mutate to a Device's status and writes it if it changed. The
-// first read is from the cache (Client); after a conflict, from the apiserver (Reader).
+// updateDevice applies mutate to a Device's status through the Writer's queue, or at
+// once without a Writer.
 func (r *Receiver) updateDevice(ctx context.Context, ns, name string, mutate func(*v1.Device)) error {
 	if r.Writer != nil {
 		r.Writer.Enqueue(types.NamespacedName{Namespace: ns, Name: name}, mutate)
 		return nil
 	}
+	return r.writeDevice(ctx, ns, name, mutate)
+}
+
+// writeDevice applies mutate to a Device's status and writes it if it changed. The
+// first read is from the cache (Client); after a conflict, from the apiserver (Reader).
+func (r *Receiver) writeDevice(ctx context.Context, ns, name string, mutate func(*v1.Device)) error {
 	rd := client.Reader(r.Client)
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		var dev v1.Device
