@@ -133,9 +133,8 @@ func FuzzDecodeManifest(f *testing.F) {
 	})
 }
 
-// FuzzDecodeShared: DecodeShared returns what Decode returns, error for error, and a
-// Chunk's Data lies inside the body.
-func FuzzDecodeShared(f *testing.F) {
+// addMessageSeeds seeds f with the golden vectors and the benchmark's messages.
+func addMessageSeeds(f *testing.F) {
 	addGoldenSeeds(f, true)
 	for _, m := range benchMessages() {
 		b, err := Encode(m)
@@ -144,6 +143,12 @@ func FuzzDecodeShared(f *testing.F) {
 		}
 		f.Add(b)
 	}
+}
+
+// FuzzDecodeShared: DecodeShared returns what Decode returns, error for error, and a
+// Chunk's Data lies inside the body.
+func FuzzDecodeShared(f *testing.F) {
+	addMessageSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		body := bytes.Clone(b)
 		got, gerr := DecodeShared(body)
@@ -176,14 +181,7 @@ func shares(body, data []byte) bool {
 // FuzzDecodeSimple: whatever decodeSimple decodes, as any message type, the CBOR
 // library decodes to the same message.
 func FuzzDecodeSimple(f *testing.F) {
-	addGoldenSeeds(f, true)
-	for _, m := range benchMessages() {
-		b, err := Encode(m)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
-	}
+	addMessageSeeds(f)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		top, ok := scanTop(b)
 		if !ok {
