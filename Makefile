@@ -100,7 +100,7 @@ bench-gateway: ## Load-test the gateway: 10,000 idle sessions, handshakes, 32 Ki
 	GODEBUG=adaptivestackstart=0 go run ./gateway/bench -sessions 10000
 
 .PHONY: bench-scale
-bench-scale: ## Roll an Application change out to 10,000 virtual devices on two gateways, 3 times (devices in child processes; about an hour on 2 cores).
+bench-scale: ## Roll an Application change out to 10,000 virtual devices on two gateways, 3 times (devices in child processes; about 10 minutes on 2 cores, most of it waiting for every Device's own status).
 	k8s="$$($(K8S_BIN))" && KUBEBUILDER_ASSETS="$$k8s" SCALE_DEVICES=$${SCALE_DEVICES:-10000} SCALE_GATEWAYS=$${SCALE_GATEWAYS:-2} \
 		go test -count=1 -timeout 3h -run='^$$' -bench=BenchmarkApplyToAllRunning -benchtime=$${SCALE_CHANGES:-3}x -v ./test/scale/
 
