@@ -151,9 +151,6 @@ func (s *summaries) forget(key appKey) {
 // reportSummaries sends the summaries of changed Applications every summary interval,
 // and all of them every resync, until the server stops.
 func (s *Server) reportSummaries() {
-	if s.cfg.summaryInterval <= 0 {
-		return
-	}
 	t := time.NewTicker(s.cfg.summaryInterval)
 	defer t.Stop()
 	resync := time.Now()
